@@ -1,0 +1,362 @@
+"""backprop: a deep-learning framework on NumPy whose API is PyTorch's.
+
+``import backprop as torch`` runs ordinary PyTorch model code for everything supported:
+tensors that record the forward pass, ``.backward()`` applying the chain rule to every
+leaf, ``nn`` layers, losses, optimizers and data loading.
+"""
+
+from __future__ import annotations
+
+import builtins as _builtins
+
+from . import (
+    _tensor_methods,  # noqa: F401 - binds the op methods onto Tensor
+    autograd,
+    backends,
+    cuda,
+    linalg,
+    random,
+    return_types,
+)
+from ._creation import (
+    arange,
+    as_tensor,
+    asarray,
+    cartesian_prod,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    meshgrid,
+    ones,
+    ones_like,
+    scalar_tensor,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from ._creation import range_ as range  # noqa: A004 - torch's (deprecated) name
+from ._device import device
+from ._dtype import bool_ as bool  # noqa: A004 - torch's name
+from ._dtype import (
+    dtype,
+    finfo,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    iinfo,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
+from ._tensor import Size, Tensor
+from ._tensor_str import set_printoptions
+from .autograd import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
+from .ops._utils import broadcast_shapes
+from .ops.elementwise import (
+    abs,
+    absolute,
+    acos,
+    add,
+    addcdiv,
+    addcmul,
+    allclose,
+    arccos,
+    arcsin,
+    arctan,
+    arctan2,
+    asin,
+    atan,
+    atan2,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    ceil,
+    clamp,
+    clamp_max,
+    clamp_min,
+    clip,
+    clone,
+    cos,
+    cosh,
+    div,
+    divide,
+    eq,
+    equal,
+    erf,
+    exp,
+    exp2,
+    expm1,
+    fix,
+    float_power,
+    floor,
+    floor_divide,
+    fmax,
+    fmin,
+    fmod,
+    frac,
+    ge,
+    greater,
+    greater_equal,
+    gt,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    isneginf,
+    isposinf,
+    le,
+    lerp,
+    less,
+    less_equal,
+    log,
+    log1p,
+    log2,
+    log10,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    nan_to_num,
+    ne,
+    neg,
+    negative,
+    not_equal,
+    pow,
+    reciprocal,
+    relu,
+    remainder,
+    round,
+    rsqrt,
+    rsub,
+    sigmoid,
+    sign,
+    signbit,
+    sin,
+    sinh,
+    sqrt,
+    square,
+    sub,
+    tan,
+    tanh,
+    true_divide,
+    trunc,
+    where,
+)
+from .ops.elementwise import mul as multiply
+from .ops.elementwise import sub as subtract
+from .ops.indexing import (
+    argsort,
+    argwhere,
+    bincount,
+    bucketize,
+    gather,
+    index_add,
+    index_fill,
+    index_put,
+    index_select,
+    kthvalue,
+    masked_fill,
+    masked_scatter,
+    masked_select,
+    msort,
+    nonzero,
+    scatter,
+    scatter_add,
+    scatter_reduce,
+    searchsorted,
+    sort,
+    take_along_dim,
+    topk,
+    unique,
+)
+from .ops.linalg import addmm, addmv, baddbmm, bmm, dot, einsum, ger, inner, matmul, mm, mv, outer, tensordot, vdot
+from .ops.movement import (
+    atleast_1d,
+    atleast_2d,
+    broadcast_tensors,
+    broadcast_to,
+    cat,
+    chunk,
+    concat,
+    concatenate,
+    diag,
+    diag_embed,
+    diagonal,
+    flatten,
+    flip,
+    fliplr,
+    flipud,
+    hstack,
+    moveaxis,
+    movedim,
+    narrow,
+    permute,
+    ravel,
+    repeat_interleave,
+    reshape,
+    roll,
+    select,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    swapdims,
+    t,
+    tensor_split,
+    tile,
+    trace,
+    transpose,
+    tril,
+    triu,
+    unbind,
+    unflatten,
+    unsqueeze,
+    vstack,
+)
+from .ops.nn_ops import log_softmax, softmax
+from .ops.reduction import (
+    all,
+    amax,
+    amin,
+    aminmax,
+    any,
+    argmax,
+    argmin,
+    count_nonzero,
+    cumprod,
+    cumsum,
+    logsumexp,
+    max,
+    mean,
+    min,
+    nanmean,
+    nansum,
+    norm,
+    prod,
+    std,
+    std_mean,
+    sum,
+    var,
+    var_mean,
+)
+from .random import (
+    Generator,
+    bernoulli,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    normal,
+    poisson,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    set_rng_state,
+)
+
+__version__ = "0.1.0"
+
+# torch's dtype aliases
+float = float32  # noqa: A001
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+cfloat = None
+complex64 = None
+
+_num_threads = [1]
+
+
+def set_num_threads(n) -> None:
+    """Set the number of threads for BLAS (through threadpoolctl when installed)."""
+    from ._backend import set_num_threads as _set
+
+    _num_threads[0] = _builtins.int(n)
+    _set(n)
+
+
+def get_num_threads():
+    return _num_threads[0]
+
+
+def set_num_interop_threads(n) -> None:
+    """No-op: backprop has no inter-op thread pool."""
+
+
+def get_num_interop_threads():
+    return 1
+
+
+def is_tensor(obj) -> _builtins.bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input: Tensor) -> _builtins.bool:
+    return input.is_floating_point()
+
+
+def is_nonzero(input: Tensor) -> _builtins.bool:
+    return _builtins.bool(input)
+
+
+def numel(input: Tensor):
+    return input.numel()
+
+
+def result_type(tensor1, tensor2) -> dtype:
+    from ._dtype import result_type as _rt
+
+    return _rt(tensor1, tensor2)
+
+
+def can_cast(from_: dtype, to: dtype) -> _builtins.bool:
+    return from_._kind <= to._kind
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False) -> None:
+    """No-op: every backprop op is deterministic."""
+
+
+def are_deterministic_algorithms_enabled() -> _builtins.bool:
+    return True
+
+
+def compile(model=None, **kwargs):  # noqa: A001 - torch's name
+    """torch.compile stand-in: returns the model/function unchanged (backprop runs eagerly)."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+def detach(input: Tensor) -> Tensor:
+    return input.detach()
+
+
+def numel_of(shape) -> _builtins.int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n

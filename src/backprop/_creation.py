@@ -1,0 +1,278 @@
+"""Tensor creation: ``tensor``, ``as_tensor``, ``from_numpy``, ``zeros``/``ones``/``full``/``empty``
+(+ ``_like``), ``arange``, ``linspace``, ``logspace``, ``eye`` -- with torch's dtype inference."""
+
+from __future__ import annotations
+
+import math
+
+from . import _dtype
+from ._backend import ndarray, xp
+from ._device import check_device
+from ._tensor import Tensor, _make
+from .ops._utils import parse_size
+
+
+def _finish(arr, requires_grad: bool, device=None) -> Tensor:
+    check_device(device)
+    t = _make(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _contains_tensor(data) -> bool:
+    if isinstance(data, Tensor):
+        return True
+    if isinstance(data, (list, tuple)):
+        return any(_contains_tensor(d) for d in data)
+    return False
+
+
+def _unwrap(data):
+    if isinstance(data, Tensor):
+        return data._data if data._data.ndim else data._data.item()
+    if isinstance(data, (list, tuple)):
+        return [_unwrap(d) for d in data]
+    return data
+
+
+def _to_array(data, dtype=None):
+    """Infer torch's dtype for ``data``: Python floats -> default float, ints -> int64, bools -> bool;
+    NumPy arrays/scalars keep theirs."""
+    dt = _dtype.to_dtype(dtype) if dtype is not None else None
+    if isinstance(data, Tensor):
+        arr = data._data
+    elif isinstance(data, (ndarray, xp.generic)):
+        arr = xp.asarray(data)
+        _dtype.from_numpy_dtype(arr.dtype)  # raises TypeError on unsupported dtypes
+    else:
+        if _contains_tensor(data):
+            data = _unwrap(data)
+        try:
+            arr = xp.asarray(data)
+        except ValueError as exc:
+            raise ValueError(f"tensor(): could not build a tensor from the given data: {exc}") from None
+        if arr.dtype.kind == "f" or (arr.size == 0 and arr.dtype.kind not in "biu"):
+            arr = arr.astype(_dtype._default_float.np) if dt is None else arr
+        elif arr.dtype.kind == "i" and arr.dtype != xp.int64 and dt is None:
+            arr = arr.astype(xp.int64)
+        elif arr.dtype.kind not in "biuf":
+            raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__}")
+    if dt is not None and arr.dtype != dt.np:
+        arr = arr.astype(dt.np)
+    return arr
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or tensors)."""
+    arr = _to_array(data, dtype)
+    return _finish(xp.array(arr, copy=True), requires_grad, device)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like ``tensor`` but shares memory with ``data`` when it already is a suitable array/tensor."""
+    if isinstance(data, Tensor):
+        if dtype is None or data.dtype is _dtype.to_dtype(dtype):
+            return data
+        return data.to(dtype)
+    return _finish(_to_array(data, dtype), False, device)
+
+
+asarray = as_tensor
+
+
+def from_numpy(ndarray_: ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array (writes through either are seen by both)."""
+    if not isinstance(ndarray_, ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray_).__name__})")
+    _dtype.from_numpy_dtype(ndarray_.dtype)
+    return _make(ndarray_)
+
+
+def _creation_dtype(dtype, default=None) -> _dtype.dtype:
+    if dtype is not None:
+        return _dtype.to_dtype(dtype)
+    return default if default is not None else _dtype._default_float
+
+
+def _filled(fill, size, dtype, requires_grad, device, out):
+    shape = parse_size(size, "zeros")
+    dt = _creation_dtype(dtype)
+    arr = fill(shape, dt.np)
+    if out is not None:
+        out._data = arr
+        return out
+    return _finish(arr, requires_grad, device)
+
+
+def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    return _filled(lambda s, d: xp.zeros(s, dtype=d), size, dtype, requires_grad, device, out)
+
+
+def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    return _filled(lambda s, d: xp.ones(s, dtype=d), size, dtype, requires_grad, device, out)
+
+
+def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False, memory_format=None) -> Tensor:
+    return _filled(lambda s, d: xp.empty(s, dtype=d), size, dtype, requires_grad, device, out)
+
+
+def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.scalar_dtype(fill_value)
+    shape = parse_size((size,) if isinstance(size, int) else tuple(size), "full")
+    arr = xp.full(shape, fill_value, dtype=dt.np)
+    if out is not None:
+        out._data = arr
+        return out
+    return _finish(arr, requires_grad, device)
+
+
+def _like(input: Tensor, dtype):
+    return input._data.shape, (_dtype.to_dtype(dtype) if dtype is not None else input.dtype).np
+
+
+def zeros_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    shape, dt = _like(input, dtype)
+    return _finish(xp.zeros(shape, dtype=dt), requires_grad, device)
+
+
+def ones_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    shape, dt = _like(input, dtype)
+    return _finish(xp.ones(shape, dtype=dt), requires_grad, device)
+
+
+def empty_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    shape, dt = _like(input, dtype)
+    return _finish(xp.empty(shape, dtype=dt), requires_grad, device)
+
+
+def full_like(input: Tensor, fill_value, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    shape, dt = _like(input, dtype)
+    return _finish(xp.full(shape, fill_value, dtype=dt), requires_grad, device)
+
+
+def _num(v):
+    return v.item() if isinstance(v, Tensor) else v
+
+
+def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` up to (not including) ``end``; float if any argument is a float."""
+    if end is None:
+        start, end = 0, start
+    start, end, step = _num(start), _num(end), _num(step)
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0 and end != start:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in (start, end, step))
+        dt = _dtype._default_float if is_float else _dtype.int64
+    else:
+        dt = _dtype.to_dtype(dtype)
+    n = max(int(math.ceil((end - start) / step)), 0)
+    if dt.is_floating_point:
+        arr = (start + xp.arange(n, dtype=xp.float64) * step).astype(dt.np)
+    else:
+        arr = (start + xp.arange(n, dtype=xp.int64) * step).astype(dt.np) if all(isinstance(v, int) for v in (start, step)) else xp.floor(start + xp.arange(n) * step).astype(dt.np)
+    if out is not None:
+        out._data = arr
+        return out
+    return _finish(arr, requires_grad, device)
+
+
+def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Deprecated torch.range: like arange but includes ``end``."""
+    if end is None:
+        start, end = 0, start
+    n = int(math.floor((end - start) / step)) + 1
+    dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
+    return _finish((start + xp.arange(n, dtype=xp.float64) * step).astype(dt.np), requires_grad, device)
+
+
+def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    start, end = _num(start), _num(end)
+    dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
+    if steps < 0:
+        raise RuntimeError("linspace(): number of steps must be non-negative")
+    if steps == 1:
+        arr = xp.full((1,), start, dtype=xp.float64)
+    else:
+        # torch fills the first half from ``start`` and the second half back from ``end``.
+        step = (end - start) / (steps - 1) if steps > 1 else 0.0
+        i = xp.arange(steps, dtype=xp.float64)
+        half = steps // 2
+        arr = xp.where(i < half, start + step * i, end - step * (steps - 1 - i))
+    arr = arr.astype(dt.np) if dt.is_floating_point else xp.trunc(arr).astype(dt.np)
+    if out is not None:
+        out._data = arr
+        return out
+    return _finish(arr, requires_grad, device)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    exps = linspace(start, end, steps, dtype=_dtype.float64)._data
+    dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
+    return _finish((base**exps).astype(dt.np), requires_grad, device)
+
+
+def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt = _creation_dtype(dtype)
+    arr = xp.eye(n, m if m is not None else n, dtype=dt.np)
+    if out is not None:
+        out._data = arr
+        return out
+    return _finish(arr, requires_grad, device)
+
+
+def scalar_tensor(value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt = _creation_dtype(dtype)
+    return _finish(xp.asarray(value, dtype=dt.np), requires_grad, device)
+
+
+def meshgrid(*tensors, indexing: str | None = None) -> tuple:
+    from .ops.movement import expand, reshape
+
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    indexing = indexing or "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+    ts = list(tensors)
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t._data.size for t in ts)
+    outs = []
+    for i, t in enumerate(ts):
+        view = [1] * len(ts)
+        view[i] = -1
+        outs.append(expand(reshape(t, tuple(view)), shape))
+    if swap:
+        outs = [o.transpose(0, 1) for o in outs]
+        outs[0], outs[1] = outs[1], outs[0]
+    return tuple(outs)
+
+
+def cartesian_prod(*tensors) -> Tensor:
+    from .ops.movement import stack
+
+    grids = meshgrid(*tensors, indexing="ij")
+    return stack([g.reshape(-1) for g in grids], dim=1)
+
+
+def _legacy_tensor(*args, **kwargs):
+    """``Tensor(...)``: sizes -> uninitialized float tensor; data -> a float copy of it."""
+    if kwargs.get("device") is not None:
+        check_device(kwargs["device"])
+    if not args:
+        return xp.empty((0,), dtype=_dtype._default_float.np)
+    if all(isinstance(a, int) for a in args):
+        return xp.empty(args, dtype=_dtype._default_float.np)
+    if len(args) == 1:
+        data = args[0]
+        if isinstance(data, Tensor):
+            return data._data
+        return _to_array(data, _dtype._default_float)
+    raise TypeError("Tensor(): invalid arguments")

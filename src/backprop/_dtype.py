@@ -1,0 +1,172 @@
+"""Dtypes with PyTorch's names and promotion rules.
+
+A ``dtype`` wraps a NumPy dtype. Promotion follows torch: operands are ranked by kind
+(bool < integer < floating); tensors with dimensions outrank zero-dim tensors, which
+outrank Python numbers, whose dtype only matters when they are of a higher kind
+(``int_tensor * 2.5`` is float32, ``float16_tensor * 2.5`` stays float16).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class dtype:  # noqa: N801 - torch's name
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_kind")
+
+    def __init__(self, name: str, np_dtype, kind: int):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self._kind = kind  # 0 bool, 1 integer, 2 floating
+        self.is_floating_point = kind == 2
+        self.is_signed = self.np.kind in "if"
+        self.itemsize = self.np.itemsize
+
+    @property
+    def is_complex(self) -> bool:
+        return False
+
+    def to_real(self) -> dtype:
+        return self
+
+    def __repr__(self) -> str:
+        return f"backprop.{self.name}"
+
+    def __reduce__(self):
+        return self.name
+
+
+bool_ = dtype("bool", np.bool_, 0)
+uint8 = dtype("uint8", np.uint8, 1)
+int8 = dtype("int8", np.int8, 1)
+int16 = dtype("int16", np.int16, 1)
+int32 = dtype("int32", np.int32, 1)
+int64 = dtype("int64", np.int64, 1)
+float16 = dtype("float16", np.float16, 2)
+float32 = dtype("float32", np.float32, 2)
+float64 = dtype("float64", np.float64, 2)
+
+ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+_FROM_NUMPY = {d.np: d for d in ALL_DTYPES}
+
+_default_float = float32
+
+
+def from_numpy_dtype(np_dtype) -> dtype:
+    """The backprop dtype of a NumPy dtype; TypeError for ones torch has no equivalent of."""
+    try:
+        return _FROM_NUMPY[np_dtype]
+    except KeyError:
+        pass
+    try:
+        return _FROM_NUMPY[np.dtype(np_dtype)]
+    except (KeyError, TypeError):
+        raise TypeError(
+            f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only supported types are: "
+            "float64, float32, float16, int64, int32, int16, int8, uint8, and bool."
+        ) from None
+
+
+def to_dtype(value) -> dtype:
+    """Accept a backprop dtype, a NumPy dtype/type or a Python type (float, int, bool)."""
+    if isinstance(value, dtype):
+        return value
+    if value is float:
+        return _default_float
+    if value is int:
+        return int64
+    if value is bool:
+        return bool_
+    return from_numpy_dtype(value)
+
+
+def get_default_dtype() -> dtype:
+    return _default_float
+
+
+def set_default_dtype(d) -> None:
+    global _default_float
+    d = to_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default_float = d
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    """torch.promote_types: the smallest dtype both ``a`` and ``b`` convert to."""
+    if a is b:
+        return a
+    if a._kind != b._kind and (a._kind == 2 or b._kind == 2):
+        return a if a._kind == 2 else b
+    return _FROM_NUMPY[np.promote_types(a.np, b.np)]
+
+
+def scalar_dtype(value) -> dtype:
+    """The dtype a Python number takes when it is an operand: bool, int64 or the default float."""
+    if isinstance(value, bool):
+        return bool_
+    if isinstance(value, int):
+        return int64
+    if isinstance(value, float):
+        return _default_float
+    if isinstance(value, np.generic):
+        return from_numpy_dtype(value.dtype)
+    raise TypeError(f"unsupported scalar type {type(value).__name__}")
+
+
+def _combine(higher: dtype | None, lower: dtype | None) -> dtype | None:
+    # torch's combine_categories: a higher tier keeps its dtype unless the lower one is of a
+    # higher kind (or the higher one is bool), in which case the two are promoted.
+    if higher is None:
+        return lower
+    if lower is None or higher._kind == 2:
+        return higher
+    if higher._kind == 0 or lower._kind == 2:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands) -> dtype:
+    """torch.result_type over tensors and Python numbers (see module docstring)."""
+    from ._tensor import Tensor
+
+    dim = zero = wrapped = None
+    for op in operands:
+        if isinstance(op, Tensor):
+            d = op.dtype
+            if op._data.ndim:
+                dim = d if dim is None else promote_types(dim, d)
+            else:
+                zero = d if zero is None else promote_types(zero, d)
+        elif op is not None:
+            d = scalar_dtype(op)
+            wrapped = d if wrapped is None else promote_types(wrapped, d)
+    return _combine(dim, _combine(zero, wrapped))
+
+
+class finfo:  # noqa: N801 - torch's name
+    """Machine limits of a floating dtype (torch.finfo)."""
+
+    def __init__(self, d: dtype | None = None):
+        d = get_default_dtype() if d is None else to_dtype(d)
+        info = np.finfo(d.np)
+        self.bits = info.bits
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = float(info.tiny)
+        self.smallest_normal = float(info.tiny)
+        self.resolution = float(info.resolution)
+        self.dtype = d.name
+
+
+class iinfo:  # noqa: N801 - torch's name
+    """Machine limits of an integer dtype (torch.iinfo)."""
+
+    def __init__(self, d: dtype):
+        d = to_dtype(d)
+        info = np.iinfo(d.np)
+        self.bits = info.bits
+        self.max = int(info.max)
+        self.min = int(info.min)
+        self.dtype = d.name

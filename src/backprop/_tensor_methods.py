@@ -1,0 +1,656 @@
+"""Binds the ops onto ``Tensor`` as methods and operators (one implementation per op).
+
+``x.exp()`` is ``ops.elementwise.exp(x)``, ``x + y`` is ``ops.elementwise.add(x, y)``,
+``x.add_(y)`` writes ``add(x, y)`` into ``x`` through ``ops.inplace``. This table is the
+whole method surface; ``_tensor.py`` holds only the data model.
+"""
+
+from __future__ import annotations
+
+from . import _dtype, random
+from ._backend import xp
+from ._device import check_device
+from ._tensor import Tensor, _make
+from .autograd.grad_mode import _state
+from .ops import elementwise as ew
+from .ops import indexing as ix
+from .ops import inplace, nn_ops
+from .ops import linalg as la
+from .ops import movement as mv
+from .ops import reduction as red
+
+
+def _bind(names_to_fns: dict) -> None:
+    for name, fn in names_to_fns.items():
+        setattr(Tensor, name, fn)
+
+
+# ---------------------------------------------------------------------------- operators
+def _reflected(fn):
+    def method(self, other):
+        return fn(other, self)
+
+    return method
+
+
+def _eq(self, other):
+    if other is None or isinstance(other, (str, type)):
+        return False
+    return ew.eq(self, other)
+
+
+def _ne(self, other):
+    if other is None or isinstance(other, (str, type)):
+        return True
+    return ew.ne(self, other)
+
+
+def _binary_or_notimpl(fn):
+    def method(self, other):
+        if not isinstance(other, (Tensor, int, float, bool, xp.generic, xp.ndarray)):
+            return NotImplemented
+        return fn(self, other)
+
+    return method
+
+
+def _invert(self):
+    if self._data.dtype == bool:
+        return ew.logical_not(self)
+    return ew.bitwise_not(self)
+
+
+def _logical_or_bitwise(bitwise, logical):
+    def op(self, other):
+        if isinstance(other, bool) or (isinstance(other, Tensor) and other._data.dtype == bool and self._data.dtype == bool):
+            return logical(self, other)
+        return bitwise(self, other)
+
+    return op
+
+
+_and = _logical_or_bitwise(ew.bitwise_and, ew.logical_and)
+_or = _logical_or_bitwise(ew.bitwise_or, ew.logical_or)
+_xor = _logical_or_bitwise(ew.bitwise_xor, ew.logical_xor)
+
+
+def _contains(self, element) -> bool:
+    return bool((self == element).any().item())
+
+
+_bind(
+    {
+        "__add__": _binary_or_notimpl(ew.add),
+        "__radd__": _reflected(ew.add),
+        "__sub__": _binary_or_notimpl(ew.sub),
+        "__rsub__": _reflected(ew.sub),
+        "__mul__": _binary_or_notimpl(ew.mul),
+        "__rmul__": _reflected(ew.mul),
+        "__truediv__": _binary_or_notimpl(ew.div),
+        "__rtruediv__": _reflected(ew.div),
+        "__floordiv__": _binary_or_notimpl(ew.floor_divide),
+        "__rfloordiv__": _reflected(ew.floor_divide),
+        "__mod__": _binary_or_notimpl(ew.remainder),
+        "__rmod__": _reflected(ew.remainder),
+        "__pow__": _binary_or_notimpl(ew.pow),
+        "__rpow__": _reflected(ew.pow),
+        "__matmul__": la.matmul,
+        "__rmatmul__": _reflected(la.matmul),
+        "__neg__": ew.neg,
+        "__pos__": lambda self: self,
+        "__abs__": ew.abs,
+        "__invert__": _invert,
+        "__and__": _and,
+        "__rand__": _reflected(_and),
+        "__or__": _or,
+        "__ror__": _reflected(_or),
+        "__xor__": _xor,
+        "__rxor__": _reflected(_xor),
+        "__eq__": _eq,
+        "__ne__": _ne,
+        "__lt__": ew.lt,
+        "__le__": ew.le,
+        "__gt__": ew.gt,
+        "__ge__": ew.ge,
+        "__getitem__": ix.getitem,
+        "__setitem__": ix.setitem,
+        "__contains__": _contains,
+        "__reversed__": lambda self: mv.flip(self, 0) if self._data.ndim else self,
+    }
+)
+
+
+# ---------------------------------------------------------------------------- in-place ops
+def _arith_inplace(op, ufunc, name: str):
+    """``x.add_(y)`` etc.: a direct ``out=`` ufunc when no graph is recorded, else ``apply_inplace``."""
+
+    def method(self, other, *args, **kwargs):
+        alpha = kwargs.pop("alpha", 1)
+        rounding_mode = kwargs.get("rounding_mode")
+        recording = _state.enabled and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
+        if recording or args or rounding_mode is not None or self._base is not None and self._base._requires_grad:
+            if alpha != 1:
+                kwargs["alpha"] = alpha
+            return inplace.apply_inplace(self, op, other, *args, _name=name, **kwargs)
+        inplace.check_inplace(self)
+        inplace._check_castable(_result_dtype(self, other, name), self, name)
+        rhs = other._data if isinstance(other, Tensor) else other
+        if alpha != 1:
+            rhs = rhs * alpha
+        try:
+            ufunc(self._data, rhs, out=self._data, casting="unsafe")
+        except ValueError:
+            shape = xp.broadcast_shapes(self._data.shape, xp.shape(rhs)) if _broadcastable(self, rhs) else None
+            if shape is not None and shape != self._data.shape:
+                raise RuntimeError(
+                    f"{name}: output with shape {list(self._data.shape)} doesn't match the broadcast shape {list(shape)}"
+                ) from None
+            if not self._data.flags.writeable:
+                raise RuntimeError(
+                    f"{name}: unsupported operation: more than one element of the written-to tensor refers to a single "
+                    "memory location. Please clone() the tensor before performing the operation."
+                ) from None
+            raise inplace.broadcast_error_for(name, self, other) from None
+        self._version_counter[0] += 1
+        return self
+
+    method.__name__ = name
+    return method
+
+
+def _broadcastable(self, rhs) -> bool:
+    try:
+        xp.broadcast_shapes(self._data.shape, xp.shape(rhs))
+        return True
+    except ValueError:
+        return False
+
+
+def _result_dtype(self, other, name):
+    d = _dtype.result_type(self, other)
+    if name == "div_" and not d.is_floating_point:
+        return _dtype._default_float
+    return d
+
+
+def _inplace(op, name: str):
+    def method(self, *args, **kwargs):
+        return inplace.apply_inplace(self, op, *args, _name=name, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+def _broadcast_error_for(name, a, b):
+    from .ops._utils import broadcast_error
+
+    return broadcast_error(name, a, b)
+
+
+inplace.broadcast_error_for = _broadcast_error_for
+
+_bind(
+    {
+        "add_": _arith_inplace(ew.add, xp.add, "add_"),
+        "sub_": _arith_inplace(ew.sub, xp.subtract, "sub_"),
+        "subtract_": _arith_inplace(ew.sub, xp.subtract, "sub_"),
+        "mul_": _arith_inplace(ew.mul, xp.multiply, "mul_"),
+        "multiply_": _arith_inplace(ew.mul, xp.multiply, "mul_"),
+        "div_": _arith_inplace(ew.div, xp.true_divide, "div_"),
+        "divide_": _arith_inplace(ew.div, xp.true_divide, "div_"),
+        "true_divide_": _arith_inplace(ew.div, xp.true_divide, "div_"),
+        "__iadd__": _arith_inplace(ew.add, xp.add, "add_"),
+        "__isub__": _arith_inplace(ew.sub, xp.subtract, "sub_"),
+        "__imul__": _arith_inplace(ew.mul, xp.multiply, "mul_"),
+        "__itruediv__": _arith_inplace(ew.div, xp.true_divide, "div_"),
+        "__ifloordiv__": _inplace(ew.floor_divide, "floor_divide_"),
+        "__imod__": _inplace(ew.remainder, "remainder_"),
+        "__ipow__": _inplace(ew.pow, "pow_"),
+        "__iand__": _inplace(_and, "__iand__"),
+        "__ior__": _inplace(_or, "__ior__"),
+        "__ixor__": _inplace(_xor, "__ixor__"),
+        "floor_divide_": _inplace(ew.floor_divide, "floor_divide_"),
+        "remainder_": _inplace(ew.remainder, "remainder_"),
+        "fmod_": _inplace(ew.fmod, "fmod_"),
+        "pow_": _inplace(ew.pow, "pow_"),
+        "neg_": _inplace(ew.neg, "neg_"),
+        "negative_": _inplace(ew.neg, "neg_"),
+        "abs_": _inplace(ew.abs, "abs_"),
+        "exp_": _inplace(ew.exp, "exp_"),
+        "expm1_": _inplace(ew.expm1, "expm1_"),
+        "log_": _inplace(ew.log, "log_"),
+        "log1p_": _inplace(ew.log1p, "log1p_"),
+        "log2_": _inplace(ew.log2, "log2_"),
+        "sqrt_": _inplace(ew.sqrt, "sqrt_"),
+        "rsqrt_": _inplace(ew.rsqrt, "rsqrt_"),
+        "reciprocal_": _inplace(ew.reciprocal, "reciprocal_"),
+        "sin_": _inplace(ew.sin, "sin_"),
+        "cos_": _inplace(ew.cos, "cos_"),
+        "tan_": _inplace(ew.tan, "tan_"),
+        "tanh_": _inplace(ew.tanh, "tanh_"),
+        "sigmoid_": _inplace(ew.sigmoid, "sigmoid_"),
+        "relu_": _inplace(ew.relu, "relu_"),
+        "erf_": _inplace(ew.erf, "erf_"),
+        "sign_": _inplace(ew.sign, "sign_"),
+        "floor_": _inplace(ew.floor, "floor_"),
+        "ceil_": _inplace(ew.ceil, "ceil_"),
+        "round_": _inplace(ew.round, "round_"),
+        "trunc_": _inplace(ew.trunc, "trunc_"),
+        "frac_": _inplace(ew.frac, "frac_"),
+        "square_": _inplace(ew.square, "square_"),
+        "clamp_": _inplace(ew.clamp, "clamp_"),
+        "clip_": _inplace(ew.clamp, "clamp_"),
+        "clamp_min_": _inplace(ew.clamp_min, "clamp_min_"),
+        "clamp_max_": _inplace(ew.clamp_max, "clamp_max_"),
+        "lerp_": _inplace(ew.lerp, "lerp_"),
+        "addcmul_": _inplace(ew.addcmul, "addcmul_"),
+        "addcdiv_": _inplace(ew.addcdiv, "addcdiv_"),
+        "maximum_": _inplace(ew.maximum, "maximum_"),
+        "minimum_": _inplace(ew.minimum, "minimum_"),
+        "masked_fill_": _inplace(ix.masked_fill, "masked_fill_"),
+        "index_fill_": _inplace(ix.index_fill, "index_fill_"),
+        "scatter_": _inplace(ix.scatter, "scatter_"),
+        "scatter_add_": _inplace(ix.scatter_add, "scatter_add_"),
+        "index_add_": _inplace(ix.index_add, "index_add_"),
+        "index_put_": _inplace(ix.index_put, "index_put_"),
+        "masked_scatter_": _inplace(ix.masked_scatter, "masked_scatter_"),
+        "tril_": _inplace(mv.tril, "tril_"),
+        "triu_": _inplace(mv.triu, "triu_"),
+        "nan_to_num_": _inplace(ew.nan_to_num, "nan_to_num_"),
+        "copy_": inplace.copy_,
+        "fill_": inplace.fill_,
+        "zero_": inplace.zero_,
+        "uniform_": random.uniform_,
+        "normal_": random.normal_,
+        "bernoulli_": random.bernoulli_,
+        "random_": random.random_,
+        "exponential_": random.exponential_,
+        "log_normal_": random.log_normal_,
+        "geometric_": random.geometric_,
+        "cauchy_": random.cauchy_,
+    }
+)
+
+
+def _shape_inplace(op, name):
+    """In-place shape changes (``squeeze_``, ``t_``...): the tensor takes the view's geometry."""
+
+    def method(self, *args):
+        out = op(self, *args)
+        self._data = out._data
+        if out._grad_fn is not None:
+            self._grad_fn = out._grad_fn
+            self._output_nr = out._output_nr
+        return self
+
+    method.__name__ = name
+    return method
+
+
+_bind(
+    {
+        "squeeze_": _shape_inplace(mv.squeeze, "squeeze_"),
+        "unsqueeze_": _shape_inplace(mv.unsqueeze, "unsqueeze_"),
+        "t_": _shape_inplace(mv.t, "t_"),
+        "transpose_": _shape_inplace(mv.transpose, "transpose_"),
+        "resize_": _shape_inplace(lambda self, *size: mv.reshape(self, *size), "resize_"),
+    }
+)
+
+
+# ---------------------------------------------------------------------------- conversions
+def _parse_to_args(args, kwargs):
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, _dtype.dtype) or a in (float, int, bool):
+            dtype = a
+        elif a is not None:
+            device = a
+    return dtype, device
+
+
+def to(self, *args, **kwargs):
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; returns ``self`` if nothing changes."""
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    dtype, device = _parse_to_args(args, kwargs)
+    check_device(device)
+    if dtype is not None and _dtype.to_dtype(dtype) is not self.dtype:
+        return ew.to_dtype(self, dtype)
+    return ew.clone(self) if copy else self
+
+
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+_NAME_TO_DTYPE = {v: k for k, v in _TYPE_NAMES.items()}
+
+
+def type_(self, dtype=None, non_blocking: bool = False, **kwargs):
+    """With no argument: the type string (``'backprop.FloatTensor'``); else ``to(dtype)``."""
+    if dtype is None:
+        return f"backprop.{_TYPE_NAMES[self.dtype.name]}"
+    if isinstance(dtype, str):
+        name = dtype.split(".")[-1]
+        if name not in _NAME_TO_DTYPE:
+            raise ValueError(f"invalid type: '{dtype}'")
+        dtype = getattr(_dtype, _NAME_TO_DTYPE[name] if _NAME_TO_DTYPE[name] != "bool" else "bool_")
+    return to(self, dtype)
+
+
+def _cast(dt):
+    def method(self, memory_format=None):
+        return to(self, dt)
+
+    return method
+
+
+def cpu(self, memory_format=None):
+    return self
+
+
+def cuda(self, device=None, non_blocking: bool = False, memory_format=None):
+    check_device("cuda")
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False):
+    from ._creation import tensor
+
+    return tensor(data, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+
+
+def _new_filled(fill):
+    def method(self, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs):
+        from .ops._utils import parse_size
+
+        shape = parse_size(size, "new")
+        dt = (_dtype.to_dtype(dtype) if dtype is not None else self.dtype).np
+        t = _make(fill(shape, dt))
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    return method
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False):
+    dt = (_dtype.to_dtype(dtype) if dtype is not None else self.dtype).np
+    t = _make(xp.full(tuple(size), fill_value, dtype=dt))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _where_method(self, condition, other):
+    return ew.where(condition, self, other)
+
+
+def _max_method(self, dim=None, keepdim=False):
+    return red.max(self, dim, keepdim)
+
+
+def _min_method(self, dim=None, keepdim=False):
+    return red.min(self, dim, keepdim)
+
+
+def _norm_method(self, p="fro", dim=None, keepdim=False, dtype=None):
+    return red.norm(self, p, dim, keepdim, dtype)
+
+
+def _size_varargs(fn):
+    """Methods accepting sizes as varargs: ``x.view(2, 3)`` as well as ``x.view((2, 3))``."""
+
+    def method(self, *size):
+        return fn(self, *size)
+
+    method.__name__ = fn.__name__
+    return method
+
+
+_bind(
+    {
+        "to": to,
+        "type": type_,
+        "type_as": lambda self, other: to(self, other.dtype),
+        "float": _cast(_dtype.float32),
+        "double": _cast(_dtype.float64),
+        "half": _cast(_dtype.float16),
+        "long": _cast(_dtype.int64),
+        "int": _cast(_dtype.int32),
+        "short": _cast(_dtype.int16),
+        "char": _cast(_dtype.int8),
+        "byte": _cast(_dtype.uint8),
+        "bool": _cast(_dtype.bool_),
+        "cpu": cpu,
+        "cuda": cuda,
+        "clone": ew.clone,
+        "contiguous": lambda self, memory_format=None: self if self._data.flags.c_contiguous else ew.Contiguous.apply(self),
+        "new_tensor": new_tensor,
+        "new_zeros": _new_filled(lambda s, d: xp.zeros(s, dtype=d)),
+        "new_ones": _new_filled(lambda s, d: xp.ones(s, dtype=d)),
+        "new_empty": _new_filled(lambda s, d: xp.empty(s, dtype=d)),
+        "new_full": new_full,
+        "pin_memory": lambda self, device=None: self,
+        "is_pinned": lambda self, device=None: False,
+        "share_memory_": lambda self: self,
+        "is_shared": lambda self: False,
+    }
+)
+
+# ---------------------------------------------------------------------------- ops as methods
+_bind(
+    {
+        # elementwise
+        "add": ew.add,
+        "sub": ew.sub,
+        "subtract": ew.sub,
+        "mul": ew.mul,
+        "multiply": ew.mul,
+        "div": ew.div,
+        "divide": ew.div,
+        "true_divide": ew.true_divide,
+        "floor_divide": ew.floor_divide,
+        "pow": ew.pow,
+        "float_power": ew.float_power,
+        "neg": ew.neg,
+        "negative": ew.neg,
+        "abs": ew.abs,
+        "absolute": ew.abs,
+        "exp": ew.exp,
+        "exp2": ew.exp2,
+        "expm1": ew.expm1,
+        "log": ew.log,
+        "log2": ew.log2,
+        "log10": ew.log10,
+        "log1p": ew.log1p,
+        "sqrt": ew.sqrt,
+        "rsqrt": ew.rsqrt,
+        "reciprocal": ew.reciprocal,
+        "sin": ew.sin,
+        "cos": ew.cos,
+        "tan": ew.tan,
+        "asin": ew.asin,
+        "arcsin": ew.asin,
+        "acos": ew.acos,
+        "arccos": ew.acos,
+        "atan": ew.atan,
+        "arctan": ew.atan,
+        "atan2": ew.atan2,
+        "arctan2": ew.atan2,
+        "sinh": ew.sinh,
+        "cosh": ew.cosh,
+        "tanh": ew.tanh,
+        "sigmoid": ew.sigmoid,
+        "relu": ew.relu,
+        "erf": ew.erf,
+        "sign": ew.sign,
+        "sgn": ew.sign,
+        "floor": ew.floor,
+        "ceil": ew.ceil,
+        "trunc": ew.trunc,
+        "fix": ew.trunc,
+        "round": ew.round,
+        "frac": ew.frac,
+        "square": ew.square,
+        "clamp": ew.clamp,
+        "clip": ew.clamp,
+        "clamp_min": ew.clamp_min,
+        "clamp_max": ew.clamp_max,
+        "maximum": ew.maximum,
+        "minimum": ew.minimum,
+        "fmax": ew.fmax,
+        "fmin": ew.fmin,
+        "fmod": ew.fmod,
+        "remainder": ew.remainder,
+        "lerp": ew.lerp,
+        "addcmul": ew.addcmul,
+        "addcdiv": ew.addcdiv,
+        "where": _where_method,
+        "eq": ew.eq,
+        "ne": ew.ne,
+        "not_equal": ew.ne,
+        "lt": ew.lt,
+        "less": ew.lt,
+        "le": ew.le,
+        "less_equal": ew.le,
+        "gt": ew.gt,
+        "greater": ew.gt,
+        "ge": ew.ge,
+        "greater_equal": ew.ge,
+        "logical_and": ew.logical_and,
+        "logical_or": ew.logical_or,
+        "logical_xor": ew.logical_xor,
+        "logical_not": ew.logical_not,
+        "bitwise_and": ew.bitwise_and,
+        "bitwise_or": ew.bitwise_or,
+        "bitwise_xor": ew.bitwise_xor,
+        "bitwise_not": ew.bitwise_not,
+        "isnan": ew.isnan,
+        "isinf": ew.isinf,
+        "isfinite": ew.isfinite,
+        "isposinf": ew.isposinf,
+        "isneginf": ew.isneginf,
+        "signbit": ew.signbit,
+        "nan_to_num": ew.nan_to_num,
+        "equal": ew.equal,
+        "allclose": ew.allclose,
+        "isclose": ew.isclose,
+        # reductions
+        "sum": red.sum,
+        "nansum": red.nansum,
+        "mean": red.mean,
+        "nanmean": red.nanmean,
+        "prod": red.prod,
+        "max": _max_method,
+        "min": _min_method,
+        "amax": red.amax,
+        "amin": red.amin,
+        "aminmax": red.aminmax,
+        "argmax": red.argmax,
+        "argmin": red.argmin,
+        "var": red.var,
+        "std": red.std,
+        "logsumexp": red.logsumexp,
+        "norm": _norm_method,
+        "cumsum": red.cumsum,
+        "cumprod": red.cumprod,
+        "all": red.all,
+        "any": red.any,
+        "count_nonzero": red.count_nonzero,
+        "sum_to_size": red.sum_to_size,
+        # movement
+        "reshape": _size_varargs(mv.reshape),
+        "view": _size_varargs(mv.view),
+        "view_as": mv.view_as,
+        "reshape_as": mv.reshape_as,
+        "flatten": mv.flatten,
+        "ravel": mv.ravel,
+        "unflatten": mv.unflatten,
+        "squeeze": mv.squeeze,
+        "unsqueeze": mv.unsqueeze,
+        "permute": mv.permute,
+        "transpose": mv.transpose,
+        "swapaxes": mv.transpose,
+        "swapdims": mv.transpose,
+        "t": mv.t,
+        "movedim": mv.movedim,
+        "moveaxis": mv.movedim,
+        "expand": _size_varargs(mv.expand),
+        "expand_as": mv.expand_as,
+        "broadcast_to": mv.broadcast_to,
+        "narrow": mv.narrow,
+        "select": mv.select,
+        "split": mv.split,
+        "chunk": mv.chunk,
+        "tensor_split": mv.tensor_split,
+        "unbind": mv.unbind,
+        "repeat": _size_varargs(mv.repeat),
+        "tile": mv.tile,
+        "repeat_interleave": mv.repeat_interleave,
+        "flip": lambda self, *dims: mv.flip(self, dims[0] if len(dims) == 1 else dims),
+        "fliplr": mv.fliplr,
+        "flipud": mv.flipud,
+        "roll": mv.roll,
+        "tril": mv.tril,
+        "triu": mv.triu,
+        "diagonal": mv.diagonal,
+        "diag": mv.diag,
+        "diag_embed": mv.diag_embed,
+        "trace": mv.trace,
+        # indexing
+        "gather": ix.gather,
+        "scatter": ix.scatter,
+        "scatter_add": ix.scatter_add,
+        "scatter_reduce": ix.scatter_reduce,
+        "index_select": ix.index_select,
+        "index_add": ix.index_add,
+        "index_fill": ix.index_fill,
+        "index_put": ix.index_put,
+        "masked_fill": ix.masked_fill,
+        "masked_select": ix.masked_select,
+        "masked_scatter": ix.masked_scatter,
+        "take_along_dim": ix.take_along_dim,
+        "sort": ix.sort,
+        "argsort": ix.argsort,
+        "msort": ix.msort,
+        "topk": ix.topk,
+        "kthvalue": ix.kthvalue,
+        "nonzero": ix.nonzero,
+        "argwhere": ix.argwhere,
+        "unique": ix.unique,
+        "bincount": ix.bincount,
+        # linalg
+        "matmul": la.matmul,
+        "mm": la.mm,
+        "bmm": la.bmm,
+        "mv": la.mv,
+        "dot": la.dot,
+        "inner": la.inner,
+        "outer": la.outer,
+        "ger": la.outer,
+        "addmm": la.addmm,
+        "baddbmm": la.baddbmm,
+        "addmv": la.addmv,
+        # nn
+        "softmax": nn_ops.softmax,
+        "log_softmax": nn_ops.log_softmax,
+    }
+)
+
+Tensor.T = property(mv.reversed_dims)
+Tensor.mT = property(mv.matrix_transpose)
+Tensor.H = property(lambda self: mv.t(self))
+Tensor.mH = property(mv.matrix_transpose)
+Tensor.real = property(lambda self: self)

@@ -1,0 +1,149 @@
+"""``repr(tensor)`` in torch's format: ``tensor([[1.0000, 2.5000]], requires_grad=True)``.
+
+Follows torch's rules: 4 decimals; integer-valued floats print as ``1.``; scientific notation
+when the finite magnitudes span more than 1e3 or leave [1e-4, 1e8]; rows wrap at 80 columns;
+tensors over 1000 elements are summarized with 3 edge items; dtype shown unless default.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _dtype
+
+
+class _PrintOptions:
+    precision = 4
+    threshold = 1000
+    edgeitems = 3
+    linewidth = 80
+    sci_mode = None
+
+
+PRINT_OPTS = _PrintOptions()
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None) -> None:
+    if profile == "default":
+        PRINT_OPTS.precision, PRINT_OPTS.threshold, PRINT_OPTS.edgeitems, PRINT_OPTS.linewidth = 4, 1000, 3, 80
+    elif profile == "short":
+        PRINT_OPTS.precision, PRINT_OPTS.threshold, PRINT_OPTS.edgeitems, PRINT_OPTS.linewidth = 2, 1000, 2, 80
+    elif profile == "full":
+        PRINT_OPTS.precision, PRINT_OPTS.threshold, PRINT_OPTS.edgeitems, PRINT_OPTS.linewidth = 4, math.inf, 3, 80
+    if precision is not None:
+        PRINT_OPTS.precision = precision
+    if threshold is not None:
+        PRINT_OPTS.threshold = threshold
+    if edgeitems is not None:
+        PRINT_OPTS.edgeitems = edgeitems
+    if linewidth is not None:
+        PRINT_OPTS.linewidth = linewidth
+    PRINT_OPTS.sci_mode = sci_mode
+
+
+class _Formatter:
+    def __init__(self, values: np.ndarray):
+        self.kind = values.dtype.kind
+        self.int_mode = True
+        self.sci_mode = False
+        self.width = 1
+        if self.kind == "b":
+            self.width = 5 if values.size and not values.all() else 4
+            return
+        if self.kind in "iu":
+            self.width = max((len(str(v)) for v in values.ravel().tolist()), default=1)
+            return
+        finite = values[np.isfinite(values)].astype(np.float64)
+        nonzero = np.abs(finite[finite != 0])
+        if finite.size:
+            self.int_mode = bool((finite == np.ceil(finite)).all())
+        if nonzero.size:
+            lo, hi = nonzero.min(), nonzero.max()
+            if self.int_mode:
+                self.sci_mode = hi > 1e8
+            else:
+                self.sci_mode = hi / lo > 1000.0 or hi > 1e8 or lo < 1e-4
+        if PRINT_OPTS.sci_mode is not None:
+            self.sci_mode = PRINT_OPTS.sci_mode
+        self.width = max((len(self._raw(v)) for v in values.ravel().tolist()), default=1)
+
+    def _raw(self, v) -> str:
+        if self.kind == "b":
+            return str(bool(v))
+        if self.kind in "iu":
+            return str(v)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        p = PRINT_OPTS.precision
+        if self.sci_mode:
+            return f"{v:.{p}e}"
+        if self.int_mode:
+            return f"{v:.0f}."
+        return f"{v:.{p}f}"
+
+    def format(self, v) -> str:
+        return self._raw(v).rjust(self.width)
+
+
+def _summarized(arr: np.ndarray, edge: int) -> np.ndarray:
+    if arr.ndim == 0:
+        return arr.reshape(1)
+    if arr.shape[0] > 2 * edge:
+        arr = np.concatenate([arr[:edge], arr[-edge:]])
+    if arr.ndim == 1:
+        return arr
+    return np.concatenate([_summarized(a, edge).ravel() for a in arr]) if len(arr) else arr.ravel()
+
+
+def _format_array(arr: np.ndarray, fmt: _Formatter, indent: int, summarize: bool) -> str:
+    edge = PRINT_OPTS.edgeitems
+    if arr.ndim == 1:
+        items = arr.tolist()
+        if summarize and len(items) > 2 * edge:
+            parts = [fmt.format(v) for v in items[:edge]] + ["..."] + [fmt.format(v) for v in items[-edge:]]
+        else:
+            parts = [fmt.format(v) for v in items]
+        per_line = max(int((PRINT_OPTS.linewidth - indent) // (fmt.width + 2)), 1)
+        lines = [", ".join(parts[i : i + per_line]) for i in range(0, len(parts), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    rows = list(range(arr.shape[0]))
+    if summarize and arr.shape[0] > 2 * edge:
+        chunks = [_format_array(arr[i], fmt, indent + 1, summarize) for i in rows[:edge]] + ["..."] + [
+            _format_array(arr[i], fmt, indent + 1, summarize) for i in rows[-edge:]
+        ]
+    else:
+        chunks = [_format_array(arr[i], fmt, indent + 1, summarize) for i in rows]
+    sep = "," + "\n" * (arr.ndim - 1) + " " * (indent + 1)
+    return "[" + sep.join(chunks) + "]"
+
+
+def tensor_repr(t) -> str:
+    arr = t._data
+    prefix = "tensor("
+    suffixes = []
+    summarize = arr.size > PRINT_OPTS.threshold
+    if arr.size == 0:
+        body = "[]"
+        if arr.shape != (0,):
+            suffixes.append(f"size={tuple(arr.shape)}")
+    else:
+        values = _summarized(arr, PRINT_OPTS.edgeitems) if summarize else arr.reshape(-1)
+        fmt = _Formatter(values)
+        if arr.ndim == 0:
+            body = fmt._raw(arr.item())
+        else:
+            body = _format_array(arr, fmt, len(prefix), summarize)
+    dt = t.dtype
+    if dt not in (_dtype._default_float, _dtype.int64, _dtype.bool_):
+        suffixes.append(f"dtype={dt!r}")
+    if t._grad_fn is not None:
+        suffixes.append(f"grad_fn=<{t._grad_fn.name()}>")
+    elif t._requires_grad:
+        suffixes.append("requires_grad=True")
+    if getattr(t, "_is_param", False):
+        prefix = "Parameter containing:\n" + prefix
+    return prefix + body + "".join(", " + s for s in suffixes) + ")"

@@ -1,0 +1,263 @@
+"""The backward engine: runs the chain rule from output gradients back through the graph.
+
+1. Order: an iterative depth-first search from the roots gives a reverse post-order of the
+   graph, i.e. every node comes before the nodes that feed it (no recursion, so graphs of
+   any depth work).
+2. Run: walking that order, each node pops its summed incoming gradients, applies its
+   tensor hooks, calls its ``backward`` and adds the results into the buffers of the nodes
+   behind it. A gradient is freed as soon as its node has consumed it.
+3. Leaves: ``AccumulateGrad`` adds into ``leaf.grad``; gradients accumulate across backward
+   calls until the user zeroes them (``optimizer.zero_grad()``/``tensor.grad = None``).
+4. Unless ``retain_graph``, each node releases its saved tensors right after its backward,
+   so a second backward through a node that saved something raises ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+from .._backend import xp
+from .._tensor import Tensor, _make, shape_str
+from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
+from .grad_mode import _state
+
+
+def topological_order(roots) -> list:
+    """Nodes reachable from ``roots`` with every node before all nodes it sends gradients to."""
+    order = []
+    visited = set()
+    for root in roots:
+        if root is None or root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, iter(root.next_functions))]
+        while stack:
+            node, children = stack[-1]
+            for child, _ in children:
+                if child is not None and child not in visited:
+                    visited.add(child)
+                    stack.append((child, iter(child.next_functions)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+class _Run:
+    """State of one backward pass."""
+
+    def __init__(self, create_graph: bool, keep_graph: bool):
+        self.create_graph = create_graph
+        self.keep_graph = keep_graph
+        # Arrays already stored in some leaf's .grad this pass: a second leaf receiving the
+        # same array (e.g. both inputs of an add) must copy it, or in-place updates of one
+        # .grad would change the other.
+        self.handed_out: dict[int, object] = {}
+
+    def accumulate(self, leaf: Tensor, grad: Tensor) -> None:
+        if leaf._hooks:
+            for hook in list(leaf._hooks):
+                new = hook(grad)
+                if new is not None:
+                    grad = new
+        old = leaf._grad
+        if self.create_graph:
+            leaf._grad = grad if old is None else old + grad
+        else:
+            arr = grad._data
+            if old is None:
+                if arr.base is not None or not arr.flags.writeable or id(arr) in self.handed_out:
+                    arr = arr.copy()
+                self.handed_out[id(arr)] = arr
+                leaf._grad = _make(arr)
+            elif old._grad_fn is None and old._data.shape == arr.shape and old._data.flags.writeable:
+                xp.add(old._data, arr, out=old._data, casting="unsafe")
+                old._version_counter[0] += 1
+            else:
+                leaf._grad = _make(old._data + arr)
+        if leaf._post_accumulate_hooks:
+            for hook in list(leaf._post_accumulate_hooks):
+                hook(leaf)
+
+
+def _call_backward(node, grads: list, create_graph: bool) -> tuple:
+    if node._freed:
+        raise RuntimeError(_FREED_MESSAGE)
+    meta = node._output_meta
+    if node.materialize_grads:
+        for i, g in enumerate(grads):
+            if g is None and meta[i] is not None:
+                shape, dtype = meta[i]
+                grads[i] = _make(xp.zeros(shape, dtype=dtype if dtype.kind == "f" else xp.float32))
+    try:
+        result = node._fn.backward(node, *grads)
+    except Exception as exc:
+        if anomaly_state.enabled and getattr(node, "_trace", None):
+            raise type(exc)(f"{exc}\n\nThe forward call that created {node.name()} was:\n{node._trace}") from exc
+        raise
+    if not isinstance(result, tuple):
+        result = (result,)
+    n_inputs = len(node.next_functions)
+    if len(result) != n_inputs:
+        if len(result) > n_inputs and all(r is None for r in result[n_inputs:]):
+            result = result[:n_inputs]
+        else:
+            raise RuntimeError(
+                f"function {node.name()} returned an incorrect number of gradients (expected {n_inputs}, got {len(result)})"
+            )
+    checked = []
+    for i, g in enumerate(result):
+        in_meta = node._input_meta[i]
+        if g is None or node.next_functions[i][0] is None:
+            checked.append(None)
+            continue
+        if not isinstance(g, Tensor):
+            raise TypeError(f"function {node.name()} returned a gradient of type {type(g).__name__} at index {i}; expected a Tensor or None")
+        shape, dtype = in_meta
+        if g._data.shape != shape:
+            g = _sum_to_or_raise(node, i, g, shape)
+        if g._data.dtype != dtype:
+            g = g.to(_dtype_of(dtype))
+        if anomaly_state.enabled and anomaly_state.check_nan and g._data.dtype.kind == "f":
+            _check_finite(node, i, g)
+        checked.append(g)
+    return tuple(checked)
+
+
+def _check_finite(node, index: int, grad: Tensor) -> None:
+    """Anomaly mode: name the backward that produced NaN or inf (and where its forward ran)."""
+    arr = grad._data
+    if xp.isfinite(arr).all():
+        return
+    kind = "nan" if xp.isnan(arr).any() else "inf"
+    trace = getattr(node, "_trace", None)
+    where = f"\n\nThe forward call that created {node.name()} was:\n{trace}" if trace else ""
+    raise RuntimeError(f"Function '{node.name()}' returned {kind} values in its {index}th output.{where}")
+
+
+def _dtype_of(np_dtype):
+    from .._dtype import from_numpy_dtype
+
+    return from_numpy_dtype(np_dtype)
+
+
+def _sum_to_or_raise(node, index: int, grad: Tensor, shape) -> Tensor:
+    from ..ops._utils import is_expandable_to, unbroadcast
+
+    if is_expandable_to(shape, grad._data.shape):
+        return unbroadcast(grad, shape)
+    raise RuntimeError(
+        f"Function {node.name()} returned an invalid gradient at index {index} - got {shape_str(grad._data.shape)} "
+        f"but expected shape compatible with {shape_str(shape)}"
+    )
+
+
+def _add_grad(a: Tensor | None, b: Tensor, create_graph: bool) -> Tensor:
+    if a is None:
+        return b
+    if create_graph:
+        return a + b
+    return _make(a._data + b._data)
+
+
+def _apply_hooks(hooks, grad):
+    for hook in list(hooks):
+        new = hook(grad)
+        if new is not None:
+            grad = new
+    return grad
+
+
+def execute(
+    roots: list,
+    root_grads: list,
+    keep_graph: bool,
+    create_graph: bool,
+    capture: list | None = None,
+    accumulate: bool = True,
+    only_leaves: set | None = None,
+) -> list | None:
+    """Run one backward pass.
+
+    roots / root_grads: ``(node, output_nr)`` edges and the gradients flowing into them.
+    capture: edges whose total incoming gradient is returned (``autograd.grad``); nodes that
+    lead to none of them are not run.
+    accumulate: whether AccumulateGrad nodes write into ``.grad``; ``only_leaves`` restricts
+    which leaves do (``backward(inputs=...)``).
+    """
+    order = topological_order([node for node, _ in roots])
+    buffers: dict = {}
+    for (node, nr), g in zip(roots, root_grads):
+        buf = buffers.get(node)
+        if buf is None:
+            buf = buffers[node] = [None] * node.num_outputs
+        buf[nr] = _add_grad(buf[nr], g, create_graph)
+
+    captured = None
+    needed = None
+    capture_at: dict = {}
+    if capture is not None:
+        captured = [None] * len(capture)
+        for slot, (node, nr) in enumerate(capture):
+            if node is not None:
+                capture_at.setdefault(node, []).append((nr, slot))
+        needed = set()
+        for node in reversed(order):
+            for child, _ in node.next_functions:
+                if child is not None and (child in needed or child in capture_at):
+                    needed.add(node)
+                    break
+
+    run = _Run(create_graph, keep_graph)
+    run.handed_out.update({id(g._data): g._data for g in root_grads})
+    prev_mode = _state.enabled
+    _state.enabled = create_graph
+    try:
+        for node in order:
+            buf = buffers.pop(node, None)
+            if buf is None:
+                continue
+            if node._tensor_hooks:
+                for nr, hooks in node._tensor_hooks.items():
+                    if buf[nr] is not None:
+                        buf[nr] = _apply_hooks(hooks, buf[nr])
+            if node._retain_hooks:
+                for nr, hooks in node._retain_hooks.items():
+                    if buf[nr] is not None:
+                        _apply_hooks(hooks, buf[nr])
+            if node in capture_at:
+                for nr, slot in capture_at[node]:
+                    g = buf[nr]
+                    if type(node) is AccumulateGrad and node.variable._hooks and g is not None:
+                        g = _apply_hooks(node.variable._hooks, g)
+                    captured[slot] = g
+            if type(node) is AccumulateGrad:
+                if accumulate and buf[0] is not None and (only_leaves is None or id(node.variable) in only_leaves):
+                    run.accumulate(node.variable, buf[0])
+                continue
+            if needed is not None and node not in needed:
+                continue
+            if node._pre_hooks:
+                for hook in list(node._pre_hooks):
+                    new = hook(tuple(buf))
+                    if new is not None:
+                        buf = list(new)
+            grad_inputs = _call_backward(node, buf, create_graph)
+            if node._post_hooks:
+                for hook in list(node._post_hooks):
+                    new = hook(grad_inputs, tuple(buf))
+                    if new is not None:
+                        grad_inputs = tuple(new)
+            del buf
+            if not keep_graph:
+                node._release()
+            for (child, nr), g in zip(node.next_functions, grad_inputs):
+                if child is None or g is None:
+                    continue
+                cbuf = buffers.get(child)
+                if cbuf is None:
+                    cbuf = buffers[child] = [None] * child.num_outputs
+                cbuf[nr] = _add_grad(cbuf[nr], g, create_graph)
+    finally:
+        _state.enabled = prev_mode
+    return captured

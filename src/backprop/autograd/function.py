@@ -1,0 +1,430 @@
+"""``Function`` (forward and backward side by side) and the nodes of the backward graph.
+
+A call ``MyFn.apply(*args)`` runs ``forward(ctx, *args)`` with graph recording off and, if any
+input requires grad, links the outputs to a ``BackwardNode`` -- the ``ctx`` itself, as in
+PyTorch. ``backward(ctx, *grad_outputs)`` receives Tensors and is written in differentiable
+ops, so ``create_graph=True`` gives gradients of gradients for free.
+
+Every primitive of ``backprop.ops`` is such a Function; so is any op a user adds. For speed
+the primitives' ``forward`` may return raw ``xp`` arrays, which ``apply`` wraps. A forward
+may save its inputs (Tensors) and its outputs (the arrays or Tensors it returns) with
+``ctx.save_for_backward``; anything else it needs it keeps as plain ``ctx`` attributes.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from .._backend import ndarray, xp
+from .._tensor import Tensor, _make, _RemovableHandle, shape_str
+from .grad_mode import _state
+
+_object_new = object.__new__
+
+_FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+    "graph a second time or if you need to access saved tensors after calling backward."
+)
+
+
+class _AnomalyState:
+    enabled = False
+    check_nan = True
+
+
+anomaly_state = _AnomalyState()
+
+
+class Node:
+    """A node of the backward graph: what ``tensor.grad_fn`` is.
+
+    ``next_functions`` holds one ``(node, output_nr)`` edge per input of the forward op
+    (``(None, 0)`` for inputs that need no gradient).
+    """
+
+    __slots__ = ("next_functions", "_pre_hooks", "_post_hooks", "_tensor_hooks", "_retain_hooks", "__weakref__")
+
+    num_outputs = 1
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` runs after this node's backward; may return new grad_inputs."""
+        if self._post_hooks is None:
+            self._post_hooks = []
+        return _RemovableHandle(self._post_hooks, hook)
+
+    def register_prehook(self, hook):
+        """``hook(grad_outputs)`` runs before this node's backward; may return new grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        return _RemovableHandle(self._pre_hooks, hook)
+
+    def _add_tensor_hook(self, output_nr: int, hook, retain: bool = False):
+        attr = "_retain_hooks" if retain else "_tensor_hooks"
+        table = getattr(self, attr)
+        if table is None:
+            table = {}
+            setattr(self, attr, table)
+        return _RemovableHandle(table.setdefault(output_nr, []), hook)
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf tensor: adds the incoming gradient into ``variable.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor):
+        self.variable = variable
+        self.next_functions = ()
+        self._pre_hooks = self._post_hooks = self._tensor_hooks = self._retain_hooks = None
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def accumulator(leaf: Tensor) -> AccumulateGrad:
+    """The (shared) AccumulateGrad node of a leaf; cached weakly so leaf and node form no cycle."""
+    ref = leaf._accumulator
+    node = ref() if ref is not None else None
+    if node is None:
+        node = AccumulateGrad(leaf)
+        import weakref
+
+        leaf._accumulator = weakref.ref(node)
+    return node
+
+
+def edge_of(t: Tensor):
+    """The graph edge a tensor contributes as an op input."""
+    if t._base is not None and t._requires_grad:
+        t.grad_fn  # noqa: B018 - refreshes a view whose base was modified in place
+    fn = t._grad_fn
+    if fn is not None:
+        return (fn, t._output_nr)
+    if t._requires_grad:
+        return (accumulator(t), 0)
+    return (None, 0)
+
+
+class _SavedOutput:
+    """A forward output saved for backward, kept as (array, index) to avoid a node<->tensor cycle."""
+
+    __slots__ = ("data", "output_nr", "version_counter", "version", "requires_grad")
+
+
+class BackwardNode(Node):
+    """The ``ctx`` of a Function call and, when a graph is recorded, its backward node."""
+
+    __slots__ = (
+        "_fn",
+        "needs_input_grad",
+        "_to_save",
+        "_saved",
+        "_saved_versions",
+        "_input_meta",
+        "_output_meta",
+        "_non_differentiable",
+        "_dirty",
+        "materialize_grads",
+        "_freed",
+        "_trace",
+        "__dict__",
+    )
+
+    def name(self) -> str:
+        return self._fn._backward_name
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self._output_meta)
+
+    # -- the ctx API used inside forward/backward
+    def save_for_backward(self, *tensors) -> None:
+        for t in tensors:
+            if t is not None and not isinstance(t, (Tensor, ndarray, xp.generic)):
+                raise TypeError(
+                    f"save_for_backward can only save variables, but argument {tensors.index(t)} is of type "
+                    f"{type(t).__name__}"
+                )
+        self._to_save = tensors
+
+    def mark_dirty(self, *tensors) -> None:
+        self._dirty = tensors
+
+    def mark_non_differentiable(self, *outputs) -> None:
+        self._non_differentiable = outputs
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = value
+
+    def input_shape(self, index: int) -> tuple:
+        """Shape of forward input ``index`` (recorded for every graph node; cheap for backward)."""
+        return self._input_meta[index][0]
+
+    @property
+    def saved_tensors(self) -> tuple:
+        saved = self._saved
+        if saved is None:
+            if self._freed:
+                raise RuntimeError(_FREED_MESSAGE)
+            return ()
+        out = []
+        for item, version in zip(saved, self._saved_versions):
+            if item is None:
+                out.append(None)
+                continue
+            if type(item) is _SavedOutput:
+                if item.version_counter[0] != item.version:
+                    _raise_modified(self, item.data, item.version_counter[0], item.version, item.output_nr)
+                t = _make(item.data)
+                t._version_counter = item.version_counter
+                if item.requires_grad:
+                    t._grad_fn = self
+                    t._output_nr = item.output_nr
+                    t._requires_grad = True
+                out.append(t)
+            else:
+                if item._version_counter[0] != version:
+                    _raise_modified(self, item._data, item._version_counter[0], version, None)
+                out.append(item)
+        return tuple(out)
+
+    @property
+    def saved_variables(self) -> tuple:
+        return self.saved_tensors
+
+    def _release(self) -> None:
+        """Free what forward saved (called after backward unless ``retain_graph``)."""
+        had_state = bool(self._saved) or bool(self.__dict__)
+        self._saved = None
+        self.__dict__.clear()
+        self._freed = self._freed or had_state
+
+
+def _raise_modified(node, data, current, expected, output_nr) -> None:
+    dt = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor"}.get(str(data.dtype), "Tensor")
+    where = f", which is output {output_nr} of {node.name()}," if output_nr is not None else ""
+    raise RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[backprop.{dt} {shape_str(data.shape)}]{where} is at version {current}; expected version "
+        f"{expected} instead. Hint: the backtrace further above shows the operation that failed to "
+        "compute its gradient."
+    )
+
+
+class _FunctionMeta(type):
+    def __init__(cls, name, bases, attrs):
+        super().__init__(name, bases, attrs)
+        internal = cls.__module__.startswith("backprop.")
+        cls._backward_name = f"{name}Backward0" if internal else f"{name}Backward"
+
+
+class Function(metaclass=_FunctionMeta):
+    """Base class of differentiable operations (``torch.autograd.Function``).
+
+    Subclass it and define ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)`` as
+    static methods; call it with ``YourFunction.apply(*args)``. ``backward`` returns one
+    gradient per ``forward`` argument (``None`` for non-tensors or inputs needing none).
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement either the backward or vjp method for your custom autograd.Function to use it with backward mode AD.")
+
+    vjp = backward
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # torch >= 2.0 style; used when forward has no ctx
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        grad_enabled = _state.enabled
+        ctx = _object_new(BackwardNode)
+        ctx._fn = cls
+        ctx._to_save = None
+        ctx._saved = None
+        ctx._non_differentiable = None
+        ctx._dirty = None
+        ctx.materialize_grads = True
+        ctx._freed = False
+        ctx._pre_hooks = ctx._post_hooks = ctx._tensor_hooks = ctx._retain_hooks = None
+
+        any_requires = False
+        if grad_enabled:
+            needs = []
+            for a in args:
+                r = isinstance(a, Tensor) and a._requires_grad
+                needs.append(r)
+                any_requires = any_requires or r
+            ctx.needs_input_grad = tuple(needs)
+        else:
+            ctx.needs_input_grad = (False,) * len(args)
+
+        _state.enabled = False
+        try:
+            if cls._uses_setup_context:
+                result = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, result)
+            else:
+                result = cls.forward(ctx, *args, **kwargs)
+        finally:
+            _state.enabled = grad_enabled
+
+        single = not isinstance(result, tuple)
+        raw = (result,) if single else result
+        outputs = []
+        for r in raw:
+            tr = type(r)
+            if tr is ndarray or (tr is not Tensor and isinstance(r, xp.generic)):
+                outputs.append(_make(r))
+            elif isinstance(r, Tensor):
+                if ctx._dirty is None or not any(r is d for d in ctx._dirty):
+                    if any(r is a for a in args):  # forward returned an input: give back an alias
+                        alias = _make(r._data)
+                        alias._version_counter = r._version_counter
+                        r = alias
+                outputs.append(r)
+            else:
+                outputs.append(r)
+
+        if any_requires:
+            _link(ctx, args, raw, outputs)
+        elif ctx._dirty:
+            for t in ctx._dirty:
+                t._version_counter[0] += 1
+        return outputs[0] if single else tuple(outputs)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        import inspect
+
+        fwd = cls.__dict__.get("forward")
+        params = []
+        if fwd is not None:
+            try:
+                params = list(inspect.signature(fwd).parameters)
+            except (TypeError, ValueError):
+                params = []
+        cls._uses_setup_context = "setup_context" in cls.__dict__ and (not params or params[0] != "ctx")
+
+
+Function._uses_setup_context = False
+
+
+def _link(ctx: BackwardNode, args, raw, outputs) -> None:
+    """Record the graph: edges to the inputs, outputs pointing back at ``ctx``, saved values."""
+    ctx.next_functions = tuple(edge_of(a) if isinstance(a, Tensor) else (None, 0) for a in args)
+    ctx._input_meta = tuple(
+        (a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None for a in args
+    )
+    nondiff = ctx._non_differentiable
+    dirty = ctx._dirty
+    meta = []
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            meta.append(None)
+            continue
+        meta.append((out._data.shape, out._data.dtype))
+        if out._data.dtype.kind != "f" or (nondiff is not None and any(out is n for n in nondiff)):
+            continue
+        if dirty is not None and any(out is d for d in dirty):
+            from ..ops.inplace import rebase_history
+
+            out._version_counter[0] += 1
+            rebase_history(out, ctx, i)
+        else:
+            out._grad_fn = ctx
+            out._output_nr = i
+            out._requires_grad = True
+    ctx._output_meta = tuple(meta)
+
+    to_save = ctx._to_save
+    if to_save:
+        saved = []
+        versions = []
+        for item in to_save:
+            if item is None:
+                saved.append(None)
+                versions.append(0)
+                continue
+            for i, out in enumerate(outputs):
+                if item is raw[i] or item is out:
+                    rec = _object_new(_SavedOutput)
+                    rec.data = out._data
+                    rec.output_nr = i
+                    rec.version_counter = out._version_counter
+                    rec.version = out._version_counter[0]
+                    rec.requires_grad = out._grad_fn is ctx
+                    saved.append(rec)
+                    versions.append(rec.version)
+                    break
+            else:
+                if not isinstance(item, Tensor):
+                    item = _make(item)
+                saved.append(item)
+                versions.append(item._version_counter[0])
+        ctx._saved = saved
+        ctx._saved_versions = versions
+        ctx._to_save = None
+    if anomaly_state.enabled:
+        ctx._trace = "".join(traceback.format_stack()[:-3])
+
+
+class _DelayedError(Function):
+    """Stands in for a gradient that cannot be differentiated again; raises if one tries."""
+
+    @staticmethod
+    def forward(ctx, message, result, *grad_outputs):
+        ctx.message = message
+        return result
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(ctx.message)
+
+
+def once_differentiable(backward):
+    """Mark a backward that is not itself differentiable: it runs under ``no_grad``, and with
+    ``create_graph=True`` differentiating its result raises instead of being silently wrong."""
+    import functools
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grad_outputs):
+        create_graph = _state.enabled
+        _state.enabled = False
+        try:
+            result = backward(ctx, *grad_outputs)
+        finally:
+            _state.enabled = create_graph
+        tracked = [g for g in grad_outputs if isinstance(g, Tensor) and g._requires_grad]
+        if not create_graph or not tracked:
+            return result
+        message = f"trying to differentiate twice a function that was marked with @once_differentiable ({ctx.name()})"
+        single = not isinstance(result, tuple)
+        outs = (result,) if single else result
+        outs = tuple(_DelayedError.apply(message, o, *tracked) if isinstance(o, Tensor) else o for o in outs)
+        return outs[0] if single else outs
+
+    return wrapper
+
+
+FunctionCtx = BackwardNode

@@ -1,0 +1,182 @@
+"""Helpers shared by the ops: dims, shapes, operand promotion, error messages, unbroadcast."""
+
+from __future__ import annotations
+
+from .. import _dtype
+from .._backend import ndarray, xp
+from .._tensor import Tensor, _make, shape_str
+
+_FROM_NUMPY = _dtype._FROM_NUMPY
+
+
+def normalize_dim(dim: int, ndim: int, op: str = "") -> int:
+    """Wrap a possibly negative ``dim``; 0-d tensors accept -1 and 0 like torch."""
+    n = ndim if ndim > 0 else 1
+    try:
+        d = int(dim)
+    except TypeError:
+        raise TypeError(f"{op}(): dim must be an int, got {type(dim).__name__}") from None
+    if d < -n or d >= n:
+        prefix = f"{op}(): " if op else ""
+        raise IndexError(f"{prefix}Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return d + n if d < 0 else d
+
+
+def normalize_dims(dim, ndim: int, op: str = "") -> tuple:
+    """``None`` -> all dims; int or sequence -> a sorted tuple of wrapped, unique dims."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, (int, xp.integer)) or (isinstance(dim, Tensor) and dim._data.ndim == 0):
+        dims = (normalize_dim(dim, ndim, op),)
+    else:
+        dims = tuple(normalize_dim(d, ndim, op) for d in dim)
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"{op}(): dim {dims[0]} appears multiple times in the list of dims")
+    if ndim == 0:
+        return ()
+    return tuple(sorted(dims))
+
+
+def parse_size(size, op: str = "") -> tuple:
+    """Accept ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(Size)``; validate the entries."""
+    if len(size) == 1 and not isinstance(size[0], (int, xp.integer)) and size[0] is not None:
+        size = size[0]
+        if isinstance(size, Tensor):
+            size = size.tolist()
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = s.item()
+        if not isinstance(s, (int, xp.integer)):
+            raise TypeError(f"{op}(): argument 'size' must be tuple of ints, but found element of type {type(s).__name__}")
+        out.append(int(s))
+    for s in out:
+        if s < -1:
+            raise RuntimeError(f"{op}(): Trying to create tensor with negative dimension {s}: {out}")
+    return tuple(out)
+
+
+def is_expandable_to(shape, target) -> bool:
+    if len(shape) > len(target):
+        return False
+    for s, t in zip(reversed(shape), reversed(target)):
+        if s != 1 and s != t:
+            return False
+    return True
+
+
+def broadcast_shapes(*shapes, op: str = "broadcast_shapes") -> tuple:
+    """torch.broadcast_shapes, with torch's message on mismatch."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, s in enumerate(reversed(tuple(shape))):
+            j = ndim - 1 - i
+            if out[j] == 1:
+                out[j] = s
+            elif s != 1 and s != out[j]:
+                raise RuntimeError(
+                    f"{op}(): The size of tensor a ({out[j]}) must match the size of tensor b ({s}) at "
+                    f"non-singleton dimension {j} (shapes {', '.join(shape_str(x) for x in shapes)})"
+                )
+    return tuple(out)
+
+
+def broadcast_error(op: str, *operands) -> RuntimeError:
+    """The error for operands whose shapes do not broadcast (raised instead of NumPy's ValueError)."""
+    shapes = [o._data.shape if isinstance(o, Tensor) else xp.shape(o) for o in operands]
+    try:
+        broadcast_shapes(*shapes, op=op)
+    except RuntimeError as exc:
+        return exc
+    return RuntimeError(f"{op}(): invalid operand shapes {', '.join(shape_str(s) for s in shapes)}")
+
+
+def dtype_name(t) -> str:
+    return str(t.dtype) if isinstance(t, Tensor) else type(t).__name__
+
+
+def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
+    """Sum ``grad`` down to ``shape``: the gradient of broadcasting an input of ``shape``.
+
+    The one place broadcasting is undone in backward passes (differentiable: it is the
+    ``sum_to_size`` op, whose own backward is ``expand``).
+    """
+    if grad._data.shape == shape:
+        return grad
+    from .reduction import sum_to_size
+
+    return sum_to_size(grad, shape)
+
+
+def as_float(t: Tensor) -> Tensor:
+    """Integer/bool tensors become the default float dtype (exp, sqrt, mean, ... of ints)."""
+    if t._data.dtype.kind == "f":
+        return t
+    return _make(t._data.astype(_dtype._default_float.np))
+
+
+def to_tensor_operand(value, dtype: _dtype.dtype) -> Tensor:
+    """A Python number (or array) as a 0-d (or n-d) tensor of ``dtype``."""
+    if isinstance(value, Tensor):
+        return value
+    return _make(xp.asarray(value, dtype=dtype.np))
+
+
+def promote_operands(a, b, op: str):
+    """Bring two operands (tensors or numbers) to torch's common dtype; returns two Tensors.
+
+    A cast of a tensor that requires grad is recorded in the graph, so its gradient comes
+    back in its own dtype.
+    """
+    ta = type(a)
+    tb = type(b)
+    if ta is tb is Tensor and a._data.dtype is b._data.dtype:
+        return a, b
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}(): expected at least one Tensor operand")
+    for v in (a, b):
+        if not isinstance(v, (Tensor, int, float, bool, xp.generic)):
+            if isinstance(v, (ndarray, list, tuple)):
+                continue
+            raise TypeError(
+                f"{op}(): unsupported operand type(s): {type(a).__name__} and {type(b).__name__}"
+            )
+    a = _coerce_array_like(a)
+    b = _coerce_array_like(b)
+    target = _dtype.result_type(a, b)
+    return cast_to(a, target), cast_to(b, target)
+
+
+def _coerce_array_like(v):
+    if isinstance(v, (ndarray, list, tuple)):
+        from .._creation import tensor
+
+        return tensor(v)
+    return v
+
+
+def cast_to(value, target: _dtype.dtype) -> Tensor:
+    """``value`` (Tensor or number) as a Tensor of dtype ``target`` (differentiable for tensors)."""
+    if isinstance(value, Tensor):
+        if value._data.dtype is target.np or value._data.dtype == target.np:
+            return value
+        from .elementwise import to_dtype
+
+        return to_dtype(value, target)
+    if isinstance(value, bool) and target._kind != 0:
+        value = int(value)
+    return _make(xp.asarray(value, dtype=target.np))
+
+
+def check_same_shape_count(op: str, tensors) -> None:
+    if not tensors:
+        raise RuntimeError(f"{op}(): expected a non-empty list of Tensors")
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}(): expected a sequence of Tensors, got an element of type {type(t).__name__}")
+
+
+def zeros_of(shape: tuple, like: Tensor) -> Tensor:
+    """A zero tensor of ``shape`` with ``like``'s dtype (gradient buffers in backward passes)."""
+    return _make(xp.zeros(shape, dtype=like._data.dtype))

@@ -1,0 +1,1046 @@
+"""Elementwise primitives: arithmetic, unary math, activations' building blocks, comparisons.
+
+Binary ops broadcast like torch and promote dtypes with ``promote_operands``; their
+backward undoes broadcasting with the one ``unbroadcast`` helper. Unary float ops take
+integer inputs by casting them to the default float dtype first (``exp(int_tensor)`` is
+float32, as in torch).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import _dtype
+from .._backend import xp
+from .._tensor import Tensor, _make
+from ..autograd.function import Function
+from ._utils import as_float, broadcast_error, cast_to, promote_operands, unbroadcast
+
+
+# ---------------------------------------------------------------------------- casting
+class ToDtype(Function):
+    @staticmethod
+    def forward(ctx, a, dtype):
+        return a._data.astype(dtype.np)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return to_dtype(grad, _dtype.from_numpy_dtype(ctx._input_meta[0][1])), None
+
+
+def to_dtype(a: Tensor, dtype) -> Tensor:
+    """Cast (differentiable between float dtypes; a copy, even when the dtype is unchanged)."""
+    return ToDtype.apply(a, _dtype.to_dtype(dtype))
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return xp.array(a._data, copy=True, order="C" if a._data.flags.c_contiguous else "K")
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def clone(input: Tensor, *, memory_format=None) -> Tensor:
+    return Clone.apply(input)
+
+
+class Contiguous(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return xp.ascontiguousarray(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+# ---------------------------------------------------------------------------- binary
+def _binary(fn, a, b, op: str):
+    a, b = promote_operands(a, b, op)
+    try:
+        return fn.apply(a, b)
+    except ValueError:
+        raise broadcast_error(op, a, b) from None
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a._data + b._data
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad, ctx.input_shape(0)) if need[0] else None,
+            unbroadcast(grad, ctx.input_shape(1)) if need[1] else None,
+        )
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a._data - b._data
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad, ctx.input_shape(0)) if need[0] else None,
+            unbroadcast(-grad, ctx.input_shape(1)) if need[1] else None,
+        )
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a._data * b._data
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad * b, a._data.shape) if need[0] else None,
+            unbroadcast(grad * a, b._data.shape) if need[1] else None,
+        )
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a._data / b._data
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad / b, a._data.shape) if need[0] else None,
+            unbroadcast(-grad * a / (b * b), b._data.shape) if need[1] else None,
+        )
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a._data**b._data
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        ga = gb = None
+        if need[0]:
+            # d/da a^b = b * a^(b-1); zero where b == 0 (torch: 0^0 has zero gradient).
+            ga = grad * where(b == 0, 0.0, b * a ** (b - 1))
+            ga = unbroadcast(ga, a._data.shape)
+        if need[1]:
+            # d/db a^b = a^b * log(a); defined as 0 where a == 0 and b >= 0.
+            gb = grad * where((a == 0) & (b >= 0), 0.0, out * log(a))
+            gb = unbroadcast(gb, b._data.shape)
+        return ga, gb
+
+
+class Maximum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.maximum(a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return _minmax_grads(ctx, grad, a > b, a == b, a._data.shape, b._data.shape)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.minimum(a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return _minmax_grads(ctx, grad, a < b, a == b, a._data.shape, b._data.shape)
+
+
+def _minmax_grads(ctx, grad, a_wins, tie, shape_a, shape_b):
+    # Ties split the gradient evenly between the two inputs (torch's rule).
+    need = ctx.needs_input_grad
+    half = grad * 0.5
+    ga = unbroadcast(where(a_wins, grad, where(tie, half, 0.0)), shape_a) if need[0] else None
+    gb = unbroadcast(where(a_wins | tie, where(tie, half, 0.0), grad), shape_b) if need[1] else None
+    return ga, gb
+
+
+class Atan2(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.arctan2(a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        denom = a * a + b * b
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad * b / denom, a._data.shape) if need[0] else None,
+            unbroadcast(-grad * a / denom, b._data.shape) if need[1] else None,
+        )
+
+
+class Fmod(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.fmod(a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad, a._data.shape) if need[0] else None,
+            unbroadcast(-grad * trunc(a / b), b._data.shape) if need[1] else None,
+        )
+
+
+class Remainder(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.remainder(a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad, a._data.shape) if need[0] else None,
+            unbroadcast(-grad * floor(a / b), b._data.shape) if need[1] else None,
+        )
+
+
+def add(input, other, *, alpha=1, out=None) -> Tensor:
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _out(_binary(Add, input, other, "add"), out)
+
+
+def sub(input, other, *, alpha=1, out=None) -> Tensor:
+    if isinstance(input, Tensor) and input._data.dtype == bool and isinstance(other, Tensor) and other._data.dtype == bool:
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
+        )
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _out(_binary(Sub, input, other, "sub"), out)
+
+
+def rsub(input, other, *, alpha=1) -> Tensor:
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input, other, *, out=None) -> Tensor:
+    return _out(_binary(Mul, input, other, "mul"), out)
+
+
+def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
+    if rounding_mode is None:
+        a, b = promote_operands(input, other, "div")
+        if a._data.dtype.kind != "f":  # true division of integers gives the default float
+            a, b = cast_to(a, _dtype._default_float), cast_to(b, _dtype._default_float)
+        try:
+            return _out(Div.apply(a, b), out)
+        except ValueError:
+            raise broadcast_error("div", a, b) from None
+    a, b = promote_operands(input, other, "div")
+    if rounding_mode == "trunc":
+        q = xp.trunc(a._data / b._data) if a._data.dtype.kind == "f" else _int_div(a._data, b._data, trunc=True)
+    elif rounding_mode == "floor":
+        q = xp.floor_divide(a._data, b._data)
+    else:
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+    return _out(_make(q.astype(a._data.dtype, copy=False)), out)
+
+
+def _int_div(a, b, trunc: bool):
+    q = xp.floor_divide(a, b)
+    if trunc:
+        fix = (xp.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+        q = q + fix
+    return q
+
+
+divide = div
+multiply = mul
+subtract = sub
+
+
+def floor_divide(input, other) -> Tensor:
+    return div(input, other, rounding_mode="floor")
+
+
+def true_divide(input, other) -> Tensor:
+    return div(input, other)
+
+
+def pow(input, exponent) -> Tensor:  # noqa: A001 - torch's name
+    if not isinstance(input, Tensor):
+        # scalar ** tensor: the base takes the exponent tensor's kind
+        exponent_t = exponent
+        base_dtype = _dtype.result_type(input, exponent_t)
+        return _binary(Pow, cast_to(input, base_dtype), exponent_t, "pow")
+    if isinstance(exponent, (int, float)) and input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return _binary(Pow, input, exponent, "pow")
+
+
+def float_power(input, exponent) -> Tensor:
+    a = cast_to(input, _dtype.float64)
+    b = cast_to(exponent, _dtype.float64) if isinstance(exponent, Tensor) else exponent
+    return pow(a, b)
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    _require_tensors("maximum", input, other)
+    return _binary(Maximum, input, other, "maximum")
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    _require_tensors("minimum", input, other)
+    return _binary(Minimum, input, other, "minimum")
+
+
+def fmax(input, other):
+    return maximum(input, other)
+
+
+def fmin(input, other):
+    return minimum(input, other)
+
+
+def atan2(input, other) -> Tensor:
+    a, b = promote_operands(input, other, "atan2")
+    return Atan2.apply(as_float(a), as_float(b))
+
+
+arctan2 = atan2
+
+
+def fmod(input, other) -> Tensor:
+    return _binary(Fmod, input, other, "fmod")
+
+
+def remainder(input, other) -> Tensor:
+    return _binary(Remainder, input, other, "remainder")
+
+
+def _require_tensors(op: str, *args) -> None:
+    for a in args:
+        if not isinstance(a, Tensor):
+            raise TypeError(f"{op}(): argument 'other' (position 2) must be Tensor, not {type(a).__name__}")
+
+
+def _out(result: Tensor, out):
+    if out is None:
+        return result
+    out.copy_(result)
+    return out
+
+
+# ---------------------------------------------------------------------------- unary
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a._data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.exp(a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Exp2(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.exp2(a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * math.log(2.0)
+
+
+class Expm1(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.expm1(a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out + 1)
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.log(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Log2(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.log2(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (a * math.log(2.0))
+
+
+class Log10(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.log10(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (a * math.log(10.0))
+
+
+class Log1p(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.log1p(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (a + 1)
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.sqrt(a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (out * 2)
+
+
+class Rsqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = 1 / xp.sqrt(a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * out * out * -0.5
+
+
+class Reciprocal(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = 1 / a._data
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return -grad * out * out
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.sin(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * cos(a)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.cos(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * sin(a)
+
+
+class Tan(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.tan(a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out * out + 1)
+
+
+class Asin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arcsin(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * rsqrt(1 - a * a)
+
+
+class Acos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arccos(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * rsqrt(1 - a * a)
+
+
+class Atan(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arctan(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (a * a + 1)
+
+
+class Sinh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.sinh(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * cosh(a)
+
+
+class Cosh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.cosh(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * sinh(a)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.tanh(a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, a):
+        x = a._data
+        # exp of a non-positive number only: no overflow warnings for large |x|.
+        e = xp.exp(-xp.abs(x))
+        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.maximum(a._data, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out > 0)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.abs(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * sign(a)
+
+
+class Erf(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _erf_array(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * exp(-(a * a)) * (2.0 / math.sqrt(math.pi))
+
+
+class ZeroGrad(Function):
+    """Piecewise-constant ops (sign, floor, round, ...): the gradient is zero everywhere."""
+
+    @staticmethod
+    def forward(ctx, a, array_fn):
+        return array_fn(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 0, None
+
+
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward(a, lo if isinstance(lo, Tensor) else None, hi if isinstance(hi, Tensor) else None)
+        ctx.lo = lo
+        ctx.hi = hi
+        out = a._data
+        if lo is not None:
+            out = xp.maximum(out, lo._data if isinstance(lo, Tensor) else lo)
+        if hi is not None:
+            out = xp.minimum(out, hi._data if isinstance(hi, Tensor) else hi)
+        if out is a._data:
+            out = out.copy()
+        return out.astype(a._data.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, lo_t, hi_t = ctx.saved_tensors
+        lo = lo_t if lo_t is not None else ctx.lo
+        hi = hi_t if hi_t is not None else ctx.hi
+        need = ctx.needs_input_grad
+        ga = glo = ghi = None
+        if need[0]:
+            mask = None
+            if lo is not None:
+                mask = a >= lo
+            if hi is not None:
+                mask = (a <= hi) if mask is None else mask & (a <= hi)
+            ga = grad * mask if mask is not None else grad
+        if len(need) > 1 and need[1]:
+            m = a < lo
+            if hi is not None:
+                m = m & (lo < hi)
+            glo = unbroadcast(grad * m, lo_t._data.shape)
+        if len(need) > 2 and need[2]:
+            m = a > hi
+            if lo is not None:
+                m = m | (hi < lo)
+            ghi = unbroadcast(grad * m, hi_t._data.shape)
+        return ga, glo, ghi
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.cond = cond._data
+        return xp.where(cond._data, a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cond = _make(ctx.cond)
+        need = ctx.needs_input_grad
+        return (
+            None,
+            unbroadcast(where(cond, grad, 0.0), ctx.input_shape(1)) if need[1] else None,
+            unbroadcast(where(cond, 0.0, grad), ctx.input_shape(2)) if need[2] else None,
+        )
+
+
+def _unary(fn):
+    def op(input: Tensor, *, out=None) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{fn.__name__.lower()}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        return _out(fn.apply(as_float(input)), out)
+
+    op.__name__ = fn.__name__.lower()
+    op.__doc__ = f"Elementwise {op.__name__} (differentiable; see ``{fn.__name__}`` for its gradient)."
+    return op
+
+
+exp = _unary(Exp)
+exp2 = _unary(Exp2)
+expm1 = _unary(Expm1)
+log = _unary(Log)
+log2 = _unary(Log2)
+log10 = _unary(Log10)
+log1p = _unary(Log1p)
+sqrt = _unary(Sqrt)
+rsqrt = _unary(Rsqrt)
+reciprocal = _unary(Reciprocal)
+sin = _unary(Sin)
+cos = _unary(Cos)
+tan = _unary(Tan)
+asin = arcsin = _unary(Asin)
+acos = arccos = _unary(Acos)
+atan = arctan = _unary(Atan)
+sinh = _unary(Sinh)
+cosh = _unary(Cosh)
+tanh = _unary(Tanh)
+sigmoid = _unary(Sigmoid)
+erf = _unary(Erf)
+
+
+def neg(input: Tensor) -> Tensor:
+    if input._data.dtype == bool:
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    return Neg.apply(input)
+
+
+negative = neg
+
+
+def relu(input: Tensor) -> Tensor:
+    return Relu.apply(input)
+
+
+def abs(input: Tensor) -> Tensor:  # noqa: A001 - torch's name
+    return Abs.apply(input)
+
+
+absolute = abs
+
+
+def square(input: Tensor) -> Tensor:
+    return mul(input, input)
+
+
+def _zero_grad_op(name: str, array_fn, float_only: bool = False):
+    def op(input: Tensor) -> Tensor:
+        if input._data.dtype.kind in "iub" and name != "sign":
+            return _make(input._data.copy())
+        return ZeroGrad.apply(input, array_fn)
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} (piecewise constant: zero gradient)."
+    return op
+
+
+sign = _zero_grad_op("sign", lambda a: xp.sign(a) if a.dtype != bool else a.copy())
+floor = _zero_grad_op("floor", xp.floor)
+ceil = _zero_grad_op("ceil", xp.ceil)
+trunc = _zero_grad_op("trunc", xp.trunc)
+fix = trunc
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - torch's name
+    if decimals == 0:
+        return ZeroGrad.apply(input, xp.round)
+    return ZeroGrad.apply(input, lambda a: xp.round(a, decimals))
+
+
+def frac(input: Tensor) -> Tensor:
+    return sub(input, trunc(input))
+
+
+def clamp(input: Tensor, min=None, max=None, *, out=None) -> Tensor:  # noqa: A002 - torch's names
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    lo, hi = min, max
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        target = _dtype.result_type(input, lo, hi)
+        input = cast_to(input, target)
+        lo = cast_to(lo, target) if lo is not None else None
+        hi = cast_to(hi, target) if hi is not None else None
+    elif input._data.dtype.kind in "iub" and any(isinstance(v, float) for v in (lo, hi)):
+        input = as_float(input)
+    return _out(Clamp.apply(input, lo, hi), out)
+
+
+clip = clamp
+
+
+def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max) -> Tensor:  # noqa: A002
+    return clamp(input, max=max)
+
+
+def where(condition, input=None, other=None) -> Tensor:
+    """``where(cond, a, b)`` picks ``a`` where ``cond`` else ``b``; ``where(cond)`` is ``nonzero(as_tuple=True)``."""
+    if input is None and other is None:
+        from .indexing import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if not isinstance(condition, Tensor):
+        condition = _make(xp.asarray(condition, dtype=bool))
+    elif condition._data.dtype != bool:
+        if condition._data.dtype == xp.uint8:
+            condition = _make(condition._data.astype(bool))
+        else:
+            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {condition.dtype}")
+    target = _dtype.result_type(input, other)
+    a, b = cast_to(input, target), cast_to(other, target)
+    try:
+        return Where.apply(condition, a, b)
+    except ValueError:
+        raise broadcast_error("where", condition, a, b) from None
+
+
+def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
+    return add(input, mul(sub(end, input), weight))
+
+
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    return add(input, mul(mul(tensor1, tensor2), value))
+
+
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    return add(input, mul(div(tensor1, tensor2), value))
+
+
+# ---------------------------------------------------------------------------- erf
+# W. J. Cody's rational Chebyshev approximations (Math. Comp. 1969), accurate to double
+# precision: NumPy has no erf, and SciPy is not a dependency.
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03, 1.85777706184603153e-1)
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
+_ERF_C = (
+    5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01, 2.98635138197400131e02,
+    8.81952221241769090e02, 1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03,
+    2.15311535474403846e-8,
+)
+_ERF_D = (
+    1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02, 1.62138957456669019e03,
+    3.29079923573345963e03, 4.36261909014324716e03, 3.43936767414372164e03, 1.23033935480374942e03,
+)
+_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_ERF_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1, 6.05183413124413191e-2, 2.33520497626869185e-3)
+
+
+def _erf_array(x):
+    """erf of an array, computed in float64 and returned in the input's dtype."""
+    dtype = x.dtype
+    x = x.astype(xp.float64)
+    ax = xp.abs(x)
+    out = xp.empty_like(x)
+
+    small = ax <= 0.46875
+    if small.any():
+        y = ax[small]
+        z = y * y
+        num = _ERF_A[4] * z
+        den = z
+        for i in range(3):
+            num = (num + _ERF_A[i]) * z
+            den = (den + _ERF_B[i]) * z
+        out[small] = x[small] * (num + _ERF_A[3]) / (den + _ERF_B[3])
+
+    mid = (ax > 0.46875) & (ax <= 4.0)
+    if mid.any():
+        y = ax[mid]
+        num = _ERF_C[8] * y
+        den = y
+        for i in range(7):
+            num = (num + _ERF_C[i]) * y
+            den = (den + _ERF_D[i]) * y
+        erfc = (num + _ERF_C[7]) / (den + _ERF_D[7])
+        erfc = _erfc_scale(y, erfc)
+        out[mid] = xp.where(x[mid] < 0, erfc - 1.0, 1.0 - erfc)
+
+    big = ax > 4.0
+    if big.any():
+        y = ax[big]
+        z = 1.0 / (y * y)
+        num = _ERF_P[5] * z
+        den = z
+        for i in range(4):
+            num = (num + _ERF_P[i]) * z
+            den = (den + _ERF_Q[i]) * z
+        erfc = z * (num + _ERF_P[4]) / (den + _ERF_Q[4])
+        erfc = (1.0 / math.sqrt(math.pi) - erfc) / y
+        erfc = _erfc_scale(y, erfc)
+        out[big] = xp.where(x[big] < 0, erfc - 1.0, 1.0 - erfc)
+
+    nan = xp.isnan(x)
+    if nan.any():
+        out[nan] = xp.nan
+    return out.astype(dtype, copy=False)
+
+
+def _erfc_scale(y, r):
+    # erfc(y) = exp(-y^2) * r, with y^2 split to keep precision (Cody's trick).
+    ysq = xp.trunc(y * 16.0) / 16.0
+    delta = (y - ysq) * (y + ysq)
+    return xp.exp(-ysq * ysq) * xp.exp(-delta) * r
+
+
+# ---------------------------------------------------------------------------- no-grad ops
+def _comparison(name: str, ufunc):
+    def op(input, other, *, out=None) -> Tensor:
+        a, b = promote_operands(input, other, name)
+        try:
+            return _out(_make(ufunc(a._data, b._data)), out)
+        except ValueError:
+            raise broadcast_error(name, a, b) from None
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise ``{name}`` (a bool tensor; not differentiable)."
+    return op
+
+
+eq = _comparison("eq", xp.equal)
+ne = not_equal = _comparison("ne", xp.not_equal)
+lt = less = _comparison("lt", xp.less)
+le = less_equal = _comparison("le", xp.less_equal)
+gt = greater = _comparison("gt", xp.greater)
+ge = greater_equal = _comparison("ge", xp.greater_equal)
+logical_and = _comparison("logical_and", xp.logical_and)
+logical_or = _comparison("logical_or", xp.logical_or)
+logical_xor = _comparison("logical_xor", xp.logical_xor)
+
+
+def _bitwise(name: str, ufunc):
+    def op(input, other) -> Tensor:
+        a, b = promote_operands(input, other, name)
+        if a._data.dtype.kind == "f":
+            raise TypeError(f'"{name}_cpu" not implemented for \'{a.dtype.name.capitalize()}\'')
+        try:
+            return _make(ufunc(a._data, b._data))
+        except ValueError:
+            raise broadcast_error(name, a, b) from None
+
+    op.__name__ = name
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and", xp.bitwise_and)
+bitwise_or = _bitwise("bitwise_or", xp.bitwise_or)
+bitwise_xor = _bitwise("bitwise_xor", xp.bitwise_xor)
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    if input._data.dtype.kind == "f":
+        raise TypeError("bitwise_not is only supported for integer and boolean tensors")
+    return _make(xp.invert(input._data))
+
+
+def logical_not(input: Tensor) -> Tensor:
+    return _make(xp.logical_not(input._data))
+
+
+def isnan(input: Tensor) -> Tensor:
+    return _make(xp.isnan(input._data))
+
+
+def isinf(input: Tensor) -> Tensor:
+    return _make(xp.isinf(input._data))
+
+
+def isfinite(input: Tensor) -> Tensor:
+    return _make(xp.isfinite(input._data))
+
+
+def isposinf(input: Tensor) -> Tensor:
+    return _make(xp.isposinf(input._data))
+
+
+def isneginf(input: Tensor) -> Tensor:
+    return _make(xp.isneginf(input._data))
+
+
+def signbit(input: Tensor) -> Tensor:
+    return _make(xp.signbit(input._data))
+
+
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+    return _make(xp.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both tensors have the same shape and elements."""
+    return input._data.shape == other._data.shape and bool(xp.array_equal(input._data, other._data))
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    return _make(xp.isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))

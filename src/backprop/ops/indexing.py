@@ -1,0 +1,571 @@
+"""Indexing: ``__getitem__``/``__setitem__``, gather/scatter, index_select/index_add,
+masked_fill/masked_select, sort/topk, nonzero, unique.
+
+``__getitem__`` with only ints, slices, None and Ellipsis is a view (``movement.basic_index``);
+with integer or boolean tensors/lists it is "advanced" indexing, a copy whose backward
+scatters the gradient back with accumulation (repeated indices add up).
+"""
+
+from __future__ import annotations
+
+from .. import _dtype, return_types
+from .._backend import ndarray, xp
+from .._tensor import Tensor, _make, shape_str
+from ..autograd.function import Function
+from ..autograd.grad_mode import _state
+from ._utils import cast_to, normalize_dim, unbroadcast, zeros_of
+from .movement import SliceScatter, basic_index, expand
+
+_BASIC = (int, slice, type(None), type(Ellipsis))
+
+
+def _index_component(item, op: str):
+    """One component of an index, in the form NumPy understands, following torch's rules."""
+    if isinstance(item, Tensor):
+        arr = item._data
+        if arr.dtype.kind == "f":
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        if arr.dtype == xp.uint8:
+            arr = arr.astype(bool)
+        if arr.ndim == 0 and arr.dtype != bool:
+            return int(arr)
+        return arr
+    if isinstance(item, slice):
+        if item.step is not None and int(item.step) <= 0:
+            raise ValueError("step must be greater than zero")
+        return slice(
+            int(item.start) if item.start is not None else None,
+            int(item.stop) if item.stop is not None else None,
+            int(item.step) if item.step is not None else None,
+        )
+    if isinstance(item, bool):
+        return item
+    if isinstance(item, (int, xp.integer)):
+        return int(item)
+    if item is None or item is Ellipsis:
+        return item
+    if isinstance(item, (list, tuple, ndarray)):
+        arr = xp.asarray(item.tolist() if isinstance(item, ndarray) and item.dtype == object else item)
+        if arr.dtype == object:
+            arr = xp.asarray([x.item() if isinstance(x, Tensor) else x for x in item])
+        if arr.size == 0:
+            arr = arr.astype(xp.int64)
+        if arr.dtype.kind == "f":
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        return arr
+    raise IndexError(
+        f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices (got {type(item).__name__})"
+    )
+
+
+def normalize_index(index, op: str = "index") -> tuple:
+    """Turn a Python index into a tuple of NumPy index components."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    return tuple(_index_component(i, op) for i in index)
+
+
+def _is_basic(index: tuple) -> bool:
+    return all(type(i) in _BASIC for i in index)
+
+
+class Index(Function):
+    """Advanced indexing (a copy)."""
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.index = index
+        return a._data[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        return IndexAccumulate.apply(grad, ctx.input_shape(0), ctx.index), None
+
+
+class IndexAccumulate(Function):
+    """The gradient of advanced indexing: ``grad`` added into zeros at ``index`` (duplicates sum)."""
+
+    @staticmethod
+    def forward(ctx, grad, shape, index):
+        ctx.index = index
+        out = xp.zeros(shape, dtype=grad._data.dtype)
+        xp.add.at(out, index, grad._data)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Index.apply(grad, ctx.index), None, None
+
+
+def getitem(input: Tensor, index) -> Tensor:
+    idx = normalize_index(index, "__getitem__")
+    if _is_basic(idx):
+        try:
+            return basic_index(input, idx)
+        except IndexError as exc:
+            raise IndexError(f"{exc} (indexing a tensor of shape {shape_str(input._data.shape)})") from None
+    try:
+        return Index.apply(input, idx)
+    except IndexError as exc:
+        raise IndexError(f"{exc} (indexing a tensor of shape {shape_str(input._data.shape)})") from None
+
+
+class ZeroAtIndex(Function):
+    """``grad`` with ``index`` set to zero: the gradient of the values overwritten by setitem."""
+
+    @staticmethod
+    def forward(ctx, grad, index):
+        ctx.index = index
+        out = grad._data.copy()
+        out[index] = 0
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ZeroAtIndex.apply(grad, ctx.index), None
+
+
+class IndexPut(Function):
+    """``a[index] = value``, in place."""
+
+    @staticmethod
+    def forward(ctx, a, index, value):
+        ctx.index = index
+        try:
+            a._data[index] = value._data
+        except ValueError:
+            region = a._data[index]
+            raise RuntimeError(
+                f"shape mismatch: value tensor of shape {shape_str(value._data.shape)} cannot be broadcast to indexing "
+                f"result of shape {shape_str(xp.shape(region))}"
+            ) from None
+        ctx.mark_dirty(a)
+        return a
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        ga = ZeroAtIndex.apply(grad, ctx.index) if need[0] else None
+        gv = None
+        if need[2]:
+            region = basic_index(grad, ctx.index) if _is_basic(ctx.index) else Index.apply(grad, ctx.index)
+            gv = unbroadcast(region, ctx.input_shape(2))
+        return ga, None, gv
+
+
+def setitem(input: Tensor, index, value) -> None:
+    """``input[index] = value`` (value cast to ``input``'s dtype); differentiable w.r.t. both."""
+    from .inplace import check_inplace
+
+    idx = normalize_index(index, "__setitem__")
+    if not isinstance(value, Tensor):
+        value = _make(xp.asarray(value, dtype=input._data.dtype))
+    elif value._data.dtype != input._data.dtype:
+        value = value.to(input.dtype)
+    check_inplace(input)
+    try:
+        IndexPut.apply(input, idx, value)
+    except IndexError as exc:
+        raise IndexError(f"{exc} (indexing a tensor of shape {shape_str(input._data.shape)})") from None
+    if not input._data.flags.writeable:
+        raise RuntimeError("unsupported operation: the written-to tensor is a broadcast view")
+
+
+def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:
+    out = input.clone()
+    if accumulate:
+        idx = normalize_index(tuple(indices), "index_put")
+        return out + IndexAccumulate.apply(values.expand(out[idx].shape) if isinstance(values, Tensor) else values, out._data.shape, idx)
+    setitem(out, tuple(indices), values)
+    return out
+
+
+# ---------------------------------------------------------------------------- gather / scatter
+def _index_array(index: Tensor, op: str):
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if index._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int64 for index")
+    return index._data
+
+
+def _check_gather_shapes(op: str, input: Tensor, dim: int, index, src_shape=None) -> None:
+    if index.ndim != input._data.ndim and not (index.ndim <= 1 and input._data.ndim <= 1):
+        raise RuntimeError(f"Index tensor must have the same number of dimensions as {'self' if src_shape is None else 'input'} tensor")
+    for d in range(index.ndim):
+        if d != dim and index.shape[d] > input._data.shape[d]:
+            raise RuntimeError(
+                f"Size does not match at dimension {d} expected index {shape_str(index.shape)} to be smaller than "
+                f"self {shape_str(input._data.shape)} apart from dimension {dim}"
+            )
+        if src_shape is not None and index.shape[d] > src_shape[d]:
+            raise RuntimeError(
+                f"Size does not match at dimension {d} expected index {shape_str(index.shape)} to be smaller than src "
+                f"{shape_str(src_shape)}"
+            )
+    if index.size and (index.max() >= input._data.shape[dim] if op == "gather" else False):
+        raise RuntimeError(f"index {int(index.max())} is out of bounds for dimension {dim} with size {input._data.shape[dim]}")
+
+
+def _leading(shape) -> tuple:
+    return tuple(slice(0, s) for s in shape)
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, a, dim, index):
+        ctx.dim = dim
+        ctx.index = index
+        arr = a._data
+        sl = list(_leading(index.shape))
+        sl[dim] = slice(None)
+        return xp.take_along_axis(arr[tuple(sl)], index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape = ctx.input_shape(0)
+        return ScatterAdd.apply(zeros_of(shape, grad), ctx.dim, ctx.index, grad), None, None
+
+
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
+    d = normalize_dim(dim, input._data.ndim, "gather")
+    idx = _index_array(index, "gather")
+    _check_gather_shapes("gather", input, d, idx)
+    if input._data.ndim == 0:
+        return input.clone()
+    return Gather.apply(input, d, idx)
+
+
+def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    d = normalize_dim(dim, input._data.ndim, "take_along_dim")
+    shape = list(xp.broadcast_shapes(input._data.shape[:d] + (1,) + input._data.shape[d + 1 :], indices._data.shape[:d] + (1,) + indices._data.shape[d + 1 :]))
+    in_shape = shape.copy()
+    in_shape[d] = input._data.shape[d]
+    ix_shape = shape.copy()
+    ix_shape[d] = indices._data.shape[d]
+    return gather(expand(input, tuple(in_shape)), d, expand(indices, tuple(ix_shape)))
+
+
+def _full_index(index, dim: int) -> tuple:
+    grid = list(xp.indices(index.shape, sparse=True))
+    grid[dim] = index
+    return tuple(grid)
+
+
+class Scatter(Function):
+    @staticmethod
+    def forward(ctx, a, dim, index, src):
+        ctx.dim = dim
+        ctx.index = index
+        out = a._data.copy()
+        out[_full_index(index, dim)] = src._data[_leading(index.shape)] if src._data.ndim else src._data
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        ga = gs = None
+        if need[0]:
+            ga = ZeroAtIndex.apply(grad, _full_index(ctx.index, ctx.dim))
+        if need[3]:
+            gs = _pad_to(Gather.apply(grad, ctx.dim, ctx.index), ctx.input_shape(3))
+        return ga, None, None, gs
+
+
+class ScatterAdd(Function):
+    @staticmethod
+    def forward(ctx, a, dim, index, src):
+        ctx.dim = dim
+        ctx.index = index
+        out = a._data.copy()
+        xp.add.at(out, _full_index(index, dim), src._data[_leading(index.shape)])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        gs = _pad_to(Gather.apply(grad, ctx.dim, ctx.index), ctx.input_shape(3)) if need[3] else None
+        return (grad if need[0] else None), None, None, gs
+
+
+def _pad_to(t: Tensor, shape: tuple) -> Tensor:
+    """``t`` in the leading corner of zeros of ``shape`` (src may be larger than index)."""
+    if t._data.shape == shape:
+        return t
+    return SliceScatter.apply(t, shape, _leading(t._data.shape))
+
+
+def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
+    if reduce is not None:
+        if reduce == "add":
+            return scatter_add(input, dim, index, src if src is not None else _make(xp.full(index._data.shape, value, dtype=input._data.dtype)))
+        raise NotImplementedError(f"scatter(reduce={reduce!r}) is not supported")
+    if src is None:
+        src = value
+    d = normalize_dim(dim, input._data.ndim, "scatter")
+    idx = _index_array(index, "scatter")
+    if not isinstance(src, Tensor):
+        src = _make(xp.asarray(src, dtype=input._data.dtype))
+        _check_gather_shapes("scatter", input, d, idx)
+    else:
+        if src._data.dtype != input._data.dtype:
+            raise RuntimeError(f"scatter(): Expected self.dtype to be equal to src.dtype ({input.dtype} vs {src.dtype})")
+        _check_gather_shapes("scatter", input, d, idx, src._data.shape)
+    _check_bounds(idx, input._data.shape[d], d, "scatter")
+    return Scatter.apply(input, d, idx, src)
+
+
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    d = normalize_dim(dim, input._data.ndim, "scatter_add")
+    idx = _index_array(index, "scatter_add")
+    if src._data.dtype != input._data.dtype:
+        raise RuntimeError(f"scatter_add(): Expected self.dtype to be equal to src.dtype ({input.dtype} vs {src.dtype})")
+    _check_gather_shapes("scatter_add", input, d, idx, src._data.shape)
+    _check_bounds(idx, input._data.shape[d], d, "scatter_add")
+    return ScatterAdd.apply(input, d, idx, src)
+
+
+def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True) -> Tensor:
+    if reduce == "sum":
+        base = input if include_self else scatter(input, dim, index, value=0)
+        return scatter_add(base, dim, index, src)
+    raise NotImplementedError(f"scatter_reduce(reduce={reduce!r}) is not supported")
+
+
+def _check_bounds(idx, size: int, dim: int, op: str) -> None:
+    if idx.size and (idx.max() >= size or idx.min() < -size):
+        bad = int(idx.max()) if idx.max() >= size else int(idx.min())
+        raise RuntimeError(f"{op}(): index {bad} is out of bounds for dimension {dim} with size {size}")
+
+
+# ---------------------------------------------------------------------------- index_select / index_add
+class IndexSelect(Function):
+    @staticmethod
+    def forward(ctx, a, dim, index):
+        ctx.dim = dim
+        ctx.index = index
+        return xp.take(a._data, index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return IndexAdd.apply(zeros_of(ctx.input_shape(0), grad), ctx.dim, ctx.index, grad), None, None
+
+
+class IndexAdd(Function):
+    @staticmethod
+    def forward(ctx, a, dim, index, src):
+        ctx.dim = dim
+        ctx.index = index
+        out = a._data.copy()
+        xp.add.at(out, (slice(None),) * dim + (index,), src._data)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        gs = IndexSelect.apply(grad, ctx.dim, ctx.index) if need[3] else None
+        return (grad if need[0] else None), None, None, gs
+
+
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    d = normalize_dim(dim, input._data.ndim, "index_select")
+    idx = _index_array(index, "index_select")
+    if idx.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    idx = idx.reshape(-1)
+    if input._data.ndim == 0:
+        return input.clone()
+    _check_bounds(idx, input._data.shape[d], d, "index_select")
+    return IndexSelect.apply(input, d, idx)
+
+
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    d = normalize_dim(dim, input._data.ndim, "index_add")
+    idx = _index_array(index, "index_add").reshape(-1)
+    if alpha != 1:
+        source = source * alpha
+    _check_bounds(idx, input._data.shape[d], d, "index_add")
+    return IndexAdd.apply(input, d, idx, source)
+
+
+def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    d = normalize_dim(dim, input._data.ndim, "index_fill")
+    mask = xp.zeros(input._data.shape[d], dtype=bool)
+    mask[_index_array(index, "index_fill").reshape(-1)] = True
+    shape = [1] * input._data.ndim
+    shape[d] = -1
+    return masked_fill(input, _make(mask.reshape(shape)), value)
+
+
+# ---------------------------------------------------------------------------- masks
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
+    """``value`` where ``mask`` (broadcast to ``input``) is True; differentiable w.r.t. input and a 0-d value."""
+    from .elementwise import where
+
+    if not isinstance(mask, Tensor) or mask._data.dtype != bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {got}")
+    if isinstance(value, Tensor):
+        if value._data.ndim != 0:
+            raise RuntimeError(
+                f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {value._data.ndim} dimension(s)."
+            )
+        value = cast_to(value, input.dtype)
+    else:
+        value = _make(xp.asarray(value, dtype=input._data.dtype))
+    try:
+        shape = xp.broadcast_shapes(mask._data.shape, input._data.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"masked_fill: the shape of the mask {shape_str(mask._data.shape)} must be broadcastable to the shape of the "
+            f"input {shape_str(input._data.shape)}"
+        ) from None
+    if shape != input._data.shape:
+        raise RuntimeError(
+            f"masked_fill: the shape of the mask {shape_str(mask._data.shape)} must be broadcastable to the shape of the "
+            f"input {shape_str(input._data.shape)}"
+        )
+    return where(mask, value, input)
+
+
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
+    from .movement import broadcast_tensors
+
+    a, m = broadcast_tensors(input, mask)
+    return getitem(a, m)
+
+
+def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    out = input.clone()
+    m = expand(mask, input._data.shape)
+    n = int(m._data.sum())
+    setitem(out, m, source.reshape(-1)[:n])
+    return out
+
+
+# ---------------------------------------------------------------------------- sort / topk
+class _SortLike(Function):
+    """Values picked along ``dim`` by precomputed indices; backward scatters the gradient back."""
+
+    @staticmethod
+    def forward(ctx, a, dim, indices):
+        ctx.dim = dim
+        ctx.indices = indices
+        return xp.take_along_axis(a._data, indices, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape = ctx.input_shape(0)
+        return ScatterAdd.apply(zeros_of(shape, grad), ctx.dim, ctx.indices, grad), None, None
+
+
+def _sort_indices(arr, dim: int, descending: bool):
+    if arr.ndim == 0:
+        return xp.zeros((), dtype=xp.int64)
+    if descending:
+        if arr.dtype.kind == "f":
+            key = xp.where(xp.isnan(arr), -xp.inf, -arr)
+        elif arr.dtype == bool:
+            key = ~arr
+        else:
+            key = -arr.astype(xp.int64)
+    else:
+        key = arr
+    return xp.argsort(key, axis=dim, kind="stable").astype(xp.int64)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    d = normalize_dim(dim, input._data.ndim, "sort")
+    idx = _sort_indices(input._data, d, descending)
+    if input._data.ndim == 0:
+        return return_types.sort(input.clone(), _make(idx))
+    return return_types.sort(_SortLike.apply(input, d, idx), _make(idx))
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    d = normalize_dim(dim, input._data.ndim, "argsort")
+    return _make(_sort_indices(input._data, d, descending))
+
+
+def msort(input: Tensor) -> Tensor:
+    return sort(input, 0).values
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+    d = normalize_dim(dim, input._data.ndim, "topk")
+    size = input._data.shape[d] if input._data.ndim else 1
+    if k < 0 or k > size:
+        raise RuntimeError(f"selected index k out of range (k={k}, size {size} at dim {d})")
+    idx = _sort_indices(input._data, d, descending=largest)
+    idx = xp.take(idx, xp.arange(k), axis=d) if input._data.ndim else idx
+    if input._data.ndim == 0:
+        return return_types.topk(input.clone(), _make(idx))
+    return return_types.topk(_SortLike.apply(input, d, idx), _make(idx))
+
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
+    d = normalize_dim(dim, input._data.ndim, "kthvalue")
+    idx = _sort_indices(input._data, d, False)
+    pick = xp.take(idx, [k - 1], axis=d)
+    values = _SortLike.apply(input, d, pick)
+    if not keepdim:
+        values = values.squeeze(d)
+        pick = pick.squeeze(d)
+    return return_types.kthvalue(values, _make(pick))
+
+
+def nonzero(input: Tensor, *, as_tuple: bool = False):
+    nz = xp.nonzero(input._data) if input._data.ndim else xp.nonzero(input._data.reshape(1))
+    if as_tuple:
+        return tuple(_make(i.astype(xp.int64)) for i in nz)
+    return _make(xp.stack(nz, axis=1).astype(xp.int64) if nz else xp.zeros((0, 0), dtype=xp.int64))
+
+
+def argwhere(input: Tensor) -> Tensor:
+    return nonzero(input)
+
+
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):  # noqa: A002
+    res = xp.unique(input._data, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
+    if not (return_inverse or return_counts):
+        return _make(res)
+    out = [_make(res[0])]
+    i = 1
+    if return_inverse:
+        out.append(_make(res[i].reshape(input._data.shape if dim is None else -1).astype(xp.int64)))
+        i += 1
+    if return_counts:
+        out.append(_make(res[i].astype(xp.int64)))
+    return tuple(out)
+
+
+def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    w = weights._data if weights is not None else None
+    out = xp.bincount(input._data, weights=w, minlength=minlength)
+    if weights is None:
+        out = out.astype(xp.int64)
+    return _make(out)
+
+
+def searchsorted(sorted_sequence: Tensor, values, *, right: bool = False, side=None) -> Tensor:
+    side = side or ("right" if right else "left")
+    vals = values._data if isinstance(values, Tensor) else xp.asarray(values)
+    if sorted_sequence._data.ndim == 1:
+        return _make(xp.searchsorted(sorted_sequence._data, vals, side=side).astype(xp.int64))
+    seq = sorted_sequence._data.reshape(-1, sorted_sequence._data.shape[-1])
+    v = vals.reshape(seq.shape[0], -1)
+    out = xp.stack([xp.searchsorted(s, r, side=side) for s, r in zip(seq, v)])
+    return _make(out.reshape(vals.shape).astype(xp.int64))
+
+
+def bucketize(input: Tensor, boundaries: Tensor, *, right: bool = False) -> Tensor:
+    return searchsorted(boundaries, input, right=right)
+
+
+def _grad_mode_enabled() -> bool:
+    return _state.enabled
+
+
+_ = _dtype  # dtype helpers are reached through Tensor methods here

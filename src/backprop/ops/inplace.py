@@ -1,0 +1,240 @@
+"""In-place operations and their autograd bookkeeping.
+
+An in-place op writes into the tensor's existing array (so views and ``from_numpy`` arrays
+see the change), bumps the version counter it shares with its views (so backward refuses
+saved values that changed) and, when a graph is recorded, makes the op the tensor's new
+``grad_fn`` ("rebasing its history").
+
+If the tensor is a view, its base changed too: the base's history becomes
+``CopySlices(old base, new view values)`` -- the base's gradient with the view's region
+cut out, plus the view's gradient in that region -- and other views of the base re-derive
+their ``grad_fn`` lazily from the base when next used (``regenerate_view``).
+"""
+
+from __future__ import annotations
+
+from .. import _dtype
+from .._backend import xp
+from .._tensor import Tensor, _make
+from ..autograd.function import Function
+from ..autograd.grad_mode import _state
+
+
+def check_inplace(t: Tensor) -> None:
+    """torch's refusals: a leaf (or a view of a leaf) that requires grad cannot change in place."""
+    if not _state.enabled:
+        return
+    base = t._base
+    if base is not None and base._requires_grad and base._grad_fn is None:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+    if t._requires_grad and t._grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+
+
+def write(t: Tensor, values, op: str = "in-place operation") -> None:
+    """Copy ``values`` into ``t``'s array (broadcasting) and bump its version."""
+    try:
+        t._data[...] = values
+    except ValueError as exc:
+        if not t._data.flags.writeable:
+            raise RuntimeError(
+                f"{op}: unsupported operation: more than one element of the written-to tensor refers to a single "
+                "memory location. Please clone() the tensor before performing the operation."
+            ) from None
+        raise RuntimeError(f"{op}: {exc}") from None
+    t._version_counter[0] += 1
+
+
+def _check_castable(result_dtype, t: Tensor, op: str) -> None:
+    target = t.dtype
+    if result_dtype._kind > target._kind:
+        raise RuntimeError(f"{op}: result type {_torch_type_name(result_dtype)} can't be cast to the desired output type {_torch_type_name(target)}")
+
+
+def _torch_type_name(d) -> str:
+    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}[d.name]
+
+
+def apply_inplace(self: Tensor, op, *args, _name: str = "", **kwargs) -> Tensor:
+    """``self.op_(*args)``: compute ``op(self, *args)`` and write it into ``self``."""
+    check_inplace(self)
+    recording = _state.enabled and (
+        self._requires_grad or any(isinstance(a, Tensor) and a._requires_grad for a in args)
+    )
+    result = op(self, *args, **kwargs)
+    _check_castable(result.dtype, self, _name or getattr(op, "__name__", "in-place op"))
+    node = result._grad_fn if recording else None
+    if node is not None and node._saved:
+        _snapshot_saved_self(node, self)
+    write(self, result._data, _name)
+    if node is not None:
+        rebase_history(self, node, result._output_nr)
+    return self
+
+
+def _snapshot_saved_self(node, self: Tensor) -> None:
+    """The op saved ``self``, which is about to be overwritten: keep a copy of its old value."""
+    for i, item in enumerate(node._saved):
+        if item is self:
+            snap = _make(self._data.copy())
+            snap._grad_fn = self.grad_fn
+            snap._output_nr = self._output_nr
+            snap._requires_grad = self._requires_grad
+            node._saved[i] = snap
+            node._saved_versions[i] = 0
+
+
+def rebase_history(t: Tensor, node, output_nr: int) -> None:
+    """``t`` was just changed in place by ``node``: make ``node`` its history."""
+    base = t._base
+    if base is None:
+        t._grad_fn = node
+        t._output_nr = output_nr
+        t._requires_grad = True
+        return
+    new_values = _make(t._data)
+    new_values._grad_fn = node
+    new_values._output_nr = output_nr
+    new_values._requires_grad = True
+    CopySlices.apply(base, new_values, t._view_fn)
+    regenerate_view(t)
+
+
+def regenerate_view(view: Tensor) -> None:
+    """Point a view's grad_fn at its base's current history."""
+    base = view._base
+    out = AsView.apply(base, view._view_fn)
+    view._grad_fn = out._grad_fn
+    view._output_nr = 0
+    view._requires_grad = out._requires_grad
+    view._view_version = base._version_counter[0]
+
+
+def _region(arr, view_fn):
+    region = view_fn(arr)
+    if not xp.shares_memory(region, arr):
+        raise RuntimeError("in-place operation on this view is not supported: its region cannot be located in its base")
+    return region
+
+
+class AsView(Function):
+    """base -> one of its views, for a view whose base was modified in place."""
+
+    @staticmethod
+    def forward(ctx, base, view_fn):
+        ctx.view_fn = view_fn
+        return view_fn(base._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ViewScatter.apply(grad, ctx.input_shape(0), ctx.view_fn), None
+
+
+class ViewScatter(Function):
+    """Zeros shaped like the base, with the view's region set to ``grad``."""
+
+    @staticmethod
+    def forward(ctx, grad, shape, view_fn):
+        ctx.view_fn = view_fn
+        out = xp.zeros(shape, dtype=grad._data.dtype)
+        _region(out, view_fn)[...] = grad._data
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return AsView.apply(grad, ctx.view_fn), None, None
+
+
+class ZeroRegion(Function):
+    """A copy of ``grad`` with the view's region zeroed (what flows to the overwritten base)."""
+
+    @staticmethod
+    def forward(ctx, grad, view_fn):
+        ctx.view_fn = view_fn
+        out = xp.array(grad._data, copy=True, order="C")
+        _region(out, view_fn)[...] = 0
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ZeroRegion.apply(grad, ctx.view_fn), None
+
+
+class CopySlices(Function):
+    """The base's new history after one of its views was modified in place."""
+
+    @staticmethod
+    def forward(ctx, base, new_view_values, view_fn):
+        ctx.view_fn = view_fn
+        ctx.mark_dirty(base)
+        return base
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        return (
+            ZeroRegion.apply(grad, ctx.view_fn) if need[0] else None,
+            AsView.apply(grad, ctx.view_fn) if need[1] else None,
+            None,
+        )
+
+
+# ---------------------------------------------------------------------------- simple in-place ops
+def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
+    """Copy ``src`` (broadcast, cast to ``self``'s dtype) into ``self``; differentiable w.r.t. ``src``."""
+    if not isinstance(src, Tensor):
+        src = _make(xp.asarray(src))
+    check_inplace(self)
+    if _state.enabled and (self._requires_grad or src._requires_grad):
+        return CopyInto.apply(self, src)
+    try:
+        write(self, src._data, "copy_")
+    except RuntimeError:
+        raise RuntimeError(
+            f"copy_(): the size of the source ({list(src._data.shape)}) must be broadcastable to the destination ({list(self._data.shape)})"
+        ) from None
+    return self
+
+
+class CopyInto(Function):
+    @staticmethod
+    def forward(ctx, dst, src):
+        try:
+            dst._data[...] = src._data
+        except ValueError:
+            raise RuntimeError(
+                f"copy_(): the size of the source ({list(src._data.shape)}) must be broadcastable to the destination ({list(dst._data.shape)})"
+            ) from None
+        ctx.mark_dirty(dst)
+        return dst
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ._utils import unbroadcast
+
+        need = ctx.needs_input_grad
+        g_src = None
+        if need[1]:
+            g_src = unbroadcast(grad, ctx.input_shape(1))
+            src_dtype = ctx._input_meta[1][1]
+            if g_src._data.dtype != src_dtype:
+                g_src = g_src.to(_dtype.from_numpy_dtype(src_dtype))
+        return (grad * 0 if need[0] else None), g_src
+
+
+def fill_(self: Tensor, value) -> Tensor:
+    if isinstance(value, Tensor):
+        if value._data.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value._data.ndim} dimensions.")
+        from .creation_ops import full_like_tensor
+
+        return copy_(self, full_like_tensor(self, value))
+    check_inplace(self)
+    if _state.enabled and self._requires_grad:
+        return CopyInto.apply(self, _make(xp.asarray(value, dtype=self._data.dtype)))
+    write(self, value, "fill_")
+    return self
+
+
+def zero_(self: Tensor) -> Tensor:
+    return fill_(self, 0)

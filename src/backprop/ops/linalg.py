@@ -1,0 +1,302 @@
+"""Linear algebra: matmul (every 1-D/2-D/batched/broadcast case), mm, bmm, mv, dot, outer, einsum.
+
+Backward passes are matmuls/einsums themselves, so they stay on BLAS and are differentiable.
+"""
+
+from __future__ import annotations
+
+import string
+
+from .. import _dtype
+from .._backend import xp
+from .._tensor import Tensor, shape_str
+from ..autograd.function import Function
+from ._utils import promote_operands, unbroadcast
+
+
+def _dims_str(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.matmul(a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        a_shape, b_shape = a._data.shape, b._data.shape
+        # Promote 1-D operands to matrices (as matmul does), then undo it at the end.
+        a2 = a.unsqueeze(0) if a._data.ndim == 1 else a
+        b2 = b.unsqueeze(-1) if b._data.ndim == 1 else b
+        g = grad
+        if b._data.ndim == 1:
+            g = g.unsqueeze(-1)
+        if a._data.ndim == 1:
+            g = g.unsqueeze(-2)
+        ga = gb = None
+        if need[0]:
+            if b2._data.ndim == 2 and a2._data.ndim > 2:
+                ga = g @ b2.mT
+            else:
+                ga = unbroadcast(g @ b2.mT, a2._data.shape)
+            ga = ga.reshape(a_shape)
+        if need[1]:
+            if b2._data.ndim == 2 and a2._data.ndim > 2:
+                # (..., n, k)^T @ (..., n, m) summed over the batch = one GEMM on flattened rows.
+                k = a2._data.shape[-1]
+                gb = a2.reshape(-1, k).mT @ g.reshape(-1, g._data.shape[-1])
+            else:
+                gb = unbroadcast(a2.mT @ g, b2._data.shape)
+            gb = gb.reshape(b_shape)
+        return ga, gb
+
+
+def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
+    """torch.matmul: dot, matrix-vector, matrix-matrix and broadcast batched products."""
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError(f"matmul(): argument 'other' must be Tensor, not {type(other).__name__}")
+    a, b = input, other
+    if a._data.ndim == 0 or b._data.ndim == 0:
+        raise RuntimeError(
+            f"both arguments to matmul need to be at least 1D, but they are {a._data.ndim}D and {b._data.ndim}D"
+        )
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}"
+        )
+    k_a = a._data.shape[-1]
+    k_b = b._data.shape[-2] if b._data.ndim > 1 else b._data.shape[0]
+    if k_a != k_b:
+        if a._data.ndim == 1 and b._data.ndim == 1:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{k_a}] and src [{k_b}] to have the same number of elements, but got {k_a} and {k_b} elements respectively"
+            )
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({_dims_str(_as_matrix(a._data.shape))} and "
+            f"{_dims_str(_as_matrix(b._data.shape, False))}) in matmul of {shape_str(a._data.shape)} and {shape_str(b._data.shape)}"
+        )
+    try:
+        result = MatMul.apply(a, b)
+    except ValueError:
+        raise RuntimeError(
+            f"matmul(): batch dimensions of {shape_str(a._data.shape)} and {shape_str(b._data.shape)} cannot be broadcast"
+        ) from None
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result
+
+
+def _as_matrix(shape, left: bool = True) -> tuple:
+    if len(shape) == 1:
+        return (1, shape[0]) if left else (shape[0], 1)
+    return (int(xp.prod(shape[:-1])), shape[-1]) if left else tuple(shape[-2:])
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input._data.ndim != 2:
+        raise RuntimeError(f"self must be a matrix, got {input._data.ndim}-D tensor of shape {shape_str(input._data.shape)}")
+    if mat2._data.ndim != 2:
+        raise RuntimeError(f"mat2 must be a matrix, got {mat2._data.ndim}-D tensor of shape {shape_str(mat2._data.shape)}")
+    if input._data.shape[1] != mat2._data.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({_dims_str(input._data.shape)} and {_dims_str(mat2._data.shape)})"
+        )
+    return matmul(input, mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input._data.ndim != 3:
+        raise RuntimeError(f"batch1 must be a 3D tensor, got shape {shape_str(input._data.shape)}")
+    if mat2._data.ndim != 3:
+        raise RuntimeError(f"batch2 must be a 3D tensor, got shape {shape_str(mat2._data.shape)}")
+    b, n, k = input._data.shape
+    if mat2._data.shape[0] != b or mat2._data.shape[1] != k:
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{b}, {k}] but got: "
+            f"[{mat2._data.shape[0]}, {mat2._data.shape[1]}]."
+        )
+    return matmul(input, mat2)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    if input._data.ndim != 2 or vec._data.ndim != 1:
+        raise RuntimeError(
+            f"vector + matrix @ vector expected, got {input._data.ndim}, {vec._data.ndim}D tensors"
+        )
+    return matmul(input, vec)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    if input._data.ndim != 1 or other._data.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors")
+    return matmul(input, other)
+
+
+inner = dot
+vdot = dot
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    if input._data.ndim != 1 or vec2._data.ndim != 1:
+        raise RuntimeError(f"outer: expected 1D tensors, got {input._data.ndim}D and {vec2._data.ndim}D")
+    a, b = promote_operands(input, vec2, "outer")
+    return a.unsqueeze(1) * b.unsqueeze(0)
+
+
+ger = outer
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    prod = mm(mat1, mat2)
+    if alpha != 1:
+        prod = prod * alpha
+    return prod + (input if beta == 1 else input * beta)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    prod = bmm(batch1, batch2)
+    if alpha != 1:
+        prod = prod * alpha
+    return prod + (input if beta == 1 else input * beta)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
+    prod = mv(mat, vec)
+    if alpha != 1:
+        prod = prod * alpha
+    return prod + (input if beta == 1 else input * beta)
+
+
+# ---------------------------------------------------------------------------- einsum
+def _parse_einsum(equation: str, shapes: list) -> tuple:
+    """Explicit subscripts per operand and for the output, with '...' expanded to letters."""
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs, rhs = eq, None
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise RuntimeError(f"einsum(): {len(terms)} operand subscripts given for {len(shapes)} operands")
+    used = set(eq) - set(",.->")
+    spare = [c for c in string.ascii_letters if c not in used]
+    ell_ndim = 0
+    for term, shape in zip(terms, shapes):
+        if "..." in term:
+            ell_ndim = max(ell_ndim, len(shape) - (len(term) - 3))
+    ell = "".join(spare[:ell_ndim])
+    explicit = []
+    for term, shape in zip(terms, shapes):
+        if "..." in term:
+            n = len(shape) - (len(term) - 3)
+            term = term.replace("...", ell[ell_ndim - n :] if n else "")
+        if len(term) != len(shape):
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(term)}) does not match the number of "
+                f"dimensions ({len(shape)}) for operand {len(explicit)}"
+            )
+        explicit.append(term)
+    if rhs is None:
+        counts = {}
+        for term in explicit:
+            for c in term:
+                counts[c] = counts.get(c, 0) + 1
+        rhs = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    return explicit, rhs
+
+
+class Einsum(Function):
+    @staticmethod
+    def forward(ctx, equation, *operands):
+        arrays = [o._data for o in operands]
+        terms, out = _parse_einsum(equation, [a.shape for a in arrays])
+        ctx.terms = terms
+        ctx.out = out
+        ctx.save_for_backward(*operands)
+        return xp.einsum(",".join(terms) + "->" + out, *arrays, optimize=len(arrays) > 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        operands = ctx.saved_tensors
+        grads = [None]
+        for i, term in enumerate(ctx.terms):
+            if not ctx.needs_input_grad[i + 1]:
+                grads.append(None)
+                continue
+            others = [o for j, o in enumerate(operands) if j != i]
+            other_terms = [t for j, t in enumerate(ctx.terms) if j != i]
+            grads.append(_einsum_operand_grad(grad, ctx.out, others, other_terms, term, operands[i]._data.shape))
+        return tuple(grads)
+
+
+def _einsum_operand_grad(grad, out_term, others, other_terms, term, shape):
+    """d(einsum)/d(operand with subscripts ``term``): another einsum, then broadcasting and diagonals."""
+    available = set(out_term).union(*map(set, other_terms)) if other_terms else set(out_term)
+    # Letters repeated inside ``term`` (diagonals) are produced once, then spread with an identity.
+    unique = "".join(dict.fromkeys(term))
+    produced = "".join(c for c in unique if c in available)
+    g = einsum(",".join([out_term] + other_terms) + "->" + produced, grad, *others)
+    # Letters only in this operand were summed out in forward: their gradient is broadcast.
+    sizes = dict(zip(term, shape))
+    if len(produced) != len(unique):
+        view_shape = [sizes[c] if c in produced else 1 for c in unique]
+        g = g.reshape(view_shape).expand([sizes[c] for c in unique])
+    if len(unique) != len(term):
+        letters = set(string.ascii_letters) - set(term)
+        spare = iter(sorted(letters))
+        target = []
+        eyes = []
+        seen = set()
+        for c in term:
+            if c in seen:
+                new = next(spare)
+                target.append(new)
+                eyes.append((c, new))
+            else:
+                seen.add(c)
+                target.append(c)
+        from .._creation import eye
+
+        eye_ops = [eye(sizes[c], dtype=g.dtype) for c, _ in eyes]
+        g = einsum(",".join([unique] + [c + n for c, n in eyes]) + "->" + "".join(target), g, *eye_ops)
+    return g
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """torch.einsum (explicit or implicit output, '...' broadcasting, repeated subscripts)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    target = _dtype.result_type(*operands) if len({o._data.dtype for o in operands}) > 1 else operands[0].dtype
+    operands = tuple(o if o.dtype is target else o.to(target) for o in operands)
+    try:
+        return Einsum.apply(equation, *operands)
+    except ValueError as exc:
+        raise RuntimeError(
+            f"einsum(): operands do not match the equation '{equation}': {exc} (shapes "
+            f"{', '.join(shape_str(o._data.shape) for o in operands)})"
+        ) from None
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    letters = iter(string.ascii_lowercase)
+    ta = [next(letters) for _ in range(a._data.ndim)]
+    tb = [next(letters) for _ in range(b._data.ndim)]
+    if isinstance(dims, int):
+        pairs = list(zip(range(a._data.ndim - dims, a._data.ndim), range(dims)))
+    else:
+        da, db = dims
+        da = [da] if isinstance(da, int) else list(da)
+        db = [db] if isinstance(db, int) else list(db)
+        pairs = list(zip(da, db))
+    for i, j in pairs:
+        tb[j] = ta[i]
+    contracted = {ta[i] for i, _ in pairs}
+    out = [c for c in ta if c not in contracted] + [c for c in tb if c not in contracted]
+    return einsum("".join(ta) + "," + "".join(tb) + "->" + "".join(out), a, b)

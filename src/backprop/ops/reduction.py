@@ -1,0 +1,512 @@
+"""Reductions: sum, mean, prod, max/min, amax/amin, argmax/argmin, var/std, logsumexp, norm,
+cumsum/cumprod, all/any. Backward passes re-expand the gradient over the reduced dims."""
+
+from __future__ import annotations
+
+import builtins
+
+from .. import _dtype, return_types
+from .._backend import xp
+from .._tensor import Tensor, _make
+from ..autograd.function import Function
+from ._utils import as_float, normalize_dim, normalize_dims
+
+
+def _keepdim_shape(shape: tuple, dims: tuple) -> tuple:
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _restore_dims(grad: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
+    """Reshape a reduced gradient so it broadcasts against the input again."""
+    if keepdim:
+        return grad
+    from .movement import reshape
+
+    return reshape(grad, _keepdim_shape(shape, dims))
+
+
+def _reduced_count(shape: tuple, dims: tuple) -> int:
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    return n
+
+
+def _dims_arg(input: Tensor, dim, op: str) -> tuple:
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(input._data.ndim))
+    return normalize_dims(dim, input._data.ndim, op)
+
+
+class SumToSize(Function):
+    """Sum a broadcast gradient back to ``shape`` (the inverse of ``expand``)."""
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        arr = a._data
+        lead = arr.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and arr.shape[i + lead] != 1)
+        out = arr.sum(axis=axes, keepdims=True) if axes else arr
+        if lead:
+            out = out.reshape(out.shape[lead:])
+        return out if axes else out.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .movement import expand
+
+        return expand(grad, ctx.input_shape(0)), None
+
+
+def sum_to_size(input: Tensor, *size) -> Tensor:
+    from ._utils import is_expandable_to, parse_size
+
+    shape = parse_size(size, "sum_to_size")
+    if not is_expandable_to(shape, input._data.shape):
+        raise RuntimeError(f"sum_to_size: size {list(shape)} is not expandable to size {list(input._data.shape)}")
+    return SumToSize.apply(input, shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, dims, keepdim, dtype):
+        ctx.dims = dims
+        ctx.keepdim = keepdim
+        return xp.sum(a._data, axis=dims, keepdims=keepdim, dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .movement import expand
+
+        shape = ctx.input_shape(0)
+        return expand(_restore_dims(grad, shape, ctx.dims, ctx.keepdim), shape), None, None, None
+
+
+def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001 - torch's name
+    dims = _dims_arg(input, dim, "sum")
+    np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
+    if np_dtype is None and input._data.dtype.kind in "iub":
+        np_dtype = xp.int64
+    return Sum.apply(input, dims, keepdim, np_dtype)
+
+
+def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    from .elementwise import isnan, where
+
+    return sum(where(isnan(input), 0.0, input), dim, keepdim, dtype=dtype)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, dims, keepdim):
+        ctx.dims = dims
+        ctx.keepdim = keepdim
+        arr = a._data
+        n = _reduced_count(arr.shape, dims)
+        if n == 0:
+            return xp.full(_reduced_shape(arr.shape, dims, keepdim), xp.nan, dtype=arr.dtype)
+        return xp.mean(arr, axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .movement import expand
+
+        shape = ctx.input_shape(0)
+        n = _reduced_count(shape, ctx.dims)
+        return expand(_restore_dims(grad, shape, ctx.dims, ctx.keepdim) / builtins.max(n, 1), shape), None, None
+
+
+def _reduced_shape(shape, dims, keepdim):
+    if keepdim:
+        return _keepdim_shape(shape, dims)
+    return tuple(s for i, s in enumerate(shape) if i not in dims)
+
+
+def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        from .elementwise import to_dtype
+
+        input = to_dtype(input, dtype)
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
+            f"Got: {input.dtype.name.capitalize()}"
+        )
+    return Mean.apply(input, _dims_arg(input, dim, "mean"), keepdim)
+
+
+def nanmean(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    from .elementwise import isnan, logical_not
+
+    valid = logical_not(isnan(input))
+    return nansum(input, dim, keepdim) / sum(valid, dim, keepdim)
+
+
+class Prod(Function):
+    @staticmethod
+    def forward(ctx, a, dims, keepdim, dtype):
+        out = xp.prod(a._data, axis=dims, keepdims=keepdim, dtype=dtype)
+        ctx.dims = dims
+        ctx.keepdim = keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        shape = a._data.shape
+        g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
+        o = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
+        if not (a._data == 0).any():
+            return g * o / a, None, None, None
+        # With zeros: d prod / d a_i is the product of the others (computed without division).
+        others = _prod_of_others(a._data, ctx.dims)
+        return g * _make(others), None, None, None
+
+
+def _prod_of_others(arr, dims):
+    moved = xp.moveaxis(arr, dims, tuple(range(len(dims))))
+    flat = moved.reshape((-1,) + moved.shape[len(dims):])
+    ones = xp.ones((1,) + flat.shape[1:], dtype=arr.dtype)
+    left = xp.cumprod(xp.concatenate([ones, flat[:-1]]), axis=0)
+    right = xp.cumprod(xp.concatenate([ones, flat[::-1][:-1]]), axis=0)[::-1]
+    res = (left * right).reshape(moved.shape)
+    return xp.moveaxis(res, tuple(range(len(dims))), dims)
+
+
+def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    dims = tuple(range(input._data.ndim)) if dim is None else (normalize_dim(dim, input._data.ndim, "prod"),)
+    if input._data.ndim == 0:
+        dims = ()
+    np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
+    if np_dtype is None and input._data.dtype.kind in "iub":
+        np_dtype = xp.int64
+    return Prod.apply(input, dims, keepdim, np_dtype)
+
+
+class _ExtremeAll(Function):
+    """max()/min()/amax/amin: the gradient is shared evenly among tied extreme elements."""
+
+    @staticmethod
+    def forward(ctx, a, dims, keepdim, use_max):
+        arr = a._data
+        out = (xp.amax if use_max else xp.amin)(arr, axis=dims, keepdims=keepdim)
+        ctx.dims = dims
+        ctx.keepdim = keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        shape = a._data.shape
+        o = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
+        g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
+        mask = (a == o).to(grad.dtype)
+        count = _make(mask._data.sum(axis=ctx.dims, keepdims=True))
+        return g * mask / count, None, None, None
+
+
+class _ExtremeDim(Function):
+    """max(dim)/min(dim): values and indices; the gradient goes to the selected index."""
+
+    @staticmethod
+    def forward(ctx, a, dim, keepdim, use_max):
+        arr = a._data
+        idx = (xp.argmax if use_max else xp.argmin)(arr, axis=dim, keepdims=True)
+        values = xp.take_along_axis(arr, idx, axis=dim)
+        if not keepdim:
+            values = values.squeeze(dim)
+            idx_out = idx.squeeze(dim)
+        else:
+            idx_out = idx
+        ctx.dim = dim
+        ctx.keepdim = keepdim
+        ctx.index = idx
+        ctx.mark_non_differentiable(idx_out)
+        return values, idx_out
+
+    @staticmethod
+    def backward(ctx, grad, grad_indices):
+        from ._utils import zeros_of
+        from .indexing import scatter
+
+        shape = ctx.input_shape(0)
+        g = _restore_dims(grad, shape, (ctx.dim,), ctx.keepdim)
+        return scatter(zeros_of(shape, grad), ctx.dim, _make(ctx.index), g), None, None, None
+
+
+def _check_nonempty(input: Tensor, op: str) -> None:
+    if input._data.size == 0:
+        raise RuntimeError(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument."
+        )
+
+
+def _extreme(input: Tensor, dim, keepdim: bool, use_max: bool, op: str, other=None):
+    if isinstance(dim, Tensor) or other is not None:
+        from .elementwise import maximum, minimum
+
+        rhs = other if other is not None else dim
+        return (maximum if use_max else minimum)(input, rhs)
+    if dim is None:
+        _check_nonempty(input, op)
+        return _ExtremeAll.apply(input, tuple(range(input._data.ndim)), False, use_max)
+    d = normalize_dim(dim, input._data.ndim, op)
+    if input._data.ndim == 0:
+        out = clone_scalar(input)
+        return getattr(return_types, op)(out, _make(xp.zeros((), dtype=xp.int64)))
+    if input._data.shape[d] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+    values, indices = _ExtremeDim.apply(input, d, keepdim, use_max)
+    return getattr(return_types, op)(values, indices)
+
+
+def clone_scalar(t: Tensor) -> Tensor:
+    from .elementwise import clone
+
+    return clone(t)
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001 - torch's name
+    """``max(x)`` -> the largest value; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` -> maximum."""
+    return _extreme(input, dim, keepdim, True, "max", other)
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001 - torch's name
+    return _extreme(input, dim, keepdim, False, "min", other)
+
+
+def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    dims = _dims_arg(input, dim, "amax")
+    for d in dims:
+        if input._data.shape[d] == 0:
+            raise IndexError(f"amax(): Expected reduction dim {d} to have non-zero size.")
+    return _ExtremeAll.apply(input, dims, keepdim, True)
+
+
+def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    dims = _dims_arg(input, dim, "amin")
+    for d in dims:
+        if input._data.shape[d] == 0:
+            raise IndexError(f"amin(): Expected reduction dim {d} to have non-zero size.")
+    return _ExtremeAll.apply(input, dims, keepdim, False)
+
+
+def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
+    return return_types.aminmax(amin(input, dim if dim is not None else (), keepdim), amax(input, dim if dim is not None else (), keepdim))
+
+
+def _arg_extreme(input: Tensor, dim, keepdim: bool, fn, op: str) -> Tensor:
+    arr = input._data
+    if dim is None:
+        _check_nonempty(input, op)
+        idx = fn(arr.reshape(-1))
+        out = xp.asarray(idx, dtype=xp.int64)
+        if keepdim:
+            out = out.reshape((1,) * arr.ndim)
+        return _make(out)
+    d = normalize_dim(dim, arr.ndim, op)
+    if arr.ndim == 0:
+        return _make(xp.zeros((), dtype=xp.int64))
+    return _make(fn(arr, axis=d, keepdims=keepdim).astype(xp.int64, copy=False))
+
+
+def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg_extreme(input, dim, keepdim, xp.argmax, "argmax")
+
+
+def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg_extreme(input, dim, keepdim, xp.argmin, "argmin")
+
+
+def _correction(unbiased, correction) -> float:
+    if correction is not None:
+        return float(correction)
+    if unbiased is None:
+        return 1.0
+    return 1.0 if unbiased else 0.0
+
+
+def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Variance over ``dim`` with Bessel's ``correction`` (default 1), composed of primitives."""
+    if isinstance(dim, bool):  # legacy var(input, unbiased)
+        unbiased, dim = dim, None
+    x = as_float(input)
+    dims = _dims_arg(x, dim, "var")
+    n = _reduced_count(x._data.shape, dims)
+    centered = x - mean(x, dims, keepdim=True)
+    return sum(centered * centered, dims, keepdim) / builtins.max(n - _correction(unbiased, correction), 0)
+
+
+def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    from .elementwise import sqrt
+
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(as_float(input), _dims_arg(input, dim, "var_mean"), keepdim)
+
+
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(as_float(input), _dims_arg(input, dim, "std_mean"), keepdim)
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, a, dims, keepdim):
+        arr = a._data
+        m = xp.amax(arr, axis=dims, keepdims=True) if arr.size else xp.zeros(_keepdim_shape(arr.shape, dims), arr.dtype)
+        m = xp.where(xp.isfinite(m), m, 0)
+        s = xp.sum(xp.exp(arr - m), axis=dims, keepdims=True)
+        with xp.errstate(divide="ignore"):
+            out = xp.log(s) + m
+        if not keepdim:
+            out = out.reshape(_reduced_shape(arr.shape, dims, False))
+        ctx.dims = dims
+        ctx.keepdim = keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import exp
+
+        a, out = ctx.saved_tensors
+        shape = a._data.shape
+        g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
+        return g * exp(a - _restore_dims(out, shape, ctx.dims, ctx.keepdim)), None, None
+
+
+def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
+    x = as_float(input)
+    return LogSumExp.apply(x, _dims_arg(x, dim, "logsumexp"), keepdim)
+
+
+class Norm2(Function):
+    """Euclidean norm; its gradient ``x / ||x||`` is defined as 0 at the zero vector (as torch)."""
+
+    @staticmethod
+    def forward(ctx, a, dims, keepdim):
+        arr = a._data
+        out = xp.sqrt(xp.sum(arr * arr, axis=dims, keepdims=keepdim))
+        ctx.dims = dims
+        ctx.keepdim = keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import where
+
+        a, out = ctx.saved_tensors
+        shape = a._data.shape
+        g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
+        out_keep = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
+        safe = where(out_keep == 0, 1.0, out_keep)
+        return where(out_keep == 0, 0.0, g / safe) * a, None, None
+
+
+def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """torch.norm: vector p-norms over ``dim`` (all dims by default); 'fro' is the 2-norm."""
+    x = as_float(input)
+    if dtype is not None:
+        x = x.to(dtype)
+    if p == "nuc":
+        raise NotImplementedError("norm(p='nuc') is not supported")
+    return vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim)
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    from .elementwise import abs as abs_
+    from .elementwise import ne
+
+    x = as_float(x)
+    if dtype is not None:
+        x = x.to(dtype)
+    dims = _dims_arg(x, dim, "vector_norm")
+    ord = float(ord)
+    if ord == 2.0:
+        return Norm2.apply(x, dims, keepdim)
+    if ord == 1.0:
+        return sum(abs_(x), dims, keepdim)
+    if ord == float("inf"):
+        return amax(abs_(x), dims, keepdim)
+    if ord == float("-inf"):
+        return amin(abs_(x), dims, keepdim)
+    if ord == 0.0:
+        return sum(ne(x, 0), dims, keepdim).to(x.dtype)
+    return sum(abs_(x) ** ord, dims, keepdim) ** (1.0 / ord)
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, a, dim, dtype):
+        ctx.dim = dim
+        return xp.cumsum(a._data, axis=dim, dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .movement import flip
+
+        d = ctx.dim
+        return flip(cumsum(flip(grad, (d,)), d), (d,)), None, None
+
+
+def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    d = normalize_dim(dim, input._data.ndim, "cumsum")
+    np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
+    if np_dtype is None and input._data.dtype.kind in "iub":
+        np_dtype = xp.int64
+    if input._data.ndim == 0:
+        return input.clone() if np_dtype is None else input.to(_dtype.from_numpy_dtype(np_dtype))
+    return Cumsum.apply(input, d, np_dtype)
+
+
+class Cumprod(Function):
+    @staticmethod
+    def forward(ctx, a, dim):
+        out = xp.cumprod(a._data, axis=dim)
+        ctx.dim = dim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .movement import flip
+
+        a, out = ctx.saved_tensors
+        d = ctx.dim
+        if (a._data == 0).any():
+            raise NotImplementedError("cumprod backward with zeros in the input is not supported")
+        rev = flip(cumsum(flip(grad * out, (d,)), d), (d,))
+        return rev / a, None
+
+
+def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    d = normalize_dim(dim, input._data.ndim, "cumprod")
+    if dtype is not None:
+        input = input.to(dtype)
+    return Cumprod.apply(input, d)
+
+
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - torch's name
+    dims = None if dim is None else normalize_dims(dim, input._data.ndim, "all")
+    return _make(xp.all(input._data, axis=dims, keepdims=keepdim))
+
+
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - torch's name
+    dims = None if dim is None else normalize_dims(dim, input._data.ndim, "any")
+    return _make(xp.any(input._data, axis=dims, keepdims=keepdim))
+
+
+def count_nonzero(input: Tensor, dim=None) -> Tensor:
+    dims = None if dim is None else normalize_dims(dim, input._data.ndim, "count_nonzero")
+    return _make(xp.asarray(xp.count_nonzero(input._data, axis=dims), dtype=xp.int64))
