@@ -277,6 +277,17 @@ from .random import (
 
 __version__ = "0.1.0"
 
+_LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli")
+
+
+def __getattr__(name: str):
+    # Submodules with optional dependencies load on first use (``backprop.datasets``).
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'backprop' has no attribute '{name}'")
+
 # torch's dtype aliases
 float = float32  # noqa: A001
 double = float64
@@ -360,3 +371,29 @@ def numel_of(shape) -> _builtins.int:
     for s in shape:
         n *= s
     return n
+
+
+def _typed_constructor(name: str, dt):
+    """Legacy ``torch.FloatTensor(...)``-style constructors: data -> a copy, sizes -> uninitialized."""
+
+    def make(*args):
+        if args and _builtins.all(isinstance(a, _builtins.int) for a in args):
+            return empty(*args, dtype=dt)
+        if not args:
+            return empty(0, dtype=dt)
+        return tensor(args[0], dtype=dt)
+
+    make.__name__ = name
+    make.__doc__ = f"Legacy constructor: ``{name}(data)`` or ``{name}(*sizes)`` with dtype {dt}."
+    return make
+
+
+FloatTensor = _typed_constructor("FloatTensor", float32)
+DoubleTensor = _typed_constructor("DoubleTensor", float64)
+HalfTensor = _typed_constructor("HalfTensor", float16)
+LongTensor = _typed_constructor("LongTensor", int64)
+IntTensor = _typed_constructor("IntTensor", int32)
+ShortTensor = _typed_constructor("ShortTensor", int16)
+CharTensor = _typed_constructor("CharTensor", int8)
+ByteTensor = _typed_constructor("ByteTensor", uint8)
+BoolTensor = _typed_constructor("BoolTensor", bool)

@@ -9,7 +9,7 @@ from . import _dtype
 from ._backend import ndarray, xp
 from ._device import check_device
 from ._tensor import Tensor, _make
-from .ops._utils import parse_size
+from .ops._utils import creation_size
 
 
 def _finish(arr, requires_grad: bool, device=None) -> Tensor:
@@ -36,6 +36,32 @@ def _unwrap(data):
     return data
 
 
+def _has_typed_leaves(data) -> bool:
+    if isinstance(data, (Tensor, xp.generic)):
+        return True
+    if isinstance(data, (list, tuple)):
+        return any(_has_typed_leaves(d) for d in data)
+    return False
+
+
+def _leaf_dtype(data):
+    """torch's inference over a nested list: promote each leaf's dtype (Python float -> default float)."""
+    if isinstance(data, (list, tuple)):
+        out = None
+        for d in data:
+            leaf = _leaf_dtype(d)
+            if leaf is not None:
+                out = leaf if out is None else _dtype.promote_types(out, leaf)
+        return out
+    if isinstance(data, Tensor):
+        return data.dtype
+    if isinstance(data, xp.generic):  # before float: np.float64 subclasses float
+        return _dtype.from_numpy_dtype(data.dtype)
+    if isinstance(data, (bool, int, float)):
+        return _dtype.scalar_dtype(data)
+    return None
+
+
 def _to_array(data, dtype=None):
     """Infer torch's dtype for ``data``: Python floats -> default float, ints -> int64, bools -> bool;
     NumPy arrays/scalars keep theirs."""
@@ -46,13 +72,17 @@ def _to_array(data, dtype=None):
         arr = xp.asarray(data)
         _dtype.from_numpy_dtype(arr.dtype)  # raises TypeError on unsupported dtypes
     else:
+        typed = _leaf_dtype(data) if _has_typed_leaves(data) else None
         if _contains_tensor(data):
             data = _unwrap(data)
         try:
             arr = xp.asarray(data)
         except ValueError as exc:
             raise ValueError(f"tensor(): could not build a tensor from the given data: {exc}") from None
-        if arr.dtype.kind == "f" or (arr.size == 0 and arr.dtype.kind not in "biu"):
+        if typed is not None and dt is None:
+            # NumPy scalars / tensors inside a list keep their dtypes (promoted), as in torch.
+            arr = arr.astype(typed.np)
+        elif arr.dtype.kind == "f" or (arr.size == 0 and arr.dtype.kind not in "biu"):
             arr = arr.astype(_dtype._default_float.np) if dt is None else arr
         elif arr.dtype.kind == "i" and arr.dtype != xp.int64 and dt is None:
             arr = arr.astype(xp.int64)
@@ -95,8 +125,8 @@ def _creation_dtype(dtype, default=None) -> _dtype.dtype:
     return default if default is not None else _dtype._default_float
 
 
-def _filled(fill, size, dtype, requires_grad, device, out):
-    shape = parse_size(size, "zeros")
+def _filled(fill, size, dtype, requires_grad, device, out, op="zeros"):
+    shape = creation_size(size, op, varargs=True)
     dt = _creation_dtype(dtype)
     arr = fill(shape, dt.np)
     if out is not None:
@@ -110,18 +140,18 @@ def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad: 
 
 
 def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
-    return _filled(lambda s, d: xp.ones(s, dtype=d), size, dtype, requires_grad, device, out)
+    return _filled(lambda s, d: xp.ones(s, dtype=d), size, dtype, requires_grad, device, out, "ones")
 
 
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False, memory_format=None) -> Tensor:
-    return _filled(lambda s, d: xp.empty(s, dtype=d), size, dtype, requires_grad, device, out)
+    return _filled(lambda s, d: xp.empty(s, dtype=d), size, dtype, requires_grad, device, out, "empty")
 
 
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.scalar_dtype(fill_value)
-    shape = parse_size((size,) if isinstance(size, int) else tuple(size), "full")
+    shape = creation_size((size,) if isinstance(size, int) else tuple(size), "full")
     arr = xp.full(shape, fill_value, dtype=dt.np)
     if out is not None:
         out._data = arr
@@ -165,7 +195,7 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0 and end != start:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dt = _dtype._default_float if is_float else _dtype.int64
@@ -219,6 +249,10 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=N
 
 def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
     dt = _creation_dtype(dtype)
+    if n < 0:
+        raise RuntimeError(f"n must be greater or equal to 0, got {n}")
+    if m is not None and m < 0:
+        raise RuntimeError(f"m must be greater or equal to 0, got {m}")
     arr = xp.eye(n, m if m is not None else n, dtype=dt.np)
     if out is not None:
         out._data = arr

@@ -22,8 +22,7 @@ class device:  # noqa: N801 - torch's name
         self.index = index
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, str):
-            other = device(other)
+        # Like torch, a device never equals a string: compare with device("cpu") or .type.
         return isinstance(other, device) and self.type == other.type and self.index == other.index
 
     def __hash__(self) -> int:

@@ -71,8 +71,8 @@ def to_dtype(value) -> dtype:
     """Accept a backprop dtype, a NumPy dtype/type or a Python type (float, int, bool)."""
     if isinstance(value, dtype):
         return value
-    if value is float:
-        return _default_float
+    if value is float:  # torch maps the Python type to float64, whatever the default dtype
+        return float64
     if value is int:
         return int64
     if value is bool:
@@ -86,7 +86,8 @@ def get_default_dtype() -> dtype:
 
 def set_default_dtype(d) -> None:
     global _default_float
-    d = to_dtype(d)
+    if not isinstance(d, dtype):
+        raise TypeError("invalid dtype object: only floating-point types are supported as the default type")
     if not d.is_floating_point:
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _default_float = d

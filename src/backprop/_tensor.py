@@ -35,6 +35,12 @@ class Size(tuple):
         out = tuple.__getitem__(self, item)
         return Size(out) if isinstance(item, slice) else out
 
+    def __add__(self, other) -> Size:
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __radd__(self, other) -> Size:
+        return Size(tuple(other) + tuple(self))
+
     def __repr__(self) -> str:
         return f"backprop.Size([{', '.join(str(s) for s in self)}])"
 
@@ -193,11 +199,15 @@ class Tensor:
     # ------------------------------------------------------------------ autograd state
     @property
     def requires_grad(self) -> bool:
+        if self._base is not None and not self._requires_grad:
+            _refresh_view_grad_fn(self)  # the base may have come to require grad through an in-place op
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if self._grad_fn is not None:
+            if value:  # a non-leaf already requires grad: a no-op, as in torch
+                return
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use a "
                 "computed variable in a subgraph that doesn't require differentiation use "
@@ -222,6 +232,8 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        if self._base is not None:
+            _refresh_view_grad_fn(self)
         return self._grad_fn is None
 
     @property
@@ -278,7 +290,8 @@ class Tensor:
                 t._grad = _make(g._data.copy()) if t._grad is None else t._grad + g
             return grad
 
-        self.grad_fn._add_tensor_hook(self._output_nr, retain, retain=True)
+        # The handle lets an in-place op move the hook onto this tensor's new grad_fn (ops.inplace).
+        self._retain_handle = self.grad_fn._add_tensor_hook(self._output_nr, retain, retain=True)
         self._retains_grad = True
 
     def register_hook(self, hook):
@@ -358,9 +371,13 @@ class Tensor:
         return bool(self._data.reshape(())[()])
 
     def __float__(self) -> float:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self.item())
 
     def __int__(self) -> int:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
 
     def __complex__(self) -> complex:

@@ -55,23 +55,15 @@ def _binary_or_notimpl(fn):
 
 
 def _invert(self):
-    if self._data.dtype == bool:
-        return ew.logical_not(self)
+    if self._data.dtype.kind == "f":
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
     return ew.bitwise_not(self)
 
 
-def _logical_or_bitwise(bitwise, logical):
-    def op(self, other):
-        if isinstance(other, bool) or (isinstance(other, Tensor) and other._data.dtype == bool and self._data.dtype == bool):
-            return logical(self, other)
-        return bitwise(self, other)
-
-    return op
-
-
-_and = _logical_or_bitwise(ew.bitwise_and, ew.logical_and)
-_or = _logical_or_bitwise(ew.bitwise_or, ew.logical_or)
-_xor = _logical_or_bitwise(ew.bitwise_xor, ew.logical_xor)
+# ``&``, ``|``, ``^`` are the bitwise ops (on bool tensors they are the logical ones).
+_and = ew.bitwise_and
+_or = ew.bitwise_or
+_xor = ew.bitwise_xor
 
 
 def _contains(self, element) -> bool:
@@ -268,6 +260,8 @@ _bind(
         "log_normal_": random.log_normal_,
         "geometric_": random.geometric_,
         "cauchy_": random.cauchy_,
+        "multinomial": random.multinomial,
+        "bernoulli": random.bernoulli,
     }
 )
 
@@ -373,9 +367,9 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = Fal
 
 def _new_filled(fill):
     def method(self, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs):
-        from .ops._utils import parse_size
+        from .ops._utils import creation_size
 
-        shape = parse_size(size, "new")
+        shape = creation_size(size, "new", varargs=True)
         dt = (_dtype.to_dtype(dtype) if dtype is not None else self.dtype).np
         t = _make(fill(shape, dt))
         if requires_grad:

@@ -44,45 +44,43 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
 
 
 class _Formatter:
+    """torch's ``_Formatter``: the mode (int/sci) and width come from the nonzero finite values only."""
+
     def __init__(self, values: np.ndarray):
         self.kind = values.dtype.kind
         self.int_mode = True
         self.sci_mode = False
         self.width = 1
-        if self.kind == "b":
-            self.width = 5 if values.size and not values.all() else 4
-            return
-        if self.kind in "iu":
+        if self.kind not in "fc":
             self.width = max((len(str(v)) for v in values.ravel().tolist()), default=1)
             return
-        finite = values[np.isfinite(values)].astype(np.float64)
-        nonzero = np.abs(finite[finite != 0])
-        if finite.size:
-            self.int_mode = bool((finite == np.ceil(finite)).all())
-        if nonzero.size:
-            lo, hi = nonzero.min(), nonzero.max()
-            if self.int_mode:
-                self.sci_mode = hi > 1e8
-            else:
-                self.sci_mode = hi / lo > 1000.0 or hi > 1e8 or lo < 1e-4
+        flat = values.ravel()
+        nonzero = flat[np.isfinite(flat) & (flat != 0)]
+        if not nonzero.size:
+            return
+        absolute = np.abs(nonzero.astype(np.float64))
+        lo, hi = absolute.min(), absolute.max()
+        self.int_mode = bool((nonzero == np.ceil(nonzero)).all())
+        self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
         if PRINT_OPTS.sci_mode is not None:
             self.sci_mode = PRINT_OPTS.sci_mode
-        self.width = max((len(self._raw(v)) for v in values.ravel().tolist()), default=1)
+        p = PRINT_OPTS.precision
+        vals = nonzero.tolist()
+        if self.sci_mode:
+            self.width = max(len(f"{v:.{p}e}") for v in vals)
+        elif self.int_mode:
+            self.width = max(len(f"{v:.0f}") + 1 for v in vals)
+        else:
+            self.width = max(len(f"{v:.{p}f}") for v in vals)
 
     def _raw(self, v) -> str:
-        if self.kind == "b":
-            return str(bool(v))
-        if self.kind in "iu":
+        if self.kind not in "fc":
             return str(v)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
         p = PRINT_OPTS.precision
         if self.sci_mode:
             return f"{v:.{p}e}"
         if self.int_mode:
-            return f"{v:.0f}."
+            return f"{v:.0f}" if math.isinf(v) or math.isnan(v) else f"{v:.0f}."
         return f"{v:.{p}f}"
 
     def format(self, v) -> str:
@@ -104,7 +102,7 @@ def _format_array(arr: np.ndarray, fmt: _Formatter, indent: int, summarize: bool
     if arr.ndim == 1:
         items = arr.tolist()
         if summarize and len(items) > 2 * edge:
-            parts = [fmt.format(v) for v in items[:edge]] + ["..."] + [fmt.format(v) for v in items[-edge:]]
+            parts = [fmt.format(v) for v in items[:edge]] + [" ..."] + [fmt.format(v) for v in items[-edge:]]
         else:
             parts = [fmt.format(v) for v in items]
         per_line = max(int((PRINT_OPTS.linewidth - indent) // (fmt.width + 2)), 1)
@@ -121,29 +119,50 @@ def _format_array(arr: np.ndarray, fmt: _Formatter, indent: int, summarize: bool
     return "[" + sep.join(chunks) + "]"
 
 
+def _add_suffixes(text: str, suffixes: list, indent: int) -> str:
+    # torch's _add_suffixes: a suffix that would pass the line width goes on a new line.
+    parts = [text]
+    last_line_len = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        if last_line_len + len(suffix) + 2 > PRINT_OPTS.linewidth:
+            parts.append(",\n" + " " * indent + suffix)
+            last_line_len = indent + len(suffix)
+        else:
+            parts.append(", " + suffix)
+            last_line_len += len(suffix) + 2
+    parts.append(")")
+    return "".join(parts)
+
+
 def tensor_repr(t) -> str:
     arr = t._data
     prefix = "tensor("
     suffixes = []
     summarize = arr.size > PRINT_OPTS.threshold
+    dt = t.dtype
     if arr.size == 0:
         body = "[]"
-        if arr.shape != (0,):
+        if arr.ndim != 1:
             suffixes.append(f"size={tuple(arr.shape)}")
+        # nothing to infer an integer/bool dtype from: shown unless it is the default float
+        if dt is not _dtype._default_float:
+            suffixes.append(f"dtype={dt!r}")
     else:
+        if not PRINT_OPTS.edgeitems:
+            suffixes.append(f"size={tuple(arr.shape)}")
+        if dt not in (_dtype._default_float, _dtype.int64, _dtype.bool_):
+            suffixes.append(f"dtype={dt!r}")
         values = _summarized(arr, PRINT_OPTS.edgeitems) if summarize else arr.reshape(-1)
         fmt = _Formatter(values)
         if arr.ndim == 0:
-            body = fmt._raw(arr.item())
+            body = fmt.format(arr.item())
         else:
             body = _format_array(arr, fmt, len(prefix), summarize)
-    dt = t.dtype
-    if dt not in (_dtype._default_float, _dtype.int64, _dtype.bool_):
-        suffixes.append(f"dtype={dt!r}")
     if t._grad_fn is not None:
-        suffixes.append(f"grad_fn=<{t._grad_fn.name()}>")
+        suffixes.append(f"grad_fn=<{t._grad_fn.name().rpartition('::')[2]}>")
     elif t._requires_grad:
         suffixes.append("requires_grad=True")
+    text = _add_suffixes(prefix + body, suffixes, len(prefix))
     if getattr(t, "_is_param", False):
-        prefix = "Parameter containing:\n" + prefix
-    return prefix + body + "".join(", " + s for s in suffixes) + ")"
+        text = "Parameter containing:\n" + text
+    return text

@@ -14,7 +14,7 @@ import numpy as np
 from . import _dtype
 from ._backend import xp
 from ._tensor import Tensor, _make
-from .ops._utils import parse_size
+from .ops._utils import creation_size
 
 _DEFAULT_SEED = 67280421310721  # torch's initial default seed
 
@@ -26,6 +26,8 @@ class Generator:
         from ._device import check_device
         from ._device import device as device_cls
 
+        if device_cls(device).type == "cuda":  # torch: no CUDA generator in a CPU-only build
+            raise RuntimeError("Cannot get CUDA generator without ATen_cuda library (backprop runs on the CPU only)")
         check_device(device)
         self.device = device_cls(device)
         self.manual_seed(_DEFAULT_SEED)
@@ -95,15 +97,21 @@ def _rng(generator: Generator | None):
     return (generator or default_generator).rng
 
 
-def _float_dtype(dtype):
+_TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _float_dtype(dtype, kernel: str = "check_uniform_bounds"):
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    if not dt.is_floating_point:
-        raise RuntimeError(f"expected a floating point dtype for random sampling, got {dt}")
+    if not dt.is_floating_point:  # torch's kernels have no integer version
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_TORCH_TYPE_NAMES[dt.name]}\'')
     return dt
 
 
 def _sample_float(kind: str, rng, shape, dt):
     native = dt.np if dt.np in (np.float32, np.float64) else np.float32
+    if kind == "uniform" and dt.np == np.float16:
+        # multiples of 2**-11 (float16's mantissa): exact, so rounding can never reach 1.0
+        return (rng.integers(0, 2**11, shape) * 2.0**-11).astype(np.float16)
     if kind == "uniform":
         arr = rng.random(shape, dtype=native)
     else:
@@ -123,7 +131,7 @@ def _finish(arr, requires_grad: bool, device) -> Tensor:
 
 def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """Uniform samples on [0, 1)."""
-    arr = _sample_float("uniform", _rng(generator), parse_size(size, "rand"), _float_dtype(dtype))
+    arr = _sample_float("uniform", _rng(generator), creation_size(size, "rand", varargs=True), _float_dtype(dtype))
     if out is not None:
         out._data = arr
         return out
@@ -132,7 +140,7 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """Standard normal samples."""
-    arr = _sample_float("normal", _rng(generator), parse_size(size, "randn"), _float_dtype(dtype))
+    arr = _sample_float("normal", _rng(generator), creation_size(size, "randn", varargs=True), _float_dtype(dtype, "normal_kernel_cpu"))
     if out is not None:
         out._data = arr
         return out
@@ -158,7 +166,7 @@ def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, 
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.int64
-    shape = parse_size((size,) if isinstance(size, int) else tuple(size), "randint")
+    shape = creation_size((size,) if isinstance(size, int) else tuple(size), "randint")
     arr = _rng(generator).integers(low, high, size=shape, dtype=np.int64).astype(dt.np)
     if out is not None:
         out._data = arr
@@ -175,6 +183,8 @@ def randint_like(input: Tensor, low=0, high=None, *, dtype=None, layout=None, de
 def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A random permutation of 0..n-1."""
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.int64
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     arr = _rng(generator).permutation(int(n)).astype(dt.np)
     return _finish(arr, requires_grad, device)
 
@@ -182,6 +192,8 @@ def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, devic
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None, out=None) -> Tensor:
     """Sample category indices with probability proportional to the (non-negative) weights in ``input``."""
     probs = input._data
+    if probs.dtype.kind != "f":
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {_TORCH_TYPE_NAMES[input.dtype.name]}")
     if probs.ndim not in (1, 2):
         raise RuntimeError(f"prob_dist must be 1 or 2 dim, got {probs.ndim}")
     p2 = probs.reshape(-1, probs.shape[-1]).astype(np.float64)
@@ -215,7 +227,11 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
 
 def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
     """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype."""
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"bernoulli_tensor_cpu_p_" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
     probs = input._data if p is None else np.full(input._data.shape, p)
+    if not ((probs >= 0) & (probs <= 1)).all():
+        raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
     u = _rng(generator).random(input._data.shape, dtype=np.float32 if input._data.dtype != np.float64 else np.float64)
     return _make((u < probs).astype(input._data.dtype))
 
@@ -229,8 +245,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, de
         ref = mean if isinstance(mean, Tensor) else std
         z = _sample_float("normal", rng, shape, ref.dtype)
         return _make((m + s * z).astype(ref._data.dtype))
-    shape = parse_size((size,) if isinstance(size, int) else tuple(size), "normal")
-    dt = _float_dtype(dtype)
+    shape = creation_size((size,) if isinstance(size, int) else tuple(size), "normal")
+    dt = _float_dtype(dtype, "normal_kernel_cpu")
     return _finish((mean + std * _sample_float("normal", rng, shape, dt)).astype(dt.np), requires_grad, device)
 
 

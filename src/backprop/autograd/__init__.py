@@ -6,7 +6,16 @@ from .._backend import xp
 from .._tensor import Tensor, _make, shape_str
 from . import engine
 from .anomaly_mode import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
-from .function import AccumulateGrad, BackwardNode, Function, FunctionCtx, Node, edge_of, once_differentiable
+from .function import (
+    AccumulateGrad,
+    BackwardNode,
+    Function,
+    FunctionCtx,
+    Node,
+    accumulator,
+    edge_of,
+    once_differentiable,
+)
 from .grad_mode import (
     enable_grad,
     inference_mode,
@@ -106,17 +115,18 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     # Only the given tensors receive .grad: capture their gradients, then accumulate.
     captured = engine.execute(roots, grads, retain_graph, create_graph, capture=[edge_of(t) for t in inputs], accumulate=False)
     run = engine._Run(create_graph, retain_graph)
+    run.handed_out.update({id(g._data): g._data for g in grads})  # never store the caller's gradient itself
     for t, g in zip(inputs, captured):
         if g is None:
             continue
         if t._grad_fn is None:
             leaf_hooks, t._hooks = t._hooks, None  # hooks already ran when the gradient was captured
             try:
-                run.accumulate(t, g)
+                run.accumulate(t, g, accumulator(t))
             finally:
                 t._hooks = leaf_hooks
-        else:
-            t._grad = g if t._grad is None else t._grad + g
+        else:  # a non-leaf: its tensor hooks ran in the engine; store a copy it owns, like a leaf's
+            run.accumulate(t, g)
 
 
 def grad(

@@ -28,13 +28,13 @@ def topological_order(roots) -> list:
         if root is None or root in visited:
             continue
         visited.add(root)
-        stack = [(root, iter(root.next_functions))]
+        stack = [(root, iter(root._edges))]
         while stack:
             node, children = stack[-1]
             for child, _ in children:
                 if child is not None and child not in visited:
                     visited.add(child)
-                    stack.append((child, iter(child.next_functions)))
+                    stack.append((child, iter(child._edges)))
                     break
             else:
                 stack.pop()
@@ -54,15 +54,18 @@ class _Run:
         # .grad would change the other.
         self.handed_out: dict[int, object] = {}
 
-    def accumulate(self, leaf: Tensor, grad: Tensor) -> None:
+    def accumulate(self, leaf: Tensor, grad: Tensor, node: AccumulateGrad | None = None) -> None:
         if leaf._hooks:
-            for hook in list(leaf._hooks):
-                new = hook(grad)
+            grad = _apply_hooks(leaf._hooks, grad)
+        if node is not None and node._pre_hooks:
+            for hook in list(node._pre_hooks):
+                new = hook((grad,))
                 if new is not None:
-                    grad = new
+                    grad = new[0]
         old = leaf._grad
         if self.create_graph:
-            leaf._grad = grad if old is None else old + grad
+            # A differentiable copy, as torch makes: leaves given the same gradient must not share one .grad.
+            leaf._grad = grad.clone() if old is None else old + grad
         else:
             arr = grad._data
             if old is None:
@@ -70,7 +73,8 @@ class _Run:
                     arr = arr.copy()
                 self.handed_out[id(arr)] = arr
                 leaf._grad = _make(arr)
-            elif old._grad_fn is None and old._data.shape == arr.shape and old._data.flags.writeable:
+            elif old._data.shape == arr.shape and old._data.flags.writeable:
+                # In place, as torch does (also into a .grad that a create_graph backward left with a grad_fn).
                 xp.add(old._data, arr, out=old._data, casting="unsafe")
                 old._version_counter[0] += 1
             else:
@@ -78,6 +82,9 @@ class _Run:
         if leaf._post_accumulate_hooks:
             for hook in list(leaf._post_accumulate_hooks):
                 hook(leaf)
+        if node is not None and node._post_hooks:  # torch calls them with ((), (grad,))
+            for hook in list(node._post_hooks):
+                hook((), (grad,))
 
 
 def _call_backward(node, grads: list, create_graph: bool) -> tuple:
@@ -93,11 +100,15 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
         result = node._fn.backward(node, *grads)
     except Exception as exc:
         if anomaly_state.enabled and getattr(node, "_trace", None):
-            raise type(exc)(f"{exc}\n\nThe forward call that created {node.name()} was:\n{node._trace}") from exc
+            try:
+                annotated = type(exc)(f"{exc}\n\nThe forward call that created {node.name()} was:\n{node._trace}")
+            except Exception:  # an exception type that cannot be rebuilt from a message: keep it as it is
+                raise exc from None
+            raise annotated from exc
         raise
     if not isinstance(result, tuple):
         result = (result,)
-    n_inputs = len(node.next_functions)
+    n_inputs = len(node._edges)
     if len(result) != n_inputs:
         if len(result) > n_inputs and all(r is None for r in result[n_inputs:]):
             result = result[:n_inputs]
@@ -108,7 +119,7 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
     checked = []
     for i, g in enumerate(result):
         in_meta = node._input_meta[i]
-        if g is None or node.next_functions[i][0] is None:
+        if g is None or node._edges[i][0] is None:
             checked.append(None)
             continue
         if not isinstance(g, Tensor):
@@ -164,8 +175,20 @@ def _apply_hooks(hooks, grad):
     for hook in list(hooks):
         new = hook(grad)
         if new is not None:
+            if not isinstance(new, Tensor):
+                raise TypeError(f"hook '{_hook_name(hook)}' returned {type(new).__name__}; expected a Tensor or None")
+            if new._data.shape != grad._data.shape:
+                raise RuntimeError(f"hook '{_hook_name(hook)}' has changed the size of value")
+            if new._data.dtype != grad._data.dtype:
+                raise RuntimeError(
+                    f"hook '{_hook_name(hook)}' has changed the type of value (was {grad.dtype} got {new.dtype})"
+                )
             grad = new
     return grad
+
+
+def _hook_name(hook) -> str:
+    return getattr(hook, "__name__", type(hook).__name__)
 
 
 def execute(
@@ -203,7 +226,7 @@ def execute(
                 capture_at.setdefault(node, []).append((nr, slot))
         needed = set()
         for node in reversed(order):
-            for child, _ in node.next_functions:
+            for child, _ in node._edges:
                 if child is not None and (child in needed or child in capture_at):
                     needed.add(node)
                     break
@@ -233,7 +256,7 @@ def execute(
                     captured[slot] = g
             if type(node) is AccumulateGrad:
                 if accumulate and buf[0] is not None and (only_leaves is None or id(node.variable) in only_leaves):
-                    run.accumulate(node.variable, buf[0])
+                    run.accumulate(node.variable, buf[0], node)
                 continue
             if needed is not None and node not in needed:
                 continue
@@ -251,7 +274,7 @@ def execute(
             del buf
             if not keep_graph:
                 node._release()
-            for (child, nr), g in zip(node.next_functions, grad_inputs):
+            for (child, nr), g in zip(node._edges, grad_inputs):
                 if child is None or g is None:
                     continue
                 cbuf = buffers.get(child)

@@ -40,16 +40,24 @@ anomaly_state = _AnomalyState()
 class Node:
     """A node of the backward graph: what ``tensor.grad_fn`` is.
 
-    ``next_functions`` holds one ``(node, output_nr)`` edge per input of the forward op
-    (``(None, 0)`` for inputs that need no gradient).
+    ``_edges`` holds one ``(node, output_nr)`` edge per argument of the forward op
+    (``(None, 0)`` for arguments that need no gradient); ``next_functions`` shows torch's
+    view of them: one edge per tensor argument.
     """
 
-    __slots__ = ("next_functions", "_pre_hooks", "_post_hooks", "_tensor_hooks", "_retain_hooks", "__weakref__")
+    __slots__ = ("_edges", "_pre_hooks", "_post_hooks", "_tensor_hooks", "_retain_hooks", "__weakref__")
 
     num_outputs = 1
 
     def name(self) -> str:
         return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple:
+        meta = getattr(self, "_input_meta", None)
+        if meta is None:
+            return self._edges
+        return tuple(e for e, m in zip(self._edges, meta) if m is not None)
 
     def register_hook(self, hook):
         """``hook(grad_inputs, grad_outputs)`` runs after this node's backward; may return new grad_inputs."""
@@ -86,7 +94,7 @@ class AccumulateGrad(Node):
 
     def __init__(self, variable: Tensor):
         self.variable = variable
-        self.next_functions = ()
+        self._edges = ()
         self._pre_hooks = self._post_hooks = self._tensor_hooks = self._retain_hooks = None
 
     def name(self) -> str:
@@ -154,11 +162,10 @@ class BackwardNode(Node):
 
     # -- the ctx API used inside forward/backward
     def save_for_backward(self, *tensors) -> None:
-        for t in tensors:
+        for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, (Tensor, ndarray, xp.generic)):
                 raise TypeError(
-                    f"save_for_backward can only save variables, but argument {tensors.index(t)} is of type "
-                    f"{type(t).__name__}"
+                    f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__}"
                 )
         self._to_save = tensors
 
@@ -208,11 +215,23 @@ class BackwardNode(Node):
         return self.saved_tensors
 
     def _release(self) -> None:
-        """Free what forward saved (called after backward unless ``retain_graph``)."""
-        had_state = bool(self._saved) or bool(self.__dict__)
+        """Free what forward saved (called after backward unless ``retain_graph``).
+
+        As in torch, only saved tensors are freed: ``save_for_backward``'s, and the arrays a
+        primitive keeps as ``ctx`` attributes. Other attributes (a user Function's, or a
+        primitive's dims/shapes) stay, so a second backward through a node that saved no
+        tensor works.
+        """
+        freed = bool(self._saved)
         self._saved = None
-        self.__dict__.clear()
-        self._freed = self._freed or had_state
+        attrs = self.__dict__
+        if attrs and self._fn._internal:
+            for v in attrs.values():
+                if isinstance(v, (ndarray, Tensor)):
+                    attrs.clear()
+                    freed = True
+                    break
+        self._freed = self._freed or freed
 
 
 def _raise_modified(node, data, current, expected, output_nr) -> None:
@@ -230,6 +249,7 @@ class _FunctionMeta(type):
     def __init__(cls, name, bases, attrs):
         super().__init__(name, bases, attrs)
         internal = cls.__module__.startswith("backprop.")
+        cls._internal = internal
         cls._backward_name = f"{name}Backward0" if internal else f"{name}Backward"
 
 
@@ -268,16 +288,15 @@ class Function(metaclass=_FunctionMeta):
         ctx._freed = False
         ctx._pre_hooks = ctx._post_hooks = ctx._tensor_hooks = ctx._retain_hooks = None
 
+        # As in torch, needs_input_grad reflects the inputs' requires_grad even under no_grad.
         any_requires = False
-        if grad_enabled:
-            needs = []
-            for a in args:
-                r = isinstance(a, Tensor) and a._requires_grad
-                needs.append(r)
-                any_requires = any_requires or r
-            ctx.needs_input_grad = tuple(needs)
-        else:
-            ctx.needs_input_grad = (False,) * len(args)
+        needs = []
+        for a in args:
+            r = isinstance(a, Tensor) and a._requires_grad
+            needs.append(r)
+            any_requires = any_requires or r
+        ctx.needs_input_grad = tuple(needs)
+        any_requires = any_requires and grad_enabled
 
         _state.enabled = False
         try:
@@ -332,7 +351,7 @@ Function._uses_setup_context = False
 
 def _link(ctx: BackwardNode, args, raw, outputs) -> None:
     """Record the graph: edges to the inputs, outputs pointing back at ``ctx``, saved values."""
-    ctx.next_functions = tuple(edge_of(a) if isinstance(a, Tensor) else (None, 0) for a in args)
+    ctx._edges = tuple(edge_of(a) if isinstance(a, Tensor) else (None, 0) for a in args)
     ctx._input_meta = tuple(
         (a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None for a in args
     )
@@ -347,7 +366,9 @@ def _link(ctx: BackwardNode, args, raw, outputs) -> None:
         if out._data.dtype.kind != "f" or (nondiff is not None and any(out is n for n in nondiff)):
             continue
         if dirty is not None and any(out is d for d in dirty):
-            from ..ops.inplace import rebase_history
+            from ..ops.inplace import check_inplace, rebase_history
+
+            check_inplace(out)
 
             out._version_counter[0] += 1
             rebase_history(out, ctx, i)

@@ -1,17 +1,18 @@
 """Grad modes: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``.
 
 Each works as a context manager and as a decorator, like torch's. The flag lives in
-``_state`` (a plain module-level object: reading it is the hot path of every op).
+``_state``, a thread-local object read on the hot path of every op.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import threading
 
 
-class _GradState:
-    __slots__ = ("enabled", "inference")
+class _GradState(threading.local):
+    """Per thread, as in torch: a new thread starts with grad mode on."""
 
     def __init__(self):
         self.enabled = True
@@ -132,7 +133,8 @@ class _SetGradMode(_GradModeContext):
 
 
 class inference_mode(_GradModeContext):  # noqa: N801 - torch's name
-    """Like ``no_grad`` (backprop has no separate inference tensors); ``mode=False`` is a no-op."""
+    """Like ``no_grad`` (backprop has no separate inference tensors); ``mode=False`` turns grad
+    mode back on and inference mode off, as torch's does."""
 
     def __new__(cls, mode=True):
         if callable(mode) and not isinstance(mode, bool):
@@ -149,9 +151,8 @@ class inference_mode(_GradModeContext):  # noqa: N801 - torch's name
     def __enter__(self):
         self._prev = _state.enabled
         self._prev_inference = _state.inference
-        if self._mode:
-            _state.enabled = False
-            _state.inference = True
+        _state.enabled = not self._mode
+        _state.inference = self._mode
         return None
 
     def __exit__(self, *exc):

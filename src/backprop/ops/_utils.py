@@ -56,6 +56,19 @@ def parse_size(size, op: str = "") -> tuple:
     return tuple(out)
 
 
+def creation_size(size, op: str = "", varargs: bool = False) -> tuple:
+    """``parse_size`` for new tensors (zeros, rand, ...): every dim must be non-negative.
+
+    ``varargs``: ``size`` is the ``*size`` of ``zeros(*size)``, which needs at least one argument.
+    """
+    if varargs and not size:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "size"')
+    shape = parse_size(size, op)
+    if any(s < 0 for s in shape):
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
+    return shape
+
+
 def is_expandable_to(shape, target) -> bool:
     if len(shape) > len(target):
         return False
@@ -166,6 +179,10 @@ def cast_to(value, target: _dtype.dtype) -> Tensor:
         return to_dtype(value, target)
     if isinstance(value, bool) and target._kind != 0:
         value = int(value)
+    if type(value) is int and target._kind == 1:
+        info = xp.iinfo(target.np)
+        if not info.min <= value <= info.max:  # wrap around like torch's C cast: uint8 + (-1), int8 + 1000
+            return _make(xp.asarray(value, dtype=xp.int64).astype(target.np))
     return _make(xp.asarray(value, dtype=target.np))
 
 

@@ -50,7 +50,7 @@ def clone(input: Tensor, *, memory_format=None) -> Tensor:
 class Contiguous(Function):
     @staticmethod
     def forward(ctx, a):
-        return xp.ascontiguousarray(a._data)
+        return xp.array(a._data, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
 
     @staticmethod
     def backward(ctx, grad):
@@ -158,7 +158,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _minmax_grads(ctx, grad, a > b, a == b, a._data.shape, b._data.shape)
+        return _minmax_grads(ctx, grad, a > b, a < b, a == b, a._data.shape, b._data.shape)
 
 
 class Minimum(Function):
@@ -170,15 +170,16 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _minmax_grads(ctx, grad, a < b, a == b, a._data.shape, b._data.shape)
+        return _minmax_grads(ctx, grad, a < b, a > b, a == b, a._data.shape, b._data.shape)
 
 
-def _minmax_grads(ctx, grad, a_wins, tie, shape_a, shape_b):
-    # Ties split the gradient evenly between the two inputs (torch's rule).
+def _minmax_grads(ctx, grad, a_wins, b_wins, tie, shape_a, shape_b):
+    # torch's rule: ties split the gradient evenly; an input gets none only where the other one
+    # wins, so where a NaN is involved (no winner, no tie) both inputs get the full gradient.
     need = ctx.needs_input_grad
-    half = grad * 0.5
-    ga = unbroadcast(where(a_wins, grad, where(tie, half, 0.0)), shape_a) if need[0] else None
-    gb = unbroadcast(where(a_wins | tie, where(tie, half, 0.0), grad), shape_b) if need[1] else None
+    shared = where(tie, grad * 0.5, grad)
+    ga = unbroadcast(where(b_wins, 0.0, shared), shape_a) if need[0] else None
+    gb = unbroadcast(where(a_wins, 0.0, shared), shape_b) if need[1] else None
     return ga, gb
 
 
@@ -237,10 +238,19 @@ def add(input, other, *, alpha=1, out=None) -> Tensor:
     return _out(_binary(Add, input, other, "add"), out)
 
 
+def _is_bool_operand(v) -> bool:
+    return isinstance(v, bool) or (isinstance(v, Tensor) and v._data.dtype == bool)
+
+
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
-    if isinstance(input, Tensor) and input._data.dtype == bool and isinstance(other, Tensor) and other._data.dtype == bool:
+    if _is_bool_operand(input) and _is_bool_operand(other):
         raise RuntimeError(
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
+        )
+    if _is_bool_operand(input) or _is_bool_operand(other):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
+            "use the `~` or `logical_not()` operator instead."
         )
     if alpha != 1:
         other = mul(other, alpha)
@@ -323,11 +333,17 @@ def minimum(input: Tensor, other: Tensor) -> Tensor:
 
 
 def fmax(input, other):
-    return maximum(input, other)
+    """Like ``maximum`` but a NaN loses to a number; ties send the gradient to ``input`` (torch)."""
+    _require_tensors("fmax", input, other)
+    a, b = promote_operands(input, other, "fmax")
+    return where((a >= b) | isnan(b), a, b)
 
 
 def fmin(input, other):
-    return minimum(input, other)
+    """Like ``minimum`` but a NaN loses to a number; ties send the gradient to ``input`` (torch)."""
+    _require_tensors("fmin", input, other)
+    a, b = promote_operands(input, other, "fmin")
+    return where((a <= b) | isnan(b), a, b)
 
 
 def atan2(input, other) -> Tensor:
@@ -780,6 +796,8 @@ def relu(input: Tensor) -> Tensor:
 
 
 def abs(input: Tensor) -> Tensor:  # noqa: A001 - torch's name
+    if input._data.dtype == bool:
+        raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
     return Abs.apply(input)
 
 
@@ -822,13 +840,11 @@ def clamp(input: Tensor, min=None, max=None, *, out=None) -> Tensor:  # noqa: A0
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     lo, hi = min, max
+    target = _dtype.result_type(input, lo, hi)  # torch promotes with the bounds (bool.clamp(min=1) is int64)
+    input = cast_to(input, target)
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
-        target = _dtype.result_type(input, lo, hi)
-        input = cast_to(input, target)
         lo = cast_to(lo, target) if lo is not None else None
         hi = cast_to(hi, target) if hi is not None else None
-    elif input._data.dtype.kind in "iub" and any(isinstance(v, float) for v in (lo, hi)):
-        input = as_float(input)
     return _out(Clamp.apply(input, lo, hi), out)
 
 
@@ -976,11 +992,14 @@ logical_or = _comparison("logical_or", xp.logical_or)
 logical_xor = _comparison("logical_xor", xp.logical_xor)
 
 
+_TORCH_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double"}
+
+
 def _bitwise(name: str, ufunc):
     def op(input, other) -> Tensor:
         a, b = promote_operands(input, other, name)
         if a._data.dtype.kind == "f":
-            raise TypeError(f'"{name}_cpu" not implemented for \'{a.dtype.name.capitalize()}\'')
+            raise NotImplementedError(f'"{name}_cpu" not implemented for \'{_TORCH_TYPE_NAMES[a.dtype.name]}\'')
         try:
             return _make(ufunc(a._data, b._data))
         except ValueError:
@@ -997,7 +1016,7 @@ bitwise_xor = _bitwise("bitwise_xor", xp.bitwise_xor)
 
 def bitwise_not(input: Tensor) -> Tensor:
     if input._data.dtype.kind == "f":
-        raise TypeError("bitwise_not is only supported for integer and boolean tensors")
+        raise NotImplementedError(f'"bitwise_not_cpu" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
     return _make(xp.invert(input._data))
 
 

@@ -334,10 +334,10 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
     raise NotImplementedError(f"scatter_reduce(reduce={reduce!r}) is not supported")
 
 
-def _check_bounds(idx, size: int, dim: int, op: str) -> None:
+def _check_bounds(idx, size: int, dim: int, op: str, exc=RuntimeError) -> None:
     if idx.size and (idx.max() >= size or idx.min() < -size):
         bad = int(idx.max()) if idx.max() >= size else int(idx.min())
-        raise RuntimeError(f"{op}(): index {bad} is out of bounds for dimension {dim} with size {size}")
+        raise exc(f"{op}(): index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
 # ---------------------------------------------------------------------------- index_select / index_add
@@ -377,13 +377,26 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     idx = idx.reshape(-1)
     if input._data.ndim == 0:
         return input.clone()
-    _check_bounds(idx, input._data.shape[d], d, "index_select")
+    _check_bounds(idx, input._data.shape[d], d, "index_select", IndexError)  # torch: "index out of range in self"
     return IndexSelect.apply(input, d, idx)
 
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "index_add")
     idx = _index_array(index, "index_add").reshape(-1)
+    src_shape = source._data.shape if source._data.ndim else (1,)
+    if idx.size != (src_shape[d] if len(src_shape) > d else 1):
+        raise RuntimeError(
+            f"index_add_(): Number of indices ({idx.size}) should be equal to source.size(dim): "
+            f"({src_shape[d] if len(src_shape) > d else 1}), for dim: {d}"
+        )
+    if input._data.ndim and (len(src_shape) != input._data.ndim or any(
+        s != t for i, (s, t) in enumerate(zip(src_shape, input._data.shape)) if i != d
+    )):
+        raise RuntimeError(
+            "source tensor shape must match self tensor shape, excluding the specified dimension. Got self.shape = "
+            f"{list(input._data.shape)} source.shape = {list(source._data.shape)}"
+        )
     if alpha != 1:
         source = source * alpha
     _check_bounds(idx, input._data.shape[d], d, "index_add")
@@ -433,6 +446,8 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     from .movement import broadcast_tensors
 
+    if mask._data.dtype != bool:
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
     a, m = broadcast_tensors(input, mask)
     return getitem(a, m)
 
@@ -507,6 +522,9 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
 
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     d = normalize_dim(dim, input._data.ndim, "kthvalue")
+    size = input._data.shape[d] if input._data.ndim else 1
+    if not 1 <= k <= size:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
     idx = _sort_indices(input._data, d, False)
     pick = xp.take(idx, [k - 1], axis=d)
     values = _SortLike.apply(input, d, pick)
@@ -520,6 +538,8 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
     nz = xp.nonzero(input._data) if input._data.ndim else xp.nonzero(input._data.reshape(1))
     if as_tuple:
         return tuple(_make(i.astype(xp.int64)) for i in nz)
+    if input._data.ndim == 0:  # one (empty) index row per nonzero scalar, as torch
+        return _make(xp.zeros((len(nz[0]), 0), dtype=xp.int64))
     return _make(xp.stack(nz, axis=1).astype(xp.int64) if nz else xp.zeros((0, 0), dtype=xp.int64))
 
 

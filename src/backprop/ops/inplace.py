@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .. import _dtype
 from .._backend import xp
-from .._tensor import Tensor, _make
+from .._tensor import Tensor, _make, _refresh_view_grad_fn
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state
 
@@ -29,6 +29,15 @@ def check_inplace(t: Tensor) -> None:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
     if t._requires_grad and t._grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    if base is not None and base._requires_grad and not t._requires_grad:
+        _refresh_view_grad_fn(t)  # a view whose base changed in place since is re-derived (and requires grad)
+        if not t._requires_grad:
+            raise RuntimeError(
+                "A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given "
+                "that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by "
+                "moving both the view and the inplace either both inside the no_grad block (if you don't want the "
+                "inplace to be tracked) or both outside (if you want the inplace to be tracked)."
+            )
 
 
 def write(t: Tensor, values, op: str = "in-place operation") -> None:
@@ -91,13 +100,17 @@ def rebase_history(t: Tensor, node, output_nr: int) -> None:
         t._grad_fn = node
         t._output_nr = output_nr
         t._requires_grad = True
-        return
-    new_values = _make(t._data)
-    new_values._grad_fn = node
-    new_values._output_nr = output_nr
-    new_values._requires_grad = True
-    CopySlices.apply(base, new_values, t._view_fn)
-    regenerate_view(t)
+    else:
+        new_values = _make(t._data)
+        new_values._grad_fn = node
+        new_values._output_nr = output_nr
+        new_values._requires_grad = True
+        CopySlices.apply(base, new_values, t._view_fn)
+        regenerate_view(t)
+    if t._retains_grad:  # retain_grad follows the tensor to its new history, as in torch
+        handle = t._retain_handle
+        handle.remove()
+        t._retain_handle = t._grad_fn._add_tensor_hook(t._output_nr, handle._hook, retain=True)
 
 
 def regenerate_view(view: Tensor) -> None:
@@ -177,6 +190,9 @@ class CopySlices(Function):
             AsView.apply(grad, ctx.view_fn) if need[1] else None,
             None,
         )
+
+
+CopySlices._backward_name = "torch::autograd::CopySlices"  # torch's name for this node
 
 
 # ---------------------------------------------------------------------------- simple in-place ops

@@ -456,7 +456,7 @@ class Cat(Function):
         lead = (slice(None),) * d
         grads = [None, None]
         start = 0
-        for i in range(2, len(ctx.next_functions)):
+        for i in range(2, len(ctx._edges)):
             shape = ctx.input_shape(i)
             if ctx.skip_empty and shape == (0,):
                 grads.append(zeros_of((0,), grad) if ctx.needs_input_grad[i] else None)
@@ -472,9 +472,11 @@ def _is_legacy_empty(t: Tensor) -> bool:
 
 
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
+    if isinstance(tensors, Tensor):
+        raise TypeError("cat(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"cat(): expected a sequence of Tensors, but element {i} is {type(t).__name__}")

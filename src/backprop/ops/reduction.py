@@ -299,6 +299,8 @@ def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
 
 def _arg_extreme(input: Tensor, dim, keepdim: bool, fn, op: str) -> Tensor:
     arr = input._data
+    if arr.dtype == bool:
+        raise RuntimeError(f"{op}(): does not support bool input")
     if dim is None:
         _check_nonempty(input, op)
         idx = fn(arr.reshape(-1))
@@ -332,7 +334,9 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     """Variance over ``dim`` with Bessel's ``correction`` (default 1), composed of primitives."""
     if isinstance(dim, bool):  # legacy var(input, unbiased)
         unbiased, dim = dim, None
-    x = as_float(input)
+    if input._data.dtype.kind != "f":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    x = input
     dims = _dims_arg(x, dim, "var")
     n = _reduced_count(x._data.shape, dims)
     centered = x - mean(x, dims, keepdim=True)
