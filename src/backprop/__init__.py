@@ -15,6 +15,7 @@ from . import (
     backends,
     cuda,
     linalg,
+    nn,
     random,
     return_types,
 )

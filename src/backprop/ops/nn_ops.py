@@ -78,3 +78,154 @@ def log_softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Te
     if x._data.ndim == 0:
         return LogSoftmax.apply(x.reshape(1), 0).reshape(())
     return LogSoftmax.apply(x, _softmax_dim(x._data.ndim, dim, "log_softmax"))
+
+
+# ---------------------------------------------------------------------------- fused with exact gradients
+# These are primitives rather than compositions because the composed forms either overflow
+# (exp of large logits) or get the gradient wrong at a kink (|x| and max(x, 0) at 0).
+
+
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, linear above ``threshold``; gradient sigmoid(beta x)."""
+
+    @staticmethod
+    def forward(ctx, a, beta, threshold):
+        x = a._data
+        bx = x * beta
+        ctx.save_for_backward(a)
+        ctx.beta = beta
+        ctx.threshold = threshold
+        return xp.where(bx > threshold, x, xp.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import sigmoid, where
+
+        (a,) = ctx.saved_tensors
+        bx = a * ctx.beta
+        return where(bx > ctx.threshold, grad, grad * sigmoid(bx)), None, None
+
+
+class BinaryCrossEntropy(Function):
+    """-w (t log x + (1 - t) log(1 - x)), logs clamped at -100 as torch does (elementwise, unreduced)."""
+
+    @staticmethod
+    def forward(ctx, x, t, w):
+        xa, ta = x._data, t._data
+        with xp.errstate(divide="ignore"):
+            log_x = xp.maximum(xp.log(xa), -100)
+            log_1mx = xp.maximum(xp.log1p(-xa), -100)
+        loss = -(ta * log_x + (1 - ta) * log_1mx)
+        if w is not None:
+            loss = loss * w._data
+        ctx.save_for_backward(x, t, w)
+        return loss.astype(xa.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import clamp
+
+        x, t, w = ctx.saved_tensors
+        g = grad * (x - t) / clamp((1 - x) * x, min=1e-12)
+        if w is not None:
+            g = g * w
+        gt = None
+        if ctx.needs_input_grad[1]:
+            from .elementwise import log
+
+            gt = grad * (log(clamp(1 - x, min=1e-45)) - log(clamp(x, min=1e-45)))
+            gt = gt * w if w is not None else gt
+        return g, gt, None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Stable BCE on logits: (1 - t) x + (1 + (pw - 1) t) softplus(-x) (elementwise, unreduced)."""
+
+    @staticmethod
+    def forward(ctx, x, t, w, pos_weight):
+        xa, ta = x._data, t._data
+        softplus_neg = xp.logaddexp(0, -xa)
+        if pos_weight is not None:
+            coef = 1 + (pos_weight._data - 1) * ta
+            loss = (1 - ta) * xa + coef * softplus_neg
+        else:
+            loss = (1 - ta) * xa + softplus_neg
+        if w is not None:
+            loss = loss * w._data
+        ctx.save_for_backward(x, t, w, pos_weight)
+        return loss.astype(xa.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import sigmoid
+
+        x, t, w, pw = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = gt = None
+        if pw is None:
+            if need[0]:
+                gx = grad * (sigmoid(x) - t)
+        elif need[0]:
+            coef = (pw - 1) * t + 1
+            gx = grad * ((1 - t) - coef * sigmoid(-x))
+        if need[1]:
+            if pw is None:
+                gt = grad * -x
+            else:
+                gt = grad * ((pw - 1) * Softplus.apply(-x, 1.0, 20.0) - x)
+        if w is not None:
+            gx = gx * w if gx is not None else None
+            gt = gt * w if gt is not None else None
+        return gx, gt, None, None
+
+
+class Embedding(Function):
+    """Rows of ``weight`` picked by integer ``indices``; the gradient adds back into those rows."""
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx):
+        ctx.indices = indices
+        ctx.padding_idx = padding_idx
+        return weight._data[indices]
+
+    @staticmethod
+    def backward(ctx, grad):
+        num = ctx.input_shape(0)[0]
+        return EmbeddingBackward.apply(grad, ctx.indices, num, ctx.padding_idx), None, None
+
+
+class EmbeddingBackward(Function):
+    @staticmethod
+    def forward(ctx, grad, indices, num_weights, padding_idx):
+        ctx.indices = indices
+        ctx.padding_idx = padding_idx
+        g = grad._data
+        dim = g.shape[-1]
+        out = xp.zeros((num_weights, dim), dtype=g.dtype)
+        xp.add.at(out, indices.reshape(-1), g.reshape(-1, dim))
+        if padding_idx is not None:
+            out[padding_idx] = 0
+        return out
+
+    @staticmethod
+    def backward(ctx, gg):
+        return Embedding.apply(gg, ctx.indices, None), None, None, None
+
+
+class ConstantPad(Function):
+    """Constant padding with per-side widths ((before, after) per dim); negative widths crop."""
+
+    @staticmethod
+    def forward(ctx, a, widths, value):
+        arr = a._data
+        crop = tuple(slice(-min(b, 0) or None, (arr.shape[i] + min(e, 0)) if e < 0 else None) for i, (b, e) in enumerate(widths))
+        arr = arr[crop]
+        pos = tuple((max(b, 0), max(e, 0)) for b, e in widths)
+        ctx.widths = widths
+        ctx.inner = tuple(slice(b, b + s) for (b, _), s in zip(pos, arr.shape))
+        return xp.pad(arr, pos, constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        neg = tuple((-b, -e) for b, e in ctx.widths)
+        return ConstantPad.apply(grad, neg, 0.0), None, None

@@ -1,0 +1,8 @@
+"""``backprop.nn``: layers, losses, initializers and utilities with torch.nn's names."""
+
+from . import functional, init, utils
+from .modules import *  # noqa: F403 - the flat torch.nn namespace
+from .modules import __all__ as _modules_all
+from .parameter import Buffer, Parameter, UninitializedParameter
+
+__all__ = ["functional", "init", "utils", "Parameter", "Buffer", "UninitializedParameter", *_modules_all]

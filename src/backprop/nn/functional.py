@@ -1,0 +1,1001 @@
+"""``backprop.nn.functional``: the stateless layer, activation and loss functions.
+
+Composite functions (GELU, layer norm, cross-entropy, ...) are built from differentiable
+primitives, so their gradients (and gradients of gradients) come from autograd. Primitives
+live in ``backprop.ops``: convolution/pooling in ``ops.conv``; softmax, softplus, the BCE
+losses and embedding in ``ops.nn_ops``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from .. import _dtype
+from .._backend import xp
+from .._tensor import Tensor, _make, shape_str
+from ..autograd.grad_mode import no_grad
+from ..ops import conv as _conv
+from ..ops import elementwise as ew
+from ..ops import indexing as ix
+from ..ops import movement as mv
+from ..ops import nn_ops
+from ..ops import reduction as red
+from ..ops.linalg import einsum, matmul
+from ..ops.nn_ops import log_softmax, softmax
+from ..random import default_generator
+
+__all__ = [name for name in dir() if not name.startswith("_")]  # extended at the bottom
+
+
+# ============================================================================ linear
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``; weight is (out_features, in_features)."""
+    if input._data.shape[-1:] != weight._data.shape[-1:]:
+        rows = int(xp.prod(input._data.shape[:-1])) if input._data.ndim > 1 else 1
+        raise RuntimeError(
+            f"linear(): mat1 and mat2 shapes cannot be multiplied ({rows}x{input._data.shape[-1] if input._data.ndim else 1} and "
+            f"{weight._data.shape[-1]}x{weight._data.shape[0]}) (input {shape_str(input._data.shape)}, weight {shape_str(weight._data.shape)})"
+        )
+    out = matmul(input, weight.mT if weight._data.ndim == 2 else weight)
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    out = einsum("...i,oij,...j->...o", input1, weight, input2)
+    return out + bias if bias is not None else out
+
+
+# ============================================================================ activations
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return input.relu_() if inplace else ew.relu(input)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return input.relu_()
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    return input.clamp_(min_val, max_val) if inplace else ew.clamp(input, min_val, max_val)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    out = ew.where(input > 0, input, input * negative_slope)
+    return input.copy_(out) if inplace else out
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    # exp of min(x, 0): the unselected branch stays finite, so its zero gradient stays zero.
+    out = ew.where(input > 0, input, (ew.exp(ew.clamp(input, max=0.0)) - 1) * alpha)
+    return input.copy_(out) if inplace else out
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    out = elu(input, _SELU_ALPHA) * _SELU_SCALE
+    return input.copy_(out) if inplace else out
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    out = ew.where(input > 0, input, (ew.exp(ew.clamp(input, max=0.0) / alpha) - 1) * alpha)
+    return input.copy_(out) if inplace else out
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit: exact (erf) or ``approximate='tanh'``."""
+    if approximate == "none":
+        return input * 0.5 * (ew.erf(input * (1.0 / math.sqrt(2.0))) + 1.0)
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * 0.5 * (ew.tanh(inner) + 1.0)
+    raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    out = input * ew.sigmoid(input)
+    return input.copy_(out) if inplace else out
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    out = input * ew.tanh(softplus(input))
+    return input.copy_(out) if inplace else out
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    out = input * ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
+    return input.copy_(out) if inplace else out
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    out = ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
+    return input.copy_(out) if inplace else out
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return ew.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return ew.tanh(input)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return nn_ops.Softplus.apply(input, float(beta), float(threshold))
+
+
+def softsign(input: Tensor) -> Tensor:
+    return input / (ew.abs(input) + 1)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return -softplus(-input)
+
+
+def softmin(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    return softmax(-input, dim, dtype=dtype)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    if input._data.shape[dim] % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {dim} is size {input._data.shape[dim]}")
+    a, b = mv.chunk(input, 2, dim)
+    return a * ew.sigmoid(b)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    out = ew.where(input > threshold, input, value)
+    return input.copy_(out) if inplace else out
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    w = weight
+    if input._data.ndim >= 2 and weight._data.size > 1:
+        w = weight.reshape((1, -1) + (1,) * (input._data.ndim - 2))
+    return ew.where(input > 0, input, input * w)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return input - ew.tanh(input)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    return ew.where(ew.abs(input) > lambd, input, 0.0)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    return ew.where(input > lambd, input - lambd, ew.where(input < -lambd, input + lambd, 0.0))
+
+
+# ============================================================================ convolution
+def _check_conv_input(op: str, input: Tensor, weight: Tensor, groups: int, spatial: int, transposed: bool = False):
+    batched = input._data.ndim == spatial + 2
+    if not batched and input._data.ndim != spatial + 1:
+        raise RuntimeError(
+            f"{op}: Expected {spatial + 1}D (unbatched) or {spatial + 2}D (batched) input to {op}, but got input of size: {shape_str(input._data.shape)}"
+        )
+    if weight._data.ndim != spatial + 2:
+        raise RuntimeError(f"{op}: weight should have {spatial + 2} dimensions, got weight of size {shape_str(weight._data.shape)}")
+    x = input if batched else mv.unsqueeze(input, 0)
+    channels = x._data.shape[1]
+    if transposed:
+        expected = weight._data.shape[0]
+    else:
+        expected = weight._data.shape[1] * groups
+        if weight._data.shape[0] % groups:
+            raise RuntimeError(f"{op}: out_channels {weight._data.shape[0]} must be divisible by groups {groups}")
+    if channels != expected:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {shape_str(weight._data.shape)}, expected input{shape_str(x._data.shape)} to have "
+            f"{expected} channels, but got {channels} channels instead"
+        )
+    if input._data.dtype != weight._data.dtype:
+        raise RuntimeError(f"{op}: Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
+    return x, batched
+
+
+def _conv_padding(padding, kernel, dilation, stride, op: str):
+    """Explicit ((top, bottom), (left, right)) from an int/pair/'same'/'valid'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            pads = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
+    ph, pw = _conv.pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise RuntimeError(f"{op}: negative padding is not supported")
+    return ((ph, ph), (pw, pw))
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    x, batched = _check_conv_input("conv2d", input, weight, groups, 2)
+    stride, dilation = _conv.pair(stride, "stride"), _conv.pair(dilation, "dilation")
+    params = _conv.ConvParams(stride, _conv_padding(padding, weight._data.shape[2:], dilation, stride, "conv2d"), dilation, groups)
+    (pt, pb), (pl, pr) = params.padding
+    kh, kw = weight._data.shape[2:]
+    if x._data.shape[2] + pt + pb < dilation[0] * (kh - 1) + 1 or x._data.shape[3] + pl + pr < dilation[1] * (kw - 1) + 1:
+        raise RuntimeError(
+            f"conv2d: Calculated padded input size per channel: ({x._data.shape[2] + pt + pb} x {x._data.shape[3] + pl + pr}). "
+            f"Kernel size: ({dilation[0] * (kh - 1) + 1} x {dilation[1] * (kw - 1) + 1}). Kernel size can't be greater than actual input size"
+        )
+    out = _conv.Conv2d.apply(x, weight, params)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    x, batched = _check_conv_input("conv1d", input, weight, groups, 1)
+    s = stride if isinstance(stride, int) else stride[0]
+    d = dilation if isinstance(dilation, int) else dilation[0]
+    p = padding if isinstance(padding, (int, str)) else padding[0]
+    pad2 = p if isinstance(p, str) else (0, p)
+    out = conv2d(mv.unsqueeze(x, 2), mv.unsqueeze(weight, 2), bias, (1, s), pad2, (1, d), groups)
+    out = mv.squeeze(out, 2)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    x, batched = _check_conv_input("conv_transpose2d", input, weight, groups, 2, transposed=True)
+    stride, dilation = _conv.pair(stride, "stride"), _conv.pair(dilation, "dilation")
+    (ph, pw), (oph, opw) = _conv.pair(padding, "padding"), _conv.pair(output_padding, "output_padding")
+    if oph >= max(stride[0], dilation[0]) or opw >= max(stride[1], dilation[1]):
+        raise RuntimeError("output padding must be smaller than either stride or dilation")
+    n, _, h, w = x._data.shape
+    kh, kw = weight._data.shape[2:]
+    out_h = (h - 1) * stride[0] - 2 * ph + dilation[0] * (kh - 1) + oph + 1
+    out_w = (w - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1
+    c_out = weight._data.shape[1] * groups
+    params = _conv.ConvParams(stride, ((ph, ph), (pw, pw)), dilation, groups)
+    out = _conv.ConvInput.apply(x, weight, (n, c_out, out_h, out_w), params)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    batched = input._data.ndim == 3
+    x = input if batched else mv.unsqueeze(input, 0)
+    first = lambda v: v if isinstance(v, int) else v[0]  # noqa: E731
+    out = conv_transpose2d(
+        mv.unsqueeze(x, 2), mv.unsqueeze(weight, 2), bias, (1, first(stride)), (0, first(padding)), (0, first(output_padding)), groups, (1, first(dilation))
+    )
+    out = mv.squeeze(out, 2)
+    return out if batched else mv.squeeze(out, 0)
+
+
+# ============================================================================ pooling
+def _pool_args(kernel_size, stride, padding, dilation, op: str):
+    k = _conv.pair(kernel_size, "kernel_size")
+    s = _conv.pair(stride, "stride") if stride is not None and stride != [] and stride != () else k
+    p = _conv.pair(padding, "padding")
+    d = _conv.pair(dilation, "dilation")
+    if p[0] > (d[0] * (k[0] - 1) + 1) // 2 or p[1] > (d[1] * (k[1] - 1) + 1) // 2:
+        raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got pad={p}, kernel_size={k} and dilation={d}")
+    return k, s, p, d
+
+
+def _as_4d(input: Tensor, op: str, spatial: int = 2):
+    if input._data.ndim == spatial + 2:
+        return input, True
+    if input._data.ndim == spatial + 1:
+        return mv.unsqueeze(input, 0), False
+    raise RuntimeError(f"{op}: Expected {spatial + 1}D or {spatial + 2}D input, got input of size {shape_str(input._data.shape)}")
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, "max_pool2d")
+    x, batched = _as_4d(input, "max_pool2d")
+    out, idx = _conv.MaxPool2d.apply(x, k, s, p, d, ceil_mode)
+    if not batched:
+        out, idx = mv.squeeze(out, 0), mv.squeeze(idx, 0)
+    return (out, idx) if return_indices else out
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    first = lambda v: v if isinstance(v, int) or v is None else v[0]  # noqa: E731
+    x, batched = _as_4d(input, "max_pool1d", 1)
+    s = first(stride)
+    out = max_pool2d(mv.unsqueeze(x, 2), (1, first(kernel_size)), None if s is None else (1, s), (0, first(padding)), (1, first(dilation)), ceil_mode, return_indices)
+    if return_indices:
+        out, idx = out
+        out, idx = mv.squeeze(out, 2), mv.squeeze(idx, 2)
+        return (out, idx) if batched else (mv.squeeze(out, 0), mv.squeeze(idx, 0))
+    out = mv.squeeze(out, 2)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, "avg_pool2d")
+    x, batched = _as_4d(input, "avg_pool2d")
+    out = _conv.AvgPool2d.apply(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    first = lambda v: v if isinstance(v, int) or v is None else v[0]  # noqa: E731
+    x, batched = _as_4d(input, "avg_pool1d", 1)
+    s = first(stride)
+    out = avg_pool2d(mv.unsqueeze(x, 2), (1, first(kernel_size)), None if s is None else (1, s), (0, first(padding)), ceil_mode, count_include_pad)
+    out = mv.squeeze(out, 2)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def _adaptive_bounds(size: int, out: int):
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def _adaptive_pool2d(input: Tensor, output_size, reduce, op: str) -> Tensor:
+    x, batched = _as_4d(input, op)
+    h, w = x._data.shape[2:]
+    oh, ow = _conv.pair(output_size, "output_size") if not isinstance(output_size, (tuple, list)) or None not in output_size else (
+        output_size[0] if output_size[0] is not None else h,
+        output_size[1] if output_size[1] is not None else w,
+    )
+    if h % oh == 0 and w % ow == 0:
+        # Equal windows: one reshape and one reduction.
+        blocks = x.reshape(x._data.shape[0], x._data.shape[1], oh, h // oh, ow, w // ow)
+        out = reduce(blocks, (3, 5))
+    else:
+        rows = []
+        for h0, h1 in _adaptive_bounds(h, oh):
+            cols = [reduce(x[:, :, h0:h1, w0:w1], (2, 3)) for w0, w1 in _adaptive_bounds(w, ow)]
+            rows.append(mv.stack(cols, -1))
+        out = mv.stack(rows, -2)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    return _adaptive_pool2d(input, output_size, lambda t, dims: red.mean(t, dims), "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    x, batched = _as_4d(input, "adaptive_avg_pool1d", 1)
+    size = output_size if isinstance(output_size, int) else output_size[0]
+    out = mv.squeeze(adaptive_avg_pool2d(mv.unsqueeze(x, 2), (1, size)), 2)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool2d(return_indices=True) is not supported")
+
+    def window_max(t, dims):
+        flat = t.flatten(dims[0]) if dims == (2, 3) else t.permute(0, 1, 2, 4, 3, 5).flatten(4)
+        return red.max(flat, -1).values
+
+    return _adaptive_pool2d(input, output_size, window_max, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    x, batched = _as_4d(input, "adaptive_max_pool1d", 1)
+    size = output_size if isinstance(output_size, int) else output_size[0]
+    out = mv.squeeze(adaptive_max_pool2d(mv.unsqueeze(x, 2), (1, size)), 2)
+    return out if batched else mv.squeeze(out, 0)
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    k = _conv.pair(kernel_size)
+    out = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)
+    return (ew.sign(out) * relu(ew.abs(out))).mul(k[0] * k[1]) ** (1.0 / norm_type)
+
+
+# ============================================================================ normalization
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize over every dim but the channel dim (1); update running stats when training."""
+    if input._data.ndim < 2:
+        raise ValueError(f"batch_norm: expected at least 2D input (got {input._data.ndim}D input)")
+    c = input._data.shape[1]
+    dims = (0,) + tuple(range(2, input._data.ndim))
+    shape = (1, c) + (1,) * (input._data.ndim - 2)
+    if training:
+        n = input._data.size // max(c, 1)
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
+        mean = red.mean(input, dims, keepdim=True)
+        centered = input - mean
+        var = red.mean(centered * centered, dims, keepdim=True)
+        if running_mean is not None or running_var is not None:
+            with no_grad():
+                if running_mean is not None:
+                    running_mean.mul_(1 - momentum).add_(mean.detach().reshape(c) * momentum)
+                if running_var is not None:
+                    running_var.mul_(1 - momentum).add_(var.detach().reshape(c) * (momentum * n / (n - 1)))
+        out = centered * ew.rsqrt(var + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
+        out = (input - running_mean.reshape(shape)) * ew.rsqrt(running_var.reshape(shape) + eps)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean=None,
+    running_var=None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    dims = tuple(range(2, input._data.ndim))
+    mean = red.mean(input, dims, keepdim=True)
+    centered = input - mean
+    var = red.mean(centered * centered, dims, keepdim=True)
+    out = centered * ew.rsqrt(var + eps)
+    shape = (1, input._data.shape[1]) + (1,) * (input._data.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize over the trailing ``normalized_shape`` dims (biased variance), then scale and shift."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(normalized_shape)
+    if input._data.shape[input._data.ndim - k :] != normalized_shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
+            f"but got input of size{list(input._data.shape)}"
+        )
+    dims = tuple(range(input._data.ndim - k, input._data.ndim))
+    mean = red.mean(input, dims, keepdim=True)
+    centered = input - mean
+    var = red.mean(centered * centered, dims, keepdim=True)
+    out = centered * ew.rsqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
+    if eps is None:
+        eps = _dtype.finfo(input.dtype).eps
+    out = input * ew.rsqrt(red.mean(input * input, dims, keepdim=True) + eps)
+    return out * weight if weight is not None else out
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    n, c = input._data.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of shape {list(input._data.shape)} and num_groups={num_groups}")
+    x = input.reshape(n, num_groups, -1)
+    mean = red.mean(x, -1, keepdim=True)
+    centered = x - mean
+    var = red.mean(centered * centered, -1, keepdim=True)
+    out = (centered * ew.rsqrt(var + eps)).reshape(input._data.shape)
+    shape = (1, c) + (1,) * (input._data.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
+    n = red.vector_norm(input, p, dim, keepdim=True)
+    return input / ew.clamp_min(n, eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    n1 = ew.clamp_min(red.vector_norm(x1, 2, dim, keepdim=True), eps)
+    n2 = ew.clamp_min(red.vector_norm(x2, 2, dim, keepdim=True), eps)
+    return red.sum((x1 / n1) * (x2 / n2), dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    return red.vector_norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+# ============================================================================ dropout
+def _dropout_mask(shape, p: float, dtype, generator=None):
+    keep = (generator or default_generator).rng.random(shape, dtype=xp.float32) >= p
+    return _make((keep / (1.0 - p)).astype(dtype)) if p < 1 else _make(xp.zeros(shape, dtype=dtype))
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training only)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    mask = _dropout_mask(input._data.shape, p, input._data.dtype)
+    return input.mul_(mask) if inplace else input * mask
+
+
+def _channel_dropout(input: Tensor, p: float, training: bool, inplace: bool, spatial: int) -> Tensor:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    shape = input._data.shape[: input._data.ndim - spatial] + (1,) * spatial
+    mask = _dropout_mask(shape, p, input._data.dtype)
+    return input.mul_(mask) if inplace else input * mask
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    return _channel_dropout(input, p, training, inplace, 1)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    return _channel_dropout(input, p, training, inplace, 2)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    return _channel_dropout(input, p, training, inplace, 3)
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    if not training or p == 0.0:
+        return input
+    alpha_p = -_SELU_ALPHA * _SELU_SCALE
+    keep = (default_generator.rng.random(input._data.shape) >= p).astype(input._data.dtype)
+    a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
+    b = -a * alpha_p * p
+    keep_t = _make(keep)
+    return (input * keep_t + alpha_p * (1 - keep_t)) * a + b
+
+
+# ============================================================================ embedding, one_hot
+def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    if input._data.dtype.kind not in "iu":
+        raise RuntimeError(
+            f"Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got {input.dtype} instead (while checking arguments for embedding)"
+        )
+    idx = input._data
+    num = weight._data.shape[0]
+    if idx.size and (idx.max() >= num or idx.min() < 0):
+        raise IndexError("index out of range in self")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += num
+    if max_norm is not None:
+        with no_grad():
+            rows = xp.unique(idx)
+            norms = xp.linalg.norm(weight._data[rows], ord=norm_type, axis=1, keepdims=True)
+            scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+            weight._data[rows] *= scale.astype(weight._data.dtype)
+    return nn_ops.Embedding.apply(weight, idx, padding_idx)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    if tensor._data.dtype != xp.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    idx = tensor._data
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise RuntimeError("Class values must be smaller than num_classes." if idx.size and idx.min() >= 0 else "Class values must be non-negative.")
+    out = (idx[..., None] == xp.arange(num_classes)).astype(xp.int64)
+    return _make(out)
+
+
+# ============================================================================ pad, interpolate
+def _pad_widths(ndim: int, pad_spec) -> tuple:
+    pad_spec = tuple(int(p) for p in pad_spec)
+    if len(pad_spec) % 2:
+        raise ValueError("Padding length must be divisible by 2")
+    if len(pad_spec) // 2 > ndim:
+        raise ValueError("Padding length too large")
+    widths = [(0, 0)] * ndim
+    for i in range(len(pad_spec) // 2):
+        widths[ndim - 1 - i] = (pad_spec[2 * i], pad_spec[2 * i + 1])
+    return tuple(widths)
+
+
+def _pad_index(size: int, before: int, after: int, mode: str):
+    i = xp.arange(-before, size + after)
+    if mode == "reflect":
+        if before >= size or after >= size:
+            raise RuntimeError(
+                f"Argument #4: Padding size should be less than the corresponding input dimension, but got: padding ({before}, {after}) at dimension of input {size}"
+            )
+        period = 2 * (size - 1)
+        i = xp.abs(i) % period if period else xp.zeros_like(i)
+        i = xp.where(i >= size, period - i, i)
+    elif mode == "replicate":
+        i = xp.clip(i, 0, size - 1)
+    elif mode == "circular":
+        if before > size or after > size:
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        i = i % size
+    else:
+        raise NotImplementedError(f"padding mode '{mode}' is not supported")
+    return _make(i.astype(xp.int64))
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """torch's F.pad: ``pad`` lists (before, after) widths starting from the last dim."""
+    widths = _pad_widths(input._data.ndim, pad)
+    if mode == "constant":
+        return nn_ops.ConstantPad.apply(input, widths, 0.0 if value is None else value)
+    out = input
+    for dim, (b, e) in enumerate(widths):
+        if b or e:
+            out = ix.index_select(out, dim, _pad_index(input._data.shape[dim], b, e, mode))
+    return out
+
+
+def _interp_sizes(input: Tensor, size, scale_factor, spatial: int):
+    in_sizes = input._data.shape[2:]
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        sizes = (size,) * spatial if isinstance(size, int) else tuple(size)
+        return tuple(int(s) for s in sizes), [i / o for i, o in zip(in_sizes, sizes)]
+    if scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    factors = (scale_factor,) * spatial if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
+    out = tuple(int(math.floor(i * f)) for i, f in zip(in_sizes, factors))
+    return out, [1.0 / f for f in factors]
+
+
+def _linear_weights(in_size: int, out_size: int, scale: float, align_corners: bool):
+    dst = xp.arange(out_size, dtype=xp.float64)
+    if align_corners:
+        src = dst * ((in_size - 1) / (out_size - 1)) if out_size > 1 else xp.zeros_like(dst)
+    else:
+        src = xp.maximum((dst + 0.5) * scale - 0.5, 0.0)
+    i0 = xp.minimum(xp.floor(src).astype(xp.int64), in_size - 1)
+    i1 = xp.minimum(i0 + 1, in_size - 1)
+    lam = src - i0
+    return i0, i1, lam
+
+
+def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None, antialias: bool = False) -> Tensor:
+    """Resize the spatial dims: modes 'nearest', 'nearest-exact', 'linear' (3-D) and 'bilinear' (4-D)."""
+    spatial = input._data.ndim - 2
+    if spatial < 1:
+        raise ValueError(f"interpolate: expected 3-D or 4-D input, got {input._data.ndim}-D")
+    if mode in ("nearest", "nearest-exact") and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
+    sizes, scales = _interp_sizes(input, size, scale_factor, spatial)
+    if recompute_scale_factor:
+        scales = [i / o for i, o in zip(input._data.shape[2:], sizes)]
+    out = input
+    if mode in ("nearest", "nearest-exact"):
+        for d, (in_size, out_size, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
+            dst = xp.arange(out_size, dtype=xp.float32)
+            scale32 = xp.float32(scale)
+            src = xp.floor((dst + 0.5) * scale32) if mode == "nearest-exact" else xp.floor(dst * scale32)
+            idx = xp.minimum(src.astype(xp.int64), in_size - 1)
+            out = ix.index_select(out, 2 + d, _make(idx))
+        return out
+    if mode in ("linear", "bilinear", "trilinear"):
+        expected = {"linear": 1, "bilinear": 2, "trilinear": 3}[mode]
+        if spatial != expected:
+            raise NotImplementedError(f"Got {input._data.ndim}D input, but {mode} mode needs {expected + 2}D input")
+        ac = bool(align_corners)
+        for d, (in_size, out_size, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
+            i0, i1, lam = _linear_weights(in_size, out_size, scale, ac)
+            shape = [1] * out._data.ndim
+            shape[2 + d] = out_size
+            lam_t = _make(lam.astype(input._data.dtype).reshape(shape))
+            a = ix.index_select(out, 2 + d, _make(i0))
+            b = ix.index_select(out, 2 + d, _make(i1))
+            out = a + (b - a) * lam_t
+        return out
+    raise NotImplementedError(f"interpolate mode '{mode}' is not supported")
+
+
+def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    n, c, h, w = input._data.shape[-4:]
+    r = upscale_factor
+    out = input.reshape(n, c // (r * r), r, r, h, w).permute(0, 1, 4, 2, 5, 3)
+    return out.reshape(n, c // (r * r), h * r, w * r)
+
+
+def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """im2col as a differentiable op: (N, C, H, W) -> (N, C*kh*kw, L), via a grouped identity convolution."""
+    k = _conv.pair(kernel_size)
+    n, c = input._data.shape[:2]
+    eye = xp.eye(k[0] * k[1], dtype=input._data.dtype).reshape(k[0] * k[1], 1, k[0], k[1])
+    weight = _make(xp.tile(eye, (c, 1, 1, 1)))
+    cols = conv2d(input, weight, None, stride, padding, dilation, groups=c)
+    return cols.reshape(n, c * k[0] * k[1], -1)
+
+
+# ============================================================================ losses
+def _reduction(size_average, reduce, reduction: str) -> str:
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return red.mean(loss)
+    if reduction == "sum":
+        return red.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_target_size(input: Tensor, target: Tensor, op: str) -> None:
+    if target._data.shape != input._data.shape:
+        warnings.warn(
+            f"Using a target size ({target.size()}) that is different to the input size ({input.size()}). "
+            "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean", weight=None) -> Tensor:
+    _check_target_size(input, target, "mse_loss")
+    diff = input - target
+    return _reduce(diff * diff, _reduction(size_average, reduce, reduction))
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    _check_target_size(input, target, "l1_loss")
+    return _reduce(ew.abs(input - target), _reduction(size_average, reduce, reduction))
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    _check_target_size(input, target, "smooth_l1_loss")
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    diff = ew.abs(input - target)
+    if beta == 0:
+        loss = diff
+    else:
+        loss = ew.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta)
+    return _reduce(loss, _reduction(size_average, reduce, reduction))
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
+    _check_target_size(input, target, "huber_loss")
+    diff = ew.abs(input - target)
+    loss = ew.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
+    return _reduce(loss, reduction)
+
+
+def _check_class_target(target: Tensor, op: str) -> None:
+    if target._data.dtype != xp.int64:
+        raise RuntimeError(f"{op}: expected scalar type Long but found {target.dtype.name.capitalize()}")
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class-index targets; ``input`` holds log-probabilities (N, C, ...)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_class_target(target, "nll_loss")
+    unbatched = input._data.ndim == 1
+    if unbatched:
+        input = mv.unsqueeze(input, 0)
+        target = mv.unsqueeze(target, 0)
+    if input._data.ndim < 2:
+        raise ValueError(f"Expected 2 or more dimensions (got {input._data.ndim})")
+    if input._data.shape[0] != target._data.shape[0] or input._data.shape[2:] != target._data.shape[1:]:
+        raise ValueError(
+            f"Expected input batch_size ({input._data.shape[0]}) to match target batch_size ({target._data.shape[0]})."
+            if input._data.shape[0] != target._data.shape[0]
+            else f"Expected target size {list((input._data.shape[0],) + input._data.shape[2:])}, got {list(target._data.shape)}"
+        )
+    n_classes = input._data.shape[1]
+    t = target._data
+    ignored = t == ignore_index
+    safe = xp.where(ignored, 0, t)
+    if safe.size and (safe.min() < 0 or safe.max() >= n_classes):
+        bad = int(safe.max() if safe.max() >= n_classes else safe.min())
+        raise IndexError(f"Target {bad} is out of bounds.")
+    picked = mv.squeeze(ix.gather(input, 1, _make(safe[:, None])), 1)
+    if weight is not None:
+        w = ix.Index.apply(weight, (safe,)) if isinstance(weight, Tensor) else _make(xp.asarray(weight)[safe])
+        w = w * _make(~ignored)
+    else:
+        w = _make((~ignored).astype(input._data.dtype))
+    loss = -picked * w
+    if unbatched and reduction == "none":
+        loss = mv.squeeze(loss, 0)
+    if reduction == "mean":
+        return red.sum(loss) / red.sum(w)
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of logits (N, C, ...) against class indices (N, ...) or class probabilities."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    class_dim = 0 if input._data.ndim == 1 else 1
+    logp = log_softmax(input, class_dim)
+    n_classes = input._data.shape[class_dim]
+    if target._data.dtype.kind == "f":
+        if target._data.shape != input._data.shape:
+            raise RuntimeError(
+                f"cross_entropy: expected probability targets of the input's shape {shape_str(input._data.shape)}, got {shape_str(target._data.shape)}"
+            )
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / n_classes
+        prod = logp * target
+        if weight is not None:
+            prod = prod * weight.reshape((-1,) + (1,) * (input._data.ndim - class_dim - 1))
+        if reduction == "mean":
+            return -red.sum(prod) / (input._data.size / n_classes)
+        if reduction == "sum":
+            return -red.sum(prod)
+        return -red.sum(prod, class_dim)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing == 0:
+        return nll
+    ignored = _make(target._data == ignore_index)
+    if weight is not None:
+        wshape = [1] * input._data.ndim
+        wshape[class_dim] = n_classes
+        smooth = -red.sum(logp * weight.reshape(wshape), class_dim)
+    else:
+        smooth = -red.sum(logp, class_dim)
+    smooth = ix.masked_fill(smooth, ignored, 0.0)
+    if reduction == "mean":
+        if weight is not None:
+            kept = target._data[target._data != ignore_index]
+            denom = red.sum(ix.Index.apply(weight, (kept,)))
+        else:
+            denom = float((target._data != ignore_index).sum())
+        smooth_term = red.sum(smooth) / denom
+    elif reduction == "sum":
+        smooth_term = red.sum(smooth)
+    else:
+        smooth_term = smooth
+    return nll * (1 - label_smoothing) + smooth_term * (label_smoothing / n_classes)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    reduction = _reduction(size_average, reduce, reduction)
+    if target._data.shape != input._data.shape:
+        raise ValueError(
+            f"Using a target size ({target.size()}) that is different to the input size ({input.size()}) is deprecated. Please ensure they have the same size."
+        )
+    if input._data.size and (input._data.min() < 0 or input._data.max() > 1):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    w = mv.expand(weight, input._data.shape) if weight is not None else None
+    return _reduce(nn_ops.BinaryCrossEntropy.apply(input, target, w), reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    reduction = _reduction(size_average, reduce, reduction)
+    if target._data.shape != input._data.shape:
+        raise ValueError(f"Target size ({target.size()}) must be the same as input size ({input.size()})")
+    w = mv.expand(weight, input._data.shape) if weight is not None else None
+    pw = mv.expand(pos_weight, input._data.shape) if pos_weight is not None else None
+    return _reduce(nn_ops.BinaryCrossEntropyWithLogits.apply(input, target, w, pw), reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL(target || exp(input)) pointwise: ``target * (log target - input)`` (0 where target is 0)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if log_target:
+        loss = ew.exp(target) * (target - input)
+    else:
+        positive = target > 0
+        safe_log = ew.log(ew.where(positive, target, 1.0))
+        loss = ew.where(positive, target * (safe_log - input), -target * input * 0.0)
+    if reduction == "batchmean":
+        return red.sum(loss) / input._data.shape[0] if input._data.ndim else red.sum(loss)
+    if reduction == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support size."
+            "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+            "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return _reduce(loss, reduction)
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
+    if log_input:
+        loss = ew.exp(input) - target * input
+    else:
+        loss = input - target * ew.log(input + eps)
+    if full:
+        stirling = target * ew.log(ew.where(target > 1, target, 1.0)) - target + ew.log(ew.where(target > 1, target, 1.0) * 2 * math.pi) * 0.5
+        loss = loss + ew.where(target > 1, stirling, 0.0)
+    return _reduce(loss, _reduction(size_average, reduce, reduction))
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    v = ew.clamp(var, min=eps)
+    loss = (ew.log(v) + (input - target) ** 2 / v) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    return _reduce(ew.clamp_min(-target * (input1 - input2) + margin, 0.0), _reduction(size_average, reduce, reduction))
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    loss = ew.where(target == 1, input, ew.clamp_min(margin - input, 0.0))
+    return _reduce(loss, _reduction(size_average, reduce, reduction))
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    return _reduce(softplus(-target * input), _reduction(size_average, reduce, reduction))
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    cos = cosine_similarity(input1, input2, dim=-1, eps=1e-12)
+    loss = ew.where(target == 1, 1 - cos, ew.clamp_min(cos - margin, 0.0))
+    return _reduce(loss, _reduction(size_average, reduce, reduction))
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = ew.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce(ew.clamp_min(d_pos - d_neg + margin, 0.0), _reduction(size_average, reduce, reduction))
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight=None, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    loss = red.mean(loss, -1)
+    return _reduce(loss, _reduction(size_average, reduce, reduction))
+
+
+__all__ = sorted(name for name, value in list(globals().items()) if not name.startswith("_") and callable(value) and getattr(value, "__module__", "") in (__name__, nn_ops.__name__))

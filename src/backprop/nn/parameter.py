@@ -1,0 +1,62 @@
+"""``nn.Parameter``: a leaf tensor that a ``Module`` registers as a learnable weight, and
+``nn.Buffer`` for tensors a module keeps in its ``state_dict`` without learning them."""
+
+from __future__ import annotations
+
+from .._backend import xp
+from .._tensor import Tensor, _init, _make
+
+
+class Parameter(Tensor):
+    """A tensor that requires grad by default and is registered when assigned to a Module."""
+
+    _is_param = True
+
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
+        if data is None:
+            arr = xp.empty((0,), dtype=xp.float32)
+        elif isinstance(data, Tensor):
+            arr = data._data
+        else:
+            arr = xp.asarray(data)
+        p = object.__new__(cls)
+        _init(p, arr)
+        if requires_grad:
+            p.requires_grad_(True)
+        return p
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        pass
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild_parameter, (self._data, self._requires_grad))
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        new = Parameter(_make(self._data.copy()), self._requires_grad)
+        if self._grad is not None:
+            new._grad = _make(self._grad._data.copy())
+        memo[id(self)] = new
+        return new
+
+
+def _rebuild_parameter(data, requires_grad):
+    return Parameter(_make(data), requires_grad)
+
+
+class Buffer(Tensor):
+    """Marks a tensor to be registered as a buffer when assigned to a Module (torch.nn.Buffer)."""
+
+    def __new__(cls, data: Tensor | None = None, *, persistent: bool = True):
+        t = data if isinstance(data, Tensor) else _make(xp.asarray(data if data is not None else xp.empty(0)))
+        t._buffer_persistent = persistent
+        t._is_buffer_marker = True
+        return t
+
+
+class UninitializedParameter(Parameter):
+    """Placeholder for lazy modules (not supported: raises on use)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise NotImplementedError("lazy modules are not supported by backprop")

@@ -1,0 +1,334 @@
+"""Convolution and pooling kernels on strided windows.
+
+``windows`` views an (N, C, H, W) array as (N, C, kh, kw, OH, OW) without copying
+(``as_strided``); a convolution is then one batched GEMM of the weights with those windows
+(im2col). The adjoint, "col2im", adds kh*kw strided slices back (no per-pixel Python loop
+and no ``np.add.at``).
+
+Three bilinear maps close under differentiation, so double backward works:
+  ``Conv2d``      y  = conv(x, w)
+  ``ConvInput``   dx = conv^T(g, w)      (the input gradient; also the transposed convolution)
+  ``ConvWeight``  dw = C(x, g)           (the weight gradient)
+Each one's backward is written with the other two.
+"""
+
+from __future__ import annotations
+
+from .._backend import xp
+from .._tensor import Tensor
+from ..autograd.function import Function
+
+_as_strided = xp.lib.stride_tricks.as_strided
+
+
+class ConvParams(tuple):
+    """(stride, padding, dilation, groups) of a 2-D convolution; padding as ((top, bottom), (left, right))."""
+
+    __slots__ = ()
+
+    def __new__(cls, stride, padding, dilation, groups):
+        return tuple.__new__(cls, (tuple(stride), tuple(tuple(p) for p in padding), tuple(dilation), int(groups)))
+
+    stride = property(lambda self: self[0])
+    padding = property(lambda self: self[1])
+    dilation = property(lambda self: self[2])
+    groups = property(lambda self: self[3])
+
+
+def output_size(size: int, k: int, stride: int, pad_before: int, pad_after: int, dilation: int, ceil_mode: bool = False) -> int:
+    span = size + pad_before + pad_after - dilation * (k - 1) - 1
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + pad_before:  # the last window must start inside the input
+            out -= 1
+        return out
+    return span // stride + 1
+
+
+def pad_array(x, padding, value=0.0):
+    (pt, pb), (pl, pr) = padding
+    if not (pt or pb or pl or pr):
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+def windows(xpad, kh: int, kw: int, oh: int, ow: int, stride, dilation):
+    """(N, C, Hp, Wp) -> a read-only (N, C, kh, kw, OH, OW) view of the receptive fields."""
+    n, c = xpad.shape[:2]
+    s_n, s_c, s_h, s_w = xpad.strides
+    (sh, sw), (dh, dw) = stride, dilation
+    return _as_strided(
+        xpad, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False
+    )
+
+
+def col2im(cols, padded_shape, stride, dilation):
+    """Adjoint of ``windows``: sum (N, C, kh, kw, OH, OW) window values back into a padded image."""
+    n, c, kh, kw, oh, ow = cols.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    out = xp.zeros(padded_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += cols[:, :, i, j]
+    return out
+
+
+def crop(xpad, padding, shape):
+    (pt, _), (pl, _) = padding
+    h, w = shape[-2:]
+    if xpad.shape[-2:] == (h, w) and pt == 0 and pl == 0:
+        return xpad
+    return xpad[:, :, pt : pt + h, pl : pl + w].copy()
+
+
+def _out_hw(x_shape, w_shape, p: ConvParams):
+    kh, kw = w_shape[-2:]
+    (pt, pb), (pl, pr) = p.padding
+    return (
+        output_size(x_shape[2], kh, p.stride[0], pt, pb, p.dilation[0]),
+        output_size(x_shape[3], kw, p.stride[1], pl, pr, p.dilation[1]),
+    )
+
+
+def conv2d_array(x, w, p: ConvParams):
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    g = p.groups
+    oh, ow = _out_hw(x.shape, w.shape, p)
+    cols = windows(pad_array(x, p.padding), kh, kw, oh, ow, p.stride, p.dilation).reshape(n, g, cg * kh * kw, oh * ow)
+    y = xp.matmul(w.reshape(g, o // g, cg * kh * kw), cols)  # (N, G, O/G, OH*OW)
+    return y.reshape(n, o, oh, ow)
+
+
+def conv2d_input_grad_array(gy, w, x_shape, p: ConvParams):
+    n, o, oh, ow = gy.shape
+    _, cg, kh, kw = w.shape
+    g = p.groups
+    c = cg * g
+    wg = w.reshape(g, o // g, cg * kh * kw)
+    dcols = xp.matmul(wg.transpose(0, 2, 1), gy.reshape(n, g, o // g, oh * ow))  # (N, G, K, L)
+    (pt, pb), (pl, pr) = p.padding
+    padded = (n, c, x_shape[2] + pt + pb, x_shape[3] + pl + pr)
+    dxpad = col2im(dcols.reshape(n, c, kh, kw, oh, ow), padded, p.stride, p.dilation)
+    return crop(dxpad, p.padding, x_shape)
+
+
+def conv2d_weight_grad_array(x, gy, w_shape, p: ConvParams):
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w_shape
+    g = p.groups
+    oh, ow = gy.shape[2:]
+    k = cg * kh * kw
+    cols = windows(pad_array(x, p.padding), kh, kw, oh, ow, p.stride, p.dilation).reshape(n, g, k, oh * ow)
+    # Sum over the batch inside one GEMM per group: (G, O/G, N*L) @ (G, N*L, K).
+    gy_g = gy.reshape(n, g, o // g, oh * ow).transpose(1, 2, 0, 3).reshape(g, o // g, n * oh * ow)
+    cols_g = cols.transpose(1, 0, 3, 2).reshape(g, n * oh * ow, k)
+    return xp.matmul(gy_g, cols_g).reshape(w_shape)
+
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, w, params):
+        ctx.params = params
+        ctx.save_for_backward(x, w)
+        return conv2d_array(x._data, w._data, params)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = ConvInput.apply(gy, w, x._data.shape, ctx.params) if need[0] else None
+        gw = ConvWeight.apply(x, gy, w._data.shape, ctx.params) if need[1] else None
+        return gx, gw, None
+
+
+class ConvInput(Function):
+    """conv^T(g, w): the input gradient of a convolution, i.e. a transposed convolution."""
+
+    @staticmethod
+    def forward(ctx, gy, w, x_shape, params):
+        ctx.params = params
+        ctx.save_for_backward(gy, w)
+        return conv2d_input_grad_array(gy._data, w._data, tuple(x_shape), params)
+
+    @staticmethod
+    def backward(ctx, gx):
+        gy, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        d_gy = Conv2d.apply(gx, w, ctx.params) if need[0] else None
+        d_w = ConvWeight.apply(gx, gy, w._data.shape, ctx.params) if need[1] else None
+        return d_gy, d_w, None, None
+
+
+class ConvWeight(Function):
+    """C(x, g): the weight gradient of a convolution."""
+
+    @staticmethod
+    def forward(ctx, x, gy, w_shape, params):
+        ctx.params = params
+        ctx.save_for_backward(x, gy)
+        return conv2d_weight_grad_array(x._data, gy._data, tuple(w_shape), params)
+
+    @staticmethod
+    def backward(ctx, gw):
+        x, gy = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        d_x = ConvInput.apply(gy, gw, x._data.shape, ctx.params) if need[0] else None
+        d_gy = Conv2d.apply(x, gw, ctx.params) if need[1] else None
+        return d_x, d_gy, None, None
+
+
+# ---------------------------------------------------------------------------- pooling
+def _pool_geometry(shape, kernel, stride, padding, dilation, ceil_mode):
+    h, w = shape[-2:]
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    oh = output_size(h, kh, sh, ph, ph, dh, ceil_mode)
+    ow = output_size(w, kw, sw, pw, pw, dw, ceil_mode)
+    # ceil_mode may need extra padding on the bottom/right so every window fits.
+    eh = max((oh - 1) * sh + dh * (kh - 1) + 1 - (h + 2 * ph), 0)
+    ew = max((ow - 1) * sw + dw * (kw - 1) + 1 - (w + 2 * pw), 0)
+    return oh, ow, ((ph, ph + eh), (pw, pw + ew))
+
+
+class MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
+        arr = x._data
+        oh, ow, pads = _pool_geometry(arr.shape, kernel, stride, padding, dilation, ceil_mode)
+        fill = -xp.inf if arr.dtype.kind == "f" else xp.iinfo(arr.dtype).min
+        xpad = pad_array(arr, pads, fill)
+        kh, kw = kernel
+        n, c = arr.shape[:2]
+        win = windows(xpad, kh, kw, oh, ow, stride, dilation).reshape(n, c, kh * kw, oh, ow)
+        arg = xp.argmax(win, axis=2)
+        out = xp.take_along_axis(win, arg[:, :, None], axis=2)[:, :, 0]
+        ctx.geometry = (arr.shape, kernel, stride, dilation, pads, oh, ow)
+        ctx.arg = arg
+        # Flat index of each maximum in the (unpadded) input plane, as torch's return_indices.
+        ki, kj = xp.divmod(arg, kw)
+        rows = xp.arange(oh)[:, None] * stride[0] + ki * dilation[0] - pads[0][0]
+        cols = xp.arange(ow)[None, :] * stride[1] + kj * dilation[1] - pads[1][0]
+        indices = (rows * arr.shape[3] + cols).astype(xp.int64)
+        ctx.mark_non_differentiable(indices)
+        return out, indices
+
+    @staticmethod
+    def backward(ctx, gy, _gi):
+        return MaxPool2dBackward.apply(gy, ctx.arg, ctx.geometry), None, None, None, None, None
+
+
+class MaxPool2dBackward(Function):
+    """Routes each output gradient to its window's maximum; its own backward picks those entries."""
+
+    @staticmethod
+    def forward(ctx, gy, arg, geometry):
+        shape, (kh, kw), stride, dilation, pads, oh, ow = geometry
+        ctx.arg = arg
+        ctx.geometry = geometry
+        g = gy._data
+        n, c = g.shape[:2]
+        onehot = arg[:, :, None] == xp.arange(kh * kw)[None, None, :, None, None]
+        cols = (onehot * g[:, :, None]).reshape(n, c, kh, kw, oh, ow)
+        padded = (n, c, shape[2] + pads[0][0] + pads[0][1], shape[3] + pads[1][0] + pads[1][1])
+        return crop(col2im(cols, padded, stride, dilation), pads, shape)
+
+    @staticmethod
+    def backward(ctx, ggx):
+        return _PickAtArg.apply(ggx, ctx.arg, ctx.geometry), None, None
+
+
+class _PickAtArg(Function):
+    @staticmethod
+    def forward(ctx, x, arg, geometry):
+        shape, (kh, kw), stride, dilation, pads, oh, ow = geometry
+        ctx.arg = arg
+        ctx.geometry = geometry
+        arr = x._data
+        n, c = arr.shape[:2]
+        win = windows(pad_array(arr, pads), kh, kw, oh, ow, stride, dilation).reshape(n, c, kh * kw, oh, ow)
+        return xp.take_along_axis(win, arg[:, :, None], axis=2)[:, :, 0]
+
+    @staticmethod
+    def backward(ctx, g):
+        return MaxPool2dBackward.apply(g, ctx.arg, ctx.geometry), None, None
+
+
+def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, dtype):
+    """Per-output-position divisor of average pooling (torch's rules for padding and ceil_mode)."""
+    if divisor_override:
+        return float(divisor_override)
+    h, w = shape[-2:]
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh, ow, _ = _pool_geometry(shape, kernel, stride, padding, (1, 1), ceil_mode)
+
+    def counts(size, k, s, p, o):
+        start = xp.arange(o) * s - p
+        end = xp.minimum(start + k, size + p)
+        full = end - start
+        if count_include_pad:
+            return full
+        return xp.minimum(end, size) - xp.maximum(start, 0)
+
+    ch = counts(h, kh, sh, ph, oh)
+    cw = counts(w, kw, sw, pw, ow)
+    return (ch[:, None] * cw[None, :]).astype(dtype)
+
+
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+        arr = x._data
+        oh, ow, pads = _pool_geometry(arr.shape, kernel, stride, padding, (1, 1), ceil_mode)
+        kh, kw = kernel
+        win = windows(pad_array(arr, pads), kh, kw, oh, ow, stride, (1, 1))
+        divisor = _avg_divisor(arr.shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, arr.dtype)
+        ctx.geometry = (arr.shape, kernel, stride, pads, oh, ow, divisor)
+        return (win.sum(axis=(2, 3)) / divisor).astype(arr.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return AvgPool2dBackward.apply(gy, ctx.geometry), None, None, None, None, None, None
+
+
+class AvgPool2dBackward(Function):
+    @staticmethod
+    def forward(ctx, gy, geometry):
+        shape, (kh, kw), stride, pads, oh, ow, divisor = geometry
+        ctx.geometry = geometry
+        g = (gy._data / divisor).astype(gy._data.dtype, copy=False)
+        n, c = g.shape[:2]
+        cols = xp.broadcast_to(g[:, :, None, None], (n, c, kh, kw, oh, ow))
+        padded = (n, c, shape[2] + pads[0][0] + pads[0][1], shape[3] + pads[1][0] + pads[1][1])
+        return crop(col2im(cols, padded, stride, (1, 1)), pads, shape)
+
+    @staticmethod
+    def backward(ctx, ggx):
+        return _AvgPoolAgain.apply(ggx, ctx.geometry), None
+
+
+class _AvgPoolAgain(Function):
+    """Average pooling with a fixed geometry (the backward of AvgPool2dBackward)."""
+
+    @staticmethod
+    def forward(ctx, x, geometry):
+        shape, kernel, stride, pads, oh, ow, divisor = geometry
+        ctx.geometry = geometry
+        win = windows(pad_array(x._data, pads), kernel[0], kernel[1], oh, ow, stride, (1, 1))
+        return (win.sum(axis=(2, 3)) / divisor).astype(x._data.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        return AvgPool2dBackward.apply(g, ctx.geometry), None
+
+
+def pair(v, name: str = "value") -> tuple:
+    if isinstance(v, Tensor):
+        v = v.tolist()
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return (int(v[0]), int(v[0]))
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
+        return (int(v[0]), int(v[1]))
+    return (int(v), int(v))
+
