@@ -16,6 +16,7 @@ from . import (
     cuda,
     linalg,
     nn,
+    optim,
     random,
     return_types,
 )
