@@ -19,6 +19,7 @@ from . import (
     optim,
     random,
     return_types,
+    utils,
 )
 from ._creation import (
     arange,
