@@ -10,9 +10,9 @@ TEST_WORKERS ?= 2
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Runtime install: NumPy only.
+# Runtime install for the demo: NumPy plus the demo extras (digits data, progress bar, checkpoints).
 $(VENV)/.runtime: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -e .
+	$(PIP) install -e '.[demo]'
 	touch $@
 
 # Dev install: adds pytest, hypothesis, ruff and torch==2.13.0 (the test oracle).
@@ -21,7 +21,7 @@ $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
-	$(PY) examples/demo.py
+	$(VENV)/bin/backprop train
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check src tests benchmarks examples

@@ -202,3 +202,22 @@ def test_conv_pool_gradcheck(fn):
     w = backprop.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
     assert backprop.autograd.gradcheck(lambda a, b: fn(backprop, a, b), (x, w))
     assert backprop.autograd.gradgradcheck(lambda a, b: fn(backprop, a, b), (x, w), atol=1e-4)
+
+
+def test_maxpool_ties_and_nan_match_torch():
+    import torch
+
+    import backprop
+
+    x = np.zeros((1, 1, 4, 4), dtype=np.float32)  # all ties: the first element of each window wins
+    x[0, 0, 1, 1] = 1.0
+    x[0, 0, 2, 3] = np.nan
+    outs = []
+    for m in (backprop, torch):
+        t = m.tensor(x, requires_grad=True)
+        y, idx = m.nn.functional.max_pool2d(t, 2, return_indices=True)
+        y.sum().backward()
+        outs.append((y.detach().numpy(), idx.numpy(), t.grad.numpy()))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    np.testing.assert_array_equal(outs[0][2], outs[1][2])

@@ -277,6 +277,7 @@ from .random import (
     seed,
     set_rng_state,
 )
+from .serialization import load, save
 
 __version__ = "0.1.0"
 

@@ -29,6 +29,18 @@ _FREED_MESSAGE = (
 )
 
 
+class _TraceState:
+    """Observers of every ``Function.apply`` (used by ``backprop.onnx`` to trace a forward pass).
+
+    Each hook is called as ``hook(function_class, args, kwargs, outputs, ctx)`` after forward.
+    """
+
+    hooks: list = []
+
+
+trace_state = _TraceState()
+
+
 class _AnomalyState:
     enabled = False
     check_nan = True
@@ -330,6 +342,9 @@ class Function(metaclass=_FunctionMeta):
         elif ctx._dirty:
             for t in ctx._dirty:
                 t._version_counter[0] += 1
+        if trace_state.hooks:
+            for hook in trace_state.hooks:
+                hook(cls, args, kwargs, outputs, ctx)
         return outputs[0] if single else tuple(outputs)
 
     def __init_subclass__(cls, **kwargs):

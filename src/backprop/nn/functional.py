@@ -301,10 +301,13 @@ def _as_4d(input: Tensor, op: str, spatial: int = 2):
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, "max_pool2d")
     x, batched = _as_4d(input, "max_pool2d")
-    out, idx = _conv.MaxPool2d.apply(x, k, s, p, d, ceil_mode)
+    if not return_indices:
+        out = _conv.MaxPool2d.apply(x, k, s, p, d, ceil_mode, False)
+        return out if batched else mv.squeeze(out, 0)
+    out, idx = _conv.MaxPool2d.apply(x, k, s, p, d, ceil_mode, True)
     if not batched:
         out, idx = mv.squeeze(out, 0), mv.squeeze(idx, 0)
-    return (out, idx) if return_indices else out
+    return out, idx
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
@@ -996,6 +999,286 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight=None, size
         loss = loss * weight
     loss = red.mean(loss, -1)
     return _reduce(loss, _reduction(size_average, reduce, reduction))
+
+
+# ============================================================================ attention
+def _sdpa_check(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None, is_causal: bool) -> None:
+    q, k, v = query._data, key._data, value._data
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise RuntimeError(
+            "Expected query, key, and value to all be  at least 2 dimensional, but got query.dim: "
+            f"{q.ndim} key.dim: {k.ndim} and value.dim: {v.ndim} instead."
+        )
+    if not (q.dtype == k.dtype == v.dtype):
+        raise RuntimeError(
+            "Expected query, key, and value to have the same dtype, but got query.dtype: "
+            f"{query.dtype} key.dtype: {key.dtype} and value.dtype: {value.dtype} instead."
+        )
+    if q.dtype.kind != "f":
+        raise RuntimeError(f"scaled_dot_product_attention: expected a floating point query, got {query.dtype}")
+    if attn_mask is not None and attn_mask._data.dtype != bool and attn_mask._data.dtype != q.dtype:
+        raise RuntimeError(
+            "Expected attn_mask dtype to be bool or float or to match query dtype, but got attn_mask.dtype: "
+            f"{attn_mask.dtype} and  query.dtype: {query.dtype} instead."
+        )
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+    if k.shape[-1] != q.shape[-1]:
+        raise RuntimeError(f"scaled_dot_product_attention: query and key embedding dims differ ({q.shape[-1]} and {k.shape[-1]})")
+    if v.shape[-2] != k.shape[-2]:
+        raise RuntimeError(f"scaled_dot_product_attention: key and value sequence lengths differ ({k.shape[-2]} and {v.shape[-2]})")
+
+
+def _repeat_kv_heads(query: Tensor, key: Tensor, value: Tensor) -> tuple:
+    """Grouped-query attention: each key/value head serves ``Hq // H`` consecutive query heads."""
+    if query._data.ndim < 3 or key._data.ndim < 3:
+        return key, value
+    hq, hk, hv = query._data.shape[-3], key._data.shape[-3], value._data.shape[-3]
+    if hq == hk and hq == hv:
+        return key, value
+    if hk != hv or hq % hk != 0:
+        raise RuntimeError("Number of heads in key and value must divide the number of heads in query")
+    return mv.repeat_interleave(key, hq // hk, dim=-3), mv.repeat_interleave(value, hq // hv, dim=-3)
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """softmax(query @ key^T * scale + mask) @ value over the last two dims, batch dims broadcast.
+
+    ``attn_mask``: bool (True = take part) or float (added to the scores), broadcastable to
+    (..., L, S). ``is_causal``: upper-left causal mask (exclusive with ``attn_mask``). Rows with
+    every key masked give 0 (and finite gradients), as torch. Dropout (``dropout_p``) acts on the
+    attention weights whether or not a module is training, as in torch.
+    """
+    from ..ops.attention import attention
+
+    _sdpa_check(query, key, value, attn_mask, is_causal)
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {dropout_p}")
+    if enable_gqa:
+        key, value = _repeat_kv_heads(query, key, value)
+    if scale is None:
+        scale = 1.0 / math.sqrt(query._data.shape[-1])
+    drop = None
+    if dropout_p > 0.0:
+        L, S = query._data.shape[-2], key._data.shape[-2]
+        shape = xp.broadcast_shapes(query._data.shape[:-2] + (L, S), key._data.shape[:-2] + (L, S))
+        if attn_mask is not None:
+            shape = xp.broadcast_shapes(shape, attn_mask._data.shape)
+        drop = _dropout_mask(shape, dropout_p, query._data.dtype)
+    try:
+        out, _ = attention(query, key, value, attn_mask, float(scale), bool(is_causal), drop)
+    except ValueError:
+        shapes = ", ".join(shape_str(t._data.shape) for t in (query, key, value) + ((attn_mask,) if attn_mask is not None else ()))
+        raise RuntimeError(f"scaled_dot_product_attention: shapes {shapes} cannot be broadcast") from None
+    return out
+
+
+def _canonical_mask(mask: Tensor | None, mask_name: str, other_type, other_name: str, target_type, check_other: bool = True) -> Tensor | None:
+    """A bool mask (True = masked out) becomes an additive float mask (-inf / 0) of ``target_type``."""
+    if mask is None:
+        return None
+    kind = mask._data.dtype.kind
+    if kind != "b" and kind != "f":
+        raise AssertionError(f"only bool and floating types of {mask_name} are supported")
+    if check_other and other_type is not None and mask.dtype != other_type:
+        warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both instead.", stacklevel=3)
+    if kind == "b":
+        np_dtype = _dtype.to_dtype(target_type).np
+        mask = _make(xp.where(mask._data, -xp.inf, 0.0).astype(np_dtype))
+    return mask
+
+
+def _none_or_dtype(input: Tensor | None):
+    if input is None:
+        return None
+    if isinstance(input, Tensor):
+        return input.dtype
+    raise RuntimeError("input to _none_or_dtype() must be None or torch.Tensor")
+
+
+def _mha_shape_check(query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None, attn_mask: Tensor | None, num_heads: int) -> bool:
+    qd, kd, vd = query._data.ndim, key._data.ndim, value._data.ndim
+    if qd == 3:
+        if kd != 3 or vd != 3:
+            raise AssertionError(
+                f"For batched (3-D) `query`, expected `key` and `value` to be 3-D but found {kd}-D and {vd}-D tensors respectively"
+            )
+        if key_padding_mask is not None and key_padding_mask._data.ndim != 2:
+            raise AssertionError(
+                f"For batched (3-D) `query`, expected `key_padding_mask` to be `None` or 2-D but found {key_padding_mask._data.ndim}-D tensor instead"
+            )
+        if attn_mask is not None and attn_mask._data.ndim not in (2, 3):
+            raise AssertionError(
+                f"For batched (3-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D but found {attn_mask._data.ndim}-D tensor instead"
+            )
+        return True
+    if qd == 2:
+        if kd != 2 or vd != 2:
+            raise AssertionError(
+                f"For unbatched (2-D) `query`, expected `key` and `value` to be 2-D but found {kd}-D and {vd}-D tensors respectively"
+            )
+        if key_padding_mask is not None and key_padding_mask._data.ndim != 1:
+            raise AssertionError(
+                f"For unbatched (2-D) `query`, expected `key_padding_mask` to be `None` or 1-D but found {key_padding_mask._data.ndim}-D tensor instead"
+            )
+        if attn_mask is not None:
+            if attn_mask._data.ndim not in (2, 3):
+                raise AssertionError(
+                    f"For unbatched (2-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D but found {attn_mask._data.ndim}-D tensor instead"
+                )
+            expected = (num_heads, query._data.shape[0], key._data.shape[0])
+            if attn_mask._data.ndim == 3 and attn_mask._data.shape != expected:
+                raise AssertionError(f"Expected `attn_mask` shape to be {expected} but got {shape_str(attn_mask._data.shape)}")
+        return False
+    raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received {qd}-D query tensor")
+
+
+def _in_projection_packed(q: Tensor, k: Tensor, v: Tensor, w: Tensor, b: Tensor | None) -> tuple:
+    E = q._data.shape[-1]
+    if k is v:
+        if q is k:  # self-attention: one GEMM for q, k and v
+            return tuple(mv.chunk(linear(q, w, b), 3, -1))
+        w_q, w_kv = mv.split(w, [E, 2 * E])
+        b_q, b_kv = mv.split(b, [E, 2 * E]) if b is not None else (None, None)
+        k_proj, v_proj = mv.chunk(linear(k, w_kv, b_kv), 2, -1)
+        return linear(q, w_q, b_q), k_proj, v_proj
+    w_q, w_k, w_v = mv.chunk(w, 3)
+    b_q, b_k, b_v = mv.chunk(b, 3) if b is not None else (None, None, None)
+    return linear(q, w_q, b_q), linear(k, w_k, b_k), linear(v, w_v, b_v)
+
+
+def multi_head_attention_forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    embed_dim_to_check: int,
+    num_heads: int,
+    in_proj_weight: Tensor | None,
+    in_proj_bias: Tensor | None,
+    bias_k: Tensor | None,
+    bias_v: Tensor | None,
+    add_zero_attn: bool,
+    dropout_p: float,
+    out_proj_weight: Tensor,
+    out_proj_bias: Tensor | None,
+    training: bool = True,
+    key_padding_mask: Tensor | None = None,
+    need_weights: bool = True,
+    attn_mask: Tensor | None = None,
+    use_separate_proj_weight: bool = False,
+    q_proj_weight: Tensor | None = None,
+    k_proj_weight: Tensor | None = None,
+    v_proj_weight: Tensor | None = None,
+    static_k: Tensor | None = None,
+    static_v: Tensor | None = None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+) -> tuple:
+    """torch's MultiheadAttention forward on (L, N, E) (or unbatched (L, E)) inputs; returns (output, weights or None).
+
+    Weights (``need_weights``) use plain softmax (NaN for fully masked rows, as torch);
+    otherwise the SDPA path's safe softmax is used.
+    """
+    from ..ops.attention import attention
+
+    is_batched = _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
+    if not is_batched:
+        query, key, value = mv.unsqueeze(query, 1), mv.unsqueeze(key, 1), mv.unsqueeze(value, 1)
+        if key_padding_mask is not None:
+            key_padding_mask = mv.unsqueeze(key_padding_mask, 0)
+    tgt_len, bsz, embed_dim = query._data.shape
+    src_len = key._data.shape[0]
+    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", _none_or_dtype(attn_mask), "attn_mask", query.dtype)
+    if is_causal and attn_mask is None:
+        raise RuntimeError(
+            "Need attn_mask if specifying the is_causal hint. You may use the Transformer module method "
+            "`generate_square_subsequent_mask` to create this mask."
+        )
+    if is_causal and key_padding_mask is None and not need_weights:
+        attn_mask = None
+    else:
+        attn_mask = _canonical_mask(attn_mask, "attn_mask", None, "", query.dtype, check_other=False)
+        if key_padding_mask is not None:
+            is_causal = False
+    if embed_dim != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {embed_dim}")
+    head_dim = embed_dim // num_heads
+    if head_dim * num_heads != embed_dim:
+        raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+    if use_separate_proj_weight:
+        if key._data.shape[:2] != value._data.shape[:2]:
+            raise AssertionError(f"key's sequence and batch dims {shape_str(key._data.shape[:2])} do not match value's {shape_str(value._data.shape[:2])}")
+        b_q, b_k, b_v = mv.chunk(in_proj_bias, 3) if in_proj_bias is not None else (None, None, None)
+        q, k, v = linear(query, q_proj_weight, b_q), linear(key, k_proj_weight, b_k), linear(value, v_proj_weight, b_v)
+    else:
+        if key._data.shape != value._data.shape:
+            raise AssertionError(f"key shape {shape_str(key._data.shape)} does not match value shape {shape_str(value._data.shape)}")
+        q, k, v = _in_projection_packed(query, key, value, in_proj_weight, in_proj_bias)
+
+    if attn_mask is not None:
+        if attn_mask._data.ndim == 2:
+            if attn_mask._data.shape != (tgt_len, src_len):
+                raise RuntimeError(f"The shape of the 2D attn_mask is {shape_str(attn_mask._data.shape)}, but should be {(tgt_len, src_len)}.")
+            attn_mask = mv.unsqueeze(attn_mask, 0)
+        elif attn_mask._data.shape != (bsz * num_heads, tgt_len, src_len):
+            raise RuntimeError(
+                f"The shape of the 3D attn_mask is {shape_str(attn_mask._data.shape)}, but should be {(bsz * num_heads, tgt_len, src_len)}."
+            )
+    if bias_k is not None and bias_v is not None:
+        if static_k is not None or static_v is not None:
+            raise AssertionError("bias cannot be added to static key.")
+        k = mv.cat([k, bias_k.repeat(1, bsz, 1)])
+        v = mv.cat([v, bias_v.repeat(1, bsz, 1)])
+        attn_mask = pad(attn_mask, (0, 1)) if attn_mask is not None else None
+        key_padding_mask = pad(key_padding_mask, (0, 1)) if key_padding_mask is not None else None
+    elif bias_k is not None or bias_v is not None:
+        raise AssertionError("bias_k and bias_v must both be set or both be None")
+
+    # (L, N, E) -> (N * heads, L, head_dim)
+    q = mv.transpose(q.reshape(tgt_len, bsz * num_heads, head_dim), 0, 1)
+    k = mv.transpose(k.reshape(k._data.shape[0], bsz * num_heads, head_dim), 0, 1) if static_k is None else static_k
+    v = mv.transpose(v.reshape(v._data.shape[0], bsz * num_heads, head_dim), 0, 1) if static_v is None else static_v
+    if add_zero_attn:
+        zeros = _make(xp.zeros((bsz * num_heads, 1, head_dim), dtype=k._data.dtype))
+        k = mv.cat([k, zeros], dim=1)
+        v = mv.cat([v, zeros], dim=1)
+        attn_mask = pad(attn_mask, (0, 1)) if attn_mask is not None else None
+        key_padding_mask = pad(key_padding_mask, (0, 1)) if key_padding_mask is not None else None
+    src_len = k._data.shape[1]
+    if key_padding_mask is not None:
+        if key_padding_mask._data.shape != (bsz, src_len):
+            raise AssertionError(f"Expected key_padded_mask.shape to be {(bsz, src_len)}, but got {shape_str(key_padding_mask._data.shape)}")
+        kpm = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(-1, num_heads, -1, -1).reshape(bsz * num_heads, 1, src_len)
+        attn_mask = kpm if attn_mask is None else attn_mask + kpm
+    if not training:
+        dropout_p = 0.0
+    drop = None
+    if dropout_p > 0.0:
+        drop = _dropout_mask((bsz * num_heads, tgt_len, src_len), dropout_p, q._data.dtype)
+    out, weights = attention(q, k, v, attn_mask, 1.0 / math.sqrt(head_dim), bool(is_causal and attn_mask is None), drop, not need_weights)
+    out = mv.transpose(out, 0, 1).reshape(tgt_len * bsz, embed_dim)
+    out = linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, -1)
+    if not is_batched:
+        out = mv.squeeze(out, 1)
+    if not need_weights:
+        return out, None
+    if drop is not None:
+        weights = weights * drop
+    weights = weights.reshape(bsz, num_heads, tgt_len, src_len)
+    if average_attn_weights:
+        weights = red.mean(weights, 1)
+    if not is_batched:
+        weights = mv.squeeze(weights, 0)
+    return out, weights
 
 
 __all__ = sorted(name for name, value in list(globals().items()) if not name.startswith("_") and callable(value) and getattr(value, "__module__", "") in (__name__, nn_ops.__name__))

@@ -1,0 +1,7 @@
+"""``python -m backprop`` runs the command line (``backprop train``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,446 @@
+"""``backprop train``: train a classifier with backpropagation and report on it.
+
+Forward pass, cross-entropy loss, backward pass, optimizer step -- batch by batch, epoch by
+epoch -- with a validation split, regularization (weight decay, dropout), optional data
+augmentation, learning-rate schedules and early stopping. With no arguments it trains a
+small CNN on the 8x8 digits bundled with scikit-learn (no download needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from .. import nn, optim
+from .. import random as bp_random
+from .._tensor import _make
+from ..autograd.grad_mode import no_grad
+from ..utils.data import DataLoader, Dataset, TensorDataset
+from .models import MODELS
+
+# Per-dataset defaults used when an option is not given.
+DATASET_DEFAULTS = {
+    "digits": {"epochs": 25, "batch_size": 32, "lr": 3e-3, "dropout": 0.0, "scheduler": "none"},
+    "mnist": {"epochs": 6, "batch_size": 64, "lr": 1e-3, "dropout": 0.25, "scheduler": "cosine"},
+    "fashion-mnist": {"epochs": 10, "batch_size": 64, "lr": 1e-3, "dropout": 0.25, "scheduler": "cosine"},
+}
+
+
+class UsageError(Exception):
+    """A problem with the command line or the data, reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump, status 2
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="backprop train", description="Train a classifier with backprop and report test accuracy.")
+    p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"], default="digits")
+    p.add_argument("--data-dir", default=None, help="directory with the IDX .gz files (mnist/fashion-mnist)")
+    p.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
+    p.add_argument("--model", choices=sorted(MODELS), default="cnn")
+    p.add_argument("--epochs", type=_positive_int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=None)
+    p.add_argument("--lr", type=_positive_float, default=None)
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam")
+    p.add_argument("--momentum", type=_nonneg_float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
+    p.add_argument("--dropout", type=_probability, default=None, help="dropout before the last layer (default per dataset)")
+    p.add_argument("--scheduler", choices=["none", "step", "cosine", "onecycle", "plateau"], default=None, help="learning-rate schedule (default per dataset)")
+    p.add_argument("--augment", action="store_true", help="random shifts and small rotations of training images")
+    p.add_argument("--val-split", type=_fraction, default=0.1, help="fraction of the training set held out for validation")
+    p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation loss; restore the best weights")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive_int, default=None, help="BLAS threads")
+    p.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint (model, optimizer, scheduler, RNG, epoch, metrics) after every epoch")
+    p.add_argument("--resume", default=None, metavar="PATH", help="continue training from a checkpoint written by --save")
+    p.add_argument("--metrics-out", default=None, metavar="PATH", help="write final metrics and per-epoch history as JSON")
+    p.add_argument("--plot", default=None, metavar="PATH", help="PNG of loss and accuracy curves (needs matplotlib)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training and test examples (quick runs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    v = _float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    v = _float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return v
+
+
+def _probability(text: str) -> float:
+    v = _float(text)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    v = _float(text)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return v
+
+
+def _float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+# ---------------------------------------------------------------------------- data
+def load_arrays(args) -> dict:
+    """Images as float32 (N, C, H, W) standardized with training-set statistics, labels int64."""
+    from .. import datasets
+
+    if args.dataset == "digits":
+        train, test = datasets.Digits(train=True), datasets.Digits(train=False)
+    else:
+        if args.data_dir is None:
+            raise UsageError(f"--data-dir is required for --dataset {args.dataset} (a directory with the IDX .gz files)")
+        if not os.path.isdir(args.data_dir) and not args.download:
+            raise UsageError(f"data directory not found: {args.data_dir}")
+        cls = datasets.MNIST if args.dataset == "mnist" else datasets.FashionMNIST
+        train = cls(args.data_dir, train=True, download=args.download)
+        test = cls(args.data_dir, train=False, download=args.download)
+    x_train, y_train = _as_arrays(train)
+    x_test, y_test = _as_arrays(test)
+    if args.limit:
+        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+        x_test, y_test = x_test[: args.limit], y_test[: args.limit]
+    mean, std = float(x_train.mean()), float(x_train.std()) or 1.0
+    norm = lambda a: ((a - mean) / std).astype(np.float32)[:, None]  # noqa: E731
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    return {"x_train": norm(x_train), "y_train": y_train, "x_test": norm(x_test), "y_test": y_test, "classes": classes, "mean": mean, "std": std}
+
+
+def _as_arrays(ds) -> tuple:
+    data = getattr(ds, "data", None)
+    targets = getattr(ds, "targets", None)
+    if data is not None and targets is not None:
+        x = np.asarray(data.numpy() if hasattr(data, "numpy") else data, dtype=np.float32)
+        if x.max() > 1.0:
+            x = x / 255.0
+        return x, np.asarray(targets.numpy() if hasattr(targets, "numpy") else targets, dtype=np.int64)
+    xs, ys = zip(*(ds[i] for i in range(len(ds))))
+    return np.stack([np.asarray(x, dtype=np.float32) for x in xs]), np.asarray(ys, dtype=np.int64)
+
+
+class _AugmentedImages(Dataset):
+    """Training images with random shifts and small rotations (``backprop.transforms``)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        from .. import transforms as T
+
+        size = x.shape[-1]
+        self.x, self.y = x, y
+        self.transform = T.RandomAffine(degrees=10, translate=(0.1, 0.1))
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.transform(_make(self.x[i])), int(self.y[i])
+
+
+def _split(x, y, fraction: float, seed: int):
+    n = len(y)
+    n_val = int(round(n * fraction))
+    order = np.random.default_rng(seed).permutation(n)
+    val, train = order[:n_val], order[n_val:]
+    return x[train], y[train], x[val], y[val]
+
+
+# ---------------------------------------------------------------------------- training
+def _make_optimizer(args, params):
+    if args.optimizer == "sgd":
+        return optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    if args.optimizer == "adam":
+        return optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
+    return optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+
+
+def _make_scheduler(args, opt, steps_per_epoch: int):
+    s = optim.lr_scheduler
+    if args.scheduler == "step":
+        return s.StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1)
+    if args.scheduler == "cosine":
+        return s.CosineAnnealingLR(opt, T_max=args.epochs)
+    if args.scheduler == "onecycle":
+        return s.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch)
+    if args.scheduler == "plateau":
+        return s.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=2)
+    return None
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 512, classes: int | None = None) -> dict:
+    """Loss, accuracy and (optionally) the confusion matrix of ``model`` on arrays, in eval mode."""
+    model.eval()
+    total_loss, correct = 0.0, 0
+    confusion = np.zeros((classes, classes), dtype=np.int64) if classes else None
+    with no_grad():
+        for i in range(0, len(y), batch_size):
+            xb, yb = _make(x[i : i + batch_size]), _make(y[i : i + batch_size])
+            out = model(xb)
+            total_loss += float(nn.functional.cross_entropy(out, yb, reduction="sum"))
+            pred = out._data.argmax(1)
+            correct += int((pred == yb._data).sum())
+            if confusion is not None:
+                np.add.at(confusion, (yb._data, pred), 1)
+    n = max(len(y), 1)
+    return {"loss": total_loss / n, "accuracy": correct / n, "confusion": confusion}
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+def _rng_state() -> dict:
+    return {"default_generator": bp_random.get_rng_state()}
+
+
+def _set_rng_state(state: dict) -> None:
+    bp_random.set_rng_state(state["default_generator"])
+
+
+def run(args) -> dict:
+    """Train and evaluate as configured by ``args``; returns the metrics dict."""
+    defaults = DATASET_DEFAULTS[args.dataset]
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.threads:
+        from .._backend import set_num_threads
+
+        set_num_threads(args.threads)
+    if args.early_stopping and args.val_split == 0:
+        raise UsageError("--early-stopping needs a validation set (--val-split > 0)")
+
+    data = load_arrays(args)
+    x_tr, y_tr, x_val, y_val = _split(data["x_train"], data["y_train"], args.val_split, args.seed)
+    in_shape = tuple(x_tr.shape[1:])
+
+    bp_random.manual_seed(args.seed)
+    model = MODELS[args.model](in_shape, data["classes"], dropout=args.dropout)
+    opt = _make_optimizer(args, model.parameters())
+    train_set = _AugmentedImages(x_tr, y_tr) if args.augment else TensorDataset(_make(x_tr), _make(y_tr))
+    loader_gen = bp_random.Generator().manual_seed(args.seed)
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_gen)
+    scheduler = _make_scheduler(args, opt, len(loader))
+
+    history: list = []
+    best = {"val_loss": math.inf, "epoch": 0, "state": None}
+    start_epoch = 1
+    if args.resume:
+        from ..serialization import load
+
+        ckpt = load(args.resume)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        _set_rng_state(ckpt["rng"])
+        loader_gen.set_state(ckpt["loader_rng"])
+        history = ckpt["history"]
+        best["val_loss"] = ckpt["best_val_loss"]
+        best["epoch"] = ckpt["best_epoch"]
+        best["state"] = ckpt.get("best_model")
+        start_epoch = int(ckpt["epoch"]) + 1
+
+    params = sum(p.numel() for p in model.parameters())
+    print(
+        f"backprop train: {args.model} ({params:,} parameters) on {args.dataset}: {len(y_tr)} train / {len(y_val)} val / "
+        f"{len(data['y_test'])} test, {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}",
+        flush=True,
+    )
+    train_start = time.perf_counter()
+    epochs_run = start_epoch - 1
+    stopped_early = False
+    for epoch in range(start_epoch, args.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        seen, loss_sum, correct = 0, 0.0, 0
+        bar = _progress(loader, len(loader), f"epoch {epoch}/{args.epochs}", not args.no_progress)
+        for xb, yb in bar:
+            opt.zero_grad()
+            out = model(xb)
+            loss = nn.functional.cross_entropy(out, yb)
+            loss.backward()
+            opt.step()
+            if args.scheduler == "onecycle":
+                scheduler.step()
+            n = len(yb)
+            seen += n
+            loss_sum += float(loss) * n
+            correct += int((out._data.argmax(1) == yb._data).sum())
+            if bar is not loader:
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", samples_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        train_loss, train_acc = loss_sum / max(seen, 1), correct / max(seen, 1)
+        val = evaluate(model, x_val, y_val) if len(y_val) else {"loss": math.nan, "accuracy": math.nan}
+        lr = opt.param_groups[0]["lr"]
+        if scheduler is not None and args.scheduler != "onecycle":
+            if args.scheduler == "plateau":
+                scheduler.step(val["loss"] if len(y_val) else train_loss)
+            else:
+                scheduler.step()
+        seconds = time.perf_counter() - t0
+        history.append(
+            {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val["loss"], "val_accuracy": val["accuracy"], "lr": lr, "seconds": seconds}
+        )
+        epochs_run = epoch
+        val_text = f"  val loss {val['loss']:.4f} acc {100 * val['accuracy']:.2f}%" if len(y_val) else ""
+        print(f"epoch {epoch}/{args.epochs}  train loss {train_loss:.4f} acc {100 * train_acc:.2f}%{val_text}  lr {lr:.2e}  {seconds:.1f}s", flush=True)
+        improved = len(y_val) and val["loss"] < best["val_loss"]
+        if improved:
+            best.update(val_loss=val["loss"], epoch=epoch, state=copy.deepcopy(model.state_dict()) if args.early_stopping else None)
+        if args.save:
+            _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best)
+        if args.early_stopping and epoch - best["epoch"] >= args.early_stopping:
+            print(f"early stopping: no better validation loss for {args.early_stopping} epochs (best {best['val_loss']:.4f} at epoch {best['epoch']})")
+            stopped_early = True
+            break
+    train_seconds = time.perf_counter() - train_start
+    if args.early_stopping and best["state"] is not None:
+        model.load_state_dict(best["state"])
+    test = evaluate(model, data["x_test"], data["y_test"], classes=data["classes"])
+    metrics = {
+        "dataset": args.dataset,
+        "model": args.model,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "best_val_loss": best["val_loss"] if math.isfinite(best["val_loss"]) else None,
+        "best_epoch": best["epoch"],
+        "epochs_run": epochs_run,
+        "stopped_early": stopped_early,
+        "train_seconds": train_seconds,
+        "parameters": params,
+        "history": history,
+        "confusion_matrix": test["confusion"].tolist(),
+    }
+    print(f"test accuracy {100 * test['accuracy']:.2f}%  test loss {test['loss']:.4f}  ({epochs_run} epochs, {train_seconds:.1f}s training)")
+    print(_format_confusion(test["confusion"]))
+    if args.metrics_out:
+        with open(args.metrics_out, "w") as fh:
+            json.dump(metrics, fh, indent=2)
+    if args.plot:
+        plot_history(history, args.plot)
+    return metrics
+
+
+def _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best) -> None:
+    from ..serialization import save
+
+    save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng": _rng_state(),
+            "loader_rng": loader_gen.get_state(),
+            "epoch": epoch,
+            "history": history,
+            "best_val_loss": best["val_loss"],
+            "best_epoch": best["epoch"],
+            "best_model": best["state"],
+            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+        },
+        args.save,
+    )
+
+
+def _format_confusion(confusion: np.ndarray) -> str:
+    n = confusion.shape[0]
+    width = max(len(str(confusion.max())), 3)
+    lines = ["confusion matrix (rows: true class, columns: predicted)"]
+    lines.append(" " * 4 + " ".join(f"{j:>{width}}" for j in range(n)))
+    for i in range(n):
+        lines.append(f"{i:>3} " + " ".join(f"{v:>{width}}" for v in confusion[i]))
+    return "\n".join(lines)
+
+
+def plot_history(history: list, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'backprop[plot]'") from None
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, [h["train_loss"] for h in history], label="train")
+    ax1.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("cross-entropy loss")
+    ax1.legend()
+    ax2.plot(epochs, [100 * h["train_accuracy"] for h in history], label="train")
+    ax2.plot(epochs, [100 * h["val_accuracy"] for h in history], label="validation")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy (%)")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        run(args)
+    except UsageError as exc:
+        print(f"backprop train: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        print(f"backprop train: error: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ValueError, OSError, ImportError) as exc:
+        if _is_data_error(exc):
+            print(f"backprop train: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt:
+        print("backprop train: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _is_data_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("idx", "corrupt", "truncated", "magic", "dataset", "checkpoint", "safetensors", "no such file", "scikit-learn", "download"))

@@ -1,0 +1,267 @@
+"""``backprop.save`` / ``backprop.load``: checkpoints without pickle, written atomically.
+
+Format: one safetensors file. Every tensor in the saved object becomes a safetensors entry;
+the object's structure (dicts, lists, numbers, strings, bools, None) is JSON in the file's
+``__metadata__`` under the key ``backprop``, with tensors replaced by references to their
+entries. A flat ``{name: tensor}`` dict (a state_dict) is stored under its own names, so
+``safetensors.torch.load_file`` reads backprop's state_dicts and ``backprop.load`` reads
+safetensors files written by other tools (returning ``{name: tensor}``).
+
+Loading never executes code: pickle-based files (``torch.save``'s .pt) are refused with a
+clear error. Saving writes a temporary file in the target directory, fsyncs it and renames
+it over the target, so an interrupted save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from . import _dtype
+from ._backend import xp
+from ._tensor import Tensor, _make
+from .nn.parameter import Parameter
+
+_META_KEY = "backprop"
+_FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A file could not be read as a backprop/safetensors checkpoint (names the file and the problem)."""
+
+
+def _safetensors_numpy():
+    try:
+        import safetensors.numpy as st
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "backprop.save/load need the 'safetensors' package (an optional extra): pip install 'backprop[serialization]'"
+        ) from None
+    return st
+
+
+# ---------------------------------------------------------------------------- encoding
+class _Encoder:
+    def __init__(self):
+        self.arrays: dict = {}
+        self.by_id: dict = {}
+
+    def tensor(self, t: Tensor, name: str) -> dict:
+        key = self.by_id.get(id(t))
+        if key is None:
+            key = name
+            while key in self.arrays:
+                key = key + "_"
+            self.arrays[key] = t._data if t._data.flags.c_contiguous else xp.array(t._data, order="C")
+            self.by_id[id(t)] = key
+        ref = {"__tensor__": key}
+        if isinstance(t, Parameter):
+            ref["parameter"] = True
+            ref["requires_grad"] = t._requires_grad
+        elif t._requires_grad:
+            ref["requires_grad"] = True
+        return ref
+
+    def encode(self, obj, path: str):
+        if isinstance(obj, Tensor):
+            return self.tensor(obj, path or "tensor")
+        if hasattr(obj, "detach") and hasattr(obj, "numpy") and not isinstance(obj, Tensor):  # foreign tensors (torch)
+            return self.tensor(_make(xp.asarray(obj.detach().cpu().numpy())), path or "tensor")
+        if isinstance(obj, xp.ndarray):
+            return {"__ndarray__": self.tensor(_make(obj), path or "array")["__tensor__"]}
+        if obj is None or isinstance(obj, (bool, int, str)):
+            return obj
+        if isinstance(obj, float):
+            if math.isfinite(obj):
+                return obj
+            return {"__float__": repr(obj)}
+        if isinstance(obj, xp.generic):
+            return self.encode(obj.item(), path)
+        if isinstance(obj, _dtype.dtype):
+            return {"__dtype__": obj.name}
+        if isinstance(obj, tuple):
+            return {"__tuple__": [self.encode(v, f"{path}/{i}") for i, v in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [self.encode(v, f"{path}/{i}") for i, v in enumerate(obj)]
+        if isinstance(obj, dict):
+            if all(isinstance(k, str) for k in obj) and not any(k.startswith("__") and k.endswith("__") for k in obj):
+                return {k: self.encode(v, f"{path}/{k}" if path else k) for k, v in obj.items()}
+            items = []
+            for k, v in obj.items():
+                if not isinstance(k, (str, int, float, bool)) and k is not None:
+                    raise TypeError(f"backprop.save: dict keys must be str, int, float, bool or None, got {type(k).__name__}")
+                items.append([k, self.encode(v, f"{path}/{k}" if path else str(k))])
+            return {"__dict__": items}
+        raise TypeError(
+            f"backprop.save: cannot save an object of type {type(obj).__name__} at '{path or '<root>'}': only tensors, "
+            "arrays, numbers, strings, bools, None, lists, tuples and dicts are supported (no pickle)"
+        )
+
+
+def _decode(obj, arrays: dict, where: str):
+    if isinstance(obj, list):
+        return [_decode(v, arrays, where) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tensor__" in obj:
+        key = obj["__tensor__"]
+        if key not in arrays:
+            raise CheckpointError(f"{where}: metadata refers to tensor '{key}' which is not in the file")
+        arr = arrays[key]
+        if obj.get("parameter"):
+            return Parameter(_make(arr), requires_grad=obj.get("requires_grad", True))
+        t = _make(arr)
+        if obj.get("requires_grad"):
+            t.requires_grad_(True)
+        return t
+    if "__ndarray__" in obj:
+        return arrays[obj["__ndarray__"]]
+    if "__tuple__" in obj:
+        return tuple(_decode(v, arrays, where) for v in obj["__tuple__"])
+    if "__dict__" in obj:
+        return {k: _decode(v, arrays, where) for k, v in obj["__dict__"]}
+    if "__float__" in obj:
+        return float(obj["__float__"])
+    if "__dtype__" in obj:
+        return _dtype.to_dtype(getattr(xp, obj["__dtype__"]) if obj["__dtype__"] != "bool" else bool)
+    return {k: _decode(v, arrays, where) for k, v in obj.items()}
+
+
+def _is_flat_tensor_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) for k in obj) and all(isinstance(v, Tensor) for v in obj.values())
+
+
+def _serialize(obj) -> tuple:
+    enc = _Encoder()
+    if _is_flat_tensor_dict(obj):
+        # A state_dict: entries under their own names (readable by safetensors.torch.load_file).
+        structure = {k: enc.tensor(v, k) for k, v in obj.items()}
+    else:
+        structure = enc.encode(obj, "")
+    metadata = {_META_KEY: json.dumps({"version": _FORMAT_VERSION, "object": structure}, allow_nan=False)}
+    return enc.arrays, metadata
+
+
+# ---------------------------------------------------------------------------- save
+def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization: bool = True) -> None:
+    """Save ``obj`` (tensors, state_dicts, nested containers of tensors and plain values) to ``f``.
+
+    ``f`` is a path (written atomically) or a binary file object.
+    """
+    if pickle_module is not None:
+        raise ValueError("backprop.save never uses pickle; pickle_module is not supported")
+    st = _safetensors_numpy()
+    arrays, metadata = _serialize(obj)
+    if hasattr(f, "write"):
+        f.write(st.save(arrays, metadata=metadata))
+        return
+    path = Path(os.fspath(f))
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.exists():
+        raise FileNotFoundError(f"backprop.save: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(st.save(arrays, metadata=metadata))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------- load
+_PICKLE_HINT = (
+    "it is a pickle-based file (e.g. written by torch.save). backprop never unpickles files because loading a "
+    "pickle can execute arbitrary code. Convert it where you trust it, e.g. "
+    "`safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors')`, and load that."
+)
+
+
+def _looks_like_pickle(data: bytes) -> bool:
+    """A zip archive (torch.save) or a raw pickle stream (PROTO opcode), and not a safetensors
+    file, whose 8-byte header length is followed by '{'."""
+    if len(data) >= 9 and data[8:9] == b"{":
+        return False
+    return data[:4] == b"PK\x03\x04" or (data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
+
+
+def _check_header(data: bytes, where: str) -> None:
+    if _looks_like_pickle(data):
+        raise CheckpointError(f"{where}: {_PICKLE_HINT}")
+    if len(data) < 8:
+        raise CheckpointError(f"{where}: file is truncated or empty ({len(data)} bytes); not a safetensors checkpoint")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len <= 0 or 8 + header_len > len(data):
+        raise CheckpointError(
+            f"{where}: not a valid safetensors file (header length {header_len} for a {len(data)}-byte file: "
+            "truncated or a different format)"
+        )
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except ValueError:
+        raise CheckpointError(f"{where}: corrupt safetensors header (not valid JSON)") from None
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            end = max(end, int(info["data_offsets"][1]))
+        except (KeyError, TypeError, IndexError, ValueError):
+            raise CheckpointError(f"{where}: corrupt safetensors header entry '{name}'") from None
+    if 8 + header_len + end > len(data):
+        raise CheckpointError(
+            f"{where}: file is truncated: the header describes {8 + header_len + end} bytes but the file has {len(data)}"
+        )
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None, **kwargs):
+    """Load an object saved by ``backprop.save``, or any safetensors file (as ``{name: tensor}``)."""
+    if pickle_module is not None:
+        raise ValueError("backprop.load never uses pickle; pickle_module is not supported")
+    st = _safetensors_numpy()
+    if hasattr(f, "read"):
+        data = f.read()
+        where = getattr(f, "name", "<file object>")
+    else:
+        where = os.fspath(f)
+        if not os.path.exists(where):
+            raise FileNotFoundError(f"backprop.load: no such file: '{where}'")
+        with open(where, "rb") as fh:
+            data = fh.read()
+    _check_header(data, where)
+    try:
+        arrays = st.load(data)
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(f"{where}: could not read safetensors data ({exc})") from None
+    header_len = int.from_bytes(data[:8], "little")
+    metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
+    if _META_KEY not in metadata:
+        return {name: _make(arr) for name, arr in arrays.items()}
+    try:
+        payload = json.loads(metadata[_META_KEY])
+        return _decode(payload["object"], arrays, where)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}: corrupt backprop metadata ({exc})") from None
+
+
+def save_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    save(obj, buf)
+    return buf.getvalue()

@@ -1,0 +1,176 @@
+"""`backprop train` end to end: the default digits run, determinism, checkpoints and resume,
+the outputs (metrics JSON, plot, confusion matrix) and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from backprop.cli import main as cli_main
+from backprop.cli import train as cli_train
+from conftest import DATA_DIR, require_data
+
+QUICK = ["--epochs", "2", "--no-progress", "--limit", "600"]
+
+
+def run(args, capsys=None) -> tuple:
+    code = cli_main(["train", *args])
+    out = capsys.readouterr() if capsys else None
+    return code, out
+
+
+def test_default_run_trains_cnn_on_digits_to_97_percent(tmp_path, capsys):
+    metrics_path = tmp_path / "m.json"
+    code, out = run(["--no-progress", "--metrics-out", str(metrics_path)], capsys)
+    assert code == 0
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["dataset"] == "digits" and metrics["model"] == "cnn"
+    assert metrics["test_accuracy"] >= 0.97
+    for key in ("test_accuracy", "test_loss", "best_val_loss", "epochs_run", "train_seconds", "history"):
+        assert key in metrics
+    assert metrics["epochs_run"] == len(metrics["history"]) == 25
+    assert metrics["history"][-1]["train_loss"] < metrics["history"][0]["train_loss"]
+    assert "confusion matrix" in out.out and "test accuracy" in out.out
+    import backprop
+
+    assert np.array(metrics["confusion_matrix"]).sum() == len(backprop.datasets.Digits(train=False))
+
+
+def test_same_seed_gives_bit_identical_results(tmp_path):
+    histories = []
+    for i in range(2):
+        path = tmp_path / f"m{i}.json"
+        assert cli_main(["train", *QUICK, "--metrics-out", str(path), "--dropout", "0.3"]) == 0
+        m = json.loads(path.read_text())
+        histories.append([(h["train_loss"], h["val_loss"]) for h in m["history"]] + [m["test_loss"]])
+    assert histories[0] == histories[1]
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "resnet"])
+@pytest.mark.parametrize("optimizer,scheduler", [("sgd", "step"), ("adam", "cosine"), ("adamw", "onecycle")])
+def test_models_optimizers_and_schedulers_run(model, optimizer, scheduler, tmp_path):
+    path = tmp_path / "m.json"
+    args = ["--model", model, "--optimizer", optimizer, "--scheduler", scheduler, "--epochs", "1", "--limit", "200", "--no-progress", "--metrics-out", str(path)]
+    assert cli_main(["train", *args]) == 0
+    m = json.loads(path.read_text())
+    assert np.isfinite(m["test_loss"]) and 0 <= m["test_accuracy"] <= 1
+
+
+def test_plateau_scheduler_weight_decay_dropout_augment(tmp_path):
+    path = tmp_path / "m.json"
+    args = [*QUICK, "--scheduler", "plateau", "--weight-decay", "1e-4", "--dropout", "0.2", "--augment", "--metrics-out", str(path)]
+    assert cli_main(["train", *args]) == 0
+    assert json.loads(path.read_text())["epochs_run"] == 2
+
+
+def test_early_stopping_stops_and_restores_best(tmp_path, monkeypatch):
+    path = tmp_path / "m.json"
+    # Validation loss that improves once, then only gets worse: patience 2 stops after epoch 3.
+    losses = iter([1.0, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5, 1.7])
+    original = cli_train.evaluate
+
+    def fake_evaluate(model, x, y, batch_size=512, classes=None):
+        result = original(model, x, y, batch_size, classes)
+        if classes is None:
+            result["loss"] = next(losses)
+        return result
+
+    monkeypatch.setattr(cli_train, "evaluate", fake_evaluate)
+    assert cli_main(["train", "--epochs", "8", "--early-stopping", "2", "--limit", "300", "--no-progress", "--metrics-out", str(path)]) == 0
+    m = json.loads(path.read_text())
+    assert m["stopped_early"] and m["epochs_run"] == 4 and m["best_epoch"] == 2 and m["best_val_loss"] == 0.5
+
+
+def test_save_and_resume_equal_an_uninterrupted_run(tmp_path, monkeypatch):
+    import backprop
+
+    full = tmp_path / "full.safetensors"
+    part = tmp_path / "part.safetensors"
+    args = ["--epochs", "4", "--limit", "400", "--dropout", "0.2", "--scheduler", "cosine", "--augment", "--no-progress"]
+    assert cli_main(["train", *args, "--save", str(full)]) == 0
+
+    # Interrupt a second run right after its epoch-2 checkpoint, then resume it.
+    real_save = cli_train._save_checkpoint
+
+    def save_then_interrupt(*a, **kw):
+        real_save(*a, **kw)
+        if a[5] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_train, "_save_checkpoint", save_then_interrupt)
+    assert cli_main(["train", *args, "--save", str(part)]) == 130
+    monkeypatch.setattr(cli_train, "_save_checkpoint", real_save)
+    assert backprop.load(part)["epoch"] == 2
+    assert cli_main(["train", *args, "--save", str(part), "--resume", str(part)]) == 0
+
+    a, b = backprop.load(full), backprop.load(part)
+    assert a["epoch"] == b["epoch"] == 4
+    for key in a["model"]:
+        np.testing.assert_array_equal(a["model"][key].numpy(), b["model"][key].numpy(), err_msg=key)
+    losses = lambda ck: [(h["train_loss"], h["val_loss"]) for h in ck["history"]]  # noqa: E731 (seconds differ)
+    assert losses(a) == losses(b)
+
+
+def test_plot_writes_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curves.png"
+    assert cli_main(["train", *QUICK, "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--lr", "-1"], "--lr"),
+        (["--lr", "abc"], "--lr"),
+        (["--dataset", "cifar"], "--dataset"),
+        (["--dropout", "1.5"], "--dropout"),
+        (["--bogus"], "unrecognized"),
+        (["--dataset", "mnist"], "--data-dir"),
+        (["--dataset", "mnist", "--data-dir", "/nonexistent/dir"], "not found"),
+        (["--early-stopping", "2", "--val-split", "0"], "validation"),
+        (["--resume", "/nonexistent/ckpt.safetensors"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_error_with_status_2(args, needle, capsys):
+    code, out = run(args, capsys)
+    assert code == 2
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1, out.err
+    assert lines[0].startswith("backprop train: error:") and needle.lower() in lines[0].lower()
+    assert "Traceback" not in out.err
+
+
+def test_corrupt_idx_file_is_a_one_line_error(tmp_path, capsys):
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / name).write_bytes(b"this is not gzip")
+    code, out = run(["--dataset", "mnist", "--data-dir", str(tmp_path)], capsys)
+    assert code == 2
+    assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err
+
+
+def test_console_script_and_module_entry_point_subprocess(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "backprop", "train", "--epochs", "0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("backprop train: error:") and "Traceback" not in result.stderr
+
+
+def test_mnist_smoke_from_shared_data(tmp_path):
+    require_data("mnist/train-images-idx3-ubyte.gz")
+    path = tmp_path / "m.json"
+    args = ["--dataset", "mnist", "--data-dir", str(DATA_DIR / "mnist"), "--epochs", "2", "--limit", "2000", "--no-progress", "--metrics-out", str(path)]
+    assert cli_main(["train", *args]) == 0
+    assert json.loads(path.read_text())["test_accuracy"] > 0.85
+
+
+def test_fashion_mnist_smoke_from_shared_data(tmp_path):
+    require_data("fashion-mnist/train-images-idx3-ubyte.gz")
+    path = tmp_path / "m.json"
+    args = ["--dataset", "fashion-mnist", "--data-dir", str(DATA_DIR / "fashion-mnist"), "--model", "mlp", "--epochs", "1", "--limit", "2000", "--no-progress", "--metrics-out", str(path)]
+    assert cli_main(["train", *args]) == 0
+    assert json.loads(path.read_text())["test_accuracy"] > 0.6
