@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+from .._backend import ndarray, xp
 from .._tensor import Tensor, _make, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
 from .grad_mode import _state
@@ -122,7 +122,9 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
         if g is None or node._edges[i][0] is None:
             checked.append(None)
             continue
-        if not isinstance(g, Tensor):
+        if type(g) is ndarray:  # fused primitives may return raw arrays from a no-graph backward
+            g = _make(g)
+        elif not isinstance(g, Tensor):
             raise TypeError(f"function {node.name()} returned a gradient of type {type(g).__name__} at index {i}; expected a Tensor or None")
         shape, dtype = in_meta
         if g._data.shape != shape:

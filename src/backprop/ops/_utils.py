@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import _dtype
 from .._backend import ndarray, xp
 from .._tensor import Tensor, _make, shape_str
+from ..autograd.grad_mode import _state as _grad_state
 
 _FROM_NUMPY = _dtype._FROM_NUMPY
 
@@ -174,6 +175,8 @@ def cast_to(value, target: _dtype.dtype) -> Tensor:
     if isinstance(value, Tensor):
         if value._data.dtype is target.np or value._data.dtype == target.np:
             return value
+        if not (value._requires_grad and _grad_state.enabled):  # no graph to record: a plain cast
+            return _make(value._data.astype(target.np))
         from .elementwise import to_dtype
 
         return to_dtype(value, target)

@@ -911,7 +911,54 @@ _ERF_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1
 
 
 def _erf_array(x):
-    """erf of an array, computed in float64 and returned in the input's dtype."""
+    """erf of an array in the input's dtype: exact (Cody) for float64, table interpolation
+    (max error 3e-8, a quarter of float32's epsilon) for float32/float16."""
+    if x.dtype != xp.float64:
+        return _erf_table(x.astype(xp.float32, copy=False)).astype(x.dtype, copy=False)
+    return _erf_cody(x)
+
+
+_ERF_STEPS_PER_UNIT, _ERF_N = 2048, 8192  # grid over [0, 4): erf(x >= 4) rounds to 1 in float32
+_ERF_MAX_POS = float(_ERF_N) - 0.001
+_erf_grid = None
+CHUNK = 32768  # elements per pass of a fused elementwise sequence: keeps the passes in cache
+
+
+def chunks(n: int):
+    """Slices covering ``range(n)`` in cache-sized pieces (for multi-pass fused elementwise code)."""
+    for start in range(0, n, CHUNK):
+        yield slice(start, start + CHUNK)
+
+
+def _erf_table(x):
+    """erf by linear interpolation in a 8192-entry table (built once with the exact float64
+    algorithm), in cache-sized chunks: ~10 vectorized passes instead of ~45."""
+    global _erf_grid
+    if _erf_grid is None:
+        knots = _erf_cody(xp.arange(_ERF_N + 1, dtype=xp.float64) / _ERF_STEPS_PER_UNIT)
+        _erf_grid = (knots[:-1].astype(xp.float32), xp.diff(knots).astype(xp.float32))
+    values, slopes = _erf_grid
+    flat = x.reshape(-1)
+    out = xp.empty_like(flat)
+    for sl in chunks(flat.size):
+        part = flat[sl]
+        # erf is odd: interpolate at |x| (scaling by a power of two is exact, so tiny |x| keep
+        # full relative precision), then restore the sign. Beyond the grid erf is 1 in float32.
+        pos = xp.abs(part)
+        pos *= xp.float32(_ERF_STEPS_PER_UNIT)
+        xp.minimum(pos, xp.float32(_ERF_MAX_POS), out=pos)
+        with xp.errstate(invalid="ignore"):
+            idx = pos.astype(xp.int32)
+        pos -= idx
+        res = xp.take(slopes, idx, mode="clip")
+        res *= pos
+        res += xp.take(values, idx, mode="clip")
+        xp.copysign(res, part, out=out[sl])
+    return out.reshape(x.shape)
+
+
+def _erf_cody(x):
+    """erf in float64 (W. J. Cody's rational approximations: full double precision)."""
     dtype = x.dtype
     x = x.astype(xp.float64)
     ax = xp.abs(x)

@@ -229,3 +229,100 @@ class ConstantPad(Function):
     def backward(ctx, grad):
         neg = tuple((-b, -e) for b, e in ctx.widths)
         return ConstantPad.apply(grad, neg, 0.0), None, None
+
+
+_SQRT_2_OVER_PI = 0.7978845608028654
+_INV_SQRT_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+class Gelu(Function):
+    """GELU, exact (x * Phi(x)) or ``approximate='tanh'``, fused: forward and backward are a
+    few array passes over cache-sized chunks. Under ``create_graph`` the backward is built
+    from differentiable ops instead, so higher derivatives work."""
+
+    @staticmethod
+    def forward(ctx, a, approximate):
+        from .elementwise import _erf_array, _erf_table, chunks
+
+        x = a._data
+        ctx.approximate = approximate
+        ctx.save_for_backward(a)
+        flat = x.reshape(-1)
+        out = xp.empty_like(flat)
+        aux = xp.empty_like(flat)  # Phi(x) (exact) or tanh(inner) (approximation), for backward
+        for sl in chunks(flat.size):
+            part = flat[sl]
+            if approximate == "tanh":
+                t = part * part
+                t *= 0.044715
+                t += 1
+                t *= part
+                t *= _SQRT_2_OVER_PI
+                xp.tanh(t, out=aux[sl])
+                res = aux[sl] + 1
+            else:
+                cdf = _erf_table(part * xp.asarray(_INV_SQRT_2, dtype=part.dtype)) if part.dtype != xp.float64 else _erf_array(part * _INV_SQRT_2)
+                cdf += 1
+                cdf *= 0.5
+                aux[sl] = cdf
+                res = cdf
+            res *= part
+            if approximate == "tanh":
+                res *= 0.5
+            out[sl] = res
+        ctx.aux = aux
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        if _grad_enabled():  # create_graph: differentiable formula
+            return _gelu_derivative_tensor(a, ctx.approximate) * grad, None
+        from .elementwise import chunks
+
+        x, aux, g = a._data.reshape(-1), ctx.aux, grad._data.reshape(-1)
+        out = xp.empty_like(x)
+        for sl in chunks(x.size):
+            part, au = x[sl], aux[sl]
+            d = part * part
+            if ctx.approximate == "tanh":
+                # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
+                d *= 3 * 0.044715
+                d += 1
+                d *= _SQRT_2_OVER_PI * 0.5
+                d *= part
+                d *= 1 - au * au
+                d += 0.5 * (1 + au)
+            else:
+                # d/dx x Phi(x) = Phi(x) + x phi(x)
+                d *= -0.5
+                xp.exp(d, out=d)
+                d *= _INV_SQRT_2PI
+                d *= part
+                d += au
+            xp.multiply(d, g[sl], out=out[sl])
+        return out.reshape(a._data.shape), None
+
+
+def _grad_enabled() -> bool:
+    from ..autograd.grad_mode import _state
+
+    return _state.enabled
+
+
+def _gelu_derivative_tensor(x, approximate: str):
+    from .elementwise import erf, exp, tanh
+
+    if approximate == "tanh":
+        t = tanh((x + x * x * x * 0.044715) * _SQRT_2_OVER_PI)
+        return (t + 1) * 0.5 + x * (1 - t * t) * ((x * x * (3 * 0.044715) + 1) * (_SQRT_2_OVER_PI * 0.5))
+    return (erf(x * _INV_SQRT_2) + 1) * 0.5 + x * exp(x * x * -0.5) * _INV_SQRT_2PI
+
+
+def gelu(input, approximate: str = "none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    from ._utils import as_float
+
+    return Gelu.apply(as_float(input), approximate)
