@@ -91,13 +91,8 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
-    """Gaussian error linear unit: exact (erf) or ``approximate='tanh'``."""
-    if approximate == "none":
-        return input * 0.5 * (ew.erf(input * (1.0 / math.sqrt(2.0))) + 1.0)
-    if approximate == "tanh":
-        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
-        return input * 0.5 * (ew.tanh(inner) + 1.0)
-    raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    """Gaussian error linear unit: exact (x * Phi(x), via erf) or ``approximate='tanh'`` (a fused primitive)."""
+    return nn_ops.gelu(input, approximate)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -1069,8 +1064,8 @@ def scaled_dot_product_attention(
         scale = 1.0 / math.sqrt(query._data.shape[-1])
     drop = None
     if dropout_p > 0.0:
-        L, S = query._data.shape[-2], key._data.shape[-2]
-        shape = xp.broadcast_shapes(query._data.shape[:-2] + (L, S), key._data.shape[:-2] + (L, S))
+        ls = (query._data.shape[-2], key._data.shape[-2])
+        shape = xp.broadcast_shapes(query._data.shape[:-2] + ls, key._data.shape[:-2] + ls)
         if attn_mask is not None:
             shape = xp.broadcast_shapes(shape, attn_mask._data.shape)
         drop = _dropout_mask(shape, dropout_p, query._data.dtype)
@@ -1090,7 +1085,7 @@ def _canonical_mask(mask: Tensor | None, mask_name: str, other_type, other_name:
     if kind != "b" and kind != "f":
         raise AssertionError(f"only bool and floating types of {mask_name} are supported")
     if check_other and other_type is not None and mask.dtype != other_type:
-        warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both instead.", stacklevel=3)
+        warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both instead.", stacklevel=2)
     if kind == "b":
         np_dtype = _dtype.to_dtype(target_type).np
         mask = _make(xp.where(mask._data, -xp.inf, 0.0).astype(np_dtype))
@@ -1143,12 +1138,12 @@ def _mha_shape_check(query: Tensor, key: Tensor, value: Tensor, key_padding_mask
 
 
 def _in_projection_packed(q: Tensor, k: Tensor, v: Tensor, w: Tensor, b: Tensor | None) -> tuple:
-    E = q._data.shape[-1]
+    e = q._data.shape[-1]
     if k is v:
         if q is k:  # self-attention: one GEMM for q, k and v
             return tuple(mv.chunk(linear(q, w, b), 3, -1))
-        w_q, w_kv = mv.split(w, [E, 2 * E])
-        b_q, b_kv = mv.split(b, [E, 2 * E]) if b is not None else (None, None)
+        w_q, w_kv = mv.split(w, [e, 2 * e])
+        b_q, b_kv = mv.split(b, [e, 2 * e]) if b is not None else (None, None)
         k_proj, v_proj = mv.chunk(linear(k, w_kv, b_kv), 2, -1)
         return linear(q, w_q, b_q), k_proj, v_proj
     w_q, w_k, w_v = mv.chunk(w, 3)
