@@ -119,6 +119,29 @@ def from_numpy(ndarray_: ndarray) -> Tensor:
     return _make(ndarray_)
 
 
+def from_dlpack(ext_tensor: object) -> Tensor:
+    """A tensor sharing memory with ``ext_tensor``, any object with ``__dlpack__`` (a torch
+    tensor, a NumPy array, ...) or a DLPack capsule (which DLPack exports read-only)."""
+    if type(ext_tensor).__name__ == "PyCapsule":
+        ext_tensor = _Capsule(ext_tensor)
+    arr = xp.from_dlpack(ext_tensor)
+    _dtype.from_numpy_dtype(arr.dtype)
+    return _make(arr)
+
+
+class _Capsule:
+    """Presents a bare DLPack capsule (``to_dlpack``'s result) through the ``__dlpack__`` protocol."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, **kwargs):
+        return self.capsule
+
+    def __dlpack_device__(self) -> tuple:
+        return (1, 0)
+
+
 def _creation_dtype(dtype, default=None) -> _dtype.dtype:
     if dtype is not None:
         return _dtype.to_dtype(dtype)

@@ -347,6 +347,17 @@ class Tensor:
             return arr.astype(dtype)
         return arr.copy() if copy else arr
 
+    def __dlpack__(self, stream=None, *, max_version=None, dl_device=None, copy=None):
+        """Export as a DLPack capsule sharing memory (CPU memory: ``stream`` is ignored)."""
+        if self._requires_grad:
+            raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+        kwargs = {k: v for k, v in (("max_version", max_version), ("dl_device", dl_device), ("copy", copy)) if v is not None}
+        return self._data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        """(device type, device id) of the DLPack export: ``(1, 0)``, the CPU."""
+        return self._data.__dlpack_device__()
+
     def item(self):
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
