@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, metavar="PATH", help="PNG of loss and accuracy curves (needs matplotlib)")
     p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training and test examples (quick runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--diagnose", action="store_true", help="watch gradients, updates and activations; print the problems found after each epoch")
+    p.add_argument("--report", default=None, metavar="DIR", help="write DIR/report.html: curves, gradient flow and the problems found")
     return p
 
 
@@ -264,6 +266,11 @@ def run(args) -> dict:
     loader_gen = bp_random.Generator().manual_seed(args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_gen)
     scheduler = _make_scheduler(args, opt, len(loader))
+    monitor = None
+    if args.diagnose or args.report:
+        from ..diagnostics import GradientMonitor
+
+        monitor = GradientMonitor(model, opt)
 
     history: list = []
     best = {"val_loss": math.inf, "epoch": 0, "state": None}
@@ -327,6 +334,8 @@ def run(args) -> dict:
         epochs_run = epoch
         val_text = f"  val loss {val['loss']:.4f} acc {100 * val['accuracy']:.2f}%" if len(y_val) else ""
         print(f"epoch {epoch}/{args.epochs}  train loss {train_loss:.4f} acc {100 * train_acc:.2f}%{val_text}  lr {lr:.2e}  {seconds:.1f}s", flush=True)
+        if args.diagnose:
+            print("  diagnostics: " + monitor.summary().replace("\n", "\n  diagnostics: "), flush=True)
         improved = len(y_val) and val["loss"] < best["val_loss"]
         if improved:
             best.update(val_loss=val["loss"], epoch=epoch, state=copy.deepcopy(model.state_dict()) if args.early_stopping else None)
@@ -361,6 +370,13 @@ def run(args) -> dict:
             json.dump(metrics, fh, indent=2)
     if args.plot:
         plot_history(history, args.plot)
+    if monitor is not None:
+        monitor.remove()
+        if args.report:
+            from ..diagnostics import write_html_report
+
+            path = write_html_report(args.report, history, monitor, {k: v for k, v in metrics.items() if k not in ("history", "confusion_matrix")})
+            print(f"report written to {path}")
     return metrics
 
 
