@@ -250,3 +250,52 @@ def test_gelu_float32_is_accurate_over_a_wide_range():
         ours = backprop.nn.functional.gelu(backprop.tensor(x), approximate=approximate).numpy()
         theirs = torch.nn.functional.gelu(torch.tensor(x), approximate=approximate).numpy()
         np.testing.assert_allclose(ours, theirs, rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_batch_norm_gradcheck_and_gradgradcheck(training, channels_last):
+    import backprop
+
+    rng = np.random.default_rng(0)
+    arr = rng.standard_normal((3, 2, 2, 3))
+    if channels_last:
+        arr = np.ascontiguousarray(arr.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    x = backprop.tensor(arr, requires_grad=True)
+    w = backprop.tensor(rng.standard_normal(2) + 1, requires_grad=True)
+    b = backprop.tensor(rng.standard_normal(2), requires_grad=True)
+    rm, rv = backprop.tensor(rng.standard_normal(2)), backprop.tensor(rng.uniform(0.5, 2, 2))
+
+    def fn(x_, w_, b_):
+        return backprop.nn.functional.batch_norm(x_, rm.clone(), rv.clone(), w_, b_, training=training)
+
+    assert backprop.autograd.gradcheck(fn, (x, w, b))
+    assert backprop.autograd.gradgradcheck(fn, (x, w, b), atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,normalized", [((3, 5), (5,)), ((2, 3, 4), (3, 4))])
+def test_layer_norm_gradcheck_and_gradgradcheck(shape, normalized):
+    import backprop
+
+    rng = np.random.default_rng(1)
+    x = backprop.tensor(rng.standard_normal(shape), requires_grad=True)
+    w = backprop.tensor(rng.standard_normal(normalized) + 1, requires_grad=True)
+    b = backprop.tensor(rng.standard_normal(normalized), requires_grad=True)
+    fn = lambda x_, w_, b_: backprop.nn.functional.layer_norm(x_, normalized, w_, b_)  # noqa: E731
+    assert backprop.autograd.gradcheck(fn, (x, w, b))
+    assert backprop.autograd.gradgradcheck(fn, (x, w, b), atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 3, 5)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_gradcheck_and_gradgradcheck(shape, bias):
+    import backprop
+
+    rng = np.random.default_rng(2)
+    x = backprop.tensor(rng.standard_normal(shape), requires_grad=True)
+    w = backprop.tensor(rng.standard_normal((3, 5)), requires_grad=True)
+    b = backprop.tensor(rng.standard_normal(3), requires_grad=True) if bias else None
+    args = (x, w, b) if bias else (x, w)
+    fn = lambda *a: backprop.nn.functional.linear(*a)  # noqa: E731
+    assert backprop.autograd.gradcheck(fn, args)
+    assert backprop.autograd.gradgradcheck(fn, args)

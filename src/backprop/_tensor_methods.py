@@ -54,6 +54,37 @@ def _binary_or_notimpl(fn):
     return method
 
 
+def _fast_binary(fn_cls, slow, name: str, reflected: bool = False):
+    """An arithmetic operator with a fast path for the common cases -- another Tensor of the
+    same dtype, or a Python number on a float tensor -- skipping dtype promotion; anything
+    else goes through the full op (``slow``)."""
+    from .ops._utils import broadcast_error
+
+    def method(self, other):
+        to = type(other)
+        dt = self._data.dtype
+        if dt.kind != "f":  # integer/bool operands: promotion rules (int/int is float, ...)
+            if isinstance(other, (Tensor, int, float, bool, xp.generic, xp.ndarray)):
+                return slow(other, self) if reflected else slow(self, other)
+            return NotImplemented
+        if to is Tensor and other._data.dtype is dt:
+            pass
+        elif to is float or to is int:
+            other = _make(xp.asarray(other, dtype=dt))
+        elif isinstance(other, (Tensor, int, float, bool, xp.generic, xp.ndarray)):
+            return slow(other, self) if reflected else slow(self, other)
+        else:
+            return NotImplemented
+        a, b = (other, self) if reflected else (self, other)
+        try:
+            return fn_cls.apply(a, b)
+        except ValueError:
+            raise broadcast_error(name, a, b) from None
+
+    method.__name__ = f"__{'r' if reflected else ''}{name}__"
+    return method
+
+
 def _invert(self):
     if self._data.dtype.kind == "f":
         raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
@@ -72,14 +103,14 @@ def _contains(self, element) -> bool:
 
 _bind(
     {
-        "__add__": _binary_or_notimpl(ew.add),
-        "__radd__": _reflected(ew.add),
-        "__sub__": _binary_or_notimpl(ew.sub),
-        "__rsub__": _reflected(ew.sub),
-        "__mul__": _binary_or_notimpl(ew.mul),
-        "__rmul__": _reflected(ew.mul),
-        "__truediv__": _binary_or_notimpl(ew.div),
-        "__rtruediv__": _reflected(ew.div),
+        "__add__": _fast_binary(ew.Add, ew.add, "add"),
+        "__radd__": _fast_binary(ew.Add, ew.add, "add", reflected=True),
+        "__sub__": _fast_binary(ew.Sub, ew.sub, "sub"),
+        "__rsub__": _fast_binary(ew.Sub, ew.sub, "sub", reflected=True),
+        "__mul__": _fast_binary(ew.Mul, ew.mul, "mul"),
+        "__rmul__": _fast_binary(ew.Mul, ew.mul, "mul", reflected=True),
+        "__truediv__": _fast_binary(ew.Div, ew.div, "div"),
+        "__rtruediv__": _fast_binary(ew.Div, ew.div, "div", reflected=True),
         "__floordiv__": _binary_or_notimpl(ew.floor_divide),
         "__rfloordiv__": _reflected(ew.floor_divide),
         "__mod__": _binary_or_notimpl(ew.remainder),

@@ -10,6 +10,11 @@
    calls until the user zeroes them (``optimizer.zero_grad()``/``tensor.grad = None``).
 4. Unless ``retain_graph``, each node releases its saved tensors right after its backward,
    so a second backward through a node that saved something raises ``RuntimeError``.
+
+Without ``create_graph`` gradients travel as raw ``xp`` arrays and the primitives' backward
+formulas run on arrays (see ``ops/_backward.py``): no Tensor or graph bookkeeping per step.
+User Functions and hooks still see Tensors. With ``create_graph`` everything is a Tensor and
+every backward step is itself recorded.
 """
 
 from __future__ import annotations
@@ -24,21 +29,24 @@ def topological_order(roots) -> list:
     """Nodes reachable from ``roots`` with every node before all nodes it sends gradients to."""
     order = []
     visited = set()
+    mark = visited.add
+    finish = order.append
     for root in roots:
         if root is None or root in visited:
             continue
-        visited.add(root)
+        mark(root)
         stack = [(root, iter(root._edges))]
+        push = stack.append
         while stack:
             node, children = stack[-1]
             for child, _ in children:
                 if child is not None and child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(child._edges)))
+                    mark(child)
+                    push((child, iter(child._edges)))
                     break
             else:
                 stack.pop()
-                order.append(node)
+                finish(node)
     order.reverse()
     return order
 
@@ -54,20 +62,24 @@ class _Run:
         # .grad would change the other.
         self.handed_out: dict[int, object] = {}
 
-    def accumulate(self, leaf: Tensor, grad: Tensor, node: AccumulateGrad | None = None) -> None:
-        if leaf._hooks:
-            grad = _apply_hooks(leaf._hooks, grad)
-        if node is not None and node._pre_hooks:
-            for hook in list(node._pre_hooks):
-                new = hook((grad,))
-                if new is not None:
-                    grad = new[0]
+    def accumulate(self, leaf: Tensor, grad, node: AccumulateGrad | None = None) -> None:
+        if leaf._hooks or (node is not None and node._pre_hooks):
+            grad = _as_tensor(grad)
+            if leaf._hooks:
+                grad = _apply_hooks(leaf._hooks, grad)
+            if node is not None and node._pre_hooks:
+                for hook in list(node._pre_hooks):
+                    new = hook((grad,))
+                    if new is not None:
+                        grad = new[0]
         old = leaf._grad
         if self.create_graph:
             # A differentiable copy, as torch makes: leaves given the same gradient must not share one .grad.
             leaf._grad = grad.clone() if old is None else old + grad
         else:
-            arr = grad._data
+            arr = grad._data if isinstance(grad, Tensor) else grad
+            if arr.dtype != leaf._data.dtype:
+                arr = arr.astype(leaf._data.dtype)
             if old is None:
                 if arr.base is not None or not arr.flags.writeable or id(arr) in self.handed_out:
                     arr = arr.copy()
@@ -84,20 +96,36 @@ class _Run:
                 hook(leaf)
         if node is not None and node._post_hooks:  # torch calls them with ((), (grad,))
             for hook in list(node._post_hooks):
-                hook((), (grad,))
+                hook((), (_as_tensor(grad),))
 
 
 def _call_backward(node, grads: list, create_graph: bool) -> tuple:
+    """Run ``node``'s backward on the gradients of its outputs; returns one value per input.
+
+    Values are arrays without ``create_graph`` (Tensors with it). Primitives get them as they
+    are; user Functions always get Tensors.
+    """
     if node._freed:
         raise RuntimeError(_FREED_MESSAGE)
+    fn = node._fn
+    array_mode = not create_graph and fn._array_backward
+    if array_mode and not anomaly_state.enabled and (grads[0] is not None if len(grads) == 1 else all(g is not None for g in grads)):
+        return _call_array_backward(node, fn, grads)
     meta = node._output_meta
-    if node.materialize_grads:
-        for i, g in enumerate(grads):
-            if g is None and meta[i] is not None:
+    for i, g in enumerate(grads):
+        if g is None:
+            if node.materialize_grads and meta[i] is not None:
                 shape, dtype = meta[i]
-                grads[i] = _make(xp.zeros(shape, dtype=dtype if dtype.kind == "f" else xp.float32))
+                z = xp.zeros(shape, dtype=dtype if dtype.kind == "f" else xp.float32)
+                grads[i] = z if array_mode else _make(z)
+        elif array_mode:
+            if type(g) is not ndarray:
+                grads[i] = g._data if isinstance(g, Tensor) else xp.asarray(g)
+        elif type(g) is ndarray:
+            grads[i] = _make(g)
+    node._array_mode = array_mode
     try:
-        result = node._fn.backward(node, *grads)
+        result = fn.backward(node, *grads)
     except Exception as exc:
         if anomaly_state.enabled and getattr(node, "_trace", None):
             try:
@@ -106,6 +134,8 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
                 raise exc from None
             raise annotated from exc
         raise
+    finally:
+        node._array_mode = False
     if not isinstance(result, tuple):
         result = (result,)
     n_inputs = len(node._edges)
@@ -118,29 +148,82 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
             )
     checked = []
     for i, g in enumerate(result):
-        in_meta = node._input_meta[i]
         if g is None or node._edges[i][0] is None:
             checked.append(None)
             continue
-        if type(g) is ndarray:  # fused primitives may return raw arrays from a no-graph backward
-            g = _make(g)
-        elif not isinstance(g, Tensor):
-            raise TypeError(f"function {node.name()} returned a gradient of type {type(g).__name__} at index {i}; expected a Tensor or None")
-        shape, dtype = in_meta
-        if g._data.shape != shape:
+        tg = type(g)
+        if tg is not ndarray and not isinstance(g, Tensor):
+            if isinstance(g, xp.generic):
+                g = xp.asarray(g)
+            else:
+                raise TypeError(f"function {node.name()} returned a gradient of type {tg.__name__} at index {i}; expected a Tensor or None")
+        if create_graph:
+            g = _as_tensor(g)
+        elif type(g) is not ndarray:
+            g = g._data
+        shape, dtype = node._input_meta[i]
+        if g.shape != shape:
             g = _sum_to_or_raise(node, i, g, shape)
-        if g._data.dtype != dtype:
-            g = g.to(_dtype_of(dtype))
-        if anomaly_state.enabled and anomaly_state.check_nan and g._data.dtype.kind == "f":
+        if (g.dtype if type(g) is ndarray else g._data.dtype) != dtype:
+            g = g.astype(dtype) if type(g) is ndarray else g.to(_dtype_of(dtype))
+        if anomaly_state.enabled and anomaly_state.check_nan:
             _check_finite(node, i, g)
         checked.append(g)
     return tuple(checked)
 
 
-def _check_finite(node, index: int, grad: Tensor) -> None:
+def _call_array_backward(node, fn, grads: list) -> tuple:
+    """The common case of ``_call_backward``: a primitive, no create_graph, every output's
+    gradient present, no anomaly mode."""
+    for i, g in enumerate(grads):
+        if type(g) is not ndarray:
+            grads[i] = g._data if isinstance(g, Tensor) else xp.asarray(g)
+    node._array_mode = True
+    try:
+        result = fn.backward(node, *grads)
+    finally:
+        node._array_mode = False
+    if type(result) is not tuple:
+        result = (result,)
+    edges = node._edges
+    if len(result) != len(edges):
+        if len(result) > len(edges) and all(r is None for r in result[len(edges) :]):
+            result = result[: len(edges)]
+        else:
+            raise RuntimeError(
+                f"function {node.name()} returned an incorrect number of gradients (expected {len(edges)}, got {len(result)})"
+            )
+    checked = []
+    for g, edge, meta in zip(result, edges, node._input_meta):
+        if g is None or edge[0] is None:
+            checked.append(None)
+            continue
+        if type(g) is not ndarray:
+            g = g._data if isinstance(g, Tensor) else xp.asarray(g)
+        shape, dtype = meta
+        if g.shape != shape:
+            g = _sum_to_or_raise(node, len(checked), g, shape)
+        if g.dtype != dtype:
+            g = g.astype(dtype)
+        checked.append(g)
+    return tuple(checked)
+
+
+def _as_tensor(g):
+    return _make(g) if type(g) is ndarray else g
+
+
+def _as_value(g, create_graph: bool):
+    """A gradient in the engine's representation: a Tensor with create_graph, else an array."""
+    if create_graph:
+        return _as_tensor(g)
+    return g._data if isinstance(g, Tensor) else g
+
+
+def _check_finite(node, index: int, grad) -> None:
     """Anomaly mode: name the backward that produced NaN or inf (and where its forward ran)."""
-    arr = grad._data
-    if xp.isfinite(arr).all():
+    arr = grad._data if isinstance(grad, Tensor) else grad
+    if arr.dtype.kind != "f" or xp.isfinite(arr).all():
         return
     kind = "nan" if xp.isnan(arr).any() else "inf"
     trace = getattr(node, "_trace", None)
@@ -154,23 +237,25 @@ def _dtype_of(np_dtype):
     return from_numpy_dtype(np_dtype)
 
 
-def _sum_to_or_raise(node, index: int, grad: Tensor, shape) -> Tensor:
+def _sum_to_or_raise(node, index: int, grad, shape):
     from ..ops._utils import is_expandable_to, unbroadcast
 
-    if is_expandable_to(shape, grad._data.shape):
+    if is_expandable_to(shape, tuple(grad.shape)):
         return unbroadcast(grad, shape)
     raise RuntimeError(
-        f"Function {node.name()} returned an invalid gradient at index {index} - got {shape_str(grad._data.shape)} "
+        f"Function {node.name()} returned an invalid gradient at index {index} - got {shape_str(grad.shape)} "
         f"but expected shape compatible with {shape_str(shape)}"
     )
 
 
-def _add_grad(a: Tensor | None, b: Tensor, create_graph: bool) -> Tensor:
+def _add_grad(a, b, create_graph: bool):
+    """Sum two gradient contributions (arrays without create_graph, Tensors with it)."""
     if a is None:
         return b
     if create_graph:
-        return a + b
-    return _make(a._data + b._data)
+        return _as_tensor(a) + _as_tensor(b)
+    out = a + b
+    return out if type(out) is ndarray else xp.asarray(out)  # NumPy gives scalars for 0-d sums
 
 
 def _apply_hooks(hooks, grad):
@@ -216,7 +301,7 @@ def execute(
         buf = buffers.get(node)
         if buf is None:
             buf = buffers[node] = [None] * node.num_outputs
-        buf[nr] = _add_grad(buf[nr], g, create_graph)
+        buf[nr] = _add_grad(buf[nr], _as_value(g, create_graph), create_graph)
 
     captured = None
     needed = None
@@ -234,7 +319,7 @@ def execute(
                     break
 
     run = _Run(create_graph, keep_graph)
-    run.handed_out.update({id(g._data): g._data for g in root_grads})
+    run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
     prev_mode = _state.enabled
     _state.enabled = create_graph
     try:
@@ -245,16 +330,18 @@ def execute(
             if node._tensor_hooks:
                 for nr, hooks in node._tensor_hooks.items():
                     if buf[nr] is not None:
-                        buf[nr] = _apply_hooks(hooks, buf[nr])
+                        buf[nr] = _as_value(_apply_hooks(hooks, _as_tensor(buf[nr])), create_graph)
             if node._retain_hooks:
                 for nr, hooks in node._retain_hooks.items():
                     if buf[nr] is not None:
-                        _apply_hooks(hooks, buf[nr])
-            if node in capture_at:
+                        _apply_hooks(hooks, _as_tensor(buf[nr]))
+            if capture_at and node in capture_at:
                 for nr, slot in capture_at[node]:
                     g = buf[nr]
-                    if type(node) is AccumulateGrad and node.variable._hooks and g is not None:
-                        g = _apply_hooks(node.variable._hooks, g)
+                    if g is not None:
+                        g = _as_tensor(g)
+                        if type(node) is AccumulateGrad and node.variable._hooks:
+                            g = _apply_hooks(node.variable._hooks, g)
                     captured[slot] = g
             if type(node) is AccumulateGrad:
                 if accumulate and buf[0] is not None and (only_leaves is None or id(node.variable) in only_leaves):
@@ -264,15 +351,16 @@ def execute(
                 continue
             if node._pre_hooks:
                 for hook in list(node._pre_hooks):
-                    new = hook(tuple(buf))
+                    new = hook(tuple(_as_tensor(g) if g is not None else None for g in buf))
                     if new is not None:
-                        buf = list(new)
+                        buf = [_as_value(g, create_graph) if g is not None else None for g in new]
             grad_inputs = _call_backward(node, buf, create_graph)
             if node._post_hooks:
+                as_tensors = lambda gs: tuple(_as_tensor(g) if g is not None else None for g in gs)  # noqa: E731
                 for hook in list(node._post_hooks):
-                    new = hook(grad_inputs, tuple(buf))
+                    new = hook(as_tensors(grad_inputs), as_tensors(buf))
                     if new is not None:
-                        grad_inputs = tuple(new)
+                        grad_inputs = tuple(_as_value(g, create_graph) if g is not None else None for g in new)
             del buf
             if not keep_graph:
                 node._release()

@@ -57,9 +57,14 @@ class Node:
     view of them: one edge per tensor argument.
     """
 
-    __slots__ = ("_edges", "_pre_hooks", "_post_hooks", "_tensor_hooks", "_retain_hooks", "__weakref__")
+    __slots__ = ("_edges", "__weakref__", "__dict__")
 
     num_outputs = 1
+    # Hooks are rare: class-level defaults, stored per node only when registered.
+    _pre_hooks = None
+    _post_hooks = None
+    _tensor_hooks = None
+    _retain_hooks = None
 
     def name(self) -> str:
         return type(self).__name__
@@ -107,7 +112,6 @@ class AccumulateGrad(Node):
     def __init__(self, variable: Tensor):
         self.variable = variable
         self._edges = ()
-        self._pre_hooks = self._post_hooks = self._tensor_hooks = self._retain_hooks = None
 
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"
@@ -149,21 +153,16 @@ class _SavedOutput:
 class BackwardNode(Node):
     """The ``ctx`` of a Function call and, when a graph is recorded, its backward node."""
 
-    __slots__ = (
-        "_fn",
-        "needs_input_grad",
-        "_to_save",
-        "_saved",
-        "_saved_versions",
-        "_input_meta",
-        "_output_meta",
-        "_non_differentiable",
-        "_dirty",
-        "materialize_grads",
-        "_freed",
-        "_trace",
-        "__dict__",
-    )
+    __slots__ = ("_fn", "needs_input_grad", "_saved", "_saved_versions", "_input_meta", "_output_meta")
+
+    # Set per node only when used (ctx attributes of forward live in the instance __dict__).
+    _to_save = None
+    _non_differentiable = None
+    _dirty = None
+    materialize_grads = True
+    _freed = False
+    _trace = None
+    _array_mode = False
 
     def name(self) -> str:
         return self._fn._backward_name
@@ -196,11 +195,15 @@ class BackwardNode(Node):
 
     @property
     def saved_tensors(self) -> tuple:
+        """The values ``save_for_backward`` stored: Tensors, or raw arrays while a primitive's
+        backward runs without ``create_graph`` (see ``ops/_backward.py``)."""
         saved = self._saved
         if saved is None:
             if self._freed:
                 raise RuntimeError(_FREED_MESSAGE)
             return ()
+        if self._array_mode:
+            return self._saved_arrays(saved)
         out = []
         for item, version in zip(saved, self._saved_versions):
             if item is None:
@@ -222,6 +225,21 @@ class BackwardNode(Node):
                 out.append(item)
         return tuple(out)
 
+    def _saved_arrays(self, saved) -> tuple:
+        out = []
+        for item, version in zip(saved, self._saved_versions):
+            if item is None:
+                out.append(None)
+            elif type(item) is _SavedOutput:
+                if item.version_counter[0] != item.version:
+                    _raise_modified(self, item.data, item.version_counter[0], item.version, item.output_nr)
+                out.append(item.data)
+            else:
+                if item._version_counter[0] != version:
+                    _raise_modified(self, item._data, item._version_counter[0], version, None)
+                out.append(item._data)
+        return tuple(out)
+
     @property
     def saved_variables(self) -> tuple:
         return self.saved_tensors
@@ -238,12 +256,12 @@ class BackwardNode(Node):
         self._saved = None
         attrs = self.__dict__
         if attrs and self._fn._internal:
-            for v in attrs.values():
-                if isinstance(v, (ndarray, Tensor)):
-                    attrs.clear()
-                    freed = True
-                    break
-        self._freed = self._freed or freed
+            held = [k for k, v in attrs.items() if k[0] != "_" and isinstance(v, (ndarray, Tensor))]
+            for k in held:
+                del attrs[k]
+            freed = freed or bool(held)
+        if freed:
+            self._freed = True
 
 
 def _raise_modified(node, data, current, expected, output_nr) -> None:
@@ -263,6 +281,9 @@ class _FunctionMeta(type):
         internal = cls.__module__.startswith("backprop.")
         cls._internal = internal
         cls._backward_name = f"{name}Backward0" if internal else f"{name}Backward"
+        # Primitives' backward formulas also run on raw arrays (ops/_backward.py); user
+        # Functions always receive Tensors.
+        cls._array_backward = attrs.get("_array_backward", internal)
 
 
 class Function(metaclass=_FunctionMeta):
@@ -292,23 +313,11 @@ class Function(metaclass=_FunctionMeta):
         grad_enabled = _state.enabled
         ctx = _object_new(BackwardNode)
         ctx._fn = cls
-        ctx._to_save = None
         ctx._saved = None
-        ctx._non_differentiable = None
-        ctx._dirty = None
-        ctx.materialize_grads = True
-        ctx._freed = False
-        ctx._pre_hooks = ctx._post_hooks = ctx._tensor_hooks = ctx._retain_hooks = None
-
         # As in torch, needs_input_grad reflects the inputs' requires_grad even under no_grad.
-        any_requires = False
-        needs = []
-        for a in args:
-            r = isinstance(a, Tensor) and a._requires_grad
-            needs.append(r)
-            any_requires = any_requires or r
+        needs = [a._requires_grad if isinstance(a, Tensor) else False for a in args]
         ctx.needs_input_grad = tuple(needs)
-        any_requires = any_requires and grad_enabled
+        record = grad_enabled and True in needs
 
         _state.enabled = False
         try:
@@ -319,6 +328,24 @@ class Function(metaclass=_FunctionMeta):
                 result = cls.forward(ctx, *args, **kwargs)
         finally:
             _state.enabled = grad_enabled
+
+        tr = type(result)
+        if (tr is ndarray or (tr is not Tensor and tr is not tuple and isinstance(result, xp.generic))) and ctx._dirty is None:
+            # The common case: one new array (NumPy returns scalars for 0-d results).
+            out = _object_new(Tensor)
+            out._data = result if tr is ndarray else xp.asarray(result)
+            out._requires_grad = False
+            out._grad_fn = None
+            out._output_nr = 0
+            out._grad = None
+            out._version_counter = [0]
+            outputs = (out,)
+            if record:
+                _link_one(ctx, args, result, out)
+            if trace_state.hooks:
+                for hook in trace_state.hooks:
+                    hook(cls, args, kwargs, outputs, ctx)
+            return out
 
         single = not isinstance(result, tuple)
         raw = (result,) if single else result
@@ -337,7 +364,7 @@ class Function(metaclass=_FunctionMeta):
             else:
                 outputs.append(r)
 
-        if any_requires:
+        if record:
             _link(ctx, args, raw, outputs)
         elif ctx._dirty:
             for t in ctx._dirty:
@@ -364,12 +391,77 @@ class Function(metaclass=_FunctionMeta):
 Function._uses_setup_context = False
 
 
+_NO_EDGE = (None, 0)
+
+
+def _link_one(ctx: BackwardNode, args, raw, out: Tensor) -> None:
+    """``_link`` for the common case: one array output, no in-place, nothing non-differentiable."""
+    _link_inputs(ctx, args)
+    data = out._data
+    ctx._output_meta = ((data.shape, data.dtype),)
+    if data.dtype.kind == "f" and ctx._non_differentiable is None:
+        out._grad_fn = ctx
+        out._requires_grad = True
+    to_save = ctx._to_save
+    if to_save:
+        saved = []
+        versions = []
+        for item in to_save:
+            if item is raw or item is out:
+                rec = _object_new(_SavedOutput)
+                rec.data = data
+                rec.output_nr = 0
+                rec.version_counter = out._version_counter
+                rec.version = 0
+                rec.requires_grad = out._grad_fn is ctx
+                saved.append(rec)
+                versions.append(0)
+            elif item is None:
+                saved.append(None)
+                versions.append(0)
+            else:
+                if not isinstance(item, Tensor):
+                    item = _make(item)
+                saved.append(item)
+                versions.append(item._version_counter[0])
+        ctx._saved = saved
+        ctx._saved_versions = versions
+        ctx._to_save = None
+    if anomaly_state.enabled:
+        ctx._trace = "".join(traceback.format_stack()[:-3])
+
+
 def _link(ctx: BackwardNode, args, raw, outputs) -> None:
     """Record the graph: edges to the inputs, outputs pointing back at ``ctx``, saved values."""
-    ctx._edges = tuple(edge_of(a) if isinstance(a, Tensor) else (None, 0) for a in args)
-    ctx._input_meta = tuple(
-        (a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None for a in args
-    )
+    _link_inputs(ctx, args)
+    _link_outputs(ctx, raw, outputs)
+
+
+def _link_inputs(ctx: BackwardNode, args) -> None:
+    """One edge and one (shape, dtype) record per forward argument."""
+    edges = []
+    in_meta = []
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            in_meta.append((d.shape, d.dtype))
+            if a._base is not None and a._requires_grad:
+                a.grad_fn  # noqa: B018 - refreshes a view whose base was modified in place
+            fn = a._grad_fn
+            if fn is not None:
+                edges.append((fn, a._output_nr))
+            elif a._requires_grad:
+                edges.append((accumulator(a), 0))
+            else:
+                edges.append(_NO_EDGE)
+        else:
+            in_meta.append(None)
+            edges.append(_NO_EDGE)
+    ctx._edges = tuple(edges)
+    ctx._input_meta = tuple(in_meta)
+
+
+def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
     nondiff = ctx._non_differentiable
     dirty = ctx._dirty
     meta = []

@@ -37,6 +37,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear(): mat1 and mat2 shapes cannot be multiplied ({rows}x{input._data.shape[-1] if input._data.ndim else 1} and "
             f"{weight._data.shape[-1]}x{weight._data.shape[0]}) (input {shape_str(input._data.shape)}, weight {shape_str(weight._data.shape)})"
         )
+    if weight._data.ndim == 2 and input._data.ndim >= 1 and input._data.dtype == weight._data.dtype and (bias is None or bias._data.dtype == weight._data.dtype):
+        if input._data.ndim == 1:
+            return mv.squeeze(nn_ops.Linear.apply(mv.unsqueeze(input, 0), weight, bias), 0)
+        return nn_ops.Linear.apply(input, weight, bias)
     out = matmul(input, weight.mT if weight._data.ndim == 2 else weight)
     if bias is not None:
         out = out + bias
@@ -408,30 +412,19 @@ def batch_norm(
     if input._data.ndim < 2:
         raise ValueError(f"batch_norm: expected at least 2D input (got {input._data.ndim}D input)")
     c = input._data.shape[1]
-    dims = (0,) + tuple(range(2, input._data.ndim))
-    shape = (1, c) + (1,) * (input._data.ndim - 2)
     if training:
         n = input._data.size // max(c, 1)
         if n <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
-        mean = red.mean(input, dims, keepdim=True)
-        centered = input - mean
-        var = red.mean(centered * centered, dims, keepdim=True)
-        if running_mean is not None or running_var is not None:
-            with no_grad():
-                if running_mean is not None:
-                    running_mean.mul_(1 - momentum).add_(mean.detach().reshape(c) * momentum)
-                if running_var is not None:
-                    running_var.mul_(1 - momentum).add_(var.detach().reshape(c) * (momentum * n / (n - 1)))
-        out = centered * ew.rsqrt(var + eps)
-    else:
-        if running_mean is None or running_var is None:
-            raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
-        out = (input - running_mean.reshape(shape)) * ew.rsqrt(running_var.reshape(shape) + eps)
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
+    elif running_mean is None or running_var is None:
+        raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
+    out, batch_mean, batch_var = nn_ops.BatchNorm.apply(input, weight, bias, running_mean, running_var, training, eps)
+    if training and (running_mean is not None or running_var is not None):
+        with no_grad():
+            if running_mean is not None:
+                running_mean.mul_(1 - momentum).add_(batch_mean.to(running_mean.dtype) * momentum)
+            if running_var is not None:
+                running_var.mul_(1 - momentum).add_(batch_var.to(running_var.dtype) * (momentum * n / (n - 1)))
     return out
 
 
@@ -467,16 +460,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
             f"but got input of size{list(input._data.shape)}"
         )
-    dims = tuple(range(input._data.ndim - k, input._data.ndim))
-    mean = red.mean(input, dims, keepdim=True)
-    centered = input - mean
-    var = red.mean(centered * centered, dims, keepdim=True)
-    out = centered * ew.rsqrt(var + eps)
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    return nn_ops.LayerNorm.apply(ew.as_float(input) if input._data.dtype.kind != "f" else input, weight, bias, k, eps)
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:

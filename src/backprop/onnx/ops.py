@@ -486,6 +486,44 @@ def _gelu(g, rec):
     return g.op("Mul", [half, g.op("Add", [t, g.scalar(1.0, a.dtype)])])
 
 
+def _batch_norm(g, rec):
+    """BatchNorm in eval mode: ONNX BatchNormalization (training-mode export is not supported)."""
+    x, weight, bias, mean, var, training, eps = rec.args
+    if training:
+        g.unsupported("BatchNorm in training mode (export puts the model in eval mode)")
+    c = x.shape[1]
+    scale = g.name(weight) if weight is not None else g.const(xp.ones(c, dtype=x.dtype))
+    shift = g.name(bias) if bias is not None else g.const(xp.zeros(c, dtype=x.dtype))
+    y = g.op("BatchNormalization", [g.name(x), scale, shift, g.name(mean), g.name(var)], epsilon=float(eps))
+    return [y, g.name(mean), g.name(var)]
+
+
+def _layer_norm(g, rec):
+    """LayerNormalization (opset >= 17), or its decomposition for older opsets."""
+    x, weight, bias, n_dims, eps = rec.args
+    norm_shape = x.shape[x.ndim - n_dims :]
+    scale = g.name(weight) if weight is not None else g.const(xp.ones(norm_shape, dtype=x.dtype))
+    if g.opset >= 17:
+        inputs = [g.name(x), scale] + ([g.name(bias)] if bias is not None else [])
+        return g.op("LayerNormalization", inputs, axis=-n_dims, epsilon=float(eps))
+    axes = list(range(x.ndim - n_dims, x.ndim))
+    xn = g.name(x)
+    centered = g.op("Sub", [xn, g.reduce("ReduceMean", xn, axes, True)])
+    var = g.reduce("ReduceMean", g.op("Mul", [centered, centered]), axes, True)
+    inv = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [var, g.scalar(eps, x.dtype)])])])
+    y = g.op("Mul", [g.op("Mul", [centered, inv]), scale])
+    return g.op("Add", [y, g.name(bias)]) if bias is not None else y
+
+
+def _linear(g, rec):
+    """Linear: Gemm for 2-D input, MatMul with the transposed weight (+ Add) otherwise."""
+    x, w, b = rec.args
+    if x.ndim == 2:
+        return g.op("Gemm", [g.name(x), g.name(w)] + ([g.name(b)] if b is not None else []), transB=1)
+    y = g.op("MatMul", [g.name(x), g.op("Transpose", [g.name(w)], perm=[1, 0])])
+    return g.op("Add", [y, g.name(b)]) if b is not None else y
+
+
 def _embedding(g, rec):
     weight, indices = rec.args[0], rec.args[1]
     return g.op("Gather", [g.name(weight), _as_index(g, indices)], axis=0)
@@ -834,7 +872,7 @@ def _build_table() -> dict:
         "zeros_like": _fill_like(0), "ones_like": _fill_like(1), "empty_like": _fill_like(0), "full_like": _fill_like(None),
         "detach": _alias, "write": _write, "reshape_array": _reshape,
     })  # fmt: skip
-    for name, fn in (("Gelu", _gelu),):  # fused primitives that may not exist in every version
+    for name, fn in (("Gelu", _gelu), ("BatchNorm", _batch_norm), ("LayerNorm", _layer_norm), ("Linear", _linear)):  # fused primitives
         if hasattr(nn_ops, name):
             table[getattr(nn_ops, name)] = fn
     try:

@@ -110,14 +110,19 @@ def dtype_name(t) -> str:
     return str(t.dtype) if isinstance(t, Tensor) else type(t).__name__
 
 
-def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
+def unbroadcast(grad, shape: tuple):
     """Sum ``grad`` down to ``shape``: the gradient of broadcasting an input of ``shape``.
 
-    The one place broadcasting is undone in backward passes (differentiable: it is the
-    ``sum_to_size`` op, whose own backward is ``expand``).
+    The one place broadcasting is undone in backward passes. ``grad`` is an array (no graph)
+    or a Tensor (differentiable: the ``sum_to_size`` op, whose own backward is ``expand``).
     """
-    if grad._data.shape == shape:
+    if grad.shape == shape:
         return grad
+    if type(grad) is ndarray:
+        lead = grad.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and grad.shape[i + lead] != 1)
+        out = grad.sum(axis=axes, keepdims=True) if axes else grad
+        return out.reshape(shape)
     from .reduction import sum_to_size
 
     return sum_to_size(grad, shape)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from .._backend import xp
 from .._tensor import Tensor
 from ..autograd.function import Function
+from . import _backward as B
 from ._utils import unbroadcast
-from .reduction import sum as sum_
 
 
 def causal_keep(tgt_len: int, src_len: int):
@@ -77,20 +77,20 @@ class ScaledDotProductAttention(Function):
         if grad_out is not None:
             if need[2]:
                 used = weights * drop if drop is not None else weights
-                gv = unbroadcast(used.mT @ grad_out, v.shape)
-            g_used = grad_out @ v.mT
+                gv = unbroadcast(B.matrix_transpose(used) @ grad_out, v.shape)
+            g_used = grad_out @ B.matrix_transpose(v)
             if drop is not None:
                 g_used = g_used * drop
             gw = g_used if gw is None else gw + g_used
         if gw is not None and (need[0] or need[1] or need[3]):
             # Softmax backward: dS = P * (dP - sum(dP * P)); masked entries have P = 0.
-            gs = weights * (gw - sum_(gw * weights, -1, keepdim=True))
+            gs = weights * (gw - B.sum(gw * weights, -1, keepdim=True))
             if need[3]:
                 gmask = unbroadcast(gs, ctx.mask_shape)
             if need[0]:
                 gq = unbroadcast(gs @ k, q.shape) * scale
             if need[1]:
-                gk = unbroadcast(gs.mT @ q, k.shape) * scale
+                gk = unbroadcast(B.matrix_transpose(gs) @ q, k.shape) * scale
         return gq, gk, gv, gmask, None, None, None, None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from .._backend import xp
 from .._tensor import Tensor
 from ..autograd.function import Function
+from . import _backward as B
 
 _as_strided = xp.lib.stride_tricks.as_strided
 
@@ -160,6 +161,13 @@ def col2im_nhwc(dcols, padded_shape, kh: int, kw: int, oh: int, ow: int, stride,
 
 
 def conv2d_input_grad_array(gy, w, x_shape, p: ConvParams):
+    """The input gradient (a transposed convolution). For stride 1 it is itself a convolution
+    of the padded output gradient with the spatially flipped, transposed kernel -- one im2col
+    and one GEMM; other strides add the GEMM's columns back with ``col2im_nhwc``."""
+    full = _full_conv_padding(gy.shape, w.shape, x_shape, p)
+    if full is not None:
+        flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        return conv2d_array(gy, flipped, ConvParams((1, 1), full, p.dilation, 1))
     n, o, oh, ow = gy.shape
     _, cg, kh, kw = w.shape
     c = cg * p.groups
@@ -176,6 +184,23 @@ def conv2d_input_grad_array(gy, w, x_shape, p: ConvParams):
             dcols[..., cs] = part.reshape(n, oh, ow, kh, kw, cg)
     dxpad = col2im_nhwc(dcols, (n, h + pt + pb, wd + pl + pr, c), kh, kw, oh, ow, p.stride, p.dilation)
     return dxpad[:, pt : pt + h, pl : pl + wd].transpose(0, 3, 1, 2)
+
+
+def _full_conv_padding(gy_shape, w_shape, x_shape, p: ConvParams):
+    """Padding that turns the stride-1 input gradient into a plain convolution of ``gy``, or
+    None when that does not apply (strided or grouped, or padding wider than the kernel)."""
+    if p.stride != (1, 1) or p.groups != 1:
+        return None
+    pads = []
+    for axis in range(2):
+        k, d = w_shape[2 + axis], p.dilation[axis]
+        span = d * (k - 1)
+        before = span - p.padding[axis][0]
+        after = x_shape[2 + axis] + span - gy_shape[2 + axis] - before
+        if before < 0 or after < 0:
+            return None
+        pads.append((before, after))
+    return tuple(pads)
 
 
 def conv2d_weight_grad_array(x, gy, w_shape, p: ConvParams):
@@ -206,8 +231,8 @@ class Conv2d(Function):
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        gx = ConvInput.apply(gy, w, x._data.shape, ctx.params) if need[0] else None
-        gw = ConvWeight.apply(x, gy, w._data.shape, ctx.params) if need[1] else None
+        gx = B.call(ConvInput, gy, w, x.shape, ctx.params) if need[0] else None
+        gw = B.call(ConvWeight, x, gy, w.shape, ctx.params) if need[1] else None
         return gx, gw, None
 
 
@@ -224,8 +249,8 @@ class ConvInput(Function):
     def backward(ctx, gx):
         gy, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        d_gy = Conv2d.apply(gx, w, ctx.params) if need[0] else None
-        d_w = ConvWeight.apply(gx, gy, w._data.shape, ctx.params) if need[1] else None
+        d_gy = B.call(Conv2d, gx, w, ctx.params) if need[0] else None
+        d_w = B.call(ConvWeight, gx, gy, w.shape, ctx.params) if need[1] else None
         return d_gy, d_w, None, None
 
 
@@ -242,8 +267,8 @@ class ConvWeight(Function):
     def backward(ctx, gw):
         x, gy = ctx.saved_tensors
         need = ctx.needs_input_grad
-        d_x = ConvInput.apply(gy, gw, x._data.shape, ctx.params) if need[0] else None
-        d_gy = Conv2d.apply(x, gw, ctx.params) if need[1] else None
+        d_x = B.call(ConvInput, gy, gw, x.shape, ctx.params) if need[0] else None
+        d_gy = B.call(Conv2d, x, gw, ctx.params) if need[1] else None
         return d_x, d_gy, None, None
 
 
@@ -318,7 +343,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, gy, _gi=None):
-        return MaxPool2dBackward.apply(gy, ctx.arg, ctx.geometry), None, None, None, None, None, None
+        return B.call(MaxPool2dBackward, gy, ctx.arg, ctx.geometry), None, None, None, None, None, None
 
 
 class MaxPool2dBackward(Function):
@@ -347,7 +372,7 @@ class MaxPool2dBackward(Function):
 
     @staticmethod
     def backward(ctx, ggx):
-        return _PickAtArg.apply(ggx, ctx.arg, ctx.geometry), None, None
+        return B.call(_PickAtArg, ggx, ctx.arg, ctx.geometry), None, None
 
 
 class _PickAtArg(Function):
@@ -366,7 +391,7 @@ class _PickAtArg(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return MaxPool2dBackward.apply(g, ctx.arg, ctx.geometry), None, None
+        return B.call(MaxPool2dBackward, g, ctx.arg, ctx.geometry), None, None
 
 
 def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, dtype):
@@ -403,7 +428,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        return AvgPool2dBackward.apply(gy, ctx.geometry), None, None, None, None, None, None
+        return B.call(AvgPool2dBackward, gy, ctx.geometry), None, None, None, None, None, None
 
 
 class AvgPool2dBackward(Function):
@@ -419,7 +444,7 @@ class AvgPool2dBackward(Function):
 
     @staticmethod
     def backward(ctx, ggx):
-        return _AvgPoolAgain.apply(ggx, ctx.geometry), None
+        return B.call(_AvgPoolAgain, ggx, ctx.geometry), None
 
 
 class _AvgPoolAgain(Function):
@@ -434,7 +459,7 @@ class _AvgPoolAgain(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return AvgPool2dBackward.apply(g, ctx.geometry), None
+        return B.call(AvgPool2dBackward, g, ctx.geometry), None
 
 
 def pair(v, name: str = "value") -> tuple:

@@ -14,6 +14,7 @@ from .. import _dtype
 from .._backend import xp
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
+from . import _backward as B
 from ._utils import as_float, broadcast_error, cast_to, promote_operands, unbroadcast
 
 
@@ -25,7 +26,7 @@ class ToDtype(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return to_dtype(grad, _dtype.from_numpy_dtype(ctx._input_meta[0][1])), None
+        return B.cast(grad, ctx._input_meta[0][1]), None
 
 
 def to_dtype(a: Tensor, dtype) -> Tensor:
@@ -105,8 +106,8 @@ class Mul(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         return (
-            unbroadcast(grad * b, a._data.shape) if need[0] else None,
-            unbroadcast(grad * a, b._data.shape) if need[1] else None,
+            unbroadcast(grad * b, a.shape) if need[0] else None,
+            unbroadcast(grad * a, b.shape) if need[1] else None,
         )
 
 
@@ -121,8 +122,8 @@ class Div(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         return (
-            unbroadcast(grad / b, a._data.shape) if need[0] else None,
-            unbroadcast(-grad * a / (b * b), b._data.shape) if need[1] else None,
+            unbroadcast(grad / b, a.shape) if need[0] else None,
+            unbroadcast(-grad * a / (b * b), b.shape) if need[1] else None,
         )
 
 
@@ -140,12 +141,12 @@ class Pow(Function):
         ga = gb = None
         if need[0]:
             # d/da a^b = b * a^(b-1); zero where b == 0 (torch: 0^0 has zero gradient).
-            ga = grad * where(b == 0, 0.0, b * a ** (b - 1))
-            ga = unbroadcast(ga, a._data.shape)
+            ga = grad * B.where(b == 0, 0.0, b * a ** (b - 1))
+            ga = unbroadcast(ga, a.shape)
         if need[1]:
-            # d/db a^b = a^b * log(a); defined as 0 where a == 0 and b >= 0.
-            gb = grad * where((a == 0) & (b >= 0), 0.0, out * log(a))
-            gb = unbroadcast(gb, b._data.shape)
+            # d/db a^b = a^b * B.log(a); defined as 0 where a == 0 and b >= 0.
+            gb = grad * B.where((a == 0) & (b >= 0), 0.0, out * B.log(a))
+            gb = unbroadcast(gb, b.shape)
         return ga, gb
 
 
@@ -158,7 +159,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _minmax_grads(ctx, grad, a > b, a < b, a == b, a._data.shape, b._data.shape)
+        return _minmax_grads(ctx, grad, a > b, a < b, a == b, a.shape, b.shape)
 
 
 class Minimum(Function):
@@ -170,16 +171,16 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _minmax_grads(ctx, grad, a < b, a > b, a == b, a._data.shape, b._data.shape)
+        return _minmax_grads(ctx, grad, a < b, a > b, a == b, a.shape, b.shape)
 
 
 def _minmax_grads(ctx, grad, a_wins, b_wins, tie, shape_a, shape_b):
     # torch's rule: ties split the gradient evenly; an input gets none only where the other one
     # wins, so where a NaN is involved (no winner, no tie) both inputs get the full gradient.
     need = ctx.needs_input_grad
-    shared = where(tie, grad * 0.5, grad)
-    ga = unbroadcast(where(b_wins, 0.0, shared), shape_a) if need[0] else None
-    gb = unbroadcast(where(a_wins, 0.0, shared), shape_b) if need[1] else None
+    shared = B.where(tie, grad * 0.5, grad)
+    ga = unbroadcast(B.where(b_wins, 0.0, shared), shape_a) if need[0] else None
+    gb = unbroadcast(B.where(a_wins, 0.0, shared), shape_b) if need[1] else None
     return ga, gb
 
 
@@ -195,8 +196,8 @@ class Atan2(Function):
         denom = a * a + b * b
         need = ctx.needs_input_grad
         return (
-            unbroadcast(grad * b / denom, a._data.shape) if need[0] else None,
-            unbroadcast(-grad * a / denom, b._data.shape) if need[1] else None,
+            unbroadcast(grad * b / denom, a.shape) if need[0] else None,
+            unbroadcast(-grad * a / denom, b.shape) if need[1] else None,
         )
 
 
@@ -211,8 +212,8 @@ class Fmod(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         return (
-            unbroadcast(grad, a._data.shape) if need[0] else None,
-            unbroadcast(-grad * trunc(a / b), b._data.shape) if need[1] else None,
+            unbroadcast(grad, a.shape) if need[0] else None,
+            unbroadcast(-grad * B.trunc(a / b), b.shape) if need[1] else None,
         )
 
 
@@ -227,8 +228,8 @@ class Remainder(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         return (
-            unbroadcast(grad, a._data.shape) if need[0] else None,
-            unbroadcast(-grad * floor(a / b), b._data.shape) if need[1] else None,
+            unbroadcast(grad, a.shape) if need[0] else None,
+            unbroadcast(-grad * B.floor(a / b), b.shape) if need[1] else None,
         )
 
 
@@ -521,7 +522,7 @@ class Sin(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * cos(a)
+        return grad * B.cos(a)
 
 
 class Cos(Function):
@@ -533,7 +534,7 @@ class Cos(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return -grad * sin(a)
+        return -grad * B.sin(a)
 
 
 class Tan(Function):
@@ -558,7 +559,7 @@ class Asin(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * rsqrt(1 - a * a)
+        return grad * B.rsqrt(1 - a * a)
 
 
 class Acos(Function):
@@ -570,7 +571,7 @@ class Acos(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return -grad * rsqrt(1 - a * a)
+        return -grad * B.rsqrt(1 - a * a)
 
 
 class Atan(Function):
@@ -594,7 +595,7 @@ class Sinh(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * cosh(a)
+        return grad * B.cosh(a)
 
 
 class Cosh(Function):
@@ -606,7 +607,7 @@ class Cosh(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * sinh(a)
+        return grad * B.sinh(a)
 
 
 class Tanh(Function):
@@ -660,7 +661,7 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * sign(a)
+        return grad * B.sign(a)
 
 
 class Erf(Function):
@@ -672,7 +673,7 @@ class Erf(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * exp(-(a * a)) * (2.0 / math.sqrt(math.pi))
+        return grad * B.exp(-(a * a)) * (2.0 / math.sqrt(math.pi))
 
 
 class ZeroGrad(Function):
@@ -720,12 +721,12 @@ class Clamp(Function):
             m = a < lo
             if hi is not None:
                 m = m & (lo < hi)
-            glo = unbroadcast(grad * m, lo_t._data.shape)
+            glo = unbroadcast(grad * m, lo_t.shape)
         if len(need) > 2 and need[2]:
             m = a > hi
             if lo is not None:
                 m = m | (hi < lo)
-            ghi = unbroadcast(grad * m, hi_t._data.shape)
+            ghi = unbroadcast(grad * m, hi_t.shape)
         return ga, glo, ghi
 
 
@@ -737,12 +738,12 @@ class Where(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        cond = _make(ctx.cond)
+        cond = ctx.cond
         need = ctx.needs_input_grad
         return (
             None,
-            unbroadcast(where(cond, grad, 0.0), ctx.input_shape(1)) if need[1] else None,
-            unbroadcast(where(cond, 0.0, grad), ctx.input_shape(2)) if need[2] else None,
+            unbroadcast(B.where(cond, grad, 0.0), ctx.input_shape(1)) if need[1] else None,
+            unbroadcast(B.where(cond, 0.0, grad), ctx.input_shape(2)) if need[2] else None,
         )
 
 

@@ -13,7 +13,8 @@ from .._backend import ndarray, xp
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state
-from ._utils import cast_to, normalize_dim, unbroadcast, zeros_of
+from . import _backward as B
+from ._utils import cast_to, normalize_dim, unbroadcast
 from .movement import SliceScatter, basic_index, expand
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
@@ -79,7 +80,7 @@ class Index(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return IndexAccumulate.apply(grad, ctx.input_shape(0), ctx.index), None
+        return B.call(IndexAccumulate, grad, ctx.input_shape(0), ctx.index), None
 
 
 class IndexAccumulate(Function):
@@ -94,7 +95,7 @@ class IndexAccumulate(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return Index.apply(grad, ctx.index), None, None
+        return B.call(Index, grad, ctx.index), None, None
 
 
 def getitem(input: Tensor, index) -> Tensor:
@@ -122,7 +123,7 @@ class ZeroAtIndex(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return ZeroAtIndex.apply(grad, ctx.index), None
+        return B.call(ZeroAtIndex, grad, ctx.index), None
 
 
 class IndexPut(Function):
@@ -145,10 +146,10 @@ class IndexPut(Function):
     @staticmethod
     def backward(ctx, grad):
         need = ctx.needs_input_grad
-        ga = ZeroAtIndex.apply(grad, ctx.index) if need[0] else None
+        ga = B.call(ZeroAtIndex, grad, ctx.index) if need[0] else None
         gv = None
         if need[2]:
-            region = basic_index(grad, ctx.index) if _is_basic(ctx.index) else Index.apply(grad, ctx.index)
+            region = grad[ctx.index]
             gv = unbroadcast(region, ctx.input_shape(2))
         return ga, None, gv
 
@@ -224,7 +225,7 @@ class Gather(Function):
     @staticmethod
     def backward(ctx, grad):
         shape = ctx.input_shape(0)
-        return ScatterAdd.apply(zeros_of(shape, grad), ctx.dim, ctx.index, grad), None, None
+        return B.call(ScatterAdd, B.zeros(shape, grad), ctx.dim, ctx.index, grad), None, None
 
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
@@ -268,9 +269,9 @@ class Scatter(Function):
         need = ctx.needs_input_grad
         ga = gs = None
         if need[0]:
-            ga = ZeroAtIndex.apply(grad, _full_index(ctx.index, ctx.dim))
+            ga = B.call(ZeroAtIndex, grad, _full_index(ctx.index, ctx.dim))
         if need[3]:
-            gs = _pad_to(Gather.apply(grad, ctx.dim, ctx.index), ctx.input_shape(3))
+            gs = _pad_to(B.call(Gather, grad, ctx.dim, ctx.index), ctx.input_shape(3))
         return ga, None, None, gs
 
 
@@ -286,15 +287,15 @@ class ScatterAdd(Function):
     @staticmethod
     def backward(ctx, grad):
         need = ctx.needs_input_grad
-        gs = _pad_to(Gather.apply(grad, ctx.dim, ctx.index), ctx.input_shape(3)) if need[3] else None
+        gs = _pad_to(B.call(Gather, grad, ctx.dim, ctx.index), ctx.input_shape(3)) if need[3] else None
         return (grad if need[0] else None), None, None, gs
 
 
-def _pad_to(t: Tensor, shape: tuple) -> Tensor:
-    """``t`` in the leading corner of zeros of ``shape`` (src may be larger than index)."""
-    if t._data.shape == shape:
+def _pad_to(t, shape: tuple):
+    """``t`` (array or Tensor) in the leading corner of zeros of ``shape`` (src may be larger than index)."""
+    if tuple(t.shape) == shape:
         return t
-    return SliceScatter.apply(t, shape, _leading(t._data.shape))
+    return B.call(SliceScatter, t, shape, _leading(tuple(t.shape)))
 
 
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
@@ -350,7 +351,7 @@ class IndexSelect(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return IndexAdd.apply(zeros_of(ctx.input_shape(0), grad), ctx.dim, ctx.index, grad), None, None
+        return B.call(IndexAdd, B.zeros(ctx.input_shape(0), grad), ctx.dim, ctx.index, grad), None, None
 
 
 class IndexAdd(Function):
@@ -365,7 +366,7 @@ class IndexAdd(Function):
     @staticmethod
     def backward(ctx, grad):
         need = ctx.needs_input_grad
-        gs = IndexSelect.apply(grad, ctx.dim, ctx.index) if need[3] else None
+        gs = B.call(IndexSelect, grad, ctx.dim, ctx.index) if need[3] else None
         return (grad if need[0] else None), None, None, gs
 
 
@@ -473,7 +474,7 @@ class _SortLike(Function):
     @staticmethod
     def backward(ctx, grad):
         shape = ctx.input_shape(0)
-        return ScatterAdd.apply(zeros_of(shape, grad), ctx.dim, ctx.indices, grad), None, None
+        return B.call(ScatterAdd, B.zeros(shape, grad), ctx.dim, ctx.indices, grad), None, None
 
 
 def _sort_indices(arr, dim: int, descending: bool):

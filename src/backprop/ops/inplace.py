@@ -13,11 +13,11 @@ their ``grad_fn`` lazily from the base when next used (``regenerate_view``).
 
 from __future__ import annotations
 
-from .. import _dtype
 from .._backend import xp
 from .._tensor import Tensor, _make, _refresh_view_grad_fn
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state
+from . import _backward as B
 
 
 def check_inplace(t: Tensor) -> None:
@@ -140,7 +140,7 @@ class AsView(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return ViewScatter.apply(grad, ctx.input_shape(0), ctx.view_fn), None
+        return B.call(ViewScatter, grad, ctx.input_shape(0), ctx.view_fn), None
 
 
 class ViewScatter(Function):
@@ -155,7 +155,7 @@ class ViewScatter(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return AsView.apply(grad, ctx.view_fn), None, None
+        return B.call(AsView, grad, ctx.view_fn), None, None
 
 
 class ZeroRegion(Function):
@@ -170,7 +170,7 @@ class ZeroRegion(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return ZeroRegion.apply(grad, ctx.view_fn), None
+        return B.call(ZeroRegion, grad, ctx.view_fn), None
 
 
 class CopySlices(Function):
@@ -186,8 +186,8 @@ class CopySlices(Function):
     def backward(ctx, grad):
         need = ctx.needs_input_grad
         return (
-            ZeroRegion.apply(grad, ctx.view_fn) if need[0] else None,
-            AsView.apply(grad, ctx.view_fn) if need[1] else None,
+            B.call(ZeroRegion, grad, ctx.view_fn) if need[0] else None,
+            B.call(AsView, grad, ctx.view_fn) if need[1] else None,
             None,
         )
 
@@ -226,15 +226,10 @@ class CopyInto(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from ._utils import unbroadcast
-
         need = ctx.needs_input_grad
         g_src = None
         if need[1]:
-            g_src = unbroadcast(grad, ctx.input_shape(1))
-            src_dtype = ctx._input_meta[1][1]
-            if g_src._data.dtype != src_dtype:
-                g_src = g_src.to(_dtype.from_numpy_dtype(src_dtype))
+            g_src = B.cast(B.unbroadcast(grad, ctx.input_shape(1)), ctx._input_meta[1][1])
         return (grad * 0 if need[0] else None), g_src
 
 

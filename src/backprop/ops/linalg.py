@@ -11,6 +11,7 @@ from .. import _dtype
 from .._backend import xp
 from .._tensor import Tensor, shape_str
 from ..autograd.function import Function
+from . import _backward as B
 from ._utils import promote_operands, unbroadcast
 
 
@@ -18,39 +19,54 @@ def _dims_str(shape) -> str:
     return "x".join(str(s) for s in shape)
 
 
+def matmul_arrays(a, b):
+    """``a @ b``; a batch of rows times one matrix is one 2-D GEMM rather than NumPy's
+    loop of small per-batch GEMMs (about 3x faster for transformer-sized activations)."""
+    if a.ndim > 2 and b.ndim == 2:
+        return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[-1],))
+    return xp.matmul(a, b)
+
+
+def _mm(a, b):
+    """``a @ b`` for the backward formulas: arrays take ``matmul_arrays``, Tensors the op."""
+    if type(a) is xp.ndarray and type(b) is xp.ndarray:
+        return matmul_arrays(a, b)
+    return a @ b
+
+
 class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return xp.matmul(a._data, b._data)
+        return matmul_arrays(a._data, b._data)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
-        a_shape, b_shape = a._data.shape, b._data.shape
+        a_shape, b_shape = a.shape, b.shape
         # Promote 1-D operands to matrices (as matmul does), then undo it at the end.
-        a2 = a.unsqueeze(0) if a._data.ndim == 1 else a
-        b2 = b.unsqueeze(-1) if b._data.ndim == 1 else b
+        a2 = B.unsqueeze(a, 0) if a.ndim == 1 else a
+        b2 = B.unsqueeze(b, -1) if b.ndim == 1 else b
         g = grad
-        if b._data.ndim == 1:
-            g = g.unsqueeze(-1)
-        if a._data.ndim == 1:
-            g = g.unsqueeze(-2)
+        if b.ndim == 1:
+            g = B.unsqueeze(g, -1)
+        if a.ndim == 1:
+            g = B.unsqueeze(g, -2)
         ga = gb = None
         if need[0]:
-            if b2._data.ndim == 2 and a2._data.ndim > 2:
-                ga = g @ b2.mT
+            if b2.ndim == 2 and a2.ndim > 2:
+                ga = _mm(g, B.matrix_transpose(b2))
             else:
-                ga = unbroadcast(g @ b2.mT, a2._data.shape)
+                ga = unbroadcast(g @ B.matrix_transpose(b2), tuple(a2.shape))
             ga = ga.reshape(a_shape)
         if need[1]:
-            if b2._data.ndim == 2 and a2._data.ndim > 2:
+            if b2.ndim == 2 and a2.ndim > 2:
                 # (..., n, k)^T @ (..., n, m) summed over the batch = one GEMM on flattened rows.
-                k = a2._data.shape[-1]
-                gb = a2.reshape(-1, k).mT @ g.reshape(-1, g._data.shape[-1])
+                k = a2.shape[-1]
+                gb = B.matrix_transpose(a2.reshape(-1, k)) @ g.reshape(-1, g.shape[-1])
             else:
-                gb = unbroadcast(a2.mT @ g, b2._data.shape)
+                gb = unbroadcast(B.matrix_transpose(a2) @ g, tuple(b2.shape))
             gb = gb.reshape(b_shape)
         return ga, gb
 
@@ -213,6 +229,8 @@ def _parse_einsum(equation: str, shapes: list) -> tuple:
 
 
 class Einsum(Function):
+    _array_backward = False  # its backward is built from einsum calls on Tensors
+
     @staticmethod
     def forward(ctx, equation, *operands):
         arrays = [o._data for o in operands]
@@ -232,7 +250,7 @@ class Einsum(Function):
                 continue
             others = [o for j, o in enumerate(operands) if j != i]
             other_terms = [t for j, t in enumerate(ctx.terms) if j != i]
-            grads.append(_einsum_operand_grad(grad, ctx.out, others, other_terms, term, operands[i]._data.shape))
+            grads.append(_einsum_operand_grad(grad, ctx.out, others, other_terms, term, operands[i].shape))
         return tuple(grads)
 
 

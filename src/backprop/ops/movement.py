@@ -16,7 +16,8 @@ from .. import _dtype
 from .._backend import xp
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
-from ._utils import cast_to, normalize_dim, normalize_dims, parse_size, zeros_of
+from . import _backward as B
+from ._utils import cast_to, normalize_dim, normalize_dims, parse_size
 
 
 def make_view(out: Tensor, base: Tensor, view_fn) -> Tensor:
@@ -42,7 +43,7 @@ class Reshape(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return reshape(grad, ctx.input_shape(0)), None
+        return grad.reshape(ctx.input_shape(0)), None
 
 
 def _infer_shape(shape: tuple, numel: int, op: str) -> tuple:
@@ -168,7 +169,7 @@ class Permute(Function):
         inverse = [0] * len(ctx.dims)
         for i, d in enumerate(ctx.dims):
             inverse[d] = i
-        return permute(grad, tuple(inverse)), None
+        return B.permute(grad, tuple(inverse)), None
 
 
 def permute(input: Tensor, *dims) -> Tensor:
@@ -244,9 +245,7 @@ class Expand(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .reduction import sum_to_size
-
-        return sum_to_size(grad, ctx.input_shape(0)), None
+        return B.unbroadcast(grad, ctx.input_shape(0)), None
 
 
 def expand(input: Tensor, *sizes) -> Tensor:
@@ -309,7 +308,7 @@ class Slice(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return SliceScatter.apply(grad, ctx.input_shape(0), ctx.index), None
+        return B.call(SliceScatter, grad, ctx.input_shape(0), ctx.index), None
 
 
 class SliceScatter(Function):
@@ -324,7 +323,7 @@ class SliceScatter(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return Slice.apply(grad, ctx.index), None, None
+        return B.call(Slice, grad, ctx.index), None, None
 
 
 def basic_index(input: Tensor, index: tuple) -> Tensor:
@@ -373,7 +372,7 @@ class Split(Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        return cat(grads, ctx.dim), None, None
+        return B.cat(grads, ctx.dim), None, None
 
 
 def _split_sizes(total: int, split_size_or_sections, op: str) -> list:
@@ -459,10 +458,10 @@ class Cat(Function):
         for i in range(2, len(ctx._edges)):
             shape = ctx.input_shape(i)
             if ctx.skip_empty and shape == (0,):
-                grads.append(zeros_of((0,), grad) if ctx.needs_input_grad[i] else None)
+                grads.append(B.zeros((0,), grad) if ctx.needs_input_grad[i] else None)
                 continue
             size = shape[d]
-            grads.append(basic_index(grad, lead + (slice(start, start + size),)) if ctx.needs_input_grad[i] else None)
+            grads.append(grad[lead + (slice(start, start + size),)] if ctx.needs_input_grad[i] else None)
             start += size
         return tuple(grads)
 
@@ -517,8 +516,9 @@ class Stack(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        parts = unbind(grad, ctx.dim)
-        return (None,) + tuple(p if need else None for p, need in zip(parts, ctx.needs_input_grad[1:]))
+        lead = (slice(None),) * ctx.dim
+        need = ctx.needs_input_grad[1:]
+        return (None,) + tuple(grad[lead + (i,)] if n else None for i, n in enumerate(need))
 
 
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
@@ -574,14 +574,12 @@ class Repeat(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .reduction import sum as sum_
-
         # (r0*s0, r1*s1, ...) -> (r0, s0, r1, s1, ...) -> sum over the r axes.
         split_shape = []
         for r, s in zip(ctx.repeats, ctx.expanded_shape):
             split_shape += [r, s]
-        g = sum_(reshape(grad, tuple(split_shape)), tuple(range(0, 2 * len(ctx.repeats), 2)))
-        return reshape(g, ctx.input_shape(0)), None
+        g = B.sum(grad.reshape(tuple(split_shape)), tuple(range(0, 2 * len(ctx.repeats), 2)))
+        return g.reshape(ctx.input_shape(0)), None
 
 
 def repeat(input: Tensor, *sizes) -> Tensor:
@@ -620,7 +618,7 @@ class Flip(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return Flip.apply(grad, ctx.dims), None
+        return B.call(Flip, grad, ctx.dims), None
 
 
 def flip(input: Tensor, dims) -> Tensor:
@@ -646,7 +644,7 @@ class Roll(Function):
     @staticmethod
     def backward(ctx, grad):
         neg = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
-        return Roll.apply(grad, neg, ctx.dims), None, None
+        return B.call(Roll, grad, neg, ctx.dims), None, None
 
 
 def roll(input: Tensor, shifts, dims=None) -> Tensor:
@@ -670,7 +668,7 @@ class _Triangle(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return _Triangle.apply(grad, ctx.diagonal, ctx.upper), None, None
+        return B.call(_Triangle, grad, ctx.diagonal, ctx.upper), None, None
 
 
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -693,7 +691,7 @@ class Diagonal(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return DiagonalScatter.apply(grad, ctx.input_shape(0), *ctx.args), None, None, None
+        return B.call(DiagonalScatter, grad, ctx.input_shape(0), *ctx.args), None, None, None
 
 
 class DiagonalScatter(Function):
@@ -711,7 +709,7 @@ class DiagonalScatter(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return Diagonal.apply(grad, *ctx.args), None, None, None, None
+        return B.call(Diagonal, grad, *ctx.args), None, None, None, None
 
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:

@@ -12,8 +12,8 @@ import warnings
 from .._backend import xp
 from .._tensor import Tensor
 from ..autograd.function import Function
+from . import _backward as B
 from ._utils import as_float, normalize_dim
-from .reduction import sum as sum_
 
 
 class Softmax(Function):
@@ -30,7 +30,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return out * (grad - sum_(grad * out, ctx.dim, keepdim=True)), None
+        return out * (grad - B.sum(grad * out, ctx.dim, keepdim=True)), None
 
 
 class LogSoftmax(Function):
@@ -46,7 +46,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad - out.exp() * sum_(grad, ctx.dim, keepdim=True), None
+        return grad - B.exp(out) * B.sum(grad, ctx.dim, keepdim=True), None
 
 
 def _softmax_dim(ndim: int, dim, name: str) -> int:
@@ -99,11 +99,9 @@ class Softplus(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .elementwise import sigmoid, where
-
         (a,) = ctx.saved_tensors
         bx = a * ctx.beta
-        return where(bx > ctx.threshold, grad, grad * sigmoid(bx)), None, None
+        return B.where(bx > ctx.threshold, grad, grad * B.sigmoid(bx)), None, None
 
 
 class BinaryCrossEntropy(Function):
@@ -123,17 +121,13 @@ class BinaryCrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .elementwise import clamp
-
         x, t, w = ctx.saved_tensors
-        g = grad * (x - t) / clamp((1 - x) * x, min=1e-12)
+        g = grad * (x - t) / B.clamp((1 - x) * x, min=1e-12)
         if w is not None:
             g = g * w
         gt = None
         if ctx.needs_input_grad[1]:
-            from .elementwise import log
-
-            gt = grad * (log(clamp(1 - x, min=1e-45)) - log(clamp(x, min=1e-45)))
+            gt = grad * (B.log(B.clamp(1 - x, min=1e-45)) - B.log(B.clamp(x, min=1e-45)))
             gt = gt * w if w is not None else gt
         return g, gt, None
 
@@ -157,22 +151,20 @@ class BinaryCrossEntropyWithLogits(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .elementwise import sigmoid
-
         x, t, w, pw = ctx.saved_tensors
         need = ctx.needs_input_grad
         gx = gt = None
         if pw is None:
             if need[0]:
-                gx = grad * (sigmoid(x) - t)
+                gx = grad * (B.sigmoid(x) - t)
         elif need[0]:
             coef = (pw - 1) * t + 1
-            gx = grad * ((1 - t) - coef * sigmoid(-x))
+            gx = grad * ((1 - t) - coef * B.sigmoid(-x))
         if need[1]:
             if pw is None:
                 gt = grad * -x
             else:
-                gt = grad * ((pw - 1) * Softplus.apply(-x, 1.0, 20.0) - x)
+                gt = grad * ((pw - 1) * B.call(Softplus, -x, 1.0, 20.0) - x)
         if w is not None:
             gx = gx * w if gx is not None else None
             gt = gt * w if gt is not None else None
@@ -191,7 +183,7 @@ class Embedding(Function):
     @staticmethod
     def backward(ctx, grad):
         num = ctx.input_shape(0)[0]
-        return EmbeddingBackward.apply(grad, ctx.indices, num, ctx.padding_idx), None, None
+        return B.call(EmbeddingBackward, grad, ctx.indices, num, ctx.padding_idx), None, None
 
 
 class EmbeddingBackward(Function):
@@ -209,7 +201,7 @@ class EmbeddingBackward(Function):
 
     @staticmethod
     def backward(ctx, gg):
-        return Embedding.apply(gg, ctx.indices, None), None, None, None
+        return B.call(Embedding, gg, ctx.indices, None), None, None, None
 
 
 class ConstantPad(Function):
@@ -228,12 +220,38 @@ class ConstantPad(Function):
     @staticmethod
     def backward(ctx, grad):
         neg = tuple((-b, -e) for b, e in ctx.widths)
-        return ConstantPad.apply(grad, neg, 0.0), None, None
+        return B.call(ConstantPad, grad, neg, 0.0), None, None
 
 
 _SQRT_2_OVER_PI = 0.7978845608028654
 _INV_SQRT_2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
+
+
+_PHI_LO, _PHI_STEPS_PER_UNIT, _PHI_N = -5.75, 2048, 23552  # grid over [-5.75, 5.75): Phi saturates beyond
+_phi_grid = None
+
+
+def _phi_table(x, out):
+    """The standard normal CDF Phi(x) of a float32 chunk, by linear interpolation in a table
+    built once with the exact float64 erf (max error ~4e-7), written into ``out``."""
+    global _phi_grid
+    if _phi_grid is None:
+        from .elementwise import _erf_cody
+
+        knots = 0.5 * (1 + _erf_cody((_PHI_LO + xp.arange(_PHI_N + 1) / _PHI_STEPS_PER_UNIT) * _INV_SQRT_2))
+        _phi_grid = (knots[:-1].astype(xp.float32), xp.diff(knots).astype(xp.float32))
+    values, slopes = _phi_grid
+    with xp.errstate(invalid="ignore"):
+        pos = x - xp.float32(_PHI_LO)
+        pos *= xp.float32(_PHI_STEPS_PER_UNIT)
+        xp.clip(pos, 0, xp.float32(_PHI_N - 0.001), out=pos)
+        idx = pos.astype(xp.int32)
+    pos -= idx
+    xp.take(slopes, idx, out=out, mode="clip")
+    out *= pos
+    out += xp.take(values, idx, mode="clip")
+    return out
 
 
 class Gelu(Function):
@@ -243,7 +261,7 @@ class Gelu(Function):
 
     @staticmethod
     def forward(ctx, a, approximate):
-        from .elementwise import _erf_array, _erf_table, chunks
+        from .elementwise import _erf_array, chunks
 
         x = a._data
         ctx.approximate = approximate
@@ -261,8 +279,11 @@ class Gelu(Function):
                 t *= _SQRT_2_OVER_PI
                 xp.tanh(t, out=aux[sl])
                 res = aux[sl] + 1
+            elif part.dtype == xp.float32:
+                xp.multiply(_phi_table(part, out=aux[sl]), part, out=out[sl])
+                continue
             else:
-                cdf = _erf_table(part * xp.asarray(_INV_SQRT_2, dtype=part.dtype)) if part.dtype != xp.float64 else _erf_array(part * _INV_SQRT_2)
+                cdf = _erf_array(part * xp.asarray(_INV_SQRT_2, dtype=part.dtype))
                 cdf += 1
                 cdf *= 0.5
                 aux[sl] = cdf
@@ -277,11 +298,11 @@ class Gelu(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        if _grad_enabled():  # create_graph: differentiable formula
+        if not B.is_array(grad):  # create_graph: differentiable formula
             return _gelu_derivative_tensor(a, ctx.approximate) * grad, None
         from .elementwise import chunks
 
-        x, aux, g = a._data.reshape(-1), ctx.aux, grad._data.reshape(-1)
+        x, aux, g = a.reshape(-1), ctx.aux, grad.reshape(-1)
         out = xp.empty_like(x)
         for sl in chunks(x.size):
             part, au = x[sl], aux[sl]
@@ -302,7 +323,7 @@ class Gelu(Function):
                 d *= part
                 d += au
             xp.multiply(d, g[sl], out=out[sl])
-        return out.reshape(a._data.shape), None
+        return out.reshape(a.shape), None
 
 
 def _grad_enabled() -> bool:
@@ -326,3 +347,217 @@ def gelu(input, approximate: str = "none"):
     from ._utils import as_float
 
     return Gelu.apply(as_float(input), approximate)
+
+
+# ---------------------------------------------------------------------------- normalization
+def _channel_rows(x):
+    """(N, C, ...) -> a (rows, C) view when the channel dim is the fastest (channels-last
+    memory, or 2-D input), else None."""
+    if x.ndim == 2:
+        return x
+    moved = xp.moveaxis(x, 1, -1)
+    if moved.flags.c_contiguous:
+        return moved.reshape(-1, x.shape[1])
+    return None
+
+
+def _per_channel_sum(a, b=None):
+    """sum over every dim but 1 of ``a`` (or of ``a * b``), as a 1-D (C,) array."""
+    rows_a = _channel_rows(a)
+    if rows_a is not None and (b is None or _channel_rows(b) is not None):
+        if b is None:
+            return rows_a.sum(axis=0)
+        return xp.einsum("ij,ij->j", rows_a, _channel_rows(b))
+    axes = (0,) + tuple(range(2, a.ndim))
+    if b is None:
+        return a.sum(axis=axes)
+    n, c = a.shape[:2]
+    return xp.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+
+
+def _bcast(v, ndim: int):
+    """A (C,) vector shaped to broadcast against (N, C, ...)."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class BatchNorm(Function):
+    """Batch normalization in a few array passes: batch statistics when ``training``, else the
+    given running statistics. Backward is the closed form; under ``create_graph`` it is rebuilt
+    from differentiable ops (the statistics recomputed from ``x``), so it differentiates again."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean_or_running, var_or_running, training, eps):
+        a = x._data
+        c = a.shape[1]
+        count = a.size // max(c, 1)
+        if training:
+            mean = _per_channel_sum(a) / count
+            centered = a - _bcast(mean.astype(a.dtype, copy=False), a.ndim)
+            var = _per_channel_sum(centered, centered) / count
+        else:
+            mean, var = mean_or_running._data, var_or_running._data
+            centered = a - _bcast(mean, a.ndim)
+        invstd = (1.0 / xp.sqrt(var + eps)).astype(a.dtype, copy=False)
+        xhat = centered
+        xhat *= _bcast(invstd, a.ndim)
+        if weight is not None:
+            out = xhat * _bcast(weight._data, a.ndim)
+        else:
+            out = xhat.copy()
+        if bias is not None:
+            out += _bcast(bias._data, a.ndim)
+        ctx.training, ctx.eps, ctx.count = training, eps, count
+        ctx.xhat, ctx.invstd = xhat, invstd
+        ctx.save_for_backward(x, weight, mean_or_running if not training else None, var_or_running if not training else None)
+        # The batch statistics come out too (not differentiable): the caller updates running stats.
+        mean, var = xp.asarray(mean), xp.asarray(var)
+        ctx.mark_non_differentiable(mean, var)
+        return out, mean, var
+
+    @staticmethod
+    def backward(ctx, grad, _grad_mean=None, _grad_var=None):
+        x, weight, rmean, rvar = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        if not B.is_array(grad):
+            return _batch_norm_backward_tensor(ctx, grad, x, weight, rmean, rvar)
+        xhat, invstd, nd = ctx.xhat, ctx.invstd, grad.ndim
+        gb = _per_channel_sum(grad) if (need[2] or need[0]) and ctx.training else (_per_channel_sum(grad) if need[2] else None)
+        gw = _per_channel_sum(grad, xhat) if (need[1] or (need[0] and ctx.training)) else None
+        gx = None
+        if need[0]:
+            scale = invstd if weight is None else invstd * weight
+            if ctx.training:
+                # d/dx of (x - mean) * invstd: (scale / M) * (M g - sum g - xhat sum(g xhat))
+                gx = grad - _bcast(gb / ctx.count, nd)
+                gx -= xhat * _bcast(gw / ctx.count, nd)
+                gx *= _bcast(scale, nd)
+            else:
+                gx = grad * _bcast(scale, nd)
+        return (
+            gx,
+            gw if need[1] else None,
+            gb if need[2] else None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def _batch_norm_backward_tensor(ctx, grad, x, weight, rmean, rvar):
+    """The same gradients from differentiable ops (create_graph=True)."""
+    from .elementwise import rsqrt
+    from .reduction import mean as mean_
+    from .reduction import sum as sum_
+
+    dims = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if ctx.training:
+        mu = mean_(x, dims, keepdim=True)
+        xc = x - mu
+        inv = rsqrt(mean_(xc * xc, dims, keepdim=True) + ctx.eps)
+    else:
+        xc = x - rmean.reshape(shape)
+        inv = rsqrt(rvar.reshape(shape) + ctx.eps)
+    xhat = xc * inv
+    need = ctx.needs_input_grad
+    gb = sum_(grad, dims)
+    gw = sum_(grad * xhat, dims)
+    gx = None
+    if need[0]:
+        scale = inv if weight is None else inv * weight.reshape(shape)
+        if ctx.training:
+            gx = scale * (grad - gb.reshape(shape) / ctx.count - xhat * gw.reshape(shape) / ctx.count)
+        else:
+            gx = grad * scale
+    return gx, gw if need[1] else None, gb if need[2] else None, None, None, None, None
+
+
+class LayerNorm(Function):
+    """Layer normalization over the trailing ``dims`` in a few array passes; closed-form
+    backward, rebuilt from differentiable ops under ``create_graph``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, n_dims, eps):
+        a = x._data
+        lead = a.shape[: a.ndim - n_dims]
+        rows = a.reshape(-1, int(xp.prod(a.shape[a.ndim - n_dims :])) if n_dims else 1)
+        mean = rows.mean(axis=1, keepdims=True)
+        xhat = rows - mean
+        var = xp.einsum("ij,ij->i", xhat, xhat)[:, None] / rows.shape[1]
+        invstd = (1.0 / xp.sqrt(var + eps)).astype(a.dtype, copy=False)
+        xhat *= invstd
+        out = xhat.reshape(a.shape)
+        if weight is not None:
+            out = out * weight._data
+        else:
+            out = out.copy()
+        if bias is not None:
+            out += bias._data
+        ctx.xhat, ctx.invstd, ctx.n_dims, ctx.eps, ctx.lead = xhat, invstd, n_dims, eps, lead
+        ctx.save_for_backward(x, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        if not B.is_array(grad):
+            return _layer_norm_backward_tensor(ctx, grad, x, weight)
+        xhat, invstd = ctx.xhat, ctx.invstd
+        width = xhat.shape[1]
+        g = grad.reshape(-1, width)
+        gw = xp.einsum("ij,ij->j", g, xhat).reshape(weight.shape) if weight is not None and need[1] else None
+        gb = g.sum(axis=0).reshape(grad.shape[grad.ndim - ctx.n_dims :]) if need[2] else None
+        gx = None
+        if need[0]:
+            gy = g * weight.reshape(-1) if weight is not None else g
+            # (invstd / W) * (W gy - sum(gy) - xhat * sum(gy xhat)) per row
+            gx = gy - gy.mean(axis=1, keepdims=True)
+            gx -= xhat * (xp.einsum("ij,ij->i", gy, xhat)[:, None] / width)
+            gx *= invstd
+            gx = gx.reshape(grad.shape)
+        return gx, gw, gb, None, None
+
+
+def _layer_norm_backward_tensor(ctx, grad, x, weight):
+    from .elementwise import rsqrt
+    from .reduction import mean as mean_
+    from .reduction import sum as sum_
+
+    dims = tuple(range(x.ndim - ctx.n_dims, x.ndim))
+    lead = tuple(range(x.ndim - ctx.n_dims))
+    xc = x - mean_(x, dims, keepdim=True)
+    inv = rsqrt(mean_(xc * xc, dims, keepdim=True) + ctx.eps)
+    xhat = xc * inv
+    need = ctx.needs_input_grad
+    gy = grad * weight if weight is not None else grad
+    gx = inv * (gy - mean_(gy, dims, keepdim=True) - xhat * mean_(gy * xhat, dims, keepdim=True)) if need[0] else None
+    gw = sum_(grad * xhat, lead) if weight is not None and need[1] else None
+    gb = sum_(grad, lead) if need[2] else None
+    return gx, gw, gb, None, None
+
+
+class Linear(Function):
+    """``x @ W.T + b`` as one GEMM with the bias added in place; backward is two GEMMs and a
+    column sum (rows = every leading dim of ``x`` flattened)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        a, w = x._data, weight._data
+        rows = a.reshape(-1, a.shape[-1])
+        out = rows @ w.T
+        if bias is not None:
+            out += bias._data
+        ctx.save_for_backward(x, weight)
+        return out.reshape(a.shape[:-1] + (w.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        g = grad.reshape(-1, grad.shape[-1])
+        gx = (g @ w).reshape(x.shape) if need[0] else None
+        gw = B.matrix_transpose(g) @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        gb = B.sum(g, 0) if len(need) > 2 and need[2] else None
+        return gx, gw, gb

@@ -9,6 +9,7 @@ from .. import _dtype, return_types
 from .._backend import xp
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
+from . import _backward as B
 from ._utils import as_float, normalize_dim, normalize_dims
 
 
@@ -20,9 +21,7 @@ def _restore_dims(grad: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Ten
     """Reshape a reduced gradient so it broadcasts against the input again."""
     if keepdim:
         return grad
-    from .movement import reshape
-
-    return reshape(grad, _keepdim_shape(shape, dims))
+    return grad.reshape(_keepdim_shape(shape, dims))
 
 
 def _reduced_count(shape: tuple, dims: tuple) -> int:
@@ -53,9 +52,7 @@ class SumToSize(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .movement import expand
-
-        return expand(grad, ctx.input_shape(0)), None
+        return B.expand(grad, ctx.input_shape(0)), None
 
 
 def sum_to_size(input: Tensor, *size) -> Tensor:
@@ -76,10 +73,8 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .movement import expand
-
         shape = ctx.input_shape(0)
-        return expand(_restore_dims(grad, shape, ctx.dims, ctx.keepdim), shape), None, None, None
+        return B.expand(_restore_dims(grad, shape, ctx.dims, ctx.keepdim), shape), None, None, None
 
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001 - torch's name
@@ -109,11 +104,9 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .movement import expand
-
         shape = ctx.input_shape(0)
         n = _reduced_count(shape, ctx.dims)
-        return expand(_restore_dims(grad, shape, ctx.dims, ctx.keepdim) / builtins.max(n, 1), shape), None, None
+        return B.expand(_restore_dims(grad, shape, ctx.dims, ctx.keepdim) / builtins.max(n, 1), shape), None, None
 
 
 def _reduced_shape(shape, dims, keepdim):
@@ -154,14 +147,14 @@ class Prod(Function):
     @staticmethod
     def backward(ctx, grad):
         a, out = ctx.saved_tensors
-        shape = a._data.shape
+        shape = a.shape
         g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
         o = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
-        if not (a._data == 0).any():
+        arr = a if B.is_array(a) else a._data
+        if not (arr == 0).any():
             return g * o / a, None, None, None
         # With zeros: d prod / d a_i is the product of the others (computed without division).
-        others = _prod_of_others(a._data, ctx.dims)
-        return g * _make(others), None, None, None
+        return g * B.constant(_prod_of_others(arr, ctx.dims), g), None, None, None
 
 
 def _prod_of_others(arr, dims):
@@ -199,11 +192,11 @@ class _ExtremeAll(Function):
     @staticmethod
     def backward(ctx, grad):
         a, out = ctx.saved_tensors
-        shape = a._data.shape
+        shape = a.shape
         o = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
         g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
-        mask = (a == o).to(grad.dtype)
-        count = _make(mask._data.sum(axis=ctx.dims, keepdims=True))
+        mask = B.cast(a == o, ctx._input_meta[0][1])
+        count = B.sum(mask, ctx.dims, keepdim=True)
         return g * mask / count, None, None, None
 
 
@@ -228,12 +221,11 @@ class _ExtremeDim(Function):
 
     @staticmethod
     def backward(ctx, grad, grad_indices):
-        from ._utils import zeros_of
-        from .indexing import scatter
+        from .indexing import Scatter
 
         shape = ctx.input_shape(0)
         g = _restore_dims(grad, shape, (ctx.dim,), ctx.keepdim)
-        return scatter(zeros_of(shape, grad), ctx.dim, _make(ctx.index), g), None, None, None
+        return B.call(Scatter, B.zeros(shape, grad), ctx.dim, ctx.index, g), None, None, None
 
 
 def _check_nonempty(input: Tensor, op: str) -> None:
@@ -381,12 +373,10 @@ class LogSumExp(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .elementwise import exp
-
         a, out = ctx.saved_tensors
-        shape = a._data.shape
+        shape = a.shape
         g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
-        return g * exp(a - _restore_dims(out, shape, ctx.dims, ctx.keepdim)), None, None
+        return g * B.exp(a - _restore_dims(out, shape, ctx.dims, ctx.keepdim)), None, None
 
 
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
@@ -408,14 +398,12 @@ class Norm2(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .elementwise import where
-
         a, out = ctx.saved_tensors
-        shape = a._data.shape
+        shape = a.shape
         g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
         out_keep = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
-        safe = where(out_keep == 0, 1.0, out_keep)
-        return where(out_keep == 0, 0.0, g / safe) * a, None, None
+        safe = B.where(out_keep == 0, 1.0, out_keep)
+        return B.where(out_keep == 0, 0.0, g / safe) * a, None, None
 
 
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -458,10 +446,8 @@ class Cumsum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .movement import flip
-
         d = ctx.dim
-        return flip(cumsum(flip(grad, (d,)), d), (d,)), None, None
+        return B.flip(B.cumsum(B.flip(grad, (d,)), d), (d,)), None, None
 
 
 def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
@@ -484,13 +470,11 @@ class Cumprod(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from .movement import flip
-
         a, out = ctx.saved_tensors
         d = ctx.dim
-        if (a._data == 0).any():
+        if ((a if B.is_array(a) else a._data) == 0).any():
             raise NotImplementedError("cumprod backward with zeros in the input is not supported")
-        rev = flip(cumsum(flip(grad * out, (d,)), d), (d,))
+        rev = B.flip(B.cumsum(B.flip(grad * out, (d,)), d), (d,))
         return rev / a, None
 
 

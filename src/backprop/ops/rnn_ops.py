@@ -394,6 +394,8 @@ class RNNLayer(Function):
     keep: save what backward needs (False only where no graph is recorded: inference).
     """
 
+    _array_backward = False  # its once_differentiable backward unwraps Tensors itself
+
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, mode, reverse, batch_sizes, keep=True):
         if mode not in GATES:

@@ -597,6 +597,8 @@ def register_module_forward_pre_hook(hook):
 class _Identity(Function):
     """Passes tensors through unchanged; its backward is where module backward hooks fire."""
 
+    _array_backward = False  # the hooks receive Tensors
+
     @staticmethod
     def forward(ctx, state, kind, *tensors):
         ctx.state = state
