@@ -1,0 +1,1 @@
+"""Benchmarks: backprop and PyTorch side by side (see benchmarks/README.md)."""

@@ -1,0 +1,154 @@
+"""Run the benchmark suite: ``python -m benchmarks.run [--workloads mlp cnn ...] [--reps 5]``.
+
+Each measurement is a fresh process (``benchmarks.worker``); backprop and torch alternate
+A B A B over the repetitions so that machine noise hits both alike. Compare numbers only
+within one run. Reports medians over repetitions (each repetition's median over its steps),
+the spread (min-max of the repetition medians), samples/s, the forward/backward/optimizer
+split, peak memory growth and the ratio backprop/torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.workloads import ALL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _measure(framework: str, workload: str, steps: int, threads: int) -> dict:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "benchmarks.worker", framework, workload, "--steps", str(steps), "--threads", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"{framework} {workload} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median(values):
+    return statistics.median(values) if values else None
+
+
+def summarize(reps: list) -> dict:
+    per_rep = [_median(r["times"]) for r in reps]
+    first = reps[0]
+    med = _median(per_rep)
+    out = {
+        "median": med,
+        "min": min(per_rep),
+        "max": max(per_rep),
+        "unit": first["unit"],
+        "forward": _median([_median(r["forward"]) for r in reps if r["forward"]]),
+        "backward": _median([_median(r["backward"]) for r in reps if r["backward"]]),
+        "optimizer": _median([_median(r["optimizer"]) for r in reps if r["optimizer"]]),
+        "peak_mem_mb": _median([r["peak_mem_mb"] for r in reps]),
+        "samples_per_s": first["batch_size"] / med * (1e3 if first["unit"] == "ms" else 1e6) if med else None,
+        "losses": first["losses"],
+    }
+    losses = first["losses"]
+    out["loss_falls"] = bool(losses) and losses[-1] < losses[0]
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import importlib.metadata
+
+    import numpy
+
+    try:
+        tv = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        tv = "not installed"
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {numpy.__version__}, torch {tv}"
+
+
+def markdown(results: dict, threads: int, reps: int) -> str:
+    lines = [
+        f"Measured on: {machine()}; {threads} threads for both; median of {reps} interleaved repetitions in fresh processes.",
+        "",
+        "| workload | backprop | torch | ratio | backprop fwd / bwd / optim | samples/s (backprop) | peak mem MB (backprop / torch) | mem ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        b, t = r["backprop"], r.get("torch")
+        unit = b["unit"]
+        split = "-" if b["backward"] is None else f"{b['forward']:.1f} / {b['backward']:.1f} / {b['optimizer']:.1f}"
+        if b["backward"] is None and b["forward"] is not None and unit == "ms":
+            split = f"{b['forward']:.1f} / - / -"
+        tt = f"{t['median']:.2f} {unit}" if t else "-"
+        ratio = f"**{b['median'] / t['median']:.2f}**" if t else "-"
+        mem_t = f"{t['peak_mem_mb']:.0f}" if t else "-"
+        mem_ratio = f"{b['peak_mem_mb'] / t['peak_mem_mb']:.2f}" if t and t["peak_mem_mb"] > 1 else "-"
+        sps = f"{b['samples_per_s']:.0f}" if b["samples_per_s"] else "-"
+        lines.append(
+            f"| {name} | {b['median']:.2f} {unit} ({b['min']:.2f}-{b['max']:.2f}) | {tt} | {ratio} | {split} | {sps} | {b['peak_mem_mb']:.0f} / {mem_t} | {mem_ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workloads", nargs="+", default=["mlp", "cnn", "resnet", "gpt", "lstm", "overhead"], choices=ALL)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-torch", action="store_true", help="measure backprop only")
+    p.add_argument("--json", default=None, help="write all raw results as JSON")
+    p.add_argument("--markdown", default=None, help="write the results table as markdown")
+    args = p.parse_args(argv)
+    frameworks = ["backprop"] if args.no_torch else ["backprop", "torch"]
+    if not args.no_torch:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:  # only look: importing torch here would inflate the workers' memory
+            frameworks = ["backprop"]
+    results = {}
+    started = time.time()
+    for name in args.workloads:
+        raw = {fw: [] for fw in frameworks}
+        for rep in range(args.reps):
+            order = frameworks if rep % 2 == 0 else frameworks[::-1]
+            for fw in order:
+                raw[fw].append(_measure(fw, name, args.steps, args.threads))
+        results[name] = {fw: summarize(raw[fw]) for fw in frameworks}
+        b = results[name]["backprop"]
+        line = f"{name:<20} backprop {b['median']:9.2f} {b['unit']}"
+        if "torch" in results[name]:
+            t = results[name]["torch"]
+            line += f"   torch {t['median']:9.2f} {t['unit']}   ratio {b['median'] / t['median']:.2f}   mem ratio {b['peak_mem_mb'] / max(t['peak_mem_mb'], 1e-9):.2f}"
+        if b["losses"]:
+            line += f"   loss {b['losses'][0]:.3f} -> {b['losses'][-1]:.3f}"
+        print(line, flush=True)
+    table = markdown(results, args.threads, args.reps)
+    print()
+    print(table)
+    print(f"\n({time.time() - started:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "threads": args.threads, "reps": args.reps, "results": results}, indent=2))
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""One benchmark measurement in a fresh process: ``python -m benchmarks.worker FRAMEWORK WORKLOAD``.
+
+Prints one JSON line: per-step times (ms) with the forward/backward/optimizer split, the
+losses (to check that training progresses), and the peak memory growth over the baseline
+measured after imports (resident set size, the same method for both frameworks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+
+def _status_kb(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak) of this process image. Not ru_maxrss: that survives exec
+    and would carry over the parent's peak."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("framework", choices=["backprop", "torch"])
+    p.add_argument("workload")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+
+    if args.framework == "torch":
+        import torch as m
+
+        m.set_num_threads(args.threads)
+    else:
+        import backprop as m
+
+        m.set_num_threads(args.threads)
+    from benchmarks import workloads
+
+    baseline = _status_kb("VmRSS")
+    m.manual_seed(0)
+    result = {"framework": args.framework, "workload": args.workload, "threads": args.threads}
+    if args.workload == "overhead":
+        result.update(_overhead(m, args.steps))
+    elif args.workload.endswith("-inference"):
+        result.update(_inference(m, workloads.INFERENCE[args.workload](m), args.steps, args.warmup))
+    else:
+        result.update(_training(m, workloads.WORKLOADS[args.workload](m), args.steps, args.warmup))
+    result["peak_mem_mb"] = max(_status_kb("VmHWM") - baseline, 0) / 1024
+    print(json.dumps(result))
+
+
+def _training(m, w, steps: int, warmup: int) -> dict:
+    model, opt = w.model, w.optimizer
+    model.train()
+    times, fwd, bwd, optim, losses = [], [], [], [], []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = w.loss_fn(model(*w.inputs), w.target)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        losses.append(float(loss.item()))
+        if i >= warmup:
+            times.append((t3 - t0) * 1e3)
+            fwd.append((t1 - t0) * 1e3)
+            bwd.append((t2 - t1) * 1e3)
+            optim.append((t3 - t2) * 1e3)
+    return {"unit": "ms", "batch_size": w.batch_size, "times": times, "forward": fwd, "backward": bwd, "optimizer": optim, "losses": losses}
+
+
+def _inference(m, w, steps: int, warmup: int) -> dict:
+    model = w.model
+    model.eval()
+    times = []
+    with m.no_grad():
+        for i in range(warmup + steps):
+            t0 = time.perf_counter()
+            model(*w.inputs)
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1e3)
+    return {"unit": "ms", "batch_size": w.batch_size, "times": times, "forward": times, "backward": [], "optimizer": [], "losses": []}
+
+
+def _overhead(m, steps: int) -> dict:
+    from benchmarks.workloads import overhead_graph
+
+    x = m.tensor(0.5, requires_grad=True)
+    y = m.tensor(1.5, requires_grad=True)
+    n = 2000
+    times = []
+    for rep in range(max(steps // 4, 5) + 2):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            overhead_graph(m, x, y).backward()
+            x.grad = None
+            y.grad = None
+        if rep >= 2:
+            times.append((time.perf_counter() - t0) / n * 1e6)
+    return {"unit": "us", "batch_size": 1, "times": times, "forward": [], "backward": [], "optimizer": [], "losses": []}
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

@@ -1,0 +1,130 @@
+"""The benchmark workloads, each written once against the PyTorch API.
+
+``build(m, ...)`` receives the framework module (``backprop`` or ``torch``) and returns a
+``Workload``: the model, an optimizer, a batch and a loss function. The runner then times
+full training steps (zero_grad + forward + loss + backward + optimizer step), or forward
+passes under ``no_grad`` for the ``*-inference`` variants.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Workload:
+    model: object
+    optimizer: object | None
+    inputs: tuple
+    target: object | None
+    loss_fn: object
+    batch_size: int
+
+
+def _batch(m, shape, seed, dtype="float32"):
+    return m.tensor(np.random.default_rng(seed).standard_normal(shape).astype(dtype))
+
+
+def _labels(m, n, classes, seed):
+    return m.tensor(np.random.default_rng(seed).integers(0, classes, n))
+
+
+def mlp(m) -> Workload:
+    """784-512-256-10 ReLU MLP, batch 128, SGD with momentum."""
+    nn = m.nn
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+    opt = m.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return Workload(model, opt, (_batch(m, (128, 784), 0),), _labels(m, 128, 10, 1), nn.functional.cross_entropy, 128)
+
+
+def cnn(m) -> Workload:
+    """Two 3x3 conv+ReLU+maxpool blocks (32, 64 channels) on 1x28x28, fc 128, fc 10; batch 64, Adam."""
+    from backprop.cli.models import cnn as build
+
+    model = build((1, 28, 28), 10, nn=m.nn)
+    opt = m.optim.Adam(model.parameters(), lr=1e-3)
+    return Workload(model, opt, (_batch(m, (64, 1, 28, 28), 0),), _labels(m, 64, 10, 1), m.nn.functional.cross_entropy, 64)
+
+
+def resnet(m) -> Workload:
+    """CIFAR ResNet-14 (3 stages x 2 BasicBlocks, 16/32/64 channels, BatchNorm, projection
+    shortcuts) on 3x32x32, batch 32, SGD with momentum."""
+    from backprop.cli.models import resnet as build
+
+    model = build((3, 32, 32), 10, nn=m.nn)
+    opt = m.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    return Workload(model, opt, (_batch(m, (32, 3, 32, 32), 0),), _labels(m, 32, 10, 1), m.nn.functional.cross_entropy, 32)
+
+
+def _char_gpt_module(m):
+    """examples/char_gpt.py, imported for framework ``m`` (one framework per worker process)."""
+    os.environ["BACKPROP_EXAMPLE_FRAMEWORK"] = m.__name__
+    from examples import char_gpt
+
+    if char_gpt.torch is not m:
+        raise RuntimeError("examples.char_gpt was already imported for another framework")
+    return char_gpt
+
+
+def gpt(m) -> Workload:
+    """Char GPT of examples/char_gpt.py: vocab 65, block 64, 4 layers, 4 heads, 128 embd, batch 12, AdamW."""
+    char_gpt = _char_gpt_module(m)
+    model = char_gpt.GPT(char_gpt.GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0))
+    opt = m.optim.AdamW(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    idx = m.tensor(rng.integers(0, 65, (12, 64)))
+    tgt = m.tensor(rng.integers(0, 65, (12, 64)))
+
+    def loss_fn(output, target):
+        logits = output[0]
+        return m.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), target.view(-1))
+
+    return Workload(model, opt, (idx,), tgt, loss_fn, 12)
+
+
+def lstm(m) -> Workload:
+    """Char LSTM language model: Embedding(65, 128) -> 2-layer LSTM(hidden 256) -> Linear; seq 64, batch 32, Adam."""
+    nn = m.nn
+
+    class CharLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(65, 128)
+            self.rnn = nn.LSTM(128, 256, num_layers=2, batch_first=True)
+            self.head = nn.Linear(256, 65)
+
+        def forward(self, idx):
+            out, _ = self.rnn(self.emb(idx))
+            return self.head(out)
+
+    model = CharLSTM()
+    opt = m.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    idx = m.tensor(rng.integers(0, 65, (32, 64)))
+    tgt = m.tensor(rng.integers(0, 65, (32, 64)))
+
+    def loss_fn(logits, target):
+        return m.nn.functional.cross_entropy(logits.reshape(-1, 65), target.reshape(-1))
+
+    return Workload(model, opt, (idx,), tgt, loss_fn, 32)
+
+
+def overhead_graph(m, x, y):
+    """Eight scalar ops: the cost of the framework itself (dispatch, graph recording, engine)."""
+    a = x * y
+    b = a + x
+    c = b.exp()
+    d = c - y
+    e = d * d
+    f = e.sin()
+    g = f + a
+    return g.tanh()
+
+
+WORKLOADS = {"mlp": mlp, "cnn": cnn, "resnet": resnet, "gpt": gpt, "lstm": lstm}
+INFERENCE = {f"{name}-inference": fn for name, fn in WORKLOADS.items() if name != "lstm"} | {"lstm-inference": lstm}
+ALL = list(WORKLOADS) + ["overhead"] + list(INFERENCE)
+

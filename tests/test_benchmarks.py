@@ -1,0 +1,71 @@
+"""The benchmark suite's correctness checks, on small step counts: every benchmarked model
+trains on backprop (its loss falls) through the same code path the timings use, and the
+runner produces its JSON and markdown with backprop/torch ratios."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import workloads  # noqa: E402
+from benchmarks.worker import _inference, _overhead, _training  # noqa: E402
+
+
+@pytest.mark.parametrize("name", list(workloads.WORKLOADS))
+def test_benchmarked_model_trains(name):
+    import backprop
+
+    backprop.manual_seed(0)
+    result = _training(backprop, workloads.WORKLOADS[name](backprop), steps=6, warmup=2)
+    losses = result["losses"]
+    assert len(losses) == 8 and all(l == l for l in losses)  # finite, no NaN
+    assert losses[-1] < losses[0], f"{name}: loss did not fall: {losses}"
+    assert len(result["times"]) == 6 and min(result["times"]) > 0
+
+
+@pytest.mark.parametrize("name", ["mlp-inference", "gpt-inference"])
+def test_inference_variants_run(name):
+    import backprop
+
+    result = _inference(backprop, workloads.INFERENCE[name](backprop), steps=2, warmup=1)
+    assert len(result["times"]) == 2 and result["backward"] == []
+
+
+def test_overhead_workload_gradients_match_torch():
+    import numpy as np
+    import torch
+
+    import backprop
+
+    grads = []
+    for m in (backprop, torch):
+        x = m.tensor(0.5, requires_grad=True)
+        y = m.tensor(1.5, requires_grad=True)
+        workloads.overhead_graph(m, x, y).backward()
+        grads.append((x.grad.item(), y.grad.item()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5)
+    assert len(_overhead(backprop, 4)["times"]) >= 1
+
+
+def test_runner_end_to_end_with_ratios(tmp_path):
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    cmd = [sys.executable, "-m", "benchmarks.run", "--workloads", "mlp", "overhead", "--reps", "2", "--steps", "3",
+           "--threads", "1", "--json", str(out_json), "--markdown", str(out_md)]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out_json.read_text())
+    assert set(data["results"]) == {"mlp", "overhead"}
+    for name, frameworks in data["results"].items():
+        assert set(frameworks) == {"backprop", "torch"}, name
+        for r in frameworks.values():
+            assert r["median"] > 0 and r["min"] <= r["median"] <= r["max"] and r["peak_mem_mb"] >= 0
+    assert data["results"]["mlp"]["backprop"]["loss_falls"]
+    table = out_md.read_text()
+    assert "| mlp |" in table and "| overhead |" in table and "ratio" in table
