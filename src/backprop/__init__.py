@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import builtins as _builtins
 
+from ._malloc import tune_malloc as _tune_malloc
+
+_tune_malloc()
+
 from . import (
     _tensor_methods,  # noqa: F401 - binds the op methods onto Tensor
     autograd,
