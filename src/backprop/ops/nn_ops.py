@@ -244,17 +244,13 @@ def _phi_table(x, out):
 
         knots = 0.5 * (1 + _erf_cody((_PHI_LO + xp.arange(_PHI_N + 1) / _PHI_STEPS_PER_UNIT) * _INV_SQRT_2))
         _phi_grid = (knots[:-1].astype(xp.float32), xp.diff(knots).astype(xp.float32))
-    values, slopes = _phi_grid
+    from .elementwise import interpolate
+
     with xp.errstate(invalid="ignore"):
         pos = x - xp.float32(_PHI_LO)
         pos *= xp.float32(_PHI_STEPS_PER_UNIT)
         xp.clip(pos, 0, xp.float32(_PHI_N - 0.001), out=pos)
-        idx = pos.astype(xp.int32)
-    pos -= idx
-    xp.take(slopes, idx, out=out, mode="clip")
-    out *= pos
-    out += xp.take(values, idx, mode="clip")
-    return out
+    return interpolate(*_phi_grid, pos, out=out)
 
 
 class Gelu(Function):
