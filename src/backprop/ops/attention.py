@@ -13,6 +13,8 @@ torch's MultiheadAttention returns with ``need_weights=True``).
 
 from __future__ import annotations
 
+import functools
+
 from .._backend import xp
 from .._tensor import Tensor
 from ..autograd.function import Function
@@ -23,6 +25,28 @@ from ._utils import unbroadcast
 def causal_keep(tgt_len: int, src_len: int):
     """Upper-left aligned causal pattern (L, S): query i sees keys 0..i."""
     return xp.tril(xp.ones((tgt_len, src_len), dtype=bool))
+
+
+@functools.lru_cache(maxsize=32)
+def _causal_bias(tgt_len: int, src_len: int, dtype) -> object:
+    """The causal pattern as an additive (L, S) bias, 0 or -inf (read-only, cached): adding it
+    is 2x faster than writing -inf through a boolean ``where``."""
+    bias = xp.where(causal_keep(tgt_len, src_len), dtype.type(0), dtype.type(-xp.inf))
+    bias.flags.writeable = False
+    return bias
+
+
+@functools.lru_cache(maxsize=32)
+def _ones(width: int, dtype) -> object:
+    ones = xp.ones(width, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
+
+
+def _row_sums(a):
+    """Sums over the last axis, keepdims: a matrix-vector product with ones, which BLAS runs
+    5x faster than NumPy's reduction over short rows."""
+    return xp.matmul(a, _ones(a.shape[-1], a.dtype))[..., None]
 
 
 class ScaledDotProductAttention(Function):
@@ -47,7 +71,7 @@ class ScaledDotProductAttention(Function):
             else:
                 s = s + m
         if causal:
-            xp.copyto(s, -xp.inf, where=~causal_keep(*s.shape[-2:]))
+            s += _causal_bias(*s.shape[-2:], s.dtype)
         # fmax: same result here (a NaN score makes its row NaN either way), ~25% faster than max.
         row_max = xp.fmax.reduce(s, axis=-1, keepdims=True) if s.size else xp.zeros(s.shape[:-1] + (1,), s.dtype)
         if safe:
@@ -55,7 +79,7 @@ class ScaledDotProductAttention(Function):
         with xp.errstate(invalid="ignore"):
             s -= row_max
             xp.exp(s, out=s)
-            den = xp.sum(s, axis=-1, keepdims=True)
+            den = _row_sums(s)
             if safe:
                 den[den == 0] = 1
             s /= den
@@ -84,7 +108,11 @@ class ScaledDotProductAttention(Function):
             gw = g_used if gw is None else gw + g_used
         if gw is not None and (need[0] or need[1] or need[3]):
             # Softmax backward: dS = P * (dP - sum(dP * P)); masked entries have P = 0.
-            gs = weights * (gw - B.sum(gw * weights, -1, keepdim=True))
+            if B.is_array(gw):
+                gs = gw - xp.einsum("...i,...i->...", gw, weights)[..., None]
+                gs *= weights
+            else:
+                gs = weights * (gw - B.sum(gw * weights, -1, keepdim=True))
             if need[3]:
                 gmask = unbroadcast(gs, ctx.mask_shape)
             if need[0]:
