@@ -14,7 +14,7 @@ from .._backend import xp
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
-from ._utils import as_float, normalize_dim
+from ._utils import as_float, normalize_dim, ones_vector, row_sums
 
 
 class Softmax(Function):
@@ -507,7 +507,7 @@ class LayerNorm(Function):
         a = x._data
         lead = a.shape[: a.ndim - n_dims]
         rows = a.reshape(-1, int(xp.prod(a.shape[a.ndim - n_dims :])) if n_dims else 1)
-        mean = rows.mean(axis=1, keepdims=True)
+        mean = row_sums(rows) / rows.shape[1]
         xhat = rows - mean
         var = xp.einsum("ij,ij->i", xhat, xhat)[:, None] / rows.shape[1]
         invstd = (1.0 / xp.sqrt(var + eps)).astype(a.dtype, copy=False)
@@ -533,12 +533,12 @@ class LayerNorm(Function):
         width = xhat.shape[1]
         g = grad.reshape(-1, width)
         gw = xp.einsum("ij,ij->j", g, xhat).reshape(weight.shape) if weight is not None and need[1] else None
-        gb = g.sum(axis=0).reshape(grad.shape[grad.ndim - ctx.n_dims :]) if need[2] else None
+        gb = (ones_vector(g.shape[0], g.dtype) @ g).reshape(grad.shape[grad.ndim - ctx.n_dims :]) if need[2] else None
         gx = None
         if need[0]:
             gy = g * weight.reshape(-1) if weight is not None else g
             # (invstd / W) * (W gy - sum(gy) - xhat * sum(gy xhat)) per row
-            gx = gy - gy.mean(axis=1, keepdims=True)
+            gx = gy - row_sums(gy) / width
             gx -= xhat * (xp.einsum("ij,ij->i", gy, xhat)[:, None] / width)
             gx *= invstd
             gx = gx.reshape(grad.shape)
