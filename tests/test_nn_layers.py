@@ -67,6 +67,9 @@ LAYERS = {
     "batchnorm2d": (lambda m: m.nn.BatchNorm2d(3), [rand(4, 3, 5, 5)]),
     "batchnorm2d_momentum_none": (lambda m: m.nn.BatchNorm2d(3, momentum=None), [rand(4, 3, 3, 3)]),
     "batchnorm2d_no_affine": (lambda m: m.nn.BatchNorm2d(3, affine=False), [rand(4, 3, 3, 3)]),
+    # A convolution's output is channels-last in memory: BatchNorm's folded (rows/k, k*C) path.
+    "conv_then_batchnorm2d": (lambda m: m.nn.Sequential(m.nn.Conv2d(3, 4, 3, padding=1), m.nn.BatchNorm2d(4)), [rand(4, 3, 8, 8)]),
+    "conv_then_batchnorm2d_odd_rows": (lambda m: m.nn.Sequential(m.nn.Conv2d(2, 5, 3), m.nn.BatchNorm2d(5)), [rand(3, 2, 7, 9)]),
     "batchnorm2d_no_stats": (lambda m: m.nn.BatchNorm2d(3, track_running_stats=False), [rand(4, 3, 3, 3)]),
     "layernorm": (lambda m: m.nn.LayerNorm(6), [rand(3, 4, 6)]),
     "layernorm_2d_shape": (lambda m: m.nn.LayerNorm((4, 6)), [rand(3, 4, 6)]),
@@ -76,6 +79,8 @@ LAYERS = {
     "instancenorm2d": (lambda m: m.nn.InstanceNorm2d(3, affine=True), [rand(2, 3, 4, 4)]),
     "rmsnorm": (lambda m: m.nn.RMSNorm(6), [rand(3, 6)]),
     "embedding": (lambda m: m.nn.Embedding(10, 4), [np.array([[1, 2, 3], [3, 9, 1]])]),
+    # V * N over EmbeddingBackward's one-hot limit: the add.at path.
+    "embedding_large_vocab": (lambda m: m.nn.Embedding(5000, 3), [R.integers(0, 5000, (2, 500))]),
     "embedding_padding_idx": (lambda m: m.nn.Embedding(10, 4, padding_idx=0), [np.array([0, 2, 0, 5])]),
     "upsample_nearest": (lambda m: m.nn.Upsample(scale_factor=2), [rand(2, 2, 3, 4)]),
     "upsample_nearest_size": (lambda m: m.nn.Upsample(size=(5, 7)), [rand(2, 2, 3, 4)]),
