@@ -209,6 +209,28 @@ def test_conv_pool_gradcheck(fn):
     assert backprop.autograd.gradgradcheck(lambda a, b: fn(backprop, a, b), (x, w), atol=1e-4)
 
 
+def test_conv2d_fused_bias_gradcheck_and_double_backward():
+    import backprop
+
+    rng = np.random.default_rng(2)
+    x = backprop.tensor(rng.standard_normal((2, 2, 5, 5)), requires_grad=True)
+    w = backprop.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = backprop.tensor(rng.standard_normal(3), requires_grad=True)
+    fn = lambda a, k, c: backprop.nn.functional.conv2d(a, k, c, padding=1).tanh()  # noqa: E731
+    assert backprop.autograd.gradcheck(fn, (x, w, b))
+    assert backprop.autograd.gradgradcheck(fn, (x, w, b), atol=1e-4)
+
+
+def test_conv2d_bias_of_wrong_shape_or_dtype_is_a_runtime_error():
+    import backprop
+
+    x, w = backprop.randn(1, 2, 5, 5), backprop.randn(3, 2, 3, 3)
+    with pytest.raises(RuntimeError, match=r"conv2d: .*weight of size \[3, 2, 3, 3\].*bias of size \[4\]"):
+        backprop.nn.functional.conv2d(x, w, backprop.randn(4))
+    with pytest.raises(RuntimeError, match=r"conv2d: Input type .*float32.* and bias type .*float64.* should be the same"):
+        backprop.nn.functional.conv2d(x, w, backprop.randn(3, dtype=backprop.float64))
+
+
 def test_maxpool_ties_and_nan_match_torch():
     import torch
 

@@ -232,9 +232,15 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
             f"conv2d: Calculated padded input size per channel: ({x._data.shape[2] + pt + pb} x {x._data.shape[3] + pl + pr}). "
             f"Kernel size: ({dilation[0] * (kh - 1) + 1} x {dilation[1] * (kw - 1) + 1}). Kernel size can't be greater than actual input size"
         )
-    out = _conv.Conv2d.apply(x, weight, params)
     if bias is not None:
-        out = out + bias.reshape(1, -1, 1, 1)
+        if bias._data.shape != (weight._data.shape[0],):
+            raise RuntimeError(
+                f"conv2d: given weight of size {list(weight._data.shape)}, expected bias to be 1-dimensional with "
+                f"{weight._data.shape[0]} elements, but got bias of size {list(bias._data.shape)} instead"
+            )
+        if bias._data.dtype != weight._data.dtype:
+            raise RuntimeError(f"conv2d: Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same")
+    out = _conv.Conv2d.apply(x, weight, bias, params)
     return out if batched else mv.squeeze(out, 0)
 
 

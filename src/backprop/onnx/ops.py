@@ -536,10 +536,10 @@ def _constant_pad(g, rec):
 
 
 def _conv2d(g, rec):
-    x, w, params = rec.args
+    x, w, bias, params = rec.args
     stride, ((pt, pb), (pl, pr)), dilation, groups = params
     return g.op(
-        "Conv", [g.name(x), g.name(w)], kernel_shape=list(w.shape[2:]), pads=[pt, pl, pb, pr], strides=list(stride),
+        "Conv", [g.name(x), g.name(w)] + ([g.name(bias)] if bias is not None else []), kernel_shape=list(w.shape[2:]), pads=[pt, pl, pb, pr], strides=list(stride),
         dilations=list(dilation), group=int(groups),
     )  # fmt: skip
 

@@ -14,10 +14,13 @@ Each one's backward is written with the other two.
 
 from __future__ import annotations
 
+import math
+
 from .._backend import xp
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
+from ._utils import ones_vector
 
 _as_strided = xp.lib.stride_tricks.as_strided
 
@@ -128,7 +131,7 @@ def _group_slices(c: int, groups: int):
     return [slice(g * step, (g + 1) * step) for g in range(groups)]
 
 
-def conv2d_array(x, w, p: ConvParams):
+def conv2d_array(x, w, p: ConvParams, bias=None):
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     oh, ow = _out_hw(x.shape, w.shape, p)
@@ -141,7 +144,17 @@ def conv2d_array(x, w, p: ConvParams):
         for g, cs in enumerate(_group_slices(x.shape[1], p.groups)):
             cols = im2col_nhwc(xpad[..., cs], kh, kw, oh, ow, p.stride, p.dilation)
             xp.matmul(cols, _weight_rows(w[g * og : (g + 1) * og]).T, out=y[:, g * og : (g + 1) * og])
+    if bias is not None:
+        add_to_rows(y, bias)
     return y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+
+
+def add_to_rows(rows, v) -> None:
+    """``rows += v`` for a contiguous (R, C) matrix and a (C,) vector, through a (R/k, k*C)
+    view so NumPy's inner loop runs k*C wide instead of C (2-3x faster for C <= 64)."""
+    r, c = rows.shape
+    k = math.gcd(r, max(1, 1024 // max(c, 1)))
+    rows.reshape(r // k, k * c).__iadd__(xp.tile(v.astype(rows.dtype, copy=False), k))
 
 
 def _rows_nhwc(gy):
@@ -223,11 +236,15 @@ def conv2d_weight_grad_array(x, gy, w_shape, p: ConvParams):
 
 
 class Conv2d(Function):
+    """conv(x, w) (+ bias). The bias is added to the GEMM's (rows, O) output, where a row
+    broadcast is cheap; as a separate broadcast add on the channels-last result, forward and
+    backward each cost more than a small convolution's GEMM."""
+
     @staticmethod
-    def forward(ctx, x, w, params):
+    def forward(ctx, x, w, bias, params):
         ctx.params = params
         ctx.save_for_backward(x, w)
-        return conv2d_array(x._data, w._data, params)
+        return conv2d_array(x._data, w._data, params, None if bias is None else bias._data)
 
     @staticmethod
     def backward(ctx, gy):
@@ -235,7 +252,14 @@ class Conv2d(Function):
         need = ctx.needs_input_grad
         gx = B.call(ConvInput, gy, w, x.shape, ctx.params) if need[0] else None
         gw = B.call(ConvWeight, x, gy, w.shape, ctx.params) if need[1] else None
-        return gx, gw, None
+        gb = None
+        if len(need) > 2 and need[2]:
+            if B.is_array(gy):
+                rows = _rows_nhwc(gy)
+                gb = ones_vector(rows.shape[0], rows.dtype) @ rows
+            else:
+                gb = B.sum(gy, (0, 2, 3))
+        return gx, gw, gb, None
 
 
 class ConvInput(Function):
@@ -251,7 +275,7 @@ class ConvInput(Function):
     def backward(ctx, gx):
         gy, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        d_gy = B.call(Conv2d, gx, w, ctx.params) if need[0] else None
+        d_gy = B.call(Conv2d, gx, w, None, ctx.params) if need[0] else None
         d_w = B.call(ConvWeight, gx, gy, w.shape, ctx.params) if need[1] else None
         return d_gy, d_w, None, None
 
@@ -270,7 +294,7 @@ class ConvWeight(Function):
         x, gy = ctx.saved_tensors
         need = ctx.needs_input_grad
         d_x = B.call(ConvInput, gy, gw, x.shape, ctx.params) if need[0] else None
-        d_gy = B.call(Conv2d, x, gw, ctx.params) if need[1] else None
+        d_gy = B.call(Conv2d, x, gw, None, ctx.params) if need[1] else None
         return d_x, d_gy, None, None
 
 
