@@ -520,6 +520,48 @@ def test_state_dict_round_trip(case):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad"])
+def test_load_state_dict_fills_options_an_older_saver_lacked_like_torch(name):
+    """A state_dict without the newer options and with plain-number steps (what older torch
+    versions saved) loads as in torch: options get their defaults, steps become tensors."""
+    tm, bm, to, bo = build(name, {"lr": 0.01, "momentum": 0.5} if name in ("SGD", "RMSprop") else {"lr": 0.01})
+    train(bp, bm, bo, range(2))
+    train(torch, tm, to, range(2))
+    old_ours, old_theirs = copy.deepcopy(bo.state_dict()), copy.deepcopy(to.state_dict())
+    for sd in (old_ours, old_theirs):
+        for key in ("maximize", "foreach", "differentiable", "capturable", "fused", "nesterov", "centered"):
+            sd["param_groups"][0].pop(key, None)
+        for st in sd["state"].values():
+            if "step" in st:
+                st["step"] = 2
+    bo.load_state_dict(old_ours)
+    to.load_state_dict(old_theirs)
+    ours, theirs = bo.param_groups[0], to.param_groups[0]
+    assert {k: v for k, v in ours.items() if k != "params"} == {k: v for k, v in theirs.items() if k != "params"}
+    for p_ours, p_theirs in zip(bm.parameters(), tm.parameters()):
+        step_ours, step_theirs = bo.state[p_ours].get("step"), to.state[p_theirs].get("step")
+        assert isinstance(step_ours, bp.Tensor) == isinstance(step_theirs, torch.Tensor)
+        if step_theirs is not None:
+            assert float(step_ours) == float(step_theirs) == 2.0
+
+
+def test_load_state_dict_keeps_a_user_optimizers_number_step():
+    class Counting(bp.optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, {"lr": 0.1})
+
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    self.state[p]["step"] = self.state[p].get("step", 0) + 1
+
+    w = bp.nn.Parameter(bp.zeros(2))
+    opt = Counting([w])
+    opt.step()
+    opt.load_state_dict(opt.state_dict())
+    assert opt.state[w]["step"] == 1 and type(opt.state[w]["step"]) is int
+
+
 def test_state_dict_format_matches_torch():
     tm, bm, to, bo = build("Adam", {"lr": 0.01, "amsgrad": True})
     train(bp, bm, bo, range(3))

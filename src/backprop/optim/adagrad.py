@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import Optimizer, ParamsT, _bump, _bump_step, _grad_array, _new_step, _run_closure, _to_float, _use_grad
@@ -17,6 +15,9 @@ class Adagrad(Optimizer):
     As in torch, the state (``step`` and ``sum`` filled with ``initial_accumulator_value``) is
     created for every parameter at construction.
     """
+
+    _option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
+    _tensor_steps = True
 
     def __init__(
         self,
@@ -68,15 +69,6 @@ class Adagrad(Optimizer):
         state["step"] = _new_step()
         state["sum"] = _make(xp.full_like(p._data, self.defaults["initial_accumulator_value"]))
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
-        self._setstate_steps()
 
     def share_memory(self) -> None:
         """No-op: NumPy arrays need no sharing step (torch moves the sums to shared memory)."""

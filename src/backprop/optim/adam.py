@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import (
@@ -45,6 +43,17 @@ class Adam(Optimizer):
     its running maximum under ``amsgrad``). Weight decay is added to the gradient, or, with
     ``decoupled_weight_decay=True`` (AdamW), applied as ``p *= 1 - lr * weight_decay`` first.
     """
+
+    _option_defaults = {
+        "amsgrad": False,
+        "maximize": False,
+        "foreach": None,
+        "capturable": False,
+        "differentiable": False,
+        "decoupled_weight_decay": False,
+        "fused": None,
+    }
+    _tensor_steps = True
 
     def __init__(
         self,
@@ -93,18 +102,6 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
         if fused and foreach:
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("fused", None)
-        self._setstate_steps()
 
     @_use_grad
     def step(self, closure=None):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._backend import xp
 from .._tensor import Tensor, _make
 from .adam import _check_betas, _check_lr
@@ -26,6 +24,9 @@ __all__ = ["Adamax"]
 class Adamax(Optimizer):
     """Adamax: ``m = lerp(m, g, 1 - beta1)``, ``u = max(beta2 * u, |g| + eps)``,
     ``p -= lr / (1 - beta1**t) * m / u``."""
+
+    _option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+    _tensor_steps = True
 
     def __init__(
         self,
@@ -58,15 +59,6 @@ class Adamax(Optimizer):
             "capturable": capturable,
         }
         super().__init__(params, defaults)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        self._setstate_steps()
 
     @_use_grad
     def step(self, closure=None):

@@ -33,6 +33,15 @@ class NAdam(Optimizer):
     its own dtype, as torch keeps it.
     """
 
+    _option_defaults = {
+        "maximize": False,
+        "foreach": None,
+        "capturable": False,
+        "differentiable": False,
+        "decoupled_weight_decay": False,
+    }
+    _tensor_steps = True
+
     def __init__(
         self,
         params: ParamsT,
@@ -74,16 +83,10 @@ class NAdam(Optimizer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
             for p in group["params"]:
                 p_state = self.state.get(p, None)
                 if p_state and "mu_product" in p_state and not isinstance(p_state["mu_product"], Tensor):
                     p_state["mu_product"] = _make(xp.array(p_state["mu_product"], dtype=_scalar_dtype()))
-        self._setstate_steps()
 
     @_use_grad
     def step(self, closure=None):

@@ -218,6 +218,13 @@ class Optimizer:
     group does not set itself.
     """
 
+    # Options a state saved by an older version may lack; ``__setstate__`` (also run by
+    # ``load_state_dict``) fills them into every group, as torch's optimizers do one by one.
+    _option_defaults: dict[str, Any] = {}
+    # Whether per-parameter ``step`` counters saved as numbers become tensors again on load
+    # (the built-in optimizers that keep one; a user's subclass keeps what it saved).
+    _tensor_steps = False
+
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         step = cls.__dict__.get("step")
@@ -264,6 +271,11 @@ class Optimizer:
             if name not in self.__dict__:
                 self.__dict__[name] = OrderedDict()
         self.defaults.setdefault("differentiable", False)
+        for group in self.param_groups:
+            for name, value in self._option_defaults.items():
+                group.setdefault(name, value)
+        if self._tensor_steps:
+            self._setstate_steps()
 
     def __repr__(self) -> str:
         format_string = self.__class__.__name__ + " ("

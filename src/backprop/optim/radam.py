@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._backend import xp
 from .._tensor import Tensor, _make
 from .adam import _check_betas, _check_lr
@@ -27,6 +25,15 @@ __all__ = ["RAdam"]
 class RAdam(Optimizer):
     """RAdam: while the variance estimate is unreliable (``rho_t <= 5``) take plain momentum steps
     ``p -= lr * m_hat``; afterwards the Adam step scaled by the rectification term ``r_t``."""
+
+    _option_defaults = {
+        "foreach": None,
+        "maximize": False,
+        "differentiable": False,
+        "decoupled_weight_decay": False,
+        "capturable": False,
+    }
+    _tensor_steps = True
 
     def __init__(
         self,
@@ -61,16 +68,6 @@ class RAdam(Optimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("capturable", False)
-        self._setstate_steps()
 
     @_use_grad
     def step(self, closure=None):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import (
@@ -30,6 +28,16 @@ class RMSprop(Optimizer):
     and uses ``v - ga**2``; ``avg = sqrt(...) + eps``; then ``buf = momentum * buf + g / avg``,
     ``p -= lr * buf`` with momentum, or ``p -= lr * g / avg`` without.
     """
+
+    _option_defaults = {
+        "momentum": 0,
+        "centered": False,
+        "foreach": None,
+        "maximize": False,
+        "differentiable": False,
+        "capturable": False,
+    }
+    _tensor_steps = True
 
     def __init__(
         self,
@@ -71,17 +79,6 @@ class RMSprop(Optimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("momentum", 0)
-            group.setdefault("centered", False)
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        self._setstate_steps()
 
     @_use_grad
     def step(self, closure=None):

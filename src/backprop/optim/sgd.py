@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._backend import xp
 from .._tensor import Tensor, _make
 from .optimizer import Optimizer, ParamsT, _bump, _grad_array, _run_closure, _to_float, _use_grad
@@ -18,6 +16,8 @@ class SGD(Optimizer):
     ``buf = momentum * buf + (1 - dampening) * g`` after; Nesterov uses ``g + momentum * buf``,
     plain momentum uses ``buf``; finally ``p -= lr * g``. ``maximize`` negates the gradient first.
     """
+
+    _option_defaults = {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False, "fused": False}
 
     def __init__(
         self,
@@ -58,15 +58,6 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
         if fused and foreach:
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
 
     @_use_grad
     def step(self, closure=None):
