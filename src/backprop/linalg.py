@@ -1,10 +1,16 @@
-"""``backprop.linalg``: the norms (``vector_norm``, ``norm``, ``matrix_norm`` for 'fro')."""
+"""``backprop.linalg``: the norms (``vector_norm``, ``norm``, ``matrix_norm`` for 'fro') and ``cross``."""
 
 from __future__ import annotations
 
+from .ops.linalg import cross as _cross
 from .ops.reduction import vector_norm
 
-__all__ = ["vector_norm", "norm", "matrix_norm"]
+__all__ = ["vector_norm", "norm", "matrix_norm", "cross"]
+
+
+def cross(input, other, *, dim: int = -1):  # noqa: A002 - torch's name
+    """Cross product of 3-vectors along ``dim`` (the last by default); inputs broadcast."""
+    return _cross(input, other, dim)
 
 
 def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None):

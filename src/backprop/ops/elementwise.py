@@ -184,6 +184,48 @@ def _minmax_grads(ctx, grad, a_wins, b_wins, tie, shape_a, shape_b):
     return ga, gb
 
 
+class LogAddExp(Function):
+    """log(exp(a) + exp(b)) (``base=2``: log2(2^a + 2^b)), stable and exact at infinities."""
+
+    @staticmethod
+    def forward(ctx, a, b, base):
+        ctx.base = base
+        ctx.save_for_backward(a, b)
+        return (xp.logaddexp if base is None else xp.logaddexp2)(a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        # d/da = 1 / (1 + e^(b - a)) (base 2: 1 / (1 + 2^(b - a))), torch's formula
+        if ctx.base is None:
+            wa, wb = 1 / (1 + B.exp(b - a)), 1 / (1 + B.exp(a - b))
+        else:
+            wa, wb = 1 / (1 + B.exp((b - a) * math.log(2))), 1 / (1 + B.exp((a - b) * math.log(2)))
+        return (
+            unbroadcast(grad * wa, a.shape) if need[0] else None,
+            unbroadcast(grad * wb, b.shape) if need[1] else None,
+            None,
+        )
+
+
+class Hypot(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = xp.hypot(a._data, b._data)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad * a / out, a.shape) if need[0] else None,
+            unbroadcast(grad * b / out, b.shape) if need[1] else None,
+        )
+
+
 class Atan2(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -345,6 +387,32 @@ def fmin(input, other):
     _require_tensors("fmin", input, other)
     a, b = promote_operands(input, other, "fmin")
     return where((a <= b) | isnan(b), a, b)
+
+
+def logaddexp(input, other) -> Tensor:
+    """log(exp(input) + exp(other)), without overflow."""
+    a, b = promote_operands(input, other, "logaddexp")
+    return LogAddExp.apply(as_float(a), as_float(b), None)
+
+
+def logaddexp2(input, other) -> Tensor:
+    """log2(2**input + 2**other), without overflow."""
+    a, b = promote_operands(input, other, "logaddexp2")
+    return LogAddExp.apply(as_float(a), as_float(b), 2)
+
+
+def hypot(input, other) -> Tensor:
+    """sqrt(input**2 + other**2), without overflow."""
+    a, b = promote_operands(input, other, "hypot")
+    return Hypot.apply(as_float(a), as_float(b))
+
+
+def deg2rad(input: Tensor) -> Tensor:
+    return mul(as_float(input), math.pi / 180)
+
+
+def rad2deg(input: Tensor) -> Tensor:
+    return mul(as_float(input), 180 / math.pi)
 
 
 def atan2(input, other) -> Tensor:
@@ -1051,7 +1119,10 @@ logical_or = _comparison("logical_or", xp.logical_or)
 logical_xor = _comparison("logical_xor", xp.logical_xor)
 
 
-_TORCH_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double"}
+_TORCH_TYPE_NAMES = {
+    "float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+    "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+}  # fmt: skip
 
 
 def _bitwise(name: str, ufunc):

@@ -535,6 +535,245 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     return return_types.kthvalue(values, _make(pick))
 
 
+# ---------------------------------------------------------------------------- order statistics
+class _SharedValue(Function):
+    """A reduction of the whole input to one of its values (``median()``, ``nanmedian()``);
+    as in torch, the gradient is shared evenly among the elements equal to that value."""
+
+    @staticmethod
+    def forward(ctx, a, value):
+        ctx.save_for_backward(a, value)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, value = ctx.saved_tensors
+        mask = B.cast(a == value, ctx._input_meta[0][1])
+        return grad * mask / B.sum(mask, tuple(range(len(ctx.input_shape(0))))), None
+
+
+def _median_positions(arr, dim: int, ignore_nan: bool):
+    """Sort order along ``dim`` (NaN last) and, per row, the sorted position of the (lower)
+    median: of the non-NaN values with ``ignore_nan``; otherwise a NaN's, if the row has one."""
+    order = _sort_indices(arr, dim, False)
+    n = arr.shape[dim]
+    if arr.dtype.kind != "f":
+        return order, xp.full(arr.shape[:dim] + (1,) + arr.shape[dim + 1 :], (n - 1) // 2, dtype=xp.int64)
+    nans = xp.isnan(arr).sum(axis=dim, keepdims=True)
+    valid = n - nans
+    if ignore_nan:
+        pos = xp.maximum(valid - 1, 0) // 2
+    else:
+        pos = xp.where(nans > 0, valid, (n - 1) // 2)
+    return order, pos.astype(xp.int64)
+
+
+def _median(input: Tensor, dim, keepdim: bool, ignore_nan: bool, name: str):
+    arr = input._data
+    if dim is None:
+        if arr.size == 0:
+            return _make(xp.asarray(xp.nan, dtype=arr.dtype)) if arr.dtype.kind == "f" else _make(arr.reshape(-1)[:0])
+        flat = arr.reshape(-1)
+        order, pos = _median_positions(flat, 0, ignore_nan)
+        value = flat[order[pos[0]]]
+        return _SharedValue.apply(input, _make(xp.asarray(value)))
+    d = normalize_dim(dim, arr.ndim, name)
+    if arr.ndim == 0:
+        return getattr(return_types, name)(input.clone(), _make(xp.zeros((), dtype=xp.int64)))
+    if arr.shape[d] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+    order, pos = _median_positions(arr, d, ignore_nan)
+    pick = xp.take_along_axis(order, pos, axis=d)
+    values = _SortLike.apply(input, d, pick)
+    if not keepdim:
+        values = values.squeeze(d)
+        pick = pick.squeeze(d)
+    return getattr(return_types, name)(values, _make(pick))
+
+
+def median(input: Tensor, dim=None, keepdim: bool = False):
+    """The lower median: ``median(x)`` of all values (NaN if any is NaN), ``median(x, dim)``
+    -> (values, indices) along ``dim``."""
+    return _median(input, dim, keepdim, False, "median")
+
+
+def nanmedian(input: Tensor, dim=None, keepdim: bool = False):
+    """``median`` ignoring NaN (NaN only where a row has no other values)."""
+    return _median(input, dim, keepdim, True, "nanmedian")
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool, name: str) -> Tensor:
+    from .elementwise import where
+    from .movement import movedim
+
+    arr = input._data
+    if arr.dtype.kind != "f":
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(
+            f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest. Got {interpolation}"
+        )
+    if isinstance(q, Tensor):
+        if q._data.dtype != arr.dtype:
+            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+        if q._data.ndim > 1:
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+        qs, scalar_q = q._data.reshape(-1), q._data.ndim == 0
+    else:
+        qs, scalar_q = xp.asarray([q], dtype=arr.dtype), True
+    if ((qs < 0) | (qs > 1)).any():
+        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    if dim is None:
+        x, d = input.reshape(-1), 0
+    else:
+        d = normalize_dim(dim, arr.ndim, name)
+        x = input if arr.ndim else input.reshape(1)
+    if x._data.shape[d] == 0:
+        raise IndexError(f"{name}() input tensor must be non-empty")
+    rows = movedim(x, d, -1)  # (..., n): quantiles are taken along the last dim
+    order = _sort_indices(rows._data, rows._data.ndim - 1, False)
+    ordered = _SortLike.apply(rows, rows._data.ndim - 1, order)
+    n = rows._data.shape[-1]
+    nans = xp.isnan(rows._data).sum(axis=-1, keepdims=True)
+    count = (n - nans) if ignore_nan else xp.full_like(nans, n)
+    ranks = qs * (xp.maximum(count, 1) - 1).astype(arr.dtype)  # (..., Q)
+    if interpolation == "lower":
+        ranks = xp.floor(ranks)
+    elif interpolation == "higher":
+        ranks = xp.ceil(ranks)
+    elif interpolation == "nearest":
+        ranks = xp.round(ranks)  # half to even, as torch
+    lo = xp.floor(ranks).astype(xp.int64)
+    hi = xp.ceil(ranks).astype(xp.int64)
+    lo_v = gather(ordered, -1, _make(lo))
+    if interpolation == "midpoint":
+        out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * 0.5
+    elif interpolation == "linear":
+        out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * _make((ranks - lo).astype(arr.dtype))
+    else:
+        out = lo_v
+    undefined = (count == 0) if ignore_nan else (nans > 0)
+    if undefined.any():
+        out = where(_make(xp.broadcast_to(undefined, out._data.shape)), float("nan"), out)
+    out = movedim(out, -1, 0)  # (Q, ...)
+    if keepdim:
+        if dim is None:
+            out = out.reshape((out._data.shape[0],) + (1,) * arr.ndim)
+        elif arr.ndim:
+            out = out.unsqueeze(d + 1)
+    return out.squeeze(0) if scalar_q else out
+
+
+def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+    """The ``q``-th quantiles (a float or a 1-D tensor of them; a tensor adds a leading dim) of
+    all values or along ``dim``; NaN where a row has a NaN. Differentiable (as torch: the
+    gradient goes to the one or two order statistics interpolated)."""
+    return _quantile(input, q, dim, keepdim, interpolation, False, "quantile")
+
+
+def nanquantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+    """``quantile`` ignoring NaN values."""
+    return _quantile(input, q, dim, keepdim, interpolation, True, "nanquantile")
+
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
+    """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the
+    index of its last occurrence, as torch returns; the gradient goes to that index."""
+    arr = input._data
+    d = normalize_dim(dim, arr.ndim, "mode")
+    if arr.ndim == 0:
+        return return_types.mode(input.clone(), _make(xp.zeros((), dtype=xp.int64)))
+    if arr.shape[d] == 0:
+        raise IndexError(f"mode(): Expected reduction dim {d} to have non-zero size.")
+    rows = xp.moveaxis(arr, d, -1)
+    n = rows.shape[-1]
+    order = xp.argsort(rows, axis=-1, kind="stable")  # equal values keep their index order
+    ordered = xp.take_along_axis(rows, order, axis=-1)
+    same = ordered[..., 1:] == ordered[..., :-1]
+    if arr.dtype.kind == "f":
+        same |= xp.isnan(ordered[..., 1:]) & xp.isnan(ordered[..., :-1])
+    # run length ending at each sorted position: position - start of its run + 1
+    positions = xp.arange(n)
+    starts = xp.where(xp.concatenate([xp.ones(same.shape[:-1] + (1,), dtype=bool), ~same], axis=-1), positions, 0)
+    run = positions - xp.maximum.accumulate(starts, axis=-1) + 1
+    best = xp.argmax(run, axis=-1)[..., None]  # first maximal run: the smallest value; its end is the last occurrence
+    pick = xp.take_along_axis(order, best, axis=-1).astype(xp.int64)
+    pick = xp.moveaxis(pick, -1, d)
+    values = _SortLike.apply(input, d, pick)
+    if not keepdim:
+        values = values.squeeze(d)
+        pick = pick.squeeze(d)
+    return return_types.mode(values, _make(pick))
+
+
+def _cumulative_extreme(input: Tensor, dim: int, use_max: bool, name: str):
+    arr = input._data
+    d = normalize_dim(dim, arr.ndim, name)
+    if arr.ndim == 0:
+        return getattr(return_types, name)(input.clone(), _make(xp.zeros((), dtype=xp.int64)))
+    if arr.shape[d] == 0:
+        return getattr(return_types, name)(input.clone(), _make(xp.zeros(arr.shape, dtype=xp.int64)))
+    running = (xp.fmax if use_max else xp.fmin).accumulate(arr, axis=d) if arr.dtype.kind == "f" else None
+    if running is None:
+        running = (xp.maximum if use_max else xp.minimum).accumulate(arr, axis=d)
+    # torch moves the index to every later element equal to the running extreme (ties -> the
+    # latest) and, once a NaN is seen, to every later NaN; values after a NaN are NaN.
+    shape = [1] * arr.ndim
+    shape[d] = arr.shape[d]
+    positions = xp.arange(arr.shape[d]).reshape(shape)
+    hit = arr == running
+    if arr.dtype.kind == "f":
+        isnan = xp.isnan(arr)
+        seen_nan = xp.logical_or.accumulate(isnan, axis=d)
+        hit = xp.where(seen_nan, isnan, hit)
+    indices = xp.maximum.accumulate(xp.where(hit, positions, 0), axis=d).astype(xp.int64)
+    return getattr(return_types, name)(gather(input, d, _make(indices)), _make(indices))
+
+
+def cummax(input: Tensor, dim: int):
+    """Running maximum along ``dim`` and the index of each maximum (differentiable values)."""
+    return _cumulative_extreme(input, dim, True, "cummax")
+
+
+def cummin(input: Tensor, dim: int):
+    """Running minimum along ``dim`` and the index of each minimum (differentiable values)."""
+    return _cumulative_extreme(input, dim, False, "cummin")
+
+
+def take(input: Tensor, index: Tensor) -> Tensor:
+    """Elements of the flattened ``input`` at ``index`` (any shape; the result has its shape)."""
+    idx = _index_array(index, "take")
+    n = input._data.size
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"take(): index out of range for tensor of size {shape_str(input._data.shape)}")
+    flat = input.reshape(-1)
+    return gather(flat, 0, _make(xp.where(idx < 0, idx + n, idx).reshape(-1))).reshape(idx.shape)
+
+
+def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+    """Histogram of ``bins`` equal-width bins over [min, max] (the data's range when both are
+    0); values outside are ignored, ``max`` falls in the last bin. Not differentiable."""
+    arr = input._data
+    if arr.dtype.kind != "f":
+        from .elementwise import _TORCH_TYPE_NAMES
+
+        raise NotImplementedError(f'"histogram_cpu" not implemented for \'{_TORCH_TYPE_NAMES[arr.dtype.name]}\'')
+    if bins <= 0:
+        raise RuntimeError(f"torch.histc: bins must be > 0, but got {bins} for bins")
+    lo, hi = float(min), float(max)
+    if lo == hi and arr.size:
+        lo, hi = float(arr.min()), float(arr.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"torch.histc: max must be larger than min, but got min {lo} max {hi}")
+    counts, _ = xp.histogram(arr.reshape(-1), bins=bins, range=(lo, hi))
+    return _make(counts.astype(arr.dtype))
+
+
 def nonzero(input: Tensor, *, as_tuple: bool = False):
     nz = xp.nonzero(input._data) if input._data.ndim else xp.nonzero(input._data.reshape(1))
     if as_tuple:

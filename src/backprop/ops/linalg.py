@@ -6,6 +6,7 @@ Backward passes are matmuls/einsums themselves, so they stay on BLAS and are dif
 from __future__ import annotations
 
 import string
+import warnings
 
 from .. import _dtype
 from .._backend import xp
@@ -318,3 +319,123 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     contracted = {ta[i] for i, _ in pairs}
     out = [c for c in ta if c not in contracted] + [c for c in tb if c not in contracted]
     return einsum("".join(ta) + "," + "".join(tb) + "->" + "".join(out), a, b)
+
+
+def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
+    """Cross product of 3-vectors along ``dim`` (inputs broadcast). Without ``dim``, torch.cross
+    takes the first dim of size 3; ``linalg.cross`` defaults to the last."""
+    from .elementwise import mul, sub
+    from .movement import broadcast_tensors, select, stack
+
+    a, b = promote_operands(input, other, "cross")
+    if a._data.ndim != b._data.ndim:
+        raise RuntimeError(
+            f"linalg.cross: inputs must have the same number of dimensions (got {shape_str(a._data.shape)} and "
+            f"{shape_str(b._data.shape)})"
+        )
+    a, b = broadcast_tensors(a, b)
+    shape = a._data.shape
+    if dim is None:
+        dim = next((i for i, s in enumerate(shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError(f"no dimension of size 3 in input: {shape_str(shape)}")
+    d = dim + len(shape) if dim < 0 else dim
+    if not 0 <= d < len(shape) or shape[d] != 3:
+        raise RuntimeError(
+            f"linalg.cross: inputs dimension {dim} must have length 3. Got {shape[d] if 0 <= d < len(shape) else 0} "
+            f"and {shape[d] if 0 <= d < len(shape) else 0}"
+        )
+    a0, a1, a2 = (select(a, d, i) for i in range(3))
+    b0, b1, b2 = (select(b, d, i) for i in range(3))
+    return stack([sub(mul(a1, b2), mul(a2, b1)), sub(mul(a2, b0), mul(a0, b2)), sub(mul(a0, b1), mul(a1, b0))], d)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
+    """p-norm distances between each row of ``x1`` (..., P, M) and of ``x2`` (..., R, M): (..., P, R).
+    Batch dims broadcast. The difference tensor (..., P, R, M) is materialized."""
+    from .elementwise import sub
+    from .reduction import vector_norm
+
+    for name, x in (("X1", x1), ("X2", x2)):
+        if x._data.ndim < 2:
+            raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: {x._data.ndim}D")
+    if x1._data.shape[-1] != x2._data.shape[-1]:
+        raise RuntimeError(
+            f"X1 and X2 must have the same number of columns. X1: {x1._data.shape[-1]} X2: {x2._data.shape[-1]}"
+        )
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    if x1._data.dtype.kind != "f" or x2._data.dtype.kind != "f":
+        raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}")
+    diff = sub(x1.unsqueeze(-2), x2.unsqueeze(-3))
+    return vector_norm(diff, p, -1)
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None) -> Tensor:
+    """Covariance of the variables in the rows of ``input`` (observations in columns; a 1-D
+    input is one variable), with optional integer frequency and float observation weights."""
+    from .elementwise import div, mul, sub
+    from .reduction import sum as sum_
+
+    if input._data.ndim > 2:
+        raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with {input._data.ndim} dimensions")
+    x = input.reshape(1, -1) if input._data.ndim < 2 else input
+    if x._data.dtype.kind != "f":
+        x = x.to(_dtype.get_default_dtype())
+    n_obs = x._data.shape[1]
+    w = None
+    if fweights is not None:
+        if fweights._data.dtype.kind not in "iu":
+            raise RuntimeError("cov(): expected fweights to have integral dtype")
+        if (fweights._data < 0).any():
+            raise RuntimeError("cov(): fweights cannot be negative")
+        w = fweights
+    if aweights is not None:
+        if aweights._data.dtype.kind != "f":
+            raise RuntimeError("cov(): expected aweights to have floating point dtype")
+        if (aweights._data < 0).any():
+            raise RuntimeError("cov(): aweights cannot be negative")
+        w = aweights if w is None else mul(w, aweights)
+    for name, wt in (("fweights", fweights), ("aweights", aweights)):
+        if wt is not None and (wt._data.ndim != 1 or wt._data.shape[0] != n_obs):
+            raise RuntimeError(f"cov(): expected {name} to have one dimension and {n_obs} elements but got shape {shape_str(wt._data.shape)}")
+    if w is None:
+        w_sum = float(n_obs)
+        avg = sum_(x, 1, keepdim=True) / max(n_obs, 1)
+        norm = w_sum - correction
+    else:
+        w = w.to(x.dtype)
+        w_sum_t = sum_(w)
+        w_sum = float(w_sum_t.item())
+        avg = div(sum_(mul(x, w), 1, keepdim=True), w_sum_t)
+        if correction == 0:
+            norm = w_sum
+        elif aweights is None:
+            norm = w_sum - correction
+        else:
+            norm = w_sum - correction * float(sum_(mul(w, aweights.to(x.dtype))).item()) / w_sum
+    centered = sub(x, avg)
+    weighted = centered if w is None else mul(centered, w)
+    out = matmul(weighted, centered.mT)
+    if norm <= 0:
+        warnings.warn(
+            "cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of observations.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return mul(out, float("inf")).squeeze() if x._data.shape[0] == 1 else mul(out, float("inf"))
+    out = div(out, norm)
+    return out.squeeze() if input._data.ndim < 2 or x._data.shape[0] == 1 else out
+
+
+def corrcoef(input: Tensor) -> Tensor:
+    """Pearson correlation coefficients of the rows of ``input`` (clipped to [-1, 1])."""
+    from .elementwise import clamp, div, sqrt
+    from .movement import diagonal
+
+    c = cov(input)
+    if c._data.ndim == 0:
+        return div(c, c)
+    std = sqrt(diagonal(c))
+    c = div(div(c, std.unsqueeze(1)), std.unsqueeze(0))
+    return clamp(c, -1, 1)

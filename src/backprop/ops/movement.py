@@ -11,6 +11,7 @@ these.
 from __future__ import annotations
 
 import builtins
+import functools
 
 from .. import _dtype
 from .._backend import xp
@@ -741,3 +742,114 @@ def trace(input: Tensor) -> Tensor:
     if input._data.ndim != 2:
         raise RuntimeError("trace: expected a matrix")
     return sum_(diagonal(input))
+
+
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims`` (from the first towards the second)."""
+    dims = list(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    nd = input._data.ndim
+    if nd < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {nd}")
+    d0, d1 = normalize_dim(dims[0], nd, "rot90"), normalize_dim(dims[1], nd, "rot90")
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, (d1,)), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return transpose(flip(input, (d0,)), d0, d1)
+    return input.clone()
+
+
+def _split_along(input: Tensor, indices_or_sections, dim: int, name: str, min_dims: int) -> tuple:
+    nd = input._data.ndim
+    if nd < min_dims:
+        raise RuntimeError(
+            f"torch.{name} requires a tensor with at least {min_dims} dimension, but got a tensor with {nd} dimensions!"
+        )
+    if isinstance(indices_or_sections, int):
+        size = input._data.shape[dim]
+        if indices_or_sections == 0 or size % indices_or_sections:
+            raise RuntimeError(
+                f"torch.{name} attempted to split along dimension {dim}, but the size of the dimension {size} is not "
+                f"divisible by the split_size {indices_or_sections}!"
+            )
+    return tensor_split(input, indices_or_sections, dim)
+
+
+def hsplit(input: Tensor, indices_or_sections) -> tuple:
+    """``tensor_split`` along dim 1 (dim 0 for 1-D tensors); an int must divide the size."""
+    return _split_along(input, indices_or_sections, 0 if input._data.ndim == 1 else 1, "hsplit", 1)
+
+
+def vsplit(input: Tensor, indices_or_sections) -> tuple:
+    return _split_along(input, indices_or_sections, 0, "vsplit", 2)
+
+
+def dsplit(input: Tensor, indices_or_sections) -> tuple:
+    return _split_along(input, indices_or_sections, 2, "dsplit", 3)
+
+
+def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """``Tensor.unfold``: every window of ``size`` elements along ``dimension``, ``step`` apart,
+    as a new last dim (that dim's size becomes the number of windows). Unlike torch's, the
+    result is a copy, not a view; its gradient adds back into overlapping windows."""
+    from .indexing import index_select
+
+    x = input if input._data.ndim else input.reshape(1)
+    d = normalize_dim(dimension, x._data.ndim, "unfold")
+    n = x._data.shape[d]
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    windows = (n - size) // step + 1
+    index = (xp.arange(windows)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
+    picked = index_select(x, d, _make(index.astype(xp.int64)))
+    shape = x._data.shape[:d] + (windows, size) + x._data.shape[d + 1 :]
+    if input._data.ndim == 0:  # torch gives a 0-d tensor's one window as shape (size,)
+        return picked.reshape(size)
+    return movedim(picked.reshape(shape), d + 1, -1)
+
+
+def kron(input: Tensor, other: Tensor) -> Tensor:
+    """Kronecker product: every element of ``input`` times all of ``other``, blockwise."""
+    from .elementwise import mul
+
+    nd = builtins.max(input._data.ndim, other._data.ndim)
+    a_shape = (1,) * (nd - input._data.ndim) + input._data.shape
+    b_shape = (1,) * (nd - other._data.ndim) + other._data.shape
+    a = input.reshape(tuple(s for n in a_shape for s in (n, 1)))
+    b = other.reshape(tuple(s for n in b_shape for s in (1, n)))
+    return mul(a, b).reshape(tuple(m * n for m, n in zip(a_shape, b_shape)))
+
+
+def block_diag(*tensors) -> Tensor:
+    """A block-diagonal matrix of the given 0-, 1- or 2-D tensors (dtypes promoted)."""
+    from .._creation import zeros
+
+    blocks = []
+    for i, t in enumerate(tensors):
+        nd = t._data.ndim
+        if nd > 2:
+            raise RuntimeError(
+                f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input {i} has {nd} dimensions"
+            )
+        blocks.append(t.reshape(1, 1) if nd == 0 else t.reshape(1, -1) if nd == 1 else t)
+    dtype = functools.reduce(_dtype.promote_types, (t.dtype for t in tensors)) if tensors else None
+    width = builtins.sum(b._data.shape[1] for b in blocks)
+    rows, left = [], 0
+    for b in blocks:
+        h, w = b._data.shape
+        parts = [zeros(h, left, dtype=dtype), b.to(dtype), zeros(h, width - left - w, dtype=dtype)]
+        rows.append(cat(parts, 1))
+        left += w
+    if not rows:
+        return zeros(1, 0)
+    return cat(rows, 0)

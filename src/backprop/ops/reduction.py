@@ -416,9 +416,21 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     return vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim)
 
 
+class NormZero(Function):
+    """The 0-"norm", the count of nonzeros: piecewise constant, so (as torch) differentiable
+    with a zero gradient rather than cut from the graph."""
+
+    @staticmethod
+    def forward(ctx, a, dims, keepdim):
+        return xp.count_nonzero(a._data, axis=dims, keepdims=keepdim).astype(a._data.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return B.zeros(ctx.input_shape(0), grad), None, None
+
+
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     from .elementwise import abs as abs_
-    from .elementwise import ne
 
     x = as_float(x)
     if dtype is not None:
@@ -434,7 +446,7 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     if ord == float("-inf"):
         return amin(abs_(x), dims, keepdim)
     if ord == 0.0:
-        return sum(ne(x, 0), dims, keepdim).to(x.dtype)
+        return NormZero.apply(x, dims, keepdim)
     return sum(abs_(x) ** ord, dims, keepdim) ** (1.0 / ord)
 
 
@@ -483,6 +495,65 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
     return Cumprod.apply(input, d)
+
+
+class LogCumSumExp(Function):
+    """log(cumsum(exp(x))) along ``dim``, stable (a running ``logaddexp``)."""
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        out = xp.logaddexp.accumulate(a._data, axis=dim)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        # d out_i / d a_j = exp(a_j - out_i) for i >= j, so grad_j = exp(a_j) * sum_{i>=j} g_i exp(-out_i):
+        # a reversed log-cum-sum-exp of log|g| - out, taken for the positive and the negative g apart.
+        a, out = ctx.saved_tensors
+        d = ctx.dim
+
+        def reversed_part(sign):
+            mask = grad * sign > 0
+            logs = B.where(mask, B.log(B.where(mask, grad * sign, 1.0)) - out, float("-inf"))
+            return B.exp(B.flip(B.call(LogCumSumExp, B.flip(logs, (d,)), d), (d,)) + a)
+
+        return reversed_part(1.0) - reversed_part(-1.0), None
+
+
+def logcumsumexp(input: Tensor, dim: int) -> Tensor:
+    if input._data.dtype.kind != "f":
+        from .elementwise import _TORCH_TYPE_NAMES
+
+        name = _TORCH_TYPE_NAMES[input._data.dtype.name]
+        raise NotImplementedError(f'"logcumsumexp_out_cpu" not implemented for \'{name}\'')
+    d = normalize_dim(dim, input._data.ndim, "logcumsumexp")
+    if input._data.ndim == 0:
+        return input.clone()
+    return LogCumSumExp.apply(input, d)
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None, append: Tensor | None = None) -> Tensor:
+    """The ``n``-th forward difference along ``dim`` (``prepend``/``append`` joined first);
+    booleans differ by logical xor, as in torch."""
+    from .elementwise import logical_xor, sub
+    from .movement import cat, narrow
+
+    if input._data.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"order must be non-negative but got {n}")
+    d = normalize_dim(dim, input._data.ndim, "diff")
+    parts = [t for t in (prepend, input, append) if t is not None]
+    x = cat(parts, d) if len(parts) > 1 else input
+    step = logical_xor if x._data.dtype == bool else sub
+    for _ in range(n):
+        size = x._data.shape[d]
+        if size == 0:
+            break
+        x = step(narrow(x, d, 1, size - 1), narrow(x, d, 0, size - 1))
+    return x
 
 
 def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - torch's name
