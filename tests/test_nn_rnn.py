@@ -49,6 +49,10 @@ SEQ_CASES = {
     "lstm_unbatched": ("LSTM", {"num_layers": 2}, (5, 4), []),
     "lstm_unbatched_states_bidir": ("LSTM", {"bidirectional": True}, (5, 4), [(2, 6), (2, 6)]),
     "lstm_dropout_eval": ("LSTM", {"num_layers": 2, "dropout": 0.5}, (4, 3, 4), []),
+    "lstm_proj": ("LSTM", {"proj_size": 2}, (5, 3, 4), []),
+    "lstm_proj_2layers_bidir_states": ("LSTM", {"proj_size": 3, "num_layers": 2, "bidirectional": True}, (5, 3, 4), [(4, 3, 3), (4, 3, 6)]),
+    "lstm_proj_no_bias_batch_first": ("LSTM", {"proj_size": 2, "bias": False, "batch_first": True}, (2, 5, 4), []),
+    "lstm_proj_unbatched_states": ("LSTM", {"proj_size": 4}, (5, 4), [(1, 4), (1, 6)]),
     "gru": ("GRU", {}, (6, 3, 4), []),
     "gru_h0": ("GRU", {}, (6, 3, 4), [(1, 3, 6)]),
     "gru_2layers_bidir_h0": ("GRU", {"num_layers": 2, "bidirectional": True}, (5, 3, 4), [(4, 3, 6)]),
@@ -134,6 +138,28 @@ def test_fused_layer_without_bias_or_state_gradcheck():
     assert backprop.autograd.gradcheck(lambda *a: rnn_layer("LSTM", a[0], None, None, a[1], a[2]), (x, w_ih, w_hh))
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["full", "packed"])
+def test_projected_lstm_gradcheck_and_gradgradcheck(packed):
+    """proj_size > 0 runs as a composition of ops: first and second derivatives in float64
+    (parameter gradients are checked against torch in the oracle cases above)."""
+    rng = np.random.default_rng(5)
+    lstm = backprop.nn.LSTM(2, 3, proj_size=2, bidirectional=True, dtype=backprop.float64)
+    x = backprop.tensor(rng.standard_normal((4, 3, 2)), dtype=backprop.float64, requires_grad=True)
+    h0 = backprop.tensor(rng.standard_normal((2, 3, 2)), dtype=backprop.float64, requires_grad=True)
+    c0 = backprop.tensor(rng.standard_normal((2, 3, 3)), dtype=backprop.float64, requires_grad=True)
+
+    def run(x, h0, c0):
+        if packed:
+            seq = backprop.nn.utils.rnn.pack_padded_sequence(x, [4, 2, 3], enforce_sorted=False)
+            out, (h, c) = lstm(seq, (h0, c0))
+            return out.data, h, c
+        out, (h, c) = lstm(x, (h0, c0))
+        return out, h, c
+
+    assert backprop.autograd.gradcheck(run, (x, h0, c0), eps=1e-6, atol=1e-6, rtol=1e-4)
+    assert backprop.autograd.gradgradcheck(run, (x, h0, c0), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
 def test_double_backward_through_fused_layer_raises():
     lstm = backprop.nn.LSTM(3, 4)
     x = backprop.tensor(rand(4, 2, 3), requires_grad=True)
@@ -190,10 +216,11 @@ def _packed_run(layer, x, h0=None, c0=None):
     [
         ("LSTM", {"num_layers": 2, "bidirectional": True}, [(4, 4, 5), (4, 4, 5)]),
         ("LSTM", {"batch_first": True}, []),
+        ("LSTM", {"proj_size": 2, "num_layers": 2, "bidirectional": True}, [(4, 4, 2), (4, 4, 5)]),
         ("GRU", {"num_layers": 2, "bidirectional": True, "batch_first": True}, [(4, 4, 5)]),
         ("RNN", {"nonlinearity": "relu", "bidirectional": True}, []),
     ],
-    ids=["lstm_bidir_states", "lstm_batch_first", "gru_bidir_batch_first_h0", "rnn_relu_bidir"],
+    ids=["lstm_bidir_states", "lstm_batch_first", "lstm_proj_bidir_states", "gru_bidir_batch_first_h0", "rnn_relu_bidir"],
 )
 def test_packed_sequence_matches_torch(kind, kwargs, states):
     shape = (4, 6, 3) if kwargs.get("batch_first") else (6, 4, 3)
@@ -291,8 +318,12 @@ def test_constructor_and_forward_errors_match_torch():
             m.nn.GRU(3, 4)(m.zeros(2, 3), m.zeros(1, 1, 4))
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         backprop.nn.GRU(3, 4, dropout=0.5)
-    with pytest.raises(NotImplementedError):
-        backprop.nn.LSTM(3, 4, proj_size=2)
+        with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+            m.nn.LSTM(3, 4, proj_size=4)
+        with pytest.raises(RuntimeError, match=r"Expected hidden\[0\] size \(1, 1, 2\), got \[1, 1, 4\]"):
+            m.nn.LSTM(3, 4, proj_size=2)(m.zeros(2, 1, 3), (m.zeros(1, 1, 4), m.zeros(1, 1, 4)))
+        with pytest.raises(RuntimeError, match=r"Expected hidden\[1\] size \(1, 1, 4\), got \[1, 1, 2\]"):
+            m.nn.LSTM(3, 4, proj_size=2)(m.zeros(2, 1, 3), (m.zeros(1, 1, 2), m.zeros(1, 1, 2)))
 
 
 def test_flatten_parameters_is_a_noop():

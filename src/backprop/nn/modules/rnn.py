@@ -3,8 +3,9 @@
 The sequence layers run each layer and direction as one fused primitive
 (``ops.rnn_ops.RNNLayer``: one GEMM for the input projection of all steps, one per step for
 the recurrence, and a hand-written backward through time). That backward is not itself
-differentiable: double backward through ``RNN``/``LSTM``/``GRU`` raises. The cells are
-compositions of ordinary ops and differentiate any number of times.
+differentiable: double backward through ``RNN``/``LSTM``/``GRU`` raises. The cells, and LSTM
+with ``proj_size > 0`` (``_lstm_projected_layer``), are compositions of ordinary ops and
+differentiate any number of times.
 
 Parameter names, shapes, order, initialization and gate layout are torch's (LSTM gates
 ``i, f, g, o``; GRU gates ``r, z, n`` with ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``),
@@ -91,20 +92,24 @@ class RNNBase(Module):
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
             raise ValueError("proj_size has to be smaller than hidden_size")
-        if proj_size > 0:
-            raise NotImplementedError("LSTM with proj_size > 0 is not supported by backprop")
         if mode not in _GATES:
             raise ValueError("Unrecognized RNN mode: " + mode)
         gate_size = _GATES[mode] * hidden_size
+        real_hidden_size = proj_size if proj_size > 0 else hidden_size  # the size of h (and of each output)
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
         for layer in range(num_layers):
             for direction in range(num_directions):
-                layer_input_size = input_size if layer == 0 else hidden_size * num_directions
+                layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
                 suffix = "_reverse" if direction == 1 else ""
-                shapes = [("weight_ih_l{}{}", (gate_size, layer_input_size)), ("weight_hh_l{}{}", (gate_size, hidden_size))]
+                shapes = [
+                    ("weight_ih_l{}{}", (gate_size, layer_input_size)),
+                    ("weight_hh_l{}{}", (gate_size, real_hidden_size)),
+                ]
                 if bias:
                     shapes += [("bias_ih_l{}{}", (gate_size,)), ("bias_hh_l{}{}", (gate_size,))]
+                if proj_size > 0:
+                    shapes.append(("weight_hr_l{}{}", (proj_size, hidden_size)))
                 names = []
                 for pattern, shape in shapes:
                     name = pattern.format(layer, suffix)
@@ -150,7 +155,7 @@ class RNNBase(Module):
         else:
             mini_batch = input.size(0) if self.batch_first else input.size(1)
         num_directions = 2 if self.bidirectional else 1
-        return (self.num_layers * num_directions, mini_batch, self.hidden_size)
+        return (self.num_layers * num_directions, mini_batch, self.proj_size or self.hidden_size)
 
     def check_hidden_size(self, hx: Tensor, expected_hidden_size, msg: str = "Expected hidden size {}, got {}") -> None:
         if tuple(hx.size()) != tuple(expected_hidden_size):
@@ -193,7 +198,11 @@ class RNNBase(Module):
                 b_ih, b_hh = (params[names[2]], params[names[3]]) if self.bias else (None, None)
                 h0 = hx[k] if hx is not None else None
                 c0 = cx[k] if cx is not None else None
-                result = rnn_layer(self.mode, layer_input, h0, c0, w_ih, w_hh, b_ih, b_hh, direction == 1, batch_sizes)
+                if self.proj_size > 0:
+                    w_hr = params[names[-1]]
+                    result = _lstm_projected_layer(layer_input, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, direction == 1, batch_sizes)
+                else:
+                    result = rnn_layer(self.mode, layer_input, h0, c0, w_ih, w_hh, b_ih, b_hh, direction == 1, batch_sizes)
                 outputs.append(result[0])
                 h_n.append(result[1])
                 if lstm:
@@ -263,9 +272,36 @@ class RNNBase(Module):
             if h0 is not None:
                 self.check_hidden_size(h0, expected, "Expected hidden[0] size {}, got {}")
             if c0 is not None:
-                self.check_hidden_size(c0, expected, "Expected hidden[1] size {}, got {}")
+                self.check_hidden_size(c0, self.get_expected_cell_size(input, batch_sizes), "Expected hidden[1] size {}, got {}")
         elif h0 is not None:
             self.check_hidden_size(h0, expected)
+
+
+def _lstm_projected_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse: bool, batch_sizes):
+    """One layer and direction of an LSTM with a projection (torch's ``proj_size``), composed of
+    differentiable ops: the input projection of all steps in one GEMM, then per step one GEMM
+    for the gates and one for ``h = W_hr (o * tanh(c))``. With ``batch_sizes`` (a packed
+    sequence's) only the first ``batch_sizes[t]`` sequences step at time ``t``; the others keep
+    their state and output zeros. Returns (output (T, B, P), h_n (B, P), c_n (B, H))."""
+    steps, batch = x.shape[0], x.shape[1]
+    hidden, proj = w_hr.shape[1], w_hr.shape[0]
+    h = h0 if h0 is not None else _zeros((batch, proj), x)
+    c = c0 if c0 is not None else _zeros((batch, hidden), x)
+    x_gates = F.linear(x, w_ih, b_ih)
+    outputs = [None] * steps
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        i, f, g, o = (x_gates[t] + F.linear(h, w_hh, b_hh)).chunk(4, 1)
+        c_next = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h_next = F.linear(o.sigmoid() * c_next.tanh(), w_hr)
+        if batch_sizes is not None and batch_sizes[t] < batch:
+            active = _make((xp.arange(batch) < batch_sizes[t])[:, None])
+            c = c_next.where(active, c)
+            h = h_next.where(active, h)
+            outputs[t] = h_next.where(active, 0.0)
+        else:
+            c, h = c_next, h_next
+            outputs[t] = h
+    return _mv.stack(outputs, 0), h, c
 
 
 class RNN(RNNBase):
@@ -309,7 +345,9 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Multi-layer LSTM (gates ``i, f, g, o``): ``forward(input, (h_0, c_0)=None) -> (output, (h_n, c_n))``.
 
-    ``proj_size > 0`` is not supported (raises ``NotImplementedError``).
+    With ``proj_size > 0`` the hidden state is projected, ``h_t = W_hr (o_t * tanh(c_t))``, so
+    outputs and ``h`` have ``proj_size`` features (``c`` keeps ``hidden_size``), as in torch;
+    those layers run as a per-step composition of ops, slower than the fused kernel.
     """
 
     def __init__(
@@ -328,7 +366,8 @@ class LSTM(RNNBase):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size, device=device, dtype=dtype)
 
     def get_expected_cell_size(self, input: Tensor, batch_sizes) -> tuple[int, int, int]:
-        return self.get_expected_hidden_size(input, batch_sizes)
+        layers, batch, _ = self.get_expected_hidden_size(input, batch_sizes)
+        return (layers, batch, self.hidden_size)
 
     def forward(
         self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None
