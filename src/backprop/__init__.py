@@ -23,6 +23,7 @@ from . import (
     optim,
     random,
     return_types,
+    special,
     utils,
 )
 from ._creation import (
@@ -303,6 +304,7 @@ from .ops.reduction import (
     var,
     var_mean,
 )
+from .ops.special import digamma, erfinv, lgamma, logit, polygamma, sinc, xlogy
 from .random import (
     Generator,
     bernoulli,

@@ -18,6 +18,7 @@ from .ops import inplace, nn_ops
 from .ops import linalg as la
 from .ops import movement as mv
 from .ops import reduction as red
+from .ops import special as sp
 
 
 def _bind(names_to_fns: dict) -> None:
@@ -696,6 +697,26 @@ _bind(
         # nn
         "softmax": nn_ops.softmax,
         "log_softmax": nn_ops.log_softmax,
+    }
+)
+
+# special functions (ops.special): ``x.polygamma(n)`` takes n after self, as torch
+_bind(
+    {
+        "lgamma": sp.lgamma,
+        "digamma": sp.digamma,
+        "polygamma": lambda self, n: sp.polygamma(n, self),
+        "erfinv": sp.erfinv,
+        "logit": sp.logit,
+        "xlogy": sp.xlogy,
+        "sinc": sp.sinc,
+        "lgamma_": _inplace(sp.lgamma, "lgamma_"),
+        "digamma_": _inplace(sp.digamma, "digamma_"),
+        "polygamma_": _inplace(lambda self, n: sp.polygamma(n, self), "polygamma_"),
+        "erfinv_": _inplace(sp.erfinv, "erfinv_"),
+        "logit_": _inplace(sp.logit, "logit_"),
+        "xlogy_": _inplace(sp.xlogy, "xlogy_"),
+        "sinc_": _inplace(sp.sinc, "sinc_"),
     }
 )
 

@@ -1,0 +1,592 @@
+"""Special functions: lgamma, digamma, polygamma, erfinv, logit, xlogy, sinc.
+
+NumPy has none of the gamma-family functions nor erfinv, and SciPy is not a dependency, so
+they are written here as vectorized float64 kernels (fixed small loops over series terms,
+never over elements). Every op computes in float64 and casts back to its input's dtype;
+integer inputs become the default float dtype first, as in torch.
+
+The algorithms:
+
+- ``lgamma``: a power series of ``lgamma(2 + z)`` in ``z`` (coefficients ``(zeta(k) - 1)/k``,
+  which keeps full relative precision at the zeros x = 1 and x = 2), reached by a few steps
+  of ``Gamma(x + 1) = x Gamma(x)`` on (0, 10); Stirling's series from 10 up; the reflection
+  formula for negative x.
+- ``digamma``: the recurrence ``psi(x) = psi(x + 1) - 1/x`` up to 10, then the asymptotic
+  series (torch's own scheme); reflection for negative x.
+- ``polygamma(n, x)``, n >= 1: ``(-1)^(n+1) n! zeta(n+1, x)`` with the Hurwitz zeta function
+  summed directly up to ``x + k >= 10 + n`` and finished with the Euler-Maclaurin formula (12
+  Bernoulli terms); for negative x the reflection formula with the n-th derivative of
+  ``cot(pi x)`` (a polynomial in ``cot``, derived once per n).
+- ``erfinv``: a series (|x| <= 0.75) or asymptotic (tails) first guess, refined with Halley
+  steps on Cody's float64 ``erf`` in the centre and Newton steps on ``log(erfc)`` in the
+  tails, where ``1 - |x|`` is exact and so the result keeps full relative precision.
+
+Values at poles, at +-inf and at NaN follow torch (checked against it in
+``tests/test_special_ops.py``), including torch's finite ``polygamma(1, x)`` at negative
+integers (``pi^2 / sin(pi x)^2`` of the rounded ``pi x``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from fractions import Fraction
+
+from .._backend import xp
+from .._tensor import Tensor
+from ..autograd.function import Function
+from . import _backward as B
+from ._utils import as_float, broadcast_error, promote_operands, unbroadcast
+from .elementwise import _ERF_C, _ERF_D, _ERF_P, _ERF_Q, _erf_cody, _out
+
+_EULER_GAMMA = 0.57721566490153286060651209008240243
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_LOG_PI = math.log(math.pi)
+_SQRT_PI = math.sqrt(math.pi)
+
+
+# ---------------------------------------------------------------------------- constants
+def _bernoulli(count: int) -> list:
+    """Exact Bernoulli numbers B_0 .. B_count (B_1 = -1/2), by the standard recurrence."""
+    b = [Fraction(1)]
+    for m in range(1, count + 1):
+        b.append(-sum(math.comb(m + 1, k) * b[k] for k in range(m)) / (m + 1))
+    return b
+
+
+_BERN = _bernoulli(24)
+_B2J = [_BERN[2 * j] for j in range(1, 13)]  # B_2 .. B_24
+# Stirling's series for lgamma: sum_j B_2j / (2j (2j - 1) x^(2j - 1)), j = 1..10.
+_STIRLING = [float(_B2J[j - 1] / (2 * j * (2 * j - 1))) for j in range(1, 11)]
+# digamma's asymptotic series: log x - 1/(2x) - sum_j B_2j / (2j x^2j), j = 1..8.
+_DIGAMMA_ASYM = [float(_B2J[j - 1] / (2 * j)) for j in range(1, 9)]
+
+
+def _horner(coeffs, z):
+    """sum_i coeffs[i] z^i (coefficients lowest order first)."""
+    acc = xp.full_like(z, coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        acc = acc * z + c
+    return acc
+
+
+_ZETA_TAIL_CACHE: dict = {}
+
+
+def _zeta_tail_coeffs(s: int) -> tuple:
+    """Euler-Maclaurin coefficients for zeta(s, w): B_2j / (2j)! * s (s+1) ... (s+2j-2)."""
+    coeffs = _ZETA_TAIL_CACHE.get(s)
+    if coeffs is None:
+        out = []
+        rising = Fraction(s)  # s (s+1) ... (s + 2j - 2): 2j - 1 factors
+        for j in range(1, 13):
+            if j > 1:
+                rising *= (s + 2 * j - 3) * (s + 2 * j - 2)
+            out.append(float(_B2J[j - 1] / math.factorial(2 * j) * rising))
+        coeffs = _ZETA_TAIL_CACHE[s] = tuple(out)
+    return coeffs
+
+
+def _hurwitz_zeta(s: int, q):
+    """zeta(s, q) = sum_k (q + k)^-s for an integer s >= 2 and q > 0 (float64 array)."""
+    shift_to = float(10 + s)  # the Euler-Maclaurin tail is converged to ~1e-19 from here
+    steps = xp.where(q < shift_to, xp.ceil(shift_to - q), 0.0)
+    total = xp.zeros_like(q)
+    for k in range(int(shift_to)):
+        term = (q + k) ** -s
+        total += xp.where(k < steps, term, 0.0)
+    w = q + steps
+    inv = 1.0 / w
+    tail = 1.0 / (s - 1) + 0.5 * inv + _horner((0.0,) + _zeta_tail_coeffs(s), inv * inv)
+    return total + w ** (1 - s) * tail
+
+
+@functools.cache
+def _lgamma2_series() -> tuple:
+    """lgamma(2 + z) = (1 - gamma) z + sum_{k>=2} (-1)^k (zeta(k) - 1) / k z^k, for |z| <= 1/2
+    (coefficients from z^1 on; built on first use)."""
+    k = xp.arange(2, 31)
+    zeta_minus_1 = [float(_hurwitz_zeta(int(s), xp.array([2.0]))[0]) for s in k]
+    return (1.0 - _EULER_GAMMA,) + tuple((-1.0) ** s * z / s for s, z in zip(k.tolist(), zeta_minus_1))
+
+
+# The positive zero of digamma as hi + lo (x0 = 1.46163214496836234126265954232572132846819...).
+_DIGAMMA_ROOT = (1.4616321449683622, 9.549995429965697e-17)
+
+
+@functools.cache
+def _digamma_root_series() -> tuple:
+    """psi(x0 + d) = sum_{k>=1} (-1)^(k+1) zeta(k+1, x0) d^k (converges for |d| < x0), from d^1 on."""
+    return tuple((-1) ** (k + 1) * float(_hurwitz_zeta(k + 1, xp.array([_DIGAMMA_ROOT[0]]))[0]) for k in range(1, 40))
+
+_COT_DERIV_CACHE: dict = {0: (0, 1)}
+
+
+def _cot_derivative_poly(n: int) -> tuple:
+    """Integer coefficients (lowest first) of P_n with d^n/dt^n cot(t) = P_n(cot t).
+
+    P_0 = c and P_{n+1} = -(1 + c^2) P_n'(c), since d/dt cot t = -(1 + cot^2 t).
+    """
+    m = max(k for k in _COT_DERIV_CACHE if k <= n)
+    p = _COT_DERIV_CACHE[m]
+    while m < n:
+        dp = [i * p[i] for i in range(1, len(p))] or [0]
+        out = [0] * (len(dp) + 2)
+        for i, c in enumerate(dp):
+            out[i] -= c
+            out[i + 2] -= c
+        m += 1
+        p = _COT_DERIV_CACHE[m] = tuple(out)
+    return p
+
+
+# ---------------------------------------------------------------------------- float64 kernels
+def _sinpi_reduced(x):
+    """(r, sin(pi r)) with r = x - round(x) (exact), so |sin(pi x)| = |sin(pi r)| to full precision."""
+    r = x - xp.round(x)
+    return r, xp.sin(math.pi * r)
+
+
+def _cotpi(r, s):
+    """cot(pi r) for r in [-1/2, 1/2] given s = sin(pi r): cos/sin near 0, and near +-1/2
+    (where cot has its zero) tan(pi (1/2 - |r|)), whose argument is exact."""
+    near_half = xp.abs(r) > 0.25
+    return xp.where(near_half, xp.copysign(xp.tan(math.pi * (0.5 - xp.abs(r))), r), xp.cos(math.pi * r) / s)
+
+
+def _lgamma_positive(x):
+    """lgamma for finite x > 0."""
+    out = xp.empty_like(x)
+    big = x >= 10.0
+    if big.any():
+        v = x[big]
+        inv = 1.0 / v
+        series = inv * _horner(_STIRLING, inv * inv)
+        lv = xp.log(v)
+        out[big] = v * (lv - 1.0) - 0.5 * lv + _HALF_LOG_2PI + series
+    small = ~big
+    if small.any():
+        v = x[small]
+        # lgamma(v) = lgamma(2 + z) + log(correction): bring v to [1.5, 2.5) by the recurrence
+        res = xp.zeros_like(v)
+        lo = v < 0.5  # lgamma(v) = lgamma(v + 2) - log(v) - log(1 + v), z = v
+        mid = (v >= 0.5) & (v < 1.5)  # lgamma(v) = lgamma(v + 1) - log(v), z = v - 1
+        hi = v >= 1.5  # lgamma(v) = lgamma(v - k) + log((v - 1) ... (v - k)), z = v - k - 2
+        z = xp.empty_like(v)
+        z[lo] = v[lo]
+        res[lo] = -xp.log(v[lo]) - xp.log1p(v[lo])
+        z[mid] = v[mid] - 1.0
+        res[mid] = -xp.log1p(z[mid])
+        if hi.any():
+            vh = v[hi]
+            k = xp.floor(vh - 1.5)
+            prod = xp.ones_like(vh)
+            for i in range(1, 9):
+                prod = xp.where(i <= k, prod * (vh - i), prod)
+            z[hi] = vh - k - 2.0
+            res[hi] = xp.log(prod)
+        out[small] = res + z * _horner(_lgamma2_series(), z)
+    return out
+
+
+def _lgamma64(x):
+    out = xp.full_like(x, xp.inf)  # poles (non-positive integers) and +-inf
+    finite = xp.isfinite(x)
+    pos = finite & (x > 0)
+    if pos.any():
+        out[pos] = _lgamma_positive(x[pos])
+    neg = finite & (x <= 0) & (x != xp.floor(x))
+    if neg.any():
+        v = x[neg]
+        _, s = _sinpi_reduced(v)
+        # Gamma(v) Gamma(1 - v) = pi / sin(pi v)
+        out[neg] = _LOG_PI - xp.log(xp.abs(s)) - _lgamma_positive(1.0 - v)
+    out[xp.isnan(x)] = xp.nan
+    return out
+
+
+def _digamma_positive(x):
+    """digamma for x > 0 (x = +inf gives +inf)."""
+    shift_to = 10.0
+    steps = xp.where(x < shift_to, xp.ceil(shift_to - x), 0.0)
+    acc = xp.zeros_like(x)
+    for k in range(int(shift_to)):
+        acc -= xp.where(k < steps, 1.0 / (x + k), 0.0)
+    w = x + steps
+    inv2 = 1.0 / (w * w)
+    out = acc + xp.log(w) - 0.5 / w - inv2 * _horner(_DIGAMMA_ASYM, inv2)
+    near_root = xp.abs(x - _DIGAMMA_ROOT[0]) <= 0.4
+    if near_root.any():  # the Taylor series at the root keeps full relative precision there
+        d = (x[near_root] - _DIGAMMA_ROOT[0]) - _DIGAMMA_ROOT[1]
+        out[near_root] = d * _horner(_digamma_root_series(), d)
+    return out
+
+
+def _digamma64(x):
+    out = xp.full_like(x, xp.nan)  # negative integers, -inf, nan
+    pos = x > 0
+    if pos.any():
+        out[pos] = _digamma_positive(x[pos])
+    zero = x == 0
+    out[zero] = xp.copysign(xp.inf, -x[zero])  # torch: digamma(+-0) = -+inf
+    neg = (x < 0) & (x != xp.floor(x)) & xp.isfinite(x)
+    if neg.any():
+        v = x[neg]
+        r, s = _sinpi_reduced(v)
+        # psi(1 - v) - psi(v) = pi cot(pi v)
+        out[neg] = _digamma_positive(1.0 - v) - math.pi * _cotpi(r, s)
+    return out
+
+
+def _polygamma_positive(n: int, x):
+    """polygamma(n, x), n >= 1, x > 0: (-1)^(n+1) n! zeta(n + 1, x)."""
+    sign = 1.0 if n % 2 else -1.0
+    factorial = float(math.factorial(n)) if n <= 170 else math.inf  # overflows like torch's beyond
+    return sign * factorial * _hurwitz_zeta(n + 1, x)
+
+
+def _polygamma64(n: int, x, dtype):
+    if n == 0:
+        return _digamma64(x)
+    out = xp.full_like(x, xp.nan)
+    pos = (x > 0) & (x < xp.inf)
+    if pos.any():
+        out[pos] = _polygamma_positive(n, x[pos])
+    neg = (x < 0) & (x != xp.floor(x)) & xp.isfinite(x)
+    if neg.any():
+        v = x[neg]
+        r, s = _sinpi_reduced(v)
+        cot = _cotpi(r, s)
+        # psi_n(1 - v) + (-1)^(n+1) psi_n(v) = (-1)^n pi d^n/dv^n cot(pi v)
+        coeffs = [float(c) if abs(c) < 1e300 else (math.inf if c > 0 else -math.inf) for c in _cot_derivative_poly(n)]
+        deriv = math.pi ** (n + 1) * _horner(coeffs, cot)
+        out[neg] = -deriv + (-1.0) ** n * _polygamma_positive(n, 1.0 - v)
+    poles = (x <= 0) & (x == xp.floor(x))  # 0, -0, negative integers, -inf
+    if n == 1:
+        # torch's trigamma reflects with sin(pi x) of the rounded product pi * x (in the input's
+        # precision): +inf at 0, huge but finite at negative integers, NaN at -inf.
+        out[x == xp.inf] = 0.0
+        out[x == 0] = xp.inf
+        ints = poles & (x != 0) & xp.isfinite(x)
+        if ints.any():
+            v = x[ints]
+            work = xp.float64 if dtype == xp.float64 else xp.float32
+            s = xp.sin(v.astype(work) * work(math.pi)).astype(xp.float64)
+            out[ints] = math.pi**2 / (s * s) - _polygamma_positive(1, 1.0 - v)
+    else:
+        out[poles] = xp.inf if n % 2 else -xp.inf  # torch: zeta(n + 1, q <= 0 integer) = inf
+    return out
+
+
+def _erfcx_tail(y):
+    """erfc(y) exp(y^2) for y > 0.46875 (Cody's rational approximations, unscaled)."""
+    out = xp.empty_like(y)
+    mid = y <= 4.0
+    if mid.any():
+        v = y[mid]
+        num = _ERF_C[8] * v
+        den = v
+        for i in range(7):
+            num = (num + _ERF_C[i]) * v
+            den = (den + _ERF_D[i]) * v
+        out[mid] = (num + _ERF_C[7]) / (den + _ERF_D[7])
+    big = ~mid
+    if big.any():
+        v = y[big]
+        z = 1.0 / (v * v)
+        num = _ERF_P[5] * z
+        den = z
+        for i in range(4):
+            num = (num + _ERF_P[i]) * z
+            den = (den + _ERF_Q[i]) * z
+        out[big] = (1.0 / _SQRT_PI - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / v
+    return out
+
+
+# Maclaurin series of erfinv in z = sqrt(pi)/2 x: z + z^3/3 + 7 z^5/30 + 127 z^7/630 + ...
+_ERFINV_SERIES = (1.0, 1.0 / 3.0, 7.0 / 30.0, 127.0 / 630.0, 4369.0 / 22680.0, 34807.0 / 178200.0)
+
+
+def _erfinv64(x):
+    ax = xp.abs(x)
+    out = xp.full_like(x, xp.nan)  # |x| > 1 and NaN
+    out[ax == 1.0] = xp.copysign(xp.inf, x[ax == 1.0])
+    central = ax <= 0.75
+    if central.any():
+        v = x[central]
+        z = (0.5 * _SQRT_PI) * v
+        y = z * _horner(_ERFINV_SERIES, z * z)
+        for _ in range(3):  # Halley on erf(y) = v: f''/f' = -2y
+            u = (_erf_cody(y) - v) / ((2.0 / _SQRT_PI) * xp.exp(-y * y))
+            y = y - u / (1.0 + y * u)
+        out[central] = y
+    tail = (ax > 0.75) & (ax < 1.0)
+    if tail.any():
+        v = ax[tail]
+        t = 1.0 - v  # exact (Sterbenz): erfc(y) = t is solved with full relative precision
+        log_t = xp.log(t)
+        y = xp.sqrt(-log_t)
+        y = xp.sqrt(-log_t - xp.log(_SQRT_PI * y))  # log erfc(y) ~ -y^2 - log(sqrt(pi) y)
+        for _ in range(5):
+            # Newton on h(y) = log erfc(y) - log t = -y^2 + log R(y) - log t, h' = -2/(sqrt(pi) R)
+            r = _erfcx_tail(y)
+            h = xp.log(r) - y * y - log_t
+            y = y + h * r * (0.5 * _SQRT_PI)
+        out[tail] = xp.copysign(y, x[tail])
+    return out
+
+
+def _sinc_deriv64(k: int, x):
+    """The k-th derivative of sinc(x) = sin(pi x)/(pi x): pi^k S^(k)(pi x), S(t) = sin(t)/t.
+
+    A Taylor series for |t| < 1 (no cancellation near 0); Leibniz's rule on sin(t) * t^-1 beyond.
+    """
+    t = math.pi * x
+    out = xp.empty_like(t)
+    small = xp.abs(t) < 1.0
+    if small.any():
+        ts = t[small]
+        acc = xp.zeros_like(ts)
+        # S(t) = sum_m (-1)^m t^(2m) / (2m+1)!; differentiate term by term (14 terms: < 1e-25)
+        for m in range(14):
+            p = 2 * m
+            if p < k:
+                continue
+            coef = (-1) ** m * math.perm(p, k) / math.factorial(p + 1)
+            acc += coef * ts ** (p - k)
+        out[small] = acc
+    large = ~small
+    if large.any():
+        tl = t[large]
+        acc = xp.zeros_like(tl)
+        inv = 1.0 / tl
+        for j in range(k + 1):
+            # C(k, j) sin^(k-j)(t) * d^j/dt^j t^-1 = C(k, j) sin(t + (k-j) pi/2) (-1)^j j! t^(-1-j)
+            acc += math.comb(k, j) * xp.sin(tl + (k - j) * (math.pi / 2)) * ((-1) ** j * math.factorial(j)) * inv ** (j + 1)
+        out[large] = acc
+    return out * math.pi**k
+
+
+def _in_float64(kernel, arr, *args):
+    """Run a float64 kernel on ``arr`` (flattened) and cast the result back to ``arr``'s dtype."""
+    x = xp.asarray(arr, dtype=xp.float64).reshape(-1)
+    with xp.errstate(all="ignore"):
+        out = kernel(*args, x) if args else kernel(x)
+    return out.reshape(arr.shape).astype(arr.dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------- primitives
+class Lgamma(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _in_float64(_lgamma64, a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with xp.errstate(all="ignore"):  # poles: inf/NaN are the values, as in torch
+            return grad * B.call(Digamma, a)
+
+
+class Digamma(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _in_float64(_digamma64, a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with xp.errstate(all="ignore"):
+            return grad * B.call(Polygamma, a, 1)
+
+
+class Polygamma(Function):
+    @staticmethod
+    def forward(ctx, a, n):
+        ctx.save_for_backward(a)
+        ctx.n = n
+        data = a._data
+        return _in_float64(lambda x: _polygamma64(n, x, data.dtype), data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with xp.errstate(all="ignore"):
+            return grad * B.call(Polygamma, a, ctx.n + 1), None
+
+
+class Erfinv(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _in_float64(_erfinv64, a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        with xp.errstate(all="ignore"):  # +-inf at +-1
+            return grad * B.exp(out * out) * (0.5 * _SQRT_PI)
+
+
+class Sinc(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        x = a._data
+        with xp.errstate(all="ignore"):
+            t = xp.asarray(x, dtype=xp.float64) * math.pi
+            out = xp.where(t == 0, 1.0, xp.sin(t) / t)
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with xp.errstate(all="ignore"):
+            return grad * B.call(SincDerivative, a, 1)
+
+
+class SincDerivative(Function):
+    """The k-th derivative of sinc (its own primitive, so sinc has gradients of every order)."""
+
+    @staticmethod
+    def forward(ctx, a, k):
+        ctx.save_for_backward(a)
+        ctx.k = k
+        return _in_float64(_sinc_deriv64, a._data, k)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with xp.errstate(all="ignore"):
+            return grad * B.call(SincDerivative, a, ctx.k + 1), None
+
+
+class Logit(Function):
+    @staticmethod
+    def forward(ctx, a, eps):
+        ctx.save_for_backward(a)
+        ctx.eps = eps
+        x = a._data
+        with xp.errstate(all="ignore"):
+            if eps is not None:
+                lo, hi = x.dtype.type(eps), x.dtype.type(1.0 - eps)
+                x = xp.where(x < lo, lo, xp.where(x > hi, hi, x))  # torch's order when eps > 1/2
+            z = xp.asarray(x, dtype=xp.float64)
+            out = xp.log(z / (1.0 - z))
+        return out.astype(a._data.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # torch: grad / (x (1 - x)) inside [eps, 1 - eps] (or [0, 1]); outside, 0 with eps, NaN
+        # without. At x = NaN with eps, torch's first-order kernel gives NaN but its
+        # differentiable (create_graph) formula 0: both are mirrored.
+        (a,) = ctx.saved_tensors
+        eps = ctx.eps
+        lo = 0.0 if eps is None else eps
+        with xp.errstate(all="ignore"):
+            slope = grad / (a * (1.0 - a))
+        if B.is_array(a):
+            lo_v, hi_v = a.dtype.type(lo), a.dtype.type(1.0 - lo)
+            if eps is not None:
+                return B.where((a < lo_v) | (a > hi_v), 0.0, slope), None
+        else:
+            lo_v, hi_v = lo, 1.0 - lo
+        inside = (a >= lo_v) & (a <= hi_v)
+        return B.where(inside, slope, xp.nan if eps is None else 0.0), None
+
+
+class XLogY(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        x, y = a._data, b._data
+        with xp.errstate(all="ignore"):
+            x64 = xp.asarray(x, dtype=xp.float64)
+            y64 = xp.asarray(y, dtype=xp.float64)
+            out = xp.where(xp.isnan(y64), xp.nan, xp.where(x64 == 0, 0.0, x64 * xp.log(y64)))
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        ga = gb = None
+        with xp.errstate(all="ignore"):
+            if need[0]:
+                # torch: xlogy(grad, y), zeroed where x == 0 and y <= 0
+                ga = B.where((a == 0) & (b <= 0), 0.0, B.call(XLogY, grad, b))
+                ga = unbroadcast(ga, ctx.input_shape(0))
+            if need[1]:
+                gb = unbroadcast(grad * a / b, ctx.input_shape(1))
+        return ga, gb
+
+
+# ---------------------------------------------------------------------------- public functions
+def _require_tensor(op: str, value, position: int = 1) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}(): argument 'input' (position {position}) must be Tensor, not {type(value).__name__}")
+
+
+def lgamma(input: Tensor, *, out=None) -> Tensor:
+    """log|Gamma(x)| elementwise (+inf at non-positive integers); gradient ``digamma(x)``."""
+    _require_tensor("lgamma", input)
+    return _out(Lgamma.apply(as_float(input)), out)
+
+
+def digamma(input: Tensor, *, out=None) -> Tensor:
+    """psi(x) = d/dx lgamma(x) (-inf at 0, +inf at -0, NaN at negative integers, as torch)."""
+    _require_tensor("digamma", input)
+    return _out(Digamma.apply(as_float(input)), out)
+
+
+def polygamma(n: int, input: Tensor, *, out=None) -> Tensor:
+    """The n-th derivative of digamma (n >= 0; n = 0 is digamma); gradient ``polygamma(n + 1, x)``."""
+    if isinstance(n, bool) or not isinstance(n, (int, xp.integer)):
+        raise TypeError(f"polygamma(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    _require_tensor("polygamma", input, 2)
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    return _out(Polygamma.apply(as_float(input), int(n)), out)
+
+
+def erfinv(input: Tensor, *, out=None) -> Tensor:
+    """The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside)."""
+    _require_tensor("erfinv", input)
+    return _out(Erfinv.apply(as_float(input)), out)
+
+
+def sinc(input: Tensor, *, out=None) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0."""
+    _require_tensor("sinc", input)
+    return _out(Sinc.apply(as_float(input)), out)
+
+
+def logit(input: Tensor, eps=None, *, out=None) -> Tensor:
+    """log(x / (1 - x)); with ``eps``, x is first clamped to [eps, 1 - eps]."""
+    _require_tensor("logit", input)
+    if eps is not None:
+        if not isinstance(eps, (int, float, xp.integer, xp.floating)):
+            raise TypeError(f"logit(): argument 'eps' must be float, not {type(eps).__name__}")
+        eps = float(eps)
+        if eps < 0:  # torch: a negative eps means no clamping
+            eps = None
+    return _out(Logit.apply(as_float(input), eps), out)
+
+
+def xlogy(input, other, *, out=None) -> Tensor:
+    """x * log(y), 0 where x == 0 (unless y is NaN); either argument may be a number."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(
+            f"xlogy() received an invalid combination of arguments - got ({type(input).__name__}, {type(other).__name__}), "
+            "but expected one of: (Tensor input, Tensor other), (Number self, Tensor other), (Tensor input, Number other)"
+        )
+    a, b = promote_operands(input, other, "xlogy")
+    if a._data.dtype.kind != "f":  # integer/bool operands: the default float dtype, as torch
+        a, b = as_float(a), as_float(b)
+    try:
+        return _out(XLogY.apply(a, b), out)
+    except ValueError:
+        raise broadcast_error("xlogy", a, b) from None
