@@ -14,7 +14,9 @@ import warnings
 from .. import _dtype
 from .._backend import xp
 from .._tensor import Tensor, _make, shape_str
+from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
+from ..ops import _backward as B
 from ..ops import conv as _conv
 from ..ops import elementwise as ew
 from ..ops import indexing as ix
@@ -711,14 +713,116 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     return out.reshape(n, c // (r * r), h * r, w * r)
 
 
+def _fold_geometry(kernel_size, dilation, padding, stride):
+    k, d = _conv.pair(kernel_size, "kernel_size"), _conv.pair(dilation, "dilation")
+    p, s = _conv.pair(padding, "padding"), _conv.pair(stride, "stride")
+    if k[0] <= 0 or k[1] <= 0:
+        raise RuntimeError(f"kernel size should be greater than zero, but got kernel_height: {k[0]} kernel_width: {k[1]}")
+    if d[0] <= 0 or d[1] <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got dilation_height: {d[0]} dilation_width: {d[1]}")
+    if p[0] < 0 or p[1] < 0:
+        raise RuntimeError(f"padding should be non-negative, but got pad_height: {p[0]} pad_width: {p[1]}")
+    if s[0] <= 0 or s[1] <= 0:
+        raise RuntimeError(f"stride should be greater than zero, but got stride_height: {s[0]} stride_width: {s[1]}")
+    return k, d, p, s
+
+
+def _blocks(hw, k, d, p, s):
+    return tuple(_conv.output_size(hw[i], k[i], s[i], p[i], p[i], d[i]) for i in range(2))
+
+
+class _Unfold(Function):
+    """im2col: (N, C, H, W) -> (N, C*kh*kw, L), one strided view and one copy; its adjoint is ``_Fold``."""
+
+    @staticmethod
+    def forward(ctx, x, geometry):
+        k, d, p, s = geometry
+        arr = x._data
+        n, c, h, w = arr.shape
+        oh, ow = _blocks((h, w), k, d, p, s)
+        ctx.geometry, ctx.hw = geometry, (h, w)
+        win = _conv.windows(_conv.pad_array(arr, ((p[0], p[0]), (p[1], p[1]))), k[0], k[1], oh, ow, s, d)
+        return win.reshape(n, c * k[0] * k[1], oh * ow)
+
+    @staticmethod
+    def backward(ctx, g):
+        return B.call(_Fold, g, ctx.hw, ctx.geometry), None
+
+
+class _Fold(Function):
+    """col2im: (N, C*kh*kw, L) -> (N, C, H, W), overlapping blocks summed; the adjoint of ``_Unfold``."""
+
+    @staticmethod
+    def forward(ctx, cols, hw, geometry):
+        k, d, p, s = geometry
+        arr = cols._data
+        n = arr.shape[0]
+        c = arr.shape[1] // (k[0] * k[1])
+        oh, ow = _blocks(hw, k, d, p, s)
+        ctx.geometry = geometry
+        padded = (n, c, hw[0] + 2 * p[0], hw[1] + 2 * p[1])
+        img = _conv.col2im(arr.reshape(n, c, k[0], k[1], oh, ow), padded, s, d)
+        return _conv.crop(img, ((p[0], p[0]), (p[1], p[1])), (n, c) + tuple(hw))
+
+    @staticmethod
+    def backward(ctx, g):
+        return B.call(_Unfold, g, ctx.geometry), None, None
+
+
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
-    """im2col as a differentiable op: (N, C, H, W) -> (N, C*kh*kw, L), via a grouped identity convolution."""
-    k = _conv.pair(kernel_size)
-    n, c = input._data.shape[:2]
-    eye = xp.eye(k[0] * k[1], dtype=input._data.dtype).reshape(k[0] * k[1], 1, k[0], k[1])
-    weight = _make(xp.tile(eye, (c, 1, 1, 1)))
-    cols = conv2d(input, weight, None, stride, padding, dilation, groups=c)
-    return cols.reshape(n, c * k[0] * k[1], -1)
+    """Extract sliding local blocks (im2col): (N, C, H, W) -> (N, C*kh*kw, L)."""
+    geometry = _fold_geometry(kernel_size, dilation, padding, stride)
+    nd = input._data.ndim
+    if nd not in (3, 4) or any(v == 0 for v in input._data.shape[nd - 3 :]):
+        raise RuntimeError(
+            f"Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
+        )
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"im2col_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
+    k, d, p, s = geometry
+    hw = input._data.shape[-2:]
+    oh, ow = (((hw[i] + 2 * p[i] - (d[i] * (k[i] - 1) + 1)) // s[i]) + 1 for i in range(2))
+    if oh < 1 or ow < 1:
+        raise RuntimeError(
+            f"Given input with spatial size ({hw[0]}, {hw[1]}), kernel_size=({k[0]}, {k[1]}), dilation=({d[0]}, {d[1]}), padding=({p[0]}, {p[1]}), "
+            f"calculated shape of the array of sliding blocks as ({oh}, {ow}), but its components must be at least one."
+        )
+    x = input if nd == 4 else mv.unsqueeze(input, 0)
+    out = _Unfold.apply(x, geometry)
+    return out if nd == 4 else mv.squeeze(out, 0)
+
+
+def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """Combine sliding local blocks into an image (col2im, the adjoint of ``unfold``): (N, C*kh*kw, L) -> (N, C, H, W)."""
+    hw = _conv.pair(output_size, "output_size")
+    geometry = _fold_geometry(kernel_size, dilation, padding, stride)
+    k, d, p, s = geometry
+    nd = input._data.ndim
+    if nd not in (2, 3) or any(v == 0 for v in input._data.shape[nd - 2 :]):
+        raise RuntimeError(
+            f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
+        )
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"col2im_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
+    rows, length = input._data.shape[-2:]
+    if rows % (k[0] * k[1]):
+        raise RuntimeError(
+            f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, but got input.size(1)={rows} and kernel_size=({k[0]}, {k[1]})."
+        )
+    oh, ow = (((hw[i] + 2 * p[i] - (d[i] * (k[i] - 1) + 1)) // s[i]) + 1 for i in range(2))
+    if length != oh * ow:
+        raise RuntimeError(
+            f"Given output_size=({hw[0]}, {hw[1]}), kernel_size=({k[0]}, {k[1]}), dilation=({d[0]}, {d[1]}), padding=({p[0]}, {p[1]}), stride=({s[0]}, {s[1]}), "
+            f"expected size of input's dimension {nd - 1} to match the calculated number of sliding blocks {oh} * {ow} = {oh * ow}, but got input.size({nd - 1})={length}."
+        )
+    if oh < 1 or ow < 1:
+        raise RuntimeError(
+            f"Given output_size=({hw[0]}, {hw[1]}), kernel_size=({k[0]}, {k[1]}), dilation=({d[0]}, {d[1]}), padding=({p[0]}, {p[1]}), stride=({s[0]}, {s[1]}), "
+            f"calculated shape of the array of sliding blocks as ({oh}, {ow}), but its components must be at least one."
+        )
+    x = input if nd == 3 else mv.unsqueeze(input, 0)
+    out = _Fold.apply(x, hw, geometry)
+    return out if nd == 3 else mv.squeeze(out, 0)
 
 
 # ============================================================================ losses
