@@ -132,3 +132,51 @@ def test_fold_unfold_errors():
     raises_like(lambda m, x: m.nn.functional.fold(x, (3, 3), 2), rand(1, 5, 4))
     raises_like(lambda m, x: m.nn.functional.fold(x, (3, 3), 2), rand(1, 1, 2, 2))
     raises_like(lambda m, x: m.nn.functional.fold(x, (1, 1), 2), rand(1, 4, 1))
+
+
+# ============================================================================ 2. distances
+@pytest.mark.parametrize(
+    "build, shapes",
+    [
+        (lambda m: m.nn.CosineSimilarity(), [(4, 5), (4, 5)]),
+        (lambda m: m.nn.CosineSimilarity(dim=0, eps=1e-6), [(4, 5), (4, 5)]),
+        (lambda m: m.nn.CosineSimilarity(dim=-1), [(2, 3, 5), (1, 3, 5)]),
+        (lambda m: m.nn.PairwiseDistance(), [(4, 5), (4, 5)]),
+        (lambda m: m.nn.PairwiseDistance(p=1.0, eps=0.0, keepdim=True), [(4, 5), (4, 5)]),
+        (lambda m: m.nn.PairwiseDistance(p=3.0), [(3, 6), (1, 6)]),
+    ],
+)
+def test_distance_modules(build, shapes):
+    check_layer(build, [rand(*s) for s in shapes])
+
+
+def test_distance_module_attributes_and_reprs():
+    same_repr(lambda m: m.nn.CosineSimilarity(dim=0, eps=1e-6))
+    same_repr(lambda m: m.nn.PairwiseDistance(p=1.0))
+    for attr in ("norm", "eps", "keepdim"):
+        assert getattr(backprop.nn.PairwiseDistance(1.5, 1e-3, True), attr) == getattr(torch.nn.PairwiseDistance(1.5, 1e-3, True), attr)
+    assert backprop.nn.CosineSimilarity(0, 1e-3).dim == 0
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.5, float("inf")])
+def test_pdist(p):
+    compare_fn(lambda m, x: m.nn.functional.pdist(x, p), [rand(5, 4)])
+    compare_fn(lambda m, x: m.nn.functional.pdist(x, p), [rand(6, 3, dtype=np.float64)], rtol=1e-7, atol=1e-9)
+
+
+def test_pdist_edge_cases_and_gradcheck():
+    F = backprop.nn.functional
+    assert tuple(F.pdist(backprop.randn(1, 3)).shape) == (0,)
+    np.testing.assert_array_equal(F.pdist(backprop.randn(3, 0)).numpy(), np.zeros(3, np.float32))
+    x = backprop.zeros(3, 2, requires_grad=True)  # equal rows: torch's zero subgradient
+    F.pdist(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 2)))
+    gradcheck(lambda x: F.pdist(x), rand(4, 3))
+    gradcheck(lambda x: F.pdist(x, 1.5), rand(4, 3))
+
+
+def test_pdist_errors():
+    raises_like(lambda m, x: m.nn.functional.pdist(x), rand(2, 3, 4), match="pdist only supports 2D tensors, got: 3D")
+    raises_like(lambda m, x: m.nn.functional.pdist(x), rand(4), match="pdist only supports 2D tensors, got: 1D")
+    raises_like(lambda m, x: m.nn.functional.pdist(x, -1), rand(3, 4), match="non-negative p values")
+    raises_like(lambda m, x: m.nn.functional.pdist(x), np.ones((3, 4), np.int64), match="floating-point dtypes")

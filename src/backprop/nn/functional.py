@@ -512,6 +512,18 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return red.vector_norm(x1 - x2 + eps, p, -1, keepdim)
 
 
+def pdist(input: Tensor, p: float = 2) -> Tensor:
+    """p-norm distances between every pair of rows of an (N, M) input: the upper triangle, row by row."""
+    if input._data.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input._data.ndim}D")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    i, j = xp.triu_indices(input._data.shape[0], 1)
+    return red.vector_norm(input[_make(i)] - input[_make(j)], p, -1)
+
+
 # ============================================================================ dropout
 def _dropout_mask(shape, p: float, dtype, generator=None):
     keep = (generator or default_generator).rng.random(shape, dtype=xp.float32) >= p
