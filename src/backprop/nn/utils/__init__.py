@@ -1,8 +1,11 @@
-"""``nn.utils``: gradient clipping, parameter/vector conversion and ``rnn`` (sequence padding/packing)."""
+"""``nn.utils``: gradient clipping, parameter/vector conversion, ``rnn`` (sequence padding/packing),
+``parametrize``/``parametrizations`` and the hook-based weight and spectral norms."""
 
-from . import rnn
+from . import parametrizations, parametrize, rnn
 from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
 from .convert_parameters import parameters_to_vector, vector_to_parameters
+from .spectral_norm import remove_spectral_norm, spectral_norm
+from .weight_norm import remove_weight_norm, weight_norm
 
 __all__ = [
     "clip_grad_norm_",
@@ -13,4 +16,10 @@ __all__ = [
     "parameters_to_vector",
     "vector_to_parameters",
     "rnn",
+    "parametrize",
+    "parametrizations",
+    "weight_norm",
+    "remove_weight_norm",
+    "spectral_norm",
+    "remove_spectral_norm",
 ]
