@@ -586,12 +586,163 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
     if padding_idx is not None and padding_idx < 0:
         padding_idx += num
     if max_norm is not None:
-        with no_grad():
-            rows = xp.unique(idx)
-            norms = xp.linalg.norm(weight._data[rows], ord=norm_type, axis=1, keepdims=True)
-            scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
-            weight._data[rows] *= scale.astype(weight._data.dtype)
+        _embedding_renorm(weight, idx, max_norm, norm_type)
     return nn_ops.Embedding.apply(weight, idx, padding_idx)
+
+
+def _embedding_renorm(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:
+    """Rescale (in place, untracked) the rows ``idx`` refers to whose norm exceeds ``max_norm``."""
+    with no_grad():
+        rows = xp.unique(idx)
+        norms = xp.linalg.norm(weight._data[rows], ord=norm_type, axis=1, keepdims=True)
+        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+        weight._data[rows] *= scale.astype(weight._data.dtype)
+
+
+class _SegmentSum(Function):
+    """Sums of consecutive row segments: (K, D) rows, ``seg`` (K,) sorted bag ids -> (B, D).
+    ``add.reduceat`` over the non-empty segments; the backward copies each bag's gradient to its rows."""
+
+    @staticmethod
+    def forward(ctx, rows, seg, num_bags):
+        r = rows._data
+        ctx.seg = seg
+        out = xp.zeros((num_bags,) + r.shape[1:], dtype=r.dtype)
+        if seg.size:
+            starts = xp.flatnonzero(xp.r_[True, seg[1:] != seg[:-1]])
+            out[seg[starts]] = xp.add.reduceat(r, starts, axis=0)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        from ..ops.indexing import IndexSelect
+
+        return B.call(IndexSelect, g, 0, ctx.seg), None, None
+
+
+class _ScaleGrad(Function):
+    """Identity forward; the backward multiplies the gradient by a constant array (scale_grad_by_freq)."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x._data
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * B.constant(ctx.scale, g), None
+
+
+def embedding_bag(
+    input: Tensor,
+    weight: Tensor,
+    offsets: Tensor | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights: Tensor | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> Tensor:
+    """Sums, means or maxima of bags of embeddings, without materializing the per-index rows
+    of excluded (padding) entries; bags are consecutive index segments."""
+    if per_sample_weights is not None and tuple(input._data.shape) != tuple(per_sample_weights._data.shape):
+        raise ValueError(
+            f"embedding_bag: If per_sample_weights ({per_sample_weights.shape}) is not None, then it must have the same shape as the input ({input.shape})"
+        )
+    if weight._data.ndim != 2:
+        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight._data.ndim}")
+    idx = input._data
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError(
+                "if input is 2D, then offsets has to be None, as input is treated is a mini-batch of fixed length sequences. "
+                f"However, found offsets of type {type(offsets)}"
+            )
+        offs = xp.arange(0, idx.size, idx.shape[1] if idx.shape[1] else 1, dtype=xp.int64)[: idx.shape[0]]
+        idx = idx.reshape(-1)
+        include_last_offset = False
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        if offsets._data.ndim != 1:
+            raise ValueError("offsets has to be a 1D Tensor")
+        offs = offsets._data
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    for arr, what in ((idx, "indices"), (offs, "offsets")):
+        if arr.dtype.kind not in "iu":
+            raise RuntimeError(
+                f"Expected tensor for argument #1 '{what}' to have one of the following scalar types: Long, Int; "
+                f"but got {_dtype.from_numpy_dtype(arr.dtype)} instead (while checking arguments for embedding_bag)"
+            )
+    num = weight._data.shape[0]
+    if max_norm is not None:
+        _embedding_renorm(weight, idx, max_norm, norm_type)
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(
+            f"embedding_bag: per_sample_weights was not None. per_sample_weights is only supported for mode='sum' (got mode='{mode}'). "
+            "Please open a feature request on GitHub."
+        )
+    if per_sample_weights is not None and per_sample_weights._data.dtype != weight._data.dtype:
+        raise RuntimeError(
+            "Expected tensor for argument #1 'weight' to have the same type as tensor for argument #1 'per_sample_weights'; "
+            f"but type {weight.type()} does not equal {per_sample_weights.type()} (while checking arguments for embedding_bag)"
+        )
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise RuntimeError(f"padding_idx must be within the number of embeddings, -{num} through {num - 1}, but got {padding_idx}")
+        padding_idx = padding_idx % num
+    bad = xp.flatnonzero((idx < 0) | (idx >= num))
+    if bad.size:
+        raise RuntimeError(f"Index {bad[0]} of input takes value {idx[bad[0]]} which is not in the valid range [0, {num})")
+    offs = offs.astype(xp.int64)
+    if offs.size and offs[0] != 0:
+        raise RuntimeError(
+            f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from position 0. However, got {offs[0]}"
+        )
+    if offs.size and offs[-1] > idx.size:
+        raise RuntimeError(f"offsets[-1] can not be greater than input's length {idx.size} but got offsets[-1] of {offs[-1]}")
+    if offs.size > 1 and xp.any(offs[1:] < offs[:-1]):
+        raise RuntimeError("offsets has to be a non-decreasing sequence")
+    starts = offs[:-1] if include_last_offset else offs
+    ends = offs[1:] if include_last_offset else xp.r_[offs[1:], idx.size]
+    num_bags = starts.size
+    # Bag of every index position; positions outside every bag or equal to padding_idx are dropped.
+    pos = xp.arange(idx.size)
+    seg = xp.searchsorted(starts, pos, side="right") - 1
+    keep = seg >= 0
+    keep &= pos < ends[xp.maximum(seg, 0)] if num_bags else False
+    if padding_idx is not None:
+        keep &= idx != padding_idx
+    seg, kept = seg[keep], idx[keep]
+    rows = nn_ops.Embedding.apply(weight, kept, None)
+    if scale_grad_by_freq and mode != "max" and kept.size:
+        counts = xp.bincount(idx, minlength=num)
+        rows = _ScaleGrad.apply(rows, (1.0 / counts[kept]).astype(weight._data.dtype)[:, None])
+    if mode == "max":
+        if not kept.size:
+            return _SegmentSum.apply(rows, seg, num_bags)
+        vals = rows._data
+        first = xp.flatnonzero(xp.r_[True, seg[1:] != seg[:-1]])
+        best = xp.maximum.reduceat(vals, first, axis=0)
+        local = xp.cumsum(xp.r_[False, seg[1:] != seg[:-1]])  # segment number of every kept row
+        hit = (vals == best[local]) | xp.isnan(vals)
+        where = xp.where(hit, xp.arange(kept.size)[:, None], kept.size)
+        arg = xp.minimum.reduceat(where, first, axis=0)  # first maximum in each bag, as torch
+        picked = ix.gather(rows, 0, _make(arg))
+        return _SegmentSum.apply(picked, seg[first], num_bags)
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape(-1)[_make(xp.flatnonzero(keep))].unsqueeze(1)
+    out = _SegmentSum.apply(rows, seg, num_bags)
+    if mode == "mean":
+        counts = xp.bincount(seg, minlength=num_bags).astype(weight._data.dtype)
+        out = out / _make(xp.maximum(counts, 1)[:, None])
+    return out
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
