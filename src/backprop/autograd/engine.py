@@ -19,10 +19,23 @@ every backward step is itself recorded.
 
 from __future__ import annotations
 
+import threading
+
 from .._backend import ndarray, xp
 from .._tensor import Tensor, _make, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
 from .grad_mode import _state
+
+
+class _EngineState(threading.local):
+    """Per thread, one entry per running (possibly nested) backward pass: whether it is a plain
+    ``.backward()`` accumulating into every leaf (what reentrant checkpointing requires)."""
+
+    def __init__(self) -> None:
+        self.accumulating_all: list[bool] = []
+
+
+engine_state = _EngineState()
 
 
 def topological_order(roots) -> list:
@@ -322,6 +335,7 @@ def execute(
     run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
     prev_mode = _state.enabled
     _state.enabled = create_graph
+    engine_state.accumulating_all.append(capture is None and accumulate and only_leaves is None)
     try:
         for node in order:
             buf = buffers.pop(node, None)
@@ -373,4 +387,5 @@ def execute(
                 cbuf[nr] = _add_grad(cbuf[nr], g, create_graph)
     finally:
         _state.enabled = prev_mode
+        engine_state.accumulating_all.pop()
     return captured

@@ -1,7 +1,7 @@
-"""torch.utils: ``data`` (datasets, samplers, DataLoader)."""
+"""torch.utils: ``data`` (datasets, samplers, DataLoader) and ``checkpoint`` (activation recomputation)."""
 
 from __future__ import annotations
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
