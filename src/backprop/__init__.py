@@ -329,7 +329,7 @@ from .serialization import load, save
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli", "distributions")
+_LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli", "distributions", "testing")
 
 
 def __getattr__(name: str):
