@@ -299,3 +299,233 @@ def test_embedding_bag_errors():
     raises_like(lambda m, w, i, o: F(m).embedding_bag(i, w, o), w, np.array([1, 2, 3]), np.array([0, 1, 5]), match="offsets[-1] can not be greater than input's length 3")
     raises_like(lambda m, w, i: F(m).embedding_bag(i, w, padding_idx=12), w, np.array([[1, 2, 3]]), match="padding_idx must be within the number of embeddings, -10 through 9, but got 12")
     raises_like(lambda m: m.nn.EmbeddingBag(10, 3, padding_idx=10), match="padding_idx must be within num_embeddings")
+
+
+# ============================================================================ 4. activations, shuffles, LRN, unpooling
+def _no_zero(*shape, lambd=0.5):
+    """Random values kept away from the kinks at +-lambd and 0."""
+    x = rand(*shape)
+    x[np.abs(np.abs(x) - lambd) < 1e-2] += 0.05
+    return x
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda m: m.nn.Hardshrink(),
+        lambda m: m.nn.Hardshrink(0.3),
+        lambda m: m.nn.Softshrink(),
+        lambda m: m.nn.Softshrink(1.2),
+    ],
+)
+def test_shrink_modules(build):
+    lambd = build(torch).lambd
+    check_layer(build, [_no_zero(4, 7, lambd=lambd)])
+    check_layer(build, [_no_zero(3, 5, lambd=lambd).astype(np.float64)], rtol=1e-7, atol=1e-9)
+
+
+def test_shrink_gradcheck_reprs_and_errors():
+    F = backprop.nn.functional
+    gradcheck(lambda x: F.softshrink(x, 0.3), _no_zero(3, 4, lambd=0.3))
+    gradcheck(lambda x: F.hardshrink(x, 0.3), _no_zero(3, 4, lambd=0.3))
+    same_repr(lambda m: m.nn.Hardshrink())
+    same_repr(lambda m: m.nn.Softshrink(0.25))
+    raises_like(lambda m, x: m.nn.functional.softshrink(x, -1), rand(3), match="lambda must be in range [0, 3.40282e+38] for input dtype Float, but found -1")
+
+
+@pytest.mark.parametrize("kw", [{}, dict(lower=0.05, upper=0.6)])
+def test_rrelu_eval_matches_torch(kw):
+    check_layer(lambda m: m.nn.RReLU(**kw), [rand(4, 6)], train=False)
+    compare_fn(lambda m, x: m.nn.functional.rrelu(x, **kw), [rand(5, 3)])  # training=False by default
+
+
+def test_rrelu_training_statistics_and_gradient():
+    backprop.manual_seed(0)
+    x = backprop.tensor(-np.abs(rand(200, 100)) - 0.01, requires_grad=True)
+    layer = backprop.nn.RReLU(0.1, 0.3)
+    y = layer(x)
+    slopes = (y / x).detach().numpy()
+    assert slopes.min() >= 0.1 - 1e-6 and slopes.max() <= 0.3 + 1e-6
+    assert abs(slopes.mean() - 0.2) < 0.003  # U(0.1, 0.3): mean 0.2, std 0.058 / sqrt(20000)
+    assert abs(slopes.std() - 0.2 / np.sqrt(12)) < 0.003
+    assert len(np.unique(slopes)) > 1000  # one slope per element
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), slopes, rtol=1e-5)  # d(a x)/dx = a, the drawn slope
+    pos = backprop.tensor(np.abs(rand(50)) + 0.01)
+    np.testing.assert_array_equal(layer(pos).numpy(), pos.numpy())  # positives pass unchanged
+    backprop.manual_seed(3)
+    a = layer(x).detach().numpy()
+    backprop.manual_seed(3)
+    np.testing.assert_array_equal(a, layer(x).detach().numpy())  # seeded
+    layer.eval()
+    np.testing.assert_allclose((layer(x) / x).detach().numpy(), np.full(x.shape, 0.2, np.float32), rtol=1e-5)
+
+
+def test_rrelu_inplace_repr_and_errors():
+    x = backprop.tensor(np.array([-1.0, 2.0], np.float32))
+    out = backprop.nn.functional.rrelu(x, 0.2, 0.2, training=True, inplace=True)
+    assert out is x
+    np.testing.assert_allclose(x.numpy(), [-0.2, 2.0], rtol=1e-6)
+    same_repr(lambda m: m.nn.RReLU())
+    same_repr(lambda m: m.nn.RReLU(0.1, 0.2, True))
+    raises_like(lambda m, x: m.nn.functional.rrelu(x, 0.5, 0.1, training=True), rand(3), match="Lower bound should be less than or equal to the upper bound")
+
+
+def test_gumbel_softmax_soft_statistics():
+    backprop.manual_seed(0)
+    logits = np.log(np.array([0.1, 0.2, 0.3, 0.4], np.float32))
+    x = backprop.tensor(np.tile(logits, (20000, 1)))
+    y = backprop.nn.functional.gumbel_softmax(x, tau=0.5)
+    arr = y.numpy()
+    assert arr.dtype == np.float32 and arr.shape == (20000, 4)
+    np.testing.assert_allclose(arr.sum(-1), 1.0, rtol=1e-5)
+    # The argmax of a Gumbel-perturbed logit vector is an exact sample of softmax(logits).
+    freq = np.bincount(arr.argmax(-1), minlength=4) / 20000
+    np.testing.assert_allclose(freq, [0.1, 0.2, 0.3, 0.4], atol=0.015)
+    # Lower temperatures give sharper samples.
+    backprop.manual_seed(0)
+    sharp = backprop.nn.functional.gumbel_softmax(x, tau=0.1).numpy()
+    assert sharp.max(-1).mean() > arr.max(-1).mean()
+
+
+def test_gumbel_softmax_hard_and_straight_through_gradient():
+    F = backprop.nn.functional
+    backprop.manual_seed(1)
+    logits = backprop.tensor(rand(6, 5, 3), requires_grad=True)
+    hard = F.gumbel_softmax(logits, tau=0.7, hard=True, dim=1)
+    h = hard.detach().numpy()
+    assert set(np.unique(h)) == {0.0, 1.0}
+    np.testing.assert_array_equal(h.sum(1), np.ones((6, 3)))
+    g = backprop.tensor(rand(6, 5, 3))
+    (hard * g).sum().backward()
+    hard_grad = logits.grad.numpy().copy()
+    # The same draw, soft: the straight-through estimator passes the soft sample's gradient.
+    logits.grad = None
+    backprop.manual_seed(1)
+    soft = F.gumbel_softmax(logits, tau=0.7, hard=False, dim=1)
+    np.testing.assert_array_equal(soft.detach().numpy().argmax(1), h.argmax(1))
+    (soft * g).sum().backward()
+    np.testing.assert_allclose(hard_grad, logits.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert np.abs(hard_grad).sum() > 0
+
+
+def test_gumbel_softmax_eps_warning():
+    with pytest.warns(UserWarning, match="`eps` parameter is deprecated"):
+        backprop.nn.functional.gumbel_softmax(backprop.randn(2, 3), eps=1e-5)
+
+
+@pytest.mark.parametrize(
+    "build, shape",
+    [
+        (lambda m: m.nn.PixelUnshuffle(2), (2, 3, 4, 6)),
+        (lambda m: m.nn.PixelUnshuffle(3), (3, 6, 3)),
+        (lambda m: m.nn.PixelUnshuffle(2), (2, 1, 3, 4, 2)),
+        (lambda m: m.nn.PixelShuffle(2), (2, 8, 3, 2)),
+        (lambda m: m.nn.PixelShuffle(2), (2, 3, 4, 2, 3)),
+        (lambda m: m.nn.ChannelShuffle(2), (2, 6, 3, 3)),
+        (lambda m: m.nn.ChannelShuffle(3), (2, 6, 5)),
+        (lambda m: m.nn.ChannelShuffle(2), (1, 4, 3, 2, 2)),
+    ],
+)
+def test_shuffle_modules(build, shape):
+    check_layer(build, [rand(*shape)])
+
+
+def test_pixel_unshuffle_inverts_pixel_shuffle_and_reprs():
+    F = backprop.nn.functional
+    x = backprop.randn(2, 3, 4, 6)
+    np.testing.assert_array_equal(F.pixel_shuffle(F.pixel_unshuffle(x, 2), 2).numpy(), x.numpy())
+    for build in (lambda m: m.nn.PixelShuffle(3), lambda m: m.nn.PixelUnshuffle(2), lambda m: m.nn.ChannelShuffle(4)):
+        same_repr(build)
+
+
+def test_shuffle_errors():
+    F = lambda m: m.nn.functional  # noqa: E731
+    raises_like(lambda m, x: F(m).pixel_unshuffle(x, 2), rand(4, 4), match="pixel_unshuffle expects input to have at least 3 dimensions")
+    raises_like(lambda m, x: F(m).pixel_unshuffle(x, 2), rand(1, 5, 4), match="input.size(-2)=5 is not divisible by 2")
+    raises_like(lambda m, x: F(m).pixel_unshuffle(x, 2), rand(1, 4, 5), match="input.size(-1)=5 is not divisible by 2")
+    raises_like(lambda m, x: F(m).pixel_shuffle(x, 2), rand(4, 4), match="pixel_shuffle expects input to have at least 3 dimensions")
+    raises_like(lambda m, x: F(m).pixel_shuffle(x, 2), rand(3, 4, 4), match="input.size(-3)=3 is not divisible by 4")
+    raises_like(lambda m, x: F(m).channel_shuffle(x, 2), rand(1, 5, 4), match="Got 5 channels and 2 groups.")
+    raises_like(lambda m, x: F(m).channel_shuffle(x, 2), rand(5, 4), match="channel_shuffle expects input with > 2 dims, but got input with sizes [5, 4]")
+    raises_like(lambda m, x: F(m).channel_shuffle(x, 0), rand(1, 4, 3), match="must be positive")
+
+
+@pytest.mark.parametrize(
+    "build, shape",
+    [
+        (lambda m: m.nn.LocalResponseNorm(3), (2, 5, 4, 4)),
+        (lambda m: m.nn.LocalResponseNorm(2, alpha=0.1, beta=0.5, k=2.0), (2, 6, 7)),
+        (lambda m: m.nn.LocalResponseNorm(4, alpha=0.5), (2, 3, 2, 3, 2)),
+        (lambda m: m.nn.LocalResponseNorm(7, alpha=1.0, beta=1.0), (1, 4, 5, 3)),  # window wider than C
+    ],
+)
+def test_local_response_norm(build, shape):
+    check_layer(build, [rand(*shape, scale=2.0)])
+
+
+def test_local_response_norm_gradcheck_repr_errors():
+    F = backprop.nn.functional
+    gradcheck(lambda x: F.local_response_norm(x, 3, alpha=0.5, beta=0.75, k=1.0), rand(2, 4, 3, 2))
+    same_repr(lambda m: m.nn.LocalResponseNorm(3))
+    same_repr(lambda m: m.nn.LocalResponseNorm(2, 1e-3, 0.5, 2.0))
+    raises_like(lambda m, x: m.nn.functional.local_response_norm(x, 2), rand(4, 4), match="Expected 3D or higher dimensionality")
+
+
+def _unpool_case(pool_kw, shape, unpool_kw, output_size=None, one_d=False):
+    x = rand(*shape)
+    th_pool = (torch.nn.MaxPool1d if one_d else torch.nn.MaxPool2d)(**pool_kw, return_indices=True)
+    _, idx = th_pool(torch.tensor(x))
+    pooled = rand(*idx.shape)
+    cls = "MaxUnpool1d" if one_d else "MaxUnpool2d"
+    check_layer(lambda m: getattr(m.nn, cls)(**unpool_kw), [pooled, idx.numpy()], forward=lambda layer, v, i: layer(v, i, output_size=output_size))
+    # The indices our MaxPool produces drive our unpooling the same way.
+    bp_pool = getattr(backprop.nn, cls.replace("Unpool", "Pool"))(**pool_kw, return_indices=True)
+    out, bidx = bp_pool(backprop.tensor(x))
+    np.testing.assert_array_equal(bidx.numpy(), idx.numpy())
+    back = getattr(backprop.nn, cls)(**unpool_kw)(out, bidx, output_size=output_size)
+    ref = getattr(torch.nn, cls)(**unpool_kw)(torch.tensor(out.numpy()), idx, output_size=output_size)
+    np.testing.assert_array_equal(back.numpy(), ref.numpy())
+
+
+@pytest.mark.parametrize(
+    "pool_kw, shape, unpool_kw, output_size",
+    [
+        (dict(kernel_size=2), (2, 3, 6, 6), dict(kernel_size=2), None),
+        (dict(kernel_size=2), (2, 3, 7, 7), dict(kernel_size=2), (7, 7)),
+        (dict(kernel_size=3, stride=2, padding=1), (1, 2, 7, 7), dict(kernel_size=3, stride=2, padding=1), None),
+        (dict(kernel_size=3, stride=2, padding=1), (1, 2, 7, 8), dict(kernel_size=3, stride=2, padding=1), (7, 8)),
+        (dict(kernel_size=(2, 3), stride=(2, 1)), (2, 2, 6, 6), dict(kernel_size=(2, 3), stride=(2, 1)), [2, 2, 6, 6]),
+        (dict(kernel_size=2), (3, 4, 4), dict(kernel_size=2), None),  # unbatched
+    ],
+)
+def test_max_unpool2d(pool_kw, shape, unpool_kw, output_size):
+    _unpool_case(pool_kw, shape, unpool_kw, output_size)
+
+
+@pytest.mark.parametrize(
+    "pool_kw, shape, unpool_kw, output_size",
+    [
+        (dict(kernel_size=2), (2, 3, 8), dict(kernel_size=2), None),
+        (dict(kernel_size=3, stride=2, padding=1), (2, 2, 9), dict(kernel_size=3, stride=2, padding=1), (9,)),
+        (dict(kernel_size=2), (3, 7), dict(kernel_size=2), [7]),  # unbatched
+    ],
+)
+def test_max_unpool1d(pool_kw, shape, unpool_kw, output_size):
+    _unpool_case(pool_kw, shape, unpool_kw, output_size, one_d=True)
+
+
+def test_max_unpool_gradcheck_reprs_errors():
+    F = lambda m: m.nn.functional  # noqa: E731
+    idx = backprop.tensor(np.array([[[[0, 3], [9, 14]]]], np.int64))
+    gradcheck(lambda v: F(backprop).max_unpool2d(v, idx, 2), rand(1, 1, 2, 2), gradgrad=True)
+    same_repr(lambda m: m.nn.MaxUnpool2d(2))
+    same_repr(lambda m: m.nn.MaxUnpool2d((2, 3), stride=(1, 2)))
+    same_repr(lambda m: m.nn.MaxUnpool1d(3, stride=2, padding=1))
+    v = rand(1, 1, 2, 2)
+    raises_like(lambda m, v, i: F(m).max_unpool2d(v, i, 2), v, np.array([[[[0, 1], [2, 16]]]]), match="Found an invalid max index: 16 (output volumes are of size 4x4)")
+    raises_like(lambda m, v, i: F(m).max_unpool2d(v, i, 2, output_size=(7, 7)), v, np.array([[[[0, 1], [2, 3]]]]), match='invalid output_size "(7, 7)" (dim 0 must be between 2 and 6)')
+    raises_like(lambda m, v, i: F(m).max_unpool2d(v, i, 2), v, np.array([[[[0, 1], [2, 3.0]]]]), match="elements in indices should be type int64 but got: Double")
+    raises_like(lambda m, v, i: F(m).max_unpool2d(v, i, 2), v, np.array([[[[0, 1, 2, 3]]]]), match="Expected shape of indices to be same as that of the input tensor ([1, 1, 2, 2])")
+    raises_like(lambda m, v, i: F(m).max_unpool2d(v, i, 2), rand(2, 2), np.array([[0, 1], [2, 3]]), match="Input to max_unpooling2d should be a 3d or 4d Tensor, but got a tensor with 2 dimensions.")
+    raises_like(lambda m, v, i: F(m).max_unpool1d(v, i, 2), rand(1, 1, 2), np.array([[[0, 7]]]), match="Found an invalid max index: 7 (output volumes are of size 4x1)")

@@ -169,11 +169,54 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
     return ew.where(ew.abs(input) > lambd, input, 0.0)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    if lambd < 0:
+        raise RuntimeError(
+            f"lambda must be in range [0, 3.40282e+38] for input dtype {ew._TORCH_TYPE_NAMES[input._data.dtype.name]}, but found {lambd:g}"
+        )
     return ew.where(input > lambd, input - lambd, ew.where(input < -lambd, input + lambd, 0.0))
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False) -> Tensor:
+    """Randomized leaky ReLU: in training each non-positive element is scaled by a slope drawn
+    from U(lower, upper); in eval the slope is fixed to (lower + upper) / 2."""
+    if lower > upper:
+        raise RuntimeError("Lower bound should be less than or equal to the upper bound")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    arr = input._data
+    slopes = default_generator.rng.uniform(lower, upper, arr.shape).astype(arr.dtype)
+    noise = _make(xp.where(arr <= 0, slopes, xp.ones((), dtype=arr.dtype)).astype(arr.dtype, copy=False))
+    return input.mul_(noise) if inplace else input * noise
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """Samples from the Gumbel-softmax distribution; ``hard`` returns one-hot samples whose
+    gradient is the soft sample's (straight-through estimator)."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", UserWarning, stacklevel=2)
+    arr = logits._data
+    gumbels = -xp.log(default_generator.rng.exponential(1.0, arr.shape)).astype(arr.dtype)
+    y_soft = softmax((logits + _make(gumbels)) / tau, dim)
+    if not hard:
+        return y_soft
+    d = dim % arr.ndim if arr.ndim else 0
+    index = xp.argmax(y_soft._data, axis=d) if arr.ndim else xp.zeros((), dtype=xp.int64)
+    y_hard = xp.zeros_like(y_soft._data)
+    if arr.ndim:
+        xp.put_along_axis(y_hard, xp.expand_dims(index, d), 1.0, axis=d)
+    else:
+        y_hard[...] = 1.0
+    return _make(y_hard) - y_soft.detach() + y_soft
 
 
 # ============================================================================ convolution
@@ -870,10 +913,138 @@ def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
-    n, c, h, w = input._data.shape[-4:]
-    r = upscale_factor
-    out = input.reshape(n, c // (r * r), r, r, h, w).permute(0, 1, 4, 2, 5, 3)
-    return out.reshape(n, c // (r * r), h * r, w * r)
+    """(*, C*r^2, H, W) -> (*, C, H*r, W*r)."""
+    shape = input._data.shape
+    if len(shape) < 3:
+        raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {len(shape)} dimension(s)")
+    r = int(upscale_factor)
+    if r <= 0:
+        raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
+    *lead, c, h, w = shape
+    if c % (r * r):
+        raise RuntimeError(
+            f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
+        )
+    k = len(lead)
+    out = input.reshape(*lead, c // (r * r), r, r, h, w).permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return out.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H*r, W*r) -> (*, C*r^2, H, W), the inverse of ``pixel_shuffle``."""
+    shape = input._data.shape
+    if len(shape) < 3:
+        raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with {len(shape)} dimension(s)")
+    r = int(downscale_factor)
+    if r <= 0:
+        raise RuntimeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
+    *lead, c, h, w = shape
+    if h % r:
+        raise RuntimeError(f"pixel_unshuffle expects height to be divisible by downscale_factor, but input.size(-2)={h} is not divisible by {r}")
+    if w % r:
+        raise RuntimeError(f"pixel_unshuffle expects width to be divisible by downscale_factor, but input.size(-1)={w} is not divisible by {r}")
+    k = len(lead)
+    out = input.reshape(*lead, c, h // r, r, w // r, r).permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return out.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, C, *) with C = g * m -> channels reordered as (m, g): ShuffleNet's channel shuffle."""
+    shape = input._data.shape
+    if len(shape) <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes {shape_str(shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    n, c, *rest = shape
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    return mv.transpose(input.reshape(n, groups, c // groups, *rest), 1, 2).reshape(shape)
+
+
+native_channel_shuffle = channel_shuffle
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """x / (k + alpha * mean of x^2 over ``size`` neighbouring channels)^beta (zero-padded at the ends)."""
+    ndim = input._data.ndim
+    if ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {ndim} dimensions)")
+    if input._data.size == 0:
+        return input
+    sq = input * input
+    c = input._data.shape[1]
+    widths = [(0, 0)] * ndim
+    widths[1] = (size // 2, (size - 1) // 2)
+    padded = nn_ops.ConstantPad.apply(sq, tuple(widths), 0.0)
+    window = padded[:, 0:c]
+    for i in range(1, size):  # a loop over the (small) window, not over elements
+        window = window + padded[:, i : i + c]
+    div = (window * (alpha / size) + k) ** beta
+    return input / div
+
+
+def _unpool_output_size(input: Tensor, kernel, stride, padding, output_size, spatial: int):
+    in_size = input._data.shape[-spatial:]
+    default = tuple((in_size[d] - 1) * stride[d] + kernel[d] - 2 * padding[d] for d in range(spatial))
+    if output_size is None:
+        return default
+    output_size = tuple(int(v) for v in output_size)
+    if len(output_size) == spatial + 2:
+        output_size = output_size[2:]
+    if len(output_size) != spatial:
+        raise ValueError(f"output_size should be a sequence containing {spatial} or {spatial + 2} elements, but it has a length of '{len(output_size)}'")
+    for d in range(spatial):
+        lo = default[d] - stride[d]
+        hi = default[d] + stride[d]
+        if not lo < output_size[d] < hi:
+            raise ValueError(f'invalid output_size "{output_size}" (dim {d} must be between {lo} and {hi})')
+    return output_size
+
+
+def _max_unpool(input: Tensor, indices: Tensor, out_hw, name: str, spatial: int) -> Tensor:
+    idx = indices._data
+    if idx.dtype != xp.int64:
+        raise RuntimeError(f"elements in indices should be type int64 but got: {ew._TORCH_TYPE_NAMES[idx.dtype.name]}")
+    if idx.shape != input._data.shape:
+        raise RuntimeError(
+            f"Expected shape of indices to be same as that of the input tensor ({shape_str(input._data.shape)}) but got indices tensor with shape: {shape_str(idx.shape)}"
+        )
+    batched = input._data.ndim == spatial + 2
+    if not batched and input._data.ndim != spatial + 1 and spatial == 2:
+        raise RuntimeError(f"Input to {name} should be a 3d or 4d Tensor, but got a tensor with {input._data.ndim} dimensions.")
+    lead = input._data.shape[: input._data.ndim - spatial]
+    plane = math.prod(out_hw)
+    flat_idx = idx.reshape(*lead, -1)
+    if flat_idx.size and (flat_idx.min() < 0 or flat_idx.max() >= plane):
+        bad = flat_idx[(flat_idx < 0) | (flat_idx >= plane)][0]
+        dims = "x".join(str(v) for v in (out_hw if spatial == 2 else (out_hw[0], 1)))
+        raise RuntimeError(f"Found an invalid max index: {bad} (output volumes are of size {dims})")
+    base = _make(xp.zeros((*lead, plane), dtype=input._data.dtype))
+    out = ix.Scatter.apply(base, len(lead), flat_idx, input.reshape(*lead, -1))
+    return out.reshape(*lead, *out_hw)
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    """Partial inverse of ``max_pool2d``: each value goes to its recorded index, zeros elsewhere."""
+    if input._data.ndim not in (3, 4):
+        raise RuntimeError(f"Input to max_unpooling2d should be a 3d or 4d Tensor, but got a tensor with {input._data.ndim} dimensions.")
+    k = _conv.pair(kernel_size, "kernel_size")
+    s = _conv.pair(stride, "stride") if stride is not None else k
+    p = _conv.pair(padding, "padding")
+    out_hw = _unpool_output_size(input, k, s, p, output_size, 2)
+    return _max_unpool(input, indices, out_hw, "max_unpooling2d", 2)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    """Partial inverse of ``max_pool1d``."""
+    if input._data.ndim not in (2, 3):
+        raise RuntimeError(f"Input to max_unpooling1d should be a 2d or 3d Tensor, but got a tensor with {input._data.ndim} dimensions.")
+    first = lambda v: v if isinstance(v, int) or v is None else v[0]  # noqa: E731
+    k = (first(kernel_size),)
+    s = (first(stride),) if stride is not None else k
+    p = (first(padding),)
+    out = _unpool_output_size(input, k, s, p, output_size, 1)
+    return _max_unpool(input, indices, out, "max_unpooling1d", 1)
 
 
 def _fold_geometry(kernel_size, dilation, padding, stride):

@@ -1,4 +1,4 @@
-"""``LayerNorm``, ``GroupNorm``, ``RMSNorm``, ``InstanceNorm1d/2d``."""
+"""``LayerNorm``, ``GroupNorm``, ``RMSNorm``, ``InstanceNorm1d/2d``, ``LocalResponseNorm``."""
 
 from __future__ import annotations
 
@@ -115,3 +115,22 @@ class InstanceNorm1d(_InstanceNorm):
 
 class InstanceNorm2d(_InstanceNorm):
     pass
+
+
+class LocalResponseNorm(Module):
+    """Normalization over neighbouring channels (AlexNet's local response normalization)."""
+
+    __constants__ = ["size", "alpha", "beta", "k"]
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

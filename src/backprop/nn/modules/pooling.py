@@ -1,4 +1,4 @@
-"""Pooling layers: max, average, adaptive average/max (1-D and 2-D)."""
+"""Pooling layers: max, average, adaptive average/max (1-D and 2-D), and max unpooling."""
 
 from __future__ import annotations
 
@@ -92,3 +92,36 @@ class LPPool2d(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.lp_pool2d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class _MaxUnpoolNd(Module):
+    _spatial = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+        n = self._spatial
+        fix = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * n  # noqa: E731
+        self.kernel_size = fix(kernel_size)
+        self.stride = fix(stride if stride is not None else kernel_size)
+        self.padding = fix(padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """Partial inverse of MaxPool1d: values to their recorded positions, zeros elsewhere."""
+
+    _spatial = 1
+
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """Partial inverse of MaxPool2d: values to their recorded positions, zeros elsewhere."""
+
+    _spatial = 2
+
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
