@@ -529,3 +529,106 @@ def test_max_unpool_gradcheck_reprs_errors():
     raises_like(lambda m, v, i: F(m).max_unpool2d(v, i, 2), v, np.array([[[[0, 1, 2, 3]]]]), match="Expected shape of indices to be same as that of the input tensor ([1, 1, 2, 2])")
     raises_like(lambda m, v, i: F(m).max_unpool2d(v, i, 2), rand(2, 2), np.array([[0, 1], [2, 3]]), match="Input to max_unpooling2d should be a 3d or 4d Tensor, but got a tensor with 2 dimensions.")
     raises_like(lambda m, v, i: F(m).max_unpool1d(v, i, 2), rand(1, 1, 2), np.array([[[0, 7]]]), match="Found an invalid max index: 7 (output volumes are of size 4x1)")
+
+
+# ============================================================================ 5. lazy modules
+LAZY = {
+    # name: (lazy build, equivalent eager build, input shape)
+    "linear": (lambda m: m.nn.LazyLinear(3), lambda m: m.nn.Linear(5, 3), (4, 5)),
+    "linear_no_bias_3d": (lambda m: m.nn.LazyLinear(2, bias=False), lambda m: m.nn.Linear(6, 2, bias=False), (2, 3, 6)),
+    "conv1d": (lambda m: m.nn.LazyConv1d(4, 3, groups=2, padding=1), lambda m: m.nn.Conv1d(6, 4, 3, groups=2, padding=1), (2, 6, 7)),
+    "conv1d_unbatched": (lambda m: m.nn.LazyConv1d(3, 2), lambda m: m.nn.Conv1d(2, 3, 2), (2, 5)),
+    "conv2d": (lambda m: m.nn.LazyConv2d(4, 3, stride=2, padding=1), lambda m: m.nn.Conv2d(3, 4, 3, stride=2, padding=1), (2, 3, 7, 6)),
+    "conv2d_no_bias_reflect": (lambda m: m.nn.LazyConv2d(2, (2, 3), bias=False, padding=1, padding_mode="reflect"), lambda m: m.nn.Conv2d(2, 2, (2, 3), bias=False, padding=1, padding_mode="reflect"), (1, 2, 5, 5)),
+}
+
+
+def _initialized(build, shape):
+    def make(m):
+        layer = build(m)
+        with m.no_grad():
+            layer(m.zeros(*shape))
+        return layer
+
+    return make
+
+
+@pytest.mark.parametrize("name", list(LAZY))
+def test_lazy_module_matches_torch_after_first_call(name):
+    lazy, eager, shape = LAZY[name]
+    bp, th = check_layer(_initialized(lazy, shape), [rand(*shape)])
+    assert type(bp).__name__ == type(th).__name__ == type(eager(torch)).__name__  # became the eager class
+    assert repr(bp) == repr(th) == repr(eager(torch))
+    # state_dict layout (keys, shapes, dtypes) equals the eager module's
+    ref = eager(backprop).state_dict()
+    got = bp.state_dict()
+    assert list(got) == list(ref)
+    for k in ref:
+        assert tuple(got[k].shape) == tuple(ref[k].shape) and got[k].dtype == ref[k].dtype
+        assert type(bp._parameters[k]) is backprop.nn.Parameter
+
+
+@pytest.mark.parametrize("name", list(LAZY))
+def test_lazy_module_before_first_call(name):
+    lazy, _, _ = LAZY[name]
+    same_repr(lazy)
+    layer = lazy(backprop)
+    assert layer.has_uninitialized_params()
+    assert all(isinstance(p, backprop.nn.UninitializedParameter) for p in layer.parameters())
+    assert [k for k, _ in layer.named_parameters()] == [k for k, _ in lazy(torch).named_parameters()]
+    sd = layer.state_dict()
+    assert list(sd) == list(lazy(torch).state_dict())
+    assert all(isinstance(v, backprop.nn.UninitializedParameter) for v in sd.values())
+    assert repr(layer.weight) == "<UninitializedParameter>"
+    with pytest.raises(RuntimeError, match="Can't access the shape of an uninitialized parameter"):
+        layer.weight.shape  # noqa: B018
+
+
+@pytest.mark.parametrize("name", ["linear", "conv2d"])
+def test_lazy_init_is_the_eager_init(name):
+    lazy, eager, shape = LAZY[name]
+    backprop.manual_seed(5)
+    a = _initialized(lazy, shape)(backprop)
+    backprop.manual_seed(5)
+    b = eager(backprop)
+    for (ka, pa), (kb, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert ka == kb
+        np.testing.assert_array_equal(pa.detach().numpy(), pb.detach().numpy())
+    fan_in = int(np.prod(a.weight.shape[1:]))
+    assert np.abs(a.weight.detach().numpy()).max() <= 1 / np.sqrt(fan_in) + 1e-7
+    assert np.abs(a.weight.detach().numpy()).std() > 0
+
+
+def test_lazy_load_state_dict_materializes_and_optimizer_before_init():
+    src = backprop.nn.Linear(5, 3)
+    lazy = backprop.nn.LazyLinear(3)
+    lazy.load_state_dict(src.state_dict())
+    assert type(lazy).__name__ == "LazyLinear" and not lazy.has_uninitialized_params()  # torch: class changes on the first call
+    assert tuple(lazy.weight.shape) == (3, 5)
+    x = backprop.randn(2, 5)
+    np.testing.assert_array_equal(lazy(x).detach().numpy(), src(x).detach().numpy())
+    assert type(lazy).__name__ == "Linear"
+    # An optimizer built before the first call updates the materialized parameters.
+    layer = backprop.nn.LazyLinear(2)
+    opt = backprop.optim.SGD(layer.parameters(), lr=0.5)
+    out = layer(backprop.ones(4, 3))
+    before = layer.weight.detach().numpy().copy()
+    out.sum().backward()
+    opt.step()
+    np.testing.assert_allclose(layer.weight.detach().numpy(), before - 0.5 * 4.0, rtol=1e-6)
+
+
+def test_lazy_dtype_and_uninitialized_parameter():
+    layer = backprop.nn.LazyLinear(3, dtype=backprop.float64)
+    assert layer(backprop.randn(2, 4, dtype=backprop.float64)).dtype == backprop.float64
+    assert layer.weight.dtype == backprop.float64
+    u = backprop.nn.UninitializedParameter()
+    assert u.requires_grad and repr(u) == "<UninitializedParameter>"
+    u.materialize((2, 3))
+    assert type(u) is backprop.nn.Parameter and tuple(u.shape) == (2, 3) and u.requires_grad
+
+
+def test_lazy_errors():
+    raises_like(lambda m, x: m.nn.LazyConv2d(4, 3, groups=2)(x), rand(1, 3, 5, 5), match="in_channels must be divisible by groups")
+    raises_like(lambda m, x: m.nn.LazyConv2d(4, 3)(x), rand(5, 5), match="Expected 3D (unbatched) or 4D (batched) input to LazyConv2d")
+    raises_like(lambda m, x: m.nn.LazyConv1d(4, 3)(x), rand(1, 2, 5, 5), match="Expected 2D (unbatched) or 3D (batched) input to LazyConv1d")

@@ -55,8 +55,58 @@ class Buffer(Tensor):
         return t
 
 
-class UninitializedParameter(Parameter):
-    """Placeholder for lazy modules (not supported: raises on use)."""
+_UNINITIALIZED_SHAPE = (
+    "Can't access the shape of an uninitialized parameter or buffer. This error usually happens in `load_state_dict` when "
+    "trying to load an uninitialized parameter into an initialized one. Call `forward` to initialize the parameters before "
+    "accessing their attributes."
+)
 
-    def __new__(cls, *args, **kwargs):
-        raise NotImplementedError("lazy modules are not supported by backprop")
+
+class UninitializedParameter(Parameter):
+    """A parameter whose shape is not known yet (lazy modules): it holds no data until
+    ``materialize(shape)`` turns it, in place, into an ordinary ``Parameter``."""
+
+    cls_to_become = Parameter
+
+    def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
+        from .. import _dtype
+
+        dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
+        p = object.__new__(cls)
+        _init(p, xp.empty((0,), dtype=dt.np))
+        if requires_grad:
+            p.requires_grad_(True)
+        return p
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        pass
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Allocate (uninitialized) data of ``shape`` and become a plain ``Parameter``."""
+        from .. import _dtype
+
+        np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else self._data.dtype
+        self._data = xp.empty(tuple(int(s) for s in shape), dtype=np_dtype)
+        self.__class__ = self.cls_to_become
+
+    @property
+    def shape(self):
+        raise RuntimeError(_UNINITIALIZED_SHAPE)
+
+    def size(self, dim=None):
+        raise RuntimeError(_UNINITIALIZED_SHAPE)
+
+    def __repr__(self) -> str:
+        return "<UninitializedParameter>"
+
+    def __reduce_ex__(self, protocol):
+        return (UninitializedParameter, (self._requires_grad, None, self.dtype))
+
+    def __deepcopy__(self, memo):
+        if id(self) not in memo:
+            memo[id(self)] = UninitializedParameter(self._requires_grad, None, self.dtype)
+        return memo[id(self)]
+
+
+def is_lazy(param) -> bool:
+    return isinstance(param, UninitializedParameter)
