@@ -131,6 +131,21 @@ CASES = [
     ("RAdam", {}),
     ("RAdam", {"lr": 0.01, "betas": (0.9, 0.9), "weight_decay": 0.1}),
     ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8}),
+    ("Adadelta", {"lr": 1.0, "eps": 1e-4, "weight_decay": 0.1}),
+    ("Adadelta", {"lr": 0.5, "weight_decay": 0.05, "maximize": True}),
+    ("Adadelta", {"lr": 2.0, "rho": 0.5, "foreach": False}),
+    ("Rprop", {}),
+    ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5)}),
+    ("Rprop", {"lr": 0.01, "step_sizes": (1e-3, 0.02)}),
+    ("Rprop", {"lr": 0.001, "maximize": True}),
+    ("Rprop", {"lr": 0.02, "etas": (0.4, 1.1), "step_sizes": (1e-4, 1.0), "maximize": True}),
+    ("ASGD", {}),
+    ("ASGD", {"lr": 0.05, "lambd": 1e-2, "alpha": 0.5}),
+    ("ASGD", {"lr": 0.05, "t0": 3}),
+    ("ASGD", {"lr": 0.1, "t0": 0, "lambd": 0.1, "weight_decay": 0.1}),
+    ("ASGD", {"lr": 0.02, "t0": 2, "weight_decay": 0.01, "maximize": True}),
 ]
 
 
@@ -163,9 +178,11 @@ def test_same_gradients_match_torch(case):
     bps = [bp.nn.Parameter(bp.tensor(a)) for a in inits]
     to = getattr(torch.optim, name)(tps, **kwargs)
     bo = getattr(bp.optim, name)(bps, **kwargs)
-    for _ in range(N_STEPS):
-        for tp, bq, s in zip(tps, bps, shapes):
+    for step in range(N_STEPS):
+        for i, (tp, bq, s) in enumerate(zip(tps, bps, shapes)):
             g = rng.standard_normal(s).astype("float32")
+            if step == 3 and i == 0:
+                g[0] = 0.0  # a zero gradient (Rprop's zero-sign branch)
             tp.grad = torch.tensor(g)
             bq.grad = bp.tensor(g)
         to.step()
@@ -518,6 +535,9 @@ def test_state_dict_round_trip(case):
     train(bp, model2, opt2, range(5, N_STEPS))
     for a, b in zip(params_np(model2), params_np(ref_model)):
         np.testing.assert_array_equal(a, b)
+    for p, q in zip(model2.parameters(), ref_model.parameters()):
+        for key, value in ref_opt.state[q].items():
+            np.testing.assert_array_equal(np.asarray(opt2.state[p][key].numpy()), np.asarray(value.numpy()), err_msg=key)
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad"])

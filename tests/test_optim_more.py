@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import backprop as bp
+from test_optim import CASES as ALL_CASES
 from test_optim import (
     N_STEPS,
     X,
@@ -53,62 +54,9 @@ class _DefaultDtype:
 
 
 # ============================================================================ Adadelta, Rprop, ASGD
-CASES = [
-    ("Adadelta", {}),
-    ("Adadelta", {"lr": 0.5, "rho": 0.8}),
-    ("Adadelta", {"lr": 1.0, "eps": 1e-4, "weight_decay": 0.1}),
-    ("Adadelta", {"lr": 0.5, "weight_decay": 0.05, "maximize": True}),
-    ("Adadelta", {"lr": 2.0, "rho": 0.5, "foreach": False}),
-    ("Rprop", {}),
-    ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5)}),
-    ("Rprop", {"lr": 0.01, "step_sizes": (1e-3, 0.02)}),
-    ("Rprop", {"lr": 0.001, "maximize": True}),
-    ("Rprop", {"lr": 0.02, "etas": (0.4, 1.1), "step_sizes": (1e-4, 1.0), "maximize": True}),
-    ("ASGD", {}),
-    ("ASGD", {"lr": 0.05, "lambd": 1e-2, "alpha": 0.5}),
-    ("ASGD", {"lr": 0.05, "t0": 3}),
-    ("ASGD", {"lr": 0.1, "t0": 0, "lambd": 0.1, "weight_decay": 0.1}),
-    ("ASGD", {"lr": 0.02, "t0": 2, "weight_decay": 0.01, "maximize": True}),
-]
+# Their training, same-gradient and state_dict round-trip cases are in test_optim.CASES.
 NAMES = ["Adadelta", "Rprop", "ASGD"]
-
-
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_training_matches_torch(case):
-    name, kwargs = case
-    tm, bm, to, bo = build(name, kwargs)
-    before = params_np(bm)
-    ours = train(bp, bm, bo, range(N_STEPS))
-    theirs = train(torch, tm, to, range(N_STEPS))
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
-    assert_params_close(bm, tm)
-    assert_state_close(bo, to)
-    assert any(not np.array_equal(a, b) for a, b in zip(before, params_np(bm))), "the parameters never moved"
-
-
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_same_gradients_match_torch(case):
-    """Both optimizers get bit-identical gradients each step: only the update formulas differ."""
-    name, kwargs = case
-    rng = np.random.default_rng(7)
-    shapes = [(5, 3), (5,), (2, 5), (1,)]
-    inits = [rng.standard_normal(s).astype("float32") for s in shapes]
-    tps = [torch.nn.Parameter(torch.tensor(a)) for a in inits]
-    bps = [bp.nn.Parameter(bp.tensor(a)) for a in inits]
-    to = getattr(torch.optim, name)(tps, **kwargs)
-    bo = getattr(bp.optim, name)(bps, **kwargs)
-    for step in range(N_STEPS):
-        for i, (tp, bq, s) in enumerate(zip(tps, bps, shapes)):
-            g = rng.standard_normal(s).astype("float32")
-            if step == 3 and i == 0:
-                g[0] = 0.0  # exercise Rprop's zero-sign branch
-            tp.grad = torch.tensor(g)
-            bq.grad = bp.tensor(g)
-        to.step()
-        bo.step()
-    for i, (tp, bq) in enumerate(zip(tps, bps)):
-        np.testing.assert_allclose(bq.detach().numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=str(i))
-    assert_state_close(bo, to)
+CASES = [c for c in ALL_CASES if c[0] in NAMES]
 
 
 @pytest.mark.parametrize(
@@ -185,32 +133,6 @@ def test_state_dict_format_matches_torch(case):
     assert ours["param_groups"] == theirs["param_groups"]
     assert list(ours["state"]) == list(theirs["state"]) == [0, 1, 2, 3]
     assert_state_close(bo, to)
-
-
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_state_dict_round_trip(case):
-    """Save after 5 steps, load into a fresh optimizer, continue 5 steps: same as 10 uninterrupted."""
-    name, kwargs = case
-    _, ref_model = make_models()
-    ref_opt = getattr(bp.optim, name)(ref_model.parameters(), **kwargs)
-    train(bp, ref_model, ref_opt, range(N_STEPS))
-
-    _, model = make_models()
-    opt = getattr(bp.optim, name)(model.parameters(), **kwargs)
-    train(bp, model, opt, range(5))
-    saved = copy.deepcopy(opt.state_dict())
-    _, model2 = make_models(seed=1)
-    model2.load_state_dict(model.state_dict())
-    other = {k: v for k, v in kwargs.items() if k != "lr"}
-    opt2 = getattr(bp.optim, name)(model2.parameters(), lr=0.123, **other)
-    opt2.load_state_dict(saved)
-    assert opt2.param_groups[0]["lr"] == kwargs.get("lr", ref_opt.defaults["lr"])
-    train(bp, model2, opt2, range(5, N_STEPS))
-    for a, b in zip(params_np(model2), params_np(ref_model)):
-        np.testing.assert_array_equal(a, b)
-    for p, q in zip(model2.parameters(), ref_model.parameters()):
-        for key, value in ref_opt.state[q].items():
-            np.testing.assert_array_equal(opt2.state[p][key].numpy(), value.numpy(), err_msg=key)
 
 
 @pytest.mark.parametrize(
