@@ -622,6 +622,9 @@ def test_state_dict_is_live_like_torch_and_load_copies():
         ("Adagrad", {"lr": 0.1}),
         ("NAdam", {"lr": 0.01}),
         ("AdamW", {"lr": 0.01}),
+        ("Adadelta", {"lr": 0.5, "weight_decay": 0.05}),
+        ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5)}),
+        ("ASGD", {"lr": 0.05, "t0": 3}),
     ],
     ids=_case_id,
 )

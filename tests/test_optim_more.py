@@ -135,33 +135,6 @@ def test_state_dict_format_matches_torch(case):
     assert_state_close(bo, to)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        ("Adadelta", {"lr": 0.5, "weight_decay": 0.05}),
-        ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5)}),
-        ("ASGD", {"lr": 0.05, "t0": 3}),
-    ],
-    ids=_case_id,
-)
-def test_load_torch_state_dict(case):
-    """A torch optimizer's state dict (torch tensors) loads into backprop's; both then continue alike."""
-    name, kwargs = case
-    tm, bm, to, bo = build(name, kwargs)
-    train(torch, tm, to, range(5))
-    bm.load_state_dict(tm.state_dict())
-    bo.load_state_dict(to.state_dict())
-    for state in bo.state.values():
-        for value in state.values():
-            assert isinstance(value, bp.Tensor)
-    assert_state_close(bo, to, rtol=0, atol=0)
-    ours = train(bp, bm, bo, range(5, N_STEPS))
-    theirs = train(torch, tm, to, range(5, N_STEPS))
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
-    assert_params_close(bm, tm)
-    assert_state_close(bo, to)
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_load_old_format_state_like_torch(name):
     """Options missing from a saved group get their defaults; numbers saved for ``step``
