@@ -1055,36 +1055,42 @@ def _erf_cody(x):
             den = (den + _ERF_B[i]) * z
         out[small] = x[small] * (num + _ERF_A[3]) / (den + _ERF_B[3])
 
-    mid = (ax > 0.46875) & (ax <= 4.0)
-    if mid.any():
-        y = ax[mid]
-        num = _ERF_C[8] * y
-        den = y
-        for i in range(7):
-            num = (num + _ERF_C[i]) * y
-            den = (den + _ERF_D[i]) * y
-        erfc = (num + _ERF_C[7]) / (den + _ERF_D[7])
-        erfc = _erfc_scale(y, erfc)
-        out[mid] = xp.where(x[mid] < 0, erfc - 1.0, 1.0 - erfc)
-
-    big = ax > 4.0
-    if big.any():
-        y = ax[big]
-        z = 1.0 / (y * y)
-        num = _ERF_P[5] * z
-        den = z
-        for i in range(4):
-            num = (num + _ERF_P[i]) * z
-            den = (den + _ERF_Q[i]) * z
-        erfc = z * (num + _ERF_P[4]) / (den + _ERF_Q[4])
-        erfc = (1.0 / math.sqrt(math.pi) - erfc) / y
-        erfc = _erfc_scale(y, erfc)
-        out[big] = xp.where(x[big] < 0, erfc - 1.0, 1.0 - erfc)
+    tail = ax > 0.46875
+    if tail.any():
+        y = ax[tail]
+        erfc = _erfc_scale(y, _erfcx_cody(y))
+        out[tail] = xp.where(x[tail] < 0, erfc - 1.0, 1.0 - erfc)
 
     nan = xp.isnan(x)
     if nan.any():
         out[nan] = xp.nan
     return out.astype(dtype, copy=False)
+
+
+def _erfcx_cody(y):
+    """The scaled complement exp(y^2) erfc(y) for float64 y > 0.46875 (Cody's rational
+    approximations on (0.46875, 4] and beyond 4); erf's tails and erfinv's refinement use it."""
+    out = xp.empty_like(y)
+    mid = y <= 4.0
+    if mid.any():
+        v = y[mid]
+        num = _ERF_C[8] * v
+        den = v
+        for i in range(7):
+            num = (num + _ERF_C[i]) * v
+            den = (den + _ERF_D[i]) * v
+        out[mid] = (num + _ERF_C[7]) / (den + _ERF_D[7])
+    big = ~mid
+    if big.any():
+        v = y[big]
+        z = 1.0 / (v * v)
+        num = _ERF_P[5] * z
+        den = z
+        for i in range(4):
+            num = (num + _ERF_P[i]) * z
+            den = (den + _ERF_Q[i]) * z
+        out[big] = (1.0 / math.sqrt(math.pi) - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / v
+    return out
 
 
 def _erfc_scale(y, r):

@@ -37,7 +37,7 @@ from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import as_float, broadcast_error, promote_operands, unbroadcast
-from .elementwise import _ERF_C, _ERF_D, _ERF_P, _ERF_Q, _erf_cody, _out
+from .elementwise import _erf_cody, _erfcx_cody, _out
 
 _EULER_GAMMA = 0.57721566490153286060651209008240243
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -278,31 +278,6 @@ def _polygamma64(n: int, x, dtype):
     return out
 
 
-def _erfcx_tail(y):
-    """erfc(y) exp(y^2) for y > 0.46875 (Cody's rational approximations, unscaled)."""
-    out = xp.empty_like(y)
-    mid = y <= 4.0
-    if mid.any():
-        v = y[mid]
-        num = _ERF_C[8] * v
-        den = v
-        for i in range(7):
-            num = (num + _ERF_C[i]) * v
-            den = (den + _ERF_D[i]) * v
-        out[mid] = (num + _ERF_C[7]) / (den + _ERF_D[7])
-    big = ~mid
-    if big.any():
-        v = y[big]
-        z = 1.0 / (v * v)
-        num = _ERF_P[5] * z
-        den = z
-        for i in range(4):
-            num = (num + _ERF_P[i]) * z
-            den = (den + _ERF_Q[i]) * z
-        out[big] = (1.0 / _SQRT_PI - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / v
-    return out
-
-
 # Maclaurin series of erfinv in z = sqrt(pi)/2 x: z + z^3/3 + 7 z^5/30 + 127 z^7/630 + ...
 _ERFINV_SERIES = (1.0, 1.0 / 3.0, 7.0 / 30.0, 127.0 / 630.0, 4369.0 / 22680.0, 34807.0 / 178200.0)
 
@@ -329,7 +304,7 @@ def _erfinv64(x):
         y = xp.sqrt(-log_t - xp.log(_SQRT_PI * y))  # log erfc(y) ~ -y^2 - log(sqrt(pi) y)
         for _ in range(5):
             # Newton on h(y) = log erfc(y) - log t = -y^2 + log R(y) - log t, h' = -2/(sqrt(pi) R)
-            r = _erfcx_tail(y)
+            r = _erfcx_cody(y)
             h = xp.log(r) - y * y - log_t
             y = y + h * r * (0.5 * _SQRT_PI)
         out[tail] = xp.copysign(y, x[tail])
