@@ -277,6 +277,14 @@ class RNNBase(Module):
             self.check_hidden_size(h0, expected)
 
 
+def _reject_extra_kwargs(name: str, kwargs: dict) -> None:
+    """RNN and GRU take no keyword arguments beyond their signature (``proj_size`` is LSTM's)."""
+    if "proj_size" in kwargs:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    if kwargs:
+        raise TypeError(f"{name}.__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
+
+
 def _lstm_projected_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse: bool, batch_sizes):
     """One layer and direction of an LSTM with a projection (torch's ``proj_size``), composed of
     differentiable ops: the input projection of all steps in one GEMM, then per step one GEMM
@@ -325,10 +333,7 @@ class RNN(RNNBase):
         dtype=None,
         **kwargs,
     ) -> None:
-        if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        if kwargs:
-            raise TypeError(f"RNN.__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
+        _reject_extra_kwargs("RNN", kwargs)
         self.nonlinearity = nonlinearity
         if nonlinearity == "tanh":
             mode = "RNN_TANH"
@@ -391,10 +396,7 @@ class GRU(RNNBase):
         dtype=None,
         **kwargs,
     ) -> None:
-        if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        if kwargs:
-            raise TypeError(f"GRU.__init__() got an unexpected keyword argument '{next(iter(kwargs))}'")
+        _reject_extra_kwargs("GRU", kwargs)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
 
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
