@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 import torch
 
 import backprop
@@ -177,3 +178,31 @@ def check_gradcheck(case: Case) -> None:
 def check_gradgradcheck(case: Case) -> None:
     inputs = _f64_inputs(case)
     assert backprop.autograd.gradgradcheck(lambda *xs: case.fn(backprop, *xs), inputs, eps=1e-6, atol=1e-4, rtol=1e-3)
+
+
+def _has_matrix_input(case: Case) -> bool:
+    return any(len(i.shape) >= 2 or (i.array is not None and np.ndim(i.array) >= 2) for i in case.inputs)
+
+
+def oracle_tests(cases: list) -> tuple:
+    """The four standard tests over ``cases``: against torch, against torch on non-contiguous
+    inputs (cases with a 2-D input and ``noncontig``), gradcheck and gradgradcheck (where the
+    case asks for them). A test module binds them to ``test_*`` names so pytest collects them."""
+
+    @pytest.mark.parametrize("case", cases, ids=repr)
+    def matches_torch(case):
+        check_op(case)
+
+    @pytest.mark.parametrize("case", [c for c in cases if c.noncontig and _has_matrix_input(c)], ids=repr)
+    def matches_torch_noncontiguous(case):
+        check_op(case, noncontig=True)
+
+    @pytest.mark.parametrize("case", [c for c in cases if c.gradcheck], ids=repr)
+    def gradcheck(case):
+        check_gradcheck(case)
+
+    @pytest.mark.parametrize("case", [c for c in cases if c.gradgradcheck], ids=repr)
+    def gradgradcheck(case):
+        check_gradgradcheck(case)
+
+    return matches_torch, matches_torch_noncontiguous, gradcheck, gradgradcheck

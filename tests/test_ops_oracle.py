@@ -6,9 +6,8 @@ non-contiguous inputs."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from oracle import Case, Input, check_gradcheck, check_gradgradcheck, check_op
+from oracle import Case, Input, oracle_tests
 
 I = Input  # noqa: E741 - short alias keeps the table readable
 
@@ -226,21 +225,4 @@ LINALG = [
 CASES = ELEMENTWISE + REDUCTIONS + MOVEMENT + INDEXING + LINALG
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_matches_torch(case):
-    check_op(case)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c.noncontig and any(len(i.shape) >= 2 for i in c.inputs)], ids=repr)
-def test_matches_torch_noncontiguous(case):
-    check_op(case, noncontig=True)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c.gradcheck], ids=repr)
-def test_gradcheck(case):
-    check_gradcheck(case)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c.gradgradcheck], ids=repr)
-def test_gradgradcheck(case):
-    check_gradgradcheck(case)
+test_matches_torch, test_matches_torch_noncontiguous, test_gradcheck, test_gradgradcheck = oracle_tests(CASES)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import backprop
-from oracle import Case, Input, check_gradcheck, check_gradgradcheck, check_op
+from oracle import Case, Input, oracle_tests
 
 inf, nan = math.inf, math.nan
 
@@ -81,24 +81,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_matches_torch(case):
-    check_op(case)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if any(len(i.shape) >= 2 or np.ndim(i.array) >= 2 for i in c.inputs)], ids=repr)
-def test_matches_torch_noncontiguous(case):
-    check_op(case, noncontig=True)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c.gradcheck], ids=repr)
-def test_gradcheck(case):
-    check_gradcheck(case)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c.gradgradcheck], ids=repr)
-def test_gradgradcheck(case):
-    check_gradgradcheck(case)
+test_matches_torch, test_matches_torch_noncontiguous, test_gradcheck, test_gradgradcheck = oracle_tests(CASES)
 
 
 # ---------------------------------------------------------------------------- float64 accuracy
