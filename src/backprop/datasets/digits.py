@@ -7,7 +7,7 @@ from typing import Any
 
 from .._backend import xp
 from .._tensor import Tensor, _make
-from ..utils.data import Dataset
+from ._vision import ImageClassificationDataset
 
 __all__ = ["Digits"]
 
@@ -23,7 +23,7 @@ def _load_digits():
     return load_digits()
 
 
-class Digits(Dataset):
+class Digits(ImageClassificationDataset):
     """1,797 images of 8 x 8 pixels, 10 classes, split into train/test by a stratified, seeded draw.
 
     An image is a float32 tensor of shape (8, 8) in [0, 1] (pixel / 16) before ``transform``; the label
@@ -66,17 +66,6 @@ class Digits(Dataset):
         self.data: Tensor = _make(xp.ascontiguousarray(images[keep]))
         self.targets: Tensor = _make(labels[keep])
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img = _make(self.data._data[index])
-        target = int(self.targets._data[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
-
-    def __len__(self) -> int:
-        return int(self.targets._data.shape[0])
 
     def __repr__(self) -> str:
         split = "Train" if self.train else "Test"

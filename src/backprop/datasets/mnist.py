@@ -21,7 +21,7 @@ from typing import Any
 
 from .._backend import xp
 from .._tensor import Tensor, _make
-from ..utils.data import Dataset
+from ._vision import ImageClassificationDataset
 
 __all__ = ["MNIST", "DatasetNotFoundError", "FashionMNIST", "read_idx"]
 
@@ -75,7 +75,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> Any:
     return arr.astype(dtype.newbyteorder("="))  # a native-endian, writable copy
 
 
-class MNIST(Dataset):
+class MNIST(ImageClassificationDataset):
     """The MNIST handwritten digits: 60,000 training and 10,000 test images of 28 x 28 grey pixels.
 
     ``root`` holds the four IDX files (``.gz`` or uncompressed) directly, or in torchvision's layout
@@ -178,17 +178,7 @@ class MNIST(Dataset):
         return _make(images), _make(labels.astype(xp.int64))
 
     # ------------------------------------------------------------------ dataset
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img = _make(self.data._data[index])
-        target = int(self.targets._data[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
 
-    def __len__(self) -> int:
-        return len(self.data)
 
     @property
     def class_to_idx(self) -> dict[str, int]:
