@@ -178,8 +178,6 @@ class MNIST(ImageClassificationDataset):
         return _make(images), _make(labels.astype(xp.int64))
 
     # ------------------------------------------------------------------ dataset
-
-
     @property
     def class_to_idx(self) -> dict[str, int]:
         return {c: i for i, c in enumerate(self.classes)}
