@@ -1,23 +1,47 @@
 """Tensor creation: ``tensor``, ``as_tensor``, ``from_numpy``, ``zeros``/``ones``/``full``/``empty``
-(+ ``_like``), ``arange``, ``linspace``, ``logspace``, ``eye`` -- with torch's dtype inference."""
+(+ ``_like``), ``arange``, ``linspace``, ``logspace``, ``eye`` -- with torch's dtype inference.
+
+``device=None`` means the default device (``set_default_device``, ``with backprop.device(...)``),
+except where torch keeps the data's own device: ``tensor(t)``/``as_tensor(t)`` of a tensor and
+the ``*_like`` functions. Values that are computed (``arange``, ``linspace``, data from lists)
+are built in host memory and copied once; fills (``zeros``, ``full``, ...) are made on the device.
+"""
 
 from __future__ import annotations
 
 import math
 
+import numpy
+
 from . import _dtype
-from ._backend import ndarray, xp
-from ._device import check_device
+from ._backend import CPU, backend_for, backend_of, is_array, move
+from ._device import _state as _device_state
+from ._device import as_device, target_device
 from ._tensor import Tensor, _make
 from .ops._utils import creation_size
 
 
 def _finish(arr, requires_grad: bool, device=None) -> Tensor:
-    check_device(device)
+    """Wrap ``arr`` as a new tensor on ``device``: an explicit device, else the default device for
+    host arrays (arrays already on a device stay there)."""
+    if device is not None:
+        d = as_device(device)
+        if d.type != "cpu" or type(arr) is not numpy.ndarray:
+            arr = move(arr, d)
+    elif _device_state.default is not None and type(arr) is numpy.ndarray:
+        arr = move(arr, _device_state.default)
     t = _make(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _fill_backend(device):
+    """(backend, device index) that a fill on ``device`` (None: the default) runs on."""
+    d = target_device(device)
+    if d is None:
+        return CPU, None
+    return backend_for(d), d.index
 
 
 def _contains_tensor(data) -> bool:
@@ -30,14 +54,15 @@ def _contains_tensor(data) -> bool:
 
 def _unwrap(data):
     if isinstance(data, Tensor):
-        return data._data if data._data.ndim else data._data.item()
+        arr = backend_of(data._data).to_host(data._data)
+        return arr if arr.ndim else arr.item()
     if isinstance(data, (list, tuple)):
         return [_unwrap(d) for d in data]
     return data
 
 
 def _has_typed_leaves(data) -> bool:
-    if isinstance(data, (Tensor, xp.generic)):
+    if isinstance(data, (Tensor, numpy.generic)):
         return True
     if isinstance(data, (list, tuple)):
         return any(_has_typed_leaves(d) for d in data)
@@ -55,7 +80,7 @@ def _leaf_dtype(data):
         return out
     if isinstance(data, Tensor):
         return data.dtype
-    if isinstance(data, xp.generic):  # before float: np.float64 subclasses float
+    if isinstance(data, numpy.generic):  # before float: np.float64 subclasses float
         return _dtype.from_numpy_dtype(data.dtype)
     if isinstance(data, (bool, int, float)):
         return _dtype.scalar_dtype(data)
@@ -64,19 +89,19 @@ def _leaf_dtype(data):
 
 def _to_array(data, dtype=None):
     """Infer torch's dtype for ``data``: Python floats -> default float, ints -> int64, bools -> bool;
-    NumPy arrays/scalars keep theirs."""
+    NumPy arrays/scalars keep theirs. Tensors and device arrays stay on their device."""
     dt = _dtype.to_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
         arr = data._data
-    elif isinstance(data, (ndarray, xp.generic)):
-        arr = xp.asarray(data)
+    elif is_array(data) or isinstance(data, numpy.generic):
+        arr = backend_of(data).asarray(data)
         _dtype.from_numpy_dtype(arr.dtype)  # raises TypeError on unsupported dtypes
     else:
         typed = _leaf_dtype(data) if _has_typed_leaves(data) else None
         if _contains_tensor(data):
             data = _unwrap(data)
         try:
-            arr = xp.asarray(data)
+            arr = numpy.asarray(data)
         except ValueError as exc:
             raise ValueError(f"tensor(): could not build a tensor from the given data: {exc}") from None
         if typed is not None and dt is None:
@@ -84,8 +109,8 @@ def _to_array(data, dtype=None):
             arr = arr.astype(typed.np)
         elif arr.dtype.kind == "f" or (arr.size == 0 and arr.dtype.kind not in "biu"):
             arr = arr.astype(_dtype._default_float.np) if dt is None else arr
-        elif arr.dtype.kind == "i" and arr.dtype != xp.int64 and dt is None:
-            arr = arr.astype(xp.int64)
+        elif arr.dtype.kind == "i" and arr.dtype != numpy.int64 and dt is None:
+            arr = arr.astype(numpy.int64)
         elif arr.dtype.kind not in "biuf":
             raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__}")
     if dt is not None and arr.dtype != dt.np:
@@ -96,24 +121,26 @@ def _to_array(data, dtype=None):
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or tensors)."""
     arr = _to_array(data, dtype)
-    return _finish(xp.array(arr, copy=True), requires_grad, device)
+    if device is not None and backend_of(arr) is not backend_for(device):
+        return _finish(arr, requires_grad, device)  # the move copies
+    return _finish(arr.copy(), requires_grad, device)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like ``tensor`` but shares memory with ``data`` when it already is a suitable array/tensor."""
     if isinstance(data, Tensor):
-        if dtype is None or data.dtype is _dtype.to_dtype(dtype):
+        if (dtype is None or data.dtype is _dtype.to_dtype(dtype)) and (device is None or data.device == as_device(device)):
             return data
-        return data.to(dtype)
+        return data.to(device=device, dtype=dtype)
     return _finish(_to_array(data, dtype), False, device)
 
 
 asarray = as_tensor
 
 
-def from_numpy(ndarray_: ndarray) -> Tensor:
+def from_numpy(ndarray_: numpy.ndarray) -> Tensor:
     """A tensor sharing memory with a NumPy array (writes through either are seen by both)."""
-    if not isinstance(ndarray_, ndarray):
+    if not isinstance(ndarray_, numpy.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray_).__name__})")
     _dtype.from_numpy_dtype(ndarray_.dtype)
     return _make(ndarray_)
@@ -121,10 +148,15 @@ def from_numpy(ndarray_: ndarray) -> Tensor:
 
 def from_dlpack(ext_tensor: object) -> Tensor:
     """A tensor sharing memory with ``ext_tensor``, any object with ``__dlpack__`` (a torch
-    tensor, a NumPy array, ...) or a DLPack capsule (which DLPack exports read-only)."""
+    tensor, a NumPy or CuPy array, ...) or a DLPack capsule (which DLPack exports read-only).
+    Host memory becomes a CPU tensor, CUDA memory a CUDA tensor (CuPy reads it)."""
     if type(ext_tensor).__name__ == "PyCapsule":
         ext_tensor = _Capsule(ext_tensor)
-    arr = xp.from_dlpack(ext_tensor)
+    kind, index = ext_tensor.__dlpack_device__()
+    if kind in (2, 3, 13):  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
+        arr = backend_for("cuda").xp.from_dlpack(ext_tensor)
+    else:
+        arr = numpy.from_dlpack(ext_tensor)
     _dtype.from_numpy_dtype(arr.dtype)
     return _make(arr)
 
@@ -148,26 +180,39 @@ def _creation_dtype(dtype, default=None) -> _dtype.dtype:
     return default if default is not None else _dtype._default_float
 
 
-def _filled(fill, size, dtype, requires_grad, device, out, op="zeros"):
-    shape = creation_size(size, op, varargs=True)
-    dt = _creation_dtype(dtype)
-    arr = fill(shape, dt.np)
+def _filled(fill: str, size, dtype, requires_grad, device, out, op="zeros", value=None):
+    """``xp.<fill>`` (zeros, ones, empty, full) of a shape, on the target device."""
+    shape = creation_size(size, op, varargs=fill != "full")
+    dt = _creation_dtype(dtype) if fill != "full" else dtype
+    if out is not None:
+        device = out.device
+    backend, index = _fill_backend(device)
+    args = (shape,) if value is None else (shape, value)
+    with backend.use(index):
+        arr = getattr(backend.xp, fill)(*args, dtype=dt.np)
     if out is not None:
         out._data = arr
         return out
-    return _finish(arr, requires_grad, device)
+    return _leaf(arr, requires_grad)
+
+
+def _leaf(arr, requires_grad: bool) -> Tensor:
+    t = _make(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
-    return _filled(lambda s, d: xp.zeros(s, dtype=d), size, dtype, requires_grad, device, out)
+    return _filled("zeros", size, dtype, requires_grad, device, out)
 
 
 def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
-    return _filled(lambda s, d: xp.ones(s, dtype=d), size, dtype, requires_grad, device, out, "ones")
+    return _filled("ones", size, dtype, requires_grad, device, out, "ones")
 
 
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False, memory_format=None) -> Tensor:
-    return _filled(lambda s, d: xp.empty(s, dtype=d), size, dtype, requires_grad, device, out, "empty")
+    return _filled("empty", size, dtype, requires_grad, device, out, "empty")
 
 
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -175,35 +220,29 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
         fill_value = fill_value.item()
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.scalar_dtype(fill_value)
     shape = creation_size((size,) if isinstance(size, int) else tuple(size), "full")
-    arr = xp.full(shape, fill_value, dtype=dt.np)
-    if out is not None:
-        out._data = arr
-        return out
-    return _finish(arr, requires_grad, device)
+    return _filled("full", shape, dt, requires_grad, device, out, "full", fill_value)
 
 
-def _like(input: Tensor, dtype):
-    return input._data.shape, (_dtype.to_dtype(dtype) if dtype is not None else input.dtype).np
+def _like(fill: str, input: Tensor, dtype, device, requires_grad, value=None) -> Tensor:
+    """``*_like``: the input's shape, and its dtype and device unless given."""
+    dt = _dtype.to_dtype(dtype) if dtype is not None else input.dtype
+    return _filled(fill, (input._data.shape,), dt, requires_grad, device if device is not None else input.device, None, fill, value)
 
 
 def zeros_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
-    shape, dt = _like(input, dtype)
-    return _finish(xp.zeros(shape, dtype=dt), requires_grad, device)
+    return _like("zeros", input, dtype, device, requires_grad)
 
 
 def ones_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
-    shape, dt = _like(input, dtype)
-    return _finish(xp.ones(shape, dtype=dt), requires_grad, device)
+    return _like("ones", input, dtype, device, requires_grad)
 
 
 def empty_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
-    shape, dt = _like(input, dtype)
-    return _finish(xp.empty(shape, dtype=dt), requires_grad, device)
+    return _like("empty", input, dtype, device, requires_grad)
 
 
 def full_like(input: Tensor, fill_value, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
-    shape, dt = _like(input, dtype)
-    return _finish(xp.full(shape, fill_value, dtype=dt), requires_grad, device)
+    return _like("full", input, dtype, device, requires_grad, fill_value)
 
 
 def _num(v):
@@ -225,12 +264,13 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     else:
         dt = _dtype.to_dtype(dtype)
     n = max(int(math.ceil((end - start) / step)), 0)
+    np = numpy
     if dt.is_floating_point:
-        arr = (start + xp.arange(n, dtype=xp.float64) * step).astype(dt.np)
+        arr = (start + np.arange(n, dtype=np.float64) * step).astype(dt.np)
     else:
-        arr = (start + xp.arange(n, dtype=xp.int64) * step).astype(dt.np) if all(isinstance(v, int) for v in (start, step)) else xp.floor(start + xp.arange(n) * step).astype(dt.np)
+        arr = (start + np.arange(n, dtype=np.int64) * step).astype(dt.np) if all(isinstance(v, int) for v in (start, step)) else np.floor(start + np.arange(n) * step).astype(dt.np)
     if out is not None:
-        out._data = arr
+        out._data = move(arr, out.device)
         return out
     return _finish(arr, requires_grad, device)
 
@@ -241,7 +281,7 @@ def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad:
         start, end = 0, start
     n = int(math.floor((end - start) / step)) + 1
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    return _finish((start + xp.arange(n, dtype=xp.float64) * step).astype(dt.np), requires_grad, device)
+    return _finish((start + numpy.arange(n, dtype=numpy.float64) * step).astype(dt.np), requires_grad, device)
 
 
 def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -249,23 +289,24 @@ def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, devic
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
+    np = numpy
     if steps == 1:
-        arr = xp.full((1,), start, dtype=xp.float64)
+        arr = np.full((1,), start, dtype=np.float64)
     else:
         # torch fills the first half from ``start`` and the second half back from ``end``.
         step = (end - start) / (steps - 1) if steps > 1 else 0.0
-        i = xp.arange(steps, dtype=xp.float64)
+        i = np.arange(steps, dtype=np.float64)
         half = steps // 2
-        arr = xp.where(i < half, start + step * i, end - step * (steps - 1 - i))
-    arr = arr.astype(dt.np) if dt.is_floating_point else xp.trunc(arr).astype(dt.np)
+        arr = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
+    arr = arr.astype(dt.np) if dt.is_floating_point else np.trunc(arr).astype(dt.np)
     if out is not None:
-        out._data = arr
+        out._data = move(arr, out.device)
         return out
     return _finish(arr, requires_grad, device)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    exps = linspace(start, end, steps, dtype=_dtype.float64)._data
+    exps = linspace(start, end, steps, dtype=_dtype.float64, device="cpu")._data
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
     return _finish((base**exps).astype(dt.np), requires_grad, device)
 
@@ -276,16 +317,20 @@ def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, devi
         raise RuntimeError(f"n must be greater or equal to 0, got {n}")
     if m is not None and m < 0:
         raise RuntimeError(f"m must be greater or equal to 0, got {m}")
-    arr = xp.eye(n, m if m is not None else n, dtype=dt.np)
+    if out is not None:
+        device = out.device
+    backend, index = _fill_backend(device)
+    with backend.use(index):
+        arr = backend.xp.eye(n, m if m is not None else n, dtype=dt.np)
     if out is not None:
         out._data = arr
         return out
-    return _finish(arr, requires_grad, device)
+    return _leaf(arr, requires_grad)
 
 
 def scalar_tensor(value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dt = _creation_dtype(dtype)
-    return _finish(xp.asarray(value, dtype=dt.np), requires_grad, device)
+    return _finish(numpy.asarray(value, dtype=dt.np), requires_grad, device)
 
 
 def meshgrid(*tensors, indexing: str | None = None) -> tuple:
@@ -321,15 +366,16 @@ def cartesian_prod(*tensors) -> Tensor:
 
 def _legacy_tensor(*args, **kwargs):
     """``Tensor(...)``: sizes -> uninitialized float tensor; data -> a float copy of it."""
-    if kwargs.get("device") is not None:
-        check_device(kwargs["device"])
+    device = kwargs.get("device")
     if not args:
-        return xp.empty((0,), dtype=_dtype._default_float.np)
-    if all(isinstance(a, int) for a in args):
-        return xp.empty(args, dtype=_dtype._default_float.np)
-    if len(args) == 1:
+        arr = numpy.empty((0,), dtype=_dtype._default_float.np)
+    elif all(isinstance(a, int) for a in args):
+        arr = numpy.empty(args, dtype=_dtype._default_float.np)
+    elif len(args) == 1:
         data = args[0]
         if isinstance(data, Tensor):
             return data._data
-        return _to_array(data, _dtype._default_float)
-    raise TypeError("Tensor(): invalid arguments")
+        arr = _to_array(data, _dtype._default_float)
+    else:
+        raise TypeError("Tensor(): invalid arguments")
+    return move(arr, as_device(device)) if device is not None else arr

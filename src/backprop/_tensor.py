@@ -11,12 +11,15 @@ from __future__ import annotations
 import warnings
 import weakref
 
+import numpy
+
 from . import _dtype
-from ._backend import ndarray, xp
+from ._backend import _BY_ARRAY_TYPE, backend_of
+from ._device import CPU as _CPU
 from ._device import device as _device_cls
 
-_CPU = _device_cls("cpu")
 _FROM_NUMPY = _dtype._FROM_NUMPY
+_NDARRAY = numpy.ndarray
 _object_new = object.__new__
 
 
@@ -53,7 +56,8 @@ def shape_str(shape) -> str:
 class Tensor:
     """A multi-dimensional array that can record the ops applied to it for backpropagation.
 
-    Attributes read on the hot path are slots: ``_data`` (the ``xp`` array), ``_requires_grad``,
+    Attributes read on the hot path are slots: ``_data`` (the array: NumPy on the CPU, CuPy on
+    a GPU; its type tells the device, see ``_backend``), ``_requires_grad``,
     ``_grad_fn``/``_output_nr`` (the edge into the backward graph; ``None`` for leaves),
     ``_grad`` and ``_version_counter`` (a one-element list, shared with views, bumped by
     every in-place op so backward can refuse stale saved values). Rarely used fields
@@ -124,10 +128,25 @@ class Tensor:
 
     @property
     def device(self) -> _device_cls:
-        return _CPU
+        data = self._data
+        if type(data) is _NDARRAY:
+            return _CPU
+        return backend_of(data).device_of(data)
 
     @property
     def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def is_cpu(self) -> bool:
+        return type(self._data) is _NDARRAY
+
+    @property
+    def is_mps(self) -> bool:
+        return False
+
+    @property
+    def is_xpu(self) -> bool:
         return False
 
     @property
@@ -181,7 +200,10 @@ class Tensor:
         return bool(self._data.flags.c_contiguous)
 
     def data_ptr(self) -> int:
-        return int(self._data.__array_interface__["data"][0])
+        data = self._data
+        if type(data) is _NDARRAY:
+            return int(data.__array_interface__["data"][0])
+        return int(data.data.ptr)
 
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
@@ -190,7 +212,9 @@ class Tensor:
         return False
 
     def get_device(self) -> int:
-        return -1
+        """The CUDA device index, or -1 for a CPU tensor."""
+        dev = self.device
+        return -1 if dev.type == "cpu" else dev.index
 
     @property
     def _version(self) -> int:
@@ -267,6 +291,10 @@ class Tensor:
                 raise RuntimeError(
                     f"assigned grad has data of a different type: grad {value.dtype} vs tensor {self.dtype}"
                 )
+            if type(value._data) is not type(self._data) or value.device != self.device:
+                raise RuntimeError(
+                    f"assigned grad has data located on a different device: grad on {value.device} vs tensor on {self.device}"
+                )
         self._grad = value
 
     @property
@@ -336,10 +364,19 @@ class Tensor:
 
     # ------------------------------------------------------------------ Python / NumPy
     def numpy(self, *, force: bool = False):
-        """The underlying array (shares memory)."""
+        """The underlying NumPy array (shares memory). A CUDA tensor raises, as in torch, unless
+        ``force=True``, which copies it to host memory."""
+        data = self._data
+        if type(data) is not _NDARRAY:
+            if not force:
+                raise TypeError(
+                    f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
+                    "to host memory first."
+                )
+            return backend_of(data).to_host(data)
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
-        return self._data
+        return data
 
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
@@ -348,14 +385,17 @@ class Tensor:
         return arr.copy() if copy else arr
 
     def __dlpack__(self, stream=None, *, max_version=None, dl_device=None, copy=None):
-        """Export as a DLPack capsule sharing memory (CPU memory: ``stream`` is ignored)."""
+        """Export as a DLPack capsule sharing memory; for CUDA memory ``stream`` is the consumer's
+        stream, which the producer's pending work is ordered before (the DLPack protocol)."""
         if self._requires_grad:
             raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
         kwargs = {k: v for k, v in (("max_version", max_version), ("dl_device", dl_device), ("copy", copy)) if v is not None}
+        if stream is not None and type(self._data) is not _NDARRAY:
+            kwargs["stream"] = stream
         return self._data.__dlpack__(**kwargs)
 
     def __dlpack_device__(self) -> tuple:
-        """(device type, device id) of the DLPack export: ``(1, 0)``, the CPU."""
+        """(device type, device id) of the DLPack export: ``(1, 0)`` for the CPU, ``(2, N)`` for cuda:N."""
         return self._data.__dlpack_device__()
 
     def item(self):
@@ -432,7 +472,19 @@ class Tensor:
 
     @property
     def __cuda_array_interface__(self):
-        raise AttributeError("backprop tensors live on the CPU")
+        """CUDA tensors share their memory with Numba, CuPy, ... through this protocol."""
+        data = self._data
+        if type(data) is _NDARRAY:
+            raise AttributeError(
+                f"Can't get __cuda_array_interface__ on non-CUDA tensor type: {self.type()} "
+                "If CUDA data is required use tensor.cuda() to copy tensor to device memory."
+            )
+        if self._requires_grad:
+            raise RuntimeError(
+                "Can't get __cuda_array_interface__ on Variable that requires grad. If gradients aren't "
+                "required, use var.detach() to get Variable that doesn't require grad."
+            )
+        return data.__cuda_array_interface__
 
 
 class _RemovableHandle:
@@ -466,9 +518,10 @@ def _init(t: Tensor, data, requires_grad: bool = False) -> None:
 
 
 def _make(data, requires_grad: bool = False, cls=Tensor) -> Tensor:
-    """Wrap an ``xp`` array (or NumPy scalar) in a new leaf Tensor without copying."""
-    if type(data) is not ndarray:
-        data = xp.asarray(data)
+    """Wrap an array of any backend (or a NumPy scalar, which becomes a 0-d CPU array) in a new
+    leaf Tensor without copying."""
+    if type(data) not in _BY_ARRAY_TYPE:
+        data = numpy.asarray(data)
     t = _object_new(cls)
     t._data = data
     t._requires_grad = requires_grad

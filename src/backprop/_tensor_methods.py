@@ -7,13 +7,17 @@ whole method surface; ``_tensor.py`` holds only the data model.
 
 from __future__ import annotations
 
+import numpy
+
 from . import _dtype, random
-from ._backend import xp
-from ._device import check_device
+from ._backend import array_module, backend_for, backend_of, is_array, move
+from ._device import as_device
+from ._device import device as device_cls
 from ._tensor import Tensor, _make
 from .autograd.grad_mode import _state
 from .ops import elementwise as ew
 from .ops import indexing as ix
+from .ops.device import to_device
 from .ops import inplace, nn_ops
 from .ops import linalg as la
 from .ops import movement as mv
@@ -46,9 +50,14 @@ def _ne(self, other):
     return ew.ne(self, other)
 
 
+def _is_operand(other) -> bool:
+    """What a Tensor's arithmetic operators accept: Tensors, numbers and arrays."""
+    return isinstance(other, (Tensor, int, float, bool, numpy.generic)) or is_array(other)
+
+
 def _binary_or_notimpl(fn):
     def method(self, other):
-        if not isinstance(other, (Tensor, int, float, bool, xp.generic, xp.ndarray)):
+        if not _is_operand(other):
             return NotImplemented
         return fn(self, other)
 
@@ -65,14 +74,18 @@ def _fast_binary(fn_cls, slow, name: str, reflected: bool = False):
         to = type(other)
         dt = self._data.dtype
         if dt.kind != "f":  # integer/bool operands: promotion rules (int/int is float, ...)
-            if isinstance(other, (Tensor, int, float, bool, xp.generic, xp.ndarray)):
+            if _is_operand(other):
                 return slow(other, self) if reflected else slow(self, other)
             return NotImplemented
         if to is Tensor and other._data.dtype is dt:
             pass
         elif to is float or to is int:
-            other = _make(xp.asarray(other, dtype=dt))
-        elif isinstance(other, (Tensor, int, float, bool, xp.generic, xp.ndarray)):
+            data = self._data
+            if type(data) is numpy.ndarray:
+                other = _make(numpy.asarray(other, dtype=dt))
+            else:
+                other = _make(backend_of(data).scalar(other, dt))
+        elif _is_operand(other):
             return slow(other, self) if reflected else slow(self, other)
         else:
             return NotImplemented
@@ -145,8 +158,9 @@ _bind(
 
 
 # ---------------------------------------------------------------------------- in-place ops
-def _arith_inplace(op, ufunc, name: str):
-    """``x.add_(y)`` etc.: a direct ``out=`` ufunc when no graph is recorded, else ``apply_inplace``."""
+def _arith_inplace(op, ufunc: str, name: str):
+    """``x.add_(y)`` etc.: a direct ``out=`` ufunc (``xp.<ufunc>`` of ``x``'s backend) when no
+    graph is recorded, else ``apply_inplace``."""
 
     def method(self, other, *args, **kwargs):
         alpha = kwargs.pop("alpha", 1)
@@ -159,17 +173,19 @@ def _arith_inplace(op, ufunc, name: str):
         inplace.check_inplace(self)
         inplace._check_castable(_result_dtype(self, other, name), self, name)
         rhs = other._data if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor) and type(rhs) is not type(self._data):
+            rhs = _rhs_on_device(self, other, name)
         if alpha != 1:
             rhs = rhs * alpha
         try:
-            ufunc(self._data, rhs, out=self._data, casting="unsafe")
+            getattr(array_module(self._data), ufunc)(self._data, rhs, out=self._data, casting="unsafe")
         except ValueError:
-            shape = xp.broadcast_shapes(self._data.shape, xp.shape(rhs)) if _broadcastable(self, rhs) else None
+            shape = numpy.broadcast_shapes(self._data.shape, numpy.shape(rhs)) if _broadcastable(self, rhs) else None
             if shape is not None and shape != self._data.shape:
                 raise RuntimeError(
                     f"{name}: output with shape {list(self._data.shape)} doesn't match the broadcast shape {list(shape)}"
                 ) from None
-            if not self._data.flags.writeable:
+            if not backend_of(self._data).is_writeable(self._data):
                 raise RuntimeError(
                     f"{name}: unsupported operation: more than one element of the written-to tensor refers to a single "
                     "memory location. Please clone() the tensor before performing the operation."
@@ -182,9 +198,20 @@ def _arith_inplace(op, ufunc, name: str):
     return method
 
 
+def _rhs_on_device(self, other: Tensor, name: str):
+    """The right operand of an in-place op on another device: a 0-d CPU tensor joins ``self``'s
+    device (as in torch); anything else raises."""
+    if other.device.type == "cpu" and other._data.ndim == 0:
+        return move(other._data, self.device)
+    raise RuntimeError(
+        f"Expected all tensors to be on the same device, but found at least two devices, {self.device} and "
+        f"{other.device}! (in {name})"
+    )
+
+
 def _broadcastable(self, rhs) -> bool:
     try:
-        xp.broadcast_shapes(self._data.shape, xp.shape(rhs))
+        numpy.broadcast_shapes(self._data.shape, numpy.shape(rhs))
         return True
     except ValueError:
         return False
@@ -215,18 +242,18 @@ inplace.broadcast_error_for = _broadcast_error_for
 
 _bind(
     {
-        "add_": _arith_inplace(ew.add, xp.add, "add_"),
-        "sub_": _arith_inplace(ew.sub, xp.subtract, "sub_"),
-        "subtract_": _arith_inplace(ew.sub, xp.subtract, "sub_"),
-        "mul_": _arith_inplace(ew.mul, xp.multiply, "mul_"),
-        "multiply_": _arith_inplace(ew.mul, xp.multiply, "mul_"),
-        "div_": _arith_inplace(ew.div, xp.true_divide, "div_"),
-        "divide_": _arith_inplace(ew.div, xp.true_divide, "div_"),
-        "true_divide_": _arith_inplace(ew.div, xp.true_divide, "div_"),
-        "__iadd__": _arith_inplace(ew.add, xp.add, "add_"),
-        "__isub__": _arith_inplace(ew.sub, xp.subtract, "sub_"),
-        "__imul__": _arith_inplace(ew.mul, xp.multiply, "mul_"),
-        "__itruediv__": _arith_inplace(ew.div, xp.true_divide, "div_"),
+        "add_": _arith_inplace(ew.add, "add", "add_"),
+        "sub_": _arith_inplace(ew.sub, "subtract", "sub_"),
+        "subtract_": _arith_inplace(ew.sub, "subtract", "sub_"),
+        "mul_": _arith_inplace(ew.mul, "multiply", "mul_"),
+        "multiply_": _arith_inplace(ew.mul, "multiply", "mul_"),
+        "div_": _arith_inplace(ew.div, "true_divide", "div_"),
+        "divide_": _arith_inplace(ew.div, "true_divide", "div_"),
+        "true_divide_": _arith_inplace(ew.div, "true_divide", "div_"),
+        "__iadd__": _arith_inplace(ew.add, "add", "add_"),
+        "__isub__": _arith_inplace(ew.sub, "subtract", "sub_"),
+        "__imul__": _arith_inplace(ew.mul, "multiply", "mul_"),
+        "__itruediv__": _arith_inplace(ew.div, "true_divide", "div_"),
         "__ifloordiv__": _inplace(ew.floor_divide, "floor_divide_"),
         "__imod__": _inplace(ew.remainder, "remainder_"),
         "__ipow__": _inplace(ew.pow, "pow_"),
@@ -325,29 +352,57 @@ _bind(
 
 
 # ---------------------------------------------------------------------------- conversions
-def _parse_to_args(args, kwargs):
-    dtype = kwargs.pop("dtype", None)
-    device = kwargs.pop("device", None)
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif isinstance(a, _dtype.dtype) or a in (float, int, bool):
-            dtype = a
-        elif a is not None:
-            device = a
-    return dtype, device
+def _is_dtype(value) -> bool:
+    return isinstance(value, _dtype.dtype) or value in (float, int, bool)
+
+
+def parse_to_args(args, kwargs, op: str = "to") -> tuple:
+    """torch's forms of ``to``: ``(dtype, non_blocking, copy)``, ``(device, dtype, non_blocking,
+    copy)``, ``(other, non_blocking, copy)``, each also by keyword. Returns
+    ``(device or None, dtype or None, non_blocking, copy)``."""
+    rest = list(args)
+    device = dtype = None
+    if rest and isinstance(rest[0], Tensor):
+        other = rest.pop(0)
+        device, dtype = other.device, other.dtype
+    else:
+        first = rest[0] if rest else None
+        if rest and (first is None or isinstance(first, (str, device_cls)) or (type(first) is int)):
+            device = rest.pop(0)
+        if rest and _is_dtype(rest[0]):
+            dtype = rest.pop(0)
+    flags = [kwargs.pop("non_blocking", None), kwargs.pop("copy", None)]
+    for i in range(2):
+        if rest and isinstance(rest[0], bool):
+            flags[i] = rest.pop(0)
+    device = kwargs.pop("device", device)
+    dtype = kwargs.pop("dtype", dtype)
+    kwargs.pop("memory_format", None)
+    if rest or kwargs:
+        bad = ", ".join([type(a).__name__ for a in rest] + list(kwargs))
+        raise TypeError(f"{op}() received an invalid combination of arguments - got ({bad})")
+    if device is not None:
+        device = as_device(device)
+        if device.type != "cpu":
+            backend_for(device)  # raises now when the device is unavailable
+    return device, dtype, bool(flags[0]), bool(flags[1])
+
+
+def _same_place(t: Tensor, device) -> bool:
+    dev = t.device
+    return dev.type == device.type and (device.index is None or device.index == dev.index)
 
 
 def to(self, *args, **kwargs):
-    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; returns ``self`` if nothing changes."""
-    copy = kwargs.pop("copy", False)
-    kwargs.pop("non_blocking", None)
-    kwargs.pop("memory_format", None)
-    dtype, device = _parse_to_args(args, kwargs)
-    check_device(device)
-    if dtype is not None and _dtype.to_dtype(dtype) is not self.dtype:
-        return ew.to_dtype(self, dtype)
-    return ew.clone(self) if copy else self
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (+ ``non_blocking``,
+    ``copy``); returns ``self`` when nothing changes and ``copy`` is False. Differentiable."""
+    device, dtype, _non_blocking, copy = parse_to_args(args, kwargs)
+    out = self
+    if device is not None and not _same_place(self, device):
+        out = to_device(out, device)
+    if dtype is not None and _dtype.to_dtype(dtype) is not out.dtype:
+        out = ew.to_dtype(out, dtype)
+    return ew.clone(self) if copy and out is self else out
 
 
 _TYPE_NAMES = {
@@ -384,11 +439,17 @@ def _cast(dt):
 
 
 def cpu(self, memory_format=None):
-    return self
+    """This tensor in host memory (itself if it already is there)."""
+    return to(self, "cpu")
 
 
 def cuda(self, device=None, non_blocking: bool = False, memory_format=None):
-    check_device("cuda")
+    """This tensor on a CUDA device (``device``: an index or device; None: the current one)."""
+    if device is None:
+        device = "cuda"
+    elif isinstance(device, int):
+        device = device_cls("cuda", device)
+    return to(self, device)
 
 
 def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False):
@@ -398,25 +459,50 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = Fal
 
 
 def _new_filled(fill):
-    def method(self, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs):
-        from .ops._utils import creation_size
+    """``new_zeros``/``new_ones``/``new_empty``: this tensor's dtype and device unless given."""
+    from ._creation import empty, ones, zeros
 
-        shape = creation_size(size, "new", varargs=True)
-        dt = (_dtype.to_dtype(dtype) if dtype is not None else self.dtype).np
-        t = _make(fill(shape, dt))
-        if requires_grad:
-            t.requires_grad_(True)
-        return t
+    factory = {"zeros": zeros, "ones": ones, "empty": empty}[fill]
+
+    def method(self, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs):
+        return factory(
+            *size,
+            dtype=dtype if dtype is not None else self.dtype,
+            device=device if device is not None else self.device,
+            requires_grad=requires_grad,
+        )
 
     return method
 
 
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False):
-    dt = (_dtype.to_dtype(dtype) if dtype is not None else self.dtype).np
-    t = _make(xp.full(tuple(size), fill_value, dtype=dt))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
+    from ._creation import full
+
+    return full(
+        tuple(size),
+        fill_value,
+        dtype=dtype if dtype is not None else self.dtype,
+        device=device if device is not None else self.device,
+        requires_grad=requires_grad,
+    )
+
+
+def _pin_memory(self, device=None):
+    """A copy in page-locked host memory when a CUDA backend is loaded (faster, asynchronous
+    host-to-device copies); without one, the tensor itself, as there is nothing to pin for."""
+    from ._backend import loaded_backend
+
+    cuda = loaded_backend("cuda")
+    if cuda is None or type(self._data) is not numpy.ndarray:
+        return self
+    return _make(cuda.pinned_copy(self._data))
+
+
+def _is_pinned(self, device=None) -> bool:
+    from ._backend import loaded_backend
+
+    cuda = loaded_backend("cuda")
+    return cuda is not None and type(self._data) is numpy.ndarray and cuda.is_pinned(self._data)
 
 
 def _where_method(self, condition, other):
@@ -464,12 +550,12 @@ _bind(
         "clone": ew.clone,
         "contiguous": lambda self, memory_format=None: self if self._data.flags.c_contiguous else ew.Contiguous.apply(self),
         "new_tensor": new_tensor,
-        "new_zeros": _new_filled(lambda s, d: xp.zeros(s, dtype=d)),
-        "new_ones": _new_filled(lambda s, d: xp.ones(s, dtype=d)),
-        "new_empty": _new_filled(lambda s, d: xp.empty(s, dtype=d)),
+        "new_zeros": _new_filled("zeros"),
+        "new_ones": _new_filled("ones"),
+        "new_empty": _new_filled("empty"),
         "new_full": new_full,
-        "pin_memory": lambda self, device=None: self,
-        "is_pinned": lambda self, device=None: False,
+        "pin_memory": _pin_memory,
+        "is_pinned": _is_pinned,
         "share_memory_": lambda self: self,
         "is_shared": lambda self: False,
     }

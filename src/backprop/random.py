@@ -1,45 +1,142 @@
 """Random numbers: ``Generator``, ``manual_seed``, sampling functions and the in-place samplers
 used by ``nn.init``.
 
-Backprop draws from NumPy's PCG64, so a seed gives reproducible numbers run to run, but not
-the same numbers as torch's Mersenne Twister. Float32 samples are drawn in float32 directly.
+Each device has its own generators, and ``manual_seed`` seeds them all, as in torch:
+
+* CPU: NumPy's PCG64. A seed gives the same numbers run to run, but not torch's (torch uses a
+  Mersenne Twister).
+* CUDA: Philox4x32-10, a counter-based generator, as torch's CUDA generator. Its state is
+  ``(seed, offset)``: every draw runs the counters ``offset, offset + 1, ...`` through
+  ``backend.kernels.philox_uint32`` and advances the offset, so a state saves and restores
+  exactly (checkpointing replays the same dropout masks). Same seed, same CUDA run.
+
+Float32 samples are drawn in float32 directly.
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
 from . import _dtype
-from ._backend import xp
+from ._backend import array_module, backend_for, backend_of
+from ._device import as_device, target_device
 from ._tensor import Tensor, _make
 from .ops._utils import creation_size
 
 _DEFAULT_SEED = 67280421310721  # torch's initial default seed
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+class PhiloxStream:
+    """Philox4x32-10 numbers on one CUDA device, with ``numpy.random.Generator``'s methods (those
+    the samplers use), returning arrays on that device. ``seed`` and ``offset`` are the state."""
+
+    def __init__(self, backend, index: int, seed: int, offset: int = 0) -> None:
+        self.backend, self.index = backend, index
+        self.seed, self.offset = seed & _MASK64, offset
+
+    def _words(self, n: int):
+        """``n`` uint32 words; advances the offset by the counters used (4 words each)."""
+        with self.backend.use(self.index):
+            words = self.backend.kernels.philox_uint32(self.seed, self.offset, n)
+        self.offset += (n + 3) // 4
+        return words
+
+    def _unit(self, n: int, dtype):
+        """``n`` uniform numbers on [0, 1) of float32 (24 random bits) or float64 (53 bits)."""
+        xp = self.backend.xp
+        if np.dtype(dtype) == np.float32:
+            return (self._words(n) >> 8).astype(np.float32) * np.float32(2.0**-24)
+        w = self._words(2 * n).astype(np.uint64)
+        bits = (w[0::2] << np.uint64(21)) ^ (w[1::2] >> np.uint64(11))
+        return (bits & np.uint64((1 << 53) - 1)).astype(xp.float64) * 2.0**-53
+
+    def random(self, size=None, dtype=np.float64):
+        shape = _shape(size)
+        return self._unit(math.prod(shape), dtype).reshape(shape)
+
+    def standard_normal(self, size=None, dtype=np.float64):
+        """Box-Muller: each pair of uniforms gives two normal numbers."""
+        xp = self.backend.xp
+        shape = _shape(size)
+        n = math.prod(shape)
+        half = (n + 1) // 2
+        u = self._unit(2 * half, dtype)
+        radius = xp.sqrt(-2.0 * xp.log1p(-u[:half]))  # 1 - u in (0, 1]: never log(0)
+        angle = u[half:] * (2 * math.pi)
+        z = xp.concatenate([radius * xp.cos(angle), radius * xp.sin(angle)])[:n]
+        return z.astype(dtype, copy=False).reshape(shape)
+
+    def integers(self, low, high=None, size=None, dtype=np.int64):
+        """Uniform integers on [low, high) from 64 random bits (bias below 2**-40 for spans < 2**24)."""
+        if high is None:
+            low, high = 0, low
+        shape = _shape(size)
+        n = math.prod(shape)
+        w = self._words(2 * n).astype(np.uint64)
+        bits = (w[0::2] << np.uint64(32)) | w[1::2]
+        span = np.uint64(int(high) - int(low))
+        return ((bits % span).astype(np.int64) + int(low)).astype(dtype).reshape(shape)
+
+    def exponential(self, scale=1.0, size=None):
+        return -scale * self.backend.xp.log1p(-self.random(size))
+
+    def lognormal(self, mean=0.0, sigma=1.0, size=None):
+        return self.backend.xp.exp(mean + sigma * self.standard_normal(size))
+
+    def geometric(self, p, size=None):
+        xp = self.backend.xp
+        return xp.ceil(xp.log1p(-self.random(size)) / math.log1p(-p)).clip(1, None).astype(np.int64)
+
+    def standard_cauchy(self, size=None):
+        return self.backend.xp.tan(math.pi * (self.random(size) - 0.5))
+
+    def permutation(self, n: int):
+        return self.backend.xp.argsort(self.random(int(n)), kind="stable")
+
+    def poisson(self, lam):
+        """Drawn on the host from a NumPy generator keyed by this stream's state (a rare op)."""
+        host = np.random.default_rng([self.seed, self.offset])
+        self.offset += 1
+        return self.backend.asarray(host.poisson(self.backend.to_host(lam)), index=self.index)
+
+
+def _shape(size) -> tuple:
+    if size is None:
+        return ()
+    return (int(size),) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
 
 
 class Generator:
-    """A random-number generator (torch.Generator) on NumPy's PCG64."""
+    """A random-number generator (torch.Generator) of one device: PCG64 on the CPU, Philox on CUDA."""
 
     def __init__(self, device="cpu"):
-        from ._device import check_device
-        from ._device import device as device_cls
-
-        if device_cls(device).type == "cuda":  # torch: no CUDA generator in a CPU-only build
-            raise RuntimeError("Cannot get CUDA generator without ATen_cuda library (backprop runs on the CPU only)")
-        check_device(device)
-        self.device = device_cls(device)
+        d = as_device(device)
+        if d.type == "cuda":
+            try:
+                backend = backend_for(d)
+            except (AssertionError, RuntimeError) as exc:  # torch's words for a build without CUDA
+                raise RuntimeError(f"Cannot get CUDA generator without ATen_cuda library ({exc})") from None
+            d = as_device(f"cuda:{d.index if d.index is not None else backend.current_device()}")
+        elif d.type != "cpu":
+            raise RuntimeError(f"backprop has no random generator for device type {d.type}")
+        self.device = d
         self.manual_seed(_DEFAULT_SEED)
 
     def manual_seed(self, seed: int) -> Generator:
         seed = int(seed)
         self._initial_seed = seed
-        self.rng = np.random.Generator(np.random.PCG64(seed & 0xFFFFFFFFFFFFFFFF))
+        if self.device.type == "cpu":
+            self.rng = np.random.Generator(np.random.PCG64(seed & _MASK64))
+        else:
+            self.rng = PhiloxStream(backend_for(self.device), self.device.index, seed)
         return self
 
     def seed(self) -> int:
-        seed = int(np.random.SeedSequence().entropy) & 0xFFFFFFFFFFFFFFFF
+        seed = int(np.random.SeedSequence().entropy) & _MASK64
         self.manual_seed(seed)
         return seed
 
@@ -47,33 +144,58 @@ class Generator:
         return self._initial_seed
 
     def get_state(self) -> Tensor:
-        """The generator's state as a uint8 tensor (JSON bytes): saveable with ``backprop.save``."""
-        state = {"seed": self._initial_seed, "bit_generator": self.rng.bit_generator.state}
+        """The generator's state as a uint8 CPU tensor (JSON bytes): saveable with ``backprop.save``."""
+        if self.device.type == "cpu":
+            state = {"seed": self._initial_seed, "bit_generator": self.rng.bit_generator.state}
+        else:
+            state = {"seed": self._initial_seed, "philox": [self.rng.seed, self.rng.offset]}
         raw = json.dumps(state, default=int).encode()
         return _make(np.frombuffer(raw, dtype=np.uint8).copy())
 
     def set_state(self, new_state: Tensor) -> Generator:
         data = new_state._data if isinstance(new_state, Tensor) else np.asarray(new_state)
         try:
-            state = json.loads(bytes(data.astype(np.uint8)).decode())
-            self._initial_seed = int(state["seed"])
-            self.rng = np.random.Generator(np.random.PCG64())
-            self.rng.bit_generator.state = state["bit_generator"]
+            state = json.loads(bytes(backend_of(data).to_host(data).astype(np.uint8)).decode())
+            seed = int(state["seed"])
+            if self.device.type == "cpu":
+                rng = np.random.Generator(np.random.PCG64())
+                rng.bit_generator.state = state["bit_generator"]
+            else:
+                key, offset = state["philox"]
+                rng = PhiloxStream(backend_for(self.device), self.device.index, int(key), int(offset))
         except (ValueError, KeyError, TypeError) as exc:
             raise RuntimeError(f"Generator.set_state: invalid RNG state ({exc})") from None
+        self._initial_seed, self.rng = seed, rng
         return self
 
     def clone_state(self) -> Generator:
-        g = Generator()
+        g = Generator(self.device)
         g.set_state(self.get_state())
         return g
 
 
 default_generator = Generator()
+_cuda_generators: dict[int, Generator] = {}  # per CUDA device index, created on first use
+_cuda_seed = [None]  # the last manual_seed, for CUDA generators created after it
+
+
+def cuda_generator(index: int | None = None) -> Generator:
+    """The default generator of CUDA device ``index`` (None: the current device)."""
+    if index is None:
+        index = backend_for("cuda").current_device()
+    g = _cuda_generators.get(index)
+    if g is None:
+        g = _cuda_generators[index] = Generator(f"cuda:{index}")
+        if _cuda_seed[0] is not None:
+            g.manual_seed(_cuda_seed[0])
+    return g
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed the default generator (all of backprop's random sampling draws from it)."""
+    """Seed the default generator of every device (CUDA ones also when created later)."""
+    _cuda_seed[0] = int(seed)
+    for g in _cuda_generators.values():
+        g.manual_seed(seed)
     return default_generator.manual_seed(seed)
 
 
@@ -93,8 +215,28 @@ def set_rng_state(new_state: Tensor) -> None:
     default_generator.set_state(new_state)
 
 
-def _rng(generator: Generator | None):
-    return (generator or default_generator).rng
+def _rng(generator: Generator | None, device=None):
+    """The random stream to draw from: ``generator``'s, else the default one of ``device``
+    (a device, or None: the CPU)."""
+    if generator is not None:
+        if device is not None and as_device(device).type != generator.device.type:
+            raise RuntimeError(
+                f"Expected a '{as_device(device).type}' device type for generator but found '{generator.device.type}'"
+            )
+        return generator.rng
+    if device is None:
+        return default_generator.rng
+    d = as_device(device)
+    if d.type == "cpu":
+        return default_generator.rng
+    return cuda_generator(d.index).rng
+
+
+def _rng_for(t: Tensor, generator: Generator | None):
+    """The stream for sampling into (or like) tensor ``t``: its device's default unless given."""
+    if generator is None and type(t._data) is np.ndarray:
+        return default_generator.rng
+    return _rng(generator, t.device)
 
 
 _TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
@@ -119,40 +261,43 @@ def _sample_float(kind: str, rng, shape, dt):
     return arr.astype(dt.np, copy=False)
 
 
-def _finish(arr, requires_grad: bool, device) -> Tensor:
-    from ._device import check_device
-
-    check_device(device)
+def _finish(arr, requires_grad: bool, out=None) -> Tensor:
+    if out is not None:
+        out._data = arr
+        return out
     t = _make(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
+def _target(device, out=None):
+    """The device a sampler draws on: ``out``'s, else ``device``, else the default device."""
+    if out is not None:
+        return out.device
+    return target_device(device)
+
+
 def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """Uniform samples on [0, 1)."""
-    arr = _sample_float("uniform", _rng(generator), creation_size(size, "rand", varargs=True), _float_dtype(dtype))
-    if out is not None:
-        out._data = arr
-        return out
-    return _finish(arr, requires_grad, device)
+    rng = _rng(generator, _target(device, out))
+    arr = _sample_float("uniform", rng, creation_size(size, "rand", varargs=True), _float_dtype(dtype))
+    return _finish(arr, requires_grad, out)
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """Standard normal samples."""
-    arr = _sample_float("normal", _rng(generator), creation_size(size, "randn", varargs=True), _float_dtype(dtype, "normal_kernel_cpu"))
-    if out is not None:
-        out._data = arr
-        return out
-    return _finish(arr, requires_grad, device)
+    rng = _rng(generator, _target(device, out))
+    arr = _sample_float("normal", rng, creation_size(size, "randn", varargs=True), _float_dtype(dtype, "normal_kernel_cpu"))
+    return _finish(arr, requires_grad, out)
 
 
 def rand_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
-    return rand(input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad, device=device)
+    return rand(input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad, device=device or input.device)
 
 
 def randn_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
-    return randn(input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad, device=device)
+    return randn(input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad, device=device or input.device)
 
 
 def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -167,17 +312,14 @@ def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, 
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.int64
     shape = creation_size((size,) if isinstance(size, int) else tuple(size), "randint")
-    arr = _rng(generator).integers(low, high, size=shape, dtype=np.int64).astype(dt.np)
-    if out is not None:
-        out._data = arr
-        return out
-    return _finish(arr, requires_grad, device)
+    arr = _rng(generator, _target(device, out)).integers(low, high, size=shape, dtype=np.int64).astype(dt.np)
+    return _finish(arr, requires_grad, out)
 
 
 def randint_like(input: Tensor, low=0, high=None, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
     if high is None:
         low, high = 0, low
-    return randint(low, high, input._data.shape, dtype=dtype or input.dtype, device=device)
+    return randint(low, high, input._data.shape, dtype=dtype or input.dtype, device=device or input.device)
 
 
 def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
@@ -185,40 +327,45 @@ def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, devic
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.int64
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
-    arr = _rng(generator).permutation(int(n)).astype(dt.np)
-    return _finish(arr, requires_grad, device)
+    arr = _rng(generator, _target(device, out)).permutation(int(n)).astype(dt.np)
+    return _finish(arr, requires_grad, out)
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None, out=None) -> Tensor:
     """Sample category indices with probability proportional to the (non-negative) weights in ``input``."""
     probs = input._data
+    xp = array_module(probs)
     if probs.dtype.kind != "f":
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {_TORCH_TYPE_NAMES[input.dtype.name]}")
     if probs.ndim not in (1, 2):
         raise RuntimeError(f"prob_dist must be 1 or 2 dim, got {probs.ndim}")
     p2 = probs.reshape(-1, probs.shape[-1]).astype(np.float64)
-    if not np.isfinite(p2).all() or (p2 < 0).any():
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     sums = p2.sum(axis=1, keepdims=True)
-    if (sums <= 0).any():
+    # One check on the host for the whole batch (torch checks too).
+    invalid, empty = (bool(v) for v in xp.stack([~xp.isfinite(p2).all() | (p2 < 0).any(), (sums <= 0).any()]).tolist())
+    if invalid:
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if empty:
         raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    n_cat = p2.shape[1]
+    rows, n_cat = p2.shape
     if not replacement and num_samples > n_cat:
         raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
     if num_samples <= 0:
         raise RuntimeError(f"number of samples must be positive, got {num_samples}")
-    rng = _rng(generator)
+    rng = _rng_for(input, generator)
     if replacement:
-        cdf = np.cumsum(p2 / sums, axis=1)
+        # Each row's CDF shifted by its row number: one sorted array, one searchsorted for all rows.
+        cdf = xp.cumsum(p2 / sums, axis=1)
         cdf[:, -1] = 1.0
-        u = rng.random((p2.shape[0], num_samples))
-        idx = np.stack([np.searchsorted(c, row, side="right") for c, row in zip(cdf, u)])
-        idx = np.minimum(idx, n_cat - 1)
+        shift = xp.arange(rows, dtype=np.float64)[:, None]
+        u = rng.random((rows, num_samples))
+        idx = xp.searchsorted((cdf + shift).ravel(), (u + shift).ravel(), side="right").reshape(rows, num_samples)
+        idx = xp.minimum(idx - shift.astype(np.int64) * n_cat, n_cat - 1)
     else:
         # Gumbel-top-k: equivalent to drawing without replacement, one category at a time.
-        with np.errstate(divide="ignore"):
-            keys = np.log(p2) - np.log(-np.log(rng.random(p2.shape)))
-        idx = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+        with backend_of(p2).errstate(divide="ignore"):
+            keys = xp.log(p2) - xp.log(-xp.log(rng.random(p2.shape)))
+        idx = xp.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
     idx = idx.astype(np.int64)
     if probs.ndim == 1:
         idx = idx[0]
@@ -227,31 +374,37 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
 
 def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
     """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype."""
-    if input._data.dtype.kind != "f":
+    data = input._data
+    if data.dtype.kind != "f":
         raise NotImplementedError(f'"bernoulli_tensor_cpu_p_" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
-    probs = input._data if p is None else np.full(input._data.shape, p)
-    if not ((probs >= 0) & (probs <= 1)).all():
-        raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
-    u = _rng(generator).random(input._data.shape, dtype=np.float32 if input._data.dtype != np.float64 else np.float64)
-    return _make((u < probs).astype(input._data.dtype))
+    if p is None:
+        if not bool(((data >= 0) & (data <= 1)).all()):
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+        probs = data
+    else:
+        if not 0 <= p <= 1:
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+        probs = p
+    u = _rng_for(input, generator).random(data.shape, dtype=np.float32 if data.dtype != np.float64 else np.float64)
+    return _make((u < probs).astype(data.dtype))
 
 
 def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    rng = _rng(generator)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
         m = mean._data if isinstance(mean, Tensor) else mean
         s = std._data if isinstance(std, Tensor) else std
         shape = np.broadcast_shapes(np.shape(m), np.shape(s))
-        ref = mean if isinstance(mean, Tensor) else std
-        z = _sample_float("normal", rng, shape, ref.dtype)
+        z = _sample_float("normal", _rng_for(ref, generator), shape, ref.dtype)
         return _make((m + s * z).astype(ref._data.dtype))
     shape = creation_size((size,) if isinstance(size, int) else tuple(size), "normal")
     dt = _float_dtype(dtype, "normal_kernel_cpu")
-    return _finish((mean + std * _sample_float("normal", rng, shape, dt)).astype(dt.np), requires_grad, device)
+    z = _sample_float("normal", _rng(generator, _target(device, out)), shape, dt)
+    return _finish((mean + std * z).astype(dt.np), requires_grad, out)
 
 
 def poisson(input: Tensor, generator=None) -> Tensor:
-    return _make(_rng(generator).poisson(input._data).astype(input._data.dtype))
+    return _make(_rng_for(input, generator).poisson(input._data).astype(input._data.dtype))
 
 
 # ---------------------------------------------------------------------------- in-place samplers
@@ -264,18 +417,18 @@ def _fill_random(t: Tensor, arr) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
-    u = _sample_float("uniform", _rng(generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
+    u = _sample_float("uniform", _rng_for(t, generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
     return _fill_random(t, a + (b - a) * u)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
-    z = _sample_float("normal", _rng(generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
+    z = _sample_float("normal", _rng_for(t, generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
     return _fill_random(t, mean + std * z)
 
 
 def bernoulli_(t: Tensor, p=0.5, *, generator=None) -> Tensor:
     probs = p._data if isinstance(p, Tensor) else p
-    u = _rng(generator).random(t._data.shape)
+    u = _rng_for(t, generator).random(t._data.shape)
     return _fill_random(t, (u < probs).astype(t._data.dtype))
 
 
@@ -284,39 +437,43 @@ def random_(t: Tensor, from_: int = 0, to: int | None = None, *, generator=None)
         to = 2**24 if t.is_floating_point() else int(np.iinfo(t._data.dtype).max) + 1
         if from_ != 0:
             from_, to = 0, from_
-    return _fill_random(t, _rng(generator).integers(from_, to, size=t._data.shape))
+    return _fill_random(t, _rng_for(t, generator).integers(from_, to, size=t._data.shape))
 
 
 def exponential_(t: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
-    return _fill_random(t, _rng(generator).exponential(1.0 / lambd, size=t._data.shape))
+    return _fill_random(t, _rng_for(t, generator).exponential(1.0 / lambd, size=t._data.shape))
 
 
 def log_normal_(t: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor:
-    return _fill_random(t, _rng(generator).lognormal(mean, std, size=t._data.shape))
+    return _fill_random(t, _rng_for(t, generator).lognormal(mean, std, size=t._data.shape))
 
 
 def geometric_(t: Tensor, p: float, *, generator=None) -> Tensor:
-    return _fill_random(t, _rng(generator).geometric(p, size=t._data.shape))
+    return _fill_random(t, _rng_for(t, generator).geometric(p, size=t._data.shape))
 
 
 def cauchy_(t: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor:
-    return _fill_random(t, median + sigma * _rng(generator).standard_cauchy(size=t._data.shape))
+    return _fill_random(t, median + sigma * _rng_for(t, generator).standard_cauchy(size=t._data.shape))
 
 
-def fork_rng(devices=None, enabled: bool = True):
-    """Context manager restoring the default generator's state on exit."""
+def fork_rng(devices=None, enabled: bool = True, device_type: str = "cuda"):
+    """Context manager restoring the default generators' states on exit: the CPU's, and those of
+    the CUDA devices in ``devices`` (default: every CUDA generator in use)."""
     import contextlib
 
     @contextlib.contextmanager
     def _fork():
+        if not enabled:
+            yield
+            return
+        indices = list(_cuda_generators) if devices is None else [as_device(d).index or 0 if not isinstance(d, int) else d for d in devices]
+        cuda_states = {i: cuda_generator(i).get_state() for i in indices}
         state = get_rng_state()
         try:
             yield
         finally:
-            if enabled:
-                set_rng_state(state)
+            set_rng_state(state)
+            for i, s in cuda_states.items():
+                cuda_generator(i).set_state(s)
 
     return _fork()
-
-
-_ = xp

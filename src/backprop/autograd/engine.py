@@ -11,7 +11,7 @@
 4. Unless ``retain_graph``, each node releases its saved tensors right after its backward,
    so a second backward through a node that saved something raises ``RuntimeError``.
 
-Without ``create_graph`` gradients travel as raw ``xp`` arrays and the primitives' backward
+Without ``create_graph`` gradients travel as raw arrays (NumPy or CuPy) and the primitives' backward
 formulas run on arrays (see ``ops/_backward.py``): no Tensor or graph bookkeeping per step.
 User Functions and hooks still see Tensors. With ``create_graph`` everything is a Tensor and
 every backward step is itself recorded.
@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import threading
 
-from .._backend import ndarray, xp
+import numpy
+
+from .._backend import _BY_ARRAY_TYPE, array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
 from .grad_mode import _state
@@ -94,13 +96,13 @@ class _Run:
             if arr.dtype != leaf._data.dtype:
                 arr = arr.astype(leaf._data.dtype)
             if old is None:
-                if arr.base is not None or not arr.flags.writeable or id(arr) in self.handed_out:
+                if arr.base is not None or id(arr) in self.handed_out or not backend_of(arr).is_writeable(arr):
                     arr = arr.copy()
                 self.handed_out[id(arr)] = arr
                 leaf._grad = _make(arr)
-            elif old._data.shape == arr.shape and old._data.flags.writeable:
+            elif old._data.shape == arr.shape and backend_of(arr).is_writeable(old._data):
                 # In place, as torch does (also into a .grad that a create_graph backward left with a grad_fn).
-                xp.add(old._data, arr, out=old._data, casting="unsafe")
+                array_module(arr).add(old._data, arr, out=old._data, casting="unsafe")
                 old._version_counter[0] += 1
             else:
                 leaf._grad = _make(old._data + arr)
@@ -129,12 +131,13 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
         if g is None:
             if node.materialize_grads and meta[i] is not None:
                 shape, dtype = meta[i]
-                z = xp.zeros(shape, dtype=dtype if dtype.kind == "f" else xp.float32)
+                xp = array_module(_some_array(grads))  # the missing output's device: that of the others
+                z = xp.zeros(shape, dtype=dtype if dtype.kind == "f" else numpy.float32)
                 grads[i] = z if array_mode else _make(z)
         elif array_mode:
-            if type(g) is not ndarray:
-                grads[i] = g._data if isinstance(g, Tensor) else xp.asarray(g)
-        elif type(g) is ndarray:
+            if type(g) not in _BY_ARRAY_TYPE:
+                grads[i] = g._data if isinstance(g, Tensor) else numpy.asarray(g)
+        elif type(g) in _BY_ARRAY_TYPE:
             grads[i] = _make(g)
     node._array_mode = array_mode
     try:
@@ -165,20 +168,20 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
             checked.append(None)
             continue
         tg = type(g)
-        if tg is not ndarray and not isinstance(g, Tensor):
-            if isinstance(g, xp.generic):
-                g = xp.asarray(g)
+        if tg not in _BY_ARRAY_TYPE and not isinstance(g, Tensor):
+            if isinstance(g, numpy.generic):
+                g = numpy.asarray(g)
             else:
                 raise TypeError(f"function {node.name()} returned a gradient of type {tg.__name__} at index {i}; expected a Tensor or None")
         if create_graph:
             g = _as_tensor(g)
-        elif type(g) is not ndarray:
+        elif type(g) not in _BY_ARRAY_TYPE:
             g = g._data
         shape, dtype = node._input_meta[i]
         if g.shape != shape:
             g = _sum_to_or_raise(node, i, g, shape)
-        if (g.dtype if type(g) is ndarray else g._data.dtype) != dtype:
-            g = g.astype(dtype) if type(g) is ndarray else g.to(_dtype_of(dtype))
+        if (g._data.dtype if isinstance(g, Tensor) else g.dtype) != dtype:
+            g = g.to(_dtype_of(dtype)) if isinstance(g, Tensor) else g.astype(dtype)
         if anomaly_state.enabled and anomaly_state.check_nan:
             _check_finite(node, i, g)
         checked.append(g)
@@ -189,8 +192,8 @@ def _call_array_backward(node, fn, grads: list) -> tuple:
     """The common case of ``_call_backward``: a primitive, no create_graph, every output's
     gradient present, no anomaly mode."""
     for i, g in enumerate(grads):
-        if type(g) is not ndarray:
-            grads[i] = g._data if isinstance(g, Tensor) else xp.asarray(g)
+        if type(g) not in _BY_ARRAY_TYPE:
+            grads[i] = g._data if isinstance(g, Tensor) else numpy.asarray(g)
     node._array_mode = True
     try:
         result = fn.backward(node, *grads)
@@ -211,8 +214,8 @@ def _call_array_backward(node, fn, grads: list) -> tuple:
         if g is None or edge[0] is None:
             checked.append(None)
             continue
-        if type(g) is not ndarray:
-            g = g._data if isinstance(g, Tensor) else xp.asarray(g)
+        if type(g) not in _BY_ARRAY_TYPE:
+            g = g._data if isinstance(g, Tensor) else numpy.asarray(g)
         shape, dtype = meta
         if g.shape != shape:
             g = _sum_to_or_raise(node, len(checked), g, shape)
@@ -223,7 +226,13 @@ def _call_array_backward(node, fn, grads: list) -> tuple:
 
 
 def _as_tensor(g):
-    return _make(g) if type(g) is ndarray else g
+    return _make(g) if type(g) in _BY_ARRAY_TYPE else g
+
+
+def _some_array(grads):
+    """One of a node's incoming gradients, as an array (they all live on the node's device)."""
+    g = next(g for g in grads if g is not None)
+    return g._data if isinstance(g, Tensor) else g
 
 
 def _as_value(g, create_graph: bool):
@@ -236,6 +245,7 @@ def _as_value(g, create_graph: bool):
 def _check_finite(node, index: int, grad) -> None:
     """Anomaly mode: name the backward that produced NaN or inf (and where its forward ran)."""
     arr = grad._data if isinstance(grad, Tensor) else grad
+    xp = array_module(arr)
     if arr.dtype.kind != "f" or xp.isfinite(arr).all():
         return
     kind = "nan" if xp.isnan(arr).any() else "inf"
@@ -268,7 +278,7 @@ def _add_grad(a, b, create_graph: bool):
     if create_graph:
         return _as_tensor(a) + _as_tensor(b)
     out = a + b
-    return out if type(out) is ndarray else xp.asarray(out)  # NumPy gives scalars for 0-d sums
+    return out if type(out) in _BY_ARRAY_TYPE else numpy.asarray(out)  # NumPy gives scalars for 0-d sums
 
 
 def _apply_hooks(hooks, grad):

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import traceback
 
-from .._backend import ndarray, xp
+import numpy
+
+from .._backend import _BY_ARRAY_TYPE, is_array
 from .._tensor import Tensor, _make, _RemovableHandle, shape_str
 from .grad_mode import _state
 
@@ -174,7 +176,7 @@ class BackwardNode(Node):
     # -- the ctx API used inside forward/backward
     def save_for_backward(self, *tensors) -> None:
         for i, t in enumerate(tensors):
-            if t is not None and not isinstance(t, (Tensor, ndarray, xp.generic)):
+            if t is not None and not isinstance(t, (Tensor, numpy.generic)) and not is_array(t):
                 raise TypeError(
                     f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__}"
                 )
@@ -256,7 +258,7 @@ class BackwardNode(Node):
         self._saved = None
         attrs = self.__dict__
         if attrs and self._fn._internal:
-            held = [k for k, v in attrs.items() if k[0] != "_" and isinstance(v, (ndarray, Tensor))]
+            held = [k for k, v in attrs.items() if k[0] != "_" and (isinstance(v, Tensor) or type(v) in _BY_ARRAY_TYPE)]
             for k in held:
                 del attrs[k]
             freed = freed or bool(held)
@@ -315,7 +317,19 @@ class Function(metaclass=_FunctionMeta):
         ctx._fn = cls
         ctx._saved = None
         # As in torch, needs_input_grad reflects the inputs' requires_grad even under no_grad.
-        needs = [a._requires_grad if isinstance(a, Tensor) else False for a in args]
+        needs = []
+        array_type = None
+        for a in args:
+            if isinstance(a, Tensor):
+                needs.append(a._requires_grad)
+                if array_type is None:
+                    array_type = type(a._data)
+                elif type(a._data) is not array_type:
+                    array_type = False  # tensors of two backends: see _same_device
+            else:
+                needs.append(False)
+        if array_type is False:
+            args = _same_device(cls, args)
         ctx.needs_input_grad = tuple(needs)
         record = grad_enabled and True in needs
 
@@ -330,10 +344,10 @@ class Function(metaclass=_FunctionMeta):
             _state.enabled = grad_enabled
 
         tr = type(result)
-        if (tr is ndarray or (tr is not Tensor and tr is not tuple and isinstance(result, xp.generic))) and ctx._dirty is None:
+        if (tr in _BY_ARRAY_TYPE or (tr is not Tensor and tr is not tuple and isinstance(result, numpy.generic))) and ctx._dirty is None:
             # The common case: one new array (NumPy returns scalars for 0-d results).
             out = _object_new(Tensor)
-            out._data = result if tr is ndarray else xp.asarray(result)
+            out._data = result if tr in _BY_ARRAY_TYPE else numpy.asarray(result)
             out._requires_grad = False
             out._grad_fn = None
             out._output_nr = 0
@@ -352,7 +366,7 @@ class Function(metaclass=_FunctionMeta):
         outputs = []
         for r in raw:
             tr = type(r)
-            if tr is ndarray or (tr is not Tensor and isinstance(r, xp.generic)):
+            if tr in _BY_ARRAY_TYPE or (tr is not Tensor and isinstance(r, numpy.generic)):
                 outputs.append(_make(r))
             elif isinstance(r, Tensor):
                 if ctx._dirty is None or not any(r is d for d in ctx._dirty):
@@ -389,6 +403,25 @@ class Function(metaclass=_FunctionMeta):
 
 
 Function._uses_setup_context = False
+
+
+def _same_device(fn, args) -> tuple:
+    """Arguments of one op on two devices: as in torch, a 0-d CPU tensor joins the others' device
+    (a recorded copy, so its gradient comes back to the CPU); anything else raises."""
+    from ..ops.device import to_device  # ops build on this module: imported when first needed
+
+    target = next(a.device for a in args if isinstance(a, Tensor) and a.device.type != "cpu")
+    out = []
+    for a in args:
+        if isinstance(a, Tensor) and a.device != target:
+            if a.device.type != "cpu" or a._data.ndim != 0:
+                raise RuntimeError(
+                    "Expected all tensors to be on the same device, but found at least two devices, "
+                    f"{target} and {a.device}! (when checking the arguments of {fn.__name__})"
+                )
+            a = to_device(a, target)
+        out.append(a)
+    return tuple(out)
 
 
 _NO_EDGE = (None, 0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import functools
+import numpy
 
 from .. import _dtype
-from .._backend import ndarray, xp
+from .._backend import _BY_ARRAY_TYPE, array_module, backend_of, is_array
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.grad_mode import _state as _grad_state
 
@@ -29,7 +29,7 @@ def normalize_dims(dim, ndim: int, op: str = "") -> tuple:
     """``None`` -> all dims; int or sequence -> a sorted tuple of wrapped, unique dims."""
     if dim is None:
         return tuple(range(ndim))
-    if isinstance(dim, (int, xp.integer)) or (isinstance(dim, Tensor) and dim._data.ndim == 0):
+    if isinstance(dim, (int, numpy.integer)) or (isinstance(dim, Tensor) and dim._data.ndim == 0):
         dims = (normalize_dim(dim, ndim, op),)
     else:
         dims = tuple(normalize_dim(d, ndim, op) for d in dim)
@@ -42,7 +42,7 @@ def normalize_dims(dim, ndim: int, op: str = "") -> tuple:
 
 def parse_size(size, op: str = "") -> tuple:
     """Accept ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(Size)``; validate the entries."""
-    if len(size) == 1 and not isinstance(size[0], (int, xp.integer)) and size[0] is not None:
+    if len(size) == 1 and not isinstance(size[0], (int, numpy.integer)) and size[0] is not None:
         size = size[0]
         if isinstance(size, Tensor):
             size = size.tolist()
@@ -50,7 +50,7 @@ def parse_size(size, op: str = "") -> tuple:
     for s in size:
         if isinstance(s, Tensor):
             s = s.item()
-        if not isinstance(s, (int, xp.integer)):
+        if not isinstance(s, (int, numpy.integer)):
             raise TypeError(f"{op}(): argument 'size' must be tuple of ints, but found element of type {type(s).__name__}")
         out.append(int(s))
     for s in out:
@@ -100,7 +100,7 @@ def broadcast_shapes(*shapes, op: str = "broadcast_shapes") -> tuple:
 
 def broadcast_error(op: str, *operands) -> RuntimeError:
     """The error for operands whose shapes do not broadcast (raised instead of NumPy's ValueError)."""
-    shapes = [o._data.shape if isinstance(o, Tensor) else xp.shape(o) for o in operands]
+    shapes = [o._data.shape if isinstance(o, Tensor) else numpy.shape(o) for o in operands]
     try:
         broadcast_shapes(*shapes, op=op)
     except RuntimeError as exc:
@@ -120,7 +120,7 @@ def unbroadcast(grad, shape: tuple):
     """
     if grad.shape == shape:
         return grad
-    if type(grad) is ndarray:
+    if type(grad) in _BY_ARRAY_TYPE:
         lead = grad.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and grad.shape[i + lead] != 1)
         out = grad.sum(axis=axes, keepdims=True) if axes else grad
@@ -137,11 +137,13 @@ def as_float(t: Tensor) -> Tensor:
     return _make(t._data.astype(_dtype._default_float.np))
 
 
-def to_tensor_operand(value, dtype: _dtype.dtype) -> Tensor:
-    """A Python number (or array) as a 0-d (or n-d) tensor of ``dtype``."""
+def to_tensor_operand(value, dtype: _dtype.dtype, like: Tensor | None = None) -> Tensor:
+    """A Python number (or array) as a 0-d (or n-d) tensor of ``dtype``, on ``like``'s device."""
     if isinstance(value, Tensor):
         return value
-    return _make(xp.asarray(value, dtype=dtype.np))
+    if like is not None and type(like._data) is not numpy.ndarray:
+        return _make(backend_of(like._data).asarray(value, dtype=dtype.np, index=like.device.index))
+    return _make(numpy.asarray(value, dtype=dtype.np))
 
 
 def promote_operands(a, b, op: str):
@@ -157,8 +159,8 @@ def promote_operands(a, b, op: str):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}(): expected at least one Tensor operand")
     for v in (a, b):
-        if not isinstance(v, (Tensor, int, float, bool, xp.generic)):
-            if isinstance(v, (ndarray, list, tuple)):
+        if not isinstance(v, (Tensor, int, float, bool, numpy.generic)):
+            if isinstance(v, (list, tuple)) or is_array(v):
                 continue
             raise TypeError(
                 f"{op}(): unsupported operand type(s): {type(a).__name__} and {type(b).__name__}"
@@ -166,11 +168,14 @@ def promote_operands(a, b, op: str):
     a = _coerce_array_like(a)
     b = _coerce_array_like(b)
     target = _dtype.result_type(a, b)
-    return cast_to(a, target), cast_to(b, target)
+    like = a if isinstance(a, Tensor) else b
+    a = cast_to(a, target) if isinstance(a, Tensor) else number_operand(a, target, like)
+    b = cast_to(b, target) if isinstance(b, Tensor) else number_operand(b, target, like)
+    return a, b
 
 
 def _coerce_array_like(v):
-    if isinstance(v, (ndarray, list, tuple)):
+    if isinstance(v, (list, tuple)) or is_array(v):
         from .._creation import tensor
 
         return tensor(v)
@@ -178,7 +183,8 @@ def _coerce_array_like(v):
 
 
 def cast_to(value, target: _dtype.dtype) -> Tensor:
-    """``value`` (Tensor or number) as a Tensor of dtype ``target`` (differentiable for tensors)."""
+    """``value`` (Tensor or number) as a Tensor of dtype ``target`` (differentiable for tensors).
+    A number becomes a 0-d CPU tensor (``number_operand`` puts it on a device)."""
     if isinstance(value, Tensor):
         if value._data.dtype is target.np or value._data.dtype == target.np:
             return value
@@ -187,13 +193,26 @@ def cast_to(value, target: _dtype.dtype) -> Tensor:
         from .elementwise import to_dtype
 
         return to_dtype(value, target)
+    return number_operand(value, target)
+
+
+def number_operand(value, target: _dtype.dtype, like: Tensor | None = None) -> Tensor:
+    """A Python number as a 0-d tensor of dtype ``target`` on ``like``'s device (CPU if None),
+    wrapping out-of-range integers like torch's C cast (``uint8 + (-1)``)."""
     if isinstance(value, bool) and target._kind != 0:
         value = int(value)
     if type(value) is int and target._kind == 1:
-        info = xp.iinfo(target.np)
+        info = numpy.iinfo(target.np)
         if not info.min <= value <= info.max:  # wrap around like torch's C cast: uint8 + (-1), int8 + 1000
-            return _make(xp.asarray(value, dtype=xp.int64).astype(target.np))
-    return _make(xp.asarray(value, dtype=target.np))
+            value = numpy.asarray(value, dtype=numpy.int64).astype(target.np)[()]
+    return scalar_operand(value, target.np, like)
+
+
+def scalar_operand(value, np_dtype, like: Tensor | None = None) -> Tensor:
+    """A Python number as a 0-d tensor of ``np_dtype`` on ``like``'s device (CPU if None)."""
+    if like is None or type(like._data) is numpy.ndarray:
+        return _make(numpy.asarray(value, dtype=np_dtype))
+    return _make(backend_of(like._data).scalar(value, np_dtype))
 
 
 def check_same_shape_count(op: str, tensors) -> None:
@@ -205,19 +224,27 @@ def check_same_shape_count(op: str, tensors) -> None:
 
 
 def zeros_of(shape: tuple, like: Tensor) -> Tensor:
-    """A zero tensor of ``shape`` with ``like``'s dtype (gradient buffers in backward passes)."""
-    return _make(xp.zeros(shape, dtype=like._data.dtype))
+    """A zero tensor of ``shape`` with ``like``'s dtype and device (gradient buffers in backward passes)."""
+    return _make(array_module(like._data).zeros(shape, dtype=like._data.dtype))
 
 
-@functools.lru_cache(maxsize=32)
-def ones_vector(width: int, dtype) -> object:
-    """A cached read-only vector of ones (row and column sums as BLAS products)."""
-    ones = xp.ones(width, dtype=dtype)
-    ones.flags.writeable = False
+_ONES: dict = {}
+
+
+def ones_vector(width: int, like) -> object:
+    """A cached read-only vector of ones with the dtype and device of array ``like`` (row and
+    column sums as BLAS products)."""
+    backend = backend_of(like)
+    key = (width, like.dtype, backend.type, backend.device_of(like))
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        ones = _ONES[key] = backend.make_read_only(backend.xp.ones(width, dtype=like.dtype))
     return ones
 
 
 def row_sums(a):
     """Sums over the last axis, keepdims: a matrix-vector product with ones, which BLAS runs
     5x faster than NumPy's reduction over short rows."""
-    return xp.matmul(a, ones_vector(a.shape[-1], a.dtype))[..., None]
+    return array_module(a).matmul(a, ones_vector(a.shape[-1], a))[..., None]

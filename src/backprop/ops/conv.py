@@ -256,7 +256,7 @@ class Conv2d(Function):
         if len(need) > 2 and need[2]:
             if B.is_array(gy):
                 rows = _rows_nhwc(gy)
-                gb = ones_vector(rows.shape[0], rows.dtype) @ rows
+                gb = ones_vector(rows.shape[0], rows) @ rows
             else:
                 gb = B.sum(gy, (0, 2, 3))
         return gx, gw, gb, None

@@ -544,7 +544,7 @@ class LayerNorm(Function):
         width = xhat.shape[1]
         g = grad.reshape(-1, width)
         gw = xp.einsum("ij,ij->j", g, xhat).reshape(weight.shape) if weight is not None and need[1] else None
-        gb = (ones_vector(g.shape[0], g.dtype) @ g).reshape(grad.shape[grad.ndim - ctx.n_dims :]) if need[2] else None
+        gb = (ones_vector(g.shape[0], g) @ g).reshape(grad.shape[grad.ndim - ctx.n_dims :]) if need[2] else None
         gx = None
         if need[0]:
             gy = g * weight.reshape(-1) if weight is not None else g

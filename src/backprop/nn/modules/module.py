@@ -14,7 +14,9 @@ from collections.abc import Iterator
 
 from ... import _dtype
 from ..._backend import xp
-from ..._device import check_device
+from ..._backend import move
+from ..._device import device as device_cls
+from ..._tensor_methods import parse_to_args
 from ..._tensor import Tensor, _make
 from ...autograd.function import Function
 from ...autograd.grad_mode import _state, no_grad
@@ -321,24 +323,24 @@ class Module:
         return self
 
     def to(self, *args, **kwargs) -> Module:
-        """``to(dtype)``/``to(device)``: float parameters and buffers change dtype; only the CPU exists."""
-        dtype = kwargs.pop("dtype", None)
-        device = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        for a in args:
-            if isinstance(a, _dtype.dtype):
-                dtype = a
-            elif isinstance(a, Tensor):
-                dtype = a.dtype
-            else:
-                device = a
-        check_device(device)
-        if dtype is None:
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``: every parameter,
+        buffer and gradient moves to ``device``; floating-point ones take ``dtype``. In place:
+        the parameters stay the same objects, so an optimizer built before still holds them."""
+        device, dtype, _non_blocking, _copy = parse_to_args(args, kwargs, "Module.to")
+        dt = None
+        if dtype is not None:
+            dt = _dtype.to_dtype(dtype)
+            if not dt.is_floating_point:
+                raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dt}")
+        if device is None and dt is None:
             return self
-        dt = _dtype.to_dtype(dtype)
-        if not dt.is_floating_point:
-            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dt}")
-        return self._apply(lambda a: a.astype(dt.np) if a.dtype.kind == "f" else a)
+
+        def convert(a):
+            if dt is not None and a.dtype.kind == "f" and a.dtype != dt.np:
+                a = a.astype(dt.np)
+            return a if device is None else move(a, device)
+
+        return self._apply(convert)
 
     def float(self) -> Module:
         return self.to(_dtype.float32)
@@ -353,11 +355,10 @@ class Module:
         return self.to(dst_type)
 
     def cpu(self) -> Module:
-        return self
+        return self.to("cpu")
 
     def cuda(self, device=None) -> Module:
-        check_device("cuda")
-        return self
+        return self.to(device_cls("cuda", device) if isinstance(device, int) else device or "cuda")
 
     def share_memory(self) -> Module:
         return self

@@ -1,0 +1,120 @@
+"""``Backend``: what one kind of device provides, and the backend-neutral forms of NumPy idioms.
+
+A backend has an array module (``xp``: NumPy or CuPy, which share NumPy's API), the array
+type it owns, its devices, transfers to and from host memory, and ``kernels``: the fused
+kernels that op code calls by name (``backend_of(x).kernels.gelu(...)``), one module per
+device kind with the same functions. The methods below cover the NumPy idioms that not every
+array library has; op code calls them instead of the NumPy spelling, so it runs on any
+backend. Each has a generic implementation in terms of ``xp`` here; a backend overrides it
+where its library has a faster or native form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy
+
+from .._device import device
+
+
+class Backend:
+    """One kind of device (``type``: ``"cpu"`` or ``"cuda"``)."""
+
+    type: str = ""
+    xp = numpy  # the array module
+    array_type: type = numpy.ndarray
+    kernels = None  # module of fused kernels, same names on every backend
+
+    # ------------------------------------------------------------------ devices
+    def device_of(self, array) -> device:
+        """The ``backprop.device`` holding ``array``."""
+        raise NotImplementedError
+
+    def is_available(self) -> bool:
+        return self.device_count() > 0
+
+    def device_count(self) -> int:
+        return 1
+
+    def current_device(self) -> int:
+        return 0
+
+    def use(self, index: int | None):
+        """A context in which new arrays go to device ``index`` (None: the current one)."""
+        return contextlib.nullcontext()
+
+    def synchronize(self, index: int | None = None) -> None:
+        """Wait until the device has finished all queued work."""
+
+    # ------------------------------------------------------------------ data movement
+    def asarray(self, value, dtype=None, index: int | None = None):
+        """``value`` (host data, or an array of this backend) as an array on this backend's
+        device ``index``; no copy when it already is one there with ``dtype``. Arrays of
+        another backend go through ``backprop._backend.move``."""
+        raise NotImplementedError
+
+    def to_host(self, array) -> numpy.ndarray:
+        """``array`` as a NumPy array (a copy unless it already lives in host memory)."""
+        raise NotImplementedError
+
+    def scalar(self, value, dtype):
+        """A 0-d array holding the Python number ``value`` (operands of ``x * 2``)."""
+        return self.xp.asarray(value, dtype=dtype)
+
+    # ------------------------------------------------------------------ NumPy idioms
+    def errstate(self, **kwargs):
+        """NumPy's ``errstate`` (floating-point warnings); other libraries do not warn."""
+        return contextlib.nullcontext()
+
+    def is_writeable(self, array) -> bool:
+        """Whether ``array`` may be written (NumPy has read-only arrays; others do not)."""
+        return True
+
+    def make_read_only(self, array):
+        """Mark ``array`` read-only where the library can; returns it."""
+        return array
+
+    def as_strided(self, array, shape: tuple, strides: tuple):
+        """A view of ``array`` with the given shape and byte strides (read-only where possible)."""
+        return self.xp.lib.stride_tricks.as_strided(array, shape, strides)
+
+    def ufunc_at(self, name: str, target, index, values) -> None:
+        """``numpy.<name>.at(target, index, values)``: unbuffered in-place ``add``/``maximum``/
+        ``minimum`` at (possibly repeated) indices."""
+        getattr(self.xp, name).at(target, index, values)
+
+    def accumulate(self, name: str, array, axis: int):
+        """``numpy.<name>.accumulate(array, axis)`` for an associative binary ufunc
+        (``maximum``, ``fmin``, ``logaddexp``, ``logical_or``...): a log-step (Hillis-Steele)
+        scan of whole-array passes, so it needs nothing but the ufunc itself."""
+        xp = self.xp
+        if name == "add":
+            return xp.cumsum(array, axis=axis)
+        op = getattr(xp, name)
+        out = xp.moveaxis(array, axis, -1).copy()
+        step, n = 1, out.shape[-1]
+        while step < n:
+            out[..., step:] = op(out[..., step:], out[..., :-step])  # the right side is read before the write
+            step *= 2
+        return xp.moveaxis(out, -1, axis)
+
+    def reduceat(self, name: str, array, starts, axis: int = 0):
+        """``numpy.<name>.reduceat(array, starts, axis)`` for increasing ``starts`` (non-empty
+        segments): each segment's ``add``/``maximum``/``minimum`` through ``ufunc_at``."""
+        xp = self.xp
+        moved = xp.moveaxis(array, axis, 0)
+        marks = xp.zeros(moved.shape[0], dtype=xp.int64)
+        marks[starts] = 1
+        segment = xp.cumsum(marks) - 1
+        shape = (len(starts),) + moved.shape[1:]
+        if name == "add":
+            out = xp.zeros(shape, dtype=array.dtype)
+        else:
+            info = xp.finfo(array.dtype) if array.dtype.kind == "f" else xp.iinfo(array.dtype)
+            out = xp.full(shape, info.min if name == "maximum" else info.max, dtype=array.dtype)
+        self.ufunc_at(name, out, segment, moved)
+        return xp.moveaxis(out, 0, axis)
+
+    def __repr__(self) -> str:
+        return f"<backprop backend {self.type!r} on {self.xp.__name__}>"

@@ -1,0 +1,46 @@
+"""The CPU backend: NumPy arrays in host memory."""
+
+from __future__ import annotations
+
+import numpy
+
+from .._device import device
+from . import cpu_kernels
+from .base import Backend
+
+_CPU_DEVICE = device("cpu")
+
+
+class CPUBackend(Backend):
+    type = "cpu"
+    xp = numpy
+    array_type = numpy.ndarray
+    kernels = cpu_kernels
+
+    def device_of(self, array) -> device:
+        return _CPU_DEVICE
+
+    def asarray(self, value, dtype=None, index: int | None = None):
+        return numpy.asarray(value, dtype=dtype)
+
+    def to_host(self, array) -> numpy.ndarray:
+        return numpy.asarray(array)
+
+    def errstate(self, **kwargs):
+        return numpy.errstate(**kwargs)
+
+    def is_writeable(self, array) -> bool:
+        return array.flags.writeable
+
+    def make_read_only(self, array):
+        array.flags.writeable = False
+        return array
+
+    def as_strided(self, array, shape: tuple, strides: tuple):
+        return numpy.lib.stride_tricks.as_strided(array, shape, strides, writeable=False)
+
+    def accumulate(self, name: str, array, axis: int):
+        return getattr(numpy, name).accumulate(array, axis=axis)
+
+    def reduceat(self, name: str, array, starts, axis: int = 0):
+        return getattr(numpy, name).reduceat(array, starts, axis=axis)

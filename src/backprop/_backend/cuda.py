@@ -1,0 +1,110 @@
+"""The CUDA backend: CuPy arrays in NVIDIA GPU memory.
+
+Imported only on the first CUDA request (``backend_for("cuda")``), so CPU users never import
+CuPy. Memory comes from CuPy's pool, wrapped once to record the peak for
+``backprop.cuda.max_memory_allocated``.
+"""
+
+from __future__ import annotations
+
+import cupy
+import cupyx
+
+from .._device import device
+from . import cuda_kernels
+from .base import Backend
+
+
+class CUDABackend(Backend):
+    type = "cuda"
+    xp = cupy
+    array_type = cupy.ndarray
+    kernels = cuda_kernels
+
+    def __init__(self) -> None:
+        self._devices: dict[int, device] = {}
+        self._scalars: dict[tuple, object] = {}
+        self.pool = cupy.get_default_memory_pool()
+        self.peak_bytes = 0
+        cupy.cuda.set_allocator(self._malloc)
+
+    def _malloc(self, size: int):
+        memory = self.pool.malloc(size)
+        used = self.pool.used_bytes()
+        if used > self.peak_bytes:
+            self.peak_bytes = used
+        return memory
+
+    # ------------------------------------------------------------------ devices
+    def device_of(self, array) -> device:
+        index = array.device.id
+        dev = self._devices.get(index)
+        if dev is None:
+            dev = self._devices[index] = device("cuda", index)
+        return dev
+
+    def device_count(self) -> int:
+        try:
+            return cupy.cuda.runtime.getDeviceCount()
+        except cupy.cuda.runtime.CUDARuntimeError:
+            return 0
+
+    def current_device(self) -> int:
+        return cupy.cuda.runtime.getDevice()
+
+    def use(self, index: int | None):
+        if index is None:
+            return _NULL_CONTEXT
+        return cupy.cuda.Device(index)
+
+    def synchronize(self, index: int | None = None) -> None:
+        with self.use(index):
+            cupy.cuda.Device().synchronize()
+
+    # ------------------------------------------------------------------ data movement
+    def asarray(self, value, dtype=None, index: int | None = None):
+        if type(value) is cupy.ndarray:
+            if index is not None and value.device.id != index:
+                with cupy.cuda.Device(index):
+                    value = value.copy()  # CuPy copies to the current device
+            return value if dtype is None or value.dtype == dtype else value.astype(dtype)
+        with self.use(index):
+            return cupy.asarray(value, dtype=dtype)
+
+    def to_host(self, array):
+        return array.get()
+
+    def scalar(self, value, dtype):
+        """A 0-d device array holding ``value``, cached per (value, dtype, device): scalar
+        operands then cost no host-to-device copy and no kernel launch after their first use.
+        Op code never writes into an operand, so sharing one array is safe."""
+        key = (type(value), value, dtype, cupy.cuda.runtime.getDevice())
+        arr = self._scalars.get(key)
+        if arr is None:
+            if len(self._scalars) > 4096:
+                self._scalars.clear()
+            arr = self._scalars[key] = cupy.full((), value, dtype=dtype)
+        return arr
+
+    # ------------------------------------------------------------------ NumPy idioms
+    def ufunc_at(self, name: str, target, index, values) -> None:
+        scatter = {"add": cupyx.scatter_add, "maximum": cupyx.scatter_max, "minimum": cupyx.scatter_min}.get(name)
+        if scatter is None:
+            raise NotImplementedError(f"{name}.at has no CUDA form")
+        scatter(target, index, values)
+
+    def accumulate(self, name: str, array, axis: int):
+        if name == "multiply":
+            return cupy.cumprod(array, axis=axis)
+        return super().accumulate(name, array, axis)
+
+
+class _NullContext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NULL_CONTEXT = _NullContext()
