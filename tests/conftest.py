@@ -5,10 +5,50 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import fake_cuda
 import numpy as np
 import pytest
 
 import backprop
+from backprop import random as bp_random
+
+DEVICES = ("cpu", "fake-cuda", "cuda")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--device",
+        action="append",
+        choices=DEVICES,
+        help="device the device-parametrized tests (op, layer and optimizer oracles) run on; repeat for "
+        "several. Default: cpu and fake-cuda (a CuPy-rules stand-in on NumPy memory, tests/fake_cuda.py). "
+        "cuda needs CuPy and an NVIDIA GPU (`make test-gpu`).",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "device" in metafunc.fixturenames:
+        devices = metafunc.config.getoption("--device") or ["cpu", "fake-cuda"]
+        metafunc.parametrize("device", devices, indirect=True)
+
+
+@pytest.fixture
+def device(request):
+    """The device a test runs on, as a device string: ``"cpu"`` or ``"cuda"`` (real or fake)."""
+    kind = getattr(request, "param", "cpu")
+    if kind == "fake-cuda":
+        fake_cuda.install()
+        try:
+            yield "cuda"
+        finally:
+            fake_cuda.uninstall()
+            bp_random._cuda_generators.clear()
+    elif kind == "cuda":
+        if fake_cuda._installed or not backprop.cuda.is_available():
+            pytest.skip("no CUDA device: CuPy and an NVIDIA GPU are needed")
+        yield "cuda"
+    else:
+        yield "cpu"
 
 DATA_DIR = Path(os.environ.get("BACKPROP_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
@@ -32,5 +72,6 @@ def _reset_state():
     np.random.seed(0)
     yield
     backprop.set_default_dtype(backprop.float32)
+    backprop.set_default_device(None)
     backprop.autograd.grad_mode._state.enabled = True
     backprop.autograd.grad_mode._state.inference = False

@@ -2,9 +2,11 @@
 
 An op is written once as ``fn(m, *tensors)`` where ``m`` is the framework module
 (``backprop`` or ``torch``), so every case also proves the API is the same. ``check_op``
-compares outputs (values, shape, dtype) and the gradient of every input that requires grad,
-under the same upstream gradient; ``check_gradcheck``/``check_gradgradcheck`` run
-backprop's finite-difference checks in float64.
+compares outputs (values, shape, dtype, device) and the gradient of every input that requires
+grad, under the same upstream gradient, on a device (backprop's inputs live there, ``fn`` runs
+under ``with backprop.device(device)``, torch runs on the CPU); ``check_create_graph`` does the
+same for the first derivative taken with ``create_graph=True`` (the differentiable backward);
+``check_gradcheck``/``check_gradgradcheck`` run backprop's finite-difference checks in float64.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def _outputs(result) -> list:
     return [result]
 
 
-def make_inputs(case: Case, dtype: str = "float32", noncontig: bool = False):
+def make_inputs(case: Case, dtype: str = "float32", noncontig: bool = False, device: str = "cpu"):
     rng = np.random.default_rng(case.seed)
     arrays = [spec.draw(rng, dtype) for spec in case.inputs]
     bp_leaves, th_leaves, bp_args, th_args = [], [], [], []
@@ -96,14 +98,14 @@ def make_inputs(case: Case, dtype: str = "float32", noncontig: bool = False):
         grad = spec.wants_grad(arr)
         if noncontig and arr.ndim >= 2:
             stored = np.ascontiguousarray(np.swapaxes(arr, -1, -2))
-            b = backprop.tensor(stored, requires_grad=grad)
+            b = backprop.tensor(stored, requires_grad=grad, device=device)
             t = torch.tensor(stored, requires_grad=grad)
             bp_leaves.append(b)
             th_leaves.append(t)
             bp_args.append(b.transpose(-1, -2))
             th_args.append(t.transpose(-1, -2))
         else:
-            b = backprop.tensor(arr, requires_grad=grad)
+            b = backprop.tensor(arr, requires_grad=grad, device=device)
             t = torch.tensor(arr, requires_grad=grad)
             bp_leaves.append(b)
             th_leaves.append(t)
@@ -112,13 +114,15 @@ def make_inputs(case: Case, dtype: str = "float32", noncontig: bool = False):
     return bp_leaves, th_leaves, bp_args, th_args
 
 
-def assert_close(ours, theirs, rtol, atol, what: str) -> None:
+def assert_close(ours, theirs, rtol, atol, what: str, device: str | None = None) -> None:
     if isinstance(theirs, torch.Tensor):
         assert isinstance(ours, backprop.Tensor), f"{what}: expected a Tensor, got {type(ours).__name__}"
         assert tuple(ours.shape) == tuple(theirs.shape), f"{what}: shape {tuple(ours.shape)} != torch {tuple(theirs.shape)}"
         assert ours.dtype.name == str(theirs.dtype).replace("torch.", ""), f"{what}: dtype {ours.dtype} != torch {theirs.dtype}"
-        a = ours.detach().numpy()
-        b = theirs.detach().numpy()
+        if device is not None:
+            assert ours.device.type == device, f"{what}: on {ours.device}, expected the inputs' device {device}"
+        a = ours.detach().cpu().numpy()
+        b = theirs.detach().cpu().numpy()
         if a.dtype.kind in "biu":
             np.testing.assert_array_equal(a, b, err_msg=what)
         else:
@@ -127,38 +131,69 @@ def assert_close(ours, theirs, rtol, atol, what: str) -> None:
         assert ours == theirs, f"{what}: {ours!r} != torch {theirs!r}"
 
 
-def check_op(case: Case, noncontig: bool = False) -> None:
-    """Forward values and every input's gradient equal torch's (float32)."""
-    bp_leaves, th_leaves, bp_args, th_args = make_inputs(case, "float32", noncontig)
-    ours = _outputs(case.fn(backprop, *bp_args))
+def _run_forward(case: Case, device: str, noncontig: bool):
+    bp_leaves, th_leaves, bp_args, th_args = make_inputs(case, "float32", noncontig, device)
+    with backprop.device(device):
+        ours = _outputs(case.fn(backprop, *bp_args))
     theirs = _outputs(case.fn(torch, *th_args))
     assert len(ours) == len(theirs), f"{case.name}: {len(ours)} outputs vs torch {len(theirs)}"
     for i, (o, t) in enumerate(zip(ours, theirs)):
-        assert_close(o, t, case.rtol, case.atol, f"{case.name} output {i}")
-    # Backward with the same random upstream gradient through every differentiable output.
+        assert_close(o, t, case.rtol, case.atol, f"{case.name} output {i}", device)
+    return bp_leaves, th_leaves, ours, theirs
+
+
+def _losses(case: Case, ours, theirs, device: str):
+    """The same random upstream gradient through every differentiable output, as scalar losses
+    (None when torch has no differentiable output)."""
     rng = np.random.default_rng(case.seed + 1)
     diff = [(o, t) for o, t in zip(ours, theirs) if isinstance(t, torch.Tensor) and t.requires_grad]
     if not diff:
-        return
+        return None, None
     bp_loss = None
     th_loss = None
     for o, t in diff:
         g = rng.standard_normal(tuple(t.shape)).astype(str(t.dtype).replace("torch.", ""))
         assert o.requires_grad, f"{case.name}: output does not require grad but torch's does"
-        term_bp = (o * backprop.tensor(g)).sum()
+        term_bp = (o * backprop.tensor(g, device=device)).sum()
         term_th = (t * torch.tensor(g)).sum()
         bp_loss = term_bp if bp_loss is None else bp_loss + term_bp
         th_loss = term_th if th_loss is None else th_loss + term_th
+    return bp_loss, th_loss
+
+
+def _compare_grads(case: Case, ours: list, theirs: list, device: str, what: str = "grad") -> None:
+    for i, (b, t) in enumerate(zip(ours, theirs)):
+        if t is None:
+            assert b is None or not np.any(b.detach().cpu().numpy()), f"{case.name}: input {i} got a {what} torch did not"
+            continue
+        assert b is not None, f"{case.name}: input {i} has no {what} (torch has one)"
+        assert_close(b, t, case.rtol * 10, case.atol * 10, f"{case.name} {what} of input {i}", device)
+
+
+def check_op(case: Case, noncontig: bool = False, device: str = "cpu") -> None:
+    """Forward values and every input's gradient equal torch's (float32), with backprop on ``device``."""
+    bp_leaves, th_leaves, ours, theirs = _run_forward(case, device, noncontig)
+    bp_loss, th_loss = _losses(case, ours, theirs, device)
+    if bp_loss is None:
+        return
     bp_loss.backward()
     th_loss.backward()
-    for i, (b, t) in enumerate(zip(bp_leaves, th_leaves)):
-        if not t.requires_grad:
-            continue
-        if t.grad is None:
-            assert b.grad is None or not np.any(b.grad.numpy()), f"{case.name}: input {i} got a gradient torch did not"
-            continue
-        assert b.grad is not None, f"{case.name}: input {i} has no gradient (torch has one)"
-        assert_close(b.grad, t.grad, case.rtol * 10, case.atol * 10, f"{case.name} grad of input {i}")
+    pairs = [(b, t) for b, t in zip(bp_leaves, th_leaves) if t.requires_grad]
+    _compare_grads(case, [b.grad for b, _ in pairs], [t.grad for _, t in pairs], device)
+
+
+def check_create_graph(case: Case, device: str = "cpu") -> None:
+    """The first derivative computed with ``create_graph=True`` -- every backward formula run on
+    Tensors, recorded for a second differentiation -- equals torch's. (Whether it differentiates
+    correctly again is gradgradcheck's question.)"""
+    bp_leaves, th_leaves, ours, theirs = _run_forward(case, device, False)
+    bp_loss, th_loss = _losses(case, ours, theirs, device)
+    if bp_loss is None:
+        return
+    pairs = [(b, t) for b, t in zip(bp_leaves, th_leaves) if t.requires_grad]
+    bp_grads = backprop.autograd.grad(bp_loss, [b for b, _ in pairs], create_graph=True, allow_unused=True)
+    th_grads = torch.autograd.grad(th_loss, [t for _, t in pairs], create_graph=True, allow_unused=True)
+    _compare_grads(case, list(bp_grads), list(th_grads), device, "create_graph grad")
 
 
 def _f64_inputs(case: Case):
@@ -185,17 +220,22 @@ def _has_matrix_input(case: Case) -> bool:
 
 
 def oracle_tests(cases: list) -> tuple:
-    """The four standard tests over ``cases``: against torch, against torch on non-contiguous
-    inputs (cases with a 2-D input and ``noncontig``), gradcheck and gradgradcheck (where the
-    case asks for them). A test module binds them to ``test_*`` names so pytest collects them."""
+    """The five standard tests over ``cases``: against torch on every test device, against torch
+    on non-contiguous inputs (cases with a 2-D input and ``noncontig``), the first derivative
+    under ``create_graph=True`` against torch, gradcheck and gradgradcheck (where the case asks
+    for them). A test module binds them to ``test_*`` names so pytest collects them."""
 
     @pytest.mark.parametrize("case", cases, ids=repr)
-    def matches_torch(case):
-        check_op(case)
+    def matches_torch(case, device):
+        check_op(case, device=device)
 
     @pytest.mark.parametrize("case", [c for c in cases if c.noncontig and _has_matrix_input(c)], ids=repr)
-    def matches_torch_noncontiguous(case):
-        check_op(case, noncontig=True)
+    def matches_torch_noncontiguous(case, device):
+        check_op(case, noncontig=True, device=device)
+
+    @pytest.mark.parametrize("case", [c for c in cases if c.gradcheck], ids=repr)
+    def create_graph_matches_torch(case, device):
+        check_create_graph(case, device)
 
     @pytest.mark.parametrize("case", [c for c in cases if c.gradcheck], ids=repr)
     def gradcheck(case):
@@ -205,4 +245,4 @@ def oracle_tests(cases: list) -> tuple:
     def gradgradcheck(case):
         check_gradgradcheck(case)
 
-    return matches_torch, matches_torch_noncontiguous, gradcheck, gradgradcheck
+    return matches_torch, matches_torch_noncontiguous, create_graph_matches_torch, gradcheck, gradgradcheck

@@ -143,7 +143,9 @@ LINALG = [
 CASES = ORDER_STATISTICS + CUMULATIVE + ELEMENTWISE + SHAPES + LINALG
 
 
-test_matches_torch, test_matches_torch_noncontiguous, test_gradcheck, test_gradgradcheck = oracle_tests(CASES)
+test_matches_torch, test_matches_torch_noncontiguous, test_create_graph_matches_torch, test_gradcheck, test_gradgradcheck = (
+    oracle_tests(CASES)
+)
 
 
 def test_median_all_gradient_is_shared_among_ties_like_torch():

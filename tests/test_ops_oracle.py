@@ -225,4 +225,6 @@ LINALG = [
 CASES = ELEMENTWISE + REDUCTIONS + MOVEMENT + INDEXING + LINALG
 
 
-test_matches_torch, test_matches_torch_noncontiguous, test_gradcheck, test_gradgradcheck = oracle_tests(CASES)
+test_matches_torch, test_matches_torch_noncontiguous, test_create_graph_matches_torch, test_gradcheck, test_gradgradcheck = (
+    oracle_tests(CASES)
+)

@@ -49,7 +49,7 @@ from ._creation import (
     zeros_like,
 )
 from ._creation import range_ as range  # noqa: A004 - torch's (deprecated) name
-from ._device import device
+from ._device import device, get_default_device, set_default_device
 from ._dtype import bool_ as bool  # noqa: A004 - torch's name
 from ._dtype import (
     dtype,

@@ -25,6 +25,10 @@ class Backend:
     xp = numpy  # the array module
     array_type: type = numpy.ndarray
     kernels = None  # module of fused kernels, same names on every backend
+    # Whether ops may read array values on the host for checks (index bounds...): cheap on the
+    # CPU; on a GPU each read waits for the device, so hot ops skip them there, as torch's
+    # CUDA kernels do (its device-side asserts).
+    checks_values = True
 
     # ------------------------------------------------------------------ devices
     def device_of(self, array) -> device:
@@ -57,6 +61,13 @@ class Backend:
     def to_host(self, array) -> numpy.ndarray:
         """``array`` as a NumPy array (a copy unless it already lives in host memory)."""
         raise NotImplementedError
+
+    def pinned_copy(self, array):
+        """A copy of host array ``array`` in page-locked memory (for fast copies to the device)."""
+        return array.copy()
+
+    def is_pinned(self, array) -> bool:
+        return False
 
     def scalar(self, value, dtype):
         """A 0-d array holding the Python number ``value`` (operands of ``x * 2``)."""

@@ -20,6 +20,7 @@ class CUDABackend(Backend):
     xp = cupy
     array_type = cupy.ndarray
     kernels = cuda_kernels
+    checks_values = False
 
     def __init__(self) -> None:
         self._devices: dict[int, device] = {}
@@ -73,6 +74,19 @@ class CUDABackend(Backend):
 
     def to_host(self, array):
         return array.get()
+
+    def pinned_copy(self, array):
+        out = cupyx.empty_pinned(array.shape, array.dtype)
+        out[...] = array
+        return out
+
+    def is_pinned(self, array) -> bool:
+        base = array
+        while base is not None:
+            if isinstance(base, cupy.cuda.PinnedMemoryPointer):
+                return True
+            base = getattr(base, "base", None)
+        return False
 
     def scalar(self, value, dtype):
         """A 0-d device array holding ``value``, cached per (value, dtype, device): scalar

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from . import engine
 from .anomaly_mode import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
@@ -79,10 +81,14 @@ def _make_root_grads(outputs: tuple, grad_outputs, api: str) -> list:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if out._data.dtype.kind != "f":
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
-            g = _make(xp.ones(out._data.shape, dtype=out._data.dtype))
+            g = _make(array_module(out._data).ones(out._data.shape, dtype=out._data.dtype))
         else:
             if not isinstance(g, Tensor):
-                g = _make(xp.asarray(g, dtype=out._data.dtype))
+                g = _make(backend_of(out._data).asarray(g, dtype=out._data.dtype))
+            elif type(g._data) is not type(out._data):
+                raise RuntimeError(
+                    f"invalid gradient at index {i} - expected device {out.device} but got {g.device}"
+                )
             if g._data.shape != out._data.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output[{i}] has a shape of {shape_str(g._data.shape)} and "
@@ -158,7 +164,7 @@ def grad(
     for t, g in zip(ins, captured):
         if g is None:
             if materialize_grads:
-                g = _make(xp.zeros(t._data.shape, dtype=t._data.dtype))
+                g = _make(array_module(t._data).zeros(t._data.shape, dtype=t._data.dtype))
             elif not allow_unused:
                 raise RuntimeError(
                     "One of the differentiated Tensors appears to not have been used in the graph. "
@@ -170,7 +176,7 @@ def grad(
 
 def Variable(data, requires_grad: bool = False, volatile: bool = False) -> Tensor:  # noqa: N802 - torch's legacy name
     """Legacy ``torch.autograd.Variable``: returns the tensor, marked ``requires_grad``."""
-    t = data if isinstance(data, Tensor) else _make(xp.asarray(data))
+    t = data if isinstance(data, Tensor) else _make(numpy.asarray(data))
     if requires_grad:
         t.requires_grad_(True)
     return t
