@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import fake_cuda
 import numpy as np
 import pytest
 
 import backprop
+import fake_cuda
 from backprop import random as bp_random
 
 DEVICES = ("cpu", "fake-cuda", "cuda")

@@ -132,7 +132,7 @@ class FakeArray:
     nbytes = property(lambda self: self._a.nbytes)
     strides = property(lambda self: self._a.strides)
     T = property(lambda self: FakeArray(self._a.T))
-    mT = property(lambda self: FakeArray(self._a.mT))
+    mT = property(lambda self: FakeArray(self._a.mT))  # noqa: N815 - CuPy's name
     flags = property(lambda self: _Flags(self._a))
     device = property(lambda self: _Device())
     data = property(lambda self: _Pointer(self._a.ctypes.data))

@@ -17,12 +17,12 @@ from ._tensor import Tensor, _make
 from .autograd.grad_mode import _state
 from .ops import elementwise as ew
 from .ops import indexing as ix
-from .ops.device import to_device
 from .ops import inplace, nn_ops
 from .ops import linalg as la
 from .ops import movement as mv
 from .ops import reduction as red
 from .ops import special as sp
+from .ops.device import to_device
 
 
 def _bind(names_to_fns: dict) -> None:

@@ -13,11 +13,10 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Iterator
 
 from ... import _dtype
-from ..._backend import xp
-from ..._backend import move
+from ..._backend import move, xp
 from ..._device import device as device_cls
-from ..._tensor_methods import parse_to_args
 from ..._tensor import Tensor, _make
+from ..._tensor_methods import parse_to_args
 from ...autograd.function import Function
 from ...autograd.grad_mode import _state, no_grad
 from ..parameter import Parameter
