@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 TEST_WORKERS ?= 2
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test test-gpu lint format bench bench-gpu clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: $(VENV)/.dev
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m pytest -n $(TEST_WORKERS) -q
 
+# On a machine with an NVIDIA GPU and CuPy (pip install 'backprop[cuda]'): the device-parametrized
+# oracle suite and the CUDA tests, on the GPU.
+test-gpu: $(VENV)/.dev
+	$(PY) -m pytest -n $(TEST_WORKERS) -q --device cuda tests/test_cuda.py tests/test_ops_oracle.py tests/test_ops_more.py \
+		tests/test_special_ops.py tests/test_nn_layers.py tests/test_nn_rnn.py tests/test_nn_attention.py tests/test_nn_more.py \
+		tests/test_nn_losses.py tests/test_nn_module.py tests/test_optim.py tests/test_serialization.py tests/test_interop.py
+
 lint: $(VENV)/.dev
 	$(PY) -m ruff check src tests benchmarks examples
 
@@ -35,6 +42,9 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) -m benchmarks.run
+
+bench-gpu: $(VENV)/.dev
+	$(PY) -m benchmarks.run --device cuda --workloads mlp cnn resnet gpt lstm overhead
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

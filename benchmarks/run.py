@@ -24,12 +24,12 @@ from benchmarks.workloads import ALL
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _measure(framework: str, workload: str, steps: int, threads: int) -> dict:
+def _measure(framework: str, workload: str, steps: int, threads: int, device: str = "cpu") -> dict:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, "-m", "benchmarks.worker", framework, workload, "--steps", str(steps), "--threads", str(threads)]
+    cmd = [sys.executable, "-m", "benchmarks.worker", framework, workload, "--steps", str(steps), "--threads", str(threads), "--device", device]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(f"{framework} {workload} failed:\n{out.stderr[-3000:]}")
@@ -52,6 +52,7 @@ def summarize(reps: list) -> dict:
         "forward": _median([_median(r["forward"]) for r in reps if r["forward"]]),
         "backward": _median([_median(r["backward"]) for r in reps if r["backward"]]),
         "optimizer": _median([_median(r["optimizer"]) for r in reps if r["optimizer"]]),
+        "device": first.get("device", "cpu"),
         "peak_mem_mb": _median([r["peak_mem_mb"] for r in reps]),
         "samples_per_s": first["batch_size"] / med * (1e3 if first["unit"] == "ms" else 1e6) if med else None,
         "losses": first["losses"],
@@ -61,7 +62,16 @@ def summarize(reps: list) -> dict:
     return out
 
 
-def machine() -> str:
+def gpu_name() -> str:
+    """The GPU's name as nvidia-smi reports it (empty when there is none)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+
+
+def machine(device: str = "cpu") -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as fh:
@@ -79,12 +89,23 @@ def machine() -> str:
         tv = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         tv = "not installed"
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {numpy.__version__}, torch {tv}"
+    text = f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {numpy.__version__}, torch {tv}"
+    if device == "cuda":
+        try:
+            cp = importlib.metadata.version("cupy-cuda13x")
+        except importlib.metadata.PackageNotFoundError:
+            try:
+                cp = importlib.metadata.version("cupy-cuda12x")
+            except importlib.metadata.PackageNotFoundError:
+                cp = "?"
+        text = f"{gpu_name() or 'GPU'} (CuPy {cp}); host: {text}"
+    return text
 
 
-def markdown(results: dict, threads: int, reps: int) -> str:
+def markdown(results: dict, threads: int, reps: int, device: str = "cpu") -> str:
+    where = "fp32 on the GPU (torch: TF32 off); peak device memory" if device == "cuda" else f"{threads} threads for both"
     lines = [
-        f"Measured on: {machine()}; {threads} threads for both; median of {reps} interleaved repetitions in fresh processes.",
+        f"Measured on: {machine(device)}; {where}; median of {reps} interleaved repetitions in fresh processes.",
         "",
         "| workload | backprop | torch | ratio | backprop fwd / bwd / optim | samples/s (backprop) | peak mem MB (backprop / torch) | mem ratio |",
         "|---|---|---|---|---|---|---|---|",
@@ -112,6 +133,7 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda: both frameworks on the GPU, at GPU batch sizes")
     p.add_argument("--no-torch", action="store_true", help="measure backprop only")
     p.add_argument("--json", default=None, help="write all raw results as JSON")
     p.add_argument("--markdown", default=None, help="write the results table as markdown")
@@ -129,7 +151,7 @@ def main(argv=None) -> int:
         for rep in range(args.reps):
             order = frameworks if rep % 2 == 0 else frameworks[::-1]
             for fw in order:
-                raw[fw].append(_measure(fw, name, args.steps, args.threads))
+                raw[fw].append(_measure(fw, name, args.steps, args.threads, args.device))
         results[name] = {fw: summarize(raw[fw]) for fw in frameworks}
         b = results[name]["backprop"]
         line = f"{name:<20} backprop {b['median']:9.2f} {b['unit']}"
@@ -139,12 +161,12 @@ def main(argv=None) -> int:
         if b["losses"]:
             line += f"   loss {b['losses'][0]:.3f} -> {b['losses'][-1]:.3f}"
         print(line, flush=True)
-    table = markdown(results, args.threads, args.reps)
+    table = markdown(results, args.threads, args.reps, args.device)
     print()
     print(table)
     print(f"\n({time.time() - started:.0f} s)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "threads": args.threads, "reps": args.reps, "results": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"machine": machine(args.device), "device": args.device, "threads": args.threads, "reps": args.reps, "results": results}, indent=2))
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
     return 0

@@ -1,9 +1,11 @@
 """The benchmark workloads, each written once against the PyTorch API.
 
-``build(m, ...)`` receives the framework module (``backprop`` or ``torch``) and returns a
-``Workload``: the model, an optimizer, a batch and a loss function. The runner then times
-full training steps (zero_grad + forward + loss + backward + optimizer step), or forward
-passes under ``no_grad`` for the ``*-inference`` variants.
+``build(m, size)`` receives the framework module (``backprop`` or ``torch``) and a size
+(``"cpu"``: the CPU suite's sizes; ``"gpu"``: batch sizes that fill a GPU) and returns a
+``Workload``: the model, an optimizer, a batch and a loss function, on the CPU; the worker
+moves it to the device. The runner then times full training steps (zero_grad + forward + loss
++ backward + optimizer step), or forward passes under ``no_grad`` for the ``*-inference``
+variants.
 """
 
 from __future__ import annotations
@@ -32,31 +34,41 @@ def _labels(m, n, classes, seed):
     return m.tensor(np.random.default_rng(seed).integers(0, classes, n))
 
 
-def mlp(m) -> Workload:
-    """784-512-256-10 ReLU MLP, batch 128, SGD with momentum."""
+# Batch sizes (and the GPT's shape) per size: "cpu" is the CPU suite, "gpu" fills a GPU.
+SIZES = {
+    "cpu": {"mlp": 128, "cnn": 64, "resnet": 32, "lstm": 32, "gpt": {"batch": 12, "block": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}},
+    "gpu": {"mlp": 4096, "cnn": 1024, "resnet": 512, "lstm": 256, "gpt": {"batch": 64, "block": 256, "n_layer": 6, "n_head": 6, "n_embd": 384}},
+}
+
+
+def mlp(m, size: str = "cpu") -> Workload:
+    """784-512-256-10 ReLU MLP, batch 128 (GPU: 4096), SGD with momentum."""
     nn = m.nn
+    batch = SIZES[size]["mlp"]
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
     opt = m.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Workload(model, opt, (_batch(m, (128, 784), 0),), _labels(m, 128, 10, 1), nn.functional.cross_entropy, 128)
+    return Workload(model, opt, (_batch(m, (batch, 784), 0),), _labels(m, batch, 10, 1), nn.functional.cross_entropy, batch)
 
 
-def cnn(m) -> Workload:
-    """Two 3x3 conv+ReLU+maxpool blocks (32, 64 channels) on 1x28x28, fc 128, fc 10; batch 64, Adam."""
+def cnn(m, size: str = "cpu") -> Workload:
+    """Two 3x3 conv+ReLU+maxpool blocks (32, 64 channels) on 1x28x28, fc 128, fc 10; batch 64 (GPU: 1024), Adam."""
     from backprop.cli.models import cnn as build
 
+    batch = SIZES[size]["cnn"]
     model = build((1, 28, 28), 10, nn=m.nn)
     opt = m.optim.Adam(model.parameters(), lr=1e-3)
-    return Workload(model, opt, (_batch(m, (64, 1, 28, 28), 0),), _labels(m, 64, 10, 1), m.nn.functional.cross_entropy, 64)
+    return Workload(model, opt, (_batch(m, (batch, 1, 28, 28), 0),), _labels(m, batch, 10, 1), m.nn.functional.cross_entropy, batch)
 
 
-def resnet(m) -> Workload:
+def resnet(m, size: str = "cpu") -> Workload:
     """CIFAR ResNet-14 (3 stages x 2 BasicBlocks, 16/32/64 channels, BatchNorm, projection
-    shortcuts) on 3x32x32, batch 32, SGD with momentum."""
+    shortcuts) on 3x32x32, batch 32 (GPU: 512), SGD with momentum."""
     from backprop.cli.models import resnet as build
 
+    batch = SIZES[size]["resnet"]
     model = build((3, 32, 32), 10, nn=m.nn)
     opt = m.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    return Workload(model, opt, (_batch(m, (32, 3, 32, 32), 0),), _labels(m, 32, 10, 1), m.nn.functional.cross_entropy, 32)
+    return Workload(model, opt, (_batch(m, (batch, 3, 32, 32), 0),), _labels(m, batch, 10, 1), m.nn.functional.cross_entropy, batch)
 
 
 def _char_gpt_module(m):
@@ -69,24 +81,27 @@ def _char_gpt_module(m):
     return char_gpt
 
 
-def gpt(m) -> Workload:
-    """Char GPT of examples/char_gpt.py: vocab 65, block 64, 4 layers, 4 heads, 128 embd, batch 12, AdamW."""
+def gpt(m, size: str = "cpu") -> Workload:
+    """Char GPT of examples/char_gpt.py: vocab 65, block 64, 4 layers, 4 heads, 128 embd, batch 12
+    (GPU: block 256, 6 layers, 6 heads, 384 embd, batch 64), AdamW."""
     char_gpt = _char_gpt_module(m)
-    model = char_gpt.GPT(char_gpt.GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0))
+    c = SIZES[size]["gpt"]
+    cfg = char_gpt.GPTConfig(vocab_size=65, block_size=c["block"], n_layer=c["n_layer"], n_head=c["n_head"], n_embd=c["n_embd"], dropout=0.0)
+    model = char_gpt.GPT(cfg)
     opt = m.optim.AdamW(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
-    idx = m.tensor(rng.integers(0, 65, (12, 64)))
-    tgt = m.tensor(rng.integers(0, 65, (12, 64)))
+    idx = m.tensor(rng.integers(0, 65, (c["batch"], c["block"])))
+    tgt = m.tensor(rng.integers(0, 65, (c["batch"], c["block"])))
 
     def loss_fn(output, target):
         logits = output[0]
         return m.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), target.view(-1))
 
-    return Workload(model, opt, (idx,), tgt, loss_fn, 12)
+    return Workload(model, opt, (idx,), tgt, loss_fn, c["batch"])
 
 
-def lstm(m) -> Workload:
-    """Char LSTM language model: Embedding(65, 128) -> 2-layer LSTM(hidden 256) -> Linear; seq 64, batch 32, Adam."""
+def lstm(m, size: str = "cpu") -> Workload:
+    """Char LSTM language model: Embedding(65, 128) -> 2-layer LSTM(hidden 256) -> Linear; seq 64, batch 32 (GPU: 256), Adam."""
     nn = m.nn
 
     class CharLSTM(nn.Module):
@@ -100,16 +115,17 @@ def lstm(m) -> Workload:
             out, _ = self.rnn(self.emb(idx))
             return self.head(out)
 
+    batch = SIZES[size]["lstm"]
     model = CharLSTM()
     opt = m.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
-    idx = m.tensor(rng.integers(0, 65, (32, 64)))
-    tgt = m.tensor(rng.integers(0, 65, (32, 64)))
+    idx = m.tensor(rng.integers(0, 65, (batch, 64)))
+    tgt = m.tensor(rng.integers(0, 65, (batch, 64)))
 
     def loss_fn(logits, target):
         return m.nn.functional.cross_entropy(logits.reshape(-1, 65), target.reshape(-1))
 
-    return Workload(model, opt, (idx,), tgt, loss_fn, 32)
+    return Workload(model, opt, (idx,), tgt, loss_fn, batch)
 
 
 def overhead_graph(m, x, y):

@@ -12,9 +12,10 @@ which is where device bugs live:
 
 ``FakeCUDABackend`` registers it as backprop's ``cuda`` backend (``install()``), so the device
 plumbing -- creation on the device, ``.to()``, mixing errors, every op keeping its result on
-its input's device, optimizers and modules on the device -- is tested on any machine. Its
-fused kernels are the CPU kernels run on the unwrapped arrays: only a real GPU tests the CUDA
-kernels (``pytest --device cuda``).
+its input's device, the fused-kernel code paths, optimizers and modules on the device -- is
+tested on any machine. Its fused kernels are the NumPy references of the CUDA kernels
+(tests/kernel_reference.py): only a real GPU tests the CUDA kernels themselves
+(``pytest --device cuda``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import types
 import numpy
 
 import backprop
-from backprop._backend import Backend, cpu_kernels, register, unregister
+import kernel_reference
+from backprop._backend import Backend, register, unregister
 from backprop._device import device
 
 # NumPy names CuPy 14 does not have (read off cupy-cuda13x 14.2.0 with ``dir``).
@@ -73,8 +75,9 @@ def _wrap(value):
         return FakeArray(value)
     if isinstance(value, numpy.generic):
         return FakeArray(numpy.asarray(value))
-    if tv is tuple:
-        return tuple(_wrap(v) for v in value)
+    if isinstance(value, tuple):  # named tuples too (linalg.qr, svd, eigh, slogdet)
+        items = [_wrap(v) for v in value]
+        return tv(*items) if hasattr(value, "_fields") else tuple(items)
     if tv is list:
         return [_wrap(v) for v in value]
     return value
@@ -152,6 +155,8 @@ class FakeArray:
         if name.startswith("__") or name in _NOT_ARRAY_METHODS or not hasattr(numpy.ndarray, name):
             raise AttributeError(f"'FakeArray' (CuPy ndarray) object has no attribute '{name}'")
         method = getattr(self._a, name)
+        if not callable(method):  # an array property (real, imag, flat)
+            return _wrap(method)
 
         def call(*args, **kwargs):
             return _wrap(method(*_unwrap(args), **_unwrap(kwargs)))
@@ -274,6 +279,8 @@ class _Ufunc:
         return _wrap(self._u(*_unwrap(args), **_unwrap(kwargs)))
 
     def reduce(self, *args, **kwargs):
+        if self.__name__ not in ("add", "multiply"):  # CuPy 14's ufunc.reduce covers these two only
+            raise NotImplementedError(f"`{self.__name__}.reduce` is not supported yet")
         return _wrap(self._u.reduce(*_unwrap(args), **_unwrap(kwargs)))
 
 
@@ -314,6 +321,16 @@ def _function(fn, host_ok: bool):
 
 
 fakecupy = _Namespace(numpy, "fakecupy", _NOT_IN_CUPY)
+
+
+def _take(a, indices, axis=None, out=None):
+    """CuPy's ``take``: no ``mode`` argument; out-of-range indices wrap."""
+    a = _unwrap(a)
+    size = a.size if axis is None else a.shape[axis]
+    return _wrap(numpy.take(a, numpy.mod(_unwrap(indices), size) if size else _unwrap(indices), axis=axis, out=_unwrap(out)))
+
+
+fakecupy.take = _take
 fakecupy.lib = types.SimpleNamespace(
     stride_tricks=types.SimpleNamespace(
         as_strided=lambda a, shape=None, strides=None: FakeArray(numpy.lib.stride_tricks.as_strided(a._a, shape, strides)),
@@ -330,10 +347,11 @@ fakecupy.from_dlpack = _from_dlpack
 
 
 class _UnwrappingKernels:
-    """The CPU kernels, run on the unwrapped NumPy arrays (results wrapped back)."""
+    """The CUDA kernels' NumPy references (tests/kernel_reference.py), run on the unwrapped
+    arrays (results wrapped back), so the ops' fused-kernel paths run here too."""
 
     def __getattr__(self, name: str):
-        kernel = getattr(cpu_kernels, name)
+        kernel = getattr(kernel_reference, name)
 
         def call(*args, **kwargs):
             return _wrap(kernel(*_unwrap(args), **_unwrap(kwargs)))
@@ -378,6 +396,10 @@ class FakeCUDABackend(Backend):
 
     def scalar(self, value, dtype):
         return FakeArray(numpy.asarray(value, dtype=dtype))
+
+    def errstate(self, **kwargs):
+        """The math runs on NumPy here: silence its warnings as the CPU backend does (a GPU has none)."""
+        return numpy.errstate(**kwargs)
 
     def as_strided(self, array, shape, strides):
         return FakeArray(numpy.lib.stride_tricks.as_strided(array._a, shape, strides))

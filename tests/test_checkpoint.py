@@ -1,6 +1,8 @@
 """``utils.checkpoint`` against torch 2.13: values and gradients of checkpointed models equal
 torch's (and the uncheckpointed run's), dropout masks repeat in the recomputation, the graph
-keeps no intermediate nodes, and torch's warnings and errors."""
+keeps no intermediate nodes, and torch's warnings and errors. The ``device`` tests (cpu and
+fake-cuda by default) run the model and data on that device: the recomputation replays the CUDA
+generator too, and ``autograd.gradcheck`` checks a checkpointed function there."""
 
 from __future__ import annotations
 
@@ -17,29 +19,33 @@ from backprop.utils import checkpoint as bp_checkpoint
 R = np.random.default_rng(0)
 
 
-def _models():
+def _models(device: str = "cpu"):
     torch.manual_seed(0)
     th = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.GELU(), torch.nn.Linear(8, 3))
     ours = bp.nn.Sequential(bp.nn.Linear(4, 8), bp.nn.Tanh(), bp.nn.Linear(8, 8), bp.nn.GELU(), bp.nn.Linear(8, 3))
     ours.load_state_dict({k: bp.tensor(v.detach().numpy()) for k, v in th.state_dict().items()})
-    return ours, th
+    return ours.to(device), th
 
 
 def _compare(ours_model, th_model, x_ours, x_th, out_ours, out_th):
-    np.testing.assert_allclose(out_ours.detach().numpy(), out_th.detach().numpy(), rtol=1e-5, atol=1e-6)
+    device = x_ours.device
+    assert out_ours.device == device
+    np.testing.assert_allclose(out_ours.detach().cpu().numpy(), out_th.detach().numpy(), rtol=1e-5, atol=1e-6)
     g = R.standard_normal(tuple(out_th.shape)).astype(np.float32)
-    (out_ours * bp.tensor(g)).sum().backward()
+    (out_ours * bp.tensor(g, device=device)).sum().backward()
     (out_th * torch.tensor(g)).sum().backward()
-    np.testing.assert_allclose(x_ours.grad.numpy(), x_th.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert x_ours.grad.device == device
+    np.testing.assert_allclose(x_ours.grad.cpu().numpy(), x_th.grad.numpy(), rtol=1e-5, atol=1e-6)
     for (name, p), q in zip(ours_model.named_parameters(), th_model.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        assert p.grad.device == device
+        np.testing.assert_allclose(p.grad.cpu().numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize("use_reentrant", [True, False])
-def test_checkpointed_model_matches_torch(use_reentrant):
-    ours, th = _models()
+def test_checkpointed_model_matches_torch(use_reentrant, device):
+    ours, th = _models(device)
     x = R.standard_normal((5, 4)).astype(np.float32)
-    xb, xt = bp.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    xb, xt = bp.tensor(x, requires_grad=True, device=device), torch.tensor(x, requires_grad=True)
     out_b = bp_checkpoint.checkpoint(ours, xb, use_reentrant=use_reentrant)
     out_t = th_checkpoint.checkpoint(th, xt, use_reentrant=use_reentrant)
     _compare(ours, th, xb, xt, out_b, out_t)
@@ -54,21 +60,67 @@ def test_reentrant_checkpoint_records_no_inner_nodes():
     assert [type(fn).__name__ for fn, _ in out.grad_fn.next_functions if fn is not None] == ["AccumulateGrad"]
 
 
-def test_dropout_mask_is_the_same_in_the_recomputation():
-    model = bp.nn.Sequential(bp.nn.Linear(6, 16), bp.nn.Dropout(0.5), bp.nn.ReLU(), bp.nn.Linear(16, 2))
-    x = bp.tensor(R.standard_normal((8, 6)).astype(np.float32), requires_grad=True)
+def _generator_of(device: str):
+    return bp.random.cuda_generator(0) if bp.device(device).type == "cuda" else bp.random.default_generator
+
+
+def test_dropout_mask_is_the_same_in_the_recomputation(device):
+    """The recomputation replays the dropout mask of the forward (drawn from the generator of the
+    inputs' device: the CUDA one for CUDA inputs) though the generator moved on in between, and
+    leaves the generators as the backward found them (torch's fork_rng)."""
+    model = bp.nn.Sequential(bp.nn.Linear(6, 16), bp.nn.Dropout(0.5), bp.nn.ReLU(), bp.nn.Linear(16, 2)).to(device)
+    x = bp.tensor(R.standard_normal((8, 6)).astype(np.float32), requires_grad=True, device=device)
     bp.manual_seed(3)
     out = bp_checkpoint.checkpoint(model, x, use_reentrant=True)
+    bp.rand(5, device=device)  # the generator moves on before the backward
+    before_backward = _generator_of(device).get_state().numpy().copy()
     out.pow(2).sum().backward()
-    grads = [p.grad.numpy().copy() for p in model.parameters()] + [x.grad.numpy().copy()]
+    np.testing.assert_array_equal(_generator_of(device).get_state().numpy(), before_backward)
+    grads = [p.grad.cpu().numpy().copy() for p in model.parameters()] + [x.grad.cpu().numpy().copy()]
+    assert all(p.grad.device == x.device for p in model.parameters())
     model.zero_grad()
     x.grad = None
     bp.manual_seed(3)
     plain = model(x)
     plain.pow(2).sum().backward()
-    np.testing.assert_array_equal(out.detach().numpy(), plain.detach().numpy())
-    for a, b in zip(grads, [p.grad.numpy() for p in model.parameters()] + [x.grad.numpy()]):
+    np.testing.assert_array_equal(out.detach().cpu().numpy(), plain.detach().cpu().numpy())
+    for a, b in zip(grads, [p.grad.cpu().numpy() for p in model.parameters()] + [x.grad.cpu().numpy()]):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+    # without preserve_rng_state the recomputation draws a new mask: its gradients differ
+    model.zero_grad()
+    x.grad = None
+    bp.manual_seed(3)
+    out = bp_checkpoint.checkpoint(model, x, use_reentrant=True, preserve_rng_state=False)
+    bp.rand(5, device=device)
+    out.pow(2).sum().backward()
+    assert not np.allclose(model[0].weight.grad.cpu().numpy(), grads[0])
+
+
+def test_gradcheck_of_a_checkpointed_function(device):
+    """``autograd.gradcheck``/``gradgradcheck`` on ``device``: finite differences of a checkpointed
+    function against its gradients, and a wrong backward caught."""
+    x = bp.tensor(R.standard_normal((3, 4)), dtype=bp.float64, requires_grad=True, device=device)
+    w = bp.tensor(R.standard_normal((4, 2)), dtype=bp.float64, requires_grad=True, device=device)
+
+    def fn(a, b):
+        return bp_checkpoint.checkpoint(lambda a, b: (a.sin() @ b).tanh(), a, b, use_reentrant=False)
+
+    assert bp.autograd.gradcheck(fn, (x, w))
+    assert bp.autograd.gradgradcheck(fn, (x, w))
+
+    class WrongBackward(bp.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 3
+
+    with pytest.raises(bp.autograd.GradcheckError, match="Jacobian mismatch"):
+        bp.autograd.gradcheck(WrongBackward.apply, (x,))
+    assert not bp.autograd.gradcheck(WrongBackward.apply, (x,), raise_exception=False)
 
 
 def test_multiple_outputs_and_non_tensor_arguments():

@@ -73,7 +73,7 @@ def test_early_stopping_stops_and_restores_best(tmp_path, monkeypatch):
     losses = iter([1.0, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5, 1.7])
     original = cli_train.evaluate
 
-    def fake_evaluate(model, x, y, batch_size=512, classes=None):
+    def fake_evaluate(model, x, y, batch_size=512, classes=None, device=None):
         result = original(model, x, y, batch_size, classes)
         if classes is None:
             result["loss"] = next(losses)

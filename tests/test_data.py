@@ -1,7 +1,8 @@
 """backprop.utils.data against torch.utils.data: DataLoader batching, ``len``, ``drop_last``, shuffling
 reproducibility, samplers, ``default_collate``/``default_convert`` of nested structures (types, values
 and dtypes compared with torch's output), ``random_split``, ``Subset``/``ConcatDataset``/``TensorDataset``,
-iterable datasets, worker threads and the argument-validation errors.
+iterable datasets, worker threads and the argument-validation errors. On the ``device`` fixture's
+device (cpu and fake-cuda by default): batches of device samples and ``pin_memory``.
 
 Random orders cannot match torch's (backprop draws from NumPy's PCG64), so shuffled sequences are
 checked for their properties: permutations, reproducibility under a seed, disjoint splits.
@@ -20,6 +21,8 @@ import torch.utils.data as tdata
 
 import backprop
 import backprop.utils.data as bdata
+import fake_cuda
+from backprop._backend import backend_for, loaded_backend
 from backprop.utils.data._utils.worker import WorkerInfo
 
 MODULES = {"backprop": (backprop, bdata), "torch": (torch, tdata)}
@@ -621,8 +624,91 @@ def test_partial_iteration_then_new_epoch():
 
 
 def test_pin_memory_warns_like_torch_without_accelerator():
+    if loaded_backend("cuda") is not None:
+        pytest.skip("a CUDA backend is loaded: pin_memory pins")
     with pytest.warns(UserWarning, match="pin_memory"):
         list(bdata.DataLoader([1, 2], pin_memory=True))
+
+
+class DeviceSamples:
+    """Sample i: a dict of a tensor on ``device``, a NumPy array, an int and a string."""
+
+    def __init__(self, n: int, device: str) -> None:
+        self.x = backprop.tensor(np.arange(2 * n, dtype="float32").reshape(n, 2), device=device)
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "a": np.full(3, i, dtype="int32"), "i": i, "s": f"s{i}"}
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_dataloader_batches_device_samples_on_the_device(device, num_workers):
+    """Tensors on a device in the samples collate into a batch on that device (torch.stack of
+    device tensors stays there); the host parts (arrays, numbers) become CPU tensors, as in torch."""
+    loader = bdata.DataLoader(DeviceSamples(7, device), batch_size=3, num_workers=num_workers)
+    batches = list(loader)
+    assert [len(b["s"]) for b in batches] == [3, 3, 1]
+    for k, batch in enumerate(batches):
+        rows = list(range(3 * k, min(3 * k + 3, 7)))
+        assert batch["x"].device.type == backprop.device(device).type
+        np.testing.assert_array_equal(batch["x"].cpu().numpy(), np.array([[2 * r, 2 * r + 1] for r in rows], dtype="float32"))
+        assert batch["a"].device.type == batch["i"].device.type == "cpu"
+        assert batch["a"].dtype == backprop.int32 and batch["a"].tolist() == [[r] * 3 for r in rows]
+        assert batch["i"].tolist() == rows and batch["s"] == [f"s{r}" for r in rows]
+    ds = bdata.TensorDataset(backprop.arange(10, device=device), backprop.ones(10, 2, device=device))
+    for x, y in bdata.DataLoader(ds, batch_size=4, shuffle=True, generator=backprop.Generator().manual_seed(0)):
+        assert x.device.type == y.device.type == backprop.device(device).type
+        assert y.shape[1:] == (2,)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_pin_memory_pins_batches_with_a_cuda_backend(device, num_workers, monkeypatch):
+    """With a CUDA backend loaded, ``pin_memory=True`` pins every CPU tensor of each batch through
+    ``Tensor.pin_memory()`` (no warning; in the worker threads too), rebuilding the batch as torch
+    does; device tensors stay as they are. The pinned batch then moves to the device. On the CPU
+    without a CUDA backend: torch's warning, and the batches unchanged."""
+    data = np.arange(12, dtype="float32").reshape(6, 2)
+    ds = bdata.TensorDataset(backprop.tensor(data), backprop.arange(6))
+    if backprop.device(device).type == "cpu":
+        if loaded_backend("cuda") is not None:
+            pytest.skip("a CUDA backend is loaded: pin_memory pins")
+        with pytest.warns(UserWarning, match="no accelerator is found"):
+            batches = list(bdata.DataLoader(ds, batch_size=4, pin_memory=True, num_workers=num_workers))
+        assert [type(b) for b in batches] == [list, list] and not batches[0][0].is_pinned()
+        np.testing.assert_array_equal(batches[0][0].numpy(), data[:4])
+        return
+    backend = backend_for(device)
+    if isinstance(backend, fake_cuda.FakeCUDABackend):  # the fake has no page-locked memory: record the copies
+        pinned = []
+
+        def pinned_copy(array):
+            pinned.append(array.copy())
+            return pinned[-1]
+
+        monkeypatch.setattr(backend, "pinned_copy", pinned_copy)
+        monkeypatch.setattr(backend, "is_pinned", lambda array: any(array is p for p in pinned))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        batches = list(bdata.DataLoader(ds, batch_size=4, pin_memory=True, num_workers=num_workers))
+    assert len(batches) == 2
+    for k, batch in enumerate(batches):
+        assert type(batch) is list  # torch's pin_memory turns tuples into lists
+        x, y = batch
+        assert x.device.type == y.device.type == "cpu"
+        assert x.is_pinned() and y.is_pinned()
+        np.testing.assert_array_equal(x.numpy(), data[4 * k : 4 * k + 4])
+        assert y.tolist() == list(range(4 * k, min(4 * k + 4, 6)))
+        on_device = x.to(device, non_blocking=True)
+        assert on_device.device.type == "cuda"
+        np.testing.assert_array_equal(on_device.cpu().numpy(), data[4 * k : 4 * k + 4])
+    unpinned = list(bdata.DataLoader(ds, batch_size=4))
+    assert not unpinned[0][0].is_pinned()
+    mixed = next(iter(bdata.DataLoader(DeviceSamples(4, device), batch_size=4, pin_memory=True)))
+    assert mixed["x"].device.type == "cuda" and not mixed["x"].is_pinned()
+    assert mixed["a"].is_pinned() and mixed["i"].is_pinned() and mixed["s"] == ["s0", "s1", "s2", "s3"]
 
 
 # ---------------------------------------------------------------------------- argument validation

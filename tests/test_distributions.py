@@ -573,3 +573,152 @@ def test_repr_and_constraints():
     import backprop
 
     assert backprop.distributions is bd
+
+
+# ------------------------------------------------------------------ devices
+# Distributions on the ``device`` fixture's device (cpu, and by default the fake CUDA device of
+# tests/fake_cuda.py): every result stays on the parameters' device, and values and gradients
+# equal those computed on the CPU (the CPU results are checked against torch above).
+def _host(t):
+    return t.detach().cpu().numpy()
+
+
+def _on(case, device, dtype=bp.float64, grad=True, table=None):
+    """The distribution(s) of ``case`` with parameters on the CPU and on ``device``."""
+    build, params, *rest = (table or CASES)[case]
+    p_cpu = [bp.tensor(a, dtype=dtype, requires_grad=grad) for a in params]
+    p_dev = [bp.tensor(a, dtype=dtype, device=device, requires_grad=grad) for a in params]
+    return build(bd, p_cpu), build(bd, p_dev), p_cpu, p_dev
+
+
+def _same(got, want, device, rtol=1e-10, atol=1e-12):
+    assert got.device.type == bp.device(device).type
+    assert tuple(got.shape) == tuple(want.shape) and got.dtype == want.dtype
+    np.testing.assert_allclose(_host(got), _host(want), rtol=rtol, atol=atol, equal_nan=True)
+
+
+def _same_grads(p_dev, p_cpu, device):
+    for d, c in zip(p_dev, p_cpu):
+        assert (d.grad is None) == (c.grad is None)
+        if c.grad is not None:
+            _same(d.grad, c.grad, device)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_log_prob_entropy_and_grads_on_device(case, device):
+    d_cpu, d_dev, p_cpu, p_dev = _on(case, device)
+    value = CASES[case][2]
+    v_cpu = bp.tensor(value) if case in INTEGRAL else bp.tensor(value, dtype=bp.float64)
+    v_dev = v_cpu.to(device)
+    lp_dev, lp_cpu = d_dev.log_prob(v_dev), d_cpu.log_prob(v_cpu)
+    _same(lp_dev, lp_cpu, device)
+    h_dev, h_cpu = d_dev.entropy(), d_cpu.entropy()
+    _same(h_dev, h_cpu, device)
+    w = np.linspace(0.5, 1.5, lp_cpu.numel()).reshape(tuple(lp_cpu.shape))
+    ((lp_dev * bp.tensor(w, device=device)).sum() + 0.7 * h_dev.sum()).backward()
+    ((lp_cpu * bp.tensor(w)).sum() + 0.7 * h_cpu.sum()).backward()
+    _same_grads(p_dev, p_cpu, device)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_moments_expand_and_support_on_device(case, device):
+    d_cpu, d_dev, _, _ = _on(case, device, grad=False)
+    for name in ("mean", "variance", "stddev", "mode"):
+        _same(getattr(d_dev, name), getattr(d_cpu, name), device)
+    new_batch = (3,) + tuple(d_cpu.batch_shape)
+    _same(d_dev.expand(new_batch).entropy(), d_cpu.expand(new_batch).entropy(), device)
+    if d_cpu.has_enumerate_support:
+        _same(d_dev.enumerate_support(), d_cpu.enumerate_support(), device)
+        _same(d_dev.enumerate_support(expand=False), d_cpu.enumerate_support(expand=False), device)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_sample_and_rsample_on_device(case, device):
+    _, d_dev, _, p_dev = _on(case, device)
+    _, dt, _, _, _, _ = _make(case, bp.float64, torch.float64, grad=False)
+    for shape in [(), (5,), (2, 3)]:
+        s = d_dev.sample(shape)
+        assert s.device.type == bp.device(device).type and not s.requires_grad
+        assert tuple(s.shape) == tuple(dt.sample(shape).shape)
+        lp = d_dev.log_prob(s)  # validated: the samples lie in the support
+        assert lp.device.type == bp.device(device).type and np.isfinite(_host(lp)).all()
+    if d_dev.has_rsample:
+        r = d_dev.rsample((4,))
+        assert r.device.type == bp.device(device).type and r.requires_grad
+        (r * r).sum().backward()
+        for p in p_dev:
+            assert p.grad is not None and p.grad.device.type == bp.device(device).type
+            assert np.isfinite(_host(p.grad)).all()
+
+
+@pytest.mark.parametrize("case", list(KL_CASES))
+def test_kl_divergence_on_device(case, device):
+    p_cpu_q_cpu, p_dev_q_dev, p_cpu, p_dev = _on(case, device, table=KL_CASES)
+    k_dev, k_cpu = bd.kl_divergence(*p_dev_q_dev), bd.kl_divergence(*p_cpu_q_cpu)
+    _same(k_dev, k_cpu, device)
+    k_dev.sum().backward()
+    k_cpu.sum().backward()
+    _same_grads(p_dev, p_cpu, device)
+
+
+def test_normal_rsample_gradient_on_device(device):
+    bp.manual_seed(5)
+    mu = bp.tensor([0.5, -1.0], device=device, requires_grad=True)
+    sigma = bp.tensor([1.0, 2.0], device=device, requires_grad=True)
+    x = bd.Normal(mu, sigma).rsample((10,))
+    x.sum().backward()
+    assert mu.grad.device.type == sigma.grad.device.type == bp.device(device).type
+    np.testing.assert_allclose(_host(mu.grad), [10.0, 10.0])
+    eps = (_host(x) - _host(mu)) / _host(sigma)  # d x / d sigma = eps
+    np.testing.assert_allclose(_host(sigma.grad), eps.sum(0), rtol=1e-5, atol=1e-5)
+
+
+def test_sampling_statistics_and_rsample_gradients_on_device(device):
+    bp.manual_seed(6)
+    loc = bp.tensor([-1.0, 0.0, 2.0], device=device)
+    scale = bp.tensor([0.5, 1.0, 3.0], device=device)
+    x = _host(bd.Normal(loc, scale).sample((200000,)))
+    np.testing.assert_allclose(x.mean(0), _host(loc), atol=5 * 3.0 / math.sqrt(x.shape[0]))
+    np.testing.assert_allclose(x.std(0), _host(scale), rtol=0.01)
+    probs = np.array([[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]])
+    s = _host(bd.Categorical(bp.tensor(probs * 3, device=device)).sample((100000,)))
+    for b in range(2):
+        np.testing.assert_allclose(np.bincount(s[:, b], minlength=3) / s.shape[0], probs[b], atol=0.01)
+    p = np.array([0.1, 0.5, 0.9])
+    np.testing.assert_allclose(_host(bd.Bernoulli(bp.tensor(p, device=device)).sample((100000,))).mean(0), p, atol=0.01)
+    loc = bp.tensor([1.0, -2.0], device=device, requires_grad=True)
+    tril = bp.tensor([[1.0, 0.0], [0.5, 2.0]], device=device, requires_grad=True)
+    (bd.MultivariateNormal(loc, scale_tril=tril).rsample((200000,)) ** 2).mean(0).sum().backward()  # E|x|^2 = |loc|^2 + ||L||_F^2
+    np.testing.assert_allclose(_host(loc.grad), 2 * _host(loc), atol=0.03)
+    np.testing.assert_allclose(_host(tril.grad), 2 * np.tril(_host(tril)), atol=0.05)
+    low, high = bp.tensor(1.0, device=device, requires_grad=True), bp.tensor(3.0, device=device, requires_grad=True)
+    bd.Uniform(low, high).rsample((100000,)).mean().backward()  # E = (low + high) / 2
+    assert low.grad.item() == pytest.approx(0.5, abs=0.01) and high.grad.item() == pytest.approx(0.5, abs=0.01)
+
+
+def test_sampling_on_device_is_seeded(device):
+    d = bd.Normal(bp.zeros(4, device=device), 1.0)
+    assert d.scale.device.type == bp.device(device).type  # numbers join the tensors' device
+    bp.manual_seed(7)
+    a = _host(d.sample((3,)))
+    bp.manual_seed(7)
+    assert np.array_equal(a, _host(d.sample((3,))))
+    assert not np.array_equal(a, _host(d.sample((3,))))
+
+
+def test_validation_and_factorization_errors_on_device(device):
+    bad_cov = bp.tensor([[1.0, 2.0], [2.0, 1.0]], device=device)
+    with pytest.raises(ValueError, match="covariance_matrix"):
+        bd.MultivariateNormal(bp.zeros(2, device=device), covariance_matrix=bad_cov)
+    with pytest.raises(RuntimeError, match="not positive-definite"):
+        bd.MultivariateNormal(bp.zeros(2, device=device), covariance_matrix=bad_cov, validate_args=False)
+    with pytest.raises(ValueError, match="scale"):
+        bd.Normal(bp.zeros(2, device=device), bp.tensor([1.0, -1.0], device=device))
+    with pytest.raises(ValueError, match="support"):
+        bd.Categorical(bp.ones(3, device=device)).log_prob(bp.tensor([3], device=device))
+    c = bd.constraints
+    assert c.positive_definite.check(bp.tensor(_spd(3, (2,)), device=device)).tolist() == [True, True]
+    assert not c.positive_definite.check(bad_cov).item()
+    u = bd.Uniform(bp.zeros(2, device=device), 1.0, validate_args=False)
+    with np.errstate(divide="ignore"):  # the fake CUDA device computes with NumPy, which would warn
+        assert _host(u.log_prob(bp.tensor([0.5, 2.0], device=device))).tolist() == [0.0, float("-inf")]

@@ -1,4 +1,5 @@
-"""Memory sharing with NumPy (from_numpy, .numpy(), __array__) and DLPack exchange with NumPy and torch."""
+"""Memory sharing with NumPy (from_numpy, .numpy(), __array__) and DLPack exchange with NumPy and torch; on a real
+GPU, with CuPy and torch's CUDA tensors (DLPack and ``__cuda_array_interface__``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 
 import backprop
-from backprop.utils.dlpack import from_dlpack, to_dlpack
+import fake_cuda
+from backprop.utils.dlpack import capsule_device, from_dlpack, to_dlpack
 
 
 # ---------------------------------------------------------------------------- NumPy
@@ -144,3 +146,107 @@ def test_capsules_from_to_dlpack():
     back = from_dlpack(torch.utils.dlpack.to_dlpack(tt))
     assert back.tolist() == [7.0, 1.0, 2.0]
     assert back.data_ptr() == tt.data_ptr()
+
+
+def test_capsule_device_is_read_without_consuming_it():
+    a = np.arange(3.0)
+    for capsule in (a.__dlpack__(), a.__dlpack__(max_version=(1, 0)), torch.utils.dlpack.to_dlpack(torch.arange(3.0)), to_dlpack(backprop.ones(2))):
+        assert capsule_device(capsule) == (1, 0)
+        t = from_dlpack(capsule)  # still consumable
+        assert t.device == backprop.device("cpu")
+        with pytest.raises(ValueError, match="consumed only once"):
+            capsule_device(capsule)
+
+
+def test_dlpack_device_of_each_device(device):
+    t = backprop.ones(2, device=device)
+    assert t.__dlpack_device__() == ((1, 0) if device == "cpu" else (2, 0))
+
+
+def test_cuda_array_interface_is_for_cuda_tensors_only():
+    t = backprop.ones(2)
+    assert not hasattr(t, "__cuda_array_interface__") and not hasattr(torch.ones(2), "__cuda_array_interface__")
+    with pytest.raises(AttributeError) as ours:
+        t.__cuda_array_interface__  # noqa: B018
+    with pytest.raises(AttributeError) as theirs:
+        torch.ones(2).__cuda_array_interface__  # noqa: B018
+    assert str(ours.value) == str(theirs.value).replace("torch.", "backprop.")
+
+
+# ---------------------------------------------------------------------------- CUDA (a real GPU)
+@pytest.fixture
+def cupy():
+    """CuPy on a real CUDA device; skipped without one, and under the fake CUDA backend (whose
+    arrays are host memory, which DLPack and ``__cuda_array_interface__`` would expose as such)."""
+    if fake_cuda._installed or not backprop.cuda.is_available():
+        pytest.skip("no CUDA device: CuPy and an NVIDIA GPU are needed")
+    return pytest.importorskip("cupy")
+
+
+@pytest.fixture
+def torch_cuda(cupy):
+    if not torch.cuda.is_available():
+        pytest.skip("this torch has no CUDA")
+    return torch
+
+
+def test_cupy_array_to_backprop_and_back_shares_memory(cupy):
+    a = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
+    t = backprop.from_dlpack(a)
+    assert t.device == backprop.device("cuda", 0) and t.dtype == backprop.float32 and t.shape == (2, 3)
+    assert t.data_ptr() == a.data.ptr
+    t[0, 0] = 10
+    assert float(a[0, 0]) == 10
+    a[1, 2] = -1
+    assert t[1, 2].item() == -1
+    back = cupy.from_dlpack(t)
+    assert back.data.ptr == a.data.ptr
+    back[0, 1] = 7
+    assert t[0, 1].item() == 7
+    strided = backprop.from_dlpack(a.T)  # a strided view crosses as one
+    assert strided.shape == (3, 2) and strided.stride() == (1, 3) and strided.data_ptr() == a.data.ptr
+
+
+def test_backprop_cuda_tensor_through_cuda_array_interface(cupy):
+    t = backprop.arange(6.0, device="cuda")
+    view = cupy.asarray(t)  # CuPy reads __cuda_array_interface__: no copy
+    assert view.data.ptr == t.data_ptr() and t.__cuda_array_interface__["shape"] == (6,)
+    view[2] = -3
+    assert t[2].item() == -3
+    with pytest.raises(RuntimeError, match="requires grad"):
+        t.requires_grad_().__cuda_array_interface__  # noqa: B018
+
+
+def test_cuda_capsules_cross_with_their_device(cupy):
+    a = cupy.arange(4, dtype=cupy.int64)
+    capsule = a.__dlpack__()
+    assert capsule_device(capsule) == (2, a.device.id)
+    t = from_dlpack(capsule)
+    assert t.device.type == "cuda" and t.data_ptr() == a.data.ptr
+    assert capsule_device(to_dlpack(t)) == (2, a.device.id)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool"])
+def test_torch_cuda_tensor_to_backprop_and_back(torch_cuda, dtype):
+    src = (torch.arange(6, device="cuda") % 3).to(getattr(torch, dtype)).reshape(2, 3)
+    t = backprop.from_dlpack(src)
+    assert t.device == backprop.device("cuda", 0) and t.dtype == getattr(backprop, dtype)
+    assert t.data_ptr() == src.data_ptr()
+    back = torch.from_dlpack(t)
+    assert back.device == src.device and back.dtype == src.dtype and back.data_ptr() == src.data_ptr()
+    assert torch.equal(back, src)
+    capsule_back = from_dlpack(torch.utils.dlpack.to_dlpack(src))
+    assert capsule_back.device.type == "cuda" and capsule_back.data_ptr() == src.data_ptr()
+
+
+def test_torch_and_backprop_cuda_tensors_share_writes(torch_cuda):
+    tt = torch.zeros(4, device="cuda")
+    t = backprop.from_dlpack(tt)
+    t.add_(2)
+    torch.cuda.synchronize()
+    assert tt.tolist() == [2.0, 2.0, 2.0, 2.0]
+    tt.mul_(3)
+    torch.cuda.synchronize()
+    assert t.tolist() == [6.0, 6.0, 6.0, 6.0]
+    via_interface = torch.as_tensor(t, device="cuda")  # __cuda_array_interface__
+    assert via_interface.data_ptr() == tt.data_ptr()

@@ -42,28 +42,32 @@ def kpm(rows) -> np.ndarray:
 
 
 # ============================================================================ scaled_dot_product_attention
-def _pair(a: np.ndarray, grad: bool = True):
-    return backprop.tensor(a, requires_grad=grad), torch.tensor(a, requires_grad=grad)
+def _pair(a: np.ndarray, grad: bool = True, device="cpu"):
+    return backprop.tensor(a, requires_grad=grad, device=device), torch.tensor(a, requires_grad=grad)
 
 
-def _sdpa_check(q, k, v, mask=None, rtol=1e-4, atol=1e-5, **kw):
-    bq, tq = _pair(q)
-    bk, tk = _pair(k)
-    bv, tv = _pair(v)
+def _sdpa_check(q, k, v, mask=None, rtol=1e-4, atol=1e-5, device="cpu", **kw):
+    """Our SDPA on ``device`` against torch's: output and gradients (compared on the host)."""
+    bq, tq = _pair(q, device=device)
+    bk, tk = _pair(k, device=device)
+    bv, tv = _pair(v, device=device)
     bm = tm = None
     if mask is not None:
-        bm, tm = _pair(mask, grad=mask.dtype.kind == "f")
+        bm, tm = _pair(mask, grad=mask.dtype.kind == "f", device=device)
     bo = BF.scaled_dot_product_attention(bq, bk, bv, attn_mask=bm, **kw)
     to = TF.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm, **kw)
     assert tuple(bo.shape) == tuple(to.shape)
-    np.testing.assert_allclose(bo.detach().numpy(), to.detach().numpy(), rtol=rtol, atol=atol)
+    assert bo.device.type == backprop.device(device).type
+    np.testing.assert_allclose(bo.detach().cpu().numpy(), to.detach().numpy(), rtol=rtol, atol=atol)
     g = rand(*to.shape)
-    (bo * backprop.tensor(g)).sum().backward()
+    (bo * backprop.tensor(g, device=device)).sum().backward()
     (to * torch.tensor(g)).sum().backward()
     pairs = [(bq, tq), (bk, tk), (bv, tv)] + ([(bm, tm)] if tm is not None and tm.requires_grad else [])
     for i, (b, t) in enumerate(pairs):
-        assert np.isfinite(b.grad.numpy()).all(), f"grad {i} not finite"
-        np.testing.assert_allclose(b.grad.numpy(), t.grad.numpy(), rtol=rtol * 10, atol=atol * 10, err_msg=f"grad {i}")
+        assert b.grad.device.type == backprop.device(device).type, f"grad {i} on {b.grad.device}"
+        bg = b.grad.cpu().numpy()
+        assert np.isfinite(bg).all(), f"grad {i} not finite"
+        np.testing.assert_allclose(bg, t.grad.numpy(), rtol=rtol * 10, atol=atol * 10, err_msg=f"grad {i}")
     return bo
 
 
@@ -86,10 +90,10 @@ SDPA_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(SDPA_CASES))
-def test_sdpa_matches_torch(name):
+def test_sdpa_matches_torch(name, device):
     (q, k, v), kw = SDPA_CASES[name]()
     mask = kw.pop("mask", None)
-    _sdpa_check(q, k, v, mask, **kw)
+    _sdpa_check(q, k, v, mask, device=device, **kw)
 
 
 def test_sdpa_float64():
@@ -270,9 +274,9 @@ MHA_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(MHA_CASES))
-def test_multihead_attention_matches_torch(name):
+def test_multihead_attention_matches_torch(name, device):
     build, inputs, forward, train = MHA_CASES[name]
-    check_layer(build, inputs, forward=forward, train=train)
+    check_layer(build, inputs, forward=forward, train=train, device=device)
 
 
 def test_multihead_attention_fully_padded_sequence_is_finite():
@@ -365,9 +369,9 @@ ENC_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(ENC_CASES))
-def test_transformer_encoder_layer_matches_torch(name):
+def test_transformer_encoder_layer_matches_torch(name, device):
     build, inputs, forward, train = ENC_CASES[name]
-    check_layer(build, inputs, forward=forward, train=train)
+    check_layer(build, inputs, forward=forward, train=train, device=device)
 
 
 DEC_CASES = {
@@ -386,9 +390,9 @@ DEC_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(DEC_CASES))
-def test_transformer_decoder_layer_matches_torch(name):
+def test_transformer_decoder_layer_matches_torch(name, device):
     build, inputs, forward, train = DEC_CASES[name]
-    check_layer(build, inputs, forward=forward, train=train)
+    check_layer(build, inputs, forward=forward, train=train, device=device)
 
 
 def _encoder(norm: bool = True, **kw):
@@ -428,11 +432,11 @@ STACK_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(STACK_CASES))
-def test_transformer_stacks_match_torch(name):
+def test_transformer_stacks_match_torch(name, device):
     build, inputs, forward, train = STACK_CASES[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # enable_nested_tensor notices (both frameworks)
-        check_layer(build, inputs, forward=forward, train=train)
+        check_layer(build, inputs, forward=forward, train=train, device=device)
 
 
 def test_state_dict_keys_equal_torch():

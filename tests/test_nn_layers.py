@@ -124,9 +124,9 @@ LAYERS = {
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
-def test_layer_matches_torch(name, train):
+def test_layer_matches_torch(name, train, device):
     build, inputs = LAYERS[name]
-    check_layer(build, inputs, train=train)
+    check_layer(build, inputs, train=train, device=device)
 
 
 def test_softplus_and_logsigmoid_at_zero_and_extremes():
@@ -159,15 +159,16 @@ def test_dropout2d_zeroes_whole_channels():
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
 
 
-def test_maxpool_return_indices_match_torch():
+def test_maxpool_return_indices_match_torch(device):
     import torch
 
     import backprop
 
     x = rand(2, 3, 7, 7)
-    _, bi = backprop.nn.functional.max_pool2d(backprop.tensor(x), 3, 2, 1, return_indices=True)
+    _, bi = backprop.nn.functional.max_pool2d(backprop.tensor(x, device=device), 3, 2, 1, return_indices=True)
     _, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 3, 2, 1, return_indices=True)
-    np.testing.assert_array_equal(bi.numpy(), ti.numpy())
+    assert bi.device.type == device
+    np.testing.assert_array_equal(bi.cpu().numpy(), ti.numpy())
 
 
 def test_conv2d_double_backward_matches_torch():
@@ -231,7 +232,7 @@ def test_conv2d_bias_of_wrong_shape_or_dtype_is_a_runtime_error():
         backprop.nn.functional.conv2d(x, w, backprop.randn(3, dtype=backprop.float64))
 
 
-def test_maxpool_ties_and_nan_match_torch():
+def test_maxpool_ties_and_nan_match_torch(device):
     import torch
 
     import backprop
@@ -241,10 +242,10 @@ def test_maxpool_ties_and_nan_match_torch():
     x[0, 0, 2, 3] = np.nan
     outs = []
     for m in (backprop, torch):
-        t = m.tensor(x, requires_grad=True)
+        t = m.tensor(x, requires_grad=True, device=device if m is backprop else "cpu")
         y, idx = m.nn.functional.max_pool2d(t, 2, return_indices=True)
         y.sum().backward()
-        outs.append((y.detach().numpy(), idx.numpy(), t.grad.numpy()))
+        outs.append((y.detach().cpu().numpy(), idx.cpu().numpy(), t.grad.cpu().numpy()))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     np.testing.assert_array_equal(outs[0][2], outs[1][2])
@@ -311,6 +312,31 @@ def test_layer_norm_gradcheck_and_gradgradcheck(shape, normalized):
     fn = lambda x_, w_, b_: backprop.nn.functional.layer_norm(x_, normalized, w_, b_)  # noqa: E731
     assert backprop.autograd.gradcheck(fn, (x, w, b))
     assert backprop.autograd.gradgradcheck(fn, (x, w, b), atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,normalized", [((3, 5), (5,)), ((2, 3, 4), (3, 4))])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_rms_norm_gradcheck_gradgradcheck_and_create_graph_match_torch(shape, normalized, weighted):
+    import torch
+
+    import backprop
+
+    rng = np.random.default_rng(3)
+    xa, wa = rng.standard_normal(shape), rng.standard_normal(normalized) + 1
+    x = backprop.tensor(xa, requires_grad=True)
+    w = backprop.tensor(wa, requires_grad=True) if weighted else None
+    args = (x, w) if weighted else (x,)
+    fn = lambda *a: backprop.nn.functional.rms_norm(a[0], normalized, *a[1:], eps=1e-6)  # noqa: E731
+    assert backprop.autograd.gradcheck(fn, args)
+    assert backprop.autograd.gradgradcheck(fn, args, atol=1e-4)
+    # The first derivative under create_graph (the composite's) equals torch's.
+    tx = torch.tensor(xa, requires_grad=True)
+    targs = (tx, torch.tensor(wa, requires_grad=True)) if weighted else (tx,)
+    g = rng.standard_normal(shape)
+    ours = backprop.autograd.grad((fn(*args) * backprop.tensor(g)).sum(), args, create_graph=True)
+    theirs = torch.autograd.grad((torch.nn.functional.rms_norm(targs[0], normalized, *targs[1:], eps=1e-6) * torch.tensor(g)).sum(), targs, create_graph=True)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 3, 5)])

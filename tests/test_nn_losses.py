@@ -1,7 +1,13 @@
 """Every loss against torch 2.13 (all options), value and gradient w.r.t. the input (and the
-target where torch differentiates it), plus finite values/gradients for logits up to +-1e4."""
+target where torch differentiates it), plus finite values/gradients for logits up to +-1e4.
+
+The oracle tests take the ``device`` fixture (cpu and fake-cuda by default, see conftest): backprop's
+inputs are made on that device and the loss runs under ``with backprop.device(device)`` (tensors
+the test builds inside, such as targets, land there too); results are compared after ``.cpu()``."""
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -16,16 +22,23 @@ def f32(*shape, scale=1.0):
     return (R.standard_normal(shape) * scale).astype(np.float32)
 
 
-def run_both(fn, arrays, grad_mask, rtol=1e-5, atol=1e-6):
-    """fn(m, *tensors) on backprop and torch; compare value and grads of inputs in grad_mask."""
+def run_both(fn, arrays, grad_mask, rtol=1e-5, atol=1e-6, device="cpu"):
+    """fn(m, *tensors) on backprop (on ``device``) and torch (CPU); compare value and grads of
+    inputs in grad_mask, and that backprop's results stay on ``device``."""
     outs, grads = [], []
     for m in (backprop, torch):
-        ts = [m.tensor(a, requires_grad=bool(g)) for a, g in zip(arrays, grad_mask)]
-        out = fn(m, *ts)
-        g = np.random.default_rng(1).standard_normal(tuple(out.shape)).astype(np.float32)
-        (out * m.tensor(g)).sum().backward()
-        outs.append(out.detach().numpy())
-        grads.append([t.grad.detach().numpy() if t.grad is not None else None for t in ts])
+        ours = m is backprop
+        with backprop.device(device) if ours else contextlib.nullcontext():
+            ts = [m.tensor(a, requires_grad=bool(g)) for a, g in zip(arrays, grad_mask)]
+            out = fn(m, *ts)
+            g = np.random.default_rng(1).standard_normal(tuple(out.shape)).astype(np.float32)
+            (out * m.tensor(g)).sum().backward()
+        if ours:
+            assert out.device.type == device, f"loss on {out.device}, expected {device}"
+            for i, t in enumerate(ts):
+                assert t.grad is None or t.grad.device.type == device, f"grad {i} on {t.grad.device}, expected {device}"
+        outs.append(out.detach().cpu().numpy())
+        grads.append([t.grad.detach().cpu().numpy() if t.grad is not None else None for t in ts])
     assert outs[0].shape == outs[1].shape
     np.testing.assert_allclose(outs[0], outs[1], rtol=rtol, atol=atol)
     for i, (a, b) in enumerate(zip(*grads)):
@@ -59,15 +72,15 @@ class_weight = np.abs(f32(5)) + 0.1
         ("huber_delta", lambda m, x, t, r: m.nn.functional.huber_loss(x, t, reduction=r, delta=0.3)),
     ],
 )
-def test_regression_losses(name, fn, reduction):
-    run_both(lambda m, x, t: fn(m, x, t, reduction), [f32(4, 3), f32(4, 3)], [True, True])
+def test_regression_losses(name, fn, reduction, device):
+    run_both(lambda m, x, t: fn(m, x, t, reduction), [f32(4, 3), f32(4, 3)], [True, True], device=device)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weight", [False, True])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
 @pytest.mark.parametrize("ignore", [False, True])
-def test_cross_entropy_class_indices(reduction, weight, label_smoothing, ignore):
+def test_cross_entropy_class_indices(reduction, weight, label_smoothing, ignore, device):
     t = targets.copy()
     if ignore:
         t[1] = -100
@@ -78,46 +91,48 @@ def test_cross_entropy_class_indices(reduction, weight, label_smoothing, ignore)
             x, m.tensor(t), weight=w if weight else None, reduction=reduction, label_smoothing=label_smoothing
         )
 
-    run_both(fn, [logits, class_weight], [True, False])
+    run_both(fn, [logits, class_weight], [True, False], device=device)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
-def test_cross_entropy_spatial(reduction, label_smoothing):
+def test_cross_entropy_spatial(reduction, label_smoothing, device):
     run_both(
         lambda m, x: m.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=label_smoothing, ignore_index=2)(x, m.tensor(targets4d)),
         [logits4d],
         [True],
+        device=device,
     )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weight", [False, True])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
-def test_cross_entropy_probability_targets(reduction, weight, label_smoothing):
+def test_cross_entropy_probability_targets(reduction, weight, label_smoothing, device):
     run_both(
         lambda m, x, p, w: m.nn.functional.cross_entropy(x, p, weight=w if weight else None, reduction=reduction, label_smoothing=label_smoothing),
         [logits, probs_target, class_weight],
         [True, False, False],
+        device=device,
     )
 
 
-def test_cross_entropy_unbatched():
-    run_both(lambda m, x: m.nn.functional.cross_entropy(x, m.tensor(3)), [f32(5)], [True])
+def test_cross_entropy_unbatched(device):
+    run_both(lambda m, x: m.nn.functional.cross_entropy(x, m.tensor(3)), [f32(5)], [True], device=device)
 
 
-def test_cross_entropy_extreme_logits_are_finite():
+def test_cross_entropy_extreme_logits_are_finite(device):
     x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [0.0, 0.0, 0.0]], dtype=np.float32)
-    value = run_both(lambda m, a: m.nn.functional.cross_entropy(a, m.tensor([1, 2, 0])), [x], [True])
+    value = run_both(lambda m, a: m.nn.functional.cross_entropy(a, m.tensor([1, 2, 0])), [x], [True], device=device)
     assert np.isfinite(value).all()
-    t = backprop.tensor(x, requires_grad=True)
-    backprop.nn.functional.cross_entropy(t, backprop.tensor([1, 2, 0])).backward()
-    assert np.isfinite(t.grad.numpy()).all()
+    t = backprop.tensor(x, requires_grad=True, device=device)
+    backprop.nn.functional.cross_entropy(t, backprop.tensor([1, 2, 0], device=device)).backward()
+    assert np.isfinite(t.grad.cpu().numpy()).all()
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weight", [False, True])
-def test_nll_loss(reduction, weight):
+def test_nll_loss(reduction, weight, device):
     logp = torch.log_softmax(torch.tensor(logits), 1).numpy()
     t = targets.copy()
     t[0] = 7
@@ -125,6 +140,7 @@ def test_nll_loss(reduction, weight):
         lambda m, x, w: m.nn.NLLLoss(weight=w if weight else None, ignore_index=7, reduction=reduction)(x, m.tensor(t)),
         [logp, class_weight],
         [True, False],
+        device=device,
     )
 
 
@@ -137,23 +153,23 @@ def test_nll_loss_target_out_of_bounds_raises_like_torch():
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weight", [False, True])
-def test_bce(reduction, weight):
+def test_bce(reduction, weight, device):
     p = R.uniform(0.05, 0.95, (4, 3)).astype(np.float32)
     t = R.uniform(0, 1, (4, 3)).astype(np.float32)
     w = R.uniform(0.5, 2, (3,)).astype(np.float32)
-    run_both(lambda m, a, b, c: m.nn.BCELoss(weight=c if weight else None, reduction=reduction)(a, b), [p, t, w], [True, True, False])
+    run_both(lambda m, a, b, c: m.nn.BCELoss(weight=c if weight else None, reduction=reduction)(a, b), [p, t, w], [True, True, False], device=device)
 
 
-def test_bce_at_zero_and_one_is_clamped_like_torch():
+def test_bce_at_zero_and_one_is_clamped_like_torch(device):
     p = np.array([0.0, 1.0, 0.5, 1e-8], dtype=np.float32)
     t = np.array([1.0, 0.0, 1.0, 0.0], dtype=np.float32)
-    run_both(lambda m, a, b: m.nn.functional.binary_cross_entropy(a, b, reduction="none"), [p, t], [True, False], atol=1e-3)
+    run_both(lambda m, a, b: m.nn.functional.binary_cross_entropy(a, b, reduction="none"), [p, t], [True, False], atol=1e-3, device=device)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("pos_weight", [False, True])
 @pytest.mark.parametrize("weight", [False, True])
-def test_bce_with_logits(reduction, pos_weight, weight):
+def test_bce_with_logits(reduction, pos_weight, weight, device):
     x = f32(4, 3, scale=3)
     t = R.uniform(0, 1, (4, 3)).astype(np.float32)
     pw = R.uniform(0.5, 3, (3,)).astype(np.float32)
@@ -162,26 +178,27 @@ def test_bce_with_logits(reduction, pos_weight, weight):
         lambda m, a, b, c, d: m.nn.BCEWithLogitsLoss(weight=d if weight else None, pos_weight=c if pos_weight else None, reduction=reduction)(a, b),
         [x, t, pw, w],
         [True, True, False, False],
+        device=device,
     )
 
 
-def test_bce_with_logits_extremes_and_zero():
+def test_bce_with_logits_extremes_and_zero(device):
     x = np.array([-1e4, -50.0, 0.0, 50.0, 1e4], dtype=np.float32)
     t = np.array([1.0, 0.0, 1.0, 0.0, 1.0], dtype=np.float32)
-    value = run_both(lambda m, a, b: m.nn.functional.binary_cross_entropy_with_logits(a, b, reduction="none"), [x, t], [True, False])
+    value = run_both(lambda m, a, b: m.nn.functional.binary_cross_entropy_with_logits(a, b, reduction="none"), [x, t], [True, False], device=device)
     assert np.isfinite(value).all()
 
 
 @pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
 @pytest.mark.parametrize("log_target", [False, True])
-def test_kl_div(reduction, log_target):
+def test_kl_div(reduction, log_target, device):
     inp = torch.log_softmax(torch.tensor(f32(4, 5)), 1).numpy()
     tgt = torch.softmax(torch.tensor(f32(4, 5)), 1).numpy()
     tgt[0, 0] = 0.0
     if log_target:
         tgt = np.log(np.maximum(tgt, 1e-6)).astype(np.float32)
     with np.errstate(all="ignore"):
-        run_both(lambda m, a, b: m.nn.KLDivLoss(reduction=reduction, log_target=log_target)(a, b), [inp, tgt], [True, False])
+        run_both(lambda m, a, b: m.nn.KLDivLoss(reduction=reduction, log_target=log_target)(a, b), [inp, tgt], [True, False], device=device)
 
 
 @pytest.mark.parametrize(
@@ -198,9 +215,9 @@ def test_kl_div(reduction, log_target):
     ],
     ids=["margin_ranking", "soft_margin", "triplet", "cosine_similarity", "pairwise_distance", "poisson_nll", "multilabel_soft_margin", "gaussian_nll"],
 )
-def test_other_losses(fn, shapes):
+def test_other_losses(fn, shapes, device):
     arrays = [f32(*s) for s in shapes]
-    run_both(fn, arrays, [True] + [False] * (len(arrays) - 1), rtol=1e-4, atol=1e-5)
+    run_both(fn, arrays, [True] + [False] * (len(arrays) - 1), rtol=1e-4, atol=1e-5, device=device)
 
 
 def test_mse_warns_on_broadcasting_target_like_torch():

@@ -368,3 +368,144 @@ def test_clip_grad_value_and_vector_conversion():
     assert vec.shape == (sum(p.numel() for p in model.parameters()),)
     backprop.nn.utils.vector_to_parameters(vec * 0 + 1, model.parameters())
     assert all((p.detach().numpy() == 1).all() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------- devices (cpu and fake-cuda by default)
+def _bn_mlp(m):
+    return m.nn.Sequential(m.nn.Linear(8, 16), m.nn.BatchNorm1d(16), m.nn.ReLU(), m.nn.Linear(16, 4))
+
+
+def _tensors_of(model):
+    """Every parameter, gradient and buffer of ``model``, by name."""
+    out = dict(model.named_parameters())
+    out.update({n + ".grad": p.grad for n, p in model.named_parameters() if p.grad is not None})
+    out.update(dict(model.named_buffers()))
+    return out
+
+
+def _assert_on(model, device: str) -> None:
+    for name, t in _tensors_of(model).items():
+        assert t.device.type == device, f"{name} on {t.device}, expected {device}"
+
+
+@pytest.mark.parametrize("build,shape", [(_bn_mlp, (6, 8)), (cnn, (2, 1, 8, 8))], ids=["bn_mlp", "cnn"])
+def test_model_moved_to_device_trains_one_step_like_cpu(build, shape, device):
+    backprop.manual_seed(0)
+    ref = build(backprop)
+    model = copy.deepcopy(ref)
+    params_before = [id(p) for p in model.parameters()]
+    assert model.to(device) is model
+    assert [id(p) for p in model.parameters()] == params_before  # moved in place: optimizers keep them
+    _assert_on(model, device)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    for net, dev in ((ref, "cpu"), (model, device)):
+        opt = backprop.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        out = net(backprop.tensor(x, device=dev))
+        assert out.device.type == dev
+        loss = out.square().mean()
+        loss.backward()
+        opt.step()
+    _assert_on(model, device)
+    expected = _tensors_of(ref)
+    for name, t in _tensors_of(model).items():
+        np.testing.assert_allclose(t.detach().cpu().numpy(), expected[name].detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_load_state_dict_copies_onto_each_tensors_device(device):
+    torch.manual_seed(0)
+    backprop.manual_seed(1)
+    source = _bn_mlp(backprop)  # a CPU model
+    source(backprop.randn(4, 8))  # running statistics move away from their initial values
+    model = _bn_mlp(backprop).to(device)
+    expected = {k: v.numpy() for k, v in source.state_dict().items()}
+    for state in (source.state_dict(), {k: v.numpy() for k, v in source.state_dict().items()}, _bn_mlp(torch).state_dict()):
+        objects = [id(t) for t in _tensors_of(model).values()]
+        model.load_state_dict(state)
+        assert [id(t) for t in _tensors_of(model).values()] == objects  # copied into, not replaced
+        _assert_on(model, device)
+        got = model.state_dict()
+        assert all(v.device.type == device for v in got.values())  # state_dict keeps the devices
+        want = expected if not isinstance(next(iter(state.values())), torch.Tensor) else {k: v.numpy() for k, v in state.items()}
+        for k, v in got.items():
+            np.testing.assert_array_equal(v.cpu().numpy(), want[k], err_msg=k)
+    # and back: a device state dict into a CPU model
+    cpu_model = _bn_mlp(backprop)
+    cpu_model.load_state_dict(model.state_dict())
+    _assert_on(cpu_model, "cpu")
+    for k, v in cpu_model.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), model.state_dict()[k].cpu().numpy(), err_msg=k)
+
+
+def test_model_cpu_moves_everything_back(device):
+    model = _bn_mlp(backprop)
+    before = {k: v.detach().numpy().copy() for k, v in _tensors_of(model).items()}
+    model.to(device)
+    model(backprop.randn(4, 8, device=device)).sum().backward()
+    _assert_on(model, device)
+    after = {k: v.detach().cpu().numpy() for k, v in _tensors_of(model).items()}
+    assert model.cpu() is model
+    _assert_on(model, "cpu")
+    for name, t in _tensors_of(model).items():
+        np.testing.assert_array_equal(t.detach().numpy(), after[name], err_msg=name)
+    for name in before:
+        if "running" not in name and "num_batches" not in name:
+            np.testing.assert_array_equal(after[name], before[name], err_msg=name)  # the move itself changes nothing
+
+
+def test_modules_created_on_a_device_initialize_there(device):
+    lin = backprop.nn.Linear(40, 30, device=device)
+    bn = backprop.nn.BatchNorm1d(3, device=device)
+    _assert_on(lin, device)
+    _assert_on(bn, device)
+    bound = 1 / math.sqrt(40)
+    w = lin.weight.detach().cpu().numpy()
+    assert 0.9 * bound < np.abs(w).max() <= bound  # kaiming_uniform_ drew on the device
+    with backprop.device(device):  # the default device, as torch's factory_kwargs
+        _assert_on(backprop.nn.LSTM(3, 4), device)
+    t = backprop.empty(200, 100, device=device)
+    for name in ("normal_", "uniform_", "xavier_normal_", "kaiming_uniform_", "trunc_normal_", "sparse_", "eye_", "zeros_"):
+        getattr(backprop.nn.init, name)(t, *((0.5,) if name == "sparse_" else ()))
+        assert t.device.type == device
+    np.testing.assert_array_equal(t.cpu().numpy(), 0)
+    d = backprop.empty(4, 2, 3, 3, device=device)
+    backprop.nn.init.dirac_(d, 2)
+    np.testing.assert_array_equal(d.cpu().numpy(), torch.nn.init.dirac_(torch.empty(4, 2, 3, 3), 2).numpy())
+
+
+def test_orthogonal_init_on_device(device):
+    q = backprop.empty(6, 10, device=device)
+    backprop.nn.init.orthogonal_(q)
+    assert q.device.type == device
+    np.testing.assert_allclose(q.cpu().numpy() @ q.cpu().numpy().T, np.eye(6), atol=1e-5)
+
+
+def test_dropout_masks_are_drawn_on_the_inputs_device(device):
+    x = backprop.ones(1000, device=device)
+    for fn in (backprop.nn.functional.dropout, backprop.nn.functional.alpha_dropout):
+        out = fn(x, 0.5, training=True)
+        assert out.device.type == device
+        kept = (out.cpu().numpy() == out.cpu().numpy().max()).mean()
+        assert 0.4 < kept < 0.6
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+def test_clip_grad_norm_on_device_matches_torch(norm_type, device):
+    grads = [np.random.default_rng(i).standard_normal(s).astype(np.float32) * 10 for i, s in enumerate([(3, 4), (5,)])]
+    ps = [backprop.zeros(g.shape, requires_grad=True, device=device) for g in grads]
+    for p, g in zip(ps, grads):
+        p.grad = backprop.tensor(g, device=device)
+    tps = [torch.zeros(g.shape, requires_grad=True) for g in grads]
+    for p, g in zip(tps, grads):
+        p.grad = torch.tensor(g)
+    total = backprop.nn.utils.clip_grad_norm_(ps, 1.0, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, 1.0, norm_type=norm_type)
+    assert total.device.type == device and total.dtype == backprop.float32
+    assert float(total) == pytest.approx(float(ttotal), rel=1e-5)
+    for p, tp in zip(ps, tps):
+        assert p.grad.device.type == device
+        np.testing.assert_allclose(p.grad.cpu().numpy(), tp.grad.numpy(), rtol=1e-5, atol=1e-6)
+    backprop.nn.utils.clip_grad_value_(ps, 0.01)
+    assert all(p.grad.device.type == device and np.abs(p.grad.cpu().numpy()).max() <= 0.01 for p in ps)
+    ps[0].grad.fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="non-finite"):
+        backprop.nn.utils.clip_grad_norm_(ps, 1.0, norm_type=norm_type, error_if_nonfinite=True)

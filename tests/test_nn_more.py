@@ -71,8 +71,8 @@ UNFOLD_CASES = [
 
 
 @pytest.mark.parametrize("kw", UNFOLD_CASES)
-def test_unfold_module(kw):
-    check_layer(lambda m: m.nn.Unfold(**kw), [rand(2, 3, 7, 8)])
+def test_unfold_module(kw, device):
+    check_layer(lambda m: m.nn.Unfold(**kw), [rand(2, 3, 7, 8)], device=device)
 
 
 def test_unfold_unbatched_and_float64():
@@ -81,12 +81,12 @@ def test_unfold_unbatched_and_float64():
 
 
 @pytest.mark.parametrize("kw", UNFOLD_CASES)
-def test_fold_module(kw):
+def test_fold_module(kw, device):
     hw = (7, 8)
     k = kw["kernel_size"]
     blocks = torch.nn.functional.unfold(torch.zeros(1, 1, *hw), **kw).shape[-1]
     kk = k * k if isinstance(k, int) else k[0] * k[1]
-    check_layer(lambda m: m.nn.Fold(hw, **kw), [rand(2, 3 * kk, blocks)])
+    check_layer(lambda m: m.nn.Fold(hw, **kw), [rand(2, 3 * kk, blocks)], device=device)
 
 
 def test_fold_unbatched_and_int_output_size():
@@ -146,8 +146,8 @@ def test_fold_unfold_errors():
         (lambda m: m.nn.PairwiseDistance(p=3.0), [(3, 6), (1, 6)]),
     ],
 )
-def test_distance_modules(build, shapes):
-    check_layer(build, [rand(*s) for s in shapes])
+def test_distance_modules(build, shapes, device):
+    check_layer(build, [rand(*s) for s in shapes], device=device)
 
 
 def test_distance_module_attributes_and_reprs():
@@ -196,34 +196,34 @@ def _bag_forward(*extra_keys):
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
-def test_embedding_bag_offsets(mode):
-    check_layer(lambda m: m.nn.EmbeddingBag(10, 3, mode=mode), [IDX_1D, OFFSETS], forward=_bag_forward("offsets"))
+def test_embedding_bag_offsets(mode, device):
+    check_layer(lambda m: m.nn.EmbeddingBag(10, 3, mode=mode), [IDX_1D, OFFSETS], forward=_bag_forward("offsets"), device=device)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
-def test_embedding_bag_2d_input(mode):
+def test_embedding_bag_2d_input(mode, device):
     idx = R.integers(0, 8, (4, 5)).astype(np.int64)
-    check_layer(lambda m: m.nn.EmbeddingBag(8, 6, mode=mode), [idx])
+    check_layer(lambda m: m.nn.EmbeddingBag(8, 6, mode=mode), [idx], device=device)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
-def test_embedding_bag_padding_idx(mode):
+def test_embedding_bag_padding_idx(mode, device):
     idx = np.array([[2, 2, 1], [2, 2, 2], [0, 3, 2]], dtype=np.int64)  # one bag is all padding
-    check_layer(lambda m: m.nn.EmbeddingBag(5, 4, mode=mode, padding_idx=2), [idx])
-    check_layer(lambda m: m.nn.EmbeddingBag(10, 3, mode=mode, padding_idx=-1), [np.array([9, 1, 9, 2, 3], np.int64), np.array([0, 2], np.int64)], forward=_bag_forward("offsets"))
+    check_layer(lambda m: m.nn.EmbeddingBag(5, 4, mode=mode, padding_idx=2), [idx], device=device)
+    check_layer(lambda m: m.nn.EmbeddingBag(10, 3, mode=mode, padding_idx=-1), [np.array([9, 1, 9, 2, 3], np.int64), np.array([0, 2], np.int64)], forward=_bag_forward("offsets"), device=device)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
-def test_embedding_bag_include_last_offset(mode):
+def test_embedding_bag_include_last_offset(mode, device):
     offsets = np.array([0, 3, 3, 7, 10], dtype=np.int64)
-    check_layer(lambda m: m.nn.EmbeddingBag(10, 3, mode=mode, include_last_offset=True), [IDX_1D, offsets], forward=_bag_forward("offsets"))
+    check_layer(lambda m: m.nn.EmbeddingBag(10, 3, mode=mode, include_last_offset=True), [IDX_1D, offsets], forward=_bag_forward("offsets"), device=device)
 
 
-def test_embedding_bag_per_sample_weights():
+def test_embedding_bag_per_sample_weights(device):
     psw = rand(10)
-    check_layer(lambda m: m.nn.EmbeddingBag(10, 3, mode="sum"), [IDX_1D, OFFSETS, psw], forward=_bag_forward("offsets", "per_sample_weights"))
+    check_layer(lambda m: m.nn.EmbeddingBag(10, 3, mode="sum"), [IDX_1D, OFFSETS, psw], forward=_bag_forward("offsets", "per_sample_weights"), device=device)
     idx2 = np.array([[1, 0, 3], [0, 0, 2]], np.int64)
-    check_layer(lambda m: m.nn.EmbeddingBag(4, 2, mode="sum", padding_idx=0), [idx2, rand(2, 3)], forward=_bag_forward("per_sample_weights"))
+    check_layer(lambda m: m.nn.EmbeddingBag(4, 2, mode="sum", padding_idx=0), [idx2, rand(2, 3)], forward=_bag_forward("per_sample_weights"), device=device)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean"])
@@ -318,10 +318,10 @@ def _no_zero(*shape, lambd=0.5):
         lambda m: m.nn.Softshrink(1.2),
     ],
 )
-def test_shrink_modules(build):
+def test_shrink_modules(build, device):
     lambd = build(torch).lambd
-    check_layer(build, [_no_zero(4, 7, lambd=lambd)])
-    check_layer(build, [_no_zero(3, 5, lambd=lambd).astype(np.float64)], rtol=1e-7, atol=1e-9)
+    check_layer(build, [_no_zero(4, 7, lambd=lambd)], device=device)
+    check_layer(build, [_no_zero(3, 5, lambd=lambd).astype(np.float64)], rtol=1e-7, atol=1e-9, device=device)
 
 
 def test_shrink_gradcheck_reprs_and_errors():
@@ -334,8 +334,8 @@ def test_shrink_gradcheck_reprs_and_errors():
 
 
 @pytest.mark.parametrize("kw", [{}, dict(lower=0.05, upper=0.6)])
-def test_rrelu_eval_matches_torch(kw):
-    check_layer(lambda m: m.nn.RReLU(**kw), [rand(4, 6)], train=False)
+def test_rrelu_eval_matches_torch(kw, device):
+    check_layer(lambda m: m.nn.RReLU(**kw), [rand(4, 6)], train=False, device=device)
     compare_fn(lambda m, x: m.nn.functional.rrelu(x, **kw), [rand(5, 3)])  # training=False by default
 
 
@@ -427,8 +427,8 @@ def test_gumbel_softmax_eps_warning():
         (lambda m: m.nn.ChannelShuffle(2), (1, 4, 3, 2, 2)),
     ],
 )
-def test_shuffle_modules(build, shape):
-    check_layer(build, [rand(*shape)])
+def test_shuffle_modules(build, shape, device):
+    check_layer(build, [rand(*shape)], device=device)
 
 
 def test_pixel_unshuffle_inverts_pixel_shuffle_and_reprs():
@@ -460,8 +460,8 @@ def test_shuffle_errors():
         (lambda m: m.nn.LocalResponseNorm(7, alpha=1.0, beta=1.0), (1, 4, 5, 3)),  # window wider than C
     ],
 )
-def test_local_response_norm(build, shape):
-    check_layer(build, [rand(*shape, scale=2.0)])
+def test_local_response_norm(build, shape, device):
+    check_layer(build, [rand(*shape, scale=2.0)], device=device)
 
 
 def test_local_response_norm_gradcheck_repr_errors():
@@ -472,13 +472,13 @@ def test_local_response_norm_gradcheck_repr_errors():
     raises_like(lambda m, x: m.nn.functional.local_response_norm(x, 2), rand(4, 4), match="Expected 3D or higher dimensionality")
 
 
-def _unpool_case(pool_kw, shape, unpool_kw, output_size=None, one_d=False):
+def _unpool_case(pool_kw, shape, unpool_kw, output_size=None, one_d=False, device="cpu"):
     x = rand(*shape)
     th_pool = (torch.nn.MaxPool1d if one_d else torch.nn.MaxPool2d)(**pool_kw, return_indices=True)
     _, idx = th_pool(torch.tensor(x))
     pooled = rand(*idx.shape)
     cls = "MaxUnpool1d" if one_d else "MaxUnpool2d"
-    check_layer(lambda m: getattr(m.nn, cls)(**unpool_kw), [pooled, idx.numpy()], forward=lambda layer, v, i: layer(v, i, output_size=output_size))
+    check_layer(lambda m: getattr(m.nn, cls)(**unpool_kw), [pooled, idx.numpy()], forward=lambda layer, v, i: layer(v, i, output_size=output_size), device=device)
     # The indices our MaxPool produces drive our unpooling the same way.
     bp_pool = getattr(backprop.nn, cls.replace("Unpool", "Pool"))(**pool_kw, return_indices=True)
     out, bidx = bp_pool(backprop.tensor(x))
@@ -499,8 +499,8 @@ def _unpool_case(pool_kw, shape, unpool_kw, output_size=None, one_d=False):
         (dict(kernel_size=2), (3, 4, 4), dict(kernel_size=2), None),  # unbatched
     ],
 )
-def test_max_unpool2d(pool_kw, shape, unpool_kw, output_size):
-    _unpool_case(pool_kw, shape, unpool_kw, output_size)
+def test_max_unpool2d(pool_kw, shape, unpool_kw, output_size, device):
+    _unpool_case(pool_kw, shape, unpool_kw, output_size, device=device)
 
 
 @pytest.mark.parametrize(
@@ -511,8 +511,8 @@ def test_max_unpool2d(pool_kw, shape, unpool_kw, output_size):
         (dict(kernel_size=2), (3, 7), dict(kernel_size=2), [7]),  # unbatched
     ],
 )
-def test_max_unpool1d(pool_kw, shape, unpool_kw, output_size):
-    _unpool_case(pool_kw, shape, unpool_kw, output_size, one_d=True)
+def test_max_unpool1d(pool_kw, shape, unpool_kw, output_size, device):
+    _unpool_case(pool_kw, shape, unpool_kw, output_size, one_d=True, device=device)
 
 
 def test_max_unpool_gradcheck_reprs_errors():
@@ -554,9 +554,9 @@ def _initialized(build, shape):
 
 
 @pytest.mark.parametrize("name", list(LAZY))
-def test_lazy_module_matches_torch_after_first_call(name):
+def test_lazy_module_matches_torch_after_first_call(name, device):
     lazy, eager, shape = LAZY[name]
-    bp, th = check_layer(_initialized(lazy, shape), [rand(*shape)])
+    bp, th = check_layer(_initialized(lazy, shape), [rand(*shape)], device=device)
     assert type(bp).__name__ == type(th).__name__ == type(eager(torch)).__name__  # became the eager class
     assert repr(bp) == repr(th) == repr(eager(torch))
     # state_dict layout (keys, shapes, dtypes) equals the eager module's

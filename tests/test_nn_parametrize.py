@@ -1,7 +1,9 @@
 """``nn.utils.parametrize``, ``nn.utils.parametrizations.weight_norm/spectral_norm`` and the
 hook-based ``nn.utils.weight_norm/spectral_norm`` against torch 2.13: state_dict keys, outputs
 in train and eval mode (spectral norm's power iteration included, from torch's own ``u``/``v``),
-gradients of the stored tensors, removal, and a user parametrization with ``right_inverse``."""
+gradients of the stored tensors, removal, and a user parametrization with ``right_inverse``.
+The torch comparisons take the ``device`` fixture (cpu and fake-cuda by default): our module is
+built on that device (``with bp.device(device)``), loads torch's CPU weights there, and runs there."""
 
 from __future__ import annotations
 
@@ -15,28 +17,34 @@ R = np.random.default_rng(0)
 
 
 def _np(t):
-    return t.detach().numpy()
+    return t.detach().cpu().numpy()
 
 
 def _load(bp_module, th_module):
     bp_module.load_state_dict({k: bp.tensor(v.detach().numpy()) for k, v in th_module.state_dict().items()})
 
 
-def _pair(build, seed: int = 0):
+def _pair(build, seed: int = 0, device: str = "cpu"):
     torch.manual_seed(seed)
     th = build(torch)
-    ours = build(bp)
+    with bp.device(device):
+        ours = build(bp)
     _load(ours, th)
+    for name, t in list(ours.named_parameters()) + list(ours.named_buffers()):
+        assert t.device.type == device, f"{name} on {t.device}, expected {device}"
     return ours, th
 
 
 def _forward_backward(ours, th, x, rtol=1e-5, atol=1e-6):
-    """Same input through both; compares outputs, then every parameter's gradient by name."""
-    out_b = ours(bp.tensor(x))
+    """Same input through both (ours on its parameters' device); compares outputs, then every
+    parameter's gradient by name."""
+    device = next(ours.parameters()).device
+    out_b = ours(bp.tensor(x, device=device))
     out_t = th(torch.tensor(x))
+    assert out_b.device == device
     np.testing.assert_allclose(_np(out_b), _np(out_t), rtol=rtol, atol=atol)
     g = R.standard_normal(tuple(out_t.shape)).astype(x.dtype)
-    (out_b * bp.tensor(g)).sum().backward()
+    (out_b * bp.tensor(g, device=device)).sum().backward()
     (out_t * torch.tensor(g)).sum().backward()
     th_params = dict(th.named_parameters())
     names = [n for n, _ in ours.named_parameters()]
@@ -55,9 +63,9 @@ LAYERS = {
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 @pytest.mark.parametrize("dim", [0, 1, None])
-def test_parametrizations_weight_norm_matches_torch(layer, dim):
+def test_parametrizations_weight_norm_matches_torch(layer, dim, device):
     build, shape = LAYERS[layer]
-    ours, th = _pair(lambda m: m.nn.utils.parametrizations.weight_norm(build(m), dim=dim))
+    ours, th = _pair(lambda m: m.nn.utils.parametrizations.weight_norm(build(m), dim=dim), device=device)
     assert list(ours.state_dict()) == list(th.state_dict())
     assert "parametrizations.weight.original0" in ours.state_dict()
     assert bp.nn.utils.parametrize.is_parametrized(ours, "weight")
@@ -66,9 +74,9 @@ def test_parametrizations_weight_norm_matches_torch(layer, dim):
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
-def test_parametrizations_spectral_norm_matches_torch_in_train_and_eval(layer):
+def test_parametrizations_spectral_norm_matches_torch_in_train_and_eval(layer, device):
     build, shape = LAYERS[layer]
-    ours, th = _pair(lambda m: m.nn.utils.parametrizations.spectral_norm(build(m), n_power_iterations=2))
+    ours, th = _pair(lambda m: m.nn.utils.parametrizations.spectral_norm(build(m), n_power_iterations=2), device=device)
     assert list(ours.state_dict()) == list(th.state_dict())
     x = R.standard_normal(shape).astype(np.float32)
     for _ in range(2):  # each training forward advances u and v
@@ -100,9 +108,9 @@ def test_spectral_norm_of_a_vector_normalizes_it():
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
-def test_hook_weight_norm_matches_torch_and_removes(layer):
+def test_hook_weight_norm_matches_torch_and_removes(layer, device):
     build, shape = LAYERS[layer]
-    ours, th = _pair(lambda m: m.nn.utils.weight_norm(build(m)))
+    ours, th = _pair(lambda m: m.nn.utils.weight_norm(build(m)), device=device)
     assert list(ours.state_dict()) == list(th.state_dict())
     _forward_backward(ours, th, R.standard_normal(shape).astype(np.float32))
     bp.nn.utils.remove_weight_norm(ours)
@@ -113,9 +121,9 @@ def test_hook_weight_norm_matches_torch_and_removes(layer):
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
-def test_hook_spectral_norm_matches_torch_and_removes(layer):
+def test_hook_spectral_norm_matches_torch_and_removes(layer, device):
     build, shape = LAYERS[layer]
-    ours, th = _pair(lambda m: m.nn.utils.spectral_norm(build(m)))
+    ours, th = _pair(lambda m: m.nn.utils.spectral_norm(build(m)), device=device)
     assert list(ours.state_dict()) == list(th.state_dict())
     x = R.standard_normal(shape).astype(np.float32)
     for _ in range(2):

@@ -63,11 +63,11 @@ SEQ_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(SEQ_CASES))
-def test_sequence_module_matches_torch(name):
+def test_sequence_module_matches_torch(name, device):
     kind, kwargs, shape, states = SEQ_CASES[name]
     inputs = [rand(*shape)] + [rand(*s) for s in states]
     train = kwargs.get("dropout", 0) == 0  # inter-layer dropout is random in training mode
-    bp_layer, th_layer = check_layer(lambda m: getattr(m.nn, kind)(4, 6, **kwargs), inputs, forward=run_seq, train=train)
+    bp_layer, th_layer = check_layer(lambda m: getattr(m.nn, kind)(4, 6, **kwargs), inputs, forward=run_seq, train=train, device=device)
     assert [n for n, _ in bp_layer.named_parameters()] == [n for n, _ in th_layer.named_parameters()]
 
 
@@ -86,10 +86,10 @@ CELL_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CELL_CASES))
-def test_cell_matches_torch(name):
+def test_cell_matches_torch(name, device):
     kind, kwargs, shape, states = CELL_CASES[name]
     inputs = [rand(*shape)] + [rand(*s) for s in states]
-    check_layer(lambda m: getattr(m.nn, kind)(4, 6, **kwargs), inputs, forward=run_seq)
+    check_layer(lambda m: getattr(m.nn, kind)(4, 6, **kwargs), inputs, forward=run_seq, device=device)
 
 
 def test_cells_unrolled_match_sequence_module():
@@ -192,9 +192,9 @@ def test_inference_path_matches_torch(kind, seq):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_float64_module_matches_torch():
+def test_float64_module_matches_torch(device):
     x = rand(5, 2, 3).astype(np.float64)
-    check_layer(lambda m: m.nn.GRU(3, 4, 2, bidirectional=True, dtype=m.float64), [x], forward=run_seq, rtol=1e-8, atol=1e-10)
+    check_layer(lambda m: m.nn.GRU(3, 4, 2, bidirectional=True, dtype=m.float64), [x], forward=run_seq, rtol=1e-8, atol=1e-10, device=device)
 
 
 # ---------------------------------------------------------------------------- packed sequences
@@ -222,10 +222,10 @@ def _packed_run(layer, x, h0=None, c0=None):
     ],
     ids=["lstm_bidir_states", "lstm_batch_first", "lstm_proj_bidir_states", "gru_bidir_batch_first_h0", "rnn_relu_bidir"],
 )
-def test_packed_sequence_matches_torch(kind, kwargs, states):
+def test_packed_sequence_matches_torch(kind, kwargs, states, device):
     shape = (4, 6, 3) if kwargs.get("batch_first") else (6, 4, 3)
     inputs = [rand(*shape)] + [rand(*s) for s in states]
-    check_layer(lambda m: getattr(m.nn, kind)(3, 5, **kwargs), inputs, forward=_packed_run)
+    check_layer(lambda m: getattr(m.nn, kind)(3, 5, **kwargs), inputs, forward=_packed_run, device=device)
 
 
 def test_pad_and_pack_utilities_match_torch():

@@ -427,3 +427,48 @@ def test_shape_dependent_control_flow_warns():
 
     with pytest.warns(backprop.onnx.TracerWarning, match="control flow"):
         backprop.onnx.export(Branchy(), backprop.randn(2, 3), None, dynamic_axes={"input": [0]})
+
+
+def test_model_on_device_exports_like_the_cpu_model(device):
+    """A model moved to ``device`` (cpu, or by default the fake CUDA device of tests/fake_cuda.py)
+    exports the graph of the CPU model: initializers copied from the device, constants made in
+    forward on the device captured, a second trace (dynamic axes) fed on the device."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.fc = nn.Linear(4 * 4 * 4, 5)
+            self.register_buffer("offset", backprop.linspace(-1.0, 1.0, 5))
+
+        def forward(self, x):
+            h = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2).flatten(1)
+            y = self.fc(h) + self.offset
+            y = y * backprop.arange(1, 6, dtype=y.dtype, device=y.device)  # a constant made on the device
+            y.clamp_(max=4.0)  # an in-place op
+            idx = backprop.tensor([4, 0, 2], device=y.device)
+            return F.softmax(y, -1), y[:, idx], (y > 1.0).sum(-1)
+
+    model = Net()
+    _randomize_batchnorm(model)
+    model.eval()
+    x, other = backprop.randn(2, 3, 8, 8), backprop.randn(5, 3, 8, 8)
+    with backprop.no_grad():
+        want = [[w.numpy().copy() for w in model(t)] for t in (x, other)]
+    stats = model.bn.running_mean.numpy().copy()
+    model.to(device)
+    assert model.fc.weight.device.type == backprop.device(device).type
+    buf = io.BytesIO()
+    proto = backprop.onnx.export(model, (x.to(device),), buf, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    onnx.checker.check_model(proto, full_check=True)
+    assert {t.name for t in proto.graph.initializer} >= {"conv.weight", "fc.weight", "bn.running_var", "offset"}
+    assert model.fc.weight.device.type == model.bn.running_mean.device.type == backprop.device(device).type
+    np.testing.assert_array_equal(model.bn.running_mean.cpu().numpy(), stats)
+    sess = _session(buf.getvalue())
+    for t, outs in zip((x, other), want):
+        got = sess.run(None, {"x": t.numpy()})
+        assert len(got) == len(outs)
+        for g, w in zip(got, outs):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=TOL, atol=TOL)

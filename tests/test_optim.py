@@ -6,10 +6,16 @@ and optimizer state are compared to float32 rounding. A second set feeds both op
 very same gradients, to check the update formulas alone. Then the Optimizer API: param groups,
 ``add_param_group``, ``zero_grad``, ``state_dict``/``load_state_dict`` (round trips and torch
 interchange), hooks, closures, hyper-parameter validation with torch's messages, dtypes.
+
+The oracle tests take the ``device`` fixture (cpu and fake-cuda by default): backprop's model,
+data and optimizer state live on that device, torch runs on the CPU, and the results are
+compared after ``.cpu()``. On the fake CUDA device a step must not read any device value back
+on the host (``no_host_sync``), as torch's non-capturable steps do not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import warnings
@@ -19,6 +25,7 @@ import pytest
 import torch
 
 import backprop as bp
+import fake_cuda
 
 torch.set_num_threads(1)
 
@@ -30,8 +37,8 @@ X = _RNG.standard_normal((N_STEPS, 16, 4)).astype("float32")
 Y = _RNG.standard_normal((N_STEPS, 16, 3)).astype("float32")
 
 
-def make_models(seed: int = 0, dtype: str = "float32"):
-    """A torch model and a backprop model with identical weights."""
+def make_models(seed: int = 0, dtype: str = "float32", device: str | None = None):
+    """A torch model and a backprop model (on ``device``) with identical weights."""
     torch.manual_seed(seed)
     tm = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     bm = bp.nn.Sequential(bp.nn.Linear(4, 8), bp.nn.Tanh(), bp.nn.Linear(8, 3))
@@ -40,25 +47,60 @@ def make_models(seed: int = 0, dtype: str = "float32"):
         bm = bm.double()
     result = bm.load_state_dict(tm.state_dict())
     assert not result.missing_keys and not result.unexpected_keys
+    if device is not None:
+        bm = bm.to(device)
+        assert all(p.device.type == bp.device(device).type for p in bm.parameters())
     return tm, bm
 
 
-def train(m, model, opt, steps, dtype: str = "float32", set_to_none: bool = True) -> list[float]:
-    """Run ``steps`` (indices into X/Y) of forward, backward, step; returns the losses."""
+def train(m, model, opt, steps, dtype: str = "float32", set_to_none: bool = True, device: str | None = None) -> list[float]:
+    """Run ``steps`` (indices into X/Y) of forward, backward, step; returns the losses.
+    ``device``: where backprop's data goes (torch's stays on the CPU)."""
     losses = []
+    on = {} if device is None else {"device": device}
     for i in steps:
-        x = m.tensor(X[i].astype(dtype))
-        y = m.tensor(Y[i].astype(dtype))
+        x = m.tensor(X[i].astype(dtype), **on)
+        y = m.tensor(Y[i].astype(dtype), **on)
         opt.zero_grad(set_to_none=set_to_none)
         loss = ((model(x) - y) ** 2).mean()
         loss.backward()
-        opt.step()
+        with no_host_sync():
+            opt.step()
         losses.append(loss.item())
     return losses
 
 
+class _HostSyncError(AssertionError):
+    pass
+
+
+@contextlib.contextmanager
+def no_host_sync():
+    """Fail if a fake-CUDA array is read on the host (``float``, ``bool``, ``.item()``, ``.get()``...)
+    inside the block: what would make a real GPU step wait for the device. A no-op elsewhere."""
+    if not fake_cuda._installed:
+        yield
+        return
+
+    def refuse(self, *args, **kwargs):
+        raise _HostSyncError("an optimizer step read a device value on the host (a device synchronization)")
+
+    names = ("__float__", "__int__", "__bool__", "__complex__", "__index__", "get", "item", "tolist")
+    saved = {n: fake_cuda.FakeArray.__dict__.get(n) for n in names}
+    for n in names:
+        setattr(fake_cuda.FakeArray, n, refuse)
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                delattr(fake_cuda.FakeArray, n)
+            else:
+                setattr(fake_cuda.FakeArray, n, v)
+
+
 def params_np(model) -> list[np.ndarray]:
-    return [p.detach().numpy().copy() for p in model.parameters()]
+    return [p.detach().cpu().numpy().copy() for p in model.parameters()]
 
 
 def assert_params_close(bm, tm, rtol=1e-5, atol=1e-6) -> None:
@@ -81,13 +123,26 @@ def assert_state_close(bo, to, rtol=1e-5, atol=1e-6) -> None:
                 assert isinstance(ov, bp.Tensor), f"state[{idx}][{key!r}] is {type(ov).__name__}"
                 assert ov.shape == tuple(tv.shape)
                 assert str(ov.dtype).split(".")[-1] == str(tv.dtype).split(".")[-1], key
-                np.testing.assert_allclose(ov.numpy(), tv.numpy(), rtol=rtol, atol=atol, err_msg=f"{idx}.{key}")
+                np.testing.assert_allclose(ov.cpu().numpy(), tv.numpy(), rtol=rtol, atol=atol, err_msg=f"{idx}.{key}")
             else:
                 assert ov == tv
 
 
-def build(name: str, kwargs: dict, seed: int = 0, dtype: str = "float32"):
-    tm, bm = make_models(seed, dtype)
+def assert_state_on_device(bo) -> None:
+    """Each parameter's state tensors live on its device, but the scalar counters (``step``,
+    NAdam's ``mu_product``, ASGD's ``eta``/``mu``), which stay 0-d CPU tensors as torch's
+    non-capturable ``step``."""
+    host_keys = {"step", "mu_product", "eta", "mu"}
+    for p, state in bo.state.items():
+        assert state, "no state was created"
+        for key, value in state.items():
+            if isinstance(value, bp.Tensor):
+                expected = bp.device("cpu") if key in host_keys else p.device
+                assert value.device == expected, f"state {key!r} on {value.device}, expected {expected}"
+
+
+def build(name: str, kwargs: dict, seed: int = 0, dtype: str = "float32", device: str | None = None):
+    tm, bm = make_models(seed, dtype, device)
     to = getattr(torch.optim, name)(tm.parameters(), **kwargs)
     bo = getattr(bp.optim, name)(bm.parameters(), **kwargs)
     return tm, bm, to, bo
@@ -155,27 +210,28 @@ def _case_id(case) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_training_matches_torch(case):
+def test_training_matches_torch(case, device):
     name, kwargs = case
-    tm, bm, to, bo = build(name, kwargs)
+    tm, bm, to, bo = build(name, kwargs, device=device)
     before = params_np(bm)
-    ours = train(bp, bm, bo, range(N_STEPS))
+    ours = train(bp, bm, bo, range(N_STEPS), device=device)
     theirs = train(torch, tm, to, range(N_STEPS))
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     assert_params_close(bm, tm)
     assert_state_close(bo, to)
+    assert_state_on_device(bo)
     assert any(not np.array_equal(a, b) for a, b in zip(before, params_np(bm))), "the parameters never moved"
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_same_gradients_match_torch(case):
+def test_same_gradients_match_torch(case, device):
     """Both optimizers get bit-identical gradients each step: only the update formulas differ."""
     name, kwargs = case
     rng = np.random.default_rng(7)
     shapes = [(5, 3), (5,), (2, 5), (1,)]
     inits = [rng.standard_normal(s).astype("float32") for s in shapes]
     tps = [torch.nn.Parameter(torch.tensor(a)) for a in inits]
-    bps = [bp.nn.Parameter(bp.tensor(a)) for a in inits]
+    bps = [bp.nn.Parameter(bp.tensor(a, device=device)) for a in inits]
     to = getattr(torch.optim, name)(tps, **kwargs)
     bo = getattr(bp.optim, name)(bps, **kwargs)
     for step in range(N_STEPS):
@@ -184,12 +240,15 @@ def test_same_gradients_match_torch(case):
             if step == 3 and i == 0:
                 g[0] = 0.0  # a zero gradient (Rprop's zero-sign branch)
             tp.grad = torch.tensor(g)
-            bq.grad = bp.tensor(g)
+            bq.grad = bp.tensor(g, device=device)
         to.step()
-        bo.step()
+        with no_host_sync():
+            bo.step()
     for i, (tp, bq) in enumerate(zip(tps, bps)):
-        np.testing.assert_allclose(bq.detach().numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=str(i))
+        assert bq.device.type == bp.device(device).type
+        np.testing.assert_allclose(bq.detach().cpu().numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=str(i))
     assert_state_close(bo, to)
+    assert_state_on_device(bo)
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
@@ -211,14 +270,14 @@ def test_adam_tiny_eps(name):
     ],
     ids=_case_id,
 )
-def test_float64_training_matches_torch(case):
+def test_float64_training_matches_torch(case, device):
     name, kwargs = case
     bp.set_default_dtype(bp.float64)
     torch_default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        tm, bm, to, bo = build(name, kwargs, dtype="float64")
-        train(bp, bm, bo, range(N_STEPS), dtype="float64")
+        tm, bm, to, bo = build(name, kwargs, dtype="float64", device=device)
+        train(bp, bm, bo, range(N_STEPS), dtype="float64", device=device)
         train(torch, tm, to, range(N_STEPS), dtype="float64")
     finally:
         torch.set_default_dtype(torch_default)
@@ -226,6 +285,7 @@ def test_float64_training_matches_torch(case):
         assert p.dtype == bp.float64
     assert_params_close(bm, tm, rtol=1e-10, atol=1e-12)
     assert_state_close(bo, to, rtol=1e-10, atol=1e-12)
+    assert_state_on_device(bo)
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam"])
@@ -279,18 +339,20 @@ def test_params_without_grad_are_skipped():
     assert_params_close(bm, tm)
 
 
-def test_tensor_lr():
-    tm, bm = make_models()
+def test_tensor_lr(device):
+    """A CPU tensor ``lr`` (as torch's non-capturable optimizers take it) with parameters on ``device``."""
+    tm, bm = make_models(device=device)
     to = torch.optim.Adam(tm.parameters(), lr=torch.tensor(0.01))
     bo = bp.optim.Adam(bm.parameters(), lr=bp.tensor(0.01))
     assert isinstance(bo.param_groups[0]["lr"], bp.Tensor)
-    train(bp, bm, bo, range(N_STEPS))
+    train(bp, bm, bo, range(N_STEPS), device=device)
     train(torch, tm, to, range(N_STEPS))
     assert_params_close(bm, tm)
-    tm, bm = make_models()
+    assert_state_on_device(bo)
+    tm, bm = make_models(device=device)
     to = torch.optim.SGD(tm.parameters(), lr=torch.tensor(0.1), momentum=0.9)
     bo = bp.optim.SGD(bm.parameters(), lr=bp.tensor(0.1), momentum=0.9)
-    train(bp, bm, bo, range(N_STEPS))
+    train(bp, bm, bo, range(N_STEPS), device=device)
     train(torch, tm, to, range(N_STEPS))
     assert_params_close(bm, tm)
 
@@ -526,30 +588,38 @@ def test_zero_grad_detaches_a_grad_with_history():
 
 # ============================================================================ state_dict
 @pytest.mark.parametrize("case", [c for c in CASES if c[0] != "SGD" or c[1].get("momentum")], ids=_case_id)
-def test_state_dict_round_trip(case):
-    """Save after 5 steps, load into a fresh optimizer, continue 5 steps: same as 10 uninterrupted."""
+def test_state_dict_round_trip(case, device):
+    """Save after 5 steps, load into a fresh optimizer, continue 5 steps: same as 10 uninterrupted.
+    On a device: a state saved on the CPU loads onto the parameters' device (as torch's), and
+    one saved on the device loads there."""
     name, kwargs = case
-    _, ref_model = make_models()
+    _, ref_model = make_models(device=device)
     ref_opt = getattr(bp.optim, name)(ref_model.parameters(), **kwargs)
-    train(bp, ref_model, ref_opt, range(N_STEPS))
+    train(bp, ref_model, ref_opt, range(N_STEPS), device=device)
 
-    _, model = make_models()
-    opt = getattr(bp.optim, name)(model.parameters(), **kwargs)
-    train(bp, model, opt, range(5))
-    saved = copy.deepcopy(opt.state_dict())
-    _, model2 = make_models(seed=1)
-    model2.load_state_dict(model.state_dict())
-    other = {k: v for k, v in kwargs.items() if k != "lr"}
-    opt2 = getattr(bp.optim, name)(model2.parameters(), lr=0.123, **other)
-    opt2.load_state_dict(saved)
-    assert opt2.param_groups[0]["lr"] == kwargs.get("lr", ref_opt.defaults["lr"])
-    assert opt2.param_groups[0]["params"] == list(model2.parameters())
-    train(bp, model2, opt2, range(5, N_STEPS))
-    for a, b in zip(params_np(model2), params_np(ref_model)):
-        np.testing.assert_array_equal(a, b)
-    for p, q in zip(model2.parameters(), ref_model.parameters()):
-        for key, value in ref_opt.state[q].items():
-            np.testing.assert_array_equal(np.asarray(opt2.state[p][key].numpy()), np.asarray(value.numpy()), err_msg=key)
+    for saved_on in dict.fromkeys(["cpu", device]):
+        _, model = make_models(device=saved_on)
+        opt = getattr(bp.optim, name)(model.parameters(), **kwargs)
+        train(bp, model, opt, range(5), device=saved_on)
+        saved = copy.deepcopy(opt.state_dict())
+        _, model2 = make_models(seed=1)
+        model2.load_state_dict(model.state_dict())
+        model2 = model2.to(device)
+        other = {k: v for k, v in kwargs.items() if k != "lr"}
+        opt2 = getattr(bp.optim, name)(model2.parameters(), lr=0.123, **other)
+        opt2.load_state_dict(saved)
+        assert opt2.param_groups[0]["lr"] == kwargs.get("lr", ref_opt.defaults["lr"])
+        assert opt2.param_groups[0]["params"] == list(model2.parameters())
+        assert_state_on_device(opt2)
+        train(bp, model2, opt2, range(5, N_STEPS), device=device)
+        # Saved where it continues: bit for bit. Saved on the CPU: the first 5 steps ran on the CPU,
+        # so equal up to the rounding of the device's fused kernels.
+        same = np.testing.assert_array_equal if saved_on == device else lambda a, b, **kw: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, **kw)
+        for a, b in zip(params_np(model2), params_np(ref_model)):
+            same(a, b)
+        for p, q in zip(model2.parameters(), ref_model.parameters()):
+            for key, value in ref_opt.state[q].items():
+                same(opt2.state[p][key].cpu().numpy(), value.cpu().numpy(), err_msg=key)
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad"])
@@ -640,10 +710,11 @@ def test_state_dict_is_live_like_torch_and_load_copies():
     ],
     ids=_case_id,
 )
-def test_load_torch_state_dict(case):
-    """A torch optimizer's state dict (torch tensors) loads into backprop's; both then continue alike."""
+def test_load_torch_state_dict(case, device):
+    """A torch optimizer's state dict (torch CPU tensors) loads into backprop's, onto its
+    parameters' device; both then continue alike."""
     name, kwargs = case
-    tm, bm, to, bo = build(name, kwargs)
+    tm, bm, to, bo = build(name, kwargs, device=device)
     train(torch, tm, to, range(5))
     bm.load_state_dict(tm.state_dict())
     bo.load_state_dict(to.state_dict())
@@ -651,7 +722,8 @@ def test_load_torch_state_dict(case):
         for value in state.values():
             assert isinstance(value, bp.Tensor)
     assert_state_close(bo, to, rtol=0, atol=0)
-    train(bp, bm, bo, range(5, N_STEPS))
+    assert_state_on_device(bo)
+    train(bp, bm, bo, range(5, N_STEPS), device=device)
     train(torch, tm, to, range(5, N_STEPS))
     assert_params_close(bm, tm)
 

@@ -327,8 +327,9 @@ def test_exported_from_optim():
 XA, YA = X.reshape(-1, 4), Y.reshape(-1, 3)  # full batch: LBFGS is a full-batch method
 
 
-def _closure(m, model, opt, dtype="float32", calls=None):
-    x, y = m.tensor(XA.astype(dtype)), m.tensor(YA.astype(dtype))
+def _closure(m, model, opt, dtype="float32", calls=None, device=None):
+    on = {} if device is None else {"device": device}
+    x, y = m.tensor(XA.astype(dtype), **on), m.tensor(YA.astype(dtype), **on)
 
     def closure():
         if calls is not None:
@@ -341,17 +342,19 @@ def _closure(m, model, opt, dtype="float32", calls=None):
     return closure
 
 
-def _lbfgs_pair(kwargs, dtype="float32"):
-    tm, bm = make_models(dtype=dtype)
+def _lbfgs_pair(kwargs, dtype="float32", device=None):
+    tm, bm = make_models(dtype=dtype, device=device)
     return tm, bm, torch.optim.LBFGS(tm.parameters(), **kwargs), bp.optim.LBFGS(bm.parameters(), **kwargs)
 
 
-def _lbfgs_run(m, model, opt, steps, dtype="float32"):
-    return [opt.step(_closure(m, model, opt, dtype)).item() for _ in range(steps)]
+def _lbfgs_run(m, model, opt, steps, dtype="float32", device=None):
+    return [opt.step(_closure(m, model, opt, dtype, device=device)).item() for _ in range(steps)]
 
 
 def assert_lbfgs_state_close(bo, to, rtol, atol):
-    """Same keys in the same order, same Python types (numbers vs tensors, list lengths), close values."""
+    """Same keys in the same order, same Python types (numbers vs tensors, list lengths), close
+    values; the state tensors on the parameters' device."""
+    device = bo.param_groups[0]["params"][0].device
     ours, theirs = bo.state_dict()["state"], to.state_dict()["state"]
     assert list(ours) == list(theirs) == [0]
     ours, theirs = ours[0], theirs[0]
@@ -361,7 +364,8 @@ def assert_lbfgs_state_close(bo, to, rtol, atol):
         if isinstance(t, torch.Tensor):
             assert isinstance(o, bp.Tensor), where
             assert o.shape == tuple(t.shape) and str(o.dtype)[-7:] == str(t.dtype)[-7:], where
-            np.testing.assert_allclose(o.numpy(), t.numpy(), rtol=rtol, atol=atol, err_msg=where)
+            assert o.device == device, where
+            np.testing.assert_allclose(o.cpu().numpy(), t.numpy(), rtol=rtol, atol=atol, err_msg=where)
         elif isinstance(t, list):
             assert isinstance(o, list) and len(o) == len(t), where
             for i, (oi, ti) in enumerate(zip(o, t)):
@@ -390,10 +394,10 @@ LBFGS_F32 = [
 
 
 @pytest.mark.parametrize("kwargs", LBFGS_F32, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()))
-def test_lbfgs_float32_matches_torch(kwargs):
-    tm, bm, to, bo = _lbfgs_pair(kwargs)
+def test_lbfgs_float32_matches_torch(kwargs, device):
+    tm, bm, to, bo = _lbfgs_pair(kwargs, device=device)
     before = params_np(bm)
-    ours = _lbfgs_run(bp, bm, bo, 3)
+    ours = _lbfgs_run(bp, bm, bo, 3, device=device)
     theirs = _lbfgs_run(torch, tm, to, 3)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     assert_params_close(bm, tm, rtol=1e-4, atol=5e-5)
@@ -422,10 +426,10 @@ LBFGS_F64 = [
 
 
 @pytest.mark.parametrize("kwargs", LBFGS_F64, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()) or "defaults")
-def test_lbfgs_float64_matches_torch(kwargs):
+def test_lbfgs_float64_matches_torch(kwargs, device):
     with _DefaultDtype("float64"):
-        tm, bm, to, bo = _lbfgs_pair(kwargs, dtype="float64")
-        ours = _lbfgs_run(bp, bm, bo, 3, dtype="float64")
+        tm, bm, to, bo = _lbfgs_pair(kwargs, dtype="float64", device=device)
+        ours = _lbfgs_run(bp, bm, bo, 3, dtype="float64", device=device)
         theirs = _lbfgs_run(torch, tm, to, 3, dtype="float64")
     for p in bm.parameters():
         assert p.dtype == bp.float64
@@ -508,16 +512,17 @@ def test_lbfgs_state_dict_round_trip(kwargs):
         np.testing.assert_array_equal(a, b)
 
 
-def test_lbfgs_load_torch_state_dict():
-    """torch's LBFGS state (tensors, lists of tensors, None entries, numbers) loads and continues alike."""
+def test_lbfgs_load_torch_state_dict(device):
+    """torch's LBFGS state (tensors, lists of tensors, None entries, numbers) loads (onto the
+    parameters' device) and continues alike."""
     kwargs = {"max_iter": 6, "history_size": 4, "line_search_fn": "strong_wolfe"}
     with _DefaultDtype("float64"):
-        tm, bm, to, bo = _lbfgs_pair(kwargs, dtype="float64")
+        tm, bm, to, bo = _lbfgs_pair(kwargs, dtype="float64", device=device)
         _lbfgs_run(torch, tm, to, 2, dtype="float64")
         bm.load_state_dict(tm.state_dict())
         bo.load_state_dict(to.state_dict())
         assert_lbfgs_state_close(bo, to, rtol=0, atol=0)
-        ours = _lbfgs_run(bp, bm, bo, 3, dtype="float64")
+        ours = _lbfgs_run(bp, bm, bo, 3, dtype="float64", device=device)
         theirs = _lbfgs_run(torch, tm, to, 3, dtype="float64")
     np.testing.assert_allclose(ours, theirs, rtol=1e-10)
     assert_params_close(bm, tm, rtol=1e-7, atol=1e-9)

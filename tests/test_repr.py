@@ -6,6 +6,7 @@ wrapping, summarization of large tensors, the dtype / requires_grad / grad_fn su
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -169,3 +170,58 @@ def test_set_printoptions_precision_and_sci_mode():
 def test_str_equals_repr():
     t = backprop.tensor([[1.5, 2.0]])
     assert str(t) == repr(t) == "tensor([[1.5000, 2.0000]])"
+
+
+# ---------------------------------------------------------------------------- devices
+_SUFFIX = re.compile(r",\s*(?=[a-z_]+=)")  # the body holds no "name=": the first match starts the suffixes
+
+
+def torch_repr_on(device: str, t) -> str:
+    """torch's repr of CPU tensor ``t`` (``torch.`` names made ``backprop.``) as torch prints the
+    same tensor on ``device``: on cuda:0 ``device='cuda:0'`` is the first suffix, and torch's own
+    ``_add_suffixes`` wraps the line (with backprop's longer names, as backprop's repr does)."""
+    text = repr(t)
+    if device == "cpu":
+        return text.replace("torch.", "backprop.")
+    prefix = "tensor("
+    head = "Parameter containing:\n" if text.startswith("Parameter containing:\n") else ""
+    text = text[len(head) :]
+    match = _SUFFIX.search(text)
+    body = text[len(prefix) : match.start() if match else -1]
+    suffixes = _SUFFIX.split(text[match.end() : -1].replace("torch.", "backprop.")) if match else []
+    return head + torch._tensor_str._add_suffixes(prefix + body, ["device='cuda:0'"] + suffixes, len(prefix), False)
+
+
+def test_torch_repr_on_cuda_helper_follows_torch_format():
+    assert torch_repr_on("cuda", torch.tensor([1.0, 2.0])) == "tensor([1., 2.], device='cuda:0')"
+    assert torch_repr_on("cuda", torch.tensor([1.0, 2.0], requires_grad=True) * 2) == (
+        "tensor([2., 4.], device='cuda:0', grad_fn=<MulBackward0>)"
+    )
+    assert torch_repr_on("cuda", torch.zeros(0, 3, dtype=torch.int32)) == (
+        "tensor([], device='cuda:0', size=(0, 3), dtype=backprop.int32)"
+    )
+    assert torch_repr_on("cuda", torch.nn.Parameter(torch.ones(1))) == (
+        "Parameter containing:\ntensor([1.], device='cuda:0', requires_grad=True)"
+    )
+
+
+@pytest.mark.parametrize("fn", CASES)
+def test_repr_on_device_matches_torch(fn, device):
+    with backprop.device(device):
+        t = fn(backprop)
+    assert t.device.type == device
+    expected, got = torch_repr_on(device, fn(torch)), repr(t)
+    assert got == expected, f"\nbackprop:\n{got}\ntorch:\n{expected}"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_repr_of_random_values_on_device_matches_torch(seed, device):
+    rng = np.random.default_rng(seed)
+    data = (rng.standard_normal((40, 50)) * 10.0 ** rng.integers(-6, 10)).astype(np.float32)  # summarized
+    assert repr(backprop.tensor(data, device=device)) == torch_repr_on(device, torch.tensor(data))
+    assert str(backprop.tensor(data[:2, :3], device=device)) == torch_repr_on(device, torch.tensor(data[:2, :3]))
+
+
+def test_parameter_repr_on_device(device):
+    p = backprop.nn.Parameter(backprop.tensor([1.5, 2.0], device=device))
+    assert repr(p) == torch_repr_on(device, torch.nn.Parameter(torch.tensor([1.5, 2.0])))

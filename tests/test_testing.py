@@ -84,3 +84,62 @@ def test_make_tensor_ranges_dtypes_and_layout():
     assert bp.testing.make_tensor(5, dtype=bp.bool).dtype == bp.bool
     with pytest.raises(ValueError, match="must be less than or equal to `high`"):
         bp.testing.make_tensor(2, dtype=bp.float32, low=1, high=0)
+
+
+# ---------------------------------------------------------------------------- devices
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_outcome_and_message_on_device_match_torch(case, device):
+    with bp.device(device):  # the case's tensors on ``device`` (torch's on the CPU): the same outcome
+        ours = _outcome(bp, case)
+    assert ours == _outcome(torch, case)
+
+
+def _on_two_devices(m, device, other):
+    return {"a": [m.tensor([1.0, 2.0], device=device)]}, {"a": [m.tensor([1.0, 2.0], device=other)]}
+
+
+def test_tensors_on_different_devices_fail_like_torch(device):
+    x = bp.tensor([1.0, 2.0], device=device)
+    if device == "cpu":
+        bp.testing.assert_close(x, bp.tensor([1.0, 2.0]))
+        return
+    # torch's message for a CPU/meta pair, the meta device named as ours is
+    for ours, theirs in [((x, x.cpu()), (torch.ones(2, device="meta"), torch.ones(2))), ((x.cpu(), x), (torch.ones(2), torch.ones(2, device="meta")))]:
+        with pytest.raises(AssertionError) as info:
+            bp.testing.assert_close(*ours)
+        with pytest.raises(AssertionError) as expected:
+            torch.testing.assert_close(*theirs)
+        assert str(info.value) == str(expected.value).replace("meta", "cuda:0")
+        assert "cuda:0" in str(info.value) and "cpu" in str(info.value)
+    with pytest.raises(AssertionError, match=r"'device' do not match: cuda:0 != cpu\.\n\nThe failure occurred for item \['a'\]\[0\]"):
+        bp.testing.assert_close(*_on_two_devices(bp, device, "cpu"))
+    with pytest.raises(AssertionError, match="'device' do not match: cuda:0 != cpu"):  # arrays too
+        bp.testing.assert_close(x.detach()._data, np.array([1.0, 2.0], dtype=np.float32))
+    # the shape is checked first, the dtype after the device (torch's order)
+    with pytest.raises(AssertionError, match="'shape' do not match"):
+        bp.testing.assert_close(x, bp.ones(3))
+    with pytest.raises(AssertionError, match="'device' do not match"):
+        bp.testing.assert_close(x, bp.ones(2, dtype=bp.float64))
+
+
+def test_check_device_false_compares_values_on_the_host(device):
+    x = bp.tensor([1.0, 2.0, 3.0], device=device)
+    bp.testing.assert_close(x, bp.tensor([1.0, 2.0, 3.0]), check_device=False)
+    bp.testing.assert_close(x.detach()._data, np.array([1.0, 2.0, 3.0], dtype=np.float32), check_device=False)
+    with pytest.raises(AssertionError) as info:
+        bp.testing.assert_close(x, bp.tensor([1.0, 2.5, 3.0]), check_device=False)
+    assert (AssertionError, str(info.value)) == _outcome(torch, "mismatch")
+    with pytest.raises(AssertionError, match="'dtype' do not match"):
+        bp.testing.assert_close(x, bp.tensor([1.0, 2.0, 3.0], dtype=bp.float64), check_device=False)
+
+
+def test_make_tensor_on_device(device):
+    bp.manual_seed(0)
+    t = bp.testing.make_tensor(3, 4, dtype=bp.float32, device=device, noncontiguous=True, requires_grad=True)
+    assert t.device.type == device and t.shape == (3, 4) and not t.is_contiguous() and t.requires_grad
+    bp.manual_seed(0)
+    on_cpu = bp.testing.make_tensor(3, 4, dtype=bp.float32, noncontiguous=True)
+    assert on_cpu.device.type == "cpu"
+    bp.testing.assert_close(t.detach().cpu(), on_cpu)  # the same values on every device
+    with bp.device(device):
+        assert bp.testing.make_tensor(2, dtype=bp.int64).device.type == device  # the default device

@@ -15,6 +15,7 @@ _tune_malloc()
 
 from . import (
     _tensor_methods,  # noqa: F401 - binds the op methods onto Tensor
+    accelerator,
     autograd,
     backends,
     cuda,

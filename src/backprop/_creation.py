@@ -9,6 +9,7 @@ are built in host memory and copied once; fills (``zeros``, ``full``, ...) are m
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import numpy
@@ -161,17 +162,42 @@ def from_dlpack(ext_tensor: object) -> Tensor:
     return _make(arr)
 
 
-class _Capsule:
-    """Presents a bare DLPack capsule (``to_dlpack``'s result) through the ``__dlpack__`` protocol."""
+# The C-API's capsule accessors, with prototypes of our own (``ctypes.pythonapi``'s are shared).
+_capsule_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(("PyCapsule_GetPointer", ctypes.pythonapi))
+_POINTER = ctypes.sizeof(ctypes.c_void_p)
+# Where the DLTensor's ``device`` (int32 device_type, int32 device_id) sits in the capsule's struct:
+# DLManagedTensor starts with the DLTensor (void* data, then device); DLManagedTensorVersioned
+# puts its version (2 x uint32), manager_ctx, deleter and flags (uint64) first.
+_DEVICE_OFFSET = {b"dltensor": _POINTER, b"dltensor_versioned": 8 + 2 * _POINTER + 8 + _POINTER}
 
-    def __init__(self, capsule):
+
+def capsule_device(capsule) -> tuple:
+    """``(device_type, device_id)`` of a DLPack capsule, as ``__dlpack_device__`` reports it
+    (``(1, 0)`` host memory, ``(2, N)`` CUDA device N), read without consuming it."""
+    name = _capsule_name(capsule)
+    offset = _DEVICE_OFFSET.get(name)
+    if offset is None:
+        raise ValueError(
+            f"from_dlpack: expected an unconsumed DLPack capsule ('dltensor' or 'dltensor_versioned'), got one named {name!r}"
+            " (a capsule can be consumed only once)"
+        )
+    device = (ctypes.c_int32 * 2).from_address(_capsule_pointer(capsule, name) + offset)
+    return int(device[0]), int(device[1])
+
+
+class _Capsule:
+    """A bare DLPack capsule behind the ``__dlpack__`` protocol, with the device it holds."""
+
+    def __init__(self, capsule) -> None:
         self.capsule = capsule
+        self.device = capsule_device(capsule)
 
     def __dlpack__(self, **kwargs):
         return self.capsule
 
     def __dlpack_device__(self) -> tuple:
-        return (1, 0)
+        return self.device
 
 
 def _creation_dtype(dtype, default=None) -> _dtype.dtype:

@@ -25,6 +25,14 @@ class device:  # noqa: N801 - torch's name
             self.type, self.index = type_or_device.type, type_or_device.index
             return
         if isinstance(type_or_device, int) and not isinstance(type_or_device, bool):
+            # A bare index names a device of the accelerator (CUDA), as in torch >= 2.5.
+            from ._backend import loaded_backend
+
+            if loaded_backend("cuda") is None:
+                from .cuda import is_available
+
+                if not is_available():
+                    raise RuntimeError("Cannot access accelerator device when none is available.")
             type_or_device, index = "cuda", type_or_device
         spec = str(type_or_device)
         if ":" in spec:

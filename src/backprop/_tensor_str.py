@@ -2,7 +2,11 @@
 
 Follows torch's rules: 4 decimals; integer-valued floats print as ``1.``; scientific notation
 when the finite magnitudes span more than 1e3 or leave [1e-4, 1e8]; rows wrap at 80 columns;
-tensors over 1000 elements are summarized with 3 edge items; dtype shown unless default.
+tensors over 1000 elements are summarized with 3 edge items; dtype shown unless default;
+the device shown unless it is the CPU (``device='cuda:0'``, first of the suffixes, as torch).
+
+The values are read through one host copy: a summarized tensor is first cut down to its edge
+items on its own device (``_edges``), so printing a large CUDA tensor copies a few dozen numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import math
 import numpy as np
 
 from . import _dtype
+from ._backend import array_module, backend_of
 
 
 class _PrintOptions:
@@ -87,21 +92,25 @@ class _Formatter:
         return self._raw(v).rjust(self.width)
 
 
-def _summarized(arr: np.ndarray, edge: int) -> np.ndarray:
-    if arr.ndim == 0:
-        return arr.reshape(1)
-    if arr.shape[0] > 2 * edge:
-        arr = np.concatenate([arr[:edge], arr[-edge:]])
-    if arr.ndim == 1:
-        return arr
-    return np.concatenate([_summarized(a, edge).ravel() for a in arr]) if len(arr) else arr.ravel()
+def _edges(arr, edge: int):
+    """``arr`` cut down, on its own device, to the first and last ``edge`` items of every
+    dimension longer than ``2 * edge`` (the items a summarized repr shows)."""
+    xp = array_module(arr)
+    for axis, n in enumerate(arr.shape):
+        if n > 2 * edge:
+            head = (slice(None),) * axis + (slice(0, edge),)
+            tail = (slice(None),) * axis + (slice(n - edge, n),)
+            arr = xp.concatenate([arr[head], arr[tail]], axis=axis)
+    return arr
 
 
-def _format_array(arr: np.ndarray, fmt: _Formatter, indent: int, summarize: bool) -> str:
+def _format_array(arr: np.ndarray, fmt: _Formatter, indent: int, cut: tuple) -> str:
+    """``arr``'s nested rows; ``cut[d]``: dimension ``d`` is summarized (its middle items were
+    dropped by ``_edges``, or are skipped here): ``...`` goes between its edge items."""
     edge = PRINT_OPTS.edgeitems
     if arr.ndim == 1:
         items = arr.tolist()
-        if summarize and len(items) > 2 * edge:
+        if cut[0]:
             parts = [fmt.format(v) for v in items[:edge]] + [" ..."] + [fmt.format(v) for v in items[-edge:]]
         else:
             parts = [fmt.format(v) for v in items]
@@ -109,12 +118,13 @@ def _format_array(arr: np.ndarray, fmt: _Formatter, indent: int, summarize: bool
         lines = [", ".join(parts[i : i + per_line]) for i in range(0, len(parts), per_line)]
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
     rows = list(range(arr.shape[0]))
-    if summarize and arr.shape[0] > 2 * edge:
-        chunks = [_format_array(arr[i], fmt, indent + 1, summarize) for i in rows[:edge]] + ["..."] + [
-            _format_array(arr[i], fmt, indent + 1, summarize) for i in rows[-edge:]
+    inner = cut[1:]
+    if cut[0]:
+        chunks = [_format_array(arr[i], fmt, indent + 1, inner) for i in rows[:edge]] + ["..."] + [
+            _format_array(arr[i], fmt, indent + 1, inner) for i in rows[-edge:]
         ]
     else:
-        chunks = [_format_array(arr[i], fmt, indent + 1, summarize) for i in rows]
+        chunks = [_format_array(arr[i], fmt, indent + 1, inner) for i in rows]
     sep = "," + "\n" * (arr.ndim - 1) + " " * (indent + 1)
     return "[" + sep.join(chunks) + "]"
 
@@ -140,6 +150,9 @@ def tensor_repr(t) -> str:
     suffixes = []
     summarize = arr.size > PRINT_OPTS.threshold
     dt = t.dtype
+    device = t.device
+    if device.type != "cpu":  # torch: shown unless it is the default tensor type's (the CPU)
+        suffixes.append(f"device='{device}'")
     if arr.size == 0:
         body = "[]"
         if arr.ndim != 1:
@@ -152,12 +165,15 @@ def tensor_repr(t) -> str:
             suffixes.append(f"size={tuple(arr.shape)}")
         if dt not in (_dtype._default_float, _dtype.int64, _dtype.bool_):
             suffixes.append(f"dtype={dt!r}")
-        values = _summarized(arr, PRINT_OPTS.edgeitems) if summarize else arr.reshape(-1)
-        fmt = _Formatter(values)
-        if arr.ndim == 0:
-            body = fmt.format(arr.item())
+        edge = PRINT_OPTS.edgeitems
+        cut = tuple(summarize and n > 2 * edge for n in arr.shape)
+        shown = _edges(arr, edge) if summarize and edge else arr
+        host = backend_of(shown).to_host(shown)  # the one copy to host memory (none on the CPU)
+        fmt = _Formatter(host.reshape(-1))
+        if host.ndim == 0:
+            body = fmt.format(host.item())
         else:
-            body = _format_array(arr, fmt, len(prefix), summarize)
+            body = _format_array(host, fmt, len(prefix), cut)
     if t._grad_fn is not None:
         suffixes.append(f"grad_fn=<{t._grad_fn.name().rpartition('::')[2]}>")
     elif t._requires_grad:

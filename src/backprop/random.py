@@ -81,6 +81,14 @@ class PhiloxStream:
         span = np.uint64(int(high) - int(low))
         return ((bits % span).astype(np.int64) + int(low)).astype(dtype).reshape(shape)
 
+    def dropout_mask(self, shape: tuple, p: float, dtype):
+        """Dropout's scaled keep-mask, drawn and thresholded in one kernel."""
+        n = math.prod(shape)
+        with self.backend.use(self.index):
+            mask = self.backend.kernels.dropout_mask(self.seed, self.offset, tuple(shape), p, np.dtype(dtype))
+        self.offset += (n + 3) // 4
+        return mask
+
     def exponential(self, scale=1.0, size=None):
         return -scale * self.backend.xp.log1p(-self.random(size))
 

@@ -7,6 +7,12 @@ entries. A flat ``{name: tensor}`` dict (a state_dict) is stored under its own n
 ``safetensors.torch.load_file`` reads backprop's state_dicts and ``backprop.load`` reads
 safetensors files written by other tools (returning ``{name: tensor}``).
 
+Devices: a tensor is written as its host bytes (a CUDA tensor is copied to host memory first)
+and its device, unless it is the CPU, is recorded next to its reference (``"device": "cuda:0"``).
+``load`` puts every tensor back on its recorded device, or where ``map_location`` says (a device,
+a ``{saved: target}`` dict or a callable, as torch's), and raises as torch does when that device
+is not available.
+
 Loading never executes code: pickle-based files (``torch.save``'s .pt) are refused with a
 clear error. Saving writes a temporary file in the target directory, fsyncs it and renames
 it over the target, so an interrupted save leaves the previous checkpoint intact.
@@ -21,8 +27,11 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy
+
 from . import _dtype
-from ._backend import xp
+from ._backend import backend_for, backend_of, is_array, move
+from ._device import device as _device
 from ._tensor import Tensor, _make
 from .nn.parameter import Parameter
 
@@ -49,16 +58,31 @@ class _Encoder:
     def __init__(self):
         self.arrays: dict = {}
         self.by_id: dict = {}
+        self.locations: dict = {}  # key -> device string (None: the CPU)
 
-    def tensor(self, t: Tensor, name: str) -> dict:
-        key = self.by_id.get(id(t))
+    def array(self, obj, data, name: str, location: str | None = None) -> tuple:
+        """Add ``data`` (an array of any device; ``obj``, alive while saving, holds it) under a
+        fresh key, once per ``obj``: its host bytes, C-contiguous. Returns (key, location): the
+        device it is on (``location`` for host data, None meaning the CPU)."""
+        key = self.by_id.get(id(obj))
         if key is None:
             key = name
             while key in self.arrays:
                 key = key + "_"
-            self.arrays[key] = t._data if t._data.flags.c_contiguous else xp.array(t._data, order="C")
-            self.by_id[id(t)] = key
+            backend = backend_of(data)
+            if backend.type != "cpu":
+                location = str(backend.device_of(data))
+            host = backend.to_host(data)
+            self.arrays[key] = host if host.flags.c_contiguous else numpy.array(host, order="C")
+            self.by_id[id(obj)] = key
+            self.locations[key] = location
+        return key, self.locations[key]
+
+    def tensor(self, t: Tensor, name: str) -> dict:
+        key, location = self.array(t, t._data, name)
         ref = {"__tensor__": key}
+        if location is not None:
+            ref["device"] = location
         if isinstance(t, Parameter):
             ref["parameter"] = True
             ref["requires_grad"] = t._requires_grad
@@ -70,16 +94,19 @@ class _Encoder:
         if isinstance(obj, Tensor):
             return self.tensor(obj, path or "tensor")
         if hasattr(obj, "detach") and hasattr(obj, "numpy") and not isinstance(obj, Tensor):  # foreign tensors (torch)
-            return self.tensor(_make(xp.asarray(obj.detach().cpu().numpy())), path or "tensor")
-        if isinstance(obj, xp.ndarray):
-            return {"__ndarray__": self.tensor(_make(obj), path or "array")["__tensor__"]}
+            on = str(obj.device) if getattr(getattr(obj, "device", None), "type", "cpu") == "cuda" else None
+            key, location = self.array(obj, numpy.asarray(obj.detach().cpu().numpy()), path or "tensor", on)
+            return {"__tensor__": key} if location is None else {"__tensor__": key, "device": location}
+        if is_array(obj):  # a NumPy or CuPy array: loaded back as one
+            key, location = self.array(obj, obj, path or "array")
+            return {"__ndarray__": key} if location is None else {"__ndarray__": key, "device": location}
         if obj is None or isinstance(obj, (bool, int, str)):
             return obj
         if isinstance(obj, float):
             if math.isfinite(obj):
                 return obj
             return {"__float__": repr(obj)}
-        if isinstance(obj, xp.generic):
+        if isinstance(obj, numpy.generic):
             return self.encode(obj.item(), path)
         if isinstance(obj, _dtype.dtype):
             return {"__dtype__": obj.name}
@@ -103,6 +130,7 @@ class _Encoder:
 
 
 def _decode(obj, arrays: dict, where: str):
+    """The saved object, its tensors made of ``arrays`` (each entry already on its device)."""
     if isinstance(obj, list):
         return [_decode(v, arrays, where) for v in obj]
     if not isinstance(obj, dict):
@@ -119,7 +147,10 @@ def _decode(obj, arrays: dict, where: str):
             t.requires_grad_(True)
         return t
     if "__ndarray__" in obj:
-        return arrays[obj["__ndarray__"]]
+        key = obj["__ndarray__"]
+        if key not in arrays:
+            raise CheckpointError(f"{where}: metadata refers to array '{key}' which is not in the file")
+        return arrays[key]
     if "__tuple__" in obj:
         return tuple(_decode(v, arrays, where) for v in obj["__tuple__"])
     if "__dict__" in obj:
@@ -127,8 +158,25 @@ def _decode(obj, arrays: dict, where: str):
     if "__float__" in obj:
         return float(obj["__float__"])
     if "__dtype__" in obj:
-        return _dtype.to_dtype(getattr(xp, obj["__dtype__"]) if obj["__dtype__"] != "bool" else bool)
+        return _dtype.to_dtype(getattr(numpy, obj["__dtype__"]) if obj["__dtype__"] != "bool" else bool)
     return {k: _decode(v, arrays, where) for k, v in obj.items()}
+
+
+def _locations(obj, out: dict) -> dict:
+    """``{entry: device string}`` of the entries the metadata ``obj`` refers to (``"cpu"`` unless
+    recorded)."""
+    if isinstance(obj, list):
+        for v in obj:
+            _locations(v, out)
+    elif isinstance(obj, dict):
+        key = obj.get("__tensor__", obj.get("__ndarray__"))
+        if isinstance(key, str):
+            location = obj.get("device", "cpu")
+            out.setdefault(key, location if isinstance(location, str) else "cpu")
+        else:
+            for v in obj.values():
+                _locations(v, out)
+    return out
 
 
 def _is_flat_tensor_dict(obj) -> bool:
@@ -231,8 +279,74 @@ def _check_header(data: bytes, where: str) -> None:
         )
 
 
+def _place(host, target, where: str):
+    """Host array ``host`` on device ``target`` (a device or a device string)."""
+    dev = target if isinstance(target, _device) else _device(target.decode() if isinstance(target, bytes) else str(target))
+    if dev.type == "cpu":
+        return host
+    if dev.type == "cuda":
+        try:
+            count = backend_for(dev).device_count()
+        except (AssertionError, RuntimeError):  # no CuPy, or no GPU
+            count = 0
+        if count == 0:
+            raise RuntimeError(
+                f"{where}: Attempting to deserialize object on a CUDA device but backprop.cuda.is_available() is False. "
+                "If you are running on a CPU-only machine, please use backprop.load with "
+                "map_location=backprop.device('cpu') to map your storages to the CPU."
+            )
+        if dev.index is not None and dev.index >= count:
+            raise RuntimeError(
+                f"{where}: Attempting to deserialize object on CUDA device {dev.index} but backprop.cuda.device_count() "
+                f"is {count}. Please use backprop.load with map_location to map your storages to an existing device."
+            )
+    return move(host, dev)
+
+
+def _restore(arrays: dict, locations: dict, map_location, where: str) -> dict:
+    """``arrays`` (host arrays by entry) each on the device ``map_location`` sends it to from
+    its saved device ``locations[entry]``; one array per entry (tensors sharing one share it)."""
+    placed = {}
+    for key, host in arrays.items():
+        location = locations.get(key, "cpu")
+        if map_location is None:
+            target = location
+        elif isinstance(map_location, dict):
+            target = map_location.get(location, location)
+        elif callable(map_location):
+            target = map_location(_make(host), location)
+            if target is None:
+                target = location
+        else:
+            target = map_location
+        if isinstance(target, Tensor):
+            placed[key] = target._data
+        elif is_array(target):
+            placed[key] = target
+        else:
+            placed[key] = _place(host, target, where)
+    return placed
+
+
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None, **kwargs):
-    """Load an object saved by ``backprop.save``, or any safetensors file (as ``{name: tensor}``)."""
+    """Load an object saved by ``backprop.save``, or any safetensors file (as ``{name: tensor}``).
+
+    Every tensor comes back on the device it was saved from, unless ``map_location`` (torch's)
+    says otherwise:
+
+    * a device or device string (``"cpu"``, ``"cuda"``, ``"cuda:0"``, ``backprop.device(...)``): every
+      tensor goes there;
+    * a dict ``{"cuda:1": "cuda:0"}``: tensors saved from a key's device go to its value (the
+      others to their own device);
+    * a callable ``fn(storage, location)``: called once per saved tensor with the tensor, loaded
+      on the CPU, and its saved device as a string (``"cpu"``, ``"cuda:0"``); it returns the tensor
+      to use (e.g. ``storage`` itself, or ``storage.cuda(1)``), a device or device string, or
+      None for the saved device. Where torch passes an untyped storage, backprop, which has no
+      storages, passes a CPU tensor: ``lambda storage, loc: storage`` and ``storage.cuda(i)``
+      work as in torch.
+
+    A tensor whose device is not available raises ``RuntimeError`` (use ``map_location``).
+    """
     if pickle_module is not None:
         raise ValueError("backprop.load never uses pickle; pickle_module is not supported")
     st = _safetensors_numpy()
@@ -253,10 +367,16 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     header_len = int.from_bytes(data[:8], "little")
     metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
     if _META_KEY not in metadata:
-        return {name: _make(arr) for name, arr in arrays.items()}
+        return {name: _make(arr) for name, arr in _restore(arrays, {}, map_location, where).items()}
     try:
         payload = json.loads(metadata[_META_KEY])
-        return _decode(payload["object"], arrays, where)
+        obj = payload["object"]
+        locations = _locations(obj, {})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}: corrupt backprop metadata ({exc})") from None
+    arrays = _restore(arrays, locations, map_location, where)
+    try:
+        return _decode(obj, arrays, where)
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{where}: corrupt backprop metadata ({exc})") from None
 

@@ -5,6 +5,9 @@ sequences and mappings of them: same type, shape and (by default) dtype, then
 ``|actual - expected| <= atol + rtol * |expected|`` elementwise with torch's default tolerances
 per dtype, and torch's failure messages (mismatch count, greatest absolute and relative
 difference and where, and which item of a container failed).
+
+Tensors (and arrays) on different devices fail unless ``check_device=False``, as in torch; the
+values are compared on host copies, so CPU and CUDA tensors compare alike.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy
+
 from . import _dtype
-from ._backend import ndarray, xp
+from ._backend import backend_of, is_array, move
+from ._device import target_device
 from ._tensor import Size, Tensor
 
 __all__ = ["assert_close", "make_tensor"]
@@ -43,24 +49,25 @@ def _fmt(value) -> str:
 
 
 def _compare_arrays(actual, expected, rtol, atol, equal_nan: bool, scalar: bool) -> None:
-    a = actual.astype(xp.int64) if actual.dtype.kind == "b" else actual
-    e = expected.astype(xp.int64) if expected.dtype.kind == "b" else expected
+    """Compare two host (NumPy) arrays."""
+    a = actual.astype(numpy.int64) if actual.dtype.kind == "b" else actual
+    e = expected.astype(numpy.int64) if expected.dtype.kind == "b" else expected
     if a.dtype.kind == "f" or e.dtype.kind == "f":
-        with xp.errstate(invalid="ignore"):  # inf - inf: equal infinities are caught below
-            close = xp.abs(a - e) <= atol + rtol * xp.abs(e)
+        with numpy.errstate(invalid="ignore"):  # inf - inf: equal infinities are caught below
+            close = numpy.abs(a - e) <= atol + rtol * numpy.abs(e)
         close |= a == e  # infinities of the same sign
         if equal_nan:
-            close |= xp.isnan(a) & xp.isnan(e)
+            close |= numpy.isnan(a) & numpy.isnan(e)
     else:
-        close = xp.abs(a - e) <= atol + rtol * xp.abs(e) if (rtol or atol) else a == e
+        close = numpy.abs(a - e) <= atol + rtol * numpy.abs(e) if (rtol or atol) else a == e
     if close.all():
         return
     exact = rtol == 0 and atol == 0
     word = "equal" if exact else "close"
-    float_kind = xp.result_type(a.dtype, e.dtype) if a.dtype.kind == "f" or e.dtype.kind == "f" else xp.float32
-    with xp.errstate(divide="ignore", invalid="ignore"):
-        abs_diff = xp.abs(a - e)
-        rel_diff = (abs_diff.astype(float_kind) / xp.abs(e).astype(float_kind)).astype(float_kind)
+    float_kind = numpy.result_type(a.dtype, e.dtype) if a.dtype.kind == "f" or e.dtype.kind == "f" else numpy.float32
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        abs_diff = numpy.abs(a - e)
+        rel_diff = (abs_diff.astype(float_kind) / numpy.abs(e).astype(float_kind)).astype(float_kind)
     allowed_abs = "" if exact else f" (up to {atol!r} allowed)"
     allowed_rel = "" if exact else f" (up to {rtol!r} allowed)"
     if scalar:
@@ -71,9 +78,9 @@ def _compare_arrays(actual, expected, rtol, atol, equal_nan: bool, scalar: bool)
 
     def greatest(diff):
         flat = diff.reshape(-1)
-        nans = xp.isnan(flat) if flat.dtype.kind == "f" else None
-        i = int(xp.argmax(nans)) if nans is not None and nans.any() else int(xp.argmax(flat))
-        return _fmt(flat[i]), tuple(int(k) for k in xp.unravel_index(i, diff.shape))
+        nans = numpy.isnan(flat) if flat.dtype.kind == "f" else None
+        i = int(numpy.argmax(nans)) if nans is not None and nans.any() else int(numpy.argmax(flat))
+        return _fmt(flat[i]), tuple(int(k) for k in numpy.unravel_index(i, diff.shape))
 
     mismatched = int((~close).sum())
     total = close.size
@@ -86,20 +93,26 @@ def _compare_arrays(actual, expected, rtol, atol, equal_nan: bool, scalar: bool)
     )
 
 
-def _compare(actual, expected, rtol, atol, equal_nan, check_dtype, path: str) -> None:
-    if isinstance(actual, (Tensor, ndarray)) and type(actual) is type(expected):
-        a = actual.detach()._data if isinstance(actual, Tensor) else actual
-        e = expected.detach()._data if isinstance(expected, Tensor) else expected
-        wrap = Size if isinstance(actual, Tensor) else tuple
+def _compare(actual, expected, rtol, atol, equal_nan, check_device, check_dtype, path: str) -> None:
+    tensors = isinstance(actual, Tensor) and isinstance(expected, Tensor) and type(actual) is type(expected)
+    if tensors or (is_array(actual) and is_array(expected)):  # arrays: NumPy's or CuPy's
+        a = actual._data if tensors else actual
+        e = expected._data if tensors else expected
+        wrap = Size if tensors else tuple
         if a.shape != e.shape:
             raise _MismatchError(f"The values for attribute 'shape' do not match: {wrap(a.shape)} != {wrap(e.shape)}.", path)
+        a_backend, e_backend = backend_of(a), backend_of(e)
+        if check_device:
+            da, de = a_backend.device_of(a), e_backend.device_of(e)
+            if da != de:
+                raise _MismatchError(f"The values for attribute 'device' do not match: {da} != {de}.", path)
         if check_dtype and a.dtype != e.dtype:
-            da, de = (actual.dtype, expected.dtype) if isinstance(actual, Tensor) else (a.dtype, e.dtype)
+            da, de = (actual.dtype, expected.dtype) if tensors else (a.dtype, e.dtype)
             raise _MismatchError(f"The values for attribute 'dtype' do not match: {da} != {de}.", path)
-        dtype = _dtype.from_numpy_dtype(xp.result_type(a.dtype, e.dtype))
+        dtype = _dtype.from_numpy_dtype(numpy.result_type(a.dtype, e.dtype))
         r, t = _tolerances(dtype, rtol, atol)
         try:
-            _compare_arrays(a, e, r, t, equal_nan, scalar=a.ndim == 0 and isinstance(actual, Tensor))
+            _compare_arrays(a_backend.to_host(a), e_backend.to_host(e), r, t, equal_nan, scalar=a.ndim == 0 and tensors)
         except _MismatchError as exc:
             raise _MismatchError(exc.message, path) from None
         return
@@ -110,7 +123,7 @@ def _compare(actual, expected, rtol, atol, equal_nan, check_dtype, path: str) ->
         if isinstance(actual, float) and math.isnan(actual) and math.isnan(expected) and equal_nan:
             return
         try:
-            _compare_arrays(xp.asarray(actual), xp.asarray(expected), r, t, equal_nan, scalar=True)
+            _compare_arrays(numpy.asarray(actual), numpy.asarray(expected), r, t, equal_nan, scalar=True)
         except _MismatchError as exc:
             raise _MismatchError(exc.message, path) from None
         return
@@ -125,13 +138,13 @@ def _compare(actual, expected, rtol, atol, equal_nan, check_dtype, path: str) ->
                 path,
             )
         for key in expected:
-            _compare(actual[key], expected[key], rtol, atol, equal_nan, check_dtype, f"{path}[{key!r}]")
+            _compare(actual[key], expected[key], rtol, atol, equal_nan, check_device, check_dtype, f"{path}[{key!r}]")
         return
     if isinstance(actual, Sequence) and isinstance(expected, Sequence) and not isinstance(actual, str) and not isinstance(expected, str):
         if len(actual) != len(expected):
             raise _MismatchError(f"The length of the sequences mismatch: {len(actual)} != {len(expected)}", path)
         for i, (x, y) in enumerate(zip(actual, expected)):
-            _compare(x, y, rtol, atol, equal_nan, check_dtype, f"{path}[{i}]")
+            _compare(x, y, rtol, atol, equal_nan, check_device, check_dtype, f"{path}[{i}]")
         return
     raise TypeError(f"No comparison pair was able to handle inputs of type {type(actual)} and {type(expected)}.")
 
@@ -153,7 +166,7 @@ def assert_close(
     """Raise ``AssertionError`` unless ``actual`` and ``expected`` are close (see the module docstring)."""
     _tolerances(_dtype.float32, rtol, atol)  # both or neither, checked before any comparison (as torch)
     try:
-        _compare(actual, expected, rtol, atol, equal_nan, check_dtype, "")
+        _compare(actual, expected, rtol, atol, equal_nan, check_device, check_dtype, "")
     except _MismatchError as exc:
         message = exc.message + (f"\n\nThe failure occurred for item {exc.path}" if exc.path else "")
         if callable(msg):
@@ -175,7 +188,9 @@ def make_tensor(
     memory_format=None,
 ) -> Tensor:
     """A random tensor for tests: floats uniform in [low, high) (default [-9, 9)), integers in
-    [low, high) (default [-9, 10)), bools either; ``noncontiguous`` gives a strided view."""
+    [low, high) (default [-9, 10)), bools either; ``noncontiguous`` gives a strided view. The
+    values are drawn on the host (the default generator) and copied to ``device`` (None: the
+    default device), so a seed gives the same tensor on every device."""
     from . import random as _random
     from ._tensor import _make
 
@@ -184,7 +199,7 @@ def make_tensor(
     dt = _dtype.to_dtype(dtype)
     rng = _random.default_generator.rng
     full = shape[:-1] + (shape[-1] * 2,) if noncontiguous and shape else shape
-    if dt.np == xp.bool_:
+    if dt.np == numpy.bool_:
         arr = rng.random(full) < 0.5
     elif dt.np.kind in "iu":
         lo = -9 if low is None else math.ceil(low)
@@ -201,7 +216,10 @@ def make_tensor(
             raise ValueError(f"`low` must be less than or equal to `high`, but got {lo} > {hi}")
         arr = rng.uniform(lo, hi, size=full).astype(dt.np)
         if exclude_zero:
-            arr[arr == 0] = xp.finfo(dt.np).tiny
+            arr[arr == 0] = numpy.finfo(dt.np).tiny
+    target = target_device(device)
+    if target is not None:
+        arr = move(arr, target)
     if noncontiguous and shape:
         arr = arr[..., ::2]
     t = _make(arr)

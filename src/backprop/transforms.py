@@ -1,10 +1,13 @@
-"""Image transforms (torchvision.transforms' API) on Tensors and NumPy arrays, in NumPy.
+"""Image transforms (torchvision.transforms' API) on Tensors and NumPy arrays.
 
 Images are ``(..., H, W)`` with channels first (torchvision's tensor convention), except for
 ``ToTensor``'s input, which is ``H x W`` or ``H x W x C`` (the layout of a PIL image or a NumPy
 image) and comes out ``C x H x W``. A transform returns a Tensor for a Tensor and an ndarray for an
 ndarray. Geometric transforms follow torchvision's tensor implementation (the same crop offsets,
 affine matrices and ``grid_sample`` sampling with nearest or bilinear interpolation).
+
+A transform works on the device of its input: NumPy arrays and CPU tensors on the host, CUDA
+tensors on their GPU (the array functions are those of the input's array module).
 
 Random transforms draw from backprop's default generator (``backprop.manual_seed`` makes them
 reproducible), or, inside a DataLoader worker thread, from that worker's own generator. Transforms
@@ -19,9 +22,11 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
+import numpy
+
 from . import _dtype
 from . import random as _random
-from ._backend import xp
+from ._backend import array_module
 from ._tensor import Tensor, _make
 
 __all__ = [
@@ -60,7 +65,7 @@ class InterpolationMode(Enum):
 def _unwrap(img) -> tuple[Any, bool]:
     if isinstance(img, Tensor):
         return img._data, True
-    if isinstance(img, xp.ndarray):
+    if isinstance(img, numpy.ndarray):
         return img, False
     raise TypeError(f"img should be a Tensor or a numpy.ndarray. Got {type(img)}")
 
@@ -139,9 +144,9 @@ def to_tensor(pic) -> Tensor:
         raise ValueError(f"pic should be 2/3 dimensional. Got {arr.ndim} dimensions.")
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    arr = xp.ascontiguousarray(arr.transpose(2, 0, 1))
-    if arr.dtype == xp.uint8:
-        dt = xp.dtype(_dtype._default_float.np)
+    arr = array_module(arr).ascontiguousarray(arr.transpose(2, 0, 1))
+    if arr.dtype == numpy.uint8:
+        dt = numpy.dtype(_dtype._default_float.np)
         return _make(arr.astype(dt) / dt.type(255))
     return _make(arr)
 
@@ -157,14 +162,16 @@ def normalize(tensor: Tensor, mean: Sequence[float], std: Sequence[float], inpla
             f"Expected tensor to be a tensor image of size (..., C, H, W). Got tensor.size() = {tensor.size()}"
         )
     dtype = tensor._data.dtype
-    mean_a, std_a = xp.asarray(mean, dtype=dtype), xp.asarray(std, dtype=dtype)
+    mean_a, std_a = numpy.asarray(mean, dtype=dtype), numpy.asarray(std, dtype=dtype)  # checked on the host
     if (std_a == 0).any():
         raise ValueError(f"std evaluated to zero after conversion to {tensor.dtype}, leading to division by zero.")
+    xp = array_module(tensor._data)
+    mean_a, std_a = xp.asarray(mean_a), xp.asarray(std_a)  # on the tensor's device
     if mean_a.ndim == 1:
         mean_a = mean_a.reshape(-1, 1, 1)
     if std_a.ndim == 1:
         std_a = std_a.reshape(-1, 1, 1)
-    if not inplace and not tensor.requires_grad:  # the common case: plain NumPy, no graph
+    if not inplace and not tensor.requires_grad:  # the common case: plain array math, no graph
         return _make((tensor._data - mean_a) / std_a)
     if not inplace:
         tensor = tensor.clone()
@@ -203,8 +210,10 @@ def pad(img, padding, fill: float = 0, padding_mode: str = "constant"):
         arr = arr[..., max(-top, 0) : h - max(-bottom, 0), max(-left, 0) : w - max(-right, 0)]
         left, top, right, bottom = (max(p, 0) for p in (left, top, right, bottom))
     widths = [(0, 0)] * (arr.ndim - 2) + [(top, bottom), (left, right)]
+    xp = array_module(arr)
     if padding_mode == "constant":
-        out = xp.pad(arr, widths, mode="constant", constant_values=xp.asarray(fill).astype(arr.dtype))
+        fill = numpy.asarray(fill).astype(arr.dtype).item()  # cast like the image, as a Python number
+        out = xp.pad(arr, widths, mode="constant", constant_values=fill)
     else:
         out = xp.pad(arr, widths, mode=padding_mode)
     return _wrap(out, is_tensor)
@@ -223,7 +232,7 @@ def crop(img, top: int, left: int, height: int, width: int):
             max(bottom - max(h, top), 0),
         ]
         return pad(_wrap(arr[..., max(top, 0) : bottom, max(left, 0) : right], is_tensor), padding_ltrb, fill=0)
-    return _wrap(xp.ascontiguousarray(arr[..., top:bottom, left:right]), is_tensor)
+    return _wrap(array_module(arr).ascontiguousarray(arr[..., top:bottom, left:right]), is_tensor)
 
 
 def center_crop(img, output_size):
@@ -249,13 +258,13 @@ def center_crop(img, output_size):
 def hflip(img):
     """Mirror left-right (the last dim)."""
     arr, is_tensor = _image_array(img)
-    return _wrap(xp.ascontiguousarray(arr[..., ::-1]), is_tensor)
+    return _wrap(array_module(arr).ascontiguousarray(arr[..., ::-1]), is_tensor)
 
 
 def vflip(img):
     """Mirror top-bottom (the second-to-last dim)."""
     arr, is_tensor = _image_array(img)
-    return _wrap(xp.ascontiguousarray(arr[..., ::-1, :]), is_tensor)
+    return _wrap(array_module(arr).ascontiguousarray(arr[..., ::-1, :]), is_tensor)
 
 
 def _get_inverse_affine_matrix(center, angle: float, translate, scale: float, shear) -> list[float]:
@@ -277,18 +286,19 @@ def _get_inverse_affine_matrix(center, angle: float, translate, scale: float, sh
 
 
 def _affine_output_size(matrix: list[float], w: int, h: int) -> tuple[int, int]:
-    """The (w, h) that holds the whole transformed image (``expand=True``), as torchvision computes it."""
-    pts = xp.array(
+    """The (w, h) that holds the whole transformed image (``expand=True``), as torchvision computes it
+    (host arithmetic on the matrix)."""
+    pts = numpy.array(
         [[-0.5 * w, -0.5 * h, 1.0], [-0.5 * w, 0.5 * h, 1.0], [0.5 * w, 0.5 * h, 1.0], [0.5 * w, -0.5 * h, 1.0]],
-        dtype=xp.float32,
+        dtype=numpy.float32,
     )
-    theta = xp.array(matrix, dtype=xp.float32).reshape(2, 3)
+    theta = numpy.array(matrix, dtype=numpy.float32).reshape(2, 3)
     new_pts = pts @ theta.T
-    half = xp.array([w * 0.5, h * 0.5], dtype=xp.float32)
+    half = numpy.array([w * 0.5, h * 0.5], dtype=numpy.float32)
     min_vals, max_vals = new_pts.min(axis=0) + half, new_pts.max(axis=0) + half
-    tol = xp.float32(1e-4)
-    cmax = xp.ceil(xp.trunc(max_vals / tol) * tol)
-    cmin = xp.floor(xp.trunc(min_vals / tol) * tol)
+    tol = numpy.float32(1e-4)
+    cmax = numpy.ceil(numpy.trunc(max_vals / tol) * tol)
+    cmin = numpy.floor(numpy.trunc(min_vals / tol) * tol)
     size = cmax - cmin
     return int(size[0]), int(size[1])
 
@@ -297,12 +307,13 @@ def _grid_transform(arr, matrix: list[float], interpolation: str, fill, out_hw: 
     """Resample ``(..., H, W)`` through the inverse affine ``matrix`` (centre-origin pixel coordinates)
     like torchvision's ``_apply_grid_transform``: ``grid_sample(align_corners=False)`` with zero padding,
     then the outside filled with ``fill`` via a sampled mask; integer images are rounded back."""
+    xp = array_module(arr)
     h, w = arr.shape[-2:]
     oh, ow = out_hw if out_hw is not None else (h, w)
-    dt = arr.dtype if arr.dtype.kind == "f" else xp.dtype(xp.float32)
+    dt = arr.dtype if arr.dtype.kind == "f" else numpy.dtype(numpy.float32)
     theta = xp.asarray(matrix, dtype=dt).reshape(2, 3) / xp.asarray([[0.5 * w], [0.5 * h]], dtype=dt)
-    xs = xp.linspace(-ow * 0.5 + 0.5, ow * 0.5 - 0.5, ow, dtype=xp.float32).astype(dt)
-    ys = xp.linspace(-oh * 0.5 + 0.5, oh * 0.5 - 0.5, oh, dtype=xp.float32).astype(dt)
+    xs = xp.linspace(-ow * 0.5 + 0.5, ow * 0.5 - 0.5, ow, dtype=numpy.float32).astype(dt)
+    ys = xp.linspace(-oh * 0.5 + 0.5, oh * 0.5 - 0.5, oh, dtype=numpy.float32).astype(dt)
     gx = xs[None, :] * theta[0, 0] + ys[:, None] * theta[0, 1] + theta[0, 2]
     gy = xs[None, :] * theta[1, 0] + ys[:, None] * theta[1, 1] + theta[1, 2]
     ix = ((gx + 1) * w - 1) / 2  # input pixel coordinates
@@ -310,7 +321,7 @@ def _grid_transform(arr, matrix: list[float], interpolation: str, fill, out_hw: 
     lead = arr.shape[:-2]
     src = arr.reshape(-1, h, w).astype(dt, copy=False)
     if interpolation == "nearest":
-        jx, jy = xp.rint(ix).astype(xp.int64), xp.rint(iy).astype(xp.int64)
+        jx, jy = xp.rint(ix).astype(numpy.int64), xp.rint(iy).astype(numpy.int64)
         inside = (jx >= 0) & (jx < w) & (jy >= 0) & (jy < h)
         out = src[:, xp.clip(jy, 0, h - 1), xp.clip(jx, 0, w - 1)] * inside
         mask = inside.astype(dt)
@@ -324,7 +335,7 @@ def _grid_transform(arr, matrix: list[float], interpolation: str, fill, out_hw: 
                 weight = (1 - xp.abs(ix - cx)) * (1 - xp.abs(iy - cy))
                 ok = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
                 weight = xp.where(ok, weight, 0).astype(dt)
-                jx, jy = xp.clip(cx, 0, w - 1).astype(xp.int64), xp.clip(cy, 0, h - 1).astype(xp.int64)
+                jx, jy = xp.clip(cx, 0, w - 1).astype(numpy.int64), xp.clip(cy, 0, h - 1).astype(numpy.int64)
                 out += src[:, jy, jx] * weight
                 mask += weight
     out = out.reshape(lead + (oh, ow))

@@ -149,8 +149,3 @@ def set_num_threads(n: int) -> None:
     except ImportError:  # pragma: no cover - optional dependency
         return
     threadpool_limits(limits=int(n))
-
-
-# TRANSITION ONLY (removed once every module looks its array module up at call time).
-xp = numpy
-ndarray = numpy.ndarray

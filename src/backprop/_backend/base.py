@@ -1,9 +1,9 @@
 """``Backend``: what one kind of device provides, and the backend-neutral forms of NumPy idioms.
 
 A backend has an array module (``xp``: NumPy or CuPy, which share NumPy's API), the array
-type it owns, its devices, transfers to and from host memory, and ``kernels``: the fused
-kernels that op code calls by name (``backend_of(x).kernels.gelu(...)``), one module per
-device kind with the same functions. The methods below cover the NumPy idioms that not every
+type it owns, its devices, transfers to and from host memory, and ``kernels``: fused kernels
+that op code prefers by name when the device has them (``getattr(backend.kernels,
+"gelu_forward", None)``; CUDA's are in ``cuda_kernels.py``), else the op's array code runs. The methods below cover the NumPy idioms that not every
 array library has; op code calls them instead of the NumPy spelling, so it runs on any
 backend. Each has a generic implementation in terms of ``xp`` here; a backend overrides it
 where its library has a faster or native form.
@@ -24,7 +24,7 @@ class Backend:
     type: str = ""
     xp = numpy  # the array module
     array_type: type = numpy.ndarray
-    kernels = None  # module of fused kernels, same names on every backend
+    kernels = None  # module of fused kernels an op may call by name (None: the ops' array code serves)
     # Whether ops may read array values on the host for checks (index bounds...): cheap on the
     # CPU; on a GPU each read waits for the device, so hot ops skip them there, as torch's
     # CUDA kernels do (its device-side asserts).
@@ -79,8 +79,9 @@ class Backend:
         return contextlib.nullcontext()
 
     def is_writeable(self, array) -> bool:
-        """Whether ``array`` may be written (NumPy has read-only arrays; others do not)."""
-        return True
+        """Whether ``array`` may be written: not a broadcast view (a zero stride over more than
+        one element would write several elements to one address). NumPy also has read-only flags."""
+        return all(stride != 0 or size <= 1 for stride, size in zip(array.strides, array.shape))
 
     def make_read_only(self, array):
         """Mark ``array`` read-only where the library can; returns it."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy
 
 from .._device import device
-from . import cpu_kernels
 from .base import Backend
 
 _CPU_DEVICE = device("cpu")
@@ -15,7 +14,7 @@ class CPUBackend(Backend):
     type = "cpu"
     xp = numpy
     array_type = numpy.ndarray
-    kernels = cpu_kernels
+    kernels = None  # no fused kernels: the ops' array code, written for NumPy's loops, serves
 
     def device_of(self, array) -> device:
         return _CPU_DEVICE

@@ -58,9 +58,50 @@ class CUDABackend(Backend):
             return _NULL_CONTEXT
         return cupy.cuda.Device(index)
 
+    def set_device(self, index: int) -> None:
+        cupy.cuda.Device(index).use()
+
+    def device_name(self, index: int | None = None) -> str:
+        props = cupy.cuda.runtime.getDeviceProperties(self.current_device() if index is None else index)
+        name = props["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+
     def synchronize(self, index: int | None = None) -> None:
         with self.use(index):
             cupy.cuda.Device().synchronize()
+
+    # ------------------------------------------------------------------ memory, events, streams
+    def memory_allocated(self, index: int | None = None) -> int:
+        return self.pool.used_bytes()
+
+    def max_memory_allocated(self, index: int | None = None) -> int:
+        return max(self.peak_bytes, self.pool.used_bytes())
+
+    def memory_reserved(self, index: int | None = None) -> int:
+        return self.pool.total_bytes()
+
+    def reset_peak_memory_stats(self, index: int | None = None) -> None:
+        self.peak_bytes = self.pool.used_bytes()
+
+    def empty_cache(self) -> None:
+        self.pool.free_all_blocks()
+
+    def new_event(self, enable_timing: bool, blocking: bool, interprocess: bool):
+        return cupy.cuda.Event(block=blocking, disable_timing=not enable_timing, interprocess=interprocess)
+
+    def elapsed_ms(self, start, end) -> float:
+        return float(cupy.cuda.get_elapsed_time(start, end))
+
+    def new_stream(self, index: int | None, priority: int):
+        with self.use(index):
+            return cupy.cuda.Stream(non_blocking=False, priority=priority)
+
+    def current_stream(self, index: int | None):
+        with self.use(index):
+            return cupy.cuda.get_current_stream()
+
+    def default_stream(self, index: int | None):
+        return cupy.cuda.Stream.null
 
     # ------------------------------------------------------------------ data movement
     def asarray(self, value, dtype=None, index: int | None = None):
@@ -92,7 +133,7 @@ class CUDABackend(Backend):
         """A 0-d device array holding ``value``, cached per (value, dtype, device): scalar
         operands then cost no host-to-device copy and no kernel launch after their first use.
         Op code never writes into an operand, so sharing one array is safe."""
-        key = (type(value), value, dtype, cupy.cuda.runtime.getDevice())
+        key = (type(value), value if value == value else "nan", dtype, cupy.cuda.runtime.getDevice())
         arr = self._scalars.get(key)
         if arr is None:
             if len(self._scalars) > 4096:

@@ -1,5 +1,10 @@
 """Finite-difference checks of analytic gradients (``gradcheck``) and of gradients of gradients
-(``gradgradcheck``), with torch's signatures and defaults. Use float64 inputs."""
+(``gradgradcheck``), with torch's signatures and defaults. Use float64 inputs.
+
+Inputs may live on any device: the perturbations are written into the inputs' own arrays and
+the function runs there; outputs and gradients are copied to the host, where the Jacobians are
+built and compared (NumPy arrays).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from .._backend import array_module, backend_of, move
 from .._tensor import Tensor, _make
 
 
@@ -26,6 +32,11 @@ def _differentiable_outputs(outputs):
     return [o for o in outputs if isinstance(o, Tensor) and o._requires_grad]
 
 
+def _host64(a) -> np.ndarray:
+    """Array ``a`` (of any device) as a flat float64 NumPy array."""
+    return backend_of(a).to_host(a).astype(np.float64).ravel()
+
+
 def _numerical_jacobian(func, inputs, diff_idx, out_sizes, eps):
     """J[i][o] of shape (numel(input i), numel(output o)) by central differences."""
     jac = []
@@ -37,9 +48,9 @@ def _numerical_jacobian(func, inputs, diff_idx, out_sizes, eps):
             orig = x[idx].copy()
             # Evaluated with grad mode on: gradgradcheck's func itself calls autograd.grad.
             x[idx] = orig + eps
-            plus = [o._data.astype(np.float64).ravel() for o in _outputs_for_numeric(func(*inputs))]
+            plus = [_host64(o._data) for o in _outputs_for_numeric(func(*inputs))]
             x[idx] = orig - eps
-            minus = [o._data.astype(np.float64).ravel() for o in _outputs_for_numeric(func(*inputs))]
+            minus = [_host64(o._data) for o in _outputs_for_numeric(func(*inputs))]
             x[idx] = orig
             for k, (p, m) in enumerate(zip(plus, minus)):
                 cols[k][j] = (p - m) / (2 * eps)
@@ -57,8 +68,9 @@ def _analytical_jacobian(outputs, inputs, diff_idx):
 
     jac = [[np.zeros((inputs[i]._data.size, o._data.size), dtype=np.float64) for o in outputs] for i in diff_idx]
     for k, out in enumerate(outputs):
+        xp = array_module(out._data)
         for j in range(out._data.size):
-            seed = np.zeros(out._data.size, dtype=out._data.dtype)
+            seed = xp.zeros(out._data.size, dtype=out._data.dtype)
             seed[j] = 1
             grads = autograd_grad(
                 [out],
@@ -74,7 +86,7 @@ def _analytical_jacobian(outputs, inputs, diff_idx):
                             f"Gradient for input {diff_idx[n]} has shape {list(g._data.shape)}, "
                             f"expected {list(inputs[diff_idx[n]]._data.shape)}"
                         )
-                    jac[n][k][:, j] = g._data.astype(np.float64).ravel()
+                    jac[n][k][:, j] = _host64(g._data)
     return jac
 
 
@@ -172,7 +184,8 @@ def gradgradcheck(
         outputs = _differentiable_outputs(_as_tuple(func(*inputs)))
         rng = np.random.default_rng(0)
         grad_outputs = tuple(
-            _make(rng.standard_normal(o._data.shape).astype(o._data.dtype), requires_grad=True) for o in outputs
+            _make(move(rng.standard_normal(o._data.shape).astype(o._data.dtype), o.device), requires_grad=True)
+            for o in outputs
         )
     grad_outputs = _as_tuple(grad_outputs)
     n = len(inputs)

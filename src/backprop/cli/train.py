@@ -18,10 +18,12 @@ import time
 
 import numpy as np
 
-from .. import nn, optim
+from .. import cuda, nn, optim
 from .. import random as bp_random
+from .._device import device as device_cls
 from .._tensor import _make
 from ..autograd.grad_mode import no_grad
+from ..ops.indexing import bincount
 from ..utils.data import DataLoader, Dataset, TensorDataset
 from .models import MODELS
 
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-split", type=_fraction, default=0.1, help="fraction of the training set held out for validation")
     p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation loss; restore the best weights")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train: cuda (an NVIDIA GPU through CuPy), cpu, or auto (cuda when available)")
     p.add_argument("--threads", type=_positive_int, default=None, help="BLAS threads")
     p.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint (model, optimizer, scheduler, RNG, epoch, metrics) after every epoch")
     p.add_argument("--resume", default=None, metavar="PATH", help="continue training from a checkpoint written by --save")
@@ -206,22 +209,43 @@ def _make_scheduler(args, opt, steps_per_epoch: int):
     return None
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 512, classes: int | None = None) -> dict:
-    """Loss, accuracy and (optionally) the confusion matrix of ``model`` on arrays, in eval mode."""
+def pick_device(name: str) -> device_cls:
+    """``--device``: cuda, cpu, or auto (cuda when a GPU is available)."""
+    if name == "auto":
+        return device_cls("cuda" if cuda.is_available() else "cpu")
+    if name == "cuda" and not cuda.is_available():
+        try:
+            cuda.init()
+        except (AssertionError, RuntimeError) as exc:
+            raise UsageError(f"--device cuda: {exc}") from None
+    return device_cls(name)
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 512, classes: int | None = None, device=None) -> dict:
+    """Loss, accuracy and (optionally) the confusion matrix of ``model`` on arrays, in eval mode.
+    Sums stay on ``device`` until the end: one host read per evaluation, not per batch."""
     model.eval()
-    total_loss, correct = 0.0, 0
-    confusion = np.zeros((classes, classes), dtype=np.int64) if classes else None
+    total_loss = correct = confusion = None
     with no_grad():
         for i in range(0, len(y), batch_size):
             xb, yb = _make(x[i : i + batch_size]), _make(y[i : i + batch_size])
+            if device is not None:
+                xb, yb = xb.to(device), yb.to(device)
             out = model(xb)
-            total_loss += float(nn.functional.cross_entropy(out, yb, reduction="sum"))
-            pred = out._data.argmax(1)
-            correct += int((pred == yb._data).sum())
-            if confusion is not None:
-                np.add.at(confusion, (yb._data, pred), 1)
+            loss = nn.functional.cross_entropy(out, yb, reduction="sum")
+            pred = out.argmax(1)
+            hits = (pred == yb).sum()
+            total_loss = loss if total_loss is None else total_loss + loss
+            correct = hits if correct is None else correct + hits
+            if classes:
+                counts = bincount(yb * classes + pred, minlength=classes * classes)
+                confusion = counts if confusion is None else confusion + counts
     n = max(len(y), 1)
-    return {"loss": total_loss / n, "accuracy": correct / n, "confusion": confusion}
+    if total_loss is None:
+        return {"loss": 0.0, "accuracy": 0.0, "confusion": np.zeros((classes, classes), dtype=np.int64) if classes else None}
+    if confusion is not None:
+        confusion = confusion.cpu().numpy().reshape(classes, classes)
+    return {"loss": float(total_loss) / n, "accuracy": int(correct) / n, "confusion": confusion}
 
 
 def _progress(iterable, total: int, desc: str, enabled: bool):
@@ -234,12 +258,17 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
-def _rng_state() -> dict:
-    return {"default_generator": bp_random.get_rng_state()}
+def _rng_state(device) -> dict:
+    state = {"default_generator": bp_random.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda_generator"] = cuda.get_rng_state(device)
+    return state
 
 
-def _set_rng_state(state: dict) -> None:
+def _set_rng_state(state: dict, device) -> None:
     bp_random.set_rng_state(state["default_generator"])
+    if device.type == "cuda" and "cuda_generator" in state:
+        cuda.set_rng_state(state["cuda_generator"], device)
 
 
 def run(args) -> dict:
@@ -255,16 +284,17 @@ def run(args) -> dict:
     if args.early_stopping and args.val_split == 0:
         raise UsageError("--early-stopping needs a validation set (--val-split > 0)")
 
+    device = pick_device(args.device)
     data = load_arrays(args)
     x_tr, y_tr, x_val, y_val = _split(data["x_train"], data["y_train"], args.val_split, args.seed)
     in_shape = tuple(x_tr.shape[1:])
 
     bp_random.manual_seed(args.seed)
-    model = MODELS[args.model](in_shape, data["classes"], dropout=args.dropout)
+    model = MODELS[args.model](in_shape, data["classes"], dropout=args.dropout).to(device)
     opt = _make_optimizer(args, model.parameters())
     train_set = _AugmentedImages(x_tr, y_tr) if args.augment else TensorDataset(_make(x_tr), _make(y_tr))
     loader_gen = bp_random.Generator().manual_seed(args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_gen)
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_gen, pin_memory=device.type == "cuda")
     scheduler = _make_scheduler(args, opt, len(loader))
     monitor = None
     if args.diagnose or args.report:
@@ -278,12 +308,12 @@ def run(args) -> dict:
     if args.resume:
         from ..serialization import load
 
-        ckpt = load(args.resume)
+        ckpt = load(args.resume, map_location=device)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler") is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
-        _set_rng_state(ckpt["rng"])
+        _set_rng_state(ckpt["rng"], device)
         loader_gen.set_state(ckpt["loader_rng"])
         history = ckpt["history"]
         best["val_loss"] = ckpt["best_val_loss"]
@@ -294,7 +324,7 @@ def run(args) -> dict:
     params = sum(p.numel() for p in model.parameters())
     print(
         f"backprop train: {args.model} ({params:,} parameters) on {args.dataset}: {len(y_tr)} train / {len(y_val)} val / "
-        f"{len(data['y_test'])} test, {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}",
+        f"{len(data['y_test'])} test, {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, on {device}",
         flush=True,
     )
     train_start = time.perf_counter()
@@ -303,9 +333,10 @@ def run(args) -> dict:
     for epoch in range(start_epoch, args.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        seen, loss_sum, correct = 0, 0.0, 0
+        seen, loss_sum, correct = 0, None, None  # the sums stay on the device: no host wait per step
         bar = _progress(loader, len(loader), f"epoch {epoch}/{args.epochs}", not args.no_progress)
-        for xb, yb in bar:
+        for step, (xb, yb) in enumerate(bar):
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             opt.zero_grad()
             out = model(xb)
             loss = nn.functional.cross_entropy(out, yb)
@@ -315,12 +346,14 @@ def run(args) -> dict:
                 scheduler.step()
             n = len(yb)
             seen += n
-            loss_sum += float(loss) * n
-            correct += int((out._data.argmax(1) == yb._data).sum())
-            if bar is not loader:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", samples_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
-        train_loss, train_acc = loss_sum / max(seen, 1), correct / max(seen, 1)
-        val = evaluate(model, x_val, y_val) if len(y_val) else {"loss": math.nan, "accuracy": math.nan}
+            batch_loss, batch_hits = loss.detach() * n, (out.detach().argmax(1) == yb).sum()
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            correct = batch_hits if correct is None else correct + batch_hits
+            if bar is not loader and step % 20 == 0:
+                bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", samples_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        train_loss = float(loss_sum) / max(seen, 1) if loss_sum is not None else math.nan
+        train_acc = int(correct) / max(seen, 1) if correct is not None else math.nan
+        val = evaluate(model, x_val, y_val, device=device) if len(y_val) else {"loss": math.nan, "accuracy": math.nan}
         lr = opt.param_groups[0]["lr"]
         if scheduler is not None and args.scheduler != "onecycle":
             if args.scheduler == "plateau":
@@ -340,7 +373,7 @@ def run(args) -> dict:
         if improved:
             best.update(val_loss=val["loss"], epoch=epoch, state=copy.deepcopy(model.state_dict()) if args.early_stopping else None)
         if args.save:
-            _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best)
+            _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best, device)
         if args.early_stopping and epoch - best["epoch"] >= args.early_stopping:
             print(f"early stopping: no better validation loss for {args.early_stopping} epochs (best {best['val_loss']:.4f} at epoch {best['epoch']})")
             stopped_early = True
@@ -348,7 +381,7 @@ def run(args) -> dict:
     train_seconds = time.perf_counter() - train_start
     if args.early_stopping and best["state"] is not None:
         model.load_state_dict(best["state"])
-    test = evaluate(model, data["x_test"], data["y_test"], classes=data["classes"])
+    test = evaluate(model, data["x_test"], data["y_test"], classes=data["classes"], device=device)
     metrics = {
         "dataset": args.dataset,
         "model": args.model,
@@ -380,7 +413,7 @@ def run(args) -> dict:
     return metrics
 
 
-def _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best) -> None:
+def _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best, device) -> None:
     from ..serialization import save
 
     save(
@@ -388,7 +421,7 @@ def _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, be
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "rng": _rng_state(),
+            "rng": _rng_state(device),
             "loader_rng": loader_gen.get_state(),
             "epoch": epoch,
             "history": history,

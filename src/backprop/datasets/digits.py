@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._backend import xp
+import numpy
+
 from .._tensor import Tensor, _make
 from ._vision import ImageClassificationDataset
 
@@ -47,12 +48,12 @@ class Digits(ImageClassificationDataset):
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction should be in (0, 1), got {test_fraction}")
         bunch = _load_digits()
-        images = (xp.asarray(bunch.images, dtype=xp.float64) / 16.0).astype(xp.float32)
-        labels = xp.asarray(bunch.target, dtype=xp.int64)
-        rng = xp.random.default_rng(seed)
-        is_test = xp.zeros(len(labels), dtype=bool)
-        for c in xp.unique(labels):
-            members = xp.flatnonzero(labels == c)
+        images = (numpy.asarray(bunch.images, dtype=numpy.float64) / 16.0).astype(numpy.float32)
+        labels = numpy.asarray(bunch.target, dtype=numpy.int64)
+        rng = numpy.random.default_rng(seed)
+        is_test = numpy.zeros(len(labels), dtype=bool)
+        for c in numpy.unique(labels):
+            members = numpy.flatnonzero(labels == c)
             n_test = int(round(test_fraction * len(members)))
             is_test[rng.permutation(members)[:n_test]] = True
         keep = is_test if not train else ~is_test
@@ -62,8 +63,8 @@ class Digits(ImageClassificationDataset):
         self.target_transform = target_transform
         self.test_fraction = test_fraction
         self.seed = seed
-        self.indices = xp.flatnonzero(keep)  # positions in sklearn's full set
-        self.data: Tensor = _make(xp.ascontiguousarray(images[keep]))
+        self.indices = numpy.flatnonzero(keep)  # positions in sklearn's full set
+        self.data: Tensor = _make(numpy.ascontiguousarray(images[keep]))
         self.targets: Tensor = _make(labels[keep])
 
 

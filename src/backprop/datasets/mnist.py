@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._backend import xp
+import numpy
+
 from .._tensor import Tensor, _make
 from ._vision import ImageClassificationDataset
 
@@ -61,7 +62,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> Any:
     if len(raw) < header:
         raise RuntimeError(f"{path}: corrupt IDX file: truncated header")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = xp.dtype(_IDX_TYPES[type_code])
+    dtype = numpy.dtype(_IDX_TYPES[type_code])
     count = 1
     for d in dims:
         count *= d
@@ -71,7 +72,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> Any:
             f"{path}: corrupt or truncated IDX file: the header promises shape {tuple(dims)} ({expected} bytes) "
             f"but the file holds {len(raw)} bytes"
         )
-    arr = xp.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    arr = numpy.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="))  # a native-endian, writable copy
 
 
@@ -175,7 +176,7 @@ class MNIST(ImageClassificationDataset):
             raise RuntimeError(
                 f"{label_path}: corrupt: label {int(labels.max())} is out of range 0..{len(self.classes) - 1}"
             )
-        return _make(images), _make(labels.astype(xp.int64))
+        return _make(images), _make(labels.astype(numpy.int64))
 
     # ------------------------------------------------------------------ dataset
     @property

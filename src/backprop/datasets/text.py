@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._backend import xp
+import numpy
+
 from .._tensor import _make
 from ..utils.data import Dataset
 
@@ -44,9 +45,9 @@ class TinyShakespeare(Dataset):
         self.text, self.chars = load_text(path)
         self.stoi = {c: i for i, c in enumerate(self.chars)}
         self.itos = dict(enumerate(self.chars))
-        codepoints = xp.frombuffer(self.text.encode("utf-32-le"), dtype=xp.uint32)
-        table = xp.array([ord(c) for c in self.chars], dtype=xp.uint32)
-        ids = xp.searchsorted(table, codepoints).astype(xp.int64)
+        codepoints = numpy.frombuffer(self.text.encode("utf-32-le"), dtype=numpy.uint32)
+        table = numpy.array([ord(c) for c in self.chars], dtype=numpy.uint32)
+        ids = numpy.searchsorted(table, codepoints).astype(numpy.int64)
         split = int(train_fraction * len(ids))
         self.data = ids[:split] if train else ids[split:]
         self.block_size = block_size

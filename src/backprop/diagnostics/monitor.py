@@ -13,6 +13,11 @@ norms are taken on every ``every``-th step, activations on every ``activation_ev
 update ratios (which need a copy of the weights) on every ``update_every``-th. The problems
 ``issues()`` reports are judged on the last ``window`` measurements of each statistic
 (exploding gradients on the whole run).
+
+Devices: the statistics are computed on each array's device. The gradient hooks (run during
+the backward) keep their squared norms there; the step's values are read back to the host
+together when the step is committed (one copy per device), so the monitor does not make the
+backward wait for the device.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import math
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_of
 from ..autograd.grad_mode import _state as _grad_state
 
 __all__ = ["GradientMonitor", "Issue", "LayerReport", "Report"]
@@ -134,8 +141,37 @@ def _median(values) -> float | None:
     return vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
 
 
-def _sq(a) -> float:
-    return float(xp.vdot(a, a).real)
+def _sq(a):
+    """The squared norm of array ``a``, left on its device (a NumPy scalar on the CPU, a 0-d array
+    on a GPU): read it with ``_host_floats``."""
+    xp = array_module(a)
+    return xp.real(xp.vdot(a, a))
+
+
+def _host_floats(values: list) -> list[float]:
+    """Python floats of 0-d results (NumPy scalars, or 0-d arrays of any device): those on a
+    device are stacked and copied to the host at once, one wait for the device instead of one
+    per value."""
+    out: list = [None] * len(values)
+    on_device: dict = {}
+    for i, v in enumerate(values):
+        if isinstance(v, (float, int, numpy.generic, numpy.ndarray)):
+            out[i] = float(v)
+        else:
+            backend = backend_of(v)
+            on_device.setdefault((backend, backend.device_of(v)), []).append(i)
+    for (backend, _), idx in on_device.items():
+        stacked = backend.xp.stack([values[i] for i in idx])
+        for i, v in zip(idx, backend.to_host(stacked).tolist()):
+            out[i] = float(v)
+    return out
+
+
+def _same_place(buf, arr) -> bool:
+    """Whether snapshot buffer ``buf`` can take a copy of ``arr``: same shape, dtype and device."""
+    if buf.shape != arr.shape or buf.dtype != arr.dtype or type(buf) is not type(arr):
+        return False
+    return type(arr) is numpy.ndarray or backend_of(arr).device_of(buf) == backend_of(arr).device_of(arr)
 
 
 def _dense(data):
@@ -148,7 +184,7 @@ def _dense(data):
     view = data.transpose(order)
     if view.flags.c_contiguous:
         return view, order.index(1)
-    return xp.ascontiguousarray(data), 1
+    return array_module(data).ascontiguousarray(data), 1
 
 
 def _activation_classes():
@@ -292,8 +328,9 @@ class GradientMonitor:
                 return
             data, unit_axis = _dense(data)
             n = data.size
-            mean = float(data.sum()) / n
-            var = max(_sq(data) / n - mean * mean, 0.0)
+            total, sq = _host_floats([data.sum(), _sq(data)])
+            mean = total / n
+            var = max(sq / n - mean * mean, 0.0)
             finite = math.isfinite(mean) and math.isfinite(var)
             if layer.act is None:
                 layer.act = [0, 0.0, 0.0]
@@ -320,7 +357,8 @@ class GradientMonitor:
             snap = {}
             for q, (p, _) in self._params.items():
                 buf = self._buffers.get(q)
-                if buf is None or buf.shape != p._data.shape or buf.dtype != p._data.dtype:
+                xp = array_module(p._data)
+                if buf is None or not _same_place(buf, p._data):
                     buf = self._buffers[q] = xp.empty_like(p._data)
                 xp.copyto(buf, p._data)
                 snap[q] = buf
@@ -358,6 +396,9 @@ class GradientMonitor:
         h = self.history
         h["step"].append(step)
         pending, snap = self._pending, self._snapshot if updates else None
+        if pending:  # the squared gradient norms the hooks left on the devices, read at once
+            pending.update(zip(list(pending), _host_floats(list(pending.values()))))
+        ratios = self._update_ratios(snap) if snap is not None else {}
         total = 0.0
         for q, lst in h["param_grad_norm"].items():
             sq = pending.get(q)
@@ -372,18 +413,7 @@ class GradientMonitor:
             if layer.params:
                 gsq = [pending[q] for q, _ in layer.params if q in pending]
                 h["grad_norm"][name].append(math.sqrt(sum(gsq)) if gsq else _NAN)
-                ratio = _NAN
-                if snap is not None:
-                    dsq = wsq = 0.0
-                    for q, p in layer.params:
-                        before = snap.get(q)
-                        if before is not None and before.shape == p._data.shape:
-                            wsq += _sq(before)
-                            xp.subtract(p._data, before, out=before)  # the buffer now holds the update
-                            dsq += _sq(before)
-                    if wsq > 0:
-                        ratio = math.sqrt(dsq / wsq)
-                h["update_ratio"][name].append(ratio)
+                h["update_ratio"][name].append(ratios.get(name, _NAN))
             act = layer.act
             h["act_mean"][name].append(act[1] / act[0] if act else _NAN)
             h["act_std"][name].append(act[2] / act[0] if act else _NAN)
@@ -398,6 +428,24 @@ class GradientMonitor:
             layer.act = layer.alive = None
         self._pending.clear()
         self._snapshot = None
+
+    def _update_ratios(self, snap: dict) -> dict:
+        """``||w_after - w_before|| / ||w_before||`` of each layer with a snapshot (and weights)."""
+        raw, owners = [], []
+        for name, layer in self._layers.items():
+            for q, p in layer.params:
+                before = snap.get(q)
+                if before is not None and before.shape == p._data.shape:
+                    raw.append(_sq(before))
+                    array_module(before).subtract(p._data, before, out=before)  # the buffer now holds the update
+                    raw.append(_sq(before))
+                    owners.append(name)
+        values = _host_floats(raw)
+        sums: dict = {}
+        for i, name in enumerate(owners):
+            wsq, dsq = sums.get(name, (0.0, 0.0))
+            sums[name] = (wsq + values[2 * i], dsq + values[2 * i + 1])
+        return {name: math.sqrt(dsq / wsq) for name, (wsq, dsq) in sums.items() if wsq > 0}
 
     @staticmethod
     def _dead_fraction(layer: _LayerState) -> float:
@@ -443,7 +491,7 @@ class GradientMonitor:
                 r.grad_norm = _median(self._window(h["grad_norm"][name]))
                 if r.grad_norm is not None and numel:
                     r.grad_rms = r.grad_norm / math.sqrt(numel)
-                r.weight_norm = math.sqrt(sum(_sq(p._data) for _, p in layer.params))
+                r.weight_norm = math.sqrt(sum(_host_floats([_sq(p._data) for _, p in layer.params])))
                 r.update_ratio = _median(self._window(h["update_ratio"][name]))
             r.act_mean = _median(self._window(h["act_mean"][name]))
             r.act_std = _median(self._window(h["act_std"][name]))

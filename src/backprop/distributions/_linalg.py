@@ -6,7 +6,9 @@ them are not supported."""
 
 from __future__ import annotations
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 
@@ -20,21 +22,25 @@ def _like(result, grad):
 
 
 def _mT(a):
-    return xp.swapaxes(a, -1, -2)
+    return a.swapaxes(-1, -2)
 
 
 def _solve_tri(a, b, upper: bool):
     """a^{-1} b for triangular a (batched; ``xp.linalg.solve`` is exact enough here)."""
     del upper  # a general solve handles either triangle
-    return xp.linalg.solve(a, b)
+    return array_module(a).linalg.solve(a, b)
 
 
 class _Cholesky(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         try:
             L = xp.linalg.cholesky(a._data)
-        except xp.linalg.LinAlgError:
+        except numpy.linalg.LinAlgError:
+            L = None
+        # CuPy does not raise: a failed factorization leaves a non-positive (or NaN) pivot on the diagonal
+        if L is None or (xp is not numpy and not bool((xp.diagonal(L, axis1=-2, axis2=-1) > 0).all())):
             raise RuntimeError(
                 "linalg.cholesky: The factorization could not be completed because the input is not positive-definite."
             ) from None
@@ -44,6 +50,7 @@ class _Cholesky(Function):
     @staticmethod
     def backward(ctx, grad):
         L = ctx.L
+        xp = array_module(L)
         gA = xp.tril(_mT(L) @ _arr(grad))
         gA = 0.5 * (gA + _mT(xp.tril(gA, -1)))  # phi(L^T gL), symmetrized
         gA = _solve_tri(_mT(L), gA, upper=True)  # L^{-T} X
@@ -62,6 +69,7 @@ class _SolveTriangular(Function):
     def backward(ctx, grad):
         gB = _solve_tri(_mT(ctx.a), _arr(grad), not ctx.upper)
         gA = -(gB @ _mT(ctx.x))
+        xp = array_module(gA)
         gA = xp.triu(gA) if ctx.upper else xp.tril(gA)
         return _like(gA, grad), _like(gB, grad), None
 
@@ -73,7 +81,7 @@ def cholesky(a: Tensor) -> Tensor:
 
 def solve_triangular(a: Tensor, b: Tensor, *, upper: bool) -> Tensor:
     """Solve ``a x = b`` for triangular ``a``; batch dims broadcast."""
-    batch = xp.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    batch = numpy.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
     a = a.expand(tuple(batch) + tuple(a.shape[-2:]))
     b = b.expand(tuple(batch) + tuple(b.shape[-2:]))
     return _SolveTriangular.apply(a, b, upper)

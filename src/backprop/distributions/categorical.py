@@ -71,7 +71,7 @@ class Categorical(Distribution):
 
     @property
     def mean(self):
-        return _bp.full(tuple(self._extended_shape()), float("nan"), dtype=self.probs.dtype)
+        return _bp.full(tuple(self._extended_shape()), float("nan"), dtype=self.probs.dtype, device=self.probs.device)
 
     @property
     def mode(self):
@@ -79,7 +79,7 @@ class Categorical(Distribution):
 
     @property
     def variance(self):
-        return _bp.full(tuple(self._extended_shape()), float("nan"), dtype=self.probs.dtype)
+        return _bp.full(tuple(self._extended_shape()), float("nan"), dtype=self.probs.dtype, device=self.probs.device)
 
     def sample(self, sample_shape=()):
         sample_shape = _bp.Size(tuple(sample_shape))
@@ -104,7 +104,7 @@ class Categorical(Distribution):
 
     def enumerate_support(self, expand: bool = True):
         num_events = self._num_events
-        values = _bp.arange(num_events, dtype=_bp.long)
+        values = _bp.arange(num_events, dtype=_bp.long, device=self._param.device)
         values = values.view((-1,) + (1,) * len(self._batch_shape))
         if expand:
             values = values.expand((-1,) + tuple(self._batch_shape))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import backprop as _bp
 
+from .._backend import array_module
+
 __all__ = [
     "Constraint",
     "boolean",
@@ -221,9 +223,8 @@ class _PositiveDefinite(Constraint):
     event_dim = 2
 
     def check(self, value):
-        from .._backend import xp
-
         arr = value.detach()._data
+        xp = array_module(arr)
         symmetric = xp.isclose(arr, xp.swapaxes(arr, -1, -2), atol=1e-6).all(axis=(-2, -1))
         if arr.shape[-1] == 0:
             return _bp.as_tensor(symmetric)

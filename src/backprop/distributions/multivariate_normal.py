@@ -35,7 +35,7 @@ def _batch_mahalanobis(bL, bx):
 def _precision_to_scale_tril(P):
     Lf = cholesky(_bp.flip(P, (-2, -1)))
     L_inv = _bp.transpose(_bp.flip(Lf, (-2, -1)), -2, -1)
-    Id = _bp.eye(P.shape[-1], dtype=P.dtype)
+    Id = _bp.eye(P.shape[-1], dtype=P.dtype, device=P.device)
     return solve_triangular(L_inv, Id, upper=False)
 
 
@@ -115,7 +115,7 @@ class MultivariateNormal(Distribution):
     @lazy_property
     def precision_matrix(self):
         L = self._unbroadcasted_scale_tril
-        L_inv = solve_triangular(L, _bp.eye(L.shape[-1], dtype=L.dtype), upper=False)
+        L_inv = solve_triangular(L, _bp.eye(L.shape[-1], dtype=L.dtype, device=L.device), upper=False)
         return _bp.matmul(L_inv.mT, L_inv).expand(tuple(self._batch_shape) + tuple(self._event_shape) * 2)
 
     @property
@@ -132,7 +132,7 @@ class MultivariateNormal(Distribution):
 
     def rsample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
-        eps = _bp.randn(tuple(shape), dtype=self.loc.dtype)
+        eps = _bp.randn(tuple(shape), dtype=self.loc.dtype, device=self.loc.device)
         return self.loc + _batch_mv(self._unbroadcasted_scale_tril, eps)
 
     def log_prob(self, value):

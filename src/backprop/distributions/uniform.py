@@ -6,7 +6,7 @@ from numbers import Number
 
 import backprop as _bp
 
-from .._backend import xp
+from .._backend import backend_of
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all
@@ -62,7 +62,7 @@ class Uniform(Distribution):
 
     def rsample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
-        rand = _bp.rand(tuple(shape), dtype=self.low.dtype)
+        rand = _bp.rand(tuple(shape), dtype=self.low.dtype, device=self.low.device)
         return self.low + rand * (self.high - self.low)
 
     def log_prob(self, value):
@@ -70,7 +70,8 @@ class Uniform(Distribution):
             self._validate_sample(value)
         lb = self.low.le(value).type_as(self.low)
         ub = self.high.gt(value).type_as(self.low)
-        with xp.errstate(divide="ignore"):  # log(0) = -inf outside the support, silently as in torch
+        # log(0) = -inf outside the support, silently as in torch
+        with backend_of(self.low._data).errstate(divide="ignore"):
             return _bp.log(lb.mul(ub)) - _bp.log(self.high - self.low)
 
     def cdf(self, value):

@@ -12,19 +12,19 @@ __all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs", "
 
 
 def broadcast_all(*values):
-    """Broadcast tensors and numbers together; numbers become tensors of the tensors' dtype
-    (the default float dtype when there are none)."""
+    """Broadcast tensors and numbers together; numbers become tensors of the first tensor's dtype
+    and device (the default float dtype when there are none)."""
     if not all(isinstance(v, (_bp.Tensor, Number)) for v in values):
         raise ValueError(
             "Input arguments must all be instances of numbers.Number, torch.Tensor or objects implementing __torch_function__."
         )
     if not all(isinstance(v, _bp.Tensor) for v in values):
-        dtype = _bp.get_default_dtype()
+        dtype, device = _bp.get_default_dtype(), None
         for v in values:
             if isinstance(v, _bp.Tensor):
-                dtype = v.dtype
+                dtype, device = v.dtype, v.device
                 break
-        values = [v if isinstance(v, _bp.Tensor) else _bp.tensor(v, dtype=dtype) for v in values]
+        values = [v if isinstance(v, _bp.Tensor) else _bp.tensor(v, dtype=dtype, device=device) for v in values]
     return _bp.broadcast_tensors(*values)
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy
+
 from .. import _dtype
-from .._backend import xp
+from .. import random as _random
+from .._backend import array_module, backend_of, is_array
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
@@ -25,7 +28,6 @@ from ..ops import nn_ops
 from ..ops import reduction as red
 from ..ops.linalg import einsum, matmul
 from ..ops.nn_ops import log_softmax, softmax
-from ..random import default_generator
 
 __all__ = [name for name in dir() if not name.startswith("_")]  # extended at the bottom
 
@@ -34,7 +36,7 @@ __all__ = [name for name in dir() if not name.startswith("_")]  # extended at th
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``; weight is (out_features, in_features)."""
     if input._data.shape[-1:] != weight._data.shape[-1:]:
-        rows = int(xp.prod(input._data.shape[:-1])) if input._data.ndim > 1 else 1
+        rows = math.prod(input._data.shape[:-1]) if input._data.ndim > 1 else 1
         raise RuntimeError(
             f"linear(): mat1 and mat2 shapes cannot be multiplied ({rows}x{input._data.shape[-1] if input._data.ndim else 1} and "
             f"{weight._data.shape[-1]}x{weight._data.shape[0]}) (input {shape_str(input._data.shape)}, weight {shape_str(weight._data.shape)})"
@@ -190,7 +192,8 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     arr = input._data
-    slopes = default_generator.rng.uniform(lower, upper, arr.shape).astype(arr.dtype)
+    xp = array_module(arr)
+    slopes = (lower + (upper - lower) * _random._rng_for(input, None).random(arr.shape)).astype(arr.dtype)
     noise = _make(xp.where(arr <= 0, slopes, xp.ones((), dtype=arr.dtype)).astype(arr.dtype, copy=False))
     return input.mul_(noise) if inplace else input * noise
 
@@ -205,12 +208,13 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
     if eps != 1e-10:
         warnings.warn("`eps` parameter is deprecated and has no effect.", UserWarning, stacklevel=2)
     arr = logits._data
-    gumbels = -xp.log(default_generator.rng.exponential(1.0, arr.shape)).astype(arr.dtype)
+    xp = array_module(arr)
+    gumbels = -xp.log(_random._rng_for(logits, None).exponential(1.0, arr.shape)).astype(arr.dtype)
     y_soft = softmax((logits + _make(gumbels)) / tau, dim)
     if not hard:
         return y_soft
     d = dim % arr.ndim if arr.ndim else 0
-    index = xp.argmax(y_soft._data, axis=d) if arr.ndim else xp.zeros((), dtype=xp.int64)
+    index = xp.argmax(y_soft._data, axis=d) if arr.ndim else xp.zeros((), dtype=numpy.int64)
     y_hard = xp.zeros_like(y_soft._data)
     if arr.ndim:
         xp.put_along_axis(y_hard, xp.expand_dims(index, d), 1.0, axis=d)
@@ -519,6 +523,8 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps:
     dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
     if eps is None:
         eps = _dtype.finfo(input.dtype).eps
+    if input._data.dtype.kind == "f" and (weight is None or weight._data.dtype == input._data.dtype):
+        return nn_ops.LayerNorm.apply(input, weight, None, len(dims), eps, True)  # fused (one kernel on CUDA)
     out = input * ew.rsqrt(red.mean(input * input, dims, keepdim=True) + eps)
     return out * weight if weight is not None else out
 
@@ -563,14 +569,19 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
         raise RuntimeError("pdist only supports floating-point dtypes")
     if p < 0:
         raise RuntimeError("pdist only supports non-negative p values")
-    i, j = xp.triu_indices(input._data.shape[0], 1)
+    i, j = array_module(input._data).triu_indices(input._data.shape[0], 1)
     return red.vector_norm(input[_make(i)] - input[_make(j)], p, -1)
 
 
 # ============================================================================ dropout
-def _dropout_mask(shape, p: float, dtype, generator=None):
-    keep = (generator or default_generator).rng.random(shape, dtype=xp.float32) >= p
-    return _make((keep / (1.0 - p)).astype(dtype)) if p < 1 else _make(xp.zeros(shape, dtype=dtype))
+def _dropout_mask(like: Tensor, shape, p: float, dtype, generator=None):
+    """A dropout mask (0 or 1/(1-p)) of ``shape`` on ``like``'s device, drawn from its generator
+    (on CUDA drawn and thresholded in one kernel)."""
+    rng = _random._rng_for(like, generator)
+    if isinstance(rng, _random.PhiloxStream):
+        return _make(rng.dropout_mask(tuple(shape), p, numpy.dtype(dtype)))
+    keep = rng.random(shape, dtype=numpy.float32) >= p
+    return _make((keep / (1.0 - p)).astype(dtype)) if p < 1 else _make(array_module(keep).zeros(shape, dtype=dtype))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -579,7 +590,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    mask = _dropout_mask(input._data.shape, p, input._data.dtype)
+    mask = _dropout_mask(input, input._data.shape, p, input._data.dtype)
     return input.mul_(mask) if inplace else input * mask
 
 
@@ -589,7 +600,7 @@ def _channel_dropout(input: Tensor, p: float, training: bool, inplace: bool, spa
     if not training or p == 0.0:
         return input
     shape = input._data.shape[: input._data.ndim - spatial] + (1,) * spatial
-    mask = _dropout_mask(shape, p, input._data.dtype)
+    mask = _dropout_mask(input, shape, p, input._data.dtype)
     return input.mul_(mask) if inplace else input * mask
 
 
@@ -609,7 +620,7 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
     if not training or p == 0.0:
         return input
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
-    keep = (default_generator.rng.random(input._data.shape) >= p).astype(input._data.dtype)
+    keep = (_random._rng_for(input, None).random(input._data.shape) >= p).astype(input._data.dtype)
     a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
     b = -a * alpha_p * p
     keep_t = _make(keep)
@@ -624,7 +635,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
         )
     idx = input._data
     num = weight._data.shape[0]
-    if idx.size and (idx.max() >= num or idx.min() < 0):
+    if idx.size and backend_of(idx).checks_values and (idx.max() >= num or idx.min() < 0):
         raise IndexError("index out of range in self")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += num
@@ -635,11 +646,18 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
 
 def _embedding_renorm(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:
     """Rescale (in place, untracked) the rows ``idx`` refers to whose norm exceeds ``max_norm``."""
+    xp = array_module(weight._data)
     with no_grad():
         rows = xp.unique(idx)
         norms = xp.linalg.norm(weight._data[rows], ord=norm_type, axis=1, keepdims=True)
         scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
         weight._data[rows] *= scale.astype(weight._data.dtype)
+
+
+def _segment_starts(seg):
+    """Positions where a run of equal values in the non-empty sorted ``seg`` begins."""
+    xp = array_module(seg)
+    return xp.flatnonzero(xp.concatenate((xp.ones(1, dtype=bool), seg[1:] != seg[:-1])))
 
 
 class _SegmentSum(Function):
@@ -650,10 +668,10 @@ class _SegmentSum(Function):
     def forward(ctx, rows, seg, num_bags):
         r = rows._data
         ctx.seg = seg
-        out = xp.zeros((num_bags,) + r.shape[1:], dtype=r.dtype)
+        out = array_module(r).zeros((num_bags,) + r.shape[1:], dtype=r.dtype)
         if seg.size:
-            starts = xp.flatnonzero(xp.r_[True, seg[1:] != seg[:-1]])
-            out[seg[starts]] = xp.add.reduceat(r, starts, axis=0)
+            starts = _segment_starts(seg)
+            out[seg[starts]] = backend_of(r).reduceat("add", r, starts, 0)
         return out
 
     @staticmethod
@@ -698,13 +716,15 @@ def embedding_bag(
     if weight._data.ndim != 2:
         raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight._data.ndim}")
     idx = input._data
+    xp = array_module(idx)
+    backend = backend_of(idx)
     if idx.ndim == 2:
         if offsets is not None:
             raise ValueError(
                 "if input is 2D, then offsets has to be None, as input is treated is a mini-batch of fixed length sequences. "
                 f"However, found offsets of type {type(offsets)}"
             )
-        offs = xp.arange(0, idx.size, idx.shape[1] if idx.shape[1] else 1, dtype=xp.int64)[: idx.shape[0]]
+        offs = xp.arange(0, idx.size, idx.shape[1] if idx.shape[1] else 1, dtype=numpy.int64)[: idx.shape[0]]
         idx = idx.reshape(-1)
         include_last_offset = False
     elif idx.ndim == 1:
@@ -740,20 +760,21 @@ def embedding_bag(
         if not -num <= padding_idx < num:
             raise RuntimeError(f"padding_idx must be within the number of embeddings, -{num} through {num - 1}, but got {padding_idx}")
         padding_idx = padding_idx % num
-    bad = xp.flatnonzero((idx < 0) | (idx >= num))
-    if bad.size:
-        raise RuntimeError(f"Index {bad[0]} of input takes value {idx[bad[0]]} which is not in the valid range [0, {num})")
-    offs = offs.astype(xp.int64)
-    if offs.size and offs[0] != 0:
-        raise RuntimeError(
-            f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from position 0. However, got {offs[0]}"
-        )
-    if offs.size and offs[-1] > idx.size:
-        raise RuntimeError(f"offsets[-1] can not be greater than input's length {idx.size} but got offsets[-1] of {offs[-1]}")
-    if offs.size > 1 and xp.any(offs[1:] < offs[:-1]):
-        raise RuntimeError("offsets has to be a non-decreasing sequence")
+    offs = offs.astype(numpy.int64)
+    if backend.checks_values:  # value checks read the arrays on the host: CPU only (CUDA kernels skip them, as torch's)
+        bad = xp.flatnonzero((idx < 0) | (idx >= num))
+        if bad.size:
+            raise RuntimeError(f"Index {bad[0]} of input takes value {idx[bad[0]]} which is not in the valid range [0, {num})")
+        if offs.size and offs[0] != 0:
+            raise RuntimeError(
+                f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from position 0. However, got {offs[0]}"
+            )
+        if offs.size and offs[-1] > idx.size:
+            raise RuntimeError(f"offsets[-1] can not be greater than input's length {idx.size} but got offsets[-1] of {offs[-1]}")
+        if offs.size > 1 and xp.any(offs[1:] < offs[:-1]):
+            raise RuntimeError("offsets has to be a non-decreasing sequence")
     starts = offs[:-1] if include_last_offset else offs
-    ends = offs[1:] if include_last_offset else xp.r_[offs[1:], idx.size]
+    ends = offs[1:] if include_last_offset else xp.concatenate((offs[1:], xp.full(1, idx.size, dtype=numpy.int64)))
     num_bags = starts.size
     # Bag of every index position; positions outside every bag or equal to padding_idx are dropped.
     pos = xp.arange(idx.size)
@@ -771,12 +792,12 @@ def embedding_bag(
         if not kept.size:
             return _SegmentSum.apply(rows, seg, num_bags)
         vals = rows._data
-        first = xp.flatnonzero(xp.r_[True, seg[1:] != seg[:-1]])
-        best = xp.maximum.reduceat(vals, first, axis=0)
-        local = xp.cumsum(xp.r_[False, seg[1:] != seg[:-1]])  # segment number of every kept row
+        first = _segment_starts(seg)
+        best = backend.reduceat("maximum", vals, first, 0)
+        local = xp.cumsum(xp.concatenate((xp.zeros(1, dtype=bool), seg[1:] != seg[:-1])))  # segment number of every kept row
         hit = (vals == best[local]) | xp.isnan(vals)
         where = xp.where(hit, xp.arange(kept.size)[:, None], kept.size)
-        arg = xp.minimum.reduceat(where, first, axis=0)  # first maximum in each bag, as torch
+        arg = backend.reduceat("minimum", where, first, 0)  # first maximum in each bag, as torch
         picked = ix.gather(rows, 0, _make(arg))
         return _SegmentSum.apply(picked, seg[first], num_bags)
     if per_sample_weights is not None:
@@ -789,14 +810,14 @@ def embedding_bag(
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    if tensor._data.dtype != xp.int64:
+    if tensor._data.dtype != numpy.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     idx = tensor._data
     if num_classes == -1:
         num_classes = int(idx.max()) + 1 if idx.size else 0
-    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+    if idx.size and backend_of(idx).checks_values and (idx.min() < 0 or idx.max() >= num_classes):
         raise RuntimeError("Class values must be smaller than num_classes." if idx.size and idx.min() >= 0 else "Class values must be non-negative.")
-    out = (idx[..., None] == xp.arange(num_classes)).astype(xp.int64)
+    out = (idx[..., None] == array_module(idx).arange(num_classes)).astype(numpy.int64)
     return _make(out)
 
 
@@ -813,7 +834,8 @@ def _pad_widths(ndim: int, pad_spec) -> tuple:
     return tuple(widths)
 
 
-def _pad_index(size: int, before: int, after: int, mode: str):
+def _pad_index(xp, size: int, before: int, after: int, mode: str):
+    """The source index of every position of a padded dim, made with array module ``xp`` (the input's)."""
     i = xp.arange(-before, size + after)
     if mode == "reflect":
         if before >= size or after >= size:
@@ -831,7 +853,7 @@ def _pad_index(size: int, before: int, after: int, mode: str):
         i = i % size
     else:
         raise NotImplementedError(f"padding mode '{mode}' is not supported")
-    return _make(i.astype(xp.int64))
+    return _make(i.astype(numpy.int64))
 
 
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
@@ -840,9 +862,10 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if mode == "constant":
         return nn_ops.ConstantPad.apply(input, widths, 0.0 if value is None else value)
     out = input
+    xp = array_module(input._data)
     for dim, (b, e) in enumerate(widths):
         if b or e:
-            out = ix.index_select(out, dim, _pad_index(input._data.shape[dim], b, e, mode))
+            out = ix.index_select(out, dim, _pad_index(xp, input._data.shape[dim], b, e, mode))
     return out
 
 
@@ -860,13 +883,14 @@ def _interp_sizes(input: Tensor, size, scale_factor, spatial: int):
     return out, [1.0 / f for f in factors]
 
 
-def _linear_weights(in_size: int, out_size: int, scale: float, align_corners: bool):
-    dst = xp.arange(out_size, dtype=xp.float64)
+def _linear_weights(xp, in_size: int, out_size: int, scale: float, align_corners: bool):
+    """Source indices and weights of linear interpolation along one dim (arrays of module ``xp``)."""
+    dst = xp.arange(out_size, dtype=numpy.float64)
     if align_corners:
         src = dst * ((in_size - 1) / (out_size - 1)) if out_size > 1 else xp.zeros_like(dst)
     else:
         src = xp.maximum((dst + 0.5) * scale - 0.5, 0.0)
-    i0 = xp.minimum(xp.floor(src).astype(xp.int64), in_size - 1)
+    i0 = xp.minimum(xp.floor(src).astype(numpy.int64), in_size - 1)
     i1 = xp.minimum(i0 + 1, in_size - 1)
     lam = src - i0
     return i0, i1, lam
@@ -883,12 +907,13 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if recompute_scale_factor:
         scales = [i / o for i, o in zip(input._data.shape[2:], sizes)]
     out = input
+    xp = array_module(input._data)
     if mode in ("nearest", "nearest-exact"):
         for d, (in_size, out_size, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
-            dst = xp.arange(out_size, dtype=xp.float32)
-            scale32 = xp.float32(scale)
+            dst = xp.arange(out_size, dtype=numpy.float32)
+            scale32 = numpy.float32(scale)
             src = xp.floor((dst + 0.5) * scale32) if mode == "nearest-exact" else xp.floor(dst * scale32)
-            idx = xp.minimum(src.astype(xp.int64), in_size - 1)
+            idx = xp.minimum(src.astype(numpy.int64), in_size - 1)
             out = ix.index_select(out, 2 + d, _make(idx))
         return out
     if mode in ("linear", "bilinear", "trilinear"):
@@ -897,7 +922,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             raise NotImplementedError(f"Got {input._data.ndim}D input, but {mode} mode needs {expected + 2}D input")
         ac = bool(align_corners)
         for d, (in_size, out_size, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
-            i0, i1, lam = _linear_weights(in_size, out_size, scale, ac)
+            i0, i1, lam = _linear_weights(xp, in_size, out_size, scale, ac)
             shape = [1] * out._data.ndim
             shape[2 + d] = out_size
             lam_t = _make(lam.astype(input._data.dtype).reshape(shape))
@@ -1003,7 +1028,7 @@ def _unpool_output_size(input: Tensor, kernel, stride, padding, output_size, spa
 
 def _max_unpool(input: Tensor, indices: Tensor, out_hw, name: str, spatial: int) -> Tensor:
     idx = indices._data
-    if idx.dtype != xp.int64:
+    if idx.dtype != numpy.int64:
         raise RuntimeError(f"elements in indices should be type int64 but got: {ew._TORCH_TYPE_NAMES[idx.dtype.name]}")
     if idx.shape != input._data.shape:
         raise RuntimeError(
@@ -1015,11 +1040,11 @@ def _max_unpool(input: Tensor, indices: Tensor, out_hw, name: str, spatial: int)
     lead = input._data.shape[: input._data.ndim - spatial]
     plane = math.prod(out_hw)
     flat_idx = idx.reshape(*lead, -1)
-    if flat_idx.size and (flat_idx.min() < 0 or flat_idx.max() >= plane):
+    if flat_idx.size and backend_of(flat_idx).checks_values and (flat_idx.min() < 0 or flat_idx.max() >= plane):
         bad = flat_idx[(flat_idx < 0) | (flat_idx >= plane)][0]
         dims = "x".join(str(v) for v in (out_hw if spatial == 2 else (out_hw[0], 1)))
         raise RuntimeError(f"Found an invalid max index: {bad} (output volumes are of size {dims})")
-    base = _make(xp.zeros((*lead, plane), dtype=input._data.dtype))
+    base = _make(array_module(input._data).zeros((*lead, plane), dtype=input._data.dtype))
     out = ix.Scatter.apply(base, len(lead), flat_idx, input.reshape(*lead, -1))
     return out.reshape(*lead, *out_hw)
 
@@ -1221,7 +1246,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 
 
 def _check_class_target(target: Tensor, op: str) -> None:
-    if target._data.dtype != xp.int64:
+    if target._data.dtype != numpy.int64:
         raise RuntimeError(f"{op}: expected scalar type Long but found {target.dtype.name.capitalize()}")
 
 
@@ -1243,9 +1268,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
         )
     n_classes = input._data.shape[1]
     t = target._data
+    xp = array_module(t)
     ignored = t == ignore_index
     safe = xp.where(ignored, 0, t)
-    if safe.size and (safe.min() < 0 or safe.max() >= n_classes):
+    if safe.size and backend_of(t).checks_values and (safe.min() < 0 or safe.max() >= n_classes):
         bad = int(safe.max() if safe.max() >= n_classes else safe.min())
         raise IndexError(f"Target {bad} is out of bounds.")
     picked = mv.squeeze(ix.gather(input, 1, _make(safe[:, None])), 1)
@@ -1310,7 +1336,9 @@ def cross_entropy(
             kept = target._data[target._data != ignore_index]
             denom = red.sum(ix.Index.apply(weight, (kept,)))
         else:
-            denom = float((target._data != ignore_index).sum())
+            count = (target._data != ignore_index).sum()
+            # A NumPy scalar on the CPU (free to read); on a GPU a 0-d array, kept there (no host sync).
+            denom = _make(count.astype(smooth._data.dtype)) if is_array(count) else float(count)
         smooth_term = red.sum(smooth) / denom
     elif reduction == "sum":
         smooth_term = red.sum(smooth)
@@ -1325,7 +1353,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(
             f"Using a target size ({target.size()}) that is different to the input size ({input.size()}) is deprecated. Please ensure they have the same size."
         )
-    if input._data.size and (input._data.min() < 0 or input._data.max() > 1):
+    if input._data.size and backend_of(input._data).checks_values and (input._data.min() < 0 or input._data.max() > 1):
         raise RuntimeError("all elements of input should be between 0 and 1")
     w = mv.expand(weight, input._data.shape) if weight is not None else None
     return _reduce(nn_ops.BinaryCrossEntropy.apply(input, target, w), reduction)
@@ -1493,10 +1521,10 @@ def scaled_dot_product_attention(
     drop = None
     if dropout_p > 0.0:
         ls = (query._data.shape[-2], key._data.shape[-2])
-        shape = xp.broadcast_shapes(query._data.shape[:-2] + ls, key._data.shape[:-2] + ls)
+        shape = numpy.broadcast_shapes(query._data.shape[:-2] + ls, key._data.shape[:-2] + ls)
         if attn_mask is not None:
-            shape = xp.broadcast_shapes(shape, attn_mask._data.shape)
-        drop = _dropout_mask(shape, dropout_p, query._data.dtype)
+            shape = numpy.broadcast_shapes(shape, attn_mask._data.shape)
+        drop = _dropout_mask(query, shape, dropout_p, query._data.dtype)
     try:
         out, _ = attention(query, key, value, attn_mask, float(scale), bool(is_causal), drop)
     except ValueError:
@@ -1516,7 +1544,7 @@ def _canonical_mask(mask: Tensor | None, mask_name: str, other_type, other_name:
         warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both instead.", stacklevel=2)
     if kind == "b":
         np_dtype = _dtype.to_dtype(target_type).np
-        mask = _make(xp.where(mask._data, -xp.inf, 0.0).astype(np_dtype))
+        mask = _make(array_module(mask._data).where(mask._data, -numpy.inf, 0.0).astype(np_dtype))
     return mask
 
 
@@ -1671,7 +1699,7 @@ def multi_head_attention_forward(
     k = mv.transpose(k.reshape(k._data.shape[0], bsz * num_heads, head_dim), 0, 1) if static_k is None else static_k
     v = mv.transpose(v.reshape(v._data.shape[0], bsz * num_heads, head_dim), 0, 1) if static_v is None else static_v
     if add_zero_attn:
-        zeros = _make(xp.zeros((bsz * num_heads, 1, head_dim), dtype=k._data.dtype))
+        zeros = _make(array_module(k._data).zeros((bsz * num_heads, 1, head_dim), dtype=k._data.dtype))
         k = mv.cat([k, zeros], dim=1)
         v = mv.cat([v, zeros], dim=1)
         attn_mask = pad(attn_mask, (0, 1)) if attn_mask is not None else None
@@ -1686,7 +1714,7 @@ def multi_head_attention_forward(
         dropout_p = 0.0
     drop = None
     if dropout_p > 0.0:
-        drop = _dropout_mask((bsz * num_heads, tgt_len, src_len), dropout_p, q._data.dtype)
+        drop = _dropout_mask(q, (bsz * num_heads, tgt_len, src_len), dropout_p, q._data.dtype)
     out, weights = attention(q, k, v, attn_mask, 1.0 / math.sqrt(head_dim), bool(is_causal and attn_mask is None), drop, not need_weights)
     out = mv.transpose(out, 0, 1).reshape(tgt_len * bsz, embed_dim)
     out = linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, -1)

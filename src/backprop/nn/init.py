@@ -2,7 +2,9 @@
 
 All run under ``no_grad`` and fill the tensor in place. Random numbers come from backprop's
 generator (seeded by ``backprop.manual_seed``), so values differ from torch's but the
-distributions (bounds, standard deviations, fan computations) are the same.
+distributions (bounds, standard deviations, fan computations) are the same. Values are drawn
+on the tensor's device, from that device's generator (or ``generator``, which must be of the
+tensor's device type), as in torch.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import warnings
 
 import numpy as np
 
+from .._backend import array_module, move
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..ops.inplace import write
-from ..random import _rng
+from ..random import _rng_for
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
@@ -58,13 +61,14 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 
 def _fill(tensor: Tensor, values) -> Tensor:
+    """Write ``values`` (an array on ``tensor``'s device) into ``tensor``, cast to its dtype."""
     with no_grad():
-        write(tensor, np.asarray(values).astype(tensor._data.dtype, copy=False), "init")
+        write(tensor, values.astype(tensor._data.dtype, copy=False), "init")
     return tensor
 
 
 def _sample(kind: str, tensor: Tensor, generator, *args):
-    rng = _rng(generator)
+    rng = _rng_for(tensor, generator)
     shape = tensor._data.shape
     if kind == "uniform":
         lo, hi = args
@@ -88,7 +92,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
             "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values may be incorrect.",
             stacklevel=2,
         )
-    rng = _rng(generator)
+    rng = _rng_for(tensor, generator)
     values = mean + std * rng.standard_normal(tensor._data.shape)
     bad = (values < a) | (values > b)
     for _ in range(1000):
@@ -96,11 +100,11 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
             break
         values[bad] = mean + std * rng.standard_normal(int(bad.sum()))
         bad = (values < a) | (values > b)
-    return _fill(tensor, np.clip(values, a, b))
+    return _fill(tensor, array_module(values).clip(values, a, b))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    return _fill(tensor, np.full(tensor._data.shape, val))
+    return _fill(tensor, array_module(tensor._data).full(tensor._data.shape, val))
 
 
 def ones_(tensor: Tensor) -> Tensor:
@@ -114,7 +118,7 @@ def zeros_(tensor: Tensor) -> Tensor:
 def eye_(tensor: Tensor) -> Tensor:
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    return _fill(tensor, np.eye(*tensor._data.shape))
+    return _fill(tensor, array_module(tensor._data).eye(*tensor._data.shape))
 
 
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
@@ -129,7 +133,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     for g in range(groups):
         for d in range(min_dim):
             values[(g * out_per_group + d, d) + centre] = 1
-    return _fill(tensor, values)
+    return _fill(tensor, move(values, tensor.device))  # built on the host: one copy to the device
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
@@ -168,11 +172,12 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = _rng(generator).standard_normal((rows, cols))
+    flat = _rng_for(tensor, generator).standard_normal((rows, cols))
+    xp = array_module(flat)
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q *= np.sign(np.diag(r))
+    q, r = xp.linalg.qr(flat)
+    q *= xp.sign(xp.diag(r))
     if rows < cols:
         q = q.T
     return _fill(tensor, gain * q.reshape(tensor._data.shape))
@@ -182,7 +187,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
-    rng = _rng(generator)
+    rng = _rng_for(tensor, generator)
     values = std * rng.standard_normal((rows, cols))
     n_zero = int(math.ceil(sparsity * rows))
     for c in range(cols):

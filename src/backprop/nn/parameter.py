@@ -1,10 +1,23 @@
 """``nn.Parameter``: a leaf tensor that a ``Module`` registers as a learnable weight, and
-``nn.Buffer`` for tensors a module keeps in its ``state_dict`` without learning them."""
+``nn.Buffer`` for tensors a module keeps in its ``state_dict`` without learning them.
+
+A parameter wraps its data's array as it is: made from a CUDA tensor (or a CuPy array) it lives
+on that device; host data (lists, NumPy arrays) stays in host memory, as in torch."""
 
 from __future__ import annotations
 
-from .._backend import xp
+import numpy
+
+from .._backend import is_array
+from .._creation import empty
 from .._tensor import Tensor, _init, _make
+
+
+def _array(data):
+    """The array behind ``data``: a tensor's own (any device), a device array as is, else host data."""
+    if isinstance(data, Tensor):
+        return data._data
+    return data if is_array(data) else numpy.asarray(data)
 
 
 class Parameter(Tensor):
@@ -13,12 +26,7 @@ class Parameter(Tensor):
     _is_param = True
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
-        if data is None:
-            arr = xp.empty((0,), dtype=xp.float32)
-        elif isinstance(data, Tensor):
-            arr = data._data
-        else:
-            arr = xp.asarray(data)
+        arr = numpy.empty((0,), dtype=numpy.float32) if data is None else _array(data)
         p = object.__new__(cls)
         _init(p, arr)
         if requires_grad:
@@ -49,7 +57,7 @@ class Buffer(Tensor):
     """Marks a tensor to be registered as a buffer when assigned to a Module (torch.nn.Buffer)."""
 
     def __new__(cls, data: Tensor | None = None, *, persistent: bool = True):
-        t = data if isinstance(data, Tensor) else _make(xp.asarray(data if data is not None else xp.empty(0)))
+        t = data if isinstance(data, Tensor) else _make(_array(data if data is not None else numpy.empty(0)))
         t._buffer_persistent = persistent
         t._is_buffer_marker = True
         return t
@@ -73,7 +81,7 @@ class UninitializedParameter(Parameter):
 
         dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
         p = object.__new__(cls)
-        _init(p, xp.empty((0,), dtype=dt.np))
+        _init(p, empty(0, dtype=dt, device=device)._data)  # an empty array on the device it will have
         if requires_grad:
             p.requires_grad_(True)
         return p
@@ -82,11 +90,12 @@ class UninitializedParameter(Parameter):
         pass
 
     def materialize(self, shape, device=None, dtype=None) -> None:
-        """Allocate (uninitialized) data of ``shape`` and become a plain ``Parameter``."""
+        """Allocate (uninitialized) data of ``shape`` on ``device`` (default: this parameter's)
+        and become a plain ``Parameter``."""
         from .. import _dtype
 
-        np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else self._data.dtype
-        self._data = xp.empty(tuple(int(s) for s in shape), dtype=np_dtype)
+        dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.from_numpy_dtype(self._data.dtype)
+        self._data = empty(tuple(int(s) for s in shape), dtype=dt, device=self.device if device is None else device)._data
         self.__class__ = self.cls_to_become
 
     @property
@@ -100,11 +109,11 @@ class UninitializedParameter(Parameter):
         return "<UninitializedParameter>"
 
     def __reduce_ex__(self, protocol):
-        return (UninitializedParameter, (self._requires_grad, None, self.dtype))
+        return (UninitializedParameter, (self._requires_grad, self.device, self.dtype))
 
     def __deepcopy__(self, memo):
         if id(self) not in memo:
-            memo[id(self)] = UninitializedParameter(self._requires_grad, None, self.dtype)
+            memo[id(self)] = UninitializedParameter(self._requires_grad, self.device, self.dtype)
         return memo[id(self)]
 
 

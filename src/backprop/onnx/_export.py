@@ -9,7 +9,9 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_of, move
 from .._tensor import Tensor, _make
 from . import _trace
 from ._graph import Emitter, needed_records
@@ -213,18 +215,26 @@ def _second_sizes(inputs, spec, attempt: int) -> dict:
     return sizes
 
 
+def _copy(arr):
+    """A copy of ``arr`` on its device, with its memory layout."""
+    return array_module(arr).array(arr, copy=True)
+
+
 def _fresh_values(arr, shape, rng):
-    """Other values of ``arr``'s kind, range and dtype, in ``shape``."""
+    """Other values of ``arr``'s kind, range and dtype, in ``shape``, on ``arr``'s device (drawn
+    on the host from ``rng``, a NumPy generator, so every device traces the same values)."""
     if arr.dtype == bool:
-        return rng.random(shape) < 0.5
-    if arr.dtype.kind in "iu":
+        values = rng.random(shape) < 0.5
+    elif arr.dtype.kind in "iu":
         lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
-        return rng.integers(lo, hi + 1, size=shape).astype(arr.dtype)
-    if arr.dtype.kind == "f":
+        values = rng.integers(lo, hi + 1, size=shape).astype(arr.dtype)
+    elif arr.dtype.kind == "f":
         mean = float(arr.mean()) if arr.size else 0.0
         std = float(arr.std()) if arr.size else 1.0
-        return (rng.standard_normal(shape) * (std or 1.0) + mean).astype(arr.dtype)
-    return xp.array(arr, copy=True)
+        values = (rng.standard_normal(shape) * (std or 1.0) + mean).astype(arr.dtype)
+    else:
+        return _copy(arr)
+    return move(values, backend_of(arr).device_of(arr))
 
 
 # ---------------------------------------------------------------------------- export
@@ -290,8 +300,8 @@ def export(
                 saved_flags.append((p, p.requires_grad))
                 if p.is_floating_point():
                     p.requires_grad_(True)
-            saved_buffers = [(b, xp.array(b._data, copy=True)) for _, b in model.named_buffers() if b is not None]
-        tracer = _run(model, pos, kw, in_names, lambda i, t: xp.array(t._data, copy=True))
+            saved_buffers = [(b, _copy(b._data)) for _, b in model.named_buffers() if b is not None]
+        tracer = _run(model, pos, kw, in_names, lambda i, t: _copy(t._data))
         out_names = _default_names(len(tracer.outputs), output_names, "output")
         spec = _dynamic_spec(
             dynamic_axes,
@@ -325,7 +335,7 @@ def export(
 def _second_trace(model, pos, kw, in_names, inputs_flat, spec, tracer: Tracer) -> None:
     """Trace again with other values (and other sizes on the dynamic axes) to learn which dims
     and constants depend on the inputs; without it the graph keeps the example's shapes."""
-    rng = xp.random.default_rng(0)
+    rng = numpy.random.default_rng(0)
     dynamic = any(spec.get(n) for n in in_names)
     errors = []
     for attempt in range(2 if dynamic else 1):

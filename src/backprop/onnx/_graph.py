@@ -6,11 +6,17 @@ state_dict), constants (initializers, or ``ConstantOfShape``/``Range`` when thei
 a dynamic axis) and node outputs. Dims that differ between the two traces are dynamic: shapes
 that carry them (reshape targets, expand sizes, slice bounds) are computed in the graph from
 ``Shape`` of a tensor that has the same dim.
+
+Everything here works on the host: constants are host snapshots (``_trace._snapshot``),
+parameters are copied to the host when they are written as initializers, and the arrays built
+here (index constants, fills) are NumPy arrays, as the ONNX file stores them.
 """
 
 from __future__ import annotations
 
-from .._backend import xp
+import numpy
+
+from .._backend import backend_of
 from ._trace import CONST, NODE, PARAM, Record, Tracer, Value, iter_values
 from .errors import UnsupportedOperatorError
 
@@ -23,7 +29,7 @@ def same_data(a, b) -> bool:
         return a is b
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    return bool(xp.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    return bool(numpy.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
 class Emitter:
@@ -84,9 +90,10 @@ class Emitter:
             return got
         if v.kind == PARAM:
             name = v.name
-            data = v.data
+            data = v.data  # the parameter's live array, on its device
             if self.export_params:
-                self.initializers.append(self.numpy_helper.from_array(xp.asarray(data, order="C"), name))
+                host = numpy.asarray(backend_of(data).to_host(data), order="C")
+                self.initializers.append(self.numpy_helper.from_array(host, name))
             else:
                 self.param_inputs.append(self.helper.make_tensor_value_info(name, self.onnx_type(v.dtype), list(v.shape)))
             self.set_name(v, name)
@@ -106,7 +113,7 @@ class Emitter:
 
     def const(self, arr, name: str | None = None) -> str:
         """An initializer holding ``arr`` (small ones shared by value)."""
-        arr = xp.asarray(arr, order="C")
+        arr = numpy.asarray(arr, order="C")
         key = None
         if arr.size <= 16:
             key = (arr.dtype.str, arr.shape, arr.tobytes())
@@ -120,10 +127,10 @@ class Emitter:
         return name
 
     def i64(self, values) -> str:
-        return self.const(xp.asarray(list(values), dtype=xp.int64))
+        return self.const(numpy.asarray(list(values), dtype=numpy.int64))
 
     def scalar(self, value, dtype) -> str:
-        return self.const(xp.asarray(value, dtype=dtype))
+        return self.const(numpy.asarray(value, dtype=dtype))
 
     # ------------------------------------------------------------------ nodes
     def op(self, op_type: str, inputs, n_out: int = 1, **attrs):
@@ -136,10 +143,10 @@ class Emitter:
         return outs[0] if n_out == 1 else outs
 
     def onnx_type(self, dtype) -> int:
-        return self.helper.np_dtype_to_tensor_dtype(xp.dtype(dtype))
+        return self.helper.np_dtype_to_tensor_dtype(numpy.dtype(dtype))
 
     def cast(self, x: str, src_dtype, dst_dtype) -> str:
-        if xp.dtype(src_dtype) == xp.dtype(dst_dtype):
+        if numpy.dtype(src_dtype) == numpy.dtype(dst_dtype):
             return x
         return self.op("Cast", [x], to=self.onnx_type(dst_dtype))
 
@@ -241,12 +248,12 @@ class Emitter:
             if a.ndim == 1 and a.size >= 2 and b.size >= 2 and a.dtype.kind in "iuf":
                 step = a[1] - a[0]
                 start = a[0]
-                if b[0] == start and b[1] - b[0] == step and (a == start + step * xp.arange(a.size, dtype=a.dtype)).all() and (
-                    b == start + step * xp.arange(b.size, dtype=b.dtype)
+                if b[0] == start and b[1] - b[0] == step and (a == start + step * numpy.arange(a.size, dtype=a.dtype)).all() and (
+                    b == start + step * numpy.arange(b.size, dtype=b.dtype)
                 ).all():
                     n = self.dim(a.size, b.size)
                     if n is not None:
-                        n = self.cast(self.squeeze(n, [0]), xp.int64, a.dtype)
+                        n = self.cast(self.squeeze(n, [0]), numpy.int64, a.dtype)
                         start_n = self.scalar(start, a.dtype)
                         step_n = self.scalar(step, a.dtype)
                         limit = self.op("Add", [start_n, self.op("Mul", [n, step_n])])
@@ -256,7 +263,7 @@ class Emitter:
             if float(v1).is_integer() and float(v2).is_integer() and v1 >= 0 and v2 >= 0:
                 d = self.dim(int(v1), int(v2))  # a number computed from a dynamic size (x * x.shape[0])
                 if d is not None:
-                    return self.cast(self.op("Reshape", [d, self.i64(a.shape)]), xp.int64, a.dtype)
+                    return self.cast(self.op("Reshape", [d, self.i64(a.shape)]), numpy.int64, a.dtype)
         how = (
             "its shape follows a dynamic axis"
             if a.shape != b.shape

@@ -19,7 +19,9 @@ import functools
 import inspect
 import sys
 
-from .._backend import ndarray, xp
+import numpy
+
+from .._backend import backend_of, is_array
 from .._tensor import Tensor
 from ..autograd.function import trace_state
 from .errors import OnnxExporterError
@@ -106,7 +108,15 @@ def iter_values(obj):
 
 
 def _snapshot(arr):
-    return xp.array(arr, copy=True)
+    """A host (NumPy) copy of ``arr``: a constant's contents, as the ONNX file will hold them."""
+    if type(arr) is numpy.ndarray:
+        return numpy.array(arr, copy=True)
+    return backend_of(arr).to_host(arr)
+
+
+def _address(arr) -> int:
+    """The address of ``arr``'s first element (in host or device memory)."""
+    return arr.ctypes.data if type(arr) is numpy.ndarray else arr.data.ptr
 
 
 class Tracer:
@@ -123,7 +133,7 @@ class Tracer:
         self._by_array: dict = {}  # id(array) -> (value, array, counter, version)
         self._consts: dict = {}  # (id(array), version) -> value
         self._names: dict = {}  # id(tensor) -> a readable name for constants
-        self._by_memory: dict = {}  # (data pointer, nbytes, dtype) -> id(array), C-contiguous arrays
+        self._by_memory: dict = {}  # (data address, nbytes, dtype) -> id(array), C-contiguous arrays
         self._tolerate: set = set()  # ids of tensors an op just modified in place (versions moved legitimately)
         self._keep: list = []  # keeps every seen object alive so ids are not reused
 
@@ -139,7 +149,7 @@ class Tracer:
         self._by_tensor[id(t)] = (v, t, counter, counter[0], arr)
         self._by_array[id(arr)] = (v, arr, counter, counter[0])
         if arr.flags.c_contiguous and arr.size:
-            self._by_memory[(arr.ctypes.data, arr.nbytes, arr.dtype.str)] = id(arr)
+            self._by_memory[(_address(arr), arr.nbytes, arr.dtype.str)] = id(arr)
         self._keep.append(t)
 
     def add_param(self, t: Tensor, name: str) -> Value:
@@ -187,7 +197,7 @@ class Tracer:
         """An array that is a reshaped view of a traced array (``index._data.reshape(-1)``)."""
         if not arr.flags.c_contiguous or not arr.size:
             return None
-        hit = self._by_memory.get((arr.ctypes.data, arr.nbytes, arr.dtype.str))
+        hit = self._by_memory.get((_address(arr), arr.nbytes, arr.dtype.str))
         if hit is None:
             return None
         e = self._by_array.get(hit)
@@ -234,7 +244,7 @@ class Tracer:
         """``obj`` with every Tensor/array replaced by its Value (tuples, lists, dicts recursed)."""
         if isinstance(obj, Tensor):
             return self.value_of(obj)
-        if type(obj) is ndarray:
+        if is_array(obj):
             return self.find_array(obj) or self.const_array(obj)
         if type(obj) in (tuple, list):
             return type(obj)(self.convert(o) for o in obj)
@@ -245,7 +255,7 @@ class Tracer:
     def _any_traced(self, obj) -> bool:
         if isinstance(obj, Tensor):
             return self.find(obj) is not None
-        if type(obj) is ndarray:
+        if is_array(obj):
             return self.find_array(obj) is not None
         if type(obj) in (tuple, list):
             return any(self._any_traced(o) for o in obj)
@@ -301,7 +311,7 @@ class Tracer:
         src = None
         if isinstance(values, Tensor):
             src = self.find(values)
-        elif type(values) is ndarray:
+        elif is_array(values):
             src = self.find_array(values)
         if src is None:
             e = self._by_tensor.get(id(t))

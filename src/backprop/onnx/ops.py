@@ -5,6 +5,9 @@ A converter is ``fn(g, rec)``: ``g`` is the ``Emitter`` (``g.name(value)``, ``g.
 Tensors replaced by Values, ``rec.outputs``, ``rec.ctx``). It returns the ONNX name of each
 output (a string for one output), possibly an input's name (an alias, no node).
 ``register_converter`` adds one for a user-defined ``autograd.Function``.
+
+Converters run on the host, whatever the model's device: the data of constants (``Value.data``)
+are NumPy snapshots and the arrays they build are NumPy arrays.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .._backend import xp
+import numpy
+
+from .._backend import backend_of, is_array
+from .._tensor import Tensor
 from ._graph import INT64_MAX, INT64_MIN
 from ._trace import Value
 
@@ -102,18 +108,18 @@ def _remainder(g, rec):
     return g.op("Sub", [x, g.op("Mul", [g.op("Floor", [g.op("Div", [x, y])]), y])])
 
 
-_PROBE = xp.array([-2.5, -1.5, -0.7, -0.5, 0.0, 0.3, 0.5, 1.5, 2.5, 3.7])
+_PROBE = numpy.array([-2.5, -1.5, -0.7, -0.5, 0.0, 0.3, 0.5, 1.5, 2.5, 3.7])  # host data: the probe runs on the CPU
 
 
 def _zero_grad(g, rec):
     a, fn = rec.args
     x = g.name(a)
     try:
-        got = fn(_PROBE)
+        got = fn(_PROBE)  # the op's array function (it takes any backend's arrays)
     except Exception:  # noqa: BLE001 - an unknown function: unsupported below
         got = None
-    for op_type, ref in (("Floor", xp.floor), ("Ceil", xp.ceil), ("Round", xp.round), ("Sign", xp.sign), ("Trunc", xp.trunc)):
-        if got is not None and xp.array_equal(got, ref(_PROBE)):
+    for op_type, ref in (("Floor", numpy.floor), ("Ceil", numpy.ceil), ("Round", numpy.round), ("Sign", numpy.sign), ("Trunc", numpy.trunc)):
+        if got is not None and numpy.array_equal(got, ref(_PROBE)):
             if op_type == "Trunc":
                 return g.op("Mul", [g.op("Sign", [x]), g.op("Floor", [g.op("Abs", [x])])])
             return g.op(op_type, [x])
@@ -185,7 +191,7 @@ def _sum_to_size(g, rec):
 def _cumsum(g, rec):
     a, dim, dtype = rec.args
     x = g.cast(g.name(a), a.dtype, dtype) if dtype is not None else g.name(a)
-    return g.op("CumSum", [x, g.const(xp.asarray(dim, dtype=xp.int64))])
+    return g.op("CumSum", [x, g.const(numpy.asarray(dim, dtype=numpy.int64))])
 
 
 # ---------------------------------------------------------------------------- movement
@@ -295,7 +301,7 @@ def _basic_index(g, rec):
     if axes:
         x = g.op("Slice", [x, g.build_shape(starts), g.build_shape(ends), g.i64(axes), g.i64(steps)])
     for axis, i in sorted(gathers, reverse=True):
-        x = g.op("Gather", [x, g.const(xp.asarray(i, dtype=xp.int64))], axis=axis)
+        x = g.op("Gather", [x, g.const(numpy.asarray(i, dtype=numpy.int64))], axis=axis)
     if nones:
         x = g.unsqueeze(x, nones)
     if x == g.name(a):
@@ -360,12 +366,12 @@ def _roll(g, rec):
 
 def _triangle(g, rec):
     a, diagonal, upper = rec.args
-    return g.op("Trilu", [g.name(a), g.const(xp.asarray(diagonal, dtype=xp.int64))], upper=int(upper))
+    return g.op("Trilu", [g.name(a), g.const(numpy.asarray(diagonal, dtype=numpy.int64))], upper=int(upper))
 
 
 # ---------------------------------------------------------------------------- indexing
 def _as_index(g, v: Value) -> str:
-    return g.cast(g.name(v), v.dtype, xp.int64)
+    return g.cast(g.name(v), v.dtype, numpy.int64)
 
 
 def _advanced_index(g, rec):
@@ -390,13 +396,13 @@ def _advanced_index(g, rec):
         g.unsupported("several index tensors that are not the leading dims")
     shapes1 = [comps[i].shape if isinstance(comps[i], Value) else () for i in arrays]
     shapes2 = [comps[i].dims2 if isinstance(comps[i], Value) else () for i in arrays]
-    b1, b2 = xp.broadcast_shapes(*shapes1), xp.broadcast_shapes(*shapes2)
+    b1, b2 = numpy.broadcast_shapes(*shapes1), numpy.broadcast_shapes(*shapes2)
     prefer = [comps[i] for i in arrays if isinstance(comps[i], Value)]
     shape = g.shape_tensor(b1, b2, prefer)
     parts = []
     for i in arrays:
         c = comps[i]
-        t = _as_index(g, c) if isinstance(c, Value) else g.const(xp.asarray(c, dtype=xp.int64))
+        t = _as_index(g, c) if isinstance(c, Value) else g.const(numpy.asarray(c, dtype=numpy.int64))
         t = g.op("Expand", [t, shape])
         parts.append(g.unsqueeze(t, [-1]))
     idx = g.op("Concat", parts, axis=-1) if len(parts) > 1 else parts[0]
@@ -443,8 +449,8 @@ def _index_put(g, rec):
                 g.unsupported("assignment at indices that depend on the inputs")
             c = c.data
         comps.append(c)
-    grid = xp.indices(a.shape, dtype=xp.int64) if a.ndim else xp.zeros((0,), dtype=xp.int64)
-    coords = xp.stack([gr[tuple(comps)] for gr in grid], axis=-1) if a.ndim else grid
+    grid = numpy.indices(a.shape, dtype=numpy.int64) if a.ndim else numpy.zeros((0,), dtype=numpy.int64)
+    coords = numpy.stack([gr[tuple(comps)] for gr in grid], axis=-1) if a.ndim else grid
     region = coords.shape[:-1]
     upd = g.op("Expand", [g.cast(g.name(value), value.dtype, a.dtype), g.i64(region)])
     return g.op("ScatterND", [g.name(a), g.const(coords), upd])
@@ -492,8 +498,8 @@ def _batch_norm(g, rec):
     if training:
         g.unsupported("BatchNorm in training mode (export puts the model in eval mode)")
     c = x.shape[1]
-    scale = g.name(weight) if weight is not None else g.const(xp.ones(c, dtype=x.dtype))
-    shift = g.name(bias) if bias is not None else g.const(xp.zeros(c, dtype=x.dtype))
+    scale = g.name(weight) if weight is not None else g.const(numpy.ones(c, dtype=x.dtype))
+    shift = g.name(bias) if bias is not None else g.const(numpy.zeros(c, dtype=x.dtype))
     y = g.op("BatchNormalization", [g.name(x), scale, shift, g.name(mean), g.name(var)], epsilon=float(eps))
     return [y, g.name(mean), g.name(var)]
 
@@ -502,7 +508,7 @@ def _layer_norm(g, rec):
     """LayerNormalization (opset >= 17), or its decomposition for older opsets."""
     x, weight, bias, n_dims, eps = rec.args
     norm_shape = x.shape[x.ndim - n_dims :]
-    scale = g.name(weight) if weight is not None else g.const(xp.ones(norm_shape, dtype=x.dtype))
+    scale = g.name(weight) if weight is not None else g.const(numpy.ones(norm_shape, dtype=x.dtype))
     if g.opset >= 17:
         inputs = [g.name(x), scale] + ([g.name(bias)] if bias is not None else [])
         return g.op("LayerNormalization", inputs, axis=-n_dims, epsilon=float(eps))
@@ -595,7 +601,7 @@ def _sdpa(g, rec):
     dtype = q.dtype
     kt = g.op("Transpose", [g.name(k)], perm=list(range(k.ndim - 2)) + [k.ndim - 1, k.ndim - 2])
     s = g.op("Mul", [g.op("MatMul", [g.name(q), kt]), g.scalar(scale, dtype)])
-    neg_inf = g.scalar(-xp.inf, dtype)
+    neg_inf = g.scalar(-numpy.inf, dtype)
     if mask is not None:
         s = g.op("Where", [g.name(mask), s, neg_inf]) if mask.dtype == bool else g.op("Add", [s, g.name(mask)])
     if causal:
@@ -636,7 +642,7 @@ def _rnn_layer(g, rec):
     hidden = w_hh.shape[1]
     bias = ""
     if b_ih is not None or b_hh is not None:
-        zeros = g.const(xp.zeros((1, n * hidden), dtype=x.dtype))
+        zeros = g.const(numpy.zeros((1, n * hidden), dtype=x.dtype))
         bias = g.op("Concat", [_gates(g, b, n, order) if b is not None else zeros for b in (b_ih, b_hh)], axis=1)
     inputs = [g.name(x), _gates(g, w_ih, n, order), _gates(g, w_hh, n, order), bias, ""]
     inputs.append(g.unsqueeze(g.name(h0), [0]) if h0 is not None else "")
@@ -715,7 +721,7 @@ def _logical(op_type):
 def _bitwise(bool_op, int_op):
     def convert(g, rec):
         a, b = _operands(rec)
-        dtype = xp.dtype(rec.meta) if rec.meta is not None else None
+        dtype = numpy.dtype(rec.meta) if rec.meta is not None else None
         if dtype is not None and dtype.kind == "b":
             return g.op(bool_op, [_operand(g, a, bool), _operand(g, b, bool)])
         if g.opset < 18 or dtype is None:
@@ -739,7 +745,7 @@ def _bitwise_not(g, rec):
 
 
 def _float_input(g, a):
-    return g.name(a) if a.dtype.kind == "f" else g.cast(g.name(a), a.dtype, xp.float32)
+    return g.name(a) if a.dtype.kind == "f" else g.cast(g.name(a), a.dtype, numpy.float32)
 
 
 def _isnan(g, rec):
@@ -813,7 +819,7 @@ def _topk(g, rec):
 def _one_hot(g, rec):
     a, out = rec.args[0], rec.outputs[0]
     n = out.shape[-1]
-    classes = g.const(xp.arange(n, dtype=xp.int64))
+    classes = g.const(numpy.arange(n, dtype=numpy.int64))
     hit = g.op("Equal", [g.unsqueeze(_as_index(g, a), [-1]), classes])
     return g.cast(hit, bool, out.dtype)
 
@@ -828,7 +834,11 @@ def _fill_like(fill):
     def convert(g, rec):
         a, out = rec.args[0], rec.outputs[0]
         value = fill if fill is not None else rec.meta["fill_value"]
-        tensor = g.helper.make_tensor("value", g.onnx_type(out.dtype), [1], [xp.asarray(value, dtype=out.dtype).item()])
+        if isinstance(value, Tensor):  # a 0-d tensor as the fill, possibly on a device
+            value = value._data
+        if is_array(value):
+            value = backend_of(value).to_host(value)
+        tensor = g.helper.make_tensor("value", g.onnx_type(out.dtype), [1], [numpy.asarray(value, dtype=out.dtype).item()])
         return g.op("ConstantOfShape", [g.shape_of(a)], value=tensor)
 
     return convert

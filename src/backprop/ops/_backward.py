@@ -17,6 +17,8 @@ import numpy
 
 from .._backend import array_module, is_array, move
 from .._tensor import Tensor, _make
+from ..autograd import grad as autograd_grad
+from ..autograd.function import Function
 
 
 def _tensor_or_array(x, like_array: bool):
@@ -242,3 +244,44 @@ def _as_array(value):
     if isinstance(value, numpy.generic):
         return numpy.asarray(value)
     return value
+
+
+# ---------------------------------------------------------------------------- fused ops under create_graph
+class _Stand(Function):
+    """An identity node standing for one input of a decomposition (see ``composite_vjp``)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a._data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def composite_vjp(decomposition, inputs: tuple, grads, needs: tuple) -> tuple:
+    """The ``create_graph`` backward of a fused primitive, derived from its decomposition.
+
+    A fused op (GELU, LayerNorm, BatchNorm...) has one hand-written gradient formula: its array
+    backward, fast, for plain ``.backward()``. Under ``create_graph`` it calls this instead:
+    autograd differentiates ``decomposition(*inputs)`` -- the same function written with
+    primitives -- so the recorded gradient comes from the primitives' own formulas, never from a
+    second hand-written copy that could drift. Each input that needs a gradient is replaced by a
+    fresh identity node whose incoming gradient is captured, i.e. the partial derivative with
+    respect to that input alone. Returns one gradient (or None) per input.
+    """
+    stands = tuple(
+        _Stand.apply(x) if need and isinstance(x, Tensor) else (x.detach() if isinstance(x, Tensor) else x)
+        for x, need in zip(inputs, needs)
+    )
+    outputs = decomposition(*stands)
+    if isinstance(outputs, Tensor):
+        outputs, grads = (outputs,), (grads,)
+    pairs = [(o, g) for o, g in zip(outputs, grads) if g is not None and o.requires_grad]
+    wanted = [s for s, need in zip(stands, needs) if need and isinstance(s, Tensor)]
+    got = iter(
+        autograd_grad([o for o, _ in pairs], wanted, [g for _, g in pairs], create_graph=True, allow_unused=True)
+        if pairs and wanted
+        else [None] * len(wanted)
+    )
+    return tuple(next(got) if need and isinstance(x, Tensor) else None for x, need in zip(inputs, needs))

@@ -15,25 +15,30 @@ from __future__ import annotations
 
 import functools
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_for, backend_of
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import row_sums, unbroadcast
 
 
-def causal_keep(tgt_len: int, src_len: int):
-    """Upper-left aligned causal pattern (L, S): query i sees keys 0..i."""
+def causal_keep(tgt_len: int, src_len: int, xp=numpy):
+    """Upper-left aligned causal pattern (L, S): query i sees keys 0..i (an array of ``xp``)."""
     return xp.tril(xp.ones((tgt_len, src_len), dtype=bool))
 
 
 @functools.lru_cache(maxsize=32)
-def _causal_bias(tgt_len: int, src_len: int, dtype) -> object:
+def _causal_bias(tgt_len: int, src_len: int, dtype, array_type, device) -> object:
     """The causal pattern as an additive (L, S) bias, 0 or -inf (read-only, cached): adding it
-    is 2x faster than writing -inf through a boolean ``where``."""
-    bias = xp.where(causal_keep(tgt_len, src_len), dtype.type(0), dtype.type(-xp.inf))
-    bias.flags.writeable = False
-    return bias
+    is 2x faster than writing -inf through a boolean ``where``. Keyed by the array type too, so
+    a stand-in backend (tests' fake CUDA) and the real one never share an entry."""
+    backend = backend_for(device)
+    xp = backend.xp
+    with backend.use(device.index):
+        bias = xp.where(causal_keep(tgt_len, src_len, xp), dtype.type(0), dtype.type(-numpy.inf))
+    return backend.make_read_only(bias)
 
 
 class ScaledDotProductAttention(Function):
@@ -45,31 +50,37 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale, causal, drop, safe):
+        backend = backend_of(q._data)
+        xp = backend.xp
         s = xp.matmul(q._data, xp.swapaxes(k._data, -1, -2))
         s *= s.dtype.type(scale)
         if mask is not None:
             m = mask._data
             if m.dtype == bool:
-                if m.shape != xp.broadcast_shapes(m.shape, s.shape):
-                    s = xp.broadcast_to(s, xp.broadcast_shapes(m.shape, s.shape)).copy()
-                xp.copyto(s, -xp.inf, where=~m)
-            elif m.ndim <= s.ndim and xp.broadcast_shapes(m.shape, s.shape) == s.shape:
+                if m.shape != numpy.broadcast_shapes(m.shape, s.shape):
+                    s = xp.broadcast_to(s, numpy.broadcast_shapes(m.shape, s.shape)).copy()
+                xp.copyto(s, -numpy.inf, where=~m)
+            elif m.ndim <= s.ndim and numpy.broadcast_shapes(m.shape, s.shape) == s.shape:
                 s += m
             else:
                 s = s + m
-        if causal:
-            s += _causal_bias(*s.shape[-2:], s.dtype)
-        # fmax: same result here (a NaN score makes its row NaN either way), ~25% faster than max.
-        row_max = xp.fmax.reduce(s, axis=-1, keepdims=True) if s.size else xp.zeros(s.shape[:-1] + (1,), s.dtype)
-        if safe:
-            row_max[~xp.isfinite(row_max)] = 0
-        with xp.errstate(invalid="ignore"):
-            s -= row_max
-            xp.exp(s, out=s)
-            den = row_sums(s)
+        kernel = getattr(backend.kernels, "softmax_forward", None)
+        if kernel is not None:  # one row kernel: causal mask, max-shift, exp, normalization
+            s = kernel(s, -1, False, safe, causal)
+        else:
+            if causal:
+                s += _causal_bias(*s.shape[-2:], s.dtype, type(s), backend.device_of(s))
+            # fmax: same result here (a NaN score makes its row NaN either way), ~25% faster than max.
+            row_max = xp.fmax.reduce(s, axis=-1, keepdims=True) if s.size else xp.zeros(s.shape[:-1] + (1,), s.dtype)
             if safe:
-                den[den == 0] = 1
-            s /= den
+                row_max[~xp.isfinite(row_max)] = 0
+            with backend.errstate(invalid="ignore"):
+                s -= row_max
+                xp.exp(s, out=s)
+                den = row_sums(s)
+                if safe:
+                    den[den == 0] = 1
+                s /= den
         weights = s
         ctx.scale = scale
         ctx.mask_shape = mask._data.shape if mask is not None else None
@@ -95,8 +106,11 @@ class ScaledDotProductAttention(Function):
             gw = g_used if gw is None else gw + g_used
         if gw is not None and (need[0] or need[1] or need[3]):
             # Softmax backward: dS = P * (dP - sum(dP * P)); masked entries have P = 0.
-            if B.is_array(gw):
-                gs = gw - xp.einsum("...i,...i->...", gw, weights)[..., None]
+            kernel = getattr(backend_of(gw).kernels, "softmax_backward", None) if B.is_array(gw) else None
+            if kernel is not None:
+                gs = kernel(weights, gw, -1, False)
+            elif B.is_array(gw):
+                gs = gw - array_module(gw).einsum("...i,...i->...", gw, weights)[..., None]
                 gs *= weights
             else:
                 gs = weights * (gw - B.sum(gw * weights, -1, keepdim=True))

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_of
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import ones_vector
-
-_as_strided = xp.lib.stride_tricks.as_strided
 
 
 class ConvParams(tuple):
@@ -53,7 +53,7 @@ def pad_array(x, padding, value=0.0):
     (pt, pb), (pl, pr) = padding
     if not (pt or pb or pl or pr):
         return x
-    return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+    return array_module(x).pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
 
 
 def windows(xpad, kh: int, kw: int, oh: int, ow: int, stride, dilation):
@@ -61,16 +61,14 @@ def windows(xpad, kh: int, kw: int, oh: int, ow: int, stride, dilation):
     n, c = xpad.shape[:2]
     s_n, s_c, s_h, s_w = xpad.strides
     (sh, sw), (dh, dw) = stride, dilation
-    return _as_strided(
-        xpad, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False
-    )
+    return backend_of(xpad).as_strided(xpad, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw))
 
 
 def col2im(cols, padded_shape, stride, dilation):
     """Adjoint of ``windows``: sum (N, C, kh, kw, OH, OW) window values back into a padded image."""
     n, c, kh, kw, oh, ow = cols.shape
     (sh, sw), (dh, dw) = stride, dilation
-    out = xp.zeros(padded_shape, dtype=cols.dtype)
+    out = array_module(cols).zeros(padded_shape, dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
             out[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += cols[:, :, i, j]
@@ -105,8 +103,8 @@ def to_nhwc(x, padding=((0, 0), (0, 0))):
     n, c, h, w = x.shape
     if not (pt or pb or pl or pr):
         nhwc = x.transpose(0, 2, 3, 1)
-        return nhwc if nhwc.flags.c_contiguous else xp.array(nhwc, order="C")
-    out = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
+        return nhwc if nhwc.flags.c_contiguous else array_module(x).array(nhwc, order="C")
+    out = array_module(x).zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
     out[:, pt : pt + h, pl : pl + w] = x.transpose(0, 2, 3, 1)
     return out
 
@@ -116,7 +114,8 @@ def im2col_nhwc(xpad_nhwc, kh: int, kw: int, oh: int, ow: int, stride, dilation)
     n, _, _, c = xpad_nhwc.shape
     s_n, s_h, s_w, s_c = xpad_nhwc.strides
     (sh, sw), (dh, dw) = stride, dilation
-    view = _as_strided(xpad_nhwc, (n, oh, ow, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c), writeable=False)
+    shape, strides = (n, oh, ow, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c)
+    view = backend_of(xpad_nhwc).as_strided(xpad_nhwc, shape, strides)
     return view.reshape(n * oh * ow, kh * kw * c)
 
 
@@ -139,6 +138,7 @@ def conv2d_array(x, w, p: ConvParams, bias=None):
     if p.groups == 1:
         y = im2col_nhwc(xpad, kh, kw, oh, ow, p.stride, p.dilation) @ _weight_rows(w).T
     else:
+        xp = array_module(x)
         y = xp.empty((n * oh * ow, o), dtype=x.dtype)
         og = o // p.groups
         for g, cs in enumerate(_group_slices(x.shape[1], p.groups)):
@@ -154,7 +154,7 @@ def add_to_rows(rows, v) -> None:
     view so NumPy's inner loop runs k*C wide instead of C (2-3x faster for C <= 64)."""
     r, c = rows.shape
     k = math.gcd(r, max(1, 1024 // max(c, 1)))
-    rows.reshape(r // k, k * c).__iadd__(xp.tile(v.astype(rows.dtype, copy=False), k))
+    rows.reshape(r // k, k * c).__iadd__(array_module(rows).tile(v.astype(rows.dtype, copy=False), k))
 
 
 def _rows_nhwc(gy):
@@ -166,7 +166,7 @@ def _rows_nhwc(gy):
 def col2im_nhwc(dcols, padded_shape, kh: int, kw: int, oh: int, ow: int, stride, dilation):
     """Adjoint of im2col_nhwc: add (N, OH, OW, kh, kw, C) rows back into (N, Hp, Wp, C)."""
     (sh, sw), (dh, dw) = stride, dilation
-    out = xp.zeros(padded_shape, dtype=dcols.dtype)
+    out = array_module(dcols).zeros(padded_shape, dtype=dcols.dtype)
     for i in range(kh):
         for j in range(kw):
             out[:, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += dcols[:, :, :, i, j]
@@ -191,7 +191,7 @@ def conv2d_input_grad_array(gy, w, x_shape, p: ConvParams):
         dcols = (rows @ _weight_rows(w)).reshape(n, oh, ow, kh, kw, c)
     else:
         og = o // p.groups
-        dcols = xp.empty((n, oh, ow, kh, kw, c), dtype=gy.dtype)
+        dcols = array_module(gy).empty((n, oh, ow, kh, kw, c), dtype=gy.dtype)
         for g, cs in enumerate(_group_slices(c, p.groups)):
             part = rows[:, g * og : (g + 1) * og] @ _weight_rows(w[g * og : (g + 1) * og])
             dcols[..., cs] = part.reshape(n, oh, ow, kh, kw, cg)
@@ -217,6 +217,7 @@ def _full_conv_padding(gy_shape, w_shape, x_shape, p: ConvParams):
 
 
 def conv2d_weight_grad_array(x, gy, w_shape, p: ConvParams):
+    xp = array_module(x)
     o, cg, kh, kw = w_shape
     oh, ow = gy.shape[2:]
     xpad = to_nhwc(x, p.padding)
@@ -318,8 +319,8 @@ def zeros_like_layout(like, shape):
     """Zeros of NCHW ``shape`` in ``like``'s memory layout (channels-last stays channels-last)."""
     if is_channels_last(like):
         n, c, h, w = shape
-        return xp.zeros((n, h, w, c), dtype=like.dtype).transpose(0, 3, 1, 2)
-    return xp.zeros(shape, dtype=like.dtype)
+        return array_module(like).zeros((n, h, w, c), dtype=like.dtype).transpose(0, 3, 1, 2)
+    return array_module(like).zeros(shape, dtype=like.dtype)
 
 
 def _kernel_slices(kernel, stride, dilation, oh: int, ow: int):
@@ -335,32 +336,41 @@ def _kernel_slices(kernel, stride, dilation, oh: int, ow: int):
 
 class MaxPool2d(Function):
     """Running maximum over the kernel offsets: kh*kw strided passes, no window copies. The
-    first maximum wins, as in torch; windows holding NaN take the exact (slower) path."""
+    first maximum wins, as in torch; windows holding NaN take the exact (slower) path. On a
+    GPU (where the NaN test would wait for the device) the exact path is the only one: a max
+    and an argmax reduction over the windows."""
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, return_indices):
         arr = x._data
+        backend = backend_of(arr)
+        xp = backend.xp
         oh, ow, pads = _pool_geometry(arr.shape, kernel, stride, padding, dilation, ceil_mode)
-        fill = -xp.inf if arr.dtype.kind == "f" else xp.iinfo(arr.dtype).min
+        fill = -numpy.inf if arr.dtype.kind == "f" else numpy.iinfo(arr.dtype).min
         xpad = pad_array(arr, pads, fill)
-        slices = list(_kernel_slices(kernel, stride, dilation, oh, ow))
-        best = xpad[slices[0][1]].copy(order="K")  # keep the input's (channels-last) layout
-        arg = xp.zeros_like(best, dtype=xp.int16)
-        for pos, sl in slices[1:]:
-            v = xpad[sl]
-            better = xp.greater(v, best).view(xp.int8)
-            xp.maximum(best, v, out=best)
-            arg += better * xp.int16(pos) - better * arg  # arg = where(better, pos, arg)
-        if arr.dtype.kind == "f" and xp.isnan(best).any():
-            n, c = arr.shape[:2]
+        n, c = arr.shape[:2]
+        if backend.checks_values:
+            slices = list(_kernel_slices(kernel, stride, dilation, oh, ow))
+            best = xpad[slices[0][1]].copy(order="K")  # keep the input's (channels-last) layout
+            arg = xp.zeros_like(best, dtype=numpy.int16)
+            for pos, sl in slices[1:]:
+                v = xpad[sl]
+                better = xp.greater(v, best).view(numpy.int8)
+                xp.maximum(best, v, out=best)
+                arg += better * numpy.int16(pos) - better * arg  # arg = where(better, pos, arg)
+            if arr.dtype.kind == "f" and xp.isnan(best).any():
+                win = windows(xpad, kernel[0], kernel[1], oh, ow, stride, dilation).reshape(n, c, -1, oh, ow)
+                arg = xp.argmax(win, axis=2).astype(numpy.int16)  # argmax returns the first NaN
+        else:
             win = windows(xpad, kernel[0], kernel[1], oh, ow, stride, dilation).reshape(n, c, -1, oh, ow)
-            arg = xp.argmax(win, axis=2).astype(xp.int16)  # argmax returns the first NaN
+            best = win.max(axis=2)  # NaN propagates, as in torch
+            arg = xp.argmax(win, axis=2).astype(numpy.int16)  # the first maximum (or NaN) wins
         ctx.geometry = (arr.shape, kernel, stride, dilation, pads, oh, ow)
         ctx.arg = arg
         if not return_indices:
             return best
         # Flat index of each maximum in the (unpadded) input plane, as torch's return_indices.
-        ki, kj = xp.divmod(arg.astype(xp.int64), kernel[1])
+        ki, kj = xp.divmod(arg.astype(numpy.int64), kernel[1])
         rows = xp.arange(oh)[:, None] * stride[0] + ki * dilation[0] - pads[0][0]
         cols = xp.arange(ow)[None, :] * stride[1] + kj * dilation[1] - pads[1][0]
         indices = rows * arr.shape[3] + cols
@@ -381,6 +391,7 @@ class MaxPool2dBackward(Function):
         ctx.arg = arg
         ctx.geometry = geometry
         g = gy._data
+        xp = array_module(g)
         n, c = g.shape[:2]
         if is_channels_last(arg) != is_channels_last(g):  # one small copy beats mixed-layout passes
             g = g.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2) if is_channels_last(arg) else xp.array(g, order="C")
@@ -410,6 +421,7 @@ class _PickAtArg(Function):
         ctx.arg = arg
         ctx.geometry = geometry
         xpad = pad_array(x._data, pads)
+        xp = array_module(xpad)
         out = xp.zeros(arg.shape, dtype=x._data.dtype)
         for pos, sl in _kernel_slices(kernel, stride, dilation, oh, ow):
             xp.copyto(out, xpad[sl], where=arg == pos)
@@ -420,8 +432,9 @@ class _PickAtArg(Function):
         return B.call(MaxPool2dBackward, g, ctx.arg, ctx.geometry), None, None
 
 
-def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, dtype):
-    """Per-output-position divisor of average pooling (torch's rules for padding and ceil_mode)."""
+def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, dtype, xp):
+    """Per-output-position divisor of average pooling (torch's rules for padding and ceil_mode),
+    an array of array module ``xp``."""
     if divisor_override:
         return float(divisor_override)
     h, w = shape[-2:]
@@ -448,7 +461,8 @@ class AvgPool2d(Function):
         oh, ow, pads = _pool_geometry(arr.shape, kernel, stride, padding, (1, 1), ceil_mode)
         kh, kw = kernel
         win = windows(pad_array(arr, pads), kh, kw, oh, ow, stride, (1, 1))
-        divisor = _avg_divisor(arr.shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, arr.dtype)
+        xp = array_module(arr)
+        divisor = _avg_divisor(arr.shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, arr.dtype, xp)
         ctx.geometry = (arr.shape, kernel, stride, pads, oh, ow, divisor)
         return (win.sum(axis=(2, 3)) / divisor).astype(arr.dtype, copy=False)
 
@@ -464,7 +478,7 @@ class AvgPool2dBackward(Function):
         ctx.geometry = geometry
         g = (gy._data / divisor).astype(gy._data.dtype, copy=False)
         n, c = g.shape[:2]
-        cols = xp.broadcast_to(g[:, :, None, None], (n, c, kh, kw, oh, ow))
+        cols = array_module(g).broadcast_to(g[:, :, None, None], (n, c, kh, kw, oh, ow))
         padded = (n, c, shape[2] + pads[0][0] + pads[0][1], shape[3] + pads[1][0] + pads[1][1])
         return crop(col2im(cols, padded, stride, (1, 1)), pads, shape)
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module
 from .._tensor import Tensor, _make
 
 
 def full_like_tensor(like: Tensor, value: Tensor) -> Tensor:
-    """``value`` (a 0-d tensor, possibly requiring grad) broadcast to ``like``'s shape and dtype."""
+    """``value`` (a 0-d tensor, possibly requiring grad) broadcast to ``like``'s shape, dtype
+    and device (differentiable: a CPU value's gradient goes back to the CPU)."""
+    from .device import to_device
     from .movement import expand
 
-    return expand(value.to(like.dtype), like._data.shape)
+    return expand(to_device(value.to(like.dtype), like.device), like._data.shape)
 
 
-def zeros(shape, dtype) -> Tensor:
+def zeros(shape, dtype, like: Tensor | None = None) -> Tensor:
+    """Zeros of ``shape`` and (NumPy) ``dtype`` on ``like``'s device (the CPU without one)."""
+    xp = numpy if like is None else array_module(like._data)
     return _make(xp.zeros(shape, dtype=dtype))

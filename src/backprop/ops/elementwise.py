@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 
+import numpy
+
 from .. import _dtype
-from .._backend import xp
+from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
-from ..autograd.function import Function
+from ..autograd.function import Function, _same_device
 from . import _backward as B
-from ._utils import as_float, broadcast_error, cast_to, promote_operands, unbroadcast
+from ._utils import as_float, broadcast_error, cast_to, number_operand, promote_operands, to_tensor_operand, unbroadcast
 
 
 # ---------------------------------------------------------------------------- casting
@@ -37,6 +39,7 @@ def to_dtype(a: Tensor, dtype) -> Tensor:
 class Clone(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         return xp.array(a._data, copy=True, order="C" if a._data.flags.c_contiguous else "K")
 
     @staticmethod
@@ -51,6 +54,7 @@ def clone(input: Tensor, *, memory_format=None) -> Tensor:
 class Contiguous(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         return xp.array(a._data, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
 
     @staticmethod
@@ -153,6 +157,7 @@ class Pow(Function):
 class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
+        xp = array_module(a._data)
         ctx.save_for_backward(a, b)
         return xp.maximum(a._data, b._data)
 
@@ -165,6 +170,7 @@ class Maximum(Function):
 class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
+        xp = array_module(a._data)
         ctx.save_for_backward(a, b)
         return xp.minimum(a._data, b._data)
 
@@ -189,6 +195,7 @@ class LogAddExp(Function):
 
     @staticmethod
     def forward(ctx, a, b, base):
+        xp = array_module(a._data)
         ctx.base = base
         ctx.save_for_backward(a, b)
         return (xp.logaddexp if base is None else xp.logaddexp2)(a._data, b._data)
@@ -212,6 +219,7 @@ class LogAddExp(Function):
 class Hypot(Function):
     @staticmethod
     def forward(ctx, a, b):
+        xp = array_module(a._data)
         out = xp.hypot(a._data, b._data)
         ctx.save_for_backward(a, b, out)
         return out
@@ -229,6 +237,7 @@ class Hypot(Function):
 class Atan2(Function):
     @staticmethod
     def forward(ctx, a, b):
+        xp = array_module(a._data)
         ctx.save_for_backward(a, b)
         return xp.arctan2(a._data, b._data)
 
@@ -246,6 +255,7 @@ class Atan2(Function):
 class Fmod(Function):
     @staticmethod
     def forward(ctx, a, b):
+        xp = array_module(a._data)
         ctx.save_for_backward(a, b)
         return xp.fmod(a._data, b._data)
 
@@ -262,6 +272,7 @@ class Fmod(Function):
 class Remainder(Function):
     @staticmethod
     def forward(ctx, a, b):
+        xp = array_module(a._data)
         ctx.save_for_backward(a, b)
         return xp.remainder(a._data, b._data)
 
@@ -317,7 +328,8 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
             return _out(Div.apply(a, b), out)
         except ValueError:
             raise broadcast_error("div", a, b) from None
-    a, b = promote_operands(input, other, "div")
+    a, b = _operands(input, other, "div", div)
+    xp = array_module(a._data)
     if rounding_mode == "trunc":
         q = xp.trunc(a._data / b._data) if a._data.dtype.kind == "f" else _int_div(a._data, b._data, trunc=True)
     elif rounding_mode == "floor":
@@ -328,6 +340,7 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
 
 
 def _int_div(a, b, trunc: bool):
+    xp = array_module(a)
     q = xp.floor_divide(a, b)
     if trunc:
         fix = (xp.remainder(a, b) != 0) & ((a < 0) != (b < 0))
@@ -437,6 +450,15 @@ def _require_tensors(op: str, *args) -> None:
             raise TypeError(f"{op}(): argument 'other' (position 2) must be Tensor, not {type(a).__name__}")
 
 
+def _operands(input, other, name: str, op):
+    """``promote_operands`` for ops outside ``Function.apply``: a 0-d CPU tensor joins the
+    other operand's device, as in torch (anything else on two devices raises)."""
+    a, b = promote_operands(input, other, name)
+    if type(a._data) is not type(b._data):
+        a, b = _same_device(op, (a, b))
+    return a, b
+
+
 def _out(result: Tensor, out):
     if out is None:
         return result
@@ -458,6 +480,7 @@ class Neg(Function):
 class Exp(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         out = xp.exp(a._data)
         ctx.save_for_backward(out)
         return out
@@ -471,6 +494,7 @@ class Exp(Function):
 class Exp2(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         out = xp.exp2(a._data)
         ctx.save_for_backward(out)
         return out
@@ -484,6 +508,7 @@ class Exp2(Function):
 class Expm1(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         out = xp.expm1(a._data)
         ctx.save_for_backward(out)
         return out
@@ -497,6 +522,7 @@ class Expm1(Function):
 class Log(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.log(a._data)
 
@@ -509,6 +535,7 @@ class Log(Function):
 class Log2(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.log2(a._data)
 
@@ -521,6 +548,7 @@ class Log2(Function):
 class Log10(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.log10(a._data)
 
@@ -533,6 +561,7 @@ class Log10(Function):
 class Log1p(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.log1p(a._data)
 
@@ -545,6 +574,7 @@ class Log1p(Function):
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         out = xp.sqrt(a._data)
         ctx.save_for_backward(out)
         return out
@@ -558,6 +588,7 @@ class Sqrt(Function):
 class Rsqrt(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         out = 1 / xp.sqrt(a._data)
         ctx.save_for_backward(out)
         return out
@@ -584,6 +615,7 @@ class Reciprocal(Function):
 class Sin(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.sin(a._data)
 
@@ -596,6 +628,7 @@ class Sin(Function):
 class Cos(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.cos(a._data)
 
@@ -608,6 +641,7 @@ class Cos(Function):
 class Tan(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         out = xp.tan(a._data)
         ctx.save_for_backward(out)
         return out
@@ -621,6 +655,7 @@ class Tan(Function):
 class Asin(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.arcsin(a._data)
 
@@ -633,6 +668,7 @@ class Asin(Function):
 class Acos(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.arccos(a._data)
 
@@ -645,6 +681,7 @@ class Acos(Function):
 class Atan(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.arctan(a._data)
 
@@ -657,6 +694,7 @@ class Atan(Function):
 class Sinh(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.sinh(a._data)
 
@@ -669,6 +707,7 @@ class Sinh(Function):
 class Cosh(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.cosh(a._data)
 
@@ -681,6 +720,7 @@ class Cosh(Function):
 class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         out = xp.tanh(a._data)
         ctx.save_for_backward(out)
         return out
@@ -694,6 +734,7 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         x = a._data
         # exp of a non-positive number only: no overflow warnings for large |x|.
         e = xp.exp(-xp.abs(x))
@@ -710,6 +751,7 @@ class Sigmoid(Function):
 class Relu(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         out = xp.maximum(a._data, 0)
         ctx.save_for_backward(out)
         return out
@@ -723,6 +765,7 @@ class Relu(Function):
 class Abs(Function):
     @staticmethod
     def forward(ctx, a):
+        xp = array_module(a._data)
         ctx.save_for_backward(a)
         return xp.abs(a._data)
 
@@ -759,6 +802,7 @@ class ZeroGrad(Function):
 class Clamp(Function):
     @staticmethod
     def forward(ctx, a, lo, hi):
+        xp = array_module(a._data)
         ctx.save_for_backward(a, lo if isinstance(lo, Tensor) else None, hi if isinstance(hi, Tensor) else None)
         ctx.lo = lo
         ctx.hi = hi
@@ -802,7 +846,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.cond = cond._data
-        return xp.where(cond._data, a._data, b._data)
+        return array_module(a._data).where(cond._data, a._data, b._data)
 
     @staticmethod
     def backward(ctx, grad):
@@ -866,7 +910,7 @@ def relu(input: Tensor) -> Tensor:
 
 def abs(input: Tensor) -> Tensor:  # noqa: A001 - torch's name
     if input._data.dtype == bool:
-        raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
+        raise NotImplementedError(f"\"abs_{input.device.type}\" not implemented for 'Bool'")
     return Abs.apply(input)
 
 
@@ -888,17 +932,28 @@ def _zero_grad_op(name: str, array_fn, float_only: bool = False):
     return op
 
 
-sign = _zero_grad_op("sign", lambda a: xp.sign(a) if a.dtype != bool else a.copy())
-floor = _zero_grad_op("floor", xp.floor)
-ceil = _zero_grad_op("ceil", xp.ceil)
-trunc = _zero_grad_op("trunc", xp.trunc)
+def _array_fn(name: str):
+    """``array_module(a).<name>(a)``: the array function ``name`` of its argument's device."""
+
+    def fn(a):
+        return getattr(array_module(a), name)(a)
+
+    fn.__name__ = name
+    return fn
+
+
+sign = _zero_grad_op("sign", lambda a: array_module(a).sign(a) if a.dtype != bool else a.copy())
+floor = _zero_grad_op("floor", _array_fn("floor"))
+ceil = _zero_grad_op("ceil", _array_fn("ceil"))
+trunc = _zero_grad_op("trunc", _array_fn("trunc"))
 fix = trunc
+_round = _array_fn("round")
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - torch's name
     if decimals == 0:
-        return ZeroGrad.apply(input, xp.round)
-    return ZeroGrad.apply(input, lambda a: xp.round(a, decimals))
+        return ZeroGrad.apply(input, _round)
+    return ZeroGrad.apply(input, lambda a: array_module(a).round(a, decimals))
 
 
 def frac(input: Tensor) -> Tensor:
@@ -934,15 +989,18 @@ def where(condition, input=None, other=None) -> Tensor:
         from .indexing import nonzero
 
         return nonzero(condition, as_tuple=True)
-    if not isinstance(condition, Tensor):
-        condition = _make(xp.asarray(condition, dtype=bool))
+    if not isinstance(condition, Tensor):  # on the device of the tensor operand
+        like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
+        condition = to_tensor_operand(condition, _dtype.bool_, like)
     elif condition._data.dtype != bool:
-        if condition._data.dtype == xp.uint8:
+        if condition._data.dtype == numpy.uint8:
             condition = _make(condition._data.astype(bool))
         else:
             raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {condition.dtype}")
     target = _dtype.result_type(input, other)
-    a, b = cast_to(input, target), cast_to(other, target)
+    # numbers become 0-d tensors on the condition's device (no copy to the device per call)
+    a = number_operand(input, target, condition) if isinstance(input, (bool, int, float)) else cast_to(input, target)
+    b = number_operand(other, target, condition) if isinstance(other, (bool, int, float)) else cast_to(other, target)
     try:
         return Where.apply(condition, a, b)
     except ValueError:
@@ -982,14 +1040,14 @@ _ERF_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1
 def _erf_array(x):
     """erf of an array in the input's dtype: exact (Cody) for float64, table interpolation
     (max error 3e-8, a quarter of float32's epsilon) for float32/float16."""
-    if x.dtype != xp.float64:
-        return _erf_table(x.astype(xp.float32, copy=False)).astype(x.dtype, copy=False)
+    if x.dtype != numpy.float64:
+        return _erf_table(x.astype(numpy.float32, copy=False)).astype(x.dtype, copy=False)
     return _erf_cody(x)
 
 
 _ERF_STEPS_PER_UNIT, _ERF_N = 2048, 8192  # grid over [0, 4): erf(x >= 4) rounds to 1 in float32
 _ERF_MAX_POS = float(_ERF_N) - 0.001
-_erf_grid = None
+_erf_grids: dict = {}  # (array type, device) -> the (values, slopes) table on that device
 CHUNK = 32768  # elements per pass of a fused elementwise sequence: keeps the passes in cache
 
 
@@ -999,113 +1057,158 @@ def chunks(n: int):
         yield slice(start, start + CHUNK)
 
 
+def _erf_grid(backend, x):
+    """The erf table for ``x``'s device: built once on the host (exact float64 algorithm),
+    copied once per device."""
+    key = (type(x), backend.device_of(x))
+    grid = _erf_grids.get(key)
+    if grid is None:
+        knots = _erf_cody(numpy.arange(_ERF_N + 1, dtype=numpy.float64) / _ERF_STEPS_PER_UNIT)
+        host = (knots[:-1].astype(numpy.float32), numpy.diff(knots).astype(numpy.float32))
+        grid = _erf_grids[key] = tuple(backend.asarray(t, index=key[1].index) for t in host)
+    return grid
+
+
 def _erf_table(x):
-    """erf by linear interpolation in a 8192-entry table (built once with the exact float64
-    algorithm), in cache-sized chunks: ~10 vectorized passes instead of ~45."""
-    global _erf_grid
-    if _erf_grid is None:
-        knots = _erf_cody(xp.arange(_ERF_N + 1, dtype=xp.float64) / _ERF_STEPS_PER_UNIT)
-        _erf_grid = (knots[:-1].astype(xp.float32), xp.diff(knots).astype(xp.float32))
-    values, slopes = _erf_grid
+    """erf by linear interpolation in a 8192-entry table, in cache-sized chunks on the CPU
+    (~10 vectorized passes instead of ~45; on a GPU each pass is one kernel over the array)."""
+    backend = backend_of(x)
+    xp = backend.xp
+    values, slopes = _erf_grid(backend, x)
     flat = x.reshape(-1)
     out = xp.empty_like(flat)
-    for sl in chunks(flat.size):
+    for sl in chunks(flat.size) if backend.type == "cpu" else (slice(None),):
         part = flat[sl]
         # erf is odd: interpolate at |x| (scaling by a power of two is exact, so tiny |x| keep
         # full relative precision), then restore the sign. Beyond the grid erf is 1 in float32.
         pos = xp.abs(part)
-        pos *= xp.float32(_ERF_STEPS_PER_UNIT)
-        xp.minimum(pos, xp.float32(_ERF_MAX_POS), out=pos)
+        pos *= numpy.float32(_ERF_STEPS_PER_UNIT)
+        xp.minimum(pos, numpy.float32(_ERF_MAX_POS), out=pos)
         res = interpolate(values, slopes, pos)
         xp.copysign(res, part, out=out[sl])
     return out.reshape(x.shape)
 
 
+_CLIP = {"mode": "clip"}
+_NO_MODE: dict = {}
+
+
 def interpolate(values, slopes, pos, out=None):
     """Linear interpolation in a uniform table: ``values[i] + slopes[i] * frac`` at grid
     positions ``pos`` (float32, within [0, len(values)); NaN lands on entry 0), which is
-    overwritten. Integer and fractional parts come from ``floor`` in float32 and the indices
-    are intp, because mixed int/float arithmetic and int32 indices each cost NumPy an extra
-    conversion pass (together 1.6x slower)."""
-    with xp.errstate(invalid="ignore"):
+    overwritten. Integer and fractional parts come from ``floor`` in float32
+    and the indices are intp, because mixed int/float arithmetic and int32 indices each cost
+    NumPy an extra conversion pass (together 1.6x slower)."""
+    backend = backend_of(pos)
+    xp = backend.xp
+    with backend.errstate(invalid="ignore"):
         whole = xp.floor(pos)
         pos -= whole
-        idx = whole.astype(xp.intp)
-    out = xp.take(slopes, idx, out=out, mode="clip")
+        idx = whole.astype(numpy.intp)
+    if backend.type == "cpu":
+        mode = _CLIP  # NumPy's take clips the indices (NaN's) as it reads them
+    else:
+        xp.clip(idx, 0, values.shape[0] - 1, out=idx)  # CuPy's take has no mode: clip first
+        mode = _NO_MODE
+    out = xp.take(slopes, idx, out=out, **mode)
     out *= pos
-    out += xp.take(values, idx, mode="clip")
+    out += xp.take(values, idx, **mode)
     return out
 
 
 def _erf_cody(x):
     """erf in float64 (W. J. Cody's rational approximations: full double precision)."""
+    xp = array_module(x)
     dtype = x.dtype
-    x = x.astype(xp.float64)
+    x = x.astype(numpy.float64)
     ax = xp.abs(x)
+    if xp is not numpy:
+        # On a GPU boolean masks would wait for the device (their sizes): every element goes
+        # through both formulas and ``where`` picks. erfc underflows to 0 beyond 27 (and inf).
+        y = xp.minimum(ax, 27.0)
+        erfc = _erfc_scale(y, _erfcx_cody(y))
+        tail = xp.where(x < 0, erfc - 1.0, 1.0 - erfc)
+        return xp.where(ax <= 0.46875, _erf_small(x, xp.minimum(ax, 0.5)), tail).astype(dtype, copy=False)
     out = xp.empty_like(x)
 
     small = ax <= 0.46875
     if small.any():
-        y = ax[small]
-        z = y * y
-        num = _ERF_A[4] * z
-        den = z
-        for i in range(3):
-            num = (num + _ERF_A[i]) * z
-            den = (den + _ERF_B[i]) * z
-        out[small] = x[small] * (num + _ERF_A[3]) / (den + _ERF_B[3])
+        out[small] = _erf_small(x[small], ax[small])
 
     tail = ax > 0.46875
     if tail.any():
-        y = ax[tail]
+        y = xp.minimum(ax[tail], 27.0)  # erfc underflows to 0 beyond 27 (and at inf, not NaN)
         erfc = _erfc_scale(y, _erfcx_cody(y))
         out[tail] = xp.where(x[tail] < 0, erfc - 1.0, 1.0 - erfc)
 
     nan = xp.isnan(x)
     if nan.any():
-        out[nan] = xp.nan
+        out[nan] = numpy.nan
     return out.astype(dtype, copy=False)
+
+
+def _erf_small(x, y):
+    """erf(x) for float64 |x| = y <= 0.46875 (Cody's rational approximation)."""
+    z = y * y
+    num = _ERF_A[4] * z
+    den = z
+    for i in range(3):
+        num = (num + _ERF_A[i]) * z
+        den = (den + _ERF_B[i]) * z
+    return x * (num + _ERF_A[3]) / (den + _ERF_B[3])
 
 
 def _erfcx_cody(y):
     """The scaled complement exp(y^2) erfc(y) for float64 y > 0.46875 (Cody's rational
     approximations on (0.46875, 4] and beyond 4); erf's tails and erfinv's refinement use it."""
+    xp = array_module(y)
+    if xp is not numpy:  # a GPU: both formulas everywhere (each within its range), ``where`` picks
+        return xp.where(y <= 4.0, _erfcx_mid(xp.minimum(y, 4.0)), _erfcx_big(xp.maximum(y, 4.0)))
     out = xp.empty_like(y)
     mid = y <= 4.0
     if mid.any():
-        v = y[mid]
-        num = _ERF_C[8] * v
-        den = v
-        for i in range(7):
-            num = (num + _ERF_C[i]) * v
-            den = (den + _ERF_D[i]) * v
-        out[mid] = (num + _ERF_C[7]) / (den + _ERF_D[7])
+        out[mid] = _erfcx_mid(y[mid])
     big = ~mid
     if big.any():
-        v = y[big]
-        z = 1.0 / (v * v)
-        num = _ERF_P[5] * z
-        den = z
-        for i in range(4):
-            num = (num + _ERF_P[i]) * z
-            den = (den + _ERF_Q[i]) * z
-        out[big] = (1.0 / math.sqrt(math.pi) - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / v
+        out[big] = _erfcx_big(y[big])
     return out
+
+
+def _erfcx_mid(v):
+    num = _ERF_C[8] * v
+    den = v
+    for i in range(7):
+        num = (num + _ERF_C[i]) * v
+        den = (den + _ERF_D[i]) * v
+    return (num + _ERF_C[7]) / (den + _ERF_D[7])
+
+
+def _erfcx_big(v):
+    z = 1.0 / (v * v)
+    num = _ERF_P[5] * z
+    den = z
+    for i in range(4):
+        num = (num + _ERF_P[i]) * z
+        den = (den + _ERF_Q[i]) * z
+    return (1.0 / math.sqrt(math.pi) - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / v
 
 
 def _erfc_scale(y, r):
     # erfc(y) = exp(-y^2) * r, with y^2 split to keep precision (Cody's trick).
+    xp = array_module(y)
     ysq = xp.trunc(y * 16.0) / 16.0
     delta = (y - ysq) * (y + ysq)
     return xp.exp(-ysq * ysq) * xp.exp(-delta) * r
 
 
 # ---------------------------------------------------------------------------- no-grad ops
-def _comparison(name: str, ufunc):
+def _comparison(name: str, ufunc: str):
     def op(input, other, *, out=None) -> Tensor:
         a, b = promote_operands(input, other, name)
+        if type(a._data) is not type(b._data):  # a 0-d CPU tensor joins the other's device
+            a, b = _same_device(op, (a, b))
         try:
-            return _out(_make(ufunc(a._data, b._data)), out)
+            return _out(_make(getattr(array_module(a._data), ufunc)(a._data, b._data)), out)
         except ValueError:
             raise broadcast_error(name, a, b) from None
 
@@ -1114,15 +1217,15 @@ def _comparison(name: str, ufunc):
     return op
 
 
-eq = _comparison("eq", xp.equal)
-ne = not_equal = _comparison("ne", xp.not_equal)
-lt = less = _comparison("lt", xp.less)
-le = less_equal = _comparison("le", xp.less_equal)
-gt = greater = _comparison("gt", xp.greater)
-ge = greater_equal = _comparison("ge", xp.greater_equal)
-logical_and = _comparison("logical_and", xp.logical_and)
-logical_or = _comparison("logical_or", xp.logical_or)
-logical_xor = _comparison("logical_xor", xp.logical_xor)
+eq = _comparison("eq", "equal")
+ne = not_equal = _comparison("ne", "not_equal")
+lt = less = _comparison("lt", "less")
+le = less_equal = _comparison("le", "less_equal")
+gt = greater = _comparison("gt", "greater")
+ge = greater_equal = _comparison("ge", "greater_equal")
+logical_and = _comparison("logical_and", "logical_and")
+logical_or = _comparison("logical_or", "logical_or")
+logical_xor = _comparison("logical_xor", "logical_xor")
 
 
 _TORCH_TYPE_NAMES = {
@@ -1131,13 +1234,13 @@ _TORCH_TYPE_NAMES = {
 }  # fmt: skip
 
 
-def _bitwise(name: str, ufunc):
+def _bitwise(name: str, ufunc: str):
     def op(input, other) -> Tensor:
-        a, b = promote_operands(input, other, name)
+        a, b = _operands(input, other, name, op)
         if a._data.dtype.kind == "f":
-            raise NotImplementedError(f'"{name}_cpu" not implemented for \'{_TORCH_TYPE_NAMES[a.dtype.name]}\'')
+            raise NotImplementedError(f'"{name}_{a.device.type}" not implemented for \'{_TORCH_TYPE_NAMES[a.dtype.name]}\'')
         try:
-            return _make(ufunc(a._data, b._data))
+            return _make(getattr(array_module(a._data), ufunc)(a._data, b._data))
         except ValueError:
             raise broadcast_error(name, a, b) from None
 
@@ -1145,57 +1248,57 @@ def _bitwise(name: str, ufunc):
     return op
 
 
-bitwise_and = _bitwise("bitwise_and", xp.bitwise_and)
-bitwise_or = _bitwise("bitwise_or", xp.bitwise_or)
-bitwise_xor = _bitwise("bitwise_xor", xp.bitwise_xor)
+bitwise_and = _bitwise("bitwise_and", "bitwise_and")
+bitwise_or = _bitwise("bitwise_or", "bitwise_or")
+bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
 
 
 def bitwise_not(input: Tensor) -> Tensor:
     if input._data.dtype.kind == "f":
-        raise NotImplementedError(f'"bitwise_not_cpu" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
-    return _make(xp.invert(input._data))
+        raise NotImplementedError(f'"bitwise_not_{input.device.type}" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
+    return _make(array_module(input._data).invert(input._data))
 
 
 def logical_not(input: Tensor) -> Tensor:
-    return _make(xp.logical_not(input._data))
+    return _make(array_module(input._data).logical_not(input._data))
 
 
 def isnan(input: Tensor) -> Tensor:
-    return _make(xp.isnan(input._data))
+    return _make(array_module(input._data).isnan(input._data))
 
 
 def isinf(input: Tensor) -> Tensor:
-    return _make(xp.isinf(input._data))
+    return _make(array_module(input._data).isinf(input._data))
 
 
 def isfinite(input: Tensor) -> Tensor:
-    return _make(xp.isfinite(input._data))
+    return _make(array_module(input._data).isfinite(input._data))
 
 
 def isposinf(input: Tensor) -> Tensor:
-    return _make(xp.isposinf(input._data))
+    return _make(array_module(input._data).isposinf(input._data))
 
 
 def isneginf(input: Tensor) -> Tensor:
-    return _make(xp.isneginf(input._data))
+    return _make(array_module(input._data).isneginf(input._data))
 
 
 def signbit(input: Tensor) -> Tensor:
-    return _make(xp.signbit(input._data))
+    return _make(array_module(input._data).signbit(input._data))
 
 
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
-    return _make(xp.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf))
+    return _make(array_module(input._data).nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf))
 
 
 def equal(input: Tensor, other: Tensor) -> bool:
     """True when both tensors have the same shape and elements."""
-    return input._data.shape == other._data.shape and bool(xp.array_equal(input._data, other._data))
+    return input._data.shape == other._data.shape and bool(array_module(input._data).array_equal(input._data, other._data))
 
 
 def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-    return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(array_module(input._data).allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
-    return _make(xp.isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return _make(array_module(input._data).isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))

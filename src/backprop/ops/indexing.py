@@ -8,29 +8,41 @@ scatters the gradient back with accumulation (repeated indices add up).
 
 from __future__ import annotations
 
+import numpy
+
 from .. import _dtype, return_types
-from .._backend import ndarray, xp
+from .._backend import array_module, backend_of, is_array, move
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state
 from . import _backward as B
-from ._utils import cast_to, normalize_dim, unbroadcast
+from ._utils import cast_to, normalize_dim, to_tensor_operand, unbroadcast
 from .movement import SliceScatter, basic_index, expand
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
 
 
-def _index_component(item, op: str):
-    """One component of an index, in the form NumPy understands, following torch's rules."""
+def _index_on(arr, data):
+    """Index array ``arr`` moved to the device of ``data``, the array it indexes. As in torch,
+    CPU indices (tensors, lists, NumPy arrays) serve a CUDA tensor; a CPU tensor takes no
+    device indices."""
+    if type(data) is numpy.ndarray:
+        raise RuntimeError("indices should be either on cpu or on the same device as the indexed tensor (cpu)")
+    return move(arr, backend_of(data).device_of(data))
+
+
+def _index_component(item, op: str, data=None):
+    """One component of an index, in the form NumPy understands, following torch's rules;
+    index arrays on the device of ``data`` (the indexed array) when it is given."""
     if isinstance(item, Tensor):
         arr = item._data
         if arr.dtype.kind == "f":
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-        if arr.dtype == xp.uint8:
+        if arr.dtype == numpy.uint8:
             arr = arr.astype(bool)
         if arr.ndim == 0 and arr.dtype != bool:
             return int(arr)
-        return arr
+        return arr if data is None or type(arr) is type(data) else _index_on(arr, data)
     if isinstance(item, slice):
         if item.step is not None and int(item.step) <= 0:
             raise ValueError("step must be greater than zero")
@@ -41,29 +53,34 @@ def _index_component(item, op: str):
         )
     if isinstance(item, bool):
         return item
-    if isinstance(item, (int, xp.integer)):
+    if isinstance(item, (int, numpy.integer)):
         return int(item)
     if item is None or item is Ellipsis:
         return item
-    if isinstance(item, (list, tuple, ndarray)):
-        arr = xp.asarray(item.tolist() if isinstance(item, ndarray) and item.dtype == object else item)
+    if isinstance(item, (list, tuple, numpy.ndarray)):  # host data
+        arr = numpy.asarray(item.tolist() if isinstance(item, numpy.ndarray) and item.dtype == object else item)
         if arr.dtype == object:
-            arr = xp.asarray([x.item() if isinstance(x, Tensor) else x for x in item])
+            arr = numpy.asarray([x.item() if isinstance(x, Tensor) else x for x in item])
         if arr.size == 0:
-            arr = arr.astype(xp.int64)
+            arr = arr.astype(numpy.int64)
         if arr.dtype.kind == "f":
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-        return arr
+        return arr if data is None or type(arr) is type(data) else _index_on(arr, data)
+    if is_array(item):  # a device array (an index normalized before: index_put, backward passes)
+        if item.dtype.kind == "f":
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        return item if data is None or type(item) is type(data) else _index_on(item, data)
     raise IndexError(
         f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices (got {type(item).__name__})"
     )
 
 
-def normalize_index(index, op: str = "index") -> tuple:
-    """Turn a Python index into a tuple of NumPy index components."""
+def normalize_index(index, op: str = "index", data=None) -> tuple:
+    """Turn a Python index into a tuple of NumPy index components (index arrays on the device
+    of ``data``, the indexed array, when it is given)."""
     if not isinstance(index, tuple):
         index = (index,)
-    return tuple(_index_component(i, op) for i in index)
+    return tuple(_index_component(i, op, data) for i in index)
 
 
 def _is_basic(index: tuple) -> bool:
@@ -89,8 +106,8 @@ class IndexAccumulate(Function):
     @staticmethod
     def forward(ctx, grad, shape, index):
         ctx.index = index
-        out = xp.zeros(shape, dtype=grad._data.dtype)
-        xp.add.at(out, index, grad._data)
+        out = array_module(grad._data).zeros(shape, dtype=grad._data.dtype)
+        backend_of(out).ufunc_at("add", out, index, grad._data)
         return out
 
     @staticmethod
@@ -99,7 +116,7 @@ class IndexAccumulate(Function):
 
 
 def getitem(input: Tensor, index) -> Tensor:
-    idx = normalize_index(index, "__getitem__")
+    idx = normalize_index(index, "__getitem__", input._data)
     if _is_basic(idx):
         try:
             return basic_index(input, idx)
@@ -138,7 +155,7 @@ class IndexPut(Function):
             region = a._data[index]
             raise RuntimeError(
                 f"shape mismatch: value tensor of shape {shape_str(value._data.shape)} cannot be broadcast to indexing "
-                f"result of shape {shape_str(xp.shape(region))}"
+                f"result of shape {shape_str(numpy.shape(region))}"
             ) from None
         ctx.mark_dirty(a)
         return a
@@ -158,35 +175,46 @@ def setitem(input: Tensor, index, value) -> None:
     """``input[index] = value`` (value cast to ``input``'s dtype); differentiable w.r.t. both."""
     from .inplace import check_inplace
 
-    idx = normalize_index(index, "__setitem__")
+    idx = normalize_index(index, "__setitem__", input._data)
     if not isinstance(value, Tensor):
-        value = _make(xp.asarray(value, dtype=input._data.dtype))
-    elif value._data.dtype != input._data.dtype:
-        value = value.to(input.dtype)
+        value = to_tensor_operand(value, input.dtype, input)
+    else:
+        if value._data.dtype != input._data.dtype:
+            value = value.to(input.dtype)
+        if type(value._data) is not type(input._data):  # as torch's copy_: values of another device are copied over
+            from .device import to_device
+
+            value = to_device(value, input.device)
     check_inplace(input)
     try:
         IndexPut.apply(input, idx, value)
     except IndexError as exc:
         raise IndexError(f"{exc} (indexing a tensor of shape {shape_str(input._data.shape)})") from None
-    if not input._data.flags.writeable:
+    if not backend_of(input._data).is_writeable(input._data):
         raise RuntimeError("unsupported operation: the written-to tensor is a broadcast view")
 
 
 def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     out = input.clone()
     if accumulate:
-        idx = normalize_index(tuple(indices), "index_put")
+        idx = normalize_index(tuple(indices), "index_put", out._data)
         return out + IndexAccumulate.apply(values.expand(out[idx].shape) if isinstance(values, Tensor) else values, out._data.shape, idx)
     setitem(out, tuple(indices), values)
     return out
 
 
 # ---------------------------------------------------------------------------- gather / scatter
-def _index_array(index: Tensor, op: str):
+def _index_array(index: Tensor, op: str, input: Tensor):
+    """The array of index tensor ``index``, which must be on ``input``'s device (as in torch)."""
     if not isinstance(index, Tensor):
         raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
     if index._data.dtype.kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int64 for index")
+    if type(index._data) is not type(input._data):
+        raise RuntimeError(
+            f"Expected all tensors to be on the same device, but found at least two devices, {input.device} and "
+            f"{index.device}! (when checking argument for argument index in method {op})"
+        )
     return index._data
 
 
@@ -204,7 +232,8 @@ def _check_gather_shapes(op: str, input: Tensor, dim: int, index, src_shape=None
                 f"Size does not match at dimension {d} expected index {shape_str(index.shape)} to be smaller than src "
                 f"{shape_str(src_shape)}"
             )
-    if index.size and (index.max() >= input._data.shape[dim] if op == "gather" else False):
+    # index values are checked on the host: not on a GPU (torch's CUDA kernels assert on the device)
+    if op == "gather" and index.size and backend_of(index).checks_values and index.max() >= input._data.shape[dim]:
         raise RuntimeError(f"index {int(index.max())} is out of bounds for dimension {dim} with size {input._data.shape[dim]}")
 
 
@@ -220,7 +249,7 @@ class Gather(Function):
         arr = a._data
         sl = list(_leading(index.shape))
         sl[dim] = slice(None)
-        return xp.take_along_axis(arr[tuple(sl)], index, axis=dim)
+        return array_module(arr).take_along_axis(arr[tuple(sl)], index, axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -230,7 +259,7 @@ class Gather(Function):
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "gather")
-    idx = _index_array(index, "gather")
+    idx = _index_array(index, "gather", input)
     _check_gather_shapes("gather", input, d, idx)
     if input._data.ndim == 0:
         return input.clone()
@@ -241,7 +270,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
     if dim is None:
         return gather(input.reshape(-1), 0, indices.reshape(-1))
     d = normalize_dim(dim, input._data.ndim, "take_along_dim")
-    shape = list(xp.broadcast_shapes(input._data.shape[:d] + (1,) + input._data.shape[d + 1 :], indices._data.shape[:d] + (1,) + indices._data.shape[d + 1 :]))
+    shape = list(numpy.broadcast_shapes(input._data.shape[:d] + (1,) + input._data.shape[d + 1 :], indices._data.shape[:d] + (1,) + indices._data.shape[d + 1 :]))
     in_shape = shape.copy()
     in_shape[d] = input._data.shape[d]
     ix_shape = shape.copy()
@@ -250,9 +279,12 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
 
 
 def _full_index(index, dim: int) -> tuple:
-    grid = list(xp.indices(index.shape, sparse=True))
-    grid[dim] = index
-    return tuple(grid)
+    """``index`` along ``dim`` and every position along the other dims (``indices(sparse=True)``)."""
+    xp = array_module(index)
+    nd = index.ndim
+    return tuple(
+        index if i == dim else xp.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1)) for i, n in enumerate(index.shape)
+    )
 
 
 class Scatter(Function):
@@ -281,7 +313,7 @@ class ScatterAdd(Function):
         ctx.dim = dim
         ctx.index = index
         out = a._data.copy()
-        xp.add.at(out, _full_index(index, dim), src._data[_leading(index.shape)])
+        backend_of(out).ufunc_at("add", out, _full_index(index, dim), src._data[_leading(index.shape)])
         return out
 
     @staticmethod
@@ -301,14 +333,16 @@ def _pad_to(t, shape: tuple):
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     if reduce is not None:
         if reduce == "add":
-            return scatter_add(input, dim, index, src if src is not None else _make(xp.full(index._data.shape, value, dtype=input._data.dtype)))
+            if src is None:
+                src = _make(array_module(input._data).full(index._data.shape, value, dtype=input._data.dtype))
+            return scatter_add(input, dim, index, src)
         raise NotImplementedError(f"scatter(reduce={reduce!r}) is not supported")
     if src is None:
         src = value
     d = normalize_dim(dim, input._data.ndim, "scatter")
-    idx = _index_array(index, "scatter")
+    idx = _index_array(index, "scatter", input)
     if not isinstance(src, Tensor):
-        src = _make(xp.asarray(src, dtype=input._data.dtype))
+        src = to_tensor_operand(src, input.dtype, input)
         _check_gather_shapes("scatter", input, d, idx)
     else:
         if src._data.dtype != input._data.dtype:
@@ -320,7 +354,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "scatter_add")
-    idx = _index_array(index, "scatter_add")
+    idx = _index_array(index, "scatter_add", input)
     if src._data.dtype != input._data.dtype:
         raise RuntimeError(f"scatter_add(): Expected self.dtype to be equal to src.dtype ({input.dtype} vs {src.dtype})")
     _check_gather_shapes("scatter_add", input, d, idx, src._data.shape)
@@ -336,7 +370,8 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
 
 
 def _check_bounds(idx, size: int, dim: int, op: str, exc=RuntimeError) -> None:
-    if idx.size and (idx.max() >= size or idx.min() < -size):
+    """Index values in [-size, size): checked on the host, so not on a GPU (``checks_values``)."""
+    if idx.size and backend_of(idx).checks_values and (idx.max() >= size or idx.min() < -size):
         bad = int(idx.max()) if idx.max() >= size else int(idx.min())
         raise exc(f"{op}(): index {bad} is out of bounds for dimension {dim} with size {size}")
 
@@ -347,7 +382,7 @@ class IndexSelect(Function):
     def forward(ctx, a, dim, index):
         ctx.dim = dim
         ctx.index = index
-        return xp.take(a._data, index, axis=dim)
+        return array_module(a._data).take(a._data, index, axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -360,7 +395,7 @@ class IndexAdd(Function):
         ctx.dim = dim
         ctx.index = index
         out = a._data.copy()
-        xp.add.at(out, (slice(None),) * dim + (index,), src._data)
+        backend_of(out).ufunc_at("add", out, (slice(None),) * dim + (index,), src._data)
         return out
 
     @staticmethod
@@ -372,7 +407,7 @@ class IndexAdd(Function):
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "index_select")
-    idx = _index_array(index, "index_select")
+    idx = _index_array(index, "index_select", input)
     if idx.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
     idx = idx.reshape(-1)
@@ -384,7 +419,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "index_add")
-    idx = _index_array(index, "index_add").reshape(-1)
+    idx = _index_array(index, "index_add", input).reshape(-1)
     src_shape = source._data.shape if source._data.ndim else (1,)
     if idx.size != (src_shape[d] if len(src_shape) > d else 1):
         raise RuntimeError(
@@ -406,8 +441,8 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "index_fill")
-    mask = xp.zeros(input._data.shape[d], dtype=bool)
-    mask[_index_array(index, "index_fill").reshape(-1)] = True
+    mask = array_module(input._data).zeros(input._data.shape[d], dtype=bool)
+    mask[_index_array(index, "index_fill", input).reshape(-1)] = True
     shape = [1] * input._data.ndim
     shape[d] = -1
     return masked_fill(input, _make(mask.reshape(shape)), value)
@@ -428,9 +463,9 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
             )
         value = cast_to(value, input.dtype)
     else:
-        value = _make(xp.asarray(value, dtype=input._data.dtype))
+        value = to_tensor_operand(value, input.dtype, input)
     try:
-        shape = xp.broadcast_shapes(mask._data.shape, input._data.shape)
+        shape = numpy.broadcast_shapes(mask._data.shape, input._data.shape)
     except ValueError:
         raise RuntimeError(
             f"masked_fill: the shape of the mask {shape_str(mask._data.shape)} must be broadcastable to the shape of the "
@@ -469,7 +504,7 @@ class _SortLike(Function):
     def forward(ctx, a, dim, indices):
         ctx.dim = dim
         ctx.indices = indices
-        return xp.take_along_axis(a._data, indices, axis=dim)
+        return array_module(a._data).take_along_axis(a._data, indices, axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -478,18 +513,19 @@ class _SortLike(Function):
 
 
 def _sort_indices(arr, dim: int, descending: bool):
+    xp = array_module(arr)
     if arr.ndim == 0:
-        return xp.zeros((), dtype=xp.int64)
+        return xp.zeros((), dtype=numpy.int64)
     if descending:
         if arr.dtype.kind == "f":
-            key = xp.where(xp.isnan(arr), -xp.inf, -arr)
+            key = xp.where(xp.isnan(arr), -numpy.inf, -arr)
         elif arr.dtype == bool:
             key = ~arr
         else:
-            key = -arr.astype(xp.int64)
+            key = -arr.astype(numpy.int64)
     else:
         key = arr
-    return xp.argsort(key, axis=dim, kind="stable").astype(xp.int64)
+    return xp.argsort(key, axis=dim, kind="stable").astype(numpy.int64)
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
@@ -515,6 +551,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if k < 0 or k > size:
         raise RuntimeError(f"selected index k out of range (k={k}, size {size} at dim {d})")
     idx = _sort_indices(input._data, d, descending=largest)
+    xp = array_module(idx)
     idx = xp.take(idx, xp.arange(k), axis=d) if input._data.ndim else idx
     if input._data.ndim == 0:
         return return_types.topk(input.clone(), _make(idx))
@@ -527,7 +564,8 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     if not 1 <= k <= size:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
     idx = _sort_indices(input._data, d, False)
-    pick = xp.take(idx, [k - 1], axis=d)
+    xp = array_module(idx)
+    pick = xp.take(idx, xp.arange(k - 1, k), axis=d)
     values = _SortLike.apply(input, d, pick)
     if not keepdim:
         values = values.squeeze(d)
@@ -555,31 +593,33 @@ class _SharedValue(Function):
 def _median_positions(arr, dim: int, ignore_nan: bool):
     """Sort order along ``dim`` (NaN last) and, per row, the sorted position of the (lower)
     median: of the non-NaN values with ``ignore_nan``; otherwise a NaN's, if the row has one."""
+    xp = array_module(arr)
     order = _sort_indices(arr, dim, False)
     n = arr.shape[dim]
     if arr.dtype.kind != "f":
-        return order, xp.full(arr.shape[:dim] + (1,) + arr.shape[dim + 1 :], (n - 1) // 2, dtype=xp.int64)
+        return order, xp.full(arr.shape[:dim] + (1,) + arr.shape[dim + 1 :], (n - 1) // 2, dtype=numpy.int64)
     nans = xp.isnan(arr).sum(axis=dim, keepdims=True)
     valid = n - nans
     if ignore_nan:
         pos = xp.maximum(valid - 1, 0) // 2
     else:
         pos = xp.where(nans > 0, valid, (n - 1) // 2)
-    return order, pos.astype(xp.int64)
+    return order, pos.astype(numpy.int64)
 
 
 def _median(input: Tensor, dim, keepdim: bool, ignore_nan: bool, name: str):
     arr = input._data
+    xp = array_module(arr)
     if dim is None:
         if arr.size == 0:
-            return _make(xp.asarray(xp.nan, dtype=arr.dtype)) if arr.dtype.kind == "f" else _make(arr.reshape(-1)[:0])
+            return _make(xp.asarray(numpy.nan, dtype=arr.dtype)) if arr.dtype.kind == "f" else _make(arr.reshape(-1)[:0])
         flat = arr.reshape(-1)
         order, pos = _median_positions(flat, 0, ignore_nan)
         value = flat[order[pos[0]]]
         return _SharedValue.apply(input, _make(xp.asarray(value)))
     d = normalize_dim(dim, arr.ndim, name)
     if arr.ndim == 0:
-        return getattr(return_types, name)(input.clone(), _make(xp.zeros((), dtype=xp.int64)))
+        return getattr(return_types, name)(input.clone(), _make(xp.zeros((), dtype=numpy.int64)))
     if arr.shape[d] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
     order, pos = _median_positions(arr, d, ignore_nan)
@@ -610,6 +650,7 @@ def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_n
     from .movement import movedim
 
     arr = input._data
+    xp = array_module(arr)
     if arr.dtype.kind != "f":
         raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
     if interpolation not in _INTERPOLATIONS:
@@ -621,11 +662,16 @@ def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_n
             raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
         if q._data.ndim > 1:
             raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+        if type(q._data) is not type(arr):
+            raise RuntimeError(f"{name}() q tensor must be on the same device as the input tensor")
         qs, scalar_q = q._data.reshape(-1), q._data.ndim == 0
     else:
-        qs, scalar_q = xp.asarray([q], dtype=arr.dtype), True
-    if ((qs < 0) | (qs > 1)).any():
+        qs, scalar_q = numpy.asarray([q], dtype=arr.dtype), True
+    # a Python q is checked on the host; a q tensor only where values may be read (not on a GPU, as torch)
+    if backend_of(qs).checks_values and ((qs < 0) | (qs > 1)).any():
         raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    if type(qs) is not type(arr):
+        qs = move(qs, input.device)
     if dim is None:
         x, d = input.reshape(-1), 0
     else:
@@ -646,8 +692,8 @@ def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_n
         ranks = xp.ceil(ranks)
     elif interpolation == "nearest":
         ranks = xp.round(ranks)  # half to even, as torch
-    lo = xp.floor(ranks).astype(xp.int64)
-    hi = xp.ceil(ranks).astype(xp.int64)
+    lo = xp.floor(ranks).astype(numpy.int64)
+    hi = xp.ceil(ranks).astype(numpy.int64)
     lo_v = gather(ordered, -1, _make(lo))
     if interpolation == "midpoint":
         out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * 0.5
@@ -656,7 +702,7 @@ def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_n
     else:
         out = lo_v
     undefined = (count == 0) if ignore_nan else (nans > 0)
-    if undefined.any():
+    if not backend_of(arr).checks_values or undefined.any():  # on a GPU: no wait for the device
         out = where(_make(xp.broadcast_to(undefined, out._data.shape)), float("nan"), out)
     out = movedim(out, -1, 0)  # (Q, ...)
     if keepdim:
@@ -683,9 +729,10 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the
     index of its last occurrence, as torch returns; the gradient goes to that index."""
     arr = input._data
+    xp = array_module(arr)
     d = normalize_dim(dim, arr.ndim, "mode")
     if arr.ndim == 0:
-        return return_types.mode(input.clone(), _make(xp.zeros((), dtype=xp.int64)))
+        return return_types.mode(input.clone(), _make(xp.zeros((), dtype=numpy.int64)))
     if arr.shape[d] == 0:
         raise IndexError(f"mode(): Expected reduction dim {d} to have non-zero size.")
     rows = xp.moveaxis(arr, d, -1)
@@ -698,9 +745,9 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     # run length ending at each sorted position: position - start of its run + 1
     positions = xp.arange(n)
     starts = xp.where(xp.concatenate([xp.ones(same.shape[:-1] + (1,), dtype=bool), ~same], axis=-1), positions, 0)
-    run = positions - xp.maximum.accumulate(starts, axis=-1) + 1
+    run = positions - backend_of(starts).accumulate("maximum", starts, -1) + 1
     best = xp.argmax(run, axis=-1)[..., None]  # first maximal run: the smallest value; its end is the last occurrence
-    pick = xp.take_along_axis(order, best, axis=-1).astype(xp.int64)
+    pick = xp.take_along_axis(order, best, axis=-1).astype(numpy.int64)
     pick = xp.moveaxis(pick, -1, d)
     values = _SortLike.apply(input, d, pick)
     if not keepdim:
@@ -711,14 +758,17 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
 
 def _cumulative_extreme(input: Tensor, dim: int, use_max: bool, name: str):
     arr = input._data
+    xp = array_module(arr)
+    backend = backend_of(arr)
     d = normalize_dim(dim, arr.ndim, name)
     if arr.ndim == 0:
-        return getattr(return_types, name)(input.clone(), _make(xp.zeros((), dtype=xp.int64)))
+        return getattr(return_types, name)(input.clone(), _make(xp.zeros((), dtype=numpy.int64)))
     if arr.shape[d] == 0:
-        return getattr(return_types, name)(input.clone(), _make(xp.zeros(arr.shape, dtype=xp.int64)))
-    running = (xp.fmax if use_max else xp.fmin).accumulate(arr, axis=d) if arr.dtype.kind == "f" else None
-    if running is None:
-        running = (xp.maximum if use_max else xp.minimum).accumulate(arr, axis=d)
+        return getattr(return_types, name)(input.clone(), _make(xp.zeros(arr.shape, dtype=numpy.int64)))
+    if arr.dtype.kind == "f":
+        running = backend.accumulate("fmax" if use_max else "fmin", arr, d)
+    else:
+        running = backend.accumulate("maximum" if use_max else "minimum", arr, d)
     # torch moves the index to every later element equal to the running extreme (ties -> the
     # latest) and, once a NaN is seen, to every later NaN; values after a NaN are NaN.
     shape = [1] * arr.ndim
@@ -727,9 +777,9 @@ def _cumulative_extreme(input: Tensor, dim: int, use_max: bool, name: str):
     hit = arr == running
     if arr.dtype.kind == "f":
         isnan = xp.isnan(arr)
-        seen_nan = xp.logical_or.accumulate(isnan, axis=d)
+        seen_nan = backend.accumulate("logical_or", isnan, d)
         hit = xp.where(seen_nan, isnan, hit)
-    indices = xp.maximum.accumulate(xp.where(hit, positions, 0), axis=d).astype(xp.int64)
+    indices = backend.accumulate("maximum", xp.where(hit, positions, 0), d).astype(numpy.int64)
     return getattr(return_types, name)(gather(input, d, _make(indices)), _make(indices))
 
 
@@ -745,12 +795,12 @@ def cummin(input: Tensor, dim: int):
 
 def take(input: Tensor, index: Tensor) -> Tensor:
     """Elements of the flattened ``input`` at ``index`` (any shape; the result has its shape)."""
-    idx = _index_array(index, "take")
+    idx = _index_array(index, "take", input)
     n = input._data.size
-    if idx.size and (idx.min() < -n or idx.max() >= n):
+    if idx.size and backend_of(idx).checks_values and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"take(): index out of range for tensor of size {shape_str(input._data.shape)}")
     flat = input.reshape(-1)
-    return gather(flat, 0, _make(xp.where(idx < 0, idx + n, idx).reshape(-1))).reshape(idx.shape)
+    return gather(flat, 0, _make(array_module(idx).where(idx < 0, idx + n, idx).reshape(-1))).reshape(idx.shape)
 
 
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
@@ -770,17 +820,18 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
         lo, hi = lo - 1, hi + 1
     if lo > hi:
         raise RuntimeError(f"torch.histc: max must be larger than min, but got min {lo} max {hi}")
-    counts, _ = xp.histogram(arr.reshape(-1), bins=bins, range=(lo, hi))
+    counts, _ = array_module(arr).histogram(arr.reshape(-1), bins=bins, range=(lo, hi))
     return _make(counts.astype(arr.dtype))
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False):
+    xp = array_module(input._data)
     nz = xp.nonzero(input._data) if input._data.ndim else xp.nonzero(input._data.reshape(1))
     if as_tuple:
-        return tuple(_make(i.astype(xp.int64)) for i in nz)
+        return tuple(_make(i.astype(numpy.int64)) for i in nz)
     if input._data.ndim == 0:  # one (empty) index row per nonzero scalar, as torch
-        return _make(xp.zeros((len(nz[0]), 0), dtype=xp.int64))
-    return _make(xp.stack(nz, axis=1).astype(xp.int64) if nz else xp.zeros((0, 0), dtype=xp.int64))
+        return _make(xp.zeros((len(nz[0]), 0), dtype=numpy.int64))
+    return _make(xp.stack(nz, axis=1).astype(numpy.int64) if nz else xp.zeros((0, 0), dtype=numpy.int64))
 
 
 def argwhere(input: Tensor) -> Tensor:
@@ -788,36 +839,37 @@ def argwhere(input: Tensor) -> Tensor:
 
 
 def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):  # noqa: A002
-    res = xp.unique(input._data, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
+    res = array_module(input._data).unique(input._data, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
     if not (return_inverse or return_counts):
         return _make(res)
     out = [_make(res[0])]
     i = 1
     if return_inverse:
-        out.append(_make(res[i].reshape(input._data.shape if dim is None else -1).astype(xp.int64)))
+        out.append(_make(res[i].reshape(input._data.shape if dim is None else -1).astype(numpy.int64)))
         i += 1
     if return_counts:
-        out.append(_make(res[i].astype(xp.int64)))
+        out.append(_make(res[i].astype(numpy.int64)))
     return tuple(out)
 
 
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     w = weights._data if weights is not None else None
-    out = xp.bincount(input._data, weights=w, minlength=minlength)
+    out = array_module(input._data).bincount(input._data, weights=w, minlength=minlength)
     if weights is None:
-        out = out.astype(xp.int64)
+        out = out.astype(numpy.int64)
     return _make(out)
 
 
 def searchsorted(sorted_sequence: Tensor, values, *, right: bool = False, side=None) -> Tensor:
     side = side or ("right" if right else "left")
+    xp = array_module(sorted_sequence._data)
     vals = values._data if isinstance(values, Tensor) else xp.asarray(values)
     if sorted_sequence._data.ndim == 1:
-        return _make(xp.searchsorted(sorted_sequence._data, vals, side=side).astype(xp.int64))
+        return _make(xp.searchsorted(sorted_sequence._data, vals, side=side).astype(numpy.int64))
     seq = sorted_sequence._data.reshape(-1, sorted_sequence._data.shape[-1])
     v = vals.reshape(seq.shape[0], -1)
     out = xp.stack([xp.searchsorted(s, r, side=side) for s, r in zip(seq, v)])
-    return _make(out.reshape(vals.shape).astype(xp.int64))
+    return _make(out.reshape(vals.shape).astype(numpy.int64))
 
 
 def bucketize(input: Tensor, boundaries: Tensor, *, right: bool = False) -> Tensor:

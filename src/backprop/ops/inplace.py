@@ -13,11 +13,15 @@ their ``grad_fn`` lazily from the base when next used (``regenerate_view``).
 
 from __future__ import annotations
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_of, is_array, move
 from .._tensor import Tensor, _make, _refresh_view_grad_fn
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state
 from . import _backward as B
+from ._utils import scalar_operand
+from .device import to_device
 
 
 def check_inplace(t: Tensor) -> None:
@@ -41,11 +45,15 @@ def check_inplace(t: Tensor) -> None:
 
 
 def write(t: Tensor, values, op: str = "in-place operation") -> None:
-    """Copy ``values`` into ``t``'s array (broadcasting) and bump its version."""
+    """Copy ``values`` (a number, or an array of any device) into ``t``'s array (broadcasting)
+    and bump its version."""
+    data = t._data
+    if type(values) is not type(data) and is_array(values):  # another device's array: copied across
+        values = move(values, t.device)
     try:
-        t._data[...] = values
+        data[...] = values
     except ValueError as exc:
-        if not t._data.flags.writeable:
+        if not backend_of(data).is_writeable(data):
             raise RuntimeError(
                 f"{op}: unsupported operation: more than one element of the written-to tensor refers to a single "
                 "memory location. Please clone() the tensor before performing the operation."
@@ -125,7 +133,7 @@ def regenerate_view(view: Tensor) -> None:
 
 def _region(arr, view_fn):
     region = view_fn(arr)
-    if not xp.shares_memory(region, arr):
+    if not array_module(arr).shares_memory(region, arr):
         raise RuntimeError("in-place operation on this view is not supported: its region cannot be located in its base")
     return region
 
@@ -149,7 +157,7 @@ class ViewScatter(Function):
     @staticmethod
     def forward(ctx, grad, shape, view_fn):
         ctx.view_fn = view_fn
-        out = xp.zeros(shape, dtype=grad._data.dtype)
+        out = array_module(grad._data).zeros(shape, dtype=grad._data.dtype)
         _region(out, view_fn)[...] = grad._data
         return out
 
@@ -164,7 +172,7 @@ class ZeroRegion(Function):
     @staticmethod
     def forward(ctx, grad, view_fn):
         ctx.view_fn = view_fn
-        out = xp.array(grad._data, copy=True, order="C")
+        out = array_module(grad._data).array(grad._data, copy=True, order="C")
         _region(out, view_fn)[...] = 0
         return out
 
@@ -197,10 +205,13 @@ CopySlices._backward_name = "torch::autograd::CopySlices"  # torch's name for th
 
 # ---------------------------------------------------------------------------- simple in-place ops
 def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
-    """Copy ``src`` (broadcast, cast to ``self``'s dtype) into ``self``; differentiable w.r.t. ``src``."""
+    """Copy ``src`` (broadcast, cast to ``self``'s dtype, from any device) into ``self``;
+    differentiable w.r.t. ``src``."""
     if not isinstance(src, Tensor):
-        src = _make(xp.asarray(src))
+        src = _make(src if is_array(src) else numpy.asarray(src))
     check_inplace(self)
+    if type(src._data) is not type(self._data):  # across devices, as torch (the gradient goes back)
+        src = to_device(src, self.device)
     if _state.enabled and (self._requires_grad or src._requires_grad):
         return CopyInto.apply(self, src)
     try:
@@ -242,7 +253,7 @@ def fill_(self: Tensor, value) -> Tensor:
         return copy_(self, full_like_tensor(self, value))
     check_inplace(self)
     if _state.enabled and self._requires_grad:
-        return CopyInto.apply(self, _make(xp.asarray(value, dtype=self._data.dtype)))
+        return CopyInto.apply(self, scalar_operand(value, self._data.dtype, self))
     write(self, value, "fill_")
     return self
 

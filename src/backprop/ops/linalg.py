@@ -5,11 +5,12 @@ Backward passes are matmuls/einsums themselves, so they stay on BLAS and are dif
 
 from __future__ import annotations
 
+import math
 import string
 import warnings
 
 from .. import _dtype
-from .._backend import xp
+from .._backend import array_module, is_array
 from .._tensor import Tensor, shape_str
 from ..autograd.function import Function
 from . import _backward as B
@@ -25,12 +26,12 @@ def matmul_arrays(a, b):
     loop of small per-batch GEMMs (about 3x faster for transformer-sized activations)."""
     if a.ndim > 2 and b.ndim == 2:
         return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[-1],))
-    return xp.matmul(a, b)
+    return array_module(a).matmul(a, b)
 
 
 def _mm(a, b):
     """``a @ b`` for the backward formulas: arrays take ``matmul_arrays``, Tensors the op."""
-    if type(a) is xp.ndarray and type(b) is xp.ndarray:
+    if is_array(a) and is_array(b):
         return matmul_arrays(a, b)
     return a @ b
 
@@ -111,7 +112,7 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
 def _as_matrix(shape, left: bool = True) -> tuple:
     if len(shape) == 1:
         return (1, shape[0]) if left else (shape[0], 1)
-    return (int(xp.prod(shape[:-1])), shape[-1]) if left else tuple(shape[-2:])
+    return (math.prod(shape[:-1]), shape[-1]) if left else tuple(shape[-2:])
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
@@ -239,7 +240,7 @@ class Einsum(Function):
         ctx.terms = terms
         ctx.out = out
         ctx.save_for_backward(*operands)
-        return xp.einsum(",".join(terms) + "->" + out, *arrays, optimize=len(arrays) > 2)
+        return array_module(arrays[0]).einsum(",".join(terms) + "->" + out, *arrays, optimize=len(arrays) > 2)
 
     @staticmethod
     def backward(ctx, grad):
@@ -283,7 +284,7 @@ def _einsum_operand_grad(grad, out_term, others, other_terms, term, shape):
                 target.append(c)
         from .._creation import eye
 
-        eye_ops = [eye(sizes[c], dtype=g.dtype) for c, _ in eyes]
+        eye_ops = [eye(sizes[c], dtype=g.dtype, device=g.device) for c, _ in eyes]
         g = einsum(",".join([unique] + [c + n for c, n in eyes]) + "->" + "".join(target), g, *eye_ops)
     return g
 

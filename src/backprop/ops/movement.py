@@ -13,8 +13,10 @@ from __future__ import annotations
 import builtins
 import functools
 
+import numpy
+
 from .. import _dtype
-from .._backend import xp
+from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from . import _backward as B
@@ -73,7 +75,7 @@ def reshape(input: Tensor, *shape) -> Tensor:
     if shape == arr.shape:
         return _alias_view(input)
     out = Reshape.apply(input, shape)
-    if xp.may_share_memory(out._data, arr):
+    if array_module(arr).may_share_memory(out._data, arr):
         make_view(out, input, lambda a: a.reshape(shape))
     return out
 
@@ -84,13 +86,12 @@ def view(input: Tensor, *shape) -> Tensor:
         raise NotImplementedError("Tensor.view(dtype) is not supported")
     arr = input._data
     shape = _infer_shape(parse_size(shape, "view"), arr.size, "view")
-    try:
-        xp.reshape(arr, shape, copy=False)
-    except ValueError:
+    # reshape returns a view where the layout allows one, else a copy (NumPy and CuPy alike)
+    if arr.size and not array_module(arr).may_share_memory(arr.reshape(shape), arr):
         raise RuntimeError(
             "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
             "two contiguous subspaces). Use .reshape(...) instead."
-        ) from None
+        )
     return reshape(input, shape)
 
 
@@ -242,7 +243,7 @@ def reversed_dims(input: Tensor) -> Tensor:
 class Expand(Function):
     @staticmethod
     def forward(ctx, a, shape):
-        return xp.broadcast_to(a._data, shape)
+        return array_module(a._data).broadcast_to(a._data, shape)
 
     @staticmethod
     def backward(ctx, grad):
@@ -278,7 +279,7 @@ def expand(input: Tensor, *sizes) -> Tensor:
     if target == shape:
         return _alias_view(input)
     out = Expand.apply(input, target)
-    return make_view(out, input, lambda a: xp.broadcast_to(a, target))
+    return make_view(out, input, lambda a: array_module(a).broadcast_to(a, target))
 
 
 def expand_as(input: Tensor, other: Tensor) -> Tensor:
@@ -318,7 +319,7 @@ class SliceScatter(Function):
     @staticmethod
     def forward(ctx, grad, shape, index):
         ctx.index = index
-        out = xp.zeros(shape, dtype=grad._data.dtype)
+        out = array_module(grad._data).zeros(shape, dtype=grad._data.dtype)
         out[index] = grad._data
         return out
 
@@ -448,7 +449,7 @@ class Cat(Function):
         ctx.dim = dim
         ctx.skip_empty = skip_empty
         arrays = [t._data for t in tensors if not (skip_empty and _is_legacy_empty(t))]
-        return xp.concatenate(arrays, axis=dim)
+        return array_module(tensors[0]._data).concatenate(arrays, axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -513,7 +514,7 @@ class Stack(Function):
     @staticmethod
     def forward(ctx, dim, *tensors):
         ctx.dim = dim
-        return xp.stack([t._data for t in tensors], axis=dim)
+        return array_module(tensors[0]._data).stack([t._data for t in tensors], axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -571,7 +572,7 @@ class Repeat(Function):
         lead = len(repeats) - arr.ndim
         ctx.expanded_shape = (1,) * lead + arr.shape
         ctx.repeats = repeats
-        return xp.tile(arr.reshape(ctx.expanded_shape), repeats)
+        return array_module(arr).tile(arr.reshape(ctx.expanded_shape), repeats)
 
     @staticmethod
     def backward(ctx, grad):
@@ -606,16 +607,22 @@ def repeat_interleave(input: Tensor, repeats, dim=None) -> Tensor:
         input = reshape(input, (-1,))
         dim = 0
     d = normalize_dim(dim, input._data.ndim, "repeat_interleave")
-    reps = repeats._data if isinstance(repeats, Tensor) else repeats
-    index = xp.repeat(xp.arange(input._data.shape[d]), reps)
-    return index_select(input, d, _make(index.astype(xp.int64)))
+    n = input._data.shape[d]
+    if isinstance(repeats, Tensor):  # the output's size depends on the counts: they are read on the host
+        repeats = backend_of(repeats._data).to_host(repeats._data)
+    if isinstance(repeats, int):
+        xp = array_module(input._data)
+        index = xp.repeat(xp.arange(n), repeats)
+    else:  # per-element counts: the index is built on the host, then copied to the input's device
+        index = backend_of(input._data).asarray(numpy.repeat(numpy.arange(n), repeats), index=input.device.index)
+    return index_select(input, d, _make(index.astype(numpy.int64)))
 
 
 class Flip(Function):
     @staticmethod
     def forward(ctx, a, dims):
         ctx.dims = dims
-        return xp.flip(a._data, dims).copy()
+        return array_module(a._data).flip(a._data, dims).copy()
 
     @staticmethod
     def backward(ctx, grad):
@@ -640,7 +647,7 @@ class Roll(Function):
     def forward(ctx, a, shifts, dims):
         ctx.shifts = shifts
         ctx.dims = dims
-        return xp.roll(a._data, shifts, dims)
+        return array_module(a._data).roll(a._data, shifts, dims)
 
     @staticmethod
     def backward(ctx, grad):
@@ -665,6 +672,7 @@ class _Triangle(Function):
     def forward(ctx, a, diagonal, upper):
         ctx.diagonal = diagonal
         ctx.upper = upper
+        xp = array_module(a._data)
         return (xp.triu if upper else xp.tril)(a._data, diagonal)
 
     @staticmethod
@@ -688,7 +696,7 @@ class Diagonal(Function):
     @staticmethod
     def forward(ctx, a, offset, dim1, dim2):
         ctx.args = (offset, dim1, dim2)
-        return xp.diagonal(a._data, offset, dim1, dim2).copy()
+        return array_module(a._data).diagonal(a._data, offset, dim1, dim2).copy()
 
     @staticmethod
     def backward(ctx, grad):
@@ -701,6 +709,7 @@ class DiagonalScatter(Function):
     @staticmethod
     def forward(ctx, grad, shape, offset, dim1, dim2):
         ctx.args = (offset, dim1, dim2)
+        xp = array_module(grad._data)
         out = xp.zeros(shape, dtype=grad._data.dtype)
         moved = xp.moveaxis(out, (dim1, dim2), (-2, -1))  # a writable view of ``out``
         n = grad._data.shape[-1]
@@ -810,8 +819,9 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     if step <= 0:
         raise RuntimeError(f"step is {step} but must be > 0")
     windows = (n - size) // step + 1
+    xp = array_module(x._data)
     index = (xp.arange(windows)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
-    picked = index_select(x, d, _make(index.astype(xp.int64)))
+    picked = index_select(x, d, _make(index.astype(numpy.int64)))
     shape = x._data.shape[:d] + (windows, size) + x._data.shape[d + 1 :]
     if input._data.ndim == 0:  # torch gives a 0-d tensor's one window as shape (size,)
         return picked.reshape(size)
@@ -847,7 +857,7 @@ def block_diag(*tensors) -> Tensor:
     rows, left = [], 0
     for b in blocks:
         h, w = b._data.shape
-        parts = [zeros(h, left, dtype=dtype), b.to(dtype), zeros(h, width - left - w, dtype=dtype)]
+        parts = [zeros(h, left, dtype=dtype, device=b.device), b.to(dtype), zeros(h, width - left - w, dtype=dtype, device=b.device)]
         rows.append(cat(parts, 1))
         left += w
     if not rows:

@@ -1,8 +1,12 @@
-"""Fused neural-network primitives: softmax and log_softmax.
+"""Fused neural-network primitives: softmax, GELU, LayerNorm, BatchNorm, ...
 
-Fused because the composed version (exp, sum, div) makes three passes and overflows without
-the max-shift; these subtract the row max first and keep the backward to one expression
-in differentiable ops.
+Fused because the composed versions make many passes (and softmax overflows without the
+max-shift). Each is written once for any array module; where a device has a faster kernel
+(``backend_of(x).kernels``: CUDA's are in ``_backend/cuda_kernels.py``), the op calls it by name
+instead (``_fused``). Backward formulas follow the one-formula rule of ``_backward.py``: either one
+expression in ``B`` helpers serving arrays and Tensors alike (softmax), or, for the fused
+closed forms (GELU, LayerNorm, BatchNorm), an array formula for ``.backward()`` plus
+``B.composite_vjp`` of the op's decomposition into primitives under ``create_graph``.
 """
 
 from __future__ import annotations
@@ -10,27 +14,44 @@ from __future__ import annotations
 import math
 import warnings
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_of
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
+from . import elementwise as ew
+from . import reduction as red
 from ._utils import as_float, normalize_dim, ones_vector, row_sums
+
+
+def _fused(array, name: str):
+    """The fused kernel ``name`` of ``array``'s device, or None: then the array code here serves."""
+    return getattr(backend_of(array).kernels, name, None)
 
 
 class Softmax(Function):
     @staticmethod
     def forward(ctx, a, dim):
         x = a._data
-        shifted = x - xp.max(x, axis=dim, keepdims=True) if x.size else x
-        e = xp.exp(shifted)
-        e /= xp.sum(e, axis=dim, keepdims=True)
         ctx.dim = dim
+        kernel = _fused(x, "softmax_forward")
+        if kernel is not None:
+            e = kernel(x, dim, False)
+        else:
+            xp = array_module(x)
+            shifted = x - xp.max(x, axis=dim, keepdims=True) if x.size else x
+            e = xp.exp(shifted)
+            e /= xp.sum(e, axis=dim, keepdims=True)
         ctx.save_for_backward(e)
         return e
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        kernel = _fused(grad, "softmax_backward") if B.is_array(grad) else None
+        if kernel is not None:
+            return kernel(out, grad, ctx.dim, False), None
         return out * (grad - B.sum(grad * out, ctx.dim, keepdim=True)), None
 
 
@@ -38,15 +59,23 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, a, dim):
         x = a._data
-        shifted = x - xp.max(x, axis=dim, keepdims=True) if x.size else x
-        out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=dim, keepdims=True))
         ctx.dim = dim
+        kernel = _fused(x, "softmax_forward")
+        if kernel is not None:
+            out = kernel(x, dim, True)
+        else:
+            xp = array_module(x)
+            shifted = x - xp.max(x, axis=dim, keepdims=True) if x.size else x
+            out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        kernel = _fused(grad, "softmax_backward") if B.is_array(grad) else None
+        if kernel is not None:
+            return kernel(out, grad, ctx.dim, True), None
         return grad - B.exp(out) * B.sum(grad, ctx.dim, keepdim=True), None
 
 
@@ -92,6 +121,7 @@ class Softplus(Function):
     @staticmethod
     def forward(ctx, a, beta, threshold):
         x = a._data
+        xp = array_module(x)
         bx = x * beta
         ctx.save_for_backward(a)
         ctx.beta = beta
@@ -111,7 +141,9 @@ class BinaryCrossEntropy(Function):
     @staticmethod
     def forward(ctx, x, t, w):
         xa, ta = x._data, t._data
-        with xp.errstate(divide="ignore"):
+        backend = backend_of(xa)
+        xp = backend.xp
+        with backend.errstate(divide="ignore"):
             log_x = xp.maximum(xp.log(xa), -100)
             log_1mx = xp.maximum(xp.log1p(-xa), -100)
         loss = -(ta * log_x + (1 - ta) * log_1mx)
@@ -139,6 +171,7 @@ class BinaryCrossEntropyWithLogits(Function):
     @staticmethod
     def forward(ctx, x, t, w, pos_weight):
         xa, ta = x._data, t._data
+        xp = array_module(xa)
         softplus_neg = xp.logaddexp(0, -xa)
         if pos_weight is not None:
             coef = 1 + (pos_weight._data - 1) * ta
@@ -196,6 +229,7 @@ class EmbeddingBackward(Function):
         ctx.indices = indices
         ctx.padding_idx = padding_idx
         g = grad._data
+        xp = array_module(g)
         dim = g.shape[-1]
         flat = indices.reshape(-1)
         rows = g.reshape(-1, dim)
@@ -206,7 +240,7 @@ class EmbeddingBackward(Function):
             out = one_hot @ rows
         else:
             out = xp.zeros((num_weights, dim), dtype=g.dtype)
-            xp.add.at(out, flat, rows)
+            backend_of(out).ufunc_at("add", out, flat, rows)
         if padding_idx is not None:
             out[padding_idx] = 0
         return out
@@ -229,7 +263,7 @@ class ConstantPad(Function):
         pos = tuple((max(b, 0), max(e, 0)) for b, e in widths)
         ctx.widths = widths
         ctx.inner = tuple(slice(b, b + s) for (b, _), s in zip(pos, arr.shape))
-        return xp.pad(arr, pos, constant_values=value)
+        return array_module(arr).pad(arr, pos, constant_values=value)
 
     @staticmethod
     def backward(ctx, grad):
@@ -243,112 +277,131 @@ _INV_SQRT_2PI = 0.3989422804014327
 
 
 _PHI_LO, _PHI_STEPS_PER_UNIT, _PHI_N = -5.75, 2048, 23552  # grid over [-5.75, 5.75): Phi saturates beyond
-_phi_grid = None
+_phi_grids: dict = {}  # (array type, device) -> the (values, slopes) table on that device
+
+
+def _phi_grid(backend, x):
+    """The Phi table for ``x``'s device: built once on the host, copied once per device."""
+    key = (type(x), backend.device_of(x))
+    grid = _phi_grids.get(key)
+    if grid is None:
+        knots = 0.5 * (1 + ew._erf_cody((_PHI_LO + numpy.arange(_PHI_N + 1) / _PHI_STEPS_PER_UNIT) * _INV_SQRT_2))
+        host = (knots[:-1].astype(numpy.float32), numpy.diff(knots).astype(numpy.float32))
+        grid = _phi_grids[key] = tuple(backend.asarray(t, index=key[1].index) for t in host)
+    return grid
 
 
 def _phi_table(x, out):
     """The standard normal CDF Phi(x) of a float32 chunk, by linear interpolation in a table
     built once with the exact float64 erf (max error ~4e-7), written into ``out``."""
-    global _phi_grid
-    if _phi_grid is None:
-        from .elementwise import _erf_cody
+    backend = backend_of(x)
+    xp = backend.xp
+    with backend.errstate(invalid="ignore"):
+        pos = x - numpy.float32(_PHI_LO)
+        pos *= numpy.float32(_PHI_STEPS_PER_UNIT)
+        xp.clip(pos, 0, numpy.float32(_PHI_N - 0.001), out=pos)
+    return ew.interpolate(*_phi_grid(backend, x), pos, out=out)
 
-        knots = 0.5 * (1 + _erf_cody((_PHI_LO + xp.arange(_PHI_N + 1) / _PHI_STEPS_PER_UNIT) * _INV_SQRT_2))
-        _phi_grid = (knots[:-1].astype(xp.float32), xp.diff(knots).astype(xp.float32))
-    from .elementwise import interpolate
 
-    with xp.errstate(invalid="ignore"):
-        pos = x - xp.float32(_PHI_LO)
-        pos *= xp.float32(_PHI_STEPS_PER_UNIT)
-        xp.clip(pos, 0, xp.float32(_PHI_N - 0.001), out=pos)
-    return interpolate(*_phi_grid, pos, out=out)
+def _passes(backend, n: int):
+    """Slices for a fused multi-pass elementwise sequence: cache-sized chunks on the CPU; one
+    slice on a GPU, where each pass is a kernel over the whole array."""
+    if backend.type == "cpu":
+        return ew.chunks(n)
+    return (slice(None),)
 
 
 class Gelu(Function):
     """GELU, exact (x * Phi(x)) or ``approximate='tanh'``, fused: forward and backward are a
-    few array passes over cache-sized chunks. Under ``create_graph`` the backward is built
-    from differentiable ops instead, so higher derivatives work."""
+    few array passes over cache-sized chunks (one kernel each on CUDA). Under ``create_graph``
+    the backward differentiates the composition ``_gelu_composite`` instead."""
 
     @staticmethod
     def forward(ctx, a, approximate):
-        from .elementwise import _erf_array, chunks
-
         x = a._data
         ctx.approximate = approximate
         ctx.save_for_backward(a)
-        flat = x.reshape(-1)
-        out = xp.empty_like(flat)
-        aux = xp.empty_like(flat)  # Phi(x) (exact) or tanh(inner) (approximation), for backward
-        for sl in chunks(flat.size):
-            part = flat[sl]
-            if approximate == "tanh":
-                t = part * part
-                t *= 0.044715
-                t += 1
-                t *= part
-                t *= _SQRT_2_OVER_PI
-                xp.tanh(t, out=aux[sl])
-                res = aux[sl] + 1
-            elif part.dtype == xp.float32:
-                xp.multiply(_phi_table(part, out=aux[sl]), part, out=out[sl])
-                continue
-            else:
-                cdf = _erf_array(part * xp.asarray(_INV_SQRT_2, dtype=part.dtype))
-                cdf += 1
-                cdf *= 0.5
-                aux[sl] = cdf
-                res = cdf
-            res *= part
-            if approximate == "tanh":
-                res *= 0.5
-            out[sl] = res
-        ctx.aux = aux
-        return out.reshape(x.shape)
+        kernel = _fused(x, "gelu_forward")
+        out, ctx.aux = kernel(x, approximate) if kernel is not None else _gelu_forward(x, approximate)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        if not B.is_array(grad):  # create_graph: differentiable formula
-            return _gelu_derivative_tensor(a, ctx.approximate) * grad, None
-        from .elementwise import chunks
-
-        x, aux, g = a.reshape(-1), ctx.aux, grad.reshape(-1)
-        out = xp.empty_like(x)
-        for sl in chunks(x.size):
-            part, au = x[sl], aux[sl]
-            d = part * part
-            if ctx.approximate == "tanh":
-                # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
-                d *= 3 * 0.044715
-                d += 1
-                d *= _SQRT_2_OVER_PI * 0.5
-                d *= part
-                d *= 1 - au * au
-                d += 0.5 * (1 + au)
-            else:
-                # d/dx x Phi(x) = Phi(x) + x phi(x)
-                d *= -0.5
-                xp.exp(d, out=d)
-                d *= _INV_SQRT_2PI
-                d *= part
-                d += au
-            xp.multiply(d, g[sl], out=out[sl])
-        return out.reshape(a.shape), None
+        if not B.is_array(grad):  # create_graph: the derivative of the composition
+            return B.composite_vjp(_gelu_composite, (a, ctx.approximate), grad, ctx.needs_input_grad)
+        kernel = _fused(grad, "gelu_backward")
+        if kernel is not None:
+            return kernel(a, ctx.aux, grad, ctx.approximate), None
+        return _gelu_backward(a, ctx.aux, grad, ctx.approximate), None
 
 
-def _grad_enabled() -> bool:
-    from ..autograd.grad_mode import _state
-
-    return _state.enabled
-
-
-def _gelu_derivative_tensor(x, approximate: str):
-    from .elementwise import erf, exp, tanh
-
+def _gelu_composite(x, approximate: str):
+    """GELU written with primitives (what ``Gelu`` computes, for ``composite_vjp``)."""
     if approximate == "tanh":
-        t = tanh((x + x * x * x * 0.044715) * _SQRT_2_OVER_PI)
-        return (t + 1) * 0.5 + x * (1 - t * t) * ((x * x * (3 * 0.044715) + 1) * (_SQRT_2_OVER_PI * 0.5))
-    return (erf(x * _INV_SQRT_2) + 1) * 0.5 + x * exp(x * x * -0.5) * _INV_SQRT_2PI
+        return x * 0.5 * (ew.tanh((x + x * x * x * 0.044715) * _SQRT_2_OVER_PI) + 1)
+    return x * 0.5 * (ew.erf(x * _INV_SQRT_2) + 1)
+
+
+def _gelu_forward(x, approximate: str):
+    """GELU of array ``x`` and the value backward needs: Phi(x) (exact) or tanh(inner)."""
+    backend = backend_of(x)
+    xp = backend.xp
+    flat = x.reshape(-1)
+    out = xp.empty_like(flat)
+    aux = xp.empty_like(flat)  # Phi(x) (exact) or tanh(inner) (approximation), for backward
+    for sl in _passes(backend, flat.size):
+        part = flat[sl]
+        if approximate == "tanh":
+            t = part * part
+            t *= 0.044715
+            t += 1
+            t *= part
+            t *= _SQRT_2_OVER_PI
+            xp.tanh(t, out=aux[sl])
+            res = aux[sl] + 1
+        elif part.dtype == numpy.float32:
+            xp.multiply(_phi_table(part, out=aux[sl]), part, out=out[sl])
+            continue
+        else:
+            cdf = ew._erf_array(part * xp.asarray(_INV_SQRT_2, dtype=part.dtype))
+            cdf += 1
+            cdf *= 0.5
+            aux[sl] = cdf
+            res = cdf
+        res *= part
+        if approximate == "tanh":
+            res *= 0.5
+        out[sl] = res
+    return out.reshape(x.shape), aux
+
+
+def _gelu_backward(a, aux, grad, approximate: str):
+    """The gradient of ``_gelu_forward``: ``grad * GELU'(a)``, from ``a`` and its ``aux``."""
+    backend = backend_of(grad)
+    xp = backend.xp
+    x, g = a.reshape(-1), grad.reshape(-1)
+    out = xp.empty_like(x)
+    for sl in _passes(backend, x.size):
+        part, au = x[sl], aux[sl]
+        d = part * part
+        if approximate == "tanh":
+            # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
+            d *= 3 * 0.044715
+            d += 1
+            d *= _SQRT_2_OVER_PI * 0.5
+            d *= part
+            d *= 1 - au * au
+            d += 0.5 * (1 + au)
+        else:
+            # d/dx x Phi(x) = Phi(x) + x phi(x)
+            d *= -0.5
+            xp.exp(d, out=d)
+            d *= _INV_SQRT_2PI
+            d *= part
+            d += au
+        xp.multiply(d, g[sl], out=out[sl])
+    return out.reshape(a.shape)
 
 
 def gelu(input, approximate: str = "none"):
@@ -373,10 +426,11 @@ class _ChannelLayout:
     itself with vectors shaped (1, C, 1, ...).
     """
 
-    __slots__ = ("c", "k", "channels_last_shape", "ndim")
+    __slots__ = ("c", "k", "channels_last_shape", "ndim", "xp")
 
     def __init__(self, a) -> None:
         self.ndim, self.c = a.ndim, a.shape[1]
+        self.xp = xp = array_module(a)
         moved = xp.moveaxis(a, 1, -1)
         if a.ndim == 2 or moved.flags.c_contiguous:
             self.channels_last_shape = moved.shape
@@ -390,6 +444,7 @@ class _ChannelLayout:
         """``a`` (same shape as the input) as the work array; copies only a differently laid out ``a``."""
         if self.channels_last_shape is None:
             return a
+        xp = self.xp
         moved = xp.moveaxis(a, 1, -1)
         if not moved.flags.c_contiguous:
             moved = xp.ascontiguousarray(moved)
@@ -399,7 +454,7 @@ class _ChannelLayout:
         """A (C,) vector that broadcasts against work arrays."""
         if self.channels_last_shape is None:
             return v.reshape((1, -1) + (1,) * (self.ndim - 2))
-        return xp.tile(v, self.k) if self.k > 1 else v
+        return self.xp.tile(v, self.k) if self.k > 1 else v
 
     def sum(self, work, other=None):
         """Per-channel sum of a work array (or of ``work * other``), as a (C,) array."""
@@ -407,26 +462,27 @@ class _ChannelLayout:
             n = work.shape[0]
             if other is None:
                 return work.reshape(n, self.c, -1).sum(axis=(0, 2))
-            return xp.einsum("ncl,ncl->c", work.reshape(n, self.c, -1), other.reshape(n, self.c, -1))
-        partial = work.sum(axis=0) if other is None else xp.einsum("ij,ij->j", work, other)
+            return self.xp.einsum("ncl,ncl->c", work.reshape(n, self.c, -1), other.reshape(n, self.c, -1))
+        partial = work.sum(axis=0) if other is None else self.xp.einsum("ij,ij->j", work, other)
         return partial.reshape(self.k, self.c).sum(axis=0) if self.k > 1 else partial
 
     def restore(self, work):
         """A work array back in the input's shape (a view)."""
         if self.channels_last_shape is None:
             return work
-        return xp.moveaxis(work.reshape(self.channels_last_shape), -1, 1)
+        return self.xp.moveaxis(work.reshape(self.channels_last_shape), -1, 1)
 
 
 class BatchNorm(Function):
     """Batch normalization in a few array passes: batch statistics when ``training``, else the
-    given running statistics. Backward is the closed form; under ``create_graph`` it is rebuilt
-    from differentiable ops (the statistics recomputed from ``x``), so it differentiates again."""
+    given running statistics. Backward is the closed form; under ``create_graph`` it
+    differentiates the composition ``_batch_norm_composite`` instead."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, mean_or_running, var_or_running, training, eps):
         a = x._data
         layout = _ChannelLayout(a)
+        xp = layout.xp
         work = layout.view(a)
         count = a.size // max(layout.c, 1)
         if training:
@@ -448,7 +504,7 @@ class BatchNorm(Function):
         ctx.training, ctx.eps, ctx.count = training, eps, count
         ctx.xhat, ctx.invstd, ctx.layout = xhat, invstd, layout
         ctx.save_for_backward(
-            x, weight, mean_or_running if not training else None, var_or_running if not training else None
+            x, weight, bias, mean_or_running if not training else None, var_or_running if not training else None
         )
         # The batch statistics come out too (not differentiable): the caller updates running stats.
         mean, var = xp.asarray(mean), xp.asarray(var)
@@ -457,10 +513,11 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, grad, _grad_mean=None, _grad_var=None):
-        x, weight, rmean, rvar = ctx.saved_tensors
+        x, weight, bias, rmean, rvar = ctx.saved_tensors
         need = ctx.needs_input_grad
-        if not B.is_array(grad):
-            return _batch_norm_backward_tensor(ctx, grad, x, weight, rmean, rvar)
+        if not B.is_array(grad):  # create_graph: the derivative of the composition
+            inputs = (x, weight, bias, rmean, rvar, ctx.training, ctx.eps)
+            return B.composite_vjp(_batch_norm_composite, inputs, grad, need)
         xhat, invstd, layout = ctx.xhat, ctx.invstd, ctx.layout
         g = layout.view(grad)
         training = ctx.training
@@ -480,98 +537,100 @@ class BatchNorm(Function):
         return gx, gw if need[1] else None, gb if need[2] else None, None, None, None, None
 
 
-def _batch_norm_backward_tensor(ctx, grad, x, weight, rmean, rvar):
-    """The same gradients from differentiable ops (create_graph=True)."""
-    from .elementwise import rsqrt
-    from .reduction import mean as mean_
-    from .reduction import sum as sum_
-
+def _batch_norm_composite(x, weight, bias, running_mean, running_var, training: bool, eps: float):
+    """Batch normalization written with primitives (what ``BatchNorm`` computes, for
+    ``composite_vjp``): batch statistics when training, else the running ones."""
     dims = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    if ctx.training:
-        mu = mean_(x, dims, keepdim=True)
-        xc = x - mu
-        inv = rsqrt(mean_(xc * xc, dims, keepdim=True) + ctx.eps)
+    if training:
+        centered = x - red.mean(x, dims, keepdim=True)
+        invstd = ew.rsqrt(red.mean(centered * centered, dims, keepdim=True) + eps)
     else:
-        xc = x - rmean.reshape(shape)
-        inv = rsqrt(rvar.reshape(shape) + ctx.eps)
-    xhat = xc * inv
-    need = ctx.needs_input_grad
-    gb = sum_(grad, dims)
-    gw = sum_(grad * xhat, dims)
-    gx = None
-    if need[0]:
-        scale = inv if weight is None else inv * weight.reshape(shape)
-        if ctx.training:
-            gx = scale * (grad - gb.reshape(shape) / ctx.count - xhat * gw.reshape(shape) / ctx.count)
-        else:
-            gx = grad * scale
-    return gx, gw if need[1] else None, gb if need[2] else None, None, None, None, None
+        centered = x - running_mean.reshape(shape)
+        invstd = ew.rsqrt(running_var.reshape(shape) + eps)
+    out = centered * invstd
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
 
 
 class LayerNorm(Function):
-    """Layer normalization over the trailing ``dims`` in a few array passes; closed-form
-    backward, rebuilt from differentiable ops under ``create_graph``."""
+    """Layer normalization over the trailing ``n_dims`` dims (``rms``: RMSNorm, no centering)
+    in a few array passes, or one row kernel on CUDA; closed-form backward. Under
+    ``create_graph`` the backward differentiates the composition ``_layer_norm_composite``."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, n_dims, eps):
+    def forward(ctx, x, weight, bias, n_dims, eps, rms=False):
         a = x._data
-        lead = a.shape[: a.ndim - n_dims]
-        rows = a.reshape(-1, int(xp.prod(a.shape[a.ndim - n_dims :])) if n_dims else 1)
-        mean = row_sums(rows) / rows.shape[1]
-        xhat = rows - mean
+        rows = a.reshape(-1, math.prod(a.shape[a.ndim - n_dims :]) if n_dims else 1)
+        w = weight._data.reshape(-1) if weight is not None else None
+        b = bias._data.reshape(-1) if bias is not None else None
+        ctx.n_dims, ctx.eps, ctx.rms = n_dims, eps, rms
+        ctx.save_for_backward(x, weight, bias)
+        kernel = _fused(a, "norm_rows_forward")
+        if kernel is not None:  # the kernel keeps (mean, invstd) per row; backward recomputes xhat
+            out, ctx.mean, ctx.invstd = kernel(rows, w, b, eps, rms)
+            return out.reshape(a.shape)
+        xp = array_module(a)
+        if rms:
+            xhat = rows.copy()
+        else:
+            xhat = rows - row_sums(rows) / rows.shape[1]
         var = xp.einsum("ij,ij->i", xhat, xhat)[:, None] / rows.shape[1]
         invstd = (1.0 / xp.sqrt(var + eps)).astype(a.dtype, copy=False)
         xhat *= invstd
         out = xhat.reshape(a.shape)
-        if weight is not None:
-            out = out * weight._data
-        else:
-            out = out.copy()
+        out = out * weight._data if weight is not None else out.copy()
         if bias is not None:
             out += bias._data
-        ctx.xhat, ctx.invstd, ctx.n_dims, ctx.eps, ctx.lead = xhat, invstd, n_dims, eps, lead
-        ctx.save_for_backward(x, weight)
+        ctx.xhat, ctx.invstd = xhat, invstd
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
+        x, weight, bias = ctx.saved_tensors
         need = ctx.needs_input_grad
-        if not B.is_array(grad):
-            return _layer_norm_backward_tensor(ctx, grad, x, weight)
-        xhat, invstd = ctx.xhat, ctx.invstd
-        width = xhat.shape[1]
+        if not B.is_array(grad):  # create_graph: the derivative of the composition
+            inputs = (x, weight, bias, ctx.n_dims, ctx.eps, ctx.rms)
+            return B.composite_vjp(_layer_norm_composite, inputs, grad, need)
+        width = math.prod(x.shape[x.ndim - ctx.n_dims :]) if ctx.n_dims else 1
         g = grad.reshape(-1, width)
-        gw = xp.einsum("ij,ij->j", g, xhat).reshape(weight.shape) if weight is not None and need[1] else None
-        gb = (ones_vector(g.shape[0], g) @ g).reshape(grad.shape[grad.ndim - ctx.n_dims :]) if need[2] else None
+        trailing = grad.shape[grad.ndim - ctx.n_dims :]
+        need_w = weight is not None and need[1]
+        gb = (ones_vector(g.shape[0], g) @ g).reshape(trailing) if bias is not None and need[2] else None
+        kernel = _fused(grad, "norm_rows_backward")
+        if kernel is not None:
+            w = weight.reshape(-1) if weight is not None else None
+            gx, gxhat = kernel(x.reshape(-1, width), w, g, ctx.mean, ctx.invstd, ctx.rms, need[0], need_w)
+            gw = (ones_vector(g.shape[0], gxhat) @ gxhat).reshape(trailing) if need_w else None
+            return (gx.reshape(grad.shape) if need[0] else None), gw, gb, None, None, None
+        xp = array_module(grad)
+        xhat, invstd = ctx.xhat, ctx.invstd
+        gw = xp.einsum("ij,ij->j", g, xhat).reshape(trailing) if need_w else None
         gx = None
         if need[0]:
             gy = g * weight.reshape(-1) if weight is not None else g
-            # (invstd / W) * (W gy - sum(gy) - xhat * sum(gy xhat)) per row
-            gx = gy - row_sums(gy) / width
+            # (invstd / W) * (W gy - sum(gy) - xhat * sum(gy xhat)) per row (RMSNorm: no sum(gy) term)
+            gx = gy - row_sums(gy) / width if not ctx.rms else gy.copy()
             gx -= xhat * (xp.einsum("ij,ij->i", gy, xhat)[:, None] / width)
             gx *= invstd
             gx = gx.reshape(grad.shape)
-        return gx, gw, gb, None, None
+        return gx, gw, gb, None, None, None
 
 
-def _layer_norm_backward_tensor(ctx, grad, x, weight):
-    from .elementwise import rsqrt
-    from .reduction import mean as mean_
-    from .reduction import sum as sum_
-
-    dims = tuple(range(x.ndim - ctx.n_dims, x.ndim))
-    lead = tuple(range(x.ndim - ctx.n_dims))
-    xc = x - mean_(x, dims, keepdim=True)
-    inv = rsqrt(mean_(xc * xc, dims, keepdim=True) + ctx.eps)
-    xhat = xc * inv
-    need = ctx.needs_input_grad
-    gy = grad * weight if weight is not None else grad
-    gx = inv * (gy - mean_(gy, dims, keepdim=True) - xhat * mean_(gy * xhat, dims, keepdim=True)) if need[0] else None
-    gw = sum_(grad * xhat, lead) if weight is not None and need[1] else None
-    gb = sum_(grad, lead) if need[2] else None
-    return gx, gw, gb, None, None
+def _layer_norm_composite(x, weight, bias, n_dims: int, eps: float, rms: bool = False):
+    """LayerNorm (``rms``: RMSNorm) written with primitives (what ``LayerNorm`` computes, for
+    ``composite_vjp``)."""
+    dims = tuple(range(x.ndim - n_dims, x.ndim))
+    centered = x if rms else x - red.mean(x, dims, keepdim=True)
+    out = centered * ew.rsqrt(red.mean(centered * centered, dims, keepdim=True) + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
 
 
 class Linear(Function):

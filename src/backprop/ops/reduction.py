@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import builtins
 
+import numpy
+
 from .. import _dtype, return_types
-from .._backend import xp
+from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from . import _backward as B
@@ -69,7 +71,8 @@ class Sum(Function):
     def forward(ctx, a, dims, keepdim, dtype):
         ctx.dims = dims
         ctx.keepdim = keepdim
-        return xp.sum(a._data, axis=dims, keepdims=keepdim, dtype=dtype)
+        arr = a._data
+        return array_module(arr).sum(arr, axis=dims, keepdims=keepdim, dtype=dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -81,7 +84,7 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
     dims = _dims_arg(input, dim, "sum")
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
     if np_dtype is None and input._data.dtype.kind in "iub":
-        np_dtype = xp.int64
+        np_dtype = numpy.int64
     return Sum.apply(input, dims, keepdim, np_dtype)
 
 
@@ -97,9 +100,10 @@ class Mean(Function):
         ctx.dims = dims
         ctx.keepdim = keepdim
         arr = a._data
+        xp = array_module(arr)
         n = _reduced_count(arr.shape, dims)
         if n == 0:
-            return xp.full(_reduced_shape(arr.shape, dims, keepdim), xp.nan, dtype=arr.dtype)
+            return xp.full(_reduced_shape(arr.shape, dims, keepdim), numpy.nan, dtype=arr.dtype)
         return xp.mean(arr, axis=dims, keepdims=keepdim)
 
     @staticmethod
@@ -138,7 +142,8 @@ def nanmean(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 class Prod(Function):
     @staticmethod
     def forward(ctx, a, dims, keepdim, dtype):
-        out = xp.prod(a._data, axis=dims, keepdims=keepdim, dtype=dtype)
+        arr = a._data
+        out = array_module(arr).prod(arr, axis=dims, keepdims=keepdim, dtype=dtype)
         ctx.dims = dims
         ctx.keepdim = keepdim
         ctx.save_for_backward(a, out)
@@ -158,6 +163,7 @@ class Prod(Function):
 
 
 def _prod_of_others(arr, dims):
+    xp = array_module(arr)
     moved = xp.moveaxis(arr, dims, tuple(range(len(dims))))
     flat = moved.reshape((-1,) + moved.shape[len(dims):])
     ones = xp.ones((1,) + flat.shape[1:], dtype=arr.dtype)
@@ -173,7 +179,7 @@ def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         dims = ()
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
     if np_dtype is None and input._data.dtype.kind in "iub":
-        np_dtype = xp.int64
+        np_dtype = numpy.int64
     return Prod.apply(input, dims, keepdim, np_dtype)
 
 
@@ -183,6 +189,7 @@ class _ExtremeAll(Function):
     @staticmethod
     def forward(ctx, a, dims, keepdim, use_max):
         arr = a._data
+        xp = array_module(arr)
         out = (xp.amax if use_max else xp.amin)(arr, axis=dims, keepdims=keepdim)
         ctx.dims = dims
         ctx.keepdim = keepdim
@@ -206,6 +213,7 @@ class _ExtremeDim(Function):
     @staticmethod
     def forward(ctx, a, dim, keepdim, use_max):
         arr = a._data
+        xp = array_module(arr)
         idx = (xp.argmax if use_max else xp.argmin)(arr, axis=dim, keepdims=True)
         values = xp.take_along_axis(arr, idx, axis=dim)
         if not keepdim:
@@ -247,7 +255,7 @@ def _extreme(input: Tensor, dim, keepdim: bool, use_max: bool, op: str, other=No
     d = normalize_dim(dim, input._data.ndim, op)
     if input._data.ndim == 0:
         out = clone_scalar(input)
-        return getattr(return_types, op)(out, _make(xp.zeros((), dtype=xp.int64)))
+        return getattr(return_types, op)(out, _make(array_module(input._data).zeros((), dtype=numpy.int64)))
     if input._data.shape[d] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
     values, indices = _ExtremeDim.apply(input, d, keepdim, use_max)
@@ -289,29 +297,32 @@ def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
     return return_types.aminmax(amin(input, dim if dim is not None else (), keepdim), amax(input, dim if dim is not None else (), keepdim))
 
 
-def _arg_extreme(input: Tensor, dim, keepdim: bool, fn, op: str) -> Tensor:
+def _arg_extreme(input: Tensor, dim, keepdim: bool, op: str) -> Tensor:
+    """argmax/argmin (``op``, the array function's name too)."""
     arr = input._data
+    xp = array_module(arr)
+    fn = getattr(xp, op)
     if arr.dtype == bool:
         raise RuntimeError(f"{op}(): does not support bool input")
     if dim is None:
         _check_nonempty(input, op)
         idx = fn(arr.reshape(-1))
-        out = xp.asarray(idx, dtype=xp.int64)
+        out = xp.asarray(idx, dtype=numpy.int64)
         if keepdim:
             out = out.reshape((1,) * arr.ndim)
         return _make(out)
     d = normalize_dim(dim, arr.ndim, op)
     if arr.ndim == 0:
-        return _make(xp.zeros((), dtype=xp.int64))
-    return _make(fn(arr, axis=d, keepdims=keepdim).astype(xp.int64, copy=False))
+        return _make(xp.zeros((), dtype=numpy.int64))
+    return _make(fn(arr, axis=d, keepdims=keepdim).astype(numpy.int64, copy=False))
 
 
 def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return _arg_extreme(input, dim, keepdim, xp.argmax, "argmax")
+    return _arg_extreme(input, dim, keepdim, "argmax")
 
 
 def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return _arg_extreme(input, dim, keepdim, xp.argmin, "argmin")
+    return _arg_extreme(input, dim, keepdim, "argmin")
 
 
 def _correction(unbiased, correction) -> float:
@@ -359,10 +370,12 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, a, dims, keepdim):
         arr = a._data
+        backend = backend_of(arr)
+        xp = backend.xp
         m = xp.amax(arr, axis=dims, keepdims=True) if arr.size else xp.zeros(_keepdim_shape(arr.shape, dims), arr.dtype)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.sum(xp.exp(arr - m), axis=dims, keepdims=True)
-        with xp.errstate(divide="ignore"):
+        with backend.errstate(divide="ignore"):
             out = xp.log(s) + m
         if not keepdim:
             out = out.reshape(_reduced_shape(arr.shape, dims, False))
@@ -390,6 +403,7 @@ class Norm2(Function):
     @staticmethod
     def forward(ctx, a, dims, keepdim):
         arr = a._data
+        xp = array_module(arr)
         out = xp.sqrt(xp.sum(arr * arr, axis=dims, keepdims=keepdim))
         ctx.dims = dims
         ctx.keepdim = keepdim
@@ -422,7 +436,10 @@ class NormZero(Function):
 
     @staticmethod
     def forward(ctx, a, dims, keepdim):
-        return xp.count_nonzero(a._data, axis=dims, keepdims=keepdim).astype(a._data.dtype)
+        arr = a._data
+        # CuPy's count_nonzero has no keepdims: restore the reduced dims by a reshape
+        out = array_module(arr).count_nonzero(arr, axis=dims).astype(arr.dtype)
+        return out.reshape(_keepdim_shape(arr.shape, dims)) if keepdim else out
 
     @staticmethod
     def backward(ctx, grad):
@@ -454,7 +471,8 @@ class Cumsum(Function):
     @staticmethod
     def forward(ctx, a, dim, dtype):
         ctx.dim = dim
-        return xp.cumsum(a._data, axis=dim, dtype=dtype)
+        arr = a._data
+        return array_module(arr).cumsum(arr, axis=dim, dtype=dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -466,7 +484,7 @@ def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumsum")
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
     if np_dtype is None and input._data.dtype.kind in "iub":
-        np_dtype = xp.int64
+        np_dtype = numpy.int64
     if input._data.ndim == 0:
         return input.clone() if np_dtype is None else input.to(_dtype.from_numpy_dtype(np_dtype))
     return Cumsum.apply(input, d, np_dtype)
@@ -475,7 +493,8 @@ def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
 class Cumprod(Function):
     @staticmethod
     def forward(ctx, a, dim):
-        out = xp.cumprod(a._data, axis=dim)
+        arr = a._data
+        out = array_module(arr).cumprod(arr, axis=dim)
         ctx.dim = dim
         ctx.save_for_backward(a, out)
         return out
@@ -503,7 +522,8 @@ class LogCumSumExp(Function):
     @staticmethod
     def forward(ctx, a, dim):
         ctx.dim = dim
-        out = xp.logaddexp.accumulate(a._data, axis=dim)
+        arr = a._data
+        out = backend_of(arr).accumulate("logaddexp", arr, dim)
         ctx.save_for_backward(a, out)
         return out
 
@@ -557,15 +577,19 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
 
 
 def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - torch's name
-    dims = None if dim is None else normalize_dims(dim, input._data.ndim, "all")
-    return _make(xp.all(input._data, axis=dims, keepdims=keepdim))
+    arr = input._data
+    dims = None if dim is None else normalize_dims(dim, arr.ndim, "all")
+    return _make(array_module(arr).all(arr, axis=dims, keepdims=keepdim))
 
 
 def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - torch's name
-    dims = None if dim is None else normalize_dims(dim, input._data.ndim, "any")
-    return _make(xp.any(input._data, axis=dims, keepdims=keepdim))
+    arr = input._data
+    dims = None if dim is None else normalize_dims(dim, arr.ndim, "any")
+    return _make(array_module(arr).any(arr, axis=dims, keepdims=keepdim))
 
 
 def count_nonzero(input: Tensor, dim=None) -> Tensor:
-    dims = None if dim is None else normalize_dims(dim, input._data.ndim, "count_nonzero")
-    return _make(xp.asarray(xp.count_nonzero(input._data, axis=dims), dtype=xp.int64))
+    arr = input._data
+    xp = array_module(arr)
+    dims = None if dim is None else normalize_dims(dim, arr.ndim, "count_nonzero")
+    return _make(xp.asarray(xp.count_nonzero(arr, axis=dims), dtype=numpy.int64))

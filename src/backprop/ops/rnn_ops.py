@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import threading
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module
 from .._tensor import _make
 from ..autograd.function import Function, once_differentiable
 from ..autograd.grad_mode import _state
@@ -41,10 +43,11 @@ GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 class _Layout:
     """Sizes, direction and the active sequences of each step of one call."""
 
-    __slots__ = ("seq", "batch", "hidden", "reverse", "times", "steps", "packed", "dtype")
+    __slots__ = ("seq", "batch", "hidden", "reverse", "times", "steps", "packed", "dtype", "xp")
 
-    def __init__(self, seq: int, batch: int, hidden: int, reverse: bool, batch_sizes, dtype):
+    def __init__(self, seq: int, batch: int, hidden: int, reverse: bool, batch_sizes, dtype, xp):
         self.seq, self.batch, self.hidden, self.reverse, self.dtype = seq, batch, hidden, reverse, dtype
+        self.xp = xp  # the array module of the input: work arrays go on its device
         self.packed = batch_sizes is not None and any(int(n) != batch for n in batch_sizes)
         sizes = [int(n) for n in batch_sizes] if self.packed else [batch] * seq
         self.times = list(range(seq - 1, -1, -1)) if reverse else list(range(seq))  # time index of step p
@@ -52,7 +55,7 @@ class _Layout:
 
     def alloc(self, *shape):
         """A work array; zeroed for packed input, whose inactive entries must stay finite and inert."""
-        return (xp.zeros if self.packed else xp.empty)(shape, dtype=self.dtype)
+        return (self.xp.zeros if self.packed else self.xp.empty)(shape, dtype=self.dtype)
 
     def states(self, init, shape):
         """A (T+1, *shape) state buffer: (slots in processing order, time-ordered outputs, time-ordered previous states).
@@ -71,15 +74,19 @@ class _Layout:
 class _Scratch:
     """Work arrays that die within one forward or backward, kept for the next call: fresh
     multi-megabyte arrays cost a page fault per page on every call. Bounded (``limit`` arrays,
-    ``max_bytes`` in all); safe across threads (an array is handed to one caller at a time)."""
+    ``max_bytes`` in all); safe across threads (an array is handed to one caller at a time).
+    Host arrays only: a GPU array library's memory pool already reuses freed device memory."""
 
     def __init__(self, limit: int = 8, max_bytes: int = 1 << 28):
         self.free: dict = {}
         self.limit, self.max_bytes = limit, max_bytes
         self.lock = threading.Lock()
 
-    def get(self, shape, dtype, zero: bool = False):
-        key = (tuple(shape), xp.dtype(dtype).str)
+    def get(self, shape, dtype, xp, zero: bool = False):
+        """A work array of array module ``xp``."""
+        if xp is not numpy:
+            return (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+        key = (tuple(shape), numpy.dtype(dtype).str)
         with self.lock:
             stack = self.free.get(key)
             arr = stack.pop() if stack else None
@@ -92,7 +99,7 @@ class _Scratch:
     def put(self, *arrays) -> None:
         with self.lock:
             for arr in arrays:
-                if arr.nbytes <= self.max_bytes // 4:
+                if type(arr) is numpy.ndarray and arr.nbytes <= self.max_bytes // 4:
                     self.free.setdefault((arr.shape, arr.dtype.str), []).append(arr)
             while self.free and (
                 sum(len(v) for v in self.free.values()) > self.limit
@@ -113,11 +120,12 @@ def _project(w, bias, xf, lay: _Layout, scratch: bool = False):
 
     ``scratch``: the result is a scratch array (to be handed back) rather than one saved for backward.
     """
-    proj = _scratch.get((xf.shape[0], w.shape[0]), lay.dtype)
+    xp = lay.xp
+    proj = _scratch.get((xf.shape[0], w.shape[0]), lay.dtype, xp)
     xp.matmul(xf, w.T, out=proj)
     pre = proj.reshape(lay.seq, lay.batch, w.shape[0]).transpose(0, 2, 1)
     shape = (lay.seq, w.shape[0], lay.batch)
-    out = _scratch.get(shape, lay.dtype) if scratch else lay.alloc(*shape)
+    out = _scratch.get(shape, lay.dtype, xp) if scratch else lay.alloc(*shape)
     if bias is not None:
         xp.add(pre, bias, out=out)
     else:
@@ -129,7 +137,7 @@ def _project(w, bias, xf, lay: _Layout, scratch: bool = False):
 def _to_rows(a):
     """(T, G, B) time-major gate gradients -> (G, T*B) rows for the weight GEMMs (one copy, into scratch)."""
     t, g, b = a.shape
-    rows = _scratch.get((g, t, b), a.dtype)
+    rows = _scratch.get((g, t, b), a.dtype, array_module(a))
     rows[...] = a.transpose(1, 0, 2)
     return rows.reshape(g, t * b)
 
@@ -139,7 +147,7 @@ def _lstm_weights(w_ih, w_hh, b_ih, b_hh, nh: int):
     """Gate rows reordered to (i, f, o, g) with the sigmoid rows halved."""
 
     def reorder(w):
-        out = xp.empty_like(w)
+        out = array_module(w).empty_like(w)
         out[: 2 * nh] = w[: 2 * nh]
         out[2 * nh : 3 * nh] = w[3 * nh :]
         out[3 * nh :] = w[2 * nh : 3 * nh]
@@ -151,6 +159,7 @@ def _lstm_weights(w_ih, w_hh, b_ih, b_hh, nh: int):
 
 
 def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: bool):
+    xp = lay.xp
     nb, nh = lay.batch, lay.hidden
     h2, h3 = 2 * nh, 3 * nh
     wih, whh, bias = _lstm_weights(w_ih, w_hh, b_ih, b_hh, nh)
@@ -197,10 +206,11 @@ def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: b
 
 
 def _lstm_backward(ctx, lay: _Layout, gout, gh, gc, w_hh, need_h0, need_c0):
+    xp = lay.xp
     nt, nb, nh = lay.seq, lay.batch, lay.hidden
     gates, cprev, tanh_c, hprev = ctx.arrays
     gates4 = gates.reshape(nt, 4, nh, nb)  # i, f, o, g
-    dz_all = _scratch.get((nt, 4, nh, nb), lay.dtype, zero=lay.packed)  # torch's gate order i, f, g, o
+    dz_all = _scratch.get((nt, 4, nh, nb), lay.dtype, xp, zero=lay.packed)  # torch's gate order i, f, g, o
     dh = xp.array(gh.T) if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     dc = xp.array(gc.T) if gc is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     tmp = xp.empty((nh, nb), dtype=lay.dtype)
@@ -258,6 +268,7 @@ def _gru_weights(w_ih, w_hh, b_ih, b_hh, nh: int):
 
 
 def _gru_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, keep: bool):
+    xp = lay.xp
     nb, nh = lay.batch, lay.hidden
     h2 = 2 * nh
     wih, whh, bias, b_hn = _gru_weights(w_ih, w_hh, b_ih, b_hh, nh)
@@ -295,10 +306,11 @@ def _gru_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, keep: bool):
 
 
 def _gru_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0):
+    xp = lay.xp
     nt, nb, nh = lay.seq, lay.batch, lay.hidden
     gates, ghh, hprev = ctx.arrays
-    dgh_all = _scratch.get((nt, 3, nh, nb), lay.dtype, zero=lay.packed)  # d(W_hh h + b_hh), gates r, z, n
-    dxn_all = _scratch.get((nt, nh, nb), lay.dtype, zero=lay.packed)  # d(W_in x + b_in)
+    dgh_all = _scratch.get((nt, 3, nh, nb), lay.dtype, xp, zero=lay.packed)  # d(W_hh h + b_hh), gates r, z, n
+    dxn_all = _scratch.get((nt, nh, nb), lay.dtype, xp, zero=lay.packed)  # d(W_in x + b_in)
     dh = xp.array(gh.T) if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     a_buf, b_buf, c_buf = (xp.empty((nh, nb), dtype=lay.dtype) for _ in range(3))
     w_hh_t = w_hh.T
@@ -330,7 +342,7 @@ def _gru_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0):
             xp.matmul(w_hh_t, dg.reshape(3 * nh, n), out=dhn)
             dhn += a
     dgh_rows = _to_rows(dgh_all.reshape(nt, 3 * nh, nb))
-    dgx = _scratch.get((3 * nh, nt, nb), lay.dtype)
+    dgx = _scratch.get((3 * nh, nt, nb), lay.dtype, xp)
     dgx[: 2 * nh] = dgh_rows[: 2 * nh].reshape(2 * nh, nt, nb)
     dgx[2 * nh :] = dxn_all.transpose(1, 0, 2)
     _scratch.put(dgh_all, dxn_all)
@@ -339,6 +351,7 @@ def _gru_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0):
 
 # ---------------------------------------------------------------------------- Elman RNN
 def _rnn_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, relu: bool):
+    xp = lay.xp
     nb, nh = lay.batch, lay.hidden
     pre = _project(w_ih, (b_ih + b_hh)[:, None] if b_ih is not None else None, xf, lay)
     hs, out, hprev = lay.states(h0, (nb, nh))
@@ -360,6 +373,7 @@ def _rnn_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, relu: bool):
 
 
 def _rnn_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0, relu: bool):
+    xp = lay.xp
     nt, nb, nh = lay.seq, lay.batch, lay.hidden
     out, hprev = ctx.arrays
     out_fm = out.transpose(0, 2, 1)
@@ -368,7 +382,7 @@ def _rnn_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0, relu: bool):
     else:
         dfac = xp.multiply(out_fm, out_fm)
         xp.subtract(1, dfac, out=dfac)
-    dz_all = _scratch.get((nt, nh, nb), lay.dtype, zero=lay.packed)
+    dz_all = _scratch.get((nt, nh, nb), lay.dtype, xp, zero=lay.packed)
     dh = xp.array(gh.T) if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     w_hh_t = w_hh.T
     for p in range(nt - 1, -1, -1):
@@ -402,8 +416,9 @@ class RNNLayer(Function):
             raise ValueError(f"Unknown RNN mode '{mode}'")
         ctx.set_materialize_grads(False)
         xa = x._data
+        xp = array_module(xa)
         seq, batch, size = xa.shape
-        lay = _Layout(seq, batch, w_hh._data.shape[1], bool(reverse), batch_sizes, xa.dtype)
+        lay = _Layout(seq, batch, w_hh._data.shape[1], bool(reverse), batch_sizes, xa.dtype, xp)
         xf = xp.ascontiguousarray(xa).reshape(seq * batch, size)
         wi, wh, bi, bh = w_ih._data, w_hh._data, _data(b_ih), _data(b_hh)
         ctx.mode, ctx.layout, ctx.xf = mode, lay, xf
@@ -437,8 +452,8 @@ class RNNLayer(Function):
         gw_hh = _make(dzh @ hprev.reshape(rows, lay.hidden)) if need[4] else None
         gb_ih = _make(dzx.sum(1)) if need[5] else None
         gb_hh = _make(dzh.sum(1)) if need[6] else None
-        g_h0 = _make(xp.ascontiguousarray(dh0)) if need[1] else None
-        g_c0 = _make(xp.ascontiguousarray(dc0)) if need[2] and dc0 is not None else None
+        g_h0 = _make(lay.xp.ascontiguousarray(dh0)) if need[1] else None
+        g_c0 = _make(lay.xp.ascontiguousarray(dc0)) if need[2] and dc0 is not None else None
         _scratch.put(*{id(a.base): a.base for a in (dzx, dzh)}.values())  # the (G, T, B) scratch arrays
         return gx, g_h0, g_c0, gw_ih, gw_hh, gb_ih, gb_hh, None, None, None, None
 

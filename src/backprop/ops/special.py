@@ -32,7 +32,9 @@ import functools
 import math
 from fractions import Fraction
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_of
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
@@ -64,7 +66,7 @@ _DIGAMMA_ASYM = [float(_B2J[j - 1] / (2 * j)) for j in range(1, 9)]
 
 def _horner(coeffs, z):
     """sum_i coeffs[i] z^i (coefficients lowest order first)."""
-    acc = xp.full_like(z, coeffs[-1])
+    acc = array_module(z).full_like(z, coeffs[-1])
     for c in reversed(coeffs[:-1]):
         acc = acc * z + c
     return acc
@@ -89,6 +91,7 @@ def _zeta_tail_coeffs(s: int) -> tuple:
 
 def _hurwitz_zeta(s: int, q):
     """zeta(s, q) = sum_k (q + k)^-s for an integer s >= 2 and q > 0 (float64 array)."""
+    xp = array_module(q)
     shift_to = float(10 + s)  # the Euler-Maclaurin tail is converged to ~1e-19 from here
     steps = xp.where(q < shift_to, xp.ceil(shift_to - q), 0.0)
     total = xp.zeros_like(q)
@@ -104,9 +107,9 @@ def _hurwitz_zeta(s: int, q):
 @functools.cache
 def _lgamma2_series() -> tuple:
     """lgamma(2 + z) = (1 - gamma) z + sum_{k>=2} (-1)^k (zeta(k) - 1) / k z^k, for |z| <= 1/2
-    (coefficients from z^1 on; built on first use)."""
-    k = xp.arange(2, 31)
-    zeta_minus_1 = [float(_hurwitz_zeta(int(s), xp.array([2.0]))[0]) for s in k]
+    (coefficients from z^1 on; built on first use, on the host: Python floats)."""
+    k = numpy.arange(2, 31)
+    zeta_minus_1 = [float(_hurwitz_zeta(int(s), numpy.array([2.0]))[0]) for s in k]
     return (1.0 - _EULER_GAMMA,) + tuple((-1.0) ** s * z / s for s, z in zip(k.tolist(), zeta_minus_1))
 
 
@@ -117,7 +120,7 @@ _DIGAMMA_ROOT = (1.4616321449683622, 9.549995429965697e-17)
 @functools.cache
 def _digamma_root_series() -> tuple:
     """psi(x0 + d) = sum_{k>=1} (-1)^(k+1) zeta(k+1, x0) d^k (converges for |d| < x0), from d^1 on."""
-    return tuple((-1) ** (k + 1) * float(_hurwitz_zeta(k + 1, xp.array([_DIGAMMA_ROOT[0]]))[0]) for k in range(1, 40))
+    return tuple((-1) ** (k + 1) * float(_hurwitz_zeta(k + 1, numpy.array([_DIGAMMA_ROOT[0]]))[0]) for k in range(1, 40))
 
 _COT_DERIV_CACHE: dict = {0: (0, 1)}
 
@@ -143,6 +146,7 @@ def _cot_derivative_poly(n: int) -> tuple:
 # ---------------------------------------------------------------------------- float64 kernels
 def _sinpi_reduced(x):
     """(r, sin(pi r)) with r = x - round(x) (exact), so |sin(pi x)| = |sin(pi r)| to full precision."""
+    xp = array_module(x)
     r = x - xp.round(x)
     return r, xp.sin(math.pi * r)
 
@@ -150,12 +154,14 @@ def _sinpi_reduced(x):
 def _cotpi(r, s):
     """cot(pi r) for r in [-1/2, 1/2] given s = sin(pi r): cos/sin near 0, and near +-1/2
     (where cot has its zero) tan(pi (1/2 - |r|)), whose argument is exact."""
+    xp = array_module(r)
     near_half = xp.abs(r) > 0.25
     return xp.where(near_half, xp.copysign(xp.tan(math.pi * (0.5 - xp.abs(r))), r), xp.cos(math.pi * r) / s)
 
 
 def _lgamma_positive(x):
     """lgamma for finite x > 0."""
+    xp = array_module(x)
     out = xp.empty_like(x)
     big = x >= 10.0
     if big.any():
@@ -190,7 +196,8 @@ def _lgamma_positive(x):
 
 
 def _lgamma64(x):
-    out = xp.full_like(x, xp.inf)  # poles (non-positive integers) and +-inf
+    xp = array_module(x)
+    out = xp.full_like(x, numpy.inf)  # poles (non-positive integers) and +-inf
     finite = xp.isfinite(x)
     pos = finite & (x > 0)
     if pos.any():
@@ -201,12 +208,13 @@ def _lgamma64(x):
         _, s = _sinpi_reduced(v)
         # Gamma(v) Gamma(1 - v) = pi / sin(pi v)
         out[neg] = _LOG_PI - xp.log(xp.abs(s)) - _lgamma_positive(1.0 - v)
-    out[xp.isnan(x)] = xp.nan
+    out[xp.isnan(x)] = numpy.nan
     return out
 
 
 def _digamma_positive(x):
     """digamma for x > 0 (x = +inf gives +inf)."""
+    xp = array_module(x)
     shift_to = 10.0
     steps = xp.where(x < shift_to, xp.ceil(shift_to - x), 0.0)
     acc = xp.zeros_like(x)
@@ -223,12 +231,13 @@ def _digamma_positive(x):
 
 
 def _digamma64(x):
-    out = xp.full_like(x, xp.nan)  # negative integers, -inf, nan
+    xp = array_module(x)
+    out = xp.full_like(x, numpy.nan)  # negative integers, -inf, nan
     pos = x > 0
     if pos.any():
         out[pos] = _digamma_positive(x[pos])
     zero = x == 0
-    out[zero] = xp.copysign(xp.inf, -x[zero])  # torch: digamma(+-0) = -+inf
+    out[zero] = xp.copysign(numpy.inf, -x[zero])  # torch: digamma(+-0) = -+inf
     neg = (x < 0) & (x != xp.floor(x)) & xp.isfinite(x)
     if neg.any():
         v = x[neg]
@@ -248,8 +257,9 @@ def _polygamma_positive(n: int, x):
 def _polygamma64(n: int, x, dtype):
     if n == 0:
         return _digamma64(x)
-    out = xp.full_like(x, xp.nan)
-    pos = (x > 0) & (x < xp.inf)
+    xp = array_module(x)
+    out = xp.full_like(x, numpy.nan)
+    pos = (x > 0) & (x < numpy.inf)
     if pos.any():
         out[pos] = _polygamma_positive(n, x[pos])
     neg = (x < 0) & (x != xp.floor(x)) & xp.isfinite(x)
@@ -265,16 +275,16 @@ def _polygamma64(n: int, x, dtype):
     if n == 1:
         # torch's trigamma reflects with sin(pi x) of the rounded product pi * x (in the input's
         # precision): +inf at 0, huge but finite at negative integers, NaN at -inf.
-        out[x == xp.inf] = 0.0
-        out[x == 0] = xp.inf
+        out[x == numpy.inf] = 0.0
+        out[x == 0] = numpy.inf
         ints = poles & (x != 0) & xp.isfinite(x)
         if ints.any():
             v = x[ints]
-            work = xp.float64 if dtype == xp.float64 else xp.float32
-            s = xp.sin(v.astype(work) * work(math.pi)).astype(xp.float64)
+            work = numpy.float64 if dtype == numpy.float64 else numpy.float32
+            s = xp.sin(v.astype(work) * work(math.pi)).astype(numpy.float64)
             out[ints] = math.pi**2 / (s * s) - _polygamma_positive(1, 1.0 - v)
     else:
-        out[poles] = xp.inf if n % 2 else -xp.inf  # torch: zeta(n + 1, q <= 0 integer) = inf
+        out[poles] = numpy.inf if n % 2 else -numpy.inf  # torch: zeta(n + 1, q <= 0 integer) = inf
     return out
 
 
@@ -283,9 +293,10 @@ _ERFINV_SERIES = (1.0, 1.0 / 3.0, 7.0 / 30.0, 127.0 / 630.0, 4369.0 / 22680.0, 3
 
 
 def _erfinv64(x):
+    xp = array_module(x)
     ax = xp.abs(x)
-    out = xp.full_like(x, xp.nan)  # |x| > 1 and NaN
-    out[ax == 1.0] = xp.copysign(xp.inf, x[ax == 1.0])
+    out = xp.full_like(x, numpy.nan)  # |x| > 1 and NaN
+    out[ax == 1.0] = xp.copysign(numpy.inf, x[ax == 1.0])
     central = ax <= 0.75
     if central.any():
         v = x[central]
@@ -316,6 +327,7 @@ def _sinc_deriv64(k: int, x):
 
     A Taylor series for |t| < 1 (no cancellation near 0); Leibniz's rule on sin(t) * t^-1 beyond.
     """
+    xp = array_module(x)
     t = math.pi * x
     out = xp.empty_like(t)
     small = xp.abs(t) < 1.0
@@ -344,13 +356,17 @@ def _sinc_deriv64(k: int, x):
 
 def _in_float64(kernel, arr, *args):
     """Run a float64 kernel on ``arr`` (flattened) and cast the result back to ``arr``'s dtype."""
-    x = xp.asarray(arr, dtype=xp.float64).reshape(-1)
-    with xp.errstate(all="ignore"):
+    backend = backend_of(arr)
+    x = backend.xp.asarray(arr, dtype=numpy.float64).reshape(-1)
+    with backend.errstate(all="ignore"):
         out = kernel(*args, x) if args else kernel(x)
     return out.reshape(arr.shape).astype(arr.dtype, copy=False)
 
 
 # ---------------------------------------------------------------------------- primitives
+# A backward pass gets arrays (no graph) or Tensors (create_graph): ``backend_of(grad)`` is the
+# array's backend, and the CPU's for a Tensor, whose NumPy errstate is what the CPU needs and
+# is harmless for a Tensor on another device.
 class Lgamma(Function):
     @staticmethod
     def forward(ctx, a):
@@ -360,7 +376,7 @@ class Lgamma(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with xp.errstate(all="ignore"):  # poles: inf/NaN are the values, as in torch
+        with backend_of(grad).errstate(all="ignore"):  # poles: inf/NaN are the values, as in torch
             return grad * B.call(Digamma, a)
 
 
@@ -373,7 +389,7 @@ class Digamma(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with xp.errstate(all="ignore"):
+        with backend_of(grad).errstate(all="ignore"):
             return grad * B.call(Polygamma, a, 1)
 
 
@@ -388,7 +404,7 @@ class Polygamma(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with xp.errstate(all="ignore"):
+        with backend_of(grad).errstate(all="ignore"):
             return grad * B.call(Polygamma, a, ctx.n + 1), None
 
 
@@ -402,7 +418,7 @@ class Erfinv(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        with xp.errstate(all="ignore"):  # +-inf at +-1
+        with backend_of(grad).errstate(all="ignore"):  # +-inf at +-1
             return grad * B.exp(out * out) * (0.5 * _SQRT_PI)
 
 
@@ -411,15 +427,17 @@ class Sinc(Function):
     def forward(ctx, a):
         ctx.save_for_backward(a)
         x = a._data
-        with xp.errstate(all="ignore"):
-            t = xp.asarray(x, dtype=xp.float64) * math.pi
+        backend = backend_of(x)
+        xp = backend.xp
+        with backend.errstate(all="ignore"):
+            t = xp.asarray(x, dtype=numpy.float64) * math.pi
             out = xp.where(t == 0, 1.0, xp.sin(t) / t)
         return out.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with xp.errstate(all="ignore"):
+        with backend_of(grad).errstate(all="ignore"):
             return grad * B.call(SincDerivative, a, 1)
 
 
@@ -435,7 +453,7 @@ class SincDerivative(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with xp.errstate(all="ignore"):
+        with backend_of(grad).errstate(all="ignore"):
             return grad * B.call(SincDerivative, a, ctx.k + 1), None
 
 
@@ -445,11 +463,13 @@ class Logit(Function):
         ctx.save_for_backward(a)
         ctx.eps = eps
         x = a._data
-        with xp.errstate(all="ignore"):
+        backend = backend_of(x)
+        xp = backend.xp
+        with backend.errstate(all="ignore"):
             if eps is not None:
                 lo, hi = x.dtype.type(eps), x.dtype.type(1.0 - eps)
                 x = xp.where(x < lo, lo, xp.where(x > hi, hi, x))  # torch's order when eps > 1/2
-            z = xp.asarray(x, dtype=xp.float64)
+            z = xp.asarray(x, dtype=numpy.float64)
             out = xp.log(z / (1.0 - z))
         return out.astype(a._data.dtype, copy=False)
 
@@ -461,7 +481,7 @@ class Logit(Function):
         (a,) = ctx.saved_tensors
         eps = ctx.eps
         lo = 0.0 if eps is None else eps
-        with xp.errstate(all="ignore"):
+        with backend_of(grad).errstate(all="ignore"):
             slope = grad / (a * (1.0 - a))
         if B.is_array(a):
             lo_v, hi_v = a.dtype.type(lo), a.dtype.type(1.0 - lo)
@@ -470,7 +490,7 @@ class Logit(Function):
         else:
             lo_v, hi_v = lo, 1.0 - lo
         inside = (a >= lo_v) & (a <= hi_v)
-        return B.where(inside, slope, xp.nan if eps is None else 0.0), None
+        return B.where(inside, slope, numpy.nan if eps is None else 0.0), None
 
 
 class XLogY(Function):
@@ -478,10 +498,12 @@ class XLogY(Function):
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         x, y = a._data, b._data
-        with xp.errstate(all="ignore"):
-            x64 = xp.asarray(x, dtype=xp.float64)
-            y64 = xp.asarray(y, dtype=xp.float64)
-            out = xp.where(xp.isnan(y64), xp.nan, xp.where(x64 == 0, 0.0, x64 * xp.log(y64)))
+        backend = backend_of(x)
+        xp = backend.xp
+        with backend.errstate(all="ignore"):
+            x64 = xp.asarray(x, dtype=numpy.float64)
+            y64 = xp.asarray(y, dtype=numpy.float64)
+            out = xp.where(xp.isnan(y64), numpy.nan, xp.where(x64 == 0, 0.0, x64 * xp.log(y64)))
         return out.astype(x.dtype, copy=False)
 
     @staticmethod
@@ -489,7 +511,7 @@ class XLogY(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         ga = gb = None
-        with xp.errstate(all="ignore"):
+        with backend_of(grad).errstate(all="ignore"):
             if need[0]:
                 # torch: xlogy(grad, y), zeroed where x == 0 and y <= 0
                 ga = B.where((a == 0) & (b <= 0), 0.0, B.call(XLogY, grad, b))
@@ -519,7 +541,7 @@ def digamma(input: Tensor, *, out=None) -> Tensor:
 
 def polygamma(n: int, input: Tensor, *, out=None) -> Tensor:
     """The n-th derivative of digamma (n >= 0; n = 0 is digamma); gradient ``polygamma(n + 1, x)``."""
-    if isinstance(n, bool) or not isinstance(n, (int, xp.integer)):
+    if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)):
         raise TypeError(f"polygamma(): argument 'n' (position 1) must be int, not {type(n).__name__}")
     _require_tensor("polygamma", input, 2)
     if n < 0:
@@ -543,7 +565,7 @@ def logit(input: Tensor, eps=None, *, out=None) -> Tensor:
     """log(x / (1 - x)); with ``eps``, x is first clamped to [eps, 1 - eps]."""
     _require_tensor("logit", input)
     if eps is not None:
-        if not isinstance(eps, (int, float, xp.integer, xp.floating)):
+        if not isinstance(eps, (int, float, numpy.integer, numpy.floating)):
             raise TypeError(f"logit(): argument 'eps' must be float, not {type(eps).__name__}")
         eps = float(eps)
         if eps < 0:  # torch: a negative eps means no clamping

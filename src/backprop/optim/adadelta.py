@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+from .._backend import array_module
 from .._tensor import Tensor, _make
 from .adam import _check_lr
 from .optimizer import (
@@ -73,6 +73,7 @@ class Adadelta(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
+                xp = array_module(p._data)
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = _new_step()

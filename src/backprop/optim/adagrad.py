@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+from .._backend import array_module
 from .._tensor import Tensor, _make
 from .optimizer import Optimizer, ParamsT, _bump, _bump_step, _grad_array, _new_step, _run_closure, _to_float, _use_grad
 
@@ -67,7 +67,7 @@ class Adagrad(Optimizer):
     def _init_state(self, p: Tensor) -> dict:
         state = self.state[p]
         state["step"] = _new_step()
-        state["sum"] = _make(xp.full_like(p._data, self.defaults["initial_accumulator_value"]))
+        state["sum"] = _make(array_module(p._data).full_like(p._data, self.defaults["initial_accumulator_value"]))
         return state
 
     def share_memory(self) -> None:
@@ -85,6 +85,7 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
+                xp = array_module(p._data)
                 state = self.state[p]
                 if len(state) == 0:  # a parameter from add_param_group
                     state = self._init_state(p)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from .optimizer import (
     Optimizer,
@@ -42,6 +42,8 @@ class Adam(Optimizer):
     ``p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)`` (``v`` replaced by
     its running maximum under ``amsgrad``). Weight decay is added to the gradient, or, with
     ``decoupled_weight_decay=True`` (AdamW), applied as ``p *= 1 - lr * weight_decay`` first.
+    Where the device has an ``adam_step`` kernel (CUDA) the update is one kernel per parameter;
+    bias corrections are host floats from the CPU step counter, so a step never waits on the device.
     """
 
     _option_defaults = {
@@ -117,6 +119,7 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
+                xp = array_module(p._data)
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = _new_step()
@@ -125,6 +128,18 @@ class Adam(Optimizer):
                     if amsgrad:
                         state["max_exp_avg_sq"] = _make(xp.zeros_like(p._data))
                 step = _bump_step(state["step"])
+                bias_correction1 = 1 - beta1**step
+                bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+                kernel = None if amsgrad else getattr(backend_of(p._data).kernels, "adam_step", None)
+                if kernel is not None:  # the whole update in one kernel (CUDA)
+                    kernel(
+                        p._data, p._grad._data, state["exp_avg"]._data, state["exp_avg_sq"]._data,
+                        lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt, decoupled, maximize,
+                    )
+                    _bump(p)
+                    state["exp_avg"]._version_counter[0] += 1
+                    state["exp_avg_sq"]._version_counter[0] += 1
+                    continue
                 if weight_decay != 0 and decoupled:
                     p._data *= 1 - lr * weight_decay
                     g = _grad_array(p, 0, maximize)
@@ -135,10 +150,7 @@ class Adam(Optimizer):
                 _lerp_(m, g, 1 - beta1, tmp)
                 _ema_square_(v, g, beta2, tmp)
 
-                bias_correction1 = 1 - beta1**step
-                bias_correction2 = 1 - beta2**step
                 step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2**0.5
                 if amsgrad:
                     vmax = state["max_exp_avg_sq"]._data
                     xp.maximum(vmax, v, out=vmax)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module
 from .._tensor import Tensor, _make
 from .adam import _check_lr
 from .optimizer import (
@@ -24,9 +26,12 @@ __all__ = ["ASGD"]
 class ASGD(Optimizer):
     """ASGD: ``p = p * (1 - lambd * eta) - eta * g``, then the average ``ax += mu * (p - ax)``
     (a plain copy while ``mu == 1``); afterwards ``eta = lr / (1 + lambd * lr * t) ** alpha``
-    and ``mu = 1 / max(1, t - t0)``. ``eta`` and ``mu`` are 0-d state tensors, as in torch.
+    and ``mu = 1 / max(1, t - t0)``. ``eta`` and ``mu`` are 0-d state tensors, as in torch;
+    they stay on the CPU with ``step`` whatever the parameters' device (torch keeps them on the
+    device and reads them back each step), so a step never waits for the device.
     """
 
+    _host_state_keys = frozenset({"step", "eta", "mu"})
     _option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
     _tensor_steps = True
 
@@ -81,6 +86,7 @@ class ASGD(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
+                xp = array_module(p._data)
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = _new_step()
@@ -103,8 +109,8 @@ class ASGD(Optimizer):
                     ax[...] = p._data
                 ax_t._version_counter[0] += 1
                 # torch rounds the new values to the default scalar dtype before copying them in
-                eta_t._data[...] = xp.asarray(lr / ((1 + lambd * lr * step) ** alpha), dtype=_scalar_dtype())
-                mu_t._data[...] = xp.asarray(1 / max(1, step - t0), dtype=_scalar_dtype())
+                eta_t._data[...] = numpy.asarray(lr / ((1 + lambd * lr * step) ** alpha), dtype=_scalar_dtype())
+                mu_t._data[...] = numpy.asarray(1 / max(1, step - t0), dtype=_scalar_dtype())
                 eta_t._version_counter[0] += 1
                 mu_t._version_counter[0] += 1
         return loss

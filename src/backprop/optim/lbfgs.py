@@ -1,16 +1,20 @@
 """L-BFGS (torch.optim.LBFGS): limited-memory quasi-Newton steps, optionally with a strong-Wolfe line search.
 
 All parameters are handled as one flat vector. Vectors are ``xp`` arrays in the parameters'
-dtype; the scalars torch keeps as 0-d tensors (dot products, ``t``, ``H_diag``, ``ro``, ``al``)
-are NumPy scalars of that dtype here, so mixing them with Python floats rounds exactly as
-torch's 0-d tensors do. ``state`` stores them as 0-d backprop Tensors, under torch's keys.
+dtype, on their device; the scalars torch keeps as 0-d tensors (dot products, ``t``, ``H_diag``,
+``ro``, ``al``) are NumPy scalars of that dtype here (0-d arrays on CUDA), so mixing them with
+Python floats rounds exactly as torch's 0-d tensors do. ``state`` stores them as 0-d backprop
+Tensors, under torch's keys. Like torch's, the algorithm reads the loss and several of these
+scalars on the host each iteration (its branches depend on them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module, backend_of, is_array
 from .._tensor import Tensor, _make
 from .adam import _check_lr
 from .optimizer import Optimizer, ParamsT, _bump, _run_closure, _use_grad
@@ -29,7 +33,7 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     disc = d1**2 - g1 * g2
     if not disc >= 0:
         return (lo + hi) / 2.0
-    d2 = xp.sqrt(disc)
+    d2 = array_module(disc).sqrt(disc)
     if x1 <= x2:
         pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
     else:
@@ -44,6 +48,7 @@ def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
     ``t`` (cubic extrapolation) until the interval holds an acceptable point, then a zoom phase
     shrinks it by safeguarded cubic interpolation. Returns ``(loss, flat_grad, t, evaluations)``.
     """
+    xp = array_module(d)
     d_norm = xp.abs(d).max()
     g = g.copy()
     f_new, g_new = evaluate(t)
@@ -121,8 +126,8 @@ def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
 
 def _pack(value):
     """A state value as torch stores it: arrays and array scalars become Tensors, numbers stay."""
-    if isinstance(value, (xp.ndarray, xp.generic)):
-        return _make(xp.asarray(value))
+    if is_array(value) or isinstance(value, numpy.generic):
+        return _make(numpy.asarray(value) if isinstance(value, numpy.generic) else value)
     if isinstance(value, list):
         return [_pack(v) for v in value]
     return value
@@ -180,6 +185,7 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ the flat parameter vector
     def _gather_flat_grad(self):
+        xp = array_module(self._params[0]._data)
         parts = [
             xp.zeros(p._data.size, dtype=p._data.dtype) if p._grad is None else p._grad._data.reshape(-1)
             for p in self._params
@@ -189,6 +195,7 @@ class LBFGS(Optimizer):
     def _add_grad(self, step_size, update) -> None:
         """``params += step_size * update`` (``update`` flat)."""
         offset = 0
+        xp = array_module(update)
         for p in self._params:
             n = p._data.size
             p._data += xp.multiply(update[offset : offset + n].reshape(p._data.shape), step_size)
@@ -210,7 +217,7 @@ class LBFGS(Optimizer):
         (with its gradients). Returns the loss of the first evaluation."""
         if len(self.param_groups) != 1:
             raise AssertionError(f"Expected exactly one param_group, but got {len(self.param_groups)}")
-        with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with backend_of(self._params[0]._data).errstate(divide="ignore", invalid="ignore", over="ignore"):
             return self._run(closure)
 
     def _run(self, closure):
@@ -231,6 +238,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
+        xp = array_module(flat_grad)
         if xp.abs(flat_grad).max() <= tolerance_grad:  # already optimal
             return orig_loss
 

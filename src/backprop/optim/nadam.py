@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._backend import xp
+import numpy
+
+from .._backend import array_module
 from .._tensor import Tensor, _make
 from .adam import _check_betas, _check_lr
 from .optimizer import (
@@ -30,8 +32,10 @@ class NAdam(Optimizer):
     current gradient and the first moment with Nesterov weights, both over ``sqrt(v / (1 - beta2**t)) + eps``.
 
     ``state['mu_product']`` (the running product of the ``mu_t``) is a 0-d tensor multiplied in
-    its own dtype, as torch keeps it.
+    its own dtype, as torch keeps it: on the CPU, with ``step``, as torch's non-capturable one.
     """
+
+    _host_state_keys = frozenset({"step", "mu_product"})
 
     _option_defaults = {
         "maximize": False,
@@ -86,7 +90,7 @@ class NAdam(Optimizer):
             for p in group["params"]:
                 p_state = self.state.get(p, None)
                 if p_state and "mu_product" in p_state and not isinstance(p_state["mu_product"], Tensor):
-                    p_state["mu_product"] = _make(xp.array(p_state["mu_product"], dtype=_scalar_dtype()))
+                    p_state["mu_product"] = _make(numpy.array(p_state["mu_product"], dtype=_scalar_dtype()))
 
     @_use_grad
     def step(self, closure=None):
@@ -101,10 +105,11 @@ class NAdam(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
+                xp = array_module(p._data)
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = _new_step()
-                    state["mu_product"] = _make(xp.ones((), dtype=_scalar_dtype()))
+                    state["mu_product"] = _make(numpy.ones((), dtype=_scalar_dtype()))  # on the CPU, as torch
                     state["exp_avg"] = _make(xp.zeros_like(p._data))
                     state["exp_avg_sq"] = _make(xp.zeros_like(p._data))
                 step = _bump_step(state["step"])

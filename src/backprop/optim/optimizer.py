@@ -9,6 +9,12 @@ Subclasses update parameters with a few in-place ``xp`` calls per parameter on t
 behind the tensors (``p._data``, ``p._grad._data``, the state arrays), never through Tensor
 ops: a step records no graph, allocates little, and keeps every array in the parameter's dtype
 (Python-scalar hyper-parameters are weak scalars for NumPy 2, so nothing is promoted).
+
+Devices: ``xp`` is the array module of each parameter (``array_module(p._data)``), so the
+per-parameter state (``exp_avg``, momentum buffers...) is created on the parameter's device.
+As in torch's default (non-capturable) mode, the ``step`` counter and the other scalar state
+(``_host_state_keys``) stay 0-d CPU tensors and the bias corrections are host floats: a step
+never waits for the device.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from copy import deepcopy
 from itertools import chain
 from typing import Any, TypeAlias
 
+import numpy
+
 from .. import _dtype
-from .._backend import xp
+from .._backend import array_module, backend_of, is_array, move
 from .._tensor import Tensor, _make
 from ..autograd.grad_mode import enable_grad, no_grad
 
@@ -156,12 +164,12 @@ def _to_float(x) -> float:
 
 def _scalar_dtype():
     """The dtype of ``state['step']``: float64 under a float64 default dtype, else float32 (as torch)."""
-    return xp.float64 if _dtype.get_default_dtype() is _dtype.float64 else xp.float32
+    return numpy.float64 if _dtype.get_default_dtype() is _dtype.float64 else numpy.float32
 
 
 def _new_step(value: float = 0.0) -> Tensor:
-    """A fresh ``state['step']`` counter: a 0-d tensor, like torch's."""
-    return _make(xp.array(value, dtype=_scalar_dtype()))
+    """A fresh ``state['step']`` counter: a 0-d CPU tensor, like torch's (non-capturable) one."""
+    return _make(numpy.array(value, dtype=_scalar_dtype()))
 
 
 def _bump_step(step: Tensor) -> float:
@@ -177,6 +185,7 @@ def _grad_array(p: Tensor, weight_decay: float, maximize: bool):
     Returns the ``.grad`` array itself when neither applies: callers must treat it as read-only.
     """
     g = p._grad._data
+    xp = array_module(g)
     if weight_decay != 0:
         out = xp.multiply(p._data, weight_decay)
         if maximize:
@@ -189,6 +198,7 @@ def _grad_array(p: Tensor, weight_decay: float, maximize: bool):
 
 def _lerp_(a, b, weight: float, tmp) -> None:
     """``a.lerp_(b, weight)`` in place, with torch's two-sided formula (exact at both ends)."""
+    xp = array_module(a)
     xp.subtract(b, a, out=tmp)
     if abs(weight) < 0.5:
         tmp *= weight
@@ -201,7 +211,7 @@ def _lerp_(a, b, weight: float, tmp) -> None:
 def _ema_square_(v, g, beta: float, tmp) -> None:
     """``v.mul_(beta).addcmul_(g, g, value=1 - beta)`` in place."""
     v *= beta
-    xp.multiply(g, 1 - beta, out=tmp)
+    array_module(v).multiply(g, 1 - beta, out=tmp)
     tmp *= g
     v += tmp
 
@@ -224,6 +234,10 @@ class Optimizer:
     # Whether per-parameter ``step`` counters saved as numbers become tensors again on load
     # (the built-in optimizers that keep one; a user's subclass keeps what it saved).
     _tensor_steps = False
+    # State entries that are 0-d CPU tensors whatever the parameter's device (torch's
+    # non-capturable ``step``): ``load_state_dict`` keeps them on the CPU, so that reading them
+    # as host floats in ``step`` never waits for a device.
+    _host_state_keys: frozenset[str] = frozenset({"step"})
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -355,25 +369,37 @@ class Optimizer:
                 state_dict = result
         return state_dict
 
-    @staticmethod
-    def _process_value_according_to_param_policy(param: Tensor, value, key=None) -> Tensor:
-        """Copy a loaded state tensor; floating ones (but ``step``) take the parameter's dtype.
+    @classmethod
+    def _process_value_according_to_param_policy(cls, param: Tensor, value, key=None) -> Tensor:
+        """Copy a loaded state tensor onto the parameter's device; floating ones (but ``step``)
+        take the parameter's dtype. The scalar counters of ``_host_state_keys`` stay on the CPU.
 
-        Accepts backprop tensors, NumPy arrays and foreign tensors (a torch optimizer's state dict).
+        Accepts backprop tensors, NumPy (or device) arrays and foreign tensors (a torch
+        optimizer's state dict).
         """
         if isinstance(value, Tensor):
             arr = value._data
+        elif is_array(value):
+            arr = value
         elif hasattr(value, "detach") and hasattr(value, "numpy"):
-            arr = xp.asarray(value.detach().cpu().numpy())
+            arr = numpy.asarray(value.detach().cpu().numpy())
         else:
-            arr = xp.asarray(value)
+            arr = numpy.asarray(value)
+        dtype = None
         if key != "step" and param._data.dtype.kind == "f" and arr.dtype.kind == "f":
-            return _make(arr.astype(param._data.dtype, copy=True))
-        return _make(arr.copy())
+            dtype = param._data.dtype
+        if key in cls._host_state_keys:
+            out = backend_of(arr).to_host(arr)
+            out = out.astype(dtype) if dtype is not None else out.copy() if out is arr else out
+        else:
+            out = move(arr, param.device, dtype)
+            if out is arr:
+                out = out.copy()
+        return _make(out)
 
     @staticmethod
     def _is_tensor_like(value) -> bool:
-        if isinstance(value, Tensor) or (type(value).__module__ == "numpy" and hasattr(value, "dtype")):
+        if isinstance(value, Tensor) or is_array(value) or (type(value).__module__ == "numpy" and hasattr(value, "dtype")):
             return True
         return type(value).__module__.startswith("torch") and hasattr(value, "detach") and hasattr(value, "numpy")
 
@@ -446,11 +472,11 @@ class Optimizer:
                     g.detach_()
                 else:
                     g._requires_grad = False
-                if g._data.flags.writeable:
+                if backend_of(g._data).is_writeable(g._data):
                     g._data.fill(0)
                     g._version_counter[0] += 1
                 else:
-                    p._grad = _make(xp.zeros_like(g._data))
+                    p._grad = _make(array_module(g._data).zeros_like(g._data))
 
     def step(self, closure: Callable[[], Any] | None = None):
         """Perform a single optimization step (subclasses implement it); returns the closure's loss."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+from .._backend import array_module
 from .._tensor import Tensor, _make
 from .adam import _check_lr
 from .optimizer import Optimizer, ParamsT, _bump, _bump_step, _new_step, _run_closure, _to_float, _use_grad
@@ -57,6 +57,7 @@ class Rprop(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
+                xp = array_module(p._data)
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = _new_step()
@@ -68,13 +69,14 @@ class Rprop(Optimizer):
                 prev, step_size = state["prev"]._data, state["step_size"]._data
                 factor = xp.multiply(g, prev)
                 xp.sign(factor, out=factor)
+                # masked writes by copyto: boolean-mask assignment would wait for the device on CUDA
                 flipped = factor < 0
-                factor[factor > 0] = etaplus
-                factor[flipped] = etaminus
-                factor[factor == 0] = 1
+                xp.copyto(factor, etaplus, where=factor > 0)
+                xp.copyto(factor, etaminus, where=flipped)
+                xp.copyto(factor, 1, where=factor == 0)
                 step_size *= factor
                 xp.clip(step_size, step_size_min, step_size_max, out=step_size)
-                g[flipped] = 0  # no step where the sign flipped; the next step sees prev = 0
+                xp.copyto(g, 0, where=flipped)  # no step where the sign flipped; the next step sees prev = 0
                 xp.sign(g, out=factor)
                 factor *= step_size
                 p._data -= factor

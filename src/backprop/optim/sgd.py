@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._backend import xp
+from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from .optimizer import Optimizer, ParamsT, _bump, _grad_array, _run_closure, _to_float, _use_grad
 
@@ -72,6 +72,11 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
+                kernel = getattr(backend_of(p._data).kernels, "sgd_step", None)
+                if kernel is not None:  # the whole update in one kernel (CUDA)
+                    self._fused_step(kernel, p, lr, momentum, dampening, weight_decay, nesterov, maximize)
+                    continue
+                xp = array_module(p._data)
                 g = _grad_array(p, weight_decay, maximize)
                 if momentum != 0:
                     state = self.state[p]
@@ -94,3 +99,17 @@ class SGD(Optimizer):
                 p._data += xp.multiply(g, -lr)  # torch: p.add_(g, alpha=-lr)
                 _bump(p)
         return loss
+
+    def _fused_step(self, kernel, p, lr, momentum, dampening, weight_decay, nesterov, maximize) -> None:
+        buf_t = None
+        first = False
+        if momentum != 0:
+            state = self.state[p]
+            buf_t = state.get("momentum_buffer")
+            if buf_t is None:
+                first = True
+                buf_t = state["momentum_buffer"] = _make(array_module(p._data).empty_like(p._data))
+            else:
+                buf_t._version_counter[0] += 1
+        kernel(p._data, p._grad._data, None if buf_t is None else buf_t._data, lr, momentum, dampening, weight_decay, nesterov, maximize, first)
+        _bump(p)

@@ -2,9 +2,11 @@
 
 ``checkpoint(fn, *args, use_reentrant=True)`` runs ``fn`` without recording a graph, so none of
 its intermediate activations are kept; the backward pass runs ``fn`` again (with the random
-state it had the first time, so dropout masks repeat) and backpropagates through that second
-run. Parameters used inside ``fn`` get their gradients from that inner backward, as in torch's
-reentrant variant, which therefore supports ``.backward()`` only (not ``autograd.grad``).
+state it had the first time, so dropout masks repeat: the CPU generator's state and, as torch's
+``get_device_states``, those of the CUDA devices holding tensor arguments) and backpropagates
+through that second run. Parameters used inside ``fn`` get their gradients from that inner
+backward, as in torch's reentrant variant, which therefore supports ``.backward()`` only (not
+``autograd.grad``).
 
 ``use_reentrant=False`` is torch's recommended variant and also works with ``autograd.grad``.
 backprop has no saved-tensor hooks to implement its recomputation, so it runs ``fn`` normally
@@ -27,6 +29,11 @@ from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 __all__ = ["checkpoint", "checkpoint_sequential"]
 
 
+def _cuda_devices(args) -> list[int]:
+    """The indices of the CUDA devices holding tensor arguments (torch's ``get_device_states``)."""
+    return sorted({a.device.index or 0 for a in args if isinstance(a, Tensor) and a.device.type == "cuda"})
+
+
 class CheckpointFunction(Function):
     _array_backward = False  # backward needs Tensors: it re-runs user code
 
@@ -34,6 +41,8 @@ class CheckpointFunction(Function):
     def forward(ctx, run_function, preserve_rng_state, *args):
         ctx.run_function = run_function
         ctx.rng_state = _random.get_rng_state() if preserve_rng_state else None
+        ctx.cuda_devices = _cuda_devices(args) if preserve_rng_state else []
+        ctx.cuda_states = [_random.cuda_generator(i).get_state() for i in ctx.cuda_devices]
         ctx.tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         ctx.plain_args = [None if isinstance(a, Tensor) else a for a in args]
         ctx.save_for_backward(*[a for a in args if isinstance(a, Tensor)])
@@ -59,9 +68,11 @@ class CheckpointFunction(Function):
             leaf.requires_grad_(tensor.requires_grad)
             args[position] = leaf
             inputs.append(leaf)
-        with _random.fork_rng(enabled=ctx.rng_state is not None):
+        with _random.fork_rng(devices=ctx.cuda_devices, enabled=ctx.rng_state is not None):
             if ctx.rng_state is not None:
                 _random.set_rng_state(ctx.rng_state)
+                for index, state in zip(ctx.cuda_devices, ctx.cuda_states):
+                    _random.cuda_generator(index).set_state(state)
             with enable_grad():
                 outputs = ctx.run_function(*args)
         outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)

@@ -11,16 +11,20 @@ from __future__ import annotations
 import os
 import time
 
+from .._backend import backend_of, is_array
 from .._tensor import Tensor
 
 __all__ = ["SummaryWriter"]
 
 
 def _convert(value):
-    """backprop Tensors (also inside lists, tuples and dicts) -> NumPy arrays / Python numbers."""
+    """backprop Tensors (also inside lists, tuples and dicts) -> NumPy arrays (host copies of
+    CUDA tensors) / Python numbers."""
     if isinstance(value, Tensor):
-        data = value.detach()._data
-        return data.item() if data.ndim == 0 else data
+        data = value._data
+        return data.item() if data.ndim == 0 else backend_of(data).to_host(data)
+    if is_array(value):  # a NumPy or CuPy array
+        return backend_of(value).to_host(value)
     if isinstance(value, dict):
         return {k: _convert(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..._backend import xp
+import numpy
+
+from ... import _dtype
+from ..._creation import ones, zeros
 from ..._tensor import Tensor, _make
 from ...autograd.grad_mode import no_grad
 from .. import functional as F
@@ -23,18 +26,19 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         if affine:
-            self.weight = Parameter(_empty(num_features, dtype=dtype))
+            self.weight = Parameter(_empty(num_features, dtype=dtype, device=device))
             if bias:
-                self.bias = Parameter(_empty(num_features, dtype=dtype))
+                self.bias = Parameter(_empty(num_features, dtype=dtype, device=device))
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", _make(xp.zeros(num_features, dtype=self._np_dtype(dtype))))
-            self.register_buffer("running_var", _make(xp.ones(num_features, dtype=self._np_dtype(dtype))))
-            self.register_buffer("num_batches_tracked", _make(xp.zeros((), dtype=xp.int64)))
+            dt = self._dtype(dtype)
+            self.register_buffer("running_mean", zeros(num_features, dtype=dt, device=device))
+            self.register_buffer("running_var", ones(num_features, dtype=dt, device=device))
+            self.register_buffer("num_batches_tracked", zeros((), dtype=_dtype.int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -42,10 +46,8 @@ class _BatchNorm(Module):
         self.reset_parameters()
 
     @staticmethod
-    def _np_dtype(dtype):
-        from ... import _dtype
-
-        return (_dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()).np
+    def _dtype(dtype):
+        return _dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -95,7 +97,7 @@ class _BatchNorm(Module):
         # Old checkpoints without num_batches_tracked load with it at 0, as in torch.
         key = prefix + "num_batches_tracked"
         if self.track_running_stats and key not in state_dict:
-            state_dict[key] = _make(xp.zeros((), dtype=xp.int64))
+            state_dict[key] = _make(numpy.zeros((), dtype=numpy.int64))  # copied onto the buffer's device by the load
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 
 

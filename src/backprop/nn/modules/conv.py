@@ -54,9 +54,9 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:
             shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(_empty(*shape, dtype=dtype))
+        self.weight = Parameter(_empty(*shape, dtype=dtype, device=device))
         if bias:
-            self.bias = Parameter(_empty(out_channels, dtype=dtype))
+            self.bias = Parameter(_empty(out_channels, dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -147,11 +147,11 @@ class _LazyConvXdMixin(LazyModuleMixin):
         if not self.has_uninitialized_params() and self.in_channels != 0:
             super().reset_parameters()
 
-    def _lazy_setup(self, out_channels: int, bias: bool, dtype) -> None:
-        self.weight = UninitializedParameter(dtype=dtype)
+    def _lazy_setup(self, out_channels: int, bias: bool, dtype, device=None) -> None:
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
         self.out_channels = out_channels
         if bias:
-            self.bias = UninitializedParameter(dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
 
     def _get_in_channels(self, input: Tensor) -> int:
         spatial = self._spatial
@@ -184,7 +184,7 @@ class LazyConv1d(_LazyConvXdMixin, Conv1d):
 
     def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
         super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode)
-        self._lazy_setup(out_channels, bias, dtype)
+        self._lazy_setup(out_channels, bias, dtype, device)
 
 
 class LazyConv2d(_LazyConvXdMixin, Conv2d):
@@ -194,4 +194,4 @@ class LazyConv2d(_LazyConvXdMixin, Conv2d):
 
     def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
         super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode)
-        self._lazy_setup(out_channels, bias, dtype)
+        self._lazy_setup(out_channels, bias, dtype, device)

@@ -4,6 +4,9 @@ Attributes assigned on a module are registered by kind: a ``Parameter`` goes to
 ``_parameters``, a ``Module`` to ``_modules``, a tensor given to ``register_buffer`` to
 ``_buffers``. ``state_dict()`` walks them in registration order with dotted names
 (``features.0.weight``), exactly as torch names them, so checkpoints interchange.
+Parameters and buffers live on a device each (``to``/``cuda``/``cpu`` move them all);
+``state_dict()`` returns them where they are, and ``load_state_dict`` copies every value
+onto the device of the parameter or buffer it loads into, as torch does.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import itertools
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator
 
+import numpy
+
 from ... import _dtype
-from ..._backend import move, xp
+from ..._backend import is_array, move
 from ..._device import device as device_cls
 from ..._tensor import Tensor, _make
 from ..._tensor_methods import parse_to_args
@@ -34,12 +39,15 @@ class _IncompatibleKeysResult(_IncompatibleKeys):
 
 
 def _as_array(value):
-    """State-dict values may be backprop tensors, NumPy arrays or foreign tensors (torch)."""
+    """State-dict values may be backprop tensors (of any device), NumPy or CuPy arrays, or
+    foreign tensors (torch: copied to host memory). The array is returned where it lives."""
     if isinstance(value, Tensor):
         return value._data
+    if is_array(value):
+        return value
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch.Tensor
-        return xp.asarray(value.detach().cpu().numpy())
-    return xp.asarray(value)
+        return numpy.asarray(value.detach().cpu().numpy())
+    return numpy.asarray(value)
 
 
 def _shape_repr(shape) -> str:
@@ -419,8 +427,10 @@ class Module:
                     f"the shape in current model is {_shape_repr(param._data.shape)}."
                 )
                 continue
-            with no_grad():
-                param._data[...] = arr.astype(param._data.dtype, copy=False)
+            if arr.shape != param._data.shape:  # a size-1 value into a 0-d tensor
+                arr = arr.reshape(param._data.shape)
+            with no_grad():  # onto the parameter's device, in its dtype
+                param._data[...] = move(arr, param.device, param._data.dtype)
                 param._version_counter[0] += 1
         if type(self).set_extra_state is not Module.set_extra_state:
             key = prefix + "_extra_state"

@@ -10,13 +10,13 @@ from .linear import _empty
 from .module import Module
 
 
-def _affine_params(module: Module, affine: bool, bias: bool, n: int, dtype) -> None:
+def _affine_params(module: Module, affine: bool, bias: bool, n: int, dtype, device=None) -> None:
     """Per-channel weight (ones) and optional bias (zeros), or None when not affine."""
     if affine:
-        module.weight = Parameter(_empty(n, dtype=dtype))
+        module.weight = Parameter(_empty(n, dtype=dtype, device=device))
         init.ones_(module.weight)
         if bias:
-            module.bias = Parameter(_empty(n, dtype=dtype))
+            module.bias = Parameter(_empty(n, dtype=dtype, device=device))
             init.zeros_(module.bias)
         else:
             module.register_parameter("bias", None)
@@ -32,9 +32,9 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(_empty(*self.normalized_shape, dtype=dtype))
+            self.weight = Parameter(_empty(*self.normalized_shape, dtype=dtype, device=device))
             if bias:
-                self.bias = Parameter(_empty(*self.normalized_shape, dtype=dtype))
+                self.bias = Parameter(_empty(*self.normalized_shape, dtype=dtype, device=device))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -62,7 +62,7 @@ class RMSNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(_empty(*self.normalized_shape, dtype=dtype))
+            self.weight = Parameter(_empty(*self.normalized_shape, dtype=dtype, device=device))
             init.ones_(self.weight)
         else:
             self.register_parameter("weight", None)
@@ -83,7 +83,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        _affine_params(self, affine, bias, num_channels, dtype)
+        _affine_params(self, affine, bias, num_channels, dtype, device)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
@@ -97,7 +97,7 @@ class _InstanceNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
         self.track_running_stats = track_running_stats
-        _affine_params(self, affine, bias, num_features, dtype)
+        _affine_params(self, affine, bias, num_features, dtype, device)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.instance_norm(input, None, None, self.weight, self.bias, True, self.momentum, self.eps)

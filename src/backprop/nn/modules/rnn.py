@@ -18,7 +18,7 @@ import math
 import numbers
 import warnings
 
-from ..._backend import xp
+from ..._backend import array_module
 from ..._tensor import Tensor, _make
 from ...ops import movement as _mv
 from ...ops.rnn_ops import rnn_layer
@@ -35,7 +35,8 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
 def _zeros(shape, like: Tensor) -> Tensor:
-    return _make(xp.zeros(shape, dtype=like._data.dtype))
+    """Zeros of ``shape`` with ``like``'s dtype, on its device."""
+    return _make(array_module(like._data).zeros(shape, dtype=like._data.dtype))
 
 
 class RNNBase(Module):
@@ -113,7 +114,7 @@ class RNNBase(Module):
                 names = []
                 for pattern, shape in shapes:
                     name = pattern.format(layer, suffix)
-                    setattr(self, name, Parameter(_empty(*shape, dtype=dtype)))
+                    setattr(self, name, Parameter(_empty(*shape, dtype=dtype, device=device)))
                     names.append(name)
                 self._flat_weights_names.extend(names)
                 self._all_weights.append(names)
@@ -296,6 +297,7 @@ def _lstm_projected_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse: bool
     h = h0 if h0 is not None else _zeros((batch, proj), x)
     c = c0 if c0 is not None else _zeros((batch, hidden), x)
     x_gates = F.linear(x, w_ih, b_ih)
+    xp = array_module(x._data)
     outputs = [None] * steps
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
         i, f, g, o = (x_gates[t] + F.linear(h, w_hh, b_hh)).chunk(4, 1)
@@ -412,11 +414,11 @@ class RNNCellBase(Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        self.weight_ih = Parameter(_empty(num_chunks * hidden_size, input_size, dtype=dtype))
-        self.weight_hh = Parameter(_empty(num_chunks * hidden_size, hidden_size, dtype=dtype))
+        self.weight_ih = Parameter(_empty(num_chunks * hidden_size, input_size, dtype=dtype, device=device))
+        self.weight_hh = Parameter(_empty(num_chunks * hidden_size, hidden_size, dtype=dtype, device=device))
         if bias:
-            self.bias_ih = Parameter(_empty(num_chunks * hidden_size, dtype=dtype))
-            self.bias_hh = Parameter(_empty(num_chunks * hidden_size, dtype=dtype))
+            self.bias_ih = Parameter(_empty(num_chunks * hidden_size, dtype=dtype, device=device))
+            self.bias_hh = Parameter(_empty(num_chunks * hidden_size, dtype=dtype, device=device))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)

@@ -64,8 +64,8 @@ class _SpectralNorm(Module):
             self.n_power_iterations = n_power_iterations
             matrix = self._as_matrix(weight)
             h, w = matrix.shape
-            self.register_buffer("_u", F.normalize(randn(h, dtype=matrix.dtype), dim=0, eps=eps))
-            self.register_buffer("_v", F.normalize(randn(w, dtype=matrix.dtype), dim=0, eps=eps))
+            self.register_buffer("_u", F.normalize(randn(h, dtype=matrix.dtype, device=matrix.device), dim=0, eps=eps))
+            self.register_buffer("_v", F.normalize(randn(w, dtype=matrix.dtype, device=matrix.device), dim=0, eps=eps))
             self._power_method(matrix, 15)
 
     def _as_matrix(self, weight: Tensor) -> Tensor:

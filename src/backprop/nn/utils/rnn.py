@@ -4,6 +4,11 @@ A packed sequence stores the valid steps of a batch time-major: all sequences' s
 step 1 of those at least 2 long, ... ``batch_sizes[t]`` counts the sequences still running at
 step ``t`` (the batch is sorted by decreasing length; ``sorted_indices`` remembers the order).
 The RNN modules accept a ``PackedSequence`` and return one.
+
+Devices follow torch: ``data`` and the index permutations live on the data's device;
+``batch_sizes`` and the ``lengths`` returned by ``pad_packed_sequence`` are host (CPU)
+tensors, and ``lengths`` given as a tensor are read on the host. Index arrays built from
+them are made in host memory and copied once to the data's device.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from ..._backend import xp
+import numpy
+
+from ..._backend import array_module, backend_of, move
 from ..._tensor import Tensor, _make
 from ...ops import movement as _mv
 
@@ -47,14 +54,23 @@ class PackedSequence(PackedSequence_):
             data, batch_sizes = data
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
 
-    def to(self, *args, **kwargs) -> PackedSequence:
-        data = self.data.to(*args, **kwargs)
+    def _with_data(self, data: Tensor) -> PackedSequence:
+        """This sequence with ``data`` converted; the index permutations follow it to its device
+        (``batch_sizes`` stays on the CPU), as torch."""
         if data is self.data:
             return self
-        return type(self)(data, self.batch_sizes, self.sorted_indices, self.unsorted_indices)
+        device = data.device
+        sorted_indices, unsorted_indices = (None if t is None else t.to(device) for t in (self.sorted_indices, self.unsorted_indices))
+        return type(self)(data, self.batch_sizes, sorted_indices, unsorted_indices)
+
+    def to(self, *args, **kwargs) -> PackedSequence:
+        return self._with_data(self.data.to(*args, **kwargs))
 
     def cpu(self, *args, **kwargs) -> PackedSequence:
-        return self
+        return self._with_data(self.data.cpu())
+
+    def cuda(self, *args, **kwargs) -> PackedSequence:
+        return self._with_data(self.data.cuda(*args, **kwargs))
 
     def double(self) -> PackedSequence:
         from ... import _dtype
@@ -68,38 +84,45 @@ class PackedSequence(PackedSequence_):
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return self.data.is_cuda
 
     def is_pinned(self) -> bool:
         return False
 
 
-def _as_int64(values):
+def _as_int64(values) -> numpy.ndarray:
+    """Lengths or batch sizes (a tensor of any device, a torch tensor, a list) as a host int64 array."""
     if isinstance(values, Tensor):
-        return values._data.astype(xp.int64)
+        data = values._data
+        return backend_of(data).to_host(data).astype(numpy.int64)
     if hasattr(values, "detach") and hasattr(values, "numpy"):  # a torch tensor
-        return xp.asarray(values.detach().cpu().numpy(), dtype=xp.int64)
-    return xp.asarray(values, dtype=xp.int64).reshape(-1)
+        return numpy.asarray(values.detach().cpu().numpy(), dtype=numpy.int64)
+    return numpy.asarray(values, dtype=numpy.int64).reshape(-1)
 
 
 def invert_permutation(permutation: Tensor | None) -> Tensor | None:
-    """The permutation that undoes ``permutation`` (None stays None)."""
+    """The permutation that undoes ``permutation`` (None stays None), on its device."""
     if permutation is None:
         return None
-    perm = _as_int64(permutation)
+    if isinstance(permutation, Tensor):
+        perm = permutation._data.astype(numpy.int64)
+    else:
+        perm = _as_int64(permutation)
+    xp = array_module(perm)
     out = xp.empty_like(perm)
-    out[perm] = xp.arange(perm.size, dtype=xp.int64)
+    out[perm] = xp.arange(perm.size, dtype=numpy.int64)
     return _make(out)
 
 
-def packed_rows(batch_sizes, batch: int):
-    """Row indices into a (T*B, ...) time-major padded array of the packed entries, in packed order."""
+def packed_rows(batch_sizes, batch: int) -> numpy.ndarray:
+    """Row indices into a (T*B, ...) time-major padded array of the packed entries, in packed
+    order (a host array: batch sizes live on the host)."""
     bs = _as_int64(batch_sizes)
     if bs.size == 0:
-        return xp.zeros(0, dtype=xp.int64)
-    t = xp.repeat(xp.arange(bs.size, dtype=xp.int64), bs)
-    starts = xp.cumsum(bs) - bs
-    b = xp.arange(t.size, dtype=xp.int64) - xp.repeat(starts, bs)
+        return numpy.zeros(0, dtype=numpy.int64)
+    t = numpy.repeat(numpy.arange(bs.size, dtype=numpy.int64), bs)
+    starts = numpy.cumsum(bs) - bs
+    b = numpy.arange(t.size, dtype=numpy.int64) - numpy.repeat(starts, bs)
     return t * batch + b
 
 
@@ -109,17 +132,17 @@ def packed_to_padded(data: Tensor, batch_sizes, total_length: int | None = None,
     steps = int(bs.size if total_length is None else total_length)
     batch = int(bs[0]) if bs.size else 0
     rest = tuple(data._data.shape[1:])
-    fill = _make(xp.full((1, *rest), padding_value, dtype=data._data.dtype))
-    gather = xp.full(steps * batch, data._data.shape[0], dtype=xp.int64)  # padding reads the fill row
-    gather[packed_rows(bs, batch)] = xp.arange(data._data.shape[0], dtype=xp.int64)
+    fill = _make(array_module(data._data).full((1, *rest), padding_value, dtype=data._data.dtype))
+    gather = numpy.full(steps * batch, data._data.shape[0], dtype=numpy.int64)  # padding reads the fill row
+    gather[packed_rows(bs, batch)] = numpy.arange(data._data.shape[0], dtype=numpy.int64)
     extended = _mv.cat([data, fill], 0)
-    return extended[_make(gather)].reshape(steps, batch, *rest)
+    return extended[_make(move(gather, data.device))].reshape(steps, batch, *rest)
 
 
 def padded_to_packed(padded: Tensor, batch_sizes) -> Tensor:
     """(T, B, *) time-major padded tensor -> its (sum(batch_sizes), *) packed data (differentiable)."""
     steps, batch = padded._data.shape[:2]
-    rows = packed_rows(batch_sizes, batch)
+    rows = move(packed_rows(batch_sizes, batch), padded.device)
     return padded.reshape(steps * batch, *padded._data.shape[2:])[_make(rows)]
 
 
@@ -129,16 +152,16 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False, enfo
     sorted_indices = None
     batch_dim = 0 if batch_first else 1
     if enforce_sorted:
-        if lens.size > 1 and bool(xp.any(lens[1:] > lens[:-1])):
+        if lens.size > 1 and bool(numpy.any(lens[1:] > lens[:-1])):
             raise RuntimeError(
                 "`lengths` array must be sorted in decreasing order when `enforce_sorted` is True. You can pass "
                 "`enforce_sorted=False` to pack_padded_sequence and/or pack_sequence to sidestep this requirement "
                 "if you do not need ONNX exportability."
             )
     else:
-        order = xp.argsort(-lens, kind="stable")
+        order = numpy.argsort(-lens, kind="stable")
         lens = lens[order]
-        sorted_indices = _make(order.astype(xp.int64))
+        sorted_indices = _make(move(order.astype(numpy.int64), input.device))
         input = input.index_select(batch_dim, sorted_indices)
     if lens.size == 0 or int(lens.min()) <= 0:
         raise RuntimeError("Length of all samples has to be greater than 0, but found an element in 'lengths' that is <= 0")
@@ -147,7 +170,7 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False, enfo
     steps = input._data.shape[1 - batch_dim]
     if int(lens[0]) > steps:
         raise RuntimeError(f"Expected all lengths to be at most the sequence length {steps}, but got a length of {int(lens[0])}")
-    batch_sizes = (lens[None, :] > xp.arange(int(lens[0]))[:, None]).sum(1).astype(xp.int64)
+    batch_sizes = (lens[None, :] > numpy.arange(int(lens[0]))[:, None]).sum(1).astype(numpy.int64)
     time_major = input.transpose(0, 1) if batch_first else input
     data = padded_to_packed(time_major[: int(lens[0])], batch_sizes)
     return PackedSequence(data, _make(batch_sizes), sorted_indices, None)
@@ -166,7 +189,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
         max_len = total_length
     padded = packed_to_padded(sequence.data, bs, max_len, padding_value)
     batch = int(bs[0]) if bs.size else 0
-    lengths = (bs[None, :] > xp.arange(batch)[:, None]).sum(1).astype(xp.int64)
+    lengths = (bs[None, :] > numpy.arange(batch)[:, None]).sum(1).astype(numpy.int64)
     if batch_first:
         padded = padded.transpose(0, 1)
     if sequence.unsorted_indices is not None:
@@ -190,7 +213,7 @@ def pad_sequence(sequences: Tensor | Sequence[Tensor], batch_first: bool = False
     for s in seqs:
         missing = max_len - s._data.shape[0]
         if missing:
-            fill = _make(xp.full((missing, *s._data.shape[1:]), padding_value, dtype=s._data.dtype))
+            fill = _make(array_module(s._data).full((missing, *s._data.shape[1:]), padding_value, dtype=s._data.dtype))
             s = _mv.cat([s, fill] if padding_side == "right" else [fill, s], 0)
         padded.append(s)
     return _mv.stack(padded, 0 if batch_first else 1)

@@ -71,8 +71,8 @@ class SpectralNorm:
         with no_grad():
             matrix = fn.reshape_weight_to_matrix(weight)
             h, w = matrix.shape
-            u = F.normalize(randn(h, dtype=weight.dtype), dim=0, eps=fn.eps)
-            v = F.normalize(randn(w, dtype=weight.dtype), dim=0, eps=fn.eps)
+            u = F.normalize(randn(h, dtype=weight.dtype, device=weight.device), dim=0, eps=fn.eps)
+            v = F.normalize(randn(w, dtype=weight.dtype, device=weight.device), dim=0, eps=fn.eps)
         del module._parameters[name]
         module.register_parameter(name + "_orig", weight)
         setattr(module, name, weight.detach())

@@ -11,8 +11,14 @@ share the process's global state (backprop's default generator, NumPy's global R
 backprop's random transforms, which draw from the worker's own generator seeded ``base_seed + id``,
 are reproducible inside workers; Python-level per-sample work holds the GIL, so threads pay off
 only when samples spend their time in NumPy; ``multiprocessing_context`` is validated but unused;
-``in_order=False`` still yields in order; ``pin_memory`` only warns (no accelerator); a worker's
-exception is re-raised as is (same type), with a note naming the worker.
+``in_order=False`` still yields in order; a worker's exception is re-raised as is (same type), with
+a note naming the worker.
+
+``pin_memory=True``: when a CUDA backend is loaded, every batch's CPU tensors are copied to
+page-locked memory (``Tensor.pin_memory()``; by the worker threads when there are some, as
+torch's pin-memory thread does), ready for a fast ``.to("cuda", non_blocking=True)``; without
+one it warns, as torch does without an accelerator. Samples that are already CUDA tensors are
+stacked on their device.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from ... import random as _random
+from ..._backend import loaded_backend
 from ._utils.collate import default_collate, default_convert
 from ._utils.fetch import _IterableDatasetFetcher, _MapDatasetFetcher
+from ._utils.pin_memory import pin_memory as _pin_memory
 from ._utils.worker import WorkerInfo, _set_worker_info, get_worker_info
 from .dataset import Dataset, IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
@@ -251,7 +259,8 @@ class _BaseDataLoaderIter:
         self._drop_last = loader.drop_last
         self._index_sampler = loader._index_sampler
         self._num_workers = loader.num_workers
-        if loader.pin_memory:
+        self._pin_memory = loader.pin_memory and loaded_backend("cuda") is not None
+        if loader.pin_memory and not self._pin_memory:
             warnings.warn(
                 "'pin_memory' argument is set as true but no accelerator is found, then device pinned memory won't be used.",
                 stacklevel=3,
@@ -316,7 +325,10 @@ class _SingleProcessDataLoaderIter(_BaseDataLoaderIter):
 
     def _next_data(self):
         index = self._next_index()  # may raise StopIteration
-        return self._dataset_fetcher.fetch(index)  # may raise StopIteration
+        data = self._dataset_fetcher.fetch(index)  # may raise StopIteration
+        if self._pin_memory:
+            data = _pin_memory(data)
+        return data
 
 
 def _shallow_copy(dataset):
@@ -329,8 +341,9 @@ def _shallow_copy(dataset):
 class _Worker:
     """One worker: a dedicated thread (a one-thread executor) with its own dataset copy and fetcher."""
 
-    def __init__(self, worker_id: int, num_workers: int, seed: int, dataset, init_fn) -> None:
+    def __init__(self, worker_id: int, num_workers: int, seed: int, dataset, init_fn, pin: bool = False) -> None:
         self.id = worker_id
+        self.pin = pin  # pin each batch in this thread (torch's pin-memory thread)
         self.dataset = _shallow_copy(dataset)
         self.info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=self.dataset)
         self.active = True
@@ -368,9 +381,10 @@ class _Worker:
         if self.error is not None:
             raise self.error
         try:
-            return True, self.fetcher.fetch(index)
+            data = self.fetcher.fetch(index)
         except StopIteration:
             return False, None
+        return True, _pin_memory(data) if self.pin else data
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -383,7 +397,7 @@ class _ThreadedDataLoaderIter(_BaseDataLoaderIter):
         super().__init__(loader)
         self._prefetch_factor = loader.prefetch_factor
         self._workers = [
-            _Worker(i, self._num_workers, self._base_seed + i, self._dataset, loader.worker_init_fn)
+            _Worker(i, self._num_workers, self._base_seed + i, self._dataset, loader.worker_init_fn, self._pin_memory)
             for i in range(self._num_workers)
         ]
         self._shutdown = False

@@ -1,7 +1,7 @@
-"""DataLoader internals: collation and worker bookkeeping."""
+"""DataLoader internals: collation, pinning and worker bookkeeping."""
 
 from __future__ import annotations
 
-from . import collate, fetch, worker
+from . import collate, fetch, pin_memory, worker
 
-__all__ = ["collate", "fetch", "worker"]
+__all__ = ["collate", "fetch", "pin_memory", "worker"]

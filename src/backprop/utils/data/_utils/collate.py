@@ -1,8 +1,9 @@
 """``default_collate`` / ``default_convert`` (torch.utils.data._utils.collate).
 
 ``default_collate`` stacks a list of samples into a batch, recursing into mappings, namedtuples and
-sequences: Tensors are stacked, NumPy arrays and scalars become tensors of their own dtype, Python
-ints give int64, floats float64, bools bool; strings and bytes stay a list.
+sequences: Tensors are stacked (on their device: a batch of CUDA samples is a CUDA batch), NumPy
+arrays and scalars become (CPU) tensors of their own dtype, Python ints give int64, floats float64,
+bools bool; strings and bytes stay a list.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import copy
 import re
 from collections.abc import Callable
 
+import numpy
+
 from .... import _dtype
-from ...._backend import xp
 from ...._creation import tensor as _tensor
 from ...._tensor import Tensor, _make
 from ....ops.movement import stack
@@ -29,7 +31,7 @@ default_collate_err_msg_format = (
 
 def _from_numpy(arr) -> Tensor:
     """A NumPy array or scalar as a tensor of the same dtype (TypeError on dtypes backprop lacks)."""
-    arr = xp.asarray(arr)
+    arr = numpy.asarray(arr)
     _dtype.from_numpy_dtype(arr.dtype)
     return _make(arr)
 
@@ -144,8 +146,8 @@ def collate_str_fn(batch, *, collate_fn_map=None):
 
 default_collate_fn_map: dict[type | tuple[type, ...], Callable] = {
     Tensor: collate_tensor_fn,
-    xp.ndarray: collate_numpy_array_fn,
-    (xp.bool_, xp.number, xp.object_): collate_numpy_scalar_fn,
+    numpy.ndarray: collate_numpy_array_fn,
+    (numpy.bool_, numpy.number, numpy.object_): collate_numpy_scalar_fn,
     float: collate_float_fn,
     int: collate_int_fn,
     str: collate_str_fn,
