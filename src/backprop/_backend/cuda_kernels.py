@@ -69,7 +69,7 @@ _DROPOUT_MASK = cupy.ElementwiseKernel(
     unsigned int w[4];
     philox4x32_10(offset + (unsigned long long)(i >> 2), seed, w);
     float u = (float)(w[i & 3] >> 8) * 5.9604644775390625e-08f;
-    mask = u >= p ? scale : (T)0;
+    mask = u >= p ? scale : (T)0.0f;
     """,
     "backprop_dropout_mask",
     preamble=_PHILOX_ROUNDS,
@@ -101,7 +101,7 @@ _GELU_FORWARD = cupy.ElementwiseKernel(
     "T x, int32 tanh_approx",
     "T y",
     """
-    typedef typename Acc<T>::type A;
+    typedef Acc<T>::type A;
     A v = (A)x;
     if (tanh_approx) {
         A inner = (A)0.7978845608028654 * (v + (A)0.044715 * v * v * v);
@@ -118,7 +118,7 @@ _GELU_BACKWARD = cupy.ElementwiseKernel(
     "T x, T g, int32 tanh_approx",
     "T gx",
     """
-    typedef typename Acc<T>::type A;
+    typedef Acc<T>::type A;
     A v = (A)x;
     A d;
     if (tanh_approx) {
@@ -289,8 +289,8 @@ ROW_KERNELS(float, f32)
 ROW_KERNELS(double, f64)
 """
 )
-_ROW_MODULE = cupy.RawModule(code=_ROWS, options=("-std=c++14",))
 _SUFFIX = {numpy.dtype(numpy.float32): "f32", numpy.dtype(numpy.float64): "f64"}
+_row_module: list = []  # the compiled RawModule, made on first use
 _NULL = numpy.uint64(0)  # a null pointer argument (no weight / no bias / no output)
 
 
@@ -300,14 +300,28 @@ def _row_launch(cols: int) -> int:
 
 
 def _row_function(name: str, dtype):
-    return _ROW_MODULE.get_function(f"{name}_{_SUFFIX[numpy.dtype(dtype)]}")
+    if not _row_module:
+        _row_module.append(cupy.RawModule(code=_ROWS, options=("-std=c++14",)))
+    return _row_module[0].get_function(f"{name}_{_SUFFIX[numpy.dtype(dtype)]}")
 
 
-def supports_rows(a) -> bool:
-    """The row kernels take float32/float64 data (float16 goes the generic way)."""
-    return numpy.dtype(a.dtype) in _SUFFIX
+def _in_float32(fn):
+    """Row kernels exist for float32 and float64: float16 arrays run through float32."""
+
+    def run(*args):
+        if not any(getattr(a, "dtype", None) == numpy.float16 for a in args):
+            return fn(*args)
+        up = [a.astype(numpy.float32) if getattr(a, "dtype", None) == numpy.float16 else a for a in args]
+        out = fn(*up)
+        if isinstance(out, tuple):
+            return tuple(o.astype(numpy.float16) if o is not None else None for o in out)
+        return out.astype(numpy.float16)
+
+    run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+    return run
 
 
+@_in_float32
 def softmax_forward(x, dim: int, log: bool, safe: bool = False, causal: bool = False):
     """softmax (``log``: log_softmax) along ``dim``; one block per row. ``causal``: the last
     two axes are (queries, keys) and key j > query i is masked (upper-left aligned)."""
@@ -324,6 +338,7 @@ def softmax_forward(x, dim: int, log: bool, safe: bool = False, causal: bool = F
     return cupy.moveaxis(out, -1, dim) if moved else out
 
 
+@_in_float32
 def softmax_backward(y, grad, dim: int, log: bool):
     moved = dim != y.ndim - 1 and dim != -1
     yw = cupy.ascontiguousarray(cupy.moveaxis(y, dim, -1) if moved else y)
@@ -336,6 +351,7 @@ def softmax_backward(y, grad, dim: int, log: bool):
     return cupy.moveaxis(out, -1, dim) if moved else out
 
 
+@_in_float32
 def norm_rows_forward(x2d, weight, bias, eps: float, rms: bool):
     """LayerNorm (``rms``: RMSNorm) of each row of a (rows, cols) array, with the optional
     (cols,) ``weight``/``bias``: ``(out, mean, invstd)`` (mean and 1/std per row)."""
@@ -353,6 +369,7 @@ def norm_rows_forward(x2d, weight, bias, eps: float, rms: bool):
     return out, mean, invstd
 
 
+@_in_float32
 def norm_rows_backward(x2d, weight, grad2d, mean, invstd, rms: bool, need_x: bool, need_weight: bool):
     """Gradients of ``norm_rows_forward``: ``(gx or None, g * xhat or None)`` (the weight's and
     the bias's gradients are the column sums of ``g * xhat`` and of ``g``: a GEMV each)."""
@@ -377,7 +394,7 @@ _ADAM = cupy.ElementwiseKernel(
     "float64 bias_correction2_sqrt, int32 decoupled, int32 maximize",
     "T p, T m, T v",
     """
-    typedef typename Acc<T>::type A;
+    typedef Acc<T>::type A;
     A grad = maximize ? -(A)g : (A)g;
     A param = (A)p;
     if (weight_decay != 0) {
@@ -399,7 +416,7 @@ _SGD_MOMENTUM = cupy.ElementwiseKernel(
     "T g, float64 lr, float64 momentum, float64 dampening, float64 weight_decay, int32 nesterov, int32 maximize, int32 first",
     "T p, T buf",
     """
-    typedef typename Acc<T>::type A;
+    typedef Acc<T>::type A;
     A d = maximize ? -(A)g : (A)g;
     if (weight_decay != 0) d += (A)weight_decay * (A)p;
     A b = first ? d : (A)momentum * (A)buf + (A)(1 - dampening) * d;
@@ -415,7 +432,7 @@ _SGD = cupy.ElementwiseKernel(
     "T g, float64 lr, float64 weight_decay, int32 maximize",
     "T p",
     """
-    typedef typename Acc<T>::type A;
+    typedef Acc<T>::type A;
     A d = maximize ? -(A)g : (A)g;
     if (weight_decay != 0) d += (A)weight_decay * (A)p;
     p = (T)((A)p - (A)lr * d);
