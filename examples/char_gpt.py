@@ -8,7 +8,9 @@ cosine learning-rate decay with warm-up, gradient clipping, periodic validation 
     python examples/char_gpt.py --data ../shared/data/tinyshakespeare/input.txt \
         --iters 2000 --block-size 64 --batch-size 12 --n-layer 4 --n-head 4 --n-embd 128 --dropout 0 --lr 1e-3
 
-Set BACKPROP_EXAMPLE_FRAMEWORK=torch to run the very same code on PyTorch (for comparison).
+It trains on a GPU when one is available (``--device cuda|cpu``; default: PyTorch's idiom
+``"cuda" if torch.cuda.is_available() else "cpu"``). Set BACKPROP_EXAMPLE_FRAMEWORK=torch to run
+the very same code on PyTorch (for comparison).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets=None):
         t = idx.shape[1]
-        x = self.drop(self.tok_emb(idx) + self.pos_emb(torch.arange(t)))
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(torch.arange(t, device=idx.device)))
         logits = self.head(self.ln_f(self.blocks(x)))
         loss = None
         if targets is not None:
@@ -144,20 +146,20 @@ def load_data(path: str):
     return data[:n], data[n:], chars
 
 
-def get_batch(data: np.ndarray, block: int, batch: int, rng: np.random.Generator):
+def get_batch(data: np.ndarray, block: int, batch: int, rng: np.random.Generator, device="cpu"):
     ix = rng.integers(0, len(data) - block - 1, batch)
     x = np.stack([data[i : i + block] for i in ix])
     y = np.stack([data[i + 1 : i + 1 + block] for i in ix])
-    return torch.from_numpy(x), torch.from_numpy(y)
+    return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
 
 @torch.no_grad()
-def estimate_loss(model: GPT, splits: dict, block: int, batch: int, iters: int, seed: int) -> dict:
+def estimate_loss(model: GPT, splits: dict, block: int, batch: int, iters: int, seed: int, device="cpu") -> dict:
     model.eval()
     out = {}
     for name, data in splits.items():
         rng = np.random.default_rng(seed)
-        losses = [model(*get_batch(data, block, batch, rng))[1].item() for _ in range(iters)]
+        losses = [model(*get_batch(data, block, batch, rng, device))[1].item() for _ in range(iters)]
         out[name] = float(np.mean(losses))
     model.train()
     return out
@@ -180,6 +182,7 @@ def main(argv=None) -> dict:
     p.add_argument("--eval-interval", type=int, default=250)
     p.add_argument("--eval-iters", type=int, default=20)
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--checkpoint", default=None, help="save model + optimizer here at the end (safetensors)")
     p.add_argument("--sample-tokens", type=int, default=400)
@@ -190,13 +193,14 @@ def main(argv=None) -> dict:
     if not os.path.exists(args.data):
         raise SystemExit(f"char_gpt: error: data file not found: {args.data} (Tiny Shakespeare input.txt)")
 
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(args.seed)
     train, val, chars = load_data(args.data)
     cfg = GPTConfig(len(chars), args.block_size, args.n_layer, args.n_head, args.n_embd, args.dropout)
-    model = GPT(cfg)
+    model = GPT(cfg).to(device)
     opt = configure_optimizer(model, args.lr, args.weight_decay)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{torch.__name__}: {n_params / 1e6:.2f}M parameters, vocab {len(chars)}, {len(train):,} train / {len(val):,} val characters")
+    print(f"{torch.__name__}: {n_params / 1e6:.2f}M parameters on {device}, vocab {len(chars)}, {len(train):,} train / {len(val):,} val characters")
 
     rng = np.random.default_rng(args.seed)
     history = []
@@ -204,7 +208,7 @@ def main(argv=None) -> dict:
     train_time = 0.0
     for it in range(args.iters + 1):
         if it % args.eval_interval == 0 or it == args.iters:
-            losses = estimate_loss(model, {"train": train, "val": val}, args.block_size, args.batch_size, args.eval_iters, args.seed)
+            losses = estimate_loss(model, {"train": train, "val": val}, args.block_size, args.batch_size, args.eval_iters, args.seed, device)
             history.append({"iter": it, **losses})
             print(f"iter {it:5d}  train loss {losses['train']:.4f}  val loss {losses['val']:.4f}  ({time.perf_counter() - t_start:.0f}s)", flush=True)
         if it == args.iters:
@@ -213,22 +217,25 @@ def main(argv=None) -> dict:
         lr = lr_at(it, args.lr, args.warmup, args.iters, args.lr / 10)
         for group in opt.param_groups:
             group["lr"] = lr
-        x, y = get_batch(train, args.block_size, args.batch_size, rng)
+        x, y = get_batch(train, args.block_size, args.batch_size, rng, device)
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
+        if device == "cuda":  # GPU work is queued: wait for it, so the time is the step's
+            torch.cuda.synchronize()
         train_time += time.perf_counter() - t0
 
     if args.checkpoint:
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "iter": args.iters, "chars": "".join(chars)}, args.checkpoint)
     if args.sample_tokens:
-        start = torch.zeros((1, 1), dtype=torch.long)
+        start = torch.zeros((1, 1), dtype=torch.long, device=device)
         out = model.generate(start, args.sample_tokens, temperature=0.8, top_k=20)[0].tolist()
         print("\n--- sample ---\n" + "".join(chars[i] for i in out) + "\n--------------")
     metrics = {
         "framework": torch.__name__,
+        "device": str(device),
         "iters": args.iters,
         "train_loss": history[-1]["train"],
         "val_loss": history[-1]["val"],

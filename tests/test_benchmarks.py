@@ -15,15 +15,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import workloads  # noqa: E402
-from benchmarks.worker import _inference, _overhead, _training  # noqa: E402
+from benchmarks.worker import _inference, _overhead, _to_device, _training  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list(workloads.WORKLOADS))
-def test_benchmarked_model_trains(name):
+def test_benchmarked_model_trains(name, device):
+    """On the CPU and on CUDA (the fake device here, a GPU with --device cuda), at the CPU sizes,
+    through the worker's own code (``_to_device`` moves the model and batch, as on a GPU run)."""
     import backprop
 
     backprop.manual_seed(0)
-    result = _training(backprop, workloads.WORKLOADS[name](backprop), steps=6, warmup=2)
+    work = _to_device(workloads.WORKLOADS[name](backprop), device)
+    sync = backprop.cuda.synchronize if device == "cuda" else (lambda: None)
+    result = _training(backprop, work, steps=6, warmup=2, sync=sync, split=device == "cpu")
+    assert all(p.device.type == device for p in work.model.parameters())
     losses = result["losses"]
     assert len(losses) == 8 and all(l == l for l in losses)  # finite, no NaN
     assert losses[-1] < losses[0], f"{name}: loss did not fall: {losses}"
@@ -52,6 +57,16 @@ def test_overhead_workload_gradients_match_torch():
         grads.append((x.grad.item(), y.grad.item()))
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5)
     assert len(_overhead(backprop, 4)["times"]) >= 1
+
+
+def test_gpu_sizes_build():
+    """The GPU-size workloads (built on the CPU, as the worker does) have the issue's shapes."""
+    import backprop
+
+    w = workloads.gpt(backprop, "gpu")
+    assert w.batch_size == 64 and tuple(w.inputs[0].shape) == (64, 256)
+    assert sum(isinstance(m, backprop.nn.LayerNorm) for m in w.model.modules()) == 2 * 6 + 1
+    assert workloads.mlp(backprop, "gpu").batch_size == 4096 and workloads.resnet(backprop, "gpu").batch_size == 512
 
 
 def test_runner_end_to_end_with_ratios(tmp_path):

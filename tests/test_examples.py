@@ -48,6 +48,25 @@ def test_char_gpt_small(tmp_path):
     assert "model" in ck and "optimizer" in ck and ck["iter"] == 60
 
 
+def test_char_gpt_runs_unchanged_on_cpu_and_cuda(device):
+    """The example picks its device as PyTorch scripts do (``"cuda" if torch.cuda.is_available()
+    else "cpu"``) and trains there: on the CPU, on the fake CUDA device, on a GPU."""
+    data = require_data("tinyshakespeare/input.txt")
+    gpt = load_example("char_gpt")
+    import backprop
+
+    if device == "cpu" and backprop.cuda.is_available():
+        pytest.skip("a GPU is present: the script's default picks cuda")
+    assert backprop.cuda.is_available() == (device == "cuda")
+    metrics = gpt.main([
+        "--data", str(data), "--iters", "30", "--eval-interval", "15", "--eval-iters", "2", "--n-layer", "1",
+        "--n-head", "2", "--n-embd", "32", "--block-size", "32", "--batch-size", "8", "--lr", "3e-3", "--warmup", "5",
+        "--dropout", "0.1", "--sample-tokens", "10",
+    ])  # fmt: skip
+    assert metrics["device"] == device
+    assert metrics["history"][-1]["val"] < metrics["history"][0]["val"] - 0.3
+
+
 def test_char_gpt_generation_is_deterministic_given_seed():
     gpt = load_example("char_gpt")
     import backprop
