@@ -25,11 +25,13 @@ def _assert_on(t, device: backprop.device, what: str) -> None:
     assert on, f"{what} is on {t.device}, expected {device}"
 
 
-def check_layer(build, inputs, *, rtol: float = 1e-4, atol: float = 1e-5, train: bool = True, grad_inputs: bool = True, seed: int = 0, forward=None, device="cpu"):
+def check_layer(build, inputs, *, rtol: float = 1e-4, atol: float = 1e-5, train: bool = True, grad_inputs: bool = True, seed: int = 0, forward=None, device="cpu", create_graph: bool = False):
     """``build(m)`` returns the layer for framework module ``m`` (backprop or torch);
     ``inputs`` are NumPy arrays (float arrays get requires_grad). Our layer runs on ``device``
     (``"cpu"`` or ``"cuda"``): moved there after loading torch's weights, with its inputs
-    created there; every output, gradient and buffer must be there too."""
+    created there; every output, gradient and buffer must be there too. ``create_graph``: the
+    gradients are taken with ``autograd.grad(..., create_graph=True)`` -- every backward formula
+    run differentiably -- on both sides."""
     device = backprop.device(device)
     torch.manual_seed(seed)
     th_layer = build(torch)
@@ -69,8 +71,11 @@ def check_layer(build, inputs, *, rtol: float = 1e-4, atol: float = 1e-5, train:
         g = rng.standard_normal(tuple(t.shape)).astype(np.float32 if t.dtype == torch.float32 else np.float64)
         bp_loss = bp_loss + (o * backprop.tensor(g, device=device)).sum()
         th_loss = th_loss + (t * torch.tensor(g)).sum()
-    bp_loss.backward()
-    th_loss.backward()
+    if create_graph:
+        _grads_with_create_graph(bp_loss, th_loss, bp_in, th_in, bp_layer, th_layer)
+    else:
+        bp_loss.backward()
+        th_loss.backward()
     for i, (b, t) in enumerate(zip(bp_in, th_in)):
         if t.requires_grad and t.grad is not None:
             assert b.grad is not None, f"input {i}: no gradient"
@@ -86,3 +91,15 @@ def check_layer(build, inputs, *, rtol: float = 1e-4, atol: float = 1e-5, train:
         _assert_on(p.grad, device, f"grad of {name}")
         np.testing.assert_allclose(_np(p.grad), _np(tp.grad), rtol=rtol * 10, atol=atol * 10, err_msg=f"grad of {name}")
     return bp_layer, th_layer
+
+
+def _grads_with_create_graph(bp_loss, th_loss, bp_in, th_in, bp_layer, th_layer) -> None:
+    """Set ``.grad`` of inputs and parameters from ``autograd.grad(create_graph=True)`` on both sides."""
+    th_params = dict(th_layer.named_parameters())
+    pairs = [(b, t) for b, t in zip(bp_in, th_in) if t.requires_grad]
+    pairs += [(p, th_params[name]) for name, p in bp_layer.named_parameters() if th_params[name].requires_grad]
+    ours = backprop.autograd.grad(bp_loss, [b for b, _ in pairs], create_graph=True, allow_unused=True)
+    theirs = torch.autograd.grad(th_loss, [t for _, t in pairs], create_graph=True, allow_unused=True)
+    for (b, t), g, tg in zip(pairs, ours, theirs):
+        b.grad = g.detach() if g is not None else None
+        t.grad = tg.detach() if tg is not None else None

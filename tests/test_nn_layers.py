@@ -129,6 +129,14 @@ def test_layer_matches_torch(name, train, device):
     check_layer(build, inputs, train=train, device=device)
 
 
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_create_graph_gradients_match_torch(name):
+    """The first derivatives of every layer taken with ``create_graph=True`` (the differentiable
+    backward: for fused layers, their decomposition's) equal torch's."""
+    build, inputs = LAYERS[name]
+    check_layer(build, inputs, train=True, create_graph=True)
+
+
 def test_softplus_and_logsigmoid_at_zero_and_extremes():
     x = np.array([-1e4, -30.0, -1.0, 0.0, 1.0, 30.0, 1e4], dtype=np.float32)
     check_layer(lambda m: m.nn.Softplus(), [x])
