@@ -30,53 +30,57 @@ def _fused(array, name: str):
     return getattr(backend_of(array).kernels, name, None)
 
 
+def _softmax_forward(x, dim: int, log: bool):
+    """softmax (``log``: log_softmax) of array ``x`` along ``dim``, max-shifted; one row kernel on CUDA."""
+    kernel = _fused(x, "softmax_forward")
+    if kernel is not None:
+        return kernel(x, dim, log)
+    xp = array_module(x)
+    shifted = x - xp.max(x, axis=dim, keepdims=True) if x.size else x
+    if log:
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=dim, keepdims=True))
+    e = xp.exp(shifted)
+    e /= xp.sum(e, axis=dim, keepdims=True)
+    return e
+
+
+def _softmax_backward(out, grad, dim: int, log: bool):
+    """The gradient from the forward's output: softmax ``out * (g - sum(g out))``, log_softmax
+    ``g - exp(out) sum(g)`` (one formula for arrays and Tensors; a row kernel on CUDA arrays)."""
+    kernel = _fused(grad, "softmax_backward") if B.is_array(grad) else None
+    if kernel is not None:
+        return kernel(out, grad, dim, log)
+    if log:
+        return grad - B.exp(out) * B.sum(grad, dim, keepdim=True)
+    return out * (grad - B.sum(grad * out, dim, keepdim=True))
+
+
 class Softmax(Function):
     @staticmethod
     def forward(ctx, a, dim):
-        x = a._data
         ctx.dim = dim
-        kernel = _fused(x, "softmax_forward")
-        if kernel is not None:
-            e = kernel(x, dim, False)
-        else:
-            xp = array_module(x)
-            shifted = x - xp.max(x, axis=dim, keepdims=True) if x.size else x
-            e = xp.exp(shifted)
-            e /= xp.sum(e, axis=dim, keepdims=True)
-        ctx.save_for_backward(e)
-        return e
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        kernel = _fused(grad, "softmax_backward") if B.is_array(grad) else None
-        if kernel is not None:
-            return kernel(out, grad, ctx.dim, False), None
-        return out * (grad - B.sum(grad * out, ctx.dim, keepdim=True)), None
-
-
-class LogSoftmax(Function):
-    @staticmethod
-    def forward(ctx, a, dim):
-        x = a._data
-        ctx.dim = dim
-        kernel = _fused(x, "softmax_forward")
-        if kernel is not None:
-            out = kernel(x, dim, True)
-        else:
-            xp = array_module(x)
-            shifted = x - xp.max(x, axis=dim, keepdims=True) if x.size else x
-            out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=dim, keepdims=True))
+        out = _softmax_forward(a._data, dim, False)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        kernel = _fused(grad, "softmax_backward") if B.is_array(grad) else None
-        if kernel is not None:
-            return kernel(out, grad, ctx.dim, True), None
-        return grad - B.exp(out) * B.sum(grad, ctx.dim, keepdim=True), None
+        return _softmax_backward(out, grad, ctx.dim, False), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        out = _softmax_forward(a._data, dim, True)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return _softmax_backward(out, grad, ctx.dim, True), None
 
 
 def _softmax_dim(ndim: int, dim, name: str) -> int:
