@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy
 
 from . import _dtype, random
-from ._backend import array_module, backend_for, backend_of, is_array, move
+from ._backend import array_module, backend_for, backend_of, is_array, loaded_backend, move
+from ._creation import empty, full, ones, zeros
 from ._device import as_device
 from ._device import device as device_cls
 from ._tensor import Tensor, _make
@@ -460,8 +461,6 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = Fal
 
 def _new_filled(fill):
     """``new_zeros``/``new_ones``/``new_empty``: this tensor's dtype and device unless given."""
-    from ._creation import empty, ones, zeros
-
     factory = {"zeros": zeros, "ones": ones, "empty": empty}[fill]
 
     def method(self, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs):
@@ -476,8 +475,6 @@ def _new_filled(fill):
 
 
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False):
-    from ._creation import full
-
     return full(
         tuple(size),
         fill_value,
@@ -490,8 +487,6 @@ def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: 
 def _pin_memory(self, device=None):
     """A copy in page-locked host memory when a CUDA backend is loaded (faster, asynchronous
     host-to-device copies); without one, the tensor itself, as there is nothing to pin for."""
-    from ._backend import loaded_backend
-
     cuda = loaded_backend("cuda")
     if cuda is None or type(self._data) is not numpy.ndarray:
         return self
@@ -499,8 +494,6 @@ def _pin_memory(self, device=None):
 
 
 def _is_pinned(self, device=None) -> bool:
-    from ._backend import loaded_backend
-
     cuda = loaded_backend("cuda")
     return cuda is not None and type(self._data) is numpy.ndarray and cuda.is_pinned(self._data)
 

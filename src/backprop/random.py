@@ -15,6 +15,7 @@ Float32 samples are drawn in float32 directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 
@@ -467,8 +468,6 @@ def cauchy_(t: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator=Non
 def fork_rng(devices=None, enabled: bool = True, device_type: str = "cuda"):
     """Context manager restoring the default generators' states on exit: the CPU's, and those of
     the CUDA devices in ``devices`` (default: every CUDA generator in use)."""
-    import contextlib
-
     @contextlib.contextmanager
     def _fork():
         if not enabled:

@@ -8,6 +8,8 @@ allocation), events and streams are CUDA's.
 
 from __future__ import annotations
 
+import contextlib
+
 from .. import random as _random
 from .._backend import backend_for, loaded_backend
 from .._device import as_device
@@ -263,8 +265,6 @@ def default_stream(dev=None) -> Stream:
 
 def stream(s: Stream | None):
     """``with backprop.cuda.stream(s):`` queues the block's kernels on ``s`` (None: unchanged)."""
-    import contextlib
-
     return contextlib.nullcontext() if s is None else s
 
 

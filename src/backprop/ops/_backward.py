@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy
 
-from .._backend import array_module, is_array, move
+from .._backend import array_module, is_array
 from .._tensor import Tensor, _make
 from ..autograd import grad as autograd_grad
 from ..autograd.function import Function
@@ -185,15 +185,6 @@ def zeros(shape, like):
 def constant(array, like):
     """An array (of ``like``'s device) as a value of ``like``'s kind (a constant Tensor in graph mode)."""
     return array if is_array(like) else _make(array)
-
-
-def to_device(x, device):
-    """``x`` moved to ``device`` (a recorded copy for Tensors)."""
-    if is_array(x):
-        return move(x, device)
-    from .device import ToDevice
-
-    return ToDevice.apply(x, device)
 
 
 def unbroadcast(grad, shape: tuple):

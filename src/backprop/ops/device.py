@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from .._backend import move
+from .._backend import is_array, move
 from .._device import device
 from .._tensor import Tensor
 from ..autograd.function import Function
-from . import _backward as B
 
 
 class ToDevice(Function):
@@ -17,7 +16,8 @@ class ToDevice(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return B.to_device(grad, ctx.source), None
+        # The gradient goes back to the source device (a recorded copy under create_graph).
+        return (move(grad, ctx.source) if is_array(grad) else ToDevice.apply(grad, ctx.source)), None
 
 
 def to_device(tensor: Tensor, target: device) -> Tensor:

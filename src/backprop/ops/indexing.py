@@ -17,6 +17,7 @@ from ..autograd.function import Function
 from ..autograd.grad_mode import _state
 from . import _backward as B
 from ._utils import cast_to, normalize_dim, to_tensor_operand, unbroadcast
+from .device import to_device
 from .movement import SliceScatter, basic_index, expand
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
@@ -182,8 +183,6 @@ def setitem(input: Tensor, index, value) -> None:
         if value._data.dtype != input._data.dtype:
             value = value.to(input.dtype)
         if type(value._data) is not type(input._data):  # as torch's copy_: values of another device are copied over
-            from .device import to_device
-
             value = to_device(value, input.device)
     check_inplace(input)
     try:
