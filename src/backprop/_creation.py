@@ -154,7 +154,7 @@ def from_dlpack(ext_tensor: object) -> Tensor:
     if type(ext_tensor).__name__ == "PyCapsule":
         ext_tensor = _Capsule(ext_tensor)
     kind, index = ext_tensor.__dlpack_device__()
-    if kind in (2, 3, 13):  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
+    if kind in (2, 13):  # kDLCUDA, kDLCUDAManaged (kDLCUDAHost, pinned host memory, NumPy reads)
         arr = backend_for("cuda").xp.from_dlpack(ext_tensor)
     else:
         arr = numpy.from_dlpack(ext_tensor)
@@ -210,6 +210,9 @@ def _filled(fill: str, size, dtype, requires_grad, device, out, op="zeros", valu
     """``xp.<fill>`` (zeros, ones, empty, full) of a shape, on the target device."""
     shape = creation_size(size, op, varargs=fill != "full")
     dt = _creation_dtype(dtype) if fill != "full" else dtype
+    if out is None and device is None and _device_state.default is None:  # the CPU, directly
+        arr = getattr(numpy, fill)(shape, dt.np) if value is None else numpy.full(shape, value, dtype=dt.np)
+        return _leaf(arr, requires_grad)
     if out is not None:
         device = out.device
     backend, index = _fill_backend(device)

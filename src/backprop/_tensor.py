@@ -291,7 +291,7 @@ class Tensor:
                 raise RuntimeError(
                     f"assigned grad has data of a different type: grad {value.dtype} vs tensor {self.dtype}"
                 )
-            if type(value._data) is not type(self._data) or value.device != self.device:
+            if value.device != self.device:
                 raise RuntimeError(
                     f"assigned grad has data located on a different device: grad on {value.device} vs tensor on {self.device}"
                 )

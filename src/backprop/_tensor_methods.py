@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy
 
 from . import _dtype, random
-from ._backend import array_module, backend_for, backend_of, is_array, loaded_backend, move
+from ._backend import array_module, backend_for, backend_of, is_array, loaded_backend
 from ._creation import empty, full, ones, zeros
+from ._device import CPU as CPU_DEVICE
 from ._device import as_device
 from ._device import device as device_cls
 from ._tensor import Tensor, _make
+from .autograd.function import join_device
 from .autograd.grad_mode import _state
 from .ops import elementwise as ew
 from .ops import indexing as ix
@@ -85,7 +87,8 @@ def _fast_binary(fn_cls, slow, name: str, reflected: bool = False):
             if type(data) is numpy.ndarray:
                 other = _make(numpy.asarray(other, dtype=dt))
             else:
-                other = _make(backend_of(data).scalar(other, dt))
+                backend = backend_of(data)
+                other = _make(backend.scalar(other, dt, backend.device_of(data).index))
         elif _is_operand(other):
             return slow(other, self) if reflected else slow(self, other)
         else:
@@ -175,7 +178,7 @@ def _arith_inplace(op, ufunc: str, name: str):
         inplace._check_castable(_result_dtype(self, other, name), self, name)
         rhs = other._data if isinstance(other, Tensor) else other
         if isinstance(other, Tensor) and type(rhs) is not type(self._data):
-            rhs = _rhs_on_device(self, other, name)
+            rhs = join_device(other, self.device, name)._data
         if alpha != 1:
             rhs = rhs * alpha
         try:
@@ -197,17 +200,6 @@ def _arith_inplace(op, ufunc: str, name: str):
 
     method.__name__ = name
     return method
-
-
-def _rhs_on_device(self, other: Tensor, name: str):
-    """The right operand of an in-place op on another device: a 0-d CPU tensor joins ``self``'s
-    device (as in torch); anything else raises."""
-    if other.device.type == "cpu" and other._data.ndim == 0:
-        return move(other._data, self.device)
-    raise RuntimeError(
-        f"Expected all tensors to be on the same device, but found at least two devices, {self.device} and "
-        f"{other.device}! (in {name})"
-    )
 
 
 def _broadcastable(self, rhs) -> bool:
@@ -389,17 +381,18 @@ def parse_to_args(args, kwargs, op: str = "to") -> tuple:
     return device, dtype, bool(flags[0]), bool(flags[1])
 
 
-def _same_place(t: Tensor, device) -> bool:
-    dev = t.device
-    return dev.type == device.type and (device.index is None or device.index == dev.index)
-
-
 def to(self, *args, **kwargs):
     """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (+ ``non_blocking``,
     ``copy``); returns ``self`` when nothing changes and ``copy`` is False. Differentiable."""
+    if len(args) == 1 and not kwargs:  # the common forms, without argument parsing
+        a = args[0]
+        if type(a) is _dtype.dtype:
+            return self if a is self.dtype else ew.to_dtype(self, a)
+        if a == "cpu" and type(self._data) is numpy.ndarray:
+            return self
     device, dtype, _non_blocking, copy = parse_to_args(args, kwargs)
     out = self
-    if device is not None and not _same_place(self, device):
+    if device is not None:
         out = to_device(out, device)
     if dtype is not None and _dtype.to_dtype(dtype) is not out.dtype:
         out = ew.to_dtype(out, dtype)
@@ -423,7 +416,8 @@ _NAME_TO_DTYPE = {v: k for k, v in _TYPE_NAMES.items()}
 def type_(self, dtype=None, non_blocking: bool = False, **kwargs):
     """With no argument: the type string (``'backprop.FloatTensor'``); else ``to(dtype)``."""
     if dtype is None:
-        return f"backprop.{_TYPE_NAMES[self.dtype.name]}"
+        where = "" if type(self._data) is numpy.ndarray else f"{self.device.type}."
+        return f"backprop.{where}{_TYPE_NAMES[self.dtype.name]}"
     if isinstance(dtype, str):
         name = dtype.split(".")[-1]
         if name not in _NAME_TO_DTYPE:
@@ -441,15 +435,14 @@ def _cast(dt):
 
 def cpu(self, memory_format=None):
     """This tensor in host memory (itself if it already is there)."""
-    return to(self, "cpu")
+    return self if type(self._data) is numpy.ndarray else to_device(self, CPU_DEVICE)
 
 
 def cuda(self, device=None, non_blocking: bool = False, memory_format=None):
     """This tensor on a CUDA device (``device``: an index or device; None: the current one)."""
-    if device is None:
-        device = "cuda"
-    elif isinstance(device, int):
-        device = device_cls("cuda", device)
+    device = device_cls("cuda", device) if isinstance(device, int) else device_cls(device or "cuda")
+    if device.type != "cuda":
+        raise RuntimeError(f"Invalid device, must be cuda device (got {device})")
     return to(self, device)
 
 

@@ -17,6 +17,8 @@ import numpy
 
 from .._device import device
 
+NULL_CONTEXT = contextlib.nullcontext()  # reusable: entering it has no effect
+
 
 class Backend:
     """One kind of device (``type``: ``"cpu"`` or ``"cuda"``)."""
@@ -46,7 +48,7 @@ class Backend:
 
     def use(self, index: int | None):
         """A context in which new arrays go to device ``index`` (None: the current one)."""
-        return contextlib.nullcontext()
+        return NULL_CONTEXT
 
     def synchronize(self, index: int | None = None) -> None:
         """Wait until the device has finished all queued work."""
@@ -69,14 +71,15 @@ class Backend:
     def is_pinned(self, array) -> bool:
         return False
 
-    def scalar(self, value, dtype):
-        """A 0-d array holding the Python number ``value`` (operands of ``x * 2``)."""
-        return self.xp.asarray(value, dtype=dtype)
+    def scalar(self, value, dtype, index: int | None = None):
+        """A 0-d array holding the Python number ``value`` on device ``index`` (operands of ``x * 2``)."""
+        with self.use(index):
+            return self.xp.asarray(value, dtype=dtype)
 
     # ------------------------------------------------------------------ NumPy idioms
     def errstate(self, **kwargs):
         """NumPy's ``errstate`` (floating-point warnings); other libraries do not warn."""
-        return contextlib.nullcontext()
+        return NULL_CONTEXT
 
     def is_writeable(self, array) -> bool:
         """Whether ``array`` may be written: not a broadcast view (a zero stride over more than
@@ -113,20 +116,29 @@ class Backend:
 
     def reduceat(self, name: str, array, starts, axis: int = 0):
         """``numpy.<name>.reduceat(array, starts, axis)`` for increasing ``starts`` (non-empty
-        segments): each segment's ``add``/``maximum``/``minimum`` through ``ufunc_at``."""
+        segments) and ``add``/``maximum``/``minimum``: a sum through ``ufunc_at``; a max or min
+        by a segmented log-step scan (exact in every dtype, deterministic), read at each
+        segment's last row."""
         xp = self.xp
         moved = xp.moveaxis(array, axis, 0)
-        marks = xp.zeros(moved.shape[0], dtype=xp.int64)
+        n = moved.shape[0]
+        marks = xp.zeros(n, dtype=xp.int64)
         marks[starts] = 1
         segment = xp.cumsum(marks) - 1
-        shape = (len(starts),) + moved.shape[1:]
         if name == "add":
-            out = xp.zeros(shape, dtype=array.dtype)
-        else:
-            info = xp.finfo(array.dtype) if array.dtype.kind == "f" else xp.iinfo(array.dtype)
-            out = xp.full(shape, info.min if name == "maximum" else info.max, dtype=array.dtype)
-        self.ufunc_at(name, out, segment, moved)
-        return xp.moveaxis(out, 0, axis)
+            out = xp.zeros((len(starts),) + moved.shape[1:], dtype=array.dtype)
+            self.ufunc_at("add", out, segment, moved)
+            return xp.moveaxis(out, 0, axis)
+        op = getattr(xp, name)
+        scan = moved.copy()
+        tail = (1,) * (moved.ndim - 1)
+        step = 1
+        while step < n:
+            same = (segment[step:] == segment[:-step]).reshape((-1,) + tail)
+            scan[step:] = xp.where(same, op(scan[step:], scan[:-step]), scan[step:])
+            step *= 2
+        ends = xp.concatenate([xp.asarray(starts[1:], dtype=xp.int64) - 1, xp.asarray([n - 1], dtype=xp.int64)])
+        return xp.moveaxis(scan[ends], 0, axis)
 
     def __repr__(self) -> str:
         return f"<backprop backend {self.type!r} on {self.xp.__name__}>"

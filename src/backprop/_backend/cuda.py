@@ -12,7 +12,7 @@ import cupyx
 
 from .._device import device
 from . import cuda_kernels
-from .base import Backend
+from .base import NULL_CONTEXT, Backend
 
 
 class CUDABackend(Backend):
@@ -26,14 +26,17 @@ class CUDABackend(Backend):
         self._devices: dict[int, device] = {}
         self._scalars: dict[tuple, object] = {}
         self.pool = cupy.get_default_memory_pool()
-        self.peak_bytes = 0
+        self.peak_bytes = 0  # peaks of used and reserved memory, recorded at every allocation
+        self.peak_reserved = 0
         cupy.cuda.set_allocator(self._malloc)
 
     def _malloc(self, size: int):
         memory = self.pool.malloc(size)
-        used = self.pool.used_bytes()
-        if used > self.peak_bytes:
-            self.peak_bytes = used
+        pool = self.pool
+        if pool.used_bytes() > self.peak_bytes:
+            self.peak_bytes = pool.used_bytes()
+        if pool.total_bytes() > self.peak_reserved:
+            self.peak_reserved = pool.total_bytes()
         return memory
 
     # ------------------------------------------------------------------ devices
@@ -55,7 +58,7 @@ class CUDABackend(Backend):
 
     def use(self, index: int | None):
         if index is None:
-            return _NULL_CONTEXT
+            return NULL_CONTEXT
         return cupy.cuda.Device(index)
 
     def set_device(self, index: int) -> None:
@@ -80,8 +83,12 @@ class CUDABackend(Backend):
     def memory_reserved(self, index: int | None = None) -> int:
         return self.pool.total_bytes()
 
+    def max_memory_reserved(self, index: int | None = None) -> int:
+        return max(self.peak_reserved, self.pool.total_bytes())
+
     def reset_peak_memory_stats(self, index: int | None = None) -> None:
         self.peak_bytes = self.pool.used_bytes()
+        self.peak_reserved = self.pool.total_bytes()
 
     def empty_cache(self) -> None:
         self.pool.free_all_blocks()
@@ -129,37 +136,24 @@ class CUDABackend(Backend):
             base = getattr(base, "base", None)
         return False
 
-    def scalar(self, value, dtype):
-        """A 0-d device array holding ``value``, cached per (value, dtype, device): scalar
-        operands then cost no host-to-device copy and no kernel launch after their first use.
-        Op code never writes into an operand, so sharing one array is safe."""
-        key = (type(value), value if value == value else "nan", dtype, cupy.cuda.runtime.getDevice())
+    def scalar(self, value, dtype, index: int | None = None):
+        """A 0-d array holding ``value`` on device ``index`` (None: the current one), cached per
+        (value, dtype, device): scalar operands then cost no host-to-device copy and no kernel
+        launch after their first use. Op code never writes into an operand, so sharing one array
+        is safe. Floats are keyed by their exact bits (``-0.0`` is not ``0.0``; NaN finds itself)."""
+        if index is None:
+            index = cupy.cuda.runtime.getDevice()
+        key = (value.hex() if type(value) is float else value, type(value), dtype, index)
         arr = self._scalars.get(key)
         if arr is None:
             if len(self._scalars) > 4096:
                 self._scalars.clear()
-            arr = self._scalars[key] = cupy.full((), value, dtype=dtype)
+            with cupy.cuda.Device(index):
+                arr = self._scalars[key] = cupy.full((), value, dtype=dtype)
         return arr
 
     # ------------------------------------------------------------------ NumPy idioms
-    def ufunc_at(self, name: str, target, index, values) -> None:
-        scatter = {"add": cupyx.scatter_add, "maximum": cupyx.scatter_max, "minimum": cupyx.scatter_min}.get(name)
-        if scatter is None:
-            raise NotImplementedError(f"{name}.at has no CUDA form")
-        scatter(target, index, values)
-
     def accumulate(self, name: str, array, axis: int):
         if name == "multiply":
             return cupy.cumprod(array, axis=axis)
         return super().accumulate(name, array, axis)
-
-
-class _NullContext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-_NULL_CONTEXT = _NullContext()

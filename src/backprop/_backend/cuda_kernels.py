@@ -92,11 +92,11 @@ def _row_function(name: str, dtype):
 def _in_float32(fn):
     """Row kernels exist for float32 and float64: float16 arrays run through float32."""
 
-    def run(*args):
+    def run(*args, **kwargs):
         if not any(getattr(a, "dtype", None) == numpy.float16 for a in args):
-            return fn(*args)
+            return fn(*args, **kwargs)
         up = [a.astype(numpy.float32) if getattr(a, "dtype", None) == numpy.float16 else a for a in args]
-        out = fn(*up)
+        out = fn(*up, **kwargs)
         if isinstance(out, tuple):
             return tuple(o.astype(numpy.float16) if o is not None else None for o in out)
         return out.astype(numpy.float16)

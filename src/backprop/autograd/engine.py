@@ -231,8 +231,8 @@ def _as_tensor(g):
 
 def _some_array(grads):
     """One of a node's incoming gradients, as an array (they all live on the node's device)."""
-    g = next(g for g in grads if g is not None)
-    return g._data if isinstance(g, Tensor) else g
+    g = next((g for g in grads if g is not None), None)
+    return g._data if isinstance(g, Tensor) else g  # None (all missing): array_module gives NumPy
 
 
 def _as_value(g, create_graph: bool):

@@ -325,11 +325,11 @@ class Function(metaclass=_FunctionMeta):
                 if array_type is None:
                     array_type = type(a._data)
                 elif type(a._data) is not array_type:
-                    array_type = False  # tensors of two backends: see _same_device
+                    array_type = False  # tensors of two backends: see same_device
             else:
                 needs.append(False)
         if array_type is False:
-            args = _same_device(cls, args)
+            args = same_device(cls.__name__, args)
         ctx.needs_input_grad = tuple(needs)
         record = grad_enabled and True in needs
 
@@ -405,23 +405,27 @@ class Function(metaclass=_FunctionMeta):
 Function._uses_setup_context = False
 
 
-def _same_device(fn, args) -> tuple:
-    """Arguments of one op on two devices: as in torch, a 0-d CPU tensor joins the others' device
-    (a recorded copy, so its gradient comes back to the CPU); anything else raises."""
+def same_device(op: str, args) -> tuple:
+    """Arguments of one op on two devices: the tensors among ``args`` brought to the non-CPU
+    device of the others by ``join_device`` (other arguments pass through)."""
+    target = next(a.device for a in args if isinstance(a, Tensor) and a.device.type != "cpu")
+    return tuple(join_device(a, target, op) if isinstance(a, Tensor) else a for a in args)
+
+
+def join_device(t: Tensor, target, op: str) -> Tensor:
+    """``t`` for an op running on ``target``: itself when it is there; a 0-d CPU tensor joins,
+    as in torch (a recorded copy, so its gradient comes back to the CPU); anything else raises
+    torch's RuntimeError naming both devices and the op."""
+    if t.device == target:
+        return t
+    if t.device.type != "cpu" or t._data.ndim != 0:
+        raise RuntimeError(
+            "Expected all tensors to be on the same device, but found at least two devices, "
+            f"{target} and {t.device}! (when checking the arguments of {op})"
+        )
     from ..ops.device import to_device  # ops build on this module: imported when first needed
 
-    target = next(a.device for a in args if isinstance(a, Tensor) and a.device.type != "cpu")
-    out = []
-    for a in args:
-        if isinstance(a, Tensor) and a.device != target:
-            if a.device.type != "cpu" or a._data.ndim != 0:
-                raise RuntimeError(
-                    "Expected all tensors to be on the same device, but found at least two devices, "
-                    f"{target} and {a.device}! (when checking the arguments of {fn.__name__})"
-                )
-            a = to_device(a, target)
-        out.append(a)
-    return tuple(out)
+    return to_device(t, target)
 
 
 _NO_EDGE = (None, 0)

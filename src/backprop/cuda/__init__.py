@@ -13,7 +13,6 @@ import contextlib
 from .. import random as _random
 from .._backend import backend_for, loaded_backend
 from .._device import as_device
-from .._device import device as _device_cls
 
 __all__ = [
     "Event",
@@ -140,7 +139,8 @@ def memory_reserved(dev=None) -> int:
 
 
 def max_memory_reserved(dev=None) -> int:
-    return _backend().memory_reserved(_index(dev))
+    """The peak of ``memory_reserved`` since start or ``reset_peak_memory_stats``."""
+    return _backend().max_memory_reserved(_index(dev))
 
 
 def reset_peak_memory_stats(dev=None) -> None:
@@ -266,7 +266,3 @@ def default_stream(dev=None) -> Stream:
 def stream(s: Stream | None):
     """``with backprop.cuda.stream(s):`` queues the block's kernels on ``s`` (None: unchanged)."""
     return contextlib.nullcontext() if s is None else s
-
-
-def _as_cuda_device(index: int | None = None) -> _device_cls:
-    return _device_cls("cuda", index if index is not None else current_device())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy
 
 from .. import _dtype
@@ -138,9 +140,12 @@ def as_float(t: Tensor) -> Tensor:
 
 
 def to_tensor_operand(value, dtype: _dtype.dtype, like: Tensor | None = None) -> Tensor:
-    """A Python number (or array) as a 0-d (or n-d) tensor of ``dtype``, on ``like``'s device."""
+    """A Python number (or array) as a 0-d (or n-d) tensor of ``dtype``, on ``like``'s device
+    (numbers through the per-device scalar cache of ``scalar_operand``)."""
     if isinstance(value, Tensor):
         return value
+    if isinstance(value, (bool, int, float)):
+        return scalar_operand(value, dtype.np, like)
     if like is not None and type(like._data) is not numpy.ndarray:
         return _make(backend_of(like._data).asarray(value, dtype=dtype.np, index=like.device.index))
     return _make(numpy.asarray(value, dtype=dtype.np))
@@ -212,7 +217,8 @@ def scalar_operand(value, np_dtype, like: Tensor | None = None) -> Tensor:
     """A Python number as a 0-d tensor of ``np_dtype`` on ``like``'s device (CPU if None)."""
     if like is None or type(like._data) is numpy.ndarray:
         return _make(numpy.asarray(value, dtype=np_dtype))
-    return _make(backend_of(like._data).scalar(value, np_dtype))
+    backend = backend_of(like._data)
+    return _make(backend.scalar(value, np_dtype, backend.device_of(like._data).index))
 
 
 def check_same_shape_count(op: str, tensors) -> None:
@@ -228,20 +234,23 @@ def zeros_of(shape: tuple, like: Tensor) -> Tensor:
     return _make(array_module(like._data).zeros(shape, dtype=like._data.dtype))
 
 
-_ONES: dict = {}
-
-
 def ones_vector(width: int, like) -> object:
     """A cached read-only vector of ones with the dtype and device of array ``like`` (row and
     column sums as BLAS products)."""
+    if type(like) is numpy.ndarray:
+        return _ones(width, like.dtype, None, None)
     backend = backend_of(like)
-    key = (width, like.dtype, backend.type, backend.device_of(like))
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        ones = _ONES[key] = backend.make_read_only(backend.xp.ones(width, dtype=like.dtype))
-    return ones
+    return _ones(width, like.dtype, backend, backend.device_of(like))
+
+
+@functools.lru_cache(maxsize=64)
+def _ones(width: int, dtype, backend, device):
+    if backend is None:
+        ones = numpy.ones(width, dtype=dtype)
+        ones.flags.writeable = False
+        return ones
+    with backend.use(device.index):
+        return backend.make_read_only(backend.xp.ones(width, dtype=dtype))
 
 
 def row_sums(a):

@@ -17,28 +17,27 @@ import functools
 
 import numpy
 
-from .._backend import array_module, backend_for, backend_of
+from .._backend import backend_of
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import row_sums, unbroadcast
+from .nn_ops import _fused, _softmax_backward
 
 
-def causal_keep(tgt_len: int, src_len: int, xp=numpy):
-    """Upper-left aligned causal pattern (L, S): query i sees keys 0..i (an array of ``xp``)."""
-    return xp.tril(xp.ones((tgt_len, src_len), dtype=bool))
+def causal_keep(tgt_len: int, src_len: int):
+    """Upper-left aligned causal pattern (L, S): query i sees keys 0..i."""
+    return numpy.tril(numpy.ones((tgt_len, src_len), dtype=bool))
 
 
 @functools.lru_cache(maxsize=32)
-def _causal_bias(tgt_len: int, src_len: int, dtype, array_type, device) -> object:
-    """The causal pattern as an additive (L, S) bias, 0 or -inf (read-only, cached): adding it
-    is 2x faster than writing -inf through a boolean ``where``. Keyed by the array type too, so
-    a stand-in backend (tests' fake CUDA) and the real one never share an entry."""
-    backend = backend_for(device)
-    xp = backend.xp
-    with backend.use(device.index):
-        bias = xp.where(causal_keep(tgt_len, src_len, xp), dtype.type(0), dtype.type(-numpy.inf))
-    return backend.make_read_only(bias)
+def _causal_bias(tgt_len: int, src_len: int, dtype) -> object:
+    """The causal pattern as an additive (L, S) NumPy bias, 0 or -inf (read-only, cached):
+    adding it is 2x faster than writing -inf through a boolean ``where``. (Devices with a
+    softmax kernel mask inside the kernel instead.)"""
+    bias = numpy.where(causal_keep(tgt_len, src_len), dtype.type(0), dtype.type(-numpy.inf))
+    bias.flags.writeable = False
+    return bias
 
 
 class ScaledDotProductAttention(Function):
@@ -64,12 +63,12 @@ class ScaledDotProductAttention(Function):
                 s += m
             else:
                 s = s + m
-        kernel = getattr(backend.kernels, "softmax_forward", None)
+        kernel = _fused(s, "softmax_forward")
         if kernel is not None:  # one row kernel: causal mask, max-shift, exp, normalization
             s = kernel(s, -1, False, safe, causal)
-        else:
+        else:  # NumPy
             if causal:
-                s += _causal_bias(*s.shape[-2:], s.dtype, type(s), backend.device_of(s))
+                s += _causal_bias(*s.shape[-2:], s.dtype)
             # fmax: same result here (a NaN score makes its row NaN either way), ~25% faster than max.
             row_max = xp.fmax.reduce(s, axis=-1, keepdims=True) if s.size else xp.zeros(s.shape[:-1] + (1,), s.dtype)
             if safe:
@@ -106,14 +105,7 @@ class ScaledDotProductAttention(Function):
             gw = g_used if gw is None else gw + g_used
         if gw is not None and (need[0] or need[1] or need[3]):
             # Softmax backward: dS = P * (dP - sum(dP * P)); masked entries have P = 0.
-            kernel = getattr(backend_of(gw).kernels, "softmax_backward", None) if B.is_array(gw) else None
-            if kernel is not None:
-                gs = kernel(weights, gw, -1, False)
-            elif B.is_array(gw):
-                gs = gw - array_module(gw).einsum("...i,...i->...", gw, weights)[..., None]
-                gs *= weights
-            else:
-                gs = weights * (gw - B.sum(gw * weights, -1, keepdim=True))
+            gs = _softmax_backward(weights, gw, -1, False)
             if need[3]:
                 gmask = unbroadcast(gs, ctx.mask_shape)
             if need[0]:

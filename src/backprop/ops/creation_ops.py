@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy
-
-from .._backend import array_module
-from .._tensor import Tensor, _make
+from .._tensor import Tensor
 from .device import to_device
 
 
@@ -15,9 +12,3 @@ def full_like_tensor(like: Tensor, value: Tensor) -> Tensor:
     from .movement import expand
 
     return expand(to_device(value.to(like.dtype), like.device), like._data.shape)
-
-
-def zeros(shape, dtype, like: Tensor | None = None) -> Tensor:
-    """Zeros of ``shape`` and (NumPy) ``dtype`` on ``like``'s device (the CPU without one)."""
-    xp = numpy if like is None else array_module(like._data)
-    return _make(xp.zeros(shape, dtype=dtype))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._backend import is_array, move
-from .._device import device
+from .._backend import backend_for, is_array, move
+from .._device import CPU, device
 from .._tensor import Tensor
 from ..autograd.function import Function
 
@@ -21,7 +21,12 @@ class ToDevice(Function):
 
 
 def to_device(tensor: Tensor, target: device) -> Tensor:
-    """``tensor`` copied to ``target`` (differentiable); ``tensor`` itself when it is already there."""
-    if tensor.device == target or (target.index is None and tensor.device.type == target.type):
+    """``tensor`` copied to ``target`` (differentiable); ``tensor`` itself when it is already there.
+    As in torch, ``cuda`` without an index means the current CUDA device."""
+    if target.type == "cpu":
+        target = CPU
+    elif target.index is None:
+        target = device(target.type, backend_for(target).current_device())
+    if tensor.device == target:
         return tensor
     return ToDevice.apply(tensor, target)

@@ -15,7 +15,7 @@ import numpy
 from .. import _dtype
 from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
-from ..autograd.function import Function, _same_device
+from ..autograd.function import Function, same_device
 from . import _backward as B
 from ._utils import as_float, broadcast_error, cast_to, number_operand, promote_operands, to_tensor_operand, unbroadcast
 
@@ -328,7 +328,7 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
             return _out(Div.apply(a, b), out)
         except ValueError:
             raise broadcast_error("div", a, b) from None
-    a, b = _operands(input, other, "div", div)
+    a, b = _operands(input, other, "div")
     xp = array_module(a._data)
     if rounding_mode == "trunc":
         q = xp.trunc(a._data / b._data) if a._data.dtype.kind == "f" else _int_div(a._data, b._data, trunc=True)
@@ -450,12 +450,12 @@ def _require_tensors(op: str, *args) -> None:
             raise TypeError(f"{op}(): argument 'other' (position 2) must be Tensor, not {type(a).__name__}")
 
 
-def _operands(input, other, name: str, op):
+def _operands(input, other, name: str):
     """``promote_operands`` for ops outside ``Function.apply``: a 0-d CPU tensor joins the
     other operand's device, as in torch (anything else on two devices raises)."""
     a, b = promote_operands(input, other, name)
     if type(a._data) is not type(b._data):
-        a, b = _same_device(op, (a, b))
+        a, b = same_device(name, (a, b))
     return a, b
 
 
@@ -1047,7 +1047,6 @@ def _erf_array(x):
 
 _ERF_STEPS_PER_UNIT, _ERF_N = 2048, 8192  # grid over [0, 4): erf(x >= 4) rounds to 1 in float32
 _ERF_MAX_POS = float(_ERF_N) - 0.001
-_erf_grids: dict = {}  # (array type, device) -> the (values, slopes) table on that device
 CHUNK = 32768  # elements per pass of a fused elementwise sequence: keeps the passes in cache
 
 
@@ -1057,16 +1056,30 @@ def chunks(n: int):
         yield slice(start, start + CHUNK)
 
 
-def _erf_grid(backend, x):
-    """The erf table for ``x``'s device: built once on the host (exact float64 algorithm),
-    copied once per device."""
-    key = (type(x), backend.device_of(x))
-    grid = _erf_grids.get(key)
-    if grid is None:
-        knots = _erf_cody(numpy.arange(_ERF_N + 1, dtype=numpy.float64) / _ERF_STEPS_PER_UNIT)
-        host = (knots[:-1].astype(numpy.float32), numpy.diff(knots).astype(numpy.float32))
-        grid = _erf_grids[key] = tuple(backend.asarray(t, index=key[1].index) for t in host)
-    return grid
+def passes(backend, n: int):
+    """Slices for a fused multi-pass elementwise sequence: cache-sized chunks on the CPU; one
+    slice on a GPU, where each pass is a kernel over the whole array."""
+    return chunks(n) if backend.type == "cpu" else (slice(None),)
+
+
+_tables: dict = {}  # (name, array type, device) -> a lookup table's arrays on that device
+
+
+def device_table(name: str, build, x) -> tuple:
+    """The lookup table ``name`` on ``x``'s device: ``build()`` (host arrays) runs once, and the
+    result is copied once per device."""
+    backend = backend_of(x)
+    key = (name, type(x), backend.device_of(x))
+    table = _tables.get(key)
+    if table is None:
+        table = _tables[key] = tuple(backend.asarray(a, index=key[2].index) for a in build())
+    return table
+
+
+def _erf_knots() -> tuple:
+    """erf at 8192 knots over [0, 4) (exact float64 algorithm): values and slopes in float32."""
+    knots = _erf_cody(numpy.arange(_ERF_N + 1, dtype=numpy.float64) / _ERF_STEPS_PER_UNIT)
+    return knots[:-1].astype(numpy.float32), numpy.diff(knots).astype(numpy.float32)
 
 
 def _erf_table(x):
@@ -1074,10 +1087,10 @@ def _erf_table(x):
     (~10 vectorized passes instead of ~45; on a GPU each pass is one kernel over the array)."""
     backend = backend_of(x)
     xp = backend.xp
-    values, slopes = _erf_grid(backend, x)
+    values, slopes = device_table("erf", _erf_knots, x)
     flat = x.reshape(-1)
     out = xp.empty_like(flat)
-    for sl in chunks(flat.size) if backend.type == "cpu" else (slice(None),):
+    for sl in passes(backend, flat.size):
         part = flat[sl]
         # erf is odd: interpolate at |x| (scaling by a power of two is exact, so tiny |x| keep
         # full relative precision), then restore the sign. Beyond the grid erf is 1 in float32.
@@ -1204,9 +1217,7 @@ def _erfc_scale(y, r):
 # ---------------------------------------------------------------------------- no-grad ops
 def _comparison(name: str, ufunc: str):
     def op(input, other, *, out=None) -> Tensor:
-        a, b = promote_operands(input, other, name)
-        if type(a._data) is not type(b._data):  # a 0-d CPU tensor joins the other's device
-            a, b = _same_device(op, (a, b))
+        a, b = _operands(input, other, name)
         try:
             return _out(_make(getattr(array_module(a._data), ufunc)(a._data, b._data)), out)
         except ValueError:
@@ -1236,7 +1247,7 @@ _TORCH_TYPE_NAMES = {
 
 def _bitwise(name: str, ufunc: str):
     def op(input, other) -> Tensor:
-        a, b = _operands(input, other, name, op)
+        a, b = _operands(input, other, name)
         if a._data.dtype.kind == "f":
             raise NotImplementedError(f'"{name}_{a.device.type}" not implemented for \'{_TORCH_TYPE_NAMES[a.dtype.name]}\'')
         try:

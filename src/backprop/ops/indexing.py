@@ -174,8 +174,19 @@ class IndexPut(Function):
 
 def setitem(input: Tensor, index, value) -> None:
     """``input[index] = value`` (value cast to ``input``'s dtype); differentiable w.r.t. both."""
-    from .inplace import check_inplace
+    from .inplace import apply_inplace, check_inplace
 
+    if (
+        not backend_of(input._data).checks_values
+        and isinstance(index, Tensor)
+        and index._data.dtype == bool
+        and index._data.shape == input._data.shape
+        and (not isinstance(value, Tensor) or value._data.ndim == 0)
+    ):
+        # A full-shape mask and one value: masked_fill, as torch does. Writing through the mask
+        # would count its True values on the host, a wait on the GPU.
+        apply_inplace(input, masked_fill, to_device(index, input.device), value, _name="__setitem__")
+        return
     idx = normalize_index(index, "__setitem__", input._data)
     if not isinstance(value, Tensor):
         value = to_tensor_operand(value, input.dtype, input)

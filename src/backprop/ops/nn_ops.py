@@ -47,9 +47,14 @@ def _softmax_forward(x, dim: int, log: bool):
 def _softmax_backward(out, grad, dim: int, log: bool):
     """The gradient from the forward's output: softmax ``out * (g - sum(g out))``, log_softmax
     ``g - exp(out) sum(g)`` (one formula for arrays and Tensors; a row kernel on CUDA arrays)."""
-    kernel = _fused(grad, "softmax_backward") if B.is_array(grad) else None
-    if kernel is not None:
-        return kernel(out, grad, dim, log)
+    if B.is_array(grad):
+        kernel = _fused(grad, "softmax_backward")
+        if kernel is not None:
+            return kernel(out, grad, dim, log)
+        if not log and dim in (-1, grad.ndim - 1):  # sum(g out) as one einsum pass over the rows
+            gx = grad - array_module(grad).einsum("...i,...i->...", grad, out)[..., None]
+            gx *= out
+            return gx
     if log:
         return grad - B.exp(out) * B.sum(grad, dim, keepdim=True)
     return out * (grad - B.sum(grad * out, dim, keepdim=True))
@@ -281,18 +286,10 @@ _INV_SQRT_2PI = 0.3989422804014327
 
 
 _PHI_LO, _PHI_STEPS_PER_UNIT, _PHI_N = -5.75, 2048, 23552  # grid over [-5.75, 5.75): Phi saturates beyond
-_phi_grids: dict = {}  # (array type, device) -> the (values, slopes) table on that device
-
-
-def _phi_grid(backend, x):
-    """The Phi table for ``x``'s device: built once on the host, copied once per device."""
-    key = (type(x), backend.device_of(x))
-    grid = _phi_grids.get(key)
-    if grid is None:
-        knots = 0.5 * (1 + ew._erf_cody((_PHI_LO + numpy.arange(_PHI_N + 1) / _PHI_STEPS_PER_UNIT) * _INV_SQRT_2))
-        host = (knots[:-1].astype(numpy.float32), numpy.diff(knots).astype(numpy.float32))
-        grid = _phi_grids[key] = tuple(backend.asarray(t, index=key[1].index) for t in host)
-    return grid
+def _phi_knots() -> tuple:
+    """Phi at the grid's knots (exact float64 erf): values and slopes in float32."""
+    knots = 0.5 * (1 + ew._erf_cody((_PHI_LO + numpy.arange(_PHI_N + 1) / _PHI_STEPS_PER_UNIT) * _INV_SQRT_2))
+    return knots[:-1].astype(numpy.float32), numpy.diff(knots).astype(numpy.float32)
 
 
 def _phi_table(x, out):
@@ -304,15 +301,7 @@ def _phi_table(x, out):
         pos = x - numpy.float32(_PHI_LO)
         pos *= numpy.float32(_PHI_STEPS_PER_UNIT)
         xp.clip(pos, 0, numpy.float32(_PHI_N - 0.001), out=pos)
-    return ew.interpolate(*_phi_grid(backend, x), pos, out=out)
-
-
-def _passes(backend, n: int):
-    """Slices for a fused multi-pass elementwise sequence: cache-sized chunks on the CPU; one
-    slice on a GPU, where each pass is a kernel over the whole array."""
-    if backend.type == "cpu":
-        return ew.chunks(n)
-    return (slice(None),)
+    return ew.interpolate(*ew.device_table("phi", _phi_knots, x), pos, out=out)
 
 
 class Gelu(Function):
@@ -354,7 +343,7 @@ def _gelu_forward(x, approximate: str):
     flat = x.reshape(-1)
     out = xp.empty_like(flat)
     aux = xp.empty_like(flat)  # Phi(x) (exact) or tanh(inner) (approximation), for backward
-    for sl in _passes(backend, flat.size):
+    for sl in ew.passes(backend, flat.size):
         part = flat[sl]
         if approximate == "tanh":
             t = part * part
@@ -386,7 +375,7 @@ def _gelu_backward(a, aux, grad, approximate: str):
     xp = backend.xp
     x, g = a.reshape(-1), grad.reshape(-1)
     out = xp.empty_like(x)
-    for sl in _passes(backend, x.size):
+    for sl in ew.passes(backend, x.size):
         part, au = x[sl], aux[sl]
         d = part * part
         if approximate == "tanh":
@@ -578,13 +567,14 @@ class LayerNorm(Function):
             out, ctx.mean, ctx.invstd = kernel(rows, w, b, eps, rms)
             return out.reshape(a.shape)
         xp = array_module(a)
-        if rms:
-            xhat = rows.copy()
-        else:
-            xhat = rows - row_sums(rows) / rows.shape[1]
-        var = xp.einsum("ij,ij->i", xhat, xhat)[:, None] / rows.shape[1]
+        centered = rows if rms else rows - row_sums(rows) / rows.shape[1]
+        var = xp.einsum("ij,ij->i", centered, centered)[:, None] / rows.shape[1]
         invstd = (1.0 / xp.sqrt(var + eps)).astype(a.dtype, copy=False)
-        xhat *= invstd
+        if rms:
+            xhat = centered * invstd
+        else:
+            xhat = centered
+            xhat *= invstd
         out = xhat.reshape(a.shape)
         out = out * weight._data if weight is not None else out.copy()
         if bias is not None:
@@ -617,7 +607,7 @@ class LayerNorm(Function):
         if need[0]:
             gy = g * weight.reshape(-1) if weight is not None else g
             # (invstd / W) * (W gy - sum(gy) - xhat * sum(gy xhat)) per row (RMSNorm: no sum(gy) term)
-            gx = gy - row_sums(gy) / width if not ctx.rms else gy.copy()
+            gx = gy - row_sums(gy) / width if not ctx.rms else (gy.copy() if gy is g else gy)
             gx -= xhat * (xp.einsum("ij,ij->i", gy, xhat)[:, None] / width)
             gx *= invstd
             gx = gx.reshape(grad.shape)

@@ -156,6 +156,8 @@ class Prod(Function):
         g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
         o = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
         arr = a if B.is_array(a) else a._data
+        if B.is_array(a) and not backend_of(arr).checks_values:  # a GPU: no host check, the division-free form
+            return g * _prod_of_others(arr, ctx.dims), None, None, None
         if not (arr == 0).any():
             return g * o / a, None, None, None
         # With zeros: d prod / d a_i is the product of the others (computed without division).
