@@ -223,8 +223,8 @@ def main(argv=None) -> dict:
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
-        if device == "cuda":  # GPU work is queued: wait for it, so the time is the step's
-            torch.cuda.synchronize()
+        if torch.device(device).type == "cuda":  # GPU work is queued ("cuda", "cuda:1"...): wait for it, so the time is the step's
+            torch.cuda.synchronize(device)
         train_time += time.perf_counter() - t0
 
     if args.checkpoint:

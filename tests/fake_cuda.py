@@ -8,7 +8,11 @@ which is where device bugs live:
   (except ``asarray``/``array``, the explicit host-to-device copies);
 * reductions return 0-d arrays, never NumPy scalars;
 * ``flags`` has no ``writeable``; the module has only CuPy's names (no ``errstate``,
-  ``nanquantile``, ...) and its ufuncs no ``at``/``accumulate``/``reduceat``.
+  ``nanquantile``, ...) and its ufuncs no ``at``/``accumulate``/``reduceat``;
+* inside ``no_host_sync()`` every read of a device value on the host -- ``float``, ``int``,
+  ``bool``, ``.item()``, ``.tolist()``, ``.get()``..., and the ops whose result's shape
+  depends on the values (boolean-mask indexing, ``nonzero``, ``unique``, ...), which make a
+  GPU wait for the device -- raises ``DeviceSynchronizeError``.
 
 ``FakeCUDABackend`` registers it as backprop's ``cuda`` backend (``install()``), so the device
 plumbing -- creation on the device, ``.to()``, mixing errors, every op keeping its result on
@@ -42,12 +46,79 @@ _NOT_IN_CUPY = frozenset(
 )
 # Functions that take host data on purpose (the explicit copies to the device).
 _ACCEPTS_HOST = frozenset({"asarray", "array", "asanyarray", "ascontiguousarray"})
+# Functions whose result's shape depends on the input's values: the host needs them (a sync).
+_VALUE_DEPENDENT = ("nonzero", "flatnonzero", "argwhere", "unique", "compress", "extract")
 # cupy.ndarray's public methods and attributes (numpy.ndarray's, less these).
 _NOT_ARRAY_METHODS = frozenset({"ctypes", "getfield", "resize", "setfield", "setflags", "to_device", "tofile", "dump", "dumps"})
 
 
 class DeviceSynchronizeError(TypeError):
-    pass
+    """A device value was read on the host inside ``no_host_sync()``. A TypeError, as CuPy's
+    refused implicit conversions are; a read the code under test catches is still reported
+    when the block ends."""
+
+
+class _SyncGuard:
+    """One ``no_host_sync`` block: how many host reads it still allows, and those it refused."""
+
+    __slots__ = ("allowed", "refused")
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+        self.refused: list[str] = []
+
+
+_guards: list[_SyncGuard] = []
+
+
+def _host_read(what: str) -> None:
+    """Called by every device-to-host read of a FakeArray: refused inside ``no_host_sync``."""
+    if not _guards:
+        return
+    guard = _guards[-1]
+    if guard.allowed > 0:
+        guard.allowed -= 1
+        return
+    message = f"{what} reads a device value on the host (the GPU would wait for the device) inside no_host_sync()"
+    guard.refused.append(message)
+    raise DeviceSynchronizeError(message)
+
+
+def _refuse_index(self):
+    _host_read("operator.index() of a device array")
+    raise TypeError("'FakeArray' (CuPy ndarray) object cannot be interpreted as an integer")
+
+
+@contextlib.contextmanager
+def no_host_sync(allowed: int = 0):
+    """Fail if a fake-CUDA array is read on the host inside the block (more than ``allowed``
+    times): ``float``/``int``/``bool``/``complex``/``operator.index``, ``.item()``,
+    ``.tolist()``, ``.get()``, boolean-array keys of ``[]`` (get and set),
+    and the value-dependent ``nonzero``, ``flatnonzero``, ``argwhere``, ``unique``,
+    ``compress``, ``extract``: what makes a real GPU wait for the device. A refused read raises
+    ``DeviceSynchronizeError``; one that the code under test caught is raised when the block
+    ends. ``numpy.asarray`` of a device array, refused everywhere, raises it too. Yields the
+    guard (``.allowed``: the reads left). Nests; with no fake device installed it just runs."""
+    guard = _SyncGuard(allowed)
+    _guards.append(guard)
+    FakeArray.__index__ = _refuse_index  # CuPy arrays have no __index__: only here, to name the read
+    try:
+        yield guard
+    finally:
+        _guards.remove(guard)
+        if not _guards:
+            del FakeArray.__index__
+    if guard.refused:
+        raise DeviceSynchronizeError(f"{len(guard.refused)} host read(s) caught inside no_host_sync(): {guard.refused[0]}")
+
+
+def _is_mask(key) -> bool:
+    """Whether index ``key`` holds a boolean device array (the result's shape depends on its values)."""
+    if type(key) is FakeArray:
+        return key._a.dtype == numpy.bool_
+    if type(key) is tuple:
+        return any(type(k) is FakeArray and k._a.dtype == numpy.bool_ for k in key)
+    return False
 
 
 def _unwrap(value, host_ok: bool = False):
@@ -144,9 +215,26 @@ class FakeArray:
     def base(self):
         return None if self._a.base is None else FakeArray(self._a.base) if isinstance(self._a.base, numpy.ndarray) else self._a.base
 
-    def get(self, stream=None, order="C", out=None) -> numpy.ndarray:
+    def get(self, stream=None, order="C", out=None, blocking=True) -> numpy.ndarray:
         """The explicit device-to-host copy."""
+        _host_read(".get()")
         return self._a.copy()
+
+    def item(self, *args):
+        _host_read(".item()")
+        return self._a.item(*args)
+
+    def tolist(self):
+        _host_read(".tolist()")
+        return self._a.tolist()
+
+    def nonzero(self):
+        _host_read(".nonzero()")
+        return _wrap(self._a.nonzero())
+
+    def compress(self, condition, axis=None, out=None):
+        _host_read(".compress()")
+        return _wrap(self._a.compress(_unwrap(condition), axis, _unwrap(out)))
 
     def set(self, arr, stream=None) -> None:
         self._a[...] = arr
@@ -165,6 +253,8 @@ class FakeArray:
 
     # -- the host/device border
     def __array__(self, dtype=None, copy=None):
+        if _guards:  # refused on every device (no copy is made, so nothing to count or report later)
+            raise DeviceSynchronizeError("numpy.asarray() of a device array inside no_host_sync(): use .get() outside it")
         raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array explicitly.")
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -180,6 +270,8 @@ class FakeArray:
     def __array_function__(self, func, types_, args, kwargs):
         if func.__name__ in _NOT_IN_CUPY:
             return NotImplemented
+        if _guards and func.__name__ in _VALUE_DEPENDENT:
+            _host_read(f"numpy.{func.__name__}() of a device array")
         return _wrap(func(*_unwrap(args), **_unwrap(kwargs)))
 
     def __dlpack_device__(self) -> tuple:
@@ -194,24 +286,32 @@ class FakeArray:
             yield _wrap(row)
 
     def __bool__(self) -> bool:
+        _host_read("bool()")
         return bool(self._a)
 
     def __int__(self) -> int:
+        _host_read("int()")
         return int(self._a)
 
     def __float__(self) -> float:
+        _host_read("float()")
         return float(self._a)
 
     def __complex__(self) -> complex:
+        _host_read("complex()")
         return complex(self._a)
 
     def __repr__(self) -> str:
         return f"fakecuda.array({self._a!r})"
 
     def __getitem__(self, key):
+        if _guards and _is_mask(key):
+            _host_read("indexing with a boolean device array")
         return _wrap(self._a[_index(key)])
 
     def __setitem__(self, key, value) -> None:
+        if _guards and _is_mask(key):
+            _host_read("assigning through a boolean device array")
         self._a[_index(key)] = _unwrap(value)
 
     def __copy__(self):
@@ -323,6 +423,22 @@ def _function(fn, host_ok: bool):
 fakecupy = _Namespace(numpy, "fakecupy", _NOT_IN_CUPY)
 
 
+def _value_dependent(name: str):
+    """A function of the fake module whose result's shape depends on the values: a host read."""
+    fn = _function(getattr(numpy, name), False)
+
+    def call(*args, **kwargs):
+        _host_read(f"{name}()")
+        return fn(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+for _name in _VALUE_DEPENDENT:
+    setattr(fakecupy, _name, _value_dependent(_name))
+
+
 def _take(a, indices, axis=None, out=None):
     """CuPy's ``take``: no ``mode`` argument; out-of-range indices wrap."""
     a = _unwrap(a)
@@ -394,7 +510,7 @@ class FakeCUDABackend(Backend):
     def to_host(self, array) -> numpy.ndarray:
         return array.get()
 
-    def scalar(self, value, dtype):
+    def scalar(self, value, dtype, index=None):
         return FakeArray(numpy.asarray(value, dtype=dtype))
 
     def errstate(self, **kwargs):

@@ -74,7 +74,7 @@ def test_early_stopping_stops_and_restores_best(tmp_path, monkeypatch):
     original = cli_train.evaluate
 
     def fake_evaluate(model, x, y, batch_size=512, classes=None, device=None):
-        result = original(model, x, y, batch_size, classes)
+        result = original(model, x, y, batch_size, classes, device=device)
         if classes is None:
             result["loss"] = next(losses)
         return result

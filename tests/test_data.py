@@ -624,10 +624,24 @@ def test_partial_iteration_then_new_epoch():
 
 
 def test_pin_memory_warns_like_torch_without_accelerator():
-    if loaded_backend("cuda") is not None:
-        pytest.skip("a CUDA backend is loaded: pin_memory pins")
+    if backprop.cuda.is_available():
+        pytest.skip("a CUDA device is available: pin_memory pins")
     with pytest.warns(UserWarning, match="pin_memory"):
         list(bdata.DataLoader([1, 2], pin_memory=True))
+
+
+def test_pin_memory_needs_a_usable_gpu_not_a_loaded_backend(monkeypatch):
+    """As torch: a CUDA library without a visible GPU (``cuda.is_available()`` False) pins nothing."""
+    backend = fake_cuda.install()
+    try:
+        monkeypatch.setattr(backend, "device_count", lambda: 0)
+        monkeypatch.setattr(backend, "pinned_copy", lambda array: pytest.fail("pinned without a GPU"))
+        assert loaded_backend("cuda") is backend and not backprop.cuda.is_available()
+        with pytest.warns(UserWarning, match="no accelerator is found"):
+            batches = list(bdata.DataLoader(bdata.TensorDataset(backprop.arange(4)), batch_size=2, pin_memory=True))
+        assert [b[0].tolist() for b in batches] == [[0, 1], [2, 3]]
+    finally:
+        fake_cuda.uninstall()
 
 
 class DeviceSamples:
@@ -666,15 +680,15 @@ def test_dataloader_batches_device_samples_on_the_device(device, num_workers):
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_pin_memory_pins_batches_with_a_cuda_backend(device, num_workers, monkeypatch):
-    """With a CUDA backend loaded, ``pin_memory=True`` pins every CPU tensor of each batch through
+    """With a CUDA device available, ``pin_memory=True`` pins every CPU tensor of each batch through
     ``Tensor.pin_memory()`` (no warning; in the worker threads too), rebuilding the batch as torch
     does; device tensors stay as they are. The pinned batch then moves to the device. On the CPU
-    without a CUDA backend: torch's warning, and the batches unchanged."""
+    without a CUDA device: torch's warning, and the batches unchanged."""
     data = np.arange(12, dtype="float32").reshape(6, 2)
     ds = bdata.TensorDataset(backprop.tensor(data), backprop.arange(6))
     if backprop.device(device).type == "cpu":
-        if loaded_backend("cuda") is not None:
-            pytest.skip("a CUDA backend is loaded: pin_memory pins")
+        if backprop.cuda.is_available():
+            pytest.skip("a CUDA device is available: pin_memory pins")
         with pytest.warns(UserWarning, match="no accelerator is found"):
             batches = list(bdata.DataLoader(ds, batch_size=4, pin_memory=True, num_workers=num_workers))
         assert [type(b) for b in batches] == [list, list] and not batches[0][0].is_pinned()

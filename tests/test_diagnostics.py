@@ -245,6 +245,76 @@ def test_remove_detaches_every_hook():
     assert monitor.step == 0 and monitor.history["step"] == []
 
 
+def _same_history(a, b, rel=1e-4) -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _same_history(a[k], b[k], rel)
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same_history(x, y, rel)
+    elif isinstance(a, float) and math.isnan(a):
+        assert math.isnan(b)
+    else:
+        assert a == pytest.approx(b, rel=rel, abs=1e-7)
+
+
+def test_monitor_on_a_device_model_records_the_cpu_statistics(device):
+    """The hooks compute on the device and the commit reads the step's values back at once:
+    the history equals the same training's on the CPU; the report and issues work from it."""
+    histories = []
+    for where in ("cpu", device):
+        torch.manual_seed(0)
+        model = mlp(3, nn.ReLU, width=16).to(where)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        monitor = GradientMonitor(model, opt, activation_every=1, update_every=1)
+        for x, y in batches((64,), n=3, batch=8):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x.to(where)), y.to(where)).backward()
+            opt.step()
+        histories.append(monitor.history)
+        rep = monitor.report()
+        assert rep.steps == 3 and rep.layers[0].weight_norm > 0 and rep.layers[1].dead_fraction is not None
+    assert all(not math.isnan(v) for v in histories[1]["dead_fraction"]["1"])
+    _same_history(histories[1], histories[0])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0 * inf on purpose
+def test_dead_units_count_only_finite_activations(device):
+    """A ReLU call whose output is not finite says nothing about dead units: the step's dead
+    fraction comes from its finite calls, and a step with none records NaN (on every device,
+    where the finiteness is only known when the step's values are read back)."""
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 6)
+            self.relu = nn.ReLU()
+
+        def forward(self, x, poison):
+            h = self.relu(self.fc(x))
+            self.relu(h.detach() * poison)  # a second call: NaN (or inf) outputs when poisoned
+            return h.sum()
+
+    model = Twice().to(device)
+    with torch.no_grad():
+        model.fc.weight.copy_(torch.eye(6, 4))  # units 4 and 5 see no input: dead
+        model.fc.bias.zero_()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    monitor = GradientMonitor(model, opt, activation_every=1, window=1)
+    x = torch.ones(3, 4, device=device)
+    for poison in (1.0, float("nan"), float("inf")):
+        opt.zero_grad()
+        model(x, torch.tensor(poison, device=device)).backward()
+        opt.step()
+    opt.zero_grad()
+    model(x * float("nan"), torch.tensor(float("nan"), device=device)).backward()  # no finite call
+    opt.step()
+    dead = monitor.history["dead_fraction"]["relu"]
+    assert dead[:3] == [pytest.approx(2 / 6)] * 3 and math.isnan(dead[3])
+
+
 def test_issue_strings_name_layer_evidence_and_remedy():
     issue = Issue("vanishing", "0", "the first layer gets 1e-9", "residual connections", {"ratio": 1e-9}, 3)
     assert str(issue) == "vanishing: the first layer gets 1e-9; try residual connections"

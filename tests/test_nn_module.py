@@ -245,6 +245,7 @@ def test_full_backward_hook_matches_torch():
     np.testing.assert_allclose(ours["gin"][0], theirs["gin"][0], rtol=1e-6)
 
 
+@pytest.mark.skipif(tuple(int(v) for v in torch.__version__.split(".")[:2]) < (2, 13), reason="BatchNorm's repr shows bias= from torch 2.13 on (the oracle version)")
 def test_repr_matches_torch():
     for build in (mlp, cnn):
         assert repr(build(backprop)) == repr(build(torch))
@@ -509,3 +510,19 @@ def test_clip_grad_norm_on_device_matches_torch(norm_type, device):
     ps[0].grad.fill_(float("nan"))
     with pytest.raises(RuntimeError, match="non-finite"):
         backprop.nn.utils.clip_grad_norm_(ps, 1.0, norm_type=norm_type, error_if_nonfinite=True)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, float("inf")])
+def test_clip_grad_norm_with_a_nan_gradient_matches_torch(norm_type, device):
+    """A NaN total norm scales every gradient by clamp(nan, max=1) = nan, on every device (as torch)."""
+    grads = [np.array([[1.0, float("nan")], [2.0, 3.0]], np.float32), np.array([4.0, 5.0], np.float32)]
+    ps = [backprop.zeros(g.shape, requires_grad=True, device=device) for g in grads]
+    tps = [torch.zeros(g.shape, requires_grad=True) for g in grads]
+    for p, tp, g in zip(ps, tps, grads):
+        p.grad = backprop.tensor(g, device=device)
+        tp.grad = torch.tensor(g)
+    total = backprop.nn.utils.clip_grad_norm_(ps, 1.0, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, 1.0, norm_type=norm_type)
+    assert np.isnan(float(total)) and np.isnan(float(ttotal))
+    for p, tp in zip(ps, tps):
+        np.testing.assert_array_equal(p.grad.cpu().numpy(), tp.grad.numpy())  # all NaN on both

@@ -475,8 +475,14 @@ def test_local_response_norm_gradcheck_repr_errors():
 def _unpool_case(pool_kw, shape, unpool_kw, output_size=None, one_d=False, device="cpu"):
     x = rand(*shape)
     th_pool = (torch.nn.MaxPool1d if one_d else torch.nn.MaxPool2d)(**pool_kw, return_indices=True)
-    _, idx = th_pool(torch.tensor(x))
+    maxima, idx = th_pool(torch.tensor(x))
     pooled = rand(*idx.shape)
+    if backprop.device(device).type != "cpu":
+        # Overlapping windows can pick one input element twice, so unpooling writes several values
+        # to one index; which write wins is undefined on a GPU (torch's CUDA unpooling is
+        # nondeterministic there too), while torch's CPU result is the last write. On a device the
+        # values are the real maxima: duplicate indices then carry the same value.
+        pooled = maxima.numpy()
     cls = "MaxUnpool1d" if one_d else "MaxUnpool2d"
     check_layer(lambda m: getattr(m.nn, cls)(**unpool_kw), [pooled, idx.numpy()], forward=lambda layer, v, i: layer(v, i, output_size=output_size), device=device)
     # The indices our MaxPool produces drive our unpooling the same way.

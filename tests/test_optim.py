@@ -10,12 +10,11 @@ interchange), hooks, closures, hyper-parameter validation with torch's messages,
 The oracle tests take the ``device`` fixture (cpu and fake-cuda by default): backprop's model,
 data and optimizer state live on that device, torch runs on the CPU, and the results are
 compared after ``.cpu()``. On the fake CUDA device a step must not read any device value back
-on the host (``no_host_sync``), as torch's non-capturable steps do not.
+on the host (``fake_cuda.no_host_sync``), as torch's non-capturable steps do not.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import re
 import warnings
@@ -64,39 +63,10 @@ def train(m, model, opt, steps, dtype: str = "float32", set_to_none: bool = True
         opt.zero_grad(set_to_none=set_to_none)
         loss = ((model(x) - y) ** 2).mean()
         loss.backward()
-        with no_host_sync():
+        with fake_cuda.no_host_sync():
             opt.step()
         losses.append(loss.item())
     return losses
-
-
-class _HostSyncError(AssertionError):
-    pass
-
-
-@contextlib.contextmanager
-def no_host_sync():
-    """Fail if a fake-CUDA array is read on the host (``float``, ``bool``, ``.item()``, ``.get()``...)
-    inside the block: what would make a real GPU step wait for the device. A no-op elsewhere."""
-    if not fake_cuda._installed:
-        yield
-        return
-
-    def refuse(self, *args, **kwargs):
-        raise _HostSyncError("an optimizer step read a device value on the host (a device synchronization)")
-
-    names = ("__float__", "__int__", "__bool__", "__complex__", "__index__", "get", "item", "tolist")
-    saved = {n: fake_cuda.FakeArray.__dict__.get(n) for n in names}
-    for n in names:
-        setattr(fake_cuda.FakeArray, n, refuse)
-    try:
-        yield
-    finally:
-        for n, v in saved.items():
-            if v is None:
-                delattr(fake_cuda.FakeArray, n)
-            else:
-                setattr(fake_cuda.FakeArray, n, v)
 
 
 def params_np(model) -> list[np.ndarray]:
@@ -242,7 +212,7 @@ def test_same_gradients_match_torch(case, device):
             tp.grad = torch.tensor(g)
             bq.grad = bp.tensor(g, device=device)
         to.step()
-        with no_host_sync():
+        with fake_cuda.no_host_sync():
             bo.step()
     for i, (tp, bq) in enumerate(zip(tps, bps)):
         assert bq.device.type == bp.device(device).type
@@ -424,6 +394,7 @@ def test_add_param_group_mid_training():
     assert_state_close(bo, to)
 
 
+@pytest.mark.skipif(tuple(int(v) for v in torch.__version__.split(".")[:2]) < (2, 13), reason="torch 2.11's Adagrad.add_param_group leaves the new group's state empty (KeyError 'sum' in step); the oracle is torch 2.13")
 def test_adagrad_add_param_group_initializes_state():
     tm, bm = make_models()
     to = torch.optim.Adagrad(tm[0].parameters(), lr=0.1, initial_accumulator_value=0.2)

@@ -365,3 +365,22 @@ def test_normalize_keeps_autograd():
     T.Normalize((0.5, 0.5), (0.25, 0.5))(x).sum().backward()
     expected = np.broadcast_to(np.array([4.0, 2.0], np.float32).reshape(2, 1, 1), (2, 3, 3))
     np.testing.assert_allclose(x.grad.numpy(), expected)
+
+
+def test_tensor_transforms_run_on_the_tensors_device(device):
+    """A pipeline of tensor transforms on a device tensor stays there and gives the CPU's result
+    (the random parameters are drawn on the host, so one seed gives the same crop, flip, angle)."""
+    x = np.random.default_rng(0).standard_normal((3, 9, 8)).astype(np.float32)
+    tf = T.Compose([
+        T.Pad((1, 2), padding_mode="reflect"),
+        T.RandomCrop(8, padding=1),
+        T.RandomHorizontalFlip(1.0),
+        T.RandomAffine(20, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=T.InterpolationMode.BILINEAR),
+        T.Normalize([0.1, 0.2, 0.3], [1.0, 2.0, 0.5]),
+    ])
+    backprop.manual_seed(1)
+    expected = tf(backprop.tensor(x)).numpy()
+    backprop.manual_seed(1)
+    out = tf(backprop.tensor(x, device=device))
+    assert out.device.type == backprop.device(device).type and out.shape == (3, 8, 8)
+    np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-6, atol=1e-6)

@@ -14,10 +14,11 @@ update ratios (which need a copy of the weights) on every ``update_every``-th. T
 ``issues()`` reports are judged on the last ``window`` measurements of each statistic
 (exploding gradients on the whole run).
 
-Devices: the statistics are computed on each array's device. The gradient hooks (run during
-the backward) keep their squared norms there; the step's values are read back to the host
-together when the step is committed (one copy per device), so the monitor does not make the
-backward wait for the device.
+Devices: the statistics are computed on each array's device. The hooks (forward and
+gradient, run during the forward and the backward) keep their sums and squared norms there;
+the step's values (gradient norms, activation statistics, update ratios, dead-unit fractions)
+are read back to the host together when the step is committed (one copy per device), so the
+monitor does not make the forward or the backward wait for the device.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def _activation_classes():
 
 
 class _LayerState:
-    __slots__ = ("name", "kind", "module", "params", "order", "relu", "act", "alive", "alive_window")
+    __slots__ = ("name", "kind", "module", "params", "order", "relu", "act", "alive_window")
 
     def __init__(self, name: str, module, relu: bool, window: int):
         self.name = name
@@ -207,8 +208,7 @@ class _LayerState:
         self.params: list = []  # (qualified name, Parameter)
         self.order = None  # position in forward execution order
         self.relu = relu
-        self.act = None  # [calls, mean sum, std sum] within the current step
-        self.alive = None  # per-unit "was ever positive" in the current step
+        self.act = None  # the current step's calls: (sum, squared norm, size, per-unit "positive" or None), on the device
         self.alive_window = deque(maxlen=window)
 
 
@@ -327,17 +327,8 @@ class GradientMonitor:
             if data is None or data.dtype.kind != "f" or data.size == 0:
                 return
             data, unit_axis = _dense(data)
-            n = data.size
-            total, sq = _host_floats([data.sum(), _sq(data)])
-            mean = total / n
-            var = max(sq / n - mean * mean, 0.0)
-            finite = math.isfinite(mean) and math.isfinite(var)
-            if layer.act is None:
-                layer.act = [0, 0.0, 0.0]
-            layer.act[0] += 1
-            layer.act[1] += mean
-            layer.act[2] += math.sqrt(var)
-            if layer.relu and finite:  # NaN/inf activations say nothing about dead units
+            alive = None
+            if layer.relu:  # which units were positive; used at the commit if the call's values are finite
                 if data.ndim >= 2:  # units: features (N, F) or channels (N, C, ...)
                     if unit_axis == data.ndim - 1:
                         alive = data.reshape(-1, data.shape[-1]).max(axis=0) > 0
@@ -345,10 +336,9 @@ class GradientMonitor:
                         alive = data.max(axis=tuple(i for i in range(data.ndim) if i != unit_axis)) > 0
                 else:
                     alive = data > 0
-                if layer.alive is None or layer.alive.shape != alive.shape:
-                    layer.alive = alive
-                else:
-                    layer.alive = layer.alive | alive
+            if layer.act is None:
+                layer.act = []
+            layer.act.append((data.sum(), _sq(data), data.size, alive))  # left on the device until the commit
 
         return hook
 
@@ -391,14 +381,27 @@ class GradientMonitor:
             self._pending.clear()
             self._snapshot = None
             for layer in self._layers.values():
-                layer.act = layer.alive = None
+                layer.act = None
             return
         h = self.history
         h["step"].append(step)
         pending, snap = self._pending, self._snapshot if updates else None
-        if pending:  # the squared gradient norms the hooks left on the devices, read at once
-            pending.update(zip(list(pending), _host_floats(list(pending.values()))))
-        ratios = self._update_ratios(snap) if snap is not None else {}
+        # What the step left on the devices -- squared gradient norms, activation sums, weight and
+        # update norms, dead-unit fractions -- read back at once: one wait for each device.
+        values = list(pending.values())
+        ratio_at = len(values)
+        owners = self._update_ratio_values(snap, values) if snap is not None else []
+        act_at, spec = {}, {}
+        for name, layer in self._layers.items():
+            if layer.act:
+                act_at[name] = len(values)
+                for total, sq, _, _ in layer.act:
+                    values += (total, sq)
+                if layer.relu:
+                    spec[name] = self._speculative_alive(layer, values)
+        values = _host_floats(values)
+        pending.update(zip(list(pending), values))
+        ratios = self._ratios(owners, values[ratio_at:]) if owners else {}
         total = 0.0
         for q, lst in h["param_grad_norm"].items():
             sq = pending.get(q)
@@ -409,38 +412,52 @@ class GradientMonitor:
         h["total_grad_norm"].append(total_norm)
         if pending and (not math.isfinite(total_norm) or total_norm > self.explode_norm):
             self._explosions.append((step, total_norm))
+        late = []  # ReLU layers whose dead-unit fraction is settled once the finiteness is known
         for name, layer in self._layers.items():
             if layer.params:
                 gsq = [pending[q] for q, _ in layer.params if q in pending]
                 h["grad_norm"][name].append(math.sqrt(sum(gsq)) if gsq else _NAN)
                 h["update_ratio"][name].append(ratios.get(name, _NAN))
-            act = layer.act
-            h["act_mean"][name].append(act[1] / act[0] if act else _NAN)
-            h["act_std"][name].append(act[2] / act[0] if act else _NAN)
+            calls = layer.act or ()
+            finite, means, stds = [], 0.0, 0.0
+            at = act_at.get(name, 0)
+            for i, call in enumerate(calls):
+                total, sq = values[at + 2 * i], values[at + 2 * i + 1]
+                mean = total / call[2]
+                var = max(sq / call[2] - mean * mean, 0.0)
+                finite.append(math.isfinite(mean) and math.isfinite(var))
+                means += mean
+                stds += math.sqrt(var)
+            h["act_mean"][name].append(means / len(calls) if calls else _NAN)
+            h["act_std"][name].append(stds / len(calls) if calls else _NAN)
             if layer.relu:
-                dead = _NAN
-                if layer.alive is not None:
-                    if layer.alive_window and layer.alive_window[-1].shape != layer.alive.shape:
-                        layer.alive_window.clear()
-                    layer.alive_window.append(layer.alive)
-                    dead = self._dead_fraction(layer)
-                h["dead_fraction"][name].append(dead)
-            layer.act = layer.alive = None
+                h["dead_fraction"][name].append(_NAN)
+                if name in spec:
+                    late.append((layer, calls, finite, spec[name]))
+            layer.act = None
+        if late:
+            self._commit_dead_units(late, values)
         self._pending.clear()
         self._snapshot = None
 
-    def _update_ratios(self, snap: dict) -> dict:
-        """``||w_after - w_before|| / ||w_before||`` of each layer with a snapshot (and weights)."""
-        raw, owners = [], []
+    def _update_ratio_values(self, snap: dict, values: list) -> list:
+        """Append to ``values`` the squared norms, on the devices, of the weights before the
+        update and of the update (``_ratios`` reads them) of each parameter with a snapshot;
+        returns the layer owning each pair."""
+        owners = []
         for name, layer in self._layers.items():
             for q, p in layer.params:
                 before = snap.get(q)
                 if before is not None and before.shape == p._data.shape:
-                    raw.append(_sq(before))
+                    values.append(_sq(before))
                     array_module(before).subtract(p._data, before, out=before)  # the buffer now holds the update
-                    raw.append(_sq(before))
+                    values.append(_sq(before))
                     owners.append(name)
-        values = _host_floats(raw)
+        return owners
+
+    @staticmethod
+    def _ratios(owners: list, values: list) -> dict:
+        """``||w_after - w_before|| / ||w_before||`` of each layer with a snapshot (and weights)."""
         sums: dict = {}
         for i, name in enumerate(owners):
             wsq, dsq = sums.get(name, (0.0, 0.0))
@@ -448,13 +465,63 @@ class GradientMonitor:
         return {name: math.sqrt(dsq / wsq) for name, (wsq, dsq) in sums.items() if wsq > 0}
 
     @staticmethod
-    def _dead_fraction(layer: _LayerState) -> float:
-        if not layer.alive_window:
-            return _NAN
+    def _speculative_alive(layer: _LayerState, values: list):
+        """Before the step's values are read: the units of ReLU ``layer`` positive in one of its
+        finite calls this step (masked on the device: the finiteness is not known on the host
+        yet), and, appended to ``values``, the fraction of units alive over the window with it
+        (1 - the dead fraction); None when the calls' outputs have different shapes
+        (``_commit_dead_units`` then decides on the host)."""
+        calls = [c for c in layer.act if c[3] is not None]
+        if not calls or any(c[3].shape != calls[0][3].shape for c in calls):
+            return None
+        xp = array_module(calls[0][3])
+        alive = None
+        for total, sq, _, a in calls:  # NaN/inf activations say nothing about dead units
+            # finite sum and squared norm <=> finite mean and variance (the host's test in _commit)
+            a = a & (xp.isfinite(total) & xp.isfinite(sq))
+            alive = a if alive is None else alive | a
+        window = list(layer.alive_window) if layer.alive_window and layer.alive_window[-1].shape == alive.shape else []
+        if len(window) == layer.alive_window.maxlen:
+            window = window[1:]
+        union = alive
+        for a in window:
+            union = union | a
+        values.append(union.mean())
+        return alive, len(values) - 1
+
+    def _commit_dead_units(self, late: list, values: list) -> None:
+        """Record the dead-unit fractions of the step: ``late`` holds (ReLU layer, its calls,
+        which calls were finite, ``_speculative_alive``'s result)."""
+        reread = []
+        for layer, calls, finite, guess in late:
+            kept = [c[3] for c, ok in zip(calls, finite) if ok and c[3] is not None]
+            if not kept:  # no finite activations this step: nothing known about its units
+                continue
+            if guess is not None:  # the outputs' shapes agree: the guess holds (non-finite calls were masked out)
+                alive, at = guess
+                dead = 1.0 - values[at]
+            else:  # a later shape starts afresh, as a new window does
+                alive = None
+                for a in kept:
+                    alive = a if alive is None or alive.shape != a.shape else alive | a
+                dead = None
+            if layer.alive_window and layer.alive_window[-1].shape != alive.shape:
+                layer.alive_window.clear()
+            layer.alive_window.append(alive)
+            if dead is None:
+                reread.append(layer)
+            else:
+                self.history["dead_fraction"][layer.name][-1] = dead
+        if reread:  # rare (a ReLU called on differently shaped inputs in one step): a second read
+            for layer, alive in zip(reread, _host_floats([self._window_union(layer).mean() for layer in reread])):
+                self.history["dead_fraction"][layer.name][-1] = 1.0 - alive
+
+    @staticmethod
+    def _window_union(layer: _LayerState):
         alive = layer.alive_window[0]
         for a in list(layer.alive_window)[1:]:
             alive = alive | a
-        return 1.0 - float(alive.mean())
+        return alive
 
     def _flush(self) -> None:
         # Without an optimizer the last backward is committed at the next forward; a report

@@ -15,7 +15,7 @@ import numpy
 
 from .. import _dtype
 from .. import random as _random
-from .._backend import array_module, backend_of, is_array
+from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
@@ -193,7 +193,10 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
         return leaky_relu(input, (lower + upper) / 2, inplace)
     arr = input._data
     xp = array_module(arr)
-    slopes = (lower + (upper - lower) * _random._rng_for(input, None).random(arr.shape)).astype(arr.dtype)
+    slopes = _random._rng_for(input, None).random(arr.shape)  # float64, scaled in place: one temporary
+    slopes *= upper - lower
+    slopes += lower
+    slopes = slopes.astype(arr.dtype, copy=False)
     noise = _make(xp.where(arr <= 0, slopes, xp.ones((), dtype=arr.dtype)).astype(arr.dtype, copy=False))
     return input.mul_(noise) if inplace else input * noise
 
@@ -654,10 +657,15 @@ def _embedding_renorm(weight: Tensor, idx, max_norm: float, norm_type: float) ->
         weight._data[rows] *= scale.astype(weight._data.dtype)
 
 
+def _segment_heads(seg):
+    """Whether each position of the non-empty sorted ``seg`` begins a run of equal values."""
+    xp = array_module(seg)
+    return xp.concatenate((xp.ones(1, dtype=bool), seg[1:] != seg[:-1]))
+
+
 def _segment_starts(seg):
     """Positions where a run of equal values in the non-empty sorted ``seg`` begins."""
-    xp = array_module(seg)
-    return xp.flatnonzero(xp.concatenate((xp.ones(1, dtype=bool), seg[1:] != seg[:-1])))
+    return array_module(seg).flatnonzero(_segment_heads(seg))
 
 
 class _SegmentSum(Function):
@@ -792,9 +800,10 @@ def embedding_bag(
         if not kept.size:
             return _SegmentSum.apply(rows, seg, num_bags)
         vals = rows._data
-        first = _segment_starts(seg)
+        heads = _segment_heads(seg)
+        first = xp.flatnonzero(heads)
         best = backend.reduceat("maximum", vals, first, 0)
-        local = xp.cumsum(xp.concatenate((xp.zeros(1, dtype=bool), seg[1:] != seg[:-1])))  # segment number of every kept row
+        local = xp.cumsum(heads) - 1  # segment number of every kept row
         hit = (vals == best[local]) | xp.isnan(vals)
         where = xp.where(hit, xp.arange(kept.size)[:, None], kept.size)
         arg = backend.reduceat("minimum", where, first, 0)  # first maximum in each bag, as torch
@@ -1250,10 +1259,26 @@ def _check_class_target(target: Tensor, op: str) -> None:
         raise RuntimeError(f"{op}: expected scalar type Long but found {target.dtype.name.capitalize()}")
 
 
-def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of class-index targets; ``input`` holds log-probabilities (N, C, ...)."""
-    reduction = _reduction(size_average, reduce, reduction)
-    _check_class_target(target, "nll_loss")
+def _class_weights(target, weight, ignore_index: int, n_classes: int, dtype):
+    """The per-element weights of class-index ``target`` (an array): ``weight[target]`` (1
+    without ``weight``), 0 where the target is ``ignore_index``; and the targets with the
+    ignored ones replaced by class 0 (safe to index with). No value is read on the host but
+    on backends that check values (the CPU)."""
+    xp = array_module(target)
+    ignored = target == ignore_index
+    safe = xp.where(ignored, 0, target)
+    if safe.size and backend_of(target).checks_values and (safe.min() < 0 or safe.max() >= n_classes):
+        bad = int(safe.max() if safe.max() >= n_classes else safe.min())
+        raise IndexError(f"Target {bad} is out of bounds.")
+    if weight is None:
+        return safe, _make((~ignored).astype(dtype))
+    w = ix.Index.apply(weight, (safe,)) if isinstance(weight, Tensor) else _make(xp.asarray(weight)[safe])
+    return safe, w * _make(~ignored)
+
+
+def _nll_loss(input: Tensor, target: Tensor, weight, ignore_index: int, reduction: str) -> tuple:
+    """``nll_loss`` and the per-element class weights it used (``_class_weights``), whose sum is
+    its ``mean`` denominator."""
     unbatched = input._data.ndim == 1
     if unbatched:
         input = mv.unsqueeze(input, 0)
@@ -1266,26 +1291,21 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
             if input._data.shape[0] != target._data.shape[0]
             else f"Expected target size {list((input._data.shape[0],) + input._data.shape[2:])}, got {list(target._data.shape)}"
         )
-    n_classes = input._data.shape[1]
-    t = target._data
-    xp = array_module(t)
-    ignored = t == ignore_index
-    safe = xp.where(ignored, 0, t)
-    if safe.size and backend_of(t).checks_values and (safe.min() < 0 or safe.max() >= n_classes):
-        bad = int(safe.max() if safe.max() >= n_classes else safe.min())
-        raise IndexError(f"Target {bad} is out of bounds.")
+    safe, w = _class_weights(target._data, weight, ignore_index, input._data.shape[1], input._data.dtype)
     picked = mv.squeeze(ix.gather(input, 1, _make(safe[:, None])), 1)
-    if weight is not None:
-        w = ix.Index.apply(weight, (safe,)) if isinstance(weight, Tensor) else _make(xp.asarray(weight)[safe])
-        w = w * _make(~ignored)
-    else:
-        w = _make((~ignored).astype(input._data.dtype))
     loss = -picked * w
     if unbatched and reduction == "none":
         loss = mv.squeeze(loss, 0)
     if reduction == "mean":
-        return red.sum(loss) / red.sum(w)
-    return _reduce(loss, reduction)
+        return red.sum(loss) / red.sum(w), w
+    return _reduce(loss, reduction), w
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class-index targets; ``input`` holds log-probabilities (N, C, ...)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_class_target(target, "nll_loss")
+    return _nll_loss(input, target, weight, ignore_index, reduction)[0]
 
 
 def cross_entropy(
@@ -1320,7 +1340,8 @@ def cross_entropy(
         if reduction == "sum":
             return -red.sum(prod)
         return -red.sum(prod, class_dim)
-    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    _check_class_target(target, "nll_loss")
+    nll, w = _nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
     ignored = _make(target._data == ignore_index)
@@ -1331,15 +1352,8 @@ def cross_entropy(
     else:
         smooth = -red.sum(logp, class_dim)
     smooth = ix.masked_fill(smooth, ignored, 0.0)
-    if reduction == "mean":
-        if weight is not None:
-            kept = target._data[target._data != ignore_index]
-            denom = red.sum(ix.Index.apply(weight, (kept,)))
-        else:
-            count = (target._data != ignore_index).sum()
-            # A NumPy scalar on the CPU (free to read); on a GPU a 0-d array, kept there (no host sync).
-            denom = _make(count.astype(smooth._data.dtype)) if is_array(count) else float(count)
-        smooth_term = red.sum(smooth) / denom
+    if reduction == "mean":  # nll_loss's denominator: the kept targets' class weights (their count without weight)
+        smooth_term = red.sum(smooth) / red.sum(w)
     elif reduction == "sum":
         smooth_term = red.sum(smooth)
     else:

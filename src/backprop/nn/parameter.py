@@ -13,11 +13,18 @@ from .._creation import empty
 from .._tensor import Tensor, _init, _make
 
 
-def _array(data):
-    """The array behind ``data``: a tensor's own (any device), a device array as is, else host data."""
-    if isinstance(data, Tensor):
-        return data._data
-    return data if is_array(data) else numpy.asarray(data)
+def _as_array(value):
+    """The array behind ``value``, where it lives: a backprop tensor's own (any device), a
+    NumPy or device array as is, a foreign tensor (torch) copied to host memory, other host
+    data (lists, numbers) as a NumPy array. Shared by ``Parameter``/``Buffer``,
+    ``Module.load_state_dict`` and ``Optimizer.load_state_dict``."""
+    if isinstance(value, Tensor):
+        return value._data
+    if is_array(value):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch.Tensor
+        return numpy.asarray(value.detach().cpu().numpy())
+    return numpy.asarray(value)
 
 
 class Parameter(Tensor):
@@ -26,7 +33,7 @@ class Parameter(Tensor):
     _is_param = True
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
-        arr = numpy.empty((0,), dtype=numpy.float32) if data is None else _array(data)
+        arr = numpy.empty((0,), dtype=numpy.float32) if data is None else _as_array(data)
         p = object.__new__(cls)
         _init(p, arr)
         if requires_grad:
@@ -57,7 +64,7 @@ class Buffer(Tensor):
     """Marks a tensor to be registered as a buffer when assigned to a Module (torch.nn.Buffer)."""
 
     def __new__(cls, data: Tensor | None = None, *, persistent: bool = True):
-        t = data if isinstance(data, Tensor) else _make(_array(data if data is not None else numpy.empty(0)))
+        t = data if isinstance(data, Tensor) else _make(_as_array(data if data is not None else numpy.empty(0)))
         t._buffer_persistent = persistent
         t._is_buffer_marker = True
         return t

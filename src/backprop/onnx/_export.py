@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy
 
-from .._backend import array_module, backend_of, move
+from .._backend import backend_of, move
 from .._tensor import Tensor, _make
 from . import _trace
 from ._graph import Emitter, needed_records
@@ -215,11 +215,6 @@ def _second_sizes(inputs, spec, attempt: int) -> dict:
     return sizes
 
 
-def _copy(arr):
-    """A copy of ``arr`` on its device, with its memory layout."""
-    return array_module(arr).array(arr, copy=True)
-
-
 def _fresh_values(arr, shape, rng):
     """Other values of ``arr``'s kind, range and dtype, in ``shape``, on ``arr``'s device (drawn
     on the host from ``rng``, a NumPy generator, so every device traces the same values)."""
@@ -233,7 +228,7 @@ def _fresh_values(arr, shape, rng):
         std = float(arr.std()) if arr.size else 1.0
         values = (rng.standard_normal(shape) * (std or 1.0) + mean).astype(arr.dtype)
     else:
-        return _copy(arr)
+        return arr.copy(order="K")  # on its device, with its memory layout
     return move(values, backend_of(arr).device_of(arr))
 
 
@@ -300,8 +295,8 @@ def export(
                 saved_flags.append((p, p.requires_grad))
                 if p.is_floating_point():
                     p.requires_grad_(True)
-            saved_buffers = [(b, _copy(b._data)) for _, b in model.named_buffers() if b is not None]
-        tracer = _run(model, pos, kw, in_names, lambda i, t: _copy(t._data))
+            saved_buffers = [(b, b._data.copy(order="K")) for _, b in model.named_buffers() if b is not None]
+        tracer = _run(model, pos, kw, in_names, lambda i, t: t._data.copy(order="K"))
         out_names = _default_names(len(tracer.outputs), output_names, "output")
         spec = _dynamic_spec(
             dynamic_axes,

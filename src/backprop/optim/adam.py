@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._backend import array_module, backend_of
+from .._backend import backend_of
 from .._tensor import Tensor, _make
 from .optimizer import (
     Optimizer,
@@ -119,7 +119,8 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
-                xp = array_module(p._data)
+                b = backend_of(p._data)  # once per parameter: its kernels and array module
+                xp = b.xp
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = _new_step()
@@ -130,7 +131,7 @@ class Adam(Optimizer):
                 step = _bump_step(state["step"])
                 bias_correction1 = 1 - beta1**step
                 bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-                kernel = None if amsgrad else getattr(backend_of(p._data).kernels, "adam_step", None)
+                kernel = None if amsgrad else getattr(b.kernels, "adam_step", None)
                 if kernel is not None:  # the whole update in one kernel (CUDA)
                     kernel(
                         p._data, p._grad._data, state["exp_avg"]._data, state["exp_avg_sq"]._data,
@@ -142,13 +143,13 @@ class Adam(Optimizer):
                     continue
                 if weight_decay != 0 and decoupled:
                     p._data *= 1 - lr * weight_decay
-                    g = _grad_array(p, 0, maximize)
+                    g = _grad_array(p, 0, maximize, xp)
                 else:
-                    g = _grad_array(p, weight_decay, maximize)
+                    g = _grad_array(p, weight_decay, maximize, xp)
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 tmp = xp.empty_like(m)
-                _lerp_(m, g, 1 - beta1, tmp)
-                _ema_square_(v, g, beta2, tmp)
+                _lerp_(m, g, 1 - beta1, tmp, xp)
+                _ema_square_(v, g, beta2, tmp, xp)
 
                 step_size = lr / bias_correction1
                 if amsgrad:

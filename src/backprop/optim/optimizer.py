@@ -33,6 +33,7 @@ from .. import _dtype
 from .._backend import array_module, backend_of, is_array, move
 from .._tensor import Tensor, _make
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..nn.parameter import _as_array
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook", "required"]
 
@@ -40,6 +41,8 @@ StateDict: TypeAlias = dict[str, Any]
 ParamsT: TypeAlias = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 Args: TypeAlias = tuple[Any, ...]
 Kwargs: TypeAlias = dict[str, Any]
+
+_NDARRAY = numpy.ndarray  # a module constant: ``numpy.ndarray`` looked up per parameter shows in zero_grad's time
 
 
 class _RequiredParameter:
@@ -179,13 +182,17 @@ def _bump_step(step: Tensor) -> float:
     return float(step._data)
 
 
-def _grad_array(p: Tensor, weight_decay: float, maximize: bool):
+def _grad_array(p: Tensor, weight_decay: float, maximize: bool, xp=None):
     """The gradient to use, as an array: negated under ``maximize``, plus ``weight_decay * p`` (torch's order).
 
     Returns the ``.grad`` array itself when neither applies: callers must treat it as read-only.
+    ``xp``: the array module of ``p`` when the caller has it.
     """
     g = p._grad._data
-    xp = array_module(g)
+    if weight_decay == 0 and not maximize:
+        return g
+    if xp is None:
+        xp = array_module(g)
     if weight_decay != 0:
         out = xp.multiply(p._data, weight_decay)
         if maximize:
@@ -196,9 +203,10 @@ def _grad_array(p: Tensor, weight_decay: float, maximize: bool):
     return xp.negative(g) if maximize else g
 
 
-def _lerp_(a, b, weight: float, tmp) -> None:
+def _lerp_(a, b, weight: float, tmp, xp=None) -> None:
     """``a.lerp_(b, weight)`` in place, with torch's two-sided formula (exact at both ends)."""
-    xp = array_module(a)
+    if xp is None:
+        xp = array_module(a)
     xp.subtract(b, a, out=tmp)
     if abs(weight) < 0.5:
         tmp *= weight
@@ -208,10 +216,10 @@ def _lerp_(a, b, weight: float, tmp) -> None:
         xp.add(b, tmp, out=a)
 
 
-def _ema_square_(v, g, beta: float, tmp) -> None:
+def _ema_square_(v, g, beta: float, tmp, xp=None) -> None:
     """``v.mul_(beta).addcmul_(g, g, value=1 - beta)`` in place."""
     v *= beta
-    array_module(v).multiply(g, 1 - beta, out=tmp)
+    (array_module(v) if xp is None else xp).multiply(g, 1 - beta, out=tmp)
     tmp *= g
     v += tmp
 
@@ -377,14 +385,7 @@ class Optimizer:
         Accepts backprop tensors, NumPy (or device) arrays and foreign tensors (a torch
         optimizer's state dict).
         """
-        if isinstance(value, Tensor):
-            arr = value._data
-        elif is_array(value):
-            arr = value
-        elif hasattr(value, "detach") and hasattr(value, "numpy"):
-            arr = numpy.asarray(value.detach().cpu().numpy())
-        else:
-            arr = numpy.asarray(value)
+        arr = _as_array(value)
         dtype = None
         if key != "step" and param._data.dtype.kind == "f" and arr.dtype.kind == "f":
             dtype = param._data.dtype
@@ -472,8 +473,9 @@ class Optimizer:
                     g.detach_()
                 else:
                     g._requires_grad = False
-                if backend_of(g._data).is_writeable(g._data):
-                    g._data.fill(0)
+                a = g._data
+                if a.flags.writeable if type(a) is _NDARRAY else backend_of(a).is_writeable(a):
+                    a.fill(0)
                     g._version_counter[0] += 1
                 else:
                     p._grad = _make(array_module(g._data).zeros_like(g._data))

@@ -72,12 +72,13 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
-                kernel = getattr(backend_of(p._data).kernels, "sgd_step", None)
+                b = backend_of(p._data)  # once per parameter: its kernels and array module
+                kernel = getattr(b.kernels, "sgd_step", None)
                 if kernel is not None:  # the whole update in one kernel (CUDA)
                     self._fused_step(kernel, p, lr, momentum, dampening, weight_decay, nesterov, maximize)
                     continue
-                xp = array_module(p._data)
-                g = _grad_array(p, weight_decay, maximize)
+                xp = b.xp
+                g = _grad_array(p, weight_decay, maximize, xp)
                 if momentum != 0:
                     state = self.state[p]
                     buf_t = state.get("momentum_buffer")

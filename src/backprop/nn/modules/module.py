@@ -15,16 +15,14 @@ import itertools
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator
 
-import numpy
-
 from ... import _dtype
-from ..._backend import is_array, move
+from ..._backend import move
 from ..._device import device as device_cls
 from ..._tensor import Tensor, _make
 from ..._tensor_methods import parse_to_args
 from ...autograd.function import Function
 from ...autograd.grad_mode import _state, no_grad
-from ..parameter import Parameter
+from ..parameter import Parameter, _as_array
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -36,18 +34,6 @@ class _IncompatibleKeysResult(_IncompatibleKeys):
         return super().__repr__()
 
     __str__ = __repr__
-
-
-def _as_array(value):
-    """State-dict values may be backprop tensors (of any device), NumPy or CuPy arrays, or
-    foreign tensors (torch: copied to host memory). The array is returned where it lives."""
-    if isinstance(value, Tensor):
-        return value._data
-    if is_array(value):
-        return value
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch.Tensor
-        return numpy.asarray(value.detach().cpu().numpy())
-    return numpy.asarray(value)
 
 
 def _shape_repr(shape) -> str:

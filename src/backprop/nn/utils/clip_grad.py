@@ -3,8 +3,9 @@
 The total norm is computed where the gradients live: one norm per gradient, stacked and
 reduced on the device of the first one (as torch), so no value crosses to the host. On the
 CPU the clip coefficient is read as a Python number (free there) and gradients are only
-scaled when it is below 1; on a GPU they are always multiplied by ``min(coef, 1)`` on the
-device, as torch's ``clip_grad_norm_`` does, instead of waiting for the norm on the host.
+scaled when it is below 1 or NaN (a NaN norm makes every gradient NaN, as in torch); on a
+GPU they are always multiplied by ``min(coef, 1)`` on the device, as torch's
+``clip_grad_norm_`` does, instead of waiting for the norm on the host.
 """
 
 from __future__ import annotations
@@ -51,10 +52,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     for t in tensors:
         a = t._data
         (arrays if type(a) is type(first) and (host or t.device == device) else elsewhere).append(a)
-    if norm_type == 2.0:
-        parts = [xp.vdot(a.ravel(), a.ravel()) for a in arrays]
-    else:
-        parts = [_norm(xp, a, norm_type) for a in arrays]
+    parts = [_norm(xp, a, norm_type) for a in arrays]
     for a in elsewhere:  # gradients on other devices: their norms join the first device's
         other = array_module(a)
         parts.append(move(other.asarray(_norm(other, a, norm_type)), device))
@@ -80,19 +78,19 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor, forea
     norm = total_norm._data
     if type(norm) is np.ndarray:  # host memory: decide on the host, skip the multiply when not clipping
         coef = float(max_norm) / (float(norm) + 1e-6)
-        if coef < 1.0:
+        if not coef >= 1.0:  # a NaN norm too: torch multiplies by clamp(nan, max=1) = nan
             for g in grads:
                 g._data *= g._data.dtype.type(coef)  # a NumPy scalar: also a valid operand of a device array
                 g._version_counter[0] += 1
         return
     xp = array_module(norm)
     coef = xp.minimum(float(max_norm) / (norm.astype(np.float64) + 1e-6), 1.0)  # on the device: no host sync
-    cast = {}
+    cast = {}  # (dtype, device) -> the coefficient there: one cast or copy per GPU and dtype
     for g in grads:
-        key = (g._data.dtype, type(g._data))
+        key = (g._data.dtype, g.device)
         c = cast.get(key)
         if c is None:
-            c = cast[key] = coef.astype(g._data.dtype) if type(g._data) is type(norm) else move(coef, g.device, g._data.dtype)
+            c = cast[key] = move(coef, g.device, g._data.dtype)  # the array itself when already there
         g._data *= c
         g._version_counter[0] += 1
 

@@ -14,7 +14,7 @@ only when samples spend their time in NumPy; ``multiprocessing_context`` is vali
 ``in_order=False`` still yields in order; a worker's exception is re-raised as is (same type), with
 a note naming the worker.
 
-``pin_memory=True``: when a CUDA backend is loaded, every batch's CPU tensors are copied to
+``pin_memory=True``: when a CUDA GPU is available, every batch's CPU tensors are copied to
 page-locked memory (``Tensor.pin_memory()``; by the worker threads when there are some, as
 torch's pin-memory thread does), ready for a fast ``.to("cuda", non_blocking=True)``; without
 one it warns, as torch does without an accelerator. Samples that are already CUDA tensors are
@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
+from ... import cuda as _cuda
 from ... import random as _random
-from ..._backend import loaded_backend
 from ._utils.collate import default_collate, default_convert
 from ._utils.fetch import _IterableDatasetFetcher, _MapDatasetFetcher
 from ._utils.pin_memory import pin_memory as _pin_memory
@@ -259,7 +259,7 @@ class _BaseDataLoaderIter:
         self._drop_last = loader.drop_last
         self._index_sampler = loader._index_sampler
         self._num_workers = loader.num_workers
-        self._pin_memory = loader.pin_memory and loaded_backend("cuda") is not None
+        self._pin_memory = loader.pin_memory and _cuda.is_available()  # as torch: a usable GPU, not a loaded library
         if loader.pin_memory and not self._pin_memory:
             warnings.warn(
                 "'pin_memory' argument is set as true but no accelerator is found, then device pinned memory won't be used.",
