@@ -2270,6 +2270,34 @@ def test_post_accumulate_grad_hook():
     assert len(ours[0]) == 2
 
 
+def test_post_accumulate_grad_hook_writing_into_a_gradient_shared_with_another_input():
+    """An add hands one gradient array to both inputs; a hook zeroing one leaf's .grad in place
+    (the optimizer-in-backward pattern) must not change what the other input receives."""
+
+    def fn(m):
+        a, p, q = leaf(m, arr((3,), 1)), leaf(m, arr((3,), 2)), leaf(m, arr((3,), 3))
+        def zero(t):
+            t.grad.mul_(0)
+
+        for t in (p, q):
+            t.register_post_accumulate_grad_hook(zero)
+        w = m.tensor([1.0, 2.0, 3.0])  # a fresh (not broadcast) gradient reaches the adds
+        for y in (a * 2 + p, a.clone() + q, a * 3 + p.clone()):
+            (y * w).sum().backward()
+        return a.grad, p.grad, q.grad
+
+    both(fn)
+
+
+def test_post_accumulate_grad_hook_must_return_none():
+    def fn(m):
+        x = leaf(m, arr((3,), 1))
+        x.register_post_accumulate_grad_hook(lambda t: t.grad)
+        (x * 2).sum().backward()
+
+    raises_like_torch(fn, RuntimeError, match="should return None")
+
+
 def test_post_accumulate_grad_hook_on_non_leaf_raises():
     raises_like_torch(lambda m: (leaf(m, arr((3,), 1)) * 2).register_post_accumulate_grad_hook(lambda t: None),
                       RuntimeError)

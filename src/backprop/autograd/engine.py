@@ -76,6 +76,11 @@ class _Run:
         # same array (e.g. both inputs of an add) must copy it, or in-place updates of one
         # .grad would change the other.
         self.handed_out: dict[int, object] = {}
+        # Ids of arrays one backward sent to several inputs (an add's gradient goes to both):
+        # a leaf whose post-accumulate hooks may write into its .grad gets a copy of such an
+        # array, as the other input may not have consumed it yet. An id reused later only
+        # costs a needless copy.
+        self.fanned_out: set[int] = set()
 
     def accumulate(self, leaf: Tensor, grad, node: AccumulateGrad | None = None) -> None:
         if leaf._hooks or (node is not None and node._pre_hooks):
@@ -96,7 +101,8 @@ class _Run:
             if arr.dtype != leaf._data.dtype:
                 arr = arr.astype(leaf._data.dtype)
             if old is None:
-                if arr.base is not None or id(arr) in self.handed_out or not backend_of(arr).is_writeable(arr):
+                hooked = leaf._post_accumulate_hooks or (node is not None and node._post_hooks)
+                if arr.base is not None or id(arr) in self.handed_out or (hooked and id(arr) in self.fanned_out) or not backend_of(arr).is_writeable(arr):
                     arr = arr.copy()
                 self.handed_out[id(arr)] = arr
                 leaf._grad = _make(arr)
@@ -108,7 +114,8 @@ class _Run:
                 leaf._grad = _make(old._data + arr)
         if leaf._post_accumulate_hooks:
             for hook in list(leaf._post_accumulate_hooks):
-                hook(leaf)
+                if hook(leaf) is not None:
+                    raise RuntimeError("Tensor post accumulate grad hooks should return None.")
         if node is not None and node._post_hooks:  # torch calls them with ((), (grad,))
             for hook in list(node._post_hooks):
                 hook((), (_as_tensor(grad),))
@@ -388,6 +395,11 @@ def execute(
             del buf
             if not keep_graph:
                 node._release()
+            if len(grad_inputs) > 1 and not create_graph:
+                seen = set()
+                for g in grad_inputs:
+                    if g is not None:
+                        (run.fanned_out if id(g) in seen else seen).add(id(g))
             for (child, nr), g in zip(node._edges, grad_inputs):
                 if child is None or g is None:
                     continue
