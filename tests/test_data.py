@@ -294,6 +294,10 @@ def test_distributed_sampler_shards():
     assert sorted(shuffled[0] + shuffled[1]) == list(range(10))
     with pytest.raises(ValueError):
         bdata.DistributedSampler(ds, num_replicas=2, rank=2)
+    with pytest.raises(ValueError, match="Default process group has not been initialized"):  # as torch, with no group
+        bdata.DistributedSampler(ds)
+    with pytest.raises(ValueError, match="Default process group has not been initialized"):
+        tdata.DistributedSampler(ds)
 
 
 # ---------------------------------------------------------------------------- collate

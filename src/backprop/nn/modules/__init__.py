@@ -31,7 +31,7 @@ from .activation import (
     Threshold,
 )
 from .attention import MultiheadAttention
-from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, SyncBatchNorm
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, LazyConv1d, LazyConv2d
 from .distance import CosineSimilarity, PairwiseDistance
@@ -101,4 +101,5 @@ from .upsampling import (
     ZeroPad2d,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# (``utils``, torch.nn.modules.utils, is a submodule, not a layer: nn.utils is another module)
+__all__ = [name for name in dir() if not name.startswith("_") and name != "utils"]

@@ -1,7 +1,8 @@
 """``DistributedSampler``: each of ``num_replicas`` processes reads a disjoint shard of the indices.
 
-backprop has no process groups, so ``num_replicas``/``rank`` default to 1/0 (torch reads them from
-the initialized process group); pass them explicitly to shard by hand.
+``num_replicas``/``rank`` default, as in torch, to the world size and rank of the initialized
+process group (``backprop.distributed.init_process_group``); without one, leaving them out raises
+torch's ValueError.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from ... import distributed as dist
 from ... import random as _random
 from .dataset import Dataset
 from .sampler import Sampler
@@ -28,8 +30,11 @@ class DistributedSampler(Sampler[int]):
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        num_replicas = 1 if num_replicas is None else num_replicas
-        rank = 0 if rank is None else rank
+        if num_replicas is None or rank is None:
+            if not dist.is_initialized():
+                raise ValueError("Default process group has not been initialized, please make sure to call init_process_group.")
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
         if rank >= num_replicas or rank < 0:
             raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
         self.dataset = dataset
