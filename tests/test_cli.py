@@ -13,6 +13,7 @@ import pytest
 from backprop.cli import main as cli_main
 from backprop.cli import train as cli_train
 from conftest import DATA_DIR, require_data
+from dist_harness import needs_mpi
 
 QUICK = ["--epochs", "2", "--no-progress", "--limit", "600"]
 
@@ -158,6 +159,41 @@ def test_console_script_and_module_entry_point_subprocess(tmp_path):
     result = subprocess.run([sys.executable, "-m", "backprop", "train", "--epochs", "0"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("backprop train: error:") and "Traceback" not in result.stderr
+
+
+def _train_subprocess(args: list, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "backprop", "train", "--no-progress", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+@needs_mpi
+def test_nproc_2_trains_on_shares_of_each_batch_and_resumes_exactly(tmp_path):
+    """--nproc 2: one process reports and writes; the epoch figures are the sums over both
+    processes' shares; stopping after epoch 2 and resuming equals an uninterrupted run."""
+    import backprop
+
+    common = ["--nproc", "2", "--limit", "400", "--batch-size", "32"]
+    full = _train_subprocess([*common, "--epochs", "3", "--metrics-out", "full.json"], tmp_path)
+    assert full.returncode == 0, full.stderr
+    assert full.stdout.count("test accuracy") == 1 and "on 2 processes, 16 per process per batch" in full.stdout
+    part = _train_subprocess([*common, "--epochs", "2", "--save", "ck.safetensors"], tmp_path)
+    assert part.returncode == 0, part.stderr
+    assert backprop.load(tmp_path / "ck.safetensors")["epoch"] == 2
+    assert not any(k.startswith("module.") for k in backprop.load(tmp_path / "ck.safetensors")["model"])  # the plain model's keys
+    resumed = _train_subprocess([*common, "--epochs", "3", "--resume", "ck.safetensors", "--metrics-out", "resumed.json"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = json.loads((tmp_path / "full.json").read_text()), json.loads((tmp_path / "resumed.json").read_text())
+    assert a["processes"] == b["processes"] == 2
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    assert a["test_loss"] == b["test_loss"] and a["history"][-1]["train_accuracy"] > 0.8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.safetensors", "full.json", "resumed.json"]  # no per-rank files
+
+
+@needs_mpi
+@pytest.mark.parametrize("args,needle", [(["--batch-size", "33"], "multiple of --nproc 2"), (["--dataset", "mnist", "--data-dir", "/nonexistent"], "not found")])
+def test_nproc_bad_input_is_one_line_before_any_process_starts(args, needle, tmp_path):
+    result = _train_subprocess(["--nproc", "2", *args], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and needle in result.stderr
 
 
 def test_mnist_smoke_from_shared_data(tmp_path):

@@ -268,3 +268,15 @@ def test_a_single_process_world_without_a_launcher(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
     check_ok(result)
     assert reports(result) == [{"rank": 0, "world": 1, "x": [3.0, 3.0]}]
+
+
+def test_launcher_leaves_the_programs_arguments_alone():
+    """Everything after the target belongs to the program, even names the launcher also has
+    (or abbreviations of them, which argparse alone would take as the launcher's)."""
+    from backprop.distributed.run import parse
+
+    args = parse(["--nproc_per_node=2", "-m", "backprop", "train", "--nproc", "2", "-m", "x", "--nnodes", "3"])
+    assert (args.nproc_per_node, args.module, args.target, args.nnodes) == ("2", True, "backprop", "1")
+    assert args.args == ["train", "--nproc", "2", "-m", "x", "--nnodes", "3"]
+    args = parse(["--standalone", "--master-port", "1234", "--", "train.py", "--lr", "3"])
+    assert (args.target, args.args, args.master_port) == ("train.py", ["--lr", "3"], 1234)

@@ -19,12 +19,17 @@ import time
 import numpy as np
 
 from .. import cuda, nn, optim
+from .. import distributed as dist
 from .. import random as bp_random
+from .._creation import tensor
 from .._device import device as device_cls
+from .._dtype import float64
 from .._tensor import _make
 from ..autograd.grad_mode import no_grad
+from ..distributed.run import launch
+from ..nn.parallel import DistributedDataParallel
 from ..ops.indexing import bincount
-from ..utils.data import DataLoader, Dataset, TensorDataset
+from ..utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 from .models import MODELS
 
 # Per-dataset defaults used when an option is not given.
@@ -63,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation loss; restore the best weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train: cuda (an NVIDIA GPU through CuPy), cpu, or auto (cuda when available)")
+    p.add_argument("--nproc", type=_positive_int, default=1, help="data-parallel processes (MPI): each trains on its share of every batch")
     p.add_argument("--threads", type=_positive_int, default=None, help="BLAS threads")
     p.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint (model, optimizer, scheduler, RNG, epoch, metrics) after every epoch")
     p.add_argument("--resume", default=None, metavar="PATH", help="continue training from a checkpoint written by --save")
@@ -131,10 +137,6 @@ def load_arrays(args) -> dict:
     if args.dataset == "digits":
         train, test = datasets.Digits(train=True), datasets.Digits(train=False)
     else:
-        if args.data_dir is None:
-            raise UsageError(f"--data-dir is required for --dataset {args.dataset} (a directory with the IDX .gz files)")
-        if not os.path.isdir(args.data_dir) and not args.download:
-            raise UsageError(f"data directory not found: {args.data_dir}")
         cls = datasets.MNIST if args.dataset == "mnist" else datasets.FashionMNIST
         train = cls(args.data_dir, train=True, download=args.download)
         test = cls(args.data_dir, train=False, download=args.download)
@@ -271,36 +273,52 @@ def _set_rng_state(state: dict, device) -> None:
         cuda.set_rng_state(state["cuda_generator"], device)
 
 
-def run(args) -> dict:
-    """Train and evaluate as configured by ``args``; returns the metrics dict."""
+def complete(args, processes: int = 1):
+    """``args`` with the dataset's defaults filled in, checked for combinations that cannot run."""
     defaults = DATASET_DEFAULTS[args.dataset]
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.early_stopping and args.val_split == 0:
+        raise UsageError("--early-stopping needs a validation set (--val-split > 0)")
+    if args.dataset != "digits" and args.data_dir is None:
+        raise UsageError(f"--data-dir is required for --dataset {args.dataset} (a directory with the IDX .gz files)")
+    if args.dataset != "digits" and not os.path.isdir(args.data_dir) and not args.download:
+        raise UsageError(f"data directory not found: {args.data_dir}")
+    if args.batch_size % processes:
+        raise UsageError(f"--batch-size {args.batch_size} must be a multiple of --nproc {processes} (each process takes an equal share)")
+    return args
+
+
+def run(args) -> dict:
+    """Train and evaluate as configured by ``args``; returns the metrics dict."""
+    world = _Distributed.start()
+    complete(args, world.size)
     if args.threads:
         from .._backend import set_num_threads
 
         set_num_threads(args.threads)
-    if args.early_stopping and args.val_split == 0:
-        raise UsageError("--early-stopping needs a validation set (--val-split > 0)")
-
     device = pick_device(args.device)
+    if world.size > 1 and device.type == "cuda":
+        device = device_cls("cuda", world.local_rank % cuda.device_count())  # one GPU per process where there are several
     data = load_arrays(args)
     x_tr, y_tr, x_val, y_val = _split(data["x_train"], data["y_train"], args.val_split, args.seed)
     in_shape = tuple(x_tr.shape[1:])
 
     bp_random.manual_seed(args.seed)
-    model = MODELS[args.model](in_shape, data["classes"], dropout=args.dropout).to(device)
+    core = MODELS[args.model](in_shape, data["classes"], dropout=args.dropout).to(device)
+    model = world.wrap(core)  # DistributedDataParallel on several processes, else the model itself
     opt = _make_optimizer(args, model.parameters())
     train_set = _AugmentedImages(x_tr, y_tr) if args.augment else TensorDataset(_make(x_tr), _make(y_tr))
     loader_gen = bp_random.Generator().manual_seed(args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=loader_gen, pin_memory=device.type == "cuda")
+    loader = world.loader(train_set, args.batch_size, loader_gen, args.seed, pin_memory=device.type == "cuda")
     scheduler = _make_scheduler(args, opt, len(loader))
     monitor = None
     if args.diagnose or args.report:
         from ..diagnostics import GradientMonitor
 
-        monitor = GradientMonitor(model, opt)
+        monitor = GradientMonitor(core, opt)
+    say = print if world.rank == 0 else (lambda *a, **k: None)  # one process reports and writes files
 
     history: list = []
     best = {"val_loss": math.inf, "epoch": 0, "state": None}
@@ -309,7 +327,7 @@ def run(args) -> dict:
         from ..serialization import load
 
         ckpt = load(args.resume, map_location=device)
-        model.load_state_dict(ckpt["model"])
+        core.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler") is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -321,10 +339,11 @@ def run(args) -> dict:
         best["state"] = ckpt.get("best_model")
         start_epoch = int(ckpt["epoch"]) + 1
 
-    params = sum(p.numel() for p in model.parameters())
-    print(
+    params = sum(p.numel() for p in core.parameters())
+    where = f"{world.size} processes, {args.batch_size // world.size} per process per batch" if world.size > 1 else str(device)
+    say(
         f"backprop train: {args.model} ({params:,} parameters) on {args.dataset}: {len(y_tr)} train / {len(y_val)} val / "
-        f"{len(data['y_test'])} test, {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, on {device}",
+        f"{len(data['y_test'])} test, {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, on {where}",
         flush=True,
     )
     train_start = time.perf_counter()
@@ -332,9 +351,10 @@ def run(args) -> dict:
     stopped_early = False
     for epoch in range(start_epoch, args.epochs + 1):
         model.train()
+        world.set_epoch(loader, epoch)
         t0 = time.perf_counter()
         seen, loss_sum, correct = 0, None, None  # the sums stay on the device: no host wait per step
-        bar = _progress(loader, len(loader), f"epoch {epoch}/{args.epochs}", not args.no_progress)
+        bar = _progress(loader, len(loader), f"epoch {epoch}/{args.epochs}", not args.no_progress and world.rank == 0)
         for step, (xb, yb) in enumerate(bar):
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             opt.zero_grad()
@@ -351,9 +371,10 @@ def run(args) -> dict:
             correct = batch_hits if correct is None else correct + batch_hits
             if bar is not loader and step % 20 == 0:
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", samples_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        seen, loss_sum, correct = world.sum_over_processes(seen, loss_sum, correct)
         train_loss = float(loss_sum) / max(seen, 1) if loss_sum is not None else math.nan
         train_acc = int(correct) / max(seen, 1) if correct is not None else math.nan
-        val = evaluate(model, x_val, y_val, device=device) if len(y_val) else {"loss": math.nan, "accuracy": math.nan}
+        val = evaluate(core, x_val, y_val, device=device) if len(y_val) else {"loss": math.nan, "accuracy": math.nan}
         lr = opt.param_groups[0]["lr"]
         if scheduler is not None and args.scheduler != "onecycle":
             if args.scheduler == "plateau":
@@ -366,22 +387,22 @@ def run(args) -> dict:
         )
         epochs_run = epoch
         val_text = f"  val loss {val['loss']:.4f} acc {100 * val['accuracy']:.2f}%" if len(y_val) else ""
-        print(f"epoch {epoch}/{args.epochs}  train loss {train_loss:.4f} acc {100 * train_acc:.2f}%{val_text}  lr {lr:.2e}  {seconds:.1f}s", flush=True)
+        say(f"epoch {epoch}/{args.epochs}  train loss {train_loss:.4f} acc {100 * train_acc:.2f}%{val_text}  lr {lr:.2e}  {seconds:.1f}s", flush=True)
         if args.diagnose:
-            print("  diagnostics: " + monitor.summary().replace("\n", "\n  diagnostics: "), flush=True)
+            say("  diagnostics: " + monitor.summary().replace("\n", "\n  diagnostics: "), flush=True)
         improved = len(y_val) and val["loss"] < best["val_loss"]
         if improved:
-            best.update(val_loss=val["loss"], epoch=epoch, state=copy.deepcopy(model.state_dict()) if args.early_stopping else None)
-        if args.save:
-            _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best, device)
+            best.update(val_loss=val["loss"], epoch=epoch, state=copy.deepcopy(core.state_dict()) if args.early_stopping else None)
+        if args.save and world.rank == 0:
+            _save_checkpoint(args, core, opt, scheduler, loader_gen, epoch, history, best, device)
         if args.early_stopping and epoch - best["epoch"] >= args.early_stopping:
-            print(f"early stopping: no better validation loss for {args.early_stopping} epochs (best {best['val_loss']:.4f} at epoch {best['epoch']})")
+            say(f"early stopping: no better validation loss for {args.early_stopping} epochs (best {best['val_loss']:.4f} at epoch {best['epoch']})")
             stopped_early = True
             break
     train_seconds = time.perf_counter() - train_start
     if args.early_stopping and best["state"] is not None:
-        model.load_state_dict(best["state"])
-    test = evaluate(model, data["x_test"], data["y_test"], classes=data["classes"], device=device)
+        core.load_state_dict(best["state"])
+    test = evaluate(core, data["x_test"], data["y_test"], classes=data["classes"], device=device)
     metrics = {
         "dataset": args.dataset,
         "model": args.model,
@@ -396,21 +417,71 @@ def run(args) -> dict:
         "history": history,
         "confusion_matrix": test["confusion"].tolist(),
     }
-    print(f"test accuracy {100 * test['accuracy']:.2f}%  test loss {test['loss']:.4f}  ({epochs_run} epochs, {train_seconds:.1f}s training)")
-    print(_format_confusion(test["confusion"]))
-    if args.metrics_out:
+    if world.size > 1:
+        metrics["processes"] = world.size
+    say(f"test accuracy {100 * test['accuracy']:.2f}%  test loss {test['loss']:.4f}  ({epochs_run} epochs, {train_seconds:.1f}s training)")
+    say(_format_confusion(test["confusion"]))
+    if args.metrics_out and world.rank == 0:
         with open(args.metrics_out, "w") as fh:
             json.dump(metrics, fh, indent=2)
-    if args.plot:
+    if args.plot and world.rank == 0:
         plot_history(history, args.plot)
     if monitor is not None:
         monitor.remove()
-        if args.report:
+        if args.report and world.rank == 0:
             from ..diagnostics import write_html_report
 
             path = write_html_report(args.report, history, monitor, {k: v for k, v in metrics.items() if k not in ("history", "confusion_matrix")})
             print(f"report written to {path}")
+    world.finish()
     return metrics
+
+
+class _Distributed:
+    """What ``--nproc`` changes in a training run: in each of the processes the launcher started
+    (``WORLD_SIZE`` > 1), the model is wrapped in DistributedDataParallel, every batch is shared
+    out by a DistributedSampler (each process takes batch_size / nproc of it), the epoch's sums
+    are added up over the processes, and process 0 alone reports and writes files. With one
+    process every method is the plain single-process step."""
+
+    def __init__(self, size: int = 1, rank: int = 0, local_rank: int = 0) -> None:
+        self.size, self.rank, self.local_rank = size, rank, local_rank
+
+    @classmethod
+    def start(cls) -> _Distributed:
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return cls()
+        if not dist.is_initialized():
+            dist.init_process_group()
+        return cls(dist.get_world_size(), dist.get_rank(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+
+    def wrap(self, model):
+        if self.size == 1:
+            return model
+        return DistributedDataParallel(model)
+
+    def loader(self, dataset, batch_size: int, generator, seed: int, pin_memory: bool):
+        if self.size == 1:
+            return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, pin_memory=pin_memory)
+        sampler = DistributedSampler(dataset, num_replicas=self.size, rank=self.rank, shuffle=True, seed=seed)
+        return DataLoader(dataset, batch_size=batch_size // self.size, sampler=sampler, pin_memory=pin_memory)
+
+    def set_epoch(self, loader, epoch: int) -> None:
+        if self.size > 1:
+            loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every process
+
+    def sum_over_processes(self, seen: int, loss_sum, correct):
+        if self.size == 1 or loss_sum is None:
+            return seen, loss_sum, correct
+        totals = tensor([float(seen), float(loss_sum), float(correct)], dtype=float64)
+        dist.all_reduce(totals)
+        seen_all, loss_all, correct_all = totals.tolist()
+        return int(seen_all), loss_all, int(correct_all)
+
+    def finish(self) -> None:
+        if self.size > 1:
+            dist.barrier()
+            dist.destroy_process_group()
 
 
 def _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best, device) -> None:
@@ -472,22 +543,29 @@ def plot_history(history: list, path: str) -> None:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # start the processes (MPI)
+            complete(args, args.nproc)
+            argv = list(sys.argv[1:] if argv is None else argv)
+            return launch(["--nproc-per-node", str(args.nproc), "-m", "backprop", "train", *argv])
         run(args)
-    except UsageError as exc:
-        print(f"backprop train: error: {exc}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        print(f"backprop train: error: {exc}", file=sys.stderr)
-        return 2
+    except (UsageError, FileNotFoundError, NotADirectoryError) as exc:
+        return _usage_error(exc)
     except (RuntimeError, ValueError, OSError, ImportError) as exc:
         if _is_data_error(exc):
-            print(f"backprop train: error: {exc}", file=sys.stderr)
-            return 2
+            return _usage_error(exc)
         raise
     except KeyboardInterrupt:
         print("backprop train: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _usage_error(exc: Exception) -> int:
+    """One line on stderr and exit status 2. Every process of a --nproc run meets the same bad
+    option or data, so process 0 alone says it."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"backprop train: error: {exc}", file=sys.stderr)
+    return 2
 
 
 def _is_data_error(exc: Exception) -> bool:

@@ -51,7 +51,8 @@ _CODES = {
     )
 }
 _NAMES = {v: k for k, v in _CODES.items()}
-_DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "object"]
+# Element types the pre-collective check names (any other is compared as "another dtype").
+_DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "object", "another dtype"]
 
 
 class Work:
@@ -181,7 +182,8 @@ class ProcessGroup:
         return _P2PWork(self, name, request, finish)
 
     def _check(self, name: str, dtype: str, count: int, root: int) -> None:
-        mine = numpy.array([_CODES[name], _DTYPES.index(dtype), count, root], dtype=numpy.int64)
+        code = _DTYPES.index(dtype) if dtype in _DTYPES else len(_DTYPES) - 1
+        mine = numpy.array([_CODES[name], code, count, root], dtype=numpy.int64)
         calls = self.impl.all_gather_ints(mine)
         if not (calls == mine).all():
             described = "; ".join(

@@ -19,6 +19,7 @@ import argparse
 import os
 import runpy
 import shutil
+import subprocess
 import sys
 
 _WORKER = "BACKPROP_DISTRIBUTED_WORKER"
@@ -40,9 +41,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-restarts", "--max_restarts", dest="max_restarts", type=int, default=0, help="accepted; a failed job is not restarted")
     p.add_argument("-m", "--module", action="store_true", help="run the target as a module (python -m)")
     p.add_argument("--no-python", "--no_python", dest="no_python", action="store_true", help="run the target as a program, not through Python")
-    p.add_argument("target", help="the script (or module with -m)")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.add_argument("target", help="the script (or module with -m), then its own arguments")
     return p
+
+
+def parse(argv: list) -> argparse.Namespace:
+    """The launcher's options up to the target; everything after the target is the program's, as
+    it is (argparse alone would also read the program's options, or abbreviations of its own
+    names such as ``--nproc``, as the launcher's)."""
+    parser = _parser()
+    takes_value = {name for action in parser._actions for name in action.option_strings if action.nargs != 0}
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            i += 1
+            break
+        if not token.startswith("-"):
+            break
+        i += 2 if token in takes_value else 1
+    args = parser.parse_args(argv[: i + 1])
+    args.args = list(argv[i + 1 :])
+    return args
 
 
 def find_mpiexec() -> str:
@@ -76,8 +96,8 @@ def mpiexec_command(total: int, program: list, hosts: str | None = None, hostfil
     return cmd + program
 
 
-def launch(argv=None) -> int:
-    args = _parser().parse_args(argv)
+def launch(argv: list) -> int:
+    args = parse(argv)
     nproc = _nproc(args.nproc_per_node)
     nnodes = int(str(args.nnodes).split(":")[-1])
     if nnodes > 1 and args.node_rank != 0:
@@ -107,8 +127,6 @@ def launch(argv=None) -> int:
     )
     env.setdefault("OMP_NUM_THREADS", "1")  # as torchrun: one thread per process unless asked
     env.setdefault("OPENBLAS_NUM_THREADS", env["OMP_NUM_THREADS"])
-    import subprocess
-
     return subprocess.run(mpiexec_command(total, program, hosts, args.hostfile), env=env).returncode
 
 
