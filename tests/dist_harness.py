@@ -42,10 +42,15 @@ def launch(code: str, nproc: int, tmp_path: Path, timeout: float = 120, args: li
     """Run ``code`` (the PRELUDE is prepended) on ``nproc`` processes; never longer than ``timeout``."""
     script = tmp_path / f"prog_{abs(hash(code)) % 10**8}.py"
     script.write_text(PRELUDE + textwrap.dedent(code))
+    return launch_script(script, nproc, tmp_path, timeout, args, env)
+
+
+def launch_script(script: Path, nproc: int, cwd: Path, timeout: float = 120, args: list | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the program ``script`` with ``args`` on ``nproc`` processes, from ``cwd``."""
     full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]))
     full_env.update(env or {})
     cmd = [sys.executable, "-m", "backprop.distributed.run", "--nproc-per-node", str(nproc), str(script)] + list(args or [])
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=tmp_path)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd)
 
 
 def reports(result: subprocess.CompletedProcess) -> list:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_data
+from dist_harness import check_ok, launch_script, needs_mpi
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,3 +113,47 @@ def test_examples_report_missing_data_clearly(tmp_path):
     gpt = load_example("char_gpt")
     with pytest.raises(SystemExit, match="data file not found"):
         gpt.main(["--data", str(tmp_path / "missing.txt")])
+
+
+@needs_mpi
+def test_ddp_mnist_trains_snapshots_and_resumes_on_two_processes(tmp_path):
+    """pytorch/examples' DDP tutorial shape, unchanged but for the import: a job that stops after
+    one epoch and a restarted job that resumes from rank 0's snapshot."""
+    data = require_data("mnist/train-images-idx3-ubyte.gz").parent
+    snapshot, out = tmp_path / "snapshot.pt", tmp_path / "m.json"
+    common = ["--data", str(data), "--limit", "2048", "--batch-size", "32", "--snapshot", str(snapshot)]
+    first = launch_script(ROOT / "examples" / "ddp_mnist.py", 2, tmp_path, timeout=240, args=[*common, "--epochs", "1"])
+    check_ok(first)
+    assert snapshot.exists() and "epoch 1 | training snapshot saved" in first.stdout
+    import backprop
+
+    state = backprop.load(snapshot)
+    assert state["EPOCHS_RUN"] == 1 and not any(k.startswith("module.") for k in state["MODEL_STATE"])  # model.module's keys
+    second = launch_script(ROOT / "examples" / "ddp_mnist.py", 2, tmp_path, timeout=240, args=[*common, "--epochs", "2", "--metrics-out", str(out)])
+    check_ok(second)
+    assert second.stdout.count("resuming training from snapshot at epoch 1") == 2  # both ranks
+    metrics = json.loads(out.read_text())
+    assert metrics["world_size"] == 2 and [h["epoch"] for h in metrics["history"]] == [1]
+    assert metrics["history"][0]["samples"] == 2048  # the two ranks' shares add up to the data
+    assert metrics["history"][0]["accuracy"] > 0.7 and metrics["test_accuracy"] > 0.7
+
+
+@needs_mpi
+def test_ddp_char_gpt_nanogpt_style_on_two_processes(tmp_path):
+    """nanoGPT's DDP idioms (RANK in the environment, seed offsets, require_backward_grad_sync on
+    the last micro-step, master-process checkpoints): the replicas stay equal and the loss falls."""
+    data = require_data("tinyshakespeare/input.txt")
+    out = tmp_path / "m.json"
+    args = [
+        "--data", str(data), "--max-iters", "30", "--eval-interval", "15", "--eval-iters", "2", "--n-layer", "1", "--n-head", "2",
+        "--n-embd", "32", "--block-size", "32", "--batch-size", "8", "--gradient-accumulation-steps", "4", "--learning-rate", "3e-3",
+        "--warmup-iters", "5", "--out-dir", str(tmp_path / "ckpt"), "--metrics-out", str(out),
+    ]  # fmt: skip
+    result = launch_script(ROOT / "examples" / "ddp_char_gpt.py", 2, tmp_path, timeout=240, args=args)
+    check_ok(result)
+    metrics = json.loads(out.read_text())
+    assert metrics["world_size"] == 2
+    a, b = metrics["weight_sums"]
+    assert a == b  # the replicas, started from different seeds, end bitwise equal
+    assert metrics["history"][-1]["val"] < metrics["history"][0]["val"] - 0.5
+    assert (tmp_path / "ckpt" / "ckpt.pt").exists() and "tokens per iteration will be: 1,024" in result.stdout
