@@ -4,6 +4,7 @@ runner produces its JSON and markdown with backprop/torch ratios."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -84,3 +85,33 @@ def test_runner_end_to_end_with_ratios(tmp_path):
     assert data["results"]["mlp"]["backprop"]["loss_falls"]
     table = out_md.read_text()
     assert "| mlp |" in table and "| overhead |" in table and "ratio" in table
+
+
+def test_ring_allreduce_model():
+    """The cost model's terms: 2(P-1) latencies per bucket, and bytes that cost 2(P-1)/P * n / B
+    (about 2n/B on many machines); backward hides all but the last bucket's all-reduce."""
+    from benchmarks.distributed import bucket_sizes, predict_step_ms, ring_allreduce_ms
+
+    n, lat, bw = 100e6, 10e-6, 1e9
+    assert bucket_sizes(n, 25e6) == [25e6] * 4 and bucket_sizes(3e6, 25e6, 1e6) == [1e6, 2e6]
+    assert ring_allreduce_ms(n, 1, lat, bw, 25e6) == 0.0
+    assert ring_allreduce_ms(n, 2, lat, bw, 25e6) == pytest.approx((4 * 2 * lat + n / bw) * 1e3)  # 4 buckets x 2 steps
+    assert ring_allreduce_ms(n, 1000, 0.0, bw, 25e6) == pytest.approx(2 * 999 / 1000 * n / bw * 1e3)
+    assert ring_allreduce_ms(n, 8, lat, bw, 1e6) > ring_allreduce_ms(n, 8, lat, bw, 25e6)  # smaller buckets: more latencies
+    comm, last = ring_allreduce_ms(n, 8, lat, bw, 25e6), ring_allreduce_ms(25e6, 8, lat, bw, 25e6)
+    assert predict_step_ms(10.0, 1000.0, n, 8, lat, bw, 25e6) == pytest.approx(10.0 + last)  # long backward: the last shows
+    assert predict_step_ms(10.0, 0.0, n, 8, lat, bw, 25e6) == pytest.approx(10.0 + comm)
+    assert predict_step_ms(10.0, 1000.0, n, 8, lat, bw, 25e6, overhead_ms=2.0, overlap=False) == pytest.approx(12.0 + comm)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="needs mpi4py (pip install 'backprop[distributed]')")
+def test_distributed_benchmark_worker_on_two_processes():
+    """One DDP measurement as the scaling benchmark takes it: backprop's launcher, 2 ranks."""
+    from benchmarks.distributed import _launch, fit_alpha_beta
+
+    result = _launch("backprop", "mlp", 2, steps=3)
+    assert result["world_size"] == 2 and result["per_rank_batch"] * 2 == result["batch_size"]
+    assert len(result["times"]) == len(result["compute"]) == len(result["allreduce"]) == 3
+    assert result["losses"][-1] < result["losses"][0]
+    alpha, beta = fit_alpha_beta(result["sweep_us"])
+    assert alpha >= 0 and beta > 0
