@@ -74,17 +74,22 @@ def _find_tensors(obj) -> list:
     return []
 
 
+def _replace_tensors(obj, replace):
+    """``obj`` rebuilt with each tensor ``t`` (lists, tuples, namedtuples, dicts) as ``replace(t)``."""
+    if isinstance(obj, Tensor):
+        return replace(obj)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_replace_tensors(x, replace) for x in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_replace_tensors(x, replace) for x in obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _replace_tensors(v, replace)) for k, v in obj.items())
+    return obj
+
+
 def _to_device(obj, device):
     """``obj`` with every tensor moved to ``device`` (torch's ``_to_kwargs`` for one device)."""
-    if isinstance(obj, Tensor):
-        return obj.to(device)
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
-        return type(obj)(*(_to_device(x, device) for x in obj))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_device(x, device) for x in obj)
-    if isinstance(obj, dict):
-        return type(obj)((k, _to_device(v, device)) for k, v in obj.items())
-    return obj
+    return _replace_tensors(obj, lambda t: t.to(device))
 
 
 def _device_index(d) -> int:
@@ -199,19 +204,6 @@ class _DDPSink(Function):
         if reducer is not None:
             reducer.sink_backward(ctx.iteration, ctx._edges[2:], grads)
         return (None, None, *grads)
-
-
-def _replace_tensors(obj, replace):
-    """``obj`` rebuilt with each tensor ``t`` (lists, tuples, namedtuples, dicts) as ``replace(t)``."""
-    if isinstance(obj, Tensor):
-        return replace(obj)
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(_replace_tensors(x, replace) for x in obj))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_replace_tensors(x, replace) for x in obj)
-    if isinstance(obj, dict):
-        return type(obj)((k, _replace_tensors(v, replace)) for k, v in obj.items())
-    return obj
 
 
 class _Bucket:
