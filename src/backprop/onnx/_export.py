@@ -13,6 +13,7 @@ import numpy
 
 from .._backend import backend_of, move
 from .._tensor import Tensor, _make
+from ..utils._pytree import tree_map_tensors
 from . import _trace
 from ._graph import Emitter, needed_records
 from ._trace import Tracer, iter_values
@@ -42,22 +43,9 @@ def is_in_onnx_export() -> bool:
 
 
 # ---------------------------------------------------------------------------- structures
-def _map(obj, fn):
-    """Apply ``fn`` to every Tensor in nested tuples/lists/dicts (other leaves unchanged)."""
-    if isinstance(obj, Tensor):
-        return fn(obj)
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(_map(o, fn) for o in obj))
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_map(o, fn) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _map(o, fn) for k, o in obj.items()}
-    return obj
-
-
 def _tensors(obj) -> list:
     out = []
-    _map(obj, lambda t: out.append(t) or t)
+    tree_map_tensors(lambda t: out.append(t) or t, obj)
     return out
 
 
@@ -158,8 +146,8 @@ def _run(model, args, kwargs, in_names, fresh) -> Tracer:
         tracer.add_input(x, in_names[i])
         return x
 
-    targs = _map(args, prepare)
-    tkwargs = _map(kwargs, prepare)
+    targs = tree_map_tensors(prepare, args)
+    tkwargs = tree_map_tensors(prepare, kwargs)
     _exporting[0] = True
     try:
         with enable_grad(), _trace.tracing(tracer, model):

@@ -49,6 +49,7 @@ from ..._device import device
 from ..._tensor import Tensor, _make
 from ...autograd.function import AccumulateGrad, Function
 from ...autograd.grad_mode import is_grad_enabled, no_grad
+from ...utils._pytree import tree_map_tensors
 from ..modules.module import Module
 from ..parameter import UninitializedParameter
 
@@ -74,22 +75,9 @@ def _find_tensors(obj) -> list:
     return []
 
 
-def _replace_tensors(obj, replace):
-    """``obj`` rebuilt with each tensor ``t`` (lists, tuples, namedtuples, dicts) as ``replace(t)``."""
-    if isinstance(obj, Tensor):
-        return replace(obj)
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(_replace_tensors(x, replace) for x in obj))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_replace_tensors(x, replace) for x in obj)
-    if isinstance(obj, dict):
-        return type(obj)((k, _replace_tensors(v, replace)) for k, v in obj.items())
-    return obj
-
-
 def _to_device(obj, device):
     """``obj`` with every tensor moved to ``device`` (torch's ``_to_kwargs`` for one device)."""
-    return _replace_tensors(obj, lambda t: t.to(device))
+    return tree_map_tensors(lambda t: t.to(device), obj)
 
 
 def _device_index(d) -> int:
@@ -721,7 +709,7 @@ class DistributedDataParallel(Module):
         if isinstance(passed, Tensor):
             passed = (passed,)
         by_id = {id(t): p for t, p in zip(tracked, passed)}
-        return _replace_tensors(output, lambda t: by_id.get(id(t), t))
+        return tree_map_tensors(lambda t: by_id.get(id(t), t), output)
 
     def forward(self, *inputs, **kwargs):
         inputs, kwargs = self._pre_forward(*inputs, **kwargs)
