@@ -81,6 +81,9 @@ class Tensor:
     _view_version = 0  # base version when this view's grad_fn was last set
     _hooks = None  # leaf gradient hooks: list of callables
     _post_accumulate_hooks = None
+    # Set (on the class) once any hook that may write into a leaf's .grad during backward is
+    # registered: from then on the engine watches for gradient arrays shared between inputs.
+    _grad_writing_hooks_seen = False
     _accumulator = None  # weakref to this leaf's AccumulateGrad node
     _retains_grad = False
     _is_param = False
@@ -341,6 +344,7 @@ class Tensor:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if self._post_accumulate_hooks is None:
             self._post_accumulate_hooks = []
+        Tensor._grad_writing_hooks_seen = True
         return _RemovableHandle(self._post_accumulate_hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:

@@ -79,7 +79,7 @@ class _Run:
         # Ids of arrays one backward sent to several inputs (an add's gradient goes to both):
         # a leaf whose post-accumulate hooks may write into its .grad gets a copy of such an
         # array, as the other input may not have consumed it yet. An id reused later only
-        # costs a needless copy.
+        # costs a needless copy. Watched only once such hooks exist (Tensor._grad_writing_hooks_seen).
         self.fanned_out: set[int] = set()
 
     def accumulate(self, leaf: Tensor, grad, node: AccumulateGrad | None = None) -> None:
@@ -349,6 +349,7 @@ def execute(
                     break
 
     run = _Run(create_graph, keep_graph)
+    watch_fanout = Tensor._grad_writing_hooks_seen and not create_graph
     run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
     prev_mode = _state.enabled
     _state.enabled = create_graph
@@ -395,7 +396,7 @@ def execute(
             del buf
             if not keep_graph:
                 node._release()
-            if len(grad_inputs) > 1 and not create_graph:
+            if watch_fanout and len(grad_inputs) > 1:
                 seen = set()
                 for g in grad_inputs:
                     if g is not None:

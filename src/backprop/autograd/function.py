@@ -82,6 +82,7 @@ class Node:
         """``hook(grad_inputs, grad_outputs)`` runs after this node's backward; may return new grad_inputs."""
         if self._post_hooks is None:
             self._post_hooks = []
+        Tensor._grad_writing_hooks_seen = True  # (an AccumulateGrad node's post hook sees the leaf's grad)
         return _RemovableHandle(self._post_hooks, hook)
 
     def register_prehook(self, hook):
