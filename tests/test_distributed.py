@@ -263,11 +263,29 @@ def test_a_single_process_world_without_a_launcher(tmp_path):
     from dist_harness import PRELUDE, ROOT
 
     script = tmp_path / "single.py"
-    script.write_text(PRELUDE + "dist.init_process_group('gloo')\nx = torch.ones(2) * 3\ndist.all_reduce(x)\nreport({'rank': dist.get_rank(), 'world': dist.get_world_size(), 'x': x.tolist()})\n")
+    script.write_text(
+        PRELUDE
+        + """
+dist.init_process_group('gloo')
+x = torch.ones(2) * 3
+dist.all_reduce(x)
+errors = []
+for call in (lambda: dist.all_gather_into_tensor(torch.zeros(3), torch.ones(2)), lambda: dist.reduce_scatter_single(torch.zeros(2), torch.ones(3))):
+    try:
+        call()
+    except RuntimeError as e:  # torch's type for a world-size mismatch
+        errors.append(str(e).split(':')[0])
+out = torch.zeros(2)
+dist.all_gather_single(out, torch.tensor([4.0, 5.0]))
+report({'rank': dist.get_rank(), 'world': dist.get_world_size(), 'x': x.tolist(), 'errors': errors, 'gathered': out.tolist()})
+"""
+    )
     env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
     check_ok(result)
-    assert reports(result) == [{"rank": 0, "world": 1, "x": [3.0, 3.0]}]
+    assert reports(result) == [
+        {"rank": 0, "world": 1, "x": [3.0, 3.0], "errors": ["all_gather_into_tensor", "reduce_scatter_tensor"], "gathered": [4.0, 5.0]}
+    ]
 
 
 def test_launcher_leaves_the_programs_arguments_alone():

@@ -34,6 +34,7 @@ __all__ = [
     "all_gather",
     "all_gather_into_tensor",
     "all_gather_object",
+    "all_gather_single",
     "all_reduce",
     "barrier",
     "broadcast",
@@ -57,6 +58,7 @@ __all__ = [
     "new_group",
     "recv",
     "reduce",
+    "reduce_scatter_single",
     "reduce_scatter_tensor",
     "scatter",
     "send",
@@ -324,16 +326,23 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
     return g.submit("all_gather", lambda: g.impl.all_gather(send, recv), async_op, (_dtype_name(tensor), send.size, -1), finish)
 
 
+def _check_world_sized(op: str, g, whole: tuple, part: tuple) -> None:
+    """``whole`` must hold world_size ``part``s of ``part``'s dtype (the tensor collectives' one
+    shape rule); torch's RuntimeError otherwise."""
+    (whole_name, w), (part_name, p) = whole, part
+    if w.numel() != g.size * p.numel() or w.dtype is not p.dtype:
+        raise RuntimeError(
+            f"{op}: the {whole_name} must hold world_size ({g.size}) {part_name}s of {p.dtype}: "
+            f"{whole_name} {list(w.shape)} {w.dtype}, {part_name} {list(p.shape)}"
+        )
+
+
 def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group=None, async_op: bool = False):
     """``output_tensor`` (world_size times the input, concatenated or stacked along dim 0) gets every rank's input."""
     if group is GroupMember.NON_GROUP_MEMBER:
         return None
     g = _group(group)
-    if output_tensor.numel() != g.size * input_tensor.numel() or output_tensor.dtype is not input_tensor.dtype:
-        raise ValueError(
-            f"all_gather_into_tensor: the output must hold world_size ({g.size}) inputs of {input_tensor.dtype}: "
-            f"output {list(output_tensor.shape)} {output_tensor.dtype}, input {list(input_tensor.shape)}"
-        )
+    _check_world_sized("all_gather_into_tensor", g, ("output", output_tensor), ("input", input_tensor))
     nccl = _nccl(g, input_tensor)
     if nccl is not None:
         return nccl.all_gather_into_tensor(output_tensor, input_tensor, async_op)
@@ -347,11 +356,7 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op=ReduceOp.SUM, group=
     if group is GroupMember.NON_GROUP_MEMBER:
         return None
     g = _group(group)
-    if input.numel() != g.size * output.numel() or output.dtype is not input.dtype:
-        raise ValueError(
-            f"reduce_scatter_tensor: the input must hold world_size ({g.size}) outputs of {output.dtype}: "
-            f"input {list(input.shape)} {input.dtype}, output {list(output.shape)}"
-        )
+    _check_world_sized("reduce_scatter_tensor", g, ("input", input), ("output", output))
     nccl = _nccl(g, input)
     if nccl is not None:
         return nccl.reduce_scatter_tensor(output, input, op, async_op)
@@ -509,3 +514,7 @@ def _nccl(g: ProcessGroup, tensor: Tensor):
         g.cuda = NCCLCommunicator(g, tensor.device)
     return g.cuda
 
+
+# torch 2.13's names for the two (the older ones are deprecated there)
+all_gather_single = all_gather_into_tensor
+reduce_scatter_single = reduce_scatter_tensor
