@@ -25,6 +25,7 @@ tested on any machine. Its fused kernels are the NumPy references of the CUDA ke
 from __future__ import annotations
 
 import contextlib
+import importlib
 import types
 
 import numpy
@@ -475,6 +476,24 @@ class _UnwrappingKernels:
         return call
 
 
+class _UnwrappingModule:
+    """A SciPy submodule whose functions run on the unwrapped arrays (results wrapped back), as
+    ``cupyx.scipy`` runs on CuPy arrays."""
+
+    def __init__(self, module) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str):
+        fn = getattr(self._module, name)
+        if not callable(fn):
+            return fn
+
+        def call(*args, **kwargs):
+            return _wrap(fn(*_unwrap(args), **_unwrap(kwargs)))
+
+        return call
+
+
 class FakeCUDABackend(Backend):
     """backprop's ``cuda`` backend on ``FakeArray``s: one device, ``cuda:0``."""
 
@@ -524,6 +543,9 @@ class FakeCUDABackend(Backend):
         if name not in ("add", "maximum", "minimum"):
             raise NotImplementedError(f"{name}.at has no CUDA form")
         getattr(numpy, name).at(target._a, _unwrap(index), _unwrap(values))
+
+    def scipy(self, name: str):
+        return _UnwrappingModule(importlib.import_module(f"scipy.{name}"))
 
     def pinned_copy(self, array: numpy.ndarray) -> numpy.ndarray:
         return array.copy()

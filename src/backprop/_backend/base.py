@@ -12,6 +12,7 @@ where its library has a faster or native form.
 from __future__ import annotations
 
 import contextlib
+import importlib
 
 import numpy
 
@@ -75,6 +76,13 @@ class Backend:
         """A 0-d array holding the Python number ``value`` on device ``index`` (operands of ``x * 2``)."""
         with self.use(index):
             return self.xp.asarray(value, dtype=dtype)
+
+    # ------------------------------------------------------------------ SciPy
+    def scipy(self, name: str):
+        """The SciPy submodule ``name`` (``"special"``, ``"linalg"``, ``"signal"``...) for this
+        backend's arrays: SciPy on the CPU, ``cupyx.scipy`` on CUDA. Imported on first use, so
+        SciPy loads only when an op that needs it runs."""
+        return importlib.import_module(f"scipy.{name}")
 
     # ------------------------------------------------------------------ NumPy idioms
     def errstate(self, **kwargs):

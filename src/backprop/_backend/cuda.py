@@ -7,6 +7,8 @@ CuPy. Memory comes from CuPy's pool, wrapped once to record the peak for
 
 from __future__ import annotations
 
+import importlib
+
 import cupy
 import cupyx
 
@@ -151,6 +153,10 @@ class CUDABackend(Backend):
             with cupy.cuda.Device(index):
                 arr = self._scalars[key] = cupy.full((), value, dtype=dtype)
         return arr
+
+    # ------------------------------------------------------------------ SciPy
+    def scipy(self, name: str):
+        return importlib.import_module(f"cupyx.scipy.{name}")
 
     # ------------------------------------------------------------------ NumPy idioms
     def accumulate(self, name: str, array, axis: int):

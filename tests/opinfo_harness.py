@@ -1,0 +1,516 @@
+"""PyTorch's operator database (``op_db``) run against backprop: the independent check of the API.
+
+Each ``OpInfo`` entry of ``torch.testing._internal.common_methods_invocations.op_db`` yields
+sample inputs (``input``, ``args``, ``kwargs``), error inputs with the exception torch raises,
+and the dtypes and autograd support torch promises. This module runs an entry's samples on
+torch and on backprop (the sample's tensors copied onto backprop's device) and compares:
+
+* outputs: values, shapes, dtypes; tuples elementwise; indices of ops whose tie-breaking torch
+  leaves unspecified are judged by the input values they pick;
+* gradients: for a fixed random cotangent on every differentiable output (after the sample's
+  ``output_process_fn_grad``), the gradient of every input that requires grad;
+* random ops: shapes and dtypes (their values depend on the generator);
+* error inputs: backprop raises an exception of torch's type.
+
+The entry's own ``op`` is what runs. When it is a torch function, its backprop namesake is
+called; when it is a wrapper written in op_db (a lambda around ``torch.x``), the same code runs
+with ``torch`` in its globals bound to backprop.
+
+``python tests/opinfo_harness.py`` runs every sample of every entry (the suite caps the number of
+samples) and prints coverage and a failure summary.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import types
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import backprop
+
+torch.set_num_threads(1)
+
+# Dtypes the harness runs, where both torch's entry and backprop support them.
+DTYPES = ("float32", "float64", "int64", "bool")
+
+TOLERANCE = {"float16": (1e-2, 1e-2), "bfloat16": (2e-2, 2e-2), "float32": (1e-4, 1e-4), "float64": (1e-7, 1e-7),
+             "complex64": (1e-4, 1e-4), "complex128": (1e-7, 1e-7)}
+
+# Ops whose outputs depend on the random generator: compared on shape and dtype only.
+RANDOM_OPS = frozenset({
+    "bernoulli", "multinomial", "normal", "rand_like", "randn_like", "randint_like", "randint", "randn", "rand",
+    "uniform", "exponential", "geometric", "cauchy", "log_normal", "nn.functional.dropout", "nn.functional.dropout2d",
+    "nn.functional.dropout3d", "nn.functional.alpha_dropout", "nn.functional.feature_alpha_dropout",
+    "nn.functional.rrelu", "nn.functional.fractional_max_pool2d", "nn.functional.fractional_max_pool3d",
+    "nn.functional.gumbel_softmax", "randperm", "empty", "empty_like", "empty_strided", "new_empty",
+    "new_empty_strided", "empty_permuted", "torch._refs.empty", "nn.functional.multi_head_attention_forward",
+})
+
+# Ops returning indices whose choice among equal values torch leaves unspecified: an index is
+# right when it picks the value torch's picks.
+TIE_BREAKING_OPS = frozenset({
+    "max", "min", "argmax", "argmin", "sort", "argsort", "topk", "kthvalue", "median", "nanmedian", "mode", "msort",
+    "cummax", "cummin", "amax", "amin", "nn.functional.max_pool1d", "nn.functional.max_pool2d",
+    "nn.functional.max_pool3d", "nn.functional.adaptive_max_pool1d", "nn.functional.adaptive_max_pool2d",
+    "nn.functional.adaptive_max_pool3d", "unique", "unique_consecutive",
+})
+
+# Entries that cannot run here, each with its reason. Keys: ``name`` or ``name.variant``.
+KNOWN_EXCEPTIONS: dict[str, str] = {}
+
+
+class UnsupportedError(Exception):
+    """A sample holds something backprop has no counterpart of (a torch object we do not model)."""
+
+
+def entry_key(op) -> str:
+    return f"{op.name}.{op.variant_test_name}" if op.variant_test_name else op.name
+
+
+@functools.cache
+def op_db() -> list:
+    from torch.testing._internal.common_methods_invocations import op_db as db
+
+    return list(db)
+
+
+def _lookup(path: str):
+    obj = backprop
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def name_present(name: str) -> bool:
+    """Whether backprop has op_db's ``name``: a function at that path or a Tensor method/attribute."""
+    if _lookup(name) is not None:
+        return True
+    return "." not in name and hasattr(backprop.Tensor, name)
+
+
+def _rebind(fn):
+    """``fn`` (op_db's own wrapper code) with ``torch`` in its globals and closure bound to backprop."""
+    if isinstance(fn, functools.partial):
+        return functools.partial(_rebind(fn.func), *[_convert_static(a) for a in fn.args],
+                                 **{k: _convert_static(v) for k, v in fn.keywords.items()})
+    if not isinstance(fn, types.FunctionType):
+        return _counterpart(fn)
+    glb = dict(fn.__globals__)
+    for key, value in fn.__globals__.items():
+        if value is torch:
+            glb[key] = backprop
+        elif isinstance(value, types.ModuleType) and value.__name__.startswith("torch"):
+            mapped = _module_counterpart(value)
+            if mapped is not None:
+                glb[key] = mapped
+    closure = None
+    if fn.__closure__:
+        closure = tuple(types.CellType(_convert_static(c.cell_contents)) for c in fn.__closure__)
+    new = types.FunctionType(fn.__code__, glb, fn.__name__, fn.__defaults__, closure)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    return new
+
+
+def _module_counterpart(module: types.ModuleType):
+    path = module.__name__.split(".", 1)
+    if len(path) == 1:
+        return backprop
+    return _lookup(path[1])
+
+
+def _convert_static(value):
+    """Closure/partial contents: torch callables and modules map to backprop's, others stay."""
+    if value is torch:
+        return backprop
+    if isinstance(value, types.ModuleType) and value.__name__.startswith("torch"):
+        return _module_counterpart(value) or value
+    if isinstance(value, torch.dtype):
+        return _dtype(value)
+    if isinstance(value, (types.BuiltinFunctionType, types.FunctionType, types.MethodDescriptorType,
+                          types.WrapperDescriptorType)) and _is_torch_callable(value):
+        return _counterpart(value)
+    if isinstance(value, types.FunctionType):
+        return _rebind(value)
+    return value
+
+
+def _is_torch_callable(fn) -> bool:
+    module = getattr(fn, "__module__", None) or ""
+    qual = getattr(fn, "__qualname__", "")
+    return module.startswith("torch") and not module.startswith("torch.testing") or qual.startswith(("TensorBase.", "Tensor."))
+
+
+def _counterpart(fn):
+    """backprop's function or Tensor method for a torch callable."""
+    qual = getattr(fn, "__qualname__", "") or ""
+    name = getattr(fn, "__name__", "") or ""
+    if qual.startswith(("TensorBase.", "Tensor.", "_TensorBase.")):
+        attr = getattr(backprop.Tensor, name, None)
+        if attr is None:
+            raise UnsupportedError(f"Tensor.{name}")
+        return attr
+    module = getattr(fn, "__module__", None) or "torch"
+    if module in ("torch", "torch.functional", "torch._C._VariableFunctions", "torch.return_types") or module.startswith("torch._"):
+        prefix = ""
+    elif module.startswith("torch."):
+        prefix = module.split(".", 1)[1] + "."
+        prefix = {"nn.functional.": "nn.functional.", "_C._nn.": "nn.functional.", "_C._linalg.": "linalg.",
+                  "_C._special.": "special.", "_C._fft.": "fft."}.get(prefix, prefix)
+    else:
+        prefix = ""
+    target = _lookup(prefix + name) or (_lookup(name) if prefix else None)
+    if target is None:
+        raise UnsupportedError(prefix + name)
+    return target
+
+
+def resolve(op):
+    """A callable that runs ``op`` on backprop tensors, or raises UnsupportedError."""
+    fn = op.op
+    if isinstance(fn, types.FunctionType) and not _is_torch_callable(fn):
+        return _rebind(fn)
+    if isinstance(fn, functools.partial):
+        return _rebind(fn)
+    try:
+        return _counterpart(fn)
+    except UnsupportedError:
+        target = _lookup(op.name)
+        if target is None:
+            raise
+        return target
+
+
+def _dtype(dt: torch.dtype):
+    name = str(dt).replace("torch.", "")
+    out = getattr(backprop, name, None)
+    if not isinstance(out, backprop.dtype):
+        raise UnsupportedError(f"dtype {name}")
+    return out
+
+
+def to_backprop(value, device: str, leaves: list):
+    """A sample's value with every torch object replaced by backprop's; tensors that require
+    grad are recorded in ``leaves`` as (torch tensor, backprop tensor)."""
+    if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided:
+            raise UnsupportedError(f"layout {value.layout}")
+        if value.is_conj() or value.is_neg():
+            value = value.resolve_conj().resolve_neg()
+        arr = value.detach().cpu().numpy() if value.dtype != torch.bfloat16 else value.detach().float().numpy()
+        out = backprop.tensor(arr, dtype=_dtype(value.dtype), device=device, requires_grad=value.requires_grad)
+        if value.requires_grad:
+            leaves.append((value, out))
+        return out
+    if isinstance(value, torch.dtype):
+        return _dtype(value)
+    if isinstance(value, torch.device):
+        return device if value.type in ("cpu", "cuda") else str(value)
+    if isinstance(value, torch.Size):
+        return tuple(value)
+    if isinstance(value, torch.memory_format):
+        mapped = getattr(backprop, str(value).replace("torch.", ""), None)
+        if mapped is None:
+            raise UnsupportedError(str(value))
+        return mapped
+    if isinstance(value, (torch.Generator, torch.layout)):
+        raise UnsupportedError(type(value).__name__)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*[to_backprop(v, device, leaves) for v in value])
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_backprop(v, device, leaves) for v in value)
+    if isinstance(value, dict):
+        return {k: to_backprop(v, device, leaves) for k, v in value.items()}
+    if isinstance(value, (types.FunctionType, functools.partial)):
+        return _rebind(value)
+    return value
+
+
+def flatten(value) -> list:
+    if isinstance(value, (torch.Tensor, backprop.Tensor)):
+        return [value]
+    if isinstance(value, (list, tuple)) and not isinstance(value, (torch.Size, backprop.Size)):
+        out = []
+        for v in value:
+            out.extend(flatten(v))
+        return out
+    return [value]
+
+
+class MismatchError(AssertionError):
+    pass
+
+
+def _np(t) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        t = t.detach().resolve_conj().resolve_neg()
+        return (t.float() if t.dtype == torch.bfloat16 else t).cpu().numpy()
+    return np.asarray(t.detach().cpu().numpy())
+
+
+def _dtype_name(t) -> str:
+    return str(t.dtype).replace("torch.", "") if isinstance(t, torch.Tensor) else t.dtype.name
+
+
+def compare_values(ours, theirs, what: str, shape_only: bool = False) -> None:
+    if isinstance(theirs, torch.Tensor):
+        if not isinstance(ours, backprop.Tensor):
+            raise MismatchError(f"{what}: expected a Tensor, got {type(ours).__name__}")
+        if tuple(ours.shape) != tuple(theirs.shape):
+            raise MismatchError(f"{what}: shape {tuple(ours.shape)} != torch {tuple(theirs.shape)}")
+        if _dtype_name(ours) != _dtype_name(theirs):
+            raise MismatchError(f"{what}: dtype {_dtype_name(ours)} != torch {_dtype_name(theirs)}")
+        if shape_only:
+            return
+        a, b = _np(ours), _np(theirs)
+        if a.dtype.kind in "biu":
+            if not np.array_equal(a, b):
+                raise MismatchError(f"{what}: values differ\nours  {a.ravel()[:12]}\ntorch {b.ravel()[:12]}")
+            return
+        rtol, atol = TOLERANCE.get(_dtype_name(theirs), (1e-4, 1e-4))
+        if not np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True):
+            bad = ~np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+            raise MismatchError(f"{what}: {int(bad.sum())}/{bad.size} values differ, max abs diff "
+                           f"{np.nanmax(np.abs(a - b)[bad]) if np.isfinite(a - b)[bad].any() else 'nan/inf'}\n"
+                           f"ours  {a[bad].ravel()[:6]}\ntorch {b[bad].ravel()[:6]}")
+    elif isinstance(theirs, float) and isinstance(ours, (int, float)):
+        if not (math.isclose(ours, theirs, rel_tol=1e-6, abs_tol=1e-7) or (math.isnan(ours) and math.isnan(theirs))):
+            raise MismatchError(f"{what}: {ours!r} != torch {theirs!r}")
+    elif isinstance(theirs, torch.dtype):
+        if ours is not _dtype(theirs):
+            raise MismatchError(f"{what}: {ours!r} != torch {theirs!r}")
+    elif theirs is None or isinstance(theirs, (bool, int, str)):
+        if ours != theirs or type(ours) is not type(theirs) and not isinstance(ours, int):
+            raise MismatchError(f"{what}: {ours!r} != torch {theirs!r}")
+    elif isinstance(theirs, torch.Size):
+        if tuple(ours) != tuple(theirs):
+            raise MismatchError(f"{what}: {ours!r} != torch {theirs!r}")
+
+
+def _same_picks(op, sample, ours_idx, theirs_idx) -> bool:
+    """Indices that differ only in tie-breaking: the input values they pick are equal."""
+    x = sample.input if isinstance(sample.input, torch.Tensor) else None
+    if x is None:
+        return False
+    a, b = _np(ours_idx), _np(theirs_idx).astype(np.int64)
+    xv = _np(x)
+    if a.shape != b.shape:
+        return False
+    dim = sample.kwargs.get("dim", next((v for v in sample.args if isinstance(v, int) and not isinstance(v, bool)), None))
+    try:
+        if xv.ndim == 0:
+            return True
+        if dim is None or a.ndim != xv.ndim and a.ndim != xv.ndim - 1:
+            flat = xv.ravel()
+            if op.name.startswith("nn.functional"):  # pooling: indices into each (batch, channel) plane
+                lead = int(np.prod(a.shape[:2])) if a.ndim >= 2 else 1
+                xf = xv.reshape(lead, -1) if lead > 1 and xv.size % lead == 0 else flat[None]
+                af, bf = a.reshape(xf.shape[0], -1), b.reshape(xf.shape[0], -1)
+                return np.array_equal(np.take_along_axis(xf, af, 1), np.take_along_axis(xf, bf, 1), equal_nan=True)
+            return np.array_equal(flat[a.ravel()], flat[b.ravel()], equal_nan=True)
+        dim = dim % xv.ndim
+        if a.ndim == xv.ndim - 1:
+            a, b = np.expand_dims(a, dim), np.expand_dims(b, dim)
+        return np.array_equal(np.take_along_axis(xv, a, dim), np.take_along_axis(xv, b, dim), equal_nan=True)
+    except (ValueError, IndexError):
+        return False
+
+
+def compare_outputs(op, sample, ours, theirs) -> None:
+    ours_flat, theirs_flat = flatten(ours), flatten(theirs)
+    if len(ours_flat) != len(theirs_flat):
+        raise MismatchError(f"{len(ours_flat)} outputs != torch {len(theirs_flat)}")
+    random = op.name in RANDOM_OPS
+    for i, (o, t) in enumerate(zip(ours_flat, theirs_flat)):
+        try:
+            compare_values(o, t, f"output {i}", shape_only=random)
+        except MismatchError:
+            if (op.name in TIE_BREAKING_OPS and isinstance(t, torch.Tensor) and t.dtype == torch.int64
+                    and isinstance(o, backprop.Tensor) and tuple(o.shape) == tuple(t.shape)
+                    and _same_picks(op, sample, o, t)):
+                continue
+            raise
+
+
+def _grad_outputs(outs_t: list, outs_b: list, seed: int):
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for t, b in zip(outs_t, outs_b):
+        if isinstance(t, torch.Tensor) and t.requires_grad and (t.is_floating_point() or t.is_complex()):
+            if not isinstance(b, backprop.Tensor) or not b.requires_grad:
+                raise MismatchError("an output torch differentiates does not require grad")
+            g = rng.standard_normal(tuple(t.shape))
+            if t.is_complex():
+                g = g + 1j * rng.standard_normal(tuple(t.shape))
+            gt = torch.tensor(g, dtype=t.dtype)
+            pairs.append((t, b, gt, backprop.tensor(_np(gt), dtype=b.dtype, device=b.device)))
+    return pairs
+
+
+@dataclass
+class Outcome:
+    samples: int = 0
+    passed: int = 0
+    unsupported: str | None = None
+
+
+def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | None = 12, check_grad: bool = True) -> Outcome:
+    """Run up to ``max_samples`` of ``op``'s samples in ``dtype_name``; raise on the first mismatch."""
+    fn = resolve(op)
+    tdtype = getattr(torch, dtype_name)
+    requires_grad = check_grad and op.supports_autograd and (tdtype.is_floating_point or tdtype.is_complex)
+    torch.manual_seed(0)
+    outcome = Outcome()
+    samples = op.sample_inputs("cpu", tdtype, requires_grad=requires_grad)
+    for index, sample in enumerate(samples):
+        if max_samples is not None and index >= max_samples:
+            break
+        outcome.samples += 1
+        where = f"{entry_key(op)} [{dtype_name}] sample {index}: {_describe(sample)}"
+        leaves: list = []
+        try:
+            b_input = to_backprop(sample.input, device, leaves)
+            b_args = to_backprop(sample.args, device, leaves)
+            b_kwargs = to_backprop(sample.kwargs, device, leaves)
+        except UnsupportedError as exc:
+            raise MismatchError(f"{where}: unsupported argument {exc}") from None
+        theirs = op.op(sample.input, *sample.args, **sample.kwargs)
+        try:
+            with backprop.device(device):
+                ours = fn(b_input, *b_args, **b_kwargs)
+            compare_outputs(op, sample, ours, theirs)
+        except Exception as exc:
+            raise MismatchError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        if requires_grad and op.name not in RANDOM_OPS:
+            try:
+                _compare_grads(op, sample, ours, theirs, leaves, seed=index)
+            except Exception as exc:
+                raise MismatchError(f"{where}: gradient: {type(exc).__name__}: {exc}") from exc
+        outcome.passed += 1
+    return outcome
+
+
+def _compare_grads(op, sample, ours, theirs, leaves, seed: int) -> None:
+    process_t = sample.output_process_fn_grad
+    process_b = _rebind(process_t) if isinstance(process_t, types.FunctionType) else process_t
+    outs_t = flatten(process_t(theirs))
+    outs_b = flatten(process_b(ours))
+    if len(outs_t) != len(outs_b):
+        raise MismatchError(f"{len(outs_b)} processed outputs != torch {len(outs_t)}")
+    pairs = _grad_outputs(outs_t, outs_b, seed)
+    inputs = [(t, b) for t, b in leaves if t.requires_grad]
+    if not pairs or not inputs:
+        return
+    grads_t = torch.autograd.grad([p[0] for p in pairs], [t for t, _ in inputs], [p[2] for p in pairs], allow_unused=True)
+    grads_b = backprop.autograd.grad([p[1] for p in pairs], [b for _, b in inputs], [p[3] for p in pairs], allow_unused=True)
+    for i, (gt, gb, (t, _)) in enumerate(zip(grads_t, grads_b, inputs)):
+        if gt is None:
+            gt = torch.zeros_like(t)
+        if gb is None:
+            gb = backprop.zeros(tuple(t.shape), dtype=_dtype(t.dtype))
+        compare_values(gb, gt, f"grad of input {i}")
+
+
+def _describe(sample) -> str:
+    def d(v):
+        if isinstance(v, torch.Tensor):
+            return f"T{list(v.shape)}"
+        if isinstance(v, (list, tuple)) and not isinstance(v, torch.Size):
+            return "[" + ", ".join(d(x) for x in v) + "]"
+        return repr(v)
+
+    kw = ", ".join(f"{k}={d(v)}" for k, v in sample.kwargs.items())
+    return f"({d(sample.input)}, {', '.join(d(a) for a in sample.args)}{', ' if kw else ''}{kw})"
+
+
+def run_error_inputs(op, device: str = "cpu") -> tuple[int, list[str]]:
+    """Each error input must raise torch's exception type; returns (count, failures)."""
+    if op.error_inputs_func is None:
+        return 0, []
+    fn = resolve(op)
+    failures = []
+    count = 0
+    for err in op.error_inputs(device="cpu"):
+        sample = err.sample_input
+        count += 1
+        try:
+            leaves: list = []
+            b_input = to_backprop(sample.input, device, leaves)
+            b_args = to_backprop(sample.args, device, leaves)
+            b_kwargs = to_backprop(sample.kwargs, device, leaves)
+        except UnsupportedError as exc:
+            failures.append(f"{_describe(sample)}: unsupported argument {exc}")
+            continue
+        try:
+            with backprop.device(device):
+                fn(b_input, *b_args, **b_kwargs)
+        except err.error_type:
+            continue
+        except Exception as exc:
+            failures.append(f"{_describe(sample)}: raised {type(exc).__name__} ({exc}), torch raises "
+                            f"{err.error_type.__name__} ({err.error_regex})")
+            continue
+        failures.append(f"{_describe(sample)}: no error, torch raises {err.error_type.__name__} ({err.error_regex})")
+    return count, failures
+
+
+def entry_dtypes(op) -> list[str]:
+    supported = {str(d).replace("torch.", "") for d in op.supported_dtypes("cpu")}
+    return [d for d in DTYPES if d in supported and isinstance(getattr(backprop, d, None), backprop.dtype)]
+
+
+def coverage() -> tuple[int, int, list[str]]:
+    names = sorted({op.name for op in op_db()})
+    missing = [n for n in names if not name_present(n)]
+    return len(names) - len(missing), len(names), missing
+
+
+def main(argv: list[str]) -> int:
+    import collections
+    import traceback
+
+    full = "--capped" not in argv
+    only = [a for a in argv if not a.startswith("--")]
+    present, total, missing = coverage()
+    print(f"op_db names present in backprop: {present}/{total}")
+    failures = collections.OrderedDict()
+    errors_total = errors_ok = 0
+    samples = 0
+    for op in op_db():
+        if only and op.name not in only and entry_key(op) not in only:
+            continue
+        if not name_present(op.name) or entry_key(op) in KNOWN_EXCEPTIONS:
+            continue
+        for dt in entry_dtypes(op):
+            try:
+                outcome = run_samples(op, dt, max_samples=None if full else 12)
+                samples += outcome.samples
+            except Exception as exc:
+                failures[f"{entry_key(op)} [{dt}]"] = str(exc).splitlines()[0][:300]
+                if "-v" in argv:
+                    traceback.print_exc()
+        try:
+            n, bad = run_error_inputs(op)
+        except Exception as exc:
+            n, bad = 1, [f"harness: {type(exc).__name__}: {exc}"]
+        errors_total += n
+        errors_ok += n - len(bad)
+        for b in bad:
+            failures[f"{entry_key(op)} [error input]" + ("" if not failures.get(f"{entry_key(op)} [error input]") else "+")] = b[:300]
+    for k, v in failures.items():
+        print(f"FAIL {k}: {v}")
+    print(f"samples run: {samples}; failing entry/dtype pairs: {sum(1 for k in failures if 'error input' not in k)}")
+    print(f"error inputs raising torch's type: {errors_ok}/{errors_total}")
+    if "--missing" in argv:
+        print("missing:", " ".join(missing))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
