@@ -27,6 +27,8 @@ from . import (
     special,
     utils,
 )
+
+# ---- movement, indexing and creation ops (torch's remaining op_db names; layout/memory_format objects)
 from ._creation import (
     arange,
     as_tensor,
@@ -34,6 +36,8 @@ from ._creation import (
     cartesian_prod,
     empty,
     empty_like,
+    empty_permuted,
+    empty_strided,
     eye,
     from_dlpack,
     from_numpy,
@@ -46,6 +50,8 @@ from ._creation import (
     ones_like,
     scalar_tensor,
     tensor,
+    tril_indices,
+    triu_indices,
     zeros,
     zeros_like,
 )
@@ -68,6 +74,7 @@ from ._dtype import (
     set_default_dtype,
     uint8,
 )
+from ._layout import channels_last, channels_last_3d, contiguous_format, layout, memory_format, preserve_format, strided
 from ._tensor import Size, Tensor
 from ._tensor_str import set_printoptions
 from .autograd import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
@@ -175,6 +182,9 @@ from .ops.elementwise import (
 from .ops.elementwise import mul as multiply
 from .ops.elementwise import sub as subtract
 from .ops.indexing import (
+    _segment_reduce,
+    _unsafe_masked_index,
+    _unsafe_masked_index_put_accumulate,
     argsort,
     argwhere,
     bincount,
@@ -184,8 +194,10 @@ from .ops.indexing import (
     gather,
     histc,
     index_add,
+    index_copy,
     index_fill,
     index_put,
+    index_reduce,
     index_select,
     kthvalue,
     masked_fill,
@@ -197,16 +209,21 @@ from .ops.indexing import (
     nanmedian,
     nanquantile,
     nonzero,
+    nonzero_static,
+    put,
     quantile,
     scatter,
     scatter_add,
     scatter_reduce,
     searchsorted,
+    segment_reduce,
     sort,
     take,
     take_along_dim,
     topk,
     unique,
+    unique_consecutive,
+    unravel_index,
 )
 from .ops.linalg import (
     addmm,
@@ -229,19 +246,32 @@ from .ops.linalg import (
     vdot,
 )
 from .ops.movement import (
+    _chunk_cat,
+    alias_copy,
+    as_strided,
+    as_strided_copy,
+    as_strided_scatter,
     atleast_1d,
     atleast_2d,
+    atleast_3d,
     block_diag,
     broadcast_tensors,
     broadcast_to,
     cat,
     chunk,
+    column_stack,
+    combinations,
     concat,
     concatenate,
     diag,
     diag_embed,
+    diagflat,
     diagonal,
+    diagonal_copy,
+    diagonal_scatter,
     dsplit,
+    dstack,
+    expand_copy,
     flatten,
     flip,
     fliplr,
@@ -252,31 +282,47 @@ from .ops.movement import (
     moveaxis,
     movedim,
     narrow,
+    narrow_copy,
     permute,
+    permute_copy,
     ravel,
     repeat_interleave,
     reshape,
     roll,
     rot90,
     select,
+    select_scatter,
+    slice_scatter,
     split,
+    split_with_sizes,
+    split_with_sizes_copy,
     squeeze,
+    squeeze_copy,
     stack,
     swapaxes,
     swapdims,
     t,
+    t_copy,
     tensor_split,
     tile,
     trace,
     transpose,
+    transpose_copy,
     tril,
     triu,
     unbind,
+    unbind_copy,
     unflatten,
+    unfold_copy,
+    unsafe_chunk,
+    unsafe_split,
     unsqueeze,
+    unsqueeze_copy,
+    view_copy,
     vsplit,
     vstack,
 )
+from .ops.movement import slice_tensor as slice  # noqa: A004 - aten's slice.Tensor (op_db's "slice")
 from .ops.nn_ops import log_softmax, softmax
 from .ops.reduction import (
     all,
@@ -327,6 +373,16 @@ from .random import (
     set_rng_state,
 )
 from .serialization import load, save
+
+
+def resize_as_(input: Tensor, the_template: Tensor, *, memory_format=None) -> Tensor:  # noqa: F811 - torch's parameter name
+    """``input.resize_as_(the_template)``: ``input`` takes the template's shape (in place)."""
+    return input.resize_as_(the_template, memory_format=memory_format)
+
+
+def zero_(input: Tensor) -> Tensor:
+    """``input.zero_()``: fill with zeros in place."""
+    return input.zero_()
 
 __version__ = "0.1.0"
 

@@ -18,6 +18,7 @@ from . import _dtype
 from ._backend import CPU, backend_for, backend_of, is_array, move
 from ._device import _state as _device_state
 from ._device import as_device, target_device
+from ._layout import check_layout
 from ._tensor import Tensor, _make
 from .ops._utils import creation_size
 
@@ -363,6 +364,8 @@ def scalar_tensor(value, *, dtype=None, device=None, requires_grad: bool = False
 
 
 def meshgrid(*tensors, indexing: str | None = None) -> tuple:
+    """Coordinate grids of 0-d or 1-d tensors: with ``"ij"`` dim i of every output runs along
+    tensor i; ``"xy"`` swaps the first two dims (Cartesian, as NumPy's default)."""
     from .ops.movement import expand, reshape
 
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
@@ -371,26 +374,99 @@ def meshgrid(*tensors, indexing: str | None = None) -> tuple:
     if indexing not in ("ij", "xy"):
         raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
     ts = list(tensors)
-    swap = indexing == "xy" and len(ts) >= 2
-    if swap:
-        ts[0], ts[1] = ts[1], ts[0]
-    shape = tuple(t._data.size for t in ts)
+    if not ts:
+        raise RuntimeError("torch.meshgrid: Expected at least one tensor")
+    for t in ts:
+        if t._data.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t}")
+        if t.dtype is not ts[0].dtype:
+            raise RuntimeError("torch.meshgrid: Expected all tensors in the tensor list to have the same dtype")
+        if t.device != ts[0].device:
+            raise RuntimeError("torch.meshgrid: Expected all tensors in the tensor list to have the same device")
+    axes = list(range(len(ts)))  # the output dim each tensor runs along
+    if indexing == "xy" and len(ts) >= 2:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(ts)
+    for t, ax in zip(ts, axes):
+        shape[ax] = t._data.size
     outs = []
-    for i, t in enumerate(ts):
+    for t, ax in zip(ts, axes):
         view = [1] * len(ts)
-        view[i] = -1
-        outs.append(expand(reshape(t, tuple(view)), shape))
-    if swap:
-        outs = [o.transpose(0, 1) for o in outs]
-        outs[0], outs[1] = outs[1], outs[0]
+        view[ax] = -1
+        outs.append(expand(reshape(t, tuple(view)), tuple(shape)))
     return tuple(outs)
 
 
 def cartesian_prod(*tensors) -> Tensor:
+    """Every combination of one element from each 1-d tensor, as rows; one tensor: itself."""
     from .ops.movement import stack
 
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    for t in tensors:
+        if t._data.ndim != 1:
+            raise RuntimeError(f"Expect a 1D vector, but got shape {list(t._data.shape)}")
+    if len(tensors) == 1:
+        return tensors[0]
     grids = meshgrid(*tensors, indexing="ij")
     return stack([g.reshape(-1) for g in grids], dim=1)
+
+
+def _triangle_indices(row: int, col: int, offset: int, upper: bool, dtype, device, layout, op: str) -> Tensor:
+    check_layout(layout, op)
+    if row < 0 or col < 0:
+        raise RuntimeError(f"{op}: row ({row}) and col ({col}) must be non-negative")
+    dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.int64
+    if dt not in (_dtype.int64, _dtype.int32):
+        raise RuntimeError(f'"{op}" not implemented for \'{dt}\'')
+    r, c = numpy.indices((row, col)).reshape(2, -1)
+    keep = c - r >= offset if upper else c - r <= offset
+    return _finish(numpy.stack([r[keep], c[keep]]).astype(dt.np), False, device)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None, layout=None) -> Tensor:
+    """The (2, N) row and column indices of the lower triangle of a row x col matrix (row-major)."""
+    return _triangle_indices(row, col, offset, False, dtype, device, layout, "tril_indices")
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None, layout=None) -> Tensor:
+    """The (2, N) row and column indices of the upper triangle of a row x col matrix (row-major)."""
+    return _triangle_indices(row, col, offset, True, dtype, device, layout, "triu_indices")
+
+
+def empty_strided(size, stride, *, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """An uninitialized tensor with the given sizes and (element) strides: a view of a storage
+    just large enough for them."""
+    from .ops.movement import as_strided
+
+    check_layout(layout, "empty_strided")
+    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    if len(size) != len(stride):
+        raise RuntimeError("mismatch in length of strides and shape")
+    n = 0 if any(s == 0 for s in size) else 1 + sum((s - 1) * st for s, st in zip(size, stride))
+    storage = empty(n, dtype=dtype, device=device)
+    out = as_strided(storage, size, stride, 0)
+    out = _make(out._data)  # a leaf of its own
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """An uninitialized tensor of logical ``size`` whose memory holds the dims in the order
+    ``physical_layout`` (outermost first)."""
+    check_layout(layout, "empty_permuted")
+    size, order = tuple(int(s) for s in size), tuple(int(d) for d in physical_layout)
+    if sorted(order) != list(range(len(size))):
+        raise RuntimeError(f"Dimension order {list(order)} is not a permutation of the tensor's dims")
+    physical = empty(tuple(size[d] for d in order), dtype=dtype, device=device)
+    inverse = [0] * len(order)
+    for i, d in enumerate(order):
+        inverse[d] = i
+    out = _make(physical._data.transpose(inverse))
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
 
 
 def _legacy_tensor(*args, **kwargs):

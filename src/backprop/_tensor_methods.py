@@ -15,6 +15,7 @@ from ._creation import empty, full, ones, zeros
 from ._device import CPU as CPU_DEVICE
 from ._device import as_device
 from ._device import device as device_cls
+from ._layout import check_memory_format
 from ._tensor import Tensor, _make
 from .autograd.function import join_device
 from .autograd.grad_mode import _state
@@ -339,7 +340,6 @@ _bind(
         "unsqueeze_": _shape_inplace(mv.unsqueeze, "unsqueeze_"),
         "t_": _shape_inplace(mv.t, "t_"),
         "transpose_": _shape_inplace(mv.transpose, "transpose_"),
-        "resize_": _shape_inplace(lambda self, *size: mv.reshape(self, *size), "resize_"),
     }
 )
 
@@ -370,7 +370,7 @@ def parse_to_args(args, kwargs, op: str = "to") -> tuple:
             flags[i] = rest.pop(0)
     device = kwargs.pop("device", device)
     dtype = kwargs.pop("dtype", dtype)
-    kwargs.pop("memory_format", None)
+    check_memory_format(kwargs.pop("memory_format", None), op)
     if rest or kwargs:
         bad = ", ".join([type(a).__name__ for a in rest] + list(kwargs))
         raise TypeError(f"{op}() received an invalid combination of arguments - got ({bad})")
@@ -428,6 +428,7 @@ def type_(self, dtype=None, non_blocking: bool = False, **kwargs):
 
 def _cast(dt):
     def method(self, memory_format=None):
+        check_memory_format(memory_format, dt.name)
         return to(self, dt)
 
     return method
@@ -491,6 +492,12 @@ def _is_pinned(self, device=None) -> bool:
     return cuda is not None and type(self._data) is numpy.ndarray and cuda.is_pinned(self._data)
 
 
+def _contiguous(self, memory_format=None):
+    """Itself when row-major already, else a row-major copy (every memory format is row-major here)."""
+    check_memory_format(memory_format, "contiguous")
+    return self if self._data.flags.c_contiguous else ew.Contiguous.apply(self)
+
+
 def _where_method(self, condition, other):
     return ew.where(condition, self, other)
 
@@ -534,7 +541,7 @@ _bind(
         "cpu": cpu,
         "cuda": cuda,
         "clone": ew.clone,
-        "contiguous": lambda self, memory_format=None: self if self._data.flags.c_contiguous else ew.Contiguous.apply(self),
+        "contiguous": _contiguous,
         "new_tensor": new_tensor,
         "new_zeros": _new_filled("zeros"),
         "new_ones": _new_filled("ones"),
@@ -710,7 +717,6 @@ _bind(
         "repeat": _size_varargs(mv.repeat),
         "tile": mv.tile,
         "repeat_interleave": mv.repeat_interleave,
-        "flip": lambda self, *dims: mv.flip(self, dims[0] if len(dims) == 1 else dims),
         "fliplr": mv.fliplr,
         "flipud": mv.flipud,
         "roll": mv.roll,
@@ -789,6 +795,68 @@ _bind(
         "logit_": _inplace(sp.logit, "logit_"),
         "xlogy_": _inplace(sp.xlogy, "xlogy_"),
         "sinc_": _inplace(sp.sinc, "sinc_"),
+    }
+)
+
+# ---------------------------------------------------------------------------- movement, indexing and creation additions
+def _new_empty_strided(self, size, stride, *, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False):
+    from ._creation import empty_strided
+
+    return empty_strided(size, stride, dtype=dtype if dtype is not None else self.dtype,
+                         device=device if device is not None else self.device, requires_grad=requires_grad, layout=layout)
+
+
+def _resize_(self, *size, memory_format=None):
+    """``resize_``: the tensor takes ``size``; its elements kept in order, new ones zero."""
+    check_memory_format(memory_format, "resize_")
+    if len(size) == 1 and not isinstance(size[0], int):
+        size = tuple(size[0])
+    inplace.check_inplace(self)
+    if _state.enabled and self._requires_grad:
+        raise RuntimeError("cannot resize variables that require grad")
+    out = mv.resized(self, size)
+    self._data = out._data
+    return self
+
+
+def _resize_as_(self, the_template, *, memory_format=None):
+    return _resize_(self, the_template._data.shape, memory_format=memory_format)
+
+
+def _flip_method(self, *dims, **kwargs):
+    if "dims" in kwargs:
+        if dims:
+            raise TypeError("flip() got multiple values for argument 'dims'")
+        return mv.flip(self, kwargs.pop("dims"))
+    if kwargs:
+        raise TypeError(f"flip() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    return mv.flip(self, dims[0] if len(dims) == 1 else dims)
+
+
+_bind(
+    {
+        "flip": _flip_method,
+        "resize_": _resize_,
+        "resize_as_": _resize_as_,
+        "new_empty_strided": _new_empty_strided,
+        "as_strided": mv.as_strided,
+        "as_strided_scatter": mv.as_strided_scatter,
+        "slice_scatter": mv.slice_scatter,
+        "select_scatter": mv.select_scatter,
+        "diagonal_scatter": mv.diagonal_scatter,
+        "diagflat": mv.diagflat,
+        "split_with_sizes": mv.split_with_sizes,
+        "unsafe_chunk": mv.unsafe_chunk,
+        "unsafe_split": mv.unsafe_split,
+        "index_copy": ix.index_copy,
+        "index_copy_": _inplace(ix.index_copy, "index_copy_"),
+        "index_reduce": ix.index_reduce,
+        "index_reduce_": _inplace(ix.index_reduce, "index_reduce_"),
+        "scatter_reduce_": _inplace(ix.scatter_reduce, "scatter_reduce_"),
+        "put": ix.put,
+        "put_": _inplace(ix.put, "put_"),
+        "unique_consecutive": ix.unique_consecutive,
+        "nonzero_static": ix.nonzero_static,
     }
 )
 

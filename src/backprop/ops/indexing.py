@@ -267,13 +267,48 @@ class Gather(Function):
         return B.call(ScatterAdd, B.zeros(shape, grad), ctx.dim, ctx.index, grad), None, None
 
 
-def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
+def _one_d(t):
+    """A 0-d tensor or array as shape (1,) (torch's gather/scatter treat 0-d as 1 element)."""
+    if t is None or not isinstance(t, Tensor) and not is_array(t):
+        return t
+    shape = t._data.shape if isinstance(t, Tensor) else t.shape
+    return t.reshape(1) if len(shape) == 0 else t
+
+
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False, out=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "gather")
     idx = _index_array(index, "gather", input)
+    if out is not None:
+        return _write_out(out, gather(input, d, index), "gather", input, index)
+    if idx.size == 0:  # nothing read: torch skips the shape checks and returns the index's shape
+        return basic_index(input.reshape(-1), (slice(0, 0),)).reshape(idx.shape)
+    if input._data.ndim == 0:  # one element: as shape (1,)
+        if idx.ndim > 1:
+            raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+        return gather(input.reshape(1), 0, _make(idx.reshape(-1))).reshape(idx.shape)
     _check_gather_shapes("gather", input, d, idx)
-    if input._data.ndim == 0:
-        return input.clone()
     return Gather.apply(input, d, idx)
+
+
+def _write_out(out: Tensor, result: Tensor, op: str, *inputs) -> Tensor:
+    """``out=``: torch's checks (dtype, no autograd, no overlap with inputs), then a resize and copy."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    xp = array_module(out._data)
+    for t in inputs:
+        if isinstance(t, Tensor) and type(t._data) is type(out._data) and xp.may_share_memory(t._data, out._data):
+            raise RuntimeError(
+                "unsupported operation: some elements of the input tensor and the written-to tensor refer to a single "
+                "memory location. Please clone() the tensor before performing the operation."
+            )
+    if out.dtype is not result.dtype:
+        raise RuntimeError(f"{op}(): Expected out tensor to have dtype {result.dtype}, but got {out.dtype} instead")
+    if _state.enabled and (out._requires_grad or result._requires_grad):
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, but one of the arguments requires grad.")
+    if out._data.shape != result._data.shape:
+        out._data = array_module(out._data).empty(result._data.shape, dtype=out._data.dtype)
+    out._data[...] = result._data
+    return out
 
 
 def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
@@ -340,15 +375,24 @@ def _pad_to(t, shape: tuple):
     return B.call(SliceScatter, t, shape, _leading(tuple(t.shape)))
 
 
+def _zero_d_scatter(fn, input: Tensor, dim: int, index: Tensor, src, *args, **kwargs):
+    """``fn`` on a 0-d ``input`` as on shape (1,): index and src reshaped alike, result back to 0-d."""
+    normalize_dim(dim, 0, fn.__name__)
+    out = fn(input.reshape(1), 0, _one_d(index), _one_d(src), *args, **kwargs)
+    return out.reshape(())
+
+
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
-    if reduce is not None:
-        if reduce == "add":
-            if src is None:
-                src = _make(array_module(input._data).full(index._data.shape, value, dtype=input._data.dtype))
-            return scatter_add(input, dim, index, src)
-        raise NotImplementedError(f"scatter(reduce={reduce!r}) is not supported")
     if src is None:
         src = value
+    if reduce is not None:
+        if reduce not in ("add", "multiply"):
+            raise RuntimeError(f"reduce argument must be either add or multiply. Got {reduce}")
+        if not isinstance(src, Tensor):
+            src = _make(array_module(input._data).full(index._data.shape, src, dtype=input._data.dtype))
+        return scatter_reduce(input, dim, index, src, "sum" if reduce == "add" else "prod")
+    if input._data.ndim == 0:
+        return _zero_d_scatter(scatter, input, dim, index, src)
     d = normalize_dim(dim, input._data.ndim, "scatter")
     idx = _index_array(index, "scatter", input)
     if not isinstance(src, Tensor):
@@ -363,6 +407,8 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    if input._data.ndim == 0:
+        return _zero_d_scatter(scatter_add, input, dim, index, src)
     d = normalize_dim(dim, input._data.ndim, "scatter_add")
     idx = _index_array(index, "scatter_add", input)
     if src._data.dtype != input._data.dtype:
@@ -372,11 +418,129 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return ScatterAdd.apply(input, d, idx, src)
 
 
+_SCATTER_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+_UFUNC_OF = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+def _scatter_reduce_array(arr, dim: int, index, src, reduce: str, include_self: bool):
+    """``arr`` with each ``src[i]`` (i over ``index``'s positions) reduced into
+    ``arr[index[i] along dim]``. The targets are sorted and each one's values reduced in one
+    segmented pass (``reduceat``), so every reduction runs on every backend."""
+    xp = array_module(arr)
+    out = arr.copy()
+    if index.size == 0:
+        return out
+    full = _full_index(xp.where(index < 0, index + arr.shape[dim], index), dim)
+    strides = [1] * arr.ndim
+    for d in range(arr.ndim - 2, -1, -1):
+        strides[d] = strides[d + 1] * arr.shape[d + 1]
+    pos = sum(ix * st for ix, st in zip(full, strides)).reshape(-1)
+    vals = src[_leading(index.shape)].reshape(-1)
+    order = xp.argsort(pos, kind="stable")
+    pos, vals = pos[order], vals[order]
+    first = xp.concatenate([xp.ones(1, dtype=bool), pos[1:] != pos[:-1]])
+    starts = xp.nonzero(first)[0]
+    targets = pos[starts]
+    ufunc = _UFUNC_OF[reduce]
+    if arr.dtype == bool and ufunc in ("add", "multiply"):
+        ufunc = "logical_or" if ufunc == "add" else "logical_and"
+        reduced = backend_of(arr).reduceat("maximum" if ufunc == "logical_or" else "minimum", vals, starts, 0)
+    else:
+        reduced = backend_of(arr).reduceat(ufunc, vals, starts, 0)
+    flat = out.reshape(-1)
+    if include_self:
+        reduced = getattr(xp, ufunc)(flat[targets], reduced)
+    if reduce == "mean":
+        counts = xp.diff(xp.concatenate([starts, xp.asarray([pos.size], dtype=starts.dtype)])) + int(include_self)
+        if arr.dtype.kind in "iu":
+            reduced = xp.floor_divide(reduced, counts.astype(arr.dtype))
+        else:
+            reduced = reduced / counts.astype(arr.dtype)
+    flat[targets] = reduced.astype(arr.dtype, copy=False)
+    return out
+
+
+class ScatterReduce(Function):
+    """``scatter_reduce`` for prod/mean/amax/amin; gradients as torch defines them."""
+
+    @staticmethod
+    def forward(ctx, a, src, dim, index, reduce, include_self):
+        ctx.args = (dim, index, reduce, include_self)
+        out = _scatter_reduce_array(a._data, dim, index, src._data, reduce, include_self)
+        ctx.save_for_backward(a, src, _make(out))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import where
+
+        dim, index, reduce, include_self = ctx.args
+        arrays = is_array(grad)
+        a, src, result = (_make(v) if is_array(v) else v for v in ctx.saved_tensors)
+        g = _make(grad) if arrays else grad
+        idx = _make(index)
+        if reduce == "mean":
+            ones = _make(array_module(index).ones(index.shape, dtype=a._data.dtype))
+            n = scatter_add(ones_like_data(g, 1 if include_self else 0), dim, idx, ones)
+            n = where(n == 0, 1, n)
+            ga = g / n
+            gs = gather(ga, dim, idx)
+        elif reduce == "prod":
+            masked_self = where(a == 0, 1, a)
+            masked_self_result = scatter_reduce(masked_self, dim, idx, src, "prod", include_self=include_self)
+            ga = g * masked_self_result / masked_self
+            src_i = src[_leading(index.shape)] if src.shape != tuple(index.shape) else src
+            src_zero = src_i == 0
+            zeros_base = ones_like_data(g, 0)
+            num_zeros = gather(scatter_add(zeros_base, dim, idx, src_zero.to(g.dtype)), dim, idx)
+            single_zero = src_zero & (num_zeros == 1)
+            masked_src = where(single_zero, 1, src_i)
+            masked_src_result = scatter_reduce(a, dim, idx, masked_src, "prod", include_self=include_self)
+            gs = where(single_zero, gather(g * masked_src_result, dim, idx),
+                       gather(g * result, dim, idx) / where(src_zero, 1, src_i))
+            gs = where(num_zeros > 1, 0, gs)
+        else:  # amax / amin: shared evenly among the elements equal to the result
+            value = gather(result, dim, idx)
+            src_i = src[_leading(index.shape)] if src.shape != tuple(index.shape) else src
+            self_is = (a == result).to(g.dtype)
+            src_is = (src_i == value).to(g.dtype)
+            count = scatter_add(self_is, dim, idx, src_is)
+            distributed = g / count
+            ga = self_is * distributed
+            gs = src_is * gather(distributed, dim, idx)
+        if not include_self:
+            ga = scatter(ga, dim, idx, 0)
+        gs = _pad_to(gs, ctx.input_shape(1))
+        if arrays:
+            ga, gs = ga._data, gs._data
+        need = ctx.needs_input_grad
+        return (ga if need[0] else None), (gs if need[1] else None), None, None, None, None
+
+
+def ones_like_data(like: Tensor, value) -> Tensor:
+    """A constant tensor of ``like``'s shape, dtype and device filled with ``value``."""
+    return _make(array_module(like._data).full(like._data.shape, value, dtype=like._data.dtype))
+
+
 def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True) -> Tensor:
+    """Reduce ``src`` into ``input`` at ``index`` along ``dim`` with sum, prod, mean, amax or
+    amin; ``include_self=False`` leaves ``input``'s own values out where anything lands."""
+    if reduce not in _SCATTER_REDUCTIONS:
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    if input._data.ndim == 0:
+        return _zero_d_scatter(scatter_reduce, input, dim, index, src, reduce, include_self=include_self)
+    d = normalize_dim(dim, input._data.ndim, "scatter_reduce")
+    idx = _index_array(index, "scatter_reduce", input)
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_reduce(): argument 'src' must be Tensor, not {type(src).__name__}")
+    if src._data.dtype != input._data.dtype:
+        raise RuntimeError(f"scatter_reduce(): Expected self.dtype to be equal to src.dtype ({input.dtype} vs {src.dtype})")
+    _check_gather_shapes("scatter_reduce", input, d, idx, src._data.shape)
+    _check_bounds(idx, input._data.shape[d], d, "scatter_reduce")
     if reduce == "sum":
-        base = input if include_self else scatter(input, dim, index, value=0)
-        return scatter_add(base, dim, index, src)
-    raise NotImplementedError(f"scatter_reduce(reduce={reduce!r}) is not supported")
+        base = input if include_self else scatter(input, d, index, value=0)
+        return scatter_add(base, d, index, src)
+    return ScatterReduce.apply(input, src, d, idx, reduce, bool(include_self))
 
 
 def _check_bounds(idx, size: int, dim: int, op: str, exc=RuntimeError) -> None:
@@ -428,6 +592,9 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    if input._data.ndim == 0:
+        normalize_dim(dim, 0, "index_add")
+        return index_add(input.reshape(1), 0, index, _one_d(source), alpha=alpha).reshape(())
     d = normalize_dim(dim, input._data.ndim, "index_add")
     idx = _index_array(index, "index_add", input).reshape(-1)
     src_shape = source._data.shape if source._data.ndim else (1,)
@@ -474,18 +641,15 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
         value = cast_to(value, input.dtype)
     else:
         value = to_tensor_operand(value, input.dtype, input)
-    try:
-        shape = numpy.broadcast_shapes(mask._data.shape, input._data.shape)
+    try:  # out of place, input and mask broadcast together (masked_fill_ then refuses a larger shape)
+        numpy.broadcast_shapes(mask._data.shape, input._data.shape)
     except ValueError:
         raise RuntimeError(
             f"masked_fill: the shape of the mask {shape_str(mask._data.shape)} must be broadcastable to the shape of the "
             f"input {shape_str(input._data.shape)}"
         ) from None
-    if shape != input._data.shape:
-        raise RuntimeError(
-            f"masked_fill: the shape of the mask {shape_str(mask._data.shape)} must be broadcastable to the shape of the "
-            f"input {shape_str(input._data.shape)}"
-        )
+    if type(mask._data) is not type(input._data):
+        mask = to_device(mask, input.device)
     return where(mask, value, input)
 
 
@@ -499,11 +663,36 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
 
 
 def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
-    out = input.clone()
-    m = expand(mask, input._data.shape)
-    n = int(m._data.sum())
-    setitem(out, m, source.reshape(-1)[:n])
-    return out
+    """Where ``mask`` (broadcast with ``input``) is True, the next element of ``source`` in
+    row-major order; elsewhere ``input``. Differentiable w.r.t. input and source."""
+    from .elementwise import where
+    from .movement import broadcast_tensors
+
+    if not isinstance(mask, Tensor) or mask._data.dtype != bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(f"masked_scatter_ only supports boolean masks, but got mask with dtype {got}")
+    if source._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            f"masked_scatter_: expected self and source to have same dtypes but got {input.dtype} and {source.dtype}"
+        )
+    try:
+        x, m = broadcast_tensors(input, mask)
+    except RuntimeError:
+        raise RuntimeError(
+            f"masked_scatter: the shape of the mask {shape_str(mask._data.shape)} must be broadcastable to the shape of "
+            f"the input {shape_str(input._data.shape)}"
+        ) from None
+    xp = array_module(m._data)
+    flat_mask = m._data.reshape(-1)
+    taken = xp.cumsum(flat_mask) - 1  # the source element each True position takes
+    n = source._data.size
+    if backend_of(flat_mask).checks_values and flat_mask.size and int(taken[-1]) + 1 > n:
+        raise RuntimeError("masked_scatter: expected source to have at least as many elements as ones in mask")
+    if n == 0:
+        return x.clone()
+    picks = _make(xp.clip(taken, 0, n - 1).astype(numpy.int64))
+    values = source.reshape(-1)[picks].reshape(x._data.shape)
+    return where(m, values, x)
 
 
 # ---------------------------------------------------------------------------- sort / topk
@@ -573,6 +762,8 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     size = input._data.shape[d] if input._data.ndim else 1
     if not 1 <= k <= size:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    if input._data.ndim == 0:
+        return return_types.kthvalue(input.clone(), _make(array_module(input._data).zeros((), dtype=numpy.int64)))
     idx = _sort_indices(input._data, d, False)
     xp = array_module(idx)
     pick = xp.take(idx, xp.arange(k - 1, k), axis=d)
@@ -870,20 +1061,289 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     return _make(out)
 
 
-def searchsorted(sorted_sequence: Tensor, values, *, right: bool = False, side=None) -> Tensor:
+def searchsorted(sorted_sequence: Tensor, values, *, out_int32: bool = False, right: bool = False, side=None, sorter=None, out=None) -> Tensor:
+    """Insertion points of ``values`` in the sorted innermost rows of ``sorted_sequence``
+    (leftmost, or rightmost with ``right=True``/``side="right"``); int64, or int32 with ``out_int32``."""
+    if side is not None and side not in ("left", "right"):
+        raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
+    if side == "left" and right:
+        raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left while right was True")
     side = side or ("right" if right else "left")
-    xp = array_module(sorted_sequence._data)
-    vals = values._data if isinstance(values, Tensor) else xp.asarray(values)
-    if sorted_sequence._data.ndim == 1:
-        return _make(xp.searchsorted(sorted_sequence._data, vals, side=side).astype(numpy.int64))
-    seq = sorted_sequence._data.reshape(-1, sorted_sequence._data.shape[-1])
-    v = vals.reshape(seq.shape[0], -1)
-    out = xp.stack([xp.searchsorted(s, r, side=side) for s, r in zip(seq, v)])
-    return _make(out.reshape(vals.shape).astype(numpy.int64))
+    seq = sorted_sequence._data
+    xp = array_module(seq)
+    scalar = not isinstance(values, Tensor)
+    vals = xp.asarray(values, dtype=seq.dtype) if scalar else values._data
+    if sorter is not None:
+        if sorter._data.shape != seq.shape:
+            raise RuntimeError("torch.searchsorted(): boundary and sorter must have the same size")
+        seq = xp.take_along_axis(seq, sorter._data, axis=-1)
+    if seq.ndim > 1 and (scalar or vals.shape[:-1] != seq.shape[:-1]):
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions of boundaries "
+            f"tensor and input value tensor must match, but we got boundaries tensor {shape_str(seq.shape)} and input "
+            f"value tensor {shape_str(vals.shape)}"
+        )
+    dtype = numpy.int32 if out_int32 else numpy.int64
+    if seq.ndim <= 1:
+        res = xp.searchsorted(seq.reshape(-1), vals, side=side)
+    elif vals.size == 0 or seq.size == 0:
+        res = xp.zeros(vals.shape, dtype=numpy.int64)
+    else:
+        rows = seq.reshape(-1, seq.shape[-1])
+        v = vals.reshape(rows.shape[0], -1)
+        res = xp.stack([xp.searchsorted(r, q, side=side) for r, q in zip(rows, v)]).reshape(vals.shape)
+    result = _make(xp.asarray(res).astype(dtype))
+    if out is not None:
+        return _write_out(out, result, "searchsorted", sorted_sequence, values)
+    return result
 
 
-def bucketize(input: Tensor, boundaries: Tensor, *, right: bool = False) -> Tensor:
-    return searchsorted(boundaries, input, right=right)
+def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False, out=None) -> Tensor:
+    """The bucket of each input value among the 1-d sorted ``boundaries``."""
+    if boundaries._data.ndim != 1:
+        raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries._data.ndim})")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right, out=out)
+
+
+# ---------------------------------------------------------------------------- index_copy / index_reduce / put / ...
+def _along(dim: int, idx) -> tuple:
+    return (slice(None),) * dim + (idx,)
+
+
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """``input`` with the slices ``index`` along ``dim`` replaced by ``source``'s slices."""
+    if input._data.ndim == 0:
+        normalize_dim(dim, 0, "index_copy")
+        return index_copy(input.reshape(1), 0, _one_d(index), _one_d(source)).reshape(())
+    d = normalize_dim(dim, input._data.ndim, "index_copy")
+    idx = _index_array(index, "index_copy", input)
+    if idx.ndim > 1:
+        raise IndexError("index_copy_(): Index should have dimension 1 or 0 (got " + f"{idx.ndim})")
+    idx = idx.reshape(-1)
+    src_shape = source._data.shape if source._data.ndim else (1,)
+    if source._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            f"index_copy_(): self and source expected to have the same dtype, but got (self) {input.dtype} and "
+            f"(source) {source.dtype}"
+        )
+    if len(src_shape) != input._data.ndim or any(a != b for i, (a, b) in enumerate(zip(src_shape, input._data.shape)) if i != d):
+        raise RuntimeError(
+            f"index_copy_(): Source/destination tensor must have same slice shapes. Destination slice shape: "
+            f"{shape_str(input._data.shape[:d] + input._data.shape[d + 1:])} at dimension {d} and source slice shape: "
+            f"{shape_str(src_shape[:d] + src_shape[d + 1:])} at dimension {d}."
+        )
+    if idx.size != src_shape[d]:
+        raise RuntimeError(
+            f"index_copy_(): Number of indices ({idx.size}) should be equal to source.size(dim) ({src_shape[d]})"
+        )
+    _check_bounds(idx, input._data.shape[d], d, "index_copy", IndexError)
+    out = input.clone()
+    setitem(out, _along(d, idx), source.reshape(src_shape))
+    return out
+
+
+def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str, *, include_self: bool = True) -> Tensor:
+    """Reduce (prod, mean, amax, amin) the slices of ``source`` into ``input``'s slices ``index``
+    along ``dim``: ``scatter_reduce`` with the index spread over each slice."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
+    if input._data.ndim == 0:
+        normalize_dim(dim, 0, "index_reduce")
+        return index_reduce(input.reshape(1), 0, _one_d(index), _one_d(source), reduce, include_self=include_self).reshape(())
+    d = normalize_dim(dim, input._data.ndim, "index_reduce")
+    idx = _index_array(index, "index_reduce", input)
+    if idx.ndim > 1:
+        raise IndexError("index_reduce_(): Index is supposed to be a vector")
+    idx = idx.reshape(-1)
+    src = source if source._data.ndim else source.reshape(1)
+    if src._data.ndim != input._data.ndim or any(
+        a != b for i, (a, b) in enumerate(zip(src._data.shape, input._data.shape)) if i != d
+    ):
+        raise RuntimeError("index_reduce_(): Source/destination tensor must have same slice shapes.")
+    if idx.size != src._data.shape[d]:
+        raise RuntimeError(
+            f"index_reduce_(): Number of indices ({idx.size}) should be equal to source.size(dim) ({src._data.shape[d]})"
+        )
+    if source._data.dtype != input._data.dtype:
+        raise RuntimeError("index_reduce_(): self and source expected to have the same dtype")
+    _check_bounds(idx, input._data.shape[d], d, "index_reduce", IndexError)
+    xp = array_module(idx)
+    view = [1] * src._data.ndim
+    view[d] = -1
+    spread = xp.broadcast_to(idx.reshape(view), src._data.shape).copy()
+    return scatter_reduce(input, d, _make(spread), src, reduce, include_self=include_self)
+
+
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    """``input`` (flattened) with the elements at ``index`` set to ``source``'s (or added to, with ``accumulate``)."""
+    idx = _index_array(index, "put", input).reshape(-1)
+    n = input._data.size
+    if source._data.size != idx.size:
+        raise RuntimeError(
+            f"put_(): Expected source and index to have the same number of elements, but got source.numel() = "
+            f"{source._data.size}, index.numel() = {idx.size}"
+        )
+    if source._data.dtype != input._data.dtype:
+        raise RuntimeError(f"put_(): self and source expected to have the same dtype, but got self.dtype = {input.dtype} and source.dtype = {source.dtype}")
+    if idx.size and backend_of(idx).checks_values and (idx.max() >= n or idx.min() < -n):
+        raise IndexError(f"out of range: tried to access index {int(idx.max()) if idx.max() >= n else int(idx.min())} on a tensor of {n} elements.")
+    flat = input.reshape(-1)
+    out = index_put(flat, (_make(idx),), source.reshape(-1), accumulate)
+    return out.reshape(input._data.shape)
+
+
+def unravel_index(indices: Tensor, shape) -> tuple:
+    """The coordinates (one int64 tensor per dim of ``shape``) of flat ``indices``."""
+    if not isinstance(indices, Tensor):
+        raise TypeError(f"expected 'indices' to be a tensor, but got {type(indices).__name__}")
+    if indices._data.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {indices.dtype}")
+    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError("'shape' cannot have negative values, but got " + str(shape))
+    arr = indices._data.astype(numpy.int64)
+    n = 1
+    for s in shape:
+        n *= s
+    if arr.size and backend_of(arr).checks_values and (arr.min() < -n or arr.max() >= n):
+        raise RuntimeError(f"'indices' must be in range [-{n}, {n}), but got values outside it")
+    xp = array_module(arr)
+    arr = xp.where(arr < 0, arr + n, arr)
+    coords = []
+    for s in reversed(shape):
+        coords.append(arr % s if s else arr)
+        arr = arr // s if s else arr
+    return tuple(_make(c) for c in reversed(coords))
+
+
+def unique_consecutive(input: Tensor, return_inverse: bool = False, return_counts: bool = False, dim=None):
+    """Each run of equal consecutive elements (or slices along ``dim``) reduced to one; with the
+    index of each input element's run and each run's length when asked."""
+    arr = input._data
+    xp = array_module(arr)
+    if dim is None:
+        rows = arr.reshape(-1, 1)
+        n = rows.shape[0]
+    else:
+        d = normalize_dim(dim, arr.ndim, "unique_consecutive")
+        moved = xp.moveaxis(arr, d, 0)
+        n = moved.shape[0]
+        rows = moved.reshape(n, int(numpy.prod(moved.shape[1:], dtype=numpy.int64)))
+    if n == 0:
+        starts = xp.zeros(0, dtype=numpy.int64)
+        new_run = xp.zeros(0, dtype=bool)
+    else:
+        differ = (rows[1:] != rows[:-1]).any(axis=1) if rows.shape[1] else xp.zeros(n - 1, dtype=bool)
+        new_run = xp.concatenate([xp.ones(1, dtype=bool), differ])
+        starts = xp.nonzero(new_run)[0].astype(numpy.int64)
+    if dim is None:
+        values = _make(arr.reshape(-1)[starts])
+    else:
+        values = _make(xp.moveaxis(moved[starts], 0, d))
+    if not (return_inverse or return_counts):
+        return values
+    out = [values]
+    if return_inverse:
+        inverse = (xp.cumsum(new_run) - 1).astype(numpy.int64)
+        out.append(_make(inverse.reshape(arr.shape) if dim is None else inverse))
+    if return_counts:
+        out.append(_make(xp.diff(xp.concatenate([starts, xp.asarray([n], dtype=numpy.int64)])).astype(numpy.int64)))
+    return tuple(out)
+
+
+def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:
+    """``nonzero`` with exactly ``size`` rows: cut, or padded with ``fill_value``."""
+    if size < 0:
+        raise RuntimeError(f"nonzero_static: 'size' must be an non-negative integer, but got {size}")
+    nz = nonzero(input)._data
+    xp = array_module(nz)
+    ncols = input._data.ndim
+    out = xp.full((size, ncols), fill_value, dtype=numpy.int64)
+    k = min(size, nz.shape[0])
+    out[:k] = nz[:k]
+    return _make(out)
+
+
+def _clamped_indices(input: Tensor, indices) -> tuple:
+    """``indices`` (None: a whole dim) with values clamped into range: the masked-out entries
+    of ``_unsafe_masked_index`` may hold any value."""
+    out = []
+    for d, ix in enumerate(indices):
+        if ix is None:
+            out.append(slice(None))
+            continue
+        size = input._data.shape[d]
+        arr = ix._data
+        out.append(_make(array_module(arr).clip(arr, -size, max(size - 1, 0))))
+    return tuple(out)
+
+
+def _unsafe_masked_index(input: Tensor, mask: Tensor, indices, fill) -> Tensor:
+    """``where(mask, input[indices], fill)``; entries of ``indices`` under a False mask are not read."""
+    from .elementwise import where
+
+    picked = getitem(input, _clamped_indices(input, indices))
+    return where(mask, picked, fill)
+
+
+def _unsafe_masked_index_put_accumulate(input: Tensor, mask: Tensor, indices, values: Tensor) -> Tensor:
+    """``index_put(input, indices, where(mask, values, 0), accumulate=True)``; masked-out indices are not written."""
+    from .elementwise import logical_not
+
+    return index_put(input, _clamped_indices(input, indices), masked_fill(values, logical_not(mask), 0), accumulate=True)
+
+
+_SEGMENT_EMPTY = {"sum": 0.0, "prod": 1.0, "max": float("-inf"), "min": float("inf"), "mean": float("nan")}
+_SEGMENT_SCATTER = {"sum": "sum", "prod": "prod", "max": "amax", "min": "amin", "mean": "mean"}
+
+
+def segment_reduce(data: Tensor, reduce: str, *, lengths=None, indices=None, offsets=None, axis: int = 0, unsafe: bool = False, initial=None) -> Tensor:
+    """Reduce consecutive segments of ``data`` along ``axis`` (their ``lengths``, or ``offsets``
+    of their starts and the end) with sum, prod, max, min or mean; an empty segment gives
+    ``initial`` (default: the reduction's identity, NaN for mean). Differentiable."""
+    from .._creation import full
+
+    if reduce not in _SEGMENT_EMPTY:
+        raise RuntimeError(f"segment_reduce(): unsupported reduction {reduce}")
+    if indices is not None:
+        raise RuntimeError("segment_reduce(): indices based reduction is not supported yet.")
+    ax = normalize_dim(axis, data._data.ndim, "segment_reduce")
+    if lengths is not None:
+        lens = lengths._data.astype(numpy.int64)
+    elif offsets is not None:
+        offs = offsets._data.astype(numpy.int64)
+        lens = offs[..., 1:] - offs[..., :-1]
+    else:
+        raise RuntimeError("segment_reduce(): Either lengths or offsets must be defined")
+    if ax != lens.ndim - 1:
+        raise RuntimeError("segment_reduce(): Expected axis to be the last dimension of lengths")
+    if lens.shape[:-1] != data._data.shape[:ax]:
+        raise RuntimeError("segment_reduce(): Expected lengths' leading dims to match the data's")
+    xp = array_module(lens)
+    nseg = lens.shape[-1]
+    n = data._data.shape[ax]
+    ends = xp.cumsum(lens, axis=-1)
+    if backend_of(lens).checks_values and lens.size and (
+        (lens < 0).any() or (ends[..., -1] > n).any() or not unsafe and (ends[..., -1] != n).any()
+    ):
+        raise RuntimeError("segment_reduce(): Expected all rows of lengths along axis to sum to data.size(lengths.dim()-1)")
+    # the segment of each position along ``axis`` (rows past the last segment go to an extra one, dropped)
+    seg = (xp.arange(n, dtype=numpy.int64) >= ends[..., :, None]).sum(axis=-2) if nseg else xp.zeros(lens.shape[:-1] + (n,), dtype=numpy.int64)
+    rest = data._data.shape[ax + 1 :]
+    index = _make(xp.broadcast_to(seg.reshape(seg.shape + (1,) * len(rest)), data._data.shape).copy())
+    shape = data._data.shape[:ax] + (nseg + 1,) + rest
+    fill = _SEGMENT_EMPTY[reduce] if initial is None else initial
+    base = full(shape, fill, dtype=data.dtype, device=data.device)
+    if initial is not None and reduce == "mean":  # torch: (initial + sum) / count
+        total = scatter_reduce(base, ax, index, data, "sum", include_self=True)
+        counts = lens.astype(data._data.dtype).reshape(lens.shape + (1,) * len(rest))
+        out = total.narrow(ax, 0, nseg) / _make(xp.where(counts == 0, 1, counts))
+        return out
+    out = scatter_reduce(base, ax, index, data, _SEGMENT_SCATTER[reduce], include_self=initial is not None)
+    return out.narrow(ax, 0, nseg)
+
+
+_segment_reduce = segment_reduce
 
 
 def _grad_mode_enabled() -> bool:

@@ -337,9 +337,15 @@ def basic_index(input: Tensor, index: tuple) -> Tensor:
 
 
 def narrow(input: Tensor, dim: int, start, length: int) -> Tensor:
+    if input._data.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if isinstance(start, Tensor) and (start._data.ndim != 0 or start._data.dtype.kind not in "iu"):
+        raise RuntimeError("start must be an 0-dim integral Tensor.")
     d = normalize_dim(dim, input._data.ndim, "narrow")
     size = input._data.shape[d]
     start = int(start)
+    if not -size <= start <= size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
     if start < 0:
         start += size
     if start < 0 or start + length > size or length < 0:
@@ -547,21 +553,12 @@ def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
 
 
 def hstack(tensors) -> Tensor:
-    tensors = [atleast_1d(t) for t in tensors]
+    tensors = [_at_least_1d(t) for t in _nonempty_list(tensors, "hstack")]
     return cat(tensors, 0 if tensors[0]._data.ndim == 1 else 1)
 
 
 def vstack(tensors) -> Tensor:
-    return cat([atleast_2d(t) for t in tensors], 0)
-
-
-def atleast_1d(t: Tensor) -> Tensor:
-    return reshape(t, (1,)) if t._data.ndim == 0 else t
-
-
-def atleast_2d(t: Tensor) -> Tensor:
-    t = atleast_1d(t)
-    return unsqueeze(t, 0) if t._data.ndim == 1 else t
+    return cat([_at_least_2d(t) for t in _nonempty_list(tensors, "vstack")], 0)
 
 
 # ---------------------------------------------------------------------------- copies
@@ -724,7 +721,10 @@ class DiagonalScatter(Function):
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     nd = input._data.ndim
-    return Diagonal.apply(input, int(offset), normalize_dim(dim1, nd, "diagonal"), normalize_dim(dim2, nd, "diagonal"))
+    d1, d2 = normalize_dim(dim1, nd, "diagonal"), normalize_dim(dim2, nd, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return Diagonal.apply(input, int(offset), d1, d2)
 
 
 def diag(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -863,3 +863,462 @@ def block_diag(*tensors) -> Tensor:
     if not rows:
         return zeros(1, 0)
     return cat(rows, 0)
+
+
+# ---------------------------------------------------------------------------- stacking helpers, *_copy, scatters, strided views
+def _tensor_args(tensors: tuple, op: str) -> tuple[list, bool]:
+    """``f(t)``, ``f(t1, t2, ...)`` or ``f([t1, t2])``: (the tensors, whether one was given bare)."""
+    if len(tensors) == 1 and isinstance(tensors[0], Tensor):
+        return [tensors[0]], True
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}(): expected Tensor arguments, got {type(t).__name__}")
+    return list(tensors), False
+
+
+def _atleast(tensors: tuple, op: str, fn):
+    ts, single = _tensor_args(tensors, op)
+    outs = tuple(fn(t) for t in ts)
+    return outs[0] if single else outs
+
+
+def _at_least_1d(t: Tensor) -> Tensor:
+    return reshape(t, (1,)) if t._data.ndim == 0 else t
+
+
+def _at_least_2d(t: Tensor) -> Tensor:
+    t = _at_least_1d(t)
+    return unsqueeze(t, 0) if t._data.ndim == 1 else t
+
+
+def _at_least_3d(t: Tensor) -> Tensor:
+    nd = t._data.ndim
+    if nd == 0:
+        return reshape(t, (1, 1, 1))
+    if nd == 1:
+        return reshape(t, (1, t._data.shape[0], 1))
+    if nd == 2:
+        return unsqueeze(t, 2)
+    return t
+
+
+def atleast_1d(*tensors):
+    """Views with at least one dim (0-d -> shape (1,)); a tuple when given several tensors."""
+    return _atleast(tensors, "atleast_1d", _at_least_1d)
+
+
+def atleast_2d(*tensors):
+    """Views with at least two dims (a leading 1 is added)."""
+    return _atleast(tensors, "atleast_2d", _at_least_2d)
+
+
+def atleast_3d(*tensors):
+    """Views with at least three dims: (N,) -> (1, N, 1), (M, N) -> (M, N, 1), as torch."""
+    return _atleast(tensors, "atleast_3d", _at_least_3d)
+
+
+def _nonempty_list(tensors, op: str) -> list:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError(f"{op} expects a non-empty TensorList")
+    return tensors
+
+
+def column_stack(tensors, *, out=None) -> Tensor:
+    """0-d and 1-d tensors become columns (n, 1); everything is concatenated along dim 1."""
+    tensors = _nonempty_list(tensors, "column_stack")
+    cols = [reshape(t, (t._data.size, 1)) if t._data.ndim <= 1 else t for t in tensors]
+    return cat(cols, 1, out=out)
+
+
+def dstack(tensors, *, out=None) -> Tensor:
+    """``atleast_3d`` of each tensor, concatenated along dim 2."""
+    tensors = _nonempty_list(tensors, "dstack")
+    return cat([_at_least_3d(t) for t in tensors], 2, out=out)
+
+
+def _copy_of(view: Tensor) -> Tensor:
+    """A contiguous copy of ``view`` (the ``*_copy`` ops: the view op's result, not sharing memory)."""
+    from .elementwise import Contiguous
+
+    return Contiguous.apply(view)
+
+
+def alias_copy(input: Tensor) -> Tensor:
+    return _copy_of(input)
+
+
+def diagonal_copy(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    return _copy_of(diagonal(input, offset, dim1, dim2))
+
+
+def expand_copy(input: Tensor, size, *, implicit: bool = False) -> Tensor:
+    return _copy_of(expand(input, tuple(size)))
+
+
+def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    return _copy_of(narrow(input, dim, start, length))
+
+
+def permute_copy(input: Tensor, dims) -> Tensor:
+    return _copy_of(permute(input, tuple(dims)))
+
+
+def squeeze_copy(input: Tensor, dim=None) -> Tensor:
+    return _copy_of(squeeze(input, dim))
+
+
+def t_copy(input: Tensor) -> Tensor:
+    return _copy_of(t(input))
+
+
+def transpose_copy(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    return _copy_of(transpose(input, dim0, dim1))
+
+
+def unsqueeze_copy(input: Tensor, dim: int) -> Tensor:
+    return _copy_of(unsqueeze(input, dim))
+
+
+def unfold_copy(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    return _copy_of(unfold(input, dimension, size, step))
+
+
+def view_copy(input: Tensor, *size) -> Tensor:
+    return _copy_of(view(input, *size))
+
+
+def unbind_copy(input: Tensor, dim: int = 0) -> tuple:
+    return tuple(_copy_of(v) for v in unbind(input, dim))
+
+
+def split_with_sizes(input: Tensor, split_sizes, dim: int = 0) -> tuple:
+    """Views of consecutive pieces of the given sizes along ``dim`` (they must sum to its size)."""
+    if isinstance(split_sizes, int):
+        raise TypeError("split_with_sizes(): argument 'split_sizes' must be tuple of ints, not int")
+    d = normalize_dim(dim, input._data.ndim, "split_with_sizes")
+    sizes = [int(s) for s in split_sizes]
+    if any(s < 0 for s in sizes):
+        raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={sizes}")
+    return split(input, sizes, d)
+
+
+def split_with_sizes_copy(input: Tensor, split_sizes, dim: int = 0) -> tuple:
+    return tuple(_copy_of(v) for v in split_with_sizes(input, split_sizes, dim))
+
+
+def unsafe_split(input: Tensor, split_size, dim: int = 0) -> tuple:
+    """``split`` (torch's variant skips view tracking; here the pieces are ordinary views)."""
+    return split(input, split_size, dim)
+
+
+def unsafe_chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+    return chunk(input, chunks, dim)
+
+
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:
+    """A square matrix with the flattened ``input`` on the ``offset``-th diagonal."""
+    return diag(reshape(input, (-1,)), offset)
+
+
+def _slice_index(dim: int, start, end, step: int, op: str) -> tuple:
+    if step <= 0:
+        raise RuntimeError(f"{op}(): slice step must be positive")
+    return (builtins.slice(None),) * dim + (builtins.slice(start, end, step),)
+
+
+def slice_tensor(input: Tensor, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
+    """aten's ``slice.Tensor``: ``input[..., start:end:step, ...]`` along ``dim`` (a view)."""
+    if input._data.ndim == 0:
+        raise RuntimeError("slice() cannot be applied to a 0-dim tensor.")
+    d = normalize_dim(dim, input._data.ndim, "slice")
+    return basic_index(input, _slice_index(d, start, end, int(step), "slice"))
+
+
+def _scatter_into(input: Tensor, src: Tensor, index: tuple, op: str) -> Tensor:
+    """``input`` with ``input[index]`` replaced by ``src`` (a copy; gradient to both)."""
+    from .indexing import setitem
+
+    if not isinstance(src, Tensor):
+        raise TypeError(f"{op}(): argument 'src' must be Tensor, not {type(src).__name__}")
+    region = input._data[index]
+    if tuple(region.shape) != src._data.shape:
+        raise RuntimeError(
+            f"{op}: Expected src to have a size equal to the slice of self. src size = {shape_str(src._data.shape)}, "
+            f"slice size = {shape_str(region.shape)}"
+        )
+    out = input.clone()
+    setitem(out, index, src)
+    return out
+
+
+def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
+    """``input`` with ``src`` embedded at ``input[..., start:end:step, ...]`` along ``dim``."""
+    d = normalize_dim(dim, builtins.max(input._data.ndim, 1), "slice_scatter")
+    index = _slice_index(d, start, end, int(step), "slice_scatter")
+    return _scatter_into(input, src, index, "slice_scatter")
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
+    """``input`` with ``src`` embedded at index ``index`` of dim ``dim``."""
+    d = normalize_dim(dim, input._data.ndim, "select_scatter")
+    size = input._data.shape[d]
+    i = int(index)
+    if i < -size or i >= size:
+        raise IndexError(f"select(): index {i} out of range for tensor of size {shape_str(input._data.shape)} at dimension {d}")
+    return _scatter_into(input, src, (builtins.slice(None),) * d + (i,), "select_scatter")
+
+
+class _DiagonalInto(Function):
+    """``input`` with a diagonal replaced by ``src``."""
+
+    @staticmethod
+    def forward(ctx, a, src, offset, dim1, dim2):
+        ctx.args = (offset, dim1, dim2)
+        xp = array_module(a._data)
+        out = a._data.copy()
+        moved = xp.moveaxis(out, (dim1, dim2), (-2, -1))
+        i = xp.arange(src._data.shape[-1])
+        moved[..., i + builtins.max(-offset, 0), i + builtins.max(offset, 0)] = src._data
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        on_diag = B.call(Diagonal, grad, *ctx.args)
+        ga = grad - B.call(DiagonalScatter, on_diag, ctx.input_shape(0), *ctx.args) if need[0] else None
+        return ga, (on_diag if need[1] else None), None, None, None
+
+
+def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """``input`` with its ``diagonal(offset, dim1, dim2)`` replaced by ``src``."""
+    nd = input._data.ndim
+    d1, d2 = normalize_dim(dim1, nd, "diagonal_scatter"), normalize_dim(dim2, nd, "diagonal_scatter")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    expected = array_module(input._data).diagonal(input._data, int(offset), d1, d2).shape
+    if tuple(expected) != src._data.shape:
+        raise RuntimeError(
+            f"diagonal_scatter: Expected src to have a size equal to the slice of self. src size = "
+            f"{shape_str(src._data.shape)}, slice size = {shape_str(expected)}"
+        )
+    if src._data.dtype != input._data.dtype:
+        src = cast_to(src, input.dtype)
+    return _DiagonalInto.apply(input, src, int(offset), d1, d2)
+
+
+# -- as_strided: a view into the tensor's storage (the contiguous array its base owns)
+def _storage_of(input: Tensor):
+    """(flat storage array, ``input``'s offset in it, the tensor owning it) when ``input``'s
+    memory lies in a contiguous base array; else (None, 0, None): the op then works on a copy."""
+    root = input._base if input._base is not None else input
+    arr = root._data
+    if not arr.flags.c_contiguous:
+        return None, 0, None
+    item = arr.itemsize
+    offset = (input.data_ptr() - root.data_ptr()) // item if arr.size else 0
+    return arr.reshape(-1), offset, root
+
+
+def _strided_positions(xp, size: tuple, stride: tuple, offset: int):
+    """Flat storage positions of every element of a (size, stride, offset) view."""
+    pos = xp.full(size, offset, dtype=numpy.int64)
+    for d, (n, s) in enumerate(zip(size, stride)):
+        shape = [1] * len(size)
+        shape[d] = n
+        pos = pos + (xp.arange(n, dtype=numpy.int64) * s).reshape(shape)
+    return pos
+
+
+def _check_strided(size: tuple, stride: tuple, offset: int, storage_size: int, op: str) -> None:
+    if len(size) != len(stride):
+        raise RuntimeError("mismatch in length of strides and shape")
+    if any(s < 0 for s in stride):
+        raise RuntimeError(f"{op}: Negative strides are not supported at the moment, got strides: {list(stride)}")
+    if offset < 0:
+        raise RuntimeError(f"Tensor: invalid storage offset {offset}")
+    if any(n < 0 for n in size):
+        raise RuntimeError(f"Trying to create tensor with negative dimension: {list(size)}")
+    numel = 1
+    for n in size:
+        numel *= n
+    need = 0 if numel == 0 else offset + 1 + builtins.sum((n - 1) * s for n, s in zip(size, stride))
+    if need > storage_size:
+        raise RuntimeError(
+            f"setStorage: sizes {list(size)}, strides {list(stride)}, storage offset {offset}, and itemsize requiring a "
+            f"storage size of {need} are out of bounds for storage of size {storage_size}"
+        )
+
+
+def _strided_array(flat, size: tuple, stride: tuple, offset: int):
+    """The (size, stride) view of 1-d array ``flat`` starting at ``offset`` (no copy)."""
+    xp = array_module(flat)
+    item = flat.itemsize
+    start = flat[offset:] if offset < flat.size else flat[:0]
+    if start.size == 0:
+        return xp.zeros(size, dtype=flat.dtype)
+    return xp.lib.stride_tricks.as_strided(start, shape=size, strides=tuple(s * item for s in stride))
+
+
+class AsStrided(Function):
+    """A (size, stride, offset) view of the input's storage; the gradient adds each output
+    element back into the storage position it came from, then reads the input's own elements."""
+
+    @staticmethod
+    def forward(ctx, a, flat, size, stride, offset, input_geometry):
+        ctx.geometry = (flat.size, size, stride, offset, input_geometry)
+        return _strided_array(flat, size, stride, offset)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .indexing import index_add, index_select
+
+        n, size, stride, offset, (in_shape, in_stride, in_offset) = ctx.geometry
+        arrays = B.is_array(grad)
+        g = _make(grad) if arrays else grad
+        xp = array_module(g._data)
+        out_pos = _make(_strided_positions(xp, size, stride, offset).reshape(-1))
+        in_pos = _make(_strided_positions(xp, in_shape, in_stride, in_offset).reshape(-1))
+        storage = index_add(B.zeros((n,), g), 0, out_pos, g.reshape(-1))
+        gi = index_select(storage, 0, in_pos).reshape(in_shape)
+        return (gi._data if arrays else gi), None, None, None, None, None
+
+
+def as_strided(input: Tensor, size, stride, storage_offset=None) -> Tensor:
+    """A view with the given sizes and (element) strides into ``input``'s storage, from
+    ``storage_offset`` (default: ``input``'s own offset). Overlapping views are allowed; their
+    gradient sums over every output element that reads a storage position."""
+    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    flat, own_offset, root = _storage_of(input)
+    if flat is None:  # memory not in one contiguous array: the view reads a contiguous copy
+        flat, own_offset = array_module(input._data).ascontiguousarray(input._data).reshape(-1), 0
+    offset = own_offset if storage_offset is None else int(storage_offset)
+    _check_strided(size, stride, offset, flat.size, "as_strided")
+    in_geometry = (input._data.shape, input.stride(), own_offset)
+    out = AsStrided.apply(input, flat, size, stride, offset, in_geometry)
+    if root is None:
+        return out
+    out._version_counter = root._version_counter
+    out._base = root
+    out._view_fn = lambda arr: _strided_array(arr.reshape(-1), size, stride, offset)
+    out._view_version = out._version_counter[0]
+    return out
+
+
+def as_strided_copy(input: Tensor, size, stride, storage_offset=None) -> Tensor:
+    return _copy_of(as_strided(input, size, stride, storage_offset))
+
+
+class AsStridedScatter(Function):
+    """A contiguous copy of ``a`` with the (size, stride, offset) positions of its storage set to ``src``."""
+
+    @staticmethod
+    def forward(ctx, a, src, positions):
+        ctx.positions = positions
+        out = array_module(a._data).array(a._data, order="C")
+        out.reshape(-1)[positions] = src._data
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .indexing import ZeroAtIndex
+
+        need = ctx.needs_input_grad
+        flat = grad.reshape(-1)
+        ga = B.call(ZeroAtIndex, flat, ctx.positions).reshape(ctx.input_shape(0)) if need[0] else None
+        gs = flat[_make(ctx.positions)] if need[1] else None
+        return ga, gs, None
+
+
+def as_strided_scatter(input: Tensor, src: Tensor, size, stride, storage_offset=None) -> Tensor:
+    """``input`` (as a contiguous copy) with ``src`` written through its ``as_strided(size, stride,
+    storage_offset)`` view."""
+    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    offset = 0 if storage_offset is None else int(storage_offset)
+    _check_strided(size, stride, offset, input._data.size, "as_strided_scatter")
+    if src._data.shape != size:
+        raise RuntimeError(
+            f"expected src to have a size equal to the slice of self. src size = {shape_str(src._data.shape)}, slice "
+            f"size = {shape_str(size)}"
+        )
+    positions = _strided_positions(array_module(input._data), size, stride, offset)
+    if src._data.dtype != input._data.dtype:
+        src = cast_to(src, input.dtype)
+    return AsStridedScatter.apply(input, src, positions)
+
+
+def resized(input: Tensor, size) -> Tensor:
+    """The array ``resize_`` gives ``input``: its elements, flat, in the new shape (cut, or
+    extended with zeros where torch leaves memory uninitialized)."""
+    size = parse_size((size,) if isinstance(size, int) else tuple(size), "resize_")
+    if any(s < 0 for s in size):
+        raise RuntimeError(f"Trying to create tensor with negative dimension {builtins.min(size)}: {list(size)}")
+    n = 1
+    for s in size:
+        n *= s
+    arr = input._data
+    if n == arr.size:
+        return reshape(input, size)
+    xp = array_module(arr)
+    flat = xp.zeros(n, dtype=arr.dtype)
+    k = builtins.min(n, arr.size)
+    flat[:k] = arr.reshape(-1)[:k]
+    return _make(flat.reshape(size))
+
+
+def _chunk_cat(tensors, dim: int, num_chunks: int, *, out=None) -> Tensor:
+    """Each tensor split into ``num_chunks`` chunks along ``dim`` (zero-padded to a multiple),
+    each chunk flattened past ``dim``; chunk ``i`` of all tensors concatenated: shape
+    ``(*lead, num_chunks, total)``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("_chunk_cat expects a non-empty input tensor list")
+    if num_chunks < 1:
+        raise RuntimeError("_chunk_cat expects positive num_chunks")
+    nd = tensors[0]._data.ndim
+    if nd == 0:
+        raise RuntimeError("_chunk_cat expects non-scalar input tensors")
+    d = normalize_dim(dim, nd, "_chunk_cat")
+    lead = tensors[0]._data.shape[:d]
+    dtype = functools.reduce(_dtype.promote_types, (t.dtype for t in tensors))
+    pieces = []
+    for t in tensors:
+        if t._data.size == 0:
+            raise RuntimeError("_chunk_cat expects non-empty tensor")
+        if t._data.ndim <= d:
+            raise RuntimeError("_chunk_cat expects tensors with more than dim dimensions")
+        if t._data.shape[:d] != lead:
+            raise RuntimeError("_chunk_cat expects same sizes of 0,...,dim-1 dimensions for all tensors")
+        n = t._data.shape[d]
+        step = -(-n // num_chunks)
+        pad = step * num_chunks - n
+        t = cast_to(t, dtype)
+        if pad:
+            from .._creation import zeros
+
+            extra = zeros(*(t._data.shape[:d] + (pad,) + t._data.shape[d + 1 :]), dtype=dtype, device=t.device)
+            t = cat([t, extra], d)
+        pieces.append(reshape(t, lead + (num_chunks, -1)))
+    return cat(pieces, d + 1, out=out)
+
+
+def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """The length-``r`` combinations of the elements of 1-d ``input`` (as ``itertools``), one per
+    row: shape (count, r); differentiable (the rows are gathered from ``input``)."""
+    import itertools
+
+    from .indexing import index_select
+
+    if input._data.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape {list(input._data.shape)}")
+    if r < 0:
+        raise RuntimeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        return basic_index(input, (builtins.slice(0, 0),))
+    n = input._data.shape[0]
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    rows = numpy.asarray(list(pick(range(n), r)), dtype=numpy.int64).reshape(-1, r)
+    index = backend_of(input._data).asarray(rows.reshape(-1), index=input.device.index)
+    return reshape(index_select(input, 0, _make(index)), (rows.shape[0], r))
