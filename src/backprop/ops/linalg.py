@@ -25,7 +25,7 @@ def matmul_arrays(a, b):
     """``a @ b``; a batch of rows times one matrix is one 2-D GEMM rather than NumPy's
     loop of small per-batch GEMMs (about 3x faster for transformer-sized activations)."""
     if a.ndim > 2 and b.ndim == 2:
-        return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[-1],))
+        return (a.reshape(math.prod(a.shape[:-1]), a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[-1],))
     return array_module(a).matmul(a, b)
 
 
@@ -65,8 +65,8 @@ class MatMul(Function):
         if need[1]:
             if b2.ndim == 2 and a2.ndim > 2:
                 # (..., n, k)^T @ (..., n, m) summed over the batch = one GEMM on flattened rows.
-                k = a2.shape[-1]
-                gb = B.matrix_transpose(a2.reshape(-1, k)) @ g.reshape(-1, g.shape[-1])
+                k, rows = a2.shape[-1], math.prod(a2.shape[:-1])
+                gb = B.matrix_transpose(a2.reshape(rows, k)) @ g.reshape(rows, g.shape[-1])
             else:
                 gb = unbroadcast(B.matrix_transpose(a2) @ g, tuple(b2.shape))
             gb = gb.reshape(b_shape)
@@ -155,7 +155,28 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
     return matmul(input, other)
 
 
-inner = dot
+def inner(input: Tensor, other: Tensor, *, out=None) -> Tensor:
+    """Sum of products over the last dims: shape ``input.shape[:-1] + other.shape[:-1]``; a 0-d
+    operand scales the other."""
+    if input._data.ndim == 0 or other._data.ndim == 0:
+        from .elementwise import mul
+
+        result = mul(input, other)
+    else:
+        if input._data.shape[-1] != other._data.shape[-1]:
+            raise RuntimeError(
+                f"inner() the last dimension must match on both input tensors but got shapes {shape_str(input._data.shape)} "
+                f"and {shape_str(other._data.shape)}"
+            )
+        if input._data.dtype != other._data.dtype:
+            raise RuntimeError(f"expected scalar type {input.dtype} but found {other.dtype}")
+        result = tensordot(input, other, ([-1], [-1]))
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result
+
+
 vdot = dot
 
 
@@ -314,8 +335,20 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
         da, db = dims
         da = [da] if isinstance(da, int) else list(da)
         db = [db] if isinstance(db, int) else list(db)
-        pairs = list(zip(da, db))
+        if len(da) != len(db):
+            raise RuntimeError(f"both dimension lists should have same length, got {len(da)} and {len(db)}")
+        pairs = [(i % a._data.ndim if a._data.ndim else i, j % b._data.ndim if b._data.ndim else j) for i, j in zip(da, db)]
     for i, j in pairs:
+        na, nb = a._data.shape[i], b._data.shape[j]
+        if na != nb:  # torch broadcasts a contracted dim of size 1: sum the other side over it
+            if na == 1:
+                b = b.sum(j, keepdim=True)
+            elif nb == 1:
+                a = a.sum(i, keepdim=True)
+            else:
+                raise RuntimeError(
+                    f"contracted dimensions need to match, but first has size {na} in dim {i} and second has size {nb} in dim {j}"
+                )
         tb[j] = ta[i]
     contracted = {ta[i] for i, _ in pairs}
     out = [c for c in ta if c not in contracted] + [c for c in tb if c not in contracted]

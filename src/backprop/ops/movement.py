@@ -430,8 +430,18 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
 def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
     d = normalize_dim(dim, input._data.ndim, "tensor_split")
     size = input._data.shape[d]
+    if isinstance(indices_or_sections, Tensor):
+        spec = indices_or_sections
+        if spec._data.dtype.kind not in "iu":
+            raise RuntimeError(f"tensor_split expected tensor_indices_or_sections to have integer dtype, but got {spec.dtype}")
+        if spec._data.ndim > 1:
+            raise RuntimeError("tensor_split expected tensor_indices_or_sections to be a zero-dimensional or one-dimensional tensor, but got a tensor with " f"{spec._data.ndim} dims")
+        host = backend_of(spec._data).to_host(spec._data)
+        indices_or_sections = int(host) if host.ndim == 0 else [int(i) for i in host]
     if isinstance(indices_or_sections, int):
         n = indices_or_sections
+        if n <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {n}")
         base, extra = divmod(size, n)
         sizes = [base + 1] * extra + [base] * (n - extra)
     else:
@@ -597,21 +607,52 @@ def tile(input: Tensor, dims) -> Tensor:
     return repeat(input, dims)
 
 
-def repeat_interleave(input: Tensor, repeats, dim=None) -> Tensor:
+def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
+    """Each element (or slice along ``dim``) repeated ``repeats`` times (an int, or one count
+    per element); ``repeat_interleave(counts)`` alone repeats each index by its count."""
     from .indexing import index_select
 
+    if repeats is None:  # torch.repeat_interleave(repeats): the indices, each repeated
+        counts = input
+        if counts._data.ndim > 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        if counts._data.dtype.kind not in "iu":
+            raise RuntimeError("repeats has to be Long or Int tensor")
+        host = backend_of(counts._data).to_host(counts._data).reshape(-1)
+        if (host < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        index = numpy.repeat(numpy.arange(host.size, dtype=numpy.int64), host)
+        return _make(backend_of(counts._data).asarray(index, index=counts.device.index))
     if dim is None:
         input = reshape(input, (-1,))
         dim = 0
-    d = normalize_dim(dim, input._data.ndim, "repeat_interleave")
+    d = normalize_dim(dim, builtins.max(input._data.ndim, 1), "repeat_interleave")
+    if input._data.ndim == 0:
+        input = reshape(input, (1,))
     n = input._data.shape[d]
     if isinstance(repeats, Tensor):  # the output's size depends on the counts: they are read on the host
+        if repeats._data.ndim > 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
         repeats = backend_of(repeats._data).to_host(repeats._data)
+        if repeats.ndim == 1 and repeats.size == 1:
+            repeats = int(repeats[0])
+        elif repeats.ndim == 0:
+            repeats = int(repeats)
     if isinstance(repeats, int):
+        if repeats < 0:
+            raise RuntimeError("repeats can not be negative")
         xp = array_module(input._data)
         index = xp.repeat(xp.arange(n), repeats)
     else:  # per-element counts: the index is built on the host, then copied to the input's device
-        index = backend_of(input._data).asarray(numpy.repeat(numpy.arange(n), repeats), index=input.device.index)
+        counts = numpy.asarray(repeats).reshape(-1)
+        if counts.size != n:
+            raise RuntimeError("repeats must have the same size as input along dim, but got repeats.size(0) = "
+                               f"{counts.size} and input.size({d}) = {n}")
+        if (counts < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        index = backend_of(input._data).asarray(numpy.repeat(numpy.arange(n), counts), index=input.device.index)
+    if output_size is not None and index.shape[0] != output_size:
+        raise RuntimeError(f"allocated size does not match required size: output_size={output_size}, needed {index.shape[0]}")
     return index_select(input, d, _make(index.astype(numpy.int64)))
 
 
@@ -738,11 +779,18 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices (in dims ``dim1``, ``dim2`` of the result) with the last dim of ``input`` on
+    their ``offset``-th diagonal."""
+    nd = input._data.ndim + 1
+    d1, d2 = normalize_dim(dim1, nd, "diag_embed"), normalize_dim(dim2, nd, "diag_embed")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     n = input._data.shape[-1] + builtins.abs(offset)
-    shape = input._data.shape[:-1] + (n, n)
-    if (dim1, dim2) not in ((-2, -1), (input._data.ndim - 1, input._data.ndim)):
-        raise NotImplementedError("diag_embed supports only the last two dims")
-    return DiagonalScatter.apply(input, shape, int(offset), len(shape) - 2, len(shape) - 1)
+    rest = list(input._data.shape[:-1])
+    shape = []
+    for i in range(nd):
+        shape.append(n if i in (d1, d2) else rest.pop(0))
+    return DiagonalScatter.apply(input, tuple(shape), int(offset), d1, d2)
 
 
 def trace(input: Tensor) -> Tensor:

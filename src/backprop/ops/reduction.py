@@ -503,18 +503,37 @@ class Cumprod(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # grad_j = sum_{i>=j} g_i * prod_{k<=i, k!=j} a_k. Before a row's first zero this is
+        # revcumsum(g * out)_j / a_j; at the first zero z it is revcumsum(g * out')_z with
+        # out' the cumprod of a with a_z set to 1; after it every product holds a_z: 0.
         a, out = ctx.saved_tensors
         d = ctx.dim
-        if ((a if B.is_array(a) else a._data) == 0).any():
-            raise NotImplementedError("cumprod backward with zeros in the input is not supported")
-        rev = B.flip(B.cumsum(B.flip(grad * out, (d,)), d), (d,))
-        return rev / a, None
+        arr = a if B.is_array(a) else a._data
+        xp = array_module(arr)
+        is_zero = arr == 0
+        zeros_so_far = xp.cumsum(is_zero, axis=d)
+        before = zeros_so_far == 0
+        first = is_zero & (zeros_so_far == 1)
+
+        def revcumsum(x):
+            return B.flip(B.cumsum(B.flip(x, (d,)), d), (d,))
+
+        safe_a = B.where(before, a, B.constant(xp.ones((), dtype=arr.dtype), a))
+        result = revcumsum(grad * out) / safe_a
+        out_skip = B.call(Cumprod, B.where(first, B.constant(xp.ones((), dtype=arr.dtype), a), a), d)
+        at_zero = revcumsum(grad * out_skip)
+        result = B.where(before, result, B.where(first, at_zero, B.constant(xp.zeros((), dtype=arr.dtype), a)))
+        return result, None
 
 
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumprod")
     if dtype is not None:
         input = input.to(dtype)
+    elif input._data.dtype.kind in "iub":
+        input = input.to(_dtype.int64)
+    if input._data.ndim == 0:
+        return input.clone()
     return Cumprod.apply(input, d)
 
 
