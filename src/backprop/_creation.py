@@ -286,13 +286,22 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     start, end, step = _num(start), _num(end), _num(step)
     if step == 0:
         raise RuntimeError("step must be nonzero")
+    for v in (start, end):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise RuntimeError(f"unsupported range: {start} -> {end}")
     if (end - start) * step < 0 and end != start:
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    if out is not None and dtype is None:
+        dtype = out.dtype
     if dtype is None:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dt = _dtype._default_float if is_float else _dtype.int64
     else:
         dt = _dtype.to_dtype(dtype)
+    if not dt.is_floating_point:  # an integral range: torch truncates the bounds and step first
+        start, end, step = int(start), int(end), int(step)
+        if step == 0:
+            raise ValueError("step must be nonzero")
     n = max(int(math.ceil((end - start) / step)), 0)
     np = numpy
     if dt.is_floating_point:

@@ -525,6 +525,7 @@ def ones_like_data(like: Tensor, value) -> Tensor:
 def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True) -> Tensor:
     """Reduce ``src`` into ``input`` at ``index`` along ``dim`` with sum, prod, mean, amax or
     amin; ``include_self=False`` leaves ``input``'s own values out where anything lands."""
+    reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch takes the short names too
     if reduce not in _SCATTER_REDUCTIONS:
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
     if input._data.ndim == 0:
@@ -1133,7 +1134,7 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
             f"{shape_str(src_shape[:d] + src_shape[d + 1:])} at dimension {d}."
         )
     if idx.size != src_shape[d]:
-        raise RuntimeError(
+        raise IndexError(
             f"index_copy_(): Number of indices ({idx.size}) should be equal to source.size(dim) ({src_shape[d]})"
         )
     _check_bounds(idx, input._data.shape[d], d, "index_copy", IndexError)

@@ -1035,7 +1035,10 @@ def unfold_copy(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
 
 
 def view_copy(input: Tensor, *size) -> Tensor:
-    return _copy_of(view(input, *size))
+    """A copy in the shape ``view`` would give (any input layout: the copy needs no view)."""
+    if len(size) == 1 and isinstance(size[0], _dtype.dtype):
+        raise NotImplementedError("view_copy(dtype) is not supported")
+    return _copy_of(reshape(input, *size))
 
 
 def unbind_copy(input: Tensor, dim: int = 0) -> tuple:
