@@ -324,8 +324,15 @@ def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad:
 
 
 def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    if isinstance(steps, Tensor):
+        steps = steps.item()
+    if isinstance(steps, bool) or not isinstance(steps, (int, numpy.integer)):
+        raise TypeError(f"linspace() received an invalid combination of arguments - got ({type(start).__name__}, "
+                        f"{type(end).__name__}, {type(steps).__name__}): steps must be an int")
     start, end = _num(start), _num(end)
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
+    if not dt.is_floating_point:  # an integral range: torch truncates the bounds first
+        start, end = int(start), int(end)
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
     np = numpy
@@ -345,8 +352,10 @@ def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, devic
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    exps = linspace(start, end, steps, dtype=_dtype.float64, device="cpu")._data
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
+    if not dt.is_floating_point:  # an integral range: torch truncates the exponents' bounds first
+        start, end = int(_num(start)), int(_num(end))
+    exps = linspace(start, end, steps, dtype=_dtype.float64, device="cpu")._data
     return _finish((base**exps).astype(dt.np), requires_grad, device)
 
 

@@ -580,7 +580,9 @@ class IndexAdd(Function):
         return (grad if need[0] else None), None, None, gs
 
 
-def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+def index_select(input: Tensor, dim: int, index: Tensor, *, out=None) -> Tensor:
+    if out is not None:
+        return _write_out(out, index_select(input, dim, index), "index_select", input, index)
     d = normalize_dim(dim, input._data.ndim, "index_select")
     idx = _index_array(index, "index_select", input)
     if idx.ndim > 1:
@@ -618,6 +620,9 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
 
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    if input._data.ndim == 0:
+        normalize_dim(dim, 0, "index_fill")
+        return index_fill(input.reshape(1), 0, index, value).reshape(())
     d = normalize_dim(dim, input._data.ndim, "index_fill")
     mask = array_module(input._data).zeros(input._data.shape[d], dtype=bool)
     mask[_index_array(index, "index_fill", input).reshape(-1)] = True
@@ -654,7 +659,9 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     return where(mask, value, input)
 
 
-def masked_select(input: Tensor, mask: Tensor) -> Tensor:
+def masked_select(input: Tensor, mask: Tensor, *, out=None) -> Tensor:
+    if out is not None:
+        return _write_out(out, masked_select(input, mask), "masked_select", input, mask)
     from .movement import broadcast_tensors
 
     if mask._data.dtype != bool:
@@ -758,7 +765,10 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     return return_types.topk(_SortLike.apply(input, d, idx), _make(idx))
 
 
-def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False, *, out=None):
+    if out is not None:
+        values, indices = kthvalue(input, k, dim, keepdim)
+        return return_types.kthvalue(_write_out(out[0], values, "kthvalue", input), _write_out(out[1], indices, "kthvalue", input))
     d = normalize_dim(dim, input._data.ndim, "kthvalue")
     size = input._data.shape[d] if input._data.ndim else 1
     if not 1 <= k <= size:
@@ -995,8 +1005,10 @@ def cummin(input: Tensor, dim: int):
     return _cumulative_extreme(input, dim, False, "cummin")
 
 
-def take(input: Tensor, index: Tensor) -> Tensor:
+def take(input: Tensor, index: Tensor, *, out=None) -> Tensor:
     """Elements of the flattened ``input`` at ``index`` (any shape; the result has its shape)."""
+    if out is not None:
+        return _write_out(out, take(input, index), "take", input, index)
     idx = _index_array(index, "take", input)
     n = input._data.size
     if idx.size and backend_of(idx).checks_values and (idx.min() < -n or idx.max() >= n):

@@ -223,8 +223,16 @@ def movedim(input: Tensor, source, destination) -> Tensor:
     ndim = input._data.ndim
     src = (source,) if isinstance(source, int) else tuple(source)
     dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain the same number of "
+            f"dims as destination ({list(dst)} dims)"
+        )
     src = [normalize_dim(s, ndim, "movedim") for s in src]
     dst = [normalize_dim(d, ndim, "movedim") for d in dst]
+    for name, given, dims in (("source", source, src), ("destination", destination, dst)):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({list(given) if not isinstance(given, int) else [given]})")
     order = [d for d in range(ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -673,10 +681,14 @@ def flip(input: Tensor, dims) -> Tensor:
 
 
 def fliplr(input: Tensor) -> Tensor:
+    if input._data.ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
     return flip(input, (1,))
 
 
 def flipud(input: Tensor) -> Tensor:
+    if input._data.ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
     return flip(input, (0,))
 
 
@@ -694,6 +706,12 @@ class Roll(Function):
 
 
 def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    n_shifts = 1 if isinstance(shifts, int) else len(shifts)
+    n_dims = 0 if dims is None else 1 if isinstance(dims, int) else len(dims)
+    if n_shifts == 0:
+        raise RuntimeError("`shifts` required")
+    if dims is None and n_shifts > 1 or dims is not None and n_shifts != n_dims:
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {n_shifts}, dims:{n_dims}")
     if dims is None:
         flat = reshape(input, (-1,))
         return reshape(Roll.apply(flat, shifts, 0), input._data.shape)
@@ -823,6 +841,11 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
 
 
 def _split_along(input: Tensor, indices_or_sections, dim: int, name: str, min_dims: int) -> tuple:
+    if not isinstance(indices_or_sections, (int, list, tuple, Tensor)) or isinstance(indices_or_sections, bool):
+        raise TypeError(
+            f"{name}() received an invalid combination of arguments. Expected an int or a sequence of ints, got "
+            f"{type(indices_or_sections).__name__}"
+        )
     nd = input._data.ndim
     if nd < min_dims:
         raise RuntimeError(
@@ -1007,6 +1030,8 @@ def expand_copy(input: Tensor, size, *, implicit: bool = False) -> Tensor:
 
 
 def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    if input._data.ndim and dim >= input._data.ndim:  # torch checks a too-large dim by assertion (a negative one: IndexError)
+        raise RuntimeError(f"Expected dim < static_cast<int64_t>(self_sizes.size()) to be true, but got false. (dim {dim})")
     return _copy_of(narrow(input, dim, start, length))
 
 
