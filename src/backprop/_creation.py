@@ -234,18 +234,22 @@ def _leaf(arr, requires_grad: bool) -> Tensor:
 
 
 def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    check_layout(layout, "zeros")
     return _filled("zeros", size, dtype, requires_grad, device, out)
 
 
 def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    check_layout(layout, "ones")
     return _filled("ones", size, dtype, requires_grad, device, out, "ones")
 
 
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False, memory_format=None) -> Tensor:
+    check_layout(layout, "empty")
     return _filled("empty", size, dtype, requires_grad, device, out, "empty")
 
 
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_layout(layout, "full")
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.scalar_dtype(fill_value)
@@ -260,18 +264,22 @@ def _like(fill: str, input: Tensor, dtype, device, requires_grad, value=None) ->
 
 
 def zeros_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    check_layout(layout, "zeros_like")
     return _like("zeros", input, dtype, device, requires_grad)
 
 
 def ones_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    check_layout(layout, "ones_like")
     return _like("ones", input, dtype, device, requires_grad)
 
 
 def empty_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    check_layout(layout, "empty_like")
     return _like("empty", input, dtype, device, requires_grad)
 
 
 def full_like(input: Tensor, fill_value, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    check_layout(layout, "full_like")
     return _like("full", input, dtype, device, requires_grad, fill_value)
 
 
@@ -281,6 +289,7 @@ def _num(v):
 
 def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
     """Values from ``start`` up to (not including) ``end``; float if any argument is a float."""
+    check_layout(layout, "arange")
     if end is None:
         start, end = 0, start
     start, end, step = _num(start), _num(end), _num(step)
@@ -314,16 +323,22 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     return _finish(arr, requires_grad, device)
 
 
-def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def range_(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
     """Deprecated torch.range: like arange but includes ``end``."""
+    check_layout(layout, "range")
     if end is None:
         start, end = 0, start
     n = int(math.floor((end - start) / step)) + 1
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    return _finish((start + numpy.arange(n, dtype=numpy.float64) * step).astype(dt.np), requires_grad, device)
+    arr = (start + numpy.arange(n, dtype=numpy.float64) * step).astype(dt.np)
+    if out is not None:
+        out._data = move(arr, out.device)
+        return out
+    return _finish(arr, requires_grad, device)
 
 
 def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_layout(layout, "linspace")
     if isinstance(steps, Tensor):
         steps = steps.item()
     if isinstance(steps, bool) or not isinstance(steps, (int, numpy.integer)):
@@ -351,15 +366,21 @@ def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, devic
     return _finish(arr, requires_grad, device)
 
 
-def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def logspace(start, end, steps: int, base: float = 10.0, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_layout(layout, "logspace")
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
     if not dt.is_floating_point:  # an integral range: torch truncates the exponents' bounds first
         start, end = int(_num(start)), int(_num(end))
     exps = linspace(start, end, steps, dtype=_dtype.float64, device="cpu")._data
-    return _finish((base**exps).astype(dt.np), requires_grad, device)
+    arr = (base**exps).astype(dt.np)
+    if out is not None:
+        out._data = move(arr, out.device)
+        return out
+    return _finish(arr, requires_grad, device)
 
 
 def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_layout(layout, "eye")
     dt = _creation_dtype(dtype)
     if n < 0:
         raise RuntimeError(f"n must be greater or equal to 0, got {n}")
@@ -376,7 +397,8 @@ def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, devi
     return _leaf(arr, requires_grad)
 
 
-def scalar_tensor(value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def scalar_tensor(value, *, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    check_layout(layout, "scalar_tensor")
     dt = _creation_dtype(dtype)
     return _finish(numpy.asarray(value, dtype=dt.np), requires_grad, device)
 
