@@ -275,3 +275,18 @@ def test_errors_match_torch(fn):
         fn(torch)
     with pytest.raises(theirs.type):
         fn(bp)
+
+
+def test_in_place_and_method_forms():
+    for m in (bp, torch):
+        x = m.arange(6.0)
+        m.as_strided_(x, (2, 2), (1, 2))
+        y = m.tensor([1.0, 2.0, 3.0])
+        y.cumprod_(0)
+        z = m.zeros(4).scatter_reduce_(0, m.tensor([1, 1]), m.tensor([2.0, 3.0]), "amax", include_self=False)
+        if m is bp:
+            ours = (x, y, z, x.narrow_copy(1, 0, 1))
+        else:
+            theirs = (x, y, z, x.narrow_copy(1, 0, 1))
+    for o, t in zip(ours, theirs):
+        np.testing.assert_array_equal(o.numpy(), t.numpy())

@@ -380,6 +380,11 @@ def resize_as_(input: Tensor, the_template: Tensor, *, memory_format=None) -> Te
     return input.resize_as_(the_template, memory_format=memory_format)
 
 
+def as_strided_(input: Tensor, size, stride, storage_offset=None) -> Tensor:
+    """``input.as_strided_(...)``: ``input`` becomes that view of its storage (in place)."""
+    return input.as_strided_(size, stride, storage_offset)
+
+
 def zero_(input: Tensor) -> Tensor:
     """``input.zero_()``: fill with zeros in place."""
     return input.zero_()
