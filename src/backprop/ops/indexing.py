@@ -646,6 +646,8 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
             )
         value = cast_to(value, input.dtype)
     else:
+        if isinstance(value, complex) and input._data.dtype.kind != "c":
+            raise RuntimeError(f"value cannot be converted to type {input.dtype} without overflow")
         value = to_tensor_operand(value, input.dtype, input)
     try:  # out of place, input and mask broadcast together (masked_fill_ then refuses a larger shape)
         numpy.broadcast_shapes(mask._data.shape, input._data.shape)
