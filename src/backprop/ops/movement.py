@@ -748,11 +748,31 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     return _Triangle.apply(input, int(diagonal), True)
 
 
+def _diagonal_view(a, offset: int, dim1: int, dim2: int):
+    """The ``offset``-th diagonal of array ``a`` in dims (dim1, dim2), as a last dim: a writable
+    view (NumPy's own ``diagonal`` is read-only)."""
+    sl = [slice(None)] * a.ndim
+    if offset >= 0:
+        sl[dim2] = slice(offset, None)
+    else:
+        sl[dim1] = slice(-offset, None)
+    b = a[tuple(sl)]
+    n = builtins.max(builtins.min(b.shape[dim1], b.shape[dim2]), 0)
+    keep = [i for i in range(a.ndim) if i not in (dim1, dim2)]
+    shape = tuple(b.shape[i] for i in keep) + (n,)
+    strides = tuple(b.strides[i] for i in keep) + (b.strides[dim1] + b.strides[dim2],)
+    if b.size == 0:
+        return array_module(a).diagonal(a, offset, dim1, dim2)
+    return array_module(a).lib.stride_tricks.as_strided(b, shape=shape, strides=strides)
+
+
 class Diagonal(Function):
+    """A diagonal as a view of the input (as torch's ``diagonal``)."""
+
     @staticmethod
     def forward(ctx, a, offset, dim1, dim2):
         ctx.args = (offset, dim1, dim2)
-        return array_module(a._data).diagonal(a._data, offset, dim1, dim2).copy()
+        return _diagonal_view(a._data, offset, dim1, dim2)
 
     @staticmethod
     def backward(ctx, grad):
@@ -783,7 +803,9 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     d1, d2 = normalize_dim(dim1, nd, "diagonal"), normalize_dim(dim2, nd, "diagonal")
     if d1 == d2:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    return Diagonal.apply(input, int(offset), d1, d2)
+    offset = int(offset)
+    out = Diagonal.apply(input, offset, d1, d2)
+    return make_view(out, input, lambda a: _diagonal_view(a, offset, d1, d2))
 
 
 def diag(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -791,8 +813,8 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     if input._data.ndim == 1:
         n = input._data.shape[0] + builtins.abs(diagonal)
         return DiagonalScatter.apply(input, (n, n), int(diagonal), 0, 1)
-    if input._data.ndim == 2:
-        return Diagonal.apply(input, int(diagonal), 0, 1)
+    if input._data.ndim == 2:  # a copy (torch.diag is not a view)
+        return _copy_of(Diagonal.apply(input, int(diagonal), 0, 1))
     raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{input._data.ndim}D")
 
 
