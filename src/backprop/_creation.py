@@ -283,6 +283,8 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     if end is None:
         start, end = 0, start
     start, end, step = _num(start), _num(end), _num(step)
+    if not all(math.isfinite(v) for v in (start, end)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0 and end != start:
@@ -313,9 +315,20 @@ def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad:
     return _finish((start + numpy.arange(n, dtype=numpy.float64) * step).astype(dt.np), requires_grad, device)
 
 
+def _check_steps(op: str, start, end, steps) -> None:
+    if not isinstance(steps, (int, numpy.integer)) or isinstance(steps, bool):
+        raise TypeError(
+            f"{op}() received an invalid combination of arguments - got ({type(start).__name__}, {type(end).__name__}, "
+            f"{type(steps).__name__}): steps must be an int"
+        )
+
+
 def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    _check_steps("linspace", start, end, steps)
     start, end = _num(start), _num(end)
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
+    if not dt.is_floating_point:  # torch casts the ends to the integer dtype first
+        start, end = int(start), int(end)
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
     np = numpy
@@ -335,8 +348,11 @@ def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, devic
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    exps = linspace(start, end, steps, dtype=_dtype.float64, device="cpu")._data
+    _check_steps("logspace", start, end, steps)
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
+    if not dt.is_floating_point:  # torch casts the ends to the integer dtype first
+        start, end = int(_num(start)), int(_num(end))
+    exps = linspace(start, end, steps, dtype=_dtype.float64, device="cpu")._data
     return _finish((base**exps).astype(dt.np), requires_grad, device)
 
 

@@ -36,6 +36,8 @@ def _bind(names_to_fns: dict) -> None:
 # ---------------------------------------------------------------------------- operators
 def _reflected(fn):
     def method(self, other):
+        if not isinstance(self, Tensor):  # Tensor.__rand__(2, t) called unbound, as torch refuses
+            raise TypeError(f"descriptor requires a 'Tensor' object but received a '{type(self).__name__}'")
         return fn(other, self)
 
     return method

@@ -430,6 +430,8 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Te
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     z = _sample_float("normal", _rng_for(t, generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
     return _fill_random(t, mean + std * z)
 

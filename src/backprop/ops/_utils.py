@@ -14,6 +14,12 @@ from ..autograd.grad_mode import _state as _grad_state
 _FROM_NUMPY = _dtype._FROM_NUMPY
 
 
+def require_tensor(op: str, value, name: str = "input", position: int = 1) -> None:
+    """torch's rule for tensor-only arguments: a Python number there is a TypeError."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}(): argument '{name}' (position {position}) must be Tensor, not {type(value).__name__}")
+
+
 def normalize_dim(dim: int, ndim: int, op: str = "") -> int:
     """Wrap a possibly negative ``dim``; 0-d tensors accept -1 and 0 like torch."""
     n = ndim if ndim > 0 else 1

@@ -17,7 +17,16 @@ from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
 from . import _backward as B
-from ._utils import as_float, broadcast_error, cast_to, number_operand, promote_operands, to_tensor_operand, unbroadcast
+from ._utils import (
+    as_float,
+    broadcast_error,
+    cast_to,
+    number_operand,
+    promote_operands,
+    require_tensor,
+    to_tensor_operand,
+    unbroadcast,
+)
 
 
 # ---------------------------------------------------------------------------- casting
@@ -312,6 +321,7 @@ def sub(input, other, *, alpha=1, out=None) -> Tensor:
 
 
 def rsub(input, other, *, alpha=1) -> Tensor:
+    require_tensor("rsub", input)
     return sub(other, input, alpha=alpha)
 
 
@@ -362,6 +372,8 @@ def true_divide(input, other) -> Tensor:
 
 
 def pow(input, exponent) -> Tensor:  # noqa: A001 - torch's name
+    if not isinstance(exponent, Tensor):
+        require_tensor("pow", input)
     if not isinstance(input, Tensor):
         # scalar ** tensor: the base takes the exponent tensor's kind
         exponent_t = exponent
@@ -373,49 +385,61 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - torch's name
 
 
 def float_power(input, exponent) -> Tensor:
+    if not isinstance(exponent, Tensor):
+        require_tensor("float_power", input)
     a = cast_to(input, _dtype.float64)
     b = cast_to(exponent, _dtype.float64) if isinstance(exponent, Tensor) else exponent
     return pow(a, b)
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
-    _require_tensors("maximum", input, other)
+    require_tensor("maximum", input)
+    require_tensor("maximum", other, "other", 2)
     return _binary(Maximum, input, other, "maximum")
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
-    _require_tensors("minimum", input, other)
+    require_tensor("minimum", input)
+    require_tensor("minimum", other, "other", 2)
     return _binary(Minimum, input, other, "minimum")
 
 
 def fmax(input, other):
     """Like ``maximum`` but a NaN loses to a number; ties send the gradient to ``input`` (torch)."""
-    _require_tensors("fmax", input, other)
+    require_tensor("fmax", input)
+    require_tensor("fmax", other, "other", 2)
     a, b = promote_operands(input, other, "fmax")
     return where((a >= b) | isnan(b), a, b)
 
 
 def fmin(input, other):
     """Like ``minimum`` but a NaN loses to a number; ties send the gradient to ``input`` (torch)."""
-    _require_tensors("fmin", input, other)
+    require_tensor("fmin", input)
+    require_tensor("fmin", other, "other", 2)
     a, b = promote_operands(input, other, "fmin")
     return where((a <= b) | isnan(b), a, b)
 
 
 def logaddexp(input, other) -> Tensor:
     """log(exp(input) + exp(other)), without overflow."""
+    require_tensor("logaddexp", input)
+    require_tensor("logaddexp", other, "other", 2)
     a, b = promote_operands(input, other, "logaddexp")
     return LogAddExp.apply(as_float(a), as_float(b), None)
 
 
 def logaddexp2(input, other) -> Tensor:
     """log2(2**input + 2**other), without overflow."""
+    require_tensor("logaddexp2", input)
+    require_tensor("logaddexp2", other, "other", 2)
     a, b = promote_operands(input, other, "logaddexp2")
     return LogAddExp.apply(as_float(a), as_float(b), 2)
 
 
 def hypot(input, other) -> Tensor:
     """sqrt(input**2 + other**2), without overflow."""
+    require_tensor("hypot", input)
+    require_tensor("hypot", other, "other", 2)
     a, b = promote_operands(input, other, "hypot")
     return Hypot.apply(as_float(a), as_float(b))
 
@@ -429,6 +453,8 @@ def rad2deg(input: Tensor) -> Tensor:
 
 
 def atan2(input, other) -> Tensor:
+    require_tensor("atan2", input)
+    require_tensor("atan2", other, "other", 2)
     a, b = promote_operands(input, other, "atan2")
     return Atan2.apply(as_float(a), as_float(b))
 
@@ -437,17 +463,12 @@ arctan2 = atan2
 
 
 def fmod(input, other) -> Tensor:
+    require_tensor("fmod", input)
     return _binary(Fmod, input, other, "fmod")
 
 
 def remainder(input, other) -> Tensor:
     return _binary(Remainder, input, other, "remainder")
-
-
-def _require_tensors(op: str, *args) -> None:
-    for a in args:
-        if not isinstance(a, Tensor):
-            raise TypeError(f"{op}(): argument 'other' (position 2) must be Tensor, not {type(a).__name__}")
 
 
 def _operands(input, other, name: str):
@@ -961,6 +982,7 @@ def frac(input: Tensor) -> Tensor:
 
 
 def clamp(input: Tensor, min=None, max=None, *, out=None) -> Tensor:  # noqa: A002 - torch's names
+    require_tensor("clamp", input)
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     lo, hi = min, max
@@ -1215,8 +1237,13 @@ def _erfc_scale(y, r):
 
 
 # ---------------------------------------------------------------------------- no-grad ops
-def _comparison(name: str, ufunc: str):
+def _comparison(name: str, ufunc: str, tensor_other: bool = False):
+    """A bool-valued elementwise op; ``tensor_other``: ``other`` must be a Tensor too (logical ops)."""
+
     def op(input, other, *, out=None) -> Tensor:
+        require_tensor(name, input)
+        if tensor_other:
+            require_tensor(name, other, "other", 2)
         a, b = _operands(input, other, name)
         try:
             return _out(_make(getattr(array_module(a._data), ufunc)(a._data, b._data)), out)
@@ -1234,9 +1261,9 @@ lt = less = _comparison("lt", "less")
 le = less_equal = _comparison("le", "less_equal")
 gt = greater = _comparison("gt", "greater")
 ge = greater_equal = _comparison("ge", "greater_equal")
-logical_and = _comparison("logical_and", "logical_and")
-logical_or = _comparison("logical_or", "logical_or")
-logical_xor = _comparison("logical_xor", "logical_xor")
+logical_and = _comparison("logical_and", "logical_and", tensor_other=True)
+logical_or = _comparison("logical_or", "logical_or", tensor_other=True)
+logical_xor = _comparison("logical_xor", "logical_xor", tensor_other=True)
 
 
 _TORCH_TYPE_NAMES = {

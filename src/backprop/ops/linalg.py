@@ -379,7 +379,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
     from .reduction import sum as sum_
 
     if input._data.ndim > 2:
-        raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with {input._data.ndim} dimensions")
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with {input._data.ndim} dimensions")
     x = input.reshape(1, -1) if input._data.ndim < 2 else input
     if x._data.dtype.kind != "f":
         x = x.to(_dtype.get_default_dtype())
@@ -405,16 +405,17 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
         avg = sum_(x, 1, keepdim=True) / max(n_obs, 1)
         norm = w_sum - correction
     else:
-        w = w.to(x.dtype)
+        # Weight sums stay in the weights' dtype (as torch's) and the normalizer stays a Tensor:
+        # it depends on the weights, so it carries their gradient.
         w_sum_t = sum_(w)
-        w_sum = float(w_sum_t.item())
         avg = div(sum_(mul(x, w), 1, keepdim=True), w_sum_t)
         if correction == 0:
-            norm = w_sum
+            norm_t = w_sum_t
         elif aweights is None:
-            norm = w_sum - correction
+            norm_t = sub(w_sum_t, correction)
         else:
-            norm = w_sum - correction * float(sum_(mul(w, aweights.to(x.dtype))).item()) / w_sum
+            norm_t = sub(w_sum_t, div(mul(sum_(mul(w, aweights)), correction), w_sum_t))
+        norm = float(norm_t.item())
     centered = sub(x, avg)
     weighted = centered if w is None else mul(centered, w)
     out = matmul(weighted, centered.mT)
@@ -425,7 +426,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
             stacklevel=2,
         )
         return mul(out, float("inf")).squeeze() if x._data.shape[0] == 1 else mul(out, float("inf"))
-    out = div(out, norm)
+    out = div(out, norm if w is None else norm_t)
     return out.squeeze() if input._data.ndim < 2 or x._data.shape[0] == 1 else out
 
 

@@ -223,8 +223,16 @@ def movedim(input: Tensor, source, destination) -> Tensor:
     ndim = input._data.ndim
     src = (source,) if isinstance(source, int) else tuple(source)
     dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain the same number "
+            f"of dims as destination ({list(dst)} dims)"
+        )
     src = [normalize_dim(s, ndim, "movedim") for s in src]
     dst = [normalize_dim(d, ndim, "movedim") for d in dst]
+    for name, dims, given in (("source", src, source), ("destination", dst, destination)):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({list(given) if not isinstance(given, int) else [given]})")
     order = [d for d in range(ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -337,9 +345,17 @@ def basic_index(input: Tensor, index: tuple) -> Tensor:
 
 
 def narrow(input: Tensor, dim: int, start, length: int) -> Tensor:
+    if input._data.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     d = normalize_dim(dim, input._data.ndim, "narrow")
     size = input._data.shape[d]
+    if isinstance(start, Tensor):
+        if start._data.ndim != 0 or start._data.dtype.kind not in "iu":
+            raise RuntimeError("start must be an 0-dim integral Tensor.")
+        start = start.item()
     start = int(start)
+    if start < -size or start > size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
     if start < 0:
         start += size
     if start < 0 or start + length > size or length < 0:
@@ -547,11 +563,15 @@ def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
 
 
 def hstack(tensors) -> Tensor:
+    if len(tensors) == 0:
+        raise RuntimeError("hstack expects a non-empty TensorList")
     tensors = [atleast_1d(t) for t in tensors]
     return cat(tensors, 0 if tensors[0]._data.ndim == 1 else 1)
 
 
 def vstack(tensors) -> Tensor:
+    if len(tensors) == 0:
+        raise RuntimeError("vstack expects a non-empty TensorList")
     return cat([atleast_2d(t) for t in tensors], 0)
 
 
@@ -635,10 +655,14 @@ def flip(input: Tensor, dims) -> Tensor:
 
 
 def fliplr(input: Tensor) -> Tensor:
+    if input._data.ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
     return flip(input, (1,))
 
 
 def flipud(input: Tensor) -> Tensor:
+    if input._data.ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
     return flip(input, (0,))
 
 
@@ -656,6 +680,14 @@ class Roll(Function):
 
 
 def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    n_shifts = 1 if isinstance(shifts, int) else len(shifts)
+    n_dims = 0 if dims is None else 1 if isinstance(dims, int) else len(dims)
+    if n_shifts == 0:
+        raise RuntimeError("`shifts` required")
+    if dims is None and n_shifts == 1 and not isinstance(shifts, int):
+        shifts = shifts[0]
+    elif n_dims != n_shifts and not (dims is None and n_shifts == 1):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {n_shifts}, dims:{n_dims}")
     if dims is None:
         flat = reshape(input, (-1,))
         return reshape(Roll.apply(flat, shifts, 0), input._data.shape)
@@ -724,7 +756,10 @@ class DiagonalScatter(Function):
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     nd = input._data.ndim
-    return Diagonal.apply(input, int(offset), normalize_dim(dim1, nd, "diagonal"), normalize_dim(dim2, nd, "diagonal"))
+    d1, d2 = normalize_dim(dim1, nd, "diagonal"), normalize_dim(dim2, nd, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return Diagonal.apply(input, int(offset), d1, d2)
 
 
 def diag(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -738,11 +773,18 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices (in dims ``dim1``, ``dim2`` of the result) with the last dim of ``input`` on a diagonal."""
+    out_ndim = input._data.ndim + 1
+    d1, d2 = normalize_dim(dim1, out_ndim, "diag_embed"), normalize_dim(dim2, out_ndim, "diag_embed")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     n = input._data.shape[-1] + builtins.abs(offset)
-    shape = input._data.shape[:-1] + (n, n)
-    if (dim1, dim2) not in ((-2, -1), (input._data.ndim - 1, input._data.ndim)):
-        raise NotImplementedError("diag_embed supports only the last two dims")
-    return DiagonalScatter.apply(input, shape, int(offset), len(shape) - 2, len(shape) - 1)
+    batch = list(input._data.shape[:-1])
+    shape = [0] * out_ndim
+    rest = iter(batch)
+    for d in range(out_ndim):
+        shape[d] = n if d in (d1, d2) else next(rest)
+    return DiagonalScatter.apply(input, tuple(shape), int(offset), d1, d2)
 
 
 def trace(input: Tensor) -> Tensor:
@@ -775,6 +817,10 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
 
 
 def _split_along(input: Tensor, indices_or_sections, dim: int, name: str, min_dims: int) -> tuple:
+    if not isinstance(indices_or_sections, (int, list, tuple, Tensor)):
+        raise TypeError(
+            f"{name}() received an invalid combination of arguments - got (Tensor, {type(indices_or_sections).__name__})"
+        )
     nd = input._data.ndim
     if nd < min_dims:
         raise RuntimeError(
