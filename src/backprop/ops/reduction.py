@@ -515,6 +515,8 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumprod")
     if dtype is not None:
         input = input.to(dtype)
+    if input._data.ndim == 0:  # NumPy's cumprod flattens a 0-d array to shape (1,)
+        return input.clone()
     return Cumprod.apply(input, d)
 
 
