@@ -107,6 +107,10 @@ NORMALIZATIONS = [
     _c("cumsum_int", lambda m, a, k: m.masked.cumsum(a, 1, mask=k), I((3, 4), "int"), M, gradcheck=False),
     _c("cumprod", lambda m, a, k: m.masked.cumprod(a, 1, mask=k), I((3, 4), "nonzero"), M, gradgradcheck=True),
     _c("cumprod_3d", lambda m, a, k: m.masked.cumprod(a, -1, mask=k), I((2, 3, 4), "nonzero"), M3),
+    _c("cumprod_zeros", lambda m, a, k: m.masked.cumprod(a, 1, mask=k), I(array=np.array(
+        [[0.5, 0.0, 2.0, 0.0, 1.5], [1.2, -0.7, 0.0, 0.9, 2.0], [0.0, 1.1, 0.8, -1.3, 0.6]])),
+       I(array=np.array([[True, True, True, True, True], [True, False, True, True, False], [True, True, True, True, True]])),
+       gradgradcheck=True),
     _c("cumprod_0d", lambda m, a, k: m.masked.cumprod(a, 0, mask=k), I((), "nonzero"), I(array=np.array(True))),
 ]
 
