@@ -20,6 +20,7 @@ from . import (
     backends,
     cuda,
     linalg,
+    masked,  # torch.masked: reductions that ignore masked-out elements
     nn,
     optim,
     random,

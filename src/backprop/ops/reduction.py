@@ -492,6 +492,34 @@ def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     return Cumsum.apply(input, d, np_dtype)
 
 
+def _cumprod_vjp(a, out, grad, d: int):
+    """The gradient of ``out = cumprod(a, d)``: d out_i / d x_k = prod_{j <= i, j != k} x_j (i >= k).
+
+    Before a lane's first zero x_z that is out_i / x_k (out_i is 0 from z on); at z it is the
+    cumprod with x_z read as 1; past z every product holds x_z, so it is x_z times the gradient
+    of that cumprod -- 0, but written so under ``create_graph`` its derivative in x_z is right.
+    """
+    arr = a if B.is_array(a) else a._data
+    zero = arr == 0
+    seen = array_module(arr).cumsum(zero, axis=d)
+    before = seen == 0
+    first = zero & (seen == 1)
+
+    def reverse_cumsum(x):
+        return B.flip(B.cumsum(B.flip(x, (d,)), d), (d,))
+
+    skip = B.where(first, 1, a)  # x_z read as 1
+    skip_out = B.call(Cumprod, skip, d)
+    grad_before = reverse_cumsum(grad * out) / B.where(before, a, 1)
+    grad_first = reverse_cumsum(grad * skip_out)
+    if B.is_array(a) or not bool(zero.any()):
+        grad_past = 0  # exactly 0 as a value; only its derivative needs the product below
+    else:
+        x_z = B.sum(B.where(first, a, 0), (d,), keepdim=True)
+        grad_past = x_z * _cumprod_vjp(skip, skip_out, grad, d)
+    return B.where(before, grad_before, B.where(first, grad_first, grad_past))
+
+
 class Cumprod(Function):
     @staticmethod
     def forward(ctx, a, dim):
@@ -504,17 +532,15 @@ class Cumprod(Function):
     @staticmethod
     def backward(ctx, grad):
         a, out = ctx.saved_tensors
-        d = ctx.dim
-        if ((a if B.is_array(a) else a._data) == 0).any():
-            raise NotImplementedError("cumprod backward with zeros in the input is not supported")
-        rev = B.flip(B.cumsum(B.flip(grad * out, (d,)), d), (d,))
-        return rev / a, None
+        return _cumprod_vjp(a, out, grad, ctx.dim), None
 
 
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumprod")
     if dtype is not None:
         input = input.to(dtype)
+    if input._data.ndim == 0:  # NumPy's cumprod flattens a 0-d array to shape (1,)
+        return input.clone()
     return Cumprod.apply(input, d)
 
 
