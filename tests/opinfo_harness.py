@@ -302,6 +302,11 @@ def compare_values(ours, theirs, what: str, shape_only: bool = False) -> None:
             raise MismatchError(f"{what}: {ours!r} != torch {theirs!r}")
 
 
+# Where the ``dim`` argument of a tie-breaking op sits among its positional args, and its default.
+DIM_POSITION = {"topk": 1, "kthvalue": 1}
+DEFAULT_DIM = {"topk": -1, "sort": -1, "argsort": -1, "kthvalue": -1, "msort": 0}
+
+
 def _same_picks(op, sample, ours_idx, theirs_idx) -> bool:
     """Indices that differ only in tie-breaking: the input values they pick are equal."""
     x = sample.input if isinstance(sample.input, torch.Tensor) else None
@@ -311,7 +316,12 @@ def _same_picks(op, sample, ours_idx, theirs_idx) -> bool:
     xv = _np(x)
     if a.shape != b.shape:
         return False
-    dim = sample.kwargs.get("dim", next((v for v in sample.args if isinstance(v, int) and not isinstance(v, bool)), None))
+    position = DIM_POSITION.get(op.name, 0)
+    dim = sample.kwargs.get("dim")
+    if dim is None and len(sample.args) > position and isinstance(sample.args[position], int):
+        dim = sample.args[position]
+    if dim is None:
+        dim = DEFAULT_DIM.get(op.name)
     try:
         if xv.ndim == 0:
             return True
@@ -331,11 +341,17 @@ def _same_picks(op, sample, ours_idx, theirs_idx) -> bool:
         return False
 
 
+def is_random(op, sample) -> bool:
+    """Whether this sample's output depends on the random generator (random ops; dropout inside
+    attention)."""
+    return op.name in RANDOM_OPS or (sample.kwargs.get("dropout_p") or 0) > 0
+
+
 def compare_outputs(op, sample, ours, theirs) -> None:
     ours_flat, theirs_flat = flatten(ours), flatten(theirs)
     if len(ours_flat) != len(theirs_flat):
         raise MismatchError(f"{len(ours_flat)} outputs != torch {len(theirs_flat)}")
-    random = op.name in RANDOM_OPS
+    random = is_random(op, sample)
     for i, (o, t) in enumerate(zip(ours_flat, theirs_flat)):
         try:
             compare_values(o, t, f"output {i}", shape_only=random)
@@ -396,7 +412,7 @@ def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | Non
             compare_outputs(op, sample, ours, theirs)
         except Exception as exc:
             raise MismatchError(f"{where}: {type(exc).__name__}: {exc}") from exc
-        if requires_grad and op.name not in RANDOM_OPS:
+        if requires_grad and not is_random(op, sample):
             try:
                 _compare_grads(op, sample, ours, theirs, leaves, seed=index)
             except Exception as exc:

@@ -97,6 +97,13 @@ def where(cond, a, b):
     return tensor_where(_tensor_or_array(cond, False), _tensor_or_array(a, False), _tensor_or_array(b, False))
 
 
+def isfinite(x):
+    """A bool mask of the finite elements (not differentiable: a constant in graph mode)."""
+    if is_raw(x):
+        return array_module(x).isfinite(x)
+    return _make(array_module(x._data).isfinite(x._data))
+
+
 def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
     if is_raw(x):
         return array_module(x).clip(x, min, max)

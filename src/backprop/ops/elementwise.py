@@ -1325,8 +1325,24 @@ def signbit(input: Tensor) -> Tensor:
     return _make(array_module(input._data).signbit(input._data))
 
 
+class NanToNum(Function):
+    """NaN and infinities replaced by numbers; the gradient flows where the input was finite."""
+
+    @staticmethod
+    def forward(ctx, a, nan, posinf, neginf):
+        ctx.save_for_backward(a)
+        return array_module(a._data).nan_to_num(a._data, nan=nan, posinf=posinf, neginf=neginf)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return B.where(B.isfinite(a), grad, 0.0), None, None, None
+
+
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
-    return _make(array_module(input._data).nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf))
+    if input._data.dtype.kind != "f":
+        return input.clone()
+    return NanToNum.apply(input, nan, posinf, neginf)
 
 
 def equal(input: Tensor, other: Tensor) -> bool:

@@ -708,7 +708,11 @@ def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_n
     if interpolation == "midpoint":
         out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * 0.5
     elif interpolation == "linear":
-        out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * _make((ranks - lo).astype(arr.dtype))
+        if isinstance(q, Tensor) and q.requires_grad:  # the fraction depends on q: q gets a gradient
+            frac = q.reshape(-1) * _make((xp.maximum(count, 1) - 1).astype(arr.dtype)) - _make(lo.astype(arr.dtype))
+        else:
+            frac = _make((ranks - lo).astype(arr.dtype))
+        out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * frac
     else:
         out = lo_v
     undefined = (count == 0) if ignore_nan else (nans > 0)

@@ -440,6 +440,13 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
 def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
     d = normalize_dim(dim, input._data.ndim, "tensor_split")
     size = input._data.shape[d]
+    if isinstance(indices_or_sections, Tensor):  # a 0-d tensor is a count of sections, a 1-d one indices
+        if indices_or_sections._data.dtype.kind not in "iu" or indices_or_sections._data.ndim > 1:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to have integer dtype and be 0-D or 1-D, but got "
+                f"{indices_or_sections.dtype} of {indices_or_sections._data.ndim}-D"
+            )
+        indices_or_sections = indices_or_sections.tolist()
     if isinstance(indices_or_sections, int):
         n = indices_or_sections
         base, extra = divmod(size, n)
@@ -575,13 +582,30 @@ def vstack(tensors) -> Tensor:
     return cat([atleast_2d(t) for t in tensors], 0)
 
 
-def atleast_1d(t: Tensor) -> Tensor:
+def _each(fn, tensors: tuple):
+    """``atleast_*d`` of one tensor, or of several (given as arguments or one sequence): a tuple."""
+    if len(tensors) == 1 and isinstance(tensors[0], Tensor):
+        return fn(tensors[0])
+    if len(tensors) == 1:
+        tensors = tuple(tensors[0])
+    return tuple(fn(t) for t in tensors)
+
+
+def _atleast_1d(t: Tensor) -> Tensor:
     return reshape(t, (1,)) if t._data.ndim == 0 else t
 
 
-def atleast_2d(t: Tensor) -> Tensor:
-    t = atleast_1d(t)
+def _atleast_2d(t: Tensor) -> Tensor:
+    t = _atleast_1d(t)
     return unsqueeze(t, 0) if t._data.ndim == 1 else t
+
+
+def atleast_1d(*tensors):
+    return _each(_atleast_1d, tensors)
+
+
+def atleast_2d(*tensors):
+    return _each(_atleast_2d, tensors)
 
 
 # ---------------------------------------------------------------------------- copies

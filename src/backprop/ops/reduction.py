@@ -588,6 +588,9 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
     from .elementwise import logical_xor, sub
     from .movement import cat, narrow
 
+    if n == 0:  # torch returns the input as it is (prepend/append ignored)
+        return input
+
     if input._data.ndim == 0:
         raise RuntimeError("diff expects input to be at least one-dimensional")
     if n < 0:
