@@ -276,6 +276,7 @@ def compare_values(ours, theirs, what: str, shape_only: bool = False) -> None:
         if _dtype_name(ours) != _dtype_name(theirs):
             raise MismatchError(f"{what}: dtype {_dtype_name(ours)} != torch {_dtype_name(theirs)}")
         if shape_only:
+            _compare_statistics(ours, theirs, what)
             return
         a, b = _np(ours), _np(theirs)
         if a.dtype.kind in "biu":
@@ -305,6 +306,19 @@ def compare_values(ours, theirs, what: str, shape_only: bool = False) -> None:
 # Where the ``dim`` argument of a tie-breaking op sits among its positional args, and its default.
 DIM_POSITION = {"topk": 1, "kthvalue": 1}
 DEFAULT_DIM = {"topk": -1, "sort": -1, "argsort": -1, "kthvalue": -1, "msort": 0}
+
+
+def _compare_statistics(ours, theirs, what: str) -> None:
+    """Random outputs: with enough values, the same distribution as torch's (mean within five
+    standard errors, spread within a factor of two)."""
+    a, b = _np(ours).astype(np.float64).ravel(), _np(theirs).astype(np.float64).ravel()
+    if a.size < 200 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return
+    se = np.sqrt((a.var() + b.var()) / a.size)
+    if abs(a.mean() - b.mean()) > 5 * se + 1e-6:
+        raise MismatchError(f"{what}: random values' mean {a.mean():.4g} vs torch's {b.mean():.4g} (standard error {se:.3g})")
+    if b.std() > 1e-6 and not 0.5 <= a.std() / b.std() <= 2:
+        raise MismatchError(f"{what}: random values' std {a.std():.4g} vs torch's {b.std():.4g}")
 
 
 def _same_picks(op, sample, ours_idx, theirs_idx) -> bool:
