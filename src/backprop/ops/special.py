@@ -1,34 +1,25 @@
-"""Special functions: lgamma, digamma, polygamma, erfinv, logit, xlogy, sinc.
+"""Special functions: the gamma family, erf's relatives, Bessel functions, orthogonal
+polynomials, the normal distribution's functions, logit, xlogy, sinc.
 
-NumPy has none of the gamma-family functions nor erfinv, and SciPy is not a dependency, so
-they are written here as vectorized float64 kernels (fixed small loops over series terms,
-never over elements). Every op computes in float64 and casts back to its input's dtype;
-integer inputs become the default float dtype first, as in torch.
+SciPy is the source of the special functions: ``_sc(arr)`` is ``scipy.special`` for NumPy
+arrays and ``cupyx.scipy.special`` for CuPy arrays (``backend_of(arr).scipy``, imported on the
+first call of an op that needs it). Ops compute in their input's dtype (float16 in float32,
+which SciPy's loops take); integer and bool inputs become the default float dtype first, as in
+torch. Gradients are torch's formulas written with these same primitives, so ``create_graph``
+works (d/dx lgamma = digamma, d/dx i0 = i1, d/dx erfcx = 2x erfcx - 2/sqrt(pi), ...).
 
-The algorithms:
-
-- ``lgamma``: a power series of ``lgamma(2 + z)`` in ``z`` (coefficients ``(zeta(k) - 1)/k``,
-  which keeps full relative precision at the zeros x = 1 and x = 2), reached by a few steps
-  of ``Gamma(x + 1) = x Gamma(x)`` on (0, 10); Stirling's series from 10 up; the reflection
-  formula for negative x.
-- ``digamma``: the recurrence ``psi(x) = psi(x + 1) - 1/x`` up to 10, then the asymptotic
-  series (torch's own scheme); reflection for negative x.
-- ``polygamma(n, x)``, n >= 1: ``(-1)^(n+1) n! zeta(n+1, x)`` with the Hurwitz zeta function
-  summed directly up to ``x + k >= 10 + n`` and finished with the Euler-Maclaurin formula (12
-  Bernoulli terms); for negative x the reflection formula with the n-th derivative of
-  ``cot(pi x)`` (a polynomial in ``cot``, derived once per n).
-- ``erfinv``: a series (|x| <= 0.75) or asymptotic (tails) first guess, refined with Halley
-  steps on Cody's float64 ``erf`` in the centre and Newton steps on ``log(erfc)`` in the
-  tails, where ``1 - |x|`` is exact and so the result keeps full relative precision.
+One hand-written kernel stays, because it measured faster than SciPy's: ``polygamma(n, x)``
+for n >= 1 (see ``_polygamma64``). Torch has no derivative for the Bessel functions of the
+``special_*`` family (bessel_j0, modified_bessel_i0, ...), the Airy function and the orthogonal
+polynomials: their results do not require grad, as in torch.
 
 Values at poles, at +-inf and at NaN follow torch (checked against it in
-``tests/test_special_ops.py``), including torch's finite ``polygamma(1, x)`` at negative
-integers (``pi^2 / sin(pi x)^2`` of the rounded ``pi x``).
+``tests/test_special_ops.py`` and ``tests/test_special_functions.py``), including torch's
+finite ``polygamma(1, x)`` at negative integers (``pi^2 / sin(pi x)^2`` of the rounded ``pi x``).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from fractions import Fraction
 
@@ -39,12 +30,11 @@ from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import as_float, broadcast_error, promote_operands, unbroadcast
-from .elementwise import _erf_cody, _erfcx_cody, _out
+from .elementwise import _out
 
-_EULER_GAMMA = 0.57721566490153286060651209008240243
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG_PI = math.log(math.pi)
 _SQRT_PI = math.sqrt(math.pi)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 # ---------------------------------------------------------------------------- constants
@@ -58,10 +48,6 @@ def _bernoulli(count: int) -> list:
 
 _BERN = _bernoulli(24)
 _B2J = [_BERN[2 * j] for j in range(1, 13)]  # B_2 .. B_24
-# Stirling's series for lgamma: sum_j B_2j / (2j (2j - 1) x^(2j - 1)), j = 1..10.
-_STIRLING = [float(_B2J[j - 1] / (2 * j * (2 * j - 1))) for j in range(1, 11)]
-# digamma's asymptotic series: log x - 1/(2x) - sum_j B_2j / (2j x^2j), j = 1..8.
-_DIGAMMA_ASYM = [float(_B2J[j - 1] / (2 * j)) for j in range(1, 9)]
 
 
 def _horner(coeffs, z):
@@ -104,24 +90,6 @@ def _hurwitz_zeta(s: int, q):
     return total + w ** (1 - s) * tail
 
 
-@functools.cache
-def _lgamma2_series() -> tuple:
-    """lgamma(2 + z) = (1 - gamma) z + sum_{k>=2} (-1)^k (zeta(k) - 1) / k z^k, for |z| <= 1/2
-    (coefficients from z^1 on; built on first use, on the host: Python floats)."""
-    k = numpy.arange(2, 31)
-    zeta_minus_1 = [float(_hurwitz_zeta(int(s), numpy.array([2.0]))[0]) for s in k]
-    return (1.0 - _EULER_GAMMA,) + tuple((-1.0) ** s * z / s for s, z in zip(k.tolist(), zeta_minus_1))
-
-
-# The positive zero of digamma as hi + lo (x0 = 1.46163214496836234126265954232572132846819...).
-_DIGAMMA_ROOT = (1.4616321449683622, 9.549995429965697e-17)
-
-
-@functools.cache
-def _digamma_root_series() -> tuple:
-    """psi(x0 + d) = sum_{k>=1} (-1)^(k+1) zeta(k+1, x0) d^k (converges for |d| < x0), from d^1 on."""
-    return tuple((-1) ** (k + 1) * float(_hurwitz_zeta(k + 1, numpy.array([_DIGAMMA_ROOT[0]]))[0]) for k in range(1, 40))
-
 _COT_DERIV_CACHE: dict = {0: (0, 1)}
 
 
@@ -159,94 +127,6 @@ def _cotpi(r, s):
     return xp.where(near_half, xp.copysign(xp.tan(math.pi * (0.5 - xp.abs(r))), r), xp.cos(math.pi * r) / s)
 
 
-def _lgamma_positive(x):
-    """lgamma for finite x > 0."""
-    xp = array_module(x)
-    out = xp.empty_like(x)
-    big = x >= 10.0
-    if big.any():
-        v = x[big]
-        inv = 1.0 / v
-        series = inv * _horner(_STIRLING, inv * inv)
-        lv = xp.log(v)
-        out[big] = v * (lv - 1.0) - 0.5 * lv + _HALF_LOG_2PI + series
-    small = ~big
-    if small.any():
-        v = x[small]
-        # lgamma(v) = lgamma(2 + z) + log(correction): bring v to [1.5, 2.5) by the recurrence
-        res = xp.zeros_like(v)
-        lo = v < 0.5  # lgamma(v) = lgamma(v + 2) - log(v) - log(1 + v), z = v
-        mid = (v >= 0.5) & (v < 1.5)  # lgamma(v) = lgamma(v + 1) - log(v), z = v - 1
-        hi = v >= 1.5  # lgamma(v) = lgamma(v - k) + log((v - 1) ... (v - k)), z = v - k - 2
-        z = xp.empty_like(v)
-        z[lo] = v[lo]
-        res[lo] = -xp.log(v[lo]) - xp.log1p(v[lo])
-        z[mid] = v[mid] - 1.0
-        res[mid] = -xp.log1p(z[mid])
-        if hi.any():
-            vh = v[hi]
-            k = xp.floor(vh - 1.5)
-            prod = xp.ones_like(vh)
-            for i in range(1, 9):
-                prod = xp.where(i <= k, prod * (vh - i), prod)
-            z[hi] = vh - k - 2.0
-            res[hi] = xp.log(prod)
-        out[small] = res + z * _horner(_lgamma2_series(), z)
-    return out
-
-
-def _lgamma64(x):
-    xp = array_module(x)
-    out = xp.full_like(x, numpy.inf)  # poles (non-positive integers) and +-inf
-    finite = xp.isfinite(x)
-    pos = finite & (x > 0)
-    if pos.any():
-        out[pos] = _lgamma_positive(x[pos])
-    neg = finite & (x <= 0) & (x != xp.floor(x))
-    if neg.any():
-        v = x[neg]
-        _, s = _sinpi_reduced(v)
-        # Gamma(v) Gamma(1 - v) = pi / sin(pi v)
-        out[neg] = _LOG_PI - xp.log(xp.abs(s)) - _lgamma_positive(1.0 - v)
-    out[xp.isnan(x)] = numpy.nan
-    return out
-
-
-def _digamma_positive(x):
-    """digamma for x > 0 (x = +inf gives +inf)."""
-    xp = array_module(x)
-    shift_to = 10.0
-    steps = xp.where(x < shift_to, xp.ceil(shift_to - x), 0.0)
-    acc = xp.zeros_like(x)
-    for k in range(int(shift_to)):
-        acc -= xp.where(k < steps, 1.0 / (x + k), 0.0)
-    w = x + steps
-    inv2 = 1.0 / (w * w)
-    out = acc + xp.log(w) - 0.5 / w - inv2 * _horner(_DIGAMMA_ASYM, inv2)
-    near_root = xp.abs(x - _DIGAMMA_ROOT[0]) <= 0.4
-    if near_root.any():  # the Taylor series at the root keeps full relative precision there
-        d = (x[near_root] - _DIGAMMA_ROOT[0]) - _DIGAMMA_ROOT[1]
-        out[near_root] = d * _horner(_digamma_root_series(), d)
-    return out
-
-
-def _digamma64(x):
-    xp = array_module(x)
-    out = xp.full_like(x, numpy.nan)  # negative integers, -inf, nan
-    pos = x > 0
-    if pos.any():
-        out[pos] = _digamma_positive(x[pos])
-    zero = x == 0
-    out[zero] = xp.copysign(numpy.inf, -x[zero])  # torch: digamma(+-0) = -+inf
-    neg = (x < 0) & (x != xp.floor(x)) & xp.isfinite(x)
-    if neg.any():
-        v = x[neg]
-        r, s = _sinpi_reduced(v)
-        # psi(1 - v) - psi(v) = pi cot(pi v)
-        out[neg] = _digamma_positive(1.0 - v) - math.pi * _cotpi(r, s)
-    return out
-
-
 def _polygamma_positive(n: int, x):
     """polygamma(n, x), n >= 1, x > 0: (-1)^(n+1) n! zeta(n + 1, x)."""
     sign = 1.0 if n % 2 else -1.0
@@ -255,8 +135,10 @@ def _polygamma_positive(n: int, x):
 
 
 def _polygamma64(n: int, x, dtype):
-    if n == 0:
-        return _digamma64(x)
+    """polygamma(n, x) for n >= 1 in float64: the Hurwitz zeta sum above and the reflection
+    formula for negative x. Measured on 1M float32 elements (x in [0.1, 20], 2 shared cores):
+    92.8 ms here against 220 ms for ``scipy.special.polygamma`` (197 ms for its ``zeta`` alone),
+    so this kernel stays; digamma (n = 0) is SciPy's."""
     xp = array_module(x)
     out = xp.full_like(x, numpy.nan)
     pos = (x > 0) & (x < numpy.inf)
@@ -285,40 +167,6 @@ def _polygamma64(n: int, x, dtype):
             out[ints] = math.pi**2 / (s * s) - _polygamma_positive(1, 1.0 - v)
     else:
         out[poles] = numpy.inf if n % 2 else -numpy.inf  # torch: zeta(n + 1, q <= 0 integer) = inf
-    return out
-
-
-# Maclaurin series of erfinv in z = sqrt(pi)/2 x: z + z^3/3 + 7 z^5/30 + 127 z^7/630 + ...
-_ERFINV_SERIES = (1.0, 1.0 / 3.0, 7.0 / 30.0, 127.0 / 630.0, 4369.0 / 22680.0, 34807.0 / 178200.0)
-
-
-def _erfinv64(x):
-    xp = array_module(x)
-    ax = xp.abs(x)
-    out = xp.full_like(x, numpy.nan)  # |x| > 1 and NaN
-    out[ax == 1.0] = xp.copysign(numpy.inf, x[ax == 1.0])
-    central = ax <= 0.75
-    if central.any():
-        v = x[central]
-        z = (0.5 * _SQRT_PI) * v
-        y = z * _horner(_ERFINV_SERIES, z * z)
-        for _ in range(3):  # Halley on erf(y) = v: f''/f' = -2y
-            u = (_erf_cody(y) - v) / ((2.0 / _SQRT_PI) * xp.exp(-y * y))
-            y = y - u / (1.0 + y * u)
-        out[central] = y
-    tail = (ax > 0.75) & (ax < 1.0)
-    if tail.any():
-        v = ax[tail]
-        t = 1.0 - v  # exact (Sterbenz): erfc(y) = t is solved with full relative precision
-        log_t = xp.log(t)
-        y = xp.sqrt(-log_t)
-        y = xp.sqrt(-log_t - xp.log(_SQRT_PI * y))  # log erfc(y) ~ -y^2 - log(sqrt(pi) y)
-        for _ in range(5):
-            # Newton on h(y) = log erfc(y) - log t = -y^2 + log R(y) - log t, h' = -2/(sqrt(pi) R)
-            r = _erfcx_cody(y)
-            h = xp.log(r) - y * y - log_t
-            y = y + h * r * (0.5 * _SQRT_PI)
-        out[tail] = xp.copysign(y, x[tail])
     return out
 
 
@@ -367,11 +215,30 @@ def _in_float64(kernel, arr, *args):
 # A backward pass gets arrays (no graph) or Tensors (create_graph): ``backend_of(grad)`` is the
 # array's backend, and the CPU's for a Tensor, whose NumPy errstate is what the CPU needs and
 # is harmless for a Tensor on another device.
+def _sc(arr):
+    """``scipy.special`` for ``arr``'s device (``cupyx.scipy.special`` on CUDA)."""
+    return backend_of(arr).scipy("special")
+
+
+def _scipy(name: str, *arrays, dtype=None):
+    """``scipy.special.<name>(*arrays)`` on the arrays' device, cast to ``dtype`` (default: the
+    first array's). float16 goes in as float32 (SciPy has no float16 loops); warnings at poles
+    and outside the domain are silenced (the inf/NaN are the values, as in torch)."""
+    first = arrays[0]
+    backend = backend_of(first)
+    args = [a.astype(numpy.float32) if a.dtype == numpy.float16 else a for a in arrays]
+    with backend.errstate(all="ignore"):
+        out = getattr(backend.scipy("special"), name)(*args)
+    return backend.xp.asarray(out).astype(dtype or first.dtype, copy=False)
+
+
 class Lgamma(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return _in_float64(_lgamma64, a._data)
+        x = a._data
+        out = _scipy("gammaln", x)
+        return array_module(x).where(x == -numpy.inf, numpy.inf, out).astype(x.dtype, copy=False)  # torch: +inf at -inf
 
     @staticmethod
     def backward(ctx, grad):
@@ -384,7 +251,7 @@ class Digamma(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return _in_float64(_digamma64, a._data)
+        return _scipy("digamma", a._data)
 
     @staticmethod
     def backward(ctx, grad):
@@ -399,6 +266,8 @@ class Polygamma(Function):
         ctx.save_for_backward(a)
         ctx.n = n
         data = a._data
+        if n == 0:
+            return _scipy("digamma", data)
         return _in_float64(lambda x: _polygamma64(n, x, data.dtype), data)
 
     @staticmethod
@@ -411,7 +280,8 @@ class Polygamma(Function):
 class Erfinv(Function):
     @staticmethod
     def forward(ctx, a):
-        out = _in_float64(_erfinv64, a._data)
+        x = a._data
+        out = array_module(x).copysign(_scipy("erfinv", x), x)  # erfinv(-0) = -0, as torch
         ctx.save_for_backward(out)
         return out
 
