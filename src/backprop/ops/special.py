@@ -26,8 +26,8 @@ from fractions import Fraction
 import numpy
 
 from .._backend import array_module, backend_of
-from .._tensor import Tensor
-from ..autograd.function import Function
+from .._tensor import Tensor, _make
+from ..autograd.function import Function, same_device
 from . import _backward as B
 from ._utils import as_float, broadcast_error, promote_operands, unbroadcast
 from .elementwise import _out
@@ -457,3 +457,441 @@ def xlogy(input, other, *, out=None) -> Tensor:
         return _out(XLogY.apply(a, b), out)
     except ValueError:
         raise broadcast_error("xlogy", a, b) from None
+
+
+# ---------------------------------------------------------------------------- SciPy-backed ops
+# Differentiable unary ops: forward is the SciPy function, backward torch's formula in primitives.
+_INV_SQRT_2PI = 1.0 / _SQRT_2PI
+_TWO_OVER_SQRT_PI = 2.0 / _SQRT_PI
+
+
+class Erfc(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _scipy("erfc", a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * B.exp(-(a * a)) * -_TWO_OVER_SQRT_PI
+
+
+class Erfcx(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _scipy("erfcx", a._data)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        with backend_of(grad).errstate(all="ignore"):
+            return grad * (a * out * 2.0 - _TWO_OVER_SQRT_PI)
+
+
+class I0(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _scipy("i0", a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * B.call(I1, a)
+
+
+class I0e(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _scipy("i0e", a._data)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        return grad * (B.call(I1e, a) - B.sign(a) * out)
+
+
+class I1(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _scipy("i1", a._data)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        # i1'(x) = i0(x) - i1(x)/x, 1/2 at 0 (torch's formula)
+        a, out = ctx.saved_tensors
+        with backend_of(grad).errstate(all="ignore"):
+            return grad * B.where(a == 0, 0.5, B.call(I0, a) - out / a)
+
+
+class I1e(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _scipy("i1e", a._data)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        # i1e'(x) = i0e(x) - i1e(x) (sign(x) + 1/x), 1/2 at 0 (torch's formula)
+        a, out = ctx.saved_tensors
+        with backend_of(grad).errstate(all="ignore"):
+            return grad * B.where(a == 0, 0.5, B.call(I0e, a) - out * (B.sign(a) + 1.0 / a))
+
+
+class Ndtr(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _scipy("ndtr", a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * B.exp(a * a * -0.5) * _INV_SQRT_2PI
+
+
+class Ndtri(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _scipy("ndtri", a._data)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        with backend_of(grad).errstate(all="ignore"):
+            return grad * B.exp(out * out * 0.5) * _SQRT_2PI
+
+
+class LogNdtr(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _scipy("log_ndtr", a._data)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        # phi(x) / Phi(x) = exp(-(log Phi(x) + x^2 / 2)) / sqrt(2 pi) (torch's formula)
+        a, out = ctx.saved_tensors
+        with backend_of(grad).errstate(all="ignore"):
+            return grad * B.exp(-(out + a * a * 0.5)) * _INV_SQRT_2PI
+
+
+class Entr(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _scipy("entr", a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with backend_of(grad).errstate(all="ignore"):
+            return grad * -(B.log(a) + 1.0)
+
+
+class XLog1pY(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        x, y = a._data, b._data
+        out = _scipy("xlog1py", x, y)
+        # torch: NaN wherever y is NaN (SciPy gives 0 at x = 0)
+        return array_module(x).where(array_module(y).isnan(y), numpy.nan, out).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        ga = gb = None
+        with backend_of(grad).errstate(all="ignore"):
+            if need[0]:
+                ga = B.where((a == 0) & (b <= -1), 0.0, B.call(XLog1pY, grad, b))
+                ga = unbroadcast(ga, ctx.input_shape(0))
+            if need[1]:
+                gb = unbroadcast(grad * a / (b + 1.0), ctx.input_shape(1))
+        return ga, gb
+
+
+class Zeta(Function):
+    """The Hurwitz zeta function zeta(x, q); torch differentiates it in q only."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _scipy("zeta", a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        if need[0]:
+            raise NotImplementedError("the derivative for 'zeta' is not implemented.")
+        with backend_of(grad).errstate(all="ignore"):
+            gb = grad * -a * B.call(Zeta, a + 1.0, b)
+        return None, unbroadcast(gb, ctx.input_shape(1))
+
+
+class Igamma(Function):
+    """The regularized incomplete gamma functions P(a, x) (``upper=False``) and Q(a, x) = 1 - P;
+    torch differentiates them in x only."""
+
+    @staticmethod
+    def forward(ctx, a, b, upper):
+        ctx.save_for_backward(a, b)
+        ctx.upper = upper
+        return _scipy("gammaincc" if upper else "gammainc", a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        if need[0]:
+            raise NotImplementedError(f"the derivative for '{'igammac' if ctx.upper else 'igamma'}: input' is not implemented.")
+        with backend_of(grad).errstate(all="ignore"):
+            # d/dx P(a, x) = x^(a-1) e^-x / Gamma(a)
+            density = B.exp((a - 1.0) * B.log(b) - b - B.call(Lgamma, a))
+            gb = grad * density if not ctx.upper else -grad * density
+        return None, unbroadcast(gb, ctx.input_shape(1)), None
+
+
+def erfc(input: Tensor, *, out=None) -> Tensor:
+    """The complementary error function 1 - erf(x), accurate where erf(x) is near 1."""
+    _require_tensor("erfc", input)
+    return _out(Erfc.apply(as_float(input)), out)
+
+
+def erfcx(input: Tensor, *, out=None) -> Tensor:
+    """The scaled complementary error function exp(x^2) erfc(x)."""
+    _require_tensor("special_erfcx", input)
+    return _out(Erfcx.apply(as_float(input)), out)
+
+
+def i0(input: Tensor, *, out=None) -> Tensor:
+    """The modified Bessel function of the first kind of order 0; gradient ``i1(x)``."""
+    _require_tensor("i0", input)
+    return _out(I0.apply(as_float(input)), out)
+
+
+def i0e(input: Tensor, *, out=None) -> Tensor:
+    """The exponentially scaled i0: exp(-|x|) i0(x)."""
+    _require_tensor("special_i0e", input)
+    return _out(I0e.apply(as_float(input)), out)
+
+
+def i1(input: Tensor, *, out=None) -> Tensor:
+    """The modified Bessel function of the first kind of order 1."""
+    _require_tensor("special_i1", input)
+    return _out(I1.apply(as_float(input)), out)
+
+
+def i1e(input: Tensor, *, out=None) -> Tensor:
+    """The exponentially scaled i1: exp(-|x|) i1(x)."""
+    _require_tensor("special_i1e", input)
+    return _out(I1e.apply(as_float(input)), out)
+
+
+def ndtr(input: Tensor, *, out=None) -> Tensor:
+    """The standard normal CDF Phi(x)."""
+    _require_tensor("special_ndtr", input)
+    return _out(Ndtr.apply(as_float(input)), out)
+
+
+def ndtri(input: Tensor, *, out=None) -> Tensor:
+    """The inverse of the standard normal CDF (the normal quantile function)."""
+    _require_tensor("special_ndtri", input)
+    return _out(Ndtri.apply(as_float(input)), out)
+
+
+def log_ndtr(input: Tensor, *, out=None) -> Tensor:
+    """log Phi(x), accurate far into the left tail."""
+    _require_tensor("special_log_ndtr", input)
+    return _out(LogNdtr.apply(as_float(input)), out)
+
+
+def entr(input: Tensor, *, out=None) -> Tensor:
+    """Elementwise entropy -x log x (0 at 0, -inf for x < 0)."""
+    _require_tensor("special_entr", input)
+    return _out(Entr.apply(as_float(input)), out)
+
+
+def _binary_operands(name: str, input, other, integer_ok: bool = True):
+    """Two operands (Tensors or numbers, at least one Tensor) promoted like torch's binary
+    float ops: the common dtype, integers/bool to the default float dtype."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(
+            f"{name}() received an invalid combination of arguments - got ({type(input).__name__}, {type(other).__name__}), "
+            "but expected one of: (Tensor input, Tensor other), (Number self, Tensor other), (Tensor input, Number other)"
+        )
+    a, b = promote_operands(input, other, name)
+    if a._data.dtype.kind != "f":
+        if not integer_ok:
+            kind = {"b": "Bool", "i": "Long", "u": "Byte"}[a._data.dtype.kind]
+            if a._data.dtype.kind == "i" and a._data.dtype.itemsize != 8:
+                kind = {1: "Char", 2: "Short", 4: "Int"}[a._data.dtype.itemsize]
+            raise NotImplementedError(f'"{name}_{a.device.type}" not implemented for \'{kind}\'')
+        a, b = as_float(a), as_float(b)
+    return a, b
+
+
+def _binary_apply(name: str, fn, a, b, *extra):
+    try:
+        return fn.apply(a, b, *extra)
+    except ValueError:
+        raise broadcast_error(name, a, b) from None
+
+
+def xlog1py(input, other, *, out=None) -> Tensor:
+    """x * log1p(y), 0 where x == 0 (unless y is NaN); either argument may be a number."""
+    a, b = _binary_operands("special_xlog1py", input, other)
+    return _out(_binary_apply("special_xlog1py", XLog1pY, a, b), out)
+
+
+def zeta(input, other, *, out=None) -> Tensor:
+    """The Hurwitz zeta function sum_k (q + k)^-x of x = ``input`` and q = ``other``."""
+    a, b = _binary_operands("special_zeta", input, other)
+    return _out(_binary_apply("special_zeta", Zeta, a, b), out)
+
+
+def igamma(input, other, *, out=None) -> Tensor:
+    """The regularized lower incomplete gamma function P(a, x) (a = ``input``, x = ``other``)."""
+    a, b = _binary_operands("igamma", input, other, integer_ok=False)
+    return _out(_binary_apply("igamma", Igamma, a, b, False), out)
+
+
+def igammac(input, other, *, out=None) -> Tensor:
+    """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    a, b = _binary_operands("igammac", input, other, integer_ok=False)
+    return _out(_binary_apply("igammac", Igamma, a, b, True), out)
+
+
+def mvlgamma(input: Tensor, p: int, *, out=None) -> Tensor:
+    """The multivariate log-gamma function of dimension ``p``:
+    p (p - 1) / 4 log(pi) + sum_{i < p} lgamma(x - i/2) (a composite of lgamma)."""
+    _require_tensor("mvlgamma", input)
+    if isinstance(p, bool) or not isinstance(p, (int, numpy.integer)):
+        raise TypeError(f"mvlgamma(): argument 'p' (position 2) must be int, not {type(p).__name__}")
+    if p < 1:
+        raise RuntimeError("p has to be greater than or equal to 1")
+    x = as_float(input)
+    total = Lgamma.apply(x)
+    for i in range(1, int(p)):
+        total = total + Lgamma.apply(x - 0.5 * i)
+    return _out(total + p * (p - 1) * 0.25 * _LOG_PI, out)
+
+
+# ---------------------------------------------------------------------------- no-gradient ops
+# Torch defines no derivative for these: their results never require grad.
+def _no_grad_unary(name: str, compute):
+    """A unary op computed by ``compute(x)`` on the (float) array, without a graph."""
+
+    def op(input: Tensor, *, out=None) -> Tensor:
+        _require_tensor(name, input)
+        x = as_float(input)._data
+        with backend_of(x).errstate(all="ignore"):
+            result = compute(x)
+        return _out(_make(result), out)
+
+    op.__name__ = name.removeprefix("special_")
+    op.__qualname__ = op.__name__
+    op.__doc__ = f"torch.special.{op.__name__} (SciPy's; no gradient, as in torch)."
+    return op
+
+
+def _scipy_fn(scipy_name: str):
+    return lambda x: _scipy(scipy_name, x)
+
+
+def _airy_ai(x):
+    backend = backend_of(x)
+    src = x.astype(numpy.float32) if x.dtype == numpy.float16 else x
+    with backend.errstate(all="ignore"):
+        ai = backend.scipy("special").airy(src)[0]
+    return backend.xp.asarray(ai).astype(x.dtype, copy=False)
+
+
+def _spherical_j0(x):
+    """sin(x)/x (1 at 0, 0 at +-inf, as torch)."""
+    xp = array_module(x)
+    safe = xp.where(x == 0, 1.0, x).astype(x.dtype, copy=False)
+    out = xp.where(x == 0, 1.0, xp.sin(safe) / safe)
+    return xp.where(xp.isinf(x), 0.0, out).astype(x.dtype, copy=False)
+
+
+airy_ai = _no_grad_unary("special_airy_ai", _airy_ai)
+bessel_j0 = _no_grad_unary("special_bessel_j0", _scipy_fn("j0"))
+bessel_j1 = _no_grad_unary("special_bessel_j1", _scipy_fn("j1"))
+bessel_y0 = _no_grad_unary("special_bessel_y0", _scipy_fn("y0"))
+bessel_y1 = _no_grad_unary("special_bessel_y1", _scipy_fn("y1"))
+modified_bessel_i0 = _no_grad_unary("special_modified_bessel_i0", _scipy_fn("i0"))
+modified_bessel_i1 = _no_grad_unary("special_modified_bessel_i1", _scipy_fn("i1"))
+modified_bessel_k0 = _no_grad_unary("special_modified_bessel_k0", _scipy_fn("k0"))
+modified_bessel_k1 = _no_grad_unary("special_modified_bessel_k1", _scipy_fn("k1"))
+scaled_modified_bessel_k0 = _no_grad_unary("special_scaled_modified_bessel_k0", _scipy_fn("k0e"))
+scaled_modified_bessel_k1 = _no_grad_unary("special_scaled_modified_bessel_k1", _scipy_fn("k1e"))
+spherical_bessel_j0 = _no_grad_unary("special_spherical_bessel_j0", _spherical_j0)
+
+
+def _polynomial(x, n, scipy_name: str, shift: bool = False):
+    """The polynomial ``scipy_name`` of degree trunc(n) at x (0 where n < 0, as torch); the
+    shifted variants evaluate at 2x - 1."""
+    xp = array_module(x)
+    degree = xp.trunc(n).astype(numpy.int64) if n.dtype.kind == "f" else n.astype(numpy.int64)
+    t = x * 2.0 - 1.0 if shift else x
+    negative = degree < 0
+    degree = xp.maximum(degree, 0)
+    if scipy_name in ("chebyshev_v", "chebyshev_w"):
+        # third and fourth kinds: V_n = U_n - U_{n-1}, W_n = U_n + U_{n-1} (U_{-1} = 0)
+        u = _scipy("eval_chebyu", degree, t, dtype=x.dtype)
+        below = xp.where(degree > 0, _scipy("eval_chebyu", xp.maximum(degree - 1, 0), t, dtype=x.dtype), 0.0)
+        out = u - below if scipy_name == "chebyshev_v" else u + below
+    else:
+        out = _scipy(scipy_name, degree, t, dtype=x.dtype)
+    return xp.where(negative, 0.0, out).astype(x.dtype, copy=False)
+
+
+def _polynomial_op(name: str, scipy_name: str, shift: bool = False):
+    full = f"special_{name}"
+
+    def op(input, n, *, out=None) -> Tensor:
+        a, b = _binary_operands(full, input, n)
+        try:
+            shape = numpy.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise broadcast_error(full, a, b) from None
+        if type(a._data) is not type(b._data):
+            a, b = same_device(full, (a, b))
+        xp = array_module(a._data)
+        x, deg = xp.broadcast_to(a._data, shape), xp.broadcast_to(b._data, shape)
+        with backend_of(x).errstate(all="ignore"):
+            result = _polynomial(x, deg, scipy_name, shift)
+        return _out(_make(xp.asarray(result)), out)
+
+    op.__name__ = name
+    op.__qualname__ = name
+    op.__doc__ = f"torch.special.{name}(input, n): degree trunc(n) (0 for n < 0); no gradient, as in torch."
+    return op
+
+
+chebyshev_polynomial_t = _polynomial_op("chebyshev_polynomial_t", "eval_chebyt")
+chebyshev_polynomial_u = _polynomial_op("chebyshev_polynomial_u", "eval_chebyu")
+chebyshev_polynomial_v = _polynomial_op("chebyshev_polynomial_v", "chebyshev_v")
+chebyshev_polynomial_w = _polynomial_op("chebyshev_polynomial_w", "chebyshev_w")
+shifted_chebyshev_polynomial_t = _polynomial_op("shifted_chebyshev_polynomial_t", "eval_chebyt", shift=True)
+shifted_chebyshev_polynomial_u = _polynomial_op("shifted_chebyshev_polynomial_u", "eval_chebyu", shift=True)
+shifted_chebyshev_polynomial_v = _polynomial_op("shifted_chebyshev_polynomial_v", "chebyshev_v", shift=True)
+shifted_chebyshev_polynomial_w = _polynomial_op("shifted_chebyshev_polynomial_w", "chebyshev_w", shift=True)
+hermite_polynomial_h = _polynomial_op("hermite_polynomial_h", "eval_hermite")
+hermite_polynomial_he = _polynomial_op("hermite_polynomial_he", "eval_hermitenorm")
+laguerre_polynomial_l = _polynomial_op("laguerre_polynomial_l", "eval_laguerre")
+legendre_polynomial_p = _polynomial_op("legendre_polynomial_p", "eval_legendre")
