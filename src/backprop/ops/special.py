@@ -638,7 +638,7 @@ class Zeta(Function):
         if need[0]:
             raise NotImplementedError("the derivative for 'zeta' is not implemented.")
         with backend_of(grad).errstate(all="ignore"):
-            gb = grad * -a * B.call(Zeta, a + 1.0, b)
+            gb = grad * -a * B.call(Zeta, B._as_array(a + 1.0), b)
         return None, unbroadcast(gb, ctx.input_shape(1))
 
 
@@ -765,12 +765,18 @@ def zeta(input, other, *, out=None) -> Tensor:
 
 def igamma(input, other, *, out=None) -> Tensor:
     """The regularized lower incomplete gamma function P(a, x) (a = ``input``, x = ``other``)."""
+    _require_tensor("igamma", input)
+    if not isinstance(other, Tensor):
+        raise TypeError(f"igamma(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
     a, b = _binary_operands("igamma", input, other, integer_ok=False)
     return _out(_binary_apply("igamma", Igamma, a, b, False), out)
 
 
 def igammac(input, other, *, out=None) -> Tensor:
     """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    _require_tensor("igammac", input)
+    if not isinstance(other, Tensor):
+        raise TypeError(f"igammac(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
     a, b = _binary_operands("igammac", input, other, integer_ok=False)
     return _out(_binary_apply("igammac", Igamma, a, b, True), out)
 

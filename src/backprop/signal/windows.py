@@ -186,9 +186,19 @@ def hann_window(window_length: int, periodic: bool = True, *, dtype=None, layout
     return _cosine_window("hann_window", window_length, periodic, (0.5, 0.5), dtype, device, requires_grad)
 
 
-def hamming_window(window_length: int, periodic: bool = True, alpha: float = 0.54, beta: float = 0.46, *, dtype=None, layout=None, device=None,
-                   requires_grad: bool = False) -> Tensor:
-    """alpha - beta cos(2 pi n / N) (periodic by default)."""
+def _overload_error(name: str, given: str, overloads: str) -> TypeError:
+    return TypeError(f"{name}() received an invalid combination of arguments - got ({given}), but expected one of:\n{overloads}")
+
+
+def hamming_window(window_length: int, periodic: bool | None = None, alpha: float | None = None, beta: float | None = None, *, dtype=None,
+                   layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    """alpha - beta cos(2 pi n / N) (periodic by default; alpha = 0.54, beta = 0.46). As in torch,
+    each parameter needs the ones before it: (length), (length, periodic), (..., alpha), (..., beta)."""
+    if (periodic is None and alpha is not None) or (alpha is None and beta is not None):
+        raise _overload_error("hamming_window", "int, ...", " * (int window_length, bool periodic, float alpha, float beta, *, ...)")
+    alpha = 0.54 if alpha is None else alpha
+    beta = 0.46 if beta is None else beta
+    periodic = True if periodic is None else periodic
     return _cosine_window("hamming_window", window_length, periodic, (float(alpha), float(beta)), dtype, device, requires_grad)
 
 
@@ -205,8 +215,13 @@ def bartlett_window(window_length: int, periodic: bool = True, *, dtype=None, la
     return _finish_window(1.0 - numpy.abs(2.0 * n / max(N, 1) - 1.0), M, dt, device, requires_grad)
 
 
-def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0, *, dtype=None, layout=None, device=None,
+def kaiser_window(window_length: int, periodic: bool | None = None, beta: float | None = None, *, dtype=None, layout=None, device=None,
                   requires_grad: bool = False) -> Tensor:
-    """The Kaiser window with shape parameter ``beta`` (periodic by default)."""
+    """The Kaiser window with shape parameter ``beta`` (periodic by default; beta = 12). As in
+    torch, ``beta`` needs ``periodic`` before it."""
+    if periodic is None and beta is not None:
+        raise _overload_error("kaiser_window", "int, beta=float", " * (int window_length, bool periodic, float beta, *, ...)")
+    periodic = True if periodic is None else periodic
+    beta = 12.0 if beta is None else beta
     dt = _check_window("kaiser_window", window_length, dtype)
     return _finish_window(_kaiser_values(int(window_length), float(beta), not periodic), int(window_length), dt, device, requires_grad)
