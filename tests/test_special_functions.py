@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import backprop
+import fake_cuda
 from oracle import Case, Input, oracle_tests
 
 
@@ -247,3 +248,35 @@ def test_missing_derivatives_raise_like_torch(fn, message):
         x = m.tensor([1.5, 2.5], requires_grad=True)
         with pytest.raises(NotImplementedError, match=message.replace("(", r"\(")):
             fn(m, x).sum().backward()
+
+
+# cupyx.scipy.special (CuPy 14) has no airy and no eval_* polynomials: on CUDA those ops run
+# SciPy on host copies. The fake CUDA backend has all of SciPy, so hide them to test that path.
+_CUPYX_LACKS = frozenset({"airy", "eval_chebyt", "eval_chebyu", "eval_hermite", "eval_hermitenorm", "eval_laguerre", "eval_legendre"})
+
+
+class _CupyxLike:
+    def __init__(self, module) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str):
+        if name in _CUPYX_LACKS:
+            raise AttributeError(name)
+        return getattr(self._module, name)
+
+
+def test_functions_cupyx_lacks_run_on_host_copies(device, monkeypatch):
+    if not fake_cuda._installed:
+        pytest.skip("emulates cupyx on the fake CUDA backend")
+    original = fake_cuda.FakeCUDABackend.scipy
+    monkeypatch.setattr(fake_cuda.FakeCUDABackend, "scipy", lambda self, name: _CupyxLike(original(self, name)))
+    x = np.array([-1.5, -0.2, 0.4, 2.0])
+    n = np.array([0.0, 3.0, 5.0, 2.0])
+    for name in ("chebyshev_polynomial_t", "shifted_chebyshev_polynomial_w", "hermite_polynomial_he", "legendre_polynomial_p",
+                 "laguerre_polynomial_l"):  # fmt: skip
+        ours = getattr(backprop.special, name)(backprop.tensor(x, device=device), backprop.tensor(n, device=device))
+        assert ours.device.type == "cuda"
+        np.testing.assert_allclose(ours.cpu().numpy(), getattr(torch.special, name)(torch.tensor(x), torch.tensor(n)).numpy(), rtol=1e-12)
+    ai = backprop.special.airy_ai(backprop.tensor(x, device=device))
+    assert ai.device.type == "cuda"
+    np.testing.assert_allclose(ai.cpu().numpy(), torch.special.airy_ai(torch.tensor(x)).numpy(), rtol=1e-12)

@@ -25,7 +25,7 @@ from fractions import Fraction
 
 import numpy
 
-from .._backend import array_module, backend_of
+from .._backend import CPU, array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
 from . import _backward as B
@@ -220,6 +220,25 @@ def _sc(arr):
     return backend_of(arr).scipy("special")
 
 
+def _special_function(backend, name: str):
+    """``scipy.special.<name>`` for ``backend``'s arrays. Where ``cupyx.scipy.special`` lacks
+    the function (``airy`` and the ``eval_*`` polynomials, as of CuPy 14) SciPy runs on host
+    copies and the result is copied back: correct, at the price of a device sync."""
+    fn = getattr(backend.scipy("special"), name, None)
+    if fn is not None:
+        return fn
+    host_fn = getattr(CPU.scipy("special"), name)
+
+    def on_host(*arrays):
+        index = backend.device_of(arrays[0]).index
+        out = host_fn(*[backend.to_host(a) for a in arrays])
+        if isinstance(out, tuple):
+            return tuple(backend.asarray(o, index=index) for o in out)
+        return backend.asarray(out, index=index)
+
+    return on_host
+
+
 def _scipy(name: str, *arrays, dtype=None):
     """``scipy.special.<name>(*arrays)`` on the arrays' device, cast to ``dtype`` (default: the
     first array's). float16 goes in as float32 (SciPy has no float16 loops); warnings at poles
@@ -228,7 +247,7 @@ def _scipy(name: str, *arrays, dtype=None):
     backend = backend_of(first)
     args = [a.astype(numpy.float32) if a.dtype == numpy.float16 else a for a in arrays]
     with backend.errstate(all="ignore"):
-        out = getattr(backend.scipy("special"), name)(*args)
+        out = _special_function(backend, name)(*args)
     return backend.xp.asarray(out).astype(dtype or first.dtype, copy=False)
 
 
@@ -822,7 +841,7 @@ def _airy_ai(x):
     backend = backend_of(x)
     src = x.astype(numpy.float32) if x.dtype == numpy.float16 else x
     with backend.errstate(all="ignore"):
-        ai = backend.scipy("special").airy(src)[0]
+        ai = _special_function(backend, "airy")(src)[0]
     return backend.xp.asarray(ai).astype(x.dtype, copy=False)
 
 
