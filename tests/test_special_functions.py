@@ -280,3 +280,18 @@ def test_functions_cupyx_lacks_run_on_host_copies(device, monkeypatch):
     ai = backprop.special.airy_ai(backprop.tensor(x, device=device))
     assert ai.device.type == "cuda"
     np.testing.assert_allclose(ai.cpu().numpy(), torch.special.airy_ai(torch.tensor(x)).numpy(), rtol=1e-12)
+
+
+def test_bessel_float64_closer_to_mpmath_than_torch():
+    """op_db's float64 bessel_j0/bessel_y1 samples differ from torch by ~2e-7 next to the zeros
+    (x ~ 5.4-5.6): there torch's float64 values are off, SciPy's agree with mpmath."""
+    import mpmath
+
+    x = np.array([-5.4215280659972755, 5.576059452216908, -5.439777184204883])
+    for name, ref in [("bessel_j0", lambda v: mpmath.besselj(0, v)), ("bessel_y1", lambda v: mpmath.bessely(1, v))]:
+        pts = x if name == "bessel_j0" else x[1:2]
+        exact = np.array([float(ref(mpmath.mpf(float(v)))) for v in pts])
+        ours = getattr(backprop.special, name)(backprop.tensor(pts)).numpy()
+        theirs = getattr(torch.special, name)(torch.tensor(pts)).numpy()
+        assert np.max(np.abs(ours - exact)) < 1e-15
+        assert np.max(np.abs(theirs - exact)) > 1e-7
