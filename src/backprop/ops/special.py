@@ -8,8 +8,10 @@ which SciPy's loops take); integer and bool inputs become the default float dtyp
 torch. Gradients are torch's formulas written with these same primitives, so ``create_graph``
 works (d/dx lgamma = digamma, d/dx i0 = i1, d/dx erfcx = 2x erfcx - 2/sqrt(pi), ...).
 
-One hand-written kernel stays, because it measured faster than SciPy's: ``polygamma(n, x)``
-for n >= 1 (see ``_polygamma64``). Torch has no derivative for the Bessel functions of the
+Hand-written kernels stay only where they measured faster than SciPy's: ``polygamma(n, x)``
+for n >= 1 here (``_polygamma64``), and the float32 erf/Phi tables on the CPU
+(``elementwise._erf_array``, ``nn_ops._phi_table``); ``benchmarks/special_timing.py`` re-measures
+them. sinc's derivatives of every order (``_sinc_deriv64``) have no SciPy counterpart. Torch has no derivative for the Bessel functions of the
 ``special_*`` family (bessel_j0, modified_bessel_i0, ...), the Airy function and the orthogonal
 polynomials: their results do not require grad, as in torch.
 
