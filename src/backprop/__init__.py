@@ -331,6 +331,13 @@ from .serialization import load, save
 
 __version__ = "0.1.0"
 
+# ---- special functions and signal windows (ops/special.py, signal/windows.py; issue #13) ----
+from . import signal  # noqa: E402
+from .ops.special import erfc, i0, igamma, igammac, mvlgamma  # noqa: E402
+from .signal.windows import bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window  # noqa: E402
+
+# ---- end special functions and signal windows ----
+
 _LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli", "distributions", "testing")
 
 

@@ -794,6 +794,23 @@ _bind(
     }
 )
 
+# ---- special functions added for issue #13 (SciPy-backed, ops/special.py) ----
+_bind(
+    {
+        "erfc": sp.erfc,
+        "i0": sp.i0,
+        "igamma": sp.igamma,
+        "igammac": sp.igammac,
+        "mvlgamma": sp.mvlgamma,
+        "erfc_": _inplace(sp.erfc, "erfc_"),
+        "i0_": _inplace(sp.i0, "i0_"),
+        "igamma_": _inplace(sp.igamma, "igamma_"),
+        "igammac_": _inplace(sp.igammac, "igammac_"),
+        "mvlgamma_": _inplace(sp.mvlgamma, "mvlgamma_"),
+    }
+)
+# ---- end special functions ----
+
 Tensor.T = property(mv.reversed_dims)
 Tensor.mT = property(mv.matrix_transpose)
 Tensor.H = property(lambda self: mv.t(self))
