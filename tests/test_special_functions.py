@@ -265,9 +265,18 @@ class _CupyxLike:
         return getattr(self._module, name)
 
 
-def test_functions_cupyx_lacks_run_on_host_copies(device, monkeypatch):
-    if not fake_cuda._installed:
-        pytest.skip("emulates cupyx on the fake CUDA backend")
+@pytest.fixture
+def fake_cuda_device():
+    """The fake CUDA device alone (this test emulates cupyx there; the device axis would add cpu)."""
+    fake_cuda.install()
+    try:
+        yield "cuda"
+    finally:
+        fake_cuda.uninstall()
+
+
+def test_functions_cupyx_lacks_run_on_host_copies(fake_cuda_device, monkeypatch):
+    device = fake_cuda_device
     original = fake_cuda.FakeCUDABackend.scipy
     monkeypatch.setattr(fake_cuda.FakeCUDABackend, "scipy", lambda self, name: _CupyxLike(original(self, name)))
     x = np.array([-1.5, -0.2, 0.4, 2.0])

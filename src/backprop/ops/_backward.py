@@ -40,8 +40,6 @@ def _unary(array_fn, tensor_fn_name: str, module: str = "elementwise"):
     def fn(x):
         if is_raw(x):
             return array_fn(array_module(x), x)
-        if isinstance(x, numpy.generic):  # arithmetic on 0-d NumPy arrays gives scalars
-            return array_fn(numpy, numpy.asarray(x))
         from importlib import import_module
 
         return getattr(import_module(f"backprop.ops.{module}"), tensor_fn_name)(x)
