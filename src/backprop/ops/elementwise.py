@@ -27,6 +27,7 @@ from ._utils import (
     to_tensor_operand,
     unbroadcast,
 )
+from .inplace import write_out
 
 
 # ---------------------------------------------------------------------------- casting
@@ -298,7 +299,7 @@ class Remainder(Function):
 def add(input, other, *, alpha=1, out=None) -> Tensor:
     if alpha != 1:
         other = mul(other, alpha)
-    return _out(_binary(Add, input, other, "add"), out)
+    return _out(_binary(Add, input, other, "add"), out, "add")
 
 
 def _is_bool_operand(v) -> bool:
@@ -317,7 +318,7 @@ def sub(input, other, *, alpha=1, out=None) -> Tensor:
         )
     if alpha != 1:
         other = mul(other, alpha)
-    return _out(_binary(Sub, input, other, "sub"), out)
+    return _out(_binary(Sub, input, other, "sub"), out, "sub")
 
 
 def rsub(input, other, *, alpha=1) -> Tensor:
@@ -326,7 +327,7 @@ def rsub(input, other, *, alpha=1) -> Tensor:
 
 
 def mul(input, other, *, out=None) -> Tensor:
-    return _out(_binary(Mul, input, other, "mul"), out)
+    return _out(_binary(Mul, input, other, "mul"), out, "mul")
 
 
 def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
@@ -335,7 +336,7 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
         if a._data.dtype.kind != "f":  # true division of integers gives the default float
             a, b = cast_to(a, _dtype._default_float), cast_to(b, _dtype._default_float)
         try:
-            return _out(Div.apply(a, b), out)
+            return _out(Div.apply(a, b), out, "div")
         except ValueError:
             raise broadcast_error("div", a, b) from None
     a, b = _operands(input, other, "div")
@@ -346,7 +347,7 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
         q = xp.floor_divide(a._data, b._data)
     else:
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
-    return _out(_make(q.astype(a._data.dtype, copy=False)), out)
+    return _out(_make(q.astype(a._data.dtype, copy=False)), out, "div")
 
 
 def _int_div(a, b, trunc: bool):
@@ -480,11 +481,8 @@ def _operands(input, other, name: str):
     return a, b
 
 
-def _out(result: Tensor, out):
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
+def _out(result: Tensor, out, op: str = "out"):
+    return result if out is None else write_out(result, out, op)
 
 
 # ---------------------------------------------------------------------------- unary
@@ -884,7 +882,7 @@ def _unary(fn):
     def op(input: Tensor, *, out=None) -> Tensor:
         if not isinstance(input, Tensor):
             raise TypeError(f"{fn.__name__.lower()}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-        return _out(fn.apply(as_float(input)), out)
+        return _out(fn.apply(as_float(input)), out, fn.__name__.lower())
 
     op.__name__ = fn.__name__.lower()
     op.__doc__ = f"Elementwise {op.__name__} (differentiable; see ``{fn.__name__}`` for its gradient)."
@@ -991,7 +989,7 @@ def clamp(input: Tensor, min=None, max=None, *, out=None) -> Tensor:  # noqa: A0
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         lo = cast_to(lo, target) if lo is not None else None
         hi = cast_to(hi, target) if hi is not None else None
-    return _out(Clamp.apply(input, lo, hi), out)
+    return _out(Clamp.apply(input, lo, hi), out, "clamp")
 
 
 clip = clamp
@@ -1153,7 +1151,7 @@ def _comparison(name: str, ufunc: str, tensor_other: bool = False):
             require_tensor(name, other, "other", 2)
         a, b = _operands(input, other, name)
         try:
-            return _out(_make(getattr(array_module(a._data), ufunc)(a._data, b._data)), out)
+            return _out(_make(getattr(array_module(a._data), ufunc)(a._data, b._data)), out, name)
         except ValueError:
             raise broadcast_error(name, a, b) from None
 

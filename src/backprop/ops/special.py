@@ -421,13 +421,13 @@ def _require_tensor(op: str, value, position: int = 1) -> None:
 def lgamma(input: Tensor, *, out=None) -> Tensor:
     """log|Gamma(x)| elementwise (+inf at non-positive integers); gradient ``digamma(x)``."""
     _require_tensor("lgamma", input)
-    return _out(Lgamma.apply(as_float(input)), out)
+    return _out(Lgamma.apply(as_float(input)), out, "lgamma")
 
 
 def digamma(input: Tensor, *, out=None) -> Tensor:
     """psi(x) = d/dx lgamma(x) (-inf at 0, +inf at -0, NaN at negative integers, as torch)."""
     _require_tensor("digamma", input)
-    return _out(Digamma.apply(as_float(input)), out)
+    return _out(Digamma.apply(as_float(input)), out, "digamma")
 
 
 def polygamma(n: int, input: Tensor, *, out=None) -> Tensor:
@@ -437,19 +437,19 @@ def polygamma(n: int, input: Tensor, *, out=None) -> Tensor:
     _require_tensor("polygamma", input, 2)
     if n < 0:
         raise RuntimeError("polygamma(n, x) does not support negative n.")
-    return _out(Polygamma.apply(as_float(input), int(n)), out)
+    return _out(Polygamma.apply(as_float(input), int(n)), out, "polygamma")
 
 
 def erfinv(input: Tensor, *, out=None) -> Tensor:
     """The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside)."""
     _require_tensor("erfinv", input)
-    return _out(Erfinv.apply(as_float(input)), out)
+    return _out(Erfinv.apply(as_float(input)), out, "erfinv")
 
 
 def sinc(input: Tensor, *, out=None) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0."""
     _require_tensor("sinc", input)
-    return _out(Sinc.apply(as_float(input)), out)
+    return _out(Sinc.apply(as_float(input)), out, "sinc")
 
 
 def logit(input: Tensor, eps=None, *, out=None) -> Tensor:
@@ -461,7 +461,7 @@ def logit(input: Tensor, eps=None, *, out=None) -> Tensor:
         eps = float(eps)
         if eps < 0:  # torch: a negative eps means no clamping
             eps = None
-    return _out(Logit.apply(as_float(input), eps), out)
+    return _out(Logit.apply(as_float(input), eps), out, "logit")
 
 
 def xlogy(input, other, *, out=None) -> Tensor:
@@ -475,7 +475,7 @@ def xlogy(input, other, *, out=None) -> Tensor:
     if a._data.dtype.kind != "f":  # integer/bool operands: the default float dtype, as torch
         a, b = as_float(a), as_float(b)
     try:
-        return _out(XLogY.apply(a, b), out)
+        return _out(XLogY.apply(a, b), out, "xlogy")
     except ValueError:
         raise broadcast_error("xlogy", a, b) from None
 
@@ -689,61 +689,61 @@ class Igamma(Function):
 def erfc(input: Tensor, *, out=None) -> Tensor:
     """The complementary error function 1 - erf(x), accurate where erf(x) is near 1."""
     _require_tensor("erfc", input)
-    return _out(Erfc.apply(as_float(input)), out)
+    return _out(Erfc.apply(as_float(input)), out, "erfc")
 
 
 def erfcx(input: Tensor, *, out=None) -> Tensor:
     """The scaled complementary error function exp(x^2) erfc(x)."""
     _require_tensor("special_erfcx", input)
-    return _out(Erfcx.apply(as_float(input)), out)
+    return _out(Erfcx.apply(as_float(input)), out, "erfcx")
 
 
 def i0(input: Tensor, *, out=None) -> Tensor:
     """The modified Bessel function of the first kind of order 0; gradient ``i1(x)``."""
     _require_tensor("i0", input)
-    return _out(I0.apply(as_float(input)), out)
+    return _out(I0.apply(as_float(input)), out, "i0")
 
 
 def i0e(input: Tensor, *, out=None) -> Tensor:
     """The exponentially scaled i0: exp(-|x|) i0(x)."""
     _require_tensor("special_i0e", input)
-    return _out(I0e.apply(as_float(input)), out)
+    return _out(I0e.apply(as_float(input)), out, "i0e")
 
 
 def i1(input: Tensor, *, out=None) -> Tensor:
     """The modified Bessel function of the first kind of order 1."""
     _require_tensor("special_i1", input)
-    return _out(I1.apply(as_float(input)), out)
+    return _out(I1.apply(as_float(input)), out, "i1")
 
 
 def i1e(input: Tensor, *, out=None) -> Tensor:
     """The exponentially scaled i1: exp(-|x|) i1(x)."""
     _require_tensor("special_i1e", input)
-    return _out(I1e.apply(as_float(input)), out)
+    return _out(I1e.apply(as_float(input)), out, "i1e")
 
 
 def ndtr(input: Tensor, *, out=None) -> Tensor:
     """The standard normal CDF Phi(x)."""
     _require_tensor("special_ndtr", input)
-    return _out(Ndtr.apply(as_float(input)), out)
+    return _out(Ndtr.apply(as_float(input)), out, "ndtr")
 
 
 def ndtri(input: Tensor, *, out=None) -> Tensor:
     """The inverse of the standard normal CDF (the normal quantile function)."""
     _require_tensor("special_ndtri", input)
-    return _out(Ndtri.apply(as_float(input)), out)
+    return _out(Ndtri.apply(as_float(input)), out, "ndtri")
 
 
 def log_ndtr(input: Tensor, *, out=None) -> Tensor:
     """log Phi(x), accurate far into the left tail."""
     _require_tensor("special_log_ndtr", input)
-    return _out(LogNdtr.apply(as_float(input)), out)
+    return _out(LogNdtr.apply(as_float(input)), out, "log_ndtr")
 
 
 def entr(input: Tensor, *, out=None) -> Tensor:
     """Elementwise entropy -x log x (0 at 0, -inf for x < 0)."""
     _require_tensor("special_entr", input)
-    return _out(Entr.apply(as_float(input)), out)
+    return _out(Entr.apply(as_float(input)), out, "entr")
 
 
 def _binary_operands(name: str, input, other, integer_ok: bool = True):
@@ -775,13 +775,13 @@ def _binary_apply(name: str, fn, a, b, *extra):
 def xlog1py(input, other, *, out=None) -> Tensor:
     """x * log1p(y), 0 where x == 0 (unless y is NaN); either argument may be a number."""
     a, b = _binary_operands("special_xlog1py", input, other)
-    return _out(_binary_apply("special_xlog1py", XLog1pY, a, b), out)
+    return _out(_binary_apply("special_xlog1py", XLog1pY, a, b), out, "xlog1py")
 
 
 def zeta(input, other, *, out=None) -> Tensor:
     """The Hurwitz zeta function sum_k (q + k)^-x of x = ``input`` and q = ``other``."""
     a, b = _binary_operands("special_zeta", input, other)
-    return _out(_binary_apply("special_zeta", Zeta, a, b), out)
+    return _out(_binary_apply("special_zeta", Zeta, a, b), out, "zeta")
 
 
 def igamma(input, other, *, out=None) -> Tensor:
@@ -790,7 +790,7 @@ def igamma(input, other, *, out=None) -> Tensor:
     if not isinstance(other, Tensor):
         raise TypeError(f"igamma(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
     a, b = _binary_operands("igamma", input, other, integer_ok=False)
-    return _out(_binary_apply("igamma", Igamma, a, b, False), out)
+    return _out(_binary_apply("igamma", Igamma, a, b, False), out, "igamma")
 
 
 def igammac(input, other, *, out=None) -> Tensor:
@@ -799,7 +799,7 @@ def igammac(input, other, *, out=None) -> Tensor:
     if not isinstance(other, Tensor):
         raise TypeError(f"igammac(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
     a, b = _binary_operands("igammac", input, other, integer_ok=False)
-    return _out(_binary_apply("igammac", Igamma, a, b, True), out)
+    return _out(_binary_apply("igammac", Igamma, a, b, True), out, "igammac")
 
 
 def mvlgamma(input: Tensor, p: int, *, out=None) -> Tensor:
@@ -814,7 +814,7 @@ def mvlgamma(input: Tensor, p: int, *, out=None) -> Tensor:
     total = Lgamma.apply(x)
     for i in range(1, int(p)):
         total = total + Lgamma.apply(x - 0.5 * i)
-    return _out(total + p * (p - 1) * 0.25 * _LOG_PI, out)
+    return _out(total + p * (p - 1) * 0.25 * _LOG_PI, out, "mvlgamma")
 
 
 # ---------------------------------------------------------------------------- no-gradient ops
@@ -827,7 +827,7 @@ def _no_grad_unary(name: str, compute):
         x = as_float(input)._data
         with backend_of(x).errstate(all="ignore"):
             result = compute(x)
-        return _out(_make(result), out)
+        return _out(_make(result), out, name)
 
     op.__name__ = name.removeprefix("special_")
     op.__qualname__ = op.__name__
@@ -902,7 +902,7 @@ def _polynomial_op(name: str, scipy_name: str, shift: bool = False):
         x, deg = xp.broadcast_to(a._data, shape), xp.broadcast_to(b._data, shape)
         with backend_of(x).errstate(all="ignore"):
             result = _polynomial(x, deg, scipy_name, shift)
-        return _out(_make(xp.asarray(result)), out)
+        return _out(_make(xp.asarray(result)), out, full)
 
     op.__name__ = name
     op.__qualname__ = name
