@@ -329,6 +329,32 @@ from .random import (
 )
 from .serialization import load, save
 
+# isort: split
+# elementwise and misc math (issue #13: inverse hyperbolics, copysign..., histograms, integrals)
+from .ops.elementwise import (
+    acosh,
+    arccosh,
+    arcsinh,
+    arctanh,
+    asinh,
+    atanh,
+    bitwise_left_shift,
+    bitwise_right_shift,
+    copysign,
+    fill,
+    frexp,
+    gcd,
+    heaviside,
+    isin,
+    isreal,
+    lcm,
+    ldexp,
+    nextafter,
+    positive,
+)
+from .ops.indexing import histogram, histogramdd
+from .ops.reduction import cumulative_trapezoid, dist, gradient, renorm, trapezoid, trapz
+
 __version__ = "0.1.0"
 
 # ---- special functions and signal windows (ops/special.py, signal/windows.py; issue #13) ----

@@ -289,11 +289,18 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0 and end != start:
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
-    if dtype is None:
+    if dtype is not None:
+        dt = _dtype.to_dtype(dtype)
+    elif out is not None:
+        dt = out.dtype
+    else:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dt = _dtype._default_float if is_float else _dtype.int64
-    else:
-        dt = _dtype.to_dtype(dtype)
+    if not dt.is_floating_point:
+        # torch: an integer arange takes start, end and step in the integer type (truncated)
+        start, end, step = int(start), int(end), int(step)
+        if step == 0:
+            raise ValueError("step must be nonzero")
     n = max(int(math.ceil((end - start) / step)), 0)
     np = numpy
     if dt.is_floating_point:

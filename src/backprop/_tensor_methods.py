@@ -816,3 +816,59 @@ Tensor.mT = property(mv.matrix_transpose)
 Tensor.H = property(lambda self: mv.t(self))
 Tensor.mH = property(mv.matrix_transpose)
 Tensor.real = property(lambda self: self)
+
+# ---------------------------------------------------------------------------- elementwise and misc math (issue #13)
+def _rdiv(self, other):
+    """``other / self`` as torch's ``__rdiv__``: ``self.reciprocal() * other``."""
+    if not _is_operand(other):
+        return NotImplemented
+    return ew.mul(ew.reciprocal(self), other)
+
+
+_bind(
+    {
+        "acosh": ew.acosh,
+        "arccosh": ew.acosh,
+        "asinh": ew.asinh,
+        "arcsinh": ew.asinh,
+        "atanh": ew.atanh,
+        "arctanh": ew.atanh,
+        "acosh_": _inplace(ew.acosh, "acosh_"),
+        "arccosh_": _inplace(ew.acosh, "acosh_"),
+        "asinh_": _inplace(ew.asinh, "asinh_"),
+        "arcsinh_": _inplace(ew.asinh, "asinh_"),
+        "atanh_": _inplace(ew.atanh, "atanh_"),
+        "arctanh_": _inplace(ew.atanh, "atanh_"),
+        "copysign": ew.copysign,
+        "copysign_": _inplace(ew.copysign, "copysign_"),
+        "heaviside": ew.heaviside,
+        "heaviside_": _inplace(ew.heaviside, "heaviside_"),
+        "gcd": ew.gcd,
+        "gcd_": _inplace(ew.gcd, "gcd_"),
+        "lcm": ew.lcm,
+        "lcm_": _inplace(ew.lcm, "lcm_"),
+        "ldexp": ew.ldexp,
+        "ldexp_": _inplace(ew.ldexp, "ldexp_"),
+        "frexp": ew.frexp,
+        "nextafter": ew.nextafter,
+        "nextafter_": _inplace(ew.nextafter, "nextafter_"),
+        "isreal": ew.isreal,
+        "positive": ew.positive,
+        "bitwise_left_shift": ew.bitwise_left_shift,
+        "bitwise_right_shift": ew.bitwise_right_shift,
+        "bitwise_left_shift_": _inplace(ew.bitwise_left_shift, "bitwise_left_shift_"),
+        "bitwise_right_shift_": _inplace(ew.bitwise_right_shift, "bitwise_right_shift_"),
+        "__lshift__": _binary_or_notimpl(ew.bitwise_left_shift),
+        "__rshift__": _binary_or_notimpl(ew.bitwise_right_shift),
+        "__rlshift__": _reflected(ew.bitwise_left_shift),
+        "__rrshift__": _reflected(ew.bitwise_right_shift),
+        "__ilshift__": _inplace(ew.bitwise_left_shift, "__ilshift__"),
+        "__irshift__": _inplace(ew.bitwise_right_shift, "__irshift__"),
+        "__rdiv__": _rdiv,
+        "dist": red.dist,
+        "renorm": red.renorm,
+        # (on a copy: renorm saves its input for backward, which the write would overwrite)
+        "renorm_": _inplace(lambda self, *args: red.renorm(ew.clone(self), *args), "renorm_"),
+        "histogram": ix.histogram,
+    }
+)

@@ -69,6 +69,7 @@ def _erf(xp, a):
 
 
 exp = _unary(_ufunc("exp"), "exp")
+exp2 = _unary(_ufunc("exp2"), "exp2")
 log = _unary(_ufunc("log"), "log")
 sin = _unary(_ufunc("sin"), "sin")
 cos = _unary(_ufunc("cos"), "cos")

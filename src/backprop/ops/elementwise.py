@@ -144,7 +144,10 @@ class Div(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
-        out = a._data**b._data
+        if a._data.dtype.kind == "i":
+            out = _int_pow(a._data, b._data)
+        else:
+            out = a._data**b._data
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -162,6 +165,18 @@ class Pow(Function):
             gb = grad * B.where((a == 0) & (b >= 0), 0.0, out * B.log(a))
             gb = unbroadcast(gb, b.shape)
         return ga, gb
+
+
+def _int_pow(a, b):
+    """Integer powers as torch: a negative exponent gives 1 for base 1, +-1 for base -1 (by
+    parity) and 0 otherwise (NumPy raises instead)."""
+    xp = array_module(a)
+    neg = b < 0
+    out = a ** xp.where(neg, 0, b)
+    if xp is numpy and not neg.any():
+        return out
+    at_neg = xp.where(a == 1, 1, xp.where(a == -1, xp.where(b % 2 == 0, 1, -1), 0))
+    return xp.where(neg, at_neg, out).astype(out.dtype, copy=False)
 
 
 class Maximum(Function):
@@ -339,15 +354,36 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
             return _out(Div.apply(a, b), out, "div")
         except ValueError:
             raise broadcast_error("div", a, b) from None
-    a, b = _operands(input, other, "div")
-    xp = array_module(a._data)
-    if rounding_mode == "trunc":
-        q = xp.trunc(a._data / b._data) if a._data.dtype.kind == "f" else _int_div(a._data, b._data, trunc=True)
-    elif rounding_mode == "floor":
-        q = xp.floor_divide(a._data, b._data)
-    else:
+    if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
-    return _out(_make(q.astype(a._data.dtype, copy=False)), out, "div")
+    a, b = _operands(input, other, "div")
+    try:
+        return _out(RoundedDiv.apply(a, b, rounding_mode), out, "div")
+    except ValueError:
+        raise broadcast_error("div", a, b) from None
+
+
+class RoundedDiv(Function):
+    """``div`` with ``rounding_mode`` 'trunc' or 'floor': piecewise constant, so (as in torch)
+    differentiable with a zero gradient for both operands."""
+
+    @staticmethod
+    def forward(ctx, a, b, mode):
+        xp = array_module(a._data)
+        if mode == "trunc":
+            q = xp.trunc(a._data / b._data) if a._data.dtype.kind == "f" else _int_div(a._data, b._data, trunc=True)
+        else:
+            q = xp.floor_divide(a._data, b._data)
+        return q.astype(a._data.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad * 0, ctx.input_shape(0)) if need[0] else None,
+            unbroadcast(grad * 0, ctx.input_shape(1)) if need[1] else None,
+            None,
+        )
 
 
 def _int_div(a, b, trunc: bool):
@@ -912,6 +948,112 @@ sigmoid = _unary(Sigmoid)
 erf = _unary(Erf)
 
 
+# ---------------------------------------------------------------------------- more math (inverse hyperbolics, copysign, ldexp, frexp, ...)
+class Asinh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        with backend_of(a._data).errstate(invalid="ignore", divide="ignore"):  # NaN/inf outside the domain, as torch
+            return array_module(a._data).arcsinh(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * B.rsqrt(a * a + 1)
+
+
+class Acosh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        with backend_of(a._data).errstate(invalid="ignore", divide="ignore"):  # NaN/inf outside the domain, as torch
+            return array_module(a._data).arccosh(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * B.rsqrt(a * a - 1)
+
+
+class Atanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        with backend_of(a._data).errstate(invalid="ignore", divide="ignore"):  # NaN/inf outside the domain, as torch
+            return array_module(a._data).arctanh(a._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 - a * a)
+
+
+asinh = arcsinh = _unary(Asinh)
+acosh = arccosh = _unary(Acosh)
+atanh = arctanh = _unary(Atanh)
+
+
+class Copysign(Function):
+    """|a| with the sign of b. d/da is out / a (0 where a == 0, as torch); b gets a zero gradient."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = array_module(a._data).copysign(a._data, b._data)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        ga = unbroadcast(grad * B.where(a == 0, 0.0, out / B.where(a == 0, 1.0, a)), a.shape) if need[0] else None
+        gb = unbroadcast(grad * 0, ctx.input_shape(1)) if need[1] else None
+        return ga, gb
+
+
+def copysign(input: Tensor, other) -> Tensor:
+    """``input``'s magnitudes with ``other``'s signs (integers give the default float dtype)."""
+    require_tensor("copysign", input)
+    a, b = promote_operands(input, other, "copysign")
+    try:
+        return Copysign.apply(as_float(a), as_float(b))
+    except ValueError:
+        raise broadcast_error("copysign", a, b) from None
+
+
+def ldexp(input: Tensor, other: Tensor) -> Tensor:
+    """``input * 2**other`` (a float result; differentiable in both, as the product it is)."""
+    require_tensor("ldexp", input)
+    require_tensor("ldexp", other, "other", 2)
+    return mul(input, pow(2.0, other))
+
+
+class Frexp(Function):
+    """(mantissa, exponent int32) with ``input = mantissa * 2**exponent``: d mantissa / d input
+    is 2**-exponent; the exponent is not differentiable."""
+
+    @staticmethod
+    def forward(ctx, a):
+        mantissa, exponent = array_module(a._data).frexp(a._data)
+        exponent = exponent.astype(numpy.int32, copy=False)
+        ctx.save_for_backward(_make((-exponent).astype(a._data.dtype)))
+        return mantissa, exponent
+
+    @staticmethod
+    def backward(ctx, grad, grad_exponent):
+        (neg_exponent,) = ctx.saved_tensors
+        return grad * B.exp2(neg_exponent)
+
+
+def frexp(input: Tensor):
+    """(mantissa, exponent): ``input = mantissa * 2**exponent``, |mantissa| in [0.5, 1), exponent int32."""
+    from .. import return_types
+
+    if input._data.dtype.kind != "f":
+        raise RuntimeError("torch.frexp() only supports floating-point dtypes")
+    return return_types.frexp(*Frexp.apply(input))
+
+
 def neg(input: Tensor) -> Tensor:
     if input._data.dtype == bool:
         raise RuntimeError(
@@ -937,6 +1079,8 @@ absolute = abs
 
 
 def square(input: Tensor) -> Tensor:
+    if input._data.dtype == bool:  # as pow(input, 2): bool promotes with the int exponent
+        input = cast_to(input, _dtype.int64)
     return mul(input, input)
 
 
@@ -1196,6 +1340,145 @@ bitwise_or = _bitwise("bitwise_or", "bitwise_or")
 bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
 
 
+def _not_implemented(name: str, t: Tensor) -> NotImplementedError:
+    return NotImplementedError(f'"{name}_{t.device.type}" not implemented for \'{_TORCH_TYPE_NAMES[t.dtype.name]}\'')
+
+
+def _integer_binary(name: str, kernel_name: str, kernel, other_may_be_number: bool = False):
+    """A binary op of integer tensors (not differentiable): floats raise torch's
+    NotImplementedError naming ``kernel_name``; bool raises too unless promoted by a number."""
+
+    def op(input: Tensor, other) -> Tensor:
+        if not other_may_be_number:
+            require_tensor(name, input)
+            require_tensor(name, other, "other", 2)
+        a, b = _operands(input, other, name)
+        if a._data.dtype.kind not in "iu":
+            raise _not_implemented(kernel_name, a)
+        try:
+            return _make(kernel(array_module(a._data), a._data, b._data))
+        except ValueError:
+            raise broadcast_error(name, a, b) from None
+
+    op.__name__ = name
+    return op
+
+
+def _shift_left(xp, a, s):
+    # torch: a shift by a negative count or by the width or more gives 0
+    bits = a.dtype.itemsize * 8
+    inside = (s >= 0) & (s < bits)
+    shifted = xp.left_shift(a, xp.where(inside, s, 0).astype(a.dtype, copy=False))
+    return xp.where(inside, shifted, 0).astype(a.dtype, copy=False)
+
+
+def _shift_right(xp, a, s):
+    # torch: out-of-range counts fill with the sign bit (-1 for negative values, else 0)
+    bits = a.dtype.itemsize * 8
+    inside = (s >= 0) & (s < bits)
+    shifted = xp.right_shift(a, xp.where(inside, s, 0).astype(a.dtype, copy=False))
+    return xp.where(inside, shifted, xp.where(a < 0, -1, 0)).astype(a.dtype, copy=False)
+
+
+gcd = _integer_binary("gcd", "gcd", lambda xp, a, b: xp.gcd(a, b))
+lcm = _integer_binary("lcm", "lcm", lambda xp, a, b: xp.lcm(a, b))
+bitwise_left_shift = _integer_binary("bitwise_left_shift", "lshift", _shift_left, other_may_be_number=True)
+bitwise_right_shift = _integer_binary("bitwise_right_shift", "rshift", _shift_right, other_may_be_number=True)
+
+
+def nextafter(input: Tensor, other: Tensor) -> Tensor:
+    """The next representable float after ``input`` towards ``other`` (not differentiable)."""
+    require_tensor("nextafter", input)
+    require_tensor("nextafter", other, "other", 2)
+    a, b = _operands(input, other, "nextafter")
+    if a._data.dtype.kind != "f":
+        raise _not_implemented("nextafter", a)
+    try:
+        return NextAfter.apply(a, b)
+    except ValueError:
+        raise broadcast_error("nextafter", a, b) from None
+
+
+class NextAfter(Function):
+    """nextafter moves ``input`` by one ulp: torch passes the gradient to ``input`` unchanged
+    and gives ``other`` a zero gradient."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return array_module(a._data).nextafter(a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        return (
+            unbroadcast(grad, ctx.input_shape(0)) if need[0] else None,
+            unbroadcast(grad * 0, ctx.input_shape(1)) if need[1] else None,
+        )
+
+
+def heaviside(input: Tensor, values: Tensor) -> Tensor:
+    """The step function: 0 where input < 0, ``values`` where input == 0, 1 where input > 0."""
+    if not isinstance(values, Tensor):
+        raise TypeError(f"heaviside(): argument 'values' (position 2) must be Tensor, not {type(values).__name__}")
+    if input._data.dtype != values._data.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes.")
+    a, v = _operands(input, values, "heaviside")
+    xp = array_module(a._data)
+    try:
+        out = xp.where(a._data == 0, v._data, (a._data > 0).astype(a._data.dtype))
+    except ValueError:
+        raise broadcast_error("heaviside", a, v) from None
+    return _make(out.astype(a._data.dtype, copy=False))
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """Whether each element of ``elements`` occurs in ``test_elements`` (either may be a number)."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin() received an invalid combination of arguments - got (Number, Number)")
+    a, b = _operands(elements, test_elements, "isin")
+    xp = array_module(a._data)
+    return _make(xp.isin(a._data, b._data.reshape(-1), assume_unique=assume_unique, invert=invert))
+
+
+def isreal(input: Tensor) -> Tensor:
+    """True everywhere for real dtypes (backprop has no complex tensors)."""
+    return _make(array_module(input._data).ones(input._data.shape, dtype=bool))
+
+
+def positive(input: Tensor) -> Tensor:
+    """``+input``: the input itself (bool tensors raise, as in torch)."""
+    if input._data.dtype == bool:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+def fill(input: Tensor, value) -> Tensor:
+    """A tensor like ``input`` filled with ``value`` (a number or a 0-d tensor, whose gradient is
+    the sum of the output's; ``input`` gets a zero gradient), as ``input.clone().fill_(value)``."""
+    if isinstance(value, Tensor) and value._data.ndim:
+        raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value._data.ndim} dimensions.")
+    return Fill.apply(input, value)
+
+
+class Fill(Function):
+    @staticmethod
+    def forward(ctx, a, value):
+        xp = array_module(a._data)
+        v = value._data if isinstance(value, Tensor) else value
+        out = xp.empty(a._data.shape, dtype=a._data.dtype)
+        out[...] = v
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        g_value = None
+        if need[1]:  # every output element is the value: its gradient is their sum (0-d, its dtype)
+            total = B.sum(grad, tuple(range(len(ctx.input_shape(0)))), keepdim=True).reshape(())
+            g_value = B.cast(total, ctx._input_meta[1][1])
+        return (grad * 0 if need[0] else None), g_value
+
+
 def bitwise_not(input: Tensor) -> Tensor:
     if input._data.dtype.kind == "f":
         raise NotImplementedError(f'"bitwise_not_{input.device.type}" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
@@ -1260,4 +1543,8 @@ def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-
 
 
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    if rtol < 0:
+        raise RuntimeError(f"rtol must be greater than or equal to zero, but got {rtol}")
+    if atol < 0:
+        raise RuntimeError(f"atol must be greater than or equal to zero, but got {atol}")
     return _make(array_module(input._data).isclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))

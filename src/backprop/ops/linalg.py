@@ -169,8 +169,16 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 ger = outer
 
 
+def _integral_scalars(prod: Tensor, alpha, beta) -> tuple:
+    """With integer tensors torch casts ``alpha``/``beta`` to the integer dtype (truncating)."""
+    if prod._data.dtype.kind in "iu":
+        return int(alpha), int(beta)
+    return alpha, beta
+
+
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
     prod = mm(mat1, mat2)
+    alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
         prod = prod * alpha
     return prod + (input if beta == 1 else input * beta)
@@ -178,6 +186,7 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     prod = bmm(batch1, batch2)
+    alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
         prod = prod * alpha
     return prod + (input if beta == 1 else input * beta)
@@ -185,6 +194,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
 
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
     prod = mv(mat, vec)
+    alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
         prod = prod * alpha
     return prod + (input if beta == 1 else input * beta)
