@@ -351,6 +351,8 @@ from .ops.elementwise import (
     ldexp,
     nextafter,
     positive,
+    real,
+    sgn,
 )
 from .ops.indexing import histogram, histogramdd
 from .ops.reduction import cumulative_trapezoid, dist, gradient, renorm, trapezoid, trapz

@@ -1140,10 +1140,12 @@ clip = clamp
 
 
 def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002
+    require_tensor("clamp_min", input)
     return clamp(input, min=min)
 
 
 def clamp_max(input: Tensor, max) -> Tensor:  # noqa: A002
+    require_tensor("clamp_max", input)
     return clamp(input, max=max)
 
 
@@ -1531,6 +1533,14 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Ten
     if input._data.dtype.kind != "f":
         return input.clone()
     return NanToNum.apply(input, nan, posinf, neginf)
+
+
+def real(input: Tensor) -> Tensor:
+    """The real part: the input itself (backprop's tensors are real)."""
+    return input
+
+
+sgn = sign
 
 
 def equal(input: Tensor, other: Tensor) -> bool:

@@ -543,7 +543,9 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumprod")
     if dtype is not None:
         input = input.to(dtype)
-    if input._data.ndim == 0:  # NumPy's cumprod flattens a 0-d array to shape (1,)
+    elif input._data.dtype.kind in "biu":  # integer products accumulate in int64, as sum
+        input = input.to(_dtype.int64)
+    if input._data.ndim == 0:  # NumPy's cumprod flattens 0-d input to shape (1,)
         return input.clone()
     return Cumprod.apply(input, d)
 
