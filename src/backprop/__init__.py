@@ -351,7 +351,6 @@ from .ops.elementwise import (
     ldexp,
     nextafter,
     positive,
-    real,
     sgn,
 )
 from .ops.indexing import histogram, histogramdd

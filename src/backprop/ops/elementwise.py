@@ -1443,8 +1443,13 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
 
 
 def isreal(input: Tensor) -> Tensor:
-    """True everywhere for real dtypes (backprop has no complex tensors)."""
-    return _make(array_module(input._data).ones(input._data.shape, dtype=bool))
+    """Whether each element is real: True everywhere for real dtypes; for complex ones, where
+    the imaginary part is zero."""
+    arr = input._data
+    xp = array_module(arr)
+    if arr.dtype.kind == "c":
+        return _make(xp.imag(arr) == 0)
+    return _make(xp.ones(arr.shape, dtype=bool))
 
 
 def positive(input: Tensor) -> Tensor:
@@ -1533,11 +1538,6 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Ten
     if input._data.dtype.kind != "f":
         return input.clone()
     return NanToNum.apply(input, nan, posinf, neginf)
-
-
-def real(input: Tensor) -> Tensor:
-    """The real part: the input itself (backprop's tensors are real)."""
-    return input
 
 
 sgn = sign
