@@ -96,7 +96,8 @@ def name_present(name: str) -> bool:
     """Whether backprop has op_db's ``name``: a function at that path or a Tensor method/attribute."""
     if _lookup(name) is not None:
         return True
-    return "." not in name and hasattr(backprop.Tensor, name)
+    # a Tensor method, or the in-place method op_db samples under the plain name (cauchy -> Tensor.cauchy_)
+    return "." not in name and (hasattr(backprop.Tensor, name) or hasattr(backprop.Tensor, name + "_"))
 
 
 def _rebind(fn):
@@ -258,6 +259,8 @@ class MismatchError(AssertionError):
 
 def _np(t) -> np.ndarray:
     if isinstance(t, torch.Tensor):
+        if t._is_zerotensor():  # torch's symbolic zero gradient (sgn, ...)
+            t = torch.zeros(t.shape, dtype=t.dtype)
         t = t.detach().resolve_conj().resolve_neg()
         return (t.float() if t.dtype == torch.bfloat16 else t).cpu().numpy()
     return np.asarray(t.detach().cpu().numpy())
