@@ -330,6 +330,32 @@ from .serialization import load, save
 
 __version__ = "0.1.0"
 
+# ---- linalg: torch-level decompositions, solvers and determinants (ops/decompositions.py)
+from .ops.decompositions import (
+    cholesky_inverse,
+    cholesky_solve,
+    det,
+    geqrf,
+    logdet,
+    lu_unpack,
+    matrix_exp,
+    matrix_power,
+    ormqr,
+    pinverse,
+    triangular_solve,
+)
+from .ops.decompositions import inv as inverse
+from .ops.decompositions import torch_cholesky as cholesky
+from .ops.decompositions import torch_lu as lu
+from .ops.decompositions import torch_lu_solve as lu_solve
+from .ops.decompositions import torch_qr as qr
+from .ops.decompositions import torch_slogdet as slogdet
+from .ops.decompositions import torch_svd as svd
+from .ops.linalg import addbmm, addr
+from .ops.lowrank import pca_lowrank, svd_lowrank
+
+# ---- end linalg
+
 _LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli", "distributions", "testing")
 
 

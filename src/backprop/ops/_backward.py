@@ -101,6 +101,8 @@ def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
 
 def cast(x, np_dtype):
     """``x`` in NumPy dtype ``np_dtype`` (differentiable for Tensors)."""
+    if isinstance(x, numpy.generic):  # NumPy's result of comparing two 0-d arrays
+        x = numpy.asarray(x)
     if is_array(x):
         return x.astype(np_dtype, copy=False)
     if x._data.dtype == np_dtype:
