@@ -24,6 +24,7 @@ from .. import _dtype
 from .._backend import CPU, array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
+from ..autograd.grad_mode import _state as grad_state
 from . import elementwise as ew
 from . import movement as mv
 from . import reduction as red
@@ -433,15 +434,22 @@ class Det(Function):
 
 
 def _cofactor(A: Tensor, d: Tensor) -> Tensor:
-    """The cofactor matrix ``det(A) A^{-T}``, the gradient of ``det``; for singular matrices
-    it comes from the SVD ``A = U S V^T``: ``det(U) det(V) U diag(prod_{j!=i} s_j) V^T``."""
+    """The cofactor matrix ``det(A) A^{-T}``, the gradient of ``det``. For a singular matrix
+    (det exactly 0) torch's conventions are followed: a plain backward gives 0; a recorded one
+    (``create_graph``) gives the true cofactor, from the SVD ``A = U S V^T`` as
+    ``det(U) det(V) U diag(prod_{j!=i} s_j) V^T``."""
     n = A._data.shape[-1]
     if n == 0:
         return A * 0
-    if bool(array_module(d._data).all(d._data != 0)) and not _has_nonfinite(d._data):
-        return d.unsqueeze(-1).unsqueeze(-1) * Inv.apply(A).mT
-    U, S, Vh = SVD.apply(A, False)
     xp = array_module(A._data)
+    singular = d._data == 0
+    if not bool(singular.any()):
+        return d.unsqueeze(-1).unsqueeze(-1) * Inv.apply(A).mT
+    if not grad_state.enabled:
+        eye = xp.eye(n, dtype=A._data.dtype)
+        safe = _make(xp.where(singular[..., None, None], eye, A._data))
+        return d.unsqueeze(-1).unsqueeze(-1) * Inv.apply(safe).mT  # d is 0 where singular
+    U, S, Vh = SVD.apply(A, False)
     sign = _make(xp.asarray(xp.linalg.det(U._data) * xp.linalg.det(Vh._data), dtype=A._data.dtype))
     eye = _make(xp.eye(n, dtype=bool))
     others = red.prod(ew.where(eye, 1.0, _rows_of(S, n)), -1)
@@ -480,6 +488,8 @@ class Slogdet(Function):
     @staticmethod
     def backward(ctx, g_sign, g_logabs):
         (A,) = ctx.saved_tensors
+        if g_logabs is None:
+            return None
         if A._data.shape[-1] == 0:
             return A * 0
         return g_logabs.unsqueeze(-1).unsqueeze(-1) * Inv.apply(A).mT
@@ -622,6 +632,8 @@ class QR(Function):
                                "linalg.qr.")
         if ctx.mode == "complete" and m > n:
             raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+        gQ = Q * 0 if gQ is None else gQ
+        gR = R * 0 if gR is None else gR
         return _qr_backward(Q, R, gQ, gR, m, n), None
 
 
@@ -763,7 +775,7 @@ class Eigh(Function):
         L, V = ctx.saved_tensors
         n = L._data.shape[-1]
         xp = array_module(L._data)
-        inner = mv.diag_embed(gL)
+        inner = mv.diag_embed(gL if gL is not None else L * 0)
         if gV is not None:
             VtgV = V.mT @ gV
             skew = (VtgV - VtgV.mT) * 0.5
