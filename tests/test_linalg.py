@@ -74,16 +74,16 @@ DISTINCT_SPEC = np.array([[4.0, 1.0, 0.5], [0.2, 2.0, 0.3], [0.1, 0.4, -1.0]])
 
 CASES = [
     # inverse, solve, determinants
-    _c("inv", lambda m, a: m.linalg.inv(_wc(m, a)), I((2, 3, 3))),
+    _c("inv", lambda m, a: m.linalg.inv(_wc(m, a)), I((2, 3, 3)), gradgradcheck=True),
     _c("inverse_method", lambda m, a: _wc(m, a).inverse(), I((3, 3))),
     _c("inv_ex", lambda m, a: m.linalg.inv_ex(_wc(m, a)), I((2, 3, 3))),
-    _c("det", lambda m, a: m.linalg.det(_wc(m, a)), I((2, 3, 3))),
+    _c("det", lambda m, a: m.linalg.det(_wc(m, a)), I((2, 3, 3)), gradgradcheck=True),
     _c("det_method_torch", lambda m, a: (m.det(_wc(m, a)), _wc(m, a).det()), I((3, 3))),
     _c("det_singular", lambda m, a: m.linalg.det(m.cat([a, a[..., :1, :]], -2)), I((2, 3)), gradcheck=False),
-    _c("slogdet", lambda m, a: m.linalg.slogdet(_wc(m, a)), I((2, 3, 3))),
+    _c("slogdet", lambda m, a: m.linalg.slogdet(_wc(m, a)), I((2, 3, 3)), gradgradcheck=True),
     _c("torch_slogdet", lambda m, a: tuple(m.slogdet(_wc(m, a))), I((3, 3))),
     _c("logdet", lambda m, a: m.logdet(_spd(m, a)), I((2, 3, 3))),
-    _c("solve", lambda m, a, b: m.linalg.solve(_wc(m, a), b), I((2, 3, 3)), I((3, 2))),
+    _c("solve", lambda m, a, b: m.linalg.solve(_wc(m, a), b), I((2, 3, 3)), I((3, 2)), gradgradcheck=True),
     _c("solve_vector", lambda m, a, b: m.linalg.solve(_wc(m, a), b), I((2, 3, 3)), I((2, 3))),
     _c("solve_right", lambda m, a, b: m.linalg.solve(_wc(m, a), b, left=False), I((3, 3)), I((2, 4, 3))),
     _c("solve_ex", lambda m, a, b: m.linalg.solve_ex(_wc(m, a), b), I((3, 3)), I((3, 2))),
@@ -94,7 +94,7 @@ CASES = [
     _c("triangular_solve_transpose", lambda m, b, a: b.triangular_solve(_tri(m, a, False), upper=False, transpose=True),
        I((2, 3, 2)), I((2, 3, 3))),
     # Cholesky
-    _c("cholesky", lambda m, a: m.linalg.cholesky(_spd(m, a)), I((2, 3, 3))),
+    _c("cholesky", lambda m, a: m.linalg.cholesky(_spd(m, a)), I((2, 3, 3)), gradgradcheck=True),
     _c("cholesky_upper", lambda m, a: m.linalg.cholesky(_spd(m, a), upper=True), I((3, 3))),
     _c("cholesky_ex", lambda m, a: m.linalg.cholesky_ex(_spd(m, a)), I((3, 3))),
     _c("torch_cholesky", lambda m, a: _spd(m, a).cholesky(), I((3, 3))),
@@ -107,20 +107,20 @@ CASES = [
     _c("qr_complete_square", lambda m, a: m.linalg.qr(a, mode="complete"), I((3, 3))),
     _c("qr_r", lambda m, a: m.linalg.qr(a, mode="r")[1], I((4, 3), requires_grad=False), gradcheck=False),
     _c("torch_qr", lambda m, a: tuple(a.qr()), I((4, 3))),
-    _c("eigh", lambda m, a: _eigh(m, a), I((2, 3, 3))),
+    _c("eigh", lambda m, a: _eigh(m, a), I((2, 3, 3)), gradgradcheck=True),
     _c("eigh_upper", lambda m, a: _eigh(m, a, "U"), I((3, 3))),
     _c("eigvalsh", lambda m, a: m.linalg.eigvalsh(_spd(m, a)), I((2, 4, 4))),
-    _c("svd_tall", lambda m, a: _svd(m, a), I((2, 4, 3))),
+    _c("svd_tall", lambda m, a: _svd(m, a), I((2, 4, 3)), gradgradcheck=True),
     _c("svd_wide", lambda m, a: _svd(m, a), I((3, 5))),
     _c("svd_full", lambda m, a: _svd(m, a, True), I((4, 3))),
     _c("torch_svd", lambda m, a: _torch_svd(m, a), I((4, 3))),
     _c("svdvals", lambda m, a: m.linalg.svdvals(a), I((2, 3, 4))),
     # pseudo-inverse, least squares, rank, condition
-    _c("pinv_tall", lambda m, a: m.linalg.pinv(a), I((2, 4, 3))),
+    _c("pinv_tall", lambda m, a: m.linalg.pinv(a), I((2, 4, 3)), gradgradcheck=True),
     _c("pinv_wide", lambda m, a: m.linalg.pinv(a), I((3, 5))),
     _c("pinv_hermitian", lambda m, a: m.linalg.pinv(_spd(m, a), hermitian=True), I((3, 3))),
     _c("pinverse", lambda m, a: a.pinverse(), I((4, 2))),
-    _c("lstsq", lambda m, a, b: m.linalg.lstsq(a, b).solution, I((2, 5, 3)), I((2, 5, 2))),
+    _c("lstsq", lambda m, a, b: m.linalg.lstsq(a, b).solution, I((2, 5, 3)), I((2, 5, 2)), gradgradcheck=True),
     _c("lstsq_gelsd", lambda m, a, b: tuple(m.linalg.lstsq(a, b, driver="gelsd")), I((5, 3)), I((5, 2)), gradcheck=False),
     _c("lstsq_gelsd_residuals", lambda m, a, b: m.linalg.lstsq(a, b, driver="gelsd").residuals, I((5, 3)), I((5, 2))),
     _c("matrix_rank", lambda m, a: m.linalg.matrix_rank(m.cat([a, a[..., :1, :]], -2)), I((2, 3, 4)), gradcheck=False),
@@ -128,7 +128,7 @@ CASES = [
     # torch 2.13's own backward of cond(p='fro') fails (an in-place write to inv_ex's saved output)
     _c("cond_fro", lambda m, a: m.linalg.cond(_wc(m, a), "fro"), I((3, 3), requires_grad=False), gradcheck=False),
     # LU
-    _c("lu_square", lambda m, a: m.linalg.lu(a), I((2, 3, 3))),
+    _c("lu_square", lambda m, a: m.linalg.lu(a), I((2, 3, 3)), gradgradcheck=True),
     _c("lu_tall", lambda m, a: m.linalg.lu(a), I((5, 3))),
     _c("lu_wide", lambda m, a: m.linalg.lu(a), I((3, 5))),
     _c("lu_factor", lambda m, a: tuple(m.linalg.lu_factor(a)), I((2, 4, 4))),
@@ -143,7 +143,7 @@ CASES = [
     _c("householder_product", lambda m, a, t: m.linalg.householder_product(a, t), I((4, 3)), I((2,), "unit")),
     _c("ormqr", lambda m, a, t, c: m.ormqr(a, t, c), I((4, 3)), I((3,), "unit"), I((4, 2))),
     _c("ormqr_right_transpose", lambda m, a, t, c: a.ormqr(t, c, left=False, transpose=True), I((3, 2)), I((2,), "unit"), I((2, 3))),
-    _c("matrix_exp", lambda m, a: m.linalg.matrix_exp(a * 0.5), I((2, 3, 3))),
+    _c("matrix_exp", lambda m, a: m.linalg.matrix_exp(a * 0.5), I((2, 3, 3)), gradgradcheck=True),
     _c("matrix_exp_method", lambda m, a: (a * 0.5).matrix_exp(), I((3, 3))),
     _c("matrix_power", lambda m, a: m.linalg.matrix_power(a, 3), I((2, 3, 3))),
     _c("matrix_power_negative", lambda m, a: m.linalg.matrix_power(_wc(m, a), -2), I((3, 3))),
@@ -157,7 +157,7 @@ CASES = [
     _c("addbmm", lambda m, i, a, b: m.addbmm(i, a, b, beta=0.5, alpha=2.0), I((3, 2)), I((4, 3, 5)), I((4, 5, 2))),
     _c("addr", lambda m, i, a, b: i.addr(a, b, alpha=0.5), I((3, 1)), I((3,)), I((4,))),
     # norms
-    _c("matrix_norm_nuc", lambda m, a: m.linalg.matrix_norm(a, "nuc"), I((2, 3, 4))),
+    _c("matrix_norm_nuc", lambda m, a: m.linalg.matrix_norm(a, "nuc"), I((2, 3, 4)), gradgradcheck=True),
     _c("matrix_norm_2", lambda m, a: m.linalg.matrix_norm(a, 2, keepdim=True), I((2, 3, 4))),
     _c("matrix_norm_m2_dims", lambda m, a: m.linalg.matrix_norm(a, -2, dim=(0, 2)), I((3, 2, 4))),
     _c("matrix_norm_inf", lambda m, a: m.linalg.matrix_norm(a, float("inf")), I((2, 3, 4), "distinct")),
@@ -166,7 +166,7 @@ CASES = [
     _c("linalg_norm_2d_ord2", lambda m, a: m.linalg.norm(a, 2), I((3, 4))),
     _c("torch_norm_nuc", lambda m, a: m.norm(a, "nuc"), I((3, 4))),
     _c("vector_norm_p_half_at_zero", lambda m, a: m.linalg.vector_norm(a * 0, 0.5), I((4,)), gradcheck=False),
-    _c("vector_norm_p3", lambda m, a: m.linalg.vector_norm(a, 3, dim=1), I((2, 4))),
+    _c("vector_norm_p3", lambda m, a: m.linalg.vector_norm(a, 3, dim=1), I((2, 4)), gradgradcheck=True),
 ]
 
 test_matches_torch, test_matches_torch_noncontiguous, test_create_graph_matches_torch, test_gradcheck, test_gradgradcheck = (

@@ -194,7 +194,7 @@ class Inv(Function):
     _array_backward = False
 
     @staticmethod
-    def forward(ctx, A):
+    def forward(ctx, A, op="linalg.inv"):
         arr = A._data
         xp = array_module(arr)
         if arr.shape[-1] == 0:
@@ -203,7 +203,7 @@ class Inv(Function):
             try:
                 out = xp.linalg.inv(arr)
             except numpy.linalg.LinAlgError:
-                raise LinAlgError(_singular_message(_op(), arr)) from None
+                raise LinAlgError(_singular_message(op, arr)) from None
         ctx.save_for_backward(out)
         return out
 
@@ -211,24 +211,13 @@ class Inv(Function):
     def backward(ctx, g):
         (X,) = ctx.saved_tensors
         Xt = X.mT
-        return -(Xt @ g @ Xt)
+        return -(Xt @ g @ Xt), None
 
 
 def inv(A: Tensor, *, out=None) -> Tensor:
     """Inverse of (a batch of) square matrices; singular ones raise ``LinAlgError``."""
     check_matrix(A, "linalg.inv")
-    return _write_out(_call_named(Inv, "linalg.inv", (A,)), out)
-
-
-_CURRENT_OP: list = []
-
-
-def _call_named(fn, op, args):
-    _CURRENT_OP.append(op)
-    try:
-        return fn.apply(*args)
-    finally:
-        _CURRENT_OP.pop()
+    return _write_out(Inv.apply(A), out)
 
 
 def _write_out(result, out):
@@ -251,7 +240,7 @@ class Solve(Function):
     _array_backward = False
 
     @staticmethod
-    def forward(ctx, A, B):
+    def forward(ctx, A, B, op="linalg.solve"):
         a, b = A._data, B._data
         xp = array_module(a)
         if a.shape[-1] == 0 or b.shape[-1] == 0:
@@ -260,7 +249,7 @@ class Solve(Function):
             try:
                 out = xp.linalg.solve(a, b)
             except numpy.linalg.LinAlgError:
-                raise LinAlgError(f"{_op()}: The solver failed because the input matrix is singular.") from None
+                raise LinAlgError(f"{op}: The solver failed because the input matrix is singular.") from None
         ctx.save_for_backward(A, out)
         return out
 
@@ -269,11 +258,7 @@ class Solve(Function):
         A, X = ctx.saved_tensors
         gB = Solve.apply(A.mT, g)
         gA = -(gB @ X.mT) if ctx.needs_input_grad[0] else None
-        return gA, gB
-
-
-def _op() -> str:
-    return _CURRENT_OP[-1] if _CURRENT_OP else "linalg"
+        return gA, gB, None
 
 
 def _solve_is_vector(A: Tensor, B: Tensor) -> bool:
@@ -303,7 +288,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True, out=None) -> Tensor:
     if not left:
         return _write_out(solve(A.mT, Bm.mT).mT, out)
     batch = _batch_broadcast(op, tuple(A._data.shape[:-2]), tuple(Bm._data.shape[:-2]))
-    X = _call_named(Solve, op, (_expand_batch(A, batch), _expand_batch(Bm, batch)))
+    X = Solve.apply(_expand_batch(A, batch), _expand_batch(Bm, batch), op)
     return _write_out(X.squeeze(-1) if vector else X, out)
 
 
@@ -334,15 +319,19 @@ def _lu_info(A: Tensor) -> Tensor:
 
 
 def inv_ex(A: Tensor, *, check_errors: bool = False, out=None):
-    """``inv`` and an int32 ``info`` per matrix instead of raising (unless ``check_errors``)."""
+    """``inv`` and an int32 ``info`` per matrix instead of raising (unless ``check_errors``).
+    The inverse of a singular matrix is unspecified (torch returns LAPACK's partial work); here
+    it is zero, and the others are inverted as usual."""
     check_matrix(A, "linalg.inv_ex")
     info = _lu_info(A)
-    if check_errors or bool((info._data == 0).all()):
-        return _write_out(linalg_inv_ex(inv(A), info), out)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lu, piv = _lu_factor_arrays(A._data)
-    return _write_out(linalg_inv_ex(_make(lu), info), out)
+    singular = info._data != 0
+    if check_errors or not bool(singular.any()):
+        return _write_out(linalg_inv_ex(Inv.apply(A, "linalg.inv_ex"), info), out)
+    xp = array_module(A._data)
+    eye = xp.eye(A._data.shape[-1], dtype=A._data.dtype)
+    safe = ew.where(_make(singular[..., None, None]), _make(eye), A)
+    inverse = ew.where(_make(singular[..., None, None]), 0.0, Inv.apply(safe, "linalg.inv_ex"))
+    return _write_out(linalg_inv_ex(inverse, info), out)
 
 
 # ---------------------------------------------------------------------------- triangular solves
@@ -498,7 +487,7 @@ class Slogdet(Function):
 def slogdet(A: Tensor, *, out=None):
     """``(sign, log|det|)`` of square matrices; the log-determinant is differentiable."""
     check_matrix(A, "linalg.slogdet")
-    sign, logabs = _call_named(Slogdet, "linalg.slogdet", (A,))
+    sign, logabs = Slogdet.apply(A)
     return _write_out(linalg_slogdet(sign, logabs), out)
 
 
@@ -524,7 +513,7 @@ class Cholesky(Function):
     _array_backward = False
 
     @staticmethod
-    def forward(ctx, A):
+    def forward(ctx, A, op="linalg.cholesky"):
         arr = A._data
         xp = array_module(arr)
         if arr.shape[-1] == 0:
@@ -533,9 +522,9 @@ class Cholesky(Function):
             try:
                 out = xp.linalg.cholesky(arr)
             except numpy.linalg.LinAlgError:
-                raise LinAlgError(_not_pd_message(_op(), arr)) from None
+                raise LinAlgError(_not_pd_message(op, arr)) from None
             if backend_of(arr).checks_values and _has_nonfinite(out) and not _has_nonfinite(arr):
-                raise LinAlgError(_not_pd_message(_op(), arr))
+                raise LinAlgError(_not_pd_message(op, arr))
         ctx.save_for_backward(out)
         return out
 
@@ -547,13 +536,13 @@ class Cholesky(Function):
         phi = mv.tril(M, -1) + mv.diag_embed(mv.diagonal(M, 0, -2, -1) * 0.5)
         gA = SolveTriangular.apply(L.mT, phi, True, True, False)
         gA = SolveTriangular.apply(L, gA, False, False, False)
-        return (gA + gA.mT) * 0.5
+        return (gA + gA.mT) * 0.5, None
 
 
 def cholesky(A: Tensor, *, upper: bool = False, out=None) -> Tensor:
     """Cholesky factor of symmetric positive-definite matrices (lower; ``upper`` gives L^T)."""
     check_matrix(A, "linalg.cholesky")
-    L = _call_named(Cholesky, "linalg.cholesky", (A,))
+    L = Cholesky.apply(A)
     return _write_out(L.mT if upper else L, out)
 
 
@@ -564,7 +553,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False, o
     arr = A._data
     xp = array_module(arr)
     try:
-        L = _call_named(Cholesky, "linalg.cholesky_ex", (A,))
+        L = Cholesky.apply(A, "linalg.cholesky_ex")
         info = _make(xp.zeros(arr.shape[:-2], dtype=xp.int32))
     except LinAlgError:
         if check_errors:
@@ -767,8 +756,9 @@ class Eigh(Function):
             w, v = xp.zeros(arr.shape[:-1], arr.dtype), xp.zeros(arr.shape, arr.dtype)
         else:
             w, v = xp.linalg.eigh(arr, UPLO=uplo)
+        w, v = w.astype(arr.dtype, copy=False), v.astype(arr.dtype, copy=False)
         ctx.save_for_backward(w, v)
-        return w.astype(arr.dtype, copy=False), v.astype(arr.dtype, copy=False)
+        return w, v
 
     @staticmethod
     def backward(ctx, gL, gV):
@@ -917,15 +907,15 @@ def _tolerances(A: Tensor, atol, rtol, smax: Tensor) -> Tensor:
 
 
 class Pinv(Function):
-    """The pseudo-inverse ``P`` of ``A`` (computed by the caller from the SVD), with the gradient
-    of the pseudo-inverse at constant rank."""
+    """The pseudo-inverse of ``A``, given as the array ``P`` the caller computed from the SVD,
+    with the gradient of the pseudo-inverse at constant rank."""
 
     _array_backward = False
 
     @staticmethod
     def forward(ctx, A, P):
-        ctx.save_for_backward(A, P)
-        return P._data
+        ctx.save_for_backward(A, P)  # P, the output, is saved as such: differentiable again
+        return P
 
     @staticmethod
     def backward(ctx, G):
@@ -946,8 +936,7 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False, out=None) 
     xp = array_module(arr)
     m, n = arr.shape[-2:]
     if m == 0 or n == 0:
-        P = _make(xp.zeros(arr.shape[:-2] + (n, m), arr.dtype))
-        return _write_out(Pinv.apply(A, P), out)
+        return _write_out(Pinv.apply(A, xp.zeros(arr.shape[:-2] + (n, m), arr.dtype)), out)
     if hermitian:
         w, v = xp.linalg.eigh(arr)
         absw = xp.abs(w)
@@ -961,7 +950,7 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False, out=None) 
         keep = s > cutoff[..., None]
         sinv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(arr.dtype)
         P = (xp.swapaxes(vh, -1, -2) * sinv[..., None, :]) @ xp.swapaxes(u, -1, -2)
-    return _write_out(Pinv.apply(A, _make(P.astype(arr.dtype, copy=False))), out)
+    return _write_out(Pinv.apply(A, xp.ascontiguousarray(P.astype(arr.dtype, copy=False))), out)
 
 
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002

@@ -484,9 +484,10 @@ class NormP(Function):
         xp = array_module(arr)
         with backend_of(arr).errstate(divide="ignore", over="ignore", invalid="ignore"):
             out = xp.sum(xp.abs(arr) ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+        out = xp.asarray(out, dtype=arr.dtype)  # an array (NumPy gives scalars for full reductions), saved as returned
         ctx.p, ctx.dims, ctx.keepdim = p, dims, keepdim
         ctx.save_for_backward(a, out)
-        return out.astype(arr.dtype, copy=False)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
