@@ -156,6 +156,9 @@ CASES = [
     _c("diagonal", lambda m, a: m.linalg.diagonal(a, offset=1), I((2, 3, 4))),
     _c("addbmm", lambda m, i, a, b: m.addbmm(i, a, b, beta=0.5, alpha=2.0), I((3, 2)), I((4, 3, 5)), I((4, 5, 2))),
     _c("addr", lambda m, i, a, b: i.addr(a, b, alpha=0.5), I((3, 1)), I((3,)), I((4,))),
+    _c("addr_inplace", lambda m, i, a, b: (i * 1).addr_(a, b, beta=2), I((3, 4)), I((3,)), I((4,))),
+    _c("addbmm_inplace", lambda m, i, a, b: (i * 1).addbmm_(a, b), I((3, 2)), I((4, 3, 5)), I((4, 5, 2))),
+    _c("orgqr", lambda m, a, t: m.orgqr(a, t), I((4, 3)), I((3,), "unit")),
     # norms
     _c("matrix_norm_nuc", lambda m, a: m.linalg.matrix_norm(a, "nuc"), I((2, 3, 4)), gradgradcheck=True),
     _c("matrix_norm_2", lambda m, a: m.linalg.matrix_norm(a, 2, keepdim=True), I((2, 3, 4))),
@@ -307,3 +310,17 @@ def test_inv_ex_reports_info():
     ours = bp.linalg.inv_ex(bp.tensor(SINGULAR))
     theirs = torch.linalg.inv_ex(torch.tensor(SINGULAR))
     np.testing.assert_array_equal(ours.info.numpy(), theirs.info.numpy())
+
+
+def test_out_arguments_are_written_and_resized():
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    out = bp.empty(0, dtype=bp.float64)
+    result = bp.linalg.inv(bp.tensor(a), out=out)
+    assert result is out
+    np.testing.assert_allclose(out.numpy(), np.linalg.inv(a))
+    sign, logabs = bp.empty(0, dtype=bp.float64), bp.empty(0, dtype=bp.float64)
+    bp.linalg.slogdet(bp.tensor(a), out=(sign, logabs))
+    np.testing.assert_allclose(logabs.numpy(), np.log(5.0))
+    L = bp.zeros(2, 2, dtype=bp.float64)
+    bp.linalg.cholesky(bp.tensor(a), out=L)
+    np.testing.assert_allclose(L.numpy(), np.linalg.cholesky(a))

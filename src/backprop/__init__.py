@@ -344,6 +344,7 @@ from .ops.decompositions import (
     pinverse,
     triangular_solve,
 )
+from .ops.decompositions import householder_product as orgqr
 from .ops.decompositions import inv as inverse
 from .ops.decompositions import torch_cholesky as cholesky
 from .ops.decompositions import torch_lu as lu

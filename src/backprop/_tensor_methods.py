@@ -793,8 +793,12 @@ _bind(
         "triangular_solve": dec.triangular_solve,
         "geqrf": dec.geqrf,
         "ormqr": dec.ormqr,
+        "orgqr": dec.householder_product,
         "addbmm": la.addbmm,
         "addr": la.addr,
+        # (on a clone of self: the beta * self term saves its operand, which the write would overwrite)
+        "addbmm_": _inplace(lambda self, *args, **kwargs: la.addbmm(ew.clone(self), *args, **kwargs), "addbmm_"),
+        "addr_": _inplace(lambda self, *args, **kwargs: la.addr(ew.clone(self), *args, **kwargs), "addr_"),
     }
 )
 

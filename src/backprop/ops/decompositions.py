@@ -221,17 +221,23 @@ def inv(A: Tensor, *, out=None) -> Tensor:
 
 
 def _write_out(result, out):
+    """``result`` written into ``out`` (a tensor, or a tuple of them for tuple results); an
+    ``out`` of another shape is resized, as torch does."""
     if out is None:
         return result
     if isinstance(result, tuple):
         for o, r in zip(out, result):
-            o.resize_(r.shape) if hasattr(o, "resize_") and tuple(o.shape) != tuple(r.shape) else None
-            o.copy_(r)
+            _write_one(o, r)
         return out
-    if tuple(out.shape) != tuple(result.shape) and hasattr(out, "resize_"):
-        out.resize_(result.shape)
-    out.copy_(result)
+    _write_one(out, result)
     return out
+
+
+def _write_one(out: Tensor, result: Tensor) -> None:
+    if tuple(out.shape) != tuple(result.shape):
+        out.data = result.detach().clone()
+    else:
+        out.copy_(result)
 
 
 class Solve(Function):
