@@ -324,3 +324,15 @@ def test_out_arguments_are_written_and_resized():
     L = bp.zeros(2, 2, dtype=bp.float64)
     bp.linalg.cholesky(bp.tensor(a), out=L)
     np.testing.assert_allclose(L.numpy(), np.linalg.cholesky(a))
+
+
+def test_ex_variants_report_singular_matrices_without_raising():
+    a = np.array([[[1.0, 2.0], [2.0, 4.0]], [[2.0, 0.0], [0.0, 2.0]]])
+    ours = bp.linalg.solve_ex(bp.tensor(a), bp.ones(2, dtype=bp.float64))
+    theirs = torch.linalg.solve_ex(torch.tensor(a), torch.ones(2, dtype=torch.float64))
+    np.testing.assert_array_equal(ours.info.numpy(), theirs.info.numpy())
+    np.testing.assert_allclose(ours.result[1].numpy(), theirs.result[1].numpy())  # the regular one
+    with pytest.raises(bp.linalg.LinAlgError, match="solve_ex"):
+        bp.linalg.solve_ex(bp.tensor(a), bp.ones(2, dtype=bp.float64), check_errors=True)
+    with pytest.raises(RuntimeError, match=r"U\[2,2\] is zero"):
+        bp.linalg.lu_factor_ex(bp.tensor(a[0]), check_errors=True)

@@ -255,7 +255,7 @@ class Solve(Function):
             try:
                 out = xp.linalg.solve(a, b)
             except numpy.linalg.LinAlgError:
-                raise LinAlgError(f"{op}: The solver failed because the input matrix is singular.") from None
+                raise LinAlgError(f"torch.{op}: The solver failed because the input matrix is singular.") from None
         ctx.save_for_backward(A, out)
         return out
 
@@ -273,7 +273,10 @@ def _solve_is_vector(A: Tensor, B: Tensor) -> bool:
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True, out=None) -> Tensor:
     """``X`` with ``A X = B`` (``X A = B`` for ``left=False``); B a vector or matrices, batches broadcast."""
-    op = "linalg.solve"
+    return _write_out(_solve(A, B, left, "linalg.solve"), out)
+
+
+def _solve(A: Tensor, B: Tensor, left: bool, op: str) -> Tensor:
     check_matrix(A, op)
     if not isinstance(B, Tensor):
         raise TypeError(f"linalg.solve(): argument 'B' must be Tensor, not {type(B).__name__}")
@@ -292,10 +295,10 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True, out=None) -> Tensor:
             f"({_dims(A)} and {_dims(Bm)})"
         )
     if not left:
-        return _write_out(solve(A.mT, Bm.mT).mT, out)
+        return _solve(A.mT, Bm.mT, True, op).mT
     batch = _batch_broadcast(op, tuple(A._data.shape[:-2]), tuple(Bm._data.shape[:-2]))
     X = Solve.apply(_expand_batch(A, batch), _expand_batch(Bm, batch), op)
-    return _write_out(X.squeeze(-1) if vector else X, out)
+    return X.squeeze(-1) if vector else X
 
 
 def _dims(t: Tensor) -> str:
@@ -304,10 +307,19 @@ def _dims(t: Tensor) -> str:
 
 def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False, out=None):
     """``solve`` and an int32 ``info`` per matrix (0: success; k: the k-th pivot is zero)."""
-    check_matrix(A, "linalg.solve_ex")
+    op = "linalg.solve_ex"
+    check_matrix(A, op)
     info = _lu_info(A)
-    result = solve(A, B, left=left)
-    return _write_out(linalg_solve_ex(result, info), out)
+    singular = info._data != 0
+    if check_errors or not bool(singular.any()):
+        return _write_out(linalg_solve_ex(_solve(A, B, left, op), info), out)
+    # the solution for a singular matrix is unspecified (torch's is LAPACK's partial work): zero here
+    xp = array_module(A._data)
+    mask = _make(singular[..., None, None])
+    safe = ew.where(mask, _make(xp.eye(A._data.shape[-1], dtype=A._data.dtype)), A)
+    X = _solve(safe, B, left, op)
+    zero_mask = mask if not _solve_is_vector(A, B) or not left else mask[..., 0]
+    return _write_out(linalg_solve_ex(ew.where(zero_mask, 0.0, X), info), out)
 
 
 def _lu_info(A: Tensor) -> Tensor:
@@ -1185,7 +1197,11 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False, o
     _, L, U = _lu(A, "linalg.lu_factor_ex", pivot)
     info = _lu_info(A) if min(A._data.shape[-2:]) else _make(array_module(A._data).zeros(A._data.shape[:-2], "int32"))
     if check_errors and not bool((info._data == 0).all()):
-        raise LinAlgError(_singular_message("linalg.lu_factor_ex", A._data))
+        k = int(info._data.reshape(-1)[int(array_module(info._data).argmax(info._data.reshape(-1) != 0))])
+        raise RuntimeError(
+            f"torch.linalg.lu_factor_ex: U[{k},{k}] is zero and using it on lu_solve would result in a division by "
+            "zero. If you still want to perform the factorization, consider calling linalg.lu(A, pivot) or "
+            "linalg.lu_factor_ex(A, pivot)")
     return _write_out(linalg_lu_factor_ex(_pack(L, U), _pivots_of(A), info), out)
 
 
