@@ -178,32 +178,34 @@ test_matches_torch, test_matches_torch_noncontiguous, test_create_graph_matches_
 
 
 # ---------------------------------------------------------------------------- no-gradient ops
-def _both(fn, *arrays):
-    ours = fn(bp, *[bp.tensor(a) for a in arrays])
+def _both(fn, *arrays, device="cpu"):
+    with bp.device(device):
+        ours = fn(bp, *[bp.tensor(a, device=device) for a in arrays])
     theirs = fn(torch, *[torch.tensor(a) for a in arrays])
     for o, t in zip(ours if isinstance(ours, tuple) else (ours,), theirs if isinstance(theirs, tuple) else (theirs,)):
         assert o.dtype.name == str(t.dtype).replace("torch.", "")
-        np.testing.assert_allclose(o.numpy(), t.numpy(), rtol=1e-5, atol=1e-5)
+        assert o.device.type == bp.device(device).type
+        np.testing.assert_allclose(o.cpu().numpy(), t.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_ldl_factor_and_solve():
+def test_ldl_factor_and_solve(device):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((2, 4, 4))
     a = a + np.swapaxes(a, -1, -2)  # symmetric indefinite: 2x2 pivots appear
     b = rng.standard_normal((2, 4, 3))
-    _both(lambda m, x: tuple(m.linalg.ldl_factor(x)), a)
-    _both(lambda m, x: tuple(m.linalg.ldl_factor_ex(x)), a)
-    _both(lambda m, x, y: m.linalg.ldl_solve(*m.linalg.ldl_factor(x), y), a, b)
+    _both(lambda m, x: tuple(m.linalg.ldl_factor(x)), a, device=device)
+    _both(lambda m, x: tuple(m.linalg.ldl_factor_ex(x)), a, device=device)
+    _both(lambda m, x, y: m.linalg.ldl_solve(*m.linalg.ldl_factor(x), y), a, b, device=device)
 
 
-def test_geqrf_and_matrix_rank():
+def test_geqrf_and_matrix_rank(device):
     rng = np.random.default_rng(1)
     a = rng.standard_normal((2, 5, 3))
-    _both(lambda m, x: tuple(m.geqrf(x)), a)
+    _both(lambda m, x: tuple(m.geqrf(x)), a, device=device)
     low = rng.standard_normal((3, 5, 2)) @ rng.standard_normal((3, 2, 4))
-    _both(lambda m, x: m.linalg.matrix_rank(x), low)
-    _both(lambda m, x: m.linalg.matrix_rank(x, atol=1.0, rtol=0.1), low)
-    _both(lambda m, x: m.linalg.matrix_rank(x @ x.mT, hermitian=True), low)
+    _both(lambda m, x: m.linalg.matrix_rank(x), low, device=device)
+    _both(lambda m, x: m.linalg.matrix_rank(x, atol=1.0, rtol=0.1), low, device=device)
+    _both(lambda m, x: m.linalg.matrix_rank(x @ x.mT, hermitian=True), low, device=device)
 
 
 def test_lstsq_outputs_per_driver():

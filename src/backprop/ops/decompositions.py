@@ -108,17 +108,18 @@ def _scipy_linalg(arr):
     return backend_of(arr).scipy("linalg")
 
 
-def _per_matrix(arr, fn, *others):
-    """``fn`` on each matrix of ``arr`` (and of ``others``, same batch shape): SciPy takes the
-    whole batch on the CPU; other backends (cupyx.scipy is 2-D) run it matrix by matrix."""
+def _per_matrix(arr, fn, *others, batched: bool = True):
+    """``fn`` on each matrix of ``arr`` (and of ``others``, same batch shape). SciPy's linalg
+    takes whole batches (``batched``) on the CPU; cupyx.scipy and the LAPACK wrappers take
+    one matrix, so there it runs matrix by matrix and the results are stacked."""
     batch = arr.shape[:-2]
     count = math.prod(batch)
-    if not batch or (backend_of(arr) is CPU and count):
+    if not batch or (batched and backend_of(arr) is CPU and count):
         return fn(arr, *others)
     xp = array_module(arr)
     flat = [a.reshape((count,) + a.shape[len(batch):]) for a in (arr,) + others]
-    if count == 0:
-        probe = fn(*(xp.zeros(a.shape[1:], dtype=a.dtype) + (xp.eye(*a.shape[1:3], dtype=a.dtype) if a.ndim >= 3 else 0)
+    if count == 0:  # run once on an identity-like matrix for the result shapes and dtypes
+        probe = fn(*(xp.eye(a.shape[1], a.shape[2], dtype=a.dtype) if a.ndim == 3 else xp.ones(a.shape[1:], a.dtype)
                      for a in flat))
         probes = probe if isinstance(probe, tuple) else (probe,)
         outs = tuple(xp.zeros(batch + p.shape, dtype=p.dtype) for p in probes)
@@ -129,22 +130,10 @@ def _per_matrix(arr, fn, *others):
     return xp.stack(results).reshape(batch + results[0].shape)
 
 
-def _eye_like(t: Tensor, n: int, m: int | None = None) -> Tensor:
-    xp = array_module(t._data)
-    return _make(xp.eye(n, n if m is None else m, dtype=t._data.dtype))
-
-
 def _batch_prefix(batch: tuple, index: int | None) -> str:
     if not batch or index is None:
         return ""
     return f"(Batch element {index}): "
-
-
-def _first_bad(flags, batch) -> int | None:
-    """Index (flattened) of the first matrix flagged, or None."""
-    flat = numpy.asarray(backend_of(flags).to_host(flags)).reshape(-1)
-    bad = numpy.flatnonzero(flat)
-    return int(bad[0]) if bad.size else None
 
 
 def _singular_message(op: str, arr) -> str:
@@ -1302,33 +1291,10 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = Fa
             ld, ipiv, inf = sytrf(a, lower=1)
             return xp.tril(xp.asarray(ld)), xp.asarray(ipiv).astype(xp.int32), xp.asarray(inf, dtype=xp.int32)
 
-        LD, piv, info = _per_matrix_always(arr, one)
+        LD, piv, info = _per_matrix(arr, one, batched=False)
     if check_errors and bool((info != 0).any()):
         raise LinAlgError(f"{op}: The factorization could not be completed because the input is singular.")
     return _write_out(linalg_ldl_factor_ex(_make(LD.astype(arr.dtype)), _make(piv), _make(info)), out)
-
-
-def _per_matrix_always(arr, fn, *others):
-    """``fn`` matrix by matrix (LAPACK wrappers take one matrix)."""
-    xp = array_module(arr)
-    batch = arr.shape[:-2]
-    count = math.prod(batch)
-    flat = [a.reshape((count,) + a.shape[len(batch):]) for a in (arr,) + others]
-    if count == 0:
-        return _empty_batch(fn, flat, batch)
-    results = [fn(*(a[i] for a in flat)) for i in range(count)]
-    if isinstance(results[0], tuple):
-        return tuple(xp.stack([r[j] for r in results]).reshape(batch + results[0][j].shape) for j in range(len(results[0])))
-    return xp.stack(results).reshape(batch + results[0].shape)
-
-
-def _empty_batch(fn, flat, batch):
-    xp = array_module(flat[0])
-    probe = fn(*(xp.eye(a.shape[1], a.shape[2], dtype=a.dtype) if a.ndim == 3 else xp.ones(a.shape[1:], a.dtype)
-                 for a in flat))
-    probes = probe if isinstance(probe, tuple) else (probe,)
-    outs = tuple(xp.zeros(batch + p.shape, dtype=p.dtype) for p in probes)
-    return outs if isinstance(probe, tuple) else outs[0]
 
 
 def ldl_factor(A: Tensor, *, hermitian: bool = False, out=None):
@@ -1358,7 +1324,7 @@ def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False,
         x, _ = sytrs(a, p, r, lower=1)
         return xp.asarray(x)
 
-    X = _per_matrix_always(ld, one, xp.ascontiguousarray(piv), b)
+    X = _per_matrix(ld, one, xp.ascontiguousarray(piv), b, batched=False)
     return _write_out(_make(X.astype(b.dtype, copy=False)), out)
 
 
