@@ -321,6 +321,8 @@ def _lu_info(A: Tensor) -> Tensor:
     k = min(arr.shape[-2:])
     diag = xp.diagonal(lu[..., :k, :k], axis1=-2, axis2=-1)
     zero = diag == 0
+    if backend_of(arr) is not CPU:  # cupyx's getrf leaves NaN (not 0) past a zero pivot
+        zero = zero | ~xp.isfinite(diag)
     first = xp.argmax(zero, axis=-1) + 1
     return _make(xp.where(zero.any(axis=-1), first, 0).astype(xp.int32))
 
