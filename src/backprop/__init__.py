@@ -356,14 +356,40 @@ from .ops.elementwise import (
 from .ops.indexing import histogram, histogramdd
 from .ops.reduction import cumulative_trapezoid, dist, gradient, renorm, trapezoid, trapz
 
+# isort: split
+# special functions and signal windows (ops/special.py, signal/windows.py)
+from . import signal
+from .ops.special import erfc, i0, igamma, igammac, mvlgamma
+from .signal.windows import bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window
+
+# isort: split
+# linalg: torch-level decompositions, solvers and determinants (ops/decompositions.py)
+from .ops.decompositions import (
+    cholesky_inverse,
+    cholesky_solve,
+    det,
+    geqrf,
+    logdet,
+    lu_unpack,
+    matrix_exp,
+    matrix_power,
+    ormqr,
+    pinverse,
+    triangular_solve,
+)
+from .ops.decompositions import householder_product as orgqr
+from .ops.decompositions import inv as inverse
+from .ops.decompositions import torch_cholesky as cholesky
+from .ops.decompositions import torch_lu as lu
+from .ops.decompositions import torch_lu_solve as lu_solve
+from .ops.decompositions import torch_qr as qr
+from .ops.decompositions import torch_slogdet as slogdet
+from .ops.decompositions import torch_svd as svd
+from .ops.linalg import addbmm, addr
+from .ops.lowrank import pca_lowrank, svd_lowrank
+
 __version__ = "0.1.0"
 
-# ---- special functions and signal windows (ops/special.py, signal/windows.py; issue #13) ----
-from . import signal  # noqa: E402
-from .ops.special import erfc, i0, igamma, igammac, mvlgamma  # noqa: E402
-from .signal.windows import bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window  # noqa: E402
-
-# ---- end special functions and signal windows ----
 
 _LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli", "distributions", "testing")
 

@@ -18,6 +18,7 @@ from ._device import device as device_cls
 from ._tensor import Tensor, _make
 from .autograd.function import join_device
 from .autograd.grad_mode import _state
+from .ops import decompositions as dec
 from .ops import elementwise as ew
 from .ops import indexing as ix
 from .ops import inplace, nn_ops
@@ -771,6 +772,35 @@ _bind(
         # nn
         "softmax": nn_ops.softmax,
         "log_softmax": nn_ops.log_softmax,
+    }
+)
+
+# linalg decompositions, solvers and determinants (ops.decompositions)
+_bind(
+    {
+        "det": dec.det,
+        "logdet": dec.logdet,
+        "slogdet": dec.torch_slogdet,
+        "inverse": dec.inv,
+        "cholesky": dec.torch_cholesky,
+        "cholesky_inverse": dec.cholesky_inverse,
+        "cholesky_solve": dec.cholesky_solve,
+        "qr": dec.torch_qr,
+        "svd": dec.torch_svd,
+        "pinverse": dec.pinverse,
+        "matrix_power": dec.matrix_power,
+        "matrix_exp": dec.matrix_exp,
+        "lu": dec.torch_lu,
+        "lu_solve": dec.torch_lu_solve,
+        "triangular_solve": dec.triangular_solve,
+        "geqrf": dec.geqrf,
+        "ormqr": dec.ormqr,
+        "orgqr": dec.householder_product,
+        "addbmm": la.addbmm,
+        "addr": la.addr,
+        # (on a clone of self: the beta * self term saves its operand, which the write would overwrite)
+        "addbmm_": _inplace(lambda self, *args, **kwargs: la.addbmm(ew.clone(self), *args, **kwargs), "addbmm_"),
+        "addr_": _inplace(lambda self, *args, **kwargs: la.addr(ew.clone(self), *args, **kwargs), "addr_"),
     }
 )
 

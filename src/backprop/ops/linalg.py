@@ -200,6 +200,47 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor
     return prod + (input if beta == 1 else input * beta)
 
 
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``input`` broadcasts; ignored when beta is 0)."""
+    prod = bmm(batch1, batch2).sum(0)
+    if _dtype.result_type(input, prod) is not _dtype.bool_ and not _dtype.result_type(input, prod).is_floating_point:
+        beta, alpha = int(beta), int(alpha)  # torch truncates the scalars of an integral addbmm
+    return _scaled_sum(input, prod, beta, alpha, out)
+
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
+    """``beta * input + alpha * outer(vec1, vec2)`` (``input`` broadcasts; ignored when beta is 0)."""
+    if vec1._data.ndim != 1 or vec2._data.ndim != 1:
+        raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {vec1._data.ndim}-D" if vec1._data.ndim != 1
+                           else f"addr: Expected 1-D argument vec2, but got {vec2._data.ndim}-D")
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha, out)
+
+
+def _scaled_sum(input: Tensor, prod: Tensor, beta, alpha, out) -> Tensor:
+    """``beta * input + alpha * prod`` in the promoted dtype; bool tensors take bool scalars (and/or)."""
+    from .elementwise import logical_or
+
+    target = _dtype.result_type(input, prod)
+    if target is _dtype.bool_:
+        if isinstance(beta, float) or isinstance(alpha, float):
+            raise RuntimeError("Boolean beta only supported for Boolean results.")
+        result = prod if alpha else prod ^ prod
+        if beta:
+            result = logical_or(input.expand(prod.shape), result)
+    else:
+        if not target.is_floating_point and (isinstance(beta, float) or isinstance(alpha, float)):
+            raise RuntimeError("For integral input tensors, argument beta must not be a floating point number.")
+        prod = prod if prod.dtype is target else prod.to(target)
+        result = prod * alpha if alpha != 1 else prod
+        if beta != 0:
+            inp = input if input.dtype is target else input.to(target)
+            result = result + (inp if beta == 1 else inp * beta)
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result
+
+
 # ---------------------------------------------------------------------------- einsum
 def _parse_einsum(equation: str, shapes: list) -> tuple:
     """Explicit subscripts per operand and for the output, with '...' expanded to letters."""
@@ -344,6 +385,13 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
             f"linalg.cross: inputs must have the same number of dimensions (got {shape_str(a._data.shape)} and "
             f"{shape_str(b._data.shape)})"
         )
+    if dim is not None:
+        nd = a._data.ndim
+        if not -nd <= dim < nd:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})")
+        sa, sb = a._data.shape[dim], b._data.shape[dim]
+        if sa != 3 or sb != 3:
+            raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {sa} and {sb}")
     a, b = broadcast_tensors(a, b)
     shape = a._data.shape
     if dim is None:

@@ -432,7 +432,10 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     if dtype is not None:
         x = x.to(dtype)
     if p == "nuc":
-        raise NotImplementedError("norm(p='nuc') is not supported")
+        from .decompositions import matrix_norm  # decompositions builds on this module
+
+        dims = tuple(range(x._data.ndim)) if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+        return matrix_norm(x, "nuc", dims, keepdim)
     return vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim)
 
 
@@ -470,7 +473,42 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
         return amin(abs_(x), dims, keepdim)
     if ord == 0.0:
         return NormZero.apply(x, dims, keepdim)
-    return sum(abs_(x) ** ord, dims, keepdim) ** (1.0 / ord)
+    return NormP.apply(x, ord, dims, keepdim)
+
+
+class NormP(Function):
+    """The p-norm for p other than 0, 1, 2, +-inf; as torch, its gradient is 0 where the norm
+    is 0 (and, for p < 1, at the zero entries), not the NaN of the chain rule."""
+
+    _array_backward = False
+
+    @staticmethod
+    def forward(ctx, a, p, dims, keepdim):
+        arr = a._data
+        xp = array_module(arr)
+        with backend_of(arr).errstate(divide="ignore", over="ignore", invalid="ignore"):
+            out = xp.sum(xp.abs(arr) ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+        out = xp.asarray(out, dtype=arr.dtype)  # an array (NumPy gives scalars for full reductions), saved as returned
+        ctx.p, ctx.dims, ctx.keepdim = p, dims, keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import abs as abs_
+        from .elementwise import sign, where
+
+        a, out = ctx.saved_tensors
+        p = ctx.p
+        shape = a.shape
+        g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
+        norm = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
+        zero_norm = norm == 0
+        safe_norm = where(zero_norm, 1.0, norm)
+        absa = abs_(a)
+        safe_abs = where(a == 0, 1.0, absa)
+        scaled = where(a == 0, 0.0, sign(a) * safe_abs ** (p - 1))  # d|a|^p / (p da)
+        return where(zero_norm, 0.0, scaled * g / safe_norm ** (p - 1)), None, None, None
 
 
 class Cumsum(Function):
