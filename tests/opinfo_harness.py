@@ -49,7 +49,12 @@ RANDOM_OPS = frozenset({
     "nn.functional.rrelu", "nn.functional.fractional_max_pool2d", "nn.functional.fractional_max_pool3d",
     "nn.functional.gumbel_softmax", "randperm", "empty", "empty_like", "empty_strided", "new_empty",
     "new_empty_strided", "empty_permuted", "torch._refs.empty", "nn.functional.multi_head_attention_forward",
+    "svd_lowrank", "pca_lowrank",  # a random projection picks the subspace
 })
+
+# Ops whose outputs are defined only up to signs/phases (singular and eigen vectors): compared
+# through the sample's own invariant (its ``output_process_fn_grad``: |U|, U V^H, |eigenvectors|).
+SIGN_AMBIGUOUS_OPS = frozenset({"linalg.svd", "svd", "linalg.eigh", "linalg.eig"})
 
 # Ops returning indices whose choice among equal values torch leaves unspecified: an index is
 # right when it picks the value torch's picks.
@@ -62,7 +67,10 @@ TIE_BREAKING_OPS = frozenset({
 
 # Entries that cannot pass here, each with its reason; the suite runs them as strict xfails.
 # Keys: ``name`` or ``name.variant``, optionally with ``[dtype]``.
-KNOWN_EXCEPTIONS: dict[str, str] = {}
+KNOWN_EXCEPTIONS: dict[str, str] = {
+    "matrix_exp[float32]": "one entry of sample 1 cancels to ~1e-3: torch's float32 algorithm is off there by 3.5e-4; "
+    "backprop computes in float64 and rounds (its float64 result agrees with torch's float64 and SciPy's to 2e-8)",
+}
 
 # Entries whose error inputs cannot all raise torch's exception type, each with its reason.
 KNOWN_ERROR_EXCEPTIONS: dict[str, str] = {}
@@ -426,7 +434,10 @@ def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | Non
         try:
             with backprop.device(device):
                 ours = fn(b_input, *b_args, **b_kwargs)
-            compare_outputs(op, sample, ours, theirs)
+            if op.name in SIGN_AMBIGUOUS_OPS:
+                compare_outputs(op, sample, _process(sample, ours), sample.output_process_fn_grad(theirs))
+            else:
+                compare_outputs(op, sample, ours, theirs)
         except Exception as exc:
             raise MismatchError(f"{where}: {type(exc).__name__}: {exc}") from exc
         if requires_grad and not is_random(op, sample):
@@ -438,11 +449,15 @@ def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | Non
     return outcome
 
 
+def _process(sample, ours):
+    """The sample's ``output_process_fn_grad`` (op_db's code, rebound to backprop) on our output."""
+    process = sample.output_process_fn_grad
+    return (_rebind(process) if isinstance(process, types.FunctionType) else process)(ours)
+
+
 def _compare_grads(op, sample, ours, theirs, leaves, seed: int) -> None:
-    process_t = sample.output_process_fn_grad
-    process_b = _rebind(process_t) if isinstance(process_t, types.FunctionType) else process_t
-    outs_t = flatten(process_t(theirs))
-    outs_b = flatten(process_b(ours))
+    outs_t = flatten(sample.output_process_fn_grad(theirs))
+    outs_b = flatten(_process(sample, ours))
     if len(outs_t) != len(outs_b):
         raise MismatchError(f"{len(outs_b)} processed outputs != torch {len(outs_t)}")
     pairs = _grad_outputs(outs_t, outs_b, seed)
@@ -545,6 +560,8 @@ def main(argv: list[str]) -> int:
         if not name_present(op.name) or entry_key(op) in KNOWN_EXCEPTIONS:
             continue
         for dt in entry_dtypes(op):
+            if f"{entry_key(op)}[{dt}]" in KNOWN_EXCEPTIONS:
+                continue
             try:
                 outcome = run_samples(op, dt, max_samples=None if full else 12)
                 samples += outcome.samples
