@@ -228,6 +228,8 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
 
 # ============================================================================ convolution
 def _check_conv_input(op: str, input: Tensor, weight: Tensor, groups: int, spatial: int, transposed: bool = False):
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
     batched = input._data.ndim == spatial + 2
     if not batched and input._data.ndim != spatial + 1:
         raise RuntimeError(
@@ -254,46 +256,58 @@ def _check_conv_input(op: str, input: Tensor, weight: Tensor, groups: int, spati
 
 
 def _conv_padding(padding, kernel, dilation, stride, op: str):
-    """Explicit ((top, bottom), (left, right)) from an int/pair/'same'/'valid'."""
+    """Explicit ((before, after), ...) per spatial dim from an int/tuple/'same'/'valid'."""
+    nd = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * nd
         if padding == "same":
-            if stride != (1, 1):
-                raise ValueError("padding='same' is not supported for strided convolutions")
+            if any(s != 1 for s in stride):
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
             pads = []
             for k, d in zip(kernel, dilation):
                 total = d * (k - 1)
                 pads.append((total // 2, total - total // 2))
             return tuple(pads)
         raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
-    ph, pw = _conv.pair(padding, "padding")
-    if ph < 0 or pw < 0:
+    pads = _conv.ntuple(padding, nd, "padding")
+    if any(p < 0 for p in pads):
         raise RuntimeError(f"{op}: negative padding is not supported")
-    return ((ph, ph), (pw, pw))
+    return tuple((p, p) for p in pads)
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
-    x, batched = _check_conv_input("conv2d", input, weight, groups, 2)
-    stride, dilation = _conv.pair(stride, "stride"), _conv.pair(dilation, "dilation")
-    params = _conv.ConvParams(stride, _conv_padding(padding, weight._data.shape[2:], dilation, stride, "conv2d"), dilation, groups)
-    (pt, pb), (pl, pr) = params.padding
-    kh, kw = weight._data.shape[2:]
-    if x._data.shape[2] + pt + pb < dilation[0] * (kh - 1) + 1 or x._data.shape[3] + pl + pr < dilation[1] * (kw - 1) + 1:
+def _convnd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation, groups: int) -> Tensor:
+    """conv1d/2d/3d: checks as torch, then the N-d convolution kernel."""
+    x, batched = _check_conv_input(op, input, weight, groups, nd)
+    stride, dilation = _conv.ntuple(stride, nd, "stride"), _conv.ntuple(dilation, nd, "dilation")
+    kernel = weight._data.shape[2:]
+    params = _conv.ConvParams(stride, _conv_padding(padding, kernel, dilation, stride, op), dilation, groups)
+    padded = [x._data.shape[2 + i] + b + a for i, (b, a) in enumerate(params.padding)]
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if any(p < k for p, k in zip(padded, spans)):
         raise RuntimeError(
-            f"conv2d: Calculated padded input size per channel: ({x._data.shape[2] + pt + pb} x {x._data.shape[3] + pl + pr}). "
-            f"Kernel size: ({dilation[0] * (kh - 1) + 1} x {dilation[1] * (kw - 1) + 1}). Kernel size can't be greater than actual input size"
+            f"{op}: Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+            f"Kernel size: ({' x '.join(map(str, spans))}). Kernel size can't be greater than actual input size"
         )
     if bias is not None:
         if bias._data.shape != (weight._data.shape[0],):
             raise RuntimeError(
-                f"conv2d: given weight of size {list(weight._data.shape)}, expected bias to be 1-dimensional with "
+                f"{op}: given weight of size {list(weight._data.shape)}, expected bias to be 1-dimensional with "
                 f"{weight._data.shape[0]} elements, but got bias of size {list(bias._data.shape)} instead"
             )
         if bias._data.dtype != weight._data.dtype:
-            raise RuntimeError(f"conv2d: Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same")
+            raise RuntimeError(f"{op}: Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same")
     out = _conv.Conv2d.apply(x, weight, bias, params)
     return out if batched else mv.squeeze(out, 0)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """3-d convolution over (N, C, D, H, W) (or unbatched (C, D, H, W)) input."""
+    return _convnd("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
@@ -307,22 +321,29 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return out if batched else mv.squeeze(out, 0)
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
-    x, batched = _check_conv_input("conv_transpose2d", input, weight, groups, 2, transposed=True)
-    stride, dilation = _conv.pair(stride, "stride"), _conv.pair(dilation, "dilation")
-    (ph, pw), (oph, opw) = _conv.pair(padding, "padding"), _conv.pair(output_padding, "output_padding")
-    if oph >= max(stride[0], dilation[0]) or opw >= max(stride[1], dilation[1]):
+def _conv_transposend(op: str, nd: int, input: Tensor, weight: Tensor, bias, stride, padding, output_padding, groups: int, dilation) -> Tensor:
+    x, batched = _check_conv_input(op, input, weight, groups, nd, transposed=True)
+    stride, dilation = _conv.ntuple(stride, nd, "stride"), _conv.ntuple(dilation, nd, "dilation")
+    pads, out_pads = _conv.ntuple(padding, nd, "padding"), _conv.ntuple(output_padding, nd, "output_padding")
+    if any(op_ >= max(s, d) for op_, s, d in zip(out_pads, stride, dilation)):
         raise RuntimeError("output padding must be smaller than either stride or dilation")
-    n, _, h, w = x._data.shape
-    kh, kw = weight._data.shape[2:]
-    out_h = (h - 1) * stride[0] - 2 * ph + dilation[0] * (kh - 1) + oph + 1
-    out_w = (w - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1
+    kernel = weight._data.shape[2:]
+    sizes = tuple((x._data.shape[2 + i] - 1) * stride[i] - 2 * pads[i] + dilation[i] * (kernel[i] - 1) + out_pads[i] + 1 for i in range(nd))
     c_out = weight._data.shape[1] * groups
-    params = _conv.ConvParams(stride, ((ph, ph), (pw, pw)), dilation, groups)
-    out = _conv.ConvInput.apply(x, weight, (n, c_out, out_h, out_w), params)
+    params = _conv.ConvParams(stride, tuple((p, p) for p in pads), dilation, groups)
+    out = _conv.ConvInput.apply(x, weight, (x._data.shape[0], c_out) + sizes, params)
     if bias is not None:
-        out = out + bias.reshape(1, -1, 1, 1)
+        out = out + bias.reshape((1, -1) + (1,) * nd)
     return out if batched else mv.squeeze(out, 0)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    return _conv_transposend("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """3-d transposed convolution (the input gradient of conv3d), (N, C, D, H, W) input."""
+    return _conv_transposend("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
@@ -337,14 +358,29 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 
 
 # ============================================================================ pooling
-def _pool_args(kernel_size, stride, padding, dilation, op: str):
-    k = _conv.pair(kernel_size, "kernel_size")
-    s = _conv.pair(stride, "stride") if stride is not None and stride != [] and stride != () else k
-    p = _conv.pair(padding, "padding")
-    d = _conv.pair(dilation, "dilation")
-    if p[0] > (d[0] * (k[0] - 1) + 1) // 2 or p[1] > (d[1] * (k[1] - 1) + 1) // 2:
+def _pool_args(kernel_size, stride, padding, dilation, op: str, nd: int = 2):
+    k = _conv.ntuple(kernel_size, nd, "kernel_size")
+    s = _conv.ntuple(stride, nd, "stride") if stride is not None and stride != [] and stride != () else k
+    p = _conv.ntuple(padding, nd, "padding")
+    d = _conv.ntuple(dilation, nd, "dilation")
+    if any(v <= 0 for v in k):
+        raise RuntimeError(f"{op}: kernel_size must be greater than zero, but got {k}")
+    if any(v <= 0 for v in s):
+        raise RuntimeError(f"{op}: stride must be greater than zero, but got {s}")
+    if any(v < 0 for v in p):
+        raise RuntimeError(f"{op}: pad must be non-negative, but got pad: {p}")
+    if any(v <= 0 for v in d):
+        raise RuntimeError(f"{op}: dilation must be greater than zero, but got {d}")
+    if any(pi > (di * (ki - 1) + 1) // 2 for pi, di, ki in zip(p, d, k)):
         raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got pad={p}, kernel_size={k} and dilation={d}")
     return k, s, p, d
+
+
+def _check_pool_output(x: Tensor, k, s, p, d, ceil_mode: bool, op: str) -> None:
+    out, _ = _conv._pool_geometry(x._data.shape, k, s, p, d, ceil_mode)
+    if any(o < 1 for o in out):
+        sizes = "x".join(str(v) for v in x._data.shape[1:])
+        raise RuntimeError(f"{op}: Given input size: ({sizes}). Calculated output size: ({x._data.shape[1]}x{'x'.join(map(str, out))}). Output size is too small")
 
 
 def _as_4d(input: Tensor, op: str, spatial: int = 2):
@@ -355,9 +391,10 @@ def _as_4d(input: Tensor, op: str, spatial: int = 2):
     raise RuntimeError(f"{op}: Expected {spatial + 1}D or {spatial + 2}D input, got input of size {shape_str(input._data.shape)}")
 
 
-def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
-    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, "max_pool2d")
-    x, batched = _as_4d(input, "max_pool2d")
+def _max_poolnd(op: str, nd: int, input: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, return_indices: bool):
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, op, nd)
+    x, batched = _as_4d(input, op, nd)
+    _check_pool_output(x, k, s, p, d, ceil_mode, op)
     if not return_indices:
         out = _conv.MaxPool2d.apply(x, k, s, p, d, ceil_mode, False)
         return out if batched else mv.squeeze(out, 0)
@@ -365,6 +402,15 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     if not batched:
         out, idx = mv.squeeze(out, 0), mv.squeeze(idx, 0)
     return out, idx
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    return _max_poolnd("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    """3-d max pooling over (N, C, D, H, W) (or (C, D, H, W)); indices are flat in D*H*W, as torch's."""
+    return _max_poolnd("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
@@ -380,11 +426,23 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     return out if batched else mv.squeeze(out, 0)
 
 
-def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None) -> Tensor:
-    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, "avg_pool2d")
-    x, batched = _as_4d(input, "avg_pool2d")
+def _avg_poolnd(op: str, nd: int, input: Tensor, kernel_size, stride, padding, ceil_mode: bool, count_include_pad: bool, divisor_override) -> Tensor:
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, op, nd)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    x, batched = _as_4d(input, op, nd)
+    _check_pool_output(x, k, s, p, (1,) * nd, ceil_mode, op)
     out = _conv.AvgPool2d.apply(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
     return out if batched else mv.squeeze(out, 0)
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    return _avg_poolnd("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    """3-d average pooling over (N, C, D, H, W) (or (C, D, H, W))."""
+    return _avg_poolnd("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
@@ -400,53 +458,128 @@ def _adaptive_bounds(size: int, out: int):
     return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
 
 
-def _adaptive_pool2d(input: Tensor, output_size, reduce, op: str) -> Tensor:
-    x, batched = _as_4d(input, op)
-    h, w = x._data.shape[2:]
-    oh, ow = _conv.pair(output_size, "output_size") if not isinstance(output_size, (tuple, list)) or None not in output_size else (
-        output_size[0] if output_size[0] is not None else h,
-        output_size[1] if output_size[1] is not None else w,
-    )
-    if h % oh == 0 and w % ow == 0:
-        # Equal windows: one reshape and one reduction.
-        blocks = x.reshape(x._data.shape[0], x._data.shape[1], oh, h // oh, ow, w // ow)
-        out = reduce(blocks, (3, 5))
+def _adaptive_output_size(x: Tensor, output_size, nd: int, op: str) -> tuple:
+    """torch's checks and defaults (None keeps the input's size) for an adaptive pool's output_size."""
+    if isinstance(output_size, Tensor):
+        output_size = output_size.tolist()
+    if isinstance(output_size, (tuple, list)):
+        sizes = list(output_size)
+        if len(sizes) == 1 and nd > 1:
+            sizes = sizes * nd
+        if len(sizes) != nd:
+            raise RuntimeError(f"{op}: 'output_size' should contain {'one int' if nd == 1 else f'{nd} ints'}, got {output_size}")
     else:
-        rows = []
-        for h0, h1 in _adaptive_bounds(h, oh):
-            cols = [reduce(x[:, :, h0:h1, w0:w1], (2, 3)) for w0, w1 in _adaptive_bounds(w, ow)]
-            rows.append(mv.stack(cols, -1))
-        out = mv.stack(rows, -2)
-    return out if batched else mv.squeeze(out, 0)
+        sizes = [output_size] * nd
+    in_sizes = x._data.shape[-nd:]
+    sizes = tuple(int(in_sizes[i]) if v is None else int(v) for i, v in enumerate(sizes))
+    if any(v < 0 for v in sizes):
+        raise RuntimeError(f"{op}: elements of output_size must be greater than or equal to 0 but received {list(sizes)}")
+    return sizes
 
 
-def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    return _adaptive_pool2d(input, output_size, lambda t, dims: red.mean(t, dims), "adaptive_avg_pool2d")
+def _adaptive_windows(x: Tensor, out: tuple):
+    """(N, C, *S) -> ((N, C, *out, *kmax) windows, per-dim (o, kmax) input positions, window sizes).
+
+    Window i of a dim covers [floor(i*S/o), ceil((i+1)*S/o)); windows shorter than the longest
+    (kmax) repeat their last position, so a max ignores the padding and a mean masks it."""
+    nd = len(out)
+    in_sizes = x._data.shape[2:]
+    xp = array_module(x._data)
+    positions, lengths = [], []
+    t = x
+    for d, (size, o) in enumerate(zip(in_sizes, out)):
+        bounds = _adaptive_bounds(size, o)
+        kmax = max((e - b for b, e in bounds), default=1)
+        start = numpy.array([b for b, _ in bounds], dtype=numpy.int64).reshape(-1, 1)
+        end = numpy.array([e for _, e in bounds], dtype=numpy.int64).reshape(-1, 1)
+        pos = numpy.minimum(start + numpy.arange(kmax), end - 1).reshape(o, kmax)
+        positions.append(xp.asarray(pos))
+        lengths.append(xp.asarray((end - start).reshape(-1)))
+        axis = 2 + 2 * d
+        index = _make(xp.asarray(pos.reshape(-1)))
+        t = ix.index_select(t, axis, index)
+        t = t.reshape(t.shape[:axis] + (o, kmax) + t.shape[axis + 1 :])
+    perm = (0, 1) + tuple(2 + 2 * d for d in range(nd)) + tuple(3 + 2 * d for d in range(nd))
+    return mv.permute(t, perm), positions, lengths
+
+
+def _adaptive_poolnd(input: Tensor, output_size, nd: int, op: str, kind: str, return_indices: bool = False):
+    if nd > 1 and isinstance(output_size, (tuple, list)) and input._data.ndim <= len(output_size):
+        raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
+    x, batched = _as_4d(input, op, nd)
+    out = _adaptive_output_size(x, output_size, nd, op)
+    if any(v == 0 for v in x._data.shape[2:]):
+        raise RuntimeError(f"{op}: Expected input to have non-zero size for non-batch dimensions, but input has sizes {shape_str(input._data.shape)}")
+    in_sizes = x._data.shape[2:]
+    n, c = x._data.shape[:2]
+    kdims = tuple(range(2 + nd, 2 + 2 * nd))
+    if kind == "avg":
+        if all(s % o == 0 for s, o in zip(in_sizes, out)) and all(out):
+            # Equal windows: one reshape and one reduction.
+            shape = (n, c) + tuple(v for o, s in zip(out, in_sizes) for v in (o, s // o))
+            res = red.mean(x.reshape(shape), tuple(3 + 2 * d for d in range(nd)))
+        else:
+            win, positions, lengths = _adaptive_windows(x, out)
+            xp = array_module(x._data)
+            mask, count = 1, 1
+            for d, (pos, length) in enumerate(zip(positions, lengths)):
+                kmax = pos.shape[1]
+                valid = xp.arange(kmax)[None, :] < length[:, None]  # (o, kmax)
+                shape = [1] * (2 * nd)
+                shape[d], shape[nd + d] = pos.shape
+                mask = mask * valid.reshape(shape)
+                count = count * length.reshape([-1 if i == d else 1 for i in range(nd)])
+            weights = (mask / count.reshape(count.shape + (1,) * nd)).astype(x._data.dtype)
+            res = red.sum(win * _make(weights), kdims)
+        return res if batched else mv.squeeze(res, 0)
+    win, positions, _ = _adaptive_windows(x, out)
+    flat = win.reshape(win.shape[: 2 + nd] + (-1,))
+    if flat.shape[-1] == 0 or math.prod(flat.shape) == 0:
+        res = flat.sum(-1)
+        idx = _make(array_module(x._data).zeros(res.shape, dtype=numpy.int64))
+    else:
+        res, arg = red.max(flat, -1)
+        xp = array_module(x._data)
+        rest = arg._data
+        offsets = []
+        for pos in reversed(positions):
+            rest, k = xp.divmod(rest, pos.shape[1])
+            offsets.append(k)
+        offsets.reverse()
+        index = 0
+        for d, (pos, k) in enumerate(zip(positions, offsets)):
+            o_idx = xp.arange(pos.shape[0]).reshape((-1,) + (1,) * (nd - 1 - d))
+            index = index * in_sizes[d] + pos[o_idx, k]
+        idx = _make(xp.ascontiguousarray(xp.broadcast_to(index, res.shape)).astype(numpy.int64))
+    if not batched:
+        res, idx = mv.squeeze(res, 0), mv.squeeze(idx, 0)
+    return (res, idx) if return_indices else res
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
-    x, batched = _as_4d(input, "adaptive_avg_pool1d", 1)
-    size = output_size if isinstance(output_size, int) else output_size[0]
-    out = mv.squeeze(adaptive_avg_pool2d(mv.unsqueeze(x, 2), (1, size)), 2)
-    return out if batched else mv.squeeze(out, 0)
+    return _adaptive_poolnd(input, output_size, 1, "adaptive_avg_pool1d", "avg")
 
 
-def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool2d(return_indices=True) is not supported")
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    return _adaptive_poolnd(input, output_size, 2, "adaptive_avg_pool2d", "avg")
 
-    def window_max(t, dims):
-        flat = t.flatten(dims[0]) if dims == (2, 3) else t.permute(0, 1, 2, 4, 3, 5).flatten(4)
-        return red.max(flat, -1).values
 
-    return _adaptive_pool2d(input, output_size, window_max, "adaptive_max_pool2d")
+def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to a fixed (D, H, W) output size over (N, C, D, H, W) (or (C, D, H, W))."""
+    return _adaptive_poolnd(input, output_size, 3, "adaptive_avg_pool3d", "avg")
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
-    x, batched = _as_4d(input, "adaptive_max_pool1d", 1)
-    size = output_size if isinstance(output_size, int) else output_size[0]
-    out = mv.squeeze(adaptive_max_pool2d(mv.unsqueeze(x, 2), (1, size)), 2)
-    return out if batched else mv.squeeze(out, 0)
+    return _adaptive_poolnd(input, output_size, 1, "adaptive_max_pool1d", "max", return_indices)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    return _adaptive_poolnd(input, output_size, 2, "adaptive_max_pool2d", "max", return_indices)
+
+
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
+    """Max pooling to a fixed (D, H, W) output size; indices are flat in the input's D*H*W, as torch's."""
+    return _adaptive_poolnd(input, output_size, 3, "adaptive_max_pool3d", "max", return_indices)
 
 
 def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
@@ -1051,7 +1184,7 @@ def _max_unpool(input: Tensor, indices: Tensor, out_hw, name: str, spatial: int)
     flat_idx = idx.reshape(*lead, -1)
     if flat_idx.size and backend_of(flat_idx).checks_values and (flat_idx.min() < 0 or flat_idx.max() >= plane):
         bad = flat_idx[(flat_idx < 0) | (flat_idx >= plane)][0]
-        dims = "x".join(str(v) for v in (out_hw if spatial == 2 else (out_hw[0], 1)))
+        dims = "x".join(str(v) for v in (out_hw if spatial != 1 else (out_hw[0], 1)))
         raise RuntimeError(f"Found an invalid max index: {bad} (output volumes are of size {dims})")
     base = _make(array_module(input._data).zeros((*lead, plane), dtype=input._data.dtype))
     out = ix.Scatter.apply(base, len(lead), flat_idx, input.reshape(*lead, -1))
@@ -1067,6 +1200,19 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
     p = _conv.pair(padding, "padding")
     out_hw = _unpool_output_size(input, k, s, p, output_size, 2)
     return _max_unpool(input, indices, out_hw, "max_unpooling2d", 2)
+
+
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    """Partial inverse of ``max_pool3d``: each value goes to its recorded flat D*H*W index, zeros elsewhere."""
+    if input._data.ndim not in (4, 5):
+        raise RuntimeError(f"Input to max_unpooling3d should be a 4d or 5d Tensor, but got a tensor with {input._data.ndim} dimensions.")
+    k = _conv.ntuple(kernel_size, 3, "kernel_size")
+    s = _conv.ntuple(stride, 3, "stride") if stride is not None else k
+    p = _conv.ntuple(padding, 3, "padding")
+    if any(v <= 0 for v in s):
+        raise RuntimeError(f"max_unpooling3d: strides should be greater than zero, but got stride: {s}")
+    out = _unpool_output_size(input, k, s, p, output_size, 3)
+    return _max_unpool(input, indices, out, "max_unpooling3d", 3)
 
 
 def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
@@ -1109,7 +1255,7 @@ class _Unfold(Function):
         n, c, h, w = arr.shape
         oh, ow = _blocks((h, w), k, d, p, s)
         ctx.geometry, ctx.hw = geometry, (h, w)
-        win = _conv.windows(_conv.pad_array(arr, ((p[0], p[0]), (p[1], p[1]))), k[0], k[1], oh, ow, s, d)
+        win = _conv.windows(_conv.pad_array(arr, ((p[0], p[0]), (p[1], p[1]))), k, (oh, ow), s, d)
         return win.reshape(n, c * k[0] * k[1], oh * ow)
 
     @staticmethod

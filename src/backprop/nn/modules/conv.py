@@ -1,4 +1,4 @@
-"""``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d`` (and ``LazyConv1d/2d``) with torch's parameters and init."""
+"""``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d`` (and ``LazyConv1d/2d``) with torch's parameters and init."""
 
 from __future__ import annotations
 
@@ -111,6 +111,16 @@ class Conv2d(_ConvNd):
         return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
+class Conv3d(_ConvNd):
+    """3-d convolution over (N, C, D, H, W) input."""
+
+    _spatial = 3
+
+    def forward(self, input: Tensor) -> Tensor:
+        x, padding = self._padded(input)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
 class ConvTranspose2d(_ConvNd):
     _spatial = 2
     transposed = True
@@ -140,6 +150,15 @@ class ConvTranspose1d(ConvTranspose2d):
 
     def forward(self, input: Tensor, output_size=None) -> Tensor:
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose3d(ConvTranspose2d):
+    """3-d transposed convolution over (N, C, D, H, W) input."""
+
+    _spatial = 3
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, self._output_padding(input, output_size), self.groups, self.dilation)
 
 
 class _LazyConvXdMixin(LazyModuleMixin):
