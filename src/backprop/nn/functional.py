@@ -70,6 +70,10 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if input._data.dtype.kind in "iu":  # torch keeps integer inputs integral: the bounds truncate
+        min_val, max_val = int(min_val), int(max_val)
     return input.clamp_(min_val, max_val) if inplace else ew.clamp(input, min_val, max_val)
 
 
@@ -160,7 +164,17 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    w = weight
+    if weight._data.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight._data.ndim}")
+    if weight._data.size > 1:
+        if input._data.ndim == 0:
+            raise RuntimeError("Not allow zero-dim input tensor.")
+        channels = input._data.shape[1] if input._data.ndim >= 2 else 1
+        if channels != weight._data.size:
+            raise RuntimeError(
+                f"Mismatch of parameter numbers and input channel size. Found parameter numbers = {weight._data.size} and channel size = {channels}."
+            )
+    w = weight if weight._data.ndim == 0 or input._data.ndim > 0 else weight.reshape(())
     if input._data.ndim >= 2 and weight._data.size > 1:
         w = weight.reshape((1, -1) + (1,) * (input._data.ndim - 2))
     return ew.where(input > 0, input, input * w)
@@ -276,10 +290,18 @@ def _conv_padding(padding, kernel, dilation, stride, op: str):
     return tuple((p, p) for p in pads)
 
 
+def _check_stride_dilation(stride: tuple, dilation: tuple) -> None:
+    if any(v <= 0 for v in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(v <= 0 for v in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got dilation: {list(dilation)}")
+
+
 def _convnd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation, groups: int) -> Tensor:
     """conv1d/2d/3d: checks as torch, then the N-d convolution kernel."""
     x, batched = _check_conv_input(op, input, weight, groups, nd)
     stride, dilation = _conv.ntuple(stride, nd, "stride"), _conv.ntuple(dilation, nd, "dilation")
+    _check_stride_dilation(stride, dilation)
     kernel = weight._data.shape[2:]
     params = _conv.ConvParams(stride, _conv_padding(padding, kernel, dilation, stride, op), dilation, groups)
     padded = [x._data.shape[2 + i] + b + a for i, (b, a) in enumerate(params.padding)]
@@ -324,6 +346,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 def _conv_transposend(op: str, nd: int, input: Tensor, weight: Tensor, bias, stride, padding, output_padding, groups: int, dilation) -> Tensor:
     x, batched = _check_conv_input(op, input, weight, groups, nd, transposed=True)
     stride, dilation = _conv.ntuple(stride, nd, "stride"), _conv.ntuple(dilation, nd, "dilation")
+    _check_stride_dilation(stride, dilation)
     pads, out_pads = _conv.ntuple(padding, nd, "padding"), _conv.ntuple(output_padding, nd, "output_padding")
     if any(op_ >= max(s, d) for op_, s, d in zip(out_pads, stride, dilation)):
         raise RuntimeError("output padding must be smaller than either stride or dilation")
@@ -377,6 +400,8 @@ def _pool_args(kernel_size, stride, padding, dilation, op: str, nd: int = 2):
 
 
 def _check_pool_output(x: Tensor, k, s, p, d, ceil_mode: bool, op: str) -> None:
+    if any(v == 0 for v in x._data.shape[1:]):
+        raise RuntimeError(f"{op}: Expected input's non-batch dimensions to have positive length, but input has a shape of {shape_str(x._data.shape)}")
     out, _ = _conv._pool_geometry(x._data.shape, k, s, p, d, ceil_mode)
     if any(o < 1 for o in out):
         sizes = "x".join(str(v) for v in x._data.shape[1:])
@@ -600,12 +625,14 @@ def batch_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalize over every dim but the channel dim (1); update running stats when training."""
+    if input._data.ndim < 2 and input._data.size == 0:
+        return input.clone()  # torch returns an empty input as it is
     if input._data.ndim < 2:
         raise ValueError(f"batch_norm: expected at least 2D input (got {input._data.ndim}D input)")
     c = input._data.shape[1]
     if training:
         n = input._data.size // max(c, 1)
-        if n <= 1:
+        if n == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
     elif running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
@@ -656,6 +683,17 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not normalized_shape:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got normalized_shape = []")
+    if tuple(input._data.shape[input._data.ndim - len(normalized_shape) :]) != normalized_shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
+            f"but got input of size{list(input._data.shape)}"
+        )
+    if weight is not None and tuple(weight._data.shape) != normalized_shape:
+        raise RuntimeError(
+            f"Expected weight to be of same shape as normalized_shape, but got weight of shape {list(weight._data.shape)} and normalized_shape = {list(normalized_shape)}"
+        )
     dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
     if eps is None:
         eps = _dtype.finfo(input.dtype).eps
@@ -666,10 +704,12 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps:
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    if input._data.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input._data.ndim}")
     n, c = input._data.shape[:2]
     if c % num_groups:
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of shape {list(input._data.shape)} and num_groups={num_groups}")
-    x = input.reshape(n, num_groups, -1)
+    x = input.reshape(n, num_groups, input._data.size // max(n * num_groups, 1))
     mean = red.mean(x, -1, keepdim=True)
     centered = x - mean
     var = red.mean(centered * centered, -1, keepdim=True)
@@ -688,6 +728,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    x1, x2 = mv.broadcast_tensors(x1, x2)  # the norms are over the broadcast shapes, as torch's
     n1 = ew.clamp_min(red.vector_norm(x1, 2, dim, keepdim=True), eps)
     n2 = ew.clamp_min(red.vector_norm(x2, 2, dim, keepdim=True), eps)
     return red.sum((x1 / n1) * (x2 / n2), dim)
@@ -753,8 +794,12 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 
 
 def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
+    if p == 1.0:  # every unit dropped: zeros (torch's rule; the affine correction is undefined)
+        return input * 0.0
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
     keep = (_random._rng_for(input, None).random(input._data.shape) >= p).astype(input._data.dtype)
     a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
@@ -765,6 +810,8 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
 
 # ============================================================================ embedding, one_hot
 def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    if weight._data.ndim != 2:
+        raise RuntimeError("'weight' must be 2-D")
     if input._data.dtype.kind not in "iu":
         raise RuntimeError(
             f"Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got {input.dtype} instead (while checking arguments for embedding)"
@@ -992,7 +1039,9 @@ def _pad_index(xp, size: int, before: int, after: int, mode: str):
     elif mode == "circular":
         if before > size or after > size:
             raise RuntimeError("Padding value causes wrapping around more than once.")
-        i = i % size
+        # Negative widths crop first; the padding then wraps around the cropped block, as torch's.
+        start, length = max(-before, 0), size + min(before, 0) + min(after, 0)
+        i = start + xp.arange(-max(before, 0), length + max(after, 0)) % length
     else:
         raise NotImplementedError(f"padding mode '{mode}' is not supported")
     return _make(i.astype(numpy.int64))
@@ -1291,7 +1340,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
         raise RuntimeError(
             f"Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fb":
         raise NotImplementedError(f'"im2col_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     k, d, p, s = geometry
     hw = input._data.shape[-2:]
@@ -1316,7 +1365,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         raise RuntimeError(
             f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fb":
         raise NotImplementedError(f'"col2im_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     rows, length = input._data.shape[-2:]
     if rows % (k[0] * k[1]):
@@ -1395,6 +1444,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
     _check_target_size(input, target, "huber_loss")
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
     diff = ew.abs(input - target)
     loss = ew.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
     return _reduce(loss, reduction)
@@ -1570,7 +1621,20 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
 
 
 def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
-    v = ew.clamp(var, min=eps)
+    if not isinstance(var, Tensor):
+        var = _make(array_module(input._data).full(input._data.shape, var, dtype=input._data.dtype))
+    in_shape, var_shape = tuple(input._data.shape), tuple(var._data.shape)
+    if var_shape != in_shape:
+        if in_shape[:-1] == var_shape:  # one variance per sample, shared by its last dim
+            var = mv.unsqueeze(var, -1)
+        elif not (in_shape[:-1] == var_shape[:-1] and var_shape[-1:] == (1,)):
+            raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not valid")
+    if backend_of(var._data).checks_values and bool((var._data < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    # torch clamps a copy of var without recording it: the gradient passes the clamp unchanged.
+    v = var + (ew.clamp(var, min=eps) - var).detach()
     loss = (ew.log(v) + (input - target) ** 2 / v) * 0.5
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
@@ -1582,7 +1646,8 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
 
 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
-    loss = ew.where(target == 1, input, ew.clamp_min(margin - input, 0.0))
+    # torch's definition for any target: the margin term where target != 1, the input where target != -1.
+    loss = ew.where(target != 1, ew.clamp_min(margin - input, 0.0), 0.0) + ew.where(target != -1, input, 0.0)
     return _reduce(loss, _reduction(size_average, reduce, reduction))
 
 
@@ -1597,6 +1662,8 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
 
 
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    if margin <= 0:
+        raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:

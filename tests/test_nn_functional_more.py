@@ -1,0 +1,95 @@
+"""nn.functional fixes and additions against torch: forward, gradients, create_graph, gradcheck
+and torch's exception types (the op_db harness covers the rest)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import backprop as bp
+from oracle import Case, Input, oracle_tests
+
+I = Input
+
+
+def _c(name, fn, *inputs, **kw):
+    return Case(name, fn, list(inputs), **kw)
+
+
+def _F(m):
+    return m.nn.functional
+
+
+CASES = [
+    _c("cosine_similarity_broadcast", lambda m, a, b: _F(m).cosine_similarity(a, b, dim=-2), I((1, 2, 3)), I((2, 1, 3))),
+    _c("prelu_0d", lambda m, x, w: _F(m).prelu(x, w), I(()), I((1,))),
+    _c("prelu_channels", lambda m, x, w: _F(m).prelu(x, w), I((2, 3, 4)), I((3,))),
+    _c("hinge_embedding_0d", lambda m, x, t: _F(m).hinge_embedding_loss(x, t), I(()), I(())),
+    _c("hinge_embedding_pm1", lambda m, x: _F(m).hinge_embedding_loss(x, m.tensor([1.0, -1.0, 1.0, -1.0]), margin=0.7, reduction="none"), I((4,))),
+    _c("circular_pad_negative", lambda m, x: _F(m).pad(x, [-1, 1, -2, 1], mode="circular"), I((1, 3, 4, 4))),
+    _c("circular_pad_3d", lambda m, x: _F(m).pad(x, [1, 2, 0, -1, 2, 1], mode="circular"), I((1, 2, 3, 4, 3))),
+    _c("gaussian_nll_per_sample_var", lambda m, x, t, v: _F(m).gaussian_nll_loss(x, t, v, reduction="none"),
+       I((5, 4)), I((5, 4)), I((5,), "positive")),
+    _c("gaussian_nll_clamped_var", lambda m, x, t, v: _F(m).gaussian_nll_loss(x, t, v * 1e-3, eps=1e-2), I((3, 2)), I((3, 2)), I((3, 1), "positive"),
+       gradcheck=False),
+    _c("group_norm_empty_batch", lambda m, x, w, b: _F(m).group_norm(x, 1, w, b), I((0, 2)), I((2,)), I((2,)), gradcheck=False),
+]
+
+test_matches_torch, test_matches_torch_noncontiguous, test_create_graph_matches_torch, test_gradcheck, test_gradgradcheck = oracle_tests(CASES)
+
+
+def test_hardtanh_relu6_keep_int64():
+    x = np.arange(-8, 9)
+    for fn in (lambda m, t: _F(m).hardtanh(t, -1.5, 2.5), lambda m, t: _F(m).relu6(t * 3), lambda m, t: _F(m).hardtanh(t, -0.5, 0.5)):
+        ours, theirs = fn(bp, bp.tensor(x)), fn(torch, torch.tensor(x))
+        assert ours.dtype == bp.int64
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_alpha_dropout_p1_is_zero():
+    x = bp.randn(4, 5, requires_grad=True)
+    out = _F(bp).alpha_dropout(x, 1.0, training=True)
+    np.testing.assert_array_equal(out.detach().numpy(), np.zeros((4, 5), np.float32))
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((4, 5), np.float32))
+
+
+def test_unfold_fold_bool():
+    x = np.random.default_rng(0).random((2, 1, 5, 5)) > 0.5
+    ours = _F(bp).unfold(bp.tensor(x), 2)
+    theirs = _F(torch).unfold(torch.tensor(x), 2)
+    assert ours.dtype == bp.bool
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(_F(bp).fold(ours, 5, 2).numpy(), _F(torch).fold(theirs, 5, 2).numpy())
+
+
+ERRORS = [
+    (lambda m: _F(m).prelu(m.ones(()), m.ones(2)), RuntimeError),
+    (lambda m: _F(m).prelu(m.ones(2, 8, 3), m.ones(2, 4)), RuntimeError),
+    (lambda m: _F(m).hardtanh(m.ones(2), 0.5, -0.5), ValueError),
+    (lambda m: _F(m).alpha_dropout(m.ones(2), 1.5, True), ValueError),
+    (lambda m: _F(m).gaussian_nll_loss(m.ones(10, 2, 3), m.ones(10, 2, 3), m.ones(10, 2, 2)), ValueError),
+    (lambda m: _F(m).gaussian_nll_loss(m.ones(2, 3), m.ones(2, 3), -m.ones(2, 3)), ValueError),
+    (lambda m: _F(m).huber_loss(m.ones(5, 4), m.ones(5, 4), delta=0), RuntimeError),
+    (lambda m: _F(m).triplet_margin_loss(m.ones(3, 4), m.ones(3, 4), m.ones(3, 4), margin=-1.0), ValueError),
+    (lambda m: _F(m).group_norm(m.ones(1), 1), RuntimeError),
+    (lambda m: _F(m).rms_norm(m.ones(1, 2, 3), []), RuntimeError),
+    (lambda m: _F(m).rms_norm(m.ones(2, 2, 3), [2, 2]), RuntimeError),
+    (lambda m: _F(m).rms_norm(m.ones(1, 2, 3), [1, 2, 3], m.ones(1, 2)), RuntimeError),
+    (lambda m: _F(m).embedding(m.tensor(0), m.ones(2, 2, 2)), RuntimeError),
+    (lambda m: _F(m).gelu(m.ones(2), approximate="asdf"), RuntimeError),
+    (lambda m: _F(m).conv2d(m.ones(1, 1, 4, 4), m.ones(1, 1, 2, 2), dilation=-1), RuntimeError),
+    (lambda m: _F(m).max_pool1d(m.ones(0, 10), 1), RuntimeError),
+    (lambda m: _F(m).max_pool2d(m.ones(1, 1, 4), 2), RuntimeError),
+    (lambda m: _F(m).max_pool1d(m.ones(1, 1, 49), 2, stride=0), RuntimeError),
+    (lambda m: _F(m).avg_pool2d(m.ones(1, 1, 4, 4), 2, padding=-1), RuntimeError),
+]
+
+
+@pytest.mark.parametrize("fn,exc", ERRORS)
+def test_errors_like_torch(fn, exc):
+    with pytest.raises(exc):
+        fn(torch)
+    with pytest.raises(exc):
+        fn(bp)
