@@ -93,3 +93,55 @@ def test_errors_like_torch(fn, exc):
         fn(torch)
     with pytest.raises(exc):
         fn(bp)
+
+
+def _interp(**kw):
+    return lambda m, x: _F(m).interpolate(x, **kw)
+
+
+INTERPOLATE = [
+    _c("bicubic_up_align", _interp(size=(7, 9), mode="bicubic", align_corners=True), I((2, 2, 4, 5))),
+    _c("bicubic_down_scale", _interp(scale_factor=(0.6, 0.75), mode="bicubic"), I((1, 2, 7, 8))),
+    _c("bicubic_aa_down", _interp(size=(3, 4), mode="bicubic", antialias=True), I((1, 2, 9, 11))),
+    _c("bilinear_aa_down_align", _interp(size=(4, 3), mode="bilinear", antialias=True, align_corners=True), I((2, 1, 10, 7))),
+    _c("bilinear_aa_up", _interp(scale_factor=1.7, mode="bilinear", antialias=True), I((1, 2, 4, 5))),
+    _c("linear_align_scale", _interp(scale_factor=2.5, mode="linear", align_corners=True), I((2, 3, 5))),
+    _c("linear_recompute", _interp(scale_factor=1.7, mode="linear", recompute_scale_factor=True), I((2, 3, 5))),
+    _c("trilinear", _interp(size=(3, 5, 4), mode="trilinear"), I((1, 2, 4, 3, 6))),
+    _c("trilinear_align", _interp(scale_factor=(1.5, 0.5, 2.0), mode="trilinear", align_corners=True), I((1, 2, 4, 4, 3))),
+    _c("area_1d", _interp(size=3, mode="area"), I((2, 3, 7))),
+    _c("area_3d", _interp(size=(2, 3, 2), mode="area"), I((1, 2, 5, 7, 4))),
+    _c("nearest_exact_3d", _interp(scale_factor=(1.5, 0.6, 2.0), mode="nearest-exact"), I((1, 2, 4, 5, 3))),
+    _c("upsample_bilinear", lambda m, x: _F(m).upsample_bilinear(x, size=(5, 6)), I((1, 2, 3, 4))),
+    _c("upsample_nearest", lambda m, x: _F(m).upsample_nearest(x, scale_factor=2), I((1, 2, 3, 4))),
+]
+
+(test_interpolate_matches_torch, test_interpolate_matches_torch_noncontiguous, test_interpolate_create_graph_matches_torch,
+ test_interpolate_gradcheck, test_interpolate_gradgradcheck) = oracle_tests(INTERPOLATE)
+
+
+@pytest.mark.parametrize("mode,kw", [("bilinear", {"align_corners": False}), ("bicubic", {"align_corners": True}), ("trilinear", {}), ("nearest", {})])
+def test_upsample_module_modes(mode, kw):
+    shape = (1, 2, 3, 4, 5) if mode == "trilinear" else (1, 2, 3, 4)
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    ours = bp.nn.Upsample(scale_factor=2, mode=mode, **kw)(bp.tensor(x))
+    theirs = torch.nn.Upsample(scale_factor=2, mode=mode, **kw)(torch.tensor(x))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-5)
+
+
+INTERP_ERRORS = [
+    (lambda m: _F(m).interpolate(m.ones(1, 2, 4), size=3, mode="bicubic"), NotImplementedError),
+    (lambda m: _F(m).interpolate(m.ones(1, 2, 4, 4), size=3, mode="area", align_corners=True), ValueError),
+    (lambda m: _F(m).interpolate(m.ones(1, 2, 4), size=3, mode="linear", antialias=True), ValueError),
+    (lambda m: _F(m).interpolate(m.ones(1, 2, 4, 4), size=(3, 3, 3), mode="nearest"), ValueError),
+    (lambda m: _F(m).interpolate(m.ones(1, 2, 4, 4), size=3, scale_factor=2.0), ValueError),
+    (lambda m: _F(m).interpolate(m.ones(1, 2, 4, 4), size=3, mode="bogus"), NotImplementedError),
+]
+
+
+@pytest.mark.parametrize("fn,exc", INTERP_ERRORS)
+def test_interpolate_errors_like_torch(fn, exc):
+    with pytest.raises(exc):
+        fn(torch)
+    with pytest.raises(exc):
+        fn(bp)

@@ -450,3 +450,7 @@ ShortTensor = _typed_constructor("ShortTensor", int16)
 CharTensor = _typed_constructor("CharTensor", int8)
 ByteTensor = _typed_constructor("ByteTensor", uint8)
 BoolTensor = _typed_constructor("BoolTensor", bool)
+
+
+# ---- nn (issue #13): aten-level nn entry points of torch's namespace, implemented in nn.functional
+from .nn.functional import _upsample_bilinear2d_aa  # noqa: E402

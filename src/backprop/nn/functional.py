@@ -1065,12 +1065,26 @@ def _interp_sizes(input: Tensor, size, scale_factor, spatial: int):
     if size is not None and scale_factor is not None:
         raise ValueError("only one of size or scale_factor should be defined")
     if size is not None:
+        if isinstance(size, Tensor):
+            size = size.tolist()
         sizes = (size,) * spatial if isinstance(size, int) else tuple(size)
-        return tuple(int(s) for s in sizes), [i / o for i, o in zip(in_sizes, sizes)]
+        if len(sizes) != spatial:
+            raise ValueError(
+                f"Input and output must have the same number of spatial dimensions, but got input with spatial dimensions of "
+                f"{list(in_sizes)} and output size of {list(sizes)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+                f"and output size in (o1, o2, ...,oK) format."
+            )
+        return tuple(int(s) for s in sizes), [i / o if o else 0.0 for i, o in zip(in_sizes, sizes)]
     if scale_factor is None:
         raise ValueError("either size or scale_factor should be defined")
     factors = (scale_factor,) * spatial if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
-    out = tuple(int(math.floor(i * f)) for i, f in zip(in_sizes, factors))
+    if len(factors) != spatial:
+        raise ValueError(
+            f"Input and scale_factor must have the same number of spatial dimensions, but got input with spatial dimensions of "
+            f"{list(in_sizes)} and scale_factor of shape {list(factors)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+            f"and scale_factor in (s1, s2, ...,sK) format."
+        )
+    out = tuple(int(math.floor(float(i) * f)) for i, f in zip(in_sizes, factors))
     return out, [1.0 / f for f in factors]
 
 
@@ -1087,16 +1101,118 @@ def _linear_weights(xp, in_size: int, out_size: int, scale: float, align_corners
     return i0, i1, lam
 
 
+_CUBIC_A = -0.75  # torch's bicubic coefficient (Keys' kernel)
+
+
+def _cubic_taps(in_size: int, out_size: int, scale: float, align_corners: bool):
+    """(out, 4) source indices and weights of torch's bicubic interpolation along one dim (host arrays)."""
+    dst = numpy.arange(out_size, dtype=numpy.float64)
+    if align_corners:
+        src = dst * ((in_size - 1) / (out_size - 1) if out_size > 1 else 0.0)
+    else:
+        src = (dst + 0.5) * scale - 0.5
+    base = numpy.floor(src)
+    t = src - base
+    a = _CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = numpy.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+    idx = numpy.clip(base.astype(numpy.int64)[:, None] + numpy.arange(-1, 3), 0, in_size - 1)
+    return idx, weights
+
+
+def _aa_filter(mode: str):
+    if mode == "bilinear":
+        return 2, lambda x: numpy.clip(1.0 - numpy.abs(x), 0.0, None)
+    a = -0.5
+
+    def cubic(x):
+        x = numpy.abs(x)
+        return numpy.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1, numpy.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+
+    return 4, cubic
+
+
+def _antialias_taps(in_size: int, out_size: int, scale: float, align_corners: bool, mode: str):
+    """(out, K) source indices and normalized weights of torch's anti-aliased resampling: when
+    downsampling, the filter widens by the scale so every input sample contributes."""
+    if align_corners:
+        scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    size, filt = _aa_filter(mode)
+    support = size / 2 * scale if scale >= 1.0 else size / 2
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    center = scale * (numpy.arange(out_size) + 0.5)
+    lo = numpy.maximum((center - support + 0.5).astype(numpy.int64), 0)
+    hi = numpy.minimum((center + support + 0.5).astype(numpy.int64), in_size)
+    k = max(int((hi - lo).max(initial=1)), 1)
+    j = numpy.arange(k)
+    idx = lo[:, None] + j
+    valid = j < (hi - lo)[:, None]
+    w = numpy.where(valid, filt((idx - center[:, None] + 0.5) * invscale), 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    w = w / numpy.where(total == 0, 1.0, total)
+    return numpy.minimum(idx, in_size - 1), w
+
+
+def _resample(t: Tensor, dim: int, idx, weights) -> Tensor:
+    """Along ``dim``: out[i] = sum_k weights[i, k] * t[idx[i, k]] (idx, weights: (out, K) host arrays)."""
+    xp = array_module(t._data)
+    o, k = idx.shape
+    g = ix.index_select(t, dim, _make(xp.asarray(idx.reshape(-1))))
+    shape = tuple(t._data.shape)
+    g = g.reshape(shape[:dim] + (o, k) + shape[dim + 1 :])
+    wshape = [1] * (len(shape) + 1)
+    wshape[dim], wshape[dim + 1] = o, k
+    return red.sum(g * _make(xp.asarray(weights.astype(t._data.dtype).reshape(wshape))), dim + 1)
+
+
+_INTERP_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+
+
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None, antialias: bool = False) -> Tensor:
-    """Resize the spatial dims: modes 'nearest', 'nearest-exact', 'linear' (3-D) and 'bilinear' (4-D)."""
+    """Resize the spatial dims of (N, C, *S) input, as torch's modes: 'nearest', 'nearest-exact',
+    'linear' (3-D), 'bilinear'/'bicubic' (4-D, optionally anti-aliased), 'trilinear' (5-D) and
+    'area' (adaptive average pooling). Each dim is resampled separately: a gather of the source
+    taps and a weighted sum."""
     spatial = input._data.ndim - 2
-    if spatial < 1:
-        raise ValueError(f"interpolate: expected 3-D or 4-D input, got {input._data.ndim}-D")
-    if mode in ("nearest", "nearest-exact") and align_corners is not None:
-        raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
+    if mode not in _INTERP_MODES:
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input._data.ndim}D) for the modes: "
+            f"nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got {mode})"
+        )
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if antialias and not (mode in ("bilinear", "bicubic") and input._data.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor as input")
+    if spatial < 1 or spatial > 3:
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input._data.ndim}D) for the modes: "
+            f"nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got {mode})"
+        )
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
     sizes, scales = _interp_sizes(input, size, scale_factor, spatial)
-    if recompute_scale_factor:
-        scales = [i / o for i, o in zip(input._data.shape[2:], sizes)]
+    if recompute_scale_factor or mode == "area":
+        scales = [i / o if o else 0.0 for i, o in zip(input._data.shape[2:], sizes)]
+    if mode == "area":
+        return _adaptive_poolnd(input, sizes, spatial, "adaptive_avg_pool", "avg")
+    expected = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode)
+    if expected is not None and spatial != expected:
+        raise NotImplementedError(f"Got {input._data.ndim}D input, but {mode} mode needs {expected + 2}D input")
+    return _resize(input, sizes, scales, mode, bool(align_corners), antialias)
+
+
+def _resize(input: Tensor, sizes: tuple, scales: list, mode: str, ac: bool, antialias: bool) -> Tensor:
+    """The resampling kernels of ``interpolate``: output ``sizes``; ``scales`` (input/output per dim)
+    place the source positions."""
     out = input
     xp = array_module(input._data)
     if mode in ("nearest", "nearest-exact"):
@@ -1107,25 +1223,58 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             idx = xp.minimum(src.astype(numpy.int64), in_size - 1)
             out = ix.index_select(out, 2 + d, _make(idx))
         return out
-    if mode in ("linear", "bilinear", "trilinear"):
-        expected = {"linear": 1, "bilinear": 2, "trilinear": 3}[mode]
-        if spatial != expected:
-            raise NotImplementedError(f"Got {input._data.ndim}D input, but {mode} mode needs {expected + 2}D input")
-        ac = bool(align_corners)
+    if antialias or mode == "bicubic":
         for d, (in_size, out_size, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
-            i0, i1, lam = _linear_weights(xp, in_size, out_size, scale, ac)
-            shape = [1] * out._data.ndim
-            shape[2 + d] = out_size
-            lam_t = _make(lam.astype(input._data.dtype).reshape(shape))
-            a = ix.index_select(out, 2 + d, _make(i0))
-            b = ix.index_select(out, 2 + d, _make(i1))
-            out = a + (b - a) * lam_t
+            if antialias:
+                idx, w = _antialias_taps(in_size, out_size, scale, ac, mode)
+            else:
+                idx, w = _cubic_taps(in_size, out_size, scale, ac)
+            out = _resample(out, 2 + d, idx, w)
         return out
-    raise NotImplementedError(f"interpolate mode '{mode}' is not supported")
+    for d, (in_size, out_size, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
+        i0, i1, lam = _linear_weights(xp, in_size, out_size, scale, ac)
+        shape = [1] * out._data.ndim
+        shape[2 + d] = out_size
+        lam_t = _make(lam.astype(input._data.dtype).reshape(shape))
+        a = ix.index_select(out, 2 + d, _make(i0))
+        b = ix.index_select(out, 2 + d, _make(i1))
+        out = a + (b - a) * lam_t
+    return out
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated alias of ``interpolate(mode='nearest')``, as torch's."""
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated alias of ``interpolate(mode='bilinear', align_corners=True)``, as torch's."""
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _upsample_bilinear2d_aa(input: Tensor, output_size, align_corners: bool, scales_h=None, scales_w=None, scale_factors=None) -> Tensor:
+    """aten's anti-aliased bilinear resize (what ``interpolate(..., antialias=True)`` runs): both
+    overloads, (output_size, align_corners, scales_h, scales_w) and (output_size, align_corners,
+    scale_factors). Given scales place the source positions; the output size wins for the shape."""
+    if isinstance(scales_h, (tuple, list)):
+        scale_factors, scales_h = scales_h, None
+    if scale_factors is not None:
+        scales_h, scales_w = scale_factors
+    if input._data.ndim != 4:
+        raise RuntimeError(f"Non-empty 4D data tensor expected but got a tensor with sizes {shape_str(input._data.shape)}")
+    in_sizes = input._data.shape[2:]
+    if output_size is None:
+        sizes = tuple(int(math.floor(i * f)) for i, f in zip(in_sizes, (scales_h, scales_w)))
+    else:
+        sizes = tuple(int(v) for v in output_size)
+    scales = [1.0 / f if f else i / o for i, o, f in zip(in_sizes, sizes, (scales_h, scales_w))]
+    return _resize(input, sizes, scales, "bilinear", bool(align_corners), True)
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
