@@ -145,3 +145,42 @@ def test_interpolate_errors_like_torch(fn, exc):
         fn(torch)
     with pytest.raises(exc):
         fn(bp)
+
+
+ATEN = [
+    _c("constant_pad_nd", lambda m, x: m.constant_pad_nd(x, (1, -1, 2, 0), 0.5), I((2, 3, 4))),
+    # The saved statistics require grad but drop their gradients (torch's kernels): no gradcheck.
+    _c("native_batch_norm_train", lambda m, x, w, b: m.native_batch_norm(x, w, b, None, None, True, 0.1, 1e-5), I((4, 3, 2)), I((3,)), I((3,)),
+       gradcheck=False),
+    _c("native_batch_norm_train_output", lambda m, x, w, b: m.native_batch_norm(x, w, b, None, None, True, 0.1, 1e-5)[0], I((4, 3, 2)), I((3,)), I((3,))),
+    _c("native_batch_norm_eval", lambda m, x, w, rm, rv: m.native_batch_norm(x, w, None, rm, rv, False, 0.1, 1e-5),
+       I((4, 3, 2)), I((3,)), I((3,), requires_grad=False), I((3,), "positive", requires_grad=False), gradcheck=False),
+    _c("native_batch_norm_legit_no_stats", lambda m, x: m._native_batch_norm_legit(x, None, None, True, 0.1, 1e-5), I((5, 2, 3)), gradcheck=False),
+    _c("batch_norm_with_update", lambda m, x, w, b, rm, rv: m.ops.aten._batch_norm_with_update(x, w, b, rm, rv, 0.1, 1e-5)[:3] if m is torch
+       else m._batch_norm_with_update(x, w, b, rm, rv, 0.1, 1e-5)[:3],
+       I((4, 3, 2)), I((3,)), I((3,)), I((3,), requires_grad=False), I((3,), "positive", requires_grad=False), gradcheck=False),
+    _c("native_layer_norm", lambda m, x, w, b: m.native_layer_norm(x, (3, 4), w, b, 1e-5), I((2, 3, 4)), I((3, 4)), I((3, 4)), gradcheck=False),
+    _c("native_layer_norm_output", lambda m, x, w, b: m.native_layer_norm(x, (3, 4), w, b, 1e-5)[0], I((2, 3, 4)), I((3, 4)), I((3, 4))),
+    _c("native_group_norm", lambda m, x, w, b: m.native_group_norm(x, w, b, 2, 6, 3, 3, 1e-5), I((2, 6, 3)), I((6,)), I((6,)), noncontig=False),
+    _c("softmax_backward_data", lambda m, g, x: m._softmax_backward_data(g, m.softmax(x, 1), 1, x.dtype) if m is bp
+       else m.ops.aten._softmax_backward_data(g, m.softmax(x, 1), 1, x.dtype), I((3, 4)), I((3, 4))),
+    _c("native_dropout_backward", lambda m, g: (m.ops.aten.native_dropout_backward if m is torch else m.native_dropout_backward)(
+        g, m.tensor([[True, False, True], [False, True, True]]), 2.0), I((2, 3))),
+    _c("max_pool2d_with_indices_backward", lambda m, x, g: (m.ops.aten.max_pool2d_with_indices_backward if m is torch else m.max_pool2d_with_indices_backward)(
+        g, x, [3, 2], [2, 1], [1, 0], [1, 1], True, m.nn.functional.max_pool2d(x, (3, 2), (2, 1), (1, 0), ceil_mode=True, return_indices=True)[1]),
+       I((1, 2, 5, 4), "distinct", requires_grad=False), I((1, 2, 3, 3))),
+]
+
+(test_aten_matches_torch, test_aten_matches_torch_noncontiguous, test_aten_create_graph_matches_torch,
+ test_aten_gradcheck, test_aten_gradgradcheck) = oracle_tests(ATEN)
+
+
+def test_native_batch_norm_updates_running_stats():
+    x = np.random.default_rng(4).standard_normal((6, 3, 2)).astype(np.float32)
+    stats = {}
+    for m in (bp, torch):
+        rm, rv = m.zeros(3), m.ones(3)
+        m.native_batch_norm(m.tensor(x), None, None, rm, rv, True, 0.3, 1e-5)
+        stats[m] = (rm.numpy(), rv.numpy())
+    np.testing.assert_allclose(stats[bp][0], stats[torch][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats[bp][1], stats[torch][1], rtol=1e-5, atol=1e-6)

@@ -673,6 +673,13 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     """Normalize over the trailing ``normalized_shape`` dims (biased variance), then scale and shift."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(normalized_shape)
+    if not k:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got normalized_shape = []")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t._data.shape) != normalized_shape:
+            raise RuntimeError(
+                f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape {list(t._data.shape)} and normalized_shape = {list(normalized_shape)}"
+            )
     if input._data.shape[input._data.ndim - k :] != normalized_shape:
         raise RuntimeError(
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
@@ -794,18 +801,35 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 
 
 def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout that keeps SELU's self-normalization: dropped units take SELU's negative
+    saturation value, then an affine map restores the mean and variance."""
+    return _alpha_dropout(input, p, training, inplace, False)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """``alpha_dropout`` of whole channels: one draw per (N, C) map."""
+    return _alpha_dropout(input, p, training, inplace, True)
+
+
+def _alpha_dropout(input: Tensor, p: float, training: bool, inplace: bool, feature: bool) -> Tensor:
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
     if p == 1.0:  # every unit dropped: zeros (torch's rule; the affine correction is undefined)
-        return input * 0.0
+        return input.mul_(0.0) if inplace else input * 0.0
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
-    keep = (_random._rng_for(input, None).random(input._data.shape) >= p).astype(input._data.dtype)
+    shape = input._data.shape
+    if feature:
+        if input._data.ndim < 2:
+            raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input, got {input._data.ndim}")
+        shape = shape[:2] + (1,) * (input._data.ndim - 2)
+    keep = (_random._rng_for(input, None).random(shape) >= p).astype(input._data.dtype)
     a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
     b = -a * alpha_p * p
     keep_t = _make(keep)
-    return (input * keep_t + alpha_p * (1 - keep_t)) * a + b
+    out = (input * keep_t + alpha_p * (1 - keep_t)) * a + b
+    return input.copy_(out) if inplace else out
 
 
 # ============================================================================ embedding, one_hot
@@ -2109,3 +2133,121 @@ def multi_head_attention_forward(
 
 
 __all__ = sorted(name for name, value in list(globals().items()) if not name.startswith("_") and callable(value) and getattr(value, "__module__", "") in (__name__, nn_ops.__name__))
+
+
+# ============================================================================ aten-level entry points
+# torch's namespace also exposes the kernels behind the layers (``torch.native_batch_norm``...):
+# here they are compositions of the functional ops above, returning torch's extra outputs.
+def constant_pad_nd(input: Tensor, pad, value: float = 0) -> Tensor:
+    """Pad (or, with negative widths, crop) the trailing dims with ``value``: ``pad`` lists
+    (before, after) pairs from the last dim backwards, as ``pad(mode='constant')``."""
+    return nn_ops.ConstantPad.apply(input, _pad_widths(input._data.ndim, pad), value)
+
+
+class _SavedStat(Function):
+    """A statistic saved by a fused normalization (``native_*_norm``'s mean/invstd): it requires
+    grad with the input, but, as in torch, gradients reaching it are dropped (its kernel's
+    backward uses the gradient of the normalized output only)."""
+
+    @staticmethod
+    def forward(ctx, input, value):
+        return value._data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, None
+
+
+def _saved_stat(input: Tensor, value: Tensor) -> Tensor:
+    with no_grad():
+        value = value.detach()
+    return _SavedStat.apply(input, value)
+
+
+def _stat_dims(input: Tensor) -> tuple:
+    return (0,) + tuple(range(2, input._data.ndim))
+
+
+def _empty_stat(input: Tensor) -> Tensor:
+    return _make(array_module(input._data).zeros((0,), dtype=input._data.dtype))
+
+
+def native_batch_norm(input: Tensor, weight, bias, running_mean, running_var, training: bool, momentum: float, eps: float) -> tuple:
+    """(output, save_mean, save_invstd): batch normalization with torch's saved statistics (the
+    batch mean and 1/sqrt(biased var + eps) when training, empty tensors otherwise); running
+    statistics are updated in place when training."""
+    out = batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+    if not training:
+        return out, _empty_stat(input), _empty_stat(input)
+    with no_grad():
+        dims = _stat_dims(input)
+        mean = red.mean(input, dims)
+        invstd = ew.rsqrt(red.var(input, dims, correction=0) + eps)
+    return out, _saved_stat(input, mean), _saved_stat(input, invstd)
+
+
+def _native_batch_norm_legit(input: Tensor, weight, bias, *args) -> tuple:
+    """``native_batch_norm``; also the overload without running statistics
+    ``(input, weight, bias, training, momentum, eps)``."""
+    if len(args) == 3:
+        return native_batch_norm(input, weight, bias, None, None, *args)
+    return native_batch_norm(input, weight, bias, *args)
+
+
+def _batch_norm_with_update(input: Tensor, weight, bias, running_mean: Tensor, running_var: Tensor, momentum: float, eps: float) -> tuple:
+    """Training-mode batch norm that updates the running statistics: (output, save_mean,
+    save_invstd, reserve); the saved statistics are not differentiable (as torch's)."""
+    out, mean, invstd = native_batch_norm(input, weight, bias, running_mean, running_var, True, momentum, eps)
+    reserve = _make(array_module(input._data).zeros((0,), dtype=numpy.uint8))
+    return out, mean.detach(), invstd.detach(), reserve
+
+
+def native_layer_norm(input: Tensor, normalized_shape, weight, bias, eps: float) -> tuple:
+    """(output, mean, rstd) of layer normalization; the statistics keep the normalized dims as 1s."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    out = layer_norm(input, normalized_shape, weight, bias, eps)
+    dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
+    with no_grad():
+        x = ew.as_float(input) if input._data.dtype.kind != "f" else input
+        mean = red.mean(x, dims, keepdim=True)
+        rstd = ew.rsqrt(red.var(x, dims, keepdim=True, correction=0) + eps)
+    return out, _saved_stat(input, mean), _saved_stat(input, rstd)
+
+
+def native_group_norm(input: Tensor, weight, bias, N: int, C: int, HxW: int, group: int, eps: float) -> tuple:  # noqa: N803 - aten's names
+    """(output, mean, rstd) of group normalization; the statistics are (N, group)."""
+    if input._data.size != N * C * HxW:
+        raise RuntimeError(f"Expected input to have {N * C * HxW} elements (N={N}, C={C}, HxW={HxW}), but got input of size {shape_str(input._data.shape)}")
+    out = group_norm(input, group, weight, bias, eps)
+    # Unlike layer/batch norm's, torch differentiates group norm's statistics too.
+    x = input.reshape(N, group, (C // group) * HxW)
+    mean = red.mean(x, -1)
+    rstd = ew.rsqrt(red.var(x, -1, correction=0) + eps)
+    return out, mean, rstd
+
+
+def _softmax_backward_data(grad_output: Tensor, output: Tensor, dim: int, input_dtype) -> Tensor:
+    """The input gradient of ``softmax`` from its output: output * (grad - sum(grad * output))."""
+    g = grad_output * output
+    out = g - output * red.sum(g, dim, keepdim=True)
+    return out.to(input_dtype) if out.dtype != input_dtype else out
+
+
+def native_dropout_backward(grad_output: Tensor, mask: Tensor, scale: float) -> Tensor:
+    """The input gradient of dropout: grad * mask * scale."""
+    return grad_output * mask.to(grad_output.dtype) * scale
+
+
+def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = True):
+    """``max_pool2d`` returning (values, indices)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices_backward(grad_output: Tensor, input: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, indices: Tensor) -> Tensor:
+    """The input gradient of 2-d max pooling: each output gradient added at its recorded flat index."""
+    lead = input._data.shape[:-2]
+    plane = input._data.shape[-2] * input._data.shape[-1]
+    base = _make(array_module(grad_output._data).zeros(lead + (plane,), dtype=grad_output._data.dtype))
+    flat = grad_output.reshape(lead + (-1,))
+    out = ix.scatter_add(base, len(lead), indices.reshape(lead + (-1,)), flat)
+    return out.reshape(input._data.shape)
