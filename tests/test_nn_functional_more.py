@@ -184,3 +184,67 @@ def test_native_batch_norm_updates_running_stats():
         stats[m] = (rm.numpy(), rv.numpy())
     np.testing.assert_allclose(stats[bp][0], stats[torch][0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stats[bp][1], stats[torch][1], rtol=1e-5, atol=1e-6)
+
+
+def _cos_dist(m):
+    return lambda a, b: 1.0 - _F(m).cosine_similarity(a, b)
+
+
+LOSSES = [
+    _c("multi_margin_p1", lambda m, x: _F(m).multi_margin_loss(x, m.tensor([0, 3, 1, 2, 3])), I((5, 4))),
+    _c("multi_margin_p2_weight", lambda m, x, w: _F(m).multi_margin_loss(x, m.tensor([2, 0, 1]), p=2, margin=0.7, weight=w, reduction="none"),
+       I((3, 4)), I((4,), "positive", requires_grad=False)),
+    _c("multi_margin_1d_sum", lambda m, x: _F(m).multi_margin_loss(x, m.tensor(2), reduction="sum"), I((5,))),
+    _c("multilabel_margin", lambda m, x: _F(m).multilabel_margin_loss(x, m.tensor([[3, 0, -1, 1], [1, 2, 3, 0], [-1, 2, 0, 0]])), I((3, 4))),
+    _c("multilabel_margin_none_1d", lambda m, x: _F(m).multilabel_margin_loss(x, m.tensor([2, 2, 0, -1, 1]), reduction="none"), I((5,))),
+    _c("triplet_distance_default", lambda m, a, p, n: _F(m).triplet_margin_with_distance_loss(a, p, n, margin=0.5, swap=True), I((4, 6)), I((4, 6)), I((4, 6))),
+    _c("triplet_distance_custom", lambda m, a, p, n: _F(m).triplet_margin_with_distance_loss(a, p, n, distance_function=_cos_dist(m), reduction="none"),
+       I((4, 6)), I((4, 6)), I((4, 6))),
+]
+
+(test_losses_match_torch, test_losses_match_torch_noncontiguous, test_losses_create_graph_matches_torch,
+ test_losses_gradcheck, test_losses_gradgradcheck) = oracle_tests(LOSSES)
+
+
+def test_loss_modules_match_torch():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    a, p, n = (rng.standard_normal((4, 5)).astype(np.float32) for _ in range(3))
+    for build, args in [
+        (lambda m: m.nn.MultiMarginLoss(p=2, margin=0.5, weight=m.tensor([1.0, 2.0, 0.5, 1.0, 3.0])), lambda m: (m.tensor(x), m.tensor([0, 4, 2, 1]))),
+        (lambda m: m.nn.MultiLabelMarginLoss(reduction="sum"), lambda m: (m.tensor(x), m.tensor([[1, 2, -1, 0, 0]] * 4))),
+        (lambda m: m.nn.TripletMarginWithDistanceLoss(distance_function=m.nn.PairwiseDistance(), margin=2.0), lambda m: (m.tensor(a), m.tensor(p), m.tensor(n))),
+    ]:
+        ours, theirs = build(bp)(*args(bp)), build(torch)(*args(torch))
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_feature_alpha_dropout_drops_whole_channels():
+    x = bp.randn(8, 16, 5, 5)
+    out = bp.nn.FeatureAlphaDropout(0.5)(x)
+    kept = (out - x).reshape(8, 16, -1)
+    # A channel is either affinely kept (a*x + b) or a constant (dropped): never a mix.
+    dropped = (kept.std(-1) < 1e-6) | ((out.reshape(8, 16, -1).std(-1)) < 1e-6)
+    assert out.shape == x.shape and bool(dropped.any())
+    per_channel = out.reshape(8, 16, -1)
+    const = per_channel.std(-1) < 1e-6
+    assert 0 < int(const.sum()) < 8 * 16
+    assert bp.nn.FeatureAlphaDropout(0.5).eval()(x) is x
+
+
+LOSS_ERRORS = [
+    (lambda m: _F(m).multi_margin_loss(m.ones(3, 4), m.tensor([0, 1, 2]), p=3), ValueError),
+    (lambda m: _F(m).multi_margin_loss(m.ones(3, 4), m.tensor([0, 1])), RuntimeError),
+    (lambda m: _F(m).multi_margin_loss(m.ones(3, 4), m.tensor([0, 1, 2]), reduction="abc"), ValueError),
+    (lambda m: _F(m).multilabel_margin_loss(m.ones(3, 4), m.tensor([[0, 1, 2, 3]])), RuntimeError),
+    (lambda m: _F(m).triplet_margin_with_distance_loss(m.ones(3, 4), m.ones(3, 4), m.ones(3, 4), margin=0.0), ValueError),
+    (lambda m: _F(m).triplet_margin_with_distance_loss(m.ones(3, 4), m.ones(3, 4), m.ones(4)), RuntimeError),
+]
+
+
+@pytest.mark.parametrize("fn,exc", LOSS_ERRORS)
+def test_loss_errors_like_torch(fn, exc):
+    with pytest.raises(exc):
+        fn(torch)
+    with pytest.raises(exc):
+        fn(bp)

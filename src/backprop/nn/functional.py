@@ -1844,6 +1844,108 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     return _reduce(ew.clamp_min(d_pos - d_neg + margin, 0.0), _reduction(size_average, reduce, reduction))
 
 
+def triplet_margin_with_distance_loss(
+    anchor: Tensor, positive: Tensor, negative: Tensor, *, distance_function=None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
+) -> Tensor:
+    """max(d(a, p) - d(a, n) + margin, 0) for any distance function (default: pairwise L2)."""
+    if margin <= 0:
+        raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead")
+    dims = (anchor._data.ndim, positive._data.ndim, negative._data.ndim)
+    if len(set(dims)) != 1:
+        raise RuntimeError(
+            f"The anchor, positive, and negative tensors are expected to have the same number of dimensions, but got: "
+            f"anchor {dims[0]}D, positive {dims[1]}D, and negative {dims[2]}D inputs"
+        )
+    dist = distance_function if distance_function is not None else pairwise_distance
+    d_pos = dist(anchor, positive)
+    d_neg = dist(anchor, negative)
+    if swap:
+        d_neg = ew.minimum(d_neg, dist(positive, negative))
+    return _reduce(ew.clamp_min(d_pos - d_neg + margin, 0.0), reduction)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _margin_input(input: Tensor, target: Tensor, op: str, target_ndim_same: bool) -> tuple:
+    """(input as (N, C), target as (N,) or (N, C), batched) with torch's shape checks."""
+    nd = input._data.ndim
+    if nd > 2:
+        raise RuntimeError(f"{op}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: {shape_str(input._data.shape)}")
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}: expected target of an integer type, but got {target.dtype}")
+    batched = nd == 2
+    x = input if batched else input.reshape(1, -1)
+    if target_ndim_same:
+        t = target if target._data.ndim == 2 else target.reshape(1, -1)
+        if tuple(t._data.shape) != tuple(x._data.shape):
+            raise RuntimeError(f"{op}: inconsistent target size: {shape_str(target._data.shape)} for input of size: {shape_str(input._data.shape)}")
+    else:
+        t = target.reshape(-1)
+        if t._data.shape[0] != x._data.shape[0] or target._data.ndim > 1:
+            raise RuntimeError(f"{op}: inconsistent target size, expected {x._data.shape[0]} but got {shape_str(target._data.shape)}")
+    if x._data.shape[1] == 0 and x._data.shape[0]:
+        raise RuntimeError(f"{op}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: {shape_str(input._data.shape)}")
+    return x, t, batched
+
+
+def multi_margin_loss(
+    input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean"
+) -> Tensor:
+    """Multi-class hinge loss: sum over classes i != y of max(0, margin - x[y] + x[i])^p (times
+    weight[y]), divided by the number of classes."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight._data.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    x, t, batched = _margin_input(input, target, "multi_margin_loss", False)
+    n, c = x._data.shape
+    if weight is not None and weight._data.size != c:
+        raise RuntimeError(f"multi_margin_loss: inconsistent weight size, expected {c} but got {shape_str(weight._data.shape)}")
+    xp = array_module(x._data)
+    if n and backend_of(t._data).checks_values and (int(t._data.min()) < 0 or int(t._data.max()) >= c):
+        raise RuntimeError(f"target out of range: target values should be in [0, {c})")
+    idx = t.reshape(n, 1)
+    x_y = ix.gather(x, 1, idx)
+    z = ew.clamp_min(x - x_y + margin, 0.0)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * ix.gather(weight.reshape(1, -1).expand(n, c), 1, idx)
+    others = _make((xp.arange(c)[None, :] != t._data.reshape(n, 1)).astype(x._data.dtype))
+    loss = red.sum(z * others, 1) / c
+    if not batched:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss: ``target`` lists each sample's classes, ended by the first -1; every
+    (target class j, non-target class i) pair adds max(0, 1 - (x[j] - x[i])), divided by C."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    x, t, batched = _margin_input(input, target, "multilabel_margin_loss", True)
+    n, c = x._data.shape
+    xp = array_module(x._data)
+    tgt = t._data
+    if tgt.size and backend_of(tgt).checks_values and (int(tgt.min()) < -1 or int(tgt.max()) >= c):
+        raise RuntimeError(f"multilabel_margin_loss: target values should be in [-1, {c})")
+    valid = xp.cumprod(tgt != -1, axis=1).astype(bool)  # the targets before the first -1
+    safe = xp.where(valid, tgt, 0)
+    is_target = ((safe[:, :, None] == xp.arange(c)) & valid[:, :, None]).any(axis=1)  # (N, C)
+    x_j = ix.gather(x, 1, _make(safe.astype(numpy.int64)))  # (N, J)
+    pair = ew.clamp_min(1.0 - mv.unsqueeze(x_j, 2) + mv.unsqueeze(x, 1), 0.0)  # (N, J, I)
+    mask = (valid[:, :, None] & ~is_target[:, None, :]).astype(x._data.dtype)
+    loss = red.sum(pair * _make(mask), (1, 2)) / c
+    if not batched:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight=None, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
     if weight is not None:
