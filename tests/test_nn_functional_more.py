@@ -3,6 +3,8 @@ and torch's exception types (the op_db harness covers the rest)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -244,6 +246,57 @@ LOSS_ERRORS = [
 
 @pytest.mark.parametrize("fn,exc", LOSS_ERRORS)
 def test_loss_errors_like_torch(fn, exc):
+    with pytest.raises(exc):
+        fn(torch)
+    with pytest.raises(exc):
+        fn(bp)
+
+
+def _grid(shape, mode="bilinear"):
+    # Standard normal: about a third of the points fall outside [-1, 1]. Nearest sampling does
+    # not depend on the grid continuously (torch returns a zero gradient, backprop none).
+    return Input(shape, requires_grad=None if mode != "nearest" else False)
+
+
+def _sampler(mode, pad, ac):
+    return lambda m, x, g: _F(m).grid_sample(x, g, mode=mode, padding_mode=pad, align_corners=ac)
+
+
+GRID = [
+    _c(f"grid_sample_{mode}_{pad}_{ac}", _sampler(mode, pad, ac),
+       I((1, 2, 4, 5)), _grid((1, 3, 2, 2), mode))
+    for i, (mode, pad) in enumerate(itertools.product(("bilinear", "nearest", "bicubic"), ("zeros", "border", "reflection")))
+    for ac in ((False, True) if mode != "nearest" else (i % 2 == 0,))
+] + [
+    _c(f"grid_sample_3d_{mode}_{pad}", _sampler(mode, pad, False),
+       I((1, 2, 3, 4, 3)), _grid((1, 2, 3, 2, 3), mode))
+    for mode in ("bilinear", "nearest") for pad in ("zeros", "border", "reflection")
+] + [
+    _c("affine_grid_2d", lambda m, t: _F(m).affine_grid(t, (2, 3, 4, 5), align_corners=False), I((2, 2, 3))),
+    _c("affine_grid_3d_align", lambda m, t: _F(m).affine_grid(t, (1, 1, 3, 2, 4), align_corners=True), I((1, 3, 4))),
+    _c("affine_grid_then_sample", lambda m, x, t: _F(m).grid_sample(x, _F(m).affine_grid(t, (2, 3, 3, 4), align_corners=False), align_corners=False),
+       I((2, 3, 5, 6)), I((2, 2, 3))),
+    _c("grid_sampler_2d", lambda m, x, g: m.grid_sampler_2d(x, g, 0, 2, False), I((1, 2, 4, 4)), _grid((1, 3, 2, 2))),
+    _c("grid_sampler_3d", lambda m, x, g: m.grid_sampler_3d(x, g, 0, 1, True), I((1, 2, 3, 3, 3)), _grid((1, 2, 2, 2, 3))),
+]
+
+(test_grid_matches_torch, test_grid_matches_torch_noncontiguous, test_grid_create_graph_matches_torch,
+ test_grid_gradcheck, test_grid_gradgradcheck) = oracle_tests(GRID)
+
+
+GRID_ERRORS = [
+    (lambda m: _F(m).grid_sample(m.ones(1, 1, 3, 3), m.zeros(1, 2, 2, 2), mode="bogus"), ValueError),
+    (lambda m: _F(m).grid_sample(m.ones(1, 1, 3, 3), m.zeros(1, 2, 2, 2), padding_mode="bogus"), ValueError),
+    (lambda m: _F(m).grid_sample(m.ones(1, 1, 3, 3), m.zeros(1, 2, 2, 3)), RuntimeError),
+    (lambda m: _F(m).grid_sample(m.ones(2, 1, 3, 3), m.zeros(1, 2, 2, 2)), RuntimeError),
+    (lambda m: _F(m).grid_sample(m.ones(1, 1, 3, 3, 3), m.zeros(1, 2, 2, 2, 3), mode="bicubic"), RuntimeError),
+    (lambda m: _F(m).affine_grid(m.zeros(1, 2, 3), (1, 1, 3, 3, 3)), ValueError),
+    (lambda m: _F(m).affine_grid(m.zeros(1, 2, 3), (1, 1, 0, 3)), ValueError),
+]
+
+
+@pytest.mark.parametrize("fn,exc", GRID_ERRORS)
+def test_grid_errors_like_torch(fn, exc):
     with pytest.raises(exc):
         fn(torch)
     with pytest.raises(exc):

@@ -459,6 +459,8 @@ from .nn.functional import (  # noqa: E402
     _softmax_backward_data,
     _upsample_bilinear2d_aa,
     constant_pad_nd,
+    grid_sampler_2d,
+    grid_sampler_3d,
     max_pool2d_with_indices_backward,
     native_batch_norm,
     native_dropout_backward,

@@ -8,6 +8,7 @@ losses and embedding in ``ops.nn_ops``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -1299,6 +1300,185 @@ def _upsample_bilinear2d_aa(input: Tensor, output_size, align_corners: bool, sca
         sizes = tuple(int(v) for v in output_size)
     scales = [1.0 / f if f else i / o for i, o, f in zip(in_sizes, sizes, (scales_h, scales_w))]
     return _resize(input, sizes, scales, "bilinear", bool(align_corners), True)
+
+
+# ============================================================================ spatial transformers
+def affine_grid(theta: Tensor, size, align_corners=None) -> Tensor:
+    """Sampling grid (N, *S, k) of the affine maps ``theta`` (N, k, k+1) for output ``size`` (N, C, *S),
+    k = 2 or 3: each output position's normalized coordinates (x, y[, z], 1) times theta^T."""
+    if align_corners is None:
+        align_corners = False
+    if theta._data.dtype.kind != "f":
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    size = [int(v) for v in size]
+    nd = len(size) - 2
+    if nd not in (2, 3):
+        raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, respectively. Got size {size}.")
+    if theta._data.ndim != 3 or tuple(theta._data.shape[1:]) != (nd, nd + 1) or theta._data.shape[0] != size[0]:
+        raise ValueError(
+            f"Expected a batch of {nd}D affine matrices of shape Nx{nd}x{nd + 1} for size {size}. Got {shape_str(theta._data.shape)}."
+        )
+    if min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    xp = array_module(theta._data)
+    axes = []
+    for s in reversed(size[2:]):  # x runs along the last dim
+        line = numpy.linspace(-1.0, 1.0, s) if s > 1 else numpy.zeros(1)
+        axes.append(line if align_corners else line * (s - 1) / s)
+    mesh = numpy.meshgrid(*reversed(axes), indexing="ij")  # (D,) H, W arrays
+    coords = [m for m in reversed(mesh)] + [numpy.ones(mesh[0].shape)]
+    base = numpy.stack(coords, axis=-1).reshape(1, -1, nd + 1)
+    grid = matmul(_make(xp.asarray(base.astype(theta._data.dtype))), theta.transpose(1, 2))
+    return grid.reshape([size[0]] + size[2:] + [nd])
+
+
+_GRID_MODES = {"bilinear": 0, "nearest": 1, "bicubic": 2}
+_GRID_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
+def _grid_unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
+    if align_corners:
+        return (coord + 1) * ((size - 1) / 2)
+    return ((coord + 1) * size - 1) / 2
+
+
+def _reflect(coord, twice_low: int, twice_high: int, xp):
+    """Reflect ``coord`` (a Tensor or an array) into [twice_low/2, twice_high/2], as torch's grid sampler."""
+    if twice_low == twice_high:
+        return coord * 0
+    low, span = twice_low / 2, (twice_high - twice_low) / 2
+    dist = (coord - low).abs() if isinstance(coord, Tensor) else xp.abs(coord - low)
+    flips = xp.floor((dist._data if isinstance(dist, Tensor) else dist) / span)
+    extra = dist - flips * span
+    even = (flips % 2) == 0
+    if isinstance(coord, Tensor):
+        return ew.where(_make(even), extra + low, (extra * -1) + (span + low))
+    return xp.where(even, extra + low, span - extra + low)
+
+
+def _grid_pad(coord, size: int, padding: int, align_corners: bool, xp):
+    """torch's padding of a source coordinate: border clips, reflection reflects then clips."""
+    if padding == 0:
+        return coord
+    if padding == 2:
+        coord = _reflect(coord, 0, 2 * (size - 1), xp) if align_corners else _reflect(coord, -1, 2 * size - 1, xp)
+    if isinstance(coord, Tensor):
+        return ew.clamp(coord, 0, size - 1)
+    return xp.clip(coord, 0, size - 1)
+
+
+def _grid_fetch(flat: Tensor, sizes: tuple, index: list, xp) -> Tensor:
+    """Values of (N, C, L) ``flat`` at integer (N, P) coordinates ``index`` (one per spatial dim),
+    zero where any coordinate is out of bounds: (N, C, P)."""
+    n, c = flat._data.shape[:2]
+    valid = None
+    lin = 0
+    for i, s in zip(index, sizes):
+        ok = (i >= 0) & (i < s)
+        valid = ok if valid is None else valid & ok
+        lin = lin * s + xp.clip(i, 0, s - 1)
+    p = lin.shape[1]
+    vals = ix.gather(flat, 2, _make(xp.ascontiguousarray(xp.broadcast_to(lin[:, None, :].astype(numpy.int64), (n, c, p)))))
+    if backend_of(valid).checks_values and bool(valid.all()):
+        return vals
+    return vals * _make(valid[:, None, :].astype(flat._data.dtype))
+
+
+def _cubic_near(x, a: float = _CUBIC_A):
+    """Keys' cubic kernel for |x| <= 1 (Tensors or arrays)."""
+    return ((x * (a + 2) - (a + 3)) * x * x) + 1
+
+
+def _cubic_far(x, a: float = _CUBIC_A):
+    """Keys' cubic kernel for 1 < |x| < 2."""
+    return ((x * a - 5 * a) * x + 8 * a) * x - 4 * a
+
+
+def _grid_sampler(input: Tensor, grid: Tensor, mode: int, padding: int, align_corners: bool, op: str) -> Tensor:
+    nd = input._data.ndim - 2
+    if grid._data.ndim != nd + 2 or grid._data.shape[-1] != nd:
+        raise RuntimeError(
+            f"{op}: expected grid to have size {nd} in last dimension and {nd + 2} dims, but got grid with sizes {shape_str(grid._data.shape)}"
+        )
+    if input._data.shape[0] != grid._data.shape[0]:
+        raise RuntimeError(
+            f"{op}: expected grid and input to have same batch size, but got input with sizes {shape_str(input._data.shape)} "
+            f"and grid with sizes {shape_str(grid._data.shape)}"
+        )
+    if input._data.dtype != grid._data.dtype:
+        raise RuntimeError(f"{op}: expected input and grid to have same dtype, but input has {input.dtype} and grid has {grid.dtype}")
+    if any(v == 0 for v in input._data.shape[2:]):
+        raise RuntimeError(f"{op}: expected input to have non-empty spatial dimensions, but input has sizes {shape_str(input._data.shape)}")
+    if mode == 2 and nd != 2:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    xp = array_module(input._data)
+    n, c = input._data.shape[:2]
+    sizes = tuple(input._data.shape[2:])
+    out_sp = tuple(grid._data.shape[1:-1])
+    flat = input.reshape(n, c, -1)
+    g = grid.reshape(n, -1, nd)
+    # Coordinate k of the grid indexes spatial dim nd-1-k (x runs along the last dim).
+    coords = [_grid_unnormalize(g[:, :, nd - 1 - d], sizes[d], align_corners) for d in range(nd)]
+    if mode == 2:
+        out = None
+        base = [xp.floor(cd._data) for cd in coords]
+        weights = []
+        for cd, b in zip(coords, base):
+            t = cd - _make(b)
+            weights.append([_cubic_far(t + 1), _cubic_near(t), _cubic_near(t * -1 + 1), _cubic_far(t * -1 + 2)])
+        for taps in itertools.product(range(4), repeat=nd):
+            index = []
+            w = None
+            for d, k in enumerate(taps):
+                pos = _grid_pad(base[d] - 1 + k, sizes[d], padding, align_corners, xp)
+                index.append(xp.trunc(pos).astype(numpy.int64))
+                w = weights[d][k] if w is None else w * weights[d][k]
+            term = _grid_fetch(flat, sizes, index, xp) * mv.unsqueeze(w, 1)
+            out = term if out is None else out + term
+        return out.reshape((n, c) + out_sp)
+    coords = [_grid_pad(cd, s, padding, align_corners, xp) for cd, s in zip(coords, sizes)]
+    if mode == 1:
+        index = [xp.rint(cd._data).astype(numpy.int64) for cd in coords]  # round half to even, as torch
+        return _grid_fetch(flat, sizes, index, xp).reshape((n, c) + out_sp)
+    base = [xp.floor(cd._data) for cd in coords]
+    frac = [cd - _make(b) for cd, b in zip(coords, base)]
+    out = None
+    for corner in itertools.product((0, 1), repeat=nd):
+        w = None
+        for d, bit in enumerate(corner):
+            wd = frac[d] if bit else (frac[d] * -1 + 1)
+            w = wd if w is None else w * wd
+        index = [(b + bit).astype(numpy.int64) for b, bit in zip(base, corner)]
+        term = _grid_fetch(flat, sizes, index, xp) * mv.unsqueeze(w, 1)
+        out = term if out is None else out + term
+    return out.reshape((n, c) + out_sp)
+
+
+def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros", align_corners=None) -> Tensor:
+    """Sample (N, C, *S) ``input`` at the normalized coordinates of ``grid`` (N, *out, 2 or 3), in
+    [-1, 1] per dim (x first): bilinear/trilinear, nearest or bicubic (2-D), with zeros, border or
+    reflection padding. Differentiable in both the input and the grid."""
+    if mode not in _GRID_MODES:
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: '{mode}'")
+    if padding_mode not in _GRID_PADDING:
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or 'reflection', but got: '{padding_mode}'")
+    if input._data.ndim not in (4, 5):
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, but got input with sizes {shape_str(input._data.shape)}")
+    return _grid_sampler(input, grid, _GRID_MODES[mode], _GRID_PADDING[padding_mode], bool(align_corners), "grid_sampler()")
+
+
+def grid_sampler_2d(input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool) -> Tensor:
+    """aten's 2-d grid sampler: modes 0 bilinear, 1 nearest, 2 bicubic; padding 0 zeros, 1 border, 2 reflection."""
+    if input._data.ndim != 4:
+        raise RuntimeError(f"grid_sampler_2d(): expected 4D input, but got input with sizes {shape_str(input._data.shape)}")
+    return _grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners, "grid_sampler_2d()")
+
+
+def grid_sampler_3d(input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool) -> Tensor:
+    """aten's 3-d grid sampler: modes 0 (tri)linear, 1 nearest; padding 0 zeros, 1 border, 2 reflection."""
+    if input._data.ndim != 5:
+        raise RuntimeError(f"grid_sampler_3d(): expected 5D input, but got input with sizes {shape_str(input._data.shape)}")
+    return _grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners, "grid_sampler_3d()")
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
