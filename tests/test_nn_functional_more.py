@@ -301,3 +301,16 @@ def test_grid_errors_like_torch(fn, exc):
         fn(torch)
     with pytest.raises(exc):
         fn(bp)
+
+
+LINEAR_CE = [
+    _c("linear_cross_entropy", lambda m, x, w, b: _F(m).linear_cross_entropy(x, w, m.tensor([0, 3, 1, 4, 2]), linear_bias=b, label_smoothing=0.1),
+       I((5, 6)), I((5, 6)), I((5,))),
+    _c("linear_cross_entropy_kdim_ignore", lambda m, x, w: _F(m).linear_cross_entropy(x, w, m.tensor([[0, 2], [1, 1], [2, 0]]), ignore_index=1, reduction="none"),
+       I((3, 4)), I((3, 2, 4))),
+    _c("linear_cross_entropy_probs", lambda m, x, w, t: _F(m).linear_cross_entropy(x, w, m.softmax(t, -1), weight=m.tensor([1.0, 2.0, 0.5])),
+       I((4, 5)), I((3, 5)), I((4, 3), requires_grad=False)),
+]
+
+(test_lce_matches_torch, test_lce_matches_torch_noncontiguous, test_lce_create_graph_matches_torch,
+ test_lce_gradcheck, test_lce_gradgradcheck) = oracle_tests(LINEAR_CE)

@@ -1911,6 +1911,52 @@ def cross_entropy(
     return nll * (1 - label_smoothing) + smooth_term * (label_smoothing / n_classes)
 
 
+def linear_cross_entropy(
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    *,
+    linear_bias: Tensor | None = None,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options=None,
+) -> Tensor:
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``; a (C, d1..dK,
+    in_features) weight gives K-dimensional logits (N, C, d1..dK). ``options`` (torch's chunking
+    configuration) only changes how torch schedules memory: the result is the reference one."""
+    if input._data.ndim < 1 or input._data.ndim > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input._data.ndim}")
+    if linear_weight._data.ndim < 2:
+        raise RuntimeError(f"expected linear_weight with dimensionality at least 2, got {linear_weight._data.ndim}")
+    batch = tuple(input._data.shape[:-1])
+    in_features = input._data.shape[-1]
+    if in_features != linear_weight._data.shape[-1]:
+        raise RuntimeError(
+            "expected equal input and linear_weight last dimensions (in_features), "
+            f"got {in_features} and {linear_weight._data.shape[-1]}, respectively"
+        )
+    classes = linear_weight._data.shape[0]
+    out_features = tuple(linear_weight._data.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias._data.shape) != (classes, *out_features):
+        raise RuntimeError(f"expected linear_bias shape {(classes, *out_features)}, got {tuple(linear_bias._data.shape)}")
+    if out_features and not batch:
+        raise RuntimeError(
+            f"K-dimensional loss defined by linear_weight shape {tuple(linear_weight._data.shape)} requires"
+            f" batched input, (N, {in_features}), got unbatched input with shape {tuple(input._data.shape)}"
+        )
+    logits_shape = (*batch, classes, *out_features)
+    if tuple(target._data.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    logits = matmul(input, linear_weight.reshape(-1, in_features).transpose(0, 1)).reshape(logits_shape)
+    if linear_bias is not None:
+        logits = logits + linear_bias
+    return cross_entropy(
+        logits, target, weight, ignore_index=-100 if ignore_index is None else ignore_index, reduction=reduction, label_smoothing=label_smoothing
+    )
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     if target._data.shape != input._data.shape:
