@@ -113,3 +113,37 @@ def test_errors_like_torch(fn, exc):
         fn(torch)
     with pytest.raises(exc):
         fn(bp)
+
+
+def _samples(shape):
+    return Input(shape, array=np.random.default_rng(11).random(shape).astype(np.float32), requires_grad=False)
+
+
+FRACTIONAL = [
+    _c("fractional_max_pool2d", lambda m, x, u: _F(m).fractional_max_pool2d(x, (2, 3), output_size=(4, 3), return_indices=True, _random_samples=u),
+       I((2, 3, 9, 8), "distinct"), _samples((2, 3, 2)), gradcheck=False),
+    _c("fractional_max_pool2d_unbatched_ratio", lambda m, x, u: _F(m).fractional_max_pool2d(x, 2, output_ratio=(0.5, 0.7), _random_samples=u),
+       I((3, 8, 7), "distinct"), _samples((1, 3, 2)), gradcheck=False),
+    _c("fractional_max_pool3d", lambda m, x, u: _F(m).fractional_max_pool3d(x, (2, 2, 3), output_size=(3, 4, 3), return_indices=True, _random_samples=u),
+       I((1, 2, 7, 6, 8), "distinct"), _samples((1, 2, 3)), gradcheck=False),
+]
+
+(test_fractional_matches_torch, test_fractional_matches_torch_noncontiguous, test_fractional_create_graph_matches_torch,
+ test_fractional_gradcheck, test_fractional_gradgradcheck) = oracle_tests(FRACTIONAL)
+
+
+def test_fractional_max_pool_modules_and_errors():
+    x = bp.randn(2, 3, 9, 9, requires_grad=True)
+    out, idx = bp.nn.FractionalMaxPool2d(3, output_ratio=0.5, return_indices=True)(x)
+    assert out.shape == (2, 3, 4, 4) and idx.dtype == bp.int64
+    np.testing.assert_array_equal(out.detach().numpy(), np.take_along_axis(x.detach().numpy().reshape(2, 3, -1), idx.numpy().reshape(2, 3, -1), 2).reshape(out.shape))
+    out.sum().backward()
+    assert float(x.grad.sum()) == out.numel()
+    assert bp.nn.FractionalMaxPool3d(2, output_size=(2, 3, 2))(bp.randn(1, 2, 5, 5, 5)).shape == (1, 2, 2, 3, 2)
+    for m in (bp, torch):
+        with pytest.raises(ValueError):
+            m.nn.functional.fractional_max_pool2d(m.ones(1, 1, 5, 5), 2)
+        with pytest.raises(RuntimeError):
+            m.nn.functional.fractional_max_pool2d(m.ones(1, 1, 5, 5), 2, output_size=5)
+        with pytest.raises(ValueError):
+            m.nn.FractionalMaxPool2d(2, output_ratio=1.5)

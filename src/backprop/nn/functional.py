@@ -608,6 +608,78 @@ def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False
     return _adaptive_poolnd(input, output_size, 3, "adaptive_max_pool3d", "max", return_indices)
 
 
+def _fractional_intervals(xp, samples, in_size: int, out_size: int, k: int):
+    """Window starts (..., out_size) of fractional max pooling from uniform ``samples`` (...),
+    torch's sequence: int((i + u) * alpha) - int(u * alpha), the last window flush with the end."""
+    if out_size == 1:
+        return xp.full(samples.shape + (1,), in_size - k, dtype=numpy.int64)
+    alpha = (in_size - k) / (out_size - 1)
+    i = xp.arange(out_size - 1, dtype=samples.dtype)
+    u = samples[..., None]
+    starts = ((i + u) * alpha).astype(numpy.int64) - (u * alpha).astype(numpy.int64)
+    last = xp.full(samples.shape + (1,), in_size - k, dtype=numpy.int64)
+    return xp.concatenate([starts, last], axis=-1)
+
+
+def _fractional_max_poolnd(input: Tensor, kernel_size, output_size, output_ratio, return_indices: bool, _random_samples, nd: int):
+    op = f"fractional_max_pool{nd}d"
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
+    if input._data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}(): Expected {nd + 1}D or {nd + 2}D tensor, but got: {shape_str(input._data.shape)}")
+    x, batched = _as_4d(input, op, nd)
+    in_sizes = x._data.shape[2:]
+    kernel = _conv.ntuple(kernel_size, nd, "kernel_size")
+    if output_size is None:
+        ratio = (output_ratio,) * nd if isinstance(output_ratio, (int, float)) else tuple(output_ratio)
+        if len(ratio) == 1:
+            ratio = ratio * nd
+        out = tuple(int(s * r) for s, r in zip(in_sizes, ratio))
+    else:
+        out = _conv.ntuple(output_size, nd, "output_size")
+    names = ("time", "height", "width")[3 - nd :] if nd == 3 else ("height", "width")
+    for name, s, k, o in zip(names, in_sizes, kernel, out):
+        if o + k - 1 > s:
+            raise RuntimeError(f"{op}(): pool {name} {k} too large relative to input {name} {s} and output {name} {o}")
+    n, c = x._data.shape[:2]
+    xp = array_module(x._data)
+    if _random_samples is None:
+        samples = _random._rng_for(input, None).random((n, c, nd)).astype(x._data.dtype)
+    else:
+        samples = _random_samples._data
+        if tuple(samples.shape) != (n, c, nd):
+            raise RuntimeError(f"{op}(): Expected _random_samples to have shape ({n}, {c}, {nd}), but got {shape_str(samples.shape)}")
+    # torch draws the 2-d samples as (width, height) and the 3-d ones as (time, height, width).
+    order = (1, 0) if nd == 2 else (0, 1, 2)
+    lin = 0
+    for d in range(nd):
+        starts = _fractional_intervals(xp, samples[..., order[d]], in_sizes[d], out[d], kernel[d])  # (N, C, o_d)
+        pos = starts[..., :, None] + xp.arange(kernel[d])  # (N, C, o_d, k_d)
+        shape = [n, c] + [1] * (2 * nd)
+        shape[2 + d], shape[2 + nd + d] = out[d], kernel[d]
+        lin = lin * in_sizes[d] + pos.reshape(shape)
+    taps = math.prod(kernel)
+    lin = xp.ascontiguousarray(xp.broadcast_to(lin, (n, c) + out + kernel)).reshape(n, c, math.prod(out) * taps)
+    windows_ = ix.gather(x.reshape(n, c, math.prod(in_sizes)), 2, _make(lin)).reshape((n, c) + out + (taps,))
+    values, arg = red.max(windows_, -1)
+    lin_w = lin.reshape((n, c) + out + (taps,))
+    indices = _make(xp.take_along_axis(lin_w, arg._data[..., None], axis=-1)[..., 0])
+    if not batched:
+        values, indices = mv.squeeze(values, 0), mv.squeeze(indices, 0)
+    return (values, indices) if return_indices else values
+
+
+def fractional_max_pool2d(input: Tensor, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False, _random_samples=None):
+    """Max pooling over pseudo-randomly placed, overlapping windows (Graham, 2014): the window
+    starts come from one uniform sample per (N, C) plane and dim (``_random_samples``)."""
+    return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 2)
+
+
+def fractional_max_pool3d(input: Tensor, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False, _random_samples=None):
+    """3-d fractional max pooling over (N, C, T, H, W) (or (C, T, H, W))."""
+    return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 3)
+
+
 def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
     k = _conv.pair(kernel_size)
     out = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)

@@ -73,6 +73,8 @@ from .pooling import (
     AvgPool1d,
     AvgPool2d,
     AvgPool3d,
+    FractionalMaxPool2d,
+    FractionalMaxPool3d,
     LPPool2d,
     MaxPool1d,
     MaxPool2d,
