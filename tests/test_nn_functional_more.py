@@ -314,3 +314,39 @@ LINEAR_CE = [
 
 (test_lce_matches_torch, test_lce_matches_torch_noncontiguous, test_lce_create_graph_matches_torch,
  test_lce_gradcheck, test_lce_gradgradcheck) = oracle_tests(LINEAR_CE)
+
+
+def _ctc(targets, in_len, tg_len, **kw):
+    def fn(m, logits):
+        lp = m.log_softmax(logits, -1)
+        t = m.tensor(targets)
+        return _F(m).ctc_loss(lp, t, in_len, tg_len, **kw)
+
+    return fn
+
+
+CTC = [
+    _c("ctc_padded_mean", _ctc([[1, 2, 2, 0], [3, 1, 0, 0], [2, 2, 2, 1]], [7, 5, 6], [3, 2, 4]), I((7, 3, 4))),
+    _c("ctc_concat_sum_blank", _ctc([1, 0, 1, 2, 2, 1], (6, 6), (2, 4), blank=3, reduction="sum"), I((6, 2, 4))),
+    _c("ctc_none_zero_target", _ctc([[1, 2], [0, 0]], [5, 4], [2, 0], reduction="none"), I((5, 2, 3))),
+    _c("ctc_unbatched", lambda m, logits: _F(m).ctc_loss(m.log_softmax(logits, -1), m.tensor([1, 1, 2]), (6,), (3,)), I((6, 3))),
+    # An impossible alignment (3 labels with a repeat need 4 steps): infinite loss, zeroed with its gradient.
+    _c("ctc_zero_infinity", _ctc([[1, 1, 2], [2, 1, 2]], [3, 5], [3, 3], zero_infinity=True, reduction="none"), I((5, 2, 3))),
+]
+
+(test_ctc_matches_torch, test_ctc_matches_torch_noncontiguous, test_ctc_create_graph_matches_torch,
+ test_ctc_gradcheck, test_ctc_gradgradcheck) = oracle_tests(CTC)
+
+
+def test_ctc_module_and_errors():
+    rng = np.random.default_rng(9)
+    lp = np.log(rng.dirichlet(np.ones(5), size=(8, 2))).astype(np.float32)
+    args = lambda m: (m.tensor(lp), m.tensor([[1, 2, 3], [4, 4, 1]]), m.tensor([8, 7]), m.tensor([3, 2]))  # noqa: E731
+    np.testing.assert_allclose(bp.nn.CTCLoss()(*args(bp)).numpy(), torch.nn.CTCLoss()(*args(torch)).numpy(), rtol=1e-5)
+    for m in (bp, torch):
+        with pytest.raises(RuntimeError):
+            _F(m).ctc_loss(m.tensor(lp), m.tensor([[1, 2]] * 2), [9, 8], [2, 2])
+        with pytest.raises(ValueError):
+            _F(m).ctc_loss(m.tensor(lp), m.tensor([[1, 2]] * 2), [8, 8], [2, 2], reduction="bogus")
+        with pytest.raises(TypeError):
+            _F(m).ctc_loss(m.tensor(lp[:, 0]), m.tensor([1, 2]), 8, 2)

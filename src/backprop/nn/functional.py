@@ -2029,6 +2029,162 @@ def linear_cross_entropy(
     )
 
 
+def _logaddexp3(xp, a, b, c):
+    m = xp.maximum(xp.maximum(a, b), c)
+    safe = xp.where(xp.isneginf(m), 0.0, m)
+    with numpy.errstate(divide="ignore"):  # log(0) = -inf: an unreachable position
+        return safe + xp.log(xp.exp(a - safe) + xp.exp(b - safe) + xp.exp(c - safe))
+
+
+class _CTC(Function):
+    """Per-sample CTC negative log-likelihood by the forward (alpha) recursion over time, all
+    samples and extended-label positions at once. Backward uses the beta recursion and torch's
+    formula for the gradient w.r.t. ``log_probs`` (which assumes they come from log_softmax:
+    exp(lp) minus the posterior of each label), zero past each input's length."""
+
+    @staticmethod
+    def forward(ctx, log_probs, labels, input_lengths, label_lengths, zero_infinity):
+        lp = log_probs._data  # (T, N, C)
+        xp = array_module(lp)
+        t_max, n = lp.shape[:2]
+        width = labels.shape[1]  # extended labels: blank, l1, blank, l2, ..., blank
+        neg = -numpy.inf
+        ext_lp = xp.take_along_axis(lp, xp.broadcast_to(labels[None], (t_max, n, width)), axis=2)  # (T, N, L')
+        pos = xp.arange(width)
+        valid = pos[None, :] < (2 * label_lengths + 1)[:, None]
+        # s may also come from s-2 when l'_s is not blank and differs from l'_{s-2}.
+        skip = xp.zeros((n, width), dtype=bool)
+        if width > 2:
+            skip[:, 2:] = (labels[:, 2:] != labels[:, :-2]) & (pos[2:] % 2 == 1)
+        alpha = xp.full((t_max, n, width), neg, dtype=lp.dtype)
+        if t_max:
+            first = xp.full((n, width), neg, dtype=lp.dtype)
+            first[:, 0] = ext_lp[0, :, 0]
+            if width > 1:
+                first[:, 1] = xp.where(label_lengths > 0, ext_lp[0, :, 1], neg)
+            alpha[0] = xp.where(valid, first, neg)
+        for t in range(1, t_max):
+            prev = alpha[t - 1]
+            one = xp.concatenate([xp.full((n, 1), neg, dtype=lp.dtype), prev[:, :-1]], axis=1)
+            two = xp.where(skip, xp.concatenate([xp.full((n, 2), neg, dtype=lp.dtype), prev[:, :-2]], axis=1)[:, :width], neg)
+            alpha[t] = xp.where(valid, _logaddexp3(xp, prev, one, two) + ext_lp[t], neg)
+        last_t = xp.clip(input_lengths - 1, 0, max(t_max - 1, 0))
+        rows = xp.arange(n)
+        end = 2 * label_lengths
+        a_end = alpha[last_t, rows, end]
+        a_prev = xp.where(label_lengths > 0, alpha[last_t, rows, xp.maximum(end - 1, 0)], neg)
+        nll = -xp.logaddexp(a_end, a_prev)
+        impossible = xp.isinf(nll)
+        ctx.state = (alpha, ext_lp, labels, input_lengths, label_lengths, valid, skip, nll, impossible if zero_infinity else None)
+        if zero_infinity:
+            nll = xp.where(impossible, 0.0, nll)
+        ctx.save_for_backward(log_probs)
+        return nll.astype(lp.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (log_probs,) = ctx.saved_tensors
+        lp = log_probs._data if isinstance(log_probs, Tensor) else log_probs
+        alpha, ext_lp, labels, input_lengths, label_lengths, valid, skip, nll, impossible = ctx.state
+        xp = array_module(lp)
+        t_max, n, c = lp.shape
+        width = labels.shape[1]
+        neg = -numpy.inf
+        rows = xp.arange(n)
+        end = 2 * label_lengths
+        beta = xp.full((t_max, n, width), neg, dtype=lp.dtype)
+        skip_next = xp.zeros((n, width), dtype=bool)  # s+2 reachable from s
+        skip_next[:, : width - 2] = skip[:, 2:]
+        for t in range(t_max - 1, -1, -1):
+            init = xp.full((n, width), neg, dtype=lp.dtype)
+            init[rows, end] = ext_lp[t, rows, end]
+            init[rows, xp.maximum(end - 1, 0)] = xp.where(label_lengths > 0, ext_lp[t, rows, xp.maximum(end - 1, 0)], init[rows, xp.maximum(end - 1, 0)])
+            if t + 1 < t_max:
+                nxt = beta[t + 1]
+                one = xp.concatenate([nxt[:, 1:], xp.full((n, 1), neg, dtype=lp.dtype)], axis=1)
+                two = xp.where(skip_next, xp.concatenate([nxt[:, 2:], xp.full((n, 2), neg, dtype=lp.dtype)], axis=1)[:, :width], neg)
+                step = xp.where(valid, _logaddexp3(xp, nxt, one, two) + ext_lp[t], neg)
+            else:
+                step = init
+            here = xp.where((t == input_lengths - 1)[:, None], init, xp.where((t < input_lengths - 1)[:, None], step, neg))
+            beta[t] = here
+        # Posterior of passing through extended position s at time t, per label class.
+        with numpy.errstate(invalid="ignore", over="ignore"):
+            post = xp.exp(alpha + beta + nll[None, :, None] - ext_lp)  # (T, N, L')
+        post = xp.where(xp.isnan(post), 0.0, post)
+        onehot = (labels[:, :, None] == xp.arange(c)).astype(lp.dtype)  # (N, L', C)
+        occupancy = xp.einsum("tns,nsc->tnc", post, onehot)
+        g = xp.exp(lp) - occupancy
+        active = (xp.arange(t_max)[:, None] < input_lengths[None, :])[:, :, None]
+        g = xp.where(active, g, 0.0)
+        if impossible is not None:  # zero_infinity: no gradient from samples without an alignment
+            g = xp.where(impossible[None, :, None], 0.0, g)
+        g = g.astype(lp.dtype, copy=False)
+        if B.is_array(grad):
+            return grad[None, :, None] * g, None, None, None, None
+        return mv.unsqueeze(mv.unsqueeze(grad, 0), 2) * _make(g), None, None, None, None
+
+
+def _lengths(v, name: str):
+    if isinstance(v, Tensor):
+        if v._data.dtype.kind not in "iu":
+            raise RuntimeError(f"ctc_loss: {name} must be integral, got {v.dtype}")
+        return numpy.asarray(v.detach().cpu().numpy() if hasattr(v, "cpu") else v._data, dtype=numpy.int64).reshape(-1)
+    if not isinstance(v, (tuple, list)):
+        raise TypeError(f"ctc_loss(): {name} must be a tuple of ints or a Tensor, not {type(v).__name__}")
+    return numpy.asarray(list(v), dtype=numpy.int64).reshape(-1)
+
+
+def ctc_loss(
+    log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
+) -> Tensor:
+    """Connectionist Temporal Classification loss of (T, N, C) (or (T, C)) log-probabilities
+    against padded (N, S) or concatenated targets; 'mean' divides each sample's loss by its
+    target length before averaging, as torch's."""
+    _check_reduction(reduction)
+    batched = log_probs._data.ndim == 3
+    if log_probs._data.ndim not in (2, 3):
+        raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D, got {shape_str(log_probs._data.shape)}")
+    lp = log_probs if batched else mv.unsqueeze(log_probs, 1)
+    t_max, n, c = lp._data.shape
+    in_len = _lengths(input_lengths, "input_lengths")
+    tg_len = _lengths(target_lengths, "target_lengths")
+    if len(in_len) != n:
+        raise RuntimeError(f"input_lengths must be of size batch_size, but got {len(in_len)} for batch size {n}")
+    if len(tg_len) != n:
+        raise RuntimeError(f"target_lengths must be of size batch_size, but got {len(tg_len)} for batch size {n}")
+    if blank < 0 or blank >= c:
+        raise RuntimeError(f"blank must be in label range, got blank {blank} for {c} classes")
+    if (in_len > t_max).any():
+        raise RuntimeError(f"Expected input_lengths to have value at most {t_max}, but got value {int(in_len.max())}")
+    if (in_len < 0).any() or (tg_len < 0).any():
+        raise RuntimeError("ctc_loss: input_lengths and target_lengths must be non-negative")
+    tgt = numpy.asarray(targets.detach().cpu().numpy() if hasattr(targets, "cpu") else targets._data).astype(numpy.int64)
+    if not batched and tgt.ndim == 1 and tgt.size == tg_len.sum() and n == 1:
+        tgt = tgt.reshape(1, -1)
+    s_max = int(tg_len.max(initial=0))
+    padded = numpy.zeros((n, s_max), dtype=numpy.int64)
+    if tgt.ndim == 2:
+        if tgt.shape[1] < s_max:
+            raise RuntimeError(f"Expected tensor to have size at least {s_max} at dimension 1, but got size {tgt.shape[1]}")
+        padded[:] = tgt[:, :s_max] * (numpy.arange(s_max) < tg_len[:, None])
+    else:
+        if tgt.size < tg_len.sum():
+            raise RuntimeError(f"Expected tensor to have size at least {int(tg_len.sum())} at dimension 0, but got size {tgt.size}")
+        offsets = numpy.concatenate([[0], numpy.cumsum(tg_len)[:-1]]).astype(numpy.int64)
+        take = numpy.minimum(offsets[:, None] + numpy.arange(s_max), max(tgt.size - 1, 0))
+        padded[:] = numpy.where(numpy.arange(s_max) < tg_len[:, None], tgt.reshape(-1)[take] if tgt.size else 0, 0)
+    labels = numpy.full((n, 2 * s_max + 1), blank, dtype=numpy.int64)
+    labels[:, 1::2] = numpy.where(numpy.arange(s_max) < tg_len[:, None], padded, blank)
+    xp = array_module(lp._data)
+    nll = _CTC.apply(lp, xp.asarray(labels), xp.asarray(in_len), xp.asarray(tg_len), zero_infinity)
+    if reduction == "none":
+        return nll if batched else nll.reshape(())
+    if reduction == "sum":
+        return red.sum(nll)
+    return red.mean(nll / _make(xp.asarray(numpy.maximum(tg_len, 1).astype(lp._data.dtype))))
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     if target._data.shape != input._data.shape:
