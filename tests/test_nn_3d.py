@@ -147,3 +147,17 @@ def test_fractional_max_pool_modules_and_errors():
             m.nn.functional.fractional_max_pool2d(m.ones(1, 1, 5, 5), 2, output_size=5)
         with pytest.raises(ValueError):
             m.nn.FractionalMaxPool2d(2, output_ratio=1.5)
+
+
+@pytest.mark.parametrize("name", ["ConstantPad3d", "ZeroPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d"])
+def test_pad3d_modules_match_torch(name):
+    x = np.random.default_rng(12).standard_normal((1, 2, 3, 4, 3)).astype(np.float32)
+    pads = (1, 2, 0, 1, 2, 1)
+    args = (pads, 0.5) if name == "ConstantPad3d" else (pads,)
+    check_layer(lambda m: getattr(m.nn, name)(*args), [x])
+
+
+def test_lazy_conv3d_becomes_conv3d():
+    layer = bp.nn.LazyConv3d(4, 2)
+    out = layer(bp.randn(1, 3, 4, 4, 4))
+    assert type(layer) is bp.nn.Conv3d and layer.weight.shape == (4, 3, 2, 2, 2) and out.shape == (1, 4, 3, 3, 3)
