@@ -161,3 +161,17 @@ def test_lazy_conv3d_becomes_conv3d():
     layer = bp.nn.LazyConv3d(4, 2)
     out = layer(bp.randn(1, 3, 4, 4, 4))
     assert type(layer) is bp.nn.Conv3d and layer.weight.shape == (4, 3, 2, 2, 2) and out.shape == (1, 4, 3, 3, 3)
+
+
+def test_3d_cnn_exports_to_onnx():
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from test_onnx import export_and_compare
+
+    nn = bp.nn
+    model = nn.Sequential(
+        nn.Conv3d(2, 4, 3, padding=(1, 0, 1), stride=(1, 2, 1)), nn.ReLU(), nn.MaxPool3d(2, stride=1, padding=1),
+        nn.ConvTranspose3d(4, 3, 2, stride=2, output_padding=1), nn.AvgPool3d((2, 1, 2), ceil_mode=True, count_include_pad=False),
+        nn.AdaptiveAvgPool3d(2), nn.Flatten(), nn.Linear(3 * 8, 2),
+    )  # fmt: skip
+    export_and_compare(model, bp.randn(2, 2, 5, 6, 4))
