@@ -37,6 +37,8 @@ CASES = [
     _c("conv_transpose2d_groups_dilation_output_padding",
        lambda m, x, w, b: _F(m).conv_transpose2d(x, w, b, stride=(3, 2), padding=(1, 2), output_padding=(2, 3), groups=2, dilation=(4, 4)),
        I((2, 2, 4, 4)), I((2, 2, 4, 5)), I((4,))),
+    _c("conv_transpose2d_output_padding_gradgrad", lambda m, x, w: _F(m).conv_transpose2d(x, w, stride=(2, 1), padding=(1, 0), output_padding=(3, 0), dilation=(4, 1)),
+       I((1, 1, 2, 2)), I((1, 1, 2, 2)), gradgradcheck=True),
     _c("conv_transpose3d_groups_dilation", lambda m, x, w: _F(m).conv_transpose3d(x, w, stride=(3, 2, 1), padding=(1, 2, 3), output_padding=(2, 3, 1), groups=2, dilation=4),
        I((1, 2, 3, 3, 3)), I((2, 1, 2, 3, 2)), gradcheck=False),
     _c("max_pool3d", lambda m, x: _F(m).max_pool3d(x, (2, 3, 2), stride=(1, 2, 2), padding=(1, 1, 0)), I((2, 2, 4, 5, 4), "distinct")),

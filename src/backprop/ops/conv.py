@@ -286,6 +286,15 @@ class Conv2d(Function):
         return gx, gw, gb, None
 
 
+def _conv_to(y, shape):
+    """A convolution's output cropped to ``shape``: an output_padding wider than the stride (a
+    transposed convolution) adds input positions that no forward window reached, whose
+    convolution outputs have no counterpart."""
+    if tuple(y.shape) == tuple(shape):
+        return y
+    return y[(slice(None), slice(None)) + tuple(slice(0, s) for s in shape[2:])]
+
+
 class ConvInput(Function):
     """conv^T(g, w): the input gradient of a convolution, i.e. a transposed convolution."""
 
@@ -299,13 +308,7 @@ class ConvInput(Function):
     def backward(ctx, gx):
         gy, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        d_gy = None
-        if need[0]:
-            d_gy = B.call(Conv2d, gx, w, None, ctx.params)
-            if tuple(d_gy.shape) != tuple(gy.shape):
-                # An output_padding wider than the stride adds input positions that no window
-                # of the forward convolution reached: they have no output to go back to.
-                d_gy = d_gy[(slice(None), slice(None)) + tuple(slice(0, s) for s in gy.shape[2:])]
+        d_gy = _conv_to(B.call(Conv2d, gx, w, None, ctx.params), gy.shape) if need[0] else None
         d_w = B.call(ConvWeight, gx, gy, w.shape, ctx.params) if need[1] else None
         return d_gy, d_w, None, None
 
@@ -324,7 +327,7 @@ class ConvWeight(Function):
         x, gy = ctx.saved_tensors
         need = ctx.needs_input_grad
         d_x = B.call(ConvInput, gy, gw, x.shape, ctx.params) if need[0] else None
-        d_gy = B.call(Conv2d, x, gw, None, ctx.params) if need[1] else None
+        d_gy = _conv_to(B.call(Conv2d, x, gw, None, ctx.params), gy.shape) if need[1] else None
         return d_x, d_gy, None, None
 
 
