@@ -2129,7 +2129,7 @@ def _lengths(v, name: str):
     if isinstance(v, Tensor):
         if v._data.dtype.kind not in "iu":
             raise RuntimeError(f"ctc_loss: {name} must be integral, got {v.dtype}")
-        return numpy.asarray(v.detach().cpu().numpy() if hasattr(v, "cpu") else v._data, dtype=numpy.int64).reshape(-1)
+        return numpy.asarray(v.detach().cpu().numpy(), dtype=numpy.int64).reshape(-1)  # lengths live on the host, as torch's
     if not isinstance(v, (tuple, list)):
         raise TypeError(f"ctc_loss(): {name} must be a tuple of ints or a Tensor, not {type(v).__name__}")
     return numpy.asarray(list(v), dtype=numpy.int64).reshape(-1)
@@ -2159,7 +2159,7 @@ def ctc_loss(
         raise RuntimeError(f"Expected input_lengths to have value at most {t_max}, but got value {int(in_len.max())}")
     if (in_len < 0).any() or (tg_len < 0).any():
         raise RuntimeError("ctc_loss: input_lengths and target_lengths must be non-negative")
-    tgt = numpy.asarray(targets.detach().cpu().numpy() if hasattr(targets, "cpu") else targets._data).astype(numpy.int64)
+    tgt = targets.detach().cpu().numpy().astype(numpy.int64)  # label layout is host bookkeeping
     if not batched and tgt.ndim == 1 and tgt.size == tg_len.sum() and n == 1:
         tgt = tgt.reshape(1, -1)
     s_max = int(tg_len.max(initial=0))
