@@ -177,3 +177,18 @@ def test_3d_cnn_exports_to_onnx():
         nn.AdaptiveAvgPool3d(2), nn.Flatten(), nn.Linear(3 * 8, 2),
     )  # fmt: skip
     export_and_compare(model, bp.randn(2, 2, 5, 6, 4))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_lazy_conv_transpose_matches_torch_after_materializing(nd):
+    shape = (2, 3) + (4,) * nd
+    x = np.random.default_rng(13).standard_normal(shape).astype(np.float32)
+    name = f"LazyConvTranspose{nd}d"
+    ours = getattr(bp.nn, name)(5, 3, stride=2, output_padding=1, groups=1)
+    theirs = getattr(torch.nn, name)(5, 3, stride=2, output_padding=1, groups=1)
+    out_t = theirs(torch.tensor(x))
+    out_b = ours(bp.tensor(x))
+    assert type(ours).__name__ == f"ConvTranspose{nd}d" and tuple(ours.weight.shape) == tuple(theirs.weight.shape)
+    ours.load_state_dict(theirs.state_dict())
+    np.testing.assert_allclose(ours(bp.tensor(x)).detach().numpy(), out_t.detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert tuple(out_b.shape) == tuple(out_t.shape)
