@@ -192,3 +192,19 @@ def test_lazy_conv_transpose_matches_torch_after_materializing(nd):
     ours.load_state_dict(theirs.state_dict())
     np.testing.assert_allclose(ours(bp.tensor(x)).detach().numpy(), out_t.detach().numpy(), rtol=1e-5, atol=1e-5)
     assert tuple(out_b.shape) == tuple(out_t.shape)
+
+
+LP = [
+    _c("lp_pool1d", lambda m, x: _F(m).lp_pool1d(x, 2, 3, stride=2), I((2, 3, 9), "positive")),
+    _c("lp_pool2d_ceil", lambda m, x: _F(m).lp_pool2d(x, 3.0, (2, 3), ceil_mode=True), I((1, 2, 5, 7), "positive")),
+    _c("lp_pool3d", lambda m, x: _F(m).lp_pool3d(x, 1.5, 2), I((1, 2, 4, 4, 6), "positive")),
+    _c("lp_pool2d_inf", lambda m, x: _F(m).lp_pool2d(x, float("inf"), 2), I((1, 2, 4, 6), "distinct")),
+]
+
+test_lp_matches_torch, test_lp_matches_torch_noncontiguous, test_lp_create_graph_matches_torch, test_lp_gradcheck, test_lp_gradgradcheck = oracle_tests(LP)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_lp_pool_modules(nd):
+    x = np.random.default_rng(14).uniform(0.5, 2.0, (2, 3) + (6,) * nd).astype(np.float32)
+    check_layer(lambda m: getattr(m.nn, f"LPPool{nd}d")(2, 2, stride=1), [x])

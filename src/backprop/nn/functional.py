@@ -680,10 +680,29 @@ def fractional_max_pool3d(input: Tensor, kernel_size, output_size=None, output_r
     return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 3)
 
 
+def _lp_poolnd(input: Tensor, norm_type: float, kernel_size, stride, ceil_mode: bool, nd: int) -> Tensor:
+    """Power-average pooling: (sum over the window of x^p)^(1/p); p = +-inf is a max/min of |x|."""
+    k = _conv.ntuple(kernel_size, nd, "kernel_size")
+    max_pool = (max_pool1d, max_pool2d, max_pool3d)[nd - 1]
+    if norm_type == math.inf:
+        return max_pool(ew.abs(input), k, stride, 0, 1, ceil_mode)
+    if norm_type == -math.inf:
+        return -max_pool(-ew.abs(input), k, stride, 0, 1, ceil_mode)
+    avg_pool = (avg_pool1d, avg_pool2d, avg_pool3d)[nd - 1]
+    out = avg_pool(input**norm_type, k, stride, 0, ceil_mode)
+    return (ew.sign(out) * relu(ew.abs(out))).mul(math.prod(k)) ** (1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 1)
+
+
 def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
-    k = _conv.pair(kernel_size)
-    out = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)
-    return (ew.sign(out) * relu(ew.abs(out))).mul(k[0] * k[1]) ** (1.0 / norm_type)
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 2)
+
+
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 3)
 
 
 # ============================================================================ normalization
