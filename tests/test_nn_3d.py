@@ -208,3 +208,8 @@ test_lp_matches_torch, test_lp_matches_torch_noncontiguous, test_lp_create_graph
 def test_lp_pool_modules(nd):
     x = np.random.default_rng(14).uniform(0.5, 2.0, (2, 3) + (6,) * nd).astype(np.float32)
     check_layer(lambda m: getattr(m.nn, f"LPPool{nd}d")(2, 2, stride=1), [x])
+
+
+def test_instance_norm3d_matches_torch(device):
+    x = np.random.default_rng(15).standard_normal((2, 3, 3, 4, 5)).astype(np.float32)
+    check_layer(lambda m: m.nn.InstanceNorm3d(3, affine=True), [x], device=device)
