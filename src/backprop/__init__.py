@@ -511,3 +511,20 @@ ShortTensor = _typed_constructor("ShortTensor", int16)
 CharTensor = _typed_constructor("CharTensor", int8)
 ByteTensor = _typed_constructor("ByteTensor", uint8)
 BoolTensor = _typed_constructor("BoolTensor", bool)
+
+
+# ---- nn (issue #13): aten-level nn entry points of torch's namespace, implemented in nn.functional
+from .nn.functional import (  # noqa: E402
+    _batch_norm_with_update,
+    _native_batch_norm_legit,
+    _softmax_backward_data,
+    _upsample_bilinear2d_aa,
+    constant_pad_nd,
+    grid_sampler_2d,
+    grid_sampler_3d,
+    max_pool2d_with_indices_backward,
+    native_batch_norm,
+    native_dropout_backward,
+    native_group_norm,
+    native_layer_norm,
+)

@@ -402,7 +402,7 @@ def _gelu_backward(a, aux, grad, approximate: str):
 
 def gelu(input, approximate: str = "none"):
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+        raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
     from ._utils import as_float
 
     return Gelu.apply(as_float(input), approximate)
