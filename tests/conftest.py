@@ -24,6 +24,26 @@ def pytest_addoption(parser):
         "several. Default: cpu and fake-cuda (a CuPy-rules stand-in on NumPy memory, tests/fake_cuda.py). "
         "cuda needs CuPy and an NVIDIA GPU (`make test-gpu`).",
     )
+    parser.addoption(
+        "--op-db-full",
+        action="store_true",
+        help="tests/test_op_db.py runs every sample of every op_db entry (the suite caps them)",
+    )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """After a run that included tests/test_op_db.py: op_db coverage (names present / total)."""
+    ran = any(
+        getattr(report, "nodeid", "").startswith("tests/test_op_db.py")
+        for reports in terminalreporter.stats.values()
+        for report in reports
+    )
+    if not ran:
+        return
+    import opinfo_harness
+
+    present, total, _ = opinfo_harness.coverage()
+    terminalreporter.write_line(f"op_db coverage: {present}/{total} PyTorch op_db names present in backprop")
 
 
 def pytest_generate_tests(metafunc):

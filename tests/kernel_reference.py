@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy
-
-from backprop.ops.elementwise import _erf_cody
+from scipy.special import erf as _erf
 
 # Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011).
 PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57  # round multipliers
@@ -55,7 +54,7 @@ def gelu_forward(x, approximate: str):
     if approximate == "tanh":
         out = 0.5 * v * (1 + numpy.tanh(0.7978845608028654 * (v + 0.044715 * v**3)))
     else:
-        out = 0.5 * v * (1 + _erf_cody(v * 0.7071067811865476))
+        out = 0.5 * v * (1 + _erf(v * 0.7071067811865476))
     return out.astype(x.dtype), None
 
 
@@ -65,7 +64,7 @@ def gelu_backward(x, aux, grad, approximate: str):
         t = numpy.tanh(0.7978845608028654 * (v + 0.044715 * v**3))
         d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * 0.7978845608028654 * (1 + 0.134145 * v * v)
     else:
-        d = 0.5 * (1 + _erf_cody(v * 0.7071067811865476)) + v * numpy.exp(-0.5 * v * v) * 0.3989422804014327
+        d = 0.5 * (1 + _erf(v * 0.7071067811865476)) + v * numpy.exp(-0.5 * v * v) * 0.3989422804014327
     return (d * grad).astype(x.dtype)
 
 

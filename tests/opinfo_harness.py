@@ -49,7 +49,12 @@ RANDOM_OPS = frozenset({
     "nn.functional.rrelu", "nn.functional.fractional_max_pool2d", "nn.functional.fractional_max_pool3d",
     "nn.functional.gumbel_softmax", "randperm", "empty", "empty_like", "empty_strided", "new_empty",
     "new_empty_strided", "empty_permuted", "torch._refs.empty", "nn.functional.multi_head_attention_forward",
+    "svd_lowrank", "pca_lowrank",  # a random projection picks the subspace
 })
+
+# Ops whose outputs are defined only up to signs/phases (singular and eigen vectors): compared
+# through the sample's own invariant (its ``output_process_fn_grad``: |U|, U V^H, |eigenvectors|).
+SIGN_AMBIGUOUS_OPS = frozenset({"linalg.svd", "svd", "linalg.eigh", "linalg.eig"})
 
 # Ops returning indices whose choice among equal values torch leaves unspecified: an index is
 # right when it picks the value torch's picks.
@@ -60,8 +65,15 @@ TIE_BREAKING_OPS = frozenset({
     "nn.functional.adaptive_max_pool3d", "unique", "unique_consecutive",
 })
 
-# Entries that cannot run here, each with its reason. Keys: ``name`` or ``name.variant``.
-KNOWN_EXCEPTIONS: dict[str, str] = {}
+# Entries that cannot pass here, each with its reason; the suite runs them as strict xfails.
+# Keys: ``name`` or ``name.variant``, optionally with ``[dtype]``.
+KNOWN_EXCEPTIONS: dict[str, str] = {
+    "matrix_exp[float32]": "one entry of sample 1 cancels to ~1e-3: torch's float32 algorithm is off there by 3.5e-4; "
+    "backprop computes in float64 and rounds (its float64 result agrees with torch's float64 and SciPy's to 2e-8)",
+}
+
+# Entries whose error inputs cannot all raise torch's exception type, each with its reason.
+KNOWN_ERROR_EXCEPTIONS: dict[str, str] = {}
 
 
 class UnsupportedError(Exception):
@@ -92,7 +104,8 @@ def name_present(name: str) -> bool:
     """Whether backprop has op_db's ``name``: a function at that path or a Tensor method/attribute."""
     if _lookup(name) is not None:
         return True
-    return "." not in name and hasattr(backprop.Tensor, name)
+    # a Tensor method, or the in-place method op_db samples under the plain name (cauchy -> Tensor.cauchy_)
+    return "." not in name and (hasattr(backprop.Tensor, name) or hasattr(backprop.Tensor, name + "_"))
 
 
 def _rebind(fn):
@@ -219,7 +232,12 @@ def to_backprop(value, device: str, leaves: list):
         if mapped is None:
             raise UnsupportedError(str(value))
         return mapped
-    if isinstance(value, (torch.Generator, torch.layout)):
+    if isinstance(value, torch.layout):
+        mapped = getattr(backprop, str(value).replace("torch.", ""), None)
+        if mapped is None:
+            raise UnsupportedError(str(value))
+        return mapped
+    if isinstance(value, torch.Generator):
         raise UnsupportedError(type(value).__name__)
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         return type(value)(*[to_backprop(v, device, leaves) for v in value])
@@ -249,6 +267,8 @@ class MismatchError(AssertionError):
 
 def _np(t) -> np.ndarray:
     if isinstance(t, torch.Tensor):
+        if t._is_zerotensor():  # torch's symbolic zero gradient (sgn, ...)
+            t = torch.zeros(t.shape, dtype=t.dtype)
         t = t.detach().resolve_conj().resolve_neg()
         return (t.float() if t.dtype == torch.bfloat16 else t).cpu().numpy()
     return np.asarray(t.detach().cpu().numpy())
@@ -267,6 +287,7 @@ def compare_values(ours, theirs, what: str, shape_only: bool = False) -> None:
         if _dtype_name(ours) != _dtype_name(theirs):
             raise MismatchError(f"{what}: dtype {_dtype_name(ours)} != torch {_dtype_name(theirs)}")
         if shape_only:
+            _compare_statistics(ours, theirs, what)
             return
         a, b = _np(ours), _np(theirs)
         if a.dtype.kind in "biu":
@@ -293,6 +314,24 @@ def compare_values(ours, theirs, what: str, shape_only: bool = False) -> None:
             raise MismatchError(f"{what}: {ours!r} != torch {theirs!r}")
 
 
+# Where the ``dim`` argument of a tie-breaking op sits among its positional args, and its default.
+DIM_POSITION = {"topk": 1, "kthvalue": 1}
+DEFAULT_DIM = {"topk": -1, "sort": -1, "argsort": -1, "kthvalue": -1, "msort": 0}
+
+
+def _compare_statistics(ours, theirs, what: str) -> None:
+    """Random outputs: with enough values, the same distribution as torch's (mean within five
+    standard errors, spread within a factor of two)."""
+    a, b = _np(ours).astype(np.float64).ravel(), _np(theirs).astype(np.float64).ravel()
+    if a.size < 200 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return
+    se = np.sqrt((a.var() + b.var()) / a.size)
+    if abs(a.mean() - b.mean()) > 5 * se + 1e-6:
+        raise MismatchError(f"{what}: random values' mean {a.mean():.4g} vs torch's {b.mean():.4g} (standard error {se:.3g})")
+    if b.std() > 1e-6 and not 0.5 <= a.std() / b.std() <= 2:
+        raise MismatchError(f"{what}: random values' std {a.std():.4g} vs torch's {b.std():.4g}")
+
+
 def _same_picks(op, sample, ours_idx, theirs_idx) -> bool:
     """Indices that differ only in tie-breaking: the input values they pick are equal."""
     x = sample.input if isinstance(sample.input, torch.Tensor) else None
@@ -302,7 +341,12 @@ def _same_picks(op, sample, ours_idx, theirs_idx) -> bool:
     xv = _np(x)
     if a.shape != b.shape:
         return False
-    dim = sample.kwargs.get("dim", next((v for v in sample.args if isinstance(v, int) and not isinstance(v, bool)), None))
+    position = DIM_POSITION.get(op.name, 0)
+    dim = sample.kwargs.get("dim")
+    if dim is None and len(sample.args) > position and isinstance(sample.args[position], int):
+        dim = sample.args[position]
+    if dim is None:
+        dim = DEFAULT_DIM.get(op.name)
     try:
         if xv.ndim == 0:
             return True
@@ -322,11 +366,17 @@ def _same_picks(op, sample, ours_idx, theirs_idx) -> bool:
         return False
 
 
+def is_random(op, sample) -> bool:
+    """Whether this sample's output depends on the random generator (random ops; dropout inside
+    attention)."""
+    return op.name in RANDOM_OPS or (sample.kwargs.get("dropout_p") or 0) > 0
+
+
 def compare_outputs(op, sample, ours, theirs) -> None:
     ours_flat, theirs_flat = flatten(ours), flatten(theirs)
     if len(ours_flat) != len(theirs_flat):
         raise MismatchError(f"{len(ours_flat)} outputs != torch {len(theirs_flat)}")
-    random = op.name in RANDOM_OPS
+    random = is_random(op, sample)
     for i, (o, t) in enumerate(zip(ours_flat, theirs_flat)):
         try:
             compare_values(o, t, f"output {i}", shape_only=random)
@@ -384,10 +434,13 @@ def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | Non
         try:
             with backprop.device(device):
                 ours = fn(b_input, *b_args, **b_kwargs)
-            compare_outputs(op, sample, ours, theirs)
+            if op.name in SIGN_AMBIGUOUS_OPS:
+                compare_outputs(op, sample, _process(sample, ours), sample.output_process_fn_grad(theirs))
+            else:
+                compare_outputs(op, sample, ours, theirs)
         except Exception as exc:
             raise MismatchError(f"{where}: {type(exc).__name__}: {exc}") from exc
-        if requires_grad and op.name not in RANDOM_OPS:
+        if requires_grad and not is_random(op, sample):
             try:
                 _compare_grads(op, sample, ours, theirs, leaves, seed=index)
             except Exception as exc:
@@ -396,11 +449,15 @@ def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | Non
     return outcome
 
 
+def _process(sample, ours):
+    """The sample's ``output_process_fn_grad`` (op_db's code, rebound to backprop) on our output."""
+    process = sample.output_process_fn_grad
+    return (_rebind(process) if isinstance(process, types.FunctionType) else process)(ours)
+
+
 def _compare_grads(op, sample, ours, theirs, leaves, seed: int) -> None:
-    process_t = sample.output_process_fn_grad
-    process_b = _rebind(process_t) if isinstance(process_t, types.FunctionType) else process_t
-    outs_t = flatten(process_t(theirs))
-    outs_b = flatten(process_b(ours))
+    outs_t = flatten(sample.output_process_fn_grad(theirs))
+    outs_b = flatten(_process(sample, ours))
     if len(outs_t) != len(outs_b):
         raise MismatchError(f"{len(outs_b)} processed outputs != torch {len(outs_t)}")
     pairs = _grad_outputs(outs_t, outs_b, seed)
@@ -429,6 +486,16 @@ def _describe(sample) -> str:
     return f"({d(sample.input)}, {', '.join(d(a) for a in sample.args)}{', ' if kw else ''}{kw})"
 
 
+def _torch_raises(op, sample, error_type) -> bool:
+    try:
+        op.op(sample.input, *sample.args, **sample.kwargs)
+    except error_type:
+        return True
+    except Exception:
+        return False
+    return False
+
+
 def run_error_inputs(op, device: str = "cpu") -> tuple[int, list[str]]:
     """Each error input must raise torch's exception type; returns (count, failures)."""
     if op.error_inputs_func is None:
@@ -438,6 +505,8 @@ def run_error_inputs(op, device: str = "cpu") -> tuple[int, list[str]]:
     count = 0
     for err in op.error_inputs(device="cpu"):
         sample = err.sample_input
+        if not _torch_raises(op, sample, err.error_type):
+            continue  # an error input torch itself accepts (in this version) is no spec
         count += 1
         try:
             leaves: list = []
@@ -446,6 +515,9 @@ def run_error_inputs(op, device: str = "cpu") -> tuple[int, list[str]]:
             b_kwargs = to_backprop(sample.kwargs, device, leaves)
         except UnsupportedError as exc:
             failures.append(f"{_describe(sample)}: unsupported argument {exc}")
+            continue
+        except Exception as exc:  # the input itself cannot be built (e.g. more dims than NumPy's 64)
+            failures.append(f"{_describe(sample)}: cannot build the input: {type(exc).__name__}: {exc}")
             continue
         try:
             with backprop.device(device):
@@ -488,6 +560,8 @@ def main(argv: list[str]) -> int:
         if not name_present(op.name) or entry_key(op) in KNOWN_EXCEPTIONS:
             continue
         for dt in entry_dtypes(op):
+            if f"{entry_key(op)}[{dt}]" in KNOWN_EXCEPTIONS:
+                continue
             try:
                 outcome = run_samples(op, dt, max_samples=None if full else 12)
                 samples += outcome.samples

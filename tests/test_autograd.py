@@ -2421,3 +2421,26 @@ def test_saved_tensors_check_version(fns):
         y.grad_fn.saved_tensors  # noqa: B018
 
     raises_like_torch(fn, RuntimeError, match="modified by an inplace operation")
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m, x: x.mean(),
+        lambda m, x: x.amax(),
+        lambda m, x: (x * 0.3).acos(),
+        lambda m, x: m.logsumexp(x, 0, True),
+        lambda m, x: m.nn.functional.mse_loss(x, x.detach() * 2),
+        lambda m, x: m.nn.functional.softplus(x, beta=3, threshold=0.2),
+        lambda m, x: m.fmod(x, x.detach() + 0.7),
+    ],
+)
+def test_backward_of_zero_dim_ops(fn):
+    """NumPy turns arithmetic on 0-d arrays into NumPy scalars; backward formulas must take
+    those as 0-d arrays (they used to crash the engine)."""
+    x = bp.tensor(0.9, requires_grad=True)
+    tx = torch.tensor(0.9, requires_grad=True)
+    fn(bp, x).backward()
+    fn(torch, tx).backward()
+    assert x.grad.shape == ()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)

@@ -198,3 +198,23 @@ def test_errors_are_raised_before_any_in_place_write():
     with pytest.raises(RuntimeError):
         y.add_(1.5)
     assert y.tolist() == [1, 2] and y.dtype is backprop.int64
+
+
+def test_out_argument_follows_torch():
+    """``out=``: resized to the result with torch's warning, cast-checked, never through autograd."""
+    for m in (backprop, torch):
+        a = m.ones(3)
+        out = m.zeros(2)
+        with pytest.warns(UserWarning, match="was resized"):
+            m.add(a, a, out=out)
+        assert tuple(out.shape) == (3,) and out.tolist() == [2.0, 2.0, 2.0]
+        empty = m.empty(0)
+        m.mul(a, 3, out=empty)  # an empty out is resized without a warning
+        assert empty.tolist() == [3.0, 3.0, 3.0]
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type Long"):
+            m.add(a, a, out=m.zeros(3, dtype=m.int64))
+        with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+            m.mul(m.ones(3, requires_grad=True), 2, out=m.zeros(3))
+        with m.no_grad():
+            m.mul(m.ones(3, requires_grad=True), 2, out=out)
+        assert out.tolist() == [2.0, 2.0, 2.0]

@@ -20,6 +20,7 @@ from . import (
     backends,
     cuda,
     linalg,
+    masked,  # torch.masked: reductions that ignore masked-out elements
     nn,
     optim,
     random,
@@ -27,8 +28,6 @@ from . import (
     special,
     utils,
 )
-
-# ---- movement, indexing and creation ops (torch's remaining op_db names; layout/memory_format objects)
 from ._creation import (
     arange,
     as_tensor,
@@ -36,8 +35,6 @@ from ._creation import (
     cartesian_prod,
     empty,
     empty_like,
-    empty_permuted,
-    empty_strided,
     eye,
     from_dlpack,
     from_numpy,
@@ -50,8 +47,6 @@ from ._creation import (
     ones_like,
     scalar_tensor,
     tensor,
-    tril_indices,
-    triu_indices,
     zeros,
     zeros_like,
 )
@@ -74,7 +69,6 @@ from ._dtype import (
     set_default_dtype,
     uint8,
 )
-from ._layout import channels_last, channels_last_3d, contiguous_format, layout, memory_format, preserve_format, strided
 from ._tensor import Size, Tensor
 from ._tensor_str import set_printoptions
 from .autograd import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
@@ -182,9 +176,6 @@ from .ops.elementwise import (
 from .ops.elementwise import mul as multiply
 from .ops.elementwise import sub as subtract
 from .ops.indexing import (
-    _segment_reduce,
-    _unsafe_masked_index,
-    _unsafe_masked_index_put_accumulate,
     argsort,
     argwhere,
     bincount,
@@ -194,10 +185,8 @@ from .ops.indexing import (
     gather,
     histc,
     index_add,
-    index_copy,
     index_fill,
     index_put,
-    index_reduce,
     index_select,
     kthvalue,
     masked_fill,
@@ -209,21 +198,16 @@ from .ops.indexing import (
     nanmedian,
     nanquantile,
     nonzero,
-    nonzero_static,
-    put,
     quantile,
     scatter,
     scatter_add,
     scatter_reduce,
     searchsorted,
-    segment_reduce,
     sort,
     take,
     take_along_dim,
     topk,
     unique,
-    unique_consecutive,
-    unravel_index,
 )
 from .ops.linalg import (
     addmm,
@@ -246,32 +230,19 @@ from .ops.linalg import (
     vdot,
 )
 from .ops.movement import (
-    _chunk_cat,
-    alias_copy,
-    as_strided,
-    as_strided_copy,
-    as_strided_scatter,
     atleast_1d,
     atleast_2d,
-    atleast_3d,
     block_diag,
     broadcast_tensors,
     broadcast_to,
     cat,
     chunk,
-    column_stack,
-    combinations,
     concat,
     concatenate,
     diag,
     diag_embed,
-    diagflat,
     diagonal,
-    diagonal_copy,
-    diagonal_scatter,
     dsplit,
-    dstack,
-    expand_copy,
     flatten,
     flip,
     fliplr,
@@ -282,47 +253,31 @@ from .ops.movement import (
     moveaxis,
     movedim,
     narrow,
-    narrow_copy,
     permute,
-    permute_copy,
     ravel,
     repeat_interleave,
     reshape,
     roll,
     rot90,
     select,
-    select_scatter,
-    slice_scatter,
     split,
-    split_with_sizes,
-    split_with_sizes_copy,
     squeeze,
-    squeeze_copy,
     stack,
     swapaxes,
     swapdims,
     t,
-    t_copy,
     tensor_split,
     tile,
     trace,
     transpose,
-    transpose_copy,
     tril,
     triu,
     unbind,
-    unbind_copy,
     unflatten,
-    unfold_copy,
-    unsafe_chunk,
-    unsafe_split,
     unsqueeze,
-    unsqueeze_copy,
-    view_copy,
     vsplit,
     vstack,
 )
-from .ops.movement import slice_tensor as slice  # noqa: A004 - aten's slice.Tensor (op_db's "slice")
 from .ops.nn_ops import log_softmax, softmax
 from .ops.reduction import (
     all,
@@ -374,6 +329,113 @@ from .random import (
 )
 from .serialization import load, save
 
+# isort: split
+# elementwise and misc math (issue #13: inverse hyperbolics, copysign..., histograms, integrals)
+from .ops.elementwise import (
+    acosh,
+    arccosh,
+    arcsinh,
+    arctanh,
+    asinh,
+    atanh,
+    bitwise_left_shift,
+    bitwise_right_shift,
+    copysign,
+    fill,
+    frexp,
+    gcd,
+    heaviside,
+    isin,
+    isreal,
+    lcm,
+    ldexp,
+    nextafter,
+    positive,
+    sgn,
+)
+from .ops.indexing import histogram, histogramdd
+from .ops.reduction import cumulative_trapezoid, dist, gradient, renorm, trapezoid, trapz
+
+# isort: split
+# special functions and signal windows (ops/special.py, signal/windows.py)
+from . import signal
+from .ops.special import erfc, i0, igamma, igammac, mvlgamma
+from .signal.windows import bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window
+
+# isort: split
+# linalg: torch-level decompositions, solvers and determinants (ops/decompositions.py)
+from .ops.decompositions import (
+    cholesky_inverse,
+    cholesky_solve,
+    det,
+    geqrf,
+    logdet,
+    lu_unpack,
+    matrix_exp,
+    matrix_power,
+    ormqr,
+    pinverse,
+    triangular_solve,
+)
+from .ops.decompositions import householder_product as orgqr
+from .ops.decompositions import inv as inverse
+from .ops.decompositions import torch_cholesky as cholesky
+from .ops.decompositions import torch_lu as lu
+from .ops.decompositions import torch_lu_solve as lu_solve
+from .ops.decompositions import torch_qr as qr
+from .ops.decompositions import torch_slogdet as slogdet
+from .ops.decompositions import torch_svd as svd
+from .ops.linalg import addbmm, addr
+from .ops.lowrank import pca_lowrank, svd_lowrank
+
+# isort: split
+# movement, indexing and creation ops (issue #13: torch's remaining op_db names; layout/memory_format objects)
+from ._creation import empty_permuted, empty_strided, tril_indices, triu_indices
+from ._layout import channels_last, channels_last_3d, contiguous_format, layout, memory_format, preserve_format, strided
+from .ops.indexing import (
+    _segment_reduce,
+    _unsafe_masked_index,
+    _unsafe_masked_index_put_accumulate,
+    index_copy,
+    index_reduce,
+    nonzero_static,
+    put,
+    segment_reduce,
+    unique_consecutive,
+    unravel_index,
+)
+from .ops.movement import (
+    _chunk_cat,
+    alias_copy,
+    as_strided,
+    as_strided_copy,
+    as_strided_scatter,
+    atleast_3d,
+    column_stack,
+    combinations,
+    diagflat,
+    diagonal_copy,
+    diagonal_scatter,
+    dstack,
+    expand_copy,
+    narrow_copy,
+    permute_copy,
+    select_scatter,
+    slice_scatter,
+    split_with_sizes,
+    split_with_sizes_copy,
+    squeeze_copy,
+    t_copy,
+    transpose_copy,
+    unbind_copy,
+    unfold_copy,
+    unsafe_chunk,
+    unsafe_split,
+    unsqueeze_copy,
+    view_copy,
+)
+from .ops.movement import slice_tensor as slice  # noqa: A004 - aten's slice.Tensor (op_db's "slice")
+
 
 def resize_as_(input: Tensor, the_template: Tensor, *, memory_format=None) -> Tensor:  # noqa: F811 - torch's parameter name
     """``input.resize_as_(the_template)``: ``input`` takes the template's shape (in place)."""
@@ -389,7 +451,9 @@ def zero_(input: Tensor) -> Tensor:
     """``input.zero_()``: fill with zeros in place."""
     return input.zero_()
 
+
 __version__ = "0.1.0"
+
 
 _LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli", "distributions", "testing")
 
@@ -511,3 +575,20 @@ ShortTensor = _typed_constructor("ShortTensor", int16)
 CharTensor = _typed_constructor("CharTensor", int8)
 ByteTensor = _typed_constructor("ByteTensor", uint8)
 BoolTensor = _typed_constructor("BoolTensor", bool)
+
+
+# ---- nn (issue #13): aten-level nn entry points of torch's namespace, implemented in nn.functional
+from .nn.functional import (  # noqa: E402
+    _batch_norm_with_update,
+    _native_batch_norm_legit,
+    _softmax_backward_data,
+    _upsample_bilinear2d_aa,
+    constant_pad_nd,
+    grid_sampler_2d,
+    grid_sampler_3d,
+    max_pool2d_with_indices_backward,
+    native_batch_norm,
+    native_dropout_backward,
+    native_group_norm,
+    native_layer_norm,
+)

@@ -293,6 +293,8 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     if end is None:
         start, end = 0, start
     start, end, step = _num(start), _num(end), _num(step)
+    if not all(math.isfinite(v) for v in (start, end)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
     if step == 0:
         raise RuntimeError("step must be nonzero")
     for v in (start, end):
@@ -300,14 +302,15 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
             raise RuntimeError(f"unsupported range: {start} -> {end}")
     if (end - start) * step < 0 and end != start:
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
-    if out is not None and dtype is None:
-        dtype = out.dtype
-    if dtype is None:
+    if dtype is not None:
+        dt = _dtype.to_dtype(dtype)
+    elif out is not None:
+        dt = out.dtype
+    else:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dt = _dtype._default_float if is_float else _dtype.int64
-    else:
-        dt = _dtype.to_dtype(dtype)
-    if not dt.is_floating_point:  # an integral range: torch truncates the bounds and step first
+    if not dt.is_floating_point:
+        # torch: an integer arange takes start, end and step in the integer type (truncated)
         start, end, step = int(start), int(end), int(step)
         if step == 0:
             raise ValueError("step must be nonzero")
@@ -337,16 +340,20 @@ def range_(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     return _finish(arr, requires_grad, device)
 
 
+def _check_steps(op: str, start, end, steps) -> None:
+    if not isinstance(steps, (int, numpy.integer)) or isinstance(steps, bool):
+        raise TypeError(
+            f"{op}() received an invalid combination of arguments - got ({type(start).__name__}, {type(end).__name__}, "
+            f"{type(steps).__name__}): steps must be an int"
+        )
+
+
 def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
     check_layout(layout, "linspace")
-    if isinstance(steps, Tensor):
-        steps = steps.item()
-    if isinstance(steps, bool) or not isinstance(steps, (int, numpy.integer)):
-        raise TypeError(f"linspace() received an invalid combination of arguments - got ({type(start).__name__}, "
-                        f"{type(end).__name__}, {type(steps).__name__}): steps must be an int")
+    _check_steps("linspace", start, end, steps)
     start, end = _num(start), _num(end)
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    if not dt.is_floating_point:  # an integral range: torch truncates the bounds first
+    if not dt.is_floating_point:  # torch casts the ends to the integer dtype first
         start, end = int(start), int(end)
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
@@ -368,8 +375,9 @@ def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, devic
 
 def logspace(start, end, steps: int, base: float = 10.0, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
     check_layout(layout, "logspace")
+    _check_steps("logspace", start, end, steps)
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    if not dt.is_floating_point:  # an integral range: torch truncates the exponents' bounds first
+    if not dt.is_floating_point:  # torch casts the ends to the integer dtype first
         start, end = int(_num(start)), int(_num(end))
     exps = linspace(start, end, steps, dtype=_dtype.float64, device="cpu")._data
     arr = (base**exps).astype(dt.np)

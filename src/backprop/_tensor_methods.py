@@ -19,6 +19,7 @@ from ._layout import check_memory_format
 from ._tensor import Tensor, _make
 from .autograd.function import join_device
 from .autograd.grad_mode import _state
+from .ops import decompositions as dec
 from .ops import elementwise as ew
 from .ops import indexing as ix
 from .ops import inplace, nn_ops
@@ -37,6 +38,8 @@ def _bind(names_to_fns: dict) -> None:
 # ---------------------------------------------------------------------------- operators
 def _reflected(fn):
     def method(self, other):
+        if not isinstance(self, Tensor):  # Tensor.__rand__(2, t) called unbound, as torch refuses
+            raise TypeError(f"descriptor requires a 'Tensor' object but received a '{type(self).__name__}'")
         return fn(other, self)
 
     return method
@@ -778,6 +781,35 @@ _bind(
     }
 )
 
+# linalg decompositions, solvers and determinants (ops.decompositions)
+_bind(
+    {
+        "det": dec.det,
+        "logdet": dec.logdet,
+        "slogdet": dec.torch_slogdet,
+        "inverse": dec.inv,
+        "cholesky": dec.torch_cholesky,
+        "cholesky_inverse": dec.cholesky_inverse,
+        "cholesky_solve": dec.cholesky_solve,
+        "qr": dec.torch_qr,
+        "svd": dec.torch_svd,
+        "pinverse": dec.pinverse,
+        "matrix_power": dec.matrix_power,
+        "matrix_exp": dec.matrix_exp,
+        "lu": dec.torch_lu,
+        "lu_solve": dec.torch_lu_solve,
+        "triangular_solve": dec.triangular_solve,
+        "geqrf": dec.geqrf,
+        "ormqr": dec.ormqr,
+        "orgqr": dec.householder_product,
+        "addbmm": la.addbmm,
+        "addr": la.addr,
+        # (on a clone of self: the beta * self term saves its operand, which the write would overwrite)
+        "addbmm_": _inplace(lambda self, *args, **kwargs: la.addbmm(ew.clone(self), *args, **kwargs), "addbmm_"),
+        "addr_": _inplace(lambda self, *args, **kwargs: la.addr(ew.clone(self), *args, **kwargs), "addr_"),
+    }
+)
+
 # special functions (ops.special): ``x.polygamma(n)`` takes n after self, as torch
 _bind(
     {
@@ -798,7 +830,7 @@ _bind(
     }
 )
 
-# ---------------------------------------------------------------------------- movement, indexing and creation additions
+# ---------------------------------------------------------------------------- movement, indexing and creation additions (issue #13)
 def _new_empty_strided(self, size, stride, *, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False):
     from ._creation import empty_strided
 
@@ -862,9 +894,83 @@ _bind(
         "nonzero_static": ix.nonzero_static,
     }
 )
+# ---- end movement, indexing and creation additions ----
+
+# ---- special functions added for issue #13 (SciPy-backed, ops/special.py) ----
+_bind(
+    {
+        "erfc": sp.erfc,
+        "i0": sp.i0,
+        "igamma": sp.igamma,
+        "igammac": sp.igammac,
+        "mvlgamma": sp.mvlgamma,
+        "erfc_": _inplace(sp.erfc, "erfc_"),
+        "i0_": _inplace(sp.i0, "i0_"),
+        "igamma_": _inplace(sp.igamma, "igamma_"),
+        "igammac_": _inplace(sp.igammac, "igammac_"),
+        "mvlgamma_": _inplace(sp.mvlgamma, "mvlgamma_"),
+    }
+)
+# ---- end special functions ----
 
 Tensor.T = property(mv.reversed_dims)
 Tensor.mT = property(mv.matrix_transpose)
 Tensor.H = property(lambda self: mv.t(self))
 Tensor.mH = property(mv.matrix_transpose)
 Tensor.real = property(lambda self: self)
+
+# ---------------------------------------------------------------------------- elementwise and misc math (issue #13)
+def _rdiv(self, other):
+    """``other / self`` as torch's ``__rdiv__``: ``self.reciprocal() * other``."""
+    if not _is_operand(other):
+        return NotImplemented
+    return ew.mul(ew.reciprocal(self), other)
+
+
+_bind(
+    {
+        "acosh": ew.acosh,
+        "arccosh": ew.acosh,
+        "asinh": ew.asinh,
+        "arcsinh": ew.asinh,
+        "atanh": ew.atanh,
+        "arctanh": ew.atanh,
+        "acosh_": _inplace(ew.acosh, "acosh_"),
+        "arccosh_": _inplace(ew.acosh, "acosh_"),
+        "asinh_": _inplace(ew.asinh, "asinh_"),
+        "arcsinh_": _inplace(ew.asinh, "asinh_"),
+        "atanh_": _inplace(ew.atanh, "atanh_"),
+        "arctanh_": _inplace(ew.atanh, "atanh_"),
+        "copysign": ew.copysign,
+        "copysign_": _inplace(ew.copysign, "copysign_"),
+        "heaviside": ew.heaviside,
+        "heaviside_": _inplace(ew.heaviside, "heaviside_"),
+        "gcd": ew.gcd,
+        "gcd_": _inplace(ew.gcd, "gcd_"),
+        "lcm": ew.lcm,
+        "lcm_": _inplace(ew.lcm, "lcm_"),
+        "ldexp": ew.ldexp,
+        "ldexp_": _inplace(ew.ldexp, "ldexp_"),
+        "frexp": ew.frexp,
+        "nextafter": ew.nextafter,
+        "nextafter_": _inplace(ew.nextafter, "nextafter_"),
+        "isreal": ew.isreal,
+        "positive": ew.positive,
+        "bitwise_left_shift": ew.bitwise_left_shift,
+        "bitwise_right_shift": ew.bitwise_right_shift,
+        "bitwise_left_shift_": _inplace(ew.bitwise_left_shift, "bitwise_left_shift_"),
+        "bitwise_right_shift_": _inplace(ew.bitwise_right_shift, "bitwise_right_shift_"),
+        "__lshift__": _binary_or_notimpl(ew.bitwise_left_shift),
+        "__rshift__": _binary_or_notimpl(ew.bitwise_right_shift),
+        "__rlshift__": _reflected(ew.bitwise_left_shift),
+        "__rrshift__": _reflected(ew.bitwise_right_shift),
+        "__ilshift__": _inplace(ew.bitwise_left_shift, "__ilshift__"),
+        "__irshift__": _inplace(ew.bitwise_right_shift, "__irshift__"),
+        "__rdiv__": _rdiv,
+        "dist": red.dist,
+        "renorm": red.renorm,
+        # (on a copy: renorm saves its input for backward, which the write would overwrite)
+        "renorm_": _inplace(lambda self, *args: red.renorm(ew.clone(self), *args), "renorm_"),
+        "histogram": ix.histogram,
+    }
+)

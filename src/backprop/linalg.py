@@ -1,26 +1,72 @@
-"""``backprop.linalg``: the norms (``vector_norm``, ``norm``, ``matrix_norm`` for 'fro') and ``cross``."""
+"""``backprop.linalg``: torch.linalg on NumPy/CuPy and SciPy.
+
+Norms (``vector_norm``, ``matrix_norm``, ``norm``), products (``multi_dot``, ``vecdot``,
+``matrix_power``, ``cross``), inverses and solvers (``inv``, ``solve``, ``solve_triangular``,
+``lstsq``, ``pinv``, ``tensorinv``, ``tensorsolve``), determinants, and the decompositions
+(``cholesky``, ``qr``, ``eigh``, ``svd``, ``lu``, ``ldl_factor``), all batched over leading
+dims and differentiable where torch's are (``ops/decompositions.py`` holds the primitives
+and their gradients). ``eig``/``eigvals`` are absent: their results are complex, a dtype
+backprop does not have yet. A singular or non-positive-definite input raises ``LinAlgError``,
+a RuntimeError, as torch's ``torch.linalg.LinAlgError``.
+"""
 
 from __future__ import annotations
 
+from .ops.decompositions import (
+    LinAlgError,
+    cholesky,
+    cholesky_ex,
+    cond,
+    det,
+    eigh,
+    eigvalsh,
+    householder_product,
+    inv,
+    inv_ex,
+    ldl_factor,
+    ldl_factor_ex,
+    ldl_solve,
+    lstsq,
+    lu,
+    lu_factor,
+    lu_factor_ex,
+    lu_solve,
+    matrix_exp,
+    matrix_norm,
+    matrix_power,
+    matrix_rank,
+    multi_dot,
+    norm,
+    pinv,
+    qr,
+    slogdet,
+    solve,
+    solve_ex,
+    solve_triangular,
+    svd,
+    svdvals,
+    tensorinv,
+    tensorsolve,
+    vander,
+    vecdot,
+)
+from .ops.decompositions import linalg_diagonal as diagonal
 from .ops.linalg import cross as _cross
+from .ops.linalg import matmul  # torch.linalg.matmul is torch.matmul
 from .ops.reduction import vector_norm
 
-__all__ = ["vector_norm", "norm", "matrix_norm", "cross"]
+__all__ = [
+    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh",
+    "householder_product", "inv", "inv_ex", "ldl_factor", "ldl_factor_ex", "ldl_solve", "lstsq", "lu", "lu_factor",
+    "lu_factor_ex", "lu_solve", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
+    "norm", "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv",
+    "tensorsolve", "vander", "vecdot", "vector_norm",
+]
 
-
-def cross(input, other, *, dim: int = -1):  # noqa: A002 - torch's name
+def cross(input, other, *, dim: int = -1, out=None):  # noqa: A002 - torch's name
     """Cross product of 3-vectors along ``dim`` (the last by default); inputs broadcast."""
-    return _cross(input, other, dim)
-
-
-def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
-    """Vector 2-norm by default (matrix inputs with ord='fro' give the Frobenius norm)."""
-    if ord in (None, "fro"):
-        return vector_norm(A, 2, dim, keepdim, dtype=dtype)
-    return vector_norm(A, ord, dim, keepdim, dtype=dtype)
-
-
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):
-    if ord != "fro":
-        raise NotImplementedError(f"matrix_norm(ord={ord!r}) is not supported; only 'fro'")
-    return vector_norm(A, 2, dim, keepdim, dtype=dtype)
+    result = _cross(input, other, dim)
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result

@@ -425,11 +425,15 @@ def _fill_random(t: Tensor, arr) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
     u = _sample_float("uniform", _rng_for(t, generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
     return _fill_random(t, a + (b - a) * u)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     z = _sample_float("normal", _rng_for(t, generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
     return _fill_random(t, mean + std * z)
 
@@ -449,18 +453,26 @@ def random_(t: Tensor, from_: int = 0, to: int | None = None, *, generator=None)
 
 
 def exponential_(t: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
+    if not lambd > 0.0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
     return _fill_random(t, _rng_for(t, generator).exponential(1.0 / lambd, size=t._data.shape))
 
 
 def log_normal_(t: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor:
+    if not std > 0.0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
     return _fill_random(t, _rng_for(t, generator).lognormal(mean, std, size=t._data.shape))
 
 
 def geometric_(t: Tensor, p: float, *, generator=None) -> Tensor:
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
     return _fill_random(t, _rng_for(t, generator).geometric(p, size=t._data.shape))
 
 
 def cauchy_(t: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor:
+    if not sigma > 0.0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
     return _fill_random(t, median + sigma * _rng_for(t, generator).standard_cauchy(size=t._data.shape))
 
 

@@ -15,3 +15,8 @@ mode = namedtuple("mode", ["values", "indices"])
 cummax = namedtuple("cummax", ["values", "indices"])
 cummin = namedtuple("cummin", ["values", "indices"])
 aminmax = namedtuple("aminmax", ["min", "max"])
+
+# elementwise/misc math (frexp, histogram, histogramdd)
+frexp = namedtuple("frexp", ["mantissa", "exponent"])
+histogram = namedtuple("histogram", ["hist", "bin_edges"])
+histogramdd = namedtuple("histogramdd", ["hist", "bin_edges"])

@@ -8,6 +8,7 @@ losses and embedding in ``ops.nn_ops``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -70,6 +71,10 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if input._data.dtype.kind in "iu":  # torch keeps integer inputs integral: the bounds truncate
+        min_val, max_val = int(min_val), int(max_val)
     return input.clamp_(min_val, max_val) if inplace else ew.clamp(input, min_val, max_val)
 
 
@@ -160,7 +165,17 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    w = weight
+    if weight._data.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight._data.ndim}")
+    if weight._data.size > 1:
+        if input._data.ndim == 0:
+            raise RuntimeError("Not allow zero-dim input tensor.")
+        channels = input._data.shape[1] if input._data.ndim >= 2 else 1
+        if channels != weight._data.size:
+            raise RuntimeError(
+                f"Mismatch of parameter numbers and input channel size. Found parameter numbers = {weight._data.size} and channel size = {channels}."
+            )
+    w = weight if weight._data.ndim == 0 or input._data.ndim > 0 else weight.reshape(())
     if input._data.ndim >= 2 and weight._data.size > 1:
         w = weight.reshape((1, -1) + (1,) * (input._data.ndim - 2))
     return ew.where(input > 0, input, input * w)
@@ -228,6 +243,8 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
 
 # ============================================================================ convolution
 def _check_conv_input(op: str, input: Tensor, weight: Tensor, groups: int, spatial: int, transposed: bool = False):
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
     batched = input._data.ndim == spatial + 2
     if not batched and input._data.ndim != spatial + 1:
         raise RuntimeError(
@@ -254,46 +271,66 @@ def _check_conv_input(op: str, input: Tensor, weight: Tensor, groups: int, spati
 
 
 def _conv_padding(padding, kernel, dilation, stride, op: str):
-    """Explicit ((top, bottom), (left, right)) from an int/pair/'same'/'valid'."""
+    """Explicit ((before, after), ...) per spatial dim from an int/tuple/'same'/'valid'."""
+    nd = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * nd
         if padding == "same":
-            if stride != (1, 1):
-                raise ValueError("padding='same' is not supported for strided convolutions")
+            if any(s != 1 for s in stride):
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
             pads = []
             for k, d in zip(kernel, dilation):
                 total = d * (k - 1)
                 pads.append((total // 2, total - total // 2))
             return tuple(pads)
         raise ValueError(f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
-    ph, pw = _conv.pair(padding, "padding")
-    if ph < 0 or pw < 0:
+    pads = _conv.ntuple(padding, nd, "padding")
+    if any(p < 0 for p in pads):
         raise RuntimeError(f"{op}: negative padding is not supported")
-    return ((ph, ph), (pw, pw))
+    return tuple((p, p) for p in pads)
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
-    x, batched = _check_conv_input("conv2d", input, weight, groups, 2)
-    stride, dilation = _conv.pair(stride, "stride"), _conv.pair(dilation, "dilation")
-    params = _conv.ConvParams(stride, _conv_padding(padding, weight._data.shape[2:], dilation, stride, "conv2d"), dilation, groups)
-    (pt, pb), (pl, pr) = params.padding
-    kh, kw = weight._data.shape[2:]
-    if x._data.shape[2] + pt + pb < dilation[0] * (kh - 1) + 1 or x._data.shape[3] + pl + pr < dilation[1] * (kw - 1) + 1:
+def _check_stride_dilation(stride: tuple, dilation: tuple) -> None:
+    if any(v <= 0 for v in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(v <= 0 for v in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got dilation: {list(dilation)}")
+
+
+def _convnd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation, groups: int) -> Tensor:
+    """conv1d/2d/3d: checks as torch, then the N-d convolution kernel."""
+    x, batched = _check_conv_input(op, input, weight, groups, nd)
+    stride, dilation = _conv.ntuple(stride, nd, "stride"), _conv.ntuple(dilation, nd, "dilation")
+    _check_stride_dilation(stride, dilation)
+    kernel = weight._data.shape[2:]
+    params = _conv.ConvParams(stride, _conv_padding(padding, kernel, dilation, stride, op), dilation, groups)
+    padded = [x._data.shape[2 + i] + b + a for i, (b, a) in enumerate(params.padding)]
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if any(p < k for p, k in zip(padded, spans)):
         raise RuntimeError(
-            f"conv2d: Calculated padded input size per channel: ({x._data.shape[2] + pt + pb} x {x._data.shape[3] + pl + pr}). "
-            f"Kernel size: ({dilation[0] * (kh - 1) + 1} x {dilation[1] * (kw - 1) + 1}). Kernel size can't be greater than actual input size"
+            f"{op}: Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+            f"Kernel size: ({' x '.join(map(str, spans))}). Kernel size can't be greater than actual input size"
         )
     if bias is not None:
         if bias._data.shape != (weight._data.shape[0],):
             raise RuntimeError(
-                f"conv2d: given weight of size {list(weight._data.shape)}, expected bias to be 1-dimensional with "
+                f"{op}: given weight of size {list(weight._data.shape)}, expected bias to be 1-dimensional with "
                 f"{weight._data.shape[0]} elements, but got bias of size {list(bias._data.shape)} instead"
             )
         if bias._data.dtype != weight._data.dtype:
-            raise RuntimeError(f"conv2d: Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same")
+            raise RuntimeError(f"{op}: Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same")
     out = _conv.Conv2d.apply(x, weight, bias, params)
     return out if batched else mv.squeeze(out, 0)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """3-d convolution over (N, C, D, H, W) (or unbatched (C, D, H, W)) input."""
+    return _convnd("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
@@ -307,22 +344,30 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return out if batched else mv.squeeze(out, 0)
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
-    x, batched = _check_conv_input("conv_transpose2d", input, weight, groups, 2, transposed=True)
-    stride, dilation = _conv.pair(stride, "stride"), _conv.pair(dilation, "dilation")
-    (ph, pw), (oph, opw) = _conv.pair(padding, "padding"), _conv.pair(output_padding, "output_padding")
-    if oph >= max(stride[0], dilation[0]) or opw >= max(stride[1], dilation[1]):
+def _conv_transposend(op: str, nd: int, input: Tensor, weight: Tensor, bias, stride, padding, output_padding, groups: int, dilation) -> Tensor:
+    x, batched = _check_conv_input(op, input, weight, groups, nd, transposed=True)
+    stride, dilation = _conv.ntuple(stride, nd, "stride"), _conv.ntuple(dilation, nd, "dilation")
+    _check_stride_dilation(stride, dilation)
+    pads, out_pads = _conv.ntuple(padding, nd, "padding"), _conv.ntuple(output_padding, nd, "output_padding")
+    if any(op_ >= max(s, d) for op_, s, d in zip(out_pads, stride, dilation)):
         raise RuntimeError("output padding must be smaller than either stride or dilation")
-    n, _, h, w = x._data.shape
-    kh, kw = weight._data.shape[2:]
-    out_h = (h - 1) * stride[0] - 2 * ph + dilation[0] * (kh - 1) + oph + 1
-    out_w = (w - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1
+    kernel = weight._data.shape[2:]
+    sizes = tuple((x._data.shape[2 + i] - 1) * stride[i] - 2 * pads[i] + dilation[i] * (kernel[i] - 1) + out_pads[i] + 1 for i in range(nd))
     c_out = weight._data.shape[1] * groups
-    params = _conv.ConvParams(stride, ((ph, ph), (pw, pw)), dilation, groups)
-    out = _conv.ConvInput.apply(x, weight, (n, c_out, out_h, out_w), params)
+    params = _conv.ConvParams(stride, tuple((p, p) for p in pads), dilation, groups)
+    out = _conv.ConvInput.apply(x, weight, (x._data.shape[0], c_out) + sizes, params)
     if bias is not None:
-        out = out + bias.reshape(1, -1, 1, 1)
+        out = out + bias.reshape((1, -1) + (1,) * nd)
     return out if batched else mv.squeeze(out, 0)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    return _conv_transposend("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """3-d transposed convolution (the input gradient of conv3d), (N, C, D, H, W) input."""
+    return _conv_transposend("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
@@ -337,14 +382,31 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 
 
 # ============================================================================ pooling
-def _pool_args(kernel_size, stride, padding, dilation, op: str):
-    k = _conv.pair(kernel_size, "kernel_size")
-    s = _conv.pair(stride, "stride") if stride is not None and stride != [] and stride != () else k
-    p = _conv.pair(padding, "padding")
-    d = _conv.pair(dilation, "dilation")
-    if p[0] > (d[0] * (k[0] - 1) + 1) // 2 or p[1] > (d[1] * (k[1] - 1) + 1) // 2:
+def _pool_args(kernel_size, stride, padding, dilation, op: str, nd: int = 2):
+    k = _conv.ntuple(kernel_size, nd, "kernel_size")
+    s = _conv.ntuple(stride, nd, "stride") if stride is not None and stride != [] and stride != () else k
+    p = _conv.ntuple(padding, nd, "padding")
+    d = _conv.ntuple(dilation, nd, "dilation")
+    if any(v <= 0 for v in k):
+        raise RuntimeError(f"{op}: kernel_size must be greater than zero, but got {k}")
+    if any(v <= 0 for v in s):
+        raise RuntimeError(f"{op}: stride must be greater than zero, but got {s}")
+    if any(v < 0 for v in p):
+        raise RuntimeError(f"{op}: pad must be non-negative, but got pad: {p}")
+    if any(v <= 0 for v in d):
+        raise RuntimeError(f"{op}: dilation must be greater than zero, but got {d}")
+    if any(pi > (di * (ki - 1) + 1) // 2 for pi, di, ki in zip(p, d, k)):
         raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got pad={p}, kernel_size={k} and dilation={d}")
     return k, s, p, d
+
+
+def _check_pool_output(x: Tensor, k, s, p, d, ceil_mode: bool, op: str) -> None:
+    if any(v == 0 for v in x._data.shape[1:]):
+        raise RuntimeError(f"{op}: Expected input's non-batch dimensions to have positive length, but input has a shape of {shape_str(x._data.shape)}")
+    out, _ = _conv._pool_geometry(x._data.shape, k, s, p, d, ceil_mode)
+    if any(o < 1 for o in out):
+        sizes = "x".join(str(v) for v in x._data.shape[1:])
+        raise RuntimeError(f"{op}: Given input size: ({sizes}). Calculated output size: ({x._data.shape[1]}x{'x'.join(map(str, out))}). Output size is too small")
 
 
 def _as_4d(input: Tensor, op: str, spatial: int = 2):
@@ -355,9 +417,10 @@ def _as_4d(input: Tensor, op: str, spatial: int = 2):
     raise RuntimeError(f"{op}: Expected {spatial + 1}D or {spatial + 2}D input, got input of size {shape_str(input._data.shape)}")
 
 
-def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
-    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, "max_pool2d")
-    x, batched = _as_4d(input, "max_pool2d")
+def _max_poolnd(op: str, nd: int, input: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, return_indices: bool):
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, op, nd)
+    x, batched = _as_4d(input, op, nd)
+    _check_pool_output(x, k, s, p, d, ceil_mode, op)
     if not return_indices:
         out = _conv.MaxPool2d.apply(x, k, s, p, d, ceil_mode, False)
         return out if batched else mv.squeeze(out, 0)
@@ -365,6 +428,15 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     if not batched:
         out, idx = mv.squeeze(out, 0), mv.squeeze(idx, 0)
     return out, idx
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    return _max_poolnd("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
+    """3-d max pooling over (N, C, D, H, W) (or (C, D, H, W)); indices are flat in D*H*W, as torch's."""
+    return _max_poolnd("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
@@ -380,11 +452,23 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     return out if batched else mv.squeeze(out, 0)
 
 
-def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None) -> Tensor:
-    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, "avg_pool2d")
-    x, batched = _as_4d(input, "avg_pool2d")
+def _avg_poolnd(op: str, nd: int, input: Tensor, kernel_size, stride, padding, ceil_mode: bool, count_include_pad: bool, divisor_override) -> Tensor:
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, op, nd)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    x, batched = _as_4d(input, op, nd)
+    _check_pool_output(x, k, s, p, (1,) * nd, ceil_mode, op)
     out = _conv.AvgPool2d.apply(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
     return out if batched else mv.squeeze(out, 0)
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    return _avg_poolnd("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    """3-d average pooling over (N, C, D, H, W) (or (C, D, H, W))."""
+    return _avg_poolnd("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
@@ -400,59 +484,225 @@ def _adaptive_bounds(size: int, out: int):
     return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
 
 
-def _adaptive_pool2d(input: Tensor, output_size, reduce, op: str) -> Tensor:
-    x, batched = _as_4d(input, op)
-    h, w = x._data.shape[2:]
-    oh, ow = _conv.pair(output_size, "output_size") if not isinstance(output_size, (tuple, list)) or None not in output_size else (
-        output_size[0] if output_size[0] is not None else h,
-        output_size[1] if output_size[1] is not None else w,
-    )
-    if h % oh == 0 and w % ow == 0:
-        # Equal windows: one reshape and one reduction.
-        blocks = x.reshape(x._data.shape[0], x._data.shape[1], oh, h // oh, ow, w // ow)
-        out = reduce(blocks, (3, 5))
+def _adaptive_output_size(x: Tensor, output_size, nd: int, op: str) -> tuple:
+    """torch's checks and defaults (None keeps the input's size) for an adaptive pool's output_size."""
+    if isinstance(output_size, Tensor):
+        output_size = output_size.tolist()
+    if isinstance(output_size, (tuple, list)):
+        sizes = list(output_size)
+        if len(sizes) == 1 and nd > 1:
+            sizes = sizes * nd
+        if len(sizes) != nd:
+            raise RuntimeError(f"{op}: 'output_size' should contain {'one int' if nd == 1 else f'{nd} ints'}, got {output_size}")
     else:
-        rows = []
-        for h0, h1 in _adaptive_bounds(h, oh):
-            cols = [reduce(x[:, :, h0:h1, w0:w1], (2, 3)) for w0, w1 in _adaptive_bounds(w, ow)]
-            rows.append(mv.stack(cols, -1))
-        out = mv.stack(rows, -2)
-    return out if batched else mv.squeeze(out, 0)
+        sizes = [output_size] * nd
+    in_sizes = x._data.shape[-nd:]
+    sizes = tuple(int(in_sizes[i]) if v is None else int(v) for i, v in enumerate(sizes))
+    if any(v < 0 for v in sizes):
+        raise RuntimeError(f"{op}: elements of output_size must be greater than or equal to 0 but received {list(sizes)}")
+    return sizes
 
 
-def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    return _adaptive_pool2d(input, output_size, lambda t, dims: red.mean(t, dims), "adaptive_avg_pool2d")
+def _adaptive_windows(x: Tensor, out: tuple):
+    """(N, C, *S) -> ((N, C, *out, *kmax) windows, per-dim (o, kmax) input positions, window sizes).
+
+    Window i of a dim covers [floor(i*S/o), ceil((i+1)*S/o)); windows shorter than the longest
+    (kmax) repeat their last position, so a max ignores the padding and a mean masks it."""
+    nd = len(out)
+    in_sizes = x._data.shape[2:]
+    xp = array_module(x._data)
+    positions, lengths = [], []
+    t = x
+    for d, (size, o) in enumerate(zip(in_sizes, out)):
+        bounds = _adaptive_bounds(size, o)
+        kmax = max((e - b for b, e in bounds), default=1)
+        start = numpy.array([b for b, _ in bounds], dtype=numpy.int64).reshape(-1, 1)
+        end = numpy.array([e for _, e in bounds], dtype=numpy.int64).reshape(-1, 1)
+        pos = numpy.minimum(start + numpy.arange(kmax), end - 1).reshape(o, kmax)
+        positions.append(xp.asarray(pos))
+        lengths.append(xp.asarray((end - start).reshape(-1)))
+        axis = 2 + 2 * d
+        index = _make(xp.asarray(pos.reshape(-1)))
+        t = ix.index_select(t, axis, index)
+        t = t.reshape(t.shape[:axis] + (o, kmax) + t.shape[axis + 1 :])
+    perm = (0, 1) + tuple(2 + 2 * d for d in range(nd)) + tuple(3 + 2 * d for d in range(nd))
+    return mv.permute(t, perm), positions, lengths
+
+
+def _adaptive_poolnd(input: Tensor, output_size, nd: int, op: str, kind: str, return_indices: bool = False):
+    if nd > 1 and isinstance(output_size, (tuple, list)) and input._data.ndim <= len(output_size):
+        raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
+    x, batched = _as_4d(input, op, nd)
+    out = _adaptive_output_size(x, output_size, nd, op)
+    if any(v == 0 for v in x._data.shape[2:]):
+        raise RuntimeError(f"{op}: Expected input to have non-zero size for non-batch dimensions, but input has sizes {shape_str(input._data.shape)}")
+    in_sizes = x._data.shape[2:]
+    n, c = x._data.shape[:2]
+    kdims = tuple(range(2 + nd, 2 + 2 * nd))
+    if kind == "avg":
+        if all(s % o == 0 for s, o in zip(in_sizes, out)) and all(out):
+            # Equal windows: one reshape and one reduction.
+            shape = (n, c) + tuple(v for o, s in zip(out, in_sizes) for v in (o, s // o))
+            res = red.mean(x.reshape(shape), tuple(3 + 2 * d for d in range(nd)))
+        else:
+            win, positions, lengths = _adaptive_windows(x, out)
+            xp = array_module(x._data)
+            mask, count = 1, 1
+            for d, (pos, length) in enumerate(zip(positions, lengths)):
+                kmax = pos.shape[1]
+                valid = xp.arange(kmax)[None, :] < length[:, None]  # (o, kmax)
+                shape = [1] * (2 * nd)
+                shape[d], shape[nd + d] = pos.shape
+                mask = mask * valid.reshape(shape)
+                count = count * length.reshape([-1 if i == d else 1 for i in range(nd)])
+            weights = (mask / count.reshape(count.shape + (1,) * nd)).astype(x._data.dtype)
+            res = red.sum(win * _make(weights), kdims)
+        return res if batched else mv.squeeze(res, 0)
+    win, positions, _ = _adaptive_windows(x, out)
+    flat = win.reshape(win.shape[: 2 + nd] + (-1,))
+    if flat.shape[-1] == 0 or math.prod(flat.shape) == 0:
+        res = flat.sum(-1)
+        idx = _make(array_module(x._data).zeros(res.shape, dtype=numpy.int64))
+    else:
+        res, arg = red.max(flat, -1)
+        xp = array_module(x._data)
+        rest = arg._data
+        offsets = []
+        for pos in reversed(positions):
+            rest, k = xp.divmod(rest, pos.shape[1])
+            offsets.append(k)
+        offsets.reverse()
+        index = 0
+        for d, (pos, k) in enumerate(zip(positions, offsets)):
+            o_idx = xp.arange(pos.shape[0]).reshape((-1,) + (1,) * (nd - 1 - d))
+            index = index * in_sizes[d] + pos[o_idx, k]
+        idx = _make(xp.ascontiguousarray(xp.broadcast_to(index, res.shape)).astype(numpy.int64))
+    if not batched:
+        res, idx = mv.squeeze(res, 0), mv.squeeze(idx, 0)
+    return (res, idx) if return_indices else res
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
-    x, batched = _as_4d(input, "adaptive_avg_pool1d", 1)
-    size = output_size if isinstance(output_size, int) else output_size[0]
-    out = mv.squeeze(adaptive_avg_pool2d(mv.unsqueeze(x, 2), (1, size)), 2)
-    return out if batched else mv.squeeze(out, 0)
+    return _adaptive_poolnd(input, output_size, 1, "adaptive_avg_pool1d", "avg")
 
 
-def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool2d(return_indices=True) is not supported")
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    return _adaptive_poolnd(input, output_size, 2, "adaptive_avg_pool2d", "avg")
 
-    def window_max(t, dims):
-        flat = t.flatten(dims[0]) if dims == (2, 3) else t.permute(0, 1, 2, 4, 3, 5).flatten(4)
-        return red.max(flat, -1).values
 
-    return _adaptive_pool2d(input, output_size, window_max, "adaptive_max_pool2d")
+def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to a fixed (D, H, W) output size over (N, C, D, H, W) (or (C, D, H, W))."""
+    return _adaptive_poolnd(input, output_size, 3, "adaptive_avg_pool3d", "avg")
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
-    x, batched = _as_4d(input, "adaptive_max_pool1d", 1)
-    size = output_size if isinstance(output_size, int) else output_size[0]
-    out = mv.squeeze(adaptive_max_pool2d(mv.unsqueeze(x, 2), (1, size)), 2)
-    return out if batched else mv.squeeze(out, 0)
+    return _adaptive_poolnd(input, output_size, 1, "adaptive_max_pool1d", "max", return_indices)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    return _adaptive_poolnd(input, output_size, 2, "adaptive_max_pool2d", "max", return_indices)
+
+
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
+    """Max pooling to a fixed (D, H, W) output size; indices are flat in the input's D*H*W, as torch's."""
+    return _adaptive_poolnd(input, output_size, 3, "adaptive_max_pool3d", "max", return_indices)
+
+
+def _fractional_intervals(xp, samples, in_size: int, out_size: int, k: int):
+    """Window starts (..., out_size) of fractional max pooling from uniform ``samples`` (...),
+    torch's sequence: int((i + u) * alpha) - int(u * alpha), the last window flush with the end."""
+    if out_size == 1:
+        return xp.full(samples.shape + (1,), in_size - k, dtype=numpy.int64)
+    alpha = (in_size - k) / (out_size - 1)
+    i = xp.arange(out_size - 1, dtype=samples.dtype)
+    u = samples[..., None]
+    starts = ((i + u) * alpha).astype(numpy.int64) - (u * alpha).astype(numpy.int64)
+    last = xp.full(samples.shape + (1,), in_size - k, dtype=numpy.int64)
+    return xp.concatenate([starts, last], axis=-1)
+
+
+def _fractional_max_poolnd(input: Tensor, kernel_size, output_size, output_ratio, return_indices: bool, _random_samples, nd: int):
+    op = f"fractional_max_pool{nd}d"
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
+    if input._data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}(): Expected {nd + 1}D or {nd + 2}D tensor, but got: {shape_str(input._data.shape)}")
+    x, batched = _as_4d(input, op, nd)
+    in_sizes = x._data.shape[2:]
+    kernel = _conv.ntuple(kernel_size, nd, "kernel_size")
+    if output_size is None:
+        ratio = (output_ratio,) * nd if isinstance(output_ratio, (int, float)) else tuple(output_ratio)
+        if len(ratio) == 1:
+            ratio = ratio * nd
+        out = tuple(int(s * r) for s, r in zip(in_sizes, ratio))
+    else:
+        out = _conv.ntuple(output_size, nd, "output_size")
+    names = ("time", "height", "width")[3 - nd :] if nd == 3 else ("height", "width")
+    for name, s, k, o in zip(names, in_sizes, kernel, out):
+        if o + k - 1 > s:
+            raise RuntimeError(f"{op}(): pool {name} {k} too large relative to input {name} {s} and output {name} {o}")
+    n, c = x._data.shape[:2]
+    xp = array_module(x._data)
+    if _random_samples is None:
+        samples = _random._rng_for(input, None).random((n, c, nd)).astype(x._data.dtype)
+    else:
+        samples = _random_samples._data
+        if tuple(samples.shape) != (n, c, nd):
+            raise RuntimeError(f"{op}(): Expected _random_samples to have shape ({n}, {c}, {nd}), but got {shape_str(samples.shape)}")
+    # torch draws the 2-d samples as (width, height) and the 3-d ones as (time, height, width).
+    order = (1, 0) if nd == 2 else (0, 1, 2)
+    lin = 0
+    for d in range(nd):
+        starts = _fractional_intervals(xp, samples[..., order[d]], in_sizes[d], out[d], kernel[d])  # (N, C, o_d)
+        pos = starts[..., :, None] + xp.arange(kernel[d])  # (N, C, o_d, k_d)
+        shape = [n, c] + [1] * (2 * nd)
+        shape[2 + d], shape[2 + nd + d] = out[d], kernel[d]
+        lin = lin * in_sizes[d] + pos.reshape(shape)
+    taps = math.prod(kernel)
+    lin = xp.ascontiguousarray(xp.broadcast_to(lin, (n, c) + out + kernel)).reshape(n, c, math.prod(out) * taps)
+    windows_ = ix.gather(x.reshape(n, c, math.prod(in_sizes)), 2, _make(lin)).reshape((n, c) + out + (taps,))
+    values, arg = red.max(windows_, -1)
+    lin_w = lin.reshape((n, c) + out + (taps,))
+    indices = _make(xp.take_along_axis(lin_w, arg._data[..., None], axis=-1)[..., 0])
+    if not batched:
+        values, indices = mv.squeeze(values, 0), mv.squeeze(indices, 0)
+    return (values, indices) if return_indices else values
+
+
+def fractional_max_pool2d(input: Tensor, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False, _random_samples=None):
+    """Max pooling over pseudo-randomly placed, overlapping windows (Graham, 2014): the window
+    starts come from one uniform sample per (N, C) plane and dim (``_random_samples``)."""
+    return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 2)
+
+
+def fractional_max_pool3d(input: Tensor, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False, _random_samples=None):
+    """3-d fractional max pooling over (N, C, T, H, W) (or (C, T, H, W))."""
+    return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 3)
+
+
+def _lp_poolnd(input: Tensor, norm_type: float, kernel_size, stride, ceil_mode: bool, nd: int) -> Tensor:
+    """Power-average pooling: (sum over the window of x^p)^(1/p); p = +-inf is a max/min of |x|."""
+    k = _conv.ntuple(kernel_size, nd, "kernel_size")
+    max_pool = (max_pool1d, max_pool2d, max_pool3d)[nd - 1]
+    if norm_type == math.inf:
+        return max_pool(ew.abs(input), k, stride, 0, 1, ceil_mode)
+    if norm_type == -math.inf:
+        return -max_pool(-ew.abs(input), k, stride, 0, 1, ceil_mode)
+    avg_pool = (avg_pool1d, avg_pool2d, avg_pool3d)[nd - 1]
+    out = avg_pool(input**norm_type, k, stride, 0, ceil_mode)
+    return (ew.sign(out) * relu(ew.abs(out))).mul(math.prod(k)) ** (1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 1)
 
 
 def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
-    k = _conv.pair(kernel_size)
-    out = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)
-    return (ew.sign(out) * relu(ew.abs(out))).mul(k[0] * k[1]) ** (1.0 / norm_type)
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 2)
+
+
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 3)
 
 
 # ============================================================================ normalization
@@ -467,12 +717,14 @@ def batch_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalize over every dim but the channel dim (1); update running stats when training."""
+    if input._data.ndim < 2 and input._data.size == 0:
+        return input.clone()  # torch returns an empty input as it is
     if input._data.ndim < 2:
         raise ValueError(f"batch_norm: expected at least 2D input (got {input._data.ndim}D input)")
     c = input._data.shape[1]
     if training:
         n = input._data.size // max(c, 1)
-        if n <= 1:
+        if n == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
     elif running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
@@ -513,6 +765,13 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     """Normalize over the trailing ``normalized_shape`` dims (biased variance), then scale and shift."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(normalized_shape)
+    if not k:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got normalized_shape = []")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t._data.shape) != normalized_shape:
+            raise RuntimeError(
+                f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape {list(t._data.shape)} and normalized_shape = {list(normalized_shape)}"
+            )
     if input._data.shape[input._data.ndim - k :] != normalized_shape:
         raise RuntimeError(
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
@@ -523,6 +782,17 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not normalized_shape:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element, but got normalized_shape = []")
+    if tuple(input._data.shape[input._data.ndim - len(normalized_shape) :]) != normalized_shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
+            f"but got input of size{list(input._data.shape)}"
+        )
+    if weight is not None and tuple(weight._data.shape) != normalized_shape:
+        raise RuntimeError(
+            f"Expected weight to be of same shape as normalized_shape, but got weight of shape {list(weight._data.shape)} and normalized_shape = {list(normalized_shape)}"
+        )
     dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
     if eps is None:
         eps = _dtype.finfo(input.dtype).eps
@@ -533,10 +803,12 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps:
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    if input._data.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input._data.ndim}")
     n, c = input._data.shape[:2]
     if c % num_groups:
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of shape {list(input._data.shape)} and num_groups={num_groups}")
-    x = input.reshape(n, num_groups, -1)
+    x = input.reshape(n, num_groups, input._data.size // max(n * num_groups, 1))
     mean = red.mean(x, -1, keepdim=True)
     centered = x - mean
     var = red.mean(centered * centered, -1, keepdim=True)
@@ -555,6 +827,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    x1, x2 = mv.broadcast_tensors(x1, x2)  # the norms are over the broadcast shapes, as torch's
     n1 = ew.clamp_min(red.vector_norm(x1, 2, dim, keepdim=True), eps)
     n2 = ew.clamp_min(red.vector_norm(x2, 2, dim, keepdim=True), eps)
     return red.sum((x1 / n1) * (x2 / n2), dim)
@@ -620,18 +893,41 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 
 
 def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout that keeps SELU's self-normalization: dropped units take SELU's negative
+    saturation value, then an affine map restores the mean and variance."""
+    return _alpha_dropout(input, p, training, inplace, False)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """``alpha_dropout`` of whole channels: one draw per (N, C) map."""
+    return _alpha_dropout(input, p, training, inplace, True)
+
+
+def _alpha_dropout(input: Tensor, p: float, training: bool, inplace: bool, feature: bool) -> Tensor:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
+    if p == 1.0:  # every unit dropped: zeros (torch's rule; the affine correction is undefined)
+        return input.mul_(0.0) if inplace else input * 0.0
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
-    keep = (_random._rng_for(input, None).random(input._data.shape) >= p).astype(input._data.dtype)
+    shape = input._data.shape
+    if feature:
+        if input._data.ndim < 2:
+            raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input, got {input._data.ndim}")
+        shape = shape[:2] + (1,) * (input._data.ndim - 2)
+    keep = (_random._rng_for(input, None).random(shape) >= p).astype(input._data.dtype)
     a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
     b = -a * alpha_p * p
     keep_t = _make(keep)
-    return (input * keep_t + alpha_p * (1 - keep_t)) * a + b
+    out = (input * keep_t + alpha_p * (1 - keep_t)) * a + b
+    return input.copy_(out) if inplace else out
 
 
 # ============================================================================ embedding, one_hot
 def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    if weight._data.ndim != 2:
+        raise RuntimeError("'weight' must be 2-D")
     if input._data.dtype.kind not in "iu":
         raise RuntimeError(
             f"Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got {input.dtype} instead (while checking arguments for embedding)"
@@ -859,7 +1155,9 @@ def _pad_index(xp, size: int, before: int, after: int, mode: str):
     elif mode == "circular":
         if before > size or after > size:
             raise RuntimeError("Padding value causes wrapping around more than once.")
-        i = i % size
+        # Negative widths crop first; the padding then wraps around the cropped block, as torch's.
+        start, length = max(-before, 0), size + min(before, 0) + min(after, 0)
+        i = start + xp.arange(-max(before, 0), length + max(after, 0)) % length
     else:
         raise NotImplementedError(f"padding mode '{mode}' is not supported")
     return _make(i.astype(numpy.int64))
@@ -883,12 +1181,26 @@ def _interp_sizes(input: Tensor, size, scale_factor, spatial: int):
     if size is not None and scale_factor is not None:
         raise ValueError("only one of size or scale_factor should be defined")
     if size is not None:
+        if isinstance(size, Tensor):
+            size = size.tolist()
         sizes = (size,) * spatial if isinstance(size, int) else tuple(size)
-        return tuple(int(s) for s in sizes), [i / o for i, o in zip(in_sizes, sizes)]
+        if len(sizes) != spatial:
+            raise ValueError(
+                f"Input and output must have the same number of spatial dimensions, but got input with spatial dimensions of "
+                f"{list(in_sizes)} and output size of {list(sizes)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+                f"and output size in (o1, o2, ...,oK) format."
+            )
+        return tuple(int(s) for s in sizes), [i / o if o else 0.0 for i, o in zip(in_sizes, sizes)]
     if scale_factor is None:
         raise ValueError("either size or scale_factor should be defined")
     factors = (scale_factor,) * spatial if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
-    out = tuple(int(math.floor(i * f)) for i, f in zip(in_sizes, factors))
+    if len(factors) != spatial:
+        raise ValueError(
+            f"Input and scale_factor must have the same number of spatial dimensions, but got input with spatial dimensions of "
+            f"{list(in_sizes)} and scale_factor of shape {list(factors)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+            f"and scale_factor in (s1, s2, ...,sK) format."
+        )
+    out = tuple(int(math.floor(float(i) * f)) for i, f in zip(in_sizes, factors))
     return out, [1.0 / f for f in factors]
 
 
@@ -905,16 +1217,118 @@ def _linear_weights(xp, in_size: int, out_size: int, scale: float, align_corners
     return i0, i1, lam
 
 
+_CUBIC_A = -0.75  # torch's bicubic coefficient (Keys' kernel)
+
+
+def _cubic_taps(in_size: int, out_size: int, scale: float, align_corners: bool):
+    """(out, 4) source indices and weights of torch's bicubic interpolation along one dim (host arrays)."""
+    dst = numpy.arange(out_size, dtype=numpy.float64)
+    if align_corners:
+        src = dst * ((in_size - 1) / (out_size - 1) if out_size > 1 else 0.0)
+    else:
+        src = (dst + 0.5) * scale - 0.5
+    base = numpy.floor(src)
+    t = src - base
+    a = _CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = numpy.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+    idx = numpy.clip(base.astype(numpy.int64)[:, None] + numpy.arange(-1, 3), 0, in_size - 1)
+    return idx, weights
+
+
+def _aa_filter(mode: str):
+    if mode == "bilinear":
+        return 2, lambda x: numpy.clip(1.0 - numpy.abs(x), 0.0, None)
+    a = -0.5
+
+    def cubic(x):
+        x = numpy.abs(x)
+        return numpy.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1, numpy.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+
+    return 4, cubic
+
+
+def _antialias_taps(in_size: int, out_size: int, scale: float, align_corners: bool, mode: str):
+    """(out, K) source indices and normalized weights of torch's anti-aliased resampling: when
+    downsampling, the filter widens by the scale so every input sample contributes."""
+    if align_corners:
+        scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    size, filt = _aa_filter(mode)
+    support = size / 2 * scale if scale >= 1.0 else size / 2
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    center = scale * (numpy.arange(out_size) + 0.5)
+    lo = numpy.maximum((center - support + 0.5).astype(numpy.int64), 0)
+    hi = numpy.minimum((center + support + 0.5).astype(numpy.int64), in_size)
+    k = max(int((hi - lo).max(initial=1)), 1)
+    j = numpy.arange(k)
+    idx = lo[:, None] + j
+    valid = j < (hi - lo)[:, None]
+    w = numpy.where(valid, filt((idx - center[:, None] + 0.5) * invscale), 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    w = w / numpy.where(total == 0, 1.0, total)
+    return numpy.minimum(idx, in_size - 1), w
+
+
+def _resample(t: Tensor, dim: int, idx, weights) -> Tensor:
+    """Along ``dim``: out[i] = sum_k weights[i, k] * t[idx[i, k]] (idx, weights: (out, K) host arrays)."""
+    xp = array_module(t._data)
+    o, k = idx.shape
+    g = ix.index_select(t, dim, _make(xp.asarray(idx.reshape(-1))))
+    shape = tuple(t._data.shape)
+    g = g.reshape(shape[:dim] + (o, k) + shape[dim + 1 :])
+    wshape = [1] * (len(shape) + 1)
+    wshape[dim], wshape[dim + 1] = o, k
+    return red.sum(g * _make(xp.asarray(weights.astype(t._data.dtype).reshape(wshape))), dim + 1)
+
+
+_INTERP_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+
+
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None, antialias: bool = False) -> Tensor:
-    """Resize the spatial dims: modes 'nearest', 'nearest-exact', 'linear' (3-D) and 'bilinear' (4-D)."""
+    """Resize the spatial dims of (N, C, *S) input, as torch's modes: 'nearest', 'nearest-exact',
+    'linear' (3-D), 'bilinear'/'bicubic' (4-D, optionally anti-aliased), 'trilinear' (5-D) and
+    'area' (adaptive average pooling). Each dim is resampled separately: a gather of the source
+    taps and a weighted sum."""
     spatial = input._data.ndim - 2
-    if spatial < 1:
-        raise ValueError(f"interpolate: expected 3-D or 4-D input, got {input._data.ndim}-D")
-    if mode in ("nearest", "nearest-exact") and align_corners is not None:
-        raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
+    if mode not in _INTERP_MODES:
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input._data.ndim}D) for the modes: "
+            f"nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got {mode})"
+        )
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if antialias and not (mode in ("bilinear", "bicubic") and input._data.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor as input")
+    if spatial < 1 or spatial > 3:
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input._data.ndim}D) for the modes: "
+            f"nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got {mode})"
+        )
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
     sizes, scales = _interp_sizes(input, size, scale_factor, spatial)
-    if recompute_scale_factor:
-        scales = [i / o for i, o in zip(input._data.shape[2:], sizes)]
+    if recompute_scale_factor or mode == "area":
+        scales = [i / o if o else 0.0 for i, o in zip(input._data.shape[2:], sizes)]
+    if mode == "area":
+        return _adaptive_poolnd(input, sizes, spatial, "adaptive_avg_pool", "avg")
+    expected = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode)
+    if expected is not None and spatial != expected:
+        raise NotImplementedError(f"Got {input._data.ndim}D input, but {mode} mode needs {expected + 2}D input")
+    return _resize(input, sizes, scales, mode, bool(align_corners), antialias)
+
+
+def _resize(input: Tensor, sizes: tuple, scales: list, mode: str, ac: bool, antialias: bool) -> Tensor:
+    """The resampling kernels of ``interpolate``: output ``sizes``; ``scales`` (input/output per dim)
+    place the source positions."""
     out = input
     xp = array_module(input._data)
     if mode in ("nearest", "nearest-exact"):
@@ -925,25 +1339,237 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             idx = xp.minimum(src.astype(numpy.int64), in_size - 1)
             out = ix.index_select(out, 2 + d, _make(idx))
         return out
-    if mode in ("linear", "bilinear", "trilinear"):
-        expected = {"linear": 1, "bilinear": 2, "trilinear": 3}[mode]
-        if spatial != expected:
-            raise NotImplementedError(f"Got {input._data.ndim}D input, but {mode} mode needs {expected + 2}D input")
-        ac = bool(align_corners)
+    if antialias or mode == "bicubic":
         for d, (in_size, out_size, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
-            i0, i1, lam = _linear_weights(xp, in_size, out_size, scale, ac)
-            shape = [1] * out._data.ndim
-            shape[2 + d] = out_size
-            lam_t = _make(lam.astype(input._data.dtype).reshape(shape))
-            a = ix.index_select(out, 2 + d, _make(i0))
-            b = ix.index_select(out, 2 + d, _make(i1))
-            out = a + (b - a) * lam_t
+            if antialias:
+                idx, w = _antialias_taps(in_size, out_size, scale, ac, mode)
+            else:
+                idx, w = _cubic_taps(in_size, out_size, scale, ac)
+            out = _resample(out, 2 + d, idx, w)
         return out
-    raise NotImplementedError(f"interpolate mode '{mode}' is not supported")
+    for d, (in_size, out_size, scale) in enumerate(zip(input._data.shape[2:], sizes, scales)):
+        i0, i1, lam = _linear_weights(xp, in_size, out_size, scale, ac)
+        shape = [1] * out._data.ndim
+        shape[2 + d] = out_size
+        lam_t = _make(lam.astype(input._data.dtype).reshape(shape))
+        a = ix.index_select(out, 2 + d, _make(i0))
+        b = ix.index_select(out, 2 + d, _make(i1))
+        out = a + (b - a) * lam_t
+    return out
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated alias of ``interpolate(mode='nearest')``, as torch's."""
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated alias of ``interpolate(mode='bilinear', align_corners=True)``, as torch's."""
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _upsample_bilinear2d_aa(input: Tensor, output_size, align_corners: bool, scales_h=None, scales_w=None, scale_factors=None) -> Tensor:
+    """aten's anti-aliased bilinear resize (what ``interpolate(..., antialias=True)`` runs): both
+    overloads, (output_size, align_corners, scales_h, scales_w) and (output_size, align_corners,
+    scale_factors). Given scales place the source positions; the output size wins for the shape."""
+    if isinstance(scales_h, (tuple, list)):
+        scale_factors, scales_h = scales_h, None
+    if scale_factors is not None:
+        scales_h, scales_w = scale_factors
+    if input._data.ndim != 4:
+        raise RuntimeError(f"Non-empty 4D data tensor expected but got a tensor with sizes {shape_str(input._data.shape)}")
+    in_sizes = input._data.shape[2:]
+    if output_size is None:
+        sizes = tuple(int(math.floor(i * f)) for i, f in zip(in_sizes, (scales_h, scales_w)))
+    else:
+        sizes = tuple(int(v) for v in output_size)
+    scales = [1.0 / f if f else i / o for i, o, f in zip(in_sizes, sizes, (scales_h, scales_w))]
+    return _resize(input, sizes, scales, "bilinear", bool(align_corners), True)
+
+
+# ============================================================================ spatial transformers
+def affine_grid(theta: Tensor, size, align_corners=None) -> Tensor:
+    """Sampling grid (N, *S, k) of the affine maps ``theta`` (N, k, k+1) for output ``size`` (N, C, *S),
+    k = 2 or 3: each output position's normalized coordinates (x, y[, z], 1) times theta^T."""
+    if align_corners is None:
+        align_corners = False
+    if theta._data.dtype.kind != "f":
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    size = [int(v) for v in size]
+    nd = len(size) - 2
+    if nd not in (2, 3):
+        raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, respectively. Got size {size}.")
+    if theta._data.ndim != 3 or tuple(theta._data.shape[1:]) != (nd, nd + 1) or theta._data.shape[0] != size[0]:
+        raise ValueError(
+            f"Expected a batch of {nd}D affine matrices of shape Nx{nd}x{nd + 1} for size {size}. Got {shape_str(theta._data.shape)}."
+        )
+    if min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    xp = array_module(theta._data)
+    axes = []
+    for s in reversed(size[2:]):  # x runs along the last dim
+        line = numpy.linspace(-1.0, 1.0, s) if s > 1 else numpy.zeros(1)
+        axes.append(line if align_corners else line * (s - 1) / s)
+    mesh = numpy.meshgrid(*reversed(axes), indexing="ij")  # (D,) H, W arrays
+    coords = [m for m in reversed(mesh)] + [numpy.ones(mesh[0].shape)]
+    base = numpy.stack(coords, axis=-1).reshape(1, -1, nd + 1)
+    grid = matmul(_make(xp.asarray(base.astype(theta._data.dtype))), theta.transpose(1, 2))
+    return grid.reshape([size[0]] + size[2:] + [nd])
+
+
+_GRID_MODES = {"bilinear": 0, "nearest": 1, "bicubic": 2}
+_GRID_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
+def _grid_unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
+    if align_corners:
+        return (coord + 1) * ((size - 1) / 2)
+    return ((coord + 1) * size - 1) / 2
+
+
+def _reflect(coord, twice_low: int, twice_high: int, xp):
+    """Reflect ``coord`` (a Tensor or an array) into [twice_low/2, twice_high/2], as torch's grid sampler."""
+    if twice_low == twice_high:
+        return coord * 0
+    low, span = twice_low / 2, (twice_high - twice_low) / 2
+    dist = (coord - low).abs() if isinstance(coord, Tensor) else xp.abs(coord - low)
+    flips = xp.floor((dist._data if isinstance(dist, Tensor) else dist) / span)
+    extra = dist - flips * span
+    even = (flips % 2) == 0
+    if isinstance(coord, Tensor):
+        return ew.where(_make(even), extra + low, (extra * -1) + (span + low))
+    return xp.where(even, extra + low, span - extra + low)
+
+
+def _grid_pad(coord, size: int, padding: int, align_corners: bool, xp):
+    """torch's padding of a source coordinate: border clips, reflection reflects then clips."""
+    if padding == 0:
+        return coord
+    if padding == 2:
+        coord = _reflect(coord, 0, 2 * (size - 1), xp) if align_corners else _reflect(coord, -1, 2 * size - 1, xp)
+    if isinstance(coord, Tensor):
+        return ew.clamp(coord, 0, size - 1)
+    return xp.clip(coord, 0, size - 1)
+
+
+def _grid_fetch(flat: Tensor, sizes: tuple, index: list, xp) -> Tensor:
+    """Values of (N, C, L) ``flat`` at integer (N, P) coordinates ``index`` (one per spatial dim),
+    zero where any coordinate is out of bounds: (N, C, P)."""
+    n, c = flat._data.shape[:2]
+    valid = None
+    lin = 0
+    for i, s in zip(index, sizes):
+        ok = (i >= 0) & (i < s)
+        valid = ok if valid is None else valid & ok
+        lin = lin * s + xp.clip(i, 0, s - 1)
+    p = lin.shape[1]
+    vals = ix.gather(flat, 2, _make(xp.ascontiguousarray(xp.broadcast_to(lin[:, None, :].astype(numpy.int64), (n, c, p)))))
+    if backend_of(valid).checks_values and bool(valid.all()):
+        return vals
+    return vals * _make(valid[:, None, :].astype(flat._data.dtype))
+
+
+def _cubic_near(x, a: float = _CUBIC_A):
+    """Keys' cubic kernel for |x| <= 1 (Tensors or arrays)."""
+    return ((x * (a + 2) - (a + 3)) * x * x) + 1
+
+
+def _cubic_far(x, a: float = _CUBIC_A):
+    """Keys' cubic kernel for 1 < |x| < 2."""
+    return ((x * a - 5 * a) * x + 8 * a) * x - 4 * a
+
+
+def _grid_sampler(input: Tensor, grid: Tensor, mode: int, padding: int, align_corners: bool, op: str) -> Tensor:
+    nd = input._data.ndim - 2
+    if grid._data.ndim != nd + 2 or grid._data.shape[-1] != nd:
+        raise RuntimeError(
+            f"{op}: expected grid to have size {nd} in last dimension and {nd + 2} dims, but got grid with sizes {shape_str(grid._data.shape)}"
+        )
+    if input._data.shape[0] != grid._data.shape[0]:
+        raise RuntimeError(
+            f"{op}: expected grid and input to have same batch size, but got input with sizes {shape_str(input._data.shape)} "
+            f"and grid with sizes {shape_str(grid._data.shape)}"
+        )
+    if input._data.dtype != grid._data.dtype:
+        raise RuntimeError(f"{op}: expected input and grid to have same dtype, but input has {input.dtype} and grid has {grid.dtype}")
+    if any(v == 0 for v in input._data.shape[2:]):
+        raise RuntimeError(f"{op}: expected input to have non-empty spatial dimensions, but input has sizes {shape_str(input._data.shape)}")
+    if mode == 2 and nd != 2:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    xp = array_module(input._data)
+    n, c = input._data.shape[:2]
+    sizes = tuple(input._data.shape[2:])
+    out_sp = tuple(grid._data.shape[1:-1])
+    flat = input.reshape(n, c, -1)
+    g = grid.reshape(n, -1, nd)
+    # Coordinate k of the grid indexes spatial dim nd-1-k (x runs along the last dim).
+    coords = [_grid_unnormalize(g[:, :, nd - 1 - d], sizes[d], align_corners) for d in range(nd)]
+    if mode == 2:
+        out = None
+        base = [xp.floor(cd._data) for cd in coords]
+        weights = []
+        for cd, b in zip(coords, base):
+            t = cd - _make(b)
+            weights.append([_cubic_far(t + 1), _cubic_near(t), _cubic_near(t * -1 + 1), _cubic_far(t * -1 + 2)])
+        for taps in itertools.product(range(4), repeat=nd):
+            index = []
+            w = None
+            for d, k in enumerate(taps):
+                pos = _grid_pad(base[d] - 1 + k, sizes[d], padding, align_corners, xp)
+                index.append(xp.trunc(pos).astype(numpy.int64))
+                w = weights[d][k] if w is None else w * weights[d][k]
+            term = _grid_fetch(flat, sizes, index, xp) * mv.unsqueeze(w, 1)
+            out = term if out is None else out + term
+        return out.reshape((n, c) + out_sp)
+    coords = [_grid_pad(cd, s, padding, align_corners, xp) for cd, s in zip(coords, sizes)]
+    if mode == 1:
+        index = [xp.rint(cd._data).astype(numpy.int64) for cd in coords]  # round half to even, as torch
+        return _grid_fetch(flat, sizes, index, xp).reshape((n, c) + out_sp)
+    base = [xp.floor(cd._data) for cd in coords]
+    frac = [cd - _make(b) for cd, b in zip(coords, base)]
+    out = None
+    for corner in itertools.product((0, 1), repeat=nd):
+        w = None
+        for d, bit in enumerate(corner):
+            wd = frac[d] if bit else (frac[d] * -1 + 1)
+            w = wd if w is None else w * wd
+        index = [(b + bit).astype(numpy.int64) for b, bit in zip(base, corner)]
+        term = _grid_fetch(flat, sizes, index, xp) * mv.unsqueeze(w, 1)
+        out = term if out is None else out + term
+    return out.reshape((n, c) + out_sp)
+
+
+def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros", align_corners=None) -> Tensor:
+    """Sample (N, C, *S) ``input`` at the normalized coordinates of ``grid`` (N, *out, 2 or 3), in
+    [-1, 1] per dim (x first): bilinear/trilinear, nearest or bicubic (2-D), with zeros, border or
+    reflection padding. Differentiable in both the input and the grid."""
+    if mode not in _GRID_MODES:
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: '{mode}'")
+    if padding_mode not in _GRID_PADDING:
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or 'reflection', but got: '{padding_mode}'")
+    if input._data.ndim not in (4, 5):
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, but got input with sizes {shape_str(input._data.shape)}")
+    return _grid_sampler(input, grid, _GRID_MODES[mode], _GRID_PADDING[padding_mode], bool(align_corners), "grid_sampler()")
+
+
+def grid_sampler_2d(input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool) -> Tensor:
+    """aten's 2-d grid sampler: modes 0 bilinear, 1 nearest, 2 bicubic; padding 0 zeros, 1 border, 2 reflection."""
+    if input._data.ndim != 4:
+        raise RuntimeError(f"grid_sampler_2d(): expected 4D input, but got input with sizes {shape_str(input._data.shape)}")
+    return _grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners, "grid_sampler_2d()")
+
+
+def grid_sampler_3d(input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool) -> Tensor:
+    """aten's 3-d grid sampler: modes 0 (tri)linear, 1 nearest; padding 0 zeros, 1 border, 2 reflection."""
+    if input._data.ndim != 5:
+        raise RuntimeError(f"grid_sampler_3d(): expected 5D input, but got input with sizes {shape_str(input._data.shape)}")
+    return _grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners, "grid_sampler_3d()")
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
@@ -1051,7 +1677,7 @@ def _max_unpool(input: Tensor, indices: Tensor, out_hw, name: str, spatial: int)
     flat_idx = idx.reshape(*lead, -1)
     if flat_idx.size and backend_of(flat_idx).checks_values and (flat_idx.min() < 0 or flat_idx.max() >= plane):
         bad = flat_idx[(flat_idx < 0) | (flat_idx >= plane)][0]
-        dims = "x".join(str(v) for v in (out_hw if spatial == 2 else (out_hw[0], 1)))
+        dims = "x".join(str(v) for v in (out_hw if spatial != 1 else (out_hw[0], 1)))
         raise RuntimeError(f"Found an invalid max index: {bad} (output volumes are of size {dims})")
     base = _make(array_module(input._data).zeros((*lead, plane), dtype=input._data.dtype))
     out = ix.Scatter.apply(base, len(lead), flat_idx, input.reshape(*lead, -1))
@@ -1067,6 +1693,19 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
     p = _conv.pair(padding, "padding")
     out_hw = _unpool_output_size(input, k, s, p, output_size, 2)
     return _max_unpool(input, indices, out_hw, "max_unpooling2d", 2)
+
+
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    """Partial inverse of ``max_pool3d``: each value goes to its recorded flat D*H*W index, zeros elsewhere."""
+    if input._data.ndim not in (4, 5):
+        raise RuntimeError(f"Input to max_unpooling3d should be a 4d or 5d Tensor, but got a tensor with {input._data.ndim} dimensions.")
+    k = _conv.ntuple(kernel_size, 3, "kernel_size")
+    s = _conv.ntuple(stride, 3, "stride") if stride is not None else k
+    p = _conv.ntuple(padding, 3, "padding")
+    if any(v <= 0 for v in s):
+        raise RuntimeError(f"max_unpooling3d: strides should be greater than zero, but got stride: {s}")
+    out = _unpool_output_size(input, k, s, p, output_size, 3)
+    return _max_unpool(input, indices, out, "max_unpooling3d", 3)
 
 
 def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
@@ -1109,7 +1748,7 @@ class _Unfold(Function):
         n, c, h, w = arr.shape
         oh, ow = _blocks((h, w), k, d, p, s)
         ctx.geometry, ctx.hw = geometry, (h, w)
-        win = _conv.windows(_conv.pad_array(arr, ((p[0], p[0]), (p[1], p[1]))), k[0], k[1], oh, ow, s, d)
+        win = _conv.windows(_conv.pad_array(arr, ((p[0], p[0]), (p[1], p[1]))), k, (oh, ow), s, d)
         return win.reshape(n, c * k[0] * k[1], oh * ow)
 
     @staticmethod
@@ -1145,7 +1784,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
         raise RuntimeError(
             f"Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fb":
         raise NotImplementedError(f'"im2col_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     k, d, p, s = geometry
     hw = input._data.shape[-2:]
@@ -1170,7 +1809,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         raise RuntimeError(
             f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fb":
         raise NotImplementedError(f'"col2im_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     rows, length = input._data.shape[-2:]
     if rows % (k[0] * k[1]):
@@ -1249,6 +1888,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
     _check_target_size(input, target, "huber_loss")
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
     diff = ew.abs(input - target)
     loss = ew.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
     return _reduce(loss, reduction)
@@ -1361,6 +2002,208 @@ def cross_entropy(
     return nll * (1 - label_smoothing) + smooth_term * (label_smoothing / n_classes)
 
 
+def linear_cross_entropy(
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    *,
+    linear_bias: Tensor | None = None,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options=None,
+) -> Tensor:
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``; a (C, d1..dK,
+    in_features) weight gives K-dimensional logits (N, C, d1..dK). ``options`` (torch's chunking
+    configuration) only changes how torch schedules memory: the result is the reference one."""
+    if input._data.ndim < 1 or input._data.ndim > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input._data.ndim}")
+    if linear_weight._data.ndim < 2:
+        raise RuntimeError(f"expected linear_weight with dimensionality at least 2, got {linear_weight._data.ndim}")
+    batch = tuple(input._data.shape[:-1])
+    in_features = input._data.shape[-1]
+    if in_features != linear_weight._data.shape[-1]:
+        raise RuntimeError(
+            "expected equal input and linear_weight last dimensions (in_features), "
+            f"got {in_features} and {linear_weight._data.shape[-1]}, respectively"
+        )
+    classes = linear_weight._data.shape[0]
+    out_features = tuple(linear_weight._data.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias._data.shape) != (classes, *out_features):
+        raise RuntimeError(f"expected linear_bias shape {(classes, *out_features)}, got {tuple(linear_bias._data.shape)}")
+    if out_features and not batch:
+        raise RuntimeError(
+            f"K-dimensional loss defined by linear_weight shape {tuple(linear_weight._data.shape)} requires"
+            f" batched input, (N, {in_features}), got unbatched input with shape {tuple(input._data.shape)}"
+        )
+    logits_shape = (*batch, classes, *out_features)
+    if tuple(target._data.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    logits = matmul(input, linear_weight.reshape(-1, in_features).transpose(0, 1)).reshape(logits_shape)
+    if linear_bias is not None:
+        logits = logits + linear_bias
+    return cross_entropy(
+        logits, target, weight, ignore_index=-100 if ignore_index is None else ignore_index, reduction=reduction, label_smoothing=label_smoothing
+    )
+
+
+def _logaddexp3(xp, a, b, c):
+    m = xp.maximum(xp.maximum(a, b), c)
+    safe = xp.where(xp.isneginf(m), 0.0, m)
+    with numpy.errstate(divide="ignore"):  # log(0) = -inf: an unreachable position
+        return safe + xp.log(xp.exp(a - safe) + xp.exp(b - safe) + xp.exp(c - safe))
+
+
+class _CTC(Function):
+    """Per-sample CTC negative log-likelihood by the forward (alpha) recursion over time, all
+    samples and extended-label positions at once. Backward uses the beta recursion and torch's
+    formula for the gradient w.r.t. ``log_probs`` (which assumes they come from log_softmax:
+    exp(lp) minus the posterior of each label), zero past each input's length."""
+
+    @staticmethod
+    def forward(ctx, log_probs, labels, input_lengths, label_lengths, zero_infinity):
+        lp = log_probs._data  # (T, N, C)
+        xp = array_module(lp)
+        t_max, n = lp.shape[:2]
+        width = labels.shape[1]  # extended labels: blank, l1, blank, l2, ..., blank
+        neg = -numpy.inf
+        ext_lp = xp.take_along_axis(lp, xp.broadcast_to(labels[None], (t_max, n, width)), axis=2)  # (T, N, L')
+        pos = xp.arange(width)
+        valid = pos[None, :] < (2 * label_lengths + 1)[:, None]
+        # s may also come from s-2 when l'_s is not blank and differs from l'_{s-2}.
+        skip = xp.zeros((n, width), dtype=bool)
+        if width > 2:
+            skip[:, 2:] = (labels[:, 2:] != labels[:, :-2]) & (pos[2:] % 2 == 1)
+        alpha = xp.full((t_max, n, width), neg, dtype=lp.dtype)
+        if t_max:
+            first = xp.full((n, width), neg, dtype=lp.dtype)
+            first[:, 0] = ext_lp[0, :, 0]
+            if width > 1:
+                first[:, 1] = xp.where(label_lengths > 0, ext_lp[0, :, 1], neg)
+            alpha[0] = xp.where(valid, first, neg)
+        for t in range(1, t_max):
+            prev = alpha[t - 1]
+            one = xp.concatenate([xp.full((n, 1), neg, dtype=lp.dtype), prev[:, :-1]], axis=1)
+            two = xp.where(skip, xp.concatenate([xp.full((n, 2), neg, dtype=lp.dtype), prev[:, :-2]], axis=1)[:, :width], neg)
+            alpha[t] = xp.where(valid, _logaddexp3(xp, prev, one, two) + ext_lp[t], neg)
+        last_t = xp.clip(input_lengths - 1, 0, max(t_max - 1, 0))
+        rows = xp.arange(n)
+        end = 2 * label_lengths
+        a_end = alpha[last_t, rows, end]
+        a_prev = xp.where(label_lengths > 0, alpha[last_t, rows, xp.maximum(end - 1, 0)], neg)
+        nll = -xp.logaddexp(a_end, a_prev)
+        impossible = xp.isinf(nll)
+        ctx.state = (alpha, ext_lp, labels, input_lengths, label_lengths, valid, skip, nll, impossible if zero_infinity else None)
+        if zero_infinity:
+            nll = xp.where(impossible, 0.0, nll)
+        ctx.save_for_backward(log_probs)
+        return nll.astype(lp.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (log_probs,) = ctx.saved_tensors
+        lp = log_probs._data if isinstance(log_probs, Tensor) else log_probs
+        alpha, ext_lp, labels, input_lengths, label_lengths, valid, skip, nll, impossible = ctx.state
+        xp = array_module(lp)
+        t_max, n, c = lp.shape
+        width = labels.shape[1]
+        neg = -numpy.inf
+        rows = xp.arange(n)
+        end = 2 * label_lengths
+        beta = xp.full((t_max, n, width), neg, dtype=lp.dtype)
+        skip_next = xp.zeros((n, width), dtype=bool)  # s+2 reachable from s
+        skip_next[:, : width - 2] = skip[:, 2:]
+        for t in range(t_max - 1, -1, -1):
+            init = xp.full((n, width), neg, dtype=lp.dtype)
+            init[rows, end] = ext_lp[t, rows, end]
+            init[rows, xp.maximum(end - 1, 0)] = xp.where(label_lengths > 0, ext_lp[t, rows, xp.maximum(end - 1, 0)], init[rows, xp.maximum(end - 1, 0)])
+            if t + 1 < t_max:
+                nxt = beta[t + 1]
+                one = xp.concatenate([nxt[:, 1:], xp.full((n, 1), neg, dtype=lp.dtype)], axis=1)
+                two = xp.where(skip_next, xp.concatenate([nxt[:, 2:], xp.full((n, 2), neg, dtype=lp.dtype)], axis=1)[:, :width], neg)
+                step = xp.where(valid, _logaddexp3(xp, nxt, one, two) + ext_lp[t], neg)
+            else:
+                step = init
+            here = xp.where((t == input_lengths - 1)[:, None], init, xp.where((t < input_lengths - 1)[:, None], step, neg))
+            beta[t] = here
+        # Posterior of passing through extended position s at time t, per label class.
+        with numpy.errstate(invalid="ignore", over="ignore"):
+            post = xp.exp(alpha + beta + nll[None, :, None] - ext_lp)  # (T, N, L')
+        post = xp.where(xp.isnan(post), 0.0, post)
+        onehot = (labels[:, :, None] == xp.arange(c)).astype(lp.dtype)  # (N, L', C)
+        occupancy = xp.einsum("tns,nsc->tnc", post, onehot)
+        g = xp.exp(lp) - occupancy
+        active = (xp.arange(t_max)[:, None] < input_lengths[None, :])[:, :, None]
+        g = xp.where(active, g, 0.0)
+        if impossible is not None:  # zero_infinity: no gradient from samples without an alignment
+            g = xp.where(impossible[None, :, None], 0.0, g)
+        g = g.astype(lp.dtype, copy=False)
+        if B.is_array(grad):
+            return grad[None, :, None] * g, None, None, None, None
+        return mv.unsqueeze(mv.unsqueeze(grad, 0), 2) * _make(g), None, None, None, None
+
+
+def _lengths(v, name: str):
+    if isinstance(v, Tensor):
+        if v._data.dtype.kind not in "iu":
+            raise RuntimeError(f"ctc_loss: {name} must be integral, got {v.dtype}")
+        return numpy.asarray(v.detach().cpu().numpy(), dtype=numpy.int64).reshape(-1)  # lengths live on the host, as torch's
+    if not isinstance(v, (tuple, list)):
+        raise TypeError(f"ctc_loss(): {name} must be a tuple of ints or a Tensor, not {type(v).__name__}")
+    return numpy.asarray(list(v), dtype=numpy.int64).reshape(-1)
+
+
+def ctc_loss(
+    log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
+) -> Tensor:
+    """Connectionist Temporal Classification loss of (T, N, C) (or (T, C)) log-probabilities
+    against padded (N, S) or concatenated targets; 'mean' divides each sample's loss by its
+    target length before averaging, as torch's."""
+    _check_reduction(reduction)
+    batched = log_probs._data.ndim == 3
+    if log_probs._data.ndim not in (2, 3):
+        raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D, got {shape_str(log_probs._data.shape)}")
+    lp = log_probs if batched else mv.unsqueeze(log_probs, 1)
+    t_max, n, c = lp._data.shape
+    in_len = _lengths(input_lengths, "input_lengths")
+    tg_len = _lengths(target_lengths, "target_lengths")
+    if len(in_len) != n:
+        raise RuntimeError(f"input_lengths must be of size batch_size, but got {len(in_len)} for batch size {n}")
+    if len(tg_len) != n:
+        raise RuntimeError(f"target_lengths must be of size batch_size, but got {len(tg_len)} for batch size {n}")
+    if blank < 0 or blank >= c:
+        raise RuntimeError(f"blank must be in label range, got blank {blank} for {c} classes")
+    if (in_len > t_max).any():
+        raise RuntimeError(f"Expected input_lengths to have value at most {t_max}, but got value {int(in_len.max())}")
+    if (in_len < 0).any() or (tg_len < 0).any():
+        raise RuntimeError("ctc_loss: input_lengths and target_lengths must be non-negative")
+    tgt = targets.detach().cpu().numpy().astype(numpy.int64)  # label layout is host bookkeeping
+    if not batched and tgt.ndim == 1 and tgt.size == tg_len.sum() and n == 1:
+        tgt = tgt.reshape(1, -1)
+    s_max = int(tg_len.max(initial=0))
+    padded = numpy.zeros((n, s_max), dtype=numpy.int64)
+    if tgt.ndim == 2:
+        if tgt.shape[1] < s_max:
+            raise RuntimeError(f"Expected tensor to have size at least {s_max} at dimension 1, but got size {tgt.shape[1]}")
+        padded[:] = tgt[:, :s_max] * (numpy.arange(s_max) < tg_len[:, None])
+    else:
+        if tgt.size < tg_len.sum():
+            raise RuntimeError(f"Expected tensor to have size at least {int(tg_len.sum())} at dimension 0, but got size {tgt.size}")
+        offsets = numpy.concatenate([[0], numpy.cumsum(tg_len)[:-1]]).astype(numpy.int64)
+        take = numpy.minimum(offsets[:, None] + numpy.arange(s_max), max(tgt.size - 1, 0))
+        padded[:] = numpy.where(numpy.arange(s_max) < tg_len[:, None], tgt.reshape(-1)[take] if tgt.size else 0, 0)
+    labels = numpy.full((n, 2 * s_max + 1), blank, dtype=numpy.int64)
+    labels[:, 1::2] = numpy.where(numpy.arange(s_max) < tg_len[:, None], padded, blank)
+    xp = array_module(lp._data)
+    nll = _CTC.apply(lp, xp.asarray(labels), xp.asarray(in_len), xp.asarray(tg_len), zero_infinity)
+    if reduction == "none":
+        return nll if batched else nll.reshape(())
+    if reduction == "sum":
+        return red.sum(nll)
+    return red.mean(nll / _make(xp.asarray(numpy.maximum(tg_len, 1).astype(lp._data.dtype))))
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     if target._data.shape != input._data.shape:
@@ -1424,7 +2267,20 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
 
 
 def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
-    v = ew.clamp(var, min=eps)
+    if not isinstance(var, Tensor):
+        var = _make(array_module(input._data).full(input._data.shape, var, dtype=input._data.dtype))
+    in_shape, var_shape = tuple(input._data.shape), tuple(var._data.shape)
+    if var_shape != in_shape:
+        if in_shape[:-1] == var_shape:  # one variance per sample, shared by its last dim
+            var = mv.unsqueeze(var, -1)
+        elif not (in_shape[:-1] == var_shape[:-1] and var_shape[-1:] == (1,)):
+            raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not valid")
+    if backend_of(var._data).checks_values and bool((var._data < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    # torch clamps a copy of var without recording it: the gradient passes the clamp unchanged.
+    v = var + (ew.clamp(var, min=eps) - var).detach()
     loss = (ew.log(v) + (input - target) ** 2 / v) * 0.5
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
@@ -1436,7 +2292,8 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
 
 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
-    loss = ew.where(target == 1, input, ew.clamp_min(margin - input, 0.0))
+    # torch's definition for any target: the margin term where target != 1, the input where target != -1.
+    loss = ew.where(target != 1, ew.clamp_min(margin - input, 0.0), 0.0) + ew.where(target != -1, input, 0.0)
     return _reduce(loss, _reduction(size_average, reduce, reduction))
 
 
@@ -1451,11 +2308,115 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
 
 
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    if margin <= 0:
+        raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         d_neg = ew.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
     return _reduce(ew.clamp_min(d_pos - d_neg + margin, 0.0), _reduction(size_average, reduce, reduction))
+
+
+def triplet_margin_with_distance_loss(
+    anchor: Tensor, positive: Tensor, negative: Tensor, *, distance_function=None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
+) -> Tensor:
+    """max(d(a, p) - d(a, n) + margin, 0) for any distance function (default: pairwise L2)."""
+    if margin <= 0:
+        raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead")
+    dims = (anchor._data.ndim, positive._data.ndim, negative._data.ndim)
+    if len(set(dims)) != 1:
+        raise RuntimeError(
+            f"The anchor, positive, and negative tensors are expected to have the same number of dimensions, but got: "
+            f"anchor {dims[0]}D, positive {dims[1]}D, and negative {dims[2]}D inputs"
+        )
+    dist = distance_function if distance_function is not None else pairwise_distance
+    d_pos = dist(anchor, positive)
+    d_neg = dist(anchor, negative)
+    if swap:
+        d_neg = ew.minimum(d_neg, dist(positive, negative))
+    return _reduce(ew.clamp_min(d_pos - d_neg + margin, 0.0), reduction)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _margin_input(input: Tensor, target: Tensor, op: str, target_ndim_same: bool) -> tuple:
+    """(input as (N, C), target as (N,) or (N, C), batched) with torch's shape checks."""
+    nd = input._data.ndim
+    if nd > 2:
+        raise RuntimeError(f"{op}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: {shape_str(input._data.shape)}")
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}: expected target of an integer type, but got {target.dtype}")
+    batched = nd == 2
+    x = input if batched else input.reshape(1, -1)
+    if target_ndim_same:
+        t = target if target._data.ndim == 2 else target.reshape(1, -1)
+        if tuple(t._data.shape) != tuple(x._data.shape):
+            raise RuntimeError(f"{op}: inconsistent target size: {shape_str(target._data.shape)} for input of size: {shape_str(input._data.shape)}")
+    else:
+        t = target.reshape(-1)
+        if t._data.shape[0] != x._data.shape[0] or target._data.ndim > 1:
+            raise RuntimeError(f"{op}: inconsistent target size, expected {x._data.shape[0]} but got {shape_str(target._data.shape)}")
+    if x._data.shape[1] == 0 and x._data.shape[0]:
+        raise RuntimeError(f"{op}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: {shape_str(input._data.shape)}")
+    return x, t, batched
+
+
+def multi_margin_loss(
+    input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean"
+) -> Tensor:
+    """Multi-class hinge loss: sum over classes i != y of max(0, margin - x[y] + x[i])^p (times
+    weight[y]), divided by the number of classes."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight._data.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    x, t, batched = _margin_input(input, target, "multi_margin_loss", False)
+    n, c = x._data.shape
+    if weight is not None and weight._data.size != c:
+        raise RuntimeError(f"multi_margin_loss: inconsistent weight size, expected {c} but got {shape_str(weight._data.shape)}")
+    xp = array_module(x._data)
+    if n and backend_of(t._data).checks_values and (int(t._data.min()) < 0 or int(t._data.max()) >= c):
+        raise RuntimeError(f"target out of range: target values should be in [0, {c})")
+    idx = t.reshape(n, 1)
+    x_y = ix.gather(x, 1, idx)
+    z = ew.clamp_min(x - x_y + margin, 0.0)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * ix.gather(weight.reshape(1, -1).expand(n, c), 1, idx)
+    others = _make((xp.arange(c)[None, :] != t._data.reshape(n, 1)).astype(x._data.dtype))
+    loss = red.sum(z * others, 1) / c
+    if not batched:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss: ``target`` lists each sample's classes, ended by the first -1; every
+    (target class j, non-target class i) pair adds max(0, 1 - (x[j] - x[i])), divided by C."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    x, t, batched = _margin_input(input, target, "multilabel_margin_loss", True)
+    n, c = x._data.shape
+    xp = array_module(x._data)
+    tgt = t._data
+    if tgt.size and backend_of(tgt).checks_values and (int(tgt.min()) < -1 or int(tgt.max()) >= c):
+        raise RuntimeError(f"multilabel_margin_loss: target values should be in [-1, {c})")
+    valid = xp.cumprod(tgt != -1, axis=1).astype(bool)  # the targets before the first -1
+    safe = xp.where(valid, tgt, 0)
+    is_target = ((safe[:, :, None] == xp.arange(c)) & valid[:, :, None]).any(axis=1)  # (N, C)
+    x_j = ix.gather(x, 1, _make(safe.astype(numpy.int64)))  # (N, J)
+    pair = ew.clamp_min(1.0 - mv.unsqueeze(x_j, 2) + mv.unsqueeze(x, 1), 0.0)  # (N, J, I)
+    mask = (valid[:, :, None] & ~is_target[:, None, :]).astype(x._data.dtype)
+    loss = red.sum(pair * _make(mask), (1, 2)) / c
+    if not batched:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
 
 
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight=None, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
@@ -1747,3 +2708,121 @@ def multi_head_attention_forward(
 
 
 __all__ = sorted(name for name, value in list(globals().items()) if not name.startswith("_") and callable(value) and getattr(value, "__module__", "") in (__name__, nn_ops.__name__))
+
+
+# ============================================================================ aten-level entry points
+# torch's namespace also exposes the kernels behind the layers (``torch.native_batch_norm``...):
+# here they are compositions of the functional ops above, returning torch's extra outputs.
+def constant_pad_nd(input: Tensor, pad, value: float = 0) -> Tensor:
+    """Pad (or, with negative widths, crop) the trailing dims with ``value``: ``pad`` lists
+    (before, after) pairs from the last dim backwards, as ``pad(mode='constant')``."""
+    return nn_ops.ConstantPad.apply(input, _pad_widths(input._data.ndim, pad), value)
+
+
+class _SavedStat(Function):
+    """A statistic saved by a fused normalization (``native_*_norm``'s mean/invstd): it requires
+    grad with the input, but, as in torch, gradients reaching it are dropped (its kernel's
+    backward uses the gradient of the normalized output only)."""
+
+    @staticmethod
+    def forward(ctx, input, value):
+        return value._data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, None
+
+
+def _saved_stat(input: Tensor, value: Tensor) -> Tensor:
+    with no_grad():
+        value = value.detach()
+    return _SavedStat.apply(input, value)
+
+
+def _stat_dims(input: Tensor) -> tuple:
+    return (0,) + tuple(range(2, input._data.ndim))
+
+
+def _empty_stat(input: Tensor) -> Tensor:
+    return _make(array_module(input._data).zeros((0,), dtype=input._data.dtype))
+
+
+def native_batch_norm(input: Tensor, weight, bias, running_mean, running_var, training: bool, momentum: float, eps: float) -> tuple:
+    """(output, save_mean, save_invstd): batch normalization with torch's saved statistics (the
+    batch mean and 1/sqrt(biased var + eps) when training, empty tensors otherwise); running
+    statistics are updated in place when training."""
+    out = batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+    if not training:
+        return out, _empty_stat(input), _empty_stat(input)
+    with no_grad():
+        dims = _stat_dims(input)
+        mean = red.mean(input, dims)
+        invstd = ew.rsqrt(red.var(input, dims, correction=0) + eps)
+    return out, _saved_stat(input, mean), _saved_stat(input, invstd)
+
+
+def _native_batch_norm_legit(input: Tensor, weight, bias, *args) -> tuple:
+    """``native_batch_norm``; also the overload without running statistics
+    ``(input, weight, bias, training, momentum, eps)``."""
+    if len(args) == 3:
+        return native_batch_norm(input, weight, bias, None, None, *args)
+    return native_batch_norm(input, weight, bias, *args)
+
+
+def _batch_norm_with_update(input: Tensor, weight, bias, running_mean: Tensor, running_var: Tensor, momentum: float, eps: float) -> tuple:
+    """Training-mode batch norm that updates the running statistics: (output, save_mean,
+    save_invstd, reserve); the saved statistics are not differentiable (as torch's)."""
+    out, mean, invstd = native_batch_norm(input, weight, bias, running_mean, running_var, True, momentum, eps)
+    reserve = _make(array_module(input._data).zeros((0,), dtype=numpy.uint8))
+    return out, mean.detach(), invstd.detach(), reserve
+
+
+def native_layer_norm(input: Tensor, normalized_shape, weight, bias, eps: float) -> tuple:
+    """(output, mean, rstd) of layer normalization; the statistics keep the normalized dims as 1s."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    out = layer_norm(input, normalized_shape, weight, bias, eps)
+    dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
+    with no_grad():
+        x = ew.as_float(input) if input._data.dtype.kind != "f" else input
+        mean = red.mean(x, dims, keepdim=True)
+        rstd = ew.rsqrt(red.var(x, dims, keepdim=True, correction=0) + eps)
+    return out, _saved_stat(input, mean), _saved_stat(input, rstd)
+
+
+def native_group_norm(input: Tensor, weight, bias, N: int, C: int, HxW: int, group: int, eps: float) -> tuple:  # noqa: N803 - aten's names
+    """(output, mean, rstd) of group normalization; the statistics are (N, group)."""
+    if input._data.size != N * C * HxW:
+        raise RuntimeError(f"Expected input to have {N * C * HxW} elements (N={N}, C={C}, HxW={HxW}), but got input of size {shape_str(input._data.shape)}")
+    out = group_norm(input, group, weight, bias, eps)
+    # Unlike layer/batch norm's, torch differentiates group norm's statistics too.
+    x = input.reshape(N, group, (C // group) * HxW)
+    mean = red.mean(x, -1)
+    rstd = ew.rsqrt(red.var(x, -1, correction=0) + eps)
+    return out, mean, rstd
+
+
+def _softmax_backward_data(grad_output: Tensor, output: Tensor, dim: int, input_dtype) -> Tensor:
+    """The input gradient of ``softmax`` from its output: output * (grad - sum(grad * output))."""
+    g = grad_output * output
+    out = g - output * red.sum(g, dim, keepdim=True)
+    return out.to(input_dtype) if out.dtype != input_dtype else out
+
+
+def native_dropout_backward(grad_output: Tensor, mask: Tensor, scale: float) -> Tensor:
+    """The input gradient of dropout: grad * mask * scale."""
+    return grad_output * mask.to(grad_output.dtype) * scale
+
+
+def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = True):
+    """``max_pool2d`` returning (values, indices)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices_backward(grad_output: Tensor, input: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, indices: Tensor) -> Tensor:
+    """The input gradient of 2-d max pooling: each output gradient added at its recorded flat index."""
+    lead = input._data.shape[:-2]
+    plane = input._data.shape[-2] * input._data.shape[-1]
+    base = _make(array_module(grad_output._data).zeros(lead + (plane,), dtype=grad_output._data.dtype))
+    flat = grad_output.reshape(lead + (-1,))
+    out = ix.scatter_add(base, len(lead), indices.reshape(lead + (-1,)), flat)
+    return out.reshape(input._data.shape)

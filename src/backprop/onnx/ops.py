@@ -543,31 +543,28 @@ def _constant_pad(g, rec):
 
 def _conv2d(g, rec):
     x, w, bias, params = rec.args
-    stride, ((pt, pb), (pl, pr)), dilation, groups = params
+    stride, padding, dilation, groups = params
     return g.op(
-        "Conv", [g.name(x), g.name(w)] + ([g.name(bias)] if bias is not None else []), kernel_shape=list(w.shape[2:]), pads=[pt, pl, pb, pr], strides=list(stride),
-        dilations=list(dilation), group=int(groups),
+        "Conv", [g.name(x), g.name(w)] + ([g.name(bias)] if bias is not None else []), kernel_shape=list(w.shape[2:]),
+        pads=[b for b, _ in padding] + [a for _, a in padding], strides=list(stride), dilations=list(dilation), group=int(groups),
     )  # fmt: skip
 
 
 def _conv_transpose(g, rec):
     x, w, x_shape, params = rec.args
-    stride, ((pt, pb), (pl, pr)), dilation, groups = params
-    kh, kw = w.shape[2:]
-    h, wd = x.shape[2:]
-    base_h = (h - 1) * stride[0] - pt - pb + dilation[0] * (kh - 1) + 1
-    base_w = (wd - 1) * stride[1] - pl - pr + dilation[1] * (kw - 1) + 1
+    stride, padding, dilation, groups = params
+    kernel = list(w.shape[2:])
+    base = [(x.shape[2 + i] - 1) * stride[i] - b - a + dilation[i] * (k - 1) + 1 for i, (k, (b, a)) in enumerate(zip(kernel, padding))]
     return g.op(
-        "ConvTranspose", [g.name(x), g.name(w)], kernel_shape=[kh, kw], pads=[pt, pl, pb, pr], strides=list(stride),
-        dilations=list(dilation), group=int(groups), output_padding=[x_shape[2] - base_h, x_shape[3] - base_w],
+        "ConvTranspose", [g.name(x), g.name(w)], kernel_shape=kernel, pads=[b for b, _ in padding] + [a for _, a in padding],
+        strides=list(stride), dilations=list(dilation), group=int(groups), output_padding=[x_shape[2 + i] - base[i] for i in range(len(kernel))],
     )  # fmt: skip
 
 
 def _max_pool(g, rec):
     x, kernel, stride, padding, dilation, ceil_mode, return_indices = rec.args
-    (ph, pw) = padding
     out = g.op(
-        "MaxPool", [g.name(x)], kernel_shape=list(kernel), strides=list(stride), pads=[ph, pw, ph, pw],
+        "MaxPool", [g.name(x)], kernel_shape=list(kernel), strides=list(stride), pads=list(padding) * 2,
         dilations=list(dilation), ceil_mode=int(ceil_mode),
     )  # fmt: skip
     return [out, None] if return_indices else out
@@ -575,14 +572,13 @@ def _max_pool(g, rec):
 
 def _avg_pool(g, rec):
     x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override = rec.args
-    (ph, pw) = padding
     include = 1 if (count_include_pad or divisor_override) else 0
     out = g.op(
-        "AveragePool", [g.name(x)], kernel_shape=list(kernel), strides=list(stride), pads=[ph, pw, ph, pw],
+        "AveragePool", [g.name(x)], kernel_shape=list(kernel), strides=list(stride), pads=list(padding) * 2,
         ceil_mode=int(ceil_mode), count_include_pad=include,
     )  # fmt: skip
     if divisor_override:
-        out = g.op("Mul", [out, g.scalar(kernel[0] * kernel[1] / divisor_override, x.dtype)])
+        out = g.op("Mul", [out, g.scalar(math.prod(kernel) / divisor_override, x.dtype)])
     return out
 
 

@@ -21,10 +21,16 @@ from ..autograd import grad as autograd_grad
 from ..autograd.function import Function
 
 
+def is_raw(x) -> bool:
+    """Whether ``x`` is a raw value of the no-graph path: an array of some backend, or the NumPy
+    scalar that NumPy's arithmetic returns for 0-d arrays (which then flows on as a 0-d array)."""
+    return is_array(x) or isinstance(x, numpy.generic)
+
+
 def _tensor_or_array(x, like_array: bool):
     if like_array:
         return x._data if isinstance(x, Tensor) else x
-    return _make(x) if is_array(x) else x
+    return _make(x) if is_raw(x) else x
 
 
 # ---------------------------------------------------------------------------- math
@@ -32,7 +38,7 @@ def _unary(array_fn, tensor_fn_name: str, module: str = "elementwise"):
     """A function of arrays (``array_fn(xp, a)``) or of Tensors (the op ``tensor_fn_name``)."""
 
     def fn(x):
-        if is_array(x):
+        if is_raw(x):
             return array_fn(array_module(x), x)
         from importlib import import_module
 
@@ -63,6 +69,7 @@ def _erf(xp, a):
 
 
 exp = _unary(_ufunc("exp"), "exp")
+exp2 = _unary(_ufunc("exp2"), "exp2")
 log = _unary(_ufunc("log"), "log")
 sin = _unary(_ufunc("sin"), "sin")
 cos = _unary(_ufunc("cos"), "cos")
@@ -80,10 +87,10 @@ erf = _unary(_erf, "erf")
 
 def where(cond, a, b):
     """``a`` where ``cond`` else ``b``; ``cond`` may be an array or a bool Tensor."""
-    arrays = any(is_array(v) for v in (a, b)) and not any(isinstance(v, Tensor) for v in (a, b))
+    arrays = any(is_raw(v) for v in (a, b)) and not any(isinstance(v, Tensor) for v in (a, b))
     if arrays:
         c = cond._data if isinstance(cond, Tensor) else cond
-        like = next(v for v in (a, b) if is_array(v))
+        like = next(v for v in (a, b) if is_raw(v))
         out = array_module(like).where(c, a, b)
         return out.astype(like.dtype, copy=False)
     from .elementwise import where as tensor_where
@@ -91,8 +98,15 @@ def where(cond, a, b):
     return tensor_where(_tensor_or_array(cond, False), _tensor_or_array(a, False), _tensor_or_array(b, False))
 
 
+def isfinite(x):
+    """A bool mask of the finite elements (not differentiable: a constant in graph mode)."""
+    if is_raw(x):
+        return array_module(x).isfinite(x)
+    return _make(array_module(x._data).isfinite(x._data))
+
+
 def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
-    if is_array(x):
+    if is_raw(x):
         return array_module(x).clip(x, min, max)
     from .elementwise import clamp as tensor_clamp
 
@@ -101,7 +115,7 @@ def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
 
 def cast(x, np_dtype):
     """``x`` in NumPy dtype ``np_dtype`` (differentiable for Tensors)."""
-    if is_array(x):
+    if is_raw(x):
         return x.astype(np_dtype, copy=False)
     if x._data.dtype == np_dtype:
         return x
@@ -113,7 +127,7 @@ def cast(x, np_dtype):
 
 # ---------------------------------------------------------------------------- shapes
 def expand(x, shape):
-    if is_array(x):
+    if is_raw(x):
         return array_module(x).broadcast_to(x, shape)
     from .movement import expand as tensor_expand
 
@@ -121,7 +135,7 @@ def expand(x, shape):
 
 
 def permute(x, dims):
-    if is_array(x):
+    if is_raw(x):
         return x.transpose(dims)
     from .movement import permute as tensor_permute
 
@@ -130,13 +144,13 @@ def permute(x, dims):
 
 def matrix_transpose(x):
     """Swap the last two dims (``.mT``)."""
-    if is_array(x):
+    if is_raw(x):
         return array_module(x).swapaxes(x, -1, -2)
     return x.mT
 
 
 def unsqueeze(x, dim: int):
-    if is_array(x):
+    if is_raw(x):
         return array_module(x).expand_dims(x, dim)
     from .movement import unsqueeze as tensor_unsqueeze
 
@@ -144,7 +158,7 @@ def unsqueeze(x, dim: int):
 
 
 def sum(x, dims, keepdim: bool = False):  # noqa: A001 - mirrors the op
-    if is_array(x):
+    if is_raw(x):
         return array_module(x).sum(x, axis=dims, keepdims=keepdim)
     from .reduction import sum as tensor_sum
 
@@ -152,7 +166,7 @@ def sum(x, dims, keepdim: bool = False):  # noqa: A001 - mirrors the op
 
 
 def cat(parts, dim: int):
-    if all(is_array(p) for p in parts):
+    if all(is_raw(p) for p in parts):
         return array_module(parts[0]).concatenate(parts, axis=dim)
     from .movement import cat as tensor_cat
 
@@ -160,7 +174,7 @@ def cat(parts, dim: int):
 
 
 def flip(x, dims):
-    if is_array(x):
+    if is_raw(x):
         return array_module(x).flip(x, dims).copy()
     from .movement import flip as tensor_flip
 
@@ -168,7 +182,7 @@ def flip(x, dims):
 
 
 def cumsum(x, dim: int):
-    if is_array(x):
+    if is_raw(x):
         return array_module(x).cumsum(x, axis=dim)
     from .reduction import cumsum as tensor_cumsum
 
@@ -177,14 +191,14 @@ def cumsum(x, dim: int):
 
 def zeros(shape, like):
     """Zeros of ``shape`` with ``like``'s dtype, device and kind (array or Tensor)."""
-    if is_array(like):
+    if is_raw(like):
         return array_module(like).zeros(shape, dtype=like.dtype)
     return _make(array_module(like._data).zeros(shape, dtype=like._data.dtype))
 
 
 def constant(array, like):
     """An array (of ``like``'s device) as a value of ``like``'s kind (a constant Tensor in graph mode)."""
-    return array if is_array(like) else _make(array)
+    return array if is_raw(like) else _make(array)
 
 
 def unbroadcast(grad, shape: tuple):
@@ -219,8 +233,8 @@ def call(fn, *args):
     Floating-point arrays are the primitive's tensor inputs (gradients); integer arrays are
     parameters such as gather/scatter indices and are passed through as they are.
     """
-    if any(is_array(a) and a.dtype.kind == "f" for a in args):
-        wrapped = [_make(a) if is_array(a) and a.dtype.kind == "f" else a for a in args]
+    if any(is_raw(a) and a.dtype.kind == "f" for a in args):
+        wrapped = [_make(a) if is_raw(a) and a.dtype.kind == "f" else a for a in args]
         out = fn.forward(_ScratchCtx(), *wrapped)
         if isinstance(out, tuple):
             return tuple(o._data if isinstance(o, Tensor) else _as_array(o) for o in out)

@@ -8,10 +8,16 @@ import numpy
 
 from .. import _dtype
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of, is_array
-from .._tensor import Tensor, _make, shape_str
+from .._tensor import Size, Tensor, _make, shape_str
 from ..autograd.grad_mode import _state as _grad_state
 
 _FROM_NUMPY = _dtype._FROM_NUMPY
+
+
+def require_tensor(op: str, value, name: str = "input", position: int = 1) -> None:
+    """torch's rule for tensor-only arguments: a Python number there is a TypeError."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}(): argument '{name}' (position {position}) must be Tensor, not {type(value).__name__}")
 
 
 def normalize_dim(dim: int, ndim: int, op: str = "") -> int:
@@ -84,7 +90,8 @@ def is_expandable_to(shape, target) -> bool:
 
 
 def broadcast_shapes(*shapes, op: str = "broadcast_shapes") -> tuple:
-    """torch.broadcast_shapes, with torch's message on mismatch."""
+    """torch.broadcast_shapes, with torch's message on mismatch (an int stands for a 1-d shape)."""
+    shapes = tuple((s,) if isinstance(s, (int, numpy.integer)) else tuple(s) for s in shapes)
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim
     for shape in shapes:
@@ -97,7 +104,7 @@ def broadcast_shapes(*shapes, op: str = "broadcast_shapes") -> tuple:
                     f"{op}(): The size of tensor a ({out[j]}) must match the size of tensor b ({s}) at "
                     f"non-singleton dimension {j} (shapes {', '.join(shape_str(x) for x in shapes)})"
                 )
-    return tuple(out)
+    return Size(out)
 
 
 def broadcast_error(op: str, *operands) -> RuntimeError:

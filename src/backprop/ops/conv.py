@@ -1,19 +1,21 @@
-"""Convolution and pooling kernels on strided windows.
+"""Convolution and pooling kernels on strided windows, for any number of spatial dims.
 
-``windows`` views an (N, C, H, W) array as (N, C, kh, kw, OH, OW) without copying
-(``as_strided``); a convolution is then one batched GEMM of the weights with those windows
-(im2col). The adjoint, "col2im", adds kh*kw strided slices back (no per-pixel Python loop
-and no ``np.add.at``).
+``windows`` views an (N, C, *S) array as (N, C, *k, *out) without copying (``as_strided``); a
+convolution is then one batched GEMM of the weights with those windows (im2col). The adjoint,
+"col2im", adds prod(k) strided slices back (no per-pixel Python loop and no ``np.add.at``).
+The same code serves conv1d (as 2-d with a unit height), conv2d and conv3d.
 
 Three bilinear maps close under differentiation, so double backward works:
   ``Conv2d``      y  = conv(x, w)
   ``ConvInput``   dx = conv^T(g, w)      (the input gradient; also the transposed convolution)
   ``ConvWeight``  dw = C(x, g)           (the weight gradient)
-Each one's backward is written with the other two.
+Each one's backward is written with the other two. (``Conv2d``, ``MaxPool2d`` and ``AvgPool2d``
+keep their historical names; they take any number of spatial dims.)
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy
@@ -26,7 +28,7 @@ from ._utils import ones_vector
 
 
 class ConvParams(tuple):
-    """(stride, padding, dilation, groups) of a 2-D convolution; padding as ((top, bottom), (left, right))."""
+    """(stride, padding, dilation, groups) of an N-d convolution; padding as ((before, after), ...) per spatial dim."""
 
     __slots__ = ()
 
@@ -50,45 +52,51 @@ def output_size(size: int, k: int, stride: int, pad_before: int, pad_after: int,
 
 
 def pad_array(x, padding, value=0.0):
-    (pt, pb), (pl, pr) = padding
-    if not (pt or pb or pl or pr):
+    """Pad the trailing len(padding) dims of ``x`` by ((before, after), ...) with ``value``."""
+    if not any(b or a for b, a in padding):
         return x
-    return array_module(x).pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+    widths = ((0, 0),) * (x.ndim - len(padding)) + tuple(tuple(p) for p in padding)
+    return array_module(x).pad(x, widths, constant_values=value)
 
 
-def windows(xpad, kh: int, kw: int, oh: int, ow: int, stride, dilation):
-    """(N, C, Hp, Wp) -> a read-only (N, C, kh, kw, OH, OW) view of the receptive fields."""
-    n, c = xpad.shape[:2]
-    s_n, s_c, s_h, s_w = xpad.strides
-    (sh, sw), (dh, dw) = stride, dilation
-    return backend_of(xpad).as_strided(xpad, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw))
+def windows(xpad, kernel, out, stride, dilation):
+    """(N, C, *Sp) -> a read-only (N, C, *kernel, *out) view of the receptive fields."""
+    st = xpad.strides
+    sp = st[2:]
+    shape = xpad.shape[:2] + tuple(kernel) + tuple(out)
+    strides = st[:2] + tuple(s * d for s, d in zip(sp, dilation)) + tuple(s * t for s, t in zip(sp, stride))
+    return backend_of(xpad).as_strided(xpad, shape, strides)
+
+
+def _offset_slices(kernel, stride, dilation, out):
+    """(flat position, offset, per-dim slices) of every kernel offset: the strided block of input
+    positions that offset sees across all output positions."""
+    for pos, offset in enumerate(itertools.product(*(range(k) for k in kernel))):
+        yield pos, offset, tuple(slice(i * d, i * d + s * (o - 1) + 1, s) for i, d, s, o in zip(offset, dilation, stride, out))
 
 
 def col2im(cols, padded_shape, stride, dilation):
-    """Adjoint of ``windows``: sum (N, C, kh, kw, OH, OW) window values back into a padded image."""
-    n, c, kh, kw, oh, ow = cols.shape
-    (sh, sw), (dh, dw) = stride, dilation
+    """Adjoint of ``windows``: sum (N, C, *k, *out) window values back into a padded image."""
+    nd = (cols.ndim - 2) // 2
+    kernel, out_sz = cols.shape[2 : 2 + nd], cols.shape[2 + nd :]
     out = array_module(cols).zeros(padded_shape, dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += cols[:, :, i, j]
+    for _, offset, sl in _offset_slices(kernel, stride, dilation, out_sz):
+        out[(slice(None), slice(None)) + sl] += cols[(slice(None), slice(None)) + offset]
     return out
 
 
 def crop(xpad, padding, shape):
-    (pt, _), (pl, _) = padding
-    h, w = shape[-2:]
-    if xpad.shape[-2:] == (h, w) and pt == 0 and pl == 0:
+    """The unpadded (..., *S) block of a padded array (a copy), or ``xpad`` itself without padding."""
+    nd = len(padding)
+    sizes = tuple(shape[-nd:])
+    if xpad.shape[-nd:] == sizes and not any(p[0] for p in padding):
         return xpad
-    return xpad[:, :, pt : pt + h, pl : pl + w].copy()
+    return xpad[(Ellipsis,) + tuple(slice(p[0], p[0] + s) for p, s in zip(padding, sizes))].copy()
 
 
-def _out_hw(x_shape, w_shape, p: ConvParams):
-    kh, kw = w_shape[-2:]
-    (pt, pb), (pl, pr) = p.padding
-    return (
-        output_size(x_shape[2], kh, p.stride[0], pt, pb, p.dilation[0]),
-        output_size(x_shape[3], kw, p.stride[1], pl, pr, p.dilation[1]),
+def _out_spatial(x_shape, w_shape, p: ConvParams) -> tuple:
+    return tuple(
+        output_size(x_shape[2 + i], k, p.stride[i], p.padding[i][0], p.padding[i][1], p.dilation[i]) for i, k in enumerate(w_shape[2:])
     )
 
 
@@ -97,32 +105,40 @@ def _out_hw(x_shape, w_shape, p: ConvParams):
 # views of NHWC arrays, which the next layer's im2col reads without a layout change.
 
 
-def to_nhwc(x, padding=((0, 0), (0, 0))):
-    """(N, C, H, W) of any layout -> a C-contiguous (N, Hp, Wp, C) array, zero-padded."""
-    (pt, pb), (pl, pr) = padding
-    n, c, h, w = x.shape
-    if not (pt or pb or pl or pr):
-        nhwc = x.transpose(0, 2, 3, 1)
-        return nhwc if nhwc.flags.c_contiguous else array_module(x).array(nhwc, order="C")
-    out = array_module(x).zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
-    out[:, pt : pt + h, pl : pl + w] = x.transpose(0, 2, 3, 1)
+def _to_last(nd: int) -> tuple:
+    return (0,) + tuple(range(2, nd + 2)) + (1,)
+
+
+def _to_first(nd: int) -> tuple:
+    return (0, nd + 1) + tuple(range(1, nd + 1))
+
+
+def to_nhwc(x, padding=None):
+    """(N, C, *S) of any layout -> a C-contiguous (N, *Sp, C) array, zero-padded."""
+    nd = x.ndim - 2
+    if padding is None or not any(b or a for b, a in padding):
+        last = x.transpose(_to_last(nd))
+        return last if last.flags.c_contiguous else array_module(x).array(last, order="C")
+    shape = (x.shape[0],) + tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding)) + (x.shape[1],)
+    out = array_module(x).zeros(shape, dtype=x.dtype)
+    out[(slice(None),) + tuple(slice(b, b + s) for s, (b, _) in zip(x.shape[2:], padding))] = x.transpose(_to_last(nd))
     return out
 
 
-def im2col_nhwc(xpad_nhwc, kh: int, kw: int, oh: int, ow: int, stride, dilation):
-    """(N, Hp, Wp, C) -> (N*OH*OW, kh*kw*C) rows of receptive fields (one copy)."""
-    n, _, _, c = xpad_nhwc.shape
-    s_n, s_h, s_w, s_c = xpad_nhwc.strides
-    (sh, sw), (dh, dw) = stride, dilation
-    shape, strides = (n, oh, ow, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c)
+def im2col_nhwc(xpad_nhwc, kernel, out, stride, dilation):
+    """(N, *Sp, C) -> (N*prod(out), prod(kernel)*C) rows of receptive fields (one copy)."""
+    n, c = xpad_nhwc.shape[0], xpad_nhwc.shape[-1]
+    st = xpad_nhwc.strides
+    sp = st[1:-1]
+    shape = (n,) + tuple(out) + tuple(kernel) + (c,)
+    strides = (st[0],) + tuple(s * t for s, t in zip(sp, stride)) + tuple(s * d for s, d in zip(sp, dilation)) + (st[-1],)
     view = backend_of(xpad_nhwc).as_strided(xpad_nhwc, shape, strides)
-    return view.reshape(n * oh * ow, kh * kw * c)
+    return view.reshape(n * math.prod(out), math.prod(kernel) * c)
 
 
 def _weight_rows(w):
-    """(O, Cg, kh, kw) -> (O, kh*kw*Cg), matching im2col_nhwc's column order."""
-    o = w.shape[0]
-    return w.transpose(0, 2, 3, 1).reshape(o, -1)
+    """(O, Cg, *k) -> (O, prod(k)*Cg), matching im2col_nhwc's column order."""
+    return w.transpose(_to_last(w.ndim - 2)).reshape(w.shape[0], -1)
 
 
 def _group_slices(c: int, groups: int):
@@ -131,22 +147,24 @@ def _group_slices(c: int, groups: int):
 
 
 def conv2d_array(x, w, p: ConvParams, bias=None):
-    n = x.shape[0]
-    o, cg, kh, kw = w.shape
-    oh, ow = _out_hw(x.shape, w.shape, p)
+    """The N-d convolution of arrays (the name is historical)."""
+    n, nd = x.shape[0], x.ndim - 2
+    o = w.shape[0]
+    kernel = w.shape[2:]
+    out = _out_spatial(x.shape, w.shape, p)
     xpad = to_nhwc(x, p.padding)
     if p.groups == 1:
-        y = im2col_nhwc(xpad, kh, kw, oh, ow, p.stride, p.dilation) @ _weight_rows(w).T
+        y = im2col_nhwc(xpad, kernel, out, p.stride, p.dilation) @ _weight_rows(w).T
     else:
         xp = array_module(x)
-        y = xp.empty((n * oh * ow, o), dtype=x.dtype)
+        y = xp.empty((n * math.prod(out), o), dtype=x.dtype)
         og = o // p.groups
         for g, cs in enumerate(_group_slices(x.shape[1], p.groups)):
-            cols = im2col_nhwc(xpad[..., cs], kh, kw, oh, ow, p.stride, p.dilation)
+            cols = im2col_nhwc(xpad[..., cs], kernel, out, p.stride, p.dilation)
             xp.matmul(cols, _weight_rows(w[g * og : (g + 1) * og]).T, out=y[:, g * og : (g + 1) * og])
     if bias is not None:
         add_to_rows(y, bias)
-    return y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+    return y.reshape((n,) + out + (o,)).transpose(_to_first(nd))
 
 
 def add_to_rows(rows, v) -> None:
@@ -158,54 +176,58 @@ def add_to_rows(rows, v) -> None:
 
 
 def _rows_nhwc(gy):
-    """(N, O, OH, OW) of any layout -> (N*OH*OW, O) rows (free for channels-last gradients)."""
-    n, o, oh, ow = gy.shape
-    return to_nhwc(gy).reshape(n * oh * ow, o)
+    """(N, O, *out) of any layout -> (N*prod(out), O) rows (free for channels-last gradients)."""
+    return to_nhwc(gy).reshape(-1, gy.shape[1])
 
 
-def col2im_nhwc(dcols, padded_shape, kh: int, kw: int, oh: int, ow: int, stride, dilation):
-    """Adjoint of im2col_nhwc: add (N, OH, OW, kh, kw, C) rows back into (N, Hp, Wp, C)."""
-    (sh, sw), (dh, dw) = stride, dilation
-    out = array_module(dcols).zeros(padded_shape, dtype=dcols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[:, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += dcols[:, :, :, i, j]
-    return out
+def col2im_nhwc(dcols, padded_shape, kernel, out, stride, dilation):
+    """Adjoint of im2col_nhwc: add (N, *out, *k, C) rows back into (N, *Sp, C)."""
+    nd = len(kernel)
+    res = array_module(dcols).zeros(padded_shape, dtype=dcols.dtype)
+    lead = (slice(None),) * (1 + nd)
+    for _, offset, sl in _offset_slices(kernel, stride, dilation, out):
+        res[(slice(None),) + sl] += dcols[lead + offset]
+    return res
 
 
 def conv2d_input_grad_array(gy, w, x_shape, p: ConvParams):
     """The input gradient (a transposed convolution). For stride 1 it is itself a convolution
     of the padded output gradient with the spatially flipped, transposed kernel -- one im2col
     and one GEMM; other strides add the GEMM's columns back with ``col2im_nhwc``."""
+    nd = gy.ndim - 2
     full = _full_conv_padding(gy.shape, w.shape, x_shape, p)
     if full is not None:
-        flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        return conv2d_array(gy, flipped, ConvParams((1, 1), full, p.dilation, 1))
-    n, o, oh, ow = gy.shape
-    _, cg, kh, kw = w.shape
+        flipped = w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd].transpose((1, 0) + tuple(range(2, nd + 2)))
+        return conv2d_array(gy, flipped, ConvParams((1,) * nd, full, p.dilation, 1))
+    n, o = gy.shape[:2]
+    out = gy.shape[2:]
+    cg = w.shape[1]
+    kernel = w.shape[2:]
     c = cg * p.groups
-    (pt, pb), (pl, pr) = p.padding
-    h, wd = x_shape[2], x_shape[3]
     rows = _rows_nhwc(gy)
     if p.groups == 1:
-        dcols = (rows @ _weight_rows(w)).reshape(n, oh, ow, kh, kw, c)
+        dcols = (rows @ _weight_rows(w)).reshape((n,) + out + kernel + (c,))
     else:
         og = o // p.groups
-        dcols = array_module(gy).empty((n, oh, ow, kh, kw, c), dtype=gy.dtype)
+        dcols = array_module(gy).empty((n,) + out + kernel + (c,), dtype=gy.dtype)
         for g, cs in enumerate(_group_slices(c, p.groups)):
             part = rows[:, g * og : (g + 1) * og] @ _weight_rows(w[g * og : (g + 1) * og])
-            dcols[..., cs] = part.reshape(n, oh, ow, kh, kw, cg)
-    dxpad = col2im_nhwc(dcols, (n, h + pt + pb, wd + pl + pr, c), kh, kw, oh, ow, p.stride, p.dilation)
-    return dxpad[:, pt : pt + h, pl : pl + wd].transpose(0, 3, 1, 2)
+            dcols[..., cs] = part.reshape((n,) + out + kernel + (cg,))
+    sizes = tuple(x_shape[2:])
+    padded = (n,) + tuple(s + b + a for s, (b, a) in zip(sizes, p.padding)) + (c,)
+    dxpad = col2im_nhwc(dcols, padded, kernel, out, p.stride, p.dilation)
+    inner = dxpad[(slice(None),) + tuple(slice(b, b + s) for s, (b, _) in zip(sizes, p.padding))]
+    return inner.transpose(_to_first(nd))
 
 
 def _full_conv_padding(gy_shape, w_shape, x_shape, p: ConvParams):
     """Padding that turns the stride-1 input gradient into a plain convolution of ``gy``, or
     None when that does not apply (strided or grouped, or padding wider than the kernel)."""
-    if p.stride != (1, 1) or p.groups != 1:
+    nd = len(p.stride)
+    if any(s != 1 for s in p.stride) or p.groups != 1:
         return None
     pads = []
-    for axis in range(2):
+    for axis in range(nd):
         k, d = w_shape[2 + axis], p.dilation[axis]
         span = d * (k - 1)
         before = span - p.padding[axis][0]
@@ -218,28 +240,29 @@ def _full_conv_padding(gy_shape, w_shape, x_shape, p: ConvParams):
 
 def conv2d_weight_grad_array(x, gy, w_shape, p: ConvParams):
     xp = array_module(x)
-    o, cg, kh, kw = w_shape
-    oh, ow = gy.shape[2:]
+    o, cg = w_shape[:2]
+    kernel = tuple(w_shape[2:])
+    out = gy.shape[2:]
     xpad = to_nhwc(x, p.padding)
     rows = _rows_nhwc(gy)
     if p.groups == 1:
-        cols = im2col_nhwc(xpad, kh, kw, oh, ow, p.stride, p.dilation)
-        # (O, kh*kw*C): one GEMM summing over the batch; OpenBLAS runs this tall-skinny
+        cols = im2col_nhwc(xpad, kernel, out, p.stride, p.dilation)
+        # (O, prod(k)*C): one GEMM summing over the batch; OpenBLAS runs this tall-skinny
         # product 1.2-1.5x faster as (cols.T @ rows).T than as rows.T @ cols.
         dw = (cols.T @ rows).T
     else:
         og = o // p.groups
-        dw = xp.empty((o, kh * kw * cg), dtype=x.dtype)
+        dw = xp.empty((o, math.prod(kernel) * cg), dtype=x.dtype)
         for g, cs in enumerate(_group_slices(x.shape[1], p.groups)):
-            cols = im2col_nhwc(xpad[..., cs], kh, kw, oh, ow, p.stride, p.dilation)
+            cols = im2col_nhwc(xpad[..., cs], kernel, out, p.stride, p.dilation)
             xp.matmul(rows[:, g * og : (g + 1) * og].T, cols, out=dw[g * og : (g + 1) * og])
-    return xp.ascontiguousarray(dw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
+    return xp.ascontiguousarray(dw.reshape((o,) + kernel + (cg,)).transpose(_to_first(len(kernel))))
 
 
 class Conv2d(Function):
-    """conv(x, w) (+ bias). The bias is added to the GEMM's (rows, O) output, where a row
-    broadcast is cheap; as a separate broadcast add on the channels-last result, forward and
-    backward each cost more than a small convolution's GEMM."""
+    """conv(x, w) (+ bias), any number of spatial dims. The bias is added to the GEMM's
+    (rows, O) output, where a row broadcast is cheap; as a separate broadcast add on the
+    channels-last result, forward and backward each cost more than a small convolution's GEMM."""
 
     @staticmethod
     def forward(ctx, x, w, bias, params):
@@ -259,8 +282,17 @@ class Conv2d(Function):
                 rows = _rows_nhwc(gy)
                 gb = ones_vector(rows.shape[0], rows) @ rows
             else:
-                gb = B.sum(gy, (0, 2, 3))
+                gb = B.sum(gy, (0,) + tuple(range(2, len(gy.shape))))
         return gx, gw, gb, None
+
+
+def _conv_to(y, shape):
+    """A convolution's output cropped to ``shape``: an output_padding wider than the stride (a
+    transposed convolution) adds input positions that no forward window reached, whose
+    convolution outputs have no counterpart."""
+    if tuple(y.shape) == tuple(shape):
+        return y
+    return y[(slice(None), slice(None)) + tuple(slice(0, s) for s in shape[2:])]
 
 
 class ConvInput(Function):
@@ -276,7 +308,7 @@ class ConvInput(Function):
     def backward(ctx, gx):
         gy, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        d_gy = B.call(Conv2d, gx, w, None, ctx.params) if need[0] else None
+        d_gy = _conv_to(B.call(Conv2d, gx, w, None, ctx.params), gy.shape) if need[0] else None
         d_w = B.call(ConvWeight, gx, gy, w.shape, ctx.params) if need[1] else None
         return d_gy, d_w, None, None
 
@@ -295,20 +327,21 @@ class ConvWeight(Function):
         x, gy = ctx.saved_tensors
         need = ctx.needs_input_grad
         d_x = B.call(ConvInput, gy, gw, x.shape, ctx.params) if need[0] else None
-        d_gy = B.call(Conv2d, x, gw, None, ctx.params) if need[1] else None
+        d_gy = _conv_to(B.call(Conv2d, x, gw, None, ctx.params), gy.shape) if need[1] else None
         return d_x, d_gy, None, None
 
 
 # ---------------------------------------------------------------------------- pooling
 def _pool_geometry(shape, kernel, stride, padding, dilation, ceil_mode):
-    h, w = shape[-2:]
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    oh = output_size(h, kh, sh, ph, ph, dh, ceil_mode)
-    ow = output_size(w, kw, sw, pw, pw, dw, ceil_mode)
-    # ceil_mode may need extra padding on the bottom/right so every window fits.
-    eh = max((oh - 1) * sh + dh * (kh - 1) + 1 - (h + 2 * ph), 0)
-    ew = max((ow - 1) * sw + dw * (kw - 1) + 1 - (w + 2 * pw), 0)
-    return oh, ow, ((ph, ph + eh), (pw, pw + ew))
+    """(output sizes, ((before, after), ...) padding) of a pooling over the trailing len(kernel) dims."""
+    out, pads = [], []
+    for size, k, s, p, d in zip(shape[-len(kernel) :], kernel, stride, padding, dilation):
+        o = output_size(size, k, s, p, p, d, ceil_mode)
+        # ceil_mode may need extra padding at the end so every window fits.
+        extra = max((o - 1) * s + d * (k - 1) + 1 - (size + 2 * p), 0)
+        out.append(o)
+        pads.append((p, p + extra))
+    return tuple(out), tuple(pads)
 
 
 def is_channels_last(a) -> bool:
@@ -323,34 +356,36 @@ def zeros_like_layout(like, shape):
     return array_module(like).zeros(shape, dtype=like.dtype)
 
 
-def _kernel_slices(kernel, stride, dilation, oh: int, ow: int):
-    """(position, (row slice, col slice)) of every kernel offset: the strided plane of input
-    values that offset sees across all output positions."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
-            yield i * kw + j, (Ellipsis, rows, cols)
+def _kernel_slices(kernel, stride, dilation, out):
+    """(position, index) of every kernel offset: the strided block of input values that offset
+    sees across all output positions, as an index into the padded (N, C, *S) array."""
+    for pos, _, sl in _offset_slices(kernel, stride, dilation, out):
+        yield pos, (Ellipsis,) + sl
+
+
+def _padded_shape(shape, pads) -> tuple:
+    nd = len(pads)
+    return tuple(shape[:-nd]) + tuple(s + b + a for s, (b, a) in zip(shape[-nd:], pads))
 
 
 class MaxPool2d(Function):
-    """Running maximum over the kernel offsets: kh*kw strided passes, no window copies. The
-    first maximum wins, as in torch; windows holding NaN take the exact (slower) path. On a
-    GPU (where the NaN test would wait for the device) the exact path is the only one: a max
-    and an argmax reduction over the windows."""
+    """Running maximum over the kernel offsets (any number of spatial dims): prod(k) strided
+    passes, no window copies. The first maximum wins, as in torch; windows holding NaN take the
+    exact (slower) path. On a GPU (where the NaN test would wait for the device) the exact path
+    is the only one: a max and an argmax reduction over the windows."""
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, return_indices):
         arr = x._data
         backend = backend_of(arr)
         xp = backend.xp
-        oh, ow, pads = _pool_geometry(arr.shape, kernel, stride, padding, dilation, ceil_mode)
+        out, pads = _pool_geometry(arr.shape, kernel, stride, padding, dilation, ceil_mode)
         fill = -numpy.inf if arr.dtype.kind == "f" else numpy.iinfo(arr.dtype).min
         xpad = pad_array(arr, pads, fill)
         n, c = arr.shape[:2]
+        flat = (n, c, -1) + out
         if backend.checks_values:
-            slices = list(_kernel_slices(kernel, stride, dilation, oh, ow))
+            slices = list(_kernel_slices(kernel, stride, dilation, out))
             best = xpad[slices[0][1]].copy(order="K")  # keep the input's (channels-last) layout
             arg = xp.zeros_like(best, dtype=numpy.int16)
             for pos, sl in slices[1:]:
@@ -359,21 +394,17 @@ class MaxPool2d(Function):
                 xp.maximum(best, v, out=best)
                 arg += better * numpy.int16(pos) - better * arg  # arg = where(better, pos, arg)
             if arr.dtype.kind == "f" and xp.isnan(best).any():
-                win = windows(xpad, kernel[0], kernel[1], oh, ow, stride, dilation).reshape(n, c, -1, oh, ow)
+                win = windows(xpad, kernel, out, stride, dilation).reshape(flat)
                 arg = xp.argmax(win, axis=2).astype(numpy.int16)  # argmax returns the first NaN
         else:
-            win = windows(xpad, kernel[0], kernel[1], oh, ow, stride, dilation).reshape(n, c, -1, oh, ow)
+            win = windows(xpad, kernel, out, stride, dilation).reshape(flat)
             best = win.max(axis=2)  # NaN propagates, as in torch
             arg = xp.argmax(win, axis=2).astype(numpy.int16)  # the first maximum (or NaN) wins
-        ctx.geometry = (arr.shape, kernel, stride, dilation, pads, oh, ow)
+        ctx.geometry = (arr.shape, tuple(kernel), tuple(stride), tuple(dilation), pads, out)
         ctx.arg = arg
         if not return_indices:
             return best
-        # Flat index of each maximum in the (unpadded) input plane, as torch's return_indices.
-        ki, kj = xp.divmod(arg.astype(numpy.int64), kernel[1])
-        rows = xp.arange(oh)[:, None] * stride[0] + ki * dilation[0] - pads[0][0]
-        cols = xp.arange(ow)[None, :] * stride[1] + kj * dilation[1] - pads[1][0]
-        indices = rows * arr.shape[3] + cols
+        indices = _flat_indices(xp, arg, arr.shape, kernel, stride, dilation, pads, out)
         ctx.mark_non_differentiable(indices)
         return best, indices
 
@@ -382,24 +413,39 @@ class MaxPool2d(Function):
         return B.call(MaxPool2dBackward, gy, ctx.arg, ctx.geometry), None, None, None, None, None, None
 
 
+def _flat_indices(xp, arg, shape, kernel, stride, dilation, pads, out):
+    """Flat index of each window's maximum in the (unpadded) input plane, as torch's return_indices."""
+    nd = len(kernel)
+    rest = arg.astype(numpy.int64)
+    offsets = []
+    for k in reversed(kernel):
+        rest, o = xp.divmod(rest, k)
+        offsets.append(o)
+    offsets.reverse()
+    index = 0
+    for i in range(nd):
+        pos = xp.arange(out[i]).reshape((-1,) + (1,) * (nd - 1 - i)) * stride[i] + offsets[i] * dilation[i] - pads[i][0]
+        index = index * shape[2 + i] + pos
+    return index
+
+
 class MaxPool2dBackward(Function):
     """Routes each output gradient to its window's maximum; its own backward picks those entries."""
 
     @staticmethod
     def forward(ctx, gy, arg, geometry):
-        shape, kernel, stride, dilation, pads, oh, ow = geometry
+        shape, kernel, stride, dilation, pads, out = geometry
         ctx.arg = arg
         ctx.geometry = geometry
         g = gy._data
         xp = array_module(g)
-        n, c = g.shape[:2]
         if is_channels_last(arg) != is_channels_last(g):  # one small copy beats mixed-layout passes
             g = g.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2) if is_channels_last(arg) else xp.array(g, order="C")
-        padded = zeros_like_layout(arg, (n, c, shape[2] + pads[0][0] + pads[0][1], shape[3] + pads[1][0] + pads[1][1]))
+        padded = zeros_like_layout(arg, _padded_shape(shape, pads))
         padded = padded.astype(g.dtype, copy=False)
         # Windows that do not overlap write each input position at most once: a plain multiply.
         disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel))
-        for pos, sl in _kernel_slices(kernel, stride, dilation, oh, ow):
+        for pos, sl in _kernel_slices(kernel, stride, dilation, out):
             view = padded[sl]
             if disjoint:
                 xp.multiply(g, arg == pos, out=view)
@@ -417,15 +463,15 @@ class _PickAtArg(Function):
 
     @staticmethod
     def forward(ctx, x, arg, geometry):
-        shape, kernel, stride, dilation, pads, oh, ow = geometry
+        shape, kernel, stride, dilation, pads, out = geometry
         ctx.arg = arg
         ctx.geometry = geometry
         xpad = pad_array(x._data, pads)
         xp = array_module(xpad)
-        out = xp.zeros(arg.shape, dtype=x._data.dtype)
-        for pos, sl in _kernel_slices(kernel, stride, dilation, oh, ow):
-            xp.copyto(out, xpad[sl], where=arg == pos)
-        return out
+        res = xp.zeros(arg.shape, dtype=x._data.dtype)
+        for pos, sl in _kernel_slices(kernel, stride, dilation, out):
+            xp.copyto(res, xpad[sl], where=arg == pos)
+        return res
 
     @staticmethod
     def backward(ctx, g):
@@ -437,34 +483,34 @@ def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, d
     an array of array module ``xp``."""
     if divisor_override:
         return float(divisor_override)
-    h, w = shape[-2:]
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    oh, ow, _ = _pool_geometry(shape, kernel, stride, padding, (1, 1), ceil_mode)
-
-    def counts(size, k, s, p, o):
+    nd = len(kernel)
+    out, _ = _pool_geometry(shape, kernel, stride, padding, (1,) * nd, ceil_mode)
+    total = 1
+    for i, (size, k, s, p, o) in enumerate(zip(shape[-nd:], kernel, stride, padding, out)):
         start = xp.arange(o) * s - p
         end = xp.minimum(start + k, size + p)
-        full = end - start
-        if count_include_pad:
-            return full
-        return xp.minimum(end, size) - xp.maximum(start, 0)
+        count = end - start if count_include_pad else xp.minimum(end, size) - xp.maximum(start, 0)
+        total = total * count.reshape((-1,) + (1,) * (nd - 1 - i))
+    return total.astype(dtype)
 
-    ch = counts(h, kh, sh, ph, oh)
-    cw = counts(w, kw, sw, pw, ow)
-    return (ch[:, None] * cw[None, :]).astype(dtype)
+
+def _window_mean(arr, geometry):
+    shape, kernel, stride, pads, out, divisor = geometry
+    win = windows(pad_array(arr, pads), kernel, out, stride, (1,) * len(kernel))
+    return (win.sum(axis=tuple(range(2, 2 + len(kernel)))) / divisor).astype(arr.dtype, copy=False)
 
 
 class AvgPool2d(Function):
+    """Average pooling over any number of spatial dims."""
+
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
         arr = x._data
-        oh, ow, pads = _pool_geometry(arr.shape, kernel, stride, padding, (1, 1), ceil_mode)
-        kh, kw = kernel
-        win = windows(pad_array(arr, pads), kh, kw, oh, ow, stride, (1, 1))
+        out, pads = _pool_geometry(arr.shape, kernel, stride, padding, (1,) * len(kernel), ceil_mode)
         xp = array_module(arr)
         divisor = _avg_divisor(arr.shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override, arr.dtype, xp)
-        ctx.geometry = (arr.shape, kernel, stride, pads, oh, ow, divisor)
-        return (win.sum(axis=(2, 3)) / divisor).astype(arr.dtype, copy=False)
+        ctx.geometry = (arr.shape, tuple(kernel), tuple(stride), pads, out, divisor)
+        return _window_mean(arr, ctx.geometry)
 
     @staticmethod
     def backward(ctx, gy):
@@ -474,13 +520,12 @@ class AvgPool2d(Function):
 class AvgPool2dBackward(Function):
     @staticmethod
     def forward(ctx, gy, geometry):
-        shape, (kh, kw), stride, pads, oh, ow, divisor = geometry
+        shape, kernel, stride, pads, out, divisor = geometry
         ctx.geometry = geometry
         g = (gy._data / divisor).astype(gy._data.dtype, copy=False)
-        n, c = g.shape[:2]
-        cols = array_module(g).broadcast_to(g[:, :, None, None], (n, c, kh, kw, oh, ow))
-        padded = (n, c, shape[2] + pads[0][0] + pads[0][1], shape[3] + pads[1][0] + pads[1][1])
-        return crop(col2im(cols, padded, stride, (1, 1)), pads, shape)
+        nd = len(kernel)
+        cols = array_module(g).broadcast_to(g[(slice(None), slice(None)) + (None,) * nd], g.shape[:2] + kernel + out)
+        return crop(col2im(cols, _padded_shape(shape, pads), stride, (1,) * nd), pads, shape)
 
     @staticmethod
     def backward(ctx, ggx):
@@ -492,24 +537,26 @@ class _AvgPoolAgain(Function):
 
     @staticmethod
     def forward(ctx, x, geometry):
-        shape, kernel, stride, pads, oh, ow, divisor = geometry
         ctx.geometry = geometry
-        win = windows(pad_array(x._data, pads), kernel[0], kernel[1], oh, ow, stride, (1, 1))
-        return (win.sum(axis=(2, 3)) / divisor).astype(x._data.dtype, copy=False)
+        return _window_mean(x._data, geometry)
 
     @staticmethod
     def backward(ctx, g):
         return B.call(AvgPool2dBackward, g, ctx.geometry), None
 
 
-def pair(v, name: str = "value") -> tuple:
+def ntuple(v, n: int, name: str = "value") -> tuple:
+    """``v`` (an int, a Tensor or a sequence of 1 or n ints) as an n-tuple of ints."""
     if isinstance(v, Tensor):
         v = v.tolist()
     if isinstance(v, (tuple, list)):
         if len(v) == 1:
-            return (int(v[0]), int(v[0]))
-        if len(v) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
-        return (int(v[0]), int(v[1]))
-    return (int(v), int(v))
+            return (int(v[0]),) * n
+        if len(v) != n:
+            raise ValueError(f"{name} must be an int or {'a pair' if n == 2 else f'a tuple of {n}'} ints, got {v}")
+        return tuple(int(e) for e in v)
+    return (int(v),) * n
 
+
+def pair(v, name: str = "value") -> tuple:
+    return ntuple(v, 2, name)

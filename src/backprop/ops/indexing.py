@@ -8,6 +8,8 @@ scatters the gradient back with accumulation (repeated indices add up).
 
 from __future__ import annotations
 
+import math
+
 import numpy
 
 from .. import _dtype, return_types
@@ -912,7 +914,11 @@ def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_n
     if interpolation == "midpoint":
         out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * 0.5
     elif interpolation == "linear":
-        out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * _make((ranks - lo).astype(arr.dtype))
+        if isinstance(q, Tensor) and q.requires_grad:  # the fraction depends on q: q gets a gradient
+            frac = q.reshape(-1) * _make((xp.maximum(count, 1) - 1).astype(arr.dtype)) - _make(lo.astype(arr.dtype))
+        else:
+            frac = _make((ranks - lo).astype(arr.dtype))
+        out = lo_v + (gather(ordered, -1, _make(hi)) - lo_v) * frac
     else:
         out = lo_v
     undefined = (count == 0) if ignore_nan else (nans > 0)
@@ -1038,6 +1044,108 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
         raise RuntimeError(f"torch.histc: max must be larger than min, but got min {lo} max {hi}")
     counts, _ = array_module(arr).histogram(arr.reshape(-1), bins=bins, range=(lo, hi))
     return _make(counts.astype(arr.dtype))
+
+
+def _histogram_edges(column, bins, lo_hi, dim: int, op: str):
+    """The bin edges of one dimension: a given edges tensor, or ``bins + 1`` evenly spaced edges
+    over ``lo_hi`` (the data's range when None; widened by 0.5 each side when it is one point)."""
+    xp = array_module(column)
+    if isinstance(bins, Tensor):
+        return bins._data.astype(column.dtype, copy=False)
+    if bins <= 0:
+        raise RuntimeError(f"{op}: bins must be > 0, but got {bins} for dimension {dim}")
+    if lo_hi is None:
+        lo, hi = (float(column.min()), float(column.max())) if column.size else (0.0, 1.0)
+    else:
+        lo, hi = float(lo_hi[0]), float(lo_hi[1])
+        if lo > hi:
+            raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {lo:g} max {hi:g} for dimension {dim}")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise RuntimeError(f"torch.histogramdd: dimension {dim}'s range [{lo:g}, {hi:g}] is not finite")
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    # evenly spaced from both ends (as linspace), in float64, then the input's dtype
+    i = numpy.arange(bins + 1, dtype=numpy.float64)
+    step = (hi - lo) / bins
+    edges = numpy.where(i < (bins + 1) / 2, lo + i * step, hi - (bins - i) * step)
+    return xp.asarray(edges.astype(column.dtype))
+
+
+def _histogram_check(input: Tensor, weight, op: str) -> None:
+    if input._data.dtype.kind != "f":
+        from .elementwise import _TORCH_TYPE_NAMES
+
+        raise NotImplementedError(f'"histogramdd" not implemented for \'{_TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
+    if weight is not None and weight._data.shape != input._data.shape[: weight._data.ndim]:
+        raise RuntimeError(f"{op}: expected weight to have the same shape as the input's samples")
+
+
+def _bin_counts(data, edges: list, weight, density: bool):
+    """Counts (or weight sums) of the rows of ``data`` (N, D) in the cells of the edges per
+    dimension: x is in bin j when edges[j] <= x < edges[j + 1], the last bin including its right
+    edge; rows outside the edges in any dimension are not counted."""
+    xp = array_module(data)
+    n, d = data.shape
+    flat = xp.zeros(n, dtype=numpy.int64)
+    inside = xp.ones(n, dtype=bool)
+    sizes = []
+    for i, e in enumerate(edges):
+        col = data[:, i]
+        bins = e.shape[0] - 1
+        sizes.append(bins)
+        inside &= (col >= e[0]) & (col <= e[-1])
+        pos = xp.clip(xp.searchsorted(e, col, side="right") - 1, 0, bins - 1)
+        flat = flat * bins + pos
+    w = inside.astype(data.dtype) if weight is None else xp.where(inside, weight.reshape(-1), 0).astype(data.dtype)
+    cells = math.prod(sizes)
+    hist = xp.bincount(flat, weights=w, minlength=cells)[:cells].astype(data.dtype).reshape(sizes)
+    if density:
+        volume = xp.ones((), dtype=data.dtype)
+        for i, e in enumerate(edges):
+            shape = [1] * d
+            shape[i] = -1
+            volume = volume * xp.diff(e).reshape(shape)
+        with backend_of(data).errstate(invalid="ignore", divide="ignore"):  # no samples: NaN, as torch
+            hist = hist / (hist.sum() * volume)
+    return hist.astype(data.dtype, copy=False)
+
+
+def histogram(input: Tensor, bins=100, *, range=None, weight: Tensor | None = None, density: bool = False):  # noqa: A002
+    """(hist, bin_edges): counts (or ``weight`` sums; a density when ``density``) of ``input``'s
+    elements in ``bins`` equal bins over ``range`` (the data's range by default) or between
+    the edges of a ``bins`` tensor. Values outside are ignored; the last bin includes its
+    right edge. Not differentiable."""
+    _histogram_check(input, weight, "torch.histogram")
+    if isinstance(bins, Tensor) and bins._data.ndim != 1:
+        raise RuntimeError(f"torch.histogram(): bins tensor should have one dimension, but got {bins._data.ndim} dimensions")
+    arr = input._data.reshape(-1, 1)
+    edges = _histogram_edges(arr[:, 0], bins, range, 0, "torch.histogram()")
+    w = weight._data if weight is not None else None
+    hist = _bin_counts(arr, [edges], w, density)
+    return return_types.histogram(_make(hist), _make(edges))
+
+
+def histogramdd(input: Tensor, bins, *, range=None, weight: Tensor | None = None, density: bool = False):  # noqa: A002
+    """(hist, bin_edges): the D-dimensional histogram of the rows of ``input`` (..., D).
+    ``bins``: an int, one int per dimension, or one edges tensor per dimension; ``range``:
+    ``[min_0, max_0, min_1, max_1, ...]``. Not differentiable."""
+    _histogram_check(input, weight, "torch.histogramdd")
+    if input._data.ndim < 1:
+        raise RuntimeError("torch.histogramdd: input tensor should have at least 1 dimension")
+    d = input._data.shape[-1]
+    data = input._data.reshape(-1, d)
+    per_dim = list(bins) if isinstance(bins, (list, tuple)) else [bins] * d
+    if len(per_dim) != d:
+        raise RuntimeError(f"torch.histogramdd: expected {d} sequences of bin edges for each of the {d} dimensions of the input")
+    if range is not None and len(range) != 2 * d:
+        raise RuntimeError(f"torch.histogramdd: for a {d}-dimensional histogram range should have {2 * d} elements")
+    edges = [
+        _histogram_edges(data[:, i], b, None if range is None else range[2 * i : 2 * i + 2], i, "torch.histogramdd")
+        for i, b in enumerate(per_dim)
+    ]
+    w = weight._data if weight is not None else None
+    hist = _bin_counts(data, edges, w, density)
+    return return_types.histogramdd(_make(hist), tuple(_make(e) for e in edges))
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False):

@@ -13,6 +13,8 @@ their ``grad_fn`` lazily from the base when next used (``regenerate_view``).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy
 
 from .._backend import array_module, backend_of, is_array, move
@@ -60,6 +62,40 @@ def write(t: Tensor, values, op: str = "in-place operation") -> None:
             ) from None
         raise RuntimeError(f"{op}: {exc}") from None
     t._version_counter[0] += 1
+
+
+def write_out(result: Tensor, out: Tensor | None, op: str, inputs: tuple = ()) -> Tensor:
+    """The ``out=`` argument of every op, as torch handles it: ``result`` written into ``out``
+    (resized to the result's shape, with torch's warning when it held elements), after torch's
+    checks: no autograd through ``out=``, a result dtype ``out`` can hold, and -- for ops that
+    read ``inputs`` while writing -- no memory shared with them."""
+    if out is None:
+        return result
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if _state.enabled and (result._requires_grad or out._requires_grad):
+        raise RuntimeError(
+            f"{op}(): functions with out=... arguments don't support automatic differentiation, but one of the "
+            "arguments requires grad."
+        )
+    _check_castable(result.dtype, out, op)
+    for t in inputs:
+        if isinstance(t, Tensor) and type(t._data) is type(out._data) and array_module(out._data).shares_memory(t._data, out._data):
+            raise RuntimeError(
+                "unsupported operation: some elements of the input tensor and the written-to tensor refer to a single "
+                "memory location. Please clone() the tensor before performing the operation."
+            )
+    if out._data.shape != result._data.shape:
+        if out._data.size:
+            warnings.warn(
+                f"An output with one or more elements was resized since it had shape {list(out._data.shape)}, which "
+                f"does not match the required output shape {list(result._data.shape)}. This behavior is deprecated.",
+                UserWarning,
+                stacklevel=3,
+            )
+        out._data = array_module(out._data).empty(result._data.shape, dtype=out._data.dtype)
+    write(out, result._data.astype(out._data.dtype, copy=False), op)
+    return out
 
 
 def _check_castable(result_dtype, t: Tensor, op: str) -> None:

@@ -190,8 +190,16 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 ger = outer
 
 
+def _integral_scalars(prod: Tensor, alpha, beta) -> tuple:
+    """With integer tensors torch casts ``alpha``/``beta`` to the integer dtype (truncating)."""
+    if prod._data.dtype.kind in "iu":
+        return int(alpha), int(beta)
+    return alpha, beta
+
+
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
     prod = mm(mat1, mat2)
+    alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
         prod = prod * alpha
     return prod + (input if beta == 1 else input * beta)
@@ -199,6 +207,7 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     prod = bmm(batch1, batch2)
+    alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
         prod = prod * alpha
     return prod + (input if beta == 1 else input * beta)
@@ -206,9 +215,51 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
 
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
     prod = mv(mat, vec)
+    alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
         prod = prod * alpha
     return prod + (input if beta == 1 else input * beta)
+
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``input`` broadcasts; ignored when beta is 0)."""
+    prod = bmm(batch1, batch2).sum(0)
+    if _dtype.result_type(input, prod) is not _dtype.bool_ and not _dtype.result_type(input, prod).is_floating_point:
+        beta, alpha = int(beta), int(alpha)  # torch truncates the scalars of an integral addbmm
+    return _scaled_sum(input, prod, beta, alpha, out)
+
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
+    """``beta * input + alpha * outer(vec1, vec2)`` (``input`` broadcasts; ignored when beta is 0)."""
+    if vec1._data.ndim != 1 or vec2._data.ndim != 1:
+        raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {vec1._data.ndim}-D" if vec1._data.ndim != 1
+                           else f"addr: Expected 1-D argument vec2, but got {vec2._data.ndim}-D")
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha, out)
+
+
+def _scaled_sum(input: Tensor, prod: Tensor, beta, alpha, out) -> Tensor:
+    """``beta * input + alpha * prod`` in the promoted dtype; bool tensors take bool scalars (and/or)."""
+    from .elementwise import logical_or
+
+    target = _dtype.result_type(input, prod)
+    if target is _dtype.bool_:
+        if isinstance(beta, float) or isinstance(alpha, float):
+            raise RuntimeError("Boolean beta only supported for Boolean results.")
+        result = prod if alpha else prod ^ prod
+        if beta:
+            result = logical_or(input.expand(prod.shape), result)
+    else:
+        if not target.is_floating_point and (isinstance(beta, float) or isinstance(alpha, float)):
+            raise RuntimeError("For integral input tensors, argument beta must not be a floating point number.")
+        prod = prod if prod.dtype is target else prod.to(target)
+        result = prod * alpha if alpha != 1 else prod
+        if beta != 0:
+            inp = input if input.dtype is target else input.to(target)
+            result = result + (inp if beta == 1 else inp * beta)
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result
 
 
 # ---------------------------------------------------------------------------- einsum
@@ -367,6 +418,13 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
             f"linalg.cross: inputs must have the same number of dimensions (got {shape_str(a._data.shape)} and "
             f"{shape_str(b._data.shape)})"
         )
+    if dim is not None:
+        nd = a._data.ndim
+        if not -nd <= dim < nd:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})")
+        sa, sb = a._data.shape[dim], b._data.shape[dim]
+        if sa != 3 or sb != 3:
+            raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {sa} and {sb}")
     a, b = broadcast_tensors(a, b)
     shape = a._data.shape
     if dim is None:
@@ -412,7 +470,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
     from .reduction import sum as sum_
 
     if input._data.ndim > 2:
-        raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with {input._data.ndim} dimensions")
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with {input._data.ndim} dimensions")
     x = input.reshape(1, -1) if input._data.ndim < 2 else input
     if x._data.dtype.kind != "f":
         x = x.to(_dtype.get_default_dtype())
@@ -438,16 +496,17 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
         avg = sum_(x, 1, keepdim=True) / max(n_obs, 1)
         norm = w_sum - correction
     else:
-        w = w.to(x.dtype)
+        # Weight sums stay in the weights' dtype (as torch's) and the normalizer stays a Tensor:
+        # it depends on the weights, so it carries their gradient.
         w_sum_t = sum_(w)
-        w_sum = float(w_sum_t.item())
         avg = div(sum_(mul(x, w), 1, keepdim=True), w_sum_t)
         if correction == 0:
-            norm = w_sum
+            norm_t = w_sum_t
         elif aweights is None:
-            norm = w_sum - correction
+            norm_t = sub(w_sum_t, correction)
         else:
-            norm = w_sum - correction * float(sum_(mul(w, aweights.to(x.dtype))).item()) / w_sum
+            norm_t = sub(w_sum_t, div(mul(sum_(mul(w, aweights)), correction), w_sum_t))
+        norm = float(norm_t.item())
     centered = sub(x, avg)
     weighted = centered if w is None else mul(centered, w)
     out = matmul(weighted, centered.mT)
@@ -458,7 +517,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
             stacklevel=2,
         )
         return mul(out, float("inf")).squeeze() if x._data.shape[0] == 1 else mul(out, float("inf"))
-    out = div(out, norm)
+    out = div(out, norm if w is None else norm_t)
     return out.squeeze() if input._data.ndim < 2 or x._data.shape[0] == 1 else out
 
 

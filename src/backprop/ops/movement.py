@@ -225,12 +225,12 @@ def movedim(input: Tensor, source, destination) -> Tensor:
     dst = (destination,) if isinstance(destination, int) else tuple(destination)
     if len(src) != len(dst):
         raise RuntimeError(
-            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain the same number of "
-            f"dims as destination ({list(dst)} dims)"
+            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain the same number "
+            f"of dims as destination ({list(dst)} dims)"
         )
     src = [normalize_dim(s, ndim, "movedim") for s in src]
     dst = [normalize_dim(d, ndim, "movedim") for d in dst]
-    for name, given, dims in (("source", source, src), ("destination", destination, dst)):
+    for name, dims, given in (("source", src, source), ("destination", dst, destination)):
         if len(set(dims)) != len(dims):
             raise RuntimeError(f"movedim: repeated dim in `{name}` ({list(given) if not isinstance(given, int) else [given]})")
     order = [d for d in range(ndim) if d not in src]
@@ -347,12 +347,14 @@ def basic_index(input: Tensor, index: tuple) -> Tensor:
 def narrow(input: Tensor, dim: int, start, length: int) -> Tensor:
     if input._data.ndim == 0:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
-    if isinstance(start, Tensor) and (start._data.ndim != 0 or start._data.dtype.kind not in "iu"):
-        raise RuntimeError("start must be an 0-dim integral Tensor.")
     d = normalize_dim(dim, input._data.ndim, "narrow")
     size = input._data.shape[d]
+    if isinstance(start, Tensor):
+        if start._data.ndim != 0 or start._data.dtype.kind not in "iu":
+            raise RuntimeError("start must be an 0-dim integral Tensor.")
+        start = start.item()
     start = int(start)
-    if not -size <= start <= size:
+    if start < -size or start > size:
         raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
     if start < 0:
         start += size
@@ -438,14 +440,13 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
 def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
     d = normalize_dim(dim, input._data.ndim, "tensor_split")
     size = input._data.shape[d]
-    if isinstance(indices_or_sections, Tensor):
-        spec = indices_or_sections
-        if spec._data.dtype.kind not in "iu":
-            raise RuntimeError(f"tensor_split expected tensor_indices_or_sections to have integer dtype, but got {spec.dtype}")
-        if spec._data.ndim > 1:
-            raise RuntimeError("tensor_split expected tensor_indices_or_sections to be a zero-dimensional or one-dimensional tensor, but got a tensor with " f"{spec._data.ndim} dims")
-        host = backend_of(spec._data).to_host(spec._data)
-        indices_or_sections = int(host) if host.ndim == 0 else [int(i) for i in host]
+    if isinstance(indices_or_sections, Tensor):  # a 0-d tensor is a count of sections, a 1-d one indices
+        if indices_or_sections._data.dtype.kind not in "iu" or indices_or_sections._data.ndim > 1:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to have integer dtype and be 0-D or 1-D, but got "
+                f"{indices_or_sections.dtype} of {indices_or_sections._data.ndim}-D"
+            )
+        indices_or_sections = indices_or_sections.tolist()
     if isinstance(indices_or_sections, int):
         n = indices_or_sections
         if n <= 0:
@@ -571,12 +572,42 @@ def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
 
 
 def hstack(tensors) -> Tensor:
-    tensors = [_at_least_1d(t) for t in _nonempty_list(tensors, "hstack")]
+    if len(tensors) == 0:
+        raise RuntimeError("hstack expects a non-empty TensorList")
+    tensors = [atleast_1d(t) for t in tensors]
     return cat(tensors, 0 if tensors[0]._data.ndim == 1 else 1)
 
 
 def vstack(tensors) -> Tensor:
-    return cat([_at_least_2d(t) for t in _nonempty_list(tensors, "vstack")], 0)
+    if len(tensors) == 0:
+        raise RuntimeError("vstack expects a non-empty TensorList")
+    return cat([atleast_2d(t) for t in tensors], 0)
+
+
+def _each(fn, tensors: tuple):
+    """``atleast_*d`` of one tensor, or of several (given as arguments or one sequence): a tuple."""
+    if len(tensors) == 1 and isinstance(tensors[0], Tensor):
+        return fn(tensors[0])
+    if len(tensors) == 1:
+        tensors = tuple(tensors[0])
+    return tuple(fn(t) for t in tensors)
+
+
+def _atleast_1d(t: Tensor) -> Tensor:
+    return reshape(t, (1,)) if t._data.ndim == 0 else t
+
+
+def _atleast_2d(t: Tensor) -> Tensor:
+    t = _atleast_1d(t)
+    return unsqueeze(t, 0) if t._data.ndim == 1 else t
+
+
+def atleast_1d(*tensors):
+    return _each(_atleast_1d, tensors)
+
+
+def atleast_2d(*tensors):
+    return _each(_atleast_2d, tensors)
 
 
 # ---------------------------------------------------------------------------- copies
@@ -710,7 +741,9 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
     n_dims = 0 if dims is None else 1 if isinstance(dims, int) else len(dims)
     if n_shifts == 0:
         raise RuntimeError("`shifts` required")
-    if dims is None and n_shifts > 1 or dims is not None and n_shifts != n_dims:
+    if dims is None and n_shifts == 1 and not isinstance(shifts, int):
+        shifts = shifts[0]
+    elif n_dims != n_shifts and not (dims is None and n_shifts == 1):
         raise RuntimeError(f"shifts and dimensions must align. shifts: {n_shifts}, dims:{n_dims}")
     if dims is None:
         flat = reshape(input, (-1,))
@@ -819,17 +852,17 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
-    """Matrices (in dims ``dim1``, ``dim2`` of the result) with the last dim of ``input`` on
-    their ``offset``-th diagonal."""
-    nd = input._data.ndim + 1
-    d1, d2 = normalize_dim(dim1, nd, "diag_embed"), normalize_dim(dim2, nd, "diag_embed")
+    """Matrices (in dims ``dim1``, ``dim2`` of the result) with the last dim of ``input`` on a diagonal."""
+    out_ndim = input._data.ndim + 1
+    d1, d2 = normalize_dim(dim1, out_ndim, "diag_embed"), normalize_dim(dim2, out_ndim, "diag_embed")
     if d1 == d2:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     n = input._data.shape[-1] + builtins.abs(offset)
-    rest = list(input._data.shape[:-1])
-    shape = []
-    for i in range(nd):
-        shape.append(n if i in (d1, d2) else rest.pop(0))
+    batch = list(input._data.shape[:-1])
+    shape = [0] * out_ndim
+    rest = iter(batch)
+    for d in range(out_ndim):
+        shape[d] = n if d in (d1, d2) else next(rest)
     return DiagonalScatter.apply(input, tuple(shape), int(offset), d1, d2)
 
 
@@ -863,10 +896,9 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
 
 
 def _split_along(input: Tensor, indices_or_sections, dim: int, name: str, min_dims: int) -> tuple:
-    if not isinstance(indices_or_sections, (int, list, tuple, Tensor)) or isinstance(indices_or_sections, bool):
+    if not isinstance(indices_or_sections, (int, list, tuple, Tensor)):
         raise TypeError(
-            f"{name}() received an invalid combination of arguments. Expected an int or a sequence of ints, got "
-            f"{type(indices_or_sections).__name__}"
+            f"{name}() received an invalid combination of arguments - got (Tensor, {type(indices_or_sections).__name__})"
         )
     nd = input._data.ndim
     if nd < min_dims:
@@ -959,34 +991,7 @@ def block_diag(*tensors) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- stacking helpers, *_copy, scatters, strided views
-def _tensor_args(tensors: tuple, op: str) -> tuple[list, bool]:
-    """``f(t)``, ``f(t1, t2, ...)`` or ``f([t1, t2])``: (the tensors, whether one was given bare)."""
-    if len(tensors) == 1 and isinstance(tensors[0], Tensor):
-        return [tensors[0]], True
-    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
-        tensors = tuple(tensors[0])
-    for t in tensors:
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{op}(): expected Tensor arguments, got {type(t).__name__}")
-    return list(tensors), False
-
-
-def _atleast(tensors: tuple, op: str, fn):
-    ts, single = _tensor_args(tensors, op)
-    outs = tuple(fn(t) for t in ts)
-    return outs[0] if single else outs
-
-
-def _at_least_1d(t: Tensor) -> Tensor:
-    return reshape(t, (1,)) if t._data.ndim == 0 else t
-
-
-def _at_least_2d(t: Tensor) -> Tensor:
-    t = _at_least_1d(t)
-    return unsqueeze(t, 0) if t._data.ndim == 1 else t
-
-
-def _at_least_3d(t: Tensor) -> Tensor:
+def _atleast_3d(t: Tensor) -> Tensor:
     nd = t._data.ndim
     if nd == 0:
         return reshape(t, (1, 1, 1))
@@ -997,19 +1002,9 @@ def _at_least_3d(t: Tensor) -> Tensor:
     return t
 
 
-def atleast_1d(*tensors):
-    """Views with at least one dim (0-d -> shape (1,)); a tuple when given several tensors."""
-    return _atleast(tensors, "atleast_1d", _at_least_1d)
-
-
-def atleast_2d(*tensors):
-    """Views with at least two dims (a leading 1 is added)."""
-    return _atleast(tensors, "atleast_2d", _at_least_2d)
-
-
 def atleast_3d(*tensors):
     """Views with at least three dims: (N,) -> (1, N, 1), (M, N) -> (M, N, 1), as torch."""
-    return _atleast(tensors, "atleast_3d", _at_least_3d)
+    return _each(_atleast_3d, tensors)
 
 
 def _nonempty_list(tensors, op: str) -> list:
@@ -1029,7 +1024,7 @@ def column_stack(tensors, *, out=None) -> Tensor:
 def dstack(tensors, *, out=None) -> Tensor:
     """``atleast_3d`` of each tensor, concatenated along dim 2."""
     tensors = _nonempty_list(tensors, "dstack")
-    return cat([_at_least_3d(t) for t in tensors], 2, out=out)
+    return cat([_atleast_3d(t) for t in tensors], 2, out=out)
 
 
 def _copy_of(view: Tensor) -> Tensor:

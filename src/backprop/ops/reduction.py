@@ -63,6 +63,8 @@ def sum_to_size(input: Tensor, *size) -> Tensor:
     shape = parse_size(size, "sum_to_size")
     if not is_expandable_to(shape, input._data.shape):
         raise RuntimeError(f"sum_to_size: size {list(shape)} is not expandable to size {list(input._data.shape)}")
+    if input._data.dtype == bool and (shape != input._data.shape or not shape):  # bools sum to int64 (size () is sum())
+        input = _make(input._data.astype(numpy.int64))
     return SumToSize.apply(input, shape)
 
 
@@ -91,6 +93,8 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
 def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     from .elementwise import isnan, where
 
+    if input._data.dtype.kind != "f":  # no NaNs to skip: integers and bools sum to int64
+        return sum(input, dim, keepdim, dtype=dtype)
     return sum(where(isnan(input), 0.0, input), dim, keepdim, dtype=dtype)
 
 
@@ -428,7 +432,10 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     if dtype is not None:
         x = x.to(dtype)
     if p == "nuc":
-        raise NotImplementedError("norm(p='nuc') is not supported")
+        from .decompositions import matrix_norm  # decompositions builds on this module
+
+        dims = tuple(range(x._data.ndim)) if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+        return matrix_norm(x, "nuc", dims, keepdim)
     return vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim)
 
 
@@ -466,7 +473,42 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
         return amin(abs_(x), dims, keepdim)
     if ord == 0.0:
         return NormZero.apply(x, dims, keepdim)
-    return sum(abs_(x) ** ord, dims, keepdim) ** (1.0 / ord)
+    return NormP.apply(x, ord, dims, keepdim)
+
+
+class NormP(Function):
+    """The p-norm for p other than 0, 1, 2, +-inf; as torch, its gradient is 0 where the norm
+    is 0 (and, for p < 1, at the zero entries), not the NaN of the chain rule."""
+
+    _array_backward = False
+
+    @staticmethod
+    def forward(ctx, a, p, dims, keepdim):
+        arr = a._data
+        xp = array_module(arr)
+        with backend_of(arr).errstate(divide="ignore", over="ignore", invalid="ignore"):
+            out = xp.sum(xp.abs(arr) ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+        out = xp.asarray(out, dtype=arr.dtype)  # an array (NumPy gives scalars for full reductions), saved as returned
+        ctx.p, ctx.dims, ctx.keepdim = p, dims, keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import abs as abs_
+        from .elementwise import sign, where
+
+        a, out = ctx.saved_tensors
+        p = ctx.p
+        shape = a.shape
+        g = _restore_dims(grad, shape, ctx.dims, ctx.keepdim)
+        norm = _restore_dims(out, shape, ctx.dims, ctx.keepdim)
+        zero_norm = norm == 0
+        safe_norm = where(zero_norm, 1.0, norm)
+        absa = abs_(a)
+        safe_abs = where(a == 0, 1.0, absa)
+        scaled = where(a == 0, 0.0, sign(a) * safe_abs ** (p - 1))  # d|a|^p / (p da)
+        return where(zero_norm, 0.0, scaled * g / safe_norm ** (p - 1)), None, None, None
 
 
 class Cumsum(Function):
@@ -492,6 +534,34 @@ def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     return Cumsum.apply(input, d, np_dtype)
 
 
+def _cumprod_vjp(a, out, grad, d: int):
+    """The gradient of ``out = cumprod(a, d)``: d out_i / d x_k = prod_{j <= i, j != k} x_j (i >= k).
+
+    Before a lane's first zero x_z that is out_i / x_k (out_i is 0 from z on); at z it is the
+    cumprod with x_z read as 1; past z every product holds x_z, so it is x_z times the gradient
+    of that cumprod -- 0, but written so under ``create_graph`` its derivative in x_z is right.
+    """
+    arr = a if B.is_array(a) else a._data
+    zero = arr == 0
+    seen = array_module(arr).cumsum(zero, axis=d)
+    before = seen == 0
+    first = zero & (seen == 1)
+
+    def reverse_cumsum(x):
+        return B.flip(B.cumsum(B.flip(x, (d,)), d), (d,))
+
+    skip = B.where(first, 1, a)  # x_z read as 1
+    skip_out = B.call(Cumprod, skip, d)
+    grad_before = reverse_cumsum(grad * out) / B.where(before, a, 1)
+    grad_first = reverse_cumsum(grad * skip_out)
+    if B.is_array(a) or not bool(zero.any()):
+        grad_past = 0  # exactly 0 as a value; only its derivative needs the product below
+    else:
+        x_z = B.sum(B.where(first, a, 0), (d,), keepdim=True)
+        grad_past = x_z * _cumprod_vjp(skip, skip_out, grad, d)
+    return B.where(before, grad_before, B.where(first, grad_first, grad_past))
+
+
 class Cumprod(Function):
     @staticmethod
     def forward(ctx, a, dim):
@@ -503,56 +573,17 @@ class Cumprod(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # grad_j = sum_{i>=j} g_i * prod_{k<=i, k!=j} a_k. Before a row's first zero this is
-        # revcumsum(g * out)_j / a_j; at the first zero z it is revcumsum(g * out')_z with
-        # out' the cumprod of a with a_z set to 1; after it every product holds a_z: 0.
         a, out = ctx.saved_tensors
-        d = ctx.dim
-        if not B.is_array(a):  # create_graph: the formula differentiable at every order
-            return _cumprod_grad_polynomial(a, grad, d), None
-        arr = a
-        xp = array_module(arr)
-        is_zero = arr == 0
-        zeros_so_far = xp.cumsum(is_zero, axis=d)
-        before = zeros_so_far == 0
-        first = is_zero & (zeros_so_far == 1)
-
-        def revcumsum(x):
-            return B.flip(B.cumsum(B.flip(x, (d,)), d), (d,))
-
-        safe_a = B.where(before, a, B.constant(xp.ones((), dtype=arr.dtype), a))
-        result = revcumsum(grad * out) / safe_a
-        out_skip = B.call(Cumprod, B.where(first, B.constant(xp.ones((), dtype=arr.dtype), a), a), d)
-        at_zero = revcumsum(grad * out_skip)
-        result = B.where(before, result, B.where(first, at_zero, B.constant(xp.zeros((), dtype=arr.dtype), a)))
-        return result, None
-
-
-def _cumprod_grad_polynomial(a: Tensor, grad: Tensor, dim: int) -> Tensor:
-    """cumprod's gradient as the polynomial it is, for graphs that are differentiated again:
-    grad_j = sum_{i>=j} g_i C_ji with C_ji = prod_{k<=i, k!=j} a_k, the cumprod of ``a`` with
-    a_j set to 1 (an n x n cumprod per row: O(n^2), as torch under grad mode)."""
-    from .elementwise import where
-    from .movement import movedim
-
-    x = movedim(a, dim, -1)
-    g = movedim(grad, dim, -1)
-    n = x.shape[-1]
-    xp = array_module(x._data)
-    eye = _make(xp.eye(n, dtype=bool))
-    rows = where(eye, _make(xp.ones((), dtype=x._data.dtype)), x.unsqueeze(-2).expand(*x.shape[:-1], n, n))
-    later = _make(xp.triu(xp.ones((n, n), dtype=x._data.dtype)))  # i >= j
-    products = Cumprod.apply(rows, rows.ndim - 1)
-    return movedim((products * later * g.unsqueeze(-2)).sum(-1), -1, dim)
+        return _cumprod_vjp(a, out, grad, ctx.dim), None
 
 
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumprod")
     if dtype is not None:
         input = input.to(dtype)
-    elif input._data.dtype.kind in "iub":
+    elif input._data.dtype.kind in "biu":  # integer products accumulate in int64, as sum
         input = input.to(_dtype.int64)
-    if input._data.ndim == 0:
+    if input._data.ndim == 0:  # NumPy's cumprod flattens 0-d input to shape (1,)
         return input.clone()
     return Cumprod.apply(input, d)
 
@@ -564,7 +595,10 @@ class LogCumSumExp(Function):
     def forward(ctx, a, dim):
         ctx.dim = dim
         arr = a._data
-        out = backend_of(arr).accumulate("logaddexp", arr, dim)
+        # the running sum in float64 for narrower floats (as torch's CPU kernel): a float32 scan
+        # loses up to ~n ulps, which the backward's exp of (a - out) turns into relative error
+        wide = arr.astype(numpy.float64) if arr.dtype.itemsize < 8 else arr
+        out = backend_of(arr).accumulate("logaddexp", wide, dim).astype(arr.dtype, copy=False)
         ctx.save_for_backward(a, out)
         return out
 
@@ -601,6 +635,9 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
     from .elementwise import logical_xor, sub
     from .movement import cat, narrow
 
+    if n == 0:  # torch returns the input as it is (prepend/append ignored)
+        return input
+
     if input._data.ndim == 0:
         raise RuntimeError("diff expects input to be at least one-dimensional")
     if n < 0:
@@ -634,3 +671,218 @@ def count_nonzero(input: Tensor, dim=None) -> Tensor:
     xp = array_module(arr)
     dims = None if dim is None else normalize_dims(dim, arr.ndim, "count_nonzero")
     return _make(xp.asarray(xp.count_nonzero(arr, axis=dims), dtype=numpy.int64))
+
+
+# ---------------------------------------------------------------------------- distances, integrals, gradients
+# Composites of differentiable primitives: their gradients come from those ops' formulas.
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The ``p``-norm of ``input - other`` (broadcast), a 0-d tensor."""
+    from .elementwise import sub
+
+    if input._data.dtype.kind != "f" or other._data.dtype.kind != "f":
+        bad = input if input._data.dtype.kind != "f" else other
+        raise RuntimeError(f"norm(): input dtype should be either floating point or complex. Got {_torch_type_name(bad)} instead.")
+    return vector_norm(sub(input, other), p)
+
+
+def _torch_type_name(t: Tensor) -> str:
+    from .elementwise import _TORCH_TYPE_NAMES
+
+    return _TORCH_TYPE_NAMES[t._data.dtype.name]
+
+
+def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
+    """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to norm ``maxnorm``."""
+    from .elementwise import div, mul, where
+
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"renorm: Expected a floating point or complex tensor as input. Got {_torch_type_name(input)}")
+    if p <= 0:
+        raise RuntimeError("renorm: non-positive-norm not supported")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    ndim = input._data.ndim
+    if ndim <= 1:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {ndim} dimensions")
+    d = normalize_dim(dim, ndim, "renorm")
+    others = tuple(i for i in range(ndim) if i != d)
+    norms = vector_norm(input, p, others, keepdim=True)
+    factor = where(norms > maxnorm, div(maxnorm, norms + 1e-7), 1.0)
+    return mul(input, factor)
+
+
+def _slices(x: Tensor, dim: int):
+    """(x[1:], x[:-1]) along ``dim``."""
+    from .movement import narrow
+
+    n = x._data.shape[dim]
+    return narrow(x, dim, 1, n - 1), narrow(x, dim, 0, n - 1)
+
+
+def _trapezoid_spacing(y: Tensor, x: Tensor, dim: int, op: str) -> Tensor:
+    """The spacing ``x[1:] - x[:-1]`` along ``dim``, shaped to broadcast against ``y``'s slices."""
+    from .elementwise import sub
+
+    if x._data.ndim == 1:
+        if x._data.shape[0] != y._data.shape[dim]:
+            raise RuntimeError(f"{op}: There must be one `x` value for each sample point")
+        shape = [1] * y._data.ndim
+        shape[dim] = x._data.shape[0]
+        x = x.reshape(shape)
+    elif x._data.ndim < y._data.ndim:
+        x = x.reshape((1,) * (y._data.ndim - x._data.ndim) + x._data.shape)
+    right, left = _slices(x, dim)
+    return sub(right, left)
+
+
+def _trapezoid_args(y: Tensor, x, dx, dim: int, op: str) -> tuple:
+    if x is not None and dx is not None:
+        raise RuntimeError(f"{op}: received both x and dx")
+    if y._data.ndim == 0:
+        raise IndexError(f"Dimension out of range (expected to be in range of [-1, 0], but got {dim})")
+    d = normalize_dim(dim, y._data.ndim, op)
+    if isinstance(x, Tensor):
+        return d, _trapezoid_spacing(y, x, d, op)
+    return d, (1 if dx is None and x is None else dx if dx is not None else x)
+
+
+def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The trapezoidal rule along ``dim``: sample points ``x`` (a tensor) or a constant spacing ``dx``."""
+    from .elementwise import add, div, mul
+
+    d, spacing = _trapezoid_args(y, x, dx, dim, "trapezoid")
+    if y._data.shape[d] == 0:  # no intervals: zeros of the reduced shape
+        shape = y._data.shape[:d] + y._data.shape[d + 1 :]
+        dt = y._data.dtype if y._data.dtype.kind == "f" else _dtype._default_float.np
+        return _make(array_module(y._data).zeros(shape, dtype=dt))
+    right, left = _slices(y, d)
+    return div(sum(mul(spacing, add(right, left)), d), 2.0)
+
+
+def trapz(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """``trapezoid`` (the older name): ``trapz(y, x, dim=...)`` or ``trapz(y, dx=..., dim=...)``."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The running trapezoidal integral along ``dim`` (one element fewer than ``y`` there)."""
+    from .elementwise import add, div, mul
+
+    d, spacing = _trapezoid_args(y, x, dx, dim, "cumulative_trapezoid")
+    if y._data.shape[d] == 0:
+        dt = y._data.dtype if y._data.dtype.kind == "f" else _dtype._default_float.np
+        return _make(array_module(y._data).zeros(y._data.shape, dtype=dt))
+    right, left = _slices(y, d)
+    return cumsum(div(mul(spacing, add(right, left)), 2.0), d)
+
+
+def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tuple:
+    """Estimates of the partial derivatives along ``dim`` (all dims by default) by central
+    differences inside and one-sided differences of order ``edge_order`` (1 or 2) at the edges.
+    ``spacing``: a number, one number per dim, or one coordinate tensor per dim."""
+    ndim = input._data.ndim
+    if dim is None:
+        dims = tuple(range(ndim))
+    elif isinstance(dim, int):
+        dims = (normalize_dim(dim, ndim, "gradient"),)
+    else:
+        dims = tuple(normalize_dim(d, ndim, "gradient") for d in dim)
+    if len(set(dims)) != len(dims):
+        dup = next(d for d in dims if dims.count(d) > 1)
+        raise RuntimeError(f"dim {dup} appears multiple times in the list of dims")
+    if spacing is None:
+        spacing = 1
+    if isinstance(spacing, (list, tuple)):
+        spacings = list(spacing)
+        if len(spacings) != len(dims):
+            raise RuntimeError(
+                f"torch.gradient expected spacing to be unspecified, a scalar or it's spacing and dim arguments "
+                f"to have the same length, but got a spacing argument of length {len(spacings)} and a dim argument "
+                f"of length {len(dims)}."
+            )
+    elif isinstance(spacing, Tensor) and spacing._data.ndim:
+        raise RuntimeError("torch.gradient expected spacing to be a scalar, a list of scalars or a list of tensors")
+    else:
+        spacings = [spacing.item() if isinstance(spacing, Tensor) else spacing] * len(dims)
+    if edge_order not in (1, 2):
+        raise RuntimeError("torch.gradient only supports edge_order=1 and edge_order=2.")
+    for d in dims:
+        if input._data.shape[d] < edge_order + 1:
+            raise RuntimeError(
+                "torch.gradient expected each dimension size to be at least edge_order+1"
+            )
+    out = []
+    for d, h in zip(dims, spacings):
+        if isinstance(h, Tensor):
+            if h._data.ndim != 1 or h._data.shape[0] != input._data.shape[d]:
+                raise RuntimeError(
+                    "torch.gradient expected each tensor to be on the same device and to have one coordinate per sample"
+                )
+            out.append(_gradient_coordinates(input, h, d, edge_order))
+        else:
+            out.append(_gradient_uniform(input, h, d, edge_order))
+    return tuple(out)
+
+
+def _gradient_uniform(f: Tensor, h, d: int, edge_order: int) -> Tensor:
+    from .elementwise import add, div, mul, sub
+    from .movement import cat, narrow
+
+    n = f._data.shape[d]
+
+    def at(start: int, length: int = 1) -> Tensor:
+        return narrow(f, d, start % n, length)
+
+    inner = div(sub(at(2, n - 2), at(0, n - 2)), h * 2.0) if n > 2 else None
+    if edge_order == 1:
+        first = div(sub(at(1), at(0)), h)
+        last = div(sub(at(-1), at(-2)), h)
+    else:  # second-order one-sided: (-3 f0 + 4 f1 - f2) / 2h and its mirror
+        first = div(sub(sub(mul(at(1), 2.0), mul(at(0), 1.5)), mul(at(2), 0.5)), h)
+        last = div(sub(add(mul(at(-1), 1.5), mul(at(-3), 0.5)), mul(at(-2), 2.0)), h)
+    parts = [first] + ([inner] if inner is not None else []) + [last]
+    return cat(parts, d)
+
+
+def _gradient_coordinates(f: Tensor, x: Tensor, d: int, edge_order: int) -> Tensor:
+    """Non-uniform samples at coordinates ``x``: the second-order-accurate three-point formula
+    inside; one-sided differences of order ``edge_order`` at the ends."""
+    from .elementwise import add, div, mul, sub
+    from .movement import cat, narrow
+
+    n = f._data.shape[d]
+    shape = [1] * f._data.ndim
+    shape[d] = -1
+    h = sub(narrow(x, 0, 1, n - 1), narrow(x, 0, 0, n - 1))  # the n - 1 steps
+
+    def at(start: int, length: int = 1) -> Tensor:
+        return narrow(f, d, start % n, length)
+
+    def coef(t: Tensor) -> Tensor:
+        return t.reshape(shape)
+
+    parts = []
+    h1, h2 = narrow(h, 0, 0, 1), narrow(h, 0, 1, 1)
+    if edge_order == 1:
+        parts.append(div(sub(at(1), at(0)), coef(h1)))
+    else:
+        a = -div(add(mul(h1, 2.0), h2), mul(h1, add(h1, h2)))
+        b = div(add(h1, h2), mul(h1, h2))
+        c = -div(h1, mul(h2, add(h1, h2)))
+        parts.append(add(add(mul(coef(a), at(0)), mul(coef(b), at(1))), mul(coef(c), at(2))))
+    if n > 2:
+        hl, hr = narrow(h, 0, 0, n - 2), narrow(h, 0, 1, n - 2)
+        a = -div(hr, mul(hl, add(hl, hr)))
+        b = div(sub(hr, hl), mul(hl, hr))
+        c = div(hl, mul(hr, add(hl, hr)))
+        parts.append(add(add(mul(coef(a), at(0, n - 2)), mul(coef(b), at(1, n - 2))), mul(coef(c), at(2, n - 2))))
+    hr = narrow(h, 0, n - 2, 1)  # the last step
+    if edge_order == 1:
+        parts.append(div(sub(at(-1), at(-2)), coef(hr)))
+    else:
+        hl = narrow(h, 0, n - 3, 1)
+        a = div(hr, mul(hl, add(hl, hr)))
+        b = -div(add(hr, hl), mul(hl, hr))
+        c = div(add(mul(hr, 2.0), hl), mul(hr, add(hl, hr)))
+        parts.append(add(add(mul(coef(a), at(-3)), mul(coef(b), at(-2))), mul(coef(c), at(-1))))
+    return cat(parts, d)

@@ -117,6 +117,10 @@ class InstanceNorm2d(_InstanceNorm):
     pass
 
 
+class InstanceNorm3d(_InstanceNorm):
+    pass
+
+
 class LocalResponseNorm(Module):
     """Normalization over neighbouring channels (AlexNet's local response normalization)."""
 

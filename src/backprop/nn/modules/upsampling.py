@@ -60,6 +60,10 @@ class ConstantPad2d(_PadNd):
     _dims = 2
 
 
+class ConstantPad3d(_PadNd):
+    _dims = 3
+
+
 class ZeroPad1d(_PadNd):
     _dims = 1
 
@@ -74,12 +78,23 @@ class ZeroPad2d(_PadNd):
         super().__init__(padding, 0.0)
 
 
+class ZeroPad3d(_PadNd):
+    _dims = 3
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+
 class ReflectionPad1d(_PadNd):
     _mode, _dims = "reflect", 1
 
 
 class ReflectionPad2d(_PadNd):
     _mode, _dims = "reflect", 2
+
+
+class ReflectionPad3d(_PadNd):
+    _mode, _dims = "reflect", 3
 
 
 class ReplicationPad1d(_PadNd):
@@ -90,12 +105,20 @@ class ReplicationPad2d(_PadNd):
     _mode, _dims = "replicate", 2
 
 
+class ReplicationPad3d(_PadNd):
+    _mode, _dims = "replicate", 3
+
+
 class CircularPad1d(_PadNd):
     _mode, _dims = "circular", 1
 
 
 class CircularPad2d(_PadNd):
     _mode, _dims = "circular", 2
+
+
+class CircularPad3d(_PadNd):
+    _mode, _dims = "circular", 3
 
 
 class PixelShuffle(Module):
