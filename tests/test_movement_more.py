@@ -290,3 +290,21 @@ def test_in_place_and_method_forms():
             theirs = (x, y, z, x.narrow_copy(1, 0, 1))
     for o, t in zip(ours, theirs):
         np.testing.assert_array_equal(o.numpy(), t.numpy())
+
+
+def test_diagonal_and_unfold_are_views_as_torch():
+    for m in (bp, torch):
+        a = m.zeros(3, 4)
+        a.diagonal(1).fill_(1.0)
+        a.unfold(1, 2, 2)[:, 1].add_(2.0)  # the second window of each row: columns 2 and 3
+        if m is bp:
+            ours = a
+        else:
+            theirs = a
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    x = bp.arange(10.0, requires_grad=True)
+    x.unfold(0, 3, 2).sum().backward()
+    t = torch.arange(10.0, requires_grad=True)
+    t.unfold(0, 3, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    assert bp.autograd.gradgradcheck(lambda v: v.unfold(1, 2, 1).pow(2), [bp.randn(2, 4, dtype=bp.float64, requires_grad=True)])

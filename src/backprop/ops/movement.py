@@ -928,12 +928,44 @@ def dsplit(input: Tensor, indices_or_sections) -> tuple:
     return _split_along(input, indices_or_sections, 2, "dsplit", 3)
 
 
+def _windows_view(arr, dim: int, size: int, step: int):
+    """Every window of ``size`` elements along ``dim``, ``step`` apart, as a new last dim of a
+    view of ``arr`` (no copy: the windows overlap in memory when step < size)."""
+    n = arr.shape[dim]
+    windows = (n - size) // step + 1
+    shape = arr.shape[:dim] + (windows,) + arr.shape[dim + 1 :] + (size,)
+    strides = arr.strides[:dim] + (arr.strides[dim] * step,) + arr.strides[dim + 1 :] + (arr.strides[dim],)
+    if arr.size == 0:
+        return array_module(arr).zeros(shape, dtype=arr.dtype)
+    return array_module(arr).lib.stride_tricks.as_strided(arr, shape=shape, strides=strides)
+
+
+class Unfold(Function):
+    """``Tensor.unfold`` (a view); the gradient adds each window back where it came from."""
+
+    @staticmethod
+    def forward(ctx, a, dim, size, step):
+        ctx.args = (dim, size, step)
+        return _windows_view(a._data, dim, size, step)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .indexing import IndexAdd
+
+        dim, size, step = ctx.args
+        shape = ctx.input_shape(0)
+        windows = (shape[dim] - size) // step + 1
+        xp = array_module(grad if B.is_array(grad) else grad._data)
+        index = (xp.arange(windows)[:, None] * step + xp.arange(size)[None, :]).reshape(-1).astype(numpy.int64)
+        nd = len(shape) + 1
+        order = list(range(dim + 1)) + [nd - 1] + list(range(dim + 1, nd - 1))  # the window dim next to its count
+        g = B.permute(grad, tuple(order)).reshape(shape[:dim] + (windows * size,) + shape[dim + 1 :])
+        return B.call(IndexAdd, B.zeros(shape, grad), dim, index, g), None, None, None
+
+
 def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     """``Tensor.unfold``: every window of ``size`` elements along ``dimension``, ``step`` apart,
-    as a new last dim (that dim's size becomes the number of windows). Unlike torch's, the
-    result is a copy, not a view; its gradient adds back into overlapping windows."""
-    from .indexing import index_select
-
+    as a new last dim (that dim's size becomes the number of windows); a view, as torch's."""
     x = input if input._data.ndim else input.reshape(1)
     d = normalize_dim(dimension, x._data.ndim, "unfold")
     n = x._data.shape[d]
@@ -943,14 +975,10 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
         raise RuntimeError(f"size is {size} but must be >= 0")
     if step <= 0:
         raise RuntimeError(f"step is {step} but must be > 0")
-    windows = (n - size) // step + 1
-    xp = array_module(x._data)
-    index = (xp.arange(windows)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
-    picked = index_select(x, d, _make(index.astype(numpy.int64)))
-    shape = x._data.shape[:d] + (windows, size) + x._data.shape[d + 1 :]
+    out = make_view(Unfold.apply(x, d, size, step), x, lambda a: _windows_view(a, d, size, step))
     if input._data.ndim == 0:  # torch gives a 0-d tensor's one window as shape (size,)
-        return picked.reshape(size)
-    return movedim(picked.reshape(shape), d + 1, -1)
+        return reshape(out, (size,))
+    return out
 
 
 def kron(input: Tensor, other: Tensor) -> Tensor:
