@@ -28,17 +28,11 @@ def _param(op, *extra):
     return pytest.param(op, *extra, id="-".join([harness.entry_key(op), *extra]))
 
 
-def _error_param(op):
-    key = harness.entry_key(op)
-    reason = harness.KNOWN_ERROR_EXCEPTIONS.get(key)
-    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-    return pytest.param(op, id=key, marks=marks)
-
-
 SAMPLE_CASES = [
     _param(op, dtype) for op in ENTRIES for dtype in harness.entry_dtypes(op) if harness.known_samples(op, dtype) is not None
 ]
-ERROR_CASES = [_error_param(op) for op in ENTRIES if op.error_inputs_func is not None]
+ERROR_CASES = [_param(op) for op in ENTRIES if op.error_inputs_func is not None]
+KNOWN_ERROR_CASES = [_param(op) for op in ENTRIES if harness.entry_key(op) in harness.KNOWN_ERROR_EXCEPTIONS]
 KNOWN_CASES = [
     pytest.param(op, dtype, id=f"{harness.entry_key(op)}-{dtype}")
     for op in ENTRIES
@@ -72,9 +66,17 @@ def test_known_exceptions_still_fail(op, dtype):
 
 @pytest.mark.parametrize("op", ERROR_CASES)
 def test_error_inputs_raise_torchs_type(op):
-    count, failures = harness.run_error_inputs(op)
-    assert count > 0
+    known = harness.known_error_inputs(op)
+    count, failures = harness.run_error_inputs(op, skip=known)
+    assert count > 0 or known
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("op", KNOWN_ERROR_CASES)
+def test_known_error_exceptions_still_fail(op):
+    known = harness.known_error_inputs(op)
+    _, failures = harness.run_error_inputs(op, only=known)
+    assert len(failures) == len(known), f"some documented error-input exceptions now pass: {failures}"
 
 
 def test_coverage():
