@@ -65,15 +65,45 @@ TIE_BREAKING_OPS = frozenset({
     "nn.functional.adaptive_max_pool3d", "unique", "unique_consecutive",
 })
 
-# Entries that cannot pass here, each with its reason; the suite runs them as strict xfails.
-# Keys: ``name`` or ``name.variant``, optionally with ``[dtype]``.
-KNOWN_EXCEPTIONS: dict[str, str] = {
-    "matrix_exp[float32]": "one entry of sample 1 cancels to ~1e-3: torch's float32 algorithm is off there by 3.5e-4; "
-    "backprop computes in float64 and rounds (its float64 result agrees with torch's float64 and SciPy's to 2e-8)",
+# Samples that cannot pass here, each with its reason. Keys: ``entry[dtype]`` (entry: ``name`` or
+# ``name.variant``); values: (the sample indices, or None for every sample; the reason). The suite
+# runs all other samples, and checks that these still fail (so the list cannot go stale).
+KNOWN_EXCEPTIONS: dict[str, tuple] = {
+    "matrix_exp[float32]": ((1,), "one entry of the result cancels to ~1e-3 and torch's float32 algorithm is off there "
+                            "by 3.5e-4; backprop computes in float64 and rounds (its float64 result agrees with torch's "
+                            "and SciPy's to 2e-8)"),
+    "native_layer_norm[float32]": ((8, 10), "one-element rows: x - mean is exactly 0, so the true input gradient is 0 "
+                                   "(backprop's); torch's float32 kernel returns 4.9e-4 of rounding noise (float64 agrees)"),
+    "special.bessel_j0[float64]": ((0,), "next to the zeros (x ~ 5.4-5.6) torch's float64 values are off by ~2e-7; "
+                                   "SciPy's agree with mpmath (tests/test_special_functions.py pins this)"),
+    "special.bessel_y1[float64]": ((0,), "as for bessel_j0"),
+    "max_pool2d_with_indices_backward[float32]": (None, "aten's backward op is differentiable in its `input` with a "
+                                                  "zero gradient; backprop's (an internal helper) does not track it. "
+                                                  "Values match."),
+    "max_pool2d_with_indices_backward[float64]": (None, "as for float32"),
 }
 
-# Entries whose error inputs cannot all raise torch's exception type, each with its reason.
-KNOWN_ERROR_EXCEPTIONS: dict[str, str] = {}
+
+def known_samples(op, dtype_name: str):
+    """The sample indices of ``op`` in ``dtype_name`` listed in KNOWN_EXCEPTIONS (None: all), or ()."""
+    entry = KNOWN_EXCEPTIONS.get(f"{entry_key(op)}[{dtype_name}]")
+    return () if entry is None else entry[0]
+
+
+# Error inputs that cannot raise torch's exception type here, each with its reason. Keys: entries;
+# values: (the error inputs' indices; the reason). Checked, like KNOWN_EXCEPTIONS, to still fail.
+_TOO_MANY_DIMS = "a 65-dimensional input: NumPy arrays have at most 64 dims, so the input cannot be built"
+KNOWN_ERROR_EXCEPTIONS: dict[str, tuple] = {
+    "amax": ((1, 2), _TOO_MANY_DIMS),
+    "amin": ((1, 2), _TOO_MANY_DIMS),
+    "aminmax": ((1, 2), _TOO_MANY_DIMS),
+    "gradient": ((3, 10), "the spacing tensors are on torch's `meta` device (shapes without data), which backprop lacks"),
+}
+
+
+def known_error_inputs(op) -> tuple:
+    entry = KNOWN_ERROR_EXCEPTIONS.get(entry_key(op))
+    return () if entry is None else entry[0]
 
 
 class UnsupportedError(Exception):
@@ -108,6 +138,30 @@ def name_present(name: str) -> bool:
     return "." not in name and (hasattr(backprop.Tensor, name) or hasattr(backprop.Tensor, name + "_"))
 
 
+class _AtenOps:
+    """``torch.ops.aten.<name>.<overload>`` as op_db's wrappers call it: backprop's function of that name."""
+
+    def __getattr__(self, name: str):
+        if name == "aten":
+            return self
+        target = _lookup(name) or _lookup(f"nn.functional.{name}")
+        if target is None:
+            raise UnsupportedError(f"torch.ops.aten.{name}")
+        return types.SimpleNamespace(default=target, **{o: target for o in ("Tensor", "Scalar", "int", "dim")})
+
+
+class _TorchAsBackprop(types.ModuleType):
+    """``torch`` in op_db's wrappers: backprop, with ``torch.ops.aten`` mapped to backprop's functions."""
+
+    def __getattr__(self, name: str):
+        if name == "ops":
+            return _AtenOps()
+        return getattr(backprop, name)
+
+
+_TORCH = _TorchAsBackprop("torch")
+
+
 def _rebind(fn):
     """``fn`` (op_db's own wrapper code) with ``torch`` in its globals and closure bound to backprop."""
     if isinstance(fn, functools.partial):
@@ -118,7 +172,7 @@ def _rebind(fn):
     glb = dict(fn.__globals__)
     for key, value in fn.__globals__.items():
         if value is torch:
-            glb[key] = backprop
+            glb[key] = _TORCH
         elif isinstance(value, types.ModuleType) and value.__name__.startswith("torch"):
             mapped = _module_counterpart(value)
             if mapped is not None:
@@ -247,7 +301,24 @@ def to_backprop(value, device: str, leaves: list):
         return {k: to_backprop(v, device, leaves) for k, v in value.items()}
     if isinstance(value, (types.FunctionType, functools.partial)):
         return _rebind(value)
+    if isinstance(value, torch.nn.Module):
+        return _module_like(value)
     return value
+
+
+def _module_like(module: torch.nn.Module):
+    """backprop's namesake of a parameter-free torch module (e.g. ``nn.PairwiseDistance()``
+    passed as a loss's distance function), with the same hyperparameters."""
+    if any(True for _ in module.parameters()):
+        raise UnsupportedError(f"a torch module with parameters ({type(module).__name__})")
+    cls = getattr(backprop.nn, type(module).__name__, None)
+    if cls is None:
+        raise UnsupportedError(f"nn.{type(module).__name__}")
+    ours = cls()
+    for key, value in vars(module).items():
+        if not key.startswith("_") and isinstance(value, (bool, int, float, str, type(None))):
+            setattr(ours, key, value)
+    return ours
 
 
 def flatten(value) -> list:
@@ -278,7 +349,7 @@ def _dtype_name(t) -> str:
     return str(t.dtype).replace("torch.", "") if isinstance(t, torch.Tensor) else t.dtype.name
 
 
-def compare_values(ours, theirs, what: str, shape_only: bool = False) -> None:
+def compare_values(ours, theirs, what: str, shape_only: bool = False, independent_values: bool = True) -> None:
     if isinstance(theirs, torch.Tensor):
         if not isinstance(ours, backprop.Tensor):
             raise MismatchError(f"{what}: expected a Tensor, got {type(ours).__name__}")
@@ -287,7 +358,8 @@ def compare_values(ours, theirs, what: str, shape_only: bool = False) -> None:
         if _dtype_name(ours) != _dtype_name(theirs):
             raise MismatchError(f"{what}: dtype {_dtype_name(ours)} != torch {_dtype_name(theirs)}")
         if shape_only:
-            _compare_statistics(ours, theirs, what)
+            if independent_values:
+                _compare_statistics(ours, theirs, what)
             return
         a, b = _np(ours), _np(theirs)
         if a.dtype.kind in "biu":
@@ -320,8 +392,9 @@ DEFAULT_DIM = {"topk": -1, "sort": -1, "argsort": -1, "kthvalue": -1, "msort": 0
 
 
 def _compare_statistics(ours, theirs, what: str) -> None:
-    """Random outputs: with enough values, the same distribution as torch's (mean within five
-    standard errors, spread within a factor of two)."""
+    """Random outputs drawn independently per element: with enough values, the same distribution
+    as torch's (mean within five standard errors, spread within a factor of two). Channel-wise
+    dropouts draw per channel, so their element statistics are not compared."""
     a, b = _np(ours).astype(np.float64).ravel(), _np(theirs).astype(np.float64).ravel()
     if a.size < 200 or not (np.isfinite(a).all() and np.isfinite(b).all()):
         return
@@ -379,7 +452,8 @@ def compare_outputs(op, sample, ours, theirs) -> None:
     random = is_random(op, sample)
     for i, (o, t) in enumerate(zip(ours_flat, theirs_flat)):
         try:
-            compare_values(o, t, f"output {i}", shape_only=random)
+            compare_values(o, t, f"output {i}", shape_only=random, independent_values="feature" not in op.name
+                           and op.name not in ("nn.functional.dropout2d", "nn.functional.dropout3d"))
         except MismatchError:
             if (op.name in TIE_BREAKING_OPS and isinstance(t, torch.Tensor) and t.dtype == torch.int64
                     and isinstance(o, backprop.Tensor) and tuple(o.shape) == tuple(t.shape)
@@ -410,8 +484,10 @@ class Outcome:
     unsupported: str | None = None
 
 
-def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | None = 12, check_grad: bool = True) -> Outcome:
-    """Run up to ``max_samples`` of ``op``'s samples in ``dtype_name``; raise on the first mismatch."""
+def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | None = 12, check_grad: bool = True,
+                skip: tuple = (), only: tuple | None = None) -> Outcome:
+    """Run up to ``max_samples`` of ``op``'s samples in ``dtype_name`` (leaving out the indices in
+    ``skip``; with ``only``, just those); raise on the first mismatch."""
     fn = resolve(op)
     tdtype = getattr(torch, dtype_name)
     requires_grad = check_grad and op.supports_autograd and (tdtype.is_floating_point or tdtype.is_complex)
@@ -421,6 +497,8 @@ def run_samples(op, dtype_name: str, device: str = "cpu", max_samples: int | Non
     for index, sample in enumerate(samples):
         if max_samples is not None and index >= max_samples:
             break
+        if index in skip or (only is not None and index not in only):
+            continue
         outcome.samples += 1
         where = f"{entry_key(op)} [{dtype_name}] sample {index}: {_describe(sample)}"
         leaves: list = []
@@ -496,14 +574,17 @@ def _torch_raises(op, sample, error_type) -> bool:
     return False
 
 
-def run_error_inputs(op, device: str = "cpu") -> tuple[int, list[str]]:
-    """Each error input must raise torch's exception type; returns (count, failures)."""
+def run_error_inputs(op, device: str = "cpu", skip: tuple = (), only: tuple | None = None) -> tuple[int, list[str]]:
+    """Each error input (but the indices in ``skip``; with ``only``, just those) must raise torch's
+    exception type; returns (count, failures)."""
     if op.error_inputs_func is None:
         return 0, []
     fn = resolve(op)
     failures = []
     count = 0
-    for err in op.error_inputs(device="cpu"):
+    for index, err in enumerate(op.error_inputs(device="cpu")):
+        if index in skip or (only is not None and index not in only):
+            continue
         sample = err.sample_input
         if not _torch_raises(op, sample, err.error_type):
             continue  # an error input torch itself accepts (in this version) is no spec
@@ -514,10 +595,10 @@ def run_error_inputs(op, device: str = "cpu") -> tuple[int, list[str]]:
             b_args = to_backprop(sample.args, device, leaves)
             b_kwargs = to_backprop(sample.kwargs, device, leaves)
         except UnsupportedError as exc:
-            failures.append(f"{_describe(sample)}: unsupported argument {exc}")
+            failures.append(f"#{index} {_describe(sample)}: unsupported argument {exc}")
             continue
         except Exception as exc:  # the input itself cannot be built (e.g. more dims than NumPy's 64)
-            failures.append(f"{_describe(sample)}: cannot build the input: {type(exc).__name__}: {exc}")
+            failures.append(f"#{index} {_describe(sample)}: cannot build the input: {type(exc).__name__}: {exc}")
             continue
         try:
             with backprop.device(device):
@@ -525,10 +606,10 @@ def run_error_inputs(op, device: str = "cpu") -> tuple[int, list[str]]:
         except err.error_type:
             continue
         except Exception as exc:
-            failures.append(f"{_describe(sample)}: raised {type(exc).__name__} ({exc}), torch raises "
+            failures.append(f"#{index} {_describe(sample)}: raised {type(exc).__name__} ({exc}), torch raises "
                             f"{err.error_type.__name__} ({err.error_regex})")
             continue
-        failures.append(f"{_describe(sample)}: no error, torch raises {err.error_type.__name__} ({err.error_regex})")
+        failures.append(f"#{index} {_describe(sample)}: no error, torch raises {err.error_type.__name__} ({err.error_regex})")
     return count, failures
 
 
@@ -557,26 +638,27 @@ def main(argv: list[str]) -> int:
     for op in op_db():
         if only and op.name not in only and entry_key(op) not in only:
             continue
-        if not name_present(op.name) or entry_key(op) in KNOWN_EXCEPTIONS:
+        if not name_present(op.name):
             continue
         for dt in entry_dtypes(op):
-            if f"{entry_key(op)}[{dt}]" in KNOWN_EXCEPTIONS:
+            known = known_samples(op, dt)
+            if known is None:
                 continue
             try:
-                outcome = run_samples(op, dt, max_samples=None if full else 12)
+                outcome = run_samples(op, dt, max_samples=None if full else 12, skip=known)
                 samples += outcome.samples
             except Exception as exc:
                 failures[f"{entry_key(op)} [{dt}]"] = str(exc).splitlines()[0][:300]
                 if "-v" in argv:
                     traceback.print_exc()
         try:
-            n, bad = run_error_inputs(op)
+            n, bad = run_error_inputs(op, skip=known_error_inputs(op))
         except Exception as exc:
             n, bad = 1, [f"harness: {type(exc).__name__}: {exc}"]
         errors_total += n
         errors_ok += n - len(bad)
-        for b in bad:
-            failures[f"{entry_key(op)} [error input]" + ("" if not failures.get(f"{entry_key(op)} [error input]") else "+")] = b[:300]
+        for i, b in enumerate(bad):
+            failures[f"{entry_key(op)} [error input {i}]"] = b[:300]
     for k, v in failures.items():
         print(f"FAIL {k}: {v}")
     print(f"samples run: {samples}; failing entry/dtype pairs: {sum(1 for k in failures if 'error input' not in k)}")

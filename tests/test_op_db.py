@@ -3,9 +3,9 @@
 See ``tests/opinfo_harness.py`` for what is compared. In the suite each entry runs up to
 ``SAMPLE_CAP`` samples per dtype on the CPU and ``DEVICE_SAMPLE_CAP`` on the other test devices;
 ``pytest tests/test_op_db.py --op-db-full`` (or ``python tests/opinfo_harness.py``) runs them all.
-Entries that cannot pass here are in ``opinfo_harness.KNOWN_EXCEPTIONS`` (samples) and
-``KNOWN_ERROR_EXCEPTIONS`` (error inputs), each with its reason; they run as strict xfails, so
-an entry that starts passing must leave the list.
+Samples that cannot pass here are in ``opinfo_harness.KNOWN_EXCEPTIONS`` and entries whose error
+inputs cannot, in ``KNOWN_ERROR_EXCEPTIONS``, each with its reason; the suite checks that they
+still fail, so an exception that starts passing must leave the list.
 """
 
 from __future__ import annotations
@@ -24,16 +24,21 @@ MIN_ERROR_INPUT_SHARE = 0.0
 ENTRIES = [op for op in harness.op_db() if harness.name_present(op.name)]
 
 
-def _param(op, *extra, exceptions=harness.KNOWN_EXCEPTIONS):
-    key = harness.entry_key(op)
-    ident = "-".join([key, *extra])
-    reason = exceptions.get(key) or (exceptions.get(f"{key}[{extra[0]}]") if extra else None)
-    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-    return pytest.param(op, *extra, id=ident, marks=marks)
+def _param(op, *extra):
+    return pytest.param(op, *extra, id="-".join([harness.entry_key(op), *extra]))
 
 
-SAMPLE_CASES = [_param(op, dtype) for op in ENTRIES for dtype in harness.entry_dtypes(op)]
-ERROR_CASES = [_param(op, exceptions=harness.KNOWN_ERROR_EXCEPTIONS) for op in ENTRIES if op.error_inputs_func is not None]
+SAMPLE_CASES = [
+    _param(op, dtype) for op in ENTRIES for dtype in harness.entry_dtypes(op) if harness.known_samples(op, dtype) is not None
+]
+ERROR_CASES = [_param(op) for op in ENTRIES if op.error_inputs_func is not None]
+KNOWN_ERROR_CASES = [_param(op) for op in ENTRIES if harness.entry_key(op) in harness.KNOWN_ERROR_EXCEPTIONS]
+KNOWN_CASES = [
+    pytest.param(op, dtype, id=f"{harness.entry_key(op)}-{dtype}")
+    for op in ENTRIES
+    for dtype in harness.entry_dtypes(op)
+    if f"{harness.entry_key(op)}[{dtype}]" in harness.KNOWN_EXCEPTIONS
+]
 
 
 @pytest.fixture
@@ -45,16 +50,33 @@ def sample_cap(request, device):
 
 @pytest.mark.parametrize("op,dtype", SAMPLE_CASES)
 def test_samples_match_torch(op, dtype, device, sample_cap):
-    outcome = harness.run_samples(op, dtype, device=device, max_samples=sample_cap)
-    assert outcome.samples > 0, f"{harness.entry_key(op)} yields no {dtype} samples"
+    known = harness.known_samples(op, dtype)
+    outcome = harness.run_samples(op, dtype, device=device, max_samples=sample_cap, skip=known)
+    assert outcome.samples > 0 or known, f"{harness.entry_key(op)} yields no {dtype} samples"
     assert outcome.passed == outcome.samples
+
+
+@pytest.mark.parametrize("op,dtype", KNOWN_CASES)
+def test_known_exceptions_still_fail(op, dtype):
+    """Each documented exception still fails (else it must leave the list)."""
+    known = harness.known_samples(op, dtype)
+    with pytest.raises(harness.MismatchError):
+        harness.run_samples(op, dtype, max_samples=None, only=known)
 
 
 @pytest.mark.parametrize("op", ERROR_CASES)
 def test_error_inputs_raise_torchs_type(op):
-    count, failures = harness.run_error_inputs(op)
-    assert count > 0
+    known = harness.known_error_inputs(op)
+    count, failures = harness.run_error_inputs(op, skip=known)
+    assert count > 0 or known
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("op", KNOWN_ERROR_CASES)
+def test_known_error_exceptions_still_fail(op):
+    known = harness.known_error_inputs(op)
+    _, failures = harness.run_error_inputs(op, only=known)
+    assert len(failures) == len(known), f"some documented error-input exceptions now pass: {failures}"
 
 
 def test_coverage():

@@ -304,3 +304,16 @@ def test_bessel_float64_closer_to_mpmath_than_torch():
         theirs = getattr(torch.special, name)(torch.tensor(pts)).numpy()
         assert np.max(np.abs(ours - exact)) < 1e-15
         assert np.max(np.abs(theirs - exact)) > 1e-7
+
+
+def test_scipy_loads_only_when_an_op_needs_it():
+    """SciPy is required but imported lazily: a training step of plain ops never loads it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, backprop; x = backprop.ones(3, requires_grad=True); (x * 2).exp().sum().backward(); "
+        "print('scipy' in sys.modules); backprop.special.i0e(x); print('scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

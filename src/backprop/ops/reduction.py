@@ -285,6 +285,8 @@ def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa:
 
 def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     dims = _dims_arg(input, dim, "amax")
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        _check_nonempty(input, "amax")  # a full reduction of nothing has no identity
     for d in dims:
         if input._data.shape[d] == 0:
             raise IndexError(f"amax(): Expected reduction dim {d} to have non-zero size.")
@@ -293,6 +295,8 @@ def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 
 def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     dims = _dims_arg(input, dim, "amin")
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        _check_nonempty(input, "amin")  # a full reduction of nothing has no identity
     for d in dims:
         if input._data.shape[d] == 0:
             raise IndexError(f"amin(): Expected reduction dim {d} to have non-zero size.")
@@ -300,6 +304,8 @@ def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 
 
 def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
+    if dim is None and input._data.size == 0:
+        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity.")
     return return_types.aminmax(amin(input, dim if dim is not None else (), keepdim), amax(input, dim if dim is not None else (), keepdim))
 
 
