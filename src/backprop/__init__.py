@@ -339,6 +339,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "bfloat16":  # ml_dtypes (optional) is imported the first time bfloat16 is asked for
+        from ._dtype import get_bfloat16
+
+        return get_bfloat16()
     raise AttributeError(f"module 'backprop' has no attribute '{name}'")
 
 # torch's dtype aliases
@@ -348,8 +352,28 @@ half = float16
 long = int64
 int = int32  # noqa: A001
 short = int16
-cfloat = None
-complex64 = None
+
+# ---- complex dtypes, bfloat16 and fft (complex/bfloat16/fft helper) ----
+from ._dtype import complex64, complex128  # noqa: E402
+from .ops.complex_ops import (  # noqa: E402
+    angle,
+    complex,  # noqa: A004 - torch's name
+    conj,
+    conj_physical,
+    imag,
+    is_conj,
+    is_neg,
+    polar,
+    real,
+    resolve_conj,
+    resolve_neg,
+    view_as_complex,
+    view_as_real,
+)
+
+cfloat = complex64
+cdouble = complex128
+# ---- end complex dtypes, bfloat16 and fft ----
 
 _num_threads = [1]
 

@@ -24,7 +24,13 @@ from ._utils import as_float, broadcast_error, cast_to, number_operand, promote_
 class ToDtype(Function):
     @staticmethod
     def forward(ctx, a, dtype):
-        return a._data.astype(dtype.np)
+        arr = a._data
+        if arr.dtype.kind == "c" and dtype._kind != 3:  # complex -> real: the real part, as torch (warns)
+            from .complex_ops import to_real_warning
+
+            to_real_warning()
+            arr = arr.real
+        return arr.astype(dtype.np)
 
     @staticmethod
     def backward(ctx, grad):
@@ -65,6 +71,8 @@ class Contiguous(Function):
 # ---------------------------------------------------------------------------- binary
 def _binary(fn, a, b, op: str):
     a, b = promote_operands(a, b, op)
+    if a._data.dtype.kind == "c":
+        fn = B.complex_fn(fn, op)
     try:
         return fn.apply(a, b)
     except ValueError:
@@ -322,10 +330,11 @@ def mul(input, other, *, out=None) -> Tensor:
 def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     if rounding_mode is None:
         a, b = promote_operands(input, other, "div")
-        if a._data.dtype.kind != "f":  # true division of integers gives the default float
+        kind = a._data.dtype.kind
+        if kind != "f" and kind != "c" and kind != "V":  # true division of integers gives the default float
             a, b = cast_to(a, _dtype._default_float), cast_to(b, _dtype._default_float)
         try:
-            return _out(Div.apply(a, b), out)
+            return _out((Div if kind != "c" else Div._complex).apply(a, b), out)
         except ValueError:
             raise broadcast_error("div", a, b) from None
     a, b = _operands(input, other, "div")
@@ -859,10 +868,17 @@ class Where(Function):
         )
 
 
+# Complex variants (see ``_backward.holomorphic``): the ops whose gradient formulas are holomorphic.
+for _fn in (Add, Sub, Mul, Div, Pow, Neg, Exp, Exp2, Expm1, Log, Log2, Log10, Log1p, Sqrt, Rsqrt, Reciprocal, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Clone, Contiguous):
+    B.holomorphic(_fn)
+
+
 def _unary(fn):
     def op(input: Tensor, *, out=None) -> Tensor:
         if not isinstance(input, Tensor):
             raise TypeError(f"{fn.__name__.lower()}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        if input._data.dtype.kind == "c":
+            return _out(B.complex_fn(fn, op.__name__).apply(input), out)
         return _out(fn.apply(as_float(input)), out)
 
     op.__name__ = fn.__name__.lower()
@@ -911,6 +927,10 @@ def relu(input: Tensor) -> Tensor:
 def abs(input: Tensor) -> Tensor:  # noqa: A001 - torch's name
     if input._data.dtype == bool:
         raise NotImplementedError(f"\"abs_{input.device.type}\" not implemented for 'Bool'")
+    if input._data.dtype.kind == "c":
+        from .complex_ops import abs_complex
+
+        return abs_complex(input)
     return Abs.apply(input)
 
 

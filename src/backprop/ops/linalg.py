@@ -73,6 +73,9 @@ class MatMul(Function):
         return ga, gb
 
 
+B.holomorphic(MatMul)  # complex inputs: grad @ conj(b)^T, conj(a)^T @ grad
+
+
 def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     """torch.matmul: dot, matrix-vector, matrix-matrix and broadcast batched products."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
@@ -98,7 +101,7 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
             f"{_dims_str(_as_matrix(b._data.shape, False))}) in matmul of {shape_str(a._data.shape)} and {shape_str(b._data.shape)}"
         )
     try:
-        result = MatMul.apply(a, b)
+        result = (MatMul if a._data.dtype.kind != "c" else MatMul._complex).apply(a, b)
     except ValueError:
         raise RuntimeError(
             f"matmul(): batch dimensions of {shape_str(a._data.shape)} and {shape_str(b._data.shape)} cannot be broadcast"

@@ -124,7 +124,7 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         from .elementwise import to_dtype
 
         input = to_dtype(input, dtype)
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fcV":
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
             f"Got: {input.dtype.name.capitalize()}"
