@@ -354,6 +354,7 @@ int = int32  # noqa: A001
 short = int16
 
 # ---- complex dtypes, bfloat16 and fft (complex/bfloat16/fft helper) ----
+from . import fft  # noqa: E402
 from ._dtype import complex64, complex128  # noqa: E402
 from .ops.complex_ops import (  # noqa: E402
     angle,
