@@ -54,6 +54,32 @@ CASES += [
     _c("roundtrip", lambda m, a: m.fft.irfft(m.fft.rfft(a) * m.fft.rfft(a), n=8), I((2, 8))),
 ]
 
+CASES += [
+    _c("stft", lambda m, a: _real(m, m.stft(a, 8, return_complex=True)), I((40,))),
+    _c("stft_window_batched", lambda m, a, w: _real(m, m.stft(a, 8, hop_length=3, win_length=6, window=w,
+                                                             pad_mode="constant", normalized=True, return_complex=True)),
+       I((2, 30)), I((6,), "positive")),
+    _c("stft_twosided_nocenter", lambda m, a: _real(m, m.stft(a, 6, hop_length=2, center=False, onesided=False,
+                                                              return_complex=True)), I((25,))),
+    _c("stft_real_output", lambda m, a: m.stft(a, 8, return_complex=False), I((24,))),
+    _c("stft_complex_input", lambda m, a, b: _real(m, m.stft(_z(m, a, b), 8, hop_length=4, return_complex=True)),
+       I((24,)), I((24,))),
+    _c("istft", lambda m, a, b, w: m.istft(_z(m, a, b), 8, hop_length=2, window=w),
+       I((5, 9)), I((5, 9)), I((8,), "positive")),
+    _c("istft_length_batched", lambda m, a, b, w: m.istft(_z(m, a, b), 8, hop_length=2, window=w,
+                                                           normalized=True, length=25),
+       I((2, 5, 9)), I((2, 5, 9)), I((8,), "positive")),
+    _c("istft_short_window", lambda m, a, b, w: m.istft(_z(m, a, b), 8, hop_length=2, win_length=6, window=w,
+                                                         length=14),
+       I((2, 5, 9)), I((2, 5, 9)), I((6,), "positive")),
+    _c("istft_twosided_complex", lambda m, a, b: _real(m, m.istft(_z(m, a, b), 6, hop_length=2, center=False,
+                                                                  onesided=False, return_complex=True)),
+       I((6, 7)), I((6, 7))),
+    _c("stft_istft_roundtrip", lambda m, a, w: m.istft(m.stft(a, 8, hop_length=2, window=w,
+                                                            return_complex=True), 8, hop_length=2,
+                                                     window=w, length=30), I((30,)), I((8,), "positive")),
+]
+
 test_matches_torch, test_matches_torch_noncontiguous, test_create_graph_matches_torch, test_gradcheck, _ = oracle_tests(CASES)
 
 
@@ -87,6 +113,15 @@ def test_fftfreq_matches_torch():
         lambda m: m.fft.irfft(m.ones(1)),
         lambda m: m.fft.fft(m.ones(4), dim=2),
         lambda m: m.fft.fft(m.tensor(1.0)),
+        lambda m: m.stft(m.ones(10), 4),
+        lambda m: m.stft(m.ones(2, 2, 8), 4, return_complex=True),
+        lambda m: m.stft(m.ones(10), 4, hop_length=0, return_complex=True),
+        lambda m: m.stft(m.ones(10), 4, win_length=5, return_complex=True),
+        lambda m: m.stft(m.ones(10), 4, window=m.ones(3), return_complex=True),
+        lambda m: m.stft(m.ones(10, dtype=m.complex64), 4, onesided=True, return_complex=True),
+        lambda m: m.istft(m.ones(3, 4), 4),
+        lambda m: m.istft(m.ones(3, 4, dtype=m.complex64), 8),
+        lambda m: m.istft(m.zeros(3, 4, dtype=m.complex64), 4, window=m.zeros(4)),
     ],
 )
 def test_errors_match_torch_types(call):

@@ -356,6 +356,7 @@ short = int16
 # ---- complex dtypes, bfloat16 and fft (complex/bfloat16/fft helper) ----
 from . import fft  # noqa: E402
 from ._dtype import complex64, complex128  # noqa: E402
+from .fft import istft, stft  # noqa: E402
 from .ops.complex_ops import (  # noqa: E402
     angle,
     complex,  # noqa: A004 - torch's name

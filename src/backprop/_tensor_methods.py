@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy
 
 from . import _dtype, random
+from . import fft as _fft
 from ._backend import array_module, backend_for, backend_of, is_array, loaded_backend
 from ._creation import empty, full, ones, zeros
 from ._device import CPU as CPU_DEVICE
@@ -838,6 +839,8 @@ _bind(
         "is_neg": cx.is_neg,
         "angle": cx.angle,
         "adjoint": lambda self: cx.conj(mv.matrix_transpose(self)),
+        "stft": _fft.stft,
+        "istft": _fft.istft,
     }
 )
 # ---- end complex dtypes, bfloat16 and fft ----

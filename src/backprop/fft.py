@@ -401,3 +401,166 @@ def rfftfreq(n: int, d: float = 1.0, *, out=None, dtype=None, layout=None, devic
              requires_grad: bool = False) -> Tensor:
     """The sample frequencies of ``rfft`` of ``n`` points with sample spacing ``d``."""
     return _out(_freq(numpy.fft.rfftfreq(int(n), d), dtype, device, requires_grad), out)
+
+
+# ---------------------------------------------------------------------------- short-time transforms
+# torch.stft / torch.istft (top-level in torch; here beside the transforms they are built from).
+def _stft_signature(op: str, x: Tensor, n_fft, hop, win, window) -> str:
+    shape = ", ".join(str(s) for s in x._data.shape)
+    w = "None" if window is None else f"[{', '.join(str(s) for s in window._data.shape)}]"
+    return f"{op}(Tensor[{shape}], n_fft={n_fft}, hop_length={hop}, win_length={win}, window={w})"
+
+
+def _full_window(window, n_fft: int, win: int, like: Tensor, op: str, hop) -> Tensor:
+    """The window (rectangular by default) centred in ``n_fft`` samples, zeros either side."""
+    from ._creation import ones, zeros
+    from .ops.movement import cat
+
+    real = like._data.real.dtype if like._data.dtype.kind == "c" else like._data.dtype
+    if window is None:
+        window = ones(win, dtype=_dtype.from_numpy_dtype(real), device=like.device)
+    elif window._data.ndim != 1 or window._data.shape[0] != win:
+        raise RuntimeError(
+            f"{_stft_signature(op, like, n_fft, hop, win, window)} : expected a 1D window tensor of size equal to "
+            f"win_length={win}, but got window with size {list(window._data.shape)}"
+        )
+    if win == n_fft:
+        return window
+    left = (n_fft - win) // 2
+    pad = [zeros(left, dtype=window.dtype, device=window.device), window,
+           zeros(n_fft - win - left, dtype=window.dtype, device=window.device)]
+    return cat(pad)
+
+
+def _overlap_add(frames: Tensor, hop: int, length: int) -> Tensor:
+    """Sum frames (..., T, n) placed ``hop`` apart into a signal (..., length)."""
+    from ._creation import zeros
+    from .ops.indexing import index_add
+
+    t, n = frames._data.shape[-2:]
+    xp = array_module(frames._data)
+    index = _make((xp.arange(t)[:, None] * hop + xp.arange(n)[None, :]).reshape(-1).astype(numpy.int64))
+    lead = frames._data.shape[:-2]
+    out = zeros(*lead, length, dtype=frames.dtype, device=frames.device)
+    return index_add(out, len(lead), index, frames.reshape(*lead, t * n))
+
+
+def stft(input: Tensor, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
+         window: Tensor | None = None, center: bool = True, pad_mode: str = "reflect", normalized: bool = False,
+         onesided: bool | None = None, return_complex: bool | None = None, align_to_window: bool | None = None) -> Tensor:
+    """torch.stft: the FFT of windowed frames ``hop_length`` apart, shape (batch?, freq, frames)."""
+    from .nn.functional import pad
+
+    if not isinstance(input, Tensor):
+        raise TypeError(f"stft(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    complex_input = input._data.dtype.kind == "c" or (window is not None and window._data.dtype.kind == "c")
+    if return_complex is None:
+        if not complex_input:
+            raise RuntimeError(
+                "stft requires the return_complex parameter be given for real inputs, and will further require that "
+                "return_complex=True in a future PyTorch release."
+            )
+        return_complex = True
+    hop = n_fft // 4 if hop_length is None else hop_length
+    win = n_fft if win_length is None else win_length
+    x = input
+    if x._data.ndim not in (1, 2):
+        raise RuntimeError(f"{_stft_signature('stft', x, n_fft, hop, win, window)} : expected a 1D or 2D tensor")
+    batched = x._data.ndim == 2
+    if not batched:
+        x = x.unsqueeze(0)
+    if center:
+        p = n_fft // 2
+        x = pad(x.unsqueeze(0), [p, p], mode=pad_mode).squeeze(0)
+    length = x._data.shape[-1]
+    if not 0 < n_fft <= length:
+        raise RuntimeError(
+            f"{_stft_signature('stft', input, n_fft, hop, win, window)} : expected 0 < n_fft < {length}, but got n_fft={n_fft}"
+        )
+    if hop <= 0:
+        raise RuntimeError(f"{_stft_signature('stft', input, n_fft, hop, win, window)} : expected hop_length > 0, but got hop_length={hop}")
+    if not 0 < win <= n_fft:
+        raise RuntimeError(
+            f"{_stft_signature('stft', input, n_fft, hop, win, window)} : expected 0 < win_length <= n_fft, but got win_length={win}"
+        )
+    if onesided is None:
+        onesided = not complex_input
+    elif onesided and complex_input:
+        raise RuntimeError("Cannot have onesided output if window or input is complex")
+    frames = x.unfold(-1, n_fft, hop)  # (batch, frames, n_fft)
+    frames = frames * _full_window(window, n_fft, win, x, "stft", hop)
+    norm = "ortho" if normalized else "backward"
+    spec = rfft(frames, dim=-1, norm=norm) if onesided else fft(frames, dim=-1, norm=norm)
+    spec = spec.transpose(-1, -2)
+    if not batched:
+        spec = spec.squeeze(0)
+    if not return_complex:
+        from .ops.complex_ops import view_as_real
+
+        return view_as_real(spec)
+    return spec
+
+
+def istft(input: Tensor, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
+          window: Tensor | None = None, center: bool = True, normalized: bool = False, onesided: bool | None = None,
+          length: int | None = None, return_complex: bool = False) -> Tensor:
+    """torch.istft: the inverse of ``stft`` by windowed overlap-add, divided by the window envelope."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"istft(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if input._data.dtype.kind != "c":
+        raise RuntimeError("istft requires a complex-valued input tensor matching the output from stft with return_complex=True.")
+    hop = n_fft // 4 if hop_length is None else hop_length
+    win = n_fft if win_length is None else win_length
+    sig = _stft_signature("istft", input, n_fft, hop, win, window)
+    if input._data.ndim not in (2, 3):
+        raise RuntimeError(f"{sig} : expected a tensor with 2 or 3 dimensions of complex dtype, but got {input._data.ndim}")
+    batched = input._data.ndim == 3
+    spec = input if batched else input.unsqueeze(0)
+    n_freq, n_frames = spec._data.shape[-2:]
+    if onesided is None:
+        onesided = n_freq != n_fft
+    if onesided and n_freq != n_fft // 2 + 1:
+        raise RuntimeError(
+            f"{sig} : expected the frequency dimension (3rd to the last) of the input tensor to match n_fft / 2 + 1 "
+            f"when onesided=True, but got {n_freq}"
+        )
+    if not onesided and n_freq != n_fft:
+        raise RuntimeError(
+            f"{sig} : expected the frequency dimension (3rd to the last) of the input tensor to match n_fft when "
+            f"onesided=False, but got {n_freq}"
+        )
+    if not 0 < hop <= win:
+        raise RuntimeError(f"{sig} : expected 0 < hop_length <= win_length")
+    if not 0 < win <= n_fft:
+        raise RuntimeError(f"{sig} : expected 0 < win_length <= n_fft")
+    if return_complex and onesided:
+        raise RuntimeError("cannot have onesided output if window or input is complex")
+    norm = "ortho" if normalized else "backward"
+    frames_spec = spec.transpose(-1, -2)  # (batch, frames, freq)
+    if return_complex:
+        frames = ifft(frames_spec, n=n_fft, dim=-1, norm=norm)
+    else:
+        if window is not None and window._data.dtype.kind == "c":
+            raise RuntimeError("Complex windows are incompatible with return_complex=False")
+        if not onesided:
+            frames_spec = frames_spec[..., : n_fft // 2 + 1]
+        frames = irfft(frames_spec, n=n_fft, dim=-1, norm=norm)
+    w = _full_window(window, n_fft, win, frames, "istft", hop)
+    expected = n_fft + hop * (n_frames - 1)
+    y = _overlap_add(frames * w, hop, expected)
+    envelope = _overlap_add((w * w).expand(n_frames, n_fft), hop, expected)
+    start = n_fft // 2 if center else 0
+    if length is not None:
+        end = start + length
+    else:
+        end = expected - n_fft // 2 if center else expected
+    y = y[..., start:end]
+    envelope = envelope[start:end]
+    if bool((envelope.abs() < 1e-11).any()):
+        raise RuntimeError(f"{sig} window overlap add min: 1")
+    y = y / envelope
+    if end > expected:
+        from .nn.functional import pad
+
+        y = pad(y, [0, end - expected])
+    return y if batched else y.squeeze(0)

@@ -272,11 +272,11 @@ class _ScratchCtx:
 def call(fn, *args):
     """Run primitive ``fn``: its forward kernel when ``args`` hold arrays (no graph), else ``fn.apply``.
 
-    Floating-point arrays are the primitive's tensor inputs (gradients); integer arrays are
+    Floating-point (and complex) arrays are the primitive's tensor inputs (gradients); integer arrays are
     parameters such as gather/scatter indices and are passed through as they are.
     """
-    if any(is_array(a) and a.dtype.kind == "f" for a in args):
-        wrapped = [_make(a) if is_array(a) and a.dtype.kind == "f" else a for a in args]
+    if any(is_array(a) and a.dtype.kind in "fcV" for a in args):  # float, complex, bfloat16
+        wrapped = [_make(a) if is_array(a) and a.dtype.kind in "fcV" else a for a in args]
         out = fn.forward(_ScratchCtx(), *wrapped)
         if isinstance(out, tuple):
             return tuple(o._data if isinstance(o, Tensor) else _as_array(o) for o in out)
