@@ -238,3 +238,23 @@ def test_bfloat16_missing_ml_dtypes_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ml_dtypes", None)
     with pytest.raises(ImportError, match="ml_dtypes"):
         _dtype.get_bfloat16()
+
+
+def test_complex_dot_vdot_and_bfloat16_matmul_match_torch():
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal(4) + 1j * rng.standard_normal(4)).astype(np.complex128)
+    b = (rng.standard_normal(4) + 1j * rng.standard_normal(4)).astype(np.complex128)
+    for op in ("dot", "vdot", "inner"):
+        ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        ba, bb = backprop.tensor(a, requires_grad=True), backprop.tensor(b, requires_grad=True)
+        out_t, out_b = getattr(torch, op)(ta, tb), getattr(backprop, op)(ba, bb)
+        np.testing.assert_allclose(out_b.item(), out_t.item())
+        out_t.abs().backward()
+        out_b.abs().backward()
+        np.testing.assert_allclose(ba.grad.numpy(), ta.grad.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(bb.grad.numpy(), tb.grad.numpy(), rtol=1e-10)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    ours = backprop.tensor(x).bfloat16() @ backprop.tensor(x.T.copy()).bfloat16()
+    theirs = torch.tensor(x).bfloat16() @ torch.tensor(x.T.copy()).bfloat16()
+    assert ours.dtype is backprop.bfloat16
+    np.testing.assert_allclose(ours.float().numpy(), theirs.float().numpy(), rtol=2e-2, atol=2e-2)

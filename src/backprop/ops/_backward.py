@@ -118,8 +118,11 @@ def cast(x, np_dtype):
 
 def conj(x):
     """The complex conjugate; real values are returned as they are (no copy, no graph node)."""
-    if not isinstance(x, Tensor):  # an array (or the NumPy scalar of 0-d arithmetic)
-        return x.conj() if x.dtype.kind == "c" else x
+    if not isinstance(x, Tensor):  # an array (or the NumPy scalar of 0-d arithmetic: made a 0-d array)
+        if x.dtype.kind != "c":
+            return numpy.asarray(x) if isinstance(x, numpy.generic) else x
+        out = x.conj()
+        return numpy.asarray(out) if isinstance(out, numpy.generic) else out
     if x._data.dtype.kind != "c":
         return x
     from .complex_ops import conj_physical

@@ -125,7 +125,12 @@ def unbroadcast(grad, shape: tuple):
     if type(grad) in _BY_ARRAY_TYPE:
         lead = grad.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and grad.shape[i + lead] != 1)
-        out = grad.sum(axis=axes, keepdims=True) if axes else grad
+        if not axes:
+            out = grad
+        elif grad.dtype.kind == "V":  # bfloat16: accumulate in float32, as torch
+            out = grad.sum(axis=axes, keepdims=True, dtype=numpy.float32).astype(grad.dtype)
+        else:
+            out = grad.sum(axis=axes, keepdims=True)
         return out.reshape(shape)
     from .reduction import sum_to_size
 

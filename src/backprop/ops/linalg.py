@@ -76,6 +76,14 @@ class MatMul(Function):
 B.holomorphic(MatMul)  # complex inputs: grad @ conj(b)^T, conj(a)^T @ grad
 
 
+class _MatMulBF16(MatMul):
+    """bfloat16 operands: NumPy's matmul of ml_dtypes' bfloat16 gives float32; rounded back, as torch."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return MatMul.forward(ctx, a, b).astype(a._data.dtype)
+
+
 def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     """torch.matmul: dot, matrix-vector, matrix-matrix and broadcast batched products."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
@@ -101,7 +109,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
             f"{_dims_str(_as_matrix(b._data.shape, False))}) in matmul of {shape_str(a._data.shape)} and {shape_str(b._data.shape)}"
         )
     try:
-        result = (MatMul if a._data.dtype.kind != "c" else MatMul._complex).apply(a, b)
+        kind = a._data.dtype.kind
+        result = (MatMul if kind != "c" and kind != "V" else MatMul._complex if kind == "c" else _MatMulBF16).apply(a, b)
     except ValueError:
         raise RuntimeError(
             f"matmul(): batch dimensions of {shape_str(a._data.shape)} and {shape_str(b._data.shape)} cannot be broadcast"
@@ -159,7 +168,17 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
 
 
 inner = dot
-vdot = dot
+
+
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    """The dot product with the first vector conjugated (``dot`` for real vectors)."""
+    if input._data.ndim != 1 or other._data.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors")
+    if input._data.dtype.kind == "c":
+        from .complex_ops import conj
+
+        input = conj(input)
+    return matmul(input, other)
 
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
