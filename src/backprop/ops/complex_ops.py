@@ -135,6 +135,9 @@ class AbsComplex(Function):
     @staticmethod
     def backward(ctx, grad):
         a, out = ctx.saved_tensors
+        if not isinstance(grad, Tensor):  # arrays (kept arrays where NumPy's 0-d arithmetic gives scalars)
+            xp = array_module(a)
+            return xp.asarray(xp.where(out == 0, 0, grad * a / xp.where(out == 0, 1, out))).astype(a.dtype, copy=False)
         return B.where(out == 0, 0.0, B.cast(grad, ctx._input_meta[0][1]) * a / B.cast(out, ctx._input_meta[0][1]))
 
 
@@ -157,6 +160,10 @@ class Angle(Function):
         if (a.dtype if not isinstance(a, Tensor) else a._data.dtype).kind != "c":
             return grad * 0
         cdt = ctx._input_meta[0][1]
+        if not isinstance(grad, Tensor):
+            xp = array_module(a)
+            mag2 = (a * a.conj()).real
+            return xp.asarray(xp.where(mag2 == 0, 0, grad * a / xp.where(mag2 == 0, 1, mag2) * 1j)).astype(cdt, copy=False)
         mag2 = B.real(a * B.conj(a))
         return B.where(mag2 == 0, 0.0, B.cast(grad, cdt) * a / B.cast(mag2, cdt) * 1j)
 
