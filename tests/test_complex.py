@@ -64,6 +64,17 @@ CASES = [
     _c("view_as_complex", lambda m, a: _out(m, m.view_as_complex(a) ** 2), I((3, 4, 2)), noncontig=False),
     _c("cast_to_complex", lambda m, a: _out(m, a.to(m.complex128) * (1 + 1j)), I((3, 4))),
     # (no gradcheck: float64 -> complex64 rounds)
+    _c("sgn", lambda m, a, b: _out(m, m.sgn(_z(m, a, b))), I((3, 4), "nonzero"), I((3, 4))),
+    _c("sigmoid", lambda m, a, b: _out(m, m.sigmoid(_z(m, a, b))), I((3, 4)), I((3, 4))),
+    _c("var_std", lambda m, a, b: (m.var(_z(m, a, b), 1), _z(m, a, b).std(0, correction=0)), I((3, 4)), I((3, 4))),
+    _c("prod_cumprod", lambda m, a, b: _out(m, _z(m, a, b).prod(1) + _z(m, a, b).cumprod(1)[:, -1]), I((3, 4), "nonzero"),
+       I((3, 4))),
+    _c("einsum", lambda m, a, b, c, d: _out(m, m.einsum("ij,jk->ik", _z(m, a, b), _z(m, c, d))), I((2, 3)), I((2, 3)),
+       I((3, 4)), I((3, 4))),
+    _c("linear", lambda m, a, b, c, d: _out(m, m.nn.functional.linear(_z(m, a, b), _z(m, c, d))), I((2, 3)), I((2, 3)),
+       I((4, 3)), I((4, 3))),
+    _c("conv2d", lambda m, a, b, c, d: _out(m, m.nn.functional.conv2d(_z(m, a, b), _z(m, c, d), padding=1)),
+       I((1, 2, 4, 4)), I((1, 2, 4, 4)), I((3, 2, 3, 3)), I((3, 2, 3, 3)), noncontig=False),
     _c("cfloat_cdouble", lambda m, a: _out(m, a.cfloat() * 1j + a.double().cdouble().cfloat()), I((3, 4)), gradcheck=False),
 ]
 
@@ -258,3 +269,21 @@ def test_complex_dot_vdot_and_bfloat16_matmul_match_torch():
     theirs = torch.tensor(x).bfloat16() @ torch.tensor(x.T.copy()).bfloat16()
     assert ours.dtype is backprop.bfloat16
     np.testing.assert_allclose(ours.float().numpy(), theirs.float().numpy(), rtol=2e-2, atol=2e-2)
+
+
+def test_random_complex_dtypes():
+    z = backprop.randn(2000, dtype=backprop.complex64)
+    assert z.dtype is backprop.complex64 and z.shape == (2000,)
+    assert abs(z.real.var().item() - 0.5) < 0.1 and abs(z.imag.var().item() - 0.5) < 0.1  # torch: variance 1/2 each
+    u = backprop.rand_like(z)
+    assert u.dtype is backprop.complex64 and 0 <= u.real.min().item() and u.imag.max().item() < 1
+
+
+def test_bfloat16_ops_keep_bfloat16():
+    x = backprop.randn(1, 2, 5, 5).bfloat16()
+    w = backprop.randn(3, 2, 3, 3).bfloat16()
+    assert backprop.nn.functional.conv2d(x, w).dtype is backprop.bfloat16
+    assert backprop.nn.functional.linear(x.reshape(10, 5), w.reshape(18, 3)[:4, :].repeat(1, 2)[:, :5]).dtype is backprop.bfloat16
+    assert backprop.einsum("ij,jk->ik", x.reshape(10, 5), x.reshape(5, 10)).dtype is backprop.bfloat16
+    t = torch.tensor(x.float().numpy()).bfloat16()
+    np.testing.assert_allclose(x.var().float().item(), t.var().float().item(), rtol=1e-2)

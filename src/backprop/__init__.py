@@ -369,12 +369,22 @@ from .ops.complex_ops import (  # noqa: E402
     real,
     resolve_conj,
     resolve_neg,
+    sgn,
     view_as_complex,
     view_as_real,
 )
 
 cfloat = complex64
 cdouble = complex128
+
+
+def is_complex(input: Tensor) -> _builtins.bool:
+    return input.is_complex()
+
+
+def adjoint(input: Tensor) -> Tensor:
+    """The conjugate transpose of the last two dims (a copy here, a view in torch)."""
+    return input.adjoint()
 # ---- end complex dtypes, bfloat16 and fft ----
 
 _num_threads = [1]

@@ -209,7 +209,8 @@ class Tensor:
         return int(data.data.ptr)
 
     def is_floating_point(self) -> bool:
-        return _FROM_NUMPY[self._data.dtype].is_floating_point
+        kind = self._data.dtype.kind
+        return kind == "f" or kind == "V"  # V: ml_dtypes' bfloat16
 
     def is_complex(self) -> bool:
         return self._data.dtype.kind == "c"

@@ -838,6 +838,7 @@ _bind(
         "is_conj": cx.is_conj,
         "is_neg": cx.is_neg,
         "angle": cx.angle,
+        "sgn": cx.sgn,
         "adjoint": lambda self: cx.conj(mv.matrix_transpose(self)),
         "stft": _fft.stft,
         "istft": _fft.istft,

@@ -252,12 +252,17 @@ _TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": 
 
 def _float_dtype(dtype, kernel: str = "check_uniform_bounds"):
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    if not dt.is_floating_point:  # torch's kernels have no integer version
+    if not dt.is_floating_point and not dt.is_complex:  # torch's kernels have no integer version
         raise NotImplementedError(f'"{kernel}" not implemented for \'{_TORCH_TYPE_NAMES[dt.name]}\'')
     return dt
 
 
 def _sample_float(kind: str, rng, shape, dt):
+    if dt.is_complex:  # torch: independent parts, each of variance 1/2 for normal samples
+        parts = _sample_float(kind, rng, tuple(shape) + (2,), dt.to_real())
+        if kind != "uniform":
+            parts = parts * 0.7071067811865476
+        return parts.view(dt.np)[..., 0]
     native = dt.np if dt.np in (np.float32, np.float64) else np.float32
     if kind == "uniform" and dt.np == np.float16:
         # multiples of 2**-11 (float16's mantissa): exact, so rounding can never reach 1.0

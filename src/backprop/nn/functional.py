@@ -41,7 +41,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear(): mat1 and mat2 shapes cannot be multiplied ({rows}x{input._data.shape[-1] if input._data.ndim else 1} and "
             f"{weight._data.shape[-1]}x{weight._data.shape[0]}) (input {shape_str(input._data.shape)}, weight {shape_str(weight._data.shape)})"
         )
-    if weight._data.ndim == 2 and input._data.ndim >= 1 and input._data.dtype == weight._data.dtype and (bias is None or bias._data.dtype == weight._data.dtype):
+    if weight._data.ndim == 2 and input._data.ndim >= 1 and input._data.dtype == weight._data.dtype and (bias is None or bias._data.dtype == weight._data.dtype) and input._data.dtype.kind not in "cV":  # complex, bfloat16: matmul below
         if input._data.ndim == 1:
             return mv.squeeze(nn_ops.Linear.apply(mv.unsqueeze(input, 0), weight, bias), 0)
         return nn_ops.Linear.apply(input, weight, bias)
@@ -275,6 +275,9 @@ def _conv_padding(padding, kernel, dilation, stride, op: str):
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     x, batched = _check_conv_input("conv2d", input, weight, groups, 2)
+    if x._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded back, as torch accumulates
+        return conv2d(input.float(), weight.float(), None if bias is None else bias.float(), stride, padding, dilation,
+                      groups).to(input.dtype)
     stride, dilation = _conv.pair(stride, "stride"), _conv.pair(dilation, "dilation")
     params = _conv.ConvParams(stride, _conv_padding(padding, weight._data.shape[2:], dilation, stride, "conv2d"), dilation, groups)
     (pt, pb), (pl, pr) = params.padding
@@ -292,7 +295,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
             )
         if bias._data.dtype != weight._data.dtype:
             raise RuntimeError(f"conv2d: Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same")
-    out = _conv.Conv2d.apply(x, weight, bias, params)
+    out = (_conv.Conv2d if x._data.dtype.kind != "c" else _conv.Conv2d._complex).apply(x, weight, bias, params)
     return out if batched else mv.squeeze(out, 0)
 
 
@@ -309,6 +312,9 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     x, batched = _check_conv_input("conv_transpose2d", input, weight, groups, 2, transposed=True)
+    if x._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded back
+        return conv_transpose2d(input.float(), weight.float(), None if bias is None else bias.float(), stride, padding,
+                                output_padding, groups, dilation).to(input.dtype)
     stride, dilation = _conv.pair(stride, "stride"), _conv.pair(dilation, "dilation")
     (ph, pw), (oph, opw) = _conv.pair(padding, "padding"), _conv.pair(output_padding, "output_padding")
     if oph >= max(stride[0], dilation[0]) or opw >= max(stride[1], dilation[1]):
@@ -319,7 +325,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     out_w = (w - 1) * stride[1] - 2 * pw + dilation[1] * (kw - 1) + opw + 1
     c_out = weight._data.shape[1] * groups
     params = _conv.ConvParams(stride, ((ph, ph), (pw, pw)), dilation, groups)
-    out = _conv.ConvInput.apply(x, weight, (n, c_out, out_h, out_w), params)
+    out = (_conv.ConvInput if x._data.dtype.kind != "c" else _conv.ConvInput._complex).apply(x, weight, (n, c_out, out_h, out_w), params)
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
     return out if batched else mv.squeeze(out, 0)

@@ -158,7 +158,7 @@ def holomorphic(fn):
         return tuple(conj(g) if g is not None else None for g in out)
 
     fn._complex = type(fn.__name__, (fn,), {"__module__": fn.__module__, "__qualname__": fn.__qualname__,
-                                            "backward": staticmethod(backward)})
+                                            "_array_backward": fn._array_backward, "backward": staticmethod(backward)})
     return fn
 
 

@@ -281,6 +281,19 @@ def abs_complex(input: Tensor) -> Tensor:
     return AbsComplex.apply(input)
 
 
+def sgn(input: Tensor) -> Tensor:
+    """``z / |z|`` (0 at 0) for complex tensors; ``sign`` for real ones."""
+    from .elementwise import sign, where
+
+    _require_tensor("sgn", input)
+    if input._data.dtype.kind != "c":
+        return sign(input)
+    mag = abs_complex(input)
+    zero = mag == 0
+    safe = where(zero, 1.0, mag)  # no 0/0 in the gradient of the branch where() drops
+    return where(zero, 0.0, input / safe)
+
+
 def _check_parts(op: str, a: Tensor, b: Tensor) -> None:
     for name, t in (("abs" if op == "polar" else "real", a), ("angle" if op == "polar" else "imag", b)):
         if not isinstance(t, Tensor):

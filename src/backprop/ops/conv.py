@@ -334,6 +334,11 @@ def _kernel_slices(kernel, stride, dilation, oh: int, ow: int):
             yield i * kw + j, (Ellipsis, rows, cols)
 
 
+# Complex inputs: the same formulas between conjugations (see _backward.holomorphic).
+for _fn in (Conv2d, ConvInput, ConvWeight):
+    B.holomorphic(_fn)
+
+
 class MaxPool2d(Function):
     """Running maximum over the kernel offsets: kh*kw strided passes, no window copies. The
     first maximum wins, as in torch; windows holding NaN take the exact (slower) path. On a

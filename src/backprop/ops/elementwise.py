@@ -757,6 +757,16 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
+class _SigmoidComplex(Sigmoid):
+    """1 / (1 + e^-z) for complex z (the real forward's overflow guard compares with 0)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = 1 / (1 + array_module(a._data).exp(-a._data))
+        ctx.save_for_backward(out)
+        return out
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx, a):
@@ -871,6 +881,7 @@ class Where(Function):
 # Complex variants (see ``_backward.holomorphic``): the ops whose gradient formulas are holomorphic.
 for _fn in (Add, Sub, Mul, Div, Pow, Neg, Exp, Exp2, Expm1, Log, Log2, Log10, Log1p, Sqrt, Rsqrt, Reciprocal, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Clone, Contiguous):
     B.holomorphic(_fn)
+Sigmoid._complex = B.holomorphic(_SigmoidComplex)._complex
 
 
 def _unary(fn):

@@ -182,7 +182,7 @@ def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
     if np_dtype is None and input._data.dtype.kind in "iub":
         np_dtype = numpy.int64
-    return Prod.apply(input, dims, keepdim, np_dtype)
+    return (Prod if input._data.dtype.kind != "c" else Prod._complex).apply(input, dims, keepdim, np_dtype)
 
 
 class _ExtremeAll(Function):
@@ -335,17 +335,30 @@ def _correction(unbiased, correction) -> float:
     return 1.0 if unbiased else 0.0
 
 
+B.holomorphic(Prod)  # complex inputs: the same formula between conjugations (see _backward.holomorphic)
+
+
 def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """Variance over ``dim`` with Bessel's ``correction`` (default 1), composed of primitives."""
     if isinstance(dim, bool):  # legacy var(input, unbiased)
         unbiased, dim = dim, None
-    if input._data.dtype.kind != "f":
+    kind = input._data.dtype.kind
+    if kind not in "fcV":  # V: ml_dtypes' bfloat16
         raise RuntimeError("std and var only support floating point and complex dtypes")
+    if kind == "V":  # bfloat16: accumulated in float32, rounded back, as torch
+        return var(input.float(), dim, unbiased, keepdim, correction=correction).to(input.dtype)
     x = input
     dims = _dims_arg(x, dim, "var")
     n = _reduced_count(x._data.shape, dims)
     centered = x - mean(x, dims, keepdim=True)
-    return sum(centered * centered, dims, keepdim) / builtins.max(n - _correction(unbiased, correction), 0)
+    if kind == "c":  # |x - mean|^2: a real variance
+        from .complex_ops import imag, real
+
+        re, im = real(centered), imag(centered)
+        squares = re * re + im * im
+    else:
+        squares = centered * centered
+    return sum(squares, dims, keepdim) / builtins.max(n - _correction(unbiased, correction), 0)
 
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
@@ -511,11 +524,14 @@ class Cumprod(Function):
         return rev / a, None
 
 
+B.holomorphic(Cumprod)
+
+
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumprod")
     if dtype is not None:
         input = input.to(dtype)
-    return Cumprod.apply(input, d)
+    return (Cumprod if input._data.dtype.kind != "c" else Cumprod._complex).apply(input, d)
 
 
 class LogCumSumExp(Function):
