@@ -287,3 +287,18 @@ def test_bfloat16_ops_keep_bfloat16():
     assert backprop.einsum("ij,jk->ik", x.reshape(10, 5), x.reshape(5, 10)).dtype is backprop.bfloat16
     t = torch.tensor(x.float().numpy()).bfloat16()
     np.testing.assert_allclose(x.var().float().item(), t.var().float().item(), rtol=1e-2)
+
+
+def test_complex_norms_and_linspace_match_torch():
+    rng = np.random.default_rng(4)
+    z = (rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype(np.complex128)
+    for kw in ({}, {"ord": 1, "dim": 1}, {"ord": float("inf"), "dim": 0}, {"dim": 1, "keepdim": True}):
+        tz, bz = torch.tensor(z, requires_grad=True), backprop.tensor(z, requires_grad=True)
+        out_t, out_b = torch.linalg.vector_norm(tz, **kw), backprop.linalg.vector_norm(bz, **kw)
+        assert out_b.dtype is backprop.float64
+        np.testing.assert_allclose(out_b.detach().numpy(), out_t.detach().numpy(), rtol=1e-10)
+        out_t.sum().backward()
+        out_b.sum().backward()
+        np.testing.assert_allclose(bz.grad.numpy(), tz.grad.numpy(), rtol=1e-8, atol=1e-12)
+    ours = backprop.linspace(-2.0, -3, 7, dtype=backprop.complex64)
+    np.testing.assert_allclose(ours.numpy(), torch.linspace(-2.0, -3, 7, dtype=torch.complex64).numpy())

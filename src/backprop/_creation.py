@@ -329,7 +329,7 @@ def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, devic
         i = np.arange(steps, dtype=np.float64)
         half = steps // 2
         arr = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
-    arr = arr.astype(dt.np) if dt.is_floating_point else np.trunc(arr).astype(dt.np)
+    arr = arr.astype(dt.np) if dt.is_floating_point or dt.is_complex else np.trunc(arr).astype(dt.np)
     if out is not None:
         out._data = move(arr, out.device)
         return out

@@ -465,6 +465,8 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     from .elementwise import abs as abs_
 
     x = as_float(x)
+    if x._data.dtype.kind == "c":  # the norm of complex values is that of their magnitudes (real)
+        x = abs_(x)
     if dtype is not None:
         x = x.to(dtype)
     dims = _dims_arg(x, dim, "vector_norm")
