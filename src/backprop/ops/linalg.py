@@ -84,6 +84,9 @@ class _MatMulBF16(MatMul):
         return MatMul.forward(ctx, a, b).astype(a._data.dtype)
 
 
+_MATMUL_VARIANTS = {"c": MatMul._complex, "V": _MatMulBF16}
+
+
 def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     """torch.matmul: dot, matrix-vector, matrix-matrix and broadcast batched products."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
@@ -93,7 +96,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {a._data.ndim}D and {b._data.ndim}D"
         )
-    if a._data.dtype != b._data.dtype:
+    dt = a._data.dtype
+    if dt is not b._data.dtype and dt != b._data.dtype:  # (identity first: the common case, cheaply)
         raise RuntimeError(
             f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}"
         )
@@ -109,8 +113,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
             f"{_dims_str(_as_matrix(b._data.shape, False))}) in matmul of {shape_str(a._data.shape)} and {shape_str(b._data.shape)}"
         )
     try:
-        kind = a._data.dtype.kind
-        result = (MatMul if kind != "c" and kind != "V" else MatMul._complex if kind == "c" else _MatMulBF16).apply(a, b)
+        kind = dt.kind  # float: MatMul; complex and bfloat16 have their own variants
+        result = (MatMul if kind == "f" else _MATMUL_VARIANTS.get(kind, MatMul)).apply(a, b)
     except ValueError:
         raise RuntimeError(
             f"matmul(): batch dimensions of {shape_str(a._data.shape)} and {shape_str(b._data.shape)} cannot be broadcast"
