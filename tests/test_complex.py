@@ -302,3 +302,12 @@ def test_complex_norms_and_linspace_match_torch():
         np.testing.assert_allclose(bz.grad.numpy(), tz.grad.numpy(), rtol=1e-8, atol=1e-12)
     ours = backprop.linspace(-2.0, -3, 7, dtype=backprop.complex64)
     np.testing.assert_allclose(ours.numpy(), torch.linspace(-2.0, -3, 7, dtype=torch.complex64).numpy())
+
+
+def test_bfloat16_reductions_accumulate_in_float32():
+    x = np.random.default_rng(5).uniform(0.5, 2.0, (64, 64)).astype(np.float32)
+    ours, theirs = backprop.tensor(x).bfloat16(), torch.tensor(x).bfloat16()
+    for name, kw in (("sum", {}), ("mean", {"dim": 1}), ("cumsum", {"dim": 0})):
+        a, b = getattr(ours, name)(**kw), getattr(theirs, name)(**kw)
+        assert a.dtype is backprop.bfloat16
+        np.testing.assert_array_equal(a.float().numpy(), b.float().numpy())

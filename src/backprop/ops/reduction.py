@@ -63,6 +63,8 @@ def sum_to_size(input: Tensor, *size) -> Tensor:
     shape = parse_size(size, "sum_to_size")
     if not is_expandable_to(shape, input._data.shape):
         raise RuntimeError(f"sum_to_size: size {list(shape)} is not expandable to size {list(input._data.shape)}")
+    if input._data.dtype.kind == "V":  # bfloat16: accumulated in float32, as torch
+        return SumToSize.apply(input.float(), shape).to(input.dtype)
     return SumToSize.apply(input, shape)
 
 
@@ -83,7 +85,9 @@ class Sum(Function):
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001 - torch's name
     dims = _dims_arg(input, dim, "sum")
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
-    if np_dtype is None and input._data.dtype.kind in "iub":
+    if np_dtype is None and input._data.dtype.kind in "iubV":
+        if input._data.dtype.kind == "V":  # bfloat16: accumulated in float32 and rounded once, as torch
+            return Sum.apply(input.float(), dims, keepdim, None).to(input.dtype)
         np_dtype = numpy.int64
     return Sum.apply(input, dims, keepdim, np_dtype)
 
@@ -124,7 +128,9 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         from .elementwise import to_dtype
 
         input = to_dtype(input, dtype)
-    if input._data.dtype.kind not in "fcV":
+    if input._data.dtype.kind not in "fc":
+        if input._data.dtype.kind == "V":  # bfloat16: accumulated in float32, as torch
+            return Mean.apply(input.float(), _dims_arg(input, dim, "mean"), keepdim).to(input.dtype)
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
             f"Got: {input.dtype.name.capitalize()}"
@@ -500,6 +506,8 @@ class Cumsum(Function):
 def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumsum")
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
+    if input._data.dtype.kind == "V" and (np_dtype is None or np_dtype == input._data.dtype):
+        return cumsum(input.float(), d).to(input.dtype)  # bfloat16: accumulated in float32, as torch
     if np_dtype is None and input._data.dtype.kind in "iub":
         np_dtype = numpy.int64
     if input._data.ndim == 0:
