@@ -348,6 +348,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     """Sample category indices with probability proportional to the (non-negative) weights in ``input``."""
     probs = input._data
     xp = array_module(probs)
+    if probs.dtype.kind == "V":  # bfloat16 weights: sampled through float32
+        probs = probs.astype(np.float32)
     if probs.dtype.kind != "f":
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {_TORCH_TYPE_NAMES[input.dtype.name]}")
     if probs.ndim not in (1, 2):
@@ -388,7 +390,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
 def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
     """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype."""
     data = input._data
-    if data.dtype.kind != "f":
+    if data.dtype.kind not in "fV":  # V: ml_dtypes' bfloat16
         raise NotImplementedError(f'"bernoulli_tensor_cpu_p_" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
     if p is None:
         if backend_of(data).checks_values and not bool(((data >= 0) & (data <= 1)).all()):
