@@ -21,12 +21,10 @@ from ..autograd.function import Function
 from . import _backward as B
 from ._utils import broadcast_error, unbroadcast
 
-_TORCH_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "bfloat16": "BFloat16",
-                     "complex64": "ComplexFloat", "complex128": "ComplexDouble", "int64": "Long", "int32": "Int",
-                     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-
 
 def _type_name(t: Tensor) -> str:
+    from .elementwise import _TORCH_TYPE_NAMES
+
     return _TORCH_TYPE_NAMES.get(t.dtype.name, t.dtype.name)
 
 

@@ -1273,6 +1273,7 @@ logical_xor = _comparison("logical_xor", "logical_xor")
 _TORCH_TYPE_NAMES = {
     "float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+    "complex64": "ComplexFloat", "complex128": "ComplexDouble", "bfloat16": "BFloat16",
 }  # fmt: skip
 
 
