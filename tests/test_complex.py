@@ -311,3 +311,18 @@ def test_bfloat16_reductions_accumulate_in_float32():
         a, b = getattr(ours, name)(**kw), getattr(theirs, name)(**kw)
         assert a.dtype is backprop.bfloat16
         np.testing.assert_array_equal(a.float().numpy(), b.float().numpy())
+
+
+def test_save_load_complex_and_bfloat16(tmp_path):
+    pytest.importorskip("safetensors")
+    from safetensors.torch import load_file
+
+    z = backprop.tensor([1 + 2j, -3j])
+    b = backprop.tensor([1.5, -2.25]).bfloat16()
+    path = tmp_path / "x.pt"
+    backprop.save({"z": z, "b": b, "dtype": backprop.bfloat16}, path)
+    out = backprop.load(path)
+    assert out["dtype"] is backprop.bfloat16 and out["b"].dtype is backprop.bfloat16
+    assert out["z"].tolist() == z.tolist() and out["b"].float().tolist() == [1.5, -2.25]
+    backprop.save({"b": b}, path)  # a state_dict: readable by torch's safetensors loader
+    assert load_file(str(path))["b"].dtype == torch.bfloat16
