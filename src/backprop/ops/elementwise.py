@@ -757,14 +757,15 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
-class _SigmoidComplex(Sigmoid):
+def _sigmoid_complex(ctx, a):
     """1 / (1 + e^-z) for complex z (the real forward's overflow guard compares with 0)."""
+    out = 1 / (1 + array_module(a._data).exp(-a._data))
+    ctx.save_for_backward(out)
+    return out
 
-    @staticmethod
-    def forward(ctx, a):
-        out = 1 / (1 + array_module(a._data).exp(-a._data))
-        ctx.save_for_backward(out)
-        return out
+
+# Sigmoid's complex forward, under Sigmoid's name (grad_fn SigmoidBackward0, as torch)
+_SigmoidComplex = type("Sigmoid", (Sigmoid,), {"__module__": __name__, "forward": staticmethod(_sigmoid_complex)})
 
 
 class Relu(Function):
