@@ -36,7 +36,7 @@ import backprop
 torch.set_num_threads(1)
 
 # Dtypes the harness runs, where both torch's entry and backprop support them.
-DTYPES = ("float32", "float64", "int64", "bool")
+DTYPES = ("float32", "float64", "int64", "bool", "complex64", "complex128", "bfloat16")
 
 TOLERANCE = {"float16": (1e-2, 1e-2), "bfloat16": (2e-2, 2e-2), "float32": (1e-4, 1e-4), "float64": (1e-7, 1e-7),
              "complex64": (1e-4, 1e-4), "complex128": (1e-7, 1e-7)}

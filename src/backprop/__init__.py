@@ -351,7 +351,6 @@ from .ops.elementwise import (
     ldexp,
     nextafter,
     positive,
-    sgn,
 )
 from .ops.indexing import histogram, histogramdd
 from .ops.reduction import cumulative_trapezoid, dist, gradient, renorm, trapezoid, trapz
@@ -464,6 +463,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "bfloat16":  # ml_dtypes (optional) is imported the first time bfloat16 is asked for
+        from ._dtype import get_bfloat16
+
+        return get_bfloat16()
     raise AttributeError(f"module 'backprop' has no attribute '{name}'")
 
 # torch's dtype aliases
@@ -473,8 +476,40 @@ half = float16
 long = int64
 int = int32  # noqa: A001
 short = int16
-cfloat = None
-complex64 = None
+
+# ---- complex dtypes, bfloat16 and fft (complex/bfloat16/fft helper) ----
+from . import fft  # noqa: E402
+from ._dtype import complex64, complex128  # noqa: E402
+from .fft import istft, stft  # noqa: E402
+from .ops.complex_ops import (  # noqa: E402
+    angle,
+    complex,  # noqa: A004 - torch's name
+    conj,
+    conj_physical,
+    imag,
+    is_conj,
+    is_neg,
+    polar,
+    real,
+    resolve_conj,
+    resolve_neg,
+    sgn,
+    view_as_complex,
+    view_as_real,
+)
+
+cfloat = complex64
+cdouble = complex128
+
+
+def is_complex(input: Tensor) -> _builtins.bool:
+    return input.is_complex()
+
+
+def adjoint(input: Tensor) -> Tensor:
+    """The conjugate transpose of the last two dims (a copy here, a view in torch)."""
+    return input.adjoint()
+# ---- end complex dtypes, bfloat16 and fft ----
 
 _num_threads = [1]
 

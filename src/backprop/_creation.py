@@ -84,7 +84,7 @@ def _leaf_dtype(data):
         return data.dtype
     if isinstance(data, numpy.generic):  # before float: np.float64 subclasses float
         return _dtype.from_numpy_dtype(data.dtype)
-    if isinstance(data, (bool, int, float)):
+    if isinstance(data, (bool, int, float, complex)):
         return _dtype.scalar_dtype(data)
     return None
 
@@ -113,7 +113,9 @@ def _to_array(data, dtype=None):
             arr = arr.astype(_dtype._default_float.np) if dt is None else arr
         elif arr.dtype.kind == "i" and arr.dtype != numpy.int64 and dt is None:
             arr = arr.astype(numpy.int64)
-        elif arr.dtype.kind not in "biuf":
+        elif arr.dtype.kind == "c" and dt is None:  # Python complex numbers: the default complex dtype
+            arr = arr.astype(_dtype._default_complex.np)
+        elif arr.dtype.kind not in "biufc":
             raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__}")
     if dt is not None and arr.dtype != dt.np:
         arr = arr.astype(dt.np)
@@ -366,7 +368,7 @@ def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, devic
         i = np.arange(steps, dtype=np.float64)
         half = steps // 2
         arr = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
-    arr = arr.astype(dt.np) if dt.is_floating_point else np.trunc(arr).astype(dt.np)
+    arr = arr.astype(dt.np) if dt.is_floating_point or dt.is_complex else np.trunc(arr).astype(dt.np)
     if out is not None:
         out._data = move(arr, out.device)
         return out

@@ -209,10 +209,11 @@ class Tensor:
         return int(data.data.ptr)
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        kind = self._data.dtype.kind
+        return kind == "f" or kind == "V"  # V: ml_dtypes' bfloat16
 
     def is_complex(self) -> bool:
-        return False
+        return self._data.dtype.kind == "c"
 
     def get_device(self) -> int:
         """The CUDA device index, or -1 for a CPU tensor."""
@@ -240,7 +241,7 @@ class Tensor:
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
-        if value and self._data.dtype.kind != "f":
+        if value and self._data.dtype.kind not in "fcV":  # V: ml_dtypes' bfloat16
             raise RuntimeError(
                 "only Tensors of floating point and complex dtype can require gradients "
                 f"(got {self.dtype})"

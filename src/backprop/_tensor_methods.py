@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy
 
 from . import _dtype, random
+from . import fft as _fft
 from ._backend import array_module, backend_for, backend_of, is_array, loaded_backend
 from ._creation import empty, full, ones, zeros
 from ._device import CPU as CPU_DEVICE
@@ -19,6 +20,7 @@ from ._layout import check_memory_format
 from ._tensor import Tensor, _make
 from .autograd.function import join_device
 from .autograd.grad_mode import _state
+from .ops import complex_ops as cx
 from .ops import decompositions as dec
 from .ops import elementwise as ew
 from .ops import indexing as ix
@@ -59,7 +61,7 @@ def _ne(self, other):
 
 def _is_operand(other) -> bool:
     """What a Tensor's arithmetic operators accept: Tensors, numbers and arrays."""
-    return isinstance(other, (Tensor, int, float, bool, numpy.generic)) or is_array(other)
+    return isinstance(other, (Tensor, int, float, bool, complex, numpy.generic)) or is_array(other)
 
 
 def _binary_or_notimpl(fn):
@@ -412,6 +414,9 @@ _TYPE_NAMES = {
     "int8": "CharTensor",
     "uint8": "ByteTensor",
     "bool": "BoolTensor",
+    "complex64": "ComplexFloatTensor",
+    "complex128": "ComplexDoubleTensor",
+    "bfloat16": "BFloat16Tensor",
 }
 _NAME_TO_DTYPE = {v: k for k, v in _TYPE_NAMES.items()}
 
@@ -974,3 +979,47 @@ _bind(
         "histogram": ix.histogram,
     }
 )
+
+
+# ---- complex dtypes, bfloat16 and fft (complex/bfloat16/fft helper) ----
+def _set_part(part):
+    """``z.real = v`` / ``z.imag = v``: write into that part of this tensor (in place)."""
+
+    def setter(self, value):
+        getattr(self, part).copy_(value)
+
+    return setter
+
+
+def _bfloat16_method(self, memory_format=None):
+    return to(self, _dtype.get_bfloat16())
+
+
+def _chalf_method(self, memory_format=None):
+    raise TypeError("chalf(): complex32 has no NumPy dtype, so backprop has no complex32 tensors")
+
+
+Tensor.real = property(cx.real, _set_part("real"))
+Tensor.imag = property(cx.imag, _set_part("imag"))
+Tensor.H = property(lambda self: cx.conj(mv.t(self)))
+Tensor.mH = property(lambda self: cx.conj(mv.matrix_transpose(self)))
+_bind(
+    {
+        "cfloat": _cast(_dtype.complex64),
+        "cdouble": _cast(_dtype.complex128),
+        "chalf": _chalf_method,
+        "bfloat16": _bfloat16_method,
+        "conj": cx.conj,
+        "conj_physical": cx.conj_physical,
+        "resolve_conj": cx.resolve_conj,
+        "resolve_neg": cx.resolve_neg,
+        "is_conj": cx.is_conj,
+        "is_neg": cx.is_neg,
+        "angle": cx.angle,
+        "sgn": cx.sgn,
+        "adjoint": lambda self: cx.conj(mv.matrix_transpose(self)),
+        "stft": _fft.stft,
+        "istft": _fft.istft,
+    }
+)
+# ---- end complex dtypes, bfloat16 and fft ----

@@ -56,6 +56,13 @@ class _Formatter:
         self.int_mode = True
         self.sci_mode = False
         self.width = 1
+        if self.kind == "c":  # torch: one formatter for the real parts, one for the imaginary parts
+            self.parts = (_Formatter(values.real), _Formatter(values.imag))
+            self.width = self.parts[0].width + self.parts[1].width + 1
+            return
+        if self.kind == "V":  # bfloat16: formatted through float32
+            values = values.astype(np.float32)
+            self.kind = "f"
         if self.kind not in "fc":
             self.width = max((len(str(v)) for v in values.ravel().tolist()), default=1)
             return
@@ -89,6 +96,11 @@ class _Formatter:
         return f"{v:.{p}f}"
 
     def format(self, v) -> str:
+        if self.kind == "c":
+            v = complex(v)
+            real_str = self.parts[0].format(v.real)
+            imag_str = (self.parts[1].format(v.imag) + "j").lstrip()
+            return real_str + imag_str if imag_str[0] in "+-" else real_str + "+" + imag_str
         return self._raw(v).rjust(self.width)
 
 
@@ -163,7 +175,7 @@ def tensor_repr(t) -> str:
     else:
         if not PRINT_OPTS.edgeitems:
             suffixes.append(f"size={tuple(arr.shape)}")
-        if dt not in (_dtype._default_float, _dtype.int64, _dtype.bool_):
+        if dt not in (_dtype._default_float, _dtype._default_complex, _dtype.int64, _dtype.bool_):
             suffixes.append(f"dtype={dt!r}")
         edge = PRINT_OPTS.edgeitems
         cut = tuple(summarize and n > 2 * edge for n in arr.shape)

@@ -252,12 +252,17 @@ _TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": 
 
 def _float_dtype(dtype, kernel: str = "check_uniform_bounds"):
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    if not dt.is_floating_point:  # torch's kernels have no integer version
+    if not dt.is_floating_point and not dt.is_complex:  # torch's kernels have no integer version
         raise NotImplementedError(f'"{kernel}" not implemented for \'{_TORCH_TYPE_NAMES[dt.name]}\'')
     return dt
 
 
 def _sample_float(kind: str, rng, shape, dt):
+    if dt.is_complex:  # torch: independent parts, each of variance 1/2 for normal samples
+        parts = _sample_float(kind, rng, tuple(shape) + (2,), dt.to_real())
+        if kind != "uniform":
+            parts = parts * 0.7071067811865476
+        return parts.view(dt.np)[..., 0]
     native = dt.np if dt.np in (np.float32, np.float64) else np.float32
     if kind == "uniform" and dt.np == np.float16:
         # multiples of 2**-11 (float16's mantissa): exact, so rounding can never reach 1.0
@@ -343,6 +348,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     """Sample category indices with probability proportional to the (non-negative) weights in ``input``."""
     probs = input._data
     xp = array_module(probs)
+    if probs.dtype.kind == "V":  # bfloat16 weights: sampled through float32
+        probs = probs.astype(np.float32)
     if probs.dtype.kind != "f":
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {_TORCH_TYPE_NAMES[input.dtype.name]}")
     if probs.ndim not in (1, 2):
@@ -383,7 +390,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
 def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
     """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype."""
     data = input._data
-    if data.dtype.kind != "f":
+    if data.dtype.kind not in "fV":  # V: ml_dtypes' bfloat16
         raise NotImplementedError(f'"bernoulli_tensor_cpu_p_" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
     if p is None:
         if backend_of(data).checks_values and not bool(((data >= 0) & (data <= 1)).all()):

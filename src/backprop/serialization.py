@@ -158,7 +158,7 @@ def _decode(obj, arrays: dict, where: str):
     if "__float__" in obj:
         return float(obj["__float__"])
     if "__dtype__" in obj:
-        return _dtype.to_dtype(getattr(numpy, obj["__dtype__"]) if obj["__dtype__"] != "bool" else bool)
+        return _dtype.bool_ if obj["__dtype__"] == "bool" else getattr(_dtype, obj["__dtype__"])
     return {k: _decode(v, arrays, where) for k, v in obj.items()}
 
 
@@ -279,6 +279,24 @@ def _check_header(data: bytes, where: str) -> None:
         )
 
 
+def _read_bfloat16(data: bytes) -> dict:
+    """The arrays of a safetensors file holding BF16 entries, which safetensors' NumPy reader
+    lacks (ml_dtypes' bfloat16 stands for them; the other dtypes as that reader maps them)."""
+    from safetensors.numpy import _TYPES
+
+    header_len = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_len])
+    body = memoryview(data)[8 + header_len :]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dt = _dtype.get_bfloat16().np if info["dtype"] == "BF16" else numpy.dtype(_TYPES[info["dtype"]])
+        start, end = info["data_offsets"]
+        out[name] = numpy.frombuffer(body[start:end], dtype=dt).reshape(info["shape"]).copy()
+    return out
+
+
 def _place(host, target, where: str):
     """Host array ``host`` on device ``target`` (a device or a device string)."""
     dev = target if isinstance(target, _device) else _device(target.decode() if isinstance(target, bytes) else str(target))
@@ -361,7 +379,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
             data = fh.read()
     _check_header(data, where)
     try:
-        arrays = st.load(data)
+        arrays = _read_bfloat16(data) if b'"BF16"' in data[: 8 + int.from_bytes(data[:8], "little")] else st.load(data)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise CheckpointError(f"{where}: could not read safetensors data ({exc})") from None
     header_len = int.from_bytes(data[:8], "little")

@@ -79,7 +79,7 @@ def _make_root_grads(outputs: tuple, grad_outputs, api: str) -> list:
         if g is None:
             if out._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if out._data.dtype.kind != "f":
+            if out._data.dtype.kind not in "fV":
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out.dtype}")
             g = _make(array_module(out._data).ones(out._data.shape, dtype=out._data.dtype))
         else:

@@ -139,7 +139,7 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
             if node.materialize_grads and meta[i] is not None:
                 shape, dtype = meta[i]
                 xp = array_module(_some_array(grads))  # the missing output's device: that of the others
-                z = xp.zeros(shape, dtype=dtype if dtype.kind == "f" else numpy.float32)
+                z = xp.zeros(shape, dtype=dtype if dtype.kind in "fcV" else numpy.float32)
                 grads[i] = z if array_mode else _make(z)
         elif array_mode:
             if type(g) not in _BY_ARRAY_TYPE:
@@ -188,6 +188,7 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
         if g.shape != shape:
             g = _sum_to_or_raise(node, i, g, shape)
         if (g._data.dtype if isinstance(g, Tensor) else g.dtype) != dtype:
+            g = _real_if_needed(g, dtype)
             g = g.to(_dtype_of(dtype)) if isinstance(g, Tensor) else g.astype(dtype)
         if anomaly_state.enabled and anomaly_state.check_nan:
             _check_finite(node, i, g)
@@ -227,9 +228,16 @@ def _call_array_backward(node, fn, grads: list) -> tuple:
         if g.shape != shape:
             g = _sum_to_or_raise(node, len(checked), g, shape)
         if g.dtype != dtype:
-            g = g.astype(dtype)
+            g = _real_if_needed(g, dtype).astype(dtype)
         checked.append(g)
     return tuple(checked)
+
+
+def _real_if_needed(g, dtype):
+    """The gradient of a real input is the real part of a complex one (torch's convention)."""
+    if dtype.kind != "c" and (g._data.dtype if isinstance(g, Tensor) else g.dtype).kind == "c":
+        return g.real
+    return g
 
 
 def _as_tensor(g):
@@ -253,7 +261,7 @@ def _check_finite(node, index: int, grad) -> None:
     """Anomaly mode: name the backward that produced NaN or inf (and where its forward ran)."""
     arr = grad._data if isinstance(grad, Tensor) else grad
     xp = array_module(arr)
-    if arr.dtype.kind != "f" or xp.isfinite(arr).all():
+    if arr.dtype.kind not in "fc" or xp.isfinite(arr).all():
         return
     kind = "nan" if xp.isnan(arr).any() else "inf"
     trace = getattr(node, "_trace", None)

@@ -437,7 +437,7 @@ def _link_one(ctx: BackwardNode, args, raw, out: Tensor) -> None:
     _link_inputs(ctx, args)
     data = out._data
     ctx._output_meta = ((data.shape, data.dtype),)
-    if data.dtype.kind == "f" and ctx._non_differentiable is None:
+    if data.dtype.kind in "fcV" and ctx._non_differentiable is None:  # float, complex, bfloat16
         out._grad_fn = ctx
         out._requires_grad = True
     to_save = ctx._to_save
@@ -508,7 +508,7 @@ def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
             meta.append(None)
             continue
         meta.append((out._data.shape, out._data.dtype))
-        if out._data.dtype.kind != "f" or (nondiff is not None and any(out is n for n in nondiff)):
+        if out._data.dtype.kind not in "fcV" or (nondiff is not None and any(out is n for n in nondiff)):
             continue
         if dirty is not None and any(out is d for d in dirty):
             from ..ops.inplace import check_inplace, rebase_history

@@ -42,7 +42,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear(): mat1 and mat2 shapes cannot be multiplied ({rows}x{input._data.shape[-1] if input._data.ndim else 1} and "
             f"{weight._data.shape[-1]}x{weight._data.shape[0]}) (input {shape_str(input._data.shape)}, weight {shape_str(weight._data.shape)})"
         )
-    if weight._data.ndim == 2 and input._data.ndim >= 1 and input._data.dtype == weight._data.dtype and (bias is None or bias._data.dtype == weight._data.dtype):
+    if weight._data.ndim == 2 and input._data.ndim >= 1 and input._data.dtype == weight._data.dtype and (bias is None or bias._data.dtype == weight._data.dtype) and input._data.dtype.kind not in "cV":  # complex, bfloat16: matmul below
         if input._data.ndim == 1:
             return mv.squeeze(nn_ops.Linear.apply(mv.unsqueeze(input, 0), weight, bias), 0)
         return nn_ops.Linear.apply(input, weight, bias)
@@ -301,6 +301,9 @@ def _check_stride_dilation(stride: tuple, dilation: tuple) -> None:
 def _convnd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation, groups: int) -> Tensor:
     """conv1d/2d/3d: checks as torch, then the N-d convolution kernel."""
     x, batched = _check_conv_input(op, input, weight, groups, nd)
+    if x._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded back, as torch accumulates
+        return _convnd(op, nd, input.float(), weight.float(), None if bias is None else bias.float(), stride, padding,
+                       dilation, groups).to(input.dtype)
     stride, dilation = _conv.ntuple(stride, nd, "stride"), _conv.ntuple(dilation, nd, "dilation")
     _check_stride_dilation(stride, dilation)
     kernel = weight._data.shape[2:]
@@ -320,7 +323,7 @@ def _convnd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None
             )
         if bias._data.dtype != weight._data.dtype:
             raise RuntimeError(f"{op}: Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same")
-    out = _conv.Conv2d.apply(x, weight, bias, params)
+    out = (_conv.Conv2d if x._data.dtype.kind != "c" else _conv.Conv2d._complex).apply(x, weight, bias, params)
     return out if batched else mv.squeeze(out, 0)
 
 
@@ -346,6 +349,9 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 
 def _conv_transposend(op: str, nd: int, input: Tensor, weight: Tensor, bias, stride, padding, output_padding, groups: int, dilation) -> Tensor:
     x, batched = _check_conv_input(op, input, weight, groups, nd, transposed=True)
+    if x._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded back
+        return _conv_transposend(op, nd, input.float(), weight.float(), None if bias is None else bias.float(), stride,
+                                 padding, output_padding, groups, dilation).to(input.dtype)
     stride, dilation = _conv.ntuple(stride, nd, "stride"), _conv.ntuple(dilation, nd, "dilation")
     _check_stride_dilation(stride, dilation)
     pads, out_pads = _conv.ntuple(padding, nd, "padding"), _conv.ntuple(output_padding, nd, "output_padding")
@@ -355,7 +361,7 @@ def _conv_transposend(op: str, nd: int, input: Tensor, weight: Tensor, bias, str
     sizes = tuple((x._data.shape[2 + i] - 1) * stride[i] - 2 * pads[i] + dilation[i] * (kernel[i] - 1) + out_pads[i] + 1 for i in range(nd))
     c_out = weight._data.shape[1] * groups
     params = _conv.ConvParams(stride, tuple((p, p) for p in pads), dilation, groups)
-    out = _conv.ConvInput.apply(x, weight, (x._data.shape[0], c_out) + sizes, params)
+    out = (_conv.ConvInput if x._data.dtype.kind != "c" else _conv.ConvInput._complex).apply(x, weight, (x._data.shape[0], c_out) + sizes, params)
     if bias is not None:
         out = out + bias.reshape((1, -1) + (1,) * nd)
     return out if batched else mv.squeeze(out, 0)

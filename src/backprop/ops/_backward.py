@@ -114,15 +114,74 @@ def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
 
 
 def cast(x, np_dtype):
-    """``x`` in NumPy dtype ``np_dtype`` (differentiable for Tensors)."""
+    """``x`` in NumPy dtype ``np_dtype`` (differentiable for Tensors); complex to real keeps
+    the real part (the gradient of a real tensor cast to complex)."""
     if is_raw(x):
+        if x.dtype.kind == "c" and numpy.dtype(np_dtype).kind != "c":
+            x = x.real
         return x.astype(np_dtype, copy=False)
     if x._data.dtype == np_dtype:
         return x
     from .. import _dtype
     from .elementwise import to_dtype
 
+    if x._data.dtype.kind == "c" and numpy.dtype(np_dtype).kind != "c":
+        x = real(x)
     return to_dtype(x, _dtype.from_numpy_dtype(np_dtype))
+
+
+def conj(x):
+    """The complex conjugate; real values are returned as they are (no copy, no graph node)."""
+    if not isinstance(x, Tensor):  # an array (or the NumPy scalar of 0-d arithmetic: made a 0-d array)
+        if x.dtype.kind != "c":
+            return numpy.asarray(x) if isinstance(x, numpy.generic) else x
+        out = x.conj()
+        return numpy.asarray(out) if isinstance(out, numpy.generic) else out
+    if x._data.dtype.kind != "c":
+        return x
+    from .complex_ops import conj_physical
+
+    return conj_physical(x)
+
+
+def real(x):
+    """The real part of a complex value (real values as they are)."""
+    if not isinstance(x, Tensor):
+        return x.real if x.dtype.kind == "c" else x
+    if x._data.dtype.kind != "c":
+        return x
+    from .complex_ops import real as tensor_real
+
+    return tensor_real(x)
+
+
+# ---------------------------------------------------------------------------- complex variants of primitives
+def holomorphic(fn):
+    """Give primitive ``fn`` a complex variant (``fn._complex``), used for complex inputs.
+
+    ``fn``'s backward is written as ``grad * f'(z)`` (sums and products of such terms). For a
+    holomorphic ``f`` torch's convention wants ``grad * conj(f'(z))`` =
+    ``conj(conj(grad) * f'(z))``: the variant runs the same formula between two conjugations,
+    so there is still one gradient formula per op, and real dtypes never see the variant.
+    """
+
+    def backward(ctx, *grads):
+        out = fn.backward(ctx, *[conj(g) if g is not None else None for g in grads])
+        if type(out) is not tuple:
+            return conj(out)
+        return tuple(conj(g) if g is not None else None for g in out)
+
+    fn._complex = type(fn.__name__, (fn,), {"__module__": fn.__module__, "__qualname__": fn.__qualname__,
+                                            "_array_backward": fn._array_backward, "backward": staticmethod(backward)})
+    return fn
+
+
+def complex_fn(fn, op: str):
+    """``fn``'s complex variant; torch's error for ops that have none."""
+    variant = fn.__dict__.get("_complex")
+    if variant is None:
+        raise RuntimeError(f"{op}(): not implemented for complex tensors")
+    return variant
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -230,11 +289,11 @@ class _ScratchCtx:
 def call(fn, *args):
     """Run primitive ``fn``: its forward kernel when ``args`` hold arrays (no graph), else ``fn.apply``.
 
-    Floating-point arrays are the primitive's tensor inputs (gradients); integer arrays are
+    Floating-point (and complex) arrays are the primitive's tensor inputs (gradients); integer arrays are
     parameters such as gather/scatter indices and are passed through as they are.
     """
-    if any(is_raw(a) and a.dtype.kind == "f" for a in args):
-        wrapped = [_make(a) if is_raw(a) and a.dtype.kind == "f" else a for a in args]
+    if any(is_raw(a) and a.dtype.kind in "fcV" for a in args):  # float, complex, bfloat16
+        wrapped = [_make(a) if is_raw(a) and a.dtype.kind in "fcV" else a for a in args]
         out = fn.forward(_ScratchCtx(), *wrapped)
         if isinstance(out, tuple):
             return tuple(o._data if isinstance(o, Tensor) else _as_array(o) for o in out)

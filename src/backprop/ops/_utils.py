@@ -132,7 +132,12 @@ def unbroadcast(grad, shape: tuple):
     if type(grad) in _BY_ARRAY_TYPE:
         lead = grad.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and grad.shape[i + lead] != 1)
-        out = grad.sum(axis=axes, keepdims=True) if axes else grad
+        if not axes:
+            out = grad
+        elif grad.dtype.kind == "V":  # bfloat16: accumulate in float32, as torch
+            out = grad.sum(axis=axes, keepdims=True, dtype=numpy.float32).astype(grad.dtype)
+        else:
+            out = grad.sum(axis=axes, keepdims=True)
         return out.reshape(shape)
     from .reduction import sum_to_size
 
@@ -141,7 +146,8 @@ def unbroadcast(grad, shape: tuple):
 
 def as_float(t: Tensor) -> Tensor:
     """Integer/bool tensors become the default float dtype (exp, sqrt, mean, ... of ints)."""
-    if t._data.dtype.kind == "f":
+    kind = t._data.dtype.kind
+    if kind == "f" or kind == "c" or kind == "V":  # V: ml_dtypes' bfloat16
         return t
     return _make(t._data.astype(_dtype._default_float.np))
 
@@ -151,7 +157,7 @@ def to_tensor_operand(value, dtype: _dtype.dtype, like: Tensor | None = None) ->
     (numbers through the per-device scalar cache of ``scalar_operand``)."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, (bool, int, float, complex)):
         return scalar_operand(value, dtype.np, like)
     if like is not None and type(like._data) is not numpy.ndarray:
         return _make(backend_of(like._data).asarray(value, dtype=dtype.np, index=like.device.index))
@@ -171,7 +177,7 @@ def promote_operands(a, b, op: str):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}(): expected at least one Tensor operand")
     for v in (a, b):
-        if not isinstance(v, (Tensor, int, float, bool, numpy.generic)):
+        if not isinstance(v, (Tensor, int, float, bool, complex, numpy.generic)):
             if isinstance(v, (list, tuple)) or is_array(v):
                 continue
             raise TypeError(

@@ -368,6 +368,11 @@ def _padded_shape(shape, pads) -> tuple:
     return tuple(shape[:-nd]) + tuple(s + b + a for s, (b, a) in zip(shape[-nd:], pads))
 
 
+# Complex inputs: the same formulas between conjugations (see _backward.holomorphic).
+for _fn in (Conv2d, ConvInput, ConvWeight):
+    B.holomorphic(_fn)
+
+
 class MaxPool2d(Function):
     """Running maximum over the kernel offsets (any number of spatial dims): prod(k) strided
     passes, no window copies. The first maximum wins, as in torch; windows holding NaN take the

@@ -34,7 +34,13 @@ from .inplace import write_out
 class ToDtype(Function):
     @staticmethod
     def forward(ctx, a, dtype):
-        return a._data.astype(dtype.np)
+        arr = a._data
+        if arr.dtype.kind == "c" and dtype._kind != 3:  # complex -> real: the real part, as torch (warns)
+            from .complex_ops import to_real_warning
+
+            to_real_warning()
+            arr = arr.real
+        return arr.astype(dtype.np)
 
     @staticmethod
     def backward(ctx, grad):
@@ -75,6 +81,8 @@ class Contiguous(Function):
 # ---------------------------------------------------------------------------- binary
 def _binary(fn, a, b, op: str):
     a, b = promote_operands(a, b, op)
+    if a._data.dtype.kind == "c":
+        fn = B.complex_fn(fn, op)
     try:
         return fn.apply(a, b)
     except ValueError:
@@ -348,10 +356,11 @@ def mul(input, other, *, out=None) -> Tensor:
 def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     if rounding_mode is None:
         a, b = promote_operands(input, other, "div")
-        if a._data.dtype.kind != "f":  # true division of integers gives the default float
+        kind = a._data.dtype.kind
+        if kind != "f" and kind != "c" and kind != "V":  # true division of integers gives the default float
             a, b = cast_to(a, _dtype._default_float), cast_to(b, _dtype._default_float)
         try:
-            return _out(Div.apply(a, b), out, "div")
+            return _out((Div if kind != "c" else Div._complex).apply(a, b), out, "div")
         except ValueError:
             raise broadcast_error("div", a, b) from None
     if rounding_mode not in ("trunc", "floor"):
@@ -803,6 +812,17 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
+def _sigmoid_complex(ctx, a):
+    """1 / (1 + e^-z) for complex z (the real forward's overflow guard compares with 0)."""
+    out = 1 / (1 + array_module(a._data).exp(-a._data))
+    ctx.save_for_backward(out)
+    return out
+
+
+# Sigmoid's complex forward, under Sigmoid's name (grad_fn SigmoidBackward0, as torch)
+_SigmoidComplex = type("Sigmoid", (Sigmoid,), {"__module__": __name__, "forward": staticmethod(_sigmoid_complex)})
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx, a):
@@ -914,10 +934,18 @@ class Where(Function):
         )
 
 
+# Complex variants (see ``_backward.holomorphic``): the ops whose gradient formulas are holomorphic.
+for _fn in (Add, Sub, Mul, Div, Pow, Neg, Exp, Exp2, Expm1, Log, Log2, Log10, Log1p, Sqrt, Rsqrt, Reciprocal, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Clone, Contiguous):
+    B.holomorphic(_fn)
+Sigmoid._complex = B.holomorphic(_SigmoidComplex)._complex
+
+
 def _unary(fn):
     def op(input: Tensor, *, out=None) -> Tensor:
         if not isinstance(input, Tensor):
             raise TypeError(f"{fn.__name__.lower()}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        if input._data.dtype.kind == "c":
+            return _out(B.complex_fn(fn, op.__name__).apply(input), out, fn.__name__.lower())
         return _out(fn.apply(as_float(input)), out, fn.__name__.lower())
 
     op.__name__ = fn.__name__.lower()
@@ -1072,6 +1100,10 @@ def relu(input: Tensor) -> Tensor:
 def abs(input: Tensor) -> Tensor:  # noqa: A001 - torch's name
     if input._data.dtype == bool:
         raise NotImplementedError(f"\"abs_{input.device.type}\" not implemented for 'Bool'")
+    if input._data.dtype.kind == "c":
+        from .complex_ops import abs_complex
+
+        return abs_complex(input)
     return Abs.apply(input)
 
 
@@ -1320,6 +1352,7 @@ logical_xor = _comparison("logical_xor", "logical_xor", tensor_other=True)
 _TORCH_TYPE_NAMES = {
     "float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+    "complex64": "ComplexFloat", "complex128": "ComplexDouble", "bfloat16": "BFloat16",
 }  # fmt: skip
 
 

@@ -105,7 +105,9 @@ def _check_castable(result_dtype, t: Tensor, op: str) -> None:
 
 
 def _torch_type_name(d) -> str:
-    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}[d.name]
+    from .elementwise import _TORCH_TYPE_NAMES
+
+    return _TORCH_TYPE_NAMES[d.name]
 
 
 def apply_inplace(self: Tensor, op, *args, _name: str = "", **kwargs) -> Tensor:

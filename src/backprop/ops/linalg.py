@@ -15,6 +15,7 @@ from .._tensor import Tensor, shape_str
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import promote_operands, unbroadcast
+from .inplace import write_out
 
 
 def _dims_str(shape) -> str:
@@ -73,6 +74,20 @@ class MatMul(Function):
         return ga, gb
 
 
+B.holomorphic(MatMul)  # complex inputs: grad @ conj(b)^T, conj(a)^T @ grad
+
+
+class _MatMulBF16(MatMul):
+    """bfloat16 operands: NumPy's matmul of ml_dtypes' bfloat16 gives float32; rounded back, as torch."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return MatMul.forward(ctx, a, b).astype(a._data.dtype)
+
+
+_MATMUL_VARIANTS = {"c": MatMul._complex, "V": _MatMulBF16}
+
+
 def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     """torch.matmul: dot, matrix-vector, matrix-matrix and broadcast batched products."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
@@ -82,7 +97,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {a._data.ndim}D and {b._data.ndim}D"
         )
-    if a._data.dtype != b._data.dtype:
+    dt = a._data.dtype
+    if dt is not b._data.dtype and dt != b._data.dtype:  # (identity first: the common case, cheaply)
         raise RuntimeError(
             f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}"
         )
@@ -98,7 +114,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
             f"{_dims_str(_as_matrix(b._data.shape, False))}) in matmul of {shape_str(a._data.shape)} and {shape_str(b._data.shape)}"
         )
     try:
-        result = MatMul.apply(a, b)
+        kind = dt.kind  # float: MatMul; complex and bfloat16 have their own variants
+        result = (MatMul if kind == "f" else _MATMUL_VARIANTS.get(kind, MatMul)).apply(a, b)
     except ValueError:
         raise RuntimeError(
             f"matmul(): batch dimensions of {shape_str(a._data.shape)} and {shape_str(b._data.shape)} cannot be broadcast"
@@ -171,13 +188,18 @@ def inner(input: Tensor, other: Tensor, *, out=None) -> Tensor:
         if input._data.dtype != other._data.dtype:
             raise RuntimeError(f"expected scalar type {input.dtype} but found {other.dtype}")
         result = tensordot(input, other, ([-1], [-1]))
-    if out is not None:
-        out.copy_(result)
-        return out
-    return result
+    return write_out(result, out, "inner")
 
 
-vdot = dot
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    """The dot product with the first vector conjugated (``dot`` for real vectors)."""
+    if input._data.ndim != 1 or other._data.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors")
+    if input._data.dtype.kind == "c":
+        from .complex_ops import conj
+
+        input = conj(input)
+    return matmul(input, other)
 
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
@@ -328,6 +350,9 @@ class Einsum(Function):
         return tuple(grads)
 
 
+B.holomorphic(Einsum)
+
+
 def _einsum_operand_grad(grad, out_term, others, other_terms, term, shape):
     """d(einsum)/d(operand with subscripts ``term``): another einsum, then broadcasting and diagonals."""
     available = set(out_term).union(*map(set, other_terms)) if other_terms else set(out_term)
@@ -367,8 +392,10 @@ def einsum(equation: str, *operands) -> Tensor:
         operands = tuple(operands[0])
     target = _dtype.result_type(*operands) if len({o._data.dtype for o in operands}) > 1 else operands[0].dtype
     operands = tuple(o if o.dtype is target else o.to(target) for o in operands)
+    if operands and operands[0]._data.dtype.kind == "V":  # bfloat16: NumPy's einsum has none; float32, rounded back
+        return einsum(equation, *[o.float() for o in operands]).to(target)
     try:
-        return Einsum.apply(equation, *operands)
+        return (Einsum if operands[0]._data.dtype.kind != "c" else Einsum._complex).apply(equation, *operands)
     except ValueError as exc:
         raise RuntimeError(
             f"einsum(): operands do not match the equation '{equation}': {exc} (shapes "

@@ -65,6 +65,8 @@ def sum_to_size(input: Tensor, *size) -> Tensor:
         raise RuntimeError(f"sum_to_size: size {list(shape)} is not expandable to size {list(input._data.shape)}")
     if input._data.dtype == bool and (shape != input._data.shape or not shape):  # bools sum to int64 (size () is sum())
         input = _make(input._data.astype(numpy.int64))
+    if input._data.dtype.kind == "V":  # bfloat16: accumulated in float32, as torch
+        return SumToSize.apply(input.float(), shape).to(input.dtype)
     return SumToSize.apply(input, shape)
 
 
@@ -85,7 +87,9 @@ class Sum(Function):
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001 - torch's name
     dims = _dims_arg(input, dim, "sum")
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
-    if np_dtype is None and input._data.dtype.kind in "iub":
+    if np_dtype is None and input._data.dtype.kind in "iubV":
+        if input._data.dtype.kind == "V":  # bfloat16: accumulated in float32 and rounded once, as torch
+            return Sum.apply(input.float(), dims, keepdim, None).to(input.dtype)
         np_dtype = numpy.int64
     return Sum.apply(input, dims, keepdim, np_dtype)
 
@@ -128,7 +132,9 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         from .elementwise import to_dtype
 
         input = to_dtype(input, dtype)
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fc":
+        if input._data.dtype.kind == "V":  # bfloat16: accumulated in float32, as torch
+            return Mean.apply(input.float(), _dims_arg(input, dim, "mean"), keepdim).to(input.dtype)
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
             f"Got: {input.dtype.name.capitalize()}"
@@ -186,7 +192,7 @@ def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
     if np_dtype is None and input._data.dtype.kind in "iub":
         np_dtype = numpy.int64
-    return Prod.apply(input, dims, keepdim, np_dtype)
+    return (Prod if input._data.dtype.kind != "c" else Prod._complex).apply(input, dims, keepdim, np_dtype)
 
 
 class _ExtremeAll(Function):
@@ -345,17 +351,30 @@ def _correction(unbiased, correction) -> float:
     return 1.0 if unbiased else 0.0
 
 
+B.holomorphic(Prod)  # complex inputs: the same formula between conjugations (see _backward.holomorphic)
+
+
 def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """Variance over ``dim`` with Bessel's ``correction`` (default 1), composed of primitives."""
     if isinstance(dim, bool):  # legacy var(input, unbiased)
         unbiased, dim = dim, None
-    if input._data.dtype.kind != "f":
+    kind = input._data.dtype.kind
+    if kind not in "fcV":  # V: ml_dtypes' bfloat16
         raise RuntimeError("std and var only support floating point and complex dtypes")
+    if kind == "V":  # bfloat16: accumulated in float32, rounded back, as torch
+        return var(input.float(), dim, unbiased, keepdim, correction=correction).to(input.dtype)
     x = input
     dims = _dims_arg(x, dim, "var")
     n = _reduced_count(x._data.shape, dims)
     centered = x - mean(x, dims, keepdim=True)
-    return sum(centered * centered, dims, keepdim) / builtins.max(n - _correction(unbiased, correction), 0)
+    if kind == "c":  # |x - mean|^2: a real variance
+        from .complex_ops import imag, real
+
+        re, im = real(centered), imag(centered)
+        squares = re * re + im * im
+    else:
+        squares = centered * centered
+    return sum(squares, dims, keepdim) / builtins.max(n - _correction(unbiased, correction), 0)
 
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
@@ -465,6 +484,8 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     from .elementwise import abs as abs_
 
     x = as_float(x)
+    if x._data.dtype.kind == "c":  # the norm of complex values is that of their magnitudes (real)
+        x = abs_(x)
     if dtype is not None:
         x = x.to(dtype)
     dims = _dims_arg(x, dim, "vector_norm")
@@ -533,6 +554,8 @@ class Cumsum(Function):
 def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumsum")
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
+    if input._data.dtype.kind == "V" and (np_dtype is None or np_dtype == input._data.dtype):
+        return cumsum(input.float(), d).to(input.dtype)  # bfloat16: accumulated in float32, as torch
     if np_dtype is None and input._data.dtype.kind in "iub":
         np_dtype = numpy.int64
     if input._data.ndim == 0:
@@ -583,6 +606,9 @@ class Cumprod(Function):
         return _cumprod_vjp(a, out, grad, ctx.dim), None
 
 
+B.holomorphic(Cumprod)
+
+
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumprod")
     if dtype is not None:
@@ -591,7 +617,7 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
         input = input.to(_dtype.int64)
     if input._data.ndim == 0:  # NumPy's cumprod flattens 0-d input to shape (1,)
         return input.clone()
-    return Cumprod.apply(input, d)
+    return (Cumprod if input._data.dtype.kind != "c" else Cumprod._complex).apply(input, d)
 
 
 class LogCumSumExp(Function):
