@@ -268,12 +268,13 @@ def to_backprop(value, device: str, leaves: list):
     if isinstance(value, torch.Tensor):
         if value.layout != torch.strided:
             raise UnsupportedError(f"layout {value.layout}")
+        source = value  # the tensor torch's op receives: gradients are taken with respect to it
         if value.is_conj() or value.is_neg():
             value = value.resolve_conj().resolve_neg()
         arr = value.detach().cpu().numpy() if value.dtype != torch.bfloat16 else value.detach().float().numpy()
         out = backprop.tensor(arr, dtype=_dtype(value.dtype), device=device, requires_grad=value.requires_grad)
         if value.requires_grad:
-            leaves.append((value, out))
+            leaves.append((source, out))
         return out
     if isinstance(value, torch.dtype):
         return _dtype(value)
