@@ -552,7 +552,8 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
 def corrcoef(input: Tensor) -> Tensor:
     """Pearson correlation coefficients of the rows of ``input`` (clipped to [-1, 1]; complex
     ones have their real and imaginary parts clipped)."""
-    from .complex_ops import complex as complex_, imag, real
+    from .complex_ops import complex as complex_
+    from .complex_ops import imag, real
     from .elementwise import clamp, div, sqrt
     from .movement import diagonal
 
