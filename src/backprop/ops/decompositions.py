@@ -10,6 +10,9 @@ the same formula again. Everything else (``lu_solve``, ``cholesky_solve``, ``mat
 The gradient conventions are torch's: Cholesky and ``eigh`` give the symmetric gradient (their
 input is taken as symmetric), ``solve_triangular`` reads (and differentiates) one triangle,
 ``svd`` with ``full_matrices=True`` differentiates through the first ``min(m, n)`` vectors.
+Complex inputs (complex64/complex128) follow torch's conjugate-Wirtinger convention: the same
+formulas with conjugate transposes (``_H``; a plain transpose for real tensors), real singular
+values, eigenvalues and log|det|, and a differentiable complex ``slogdet`` sign.
 """
 
 from __future__ import annotations
