@@ -172,6 +172,77 @@ CASES = [
     _c("vector_norm_p3", lambda m, a: m.linalg.vector_norm(a, 3, dim=1), I((2, 4)), gradgradcheck=True),
 ]
 
+
+# ---------------------------------------------------------------------------- complex inputs
+# Each case builds z = a + ib from two real inputs and returns real views of its complex results,
+# so the gradients of a and b (the real and imaginary parts of torch's conjugate-Wirtinger
+# gradient) are compared with torch's and gradchecked in float64.
+def _z(m, a, b):
+    return m.complex(a, b)
+
+
+def _r(m, *outs):
+    """Complex results as real views (real ones as they are)."""
+    return tuple(m.view_as_real(o) if o.is_complex() else o for o in outs)
+
+
+def _hpd(m, a, b):
+    """A well-conditioned Hermitian positive-definite matrix."""
+    z = _z(m, a, b)
+    n = z.shape[-1]
+    return z @ z.mH + n * m.eye(n, dtype=z.dtype, device=z.device)
+
+
+def _wcz(m, a, b):
+    return _wc(m, _z(m, a, b))
+
+
+def _phase_fixed(m, v):
+    """Eigen/singular vectors with each column's phase fixed (its first entry made real positive)."""
+    first = v[..., :1, :]
+    return v * (first.conj() / first.abs())
+
+
+def _svd_phase_fixed(m, z):
+    """``U, S, Vh`` with each pair (u_i, v_i) rotated by the phase that makes u_i's first entry real."""
+    u, s, vh = m.linalg.svd(z, full_matrices=False)
+    first = u[..., :1, :]
+    phase = first.conj() / first.abs()
+    return u * phase, s, vh * phase.mT.conj()
+
+
+def _cx(name, fn, shape, *more, **kw):
+    return _c("complex_" + name, fn, I(shape), I(shape), *more, **kw)
+
+
+CASES_COMPLEX = [
+    _cx("inv", lambda m, a, b: _r(m, m.linalg.inv(_wcz(m, a, b))), (2, 3, 3), gradgradcheck=True),
+    _cx("solve", lambda m, a, b, c: _r(m, m.linalg.solve(_wcz(m, a, b), _z(m, c, c * 0.5))), (3, 3), I((3, 2))),
+    _cx("det", lambda m, a, b: _r(m, m.linalg.det(_wcz(m, a, b))), (2, 3, 3)),
+    _cx("slogdet", lambda m, a, b: _r(m, *m.linalg.slogdet(_wcz(m, a, b))), (2, 3, 3), gradgradcheck=True),
+    _cx("logdet", lambda m, a, b: _r(m, m.logdet(_wcz(m, a, b))), (3, 3)),
+    _cx("cholesky", lambda m, a, b: _r(m, m.linalg.cholesky(_hpd(m, a, b), upper=True)), (2, 3, 3), gradgradcheck=True),
+    _cx("solve_triangular", lambda m, a, b: _r(m, m.linalg.solve_triangular(
+        _tri(m, _z(m, a, b), True), _z(m, b, a), upper=True)), (3, 3)),
+    _cx("qr", lambda m, a, b: _r(m, *m.linalg.qr(_z(m, a, b))), (4, 3), gradgradcheck=True),
+    _cx("lu", lambda m, a, b: _r(m, *m.linalg.lu(_z(m, a, b))[1:]), (3, 4)),
+    _cx("lu_solve_adjoint", lambda m, a, b: _r(m, m.linalg.lu_solve(
+        *m.linalg.lu_factor(_wcz(m, a, b)), _z(m, b, a), adjoint=True)), (3, 3)),
+    _cx("eigh", lambda m, a, b: _r(m, m.linalg.eigh(_hpd(m, a, b))[0],
+                                   _phase_fixed(m, m.linalg.eigh(_hpd(m, a, b))[1])), (3, 3), gradgradcheck=True),
+    _cx("svd", lambda m, a, b: _r(m, *_svd_phase_fixed(m, _z(m, a, b))), (4, 3)),
+    _cx("pinv", lambda m, a, b: _r(m, m.linalg.pinv(_z(m, a, b))), (4, 3)),
+    _cx("matrix_norm_nuc", lambda m, a, b: m.linalg.matrix_norm(_z(m, a, b), "nuc"), (3, 4)),
+    _cx("matrix_exp", lambda m, a, b: _r(m, m.linalg.matrix_exp(_z(m, a, b) * 0.5)), (3, 3)),
+    _cx("cov_corrcoef", lambda m, a, b: _r(m, m.cov(_z(m, a, b)), m.corrcoef(_z(m, a, b))), (3, 5)),
+    _cx("addbmm", lambda m, a, b: _r(m, m.addbmm(_z(m, a[0], b[0]), _z(m, a, b), _z(m, b, a), beta=1 + 2j,
+                                                 alpha=0.5 - 1j)), (2, 3, 3)),
+    _cx("vecdot", lambda m, a, b: _r(m, m.linalg.vecdot(_z(m, a, b), _z(m, b, a * 2))), (2, 3)),
+]
+
+(test_complex_matches_torch, test_complex_matches_torch_noncontiguous, test_complex_create_graph_matches_torch,
+ test_complex_gradcheck, test_complex_gradgradcheck) = oracle_tests(CASES_COMPLEX)
+
 test_matches_torch, test_matches_torch_noncontiguous, test_create_graph_matches_torch, test_gradcheck, test_gradgradcheck = (
     oracle_tests(CASES)
 )

@@ -10,6 +10,9 @@ the same formula again. Everything else (``lu_solve``, ``cholesky_solve``, ``mat
 The gradient conventions are torch's: Cholesky and ``eigh`` give the symmetric gradient (their
 input is taken as symmetric), ``solve_triangular`` reads (and differentiates) one triangle,
 ``svd`` with ``full_matrices=True`` differentiates through the first ``min(m, n)`` vectors.
+Complex inputs (complex64/complex128) follow torch's conjugate-Wirtinger convention: the same
+formulas with conjugate transposes (``_H``; a plain transpose for real tensors), real singular
+values, eigenvalues and log|det|, and a differentiable complex ``slogdet`` sign.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .._backend import CPU, array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state as grad_state
+from . import _backward as B
+from . import complex_ops as cx
 from . import elementwise as ew
 from . import movement as mv
 from . import reduction as red
@@ -63,7 +68,8 @@ geqrf_result = namedtuple("geqrf", ["a", "tau"])
 # ---------------------------------------------------------------------------- checks and helpers
 def _type_name(t: Tensor) -> str:
     return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
-            "bool": "Bool", "int16": "Short", "int8": "Char", "uint8": "Byte"}.get(t._data.dtype.name, t._data.dtype.name)
+            "bool": "Bool", "int16": "Short", "int8": "Char", "uint8": "Byte", "complex64": "ComplexFloat",
+            "complex128": "ComplexDouble"}.get(t._data.dtype.name, t._data.dtype.name)
 
 
 def check_matrix(A, op: str, name: str = "A", square: bool = True, floating: bool = True) -> None:
@@ -77,7 +83,7 @@ def check_matrix(A, op: str, name: str = "A", square: bool = True, floating: boo
             f"{op}: {name} must be batches of square matrices, but they are {A._data.shape[-2]} by "
             f"{A._data.shape[-1]} matrices"
         )
-    if floating and A._data.dtype.kind != "f":
+    if floating and A._data.dtype.kind not in "fc":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {_type_name(A)}")
 
 
@@ -174,6 +180,16 @@ def _failing_minor(mat) -> int:
     return 0
 
 
+def _H(t: Tensor) -> Tensor:
+    """The conjugate transpose ``t.mH`` (just ``t.mT`` for real tensors: no conjugation node)."""
+    return B.conj(t.mT)
+
+
+def _real_dtype(dt):
+    """The real dtype of a (complex) NumPy dtype: complex64 -> float32."""
+    return numpy.dtype(dt).type(0).real.dtype
+
+
 def _has_nonfinite(arr) -> bool:
     return not bool(array_module(arr).isfinite(arr).all())
 
@@ -199,8 +215,8 @@ class Inv(Function):
     @staticmethod
     def backward(ctx, g):
         (X,) = ctx.saved_tensors
-        Xt = X.mT
-        return -(Xt @ g @ Xt), None
+        Xh = _H(X)
+        return -(Xh @ g @ Xh), None
 
 
 def inv(A: Tensor, *, out=None) -> Tensor:
@@ -251,8 +267,8 @@ class Solve(Function):
     @staticmethod
     def backward(ctx, g):
         A, X = ctx.saved_tensors
-        gB = Solve.apply(A.mT, g)
-        gA = -(gB @ X.mT) if ctx.needs_input_grad[0] else None
+        gB = Solve.apply(_H(A), g)
+        gA = -(gB @ _H(X)) if ctx.needs_input_grad[0] else None
         return gA, gB, None
 
 
@@ -374,10 +390,10 @@ class SolveTriangular(Function):
     def backward(ctx, g):
         A, X = ctx.saved_tensors
         upper, left, unit = ctx.upper, ctx.left, ctx.unit
-        gB = SolveTriangular.apply(A.mT, g, not upper, left, unit)
+        gB = SolveTriangular.apply(_H(A), g, not upper, left, unit)
         gA = None
         if ctx.needs_input_grad[0]:
-            gA = -(gB @ X.mT) if left else -(X.mT @ gB)
+            gA = -(gB @ _H(X)) if left else -(_H(X) @ gB)
             k = 1 if unit else 0
             gA = mv.triu(gA, k) if upper else mv.tril(gA, -k)
         return gA, gB, None, None, None
@@ -428,7 +444,7 @@ class Det(Function):
     @staticmethod
     def backward(ctx, g):
         A, d = ctx.saved_tensors
-        return g.unsqueeze(-1).unsqueeze(-1) * _cofactor(A, d)
+        return g.unsqueeze(-1).unsqueeze(-1) * B.conj(_cofactor(A, d))  # det is holomorphic
 
 
 def _cofactor(A: Tensor, d: Tensor) -> Tensor:
@@ -451,7 +467,8 @@ def _cofactor(A: Tensor, d: Tensor) -> Tensor:
     sign = _make(xp.asarray(xp.linalg.det(U._data) * xp.linalg.det(Vh._data), dtype=A._data.dtype))
     eye = _make(xp.eye(n, dtype=bool))
     others = red.prod(ew.where(eye, 1.0, _rows_of(S, n)), -1)
-    return sign.unsqueeze(-1).unsqueeze(-1) * ((U * others.unsqueeze(-2)) @ Vh)
+    # det(A) A^{-T} = det(U) det(Vh) conj(U) diag(others) conj(Vh)  (conj: no-op for real A)
+    return sign.unsqueeze(-1).unsqueeze(-1) * ((B.conj(U) * others.unsqueeze(-2)) @ B.conj(Vh))
 
 
 def _rows_of(S: Tensor, n: int) -> Tensor:
@@ -473,24 +490,31 @@ class Slogdet(Function):
         ctx.set_materialize_grads(False)
         arr = A._data
         xp = array_module(arr)
+        real = _real_dtype(arr.dtype)
         if arr.shape[-1] == 0:
-            sign, logabs = xp.ones(arr.shape[:-2], arr.dtype), xp.zeros(arr.shape[:-2], arr.dtype)
+            sign, logabs = xp.ones(arr.shape[:-2], arr.dtype), xp.zeros(arr.shape[:-2], real)
         else:
             sign, logabs = xp.linalg.slogdet(arr)
         sign = xp.asarray(sign, dtype=arr.dtype)
-        logabs = xp.asarray(logabs, dtype=arr.dtype)
-        ctx.save_for_backward(A)
-        ctx.mark_non_differentiable(sign)
+        logabs = xp.asarray(logabs, dtype=real)
+        ctx.save_for_backward(A, sign)
+        if arr.dtype.kind != "c":  # a complex sign, det / |det|, is differentiable (its phase)
+            ctx.mark_non_differentiable(sign)
         return sign, logabs
 
     @staticmethod
     def backward(ctx, g_sign, g_logabs):
-        (A,) = ctx.saved_tensors
+        A, sign = ctx.saved_tensors
+        if g_sign is not None and A._data.dtype.kind == "c":
+            # d log det = tr(A^{-1} dA) = d logabs + i d(phase), sign = exp(i phase): the phase's
+            # gradient is Im(g_sign conj(sign)), entering as the imaginary part of d log det's.
+            phase = cx.imag(g_sign * B.conj(sign)) * 1j
+            g_logabs = phase if g_logabs is None else g_logabs + phase
         if g_logabs is None:
             return None
         if A._data.shape[-1] == 0:
             return A * 0
-        return g_logabs.unsqueeze(-1).unsqueeze(-1) * Inv.apply(A).mT
+        return g_logabs.unsqueeze(-1).unsqueeze(-1) * _H(Inv.apply(A))
 
 
 def slogdet(A: Tensor, *, out=None):
@@ -511,6 +535,8 @@ def logdet(input: Tensor) -> Tensor:  # noqa: A002 - torch's name
     """log(det(A)): NaN for a negative determinant, -inf for a zero one."""
     check_matrix(input, "logdet")
     sign, logabs = Slogdet.apply(input)
+    if sign._data.dtype.kind == "c":  # the complex log of det: log|det| + i phase (differentiable)
+        return logabs + ew.log(sign)
     xp = array_module(sign._data)
     with backend_of(sign._data).errstate(divide="ignore", invalid="ignore"):
         shift = xp.log(sign._data)
@@ -540,6 +566,13 @@ class Cholesky(Function):
     @staticmethod
     def backward(ctx, gL):
         (L,) = ctx.saved_tensors
+        if L._data.dtype.kind == "c":
+            # A = L L^H: gA = L^{-H} phi L^{-1}, phi = (tril(M) + tril(M, -1)^H) / 2, M = L^H gL
+            # (torch's formula; for real L it equals the symmetrized one below)
+            M = _H(L) @ gL
+            phi = (mv.tril(M) + _H(mv.tril(M, -1))) * 0.5
+            gA = SolveTriangular.apply(_H(L), phi, True, True, False)
+            return SolveTriangular.apply(L, gA, False, False, False), None
         # A = L L^T: gA = sym(L^{-T} phi(L^T gL) L^{-1}), phi = lower triangle with halved diagonal
         M = L.mT @ gL
         phi = mv.tril(M, -1) + mv.diag_embed(mv.diagonal(M, 0, -2, -1) * 0.5)
@@ -552,7 +585,7 @@ def cholesky(A: Tensor, *, upper: bool = False, out=None) -> Tensor:
     """Cholesky factor of symmetric positive-definite matrices (lower; ``upper`` gives L^T)."""
     check_matrix(A, "linalg.cholesky")
     L = Cholesky.apply(A)
-    return _write_out(L.mT if upper else L, out)
+    return _write_out(_H(L) if upper else L, out)
 
 
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False, out=None):
@@ -572,7 +605,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False, o
         info = _make(backend_of(arr).asarray(orders))
         with backend_of(arr).errstate(invalid="ignore"):
             L = _make(xp.full(arr.shape, xp.nan, dtype=arr.dtype))
-    return _write_out(linalg_cholesky_ex(L.mT if upper else L, info), out)
+    return _write_out(linalg_cholesky_ex(_H(L) if upper else L, info), out)
 
 
 def torch_cholesky(input: Tensor, upper: bool = False, *, out=None) -> Tensor:  # noqa: A002
@@ -587,15 +620,15 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False, *, out=None) -> Te
     check_matrix(L, op, "A")
     check_matrix(B, op, "B", square=False)
     _same_dtype(op, B, L, ("self", "A"))
-    F = L.mT if upper else L
-    return _write_out(solve(F @ F.mT, B), out)
+    F = _H(L) if upper else L
+    return _write_out(solve(F @ _H(F), B), out)
 
 
 def cholesky_inverse(L: Tensor, upper: bool = False, *, out=None) -> Tensor:
     """``(L L^T)^{-1}`` from a Cholesky factor (``(U^T U)^{-1}`` if ``upper``)."""
     check_matrix(L, "cholesky_inverse", "input")
-    F = L.mT if upper else L
-    return _write_out(inv(F @ F.mT), out)
+    F = _H(L) if upper else L
+    return _write_out(inv(F @ _H(F)), out)
 
 
 # ---------------------------------------------------------------------------- QR
@@ -636,28 +669,32 @@ class QR(Function):
 
 
 def _copyltu(M: Tensor) -> Tensor:
+    """``tril(M, -1) + tril(M, -1)^H + Re(diag(M))``."""
     low = mv.tril(M, -1)
-    return low + low.mT + mv.diag_embed(mv.diagonal(M, 0, -2, -1))
+    diag = mv.diagonal(M, 0, -2, -1)
+    if M._data.dtype.kind == "c":
+        diag = cx.real(diag)
+    return low + _H(low) + mv.diag_embed(diag)
 
 
 def _qr_backward(Q, R, gQ, gR, m, n):
     if m >= n:
-        # A = QR (Q m x n): gA = (gQ + Q copyltu(M)) R^{-T}, M = R gR^T - gQ^T Q
-        M = R @ gR.mT - gQ.mT @ Q
+        # A = QR (Q m x n): gA = (gQ + Q copyltu(M)) R^{-H}, M = R gR^H - gQ^H Q
+        M = R @ _H(gR) - _H(gQ) @ Q
         b = gQ + Q @ _copyltu(M)
         return _right_solve_rt(R, b)
     # wide: A = Q [U | V]; X = A[:, :m] = Q U, Y = A[:, m:] = Q V
     U, V = R[..., :, :m], R[..., :, m:]
     gU, gV = gR[..., :, :m], gR[..., :, m:]
     Y = Q @ V
-    gX = _qr_backward(Q, U, gQ + Y @ gV.mT, gU, m, m)
+    gX = _qr_backward(Q, U, gQ + Y @ _H(gV), gU, m, m)
     gY = Q @ gV
     return mv.cat([gX, gY], -1)
 
 
 def _right_solve_rt(R: Tensor, b: Tensor) -> Tensor:
-    """``b R^{-T}`` for upper-triangular ``R``: ``X R^T = b``."""
-    return SolveTriangular.apply(R.mT, b, False, False, False)
+    """``b R^{-H}`` for upper-triangular ``R``: ``X R^H = b``."""
+    return SolveTriangular.apply(_H(R), b, False, False, False)
 
 
 def qr(A: Tensor, mode: str = "reduced", *, out=None):
@@ -701,7 +738,7 @@ def _householder_full(A: Tensor, tau: Tensor, m: int) -> Tensor:
     V = mv.tril(A[..., :, :k], -1) + _make(xp.eye(m, k, dtype=A._data.dtype))
     for i in range(k):
         v = V[..., :, i : i + 1]
-        Q = Q - (Q @ v) @ (v.mT * tau[..., i : i + 1].unsqueeze(-1))
+        Q = Q - (Q @ v) @ (_H(v) * tau[..., i : i + 1].unsqueeze(-1))
     return Q
 
 
@@ -747,8 +784,8 @@ def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, tran
     _same_dtype(op, A, tau, ("input", "tau"))
     _same_dtype(op, A, C, ("input", "other"))
     Q = _householder_full(A, tau, A._data.shape[-2])
-    if transpose:
-        Q = Q.mT
+    if transpose:  # the conjugate transpose, for complex Q
+        Q = _H(Q)
     return _write_out(Q @ C if left else C @ Q, out)
 
 
@@ -765,7 +802,7 @@ class Eigh(Function):
             w, v = xp.zeros(arr.shape[:-1], arr.dtype), xp.zeros(arr.shape, arr.dtype)
         else:
             w, v = xp.linalg.eigh(arr, UPLO=uplo)
-        w, v = w.astype(arr.dtype, copy=False), v.astype(arr.dtype, copy=False)
+        w, v = w.astype(_real_dtype(arr.dtype), copy=False), v.astype(arr.dtype, copy=False)
         ctx.save_for_backward(w, v)
         return w, v
 
@@ -775,13 +812,15 @@ class Eigh(Function):
         n = L._data.shape[-1]
         xp = array_module(L._data)
         inner = mv.diag_embed(gL if gL is not None else L * 0)
+        if V._data.dtype != inner._data.dtype:  # complex eigenvectors, real eigenvalues
+            inner = inner.to(V.dtype)
         if gV is not None:
-            VtgV = V.mT @ gV
-            skew = (VtgV - VtgV.mT) * 0.5
+            VtgV = _H(V) @ gV
+            skew = (VtgV - _H(VtgV)) * 0.5
             E = L.unsqueeze(-2) - L.unsqueeze(-1)  # E_ij = L_j - L_i
             E = ew.where(_make(xp.eye(n, dtype=bool)), 1.0, E)
             inner = inner + skew / E
-        return V @ inner @ V.mT, None
+        return V @ inner @ _H(V), None
 
 
 def _check_uplo(UPLO: str) -> str:
@@ -819,10 +858,11 @@ class SVD(Function):
             um, vn = (m, n) if full_matrices else (k, k)
             u = xp.broadcast_to(xp.eye(m, um, dtype=arr.dtype), batch + (m, um)).copy()
             vh = xp.broadcast_to(xp.eye(vn, n, dtype=arr.dtype), batch + (vn, n)).copy()
-            s = xp.zeros(batch + (0,), arr.dtype)
+            s = xp.zeros(batch + (0,), _real_dtype(arr.dtype))
         else:
             u, s, vh = xp.linalg.svd(arr, full_matrices=full_matrices)
-        u, s, vh = (x.astype(arr.dtype, copy=False) for x in (u, s, vh))
+        u, vh = (x.astype(arr.dtype, copy=False) for x in (u, vh))
+        s = s.astype(_real_dtype(arr.dtype), copy=False)
         ctx.save_for_backward(u, s, vh)
         return u, s, vh
 
@@ -837,27 +877,36 @@ class SVD(Function):
         if gVh is not None:
             gVh = gVh[..., :k, :]
         inner = mv.diag_embed(gS) if gS is not None else None
+        if inner is not None and U._data.dtype != inner._data.dtype:  # complex U, V; real S
+            inner = inner.to(U.dtype)
         if gU is None and gVh is None:
             return U @ inner @ Vh if inner is not None else None, None
         xp = array_module(S._data)
+        complex_ = U._data.dtype.kind == "c"
         eye = _make(xp.eye(k, dtype=bool))
         E = S.unsqueeze(-2) ** 2 - S.unsqueeze(-1) ** 2  # E_ij = s_j^2 - s_i^2
-        E = ew.where(eye, 1.0, E)
+        E0 = ew.where(eye, 1.0, E)
         total = inner
         extra = None
         if gU is not None:
-            UtgU = U.mT @ gU
-            term = (UtgU - UtgU.mT) / E * S.unsqueeze(-2)
+            UtgU = _H(U) @ gU
+            # complex: the diagonal of the skew part, 2i Im(U^H gU)_ii, enters as i Im(U^H gU)_ii / s_i
+            # (dividing by 2 s_i^2 before the product with s_i); real: that diagonal is 0
+            EU = ew.where(eye, 2 * S.unsqueeze(-2) ** 2, E) if complex_ else E0
+            term = (UtgU - _H(UtgU)) / EU * S.unsqueeze(-2)
             total = term if total is None else total + term
             if m > k:
                 extra = (gU - U @ UtgU) / S.unsqueeze(-2) @ Vh
-        V, gV = Vh.mT, (gVh.mT if gVh is not None else None)
+        V, gV = _H(Vh), (_H(gVh) if gVh is not None else None)
         if gV is not None:
-            VtgV = V.mT @ gV
-            term = S.unsqueeze(-1) * ((VtgV - VtgV.mT) / E)
+            VtgV = _H(V) @ gV
+            skew = VtgV - _H(VtgV)
+            if complex_:  # the phase of a pair (u_i, v_i) is counted once, on the U side
+                skew = ew.where(eye, 0.0, skew)
+            term = S.unsqueeze(-1) * (skew / E0)
             total = term if total is None else total + term
             if n > k:
-                term2 = U @ ((gV - V @ VtgV) / S.unsqueeze(-2)).mT
+                term2 = U @ _H((gV - V @ VtgV) / S.unsqueeze(-2))
                 extra = term2 if extra is None else extra + term2
         gA = U @ total @ Vh
         return (gA if extra is None else gA + extra), None
@@ -881,7 +930,7 @@ def torch_svd(input: Tensor, some: bool = True, compute_uv: bool = True, *, out=
     check_matrix(input, "linalg.svd", square=False)
     if compute_uv:
         U, S, Vh = SVD.apply(input, not some)
-        return _write_out(svd_result(U, S, Vh.mT), out)
+        return _write_out(svd_result(U, S, _H(Vh)), out)
     S = SVD.apply(input, False)[1]
     m, n = input._data.shape[-2:]
     xp = array_module(input._data)
@@ -896,7 +945,7 @@ def _tolerances(A: Tensor, atol, rtol, smax: Tensor) -> Tensor:
     """torch's cutoff ``max(atol, rtol * sigma_max)``; with neither given, rtol is eps * max(m, n);
     with only atol > 0 given, rtol is 0."""
     xp = array_module(A._data)
-    dt = A._data.dtype
+    dt = _real_dtype(A._data.dtype)
     m, n = A._data.shape[-2:]
 
     def as_array(v):
@@ -929,10 +978,10 @@ class Pinv(Function):
     @staticmethod
     def backward(ctx, G):
         A, P = ctx.saved_tensors
-        Gt = G.mT
-        PPt = P @ P.mT
-        PtP = P.mT @ P
-        gA = -(P.mT @ G @ P.mT)
+        Gt, Ph = _H(G), _H(P)
+        PPt = P @ Ph
+        PtP = Ph @ P
+        gA = -(Ph @ G @ Ph)
         gA = gA + (Gt @ PPt - A @ (P @ (Gt @ PPt)))
         gA = gA + (PtP @ Gt - ((PtP @ Gt) @ P) @ A)
         return gA, None
@@ -952,13 +1001,13 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False, out=None) 
         cutoff = _tolerances(A, atol, rtol, _make(xp.max(absw, axis=-1)))._data
         keep = absw > cutoff[..., None]
         winv = xp.where(keep, 1 / xp.where(keep, w, 1), 0).astype(arr.dtype)
-        P = (v * winv[..., None, :]) @ xp.swapaxes(v, -1, -2)
+        P = (v * winv[..., None, :]) @ xp.conj(xp.swapaxes(v, -1, -2))
     else:
         u, s, vh = xp.linalg.svd(arr, full_matrices=False)
         cutoff = _tolerances(A, atol, rtol, _make(s[..., 0]))._data
         keep = s > cutoff[..., None]
         sinv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(arr.dtype)
-        P = (xp.swapaxes(vh, -1, -2) * sinv[..., None, :]) @ xp.swapaxes(u, -1, -2)
+        P = (xp.conj(xp.swapaxes(vh, -1, -2)) * sinv[..., None, :]) @ xp.conj(xp.swapaxes(u, -1, -2))
     return _write_out(Pinv.apply(A, xp.ascontiguousarray(P.astype(arr.dtype, copy=False))), out)
 
 
@@ -996,7 +1045,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):
         raise TypeError(f"linalg.lstsq(): argument 'b' must be Tensor, not {type(B).__name__}")
     if A._data.ndim < 2:
         raise RuntimeError(f"{op}: input must have at least 2 dimensions.")
-    if A._data.dtype.kind != "f":
+    if A._data.dtype.kind not in "fc":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {_type_name(A)}")
     _same_dtype(op, A, B, ("input", "b"))
     vector = B._data.ndim == A._data.ndim - 1
@@ -1019,7 +1068,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):
     dt = A._data.dtype
     rtol = rcond if rcond is not None and rcond > 0 else None
     X = pinv(Ab, rtol=rtol) @ Bb if driver != "gels" else pinv(Ab, rtol=0.0) @ Bb
-    empty = _make(xp.zeros((0,), dtype=dt))
+    empty = _make(xp.zeros((0,), dtype=_real_dtype(dt)))
     if driver == "gels":
         rank = _make(xp.zeros((0,), dtype=xp.int64))
     else:
@@ -1031,11 +1080,14 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):
     # residuals: the drivers other than gelsy compute them for tall full-rank matrices
     full = m > n and driver != "gelsy" and (driver == "gels" or bool((rank._data == n).all()))
     if full:
-        resid = red.sum((Ab @ X - Bb) ** 2, -2)
+        r = Ab @ X - Bb
+        resid = red.sum((ew.abs(r) if r._data.dtype.kind == "c" else r) ** 2, -2)
         if vector:
             resid = resid.squeeze(-1) if resid._data.ndim else resid
     else:
         resid = X.reshape(-1)[:0]  # empty, but part of the graph as torch's
+        if resid._data.dtype.kind == "c":
+            resid = cx.real(resid)
     sol = X.squeeze(-1) if vector else X
     return linalg_lstsq(sol, resid, rank, sv)
 
@@ -1119,24 +1171,24 @@ class LU(Function):
         if m < n:  # A = P L [U1 | U2]
             U1, U2 = U[..., :, :k], U[..., :, k:]
             gU1, gU2 = gU[..., :, :k], gU[..., :, k:]
-            gA2 = SolveTriangular.apply(L.mT, gU2, True, True, True)  # L^{-T} gU2
-            gL = gL - gA2 @ U2.mT
+            gA2 = SolveTriangular.apply(_H(L), gU2, True, True, True)  # L^{-H} gU2
+            gL = gL - gA2 @ _H(U2)
             gA1 = _lu_square_grad(L, U1, gL, gU1)
             return P @ mv.cat([gA1, gA2], -1), None
         # m > n: A = P [L1; L2] U
         L1, L2 = L[..., :k, :], L[..., k:, :]
         gL1, gL2 = gL[..., :k, :], gL[..., k:, :]
-        gA2 = SolveTriangular.apply(U.mT, gL2, False, False, False)  # gL2 U^{-T}
-        gU = gU - L2.mT @ gA2
+        gA2 = SolveTriangular.apply(_H(U), gL2, False, False, False)  # gL2 U^{-H}
+        gU = gU - _H(L2) @ gA2
         gA1 = _lu_square_grad(L1, U, gL1, gU)
         return P @ mv.cat([gA1, gA2], -2), None
 
 
 def _lu_square_grad(L, U, gL, gU):
-    """``P^T gA`` for a square block ``L U``: ``L^{-T} [tril(L^T gL, -1) + triu(gU U^T)] U^{-T}``."""
-    inner = mv.tril(L.mT @ gL, -1) + mv.triu(gU @ U.mT)
-    X = SolveTriangular.apply(L.mT, inner, True, True, True)
-    return SolveTriangular.apply(U.mT, X, False, False, False)
+    """``P^T gA`` for a square block ``L U``: ``L^{-H} [tril(L^H gL, -1) + triu(gU U^H)] U^{-H}``."""
+    inner = mv.tril(_H(L) @ gL, -1) + mv.triu(gU @ _H(U))
+    X = SolveTriangular.apply(_H(L), inner, True, True, True)
+    return SolveTriangular.apply(_H(U), X, False, False, False)
 
 
 def _lu(A: Tensor, op: str, pivot: bool = True):
@@ -1251,15 +1303,15 @@ def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoin
     if left and not adjoint:  # X = U^{-1} L^{-1} P^T B
         Y = SolveTriangular.apply(L, P.mT @ Bb, False, True, True)
         X = SolveTriangular.apply(U, Y, True, True, False)
-    elif left:  # A^T X = B: U^T L^T P^T X = B
-        Y = SolveTriangular.apply(U.mT, Bb, False, True, False)
-        X = P @ SolveTriangular.apply(L.mT, Y, True, True, True)
+    elif left:  # A^H X = B: U^H L^H P^T X = B
+        Y = SolveTriangular.apply(_H(U), Bb, False, True, False)
+        X = P @ SolveTriangular.apply(_H(L), Y, True, True, True)
     elif not adjoint:  # X P L U = B
         Y = SolveTriangular.apply(U, Bb, True, False, False)
         X = SolveTriangular.apply(L, Y, False, False, True) @ P.mT
-    else:  # X A^T = B: X U^T L^T P^T = B
-        Y = SolveTriangular.apply(L.mT, Bb @ P, True, False, True)
-        X = SolveTriangular.apply(U.mT, Y, False, False, False)
+    else:  # X A^H = B: X U^H L^H P^T = B
+        Y = SolveTriangular.apply(_H(L), Bb @ P, True, False, True)
+        X = SolveTriangular.apply(_H(U), Y, False, False, False)
     return _write_out(X, out)
 
 
@@ -1271,7 +1323,7 @@ def torch_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor, *, out=None) -
 # ---------------------------------------------------------------------------- LDL^T (no gradient in torch)
 def _lapack(arr, name: str):
     """The LAPACK routine ``name`` for ``arr``'s dtype (SciPy's lapack module of its backend)."""
-    prefix = "s" if arr.dtype == numpy.float32 else "d"
+    prefix = {"float32": "s", "float64": "d", "complex64": "c", "complex128": "z"}[arr.dtype.name]
     return getattr(backend_of(arr).scipy("linalg.lapack"), prefix + name)
 
 
@@ -1287,7 +1339,7 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = Fa
         piv = xp.zeros(arr.shape[:-1], xp.int32)
         info = xp.zeros(arr.shape[:-2], xp.int32)
     else:
-        sytrf = _lapack(arr, "sytrf")
+        sytrf = _lapack(arr, "hetrf" if hermitian and arr.dtype.kind == "c" else "sytrf")
 
         def one(a):
             ld, ipiv, inf = sytrf(a, lower=1)
@@ -1320,7 +1372,7 @@ def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False,
     xp = array_module(ld)
     if ld.shape[-1] == 0 or b.shape[-1] == 0:
         return _write_out(_make(xp.zeros(b.shape, b.dtype)), out)
-    sytrs = _lapack(ld, "sytrs")
+    sytrs = _lapack(ld, "hetrs" if hermitian and ld.dtype.kind == "c" else "sytrs")
 
     def one(a, p, r):
         x, _ = sytrs(a, p, r, lower=1)
@@ -1347,17 +1399,17 @@ class MatrixExp(Function):
             return xp.zeros(arr.shape, arr.dtype)
         sl = _scipy_linalg(arr)
         # float32 is exponentiated in float64: expm's scaling and squaring amplifies rounding
-        out = _per_matrix(arr.astype(xp.float64), lambda a: sl.expm(a))
+        out = _per_matrix(arr.astype(xp.complex128 if arr.dtype.kind == "c" else xp.float64), lambda a: sl.expm(a))
         ctx.save_for_backward(A)
         return xp.asarray(out).astype(arr.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         # d exp(A)[E] is the upper-right block of exp([[A, E], [0, A]]); its adjoint at g is
-        # the upper-right block of exp([[A^T, g], [0, A^T]]).
+        # the upper-right block of exp([[A^H, g], [0, A^H]]).
         (A,) = ctx.saved_tensors
         n = A._data.shape[-1]
-        At = A.mT
+        At = _H(A)
         top = mv.cat([At, g], -1)
         bottom = mv.cat([At * 0, At], -1)
         big = MatrixExp.apply(mv.cat([top, bottom], -2))
@@ -1484,11 +1536,11 @@ def vander(x: Tensor, N: int | None = None) -> Tensor:  # noqa: N803
 
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1, out=None) -> Tensor:
-    """Dot products of vectors along ``dim`` (inputs broadcast)."""
+    """Dot products ``sum(conj(x) * y)`` of vectors along ``dim`` (inputs broadcast)."""
     if x._data.dtype != y._data.dtype:
         raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
                            f"{_type_name(x)} and y of type {_type_name(y)} instead")
-    return _write_out(red.sum(x * y, dim), out)
+    return _write_out(red.sum(B.conj(x) * y, dim), out)
 
 
 def linalg_diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
@@ -1521,7 +1573,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     op = "linalg.matrix_norm"
     if A._data.ndim < 2:
         raise RuntimeError(f"{op}: The input tensor A must have at least 2 dimensions.")
-    if A._data.dtype.kind != "f":
+    if A._data.dtype.kind not in "fc":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {_type_name(A)}")
     if dtype is not None:
         A = A.to(dtype)

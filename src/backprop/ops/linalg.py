@@ -246,7 +246,8 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``input`` broadcasts; ignored when beta is 0)."""
     prod = bmm(batch1, batch2).sum(0)
-    if _dtype.result_type(input, prod) is not _dtype.bool_ and not _dtype.result_type(input, prod).is_floating_point:
+    target = _dtype.result_type(input, prod)
+    if target is not _dtype.bool_ and not target.is_floating_point and not target.is_complex:
         beta, alpha = int(beta), int(alpha)  # torch truncates the scalars of an integral addbmm
     return _scaled_sum(input, prod, beta, alpha, out)
 
@@ -271,7 +272,7 @@ def _scaled_sum(input: Tensor, prod: Tensor, beta, alpha, out) -> Tensor:
         if beta:
             result = logical_or(input.expand(prod.shape), result)
     else:
-        if not target.is_floating_point and (isinstance(beta, float) or isinstance(alpha, float)):
+        if not target.is_floating_point and not target.is_complex and (isinstance(beta, float) or isinstance(alpha, float)):
             raise RuntimeError("For integral input tensors, argument beta must not be a floating point number.")
         prod = prod if prod.dtype is target else prod.to(target)
         result = prod * alpha if alpha != 1 else prod
@@ -499,7 +500,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
     if input._data.ndim > 2:
         raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with {input._data.ndim} dimensions")
     x = input.reshape(1, -1) if input._data.ndim < 2 else input
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         x = x.to(_dtype.get_default_dtype())
     n_obs = x._data.shape[1]
     w = None
@@ -536,7 +537,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
         norm = float(norm_t.item())
     centered = sub(x, avg)
     weighted = centered if w is None else mul(centered, w)
-    out = matmul(weighted, centered.mT)
+    out = matmul(weighted, B.conj(centered).mT)  # conj: no-op for real input
     if norm <= 0:
         warnings.warn(
             "cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of observations.",
@@ -549,13 +550,20 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
 
 
 def corrcoef(input: Tensor) -> Tensor:
-    """Pearson correlation coefficients of the rows of ``input`` (clipped to [-1, 1])."""
+    """Pearson correlation coefficients of the rows of ``input`` (clipped to [-1, 1]; complex
+    ones have their real and imaginary parts clipped)."""
+    from .complex_ops import complex as complex_
+    from .complex_ops import imag, real
     from .elementwise import clamp, div, sqrt
     from .movement import diagonal
 
     c = cov(input)
     if c._data.ndim == 0:
         return div(c, c)
-    std = sqrt(diagonal(c))
+    d = diagonal(c)
+    complex_input = c._data.dtype.kind == "c"
+    std = sqrt(real(d) if complex_input else d)
     c = div(div(c, std.unsqueeze(1)), std.unsqueeze(0))
+    if complex_input:
+        return complex_(clamp(real(c), -1, 1), clamp(imag(c), -1, 1))
     return clamp(c, -1, 1)

@@ -711,8 +711,8 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     """The ``p``-norm of ``input - other`` (broadcast), a 0-d tensor."""
     from .elementwise import sub
 
-    if input._data.dtype.kind != "f" or other._data.dtype.kind != "f":
-        bad = input if input._data.dtype.kind != "f" else other
+    if input._data.dtype.kind not in "fc" or other._data.dtype.kind not in "fc":
+        bad = input if input._data.dtype.kind not in "fc" else other
         raise RuntimeError(f"norm(): input dtype should be either floating point or complex. Got {_torch_type_name(bad)} instead.")
     return vector_norm(sub(input, other), p)
 
@@ -727,7 +727,7 @@ def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to norm ``maxnorm``."""
     from .elementwise import div, mul, where
 
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fc":
         raise RuntimeError(f"renorm: Expected a floating point or complex tensor as input. Got {_torch_type_name(input)}")
     if p <= 0:
         raise RuntimeError("renorm: non-positive-norm not supported")
