@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -52,10 +53,9 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("device", devices, indirect=True)
 
 
-@pytest.fixture
-def device(request):
-    """The device a test runs on, as a device string: ``"cpu"`` or ``"cuda"`` (real or fake)."""
-    kind = getattr(request, "param", "cpu")
+@contextlib.contextmanager
+def use_device(kind: str):
+    """Run a test on device ``kind`` (``cpu``, ``fake-cuda`` or ``cuda``); yields the device string."""
     if kind == "fake-cuda":
         fake_cuda.install()
         try:
@@ -69,6 +69,14 @@ def device(request):
         yield "cuda"
     else:
         yield "cpu"
+
+
+@pytest.fixture
+def device(request):
+    """The device a test runs on, as a device string: ``"cpu"`` or ``"cuda"`` (real or fake)."""
+    with use_device(getattr(request, "param", "cpu")) as name:
+        yield name
+
 
 DATA_DIR = Path(os.environ.get("BACKPROP_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 

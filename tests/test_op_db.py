@@ -1,7 +1,8 @@
 """PyTorch's own operator database (``op_db``) as the spec: every entry backprop has, against torch.
 
 See ``tests/opinfo_harness.py`` for what is compared. In the suite each entry runs up to
-``SAMPLE_CAP`` samples per dtype on the CPU and ``DEVICE_SAMPLE_CAP`` on the other test devices;
+``SAMPLE_CAP`` samples per dtype on the CPU and ``DEVICE_SAMPLE_CAP`` of ``DEVICE_DTYPES`` on
+the other test devices (fake-cuda by default);
 ``pytest tests/test_op_db.py --op-db-full`` (or ``python tests/opinfo_harness.py``) runs them all.
 Samples that cannot pass here are in ``opinfo_harness.KNOWN_EXCEPTIONS`` and entries whose error
 inputs cannot, in ``KNOWN_ERROR_EXCEPTIONS``, each with its reason; the suite checks that they
@@ -13,9 +14,13 @@ from __future__ import annotations
 import pytest
 
 import opinfo_harness as harness
+from conftest import use_device
 
 SAMPLE_CAP = 12
+# On the other test devices (fake-cuda; cuda with --device cuda) a lighter pass: the device
+# plumbing of every op, in one real and one complex dtype.
 DEVICE_SAMPLE_CAP = 3
+DEVICE_DTYPES = ("float32", "complex64")
 
 # The issue's target is 560 of 636 names; this is the floor the suite holds (raise it as names land).
 MIN_NAMES_PRESENT = 360
@@ -41,17 +46,39 @@ KNOWN_CASES = [
 ]
 
 
+DEVICE_CASES = [case for case in SAMPLE_CASES if case.values[1] in DEVICE_DTYPES]
+
+
+def pytest_generate_tests(metafunc):
+    if "other_device" in metafunc.fixturenames:
+        kinds = [k for k in metafunc.config.getoption("--device") or ["cpu", "fake-cuda"] if k != "cpu"]
+        metafunc.parametrize("other_device", kinds, indirect=True)
+
+
 @pytest.fixture
-def sample_cap(request, device):
-    if request.config.getoption("--op-db-full"):
-        return None
-    return SAMPLE_CAP if request.node.callspec.params["device"] == "cpu" else DEVICE_SAMPLE_CAP
+def other_device(request):
+    with use_device(request.param) as name:
+        yield name
+
+
+@pytest.fixture
+def full(request) -> bool:
+    return request.config.getoption("--op-db-full")
 
 
 @pytest.mark.parametrize("op,dtype", SAMPLE_CASES)
-def test_samples_match_torch(op, dtype, device, sample_cap):
+def test_samples_match_torch(op, dtype, full):
+    _check_samples(op, dtype, "cpu", None if full else SAMPLE_CAP)
+
+
+@pytest.mark.parametrize("op,dtype", DEVICE_CASES)
+def test_samples_match_torch_on_device(op, dtype, other_device, full):
+    _check_samples(op, dtype, other_device, None if full else DEVICE_SAMPLE_CAP)
+
+
+def _check_samples(op, dtype: str, device: str, cap) -> None:
     known = harness.known_samples(op, dtype)
-    outcome = harness.run_samples(op, dtype, device=device, max_samples=sample_cap, skip=known)
+    outcome = harness.run_samples(op, dtype, device=device, max_samples=cap, skip=known)
     assert outcome.samples > 0 or known, f"{harness.entry_key(op)} yields no {dtype} samples"
     assert outcome.passed == outcome.samples
 
