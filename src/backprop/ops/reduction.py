@@ -403,7 +403,8 @@ class LogSumExp(Function):
         arr = a._data
         backend = backend_of(arr)
         xp = backend.xp
-        m = xp.amax(arr, axis=dims, keepdims=True) if arr.size else xp.zeros(_keepdim_shape(arr.shape, dims), arr.dtype)
+        real = arr.real  # complex inputs: the largest real part is factored out (torch)
+        m = xp.amax(real, axis=dims, keepdims=True) if arr.size else xp.zeros(_keepdim_shape(arr.shape, dims), real.dtype)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.sum(xp.exp(arr - m), axis=dims, keepdims=True)
         with backend.errstate(divide="ignore"):
@@ -423,9 +424,13 @@ class LogSumExp(Function):
         return g * B.exp(a - _restore_dims(out, shape, ctx.dims, ctx.keepdim)), None, None
 
 
+B.holomorphic(LogSumExp)
+
+
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = as_float(input)
-    return LogSumExp.apply(x, _dims_arg(x, dim, "logsumexp"), keepdim)
+    fn = LogSumExp._complex if x._data.dtype.kind == "c" else LogSumExp
+    return fn.apply(x, _dims_arg(x, dim, "logsumexp"), keepdim)
 
 
 class Norm2(Function):
@@ -629,8 +634,19 @@ class LogCumSumExp(Function):
         arr = a._data
         # the running sum in float64 for narrower floats (as torch's CPU kernel): a float32 scan
         # loses up to ~n ulps, which the backward's exp of (a - out) turns into relative error
-        wide = arr.astype(numpy.float64) if arr.dtype.itemsize < 8 else arr
-        out = backend_of(arr).accumulate("logaddexp", wide, dim).astype(arr.dtype, copy=False)
+        if arr.dtype.kind == "c":
+            from .elementwise import _complex_logaddexp
+
+            # a left-to-right fold, as torch: the imaginary parts are not reduced mod 2 pi, so
+            # another association of the same sums may differ from torch's by multiples of 2 pi
+            xp = array_module(arr)
+            run = xp.moveaxis(arr.astype(numpy.complex128), dim, 0).copy()
+            for i in range(1, run.shape[0]):
+                run[i] = _complex_logaddexp(run[i - 1], run[i])
+            out = xp.moveaxis(run, 0, dim).astype(arr.dtype, copy=False)
+        else:
+            wide = arr.astype(numpy.float64) if arr.dtype.itemsize < 8 else arr
+            out = backend_of(arr).accumulate("logaddexp", wide, dim).astype(arr.dtype, copy=False)
         ctx.save_for_backward(a, out)
         return out
 
@@ -640,6 +656,9 @@ class LogCumSumExp(Function):
         # a reversed log-cum-sum-exp of log|g| - out, taken for the positive and the negative g apart.
         a, out = ctx.saved_tensors
         d = ctx.dim
+        if (grad if B.is_raw(grad) else grad._data).dtype.kind == "c":  # complex (the holomorphic variant): log g exists, no sign split
+            logs = B.log(grad) - out
+            return B.exp(B.flip(B.call(LogCumSumExp, B.flip(logs, (d,)), d), (d,)) + a), None
 
         def reversed_part(sign):
             mask = grad * sign > 0
@@ -649,8 +668,11 @@ class LogCumSumExp(Function):
         return reversed_part(1.0) - reversed_part(-1.0), None
 
 
+B.holomorphic(LogCumSumExp)
+
+
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fc":
         from .elementwise import _TORCH_TYPE_NAMES
 
         name = _TORCH_TYPE_NAMES[input._data.dtype.name]
@@ -658,7 +680,7 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "logcumsumexp")
     if input._data.ndim == 0:
         return input.clone()
-    return LogCumSumExp.apply(input, d)
+    return (LogCumSumExp._complex if input._data.dtype.kind == "c" else LogCumSumExp).apply(input, d)
 
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None, append: Tensor | None = None) -> Tensor:
