@@ -489,9 +489,11 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     from .elementwise import abs as abs_
 
     x = as_float(x)
+    if dtype is not None and _dtype.to_dtype(dtype).is_complex:  # a complex dtype: cast, then the (real) magnitudes
+        x = x.to(dtype)
     if x._data.dtype.kind == "c":  # the norm of complex values is that of their magnitudes (real)
         x = abs_(x)
-    if dtype is not None:
+    if dtype is not None and not _dtype.to_dtype(dtype).is_complex:
         x = x.to(dtype)
     dims = _dims_arg(x, dim, "vector_norm")
     ord = float(ord)
