@@ -1030,7 +1030,9 @@ class Acosh(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * B.rsqrt(a * a - 1)
+        # 1/sqrt(a - 1)/sqrt(a + 1), not 1/sqrt(a^2 - 1): equal for real a > 1, and the right
+        # branch of acosh's derivative for complex a (torch's formula)
+        return grad * B.rsqrt(a - 1) * B.rsqrt(a + 1)
 
 
 class Atanh(Function):
