@@ -32,6 +32,11 @@ def _both(fn):
     lambda m: m.cat([m.ones(3), m.ones(3)], out=m.empty(6, dtype=m.int64)),
     lambda m: m.cat([m.ones(3), m.ones(3)], out=m.empty(6, dtype=m.float64)).tolist(),
     lambda m: m.normal(1.6, 0.3, [2, 2], layout=m.strided).shape,
+    lambda m: m.amax(m.ones(4, 3), 0, out=m.empty(3, dtype=m.int32)),
+    lambda m: m.amin(m.ones(4, 3), 0, out=m.empty(3, dtype=m.float64)),
+    lambda m: m.aminmax(m.ones(4, 3), dim=0, out=(m.empty(3), m.empty(3, dtype=m.int64))),
+    lambda m: m.amax(m.arange(12.0).reshape(4, 3), 1, out=m.empty(4)).tolist(),
+    lambda m: [t.tolist() for t in m.aminmax(m.arange(12.0).reshape(4, 3), dim=0, out=(m.empty(3), m.empty(3)))],
 ])
 def test_matches_torch(fn):
     ours, theirs = _both(fn)
@@ -39,6 +44,14 @@ def test_matches_torch(fn):
         assert ours is theirs
     else:
         assert (tuple(ours) if isinstance(ours, backprop.Size) else ours) == (tuple(theirs) if isinstance(theirs, torch.Size) else theirs)
+
+
+def test_out_messages():
+    x = backprop.ones(4, 3)
+    with pytest.raises(RuntimeError, match="but got Float for input's dtype and Int for out's dtype"):
+        backprop.amax(x, 0, out=backprop.empty(3, dtype=backprop.int32))
+    with pytest.raises(RuntimeError, match="Expected out tensor to have dtype float, but got double instead"):
+        backprop.aminmax(x, dim=0, out=(backprop.empty(3, dtype=backprop.float64), backprop.empty(3)))
 
 
 def test_masked_fill_complex_message():

@@ -13,6 +13,7 @@ from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import as_float, normalize_dim, normalize_dims
+from .inplace import write_out
 
 
 def _keepdim_shape(shape: tuple, dims: tuple) -> tuple:
@@ -289,7 +290,25 @@ def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa:
     return _extreme(input, dim, keepdim, False, "min", other)
 
 
-def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+# the C++ names torch's aminmax uses for an ``out`` of the wrong dtype
+_C_TYPE_NAMES = {"float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double", "int64": "long int",
+                 "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char", "bool": "bool",
+                 "complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}  # fmt: skip
+
+
+def _extreme_out(result: Tensor, out, op: str, input: Tensor) -> Tensor:
+    """amax/amin's ``out=``: the input's dtype exactly (torch's check), then written as every out=."""
+    if isinstance(out, Tensor) and out.dtype is not input.dtype:
+        raise RuntimeError(
+            f"Expected the dtype for input and out to match, but got {_torch_type_name(input)} for input's dtype and "
+            f"{_torch_type_name(out)} for out's dtype."
+        )
+    return write_out(result, out, op, (input,))
+
+
+def amax(input: Tensor, dim=(), keepdim: bool = False, *, out=None) -> Tensor:
+    if out is not None:
+        return _extreme_out(amax(input, dim, keepdim), out, "amax", input)
     dims = _dims_arg(input, dim, "amax")
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         _check_nonempty(input, "amax")  # a full reduction of nothing has no identity
@@ -299,7 +318,9 @@ def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return _ExtremeAll.apply(input, dims, keepdim, True)
 
 
-def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amin(input: Tensor, dim=(), keepdim: bool = False, *, out=None) -> Tensor:
+    if out is not None:
+        return _extreme_out(amin(input, dim, keepdim), out, "amin", input)
     dims = _dims_arg(input, dim, "amin")
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         _check_nonempty(input, "amin")  # a full reduction of nothing has no identity
@@ -309,7 +330,14 @@ def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return _ExtremeAll.apply(input, dims, keepdim, False)
 
 
-def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
+def aminmax(input: Tensor, *, dim=None, keepdim: bool = False, out=None):
+    if out is not None:
+        for o in out:
+            if isinstance(o, Tensor) and o.dtype is not input.dtype:
+                expected, got = (_C_TYPE_NAMES.get(d.name, d.name) for d in (input.dtype, o.dtype))
+                raise RuntimeError(f"Expected out tensor to have dtype {expected}, but got {got} instead")
+        lo, hi = aminmax(input, dim=dim, keepdim=keepdim)
+        return return_types.aminmax(write_out(lo, out[0], "aminmax", (input,)), write_out(hi, out[1], "aminmax", (input,)))
     if dim is None and input._data.size == 0:
         raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity.")
     return return_types.aminmax(amin(input, dim if dim is not None else (), keepdim), amax(input, dim if dim is not None else (), keepdim))
