@@ -32,6 +32,8 @@ def _both(fn):
     lambda m: m.cat([m.ones(3), m.ones(3)], out=m.empty(6, dtype=m.int64)),
     lambda m: m.cat([m.ones(3), m.ones(3)], out=m.empty(6, dtype=m.float64)).tolist(),
     lambda m: m.normal(1.6, 0.3, [2, 2], layout=m.strided).shape,
+    lambda m: m.signal.windows.hann(3, layout=m.sparse_coo),
+    lambda m: m.signal.windows.kaiser(3, layout=m.sparse_csr, beta=12.0),
     lambda m: m.amax(m.ones(4, 3), 0, out=m.empty(3, dtype=m.int32)),
     lambda m: m.amin(m.ones(4, 3), 0, out=m.empty(3, dtype=m.float64)),
     lambda m: m.aminmax(m.ones(4, 3), dim=0, out=(m.empty(3), m.empty(3, dtype=m.int64))),
