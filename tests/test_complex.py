@@ -80,6 +80,55 @@ CASES = [
 
 test_matches_torch, test_matches_torch_noncontiguous, test_create_graph_matches_torch, test_gradcheck, _ = oracle_tests(CASES)
 
+# ---- complex elementwise / reductions / misc ops (asinh, acosh, atanh, logaddexp, sinc, float_power,
+# logsumexp, logcumsumexp, unfold, torch.masked): values and gradients under torch's convention.
+_ONES = np.array([[True, False, True, True], [True, True, False, True], [False, True, True, True]])
+MISC_CASES = [
+    _c("asinh_acosh_atanh", lambda m, a, b: _out(m, m.asinh(_z(m, a, b)) + m.acosh(_z(m, b, a)) + m.atanh(_z(m, a, b))),
+       I((3, 4), "unit"), I((3, 4), "unit")),
+    _c("logaddexp", lambda m, a, b, c, d: _out(m, m.logaddexp(_z(m, a, b), _z(m, c, d))), I((3, 4)), I((3, 4)), I((4,)),
+       I((4,))),
+    _c("sinc", lambda m, a, b: _out(m, m.sinc(_z(m, a, b))), I((3, 4)), I((3, 4))),
+    _c("float_power", lambda m, a, b, c: _out(m, m.float_power(_z(m, a, b), c) + m.float_power(c, 0.5 + 1j)),
+       I((3, 4), "positive"), I((3, 4)), I((3, 4), "positive")),
+    _c("logsumexp", lambda m, a, b: _out(m, m.logsumexp(_z(m, a, 3 * b), 1) + m.logsumexp(_z(m, a, b), (0, 1))),
+       I((3, 4)), I((3, 4))),
+    # (no create_graph check: torch's own first derivative has its lazy negative bit set)
+    _c("logcumsumexp", lambda m, a, b: _out(m, m.logcumsumexp(_z(m, a, b), 1)), I((3, 4)), I((3, 4)), gradcheck=False),
+    _c("unfold", lambda m, a, b: _out(m, m.nn.functional.unfold(_z(m, a, b), 2, padding=1)), I((1, 2, 3, 3)),
+       I((1, 2, 3, 3)), noncontig=False),
+    _c("masked_mean_var_std", lambda m, a, b, k: (_out(m, m.masked.mean(_z(m, a, b), 1, mask=k)),
+                                                  _out(m, m.masked.var(_z(m, a, b), 1, mask=k)),
+                                                  _out(m, m.masked.std(_z(m, a, b), 0, mask=k))),
+       I((3, 4)), I((3, 4)), I(array=_ONES)),
+    _c("masked_logsumexp_normalize", lambda m, a, b, k: (_out(m, m.masked.logsumexp(_z(m, a, b), 1, mask=k)),
+                                                         _out(m, m.masked.normalize(_z(m, a, b), 2.0, 1, mask=k))),
+       I((3, 4)), I((3, 4)), I(array=_ONES)),
+]
+(test_misc_matches_torch, test_misc_matches_torch_noncontiguous, test_misc_create_graph_matches_torch, test_misc_gradcheck,
+ _) = oracle_tests(MISC_CASES)
+
+
+def test_linspace_logspace_complex():
+    for fn in ("linspace", "logspace"):
+        for args, kw in [((4.3, -3, 1), {"dtype": "complex64"}), ((0, 1.2, 5), {"dtype": "complex128"}),
+                         ((1 + 1j, 2 + 3j, 4), {}), ((1 + 1j, -2j, 3), {"dtype": "complex128"})]:
+            ours = getattr(backprop, fn)(*args, **{k: getattr(backprop, v) for k, v in kw.items()})
+            theirs = getattr(torch, fn)(*args, **{k: getattr(torch, v) for k, v in kw.items()})
+            assert _name(ours.dtype) == _name(theirs.dtype)
+            np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5)
+        with pytest.raises(RuntimeError, match="can't be safely cast"):
+            getattr(backprop, fn)(1 + 1j, 2, 3, dtype=backprop.float32)
+
+
+def test_complex_misc_dtypes():
+    z = backprop.tensor([1 + 2j, -0.5j], dtype=backprop.complex64)
+    assert backprop.float_power(z, 2).dtype == backprop.complex128
+    assert backprop.float_power(backprop.tensor([2.0]), 1j).dtype == backprop.complex128
+    with pytest.raises(NotImplementedError):
+        backprop.logaddexp2(z, z)
+    assert backprop.linalg.vector_norm(z, dtype=backprop.complex128).dtype == backprop.float64
+
 
 def _name(d) -> str:
     return str(d).replace("torch.", "").replace("backprop.", "")
@@ -326,3 +375,16 @@ def test_save_load_complex_and_bfloat16(tmp_path):
     assert out["z"].tolist() == z.tolist() and out["b"].float().tolist() == [1.5, -2.25]
     backprop.save({"b": b}, path)  # a state_dict: readable by torch's safetensors loader
     assert load_file(str(path))["b"].dtype == torch.bfloat16
+
+
+def test_logcumsumexp_complex_gradcheck():
+    """gradcheck and gradgradcheck through real leaves (the oracle's create_graph check cannot read
+    torch's negative-bit first derivative for this op)."""
+    rng = np.random.default_rng(1)
+    a, b = (backprop.tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(2))
+
+    def f(a, b):
+        return backprop.view_as_real(backprop.logcumsumexp(backprop.complex(a, b), 1))
+
+    assert backprop.autograd.gradcheck(f, (a, b))
+    assert backprop.autograd.gradgradcheck(f, (a, b))

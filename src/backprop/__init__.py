@@ -627,3 +627,7 @@ from .nn.functional import (  # noqa: E402
     native_group_norm,
     native_layer_norm,
 )
+
+# isort: split
+# ---- complex/misc (issue #13, wt_cx_misc): torch's sparse layout objects, which every op refuses
+from ._layout import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr  # noqa: E402

@@ -350,24 +350,40 @@ def _check_steps(op: str, start, end, steps) -> None:
         )
 
 
+def _space_dtype(op: str, start, end, dtype):
+    """linspace/logspace's dtype: ``dtype``, else the default float (complex if an end is complex);
+    complex ends into a real ``dtype`` are torch's RuntimeError."""
+    complex_ends = isinstance(start, complex) or isinstance(end, complex)
+    if dtype is None:
+        return _dtype._default_complex if complex_ends else _dtype._default_float
+    dt = _dtype.to_dtype(dtype)
+    if complex_ends and not dt.is_complex:
+        inferred = "c10::complex<double>" if _dtype._default_float == _dtype.float64 else "c10::complex<float>"
+        name = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "int16": "Short",
+                "int8": "Char", "uint8": "Byte", "bool": "Bool", "bfloat16": "BFloat16"}.get(dt.np.name, str(dt))  # fmt: skip
+        raise RuntimeError(f"torch.{op}(): inferred dtype {inferred} can't be safely cast to passed dtype {name}")
+    return dt
+
+
 def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
     check_layout(layout, "linspace")
     _check_steps("linspace", start, end, steps)
     start, end = _num(start), _num(end)
-    dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    if not dt.is_floating_point:  # torch casts the ends to the integer dtype first
+    dt = _space_dtype("linspace", start, end, dtype)
+    if not (dt.is_floating_point or dt.is_complex):  # torch casts the ends to the integer dtype first
         start, end = int(start), int(end)
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
     np = numpy
+    work = np.complex128 if dt.is_complex else np.float64
     if steps == 1:
-        arr = np.full((1,), start, dtype=np.float64)
+        arr = np.full((1,), start, dtype=work)
     else:
         # torch fills the first half from ``start`` and the second half back from ``end``.
         step = (end - start) / (steps - 1) if steps > 1 else 0.0
         i = np.arange(steps, dtype=np.float64)
         half = steps // 2
-        arr = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
+        arr = np.where(i < half, start + step * i, end - step * (steps - 1 - i)).astype(work, copy=False)
     arr = arr.astype(dt.np) if dt.is_floating_point or dt.is_complex else np.trunc(arr).astype(dt.np)
     if out is not None:
         out._data = move(arr, out.device)
@@ -378,10 +394,11 @@ def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, devic
 def logspace(start, end, steps: int, base: float = 10.0, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
     check_layout(layout, "logspace")
     _check_steps("logspace", start, end, steps)
-    dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype._default_float
-    if not dt.is_floating_point:  # torch casts the ends to the integer dtype first
-        start, end = int(_num(start)), int(_num(end))
-    exps = linspace(start, end, steps, dtype=_dtype.float64, device="cpu")._data
+    start, end = _num(start), _num(end)
+    dt = _space_dtype("logspace", start, end, dtype)
+    if not (dt.is_floating_point or dt.is_complex):  # torch casts the ends to the integer dtype first
+        start, end = int(start), int(end)
+    exps = linspace(start, end, steps, dtype=_dtype.complex128 if dt.is_complex else _dtype.float64, device="cpu")._data
     arr = (base**exps).astype(dt.np)
     if out is not None:
         out._data = move(arr, out.device)

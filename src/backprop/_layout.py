@@ -36,6 +36,13 @@ class memory_format:  # noqa: N801 - torch's name
 
 
 strided = layout("strided")
+# torch's sparse layouts: named so that code passing them runs as far as the op, which refuses
+# them (check_layout's RuntimeError, or the op's own torch error); no backprop tensor has one.
+sparse_coo = layout("sparse_coo")
+sparse_csr = layout("sparse_csr")
+sparse_csc = layout("sparse_csc")
+sparse_bsr = layout("sparse_bsr")
+sparse_bsc = layout("sparse_bsc")
 contiguous_format = memory_format("contiguous_format")
 preserve_format = memory_format("preserve_format")
 channels_last = memory_format("channels_last")

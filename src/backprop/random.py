@@ -24,8 +24,10 @@ import numpy as np
 from . import _dtype
 from ._backend import array_module, backend_for, backend_of
 from ._device import as_device, target_device
+from ._layout import check_layout
 from ._tensor import Tensor, _make
 from .ops._utils import creation_size
+from .ops.inplace import write_out
 
 _DEFAULT_SEED = 67280421310721  # torch's initial default seed
 _MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -247,7 +249,9 @@ def _rng_for(t: Tensor, generator: Generator | None):
     return _rng(generator, t.device)
 
 
-_TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+_TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+                     "float16": "Half", "float32": "Float", "float64": "Double", "bfloat16": "BFloat16",
+                     "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 
 
 def _float_dtype(dtype, kernel: str = "check_uniform_bounds"):
@@ -346,6 +350,8 @@ def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, devic
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None, out=None) -> Tensor:
     """Sample category indices with probability proportional to the (non-negative) weights in ``input``."""
+    if isinstance(out, Tensor) and out.dtype is not _dtype.int64:
+        raise RuntimeError(f"multinomial expects Long tensor out, got: {_TORCH_TYPE_NAMES[out.dtype.name]}")
     probs = input._data
     xp = array_module(probs)
     if probs.dtype.kind == "V":  # bfloat16 weights: sampled through float32
@@ -384,7 +390,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     idx = idx.astype(np.int64)
     if probs.ndim == 1:
         idx = idx[0]
-    return _make(idx)
+    return write_out(_make(idx), out, "multinomial", (input,))
 
 
 def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
@@ -401,10 +407,14 @@ def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
             raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
         probs = p
     u = _rng_for(input, generator).random(data.shape, dtype=np.float32 if data.dtype != np.float64 else np.float64)
-    return _make((u < probs).astype(data.dtype))
+    # out=: torch fills ``out`` in its own dtype (no cast check), after the overlap check
+    result = _make((u < probs).astype(out._data.dtype if isinstance(out, Tensor) else data.dtype))
+    return write_out(result, out, "bernoulli", (input,))
 
 
-def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory: bool = False,
+           requires_grad: bool = False) -> Tensor:
+    check_layout(layout, "normal")
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         ref = mean if isinstance(mean, Tensor) else std
         m = mean._data if isinstance(mean, Tensor) else mean

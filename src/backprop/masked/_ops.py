@@ -41,6 +41,11 @@ def _is_float(dt: _dtype.dtype) -> bool:
     return dt.is_floating_point
 
 
+def _is_inexact(dt: _dtype.dtype) -> bool:
+    """Floating or complex: the dtypes mean/var/std compute in."""
+    return dt.is_floating_point or dt.is_complex
+
+
 def _identity(op: str, input: Tensor, ord: float = 2.0) -> Tensor:
     """The 0-d identity of reduction ``op`` for ``input``'s dtype: the value masked-out elements
     take, so that including them changes nothing."""
@@ -51,9 +56,10 @@ def _identity(op: str, input: Tensor, ord: float = 2.0) -> Tensor:
     elif op in ("prod", "cumprod"):
         value = 1
     elif op in ("amax", "argmax", "logaddexp", "logsumexp"):
-        if not (_is_float(dt) or signed_int):
+        complex_ok = op == "logsumexp" and dt.is_complex  # -inf + 0j
+        if not (_is_float(dt) or signed_int or complex_ok):
             raise NotImplementedError(f"identity of {op} on {dt} input")
-        value = float("-inf") if _is_float(dt) else _dtype.iinfo(dt).min
+        value = float("-inf") if _is_float(dt) or complex_ok else _dtype.iinfo(dt).min
     elif op in ("amin", "argmin"):
         if not (_is_float(dt) or signed_int):
             raise NotImplementedError(f"identity of {op} on {dt} input")
@@ -199,7 +205,7 @@ def mean(
     """Mean of the masked-in elements over ``dim`` (NaN where none is masked in)."""
     source = "Input" if dtype is None else "Optional"
     out_dtype = _out_dtype(input, dtype)
-    if not _is_float(out_dtype):
+    if not _is_inexact(out_dtype):
         raise ValueError(
             f"mean(): Could not infer output dtype. {source} dtype must be either "
             f"a floating point or complex dtype. Got: {out_dtype}"
@@ -282,20 +288,22 @@ def _std_var(
     if correction is not None:
         corr = float(correction)
     out_dtype = _out_dtype(input, dtype)
-    if dtype is None and not _is_float(out_dtype):
+    if dtype is None and not _is_inexact(out_dtype):
         out_dtype = _dtype.float32
-    # the squared deviations are summed in floating point even when the output dtype is integral
-    compute_dtype = out_dtype if _is_float(out_dtype) else _dtype.float32
+    # the squared deviations are summed in floating point even when the output dtype is integral;
+    # complex inputs sum |x - mean|^2 as x * conj(x) in the complex dtype (torch's complex result)
+    compute_dtype = out_dtype if _is_inexact(out_dtype) else _dtype.float32
     inmask = None if mask is None else _input_mask(input, mask)
     count = _count(input, dim, True, inmask)
     sample_mean = sum(input, dim, keepdim=True, dtype=out_dtype, mask=inmask) / count
     x = input - sample_mean
-    total = sum(x * x, dim, keepdim=keepdim, dtype=compute_dtype, mask=inmask)
+    total = sum(x * x.conj(), dim, keepdim=keepdim, dtype=compute_dtype, mask=inmask)
     if not keepdim:
         count = count.reshape(tuple(total.shape))
     if corr != 0:
-        count = count.to(compute_dtype) - corr
-        count = maximum(count, full((), 0, dtype=compute_dtype, device=count.device))
+        real_dtype = compute_dtype.to_real() if compute_dtype.is_complex else compute_dtype
+        count = count.to(real_dtype) - corr
+        count = maximum(count, full((), 0, dtype=real_dtype, device=count.device))
     output = (total / count).to(out_dtype)
     return sqrt(output) if take_sqrt else output
 

@@ -1790,7 +1790,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
         raise RuntimeError(
             f"Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind not in "fb":
+    if input._data.dtype.kind not in "fbc":
         raise NotImplementedError(f'"im2col_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     k, d, p, s = geometry
     hw = input._data.shape[-2:]
@@ -1815,7 +1815,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         raise RuntimeError(
             f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind not in "fb":
+    if input._data.dtype.kind not in "fbc":
         raise NotImplementedError(f'"col2im_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     rows, length = input._data.shape[-2:]
     if rows % (k[0] * k[1]):

@@ -300,6 +300,9 @@ def call(fn, *args):
         if isinstance(out, Tensor):
             return out._data
         return _as_array(out)
+    variant = fn.__dict__.get("_complex")  # complex tensors take the primitive's complex variant (holomorphic)
+    if variant is not None and any(isinstance(a, Tensor) and a._data.dtype.kind == "c" for a in args):
+        fn = variant
     return fn.apply(*args)
 
 

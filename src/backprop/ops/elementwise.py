@@ -231,6 +231,8 @@ class LogAddExp(Function):
         xp = array_module(a._data)
         ctx.base = base
         ctx.save_for_backward(a, b)
+        if a._data.dtype.kind == "c":
+            return _complex_logaddexp(a._data, b._data)
         return (xp.logaddexp if base is None else xp.logaddexp2)(a._data, b._data)
 
     @staticmethod
@@ -247,6 +249,27 @@ class LogAddExp(Function):
             unbroadcast(grad * wb, b.shape) if need[1] else None,
             None,
         )
+
+
+B.holomorphic(LogAddExp)  # complex logaddexp (torch has no complex logaddexp2)
+
+
+def _complex_logaddexp(x, y):
+    """log(exp(x) + exp(y)) for complex arrays: the operand with the larger real part (``hi``) is
+    factored out, log1p(exp(lo - hi)) + hi; NaN if either is NaN; both real parts -inf give
+    ``lo``, both +inf the direct log(exp(lo) + exp(hi)) (log1p's form would be NaN there)."""
+    backend = backend_of(x)
+    xp = backend.xp
+    x, y = xp.broadcast_arrays(x, y)
+    swap = x.real > y.real
+    lo, hi = xp.where(swap, y, x), xp.where(swap, x, y)
+    with backend.errstate(all="ignore"):
+        out = xp.log1p(xp.exp(lo - hi)) + hi
+        same_inf = xp.isinf(lo.real) & (lo.real == hi.real)
+        direct = xp.log(xp.exp(lo) + xp.exp(hi))
+    out = xp.where(same_inf, xp.where(lo.real < 0, lo, direct), out)
+    nan = xp.isnan(x) | xp.isnan(y)
+    return xp.where(nan, xp.asarray(complex("nan+nanj"), dtype=out.dtype), out).astype(x.dtype, copy=False)
 
 
 class Hypot(Function):
@@ -433,8 +456,11 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - torch's name
 def float_power(input, exponent) -> Tensor:
     if not isinstance(exponent, Tensor):
         require_tensor("float_power", input)
-    a = cast_to(input, _dtype.float64)
-    b = cast_to(exponent, _dtype.float64) if isinstance(exponent, Tensor) else exponent
+    # float64, or complex128 when either operand is complex (torch's rule)
+    complex_operand = any(isinstance(v, complex) or (isinstance(v, Tensor) and v._data.dtype.kind == "c") for v in (input, exponent))
+    wide = _dtype.complex128 if complex_operand else _dtype.float64
+    a = cast_to(input, wide) if isinstance(input, Tensor) else input
+    b = cast_to(exponent, wide) if isinstance(exponent, Tensor) else exponent
     return pow(a, b)
 
 
@@ -471,6 +497,8 @@ def logaddexp(input, other) -> Tensor:
     require_tensor("logaddexp", input)
     require_tensor("logaddexp", other, "other", 2)
     a, b = promote_operands(input, other, "logaddexp")
+    if a._data.dtype.kind == "c":
+        return LogAddExp._complex.apply(a, b, None)
     return LogAddExp.apply(as_float(a), as_float(b), None)
 
 
@@ -479,6 +507,8 @@ def logaddexp2(input, other) -> Tensor:
     require_tensor("logaddexp2", input)
     require_tensor("logaddexp2", other, "other", 2)
     a, b = promote_operands(input, other, "logaddexp2")
+    if a._data.dtype.kind == "c":
+        raise NotImplementedError(f"\"logaddexp2_{a.device.type}\" not implemented for '{_TORCH_TYPE_NAMES[a._data.dtype.name]}'")
     return LogAddExp.apply(as_float(a), as_float(b), 2)
 
 
@@ -1000,7 +1030,9 @@ class Acosh(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * B.rsqrt(a * a - 1)
+        # 1/sqrt(a - 1)/sqrt(a + 1), not 1/sqrt(a^2 - 1): equal for real a > 1, and the right
+        # branch of acosh's derivative for complex a (torch's formula)
+        return grad * B.rsqrt(a - 1) * B.rsqrt(a + 1)
 
 
 class Atanh(Function):
@@ -1016,6 +1048,9 @@ class Atanh(Function):
         return grad / (1 - a * a)
 
 
+B.holomorphic(Asinh)  # complex inputs: torch's grad * conj(f'(z)), see _backward.holomorphic
+B.holomorphic(Acosh)
+B.holomorphic(Atanh)
 asinh = arcsinh = _unary(Asinh)
 acosh = arccosh = _unary(Acosh)
 atanh = arctanh = _unary(Atanh)

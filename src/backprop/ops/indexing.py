@@ -634,6 +634,18 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- masks
+# the C++ type torch names when a value does not fit a dtype
+_C_TYPE_NAMES = {"float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double", "int64": "int64_t",
+                 "int32": "int", "int16": "int16_t", "int8": "int8_t", "uint8": "uint8_t", "bool": "bool"}  # fmt: skip
+
+
+def _check_real_fill(value: complex, input: Tensor) -> None:
+    """A complex fill value into a real tensor: allowed without an imaginary part, else torch's error."""
+    if complex(value).imag != 0:
+        name = _C_TYPE_NAMES.get(input._data.dtype.name, str(input.dtype))
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")
+
+
 def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     """``value`` where ``mask`` (broadcast to ``input``) is True; differentiable w.r.t. input and a 0-d value."""
     from .elementwise import where
@@ -646,10 +658,14 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
             raise RuntimeError(
                 f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {value._data.ndim} dimension(s)."
             )
+        if value._data.dtype.kind == "c" and input._data.dtype.kind != "c":
+            _check_real_fill(value.item(), input)  # one host read, only for a complex value into a real input
+            value = value.real
         value = cast_to(value, input.dtype)
     else:
         if isinstance(value, complex) and input._data.dtype.kind != "c":
-            raise RuntimeError(f"value cannot be converted to type {input.dtype} without overflow")
+            _check_real_fill(value, input)
+            value = value.real
         value = to_tensor_operand(value, input.dtype, input)
     try:  # out of place, input and mask broadcast together (masked_fill_ then refuses a larger shape)
         numpy.broadcast_shapes(mask._data.shape, input._data.shape)

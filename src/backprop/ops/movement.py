@@ -21,6 +21,7 @@ from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import cast_to, normalize_dim, normalize_dims, parse_size
+from .inplace import _torch_type_name, write_out
 
 
 def make_view(out: Tensor, base: Tensor, view_fn) -> Tensor:
@@ -525,11 +526,10 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
                     f"Sizes of tensors must match except in dimension {d}. Expected size {a} but got size {b} for "
                     f"tensor number {i} in the list."
                 )
+    if isinstance(out, Tensor) and target._kind > out.dtype._kind:  # e.g. float inputs into an integer out
+        raise TypeError(f"torch.cat(): input types can't be cast to the desired output type {_torch_type_name(out.dtype)}")
     result = Cat.apply(d, ref._data.ndim != 1, *tensors)
-    if out is not None:
-        out.copy_(result)
-        return out
-    return result
+    return write_out(result, out, "cat", tuple(tensors))
 
 
 concat = concatenate = cat

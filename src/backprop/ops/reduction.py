@@ -13,6 +13,7 @@ from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from . import _backward as B
 from ._utils import as_float, normalize_dim, normalize_dims
+from .inplace import write_out
 
 
 def _keepdim_shape(shape: tuple, dims: tuple) -> tuple:
@@ -289,7 +290,25 @@ def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa:
     return _extreme(input, dim, keepdim, False, "min", other)
 
 
-def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+# the C++ names torch's aminmax uses for an ``out`` of the wrong dtype
+_C_TYPE_NAMES = {"float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double", "int64": "long int",
+                 "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char", "bool": "bool",
+                 "complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}  # fmt: skip
+
+
+def _extreme_out(result: Tensor, out, op: str, input: Tensor) -> Tensor:
+    """amax/amin's ``out=``: the input's dtype exactly (torch's check), then written as every out=."""
+    if isinstance(out, Tensor) and out.dtype is not input.dtype:
+        raise RuntimeError(
+            f"Expected the dtype for input and out to match, but got {_torch_type_name(input)} for input's dtype and "
+            f"{_torch_type_name(out)} for out's dtype."
+        )
+    return write_out(result, out, op, (input,))
+
+
+def amax(input: Tensor, dim=(), keepdim: bool = False, *, out=None) -> Tensor:
+    if out is not None:
+        return _extreme_out(amax(input, dim, keepdim), out, "amax", input)
     dims = _dims_arg(input, dim, "amax")
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         _check_nonempty(input, "amax")  # a full reduction of nothing has no identity
@@ -299,7 +318,9 @@ def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return _ExtremeAll.apply(input, dims, keepdim, True)
 
 
-def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amin(input: Tensor, dim=(), keepdim: bool = False, *, out=None) -> Tensor:
+    if out is not None:
+        return _extreme_out(amin(input, dim, keepdim), out, "amin", input)
     dims = _dims_arg(input, dim, "amin")
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         _check_nonempty(input, "amin")  # a full reduction of nothing has no identity
@@ -309,7 +330,14 @@ def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return _ExtremeAll.apply(input, dims, keepdim, False)
 
 
-def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
+def aminmax(input: Tensor, *, dim=None, keepdim: bool = False, out=None):
+    if out is not None:
+        for o in out:
+            if isinstance(o, Tensor) and o.dtype is not input.dtype:
+                expected, got = (_C_TYPE_NAMES.get(d.name, d.name) for d in (input.dtype, o.dtype))
+                raise RuntimeError(f"Expected out tensor to have dtype {expected}, but got {got} instead")
+        lo, hi = aminmax(input, dim=dim, keepdim=keepdim)
+        return return_types.aminmax(write_out(lo, out[0], "aminmax", (input,)), write_out(hi, out[1], "aminmax", (input,)))
     if dim is None and input._data.size == 0:
         raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity.")
     return return_types.aminmax(amin(input, dim if dim is not None else (), keepdim), amax(input, dim if dim is not None else (), keepdim))
@@ -403,7 +431,8 @@ class LogSumExp(Function):
         arr = a._data
         backend = backend_of(arr)
         xp = backend.xp
-        m = xp.amax(arr, axis=dims, keepdims=True) if arr.size else xp.zeros(_keepdim_shape(arr.shape, dims), arr.dtype)
+        real = arr.real  # complex inputs: the largest real part is factored out (torch)
+        m = xp.amax(real, axis=dims, keepdims=True) if arr.size else xp.zeros(_keepdim_shape(arr.shape, dims), real.dtype)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.sum(xp.exp(arr - m), axis=dims, keepdims=True)
         with backend.errstate(divide="ignore"):
@@ -423,9 +452,13 @@ class LogSumExp(Function):
         return g * B.exp(a - _restore_dims(out, shape, ctx.dims, ctx.keepdim)), None, None
 
 
+B.holomorphic(LogSumExp)
+
+
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = as_float(input)
-    return LogSumExp.apply(x, _dims_arg(x, dim, "logsumexp"), keepdim)
+    fn = LogSumExp._complex if x._data.dtype.kind == "c" else LogSumExp
+    return fn.apply(x, _dims_arg(x, dim, "logsumexp"), keepdim)
 
 
 class Norm2(Function):
@@ -484,9 +517,11 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     from .elementwise import abs as abs_
 
     x = as_float(x)
+    if dtype is not None and _dtype.to_dtype(dtype).is_complex:  # a complex dtype: cast, then the (real) magnitudes
+        x = x.to(dtype)
     if x._data.dtype.kind == "c":  # the norm of complex values is that of their magnitudes (real)
         x = abs_(x)
-    if dtype is not None:
+    if dtype is not None and not _dtype.to_dtype(dtype).is_complex:
         x = x.to(dtype)
     dims = _dims_arg(x, dim, "vector_norm")
     ord = float(ord)
@@ -629,8 +664,19 @@ class LogCumSumExp(Function):
         arr = a._data
         # the running sum in float64 for narrower floats (as torch's CPU kernel): a float32 scan
         # loses up to ~n ulps, which the backward's exp of (a - out) turns into relative error
-        wide = arr.astype(numpy.float64) if arr.dtype.itemsize < 8 else arr
-        out = backend_of(arr).accumulate("logaddexp", wide, dim).astype(arr.dtype, copy=False)
+        if arr.dtype.kind == "c":
+            from .elementwise import _complex_logaddexp
+
+            # a left-to-right fold, as torch: the imaginary parts are not reduced mod 2 pi, so
+            # another association of the same sums may differ from torch's by multiples of 2 pi
+            xp = array_module(arr)
+            run = xp.moveaxis(arr.astype(numpy.complex128), dim, 0).copy()
+            for i in range(1, run.shape[0]):
+                run[i] = _complex_logaddexp(run[i - 1], run[i])
+            out = xp.moveaxis(run, 0, dim).astype(arr.dtype, copy=False)
+        else:
+            wide = arr.astype(numpy.float64) if arr.dtype.itemsize < 8 else arr
+            out = backend_of(arr).accumulate("logaddexp", wide, dim).astype(arr.dtype, copy=False)
         ctx.save_for_backward(a, out)
         return out
 
@@ -640,6 +686,9 @@ class LogCumSumExp(Function):
         # a reversed log-cum-sum-exp of log|g| - out, taken for the positive and the negative g apart.
         a, out = ctx.saved_tensors
         d = ctx.dim
+        if (grad if B.is_raw(grad) else grad._data).dtype.kind == "c":  # complex (the holomorphic variant): log g exists, no sign split
+            logs = B.log(grad) - out
+            return B.exp(B.flip(B.call(LogCumSumExp, B.flip(logs, (d,)), d), (d,)) + a), None
 
         def reversed_part(sign):
             mask = grad * sign > 0
@@ -649,8 +698,11 @@ class LogCumSumExp(Function):
         return reversed_part(1.0) - reversed_part(-1.0), None
 
 
+B.holomorphic(LogCumSumExp)
+
+
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fc":
         from .elementwise import _TORCH_TYPE_NAMES
 
         name = _TORCH_TYPE_NAMES[input._data.dtype.name]
@@ -658,7 +710,7 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "logcumsumexp")
     if input._data.ndim == 0:
         return input.clone()
-    return LogCumSumExp.apply(input, d)
+    return (LogCumSumExp._complex if input._data.dtype.kind == "c" else LogCumSumExp).apply(input, d)
 
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None, append: Tensor | None = None) -> Tensor:

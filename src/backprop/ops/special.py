@@ -449,7 +449,19 @@ def erfinv(input: Tensor, *, out=None) -> Tensor:
 def sinc(input: Tensor, *, out=None) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0."""
     _require_tensor("sinc", input)
+    if input._data.dtype.kind == "c":
+        return _out(_complex_sinc(input), out, "sinc")
     return _out(Sinc.apply(as_float(input)), out, "sinc")
+
+
+def _complex_sinc(z: Tensor) -> Tensor:
+    """Complex sinc as a composite of holomorphic primitives; 0 is swapped for 1 inside the quotient
+    so the gradient there is torch's 0 (not NaN) at every order."""
+    from .elementwise import div, mul, sin, where
+
+    zero = z == 0
+    t = mul(where(zero, 1.0, z), math.pi)
+    return where(zero, 1.0, div(sin(t), t))
 
 
 def logit(input: Tensor, eps=None, *, out=None) -> Tensor:
