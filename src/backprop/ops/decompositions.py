@@ -33,6 +33,7 @@ from . import complex_ops as cx
 from . import elementwise as ew
 from . import movement as mv
 from . import reduction as red
+from .inplace import write_out
 from .linalg import matmul
 
 __all__ = ["LinAlgError"]
@@ -222,27 +223,7 @@ class Inv(Function):
 def inv(A: Tensor, *, out=None) -> Tensor:
     """Inverse of (a batch of) square matrices; singular ones raise ``LinAlgError``."""
     check_matrix(A, "linalg.inv")
-    return _write_out(Inv.apply(A), out)
-
-
-def _write_out(result, out):
-    """``result`` written into ``out`` (a tensor, or a tuple of them for tuple results); an
-    ``out`` of another shape is resized, as torch does."""
-    if out is None:
-        return result
-    if isinstance(result, tuple):
-        for o, r in zip(out, result):
-            _write_one(o, r)
-        return out
-    _write_one(out, result)
-    return out
-
-
-def _write_one(out: Tensor, result: Tensor) -> None:
-    if tuple(out.shape) != tuple(result.shape):
-        out.data = result.detach().clone()
-    else:
-        out.copy_(result)
+    return write_out(Inv.apply(A), out, "inv")
 
 
 class Solve(Function):
@@ -278,7 +259,7 @@ def _solve_is_vector(A: Tensor, B: Tensor) -> bool:
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True, out=None) -> Tensor:
     """``X`` with ``A X = B`` (``X A = B`` for ``left=False``); B a vector or matrices, batches broadcast."""
-    return _write_out(_solve(A, B, left, "linalg.solve"), out)
+    return write_out(_solve(A, B, left, "linalg.solve"), out, "solve")
 
 
 def _solve(A: Tensor, B: Tensor, left: bool, op: str) -> Tensor:
@@ -317,14 +298,14 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     info = _lu_info(A)
     singular = info._data != 0
     if check_errors or not bool(singular.any()):
-        return _write_out(linalg_solve_ex(_solve(A, B, left, op), info), out)
+        return write_out(linalg_solve_ex(_solve(A, B, left, op), info), out, "solve_ex")
     # the solution for a singular matrix is unspecified (torch's is LAPACK's partial work): zero here
     xp = array_module(A._data)
     mask = _make(singular[..., None, None])
     safe = ew.where(mask, _make(xp.eye(A._data.shape[-1], dtype=A._data.dtype)), A)
     X = _solve(safe, B, left, op)
     zero_mask = mask if not _solve_is_vector(A, B) or not left else mask[..., 0]
-    return _write_out(linalg_solve_ex(ew.where(zero_mask, 0.0, X), info), out)
+    return write_out(linalg_solve_ex(ew.where(zero_mask, 0.0, X), info), out, "solve_ex")
 
 
 def _lu_info(A: Tensor) -> Tensor:
@@ -351,12 +332,12 @@ def inv_ex(A: Tensor, *, check_errors: bool = False, out=None):
     info = _lu_info(A)
     singular = info._data != 0
     if check_errors or not bool(singular.any()):
-        return _write_out(linalg_inv_ex(Inv.apply(A, "linalg.inv_ex"), info), out)
+        return write_out(linalg_inv_ex(Inv.apply(A, "linalg.inv_ex"), info), out, "inv_ex")
     xp = array_module(A._data)
     eye = xp.eye(A._data.shape[-1], dtype=A._data.dtype)
     safe = ew.where(_make(singular[..., None, None]), _make(eye), A)
     inverse = ew.where(_make(singular[..., None, None]), 0.0, Inv.apply(safe, "linalg.inv_ex"))
-    return _write_out(linalg_inv_ex(inverse, info), out)
+    return write_out(linalg_inv_ex(inverse, info), out, "inv_ex")
 
 
 # ---------------------------------------------------------------------------- triangular solves
@@ -414,7 +395,7 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True, un
         )
     batch = _batch_broadcast(op, tuple(A._data.shape[:-2]), tuple(B._data.shape[:-2]))
     X = SolveTriangular.apply(_expand_batch(A, batch), _expand_batch(B, batch), bool(upper), bool(left), bool(unitriangular))
-    return _write_out(X, out)
+    return write_out(X, out, "solve_triangular")
 
 
 def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False, unitriangular: bool = False,
@@ -426,7 +407,7 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
     coef = A.mT if transpose else A
     X = solve_triangular(coef, b, upper=upper != bool(transpose), unitriangular=unitriangular)
     batch = tuple(X._data.shape[:-2])
-    return _write_out(triangular_solve_result(X, _expand_batch(A, batch).clone()), out)
+    return write_out(triangular_solve_result(X, _expand_batch(A, batch).clone()), out, "triangular_solve")
 
 
 # ---------------------------------------------------------------------------- determinants
@@ -479,7 +460,7 @@ def _rows_of(S: Tensor, n: int) -> Tensor:
 def det(A: Tensor, *, out=None) -> Tensor:
     """Determinant of (a batch of) square matrices."""
     check_matrix(A, "linalg.det")
-    return _write_out(Det.apply(A), out)
+    return write_out(Det.apply(A), out, "det")
 
 
 class Slogdet(Function):
@@ -521,7 +502,7 @@ def slogdet(A: Tensor, *, out=None):
     """``(sign, log|det|)`` of square matrices; the log-determinant is differentiable."""
     check_matrix(A, "linalg.slogdet")
     sign, logabs = Slogdet.apply(A)
-    return _write_out(linalg_slogdet(sign, logabs), out)
+    return write_out(linalg_slogdet(sign, logabs), out, "slogdet")
 
 
 def torch_slogdet(input: Tensor):  # noqa: A002 - torch's name
@@ -585,7 +566,7 @@ def cholesky(A: Tensor, *, upper: bool = False, out=None) -> Tensor:
     """Cholesky factor of symmetric positive-definite matrices (lower; ``upper`` gives L^T)."""
     check_matrix(A, "linalg.cholesky")
     L = Cholesky.apply(A)
-    return _write_out(_H(L) if upper else L, out)
+    return write_out(_H(L) if upper else L, out, "cholesky")
 
 
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False, out=None):
@@ -605,7 +586,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False, o
         info = _make(backend_of(arr).asarray(orders))
         with backend_of(arr).errstate(invalid="ignore"):
             L = _make(xp.full(arr.shape, xp.nan, dtype=arr.dtype))
-    return _write_out(linalg_cholesky_ex(_H(L) if upper else L, info), out)
+    return write_out(linalg_cholesky_ex(_H(L) if upper else L, info), out, "cholesky_ex")
 
 
 def torch_cholesky(input: Tensor, upper: bool = False, *, out=None) -> Tensor:  # noqa: A002
@@ -621,14 +602,14 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False, *, out=None) -> Te
     check_matrix(B, op, "B", square=False)
     _same_dtype(op, B, L, ("self", "A"))
     F = _H(L) if upper else L
-    return _write_out(solve(F @ _H(F), B), out)
+    return write_out(solve(F @ _H(F), B), out, "cholesky_solve")
 
 
 def cholesky_inverse(L: Tensor, upper: bool = False, *, out=None) -> Tensor:
     """``(L L^T)^{-1}`` from a Cholesky factor (``(U^T U)^{-1}`` if ``upper``)."""
     check_matrix(L, "cholesky_inverse", "input")
     F = _H(L) if upper else L
-    return _write_out(inv(F @ _H(F)), out)
+    return write_out(inv(F @ _H(F)), out, "cholesky_inverse")
 
 
 # ---------------------------------------------------------------------------- QR
@@ -703,13 +684,13 @@ def qr(A: Tensor, mode: str = "reduced", *, out=None):
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', or 'complete'")
     Q, R = QR.apply(A, mode)
-    return _write_out(linalg_qr(Q, R), out)
+    return write_out(linalg_qr(Q, R), out, "qr")
 
 
 def torch_qr(input: Tensor, some: bool = True, *, out=None):  # noqa: A002
     """torch.qr: ``some=False`` is linalg.qr's 'complete' mode."""
     Q, R = qr(input, "reduced" if some else "complete")
-    return _write_out(qr_result(Q, R), out)
+    return write_out(qr_result(Q, R), out, "qr")
 
 
 def geqrf(input: Tensor, *, out=None):  # noqa: A002
@@ -724,7 +705,7 @@ def geqrf(input: Tensor, *, out=None):  # noqa: A002
         h, tau = xp.linalg.qr(arr, mode="raw")
         h = xp.ascontiguousarray(xp.swapaxes(h, -1, -2)).astype(arr.dtype, copy=False)
         tau = tau.astype(arr.dtype, copy=False)
-    return _write_out(geqrf_result(_make(h), _make(tau)), out)
+    return write_out(geqrf_result(_make(h), _make(tau)), out, "geqrf")
 
 
 def _householder_full(A: Tensor, tau: Tensor, m: int) -> Tensor:
@@ -755,7 +736,7 @@ def householder_product(A: Tensor, tau: Tensor, *, out=None) -> Tensor:
         raise RuntimeError(f"{op}: Expected batch dimensions of tau to be equal to input.shape[:-2], but got "
                            f"{shape_str(tau._data.shape[:-1])}")
     _same_dtype(op, A, tau, ("input", "tau"))
-    return _write_out(_householder_full(A, tau, m)[..., :, :n], out)
+    return write_out(_householder_full(A, tau, m)[..., :, :n], out, "householder_product")
 
 
 def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, transpose: bool = False, *,  # noqa: A002
@@ -786,7 +767,7 @@ def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, tran
     Q = _householder_full(A, tau, A._data.shape[-2])
     if transpose:  # the conjugate transpose, for complex Q
         Q = _H(Q)
-    return _write_out(Q @ C if left else C @ Q, out)
+    return write_out(Q @ C if left else C @ Q, out, "ormqr")
 
 
 # ---------------------------------------------------------------------------- symmetric eigenproblem
@@ -833,13 +814,13 @@ def eigh(A: Tensor, UPLO: str = "L", *, out=None):  # noqa: N803 - torch's name
     """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric matrices (one triangle read)."""
     check_matrix(A, "linalg.eigh")
     w, v = Eigh.apply(A, _check_uplo(UPLO))
-    return _write_out(linalg_eigh(w, v), out)
+    return write_out(linalg_eigh(w, v), out, "eigh")
 
 
 def eigvalsh(A: Tensor, UPLO: str = "L", *, out=None) -> Tensor:  # noqa: N803
     """Eigenvalues (ascending) of symmetric matrices."""
     check_matrix(A, "linalg.eigvalsh")
-    return _write_out(Eigh.apply(A, _check_uplo(UPLO))[0], out)
+    return write_out(Eigh.apply(A, _check_uplo(UPLO))[0], out, "eigvalsh")
 
 
 # ---------------------------------------------------------------------------- SVD
@@ -916,13 +897,13 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver=None, out=None):
     """``U, S, Vh`` with ``A = U diag(S) Vh``, singular values descending."""
     check_matrix(A, "linalg.svd", square=False)
     U, S, Vh = SVD.apply(A, bool(full_matrices))
-    return _write_out(linalg_svd(U, S, Vh), out)
+    return write_out(linalg_svd(U, S, Vh), out, "svd")
 
 
 def svdvals(A: Tensor, *, driver=None, out=None) -> Tensor:
     """Singular values, descending."""
     check_matrix(A, "linalg.svdvals", square=False)
-    return _write_out(SVD.apply(A, False)[1], out)
+    return write_out(SVD.apply(A, False)[1], out, "svdvals")
 
 
 def torch_svd(input: Tensor, some: bool = True, compute_uv: bool = True, *, out=None):  # noqa: A002
@@ -930,14 +911,14 @@ def torch_svd(input: Tensor, some: bool = True, compute_uv: bool = True, *, out=
     check_matrix(input, "linalg.svd", square=False)
     if compute_uv:
         U, S, Vh = SVD.apply(input, not some)
-        return _write_out(svd_result(U, S, _H(Vh)), out)
+        return write_out(svd_result(U, S, _H(Vh)), out, "svd")
     S = SVD.apply(input, False)[1]
     m, n = input._data.shape[-2:]
     xp = array_module(input._data)
     batch = tuple(input._data.shape[:-2])
     U = _make(xp.zeros(batch + (m, m), input._data.dtype))
     V = _make(xp.zeros(batch + (n, n), input._data.dtype))
-    return _write_out(svd_result(U, S, V), out)
+    return write_out(svd_result(U, S, V), out, "svd")
 
 
 # ---------------------------------------------------------------------------- pseudo-inverse, rank, lstsq
@@ -994,7 +975,7 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False, out=None) 
     xp = array_module(arr)
     m, n = arr.shape[-2:]
     if m == 0 or n == 0:
-        return _write_out(Pinv.apply(A, xp.zeros(arr.shape[:-2] + (n, m), arr.dtype)), out)
+        return write_out(Pinv.apply(A, xp.zeros(arr.shape[:-2] + (n, m), arr.dtype)), out, "pinv")
     if hermitian:
         w, v = xp.linalg.eigh(arr)
         absw = xp.abs(w)
@@ -1008,7 +989,7 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False, out=None) 
         keep = s > cutoff[..., None]
         sinv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(arr.dtype)
         P = (xp.conj(xp.swapaxes(vh, -1, -2)) * sinv[..., None, :]) @ xp.conj(xp.swapaxes(u, -1, -2))
-    return _write_out(Pinv.apply(A, xp.ascontiguousarray(P.astype(arr.dtype, copy=False))), out)
+    return write_out(Pinv.apply(A, xp.ascontiguousarray(P.astype(arr.dtype, copy=False))), out, "pinv")
 
 
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002
@@ -1025,7 +1006,7 @@ def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol
         atol, rtol = tol, 0.0
     m, n = arr.shape[-2:]
     if m == 0 or n == 0:
-        return _write_out(_make(xp.zeros(arr.shape[:-2], dtype=xp.int64)), out)
+        return write_out(_make(xp.zeros(arr.shape[:-2], dtype=xp.int64)), out, "matrix_rank")
     if hermitian:
         s = xp.abs(xp.linalg.eigvalsh(arr))
         smax = xp.max(s, axis=-1)
@@ -1033,7 +1014,7 @@ def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol
         s = xp.linalg.svd(arr, compute_uv=False)
         smax = s[..., 0]
     cutoff = _tolerances(A, atol, rtol, _make(smax))._data
-    return _write_out(_make((s > cutoff[..., None]).sum(axis=-1).astype(xp.int64)), out)
+    return write_out(_make((s > cutoff[..., None]).sum(axis=-1).astype(xp.int64)), out, "matrix_rank")
 
 
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):
@@ -1201,7 +1182,7 @@ def _lu(A: Tensor, op: str, pivot: bool = True):
 def lu(A: Tensor, *, pivot: bool = True, out=None):
     """``P, L, U`` with ``A = P L U`` (L unit lower-trapezoidal, U upper-trapezoidal)."""
     P, L, U = _lu(A, "linalg.lu", pivot)
-    return _write_out(linalg_lu(P, L, U), out)
+    return write_out(linalg_lu(P, L, U), out, "lu")
 
 
 def _pack(L: Tensor, U: Tensor) -> Tensor:
@@ -1232,7 +1213,7 @@ def _pivots_of(A: Tensor) -> Tensor:
 def lu_factor(A: Tensor, *, pivot: bool = True, out=None):
     """The packed LU factorization and its 1-based int32 pivots (LAPACK getrf's)."""
     _, L, U = _lu(A, "linalg.lu_factor", pivot)
-    return _write_out(linalg_lu_factor(_pack(L, U), _pivots_of(A)), out)
+    return write_out(linalg_lu_factor(_pack(L, U), _pivots_of(A)), out, "lu_factor")
 
 
 def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False, out=None):
@@ -1245,7 +1226,7 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False, o
             f"torch.linalg.lu_factor_ex: U[{k},{k}] is zero and using it on lu_solve would result in a division by "
             "zero. If you still want to perform the factorization, consider calling linalg.lu(A, pivot) or "
             "linalg.lu_factor_ex(A, pivot)")
-    return _write_out(linalg_lu_factor_ex(_pack(L, U), _pivots_of(A), info), out)
+    return write_out(linalg_lu_factor_ex(_pack(L, U), _pivots_of(A), info), out, "lu_factor_ex")
 
 
 def torch_lu(A: Tensor, pivot: bool = True, get_infos: bool = False, out=None):
@@ -1280,7 +1261,7 @@ def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpa
         P = _make(_perm_matrix(_perm_from_pivots(piv, m), dt))
     else:
         P = _make(xp.zeros((0,), dt))
-    return _write_out(lu_unpack_result(P, L, U), out)
+    return write_out(lu_unpack_result(P, L, U), out, "lu_unpack")
 
 
 def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False, out=None) -> Tensor:  # noqa: N803
@@ -1312,7 +1293,7 @@ def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoin
     else:  # X A^H = B: X U^H L^H P^T = B
         Y = SolveTriangular.apply(_H(L), Bb @ P, True, False, True)
         X = SolveTriangular.apply(_H(U), Y, False, False, False)
-    return _write_out(X, out)
+    return write_out(X, out, "lu_solve")
 
 
 def torch_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor, *, out=None) -> Tensor:  # noqa: N803
@@ -1348,13 +1329,13 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = Fa
         LD, piv, info = _per_matrix(arr, one, batched=False)
     if check_errors and bool((info != 0).any()):
         raise LinAlgError(f"{op}: The factorization could not be completed because the input is singular.")
-    return _write_out(linalg_ldl_factor_ex(_make(LD.astype(arr.dtype)), _make(piv), _make(info)), out)
+    return write_out(linalg_ldl_factor_ex(_make(LD.astype(arr.dtype)), _make(piv), _make(info)), out, "ldl_factor_ex")
 
 
 def ldl_factor(A: Tensor, *, hermitian: bool = False, out=None):
     """``LD`` and pivots of the LDL^T (Bunch-Kaufman) factorization; raises on singular input."""
     res = ldl_factor_ex(A, hermitian=hermitian, check_errors=True)
-    return _write_out(linalg_ldl_factor(res.LD, res.pivots), out)
+    return write_out(linalg_ldl_factor(res.LD, res.pivots), out, "ldl_factor")
 
 
 def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False, out=None) -> Tensor:  # noqa: N803
@@ -1371,7 +1352,7 @@ def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False,
     piv = array_module(ld).broadcast_to(pivots._data, batch + pivots._data.shape[-1:])
     xp = array_module(ld)
     if ld.shape[-1] == 0 or b.shape[-1] == 0:
-        return _write_out(_make(xp.zeros(b.shape, b.dtype)), out)
+        return write_out(_make(xp.zeros(b.shape, b.dtype)), out, "ldl_solve")
     sytrs = _lapack(ld, "hetrs" if hermitian and ld.dtype.kind == "c" else "sytrs")
 
     def one(a, p, r):
@@ -1379,7 +1360,7 @@ def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False,
         return xp.asarray(x)
 
     X = _per_matrix(ld, one, xp.ascontiguousarray(piv), b, batched=False)
-    return _write_out(_make(X.astype(b.dtype, copy=False)), out)
+    return write_out(_make(X.astype(b.dtype, copy=False)), out, "ldl_solve")
 
 
 def xp_broadcast(arr, batch):
@@ -1432,7 +1413,7 @@ def matrix_power(A: Tensor, n: int, *, out=None) -> Tensor:
     if n == 0:
         xp = array_module(A._data)
         eye = xp.broadcast_to(xp.eye(m, dtype=A._data.dtype), A._data.shape).copy()
-        return _write_out(_make(eye) + A * 0 if A.requires_grad else _make(eye), out)
+        return write_out(_make(eye) + A * 0 if A.requires_grad else _make(eye), out, "matrix_power")
     base = inv(A) if n < 0 else A
     k = abs(n)
     result = None
@@ -1442,7 +1423,7 @@ def matrix_power(A: Tensor, n: int, *, out=None) -> Tensor:
         k >>= 1
         if k:
             base = matmul(base, base)
-    return _write_out(result if result is not A else A.clone(), out)
+    return write_out(result if result is not A else A.clone(), out, "matrix_power")
 
 
 def multi_dot(tensors, *, out=None) -> Tensor:
@@ -1482,7 +1463,7 @@ def multi_dot(tensors, *, out=None) -> Tensor:
         result = result.squeeze(0)
     if last_vec:
         result = result.squeeze(-1)
-    return _write_out(result, out)
+    return write_out(result, out, "multi_dot")
 
 
 def tensorinv(A: Tensor, ind: int = 2, *, out=None) -> Tensor:
@@ -1494,7 +1475,7 @@ def tensorinv(A: Tensor, ind: int = 2, *, out=None) -> Tensor:
     if rows != cols:
         raise RuntimeError(f"Expected self to satisfy the requirement prod(self.shape[ind:]) == prod(self.shape[:ind]), "
                            f"but got {cols} != {rows}")
-    return _write_out(inv(A.reshape(rows, cols)).reshape(shape[ind:] + shape[:ind]), out)
+    return write_out(inv(A.reshape(rows, cols)).reshape(shape[ind:] + shape[:ind]), out, "tensorinv")
 
 
 def tensorsolve(A: Tensor, B: Tensor, dims=None, *, out=None) -> Tensor:
@@ -1512,7 +1493,7 @@ def tensorsolve(A: Tensor, B: Tensor, dims=None, *, out=None) -> Tensor:
         raise RuntimeError(f"Expected self to satisfy the requirement prod(self.shape[other.ndim:]) == prod(self.shape[:other.ndim]), "
                            f"but got {cols} != {rows}")
     X = solve(A.reshape(rows, cols), B.reshape(rows))
-    return _write_out(X.reshape(result_shape), out)
+    return write_out(X.reshape(result_shape), out, "tensorsolve")
 
 
 def vander(x: Tensor, N: int | None = None) -> Tensor:  # noqa: N803
@@ -1540,7 +1521,7 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1, out=None) -> Tensor:
     if x._data.dtype != y._data.dtype:
         raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
                            f"{_type_name(x)} and y of type {_type_name(y)} instead")
-    return _write_out(red.sum(B.conj(x) * y, dim), out)
+    return write_out(red.sum(B.conj(x) * y, dim), out, "vecdot")
 
 
 def linalg_diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
@@ -1554,7 +1535,7 @@ def cond(A: Tensor, p=None, *, out=None) -> Tensor:
     if p in (None, 2, -2):
         S = svdvals(A)
         ratio = S[..., 0] / S[..., -1] if S._data.shape[-1] else red.sum(S, -1)
-        return _write_out(ratio if p != -2 else (S[..., -1] / S[..., 0] if S._data.shape[-1] else ratio), out)
+        return write_out(ratio if p != -2 else (S[..., -1] / S[..., 0] if S._data.shape[-1] else ratio), out, "cond")
     if p not in ("fro", "nuc", float("inf"), float("-inf"), 1, -1):
         raise RuntimeError(f"linalg.cond got an invalid norm type: {p}")
     info = _lu_info(A)
@@ -1563,8 +1544,8 @@ def cond(A: Tensor, p=None, *, out=None) -> Tensor:
         good = info._data == 0
         safe = _make(xp.where(good[..., None, None], A._data, xp.eye(A._data.shape[-1], dtype=A._data.dtype)))
         val = matrix_norm(A, p) * matrix_norm(inv(safe), p)
-        return _write_out(ew.where(_make(good), val, float("inf")), out)
-    return _write_out(matrix_norm(A, p) * matrix_norm(inv(A), p), out)
+        return write_out(ew.where(_make(good), val, float("inf")), out, "cond")
+    return write_out(matrix_norm(A, p) * matrix_norm(inv(A), p), out, "cond")
 
 
 # ---------------------------------------------------------------------------- norms
@@ -1585,7 +1566,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     if d0 == d1:
         raise RuntimeError(f"{op}: dims must be different. Got ({dim[0]}, {dim[1]})")
     if ord == "fro":
-        return _write_out(red.vector_norm(A, 2, (d0, d1), keepdim), out)
+        return write_out(red.vector_norm(A, 2, (d0, d1), keepdim), out, "matrix_norm")
     if ord in ("nuc", 2, -2):
         moved = mv.movedim(A, (d0, d1), (-2, -1))
         if 0 in moved._data.shape[-2:] and ord != "nuc":
@@ -1599,7 +1580,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
             res = red.amin(S, -1)
         if keepdim:
             res = res.unsqueeze(min(d0, d1)).unsqueeze(max(d0, d1))
-        return _write_out(res, out)
+        return write_out(res, out, "matrix_norm")
     if ord in (float("inf"), float("-inf"), 1, -1):
         if ord in (float("inf"), float("-inf")):
             d0, d1 = d1, d0  # sum over columns (dim[1]), extreme over rows
@@ -1608,7 +1589,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
         ext = red.amax(sums, d1, keepdim=True) if ord in (1, float("inf")) else red.amin(sums, d1, keepdim=True)
         if not keepdim:
             ext = ext.squeeze(max(d0, d1)).squeeze(min(d0, d1))
-        return _write_out(ext, out)
+        return write_out(ext, out, "matrix_norm")
     raise RuntimeError(f"{op}: Order {ord} not supported.")
 
 
@@ -1628,4 +1609,4 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None, ou
         return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype, out=out)
     if dim is None and ord is not None and A._data.ndim > 2:
         raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got {A._data.ndim}D.")
-    return _write_out(red.vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype), out)
+    return write_out(red.vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype), out, "norm")

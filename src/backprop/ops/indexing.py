@@ -20,6 +20,7 @@ from ..autograd.grad_mode import _state
 from . import _backward as B
 from ._utils import cast_to, normalize_dim, to_tensor_operand, unbroadcast
 from .device import to_device
+from .inplace import write_out
 from .movement import SliceScatter, basic_index, expand
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
@@ -293,24 +294,8 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False,
 
 
 def _write_out(out: Tensor, result: Tensor, op: str, *inputs) -> Tensor:
-    """``out=``: torch's checks (dtype, no autograd, no overlap with inputs), then a resize and copy."""
-    if not isinstance(out, Tensor):
-        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
-    xp = array_module(out._data)
-    for t in inputs:
-        if isinstance(t, Tensor) and type(t._data) is type(out._data) and xp.may_share_memory(t._data, out._data):
-            raise RuntimeError(
-                "unsupported operation: some elements of the input tensor and the written-to tensor refer to a single "
-                "memory location. Please clone() the tensor before performing the operation."
-            )
-    if out.dtype is not result.dtype:
-        raise RuntimeError(f"{op}(): Expected out tensor to have dtype {result.dtype}, but got {out.dtype} instead")
-    if _state.enabled and (out._requires_grad or result._requires_grad):
-        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, but one of the arguments requires grad.")
-    if out._data.shape != result._data.shape:
-        out._data = array_module(out._data).empty(result._data.shape, dtype=out._data.dtype)
-    out._data[...] = result._data
-    return out
+    """``out=`` of the indexing ops: torch demands the result's exact dtype here."""
+    return write_out(result, out, op, inputs, exact_dtype=True)
 
 
 def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:

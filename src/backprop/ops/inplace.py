@@ -64,13 +64,19 @@ def write(t: Tensor, values, op: str = "in-place operation") -> None:
     t._version_counter[0] += 1
 
 
-def write_out(result: Tensor, out: Tensor | None, op: str, inputs: tuple = ()) -> Tensor:
+def write_out(result, out, op: str, inputs: tuple = (), exact_dtype: bool = False):
     """The ``out=`` argument of every op, as torch handles it: ``result`` written into ``out``
     (resized to the result's shape, with torch's warning when it held elements), after torch's
-    checks: no autograd through ``out=``, a result dtype ``out`` can hold, and -- for ops that
-    read ``inputs`` while writing -- no memory shared with them."""
+    checks: no autograd through ``out=``, a result dtype ``out`` can hold (``exact_dtype``: the
+    same dtype, as indexing ops demand), and -- for ops that read ``inputs`` while writing -- no
+    memory shared with them. Tuple results (``qr``, ``kthvalue``...) go into a tuple ``out``."""
     if out is None:
         return result
+    if isinstance(result, tuple):
+        if not isinstance(out, (tuple, list)) or len(out) != len(result):
+            raise TypeError(f"{op}(): argument 'out' must be a tuple of {len(result)} Tensors")
+        written = [write_out(r, o, op, inputs, exact_dtype) for r, o in zip(result, out)]
+        return type(result)(*written) if hasattr(result, "_fields") else tuple(written)
     if not isinstance(out, Tensor):
         raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
     if _state.enabled and (result._requires_grad or out._requires_grad):
@@ -78,14 +84,24 @@ def write_out(result: Tensor, out: Tensor | None, op: str, inputs: tuple = ()) -
             f"{op}(): functions with out=... arguments don't support automatic differentiation, but one of the "
             "arguments requires grad."
         )
+    if any(stride == 0 and size > 1 for stride, size in zip(out._data.strides, out._data.shape)):
+        raise RuntimeError(
+            f"{op}(): unsupported operation: more than one element of the written-to tensor refers to a single memory "
+            "location. Please clone() the tensor before performing the operation."
+        )
+    if exact_dtype and out.dtype is not result.dtype:
+        raise RuntimeError(f"{op}(): Expected out tensor to have dtype {result.dtype}, but got {out.dtype} instead")
     _check_castable(result.dtype, out, op)
+    resizing = out._data.shape != result._data.shape
     for t in inputs:
-        if isinstance(t, Tensor) and type(t._data) is type(out._data) and array_module(out._data).shares_memory(t._data, out._data):
+        if not isinstance(t, Tensor) or type(t._data) is not type(out._data):
+            continue
+        if array_module(out._data).may_share_memory(t._data, out._data):
             raise RuntimeError(
                 "unsupported operation: some elements of the input tensor and the written-to tensor refer to a single "
                 "memory location. Please clone() the tensor before performing the operation."
             )
-    if out._data.shape != result._data.shape:
+    if resizing:
         if out._data.size:
             warnings.warn(
                 f"An output with one or more elements was resized since it had shape {list(out._data.shape)}, which "
