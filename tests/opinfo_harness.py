@@ -97,8 +97,13 @@ KNOWN_EXCEPTIONS: dict[str, tuple] = {
     "chalf[complex64]": (None, "complex32 (chalf) has no NumPy dtype: Tensor.chalf() raises TypeError"),
     "chalf[complex128]": (None, "complex32 (chalf) has no NumPy dtype: Tensor.chalf() raises TypeError"),
     "chalf[bfloat16]": (None, "complex32 (chalf) has no NumPy dtype: Tensor.chalf() raises TypeError"),
-    "istft[complex64]": ((8,), _ISTFT_WINDOW),
-    "istft[complex128]": ((8,), _ISTFT_WINDOW),
+    "istft[complex64]": ((8, 9), _ISTFT_WINDOW),
+    "istft[complex128]": ((8, 9), _ISTFT_WINDOW),
+    "renorm[complex64]": ((3,), "with p=inf torch's complex64 gradient is all NaN (its complex128 one is finite and "
+                          "equals backprop's, which is finite in both)"),
+    "linalg.householder_product[complex64]": ((7,), "2 of 20 gradient values of magnitude ~5e3 differ by 0.18: against "
+                                              "a complex128 reference torch's complex64 gradient is off by 0.18, "
+                                              "backprop's by 4e-4 (float32 rounding in torch's backward)"),
     "max_pool2d_with_indices_backward[float32]": (None, "aten's backward op is differentiable in its `input` with a "
                                                   "zero gradient; backprop's (an internal helper) does not track it. "
                                                   "Values match."),
@@ -125,7 +130,7 @@ KNOWN_ERROR_EXCEPTIONS: dict[str, tuple] = {
     "aminmax": ((1, 2), _TOO_MANY_DIMS),
     "gather": ((7,), _RESIZE_IN_STORAGE),
     "cat": ((6,), _RESIZE_IN_STORAGE),
-    "gradient": ((3, 10), "the spacing tensors are on torch's `meta` device (shapes without data), which backprop lacks"),
+    "gradient": ((3, 10, 17), "the spacing tensors are on torch's `meta` device (shapes without data), which backprop lacks"),
 }
 
 
