@@ -409,3 +409,25 @@ def test_ex_variants_report_singular_matrices_without_raising():
         bp.linalg.solve_ex(bp.tensor(a), bp.ones(2, dtype=bp.float64), check_errors=True)
     with pytest.raises(RuntimeError, match=r"U\[2,2\] is zero"):
         bp.linalg.lu_factor_ex(bp.tensor(a[0]), check_errors=True)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_eig_matches_torch(dtype, device):
+    """linalg.eig/eigvals: complex results and torch's gradient (through a phase-invariant loss)."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((2, 4, 4))
+    if dtype == "complex128":
+        a = a + 1j * rng.standard_normal((2, 4, 4))
+    ours_in = bp.tensor(a, device=device, requires_grad=True)
+    theirs_in = torch.tensor(a, requires_grad=True)
+
+    def loss(m, x):
+        w, v = m.linalg.eig(x)
+        return (w.abs() ** 2).sum() + (w.real * 0.5).sum() + v.abs().sum() + m.linalg.eigvals(x).imag.abs().sum()
+
+    ours, theirs = loss(bp, ours_in), loss(torch, theirs_in)
+    np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-10)
+    ours.backward()
+    theirs.backward()
+    assert ours_in.grad.device.type == device
+    np.testing.assert_allclose(ours_in.grad.cpu().numpy(), theirs_in.grad.numpy(), rtol=1e-8, atol=1e-10)

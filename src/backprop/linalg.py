@@ -3,10 +3,9 @@
 Norms (``vector_norm``, ``matrix_norm``, ``norm``), products (``multi_dot``, ``vecdot``,
 ``matrix_power``, ``cross``), inverses and solvers (``inv``, ``solve``, ``solve_triangular``,
 ``lstsq``, ``pinv``, ``tensorinv``, ``tensorsolve``), determinants, and the decompositions
-(``cholesky``, ``qr``, ``eigh``, ``svd``, ``lu``, ``ldl_factor``), all batched over leading
-dims and differentiable where torch's are (``ops/decompositions.py`` holds the primitives
-and their gradients). ``eig``/``eigvals`` are absent: their results are complex, a dtype
-backprop does not have yet. A singular or non-positive-definite input raises ``LinAlgError``,
+(``cholesky``, ``qr``, ``eigh``, ``eig`` (complex results), ``svd``, ``lu``, ``ldl_factor``),
+all batched over leading dims and differentiable where torch's are (``ops/decompositions.py``
+holds the primitives and their gradients). A singular or non-positive-definite input raises ``LinAlgError``,
 a RuntimeError, as torch's ``torch.linalg.LinAlgError``.
 """
 
@@ -18,7 +17,9 @@ from .ops.decompositions import (
     cholesky_ex,
     cond,
     det,
+    eig,
     eigh,
+    eigvals,
     eigvalsh,
     householder_product,
     inv,
@@ -56,7 +57,7 @@ from .ops.linalg import matmul  # torch.linalg.matmul is torch.matmul
 from .ops.reduction import vector_norm
 
 __all__ = [
-    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh",
+    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals", "eigvalsh",
     "householder_product", "inv", "inv_ex", "ldl_factor", "ldl_factor_ex", "ldl_solve", "lstsq", "lu", "lu_factor",
     "lu_factor_ex", "lu_solve", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
     "norm", "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv",

@@ -48,6 +48,7 @@ class LinAlgError(RuntimeError):
 linalg_slogdet = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
 slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
 linalg_eigh = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
+linalg_eig = namedtuple("linalg_eig", ["eigenvalues", "eigenvectors"])
 linalg_qr = namedtuple("linalg_qr", ["Q", "R"])
 qr_result = namedtuple("qr", ["Q", "R"])
 linalg_svd = namedtuple("linalg_svd", ["U", "S", "Vh"])
@@ -821,6 +822,66 @@ def eigvalsh(A: Tensor, UPLO: str = "L", *, out=None) -> Tensor:  # noqa: N803
     """Eigenvalues (ascending) of symmetric matrices."""
     check_matrix(A, "linalg.eigvalsh")
     return write_out(Eigh.apply(A, _check_uplo(UPLO))[0], out, "eigvalsh")
+
+
+class Eig(Function):
+    """Eigenvalues and eigenvectors of general square matrices: complex, as torch returns them
+    (eigenvectors of unit norm, LAPACK's geev). CuPy has no general eigensolver: on CUDA the
+    decomposition runs on a host copy."""
+
+    _array_backward = False
+
+    @staticmethod
+    def forward(ctx, A):
+        ctx.set_materialize_grads(False)
+        arr = A._data
+        backend = backend_of(arr)
+        complex_dtype = numpy.result_type(arr.dtype, numpy.complex64)
+        ctx.real_input = arr.dtype.kind != "c"
+        host = backend.to_host(arr)
+        if host.shape[-1] == 0:
+            w, v = numpy.zeros(host.shape[:-1], complex_dtype), numpy.zeros(host.shape, complex_dtype)
+        else:
+            w, v = numpy.linalg.eig(host)
+        w = backend.asarray(numpy.ascontiguousarray(w.astype(complex_dtype, copy=False)))
+        v = backend.asarray(numpy.ascontiguousarray(v.astype(complex_dtype, copy=False)))
+        ctx.save_for_backward(w, v)
+        return w, v
+
+    @staticmethod
+    def backward(ctx, gL, gV):
+        # torch's formula: gA = V^-H (W / conj(E) + diag(gL)) V^H, with W = V^H gV minus the part
+        # along each (unit-norm) eigenvector's own phase, E_ij = L_j - L_i.
+        L, V = ctx.saved_tensors
+        n = L._data.shape[-1]
+        xp = array_module(L._data)
+        Vh = _H(V)
+        if gV is not None:
+            VhgV = Vh @ gV
+            along = B.real(mv.diagonal(VhgV, 0, -2, -1))
+            inner = VhgV - Vh @ (V * along.unsqueeze(-2).to(V.dtype))
+        else:
+            inner = _make(xp.zeros(V._data.shape, V._data.dtype))
+        if gL is not None:
+            inner = inner + mv.diag_embed(gL)
+        Lc = B.conj(L)
+        E = Lc.unsqueeze(-2) - Lc.unsqueeze(-1)
+        E = ew.where(_make(xp.eye(n, dtype=bool)), 1.0, E)
+        gA = solve(Vh, (inner / E) @ Vh)
+        return B.real(gA) if ctx.real_input else gA
+
+
+def eig(A: Tensor, *, out=None):
+    """Eigenvalues and eigenvectors (complex) of general square matrices."""
+    check_matrix(A, "linalg.eig")
+    w, v = Eig.apply(A)
+    return write_out(linalg_eig(w, v), out, "eig")
+
+
+def eigvals(A: Tensor, *, out=None) -> Tensor:
+    """Eigenvalues (complex) of general square matrices."""
+    check_matrix(A, "linalg.eigvals")
+    return write_out(Eig.apply(A)[0], out, "eigvals")
 
 
 # ---------------------------------------------------------------------------- SVD
