@@ -139,6 +139,25 @@ def known_error_inputs(op) -> tuple:
     return () if entry is None else entry[0]
 
 
+# op_db names backprop does not provide, each with its reason (tests/test_op_db.py checks that
+# every missing name is here, so coverage cannot shrink unnoticed).
+NOT_PROVIDED: dict[str, str] = {
+    **{name: "CUDA's jiterator: CUDA C++ snippets compiled at run time (no CPU meaning)" for name in (
+        "jiterator_unary", "jiterator_binary", "jiterator_binary_return_by_ref", "jiterator_2inputs_2outputs",
+        "jiterator_4inputs_with_extra_args")},
+    "torch._scaled_mm": "float8 matrix products of NVIDIA's FP8 tensor cores (no float8 dtypes here)",
+    "torch._scaled_mm_v2": "float8 matrix products of NVIDIA's FP8 tensor cores (no float8 dtypes here)",
+    "torch.ops.aten._efficient_attention_forward": "a CUDA kernel (memory-efficient attention); "
+    "nn.functional.scaled_dot_product_attention is the API",
+    "torch.ops.aten._flash_attention_forward": "a CUDA kernel (FlashAttention); "
+    "nn.functional.scaled_dot_product_attention is the API",
+    "hash_tensor": "its result is uint64, a dtype backprop does not have",
+    "to_sparse": "sparse tensors are the subject of issue #14",
+    "sparse.mm": "sparse tensors are the subject of issue #14",
+    "sparse.sampled_addmm": "sparse (CSR) tensors are the subject of issue #14",
+}
+
+
 class UnsupportedError(Exception):
     """A sample holds something backprop has no counterpart of (a torch object we do not model)."""
 
@@ -167,6 +186,9 @@ def name_present(name: str) -> bool:
     """Whether backprop has op_db's ``name``: a function at that path or a Tensor method/attribute."""
     if _lookup(name) is not None:
         return True
+    if name.startswith("torch.ops.aten."):  # an aten op op_db calls directly: backprop's function of that name
+        aten = name.split(".")[3]
+        return _lookup(aten) is not None or _lookup(f"nn.functional.{aten}") is not None
     # a Tensor method, or the in-place method op_db samples under the plain name (cauchy -> Tensor.cauchy_)
     return "." not in name and (hasattr(backprop.Tensor, name) or hasattr(backprop.Tensor, name + "_"))
 
@@ -274,6 +296,8 @@ def _counterpart(fn):
 def resolve(op):
     """A callable that runs ``op`` on backprop tensors, or raises UnsupportedError."""
     fn = op.op
+    if isinstance(fn, torch._ops.OpOverload):  # torch.ops.aten.<name>.<overload>
+        return getattr(_AtenOps(), fn._schema.name.split("::")[-1]).default
     if isinstance(fn, types.FunctionType) and not _is_torch_callable(fn):
         return _rebind(fn)
     if isinstance(fn, functools.partial):

@@ -22,9 +22,7 @@ SAMPLE_CAP = 12
 DEVICE_SAMPLE_CAP = 3
 DEVICE_DTYPES = ("float32", "complex64")
 
-# The target is 560 of 636 names; this is the floor the suite holds (raise it as names land).
-MIN_NAMES_PRESENT = 360
-MIN_ERROR_INPUT_SHARE = 0.0
+MIN_NAMES_PRESENT = 623  # of op_db's 636 names; the rest are in opinfo_harness.NOT_PROVIDED, with reasons
 
 ENTRIES = [op for op in harness.op_db() if harness.name_present(op.name)]
 
@@ -110,3 +108,7 @@ def test_coverage():
     present, total, missing = harness.coverage()
     assert total >= 636
     assert present >= MIN_NAMES_PRESENT, f"{present}/{total} op_db names present; missing: {' '.join(missing)}"
+    undocumented = sorted(set(missing) - set(harness.NOT_PROVIDED))
+    assert not undocumented, f"op_db names missing without a documented reason: {undocumented}"
+    stale = sorted(set(harness.NOT_PROVIDED) - set(missing))
+    assert not stale, f"names listed as not provided that backprop now has: {stale}"

@@ -616,6 +616,7 @@ BoolTensor = _typed_constructor("BoolTensor", bool)
 from .nn.functional import (  # noqa: E402
     _batch_norm_with_update,
     _native_batch_norm_legit,
+    _safe_softmax,
     _softmax_backward_data,
     _upsample_bilinear2d_aa,
     constant_pad_nd,

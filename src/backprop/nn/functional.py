@@ -2807,6 +2807,14 @@ def native_group_norm(input: Tensor, weight, bias, N: int, C: int, HxW: int, gro
     return out, mean, rstd
 
 
+def _safe_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
+    """Softmax whose fully masked rows (every element -inf) give zeros instead of NaN: what
+    attention with a row masked out entirely needs."""
+    masked = (input == float("-inf")).all(dim, keepdim=True)
+    out = softmax(ew.where(masked, 0.0, input), dim, dtype=dtype)  # finite rows: no NaN in the gradient
+    return ew.where(masked, 0.0, out)
+
+
 def _softmax_backward_data(grad_output: Tensor, output: Tensor, dim: int, input_dtype) -> Tensor:
     """The input gradient of ``softmax`` from its output: output * (grad - sum(grad * output))."""
     g = grad_output * output
