@@ -31,7 +31,7 @@ from .._backend import CPU, array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
 from . import _backward as B
-from ._utils import as_float, broadcast_error, promote_operands, unbroadcast
+from ._utils import as_float, broadcast_error, promote_operands, require_tensor, unbroadcast
 from .elementwise import _out
 
 _LOG_PI = math.log(math.pi)
@@ -414,20 +414,26 @@ class XLogY(Function):
 
 # ---------------------------------------------------------------------------- public functions
 def _require_tensor(op: str, value, position: int = 1) -> None:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}(): argument 'input' (position {position}) must be Tensor, not {type(value).__name__}")
+    require_tensor(op, value, "input", position)
 
 
-def lgamma(input: Tensor, *, out=None) -> Tensor:
-    """log|Gamma(x)| elementwise (+inf at non-positive integers); gradient ``digamma(x)``."""
-    _require_tensor("lgamma", input)
-    return _out(Lgamma.apply(as_float(input)), out, "lgamma")
+def _unary(name: str, fn, doc: str, torch_name: str):
+    """The public function of a one-input primitive ``fn``: integer inputs become the default
+    float, ``out=`` is honoured, a non-Tensor input is torch's TypeError (naming ``torch_name``)."""
+
+    def op(input: Tensor, *, out=None) -> Tensor:
+        require_tensor(torch_name, input)
+        return _out(fn.apply(as_float(input)), out, name)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
 
 
-def digamma(input: Tensor, *, out=None) -> Tensor:
-    """psi(x) = d/dx lgamma(x) (-inf at 0, +inf at -0, NaN at negative integers, as torch)."""
-    _require_tensor("digamma", input)
-    return _out(Digamma.apply(as_float(input)), out, "digamma")
+lgamma = _unary("lgamma", Lgamma, "log|Gamma(x)| elementwise (+inf at non-positive integers); gradient ``digamma(x)``.", "lgamma")
+
+
+digamma = _unary("digamma", Digamma, "psi(x) = d/dx lgamma(x) (-inf at 0, +inf at -0, NaN at negative integers, as torch).", "digamma")
 
 
 def polygamma(n: int, input: Tensor, *, out=None) -> Tensor:
@@ -440,10 +446,7 @@ def polygamma(n: int, input: Tensor, *, out=None) -> Tensor:
     return _out(Polygamma.apply(as_float(input), int(n)), out, "polygamma")
 
 
-def erfinv(input: Tensor, *, out=None) -> Tensor:
-    """The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside)."""
-    _require_tensor("erfinv", input)
-    return _out(Erfinv.apply(as_float(input)), out, "erfinv")
+erfinv = _unary("erfinv", Erfinv, "The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside).", "erfinv")
 
 
 def sinc(input: Tensor, *, out=None) -> Tensor:
@@ -698,64 +701,34 @@ class Igamma(Function):
         return None, unbroadcast(gb, ctx.input_shape(1)), None
 
 
-def erfc(input: Tensor, *, out=None) -> Tensor:
-    """The complementary error function 1 - erf(x), accurate where erf(x) is near 1."""
-    _require_tensor("erfc", input)
-    return _out(Erfc.apply(as_float(input)), out, "erfc")
+erfc = _unary("erfc", Erfc, "The complementary error function 1 - erf(x), accurate where erf(x) is near 1.", "erfc")
 
 
-def erfcx(input: Tensor, *, out=None) -> Tensor:
-    """The scaled complementary error function exp(x^2) erfc(x)."""
-    _require_tensor("special_erfcx", input)
-    return _out(Erfcx.apply(as_float(input)), out, "erfcx")
+erfcx = _unary("erfcx", Erfcx, "The scaled complementary error function exp(x^2) erfc(x).", "special_erfcx")
 
 
-def i0(input: Tensor, *, out=None) -> Tensor:
-    """The modified Bessel function of the first kind of order 0; gradient ``i1(x)``."""
-    _require_tensor("i0", input)
-    return _out(I0.apply(as_float(input)), out, "i0")
+i0 = _unary("i0", I0, "The modified Bessel function of the first kind of order 0; gradient ``i1(x)``.", "i0")
 
 
-def i0e(input: Tensor, *, out=None) -> Tensor:
-    """The exponentially scaled i0: exp(-|x|) i0(x)."""
-    _require_tensor("special_i0e", input)
-    return _out(I0e.apply(as_float(input)), out, "i0e")
+i0e = _unary("i0e", I0e, "The exponentially scaled i0: exp(-|x|) i0(x).", "special_i0e")
 
 
-def i1(input: Tensor, *, out=None) -> Tensor:
-    """The modified Bessel function of the first kind of order 1."""
-    _require_tensor("special_i1", input)
-    return _out(I1.apply(as_float(input)), out, "i1")
+i1 = _unary("i1", I1, "The modified Bessel function of the first kind of order 1.", "special_i1")
 
 
-def i1e(input: Tensor, *, out=None) -> Tensor:
-    """The exponentially scaled i1: exp(-|x|) i1(x)."""
-    _require_tensor("special_i1e", input)
-    return _out(I1e.apply(as_float(input)), out, "i1e")
+i1e = _unary("i1e", I1e, "The exponentially scaled i1: exp(-|x|) i1(x).", "special_i1e")
 
 
-def ndtr(input: Tensor, *, out=None) -> Tensor:
-    """The standard normal CDF Phi(x)."""
-    _require_tensor("special_ndtr", input)
-    return _out(Ndtr.apply(as_float(input)), out, "ndtr")
+ndtr = _unary("ndtr", Ndtr, "The standard normal CDF Phi(x).", "special_ndtr")
 
 
-def ndtri(input: Tensor, *, out=None) -> Tensor:
-    """The inverse of the standard normal CDF (the normal quantile function)."""
-    _require_tensor("special_ndtri", input)
-    return _out(Ndtri.apply(as_float(input)), out, "ndtri")
+ndtri = _unary("ndtri", Ndtri, "The inverse of the standard normal CDF (the normal quantile function).", "special_ndtri")
 
 
-def log_ndtr(input: Tensor, *, out=None) -> Tensor:
-    """log Phi(x), accurate far into the left tail."""
-    _require_tensor("special_log_ndtr", input)
-    return _out(LogNdtr.apply(as_float(input)), out, "log_ndtr")
+log_ndtr = _unary("log_ndtr", LogNdtr, "log Phi(x), accurate far into the left tail.", "special_log_ndtr")
 
 
-def entr(input: Tensor, *, out=None) -> Tensor:
-    """Elementwise entropy -x log x (0 at 0, -inf for x < 0)."""
-    _require_tensor("special_entr", input)
-    return _out(Entr.apply(as_float(input)), out, "entr")
+entr = _unary("entr", Entr, "Elementwise entropy -x log x (0 at 0, -inf for x < 0).", "special_entr")
 
 
 def _binary_operands(name: str, input, other, integer_ok: bool = True):
