@@ -27,6 +27,7 @@ from ..ops import indexing as ix
 from ..ops import movement as mv
 from ..ops import nn_ops
 from ..ops import reduction as red
+from ..ops._utils import in_float32
 from ..ops.linalg import einsum, matmul
 from ..ops.nn_ops import log_softmax, softmax
 
@@ -464,6 +465,8 @@ def _avg_poolnd(op: str, nd: int, input: Tensor, kernel_size, stride, padding, c
         raise RuntimeError("divisor must be not zero")
     x, batched = _as_4d(input, op, nd)
     _check_pool_output(x, k, s, p, (1,) * nd, ceil_mode, op)
+    if x._data.dtype.kind == "V":  # bfloat16: averaged in float32 and rounded once, as torch
+        return in_float32(_avg_poolnd, op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     out = _conv.AvgPool2d.apply(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
     return out if batched else mv.squeeze(out, 0)
 
@@ -734,7 +737,12 @@ def batch_norm(
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
     elif running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
-    out, batch_mean, batch_var = nn_ops.BatchNorm.apply(input, weight, bias, running_mean, running_var, training, eps)
+    if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
+        x, w, b, rm, rv = (None if t is None else ew.cast_to(t, _dtype.float32) for t in (input, weight, bias, running_mean, running_var))
+        out, batch_mean, batch_var = nn_ops.BatchNorm.apply(x, w, b, rm, rv, training, eps)
+        out = ew.cast_to(out, input.dtype)
+    else:
+        out, batch_mean, batch_var = nn_ops.BatchNorm.apply(input, weight, bias, running_mean, running_var, training, eps)
     if training and (running_mean is not None or running_var is not None):
         with no_grad():
             if running_mean is not None:
@@ -754,6 +762,8 @@ def instance_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
+    if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
+        return in_float32(instance_norm, input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
     dims = tuple(range(2, input._data.ndim))
     mean = red.mean(input, dims, keepdim=True)
     centered = input - mean
@@ -783,6 +793,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
             f"but got input of size{list(input._data.shape)}"
         )
+    if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
+        return in_float32(nn_ops.LayerNorm.apply, input, weight, bias, k, eps)
     return nn_ops.LayerNorm.apply(ew.as_float(input) if input._data.dtype.kind != "f" else input, weight, bias, k, eps)
 
 
@@ -814,6 +826,8 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     n, c = input._data.shape[:2]
     if c % num_groups:
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of shape {list(input._data.shape)} and num_groups={num_groups}")
+    if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
+        return in_float32(group_norm, input, num_groups, weight, bias, eps)
     x = input.reshape(n, num_groups, input._data.size // max(n * num_groups, 1))
     mean = red.mean(x, -1, keepdim=True)
     centered = x - mean
@@ -1301,6 +1315,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     'linear' (3-D), 'bilinear'/'bicubic' (4-D, optionally anti-aliased), 'trilinear' (5-D) and
     'area' (adaptive average pooling). Each dim is resampled separately: a gather of the source
     taps and a weighted sum."""
+    if input._data.dtype.kind == "V" and mode not in ("nearest", "nearest-exact"):  # bfloat16: in float32, rounded once
+        return in_float32(interpolate, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
     spatial = input._data.ndim - 2
     if mode not in _INTERP_MODES:
         raise NotImplementedError(
@@ -1972,7 +1988,7 @@ def cross_entropy(
     class_dim = 0 if input._data.ndim == 1 else 1
     logp = log_softmax(input, class_dim)
     n_classes = input._data.shape[class_dim]
-    if target._data.dtype.kind == "f":
+    if _dtype.is_float_array(target._data):
         if target._data.shape != input._data.shape:
             raise RuntimeError(
                 f"cross_entropy: expected probability targets of the input's shape {shape_str(input._data.shape)}, got {shape_str(target._data.shape)}"
@@ -2786,6 +2802,8 @@ def _batch_norm_with_update(input: Tensor, weight, bias, running_mean: Tensor, r
 def native_layer_norm(input: Tensor, normalized_shape, weight, bias, eps: float) -> tuple:
     """(output, mean, rstd) of layer normalization; the statistics keep the normalized dims as 1s."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+        return in_float32(native_layer_norm, input, normalized_shape, weight, bias, eps)
     out = layer_norm(input, normalized_shape, weight, bias, eps)
     dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
     with no_grad():
@@ -2799,6 +2817,8 @@ def native_group_norm(input: Tensor, weight, bias, N: int, C: int, HxW: int, gro
     """(output, mean, rstd) of group normalization; the statistics are (N, group)."""
     if input._data.size != N * C * HxW:
         raise RuntimeError(f"Expected input to have {N * C * HxW} elements (N={N}, C={C}, HxW={HxW}), but got input of size {shape_str(input._data.shape)}")
+    if input._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+        return in_float32(native_group_norm, input, weight, bias, N, C, HxW, group, eps)
     out = group_norm(input, group, weight, bias, eps)
     # Unlike layer/batch norm's, torch differentiates group norm's statistics too.
     x = input.reshape(N, group, (C // group) * HxW)
@@ -2809,6 +2829,8 @@ def native_group_norm(input: Tensor, weight, bias, N: int, C: int, HxW: int, gro
 
 def _softmax_backward_data(grad_output: Tensor, output: Tensor, dim: int, input_dtype) -> Tensor:
     """The input gradient of ``softmax`` from its output: output * (grad - sum(grad * output))."""
+    if grad_output._data.dtype.kind == "V" or output._data.dtype.kind == "V":  # bfloat16: in float32, rounded once
+        return in_float32(_softmax_backward_data, grad_output, output, dim, _dtype.float32).to(input_dtype)
     g = grad_output * output
     out = g - output * red.sum(g, dim, keepdim=True)
     return out.to(input_dtype) if out.dtype != input_dtype else out

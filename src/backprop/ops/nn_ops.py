@@ -32,6 +32,8 @@ def _fused(array, name: str):
 
 def _softmax_forward(x, dim: int, log: bool):
     """softmax (``log``: log_softmax) of array ``x`` along ``dim``, max-shifted; one row kernel on CUDA."""
+    if x.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+        return _softmax_forward(x.astype(numpy.float32), dim, log).astype(x.dtype)
     kernel = _fused(x, "softmax_forward")
     if kernel is not None:
         return kernel(x, dim, log)
@@ -48,6 +50,9 @@ def _softmax_backward(out, grad, dim: int, log: bool):
     """The gradient from the forward's output: softmax ``out * (g - sum(g out))``, log_softmax
     ``g - exp(out) sum(g)`` (one formula for arrays and Tensors; a row kernel on CUDA arrays)."""
     if B.is_array(grad):
+        if grad.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+            f32 = numpy.float32
+            return _softmax_backward(out.astype(f32), grad.astype(f32), dim, log).astype(grad.dtype)
         kernel = _fused(grad, "softmax_backward")
         if kernel is not None:
             return kernel(out, grad, dim, log)
