@@ -21,6 +21,7 @@ from ._utils import (
     as_float,
     broadcast_error,
     cast_to,
+    in_float32,
     number_operand,
     promote_operands,
     require_tensor,
@@ -145,7 +146,7 @@ class Div(Function):
         need = ctx.needs_input_grad
         return (
             unbroadcast(grad / b, a.shape) if need[0] else None,
-            unbroadcast(-grad * a / (b * b), b.shape) if need[1] else None,
+            unbroadcast(-grad * ((a / b) / b), b.shape) if need[1] else None,
         )
 
 
@@ -349,12 +350,28 @@ def rsub(input, other, *, alpha=1) -> Tensor:
     return sub(other, input, alpha=alpha)
 
 
+def _bf16_scalar_operand(input, other) -> bool:
+    """Whether a binary op is a bfloat16 tensor with a Python number: torch then uses the number
+    in float32 (not rounded to bfloat16) and rounds the result once."""
+    if type(other) is float or type(other) is int:
+        return type(input) is Tensor and input._data.dtype.kind == "V"
+    if type(input) is float or type(input) is int:
+        return type(other) is Tensor and other._data.dtype.kind == "V"
+    return False
+
+
 def mul(input, other, *, out=None) -> Tensor:
+    if _bf16_scalar_operand(input, other):
+        return _out(in_float32(mul, input, other), out, "mul")
     return _out(_binary(Mul, input, other, "mul"), out, "mul")
 
 
 def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     if rounding_mode is None:
+        if _bf16_scalar_operand(input, other):
+            if type(input) is Tensor:  # bfloat16 / number: in float32, rounded once, as torch
+                return _out(in_float32(div, input, other), out, "div")
+            return _out(mul(reciprocal(other), input), out, "div")  # number / bfloat16: torch's reciprocal * number
         a, b = promote_operands(input, other, "div")
         kind = a._data.dtype.kind
         if kind != "f" and kind != "c" and kind != "V":  # true division of integers gives the default float
@@ -1210,10 +1227,14 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
 
 
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    if input._data.dtype.kind == "V":  # bfloat16: one float32 pass rounded once, as torch
+        return in_float32(addcmul, input, tensor1, tensor2, value=value)
     return add(input, mul(mul(tensor1, tensor2), value))
 
 
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    if input._data.dtype.kind == "V":  # bfloat16: one float32 pass rounded once, as torch
+        return in_float32(addcdiv, input, tensor1, tensor2, value=value)
     return add(input, mul(div(tensor1, tensor2), value))
 
 
