@@ -795,7 +795,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
         )
     if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
         return in_float32(nn_ops.LayerNorm.apply, input, weight, bias, k, eps)
-    return nn_ops.LayerNorm.apply(ew.as_float(input) if input._data.dtype.kind != "f" else input, weight, bias, k, eps)
+    return nn_ops.LayerNorm.apply(ew.as_float(input) if not _dtype.is_float_array(input._data) else input, weight, bias, k, eps)
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
@@ -861,7 +861,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
     """p-norm distances between every pair of rows of an (N, M) input: the upper triangle, row by row."""
     if input._data.ndim != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input._data.ndim}D")
-    if input._data.dtype.kind != "f":
+    if not _dtype.is_float_array(input._data):
         raise RuntimeError("pdist only supports floating-point dtypes")
     if p < 0:
         raise RuntimeError("pdist only supports non-negative p values")
@@ -1421,7 +1421,7 @@ def affine_grid(theta: Tensor, size, align_corners=None) -> Tensor:
     k = 2 or 3: each output position's normalized coordinates (x, y[, z], 1) times theta^T."""
     if align_corners is None:
         align_corners = False
-    if theta._data.dtype.kind != "f":
+    if not _dtype.is_float_array(theta._data):
         raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
     size = [int(v) for v in size]
     nd = len(size) - 2
@@ -2462,7 +2462,7 @@ def _sdpa_check(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | N
             "Expected query, key, and value to have the same dtype, but got query.dtype: "
             f"{query.dtype} key.dtype: {key.dtype} and value.dtype: {value.dtype} instead."
         )
-    if q.dtype.kind != "f":
+    if not _dtype.is_float_array(q):
         raise RuntimeError(f"scaled_dot_product_attention: expected a floating point query, got {query.dtype}")
     if attn_mask is not None and attn_mask._data.dtype != bool and attn_mask._data.dtype != q.dtype:
         raise RuntimeError(
@@ -2535,7 +2535,7 @@ def _canonical_mask(mask: Tensor | None, mask_name: str, other_type, other_name:
     if mask is None:
         return None
     kind = mask._data.dtype.kind
-    if kind != "b" and kind != "f":
+    if kind != "b" and not _dtype.is_float_kind(kind):
         raise AssertionError(f"only bool and floating types of {mask_name} are supported")
     if check_other and other_type is not None and mask.dtype != other_type:
         warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both instead.", stacklevel=2)
@@ -2807,7 +2807,7 @@ def native_layer_norm(input: Tensor, normalized_shape, weight, bias, eps: float)
     out = layer_norm(input, normalized_shape, weight, bias, eps)
     dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
     with no_grad():
-        x = ew.as_float(input) if input._data.dtype.kind != "f" else input
+        x = ew.as_float(input) if not _dtype.is_float_array(input._data) else input
         mean = red.mean(x, dims, keepdim=True)
         rstd = ew.rsqrt(red.var(x, dims, keepdim=True, correction=0) + eps)
     return out, _saved_stat(input, mean), _saved_stat(input, rstd)

@@ -397,7 +397,7 @@ class RoundedDiv(Function):
     def forward(ctx, a, b, mode):
         xp = array_module(a._data)
         if mode == "trunc":
-            q = xp.trunc(a._data / b._data) if a._data.dtype.kind == "f" else _int_div(a._data, b._data, trunc=True)
+            q = xp.trunc(a._data / b._data) if _dtype.is_float_array(a._data) else _int_div(a._data, b._data, trunc=True)
         else:
             q = xp.floor_divide(a._data, b._data)
         return q.astype(a._data.dtype, copy=False)
@@ -1094,7 +1094,7 @@ def frexp(input: Tensor):
     """(mantissa, exponent): ``input = mantissa * 2**exponent``, |mantissa| in [0.5, 1), exponent int32."""
     from .. import return_types
 
-    if input._data.dtype.kind != "f":
+    if not _dtype.is_float_array(input._data):
         raise RuntimeError("torch.frexp() only supports floating-point dtypes")
     return return_types.frexp(*Frexp.apply(input))
 
@@ -1380,7 +1380,7 @@ _TORCH_TYPE_NAMES = {
 def _bitwise(name: str, ufunc: str):
     def op(input, other) -> Tensor:
         a, b = _operands(input, other, name)
-        if a._data.dtype.kind == "f":
+        if _dtype.is_float_array(a._data):
             raise NotImplementedError(f'"{name}_{a.device.type}" not implemented for \'{_TORCH_TYPE_NAMES[a.dtype.name]}\'')
         try:
             return _make(getattr(array_module(a._data), ufunc)(a._data, b._data))
@@ -1447,7 +1447,7 @@ def nextafter(input: Tensor, other: Tensor) -> Tensor:
     require_tensor("nextafter", input)
     require_tensor("nextafter", other, "other", 2)
     a, b = _operands(input, other, "nextafter")
-    if a._data.dtype.kind != "f":
+    if not _dtype.is_float_array(a._data):
         raise _not_implemented("nextafter", a)
     try:
         return NextAfter.apply(a, b)
@@ -1541,7 +1541,7 @@ class Fill(Function):
 
 
 def bitwise_not(input: Tensor) -> Tensor:
-    if input._data.dtype.kind == "f":
+    if _dtype.is_float_array(input._data):
         raise NotImplementedError(f'"bitwise_not_{input.device.type}" not implemented for \'{_TORCH_TYPE_NAMES[input.dtype.name]}\'')
     return _make(array_module(input._data).invert(input._data))
 
@@ -1589,7 +1589,7 @@ class NanToNum(Function):
 
 
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
-    if input._data.dtype.kind != "f":
+    if not _dtype.is_float_array(input._data):
         return input.clone()
     return NanToNum.apply(input, nan, posinf, neginf)
 

@@ -484,7 +484,7 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
         )
     if p < 0:
         raise RuntimeError("cdist only supports non-negative p values")
-    if x1._data.dtype.kind != "f" or x2._data.dtype.kind != "f":
+    if not _dtype.is_float_array(x1._data) or not _dtype.is_float_array(x2._data):
         raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}")
     diff = sub(x1.unsqueeze(-2), x2.unsqueeze(-3))
     return vector_norm(diff, p, -1)
@@ -499,7 +499,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
     if input._data.ndim > 2:
         raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with {input._data.ndim} dimensions")
     x = input.reshape(1, -1) if input._data.ndim < 2 else input
-    if x._data.dtype.kind != "f":
+    if not _dtype.is_float_array(x._data):
         x = x.to(_dtype.get_default_dtype())
     n_obs = x._data.shape[1]
     w = None
@@ -510,7 +510,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
             raise RuntimeError("cov(): fweights cannot be negative")
         w = fweights
     if aweights is not None:
-        if aweights._data.dtype.kind != "f":
+        if not _dtype.is_float_array(aweights._data):
             raise RuntimeError("cov(): expected aweights to have floating point dtype")
         if (aweights._data < 0).any():
             raise RuntimeError("cov(): aweights cannot be negative")

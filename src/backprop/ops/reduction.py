@@ -97,7 +97,7 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
 def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     from .elementwise import isnan, where
 
-    if input._data.dtype.kind != "f":  # no NaNs to skip: integers and bools sum to int64
+    if not _dtype.is_float_array(input._data):  # no NaNs to skip: integers and bools sum to int64
         return sum(input, dim, keepdim, dtype=dtype)
     return sum(where(isnan(input), 0.0, input), dim, keepdim, dtype=dtype)
 
@@ -650,7 +650,7 @@ class LogCumSumExp(Function):
 
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
-    if input._data.dtype.kind != "f":
+    if not _dtype.is_float_array(input._data):
         from .elementwise import _TORCH_TYPE_NAMES
 
         name = _TORCH_TYPE_NAMES[input._data.dtype.name]
@@ -711,8 +711,8 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     """The ``p``-norm of ``input - other`` (broadcast), a 0-d tensor."""
     from .elementwise import sub
 
-    if input._data.dtype.kind != "f" or other._data.dtype.kind != "f":
-        bad = input if input._data.dtype.kind != "f" else other
+    if not _dtype.is_float_array(input._data) or not _dtype.is_float_array(other._data):
+        bad = input if not _dtype.is_float_array(input._data) else other
         raise RuntimeError(f"norm(): input dtype should be either floating point or complex. Got {_torch_type_name(bad)} instead.")
     return vector_norm(sub(input, other), p)
 
@@ -727,7 +727,7 @@ def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to norm ``maxnorm``."""
     from .elementwise import div, mul, where
 
-    if input._data.dtype.kind != "f":
+    if not _dtype.is_float_array(input._data):
         raise RuntimeError(f"renorm: Expected a floating point or complex tensor as input. Got {_torch_type_name(input)}")
     if p <= 0:
         raise RuntimeError("renorm: non-positive-norm not supported")
@@ -785,7 +785,7 @@ def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     d, spacing = _trapezoid_args(y, x, dx, dim, "trapezoid")
     if y._data.shape[d] == 0:  # no intervals: zeros of the reduced shape
         shape = y._data.shape[:d] + y._data.shape[d + 1 :]
-        dt = y._data.dtype if y._data.dtype.kind == "f" else _dtype._default_float.np
+        dt = y._data.dtype if _dtype.is_float_array(y._data) else _dtype._default_float.np
         return _make(array_module(y._data).zeros(shape, dtype=dt))
     right, left = _slices(y, d)
     return div(sum(mul(spacing, add(right, left)), d), 2.0)
@@ -802,7 +802,7 @@ def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor
 
     d, spacing = _trapezoid_args(y, x, dx, dim, "cumulative_trapezoid")
     if y._data.shape[d] == 0:
-        dt = y._data.dtype if y._data.dtype.kind == "f" else _dtype._default_float.np
+        dt = y._data.dtype if _dtype.is_float_array(y._data) else _dtype._default_float.np
         return _make(array_module(y._data).zeros(y._data.shape, dtype=dt))
     right, left = _slices(y, d)
     return cumsum(div(mul(spacing, add(right, left)), 2.0), d)

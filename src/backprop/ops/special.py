@@ -27,6 +27,7 @@ from fractions import Fraction
 
 import numpy
 
+from .. import _dtype
 from .._backend import CPU, array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
@@ -472,7 +473,7 @@ def xlogy(input, other, *, out=None) -> Tensor:
             "but expected one of: (Tensor input, Tensor other), (Number self, Tensor other), (Tensor input, Number other)"
         )
     a, b = promote_operands(input, other, "xlogy")
-    if a._data.dtype.kind != "f":  # integer/bool operands: the default float dtype, as torch
+    if not _dtype.is_float_array(a._data):  # integer/bool operands: the default float dtype, as torch
         a, b = as_float(a), as_float(b)
     try:
         return _out(XLogY.apply(a, b), out, "xlogy")
@@ -755,7 +756,7 @@ def _binary_operands(name: str, input, other, integer_ok: bool = True):
             "but expected one of: (Tensor input, Tensor other), (Number self, Tensor other), (Tensor input, Number other)"
         )
     a, b = promote_operands(input, other, name)
-    if a._data.dtype.kind != "f":
+    if not _dtype.is_float_array(a._data):
         if not integer_ok:
             kind = {"b": "Bool", "i": "Long", "u": "Byte"}[a._data.dtype.kind]
             if a._data.dtype.kind == "i" and a._data.dtype.itemsize != 8:
@@ -873,7 +874,7 @@ def _polynomial(x, n, scipy_name: str, shift: bool = False):
     """The polynomial ``scipy_name`` of degree trunc(n) at x (0 where n < 0, as torch); the
     shifted variants evaluate at 2x - 1."""
     xp = array_module(x)
-    degree = xp.trunc(n).astype(numpy.int64) if n.dtype.kind == "f" else n.astype(numpy.int64)
+    degree = xp.trunc(n).astype(numpy.int64) if _dtype.is_float_array(n) else n.astype(numpy.int64)
     t = x * 2.0 - 1.0 if shift else x
     negative = degree < 0
     degree = xp.maximum(degree, 0)
