@@ -28,6 +28,7 @@ from ..autograd.grad_mode import _state as grad_state
 from . import elementwise as ew
 from . import movement as mv
 from . import reduction as red
+from ._utils import in_float32
 from .linalg import matmul
 
 __all__ = ["LinAlgError"]
@@ -1366,6 +1367,8 @@ class MatrixExp(Function):
 
 def matrix_exp(A: Tensor) -> Tensor:
     """The matrix exponential (SciPy's ``expm``) of square matrices."""
+    if isinstance(A, Tensor) and A._data.dtype.kind == "V":  # bfloat16: in float32, rounded once
+        return in_float32(matrix_exp, A)
     check_matrix(A, "linalg.matrix_exp")
     return MatrixExp.apply(A)
 
@@ -1521,6 +1524,8 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     op = "linalg.matrix_norm"
     if A._data.ndim < 2:
         raise RuntimeError(f"{op}: The input tensor A must have at least 2 dimensions.")
+    if A._data.dtype.kind == "V" and dtype is None:  # bfloat16: in float32, rounded once
+        return in_float32(matrix_norm, A, ord, dim, keepdim, out=out)
     if A._data.dtype.kind != "f":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {_type_name(A)}")
     if dtype is not None:
