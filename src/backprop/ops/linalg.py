@@ -14,7 +14,7 @@ from .._backend import array_module, is_array
 from .._tensor import Tensor, shape_str
 from ..autograd.function import Function
 from . import _backward as B
-from ._utils import promote_operands, unbroadcast
+from ._utils import in_float32, promote_operands, unbroadcast
 from .inplace import write_out
 
 
@@ -220,6 +220,8 @@ def _integral_scalars(prod: Tensor, alpha, beta) -> tuple:
 
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    if mat1._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
+        return in_float32(addmm, input, mat1, mat2, beta=beta, alpha=alpha)
     prod = mm(mat1, mat2)
     alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
@@ -228,6 +230,8 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
 
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    if batch1._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
+        return in_float32(baddbmm, input, batch1, batch2, beta=beta, alpha=alpha)
     prod = bmm(batch1, batch2)
     alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
@@ -236,6 +240,8 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
 
 
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
+    if mat._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
+        return in_float32(addmv, input, mat, vec, beta=beta, alpha=alpha)
     prod = mv(mat, vec)
     alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
@@ -245,6 +251,12 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor
 
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``input`` broadcasts; ignored when beta is 0)."""
+    if batch1._data.dtype.kind == "V" and batch1._data.shape[0] and out is None:
+        # bfloat16: torch adds one product at a time (an addmm each, rounded to bfloat16)
+        result = addmm(input, batch1[0], batch2[0], beta=beta, alpha=alpha)
+        for b in range(1, batch1._data.shape[0]):
+            result = addmm(result, batch1[b], batch2[b], alpha=alpha)
+        return result
     prod = bmm(batch1, batch2).sum(0)
     if _dtype.result_type(input, prod) is not _dtype.bool_ and not _dtype.result_type(input, prod).is_floating_point:
         beta, alpha = int(beta), int(alpha)  # torch truncates the scalars of an integral addbmm
@@ -256,6 +268,8 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1, out=None
     if vec1._data.ndim != 1 or vec2._data.ndim != 1:
         raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {vec1._data.ndim}-D" if vec1._data.ndim != 1
                            else f"addr: Expected 1-D argument vec2, but got {vec2._data.ndim}-D")
+    if vec1._data.dtype.kind == "V" and out is None:  # bfloat16: in float32, rounded once, as torch
+        return in_float32(addr, input, vec1, vec2, beta=beta, alpha=alpha)
     return _scaled_sum(input, outer(vec1, vec2), beta, alpha, out)
 
 
