@@ -1039,6 +1039,9 @@ def embedding_bag(
         )
     if weight._data.ndim != 2:
         raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight._data.ndim}")
+    if weight._data.dtype.kind == "V" and max_norm is None:  # bfloat16: bags summed in float32, rounded once
+        return in_float32(embedding_bag, input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                          per_sample_weights, include_last_offset, padding_idx)
     idx = input._data
     xp = array_module(idx)
     backend = backend_of(idx)
@@ -1806,7 +1809,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
         raise RuntimeError(
             f"Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind not in "fb":
+    if input._data.dtype.kind not in "fbV":  # V: bfloat16
         raise NotImplementedError(f'"im2col_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     k, d, p, s = geometry
     hw = input._data.shape[-2:]
@@ -1831,7 +1834,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         raise RuntimeError(
             f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind not in "fb":
+    if input._data.dtype.kind not in "fbV":  # V: bfloat16
         raise NotImplementedError(f'"col2im_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     rows, length = input._data.shape[-2:]
     if rows % (k[0] * k[1]):
