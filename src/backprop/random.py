@@ -24,6 +24,7 @@ import numpy as np
 from . import _dtype
 from ._backend import array_module, backend_for, backend_of
 from ._device import as_device, target_device
+from ._layout import check_layout
 from ._tensor import Tensor, _make
 from .ops._utils import creation_size
 
@@ -404,7 +405,8 @@ def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
     return _make((u < probs).astype(data.dtype))
 
 
-def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+    check_layout(layout, "normal")
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         ref = mean if isinstance(mean, Tensor) else std
         m = mean._data if isinstance(mean, Tensor) else mean

@@ -1042,7 +1042,17 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
         lo, hi = lo - 1, hi + 1
     if lo > hi:
         raise RuntimeError(f"torch.histc: max must be larger than min, but got min {lo} max {hi}")
-    counts, _ = array_module(arr).histogram(arr.reshape(-1), bins=bins, range=(lo, hi))
+    xp = array_module(arr)
+    if arr.dtype.kind == "V":
+        # bfloat16: torch's bin index (x - min) * bins / (max - min), each step rounded to bfloat16
+        flat = arr.reshape(-1)
+        one = flat.dtype.type
+        lo_b, hi_b = one(lo), one(hi)
+        inside = flat[(flat >= lo_b) & (flat <= hi_b)]
+        pos = xp.trunc((inside - lo_b) * one(bins) / (hi_b - lo_b)).astype(numpy.int64)
+        counts = xp.bincount(xp.minimum(pos, bins - 1), minlength=bins)
+    else:
+        counts, _ = xp.histogram(arr.reshape(-1), bins=bins, range=(lo, hi))
     return _make(counts.astype(arr.dtype))
 
 
