@@ -392,6 +392,9 @@ class XLogY(Function):
         x, y = a._data, b._data
         backend = backend_of(x)
         xp = backend.xp
+        if x.dtype.kind == "V":  # bfloat16: torch rounds log(y) to bfloat16, then the product
+            with backend.errstate(all="ignore"):
+                return xp.where(xp.isnan(y), x.dtype.type(numpy.nan), xp.where(x == 0, x.dtype.type(0), x * xp.log(y)))
         with backend.errstate(all="ignore"):
             x64 = xp.asarray(x, dtype=numpy.float64)
             y64 = xp.asarray(y, dtype=numpy.float64)
@@ -627,7 +630,12 @@ class XLog1pY(Function):
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         x, y = a._data, b._data
-        out = _scipy("xlog1py", x, y)
+        if x.dtype.kind == "V":  # bfloat16: torch rounds log1p(y) to bfloat16, then the product
+            xp = array_module(x)
+            with numpy.errstate(all="ignore"):
+                out = xp.where(x == 0, x.dtype.type(0), x * xp.log1p(y))
+        else:
+            out = _scipy("xlog1py", x, y)
         # torch: NaN wherever y is NaN (SciPy gives 0 at x = 0)
         return array_module(x).where(array_module(y).isnan(y), numpy.nan, out).astype(x.dtype, copy=False)
 
