@@ -1252,15 +1252,72 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
     return add(input, mul(sub(end, input), weight))
 
 
+def _scaled_bfloat16(x, value):
+    """``x * value`` for bfloat16 with the number in float32, rounded once (torch's Tensor * Scalar)."""
+    if B.is_raw(x):
+        return (x.astype(numpy.float32) * numpy.float32(value)).astype(x.dtype)
+    return x * value
+
+
+class _AddcBfloat16(Function):
+    """addcmul/addcdiv of bfloat16 tensors as torch computes them: the forward in one float32
+    pass rounded once; the gradients by torch's formulas, each product rounded to bfloat16:
+    addcmul t1: g * (t2 * v); addcdiv t1: g * (v / t2), t2: -g * (t1 * v / (t2 * t2))."""
+
+    @staticmethod
+    def forward(ctx, input, t1, t2, value, divide):
+        f32 = numpy.float32
+        a, b = t1._data.astype(f32), t2._data.astype(f32)
+        with numpy.errstate(all="ignore"):
+            prod = a / b if divide else a * b
+            out = input._data.astype(f32) + f32(value) * prod
+        ctx.value, ctx.divide = value, divide
+        ctx.save_for_backward(t1, t2)
+        return out.astype(input._data.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        t1, t2 = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        v = ctx.value
+        g0 = unbroadcast(grad, ctx.input_shape(0)) if need[0] else None
+        g1 = g2 = None
+        if ctx.divide:
+            if need[1]:
+                inv = (t2 * 0 + v) / t2 if not B.is_raw(t2) else t2.dtype.type(v) / t2
+                g1 = unbroadcast(grad * inv, ctx.input_shape(1))
+            if need[2]:
+                g2 = unbroadcast(-grad * (_scaled_bfloat16(t1, v) / (t2 * t2)), ctx.input_shape(2))
+        else:
+            if need[1]:
+                g1 = unbroadcast(grad * _scaled_bfloat16(t2, v), ctx.input_shape(1))
+            if need[2]:
+                g2 = unbroadcast(grad * _scaled_bfloat16(t1, v), ctx.input_shape(2))
+        return g0, g1, g2, None, None
+
+
+def _addc(input, tensor1, tensor2, value, divide: bool, op: str):
+    if (
+        isinstance(value, (int, float))
+        and all(isinstance(t, Tensor) and t._data.dtype.kind == "V" for t in (input, tensor1, tensor2))
+        and type(input._data) is type(tensor1._data) is type(tensor2._data)
+    ):
+        try:
+            return _AddcBfloat16.apply(input, tensor1, tensor2, value, divide)
+        except ValueError:
+            raise broadcast_error(op, input, tensor1, tensor2) from None
+    return in_float32(addcdiv if divide else addcmul, input, tensor1, tensor2, value=value)
+
+
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     if input._data.dtype.kind == "V":  # bfloat16: one float32 pass rounded once, as torch
-        return in_float32(addcmul, input, tensor1, tensor2, value=value)
+        return _addc(input, tensor1, tensor2, value, False, "addcmul")
     return add(input, mul(mul(tensor1, tensor2), value))
 
 
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     if input._data.dtype.kind == "V":  # bfloat16: one float32 pass rounded once, as torch
-        return in_float32(addcdiv, input, tensor1, tensor2, value=value)
+        return _addc(input, tensor1, tensor2, value, True, "addcdiv")
     return add(input, mul(div(tensor1, tensor2), value))
 
 
