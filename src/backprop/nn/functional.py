@@ -739,7 +739,7 @@ def batch_norm(
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
     if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
         x, w, b, rm, rv = (None if t is None else ew.cast_to(t, _dtype.float32) for t in (input, weight, bias, running_mean, running_var))
-        out, batch_mean, batch_var = nn_ops.BatchNorm.apply(x, w, b, rm, rv, training, eps)
+        out, batch_mean, batch_var = nn_ops.BatchNorm.apply(x, w, b, rm, rv, training, eps, input._data.dtype)
         out = ew.cast_to(out, input.dtype)
     else:
         out, batch_mean, batch_var = nn_ops.BatchNorm.apply(input, weight, bias, running_mean, running_var, training, eps)
@@ -762,6 +762,13 @@ def instance_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
+    if input._data.dtype.kind == "V" and use_input_stats and input._data.ndim > 2:
+        # bfloat16: torch's instance norm is batch norm over (1, N*C, ...), with its bfloat16 statistics
+        n, c = input._data.shape[:2]
+        x = input.reshape((1, n * c) + input._data.shape[2:])
+        w = weight.repeat(n) if weight is not None else None
+        b = bias.repeat(n) if bias is not None else None
+        return batch_norm(x, None, None, w, b, True, momentum, eps).reshape(input._data.shape)
     if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
         return in_float32(instance_norm, input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
     dims = tuple(range(2, input._data.ndim))
