@@ -12,7 +12,7 @@ from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from . import _backward as B
-from ._utils import as_float, normalize_dim, normalize_dims
+from ._utils import as_float, in_float32, normalize_dim, normalize_dims
 
 
 def _keepdim_shape(shape: tuple, dims: tuple) -> tuple:
@@ -484,6 +484,8 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     from .elementwise import abs as abs_
 
     x = as_float(x)
+    if x._data.dtype.kind == "V" and dtype is None:  # bfloat16: accumulated in float32, rounded once, as torch
+        return in_float32(vector_norm, x, ord, dim, keepdim)
     if x._data.dtype.kind == "c":  # the norm of complex values is that of their magnitudes (real)
         x = abs_(x)
     if dtype is not None:
