@@ -597,7 +597,10 @@ class Cumprod(Function):
     @staticmethod
     def forward(ctx, a, dim):
         arr = a._data
-        out = array_module(arr).cumprod(arr, axis=dim)
+        if arr.dtype.kind == "V":  # bfloat16: the running product in float32, each output rounded, as torch
+            out = array_module(arr).cumprod(arr, axis=dim, dtype=numpy.float32).astype(arr.dtype)
+        else:
+            out = array_module(arr).cumprod(arr, axis=dim)
         ctx.dim = dim
         ctx.save_for_backward(a, out)
         return out
