@@ -113,3 +113,31 @@ def test_layer_norm_statistics_are_bfloat16(device):
     for o, e in zip(ours, theirs):
         assert o.dtype is backprop.bfloat16
         np.testing.assert_allclose(_np(o), _np(e), **BF16_TOL)
+
+
+def test_bfloat16_kernels_round_like_torch(device):
+    # floor division rounds each step to bfloat16 (NumPy's floor_divide on bfloat16 differs)
+    (a, b), (ta, tb) = _pair(device, (4000,), (4000,), seed=5, grad=False)
+    np.testing.assert_array_equal(_np(backprop.floor_divide(a, b)), _np(torch.floor_divide(ta, tb)))
+    np.testing.assert_array_equal(_np(backprop.div(a, b, rounding_mode="trunc")), _np(torch.div(ta, tb, rounding_mode="trunc")))
+    # running product in float32, each output rounded
+    (x,), (t,) = _pair(device, (20, 60), seed=6, scale=1.0, grad=False)
+    np.testing.assert_array_equal(_np(backprop.cumprod(x, 1)), _np(torch.cumprod(t, 1)))
+    # histc's bin index in bfloat16 arithmetic
+    np.testing.assert_array_equal(_np(backprop.histc(x, 7, -2, 2)), _np(torch.histc(t, 7, -2, 2)))
+    # xlog1py rounds log1p(y) and the product
+    np.testing.assert_array_equal(_np(backprop.special.xlog1py(x, x.abs())), _np(torch.special.xlog1py(t, t.abs())))
+
+
+@pytest.mark.parametrize(
+    "name, fn, shapes",
+    [
+        ("vector_norm", lambda m, x: m.linalg.vector_norm(x, 6, dim=1), [(3, 40)]),
+        ("instance_norm", lambda m, x, w: m.nn.functional.instance_norm(x, weight=w, bias=w, eps=0.5), [(3, 2, 3, 4), (2,)]),
+        ("remainder", lambda m, a, b: m.remainder(a, b), [(5, 10, 5), (10, 5)]),
+        ("addcmul", lambda m, a, b, c: m.addcmul(a, b, c, value=3.14), [(5, 5), (5, 1), (1, 5)]),
+    ],
+)
+def test_bfloat16_gradients_round_like_torch(device, name, fn, shapes):
+    _check(fn, device, *shapes, seed=3)
+
