@@ -2293,8 +2293,7 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     else:
         loss = input - target * ew.log(input + eps)
     if full:
-        # Stirling's term where target > 1; its gradient is NaN where target <= 0, as torch's
-        stirling = target * ew.log(target) - target + ew.log(target * (2 * math.pi)) * 0.5
+        stirling = target * ew.log(ew.where(target > 1, target, 1.0)) - target + ew.log(ew.where(target > 1, target, 1.0) * 2 * math.pi) * 0.5
         loss = loss + ew.where(target > 1, stirling, 0.0)
     return _reduce(loss, _reduction(size_average, reduce, reduction))
 
