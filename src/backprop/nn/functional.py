@@ -59,6 +59,12 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
 
 
 # ============================================================================ activations
+def _activation_in_float32(fn, input: Tensor, inplace: bool, *args) -> Tensor:
+    """A bfloat16 activation as torch's kernels compute it: in float32, rounded once."""
+    out = in_float32(fn, input, *args)
+    return input.copy_(out) if inplace else out
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return input.relu_() if inplace else ew.relu(input)
 
@@ -85,6 +91,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(elu, input, inplace, alpha)
     # exp of min(x, 0): the unselected branch stays finite, so its zero gradient stays zero.
     out = ew.where(input > 0, input, (ew.exp(ew.clamp(input, max=0.0)) - 1) * alpha)
     return input.copy_(out) if inplace else out
@@ -95,36 +103,50 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(selu, input, inplace)
     out = elu(input, _SELU_ALPHA) * _SELU_SCALE
     return input.copy_(out) if inplace else out
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(celu, input, inplace, alpha)
     out = ew.where(input > 0, input, (ew.exp(ew.clamp(input, max=0.0) / alpha) - 1) * alpha)
     return input.copy_(out) if inplace else out
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit: exact (x * Phi(x), via erf) or ``approximate='tanh'`` (a fused primitive)."""
+    if input._data.dtype.kind == "V":  # bfloat16: in float32, rounded once, as torch
+        return in_float32(nn_ops.gelu, input, approximate)
     return nn_ops.gelu(input, approximate)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(silu, input, inplace)
     out = input * ew.sigmoid(input)
     return input.copy_(out) if inplace else out
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(mish, input, inplace)
     out = input * ew.tanh(softplus(input))
     return input.copy_(out) if inplace else out
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(hardswish, input, inplace)
     out = input * ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
     return input.copy_(out) if inplace else out
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(hardsigmoid, input, inplace)
     out = ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
     return input.copy_(out) if inplace else out
 

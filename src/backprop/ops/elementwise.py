@@ -696,7 +696,10 @@ class Rsqrt(Function):
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
-        out = 1 / xp.sqrt(a._data)
+        if a._data.dtype.kind == "V":  # bfloat16: in float32, rounded once, as torch (saved rounded, as torch)
+            out = (1 / xp.sqrt(a._data.astype(numpy.float32))).astype(a._data.dtype)
+        else:
+            out = 1 / xp.sqrt(a._data)
         ctx.save_for_backward(out)
         return out
 
@@ -843,9 +846,11 @@ class Sigmoid(Function):
     def forward(ctx, a):
         xp = array_module(a._data)
         x = a._data
+        if x.dtype.kind == "V":  # bfloat16: in float32, rounded once, as torch (saved rounded, as torch)
+            x = x.astype(numpy.float32)
         # exp of a non-positive number only: no overflow warnings for large |x|.
         e = xp.exp(-xp.abs(x))
-        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(a._data.dtype, copy=False)
         ctx.save_for_backward(out)
         return out
 
