@@ -14,7 +14,7 @@ from .._backend import array_module, is_array
 from .._tensor import Tensor, shape_str
 from ..autograd.function import Function
 from . import _backward as B
-from ._utils import in_float32, promote_operands, unbroadcast
+from ._utils import broadcast_shapes, in_float32, number_operand, promote_operands, unbroadcast
 from .inplace import write_out
 
 
@@ -268,7 +268,17 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1, out=None
     if vec1._data.ndim != 1 or vec2._data.ndim != 1:
         raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {vec1._data.ndim}-D" if vec1._data.ndim != 1
                            else f"addr: Expected 1-D argument vec2, but got {vec2._data.ndim}-D")
-    if vec1._data.dtype.kind == "V" and out is None:  # bfloat16: in float32, rounded once, as torch
+    if vec1._data.dtype.kind == "V" and out is None:
+        if isinstance(input, Tensor) and input._data.dtype == vec1._data.dtype == vec2._data.dtype:
+            # bfloat16: torch's kernel works in bfloat16 arithmetic, its scalars rounded to bfloat16:
+            # beta * input + (alpha * vec1) * vec2, each step rounded
+            from .elementwise import add, mul
+
+            bf = vec1.dtype
+            prod = mul(mul(vec1, number_operand(alpha, bf, vec1)).unsqueeze(1), vec2.unsqueeze(0))
+            if beta == 0:
+                return prod.expand(broadcast_shapes(input._data.shape, prod._data.shape, op="addr")).clone()
+            return add(mul(input, number_operand(beta, bf, input)), prod)
         return in_float32(addr, input, vec1, vec2, beta=beta, alpha=alpha)
     return _scaled_sum(input, outer(vec1, vec2), beta, alpha, out)
 
