@@ -358,6 +358,9 @@ def rsub(input, other, *, alpha=1) -> Tensor:
     return sub(other, input, alpha=alpha)
 
 
+_BF16_CHECK = (float, int)  # a Python number beside a tensor: maybe a bfloat16 tensor with a number
+
+
 def _bf16_scalar_operand(input, other) -> bool:
     """Whether a binary op is a bfloat16 tensor with a Python number: torch then uses the number
     in float32 (not rounded to bfloat16) and rounds the result once."""
@@ -369,14 +372,15 @@ def _bf16_scalar_operand(input, other) -> bool:
 
 
 def mul(input, other, *, out=None) -> Tensor:
-    if _bf16_scalar_operand(input, other):
-        return _out(in_float32(mul, input, other), out, "mul")
+    if type(input) in _BF16_CHECK or type(other) in _BF16_CHECK:  # tensor-with-tensor calls: two type tests
+        if _bf16_scalar_operand(input, other):
+            return _out(in_float32(mul, input, other), out, "mul")
     return _out(_binary(Mul, input, other, "mul"), out, "mul")
 
 
 def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     if rounding_mode is None:
-        if _bf16_scalar_operand(input, other):
+        if (type(input) in _BF16_CHECK or type(other) in _BF16_CHECK) and _bf16_scalar_operand(input, other):
             if type(input) is Tensor:  # bfloat16 / number: in float32, rounded once, as torch
                 return _out(in_float32(div, input, other), out, "div")
             return _out(mul(reciprocal(other), input), out, "div")  # number / bfloat16: torch's reciprocal * number
