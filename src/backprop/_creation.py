@@ -398,7 +398,15 @@ def logspace(start, end, steps: int, base: float = 10.0, *, out=None, dtype=None
     dt = _space_dtype("logspace", start, end, dtype)
     if not (dt.is_floating_point or dt.is_complex):  # torch casts the ends to the integer dtype first
         start, end = int(start), int(end)
-    exps = linspace(start, end, steps, dtype=_dtype.complex128 if dt.is_complex else _dtype.float64, device="cpu")._data
+    if dt.np.kind == "V" and steps > 1:
+        # bfloat16: torch rounds the ends and their difference to bfloat16, then takes the powers
+        # in float64 (filling the first half from ``start``, the second back from ``end``)
+        lo, hi = (float(numpy.asarray(v, dtype=numpy.float32).astype(dt.np)) for v in (start, end))
+        step = float(numpy.asarray(hi - lo, dtype=numpy.float32).astype(dt.np)) / (steps - 1)
+        i = numpy.arange(steps, dtype=numpy.float64)
+        exps = numpy.where(i < steps // 2, lo + step * i, hi - step * (steps - 1 - i))
+    else:
+        exps = linspace(start, end, steps, dtype=_dtype.complex128 if dt.is_complex else _dtype.float64, device="cpu")._data
     arr = (base**exps).astype(dt.np)
     if out is not None:
         out._data = move(arr, out.device)

@@ -65,6 +65,23 @@ _TO_REAL = {complex64: float32, complex128: float64}
 _default_float = float32
 _default_complex = complex64
 
+# NumPy dtype kinds of the real floating dtypes: "f" (float16/32/64) and "V", the kind of
+# ml_dtypes' bfloat16 (the only "V" dtype a tensor can hold). Test floating-ness through these
+# rather than ``kind == "f"``, which misses bfloat16.
+FLOAT_KINDS = "fV"
+
+
+def is_float_kind(kind: str) -> bool:
+    """Whether a NumPy dtype kind is a real floating one (bfloat16 included)."""
+    return kind == "f" or kind == "V"
+
+
+def is_float_array(arr) -> bool:
+    """Whether an array holds a real floating dtype (float16/32/64 or bfloat16)."""
+    kind = arr.dtype.kind
+    return kind == "f" or kind == "V"
+
+
 _bfloat16 = None
 
 

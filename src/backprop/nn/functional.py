@@ -27,6 +27,7 @@ from ..ops import indexing as ix
 from ..ops import movement as mv
 from ..ops import nn_ops
 from ..ops import reduction as red
+from ..ops._utils import in_float32
 from ..ops.linalg import einsum, matmul
 from ..ops.nn_ops import log_softmax, softmax
 
@@ -58,6 +59,12 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
 
 
 # ============================================================================ activations
+def _activation_in_float32(fn, input: Tensor, inplace: bool, *args) -> Tensor:
+    """A bfloat16 activation as torch's kernels compute it: in float32, rounded once."""
+    out = in_float32(fn, input, *args)
+    return input.copy_(out) if inplace else out
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return input.relu_() if inplace else ew.relu(input)
 
@@ -84,6 +91,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(elu, input, inplace, alpha)
     # exp of min(x, 0): the unselected branch stays finite, so its zero gradient stays zero.
     out = ew.where(input > 0, input, (ew.exp(ew.clamp(input, max=0.0)) - 1) * alpha)
     return input.copy_(out) if inplace else out
@@ -94,36 +103,50 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(selu, input, inplace)
     out = elu(input, _SELU_ALPHA) * _SELU_SCALE
     return input.copy_(out) if inplace else out
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(celu, input, inplace, alpha)
     out = ew.where(input > 0, input, (ew.exp(ew.clamp(input, max=0.0) / alpha) - 1) * alpha)
     return input.copy_(out) if inplace else out
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit: exact (x * Phi(x), via erf) or ``approximate='tanh'`` (a fused primitive)."""
+    if input._data.dtype.kind == "V":  # bfloat16: in float32, rounded once, as torch
+        return in_float32(nn_ops.gelu, input, approximate)
     return nn_ops.gelu(input, approximate)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(silu, input, inplace)
     out = input * ew.sigmoid(input)
     return input.copy_(out) if inplace else out
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(mish, input, inplace)
     out = input * ew.tanh(softplus(input))
     return input.copy_(out) if inplace else out
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(hardswish, input, inplace)
     out = input * ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
     return input.copy_(out) if inplace else out
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    if input._data.dtype.kind == "V":
+        return _activation_in_float32(hardsigmoid, input, inplace)
     out = ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
     return input.copy_(out) if inplace else out
 
@@ -464,6 +487,8 @@ def _avg_poolnd(op: str, nd: int, input: Tensor, kernel_size, stride, padding, c
         raise RuntimeError("divisor must be not zero")
     x, batched = _as_4d(input, op, nd)
     _check_pool_output(x, k, s, p, (1,) * nd, ceil_mode, op)
+    if x._data.dtype.kind == "V":  # bfloat16: averaged in float32 and rounded once, as torch
+        return in_float32(_avg_poolnd, op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     out = _conv.AvgPool2d.apply(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
     return out if batched else mv.squeeze(out, 0)
 
@@ -734,7 +759,12 @@ def batch_norm(
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.size()}")
     elif running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
-    out, batch_mean, batch_var = nn_ops.BatchNorm.apply(input, weight, bias, running_mean, running_var, training, eps)
+    if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
+        x, w, b, rm, rv = (None if t is None else ew.cast_to(t, _dtype.float32) for t in (input, weight, bias, running_mean, running_var))
+        out, batch_mean, batch_var = nn_ops.BatchNorm.apply(x, w, b, rm, rv, training, eps, input._data.dtype)
+        out = ew.cast_to(out, input.dtype)
+    else:
+        out, batch_mean, batch_var = nn_ops.BatchNorm.apply(input, weight, bias, running_mean, running_var, training, eps)
     if training and (running_mean is not None or running_var is not None):
         with no_grad():
             if running_mean is not None:
@@ -754,6 +784,15 @@ def instance_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
+    if input._data.dtype.kind == "V" and use_input_stats and input._data.ndim > 2:
+        # bfloat16: torch's instance norm is batch norm over (1, N*C, ...), with its bfloat16 statistics
+        n, c = input._data.shape[:2]
+        x = input.reshape((1, n * c) + input._data.shape[2:])
+        w = weight.repeat(n) if weight is not None else None
+        b = bias.repeat(n) if bias is not None else None
+        return batch_norm(x, None, None, w, b, True, momentum, eps).reshape(input._data.shape)
+    if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
+        return in_float32(instance_norm, input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
     dims = tuple(range(2, input._data.ndim))
     mean = red.mean(input, dims, keepdim=True)
     centered = input - mean
@@ -783,7 +822,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
             f"but got input of size{list(input._data.shape)}"
         )
-    return nn_ops.LayerNorm.apply(ew.as_float(input) if input._data.dtype.kind != "f" else input, weight, bias, k, eps)
+    if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
+        return in_float32(nn_ops.LayerNorm.apply, input, weight, bias, k, eps)
+    return nn_ops.LayerNorm.apply(ew.as_float(input) if not _dtype.is_float_array(input._data) else input, weight, bias, k, eps)
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
@@ -814,6 +855,8 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     n, c = input._data.shape[:2]
     if c % num_groups:
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of shape {list(input._data.shape)} and num_groups={num_groups}")
+    if input._data.dtype.kind == "V":  # bfloat16: normalized in float32 and rounded once, as torch
+        return in_float32(group_norm, input, num_groups, weight, bias, eps)
     x = input.reshape(n, num_groups, input._data.size // max(n * num_groups, 1))
     mean = red.mean(x, -1, keepdim=True)
     centered = x - mean
@@ -847,7 +890,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
     """p-norm distances between every pair of rows of an (N, M) input: the upper triangle, row by row."""
     if input._data.ndim != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input._data.ndim}D")
-    if input._data.dtype.kind != "f":
+    if not _dtype.is_float_array(input._data):
         raise RuntimeError("pdist only supports floating-point dtypes")
     if p < 0:
         raise RuntimeError("pdist only supports non-negative p values")
@@ -1025,6 +1068,9 @@ def embedding_bag(
         )
     if weight._data.ndim != 2:
         raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight._data.ndim}")
+    if weight._data.dtype.kind == "V" and max_norm is None:  # bfloat16: bags summed in float32, rounded once
+        return in_float32(embedding_bag, input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                          per_sample_weights, include_last_offset, padding_idx)
     idx = input._data
     xp = array_module(idx)
     backend = backend_of(idx)
@@ -1301,6 +1347,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     'linear' (3-D), 'bilinear'/'bicubic' (4-D, optionally anti-aliased), 'trilinear' (5-D) and
     'area' (adaptive average pooling). Each dim is resampled separately: a gather of the source
     taps and a weighted sum."""
+    if input._data.dtype.kind == "V" and mode not in ("nearest", "nearest-exact"):  # bfloat16: in float32, rounded once
+        return in_float32(interpolate, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
     spatial = input._data.ndim - 2
     if mode not in _INTERP_MODES:
         raise NotImplementedError(
@@ -1405,7 +1453,7 @@ def affine_grid(theta: Tensor, size, align_corners=None) -> Tensor:
     k = 2 or 3: each output position's normalized coordinates (x, y[, z], 1) times theta^T."""
     if align_corners is None:
         align_corners = False
-    if theta._data.dtype.kind != "f":
+    if not _dtype.is_float_array(theta._data):
         raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
     size = [int(v) for v in size]
     nd = len(size) - 2
@@ -1790,7 +1838,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
         raise RuntimeError(
             f"Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind not in "fbc":
+    if input._data.dtype.kind not in "fbcV":  # V: bfloat16
         raise NotImplementedError(f'"im2col_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     k, d, p, s = geometry
     hw = input._data.shape[-2:]
@@ -1815,7 +1863,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         raise RuntimeError(
             f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero dimensions for input, but got: {shape_str(input._data.shape)}"
         )
-    if input._data.dtype.kind not in "fbc":
+    if input._data.dtype.kind not in "fbcV":  # V: bfloat16
         raise NotImplementedError(f'"col2im_out_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
     rows, length = input._data.shape[-2:]
     if rows % (k[0] * k[1]):
@@ -1972,7 +2020,7 @@ def cross_entropy(
     class_dim = 0 if input._data.ndim == 1 else 1
     logp = log_softmax(input, class_dim)
     n_classes = input._data.shape[class_dim]
-    if target._data.dtype.kind == "f":
+    if _dtype.is_float_array(target._data):
         if target._data.shape != input._data.shape:
             raise RuntimeError(
                 f"cross_entropy: expected probability targets of the input's shape {shape_str(input._data.shape)}, got {shape_str(target._data.shape)}"
@@ -2446,7 +2494,7 @@ def _sdpa_check(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | N
             "Expected query, key, and value to have the same dtype, but got query.dtype: "
             f"{query.dtype} key.dtype: {key.dtype} and value.dtype: {value.dtype} instead."
         )
-    if q.dtype.kind != "f":
+    if not _dtype.is_float_array(q):
         raise RuntimeError(f"scaled_dot_product_attention: expected a floating point query, got {query.dtype}")
     if attn_mask is not None and attn_mask._data.dtype != bool and attn_mask._data.dtype != q.dtype:
         raise RuntimeError(
@@ -2519,7 +2567,7 @@ def _canonical_mask(mask: Tensor | None, mask_name: str, other_type, other_name:
     if mask is None:
         return None
     kind = mask._data.dtype.kind
-    if kind != "b" and kind != "f":
+    if kind != "b" and not _dtype.is_float_kind(kind):
         raise AssertionError(f"only bool and floating types of {mask_name} are supported")
     if check_other and other_type is not None and mask.dtype != other_type:
         warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both instead.", stacklevel=2)
@@ -2786,10 +2834,12 @@ def _batch_norm_with_update(input: Tensor, weight, bias, running_mean: Tensor, r
 def native_layer_norm(input: Tensor, normalized_shape, weight, bias, eps: float) -> tuple:
     """(output, mean, rstd) of layer normalization; the statistics keep the normalized dims as 1s."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+        return in_float32(native_layer_norm, input, normalized_shape, weight, bias, eps)
     out = layer_norm(input, normalized_shape, weight, bias, eps)
     dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
     with no_grad():
-        x = ew.as_float(input) if input._data.dtype.kind != "f" else input
+        x = ew.as_float(input) if not _dtype.is_float_array(input._data) else input
         mean = red.mean(x, dims, keepdim=True)
         rstd = ew.rsqrt(red.var(x, dims, keepdim=True, correction=0) + eps)
     return out, _saved_stat(input, mean), _saved_stat(input, rstd)
@@ -2799,6 +2849,8 @@ def native_group_norm(input: Tensor, weight, bias, N: int, C: int, HxW: int, gro
     """(output, mean, rstd) of group normalization; the statistics are (N, group)."""
     if input._data.size != N * C * HxW:
         raise RuntimeError(f"Expected input to have {N * C * HxW} elements (N={N}, C={C}, HxW={HxW}), but got input of size {shape_str(input._data.shape)}")
+    if input._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+        return in_float32(native_group_norm, input, weight, bias, N, C, HxW, group, eps)
     out = group_norm(input, group, weight, bias, eps)
     # Unlike layer/batch norm's, torch differentiates group norm's statistics too.
     x = input.reshape(N, group, (C // group) * HxW)
@@ -2817,6 +2869,8 @@ def _safe_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
 
 def _softmax_backward_data(grad_output: Tensor, output: Tensor, dim: int, input_dtype) -> Tensor:
     """The input gradient of ``softmax`` from its output: output * (grad - sum(grad * output))."""
+    if grad_output._data.dtype.kind == "V" or output._data.dtype.kind == "V":  # bfloat16: in float32, rounded once
+        return in_float32(_softmax_backward_data, grad_output, output, dim, _dtype.float32).to(input_dtype)
     g = grad_output * output
     out = g - output * red.sum(g, dim, keepdim=True)
     return out.to(input_dtype) if out.dtype != input_dtype else out

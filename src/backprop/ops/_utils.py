@@ -152,6 +152,34 @@ def as_float(t: Tensor) -> Tensor:
     return _make(t._data.astype(_dtype._default_float.np))
 
 
+def in_float32(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with its bfloat16 tensor arguments (also inside lists/tuples) upcast
+    to float32 and its float32 tensor results rounded to bfloat16 once: torch's CPU bfloat16
+    kernels (norms, softmax, pooling, interpolation, losses, ...) compute in float32 and round
+    the result at the end, and so do we. The casts are recorded, so gradients come back in
+    bfloat16, also computed in float32 and rounded once. Callers test for bfloat16 first
+    (``x._data.dtype.kind == "V"``), so other dtypes pay nothing."""
+    up = _dtype.float32
+    down = _dtype.get_bfloat16()
+
+    def upcast(v):
+        if isinstance(v, Tensor):
+            return cast_to(v, up) if v._data.dtype.kind == "V" else v
+        if isinstance(v, (list, tuple)) and any(isinstance(e, Tensor) for e in v):
+            return type(v)(upcast(e) for e in v)
+        return v
+
+    def downcast(v):
+        if isinstance(v, Tensor):
+            return cast_to(v, down) if v._data.dtype == numpy.float32 else v
+        if type(v) is tuple:
+            return tuple(downcast(e) for e in v)
+        return v
+
+    out = fn(*[upcast(a) for a in args], **{k: upcast(v) for k, v in kwargs.items()})
+    return downcast(out)
+
+
 def to_tensor_operand(value, dtype: _dtype.dtype, like: Tensor | None = None) -> Tensor:
     """A Python number (or array) as a 0-d (or n-d) tensor of ``dtype``, on ``like``'s device
     (numbers through the per-device scalar cache of ``scalar_operand``)."""

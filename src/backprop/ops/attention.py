@@ -21,7 +21,7 @@ from .._backend import backend_of
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
-from ._utils import row_sums, unbroadcast
+from ._utils import in_float32, row_sums, unbroadcast
 from .nn_ops import _fused, _softmax_backward
 
 
@@ -117,4 +117,6 @@ class ScaledDotProductAttention(Function):
 
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float, causal: bool = False, drop: Tensor | None = None, safe: bool = True) -> tuple:
     """``(softmax(scale * q @ k^T + mask) @ v, weights)`` through the fused primitive."""
+    if q._data.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+        return in_float32(ScaledDotProductAttention.apply, q, k, v, mask, scale, causal, drop, safe)
     return ScaledDotProductAttention.apply(q, k, v, mask, scale, causal, drop, safe)

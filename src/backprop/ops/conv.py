@@ -21,6 +21,7 @@ import math
 import numpy
 
 from .._backend import array_module, backend_of
+from .._dtype import is_float_array
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _backward as B
@@ -385,7 +386,7 @@ class MaxPool2d(Function):
         backend = backend_of(arr)
         xp = backend.xp
         out, pads = _pool_geometry(arr.shape, kernel, stride, padding, dilation, ceil_mode)
-        fill = -numpy.inf if arr.dtype.kind == "f" else numpy.iinfo(arr.dtype).min
+        fill = -numpy.inf if is_float_array(arr) else numpy.iinfo(arr.dtype).min
         xpad = pad_array(arr, pads, fill)
         n, c = arr.shape[:2]
         flat = (n, c, -1) + out
@@ -398,7 +399,7 @@ class MaxPool2d(Function):
                 better = xp.greater(v, best).view(numpy.int8)
                 xp.maximum(best, v, out=best)
                 arg += better * numpy.int16(pos) - better * arg  # arg = where(better, pos, arg)
-            if arr.dtype.kind == "f" and xp.isnan(best).any():
+            if is_float_array(arr) and xp.isnan(best).any():
                 win = windows(xpad, kernel, out, stride, dilation).reshape(flat)
                 arg = xp.argmax(win, axis=2).astype(numpy.int16)  # argmax returns the first NaN
         else:

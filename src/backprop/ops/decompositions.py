@@ -33,6 +33,7 @@ from . import complex_ops as cx
 from . import elementwise as ew
 from . import movement as mv
 from . import reduction as red
+from ._utils import in_float32
 from .inplace import write_out
 from .linalg import matmul
 
@@ -1460,6 +1461,8 @@ class MatrixExp(Function):
 
 def matrix_exp(A: Tensor) -> Tensor:
     """The matrix exponential (SciPy's ``expm``) of square matrices."""
+    if isinstance(A, Tensor) and A._data.dtype.kind == "V":  # bfloat16: in float32, rounded once
+        return in_float32(matrix_exp, A)
     check_matrix(A, "linalg.matrix_exp")
     return MatrixExp.apply(A)
 
@@ -1615,6 +1618,8 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     op = "linalg.matrix_norm"
     if A._data.ndim < 2:
         raise RuntimeError(f"{op}: The input tensor A must have at least 2 dimensions.")
+    if A._data.dtype.kind == "V" and dtype is None:  # bfloat16: in float32, rounded once
+        return in_float32(matrix_norm, A, ord, dim, keepdim, out=out)
     if A._data.dtype.kind not in "fc":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {_type_name(A)}")
     if dtype is not None:

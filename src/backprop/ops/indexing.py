@@ -40,7 +40,7 @@ def _index_component(item, op: str, data=None):
     index arrays on the device of ``data`` (the indexed array) when it is given."""
     if isinstance(item, Tensor):
         arr = item._data
-        if arr.dtype.kind == "f":
+        if _dtype.is_float_array(arr):
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         if arr.dtype == numpy.uint8:
             arr = arr.astype(bool)
@@ -67,11 +67,11 @@ def _index_component(item, op: str, data=None):
             arr = numpy.asarray([x.item() if isinstance(x, Tensor) else x for x in item])
         if arr.size == 0:
             arr = arr.astype(numpy.int64)
-        if arr.dtype.kind == "f":
+        if _dtype.is_float_array(arr):
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         return arr if data is None or type(arr) is type(data) else _index_on(arr, data)
     if is_array(item):  # a device array (an index normalized before: index_put, backward passes)
-        if item.dtype.kind == "f":
+        if _dtype.is_float_array(item):
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         return item if data is None or type(item) is type(data) else _index_on(item, data)
     raise IndexError(
@@ -729,7 +729,7 @@ def _sort_indices(arr, dim: int, descending: bool):
     if arr.ndim == 0:
         return xp.zeros((), dtype=numpy.int64)
     if descending:
-        if arr.dtype.kind == "f":
+        if _dtype.is_float_array(arr):
             key = xp.where(xp.isnan(arr), -numpy.inf, -arr)
         elif arr.dtype == bool:
             key = ~arr
@@ -813,7 +813,7 @@ def _median_positions(arr, dim: int, ignore_nan: bool):
     xp = array_module(arr)
     order = _sort_indices(arr, dim, False)
     n = arr.shape[dim]
-    if arr.dtype.kind != "f":
+    if not _dtype.is_float_array(arr):
         return order, xp.full(arr.shape[:dim] + (1,) + arr.shape[dim + 1 :], (n - 1) // 2, dtype=numpy.int64)
     nans = xp.isnan(arr).sum(axis=dim, keepdims=True)
     valid = n - nans
@@ -829,7 +829,7 @@ def _median(input: Tensor, dim, keepdim: bool, ignore_nan: bool, name: str):
     xp = array_module(arr)
     if dim is None:
         if arr.size == 0:
-            return _make(xp.asarray(numpy.nan, dtype=arr.dtype)) if arr.dtype.kind == "f" else _make(arr.reshape(-1)[:0])
+            return _make(xp.asarray(numpy.nan, dtype=arr.dtype)) if _dtype.is_float_array(arr) else _make(arr.reshape(-1)[:0])
         flat = arr.reshape(-1)
         order, pos = _median_positions(flat, 0, ignore_nan)
         value = flat[order[pos[0]]]
@@ -868,7 +868,7 @@ def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_n
 
     arr = input._data
     xp = array_module(arr)
-    if arr.dtype.kind != "f":
+    if not _dtype.is_float_array(arr):
         raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(
@@ -961,7 +961,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     order = xp.argsort(rows, axis=-1, kind="stable")  # equal values keep their index order
     ordered = xp.take_along_axis(rows, order, axis=-1)
     same = ordered[..., 1:] == ordered[..., :-1]
-    if arr.dtype.kind == "f":
+    if _dtype.is_float_array(arr):
         same |= xp.isnan(ordered[..., 1:]) & xp.isnan(ordered[..., :-1])
     # run length ending at each sorted position: position - start of its run + 1
     positions = xp.arange(n)
@@ -986,7 +986,7 @@ def _cumulative_extreme(input: Tensor, dim: int, use_max: bool, name: str):
         return getattr(return_types, name)(input.clone(), _make(xp.zeros((), dtype=numpy.int64)))
     if arr.shape[d] == 0:
         return getattr(return_types, name)(input.clone(), _make(xp.zeros(arr.shape, dtype=numpy.int64)))
-    if arr.dtype.kind == "f":
+    if _dtype.is_float_array(arr):
         running = backend.accumulate("fmax" if use_max else "fmin", arr, d)
     else:
         running = backend.accumulate("maximum" if use_max else "minimum", arr, d)
@@ -996,7 +996,7 @@ def _cumulative_extreme(input: Tensor, dim: int, use_max: bool, name: str):
     shape[d] = arr.shape[d]
     positions = xp.arange(arr.shape[d]).reshape(shape)
     hit = arr == running
-    if arr.dtype.kind == "f":
+    if _dtype.is_float_array(arr):
         isnan = xp.isnan(arr)
         seen_nan = backend.accumulate("logical_or", isnan, d)
         hit = xp.where(seen_nan, isnan, hit)
@@ -1030,7 +1030,7 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     """Histogram of ``bins`` equal-width bins over [min, max] (the data's range when both are
     0); values outside are ignored, ``max`` falls in the last bin. Not differentiable."""
     arr = input._data
-    if arr.dtype.kind != "f":
+    if not _dtype.is_float_array(arr):
         from .elementwise import _TORCH_TYPE_NAMES
 
         raise NotImplementedError(f'"histogram_cpu" not implemented for \'{_TORCH_TYPE_NAMES[arr.dtype.name]}\'')
@@ -1043,7 +1043,17 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
         lo, hi = lo - 1, hi + 1
     if lo > hi:
         raise RuntimeError(f"torch.histc: max must be larger than min, but got min {lo} max {hi}")
-    counts, _ = array_module(arr).histogram(arr.reshape(-1), bins=bins, range=(lo, hi))
+    xp = array_module(arr)
+    if arr.dtype.kind == "V":
+        # bfloat16: torch's bin index (x - min) * bins / (max - min), each step rounded to bfloat16
+        flat = arr.reshape(-1)
+        one = flat.dtype.type
+        lo_b, hi_b = one(lo), one(hi)
+        inside = flat[(flat >= lo_b) & (flat <= hi_b)]
+        pos = xp.trunc((inside - lo_b) * one(bins) / (hi_b - lo_b)).astype(numpy.int64)
+        counts = xp.bincount(xp.minimum(pos, bins - 1), minlength=bins)
+    else:
+        counts, _ = xp.histogram(arr.reshape(-1), bins=bins, range=(lo, hi))
     return _make(counts.astype(arr.dtype))
 
 
@@ -1073,7 +1083,7 @@ def _histogram_edges(column, bins, lo_hi, dim: int, op: str):
 
 
 def _histogram_check(input: Tensor, weight, op: str) -> None:
-    if input._data.dtype.kind != "f":
+    if not _dtype.is_float_array(input._data):
         from .elementwise import _TORCH_TYPE_NAMES
 
         raise NotImplementedError(f'"histogramdd" not implemented for \'{_TORCH_TYPE_NAMES[input._data.dtype.name]}\'')

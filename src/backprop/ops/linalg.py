@@ -14,7 +14,7 @@ from .._backend import array_module, is_array
 from .._tensor import Tensor, shape_str
 from ..autograd.function import Function
 from . import _backward as B
-from ._utils import promote_operands, unbroadcast
+from ._utils import broadcast_shapes, in_float32, number_operand, promote_operands, unbroadcast
 from .inplace import write_out
 
 
@@ -220,6 +220,8 @@ def _integral_scalars(prod: Tensor, alpha, beta) -> tuple:
 
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    if mat1._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
+        return in_float32(addmm, input, mat1, mat2, beta=beta, alpha=alpha)
     prod = mm(mat1, mat2)
     alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
@@ -228,6 +230,8 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
 
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    if batch1._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
+        return in_float32(baddbmm, input, batch1, batch2, beta=beta, alpha=alpha)
     prod = bmm(batch1, batch2)
     alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
@@ -236,6 +240,8 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
 
 
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
+    if mat._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
+        return in_float32(addmv, input, mat, vec, beta=beta, alpha=alpha)
     prod = mv(mat, vec)
     alpha, beta = _integral_scalars(prod, alpha, beta)
     if alpha != 1:
@@ -245,6 +251,12 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor
 
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``input`` broadcasts; ignored when beta is 0)."""
+    if batch1._data.dtype.kind == "V" and batch1._data.shape[0] and out is None:
+        # bfloat16: torch adds one product at a time (an addmm each, rounded to bfloat16)
+        result = addmm(input, batch1[0], batch2[0], beta=beta, alpha=alpha)
+        for b in range(1, batch1._data.shape[0]):
+            result = addmm(result, batch1[b], batch2[b], alpha=alpha)
+        return result
     prod = bmm(batch1, batch2).sum(0)
     target = _dtype.result_type(input, prod)
     if target is not _dtype.bool_ and not target.is_floating_point and not target.is_complex:
@@ -257,6 +269,18 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1, out=None
     if vec1._data.ndim != 1 or vec2._data.ndim != 1:
         raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {vec1._data.ndim}-D" if vec1._data.ndim != 1
                            else f"addr: Expected 1-D argument vec2, but got {vec2._data.ndim}-D")
+    if vec1._data.dtype.kind == "V" and out is None:
+        if isinstance(input, Tensor) and input._data.dtype == vec1._data.dtype == vec2._data.dtype:
+            # bfloat16: torch's kernel works in bfloat16 arithmetic, its scalars rounded to bfloat16:
+            # beta * input + (alpha * vec1) * vec2, each step rounded
+            from .elementwise import add, mul
+
+            bf = vec1.dtype
+            prod = mul(mul(vec1, number_operand(alpha, bf, vec1)).unsqueeze(1), vec2.unsqueeze(0))
+            if beta == 0:
+                return prod.expand(broadcast_shapes(input._data.shape, prod._data.shape, op="addr")).clone()
+            return add(mul(input, number_operand(beta, bf, input)), prod)
+        return in_float32(addr, input, vec1, vec2, beta=beta, alpha=alpha)
     return _scaled_sum(input, outer(vec1, vec2), beta, alpha, out)
 
 
@@ -485,7 +509,7 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
         )
     if p < 0:
         raise RuntimeError("cdist only supports non-negative p values")
-    if x1._data.dtype.kind != "f" or x2._data.dtype.kind != "f":
+    if not _dtype.is_float_array(x1._data) or not _dtype.is_float_array(x2._data):
         raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype}")
     diff = sub(x1.unsqueeze(-2), x2.unsqueeze(-3))
     return vector_norm(diff, p, -1)
@@ -500,7 +524,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
     if input._data.ndim > 2:
         raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with {input._data.ndim} dimensions")
     x = input.reshape(1, -1) if input._data.ndim < 2 else input
-    if x._data.dtype.kind not in "fc":
+    if x._data.dtype.kind not in "fcV":
         x = x.to(_dtype.get_default_dtype())
     n_obs = x._data.shape[1]
     w = None
@@ -511,7 +535,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, a
             raise RuntimeError("cov(): fweights cannot be negative")
         w = fweights
     if aweights is not None:
-        if aweights._data.dtype.kind != "f":
+        if not _dtype.is_float_array(aweights._data):
             raise RuntimeError("cov(): expected aweights to have floating point dtype")
         if (aweights._data < 0).any():
             raise RuntimeError("cov(): aweights cannot be negative")

@@ -32,6 +32,8 @@ def _fused(array, name: str):
 
 def _softmax_forward(x, dim: int, log: bool):
     """softmax (``log``: log_softmax) of array ``x`` along ``dim``, max-shifted; one row kernel on CUDA."""
+    if x.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+        return _softmax_forward(x.astype(numpy.float32), dim, log).astype(x.dtype)
     kernel = _fused(x, "softmax_forward")
     if kernel is not None:
         return kernel(x, dim, log)
@@ -48,6 +50,9 @@ def _softmax_backward(out, grad, dim: int, log: bool):
     """The gradient from the forward's output: softmax ``out * (g - sum(g out))``, log_softmax
     ``g - exp(out) sum(g)`` (one formula for arrays and Tensors; a row kernel on CUDA arrays)."""
     if B.is_array(grad):
+        if grad.dtype.kind == "V":  # bfloat16: computed in float32 and rounded once, as torch
+            f32 = numpy.float32
+            return _softmax_backward(out.astype(f32), grad.astype(f32), dim, log).astype(grad.dtype)
         kernel = _fused(grad, "softmax_backward")
         if kernel is not None:
             return kernel(out, grad, dim, log)
@@ -475,7 +480,7 @@ class BatchNorm(Function):
     differentiates the composition ``_batch_norm_composite`` instead."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean_or_running, var_or_running, training, eps):
+    def forward(ctx, x, weight, bias, mean_or_running, var_or_running, training, eps, stats_dtype=None):
         a = x._data
         layout = _ChannelLayout(a)
         xp = layout.xp
@@ -485,10 +490,15 @@ class BatchNorm(Function):
             mean = layout.sum(work) / count
             centered = work - layout.vec(mean.astype(a.dtype, copy=False))
             var = layout.sum(centered, centered) / count
+            if stats_dtype is not None:  # bfloat16 input: torch keeps its statistics in bfloat16
+                mean_r = mean.astype(stats_dtype).astype(a.dtype)
+                centered = work - layout.vec(mean_r)
         else:
             mean, var = mean_or_running._data, var_or_running._data
             centered = work - layout.vec(mean)
         invstd = (1.0 / xp.sqrt(var + eps)).astype(a.dtype, copy=False)
+        if stats_dtype is not None and training:
+            invstd = invstd.astype(stats_dtype).astype(a.dtype)
         xhat = centered
         xhat *= layout.vec(invstd)
         if weight is not None:
@@ -513,7 +523,7 @@ class BatchNorm(Function):
         need = ctx.needs_input_grad
         if not B.is_array(grad):  # create_graph: the derivative of the composition
             inputs = (x, weight, bias, rmean, rvar, ctx.training, ctx.eps)
-            return B.composite_vjp(_batch_norm_composite, inputs, grad, need)
+            return tuple(B.composite_vjp(_batch_norm_composite, inputs, grad, need[:7])) + (None,)
         xhat, invstd, layout = ctx.xhat, ctx.invstd, ctx.layout
         g = layout.view(grad)
         training = ctx.training
@@ -530,7 +540,7 @@ class BatchNorm(Function):
             else:
                 gx = g * layout.vec(scale)
             gx = layout.restore(gx)
-        return gx, gw if need[1] else None, gb if need[2] else None, None, None, None, None
+        return gx, gw if need[1] else None, gb if need[2] else None, None, None, None, None, None
 
 
 def _batch_norm_composite(x, weight, bias, running_mean, running_var, training: bool, eps: float):

@@ -12,7 +12,7 @@ from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from . import _backward as B
-from ._utils import as_float, normalize_dim, normalize_dims
+from ._utils import as_float, in_float32, normalize_dim, normalize_dims
 from .inplace import write_out
 
 
@@ -98,7 +98,7 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
 def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     from .elementwise import isnan, where
 
-    if input._data.dtype.kind != "f":  # no NaNs to skip: integers and bools sum to int64
+    if not _dtype.is_float_array(input._data):  # no NaNs to skip: integers and bools sum to int64
         return sum(input, dim, keepdim, dtype=dtype)
     return sum(where(isnan(input), 0.0, input), dim, keepdim, dtype=dtype)
 
@@ -517,6 +517,8 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     from .elementwise import abs as abs_
 
     x = as_float(x)
+    if x._data.dtype.kind == "V" and dtype is None:  # bfloat16: accumulated in float32, rounded once, as torch
+        return in_float32(vector_norm, x, ord, dim, keepdim)
     if dtype is not None and _dtype.to_dtype(dtype).is_complex:  # a complex dtype: cast, then the (real) magnitudes
         x = x.to(dtype)
     if x._data.dtype.kind == "c":  # the norm of complex values is that of their magnitudes (real)
@@ -630,7 +632,10 @@ class Cumprod(Function):
     @staticmethod
     def forward(ctx, a, dim):
         arr = a._data
-        out = array_module(arr).cumprod(arr, axis=dim)
+        if arr.dtype.kind == "V":  # bfloat16: the running product in float32, each output rounded, as torch
+            out = array_module(arr).cumprod(arr, axis=dim, dtype=numpy.float32).astype(arr.dtype)
+        else:
+            out = array_module(arr).cumprod(arr, axis=dim)
         ctx.dim = dim
         ctx.save_for_backward(a, out)
         return out
@@ -702,7 +707,7 @@ B.holomorphic(LogCumSumExp)
 
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
-    if input._data.dtype.kind not in "fc":
+    if input._data.dtype.kind not in "fcV":
         from .elementwise import _TORCH_TYPE_NAMES
 
         name = _TORCH_TYPE_NAMES[input._data.dtype.name]
@@ -763,8 +768,8 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     """The ``p``-norm of ``input - other`` (broadcast), a 0-d tensor."""
     from .elementwise import sub
 
-    if input._data.dtype.kind not in "fc" or other._data.dtype.kind not in "fc":
-        bad = input if input._data.dtype.kind not in "fc" else other
+    if input._data.dtype.kind not in "fcV" or other._data.dtype.kind not in "fcV":
+        bad = input if input._data.dtype.kind not in "fcV" else other
         raise RuntimeError(f"norm(): input dtype should be either floating point or complex. Got {_torch_type_name(bad)} instead.")
     return vector_norm(sub(input, other), p)
 
@@ -779,7 +784,7 @@ def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to norm ``maxnorm``."""
     from .elementwise import div, mul, where
 
-    if input._data.dtype.kind not in "fc":
+    if input._data.dtype.kind not in "fcV":
         raise RuntimeError(f"renorm: Expected a floating point or complex tensor as input. Got {_torch_type_name(input)}")
     if p <= 0:
         raise RuntimeError("renorm: non-positive-norm not supported")
@@ -837,7 +842,7 @@ def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     d, spacing = _trapezoid_args(y, x, dx, dim, "trapezoid")
     if y._data.shape[d] == 0:  # no intervals: zeros of the reduced shape
         shape = y._data.shape[:d] + y._data.shape[d + 1 :]
-        dt = y._data.dtype if y._data.dtype.kind == "f" else _dtype._default_float.np
+        dt = y._data.dtype if _dtype.is_float_array(y._data) else _dtype._default_float.np
         return _make(array_module(y._data).zeros(shape, dtype=dt))
     right, left = _slices(y, d)
     return div(sum(mul(spacing, add(right, left)), d), 2.0)
@@ -854,7 +859,7 @@ def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor
 
     d, spacing = _trapezoid_args(y, x, dx, dim, "cumulative_trapezoid")
     if y._data.shape[d] == 0:
-        dt = y._data.dtype if y._data.dtype.kind == "f" else _dtype._default_float.np
+        dt = y._data.dtype if _dtype.is_float_array(y._data) else _dtype._default_float.np
         return _make(array_module(y._data).zeros(y._data.shape, dtype=dt))
     right, left = _slices(y, d)
     return cumsum(div(mul(spacing, add(right, left)), 2.0), d)

@@ -27,6 +27,7 @@ from fractions import Fraction
 
 import numpy
 
+from .. import _dtype
 from .._backend import CPU, array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
@@ -391,6 +392,9 @@ class XLogY(Function):
         x, y = a._data, b._data
         backend = backend_of(x)
         xp = backend.xp
+        if x.dtype.kind == "V":  # bfloat16: torch rounds log(y) to bfloat16, then the product
+            with backend.errstate(all="ignore"):
+                return xp.where(xp.isnan(y), x.dtype.type(numpy.nan), xp.where(x == 0, x.dtype.type(0), x * xp.log(y)))
         with backend.errstate(all="ignore"):
             x64 = xp.asarray(x, dtype=numpy.float64)
             y64 = xp.asarray(y, dtype=numpy.float64)
@@ -487,7 +491,7 @@ def xlogy(input, other, *, out=None) -> Tensor:
             "but expected one of: (Tensor input, Tensor other), (Number self, Tensor other), (Tensor input, Number other)"
         )
     a, b = promote_operands(input, other, "xlogy")
-    if a._data.dtype.kind != "f":  # integer/bool operands: the default float dtype, as torch
+    if not _dtype.is_float_array(a._data):  # integer/bool operands: the default float dtype, as torch
         a, b = as_float(a), as_float(b)
     try:
         return _out(XLogY.apply(a, b), out, "xlogy")
@@ -641,7 +645,12 @@ class XLog1pY(Function):
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         x, y = a._data, b._data
-        out = _scipy("xlog1py", x, y)
+        if x.dtype.kind == "V":  # bfloat16: torch rounds log1p(y) to bfloat16, then the product
+            xp = array_module(x)
+            with numpy.errstate(all="ignore"):
+                out = xp.where(x == 0, x.dtype.type(0), x * xp.log1p(y))
+        else:
+            out = _scipy("xlog1py", x, y)
         # torch: NaN wherever y is NaN (SciPy gives 0 at x = 0)
         return array_module(x).where(array_module(y).isnan(y), numpy.nan, out).astype(x.dtype, copy=False)
 
@@ -740,7 +749,7 @@ def _binary_operands(name: str, input, other, integer_ok: bool = True):
             "but expected one of: (Tensor input, Tensor other), (Number self, Tensor other), (Tensor input, Number other)"
         )
     a, b = promote_operands(input, other, name)
-    if a._data.dtype.kind != "f":
+    if not _dtype.is_float_array(a._data):
         if not integer_ok:
             kind = {"b": "Bool", "i": "Long", "u": "Byte"}[a._data.dtype.kind]
             if a._data.dtype.kind == "i" and a._data.dtype.itemsize != 8:
@@ -858,7 +867,7 @@ def _polynomial(x, n, scipy_name: str, shift: bool = False):
     """The polynomial ``scipy_name`` of degree trunc(n) at x (0 where n < 0, as torch); the
     shifted variants evaluate at 2x - 1."""
     xp = array_module(x)
-    degree = xp.trunc(n).astype(numpy.int64) if n.dtype.kind == "f" else n.astype(numpy.int64)
+    degree = xp.trunc(n).astype(numpy.int64) if _dtype.is_float_array(n) else n.astype(numpy.int64)
     t = x * 2.0 - 1.0 if shift else x
     negative = degree < 0
     degree = xp.maximum(degree, 0)
