@@ -145,11 +145,16 @@ def test_promote_types_matches_torch():
             assert _name(ours) == _name(torch.promote_types(getattr(torch, a), getattr(torch, b))), (a, b)
 
 
-@pytest.mark.parametrize("tensor_dtype", ["int64", "float16", "float32", "float64", "complex64", "complex128", "bfloat16"])
-@pytest.mark.parametrize("scalar", [2, 2.5, 1 + 2j])
+@pytest.mark.parametrize(
+    "tensor_dtype,scalar",
+    [
+        (dtype, scalar)
+        for dtype in ["int64", "float16", "float32", "float64", "complex64", "complex128", "bfloat16"]
+        for scalar in [2, 2.5, 1 + 2j]
+        if not (dtype == "float16" and isinstance(scalar, complex))  # torch: complex32, which NumPy lacks
+    ],
+)
 def test_result_type_with_python_numbers(tensor_dtype, scalar):
-    if tensor_dtype == "float16" and isinstance(scalar, complex):
-        pytest.skip("torch gives complex32, which NumPy lacks")
     ours = backprop.result_type(backprop.ones(2, dtype=getattr(backprop, tensor_dtype)), scalar)
     theirs = torch.result_type(torch.ones(2, dtype=getattr(torch, tensor_dtype)), scalar)
     assert _name(ours) == _name(theirs)
