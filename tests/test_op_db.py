@@ -34,7 +34,7 @@ def _param(op, *extra):
 SAMPLE_CASES = [
     _param(op, dtype) for op in ENTRIES for dtype in harness.entry_dtypes(op) if harness.known_samples(op, dtype) is not None
 ]
-ERROR_CASES = [_param(op) for op in ENTRIES if op.error_inputs_func is not None]
+ERROR_CASES = [_param(op) for op in ENTRIES if harness.has_error_inputs(op)]
 KNOWN_ERROR_CASES = [_param(op) for op in ENTRIES if harness.entry_key(op) in harness.KNOWN_ERROR_EXCEPTIONS]
 KNOWN_CASES = [
     pytest.param(op, dtype, id=f"{harness.entry_key(op)}-{dtype}")
