@@ -50,9 +50,11 @@ def test_array_protocol():
     assert (np.sin(t.numpy()) == np.sin(np.asarray(t))).all()
 
 
-def test_from_numpy_rejects_unsupported_dtypes():
-    with pytest.raises(TypeError):
-        backprop.from_numpy(np.zeros(2, dtype=np.complex64))
+@pytest.mark.parametrize("array", [np.zeros(2, dtype=np.longdouble), np.array(["a", "b"]), np.zeros(2, dtype=object)])
+def test_from_numpy_rejects_unsupported_dtypes(array):
+    for m in (backprop, torch):  # the dtypes torch has no tensor type for
+        with pytest.raises(TypeError):
+            m.from_numpy(array)
 
 
 # ---------------------------------------------------------------------------- DLPack
