@@ -20,6 +20,7 @@ from ._tensor import Tensor, _make
 from .autograd.function import Function
 from .ops import _backward as B
 from .ops._utils import normalize_dim
+from .ops.inplace import write_out
 
 __all__ = [
     "fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2", "hfft2", "ihfft2",
@@ -212,10 +213,7 @@ def _n_dims(input: Tensor, s, dim) -> tuple:
 
 
 def _out(result: Tensor, out) -> Tensor:
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
+    return write_out(result, out, "fft")
 
 
 # ---------------------------------------------------------------------------- transforms

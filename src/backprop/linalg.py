@@ -52,6 +52,7 @@ from .ops.decompositions import (
     vecdot,
 )
 from .ops.decompositions import linalg_diagonal as diagonal
+from .ops.inplace import write_out
 from .ops.linalg import cross as _cross
 from .ops.linalg import matmul  # torch.linalg.matmul is torch.matmul
 from .ops.reduction import vector_norm
@@ -66,8 +67,4 @@ __all__ = [
 
 def cross(input, other, *, dim: int = -1, out=None):  # noqa: A002 - torch's name
     """Cross product of 3-vectors along ``dim`` (the last by default); inputs broadcast."""
-    result = _cross(input, other, dim)
-    if out is not None:
-        out.copy_(result)
-        return out
-    return result
+    return write_out(_cross(input, other, dim), out, "linalg.cross")

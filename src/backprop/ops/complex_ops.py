@@ -19,7 +19,8 @@ from .._backend import array_module
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
 from . import _backward as B
-from ._utils import broadcast_error, unbroadcast
+from ._utils import broadcast_error, require_tensor, unbroadcast
+from .inplace import write_out
 
 
 def _type_name(t: Tensor) -> str:
@@ -29,8 +30,7 @@ def _type_name(t: Tensor) -> str:
 
 
 def _require_tensor(op: str, x, arg: str = "input") -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}(): argument '{arg}' (position 1) must be Tensor, not {type(x).__name__}")
+    require_tensor(op, x, arg)
 
 
 # ---------------------------------------------------------------------------- primitives
@@ -315,8 +315,7 @@ def _into(result: Tensor, out: Tensor | None) -> Tensor:
         raise RuntimeError(
             f"Expected object of scalar type {_type_name(result)} but got scalar type {_type_name(out)} for argument 'out'"
         )
-    out.copy_(result)
-    return out
+    return write_out(result, out, "complex")
 
 
 def complex(real: Tensor, imag: Tensor, *, out: Tensor | None = None) -> Tensor:  # noqa: A001 - torch's name

@@ -70,9 +70,7 @@ geqrf_result = namedtuple("geqrf", ["a", "tau"])
 
 # ---------------------------------------------------------------------------- checks and helpers
 def _type_name(t: Tensor) -> str:
-    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
-            "bool": "Bool", "int16": "Short", "int8": "Char", "uint8": "Byte", "complex64": "ComplexFloat",
-            "complex128": "ComplexDouble"}.get(t._data.dtype.name, t._data.dtype.name)
+    return ew._TORCH_TYPE_NAMES.get(t._data.dtype.name, t._data.dtype.name)
 
 
 def check_matrix(A, op: str, name: str = "A", square: bool = True, floating: bool = True) -> None:

@@ -120,10 +120,7 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
         raise RuntimeError(
             f"matmul(): batch dimensions of {shape_str(a._data.shape)} and {shape_str(b._data.shape)} cannot be broadcast"
         ) from None
-    if out is not None:
-        out.copy_(result)
-        return out
-    return result
+    return write_out(result, out, "matmul")
 
 
 def _as_matrix(shape, left: bool = True) -> tuple:
@@ -261,7 +258,7 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1, ou
     target = _dtype.result_type(input, prod)
     if target is not _dtype.bool_ and not target.is_floating_point and not target.is_complex:
         beta, alpha = int(beta), int(alpha)  # torch truncates the scalars of an integral addbmm
-    return _scaled_sum(input, prod, beta, alpha, out)
+    return _scaled_sum(input, prod, beta, alpha, out, "addbmm")
 
 
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
@@ -281,10 +278,10 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1, out=None
                 return prod.expand(broadcast_shapes(input._data.shape, prod._data.shape, op="addr")).clone()
             return add(mul(input, number_operand(beta, bf, input)), prod)
         return in_float32(addr, input, vec1, vec2, beta=beta, alpha=alpha)
-    return _scaled_sum(input, outer(vec1, vec2), beta, alpha, out)
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha, out, "addr")
 
 
-def _scaled_sum(input: Tensor, prod: Tensor, beta, alpha, out) -> Tensor:
+def _scaled_sum(input: Tensor, prod: Tensor, beta, alpha, out, op: str) -> Tensor:
     """``beta * input + alpha * prod`` in the promoted dtype; bool tensors take bool scalars (and/or)."""
     from .elementwise import logical_or
 
@@ -303,10 +300,7 @@ def _scaled_sum(input: Tensor, prod: Tensor, beta, alpha, out) -> Tensor:
         if beta != 0:
             inp = input if input.dtype is target else input.to(target)
             result = result + (inp if beta == 1 else inp * beta)
-    if out is not None:
-        out.copy_(result)
-        return out
-    return result
+    return write_out(result, out, op)
 
 
 # ---------------------------------------------------------------------------- einsum

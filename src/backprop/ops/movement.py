@@ -564,11 +564,7 @@ def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
     target = _dtype.result_type(*tensors) if len({t._data.dtype for t in tensors}) > 1 else tensors[0].dtype
     tensors = [cast_to(t, target) for t in tensors]
     d = normalize_dim(dim, len(shape) + 1, "stack")
-    result = Stack.apply(d, *tensors)
-    if out is not None:
-        out.copy_(result)
-        return out
-    return result
+    return write_out(Stack.apply(d, *tensors), out, "stack")
 
 
 def hstack(tensors) -> Tensor:
