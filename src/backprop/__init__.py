@@ -632,3 +632,11 @@ from .nn.functional import (  # noqa: E402
 # isort: split
 # ---- complex/misc (issue #13, wt_cx_misc): torch's sparse layout objects, which every op refuses
 from ._layout import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr  # noqa: E402
+
+# isort: split
+# ---- sparse COO tensors (issue #14, wt_sparse): torch.sparse_coo_tensor, torch.spmm and the torch.sparse namespace
+from . import sparse  # noqa: E402
+from .ops.sparse import sparse_coo_tensor  # noqa: E402
+from .sparse import spmm  # noqa: E402
+
+ops.sparse.install_methods()  # once every Tensor method is bound: the dense ones refuse sparse tensors

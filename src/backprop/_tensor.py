@@ -87,6 +87,7 @@ class Tensor:
     _accumulator = None  # weakref to this leaf's AccumulateGrad node
     _retains_grad = False
     _is_param = False
+    _sparse_layout = False  # True on sparse COO tensors (ops/sparse.py's Tensor subclass)
 
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
 

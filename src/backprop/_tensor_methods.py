@@ -1023,3 +1023,20 @@ _bind(
     }
 )
 # ---- end complex dtypes, bfloat16 and fft ----
+
+
+# ---- sparse COO tensors (issue #14, wt_sparse): the dense side of the conversions; the sparse
+# tensor's own methods are bound on ops.sparse.SparseTensor (ops.sparse.install_methods, run by __init__)
+from ._layout import strided as _strided  # noqa: E402
+from .ops import sparse as _sp  # noqa: E402
+
+Tensor.layout = property(lambda self: _strided)
+_bind(
+    {
+        "to_sparse": _sp.to_sparse,
+        "to_sparse_coo": _sp.to_sparse_coo,
+        "to_dense": _sp.to_dense,
+        "sparse_mask": _sp.sparse_mask,
+    }
+)
+# ---- end sparse COO tensors ----

@@ -322,6 +322,8 @@ class Function(metaclass=_FunctionMeta):
         array_type = None
         for a in args:
             if isinstance(a, Tensor):
+                if a.__class__ is not Tensor and a._sparse_layout and not cls._sparse_ok:
+                    _refuse_sparse(cls, a)
                 needs.append(a._requires_grad)
                 if array_type is None:
                     array_type = type(a._data)
@@ -404,6 +406,14 @@ class Function(metaclass=_FunctionMeta):
 
 
 Function._uses_setup_context = False
+# Whether a primitive takes sparse COO tensors (ops/sparse.py); every other one refuses them.
+Function._sparse_ok = False
+
+
+def _refuse_sparse(cls, t: Tensor) -> None:
+    from ..ops.sparse import not_implemented  # ops build on this module: imported when first needed
+
+    raise not_implemented(cls.__name__.lower(), t)
 
 
 def same_device(op: str, args) -> tuple:

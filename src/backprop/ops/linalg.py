@@ -14,6 +14,7 @@ from .._backend import array_module, is_array
 from .._tensor import Tensor, shape_str
 from ..autograd.function import Function
 from . import _backward as B
+from . import sparse as _sparse
 from ._utils import broadcast_shapes, in_float32, number_operand, promote_operands, unbroadcast
 from .inplace import write_out
 
@@ -93,6 +94,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError(f"matmul(): argument 'other' must be Tensor, not {type(other).__name__}")
     a, b = input, other
+    if a._sparse_layout or b._sparse_layout:  # a sparse COO operand (ops/sparse.py)
+        return _sparse.matmul(a, b)
     if a._data.ndim == 0 or b._data.ndim == 0:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {a._data.ndim}D and {b._data.ndim}D"
@@ -130,6 +133,8 @@ def _as_matrix(shape, left: bool = True) -> tuple:
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    if input._sparse_layout or mat2._sparse_layout:  # a sparse COO operand (ops/sparse.py)
+        return _sparse.mm(input, mat2)
     if input._data.ndim != 2:
         raise RuntimeError(f"self must be a matrix, got {input._data.ndim}-D tensor of shape {shape_str(input._data.shape)}")
     if mat2._data.ndim != 2:
