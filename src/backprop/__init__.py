@@ -636,7 +636,8 @@ from ._layout import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr 
 # isort: split
 # ---- sparse COO tensors (issue #14, wt_sparse): torch.sparse_coo_tensor, torch.spmm and the torch.sparse namespace
 from . import sparse  # noqa: E402
+from .ops.sparse import install_methods as _install_sparse_methods  # noqa: E402
 from .ops.sparse import sparse_coo_tensor  # noqa: E402
 from .sparse import spmm  # noqa: E402
 
-ops.sparse.install_methods()  # once every Tensor method is bound: the dense ones refuse sparse tensors
+_install_sparse_methods()  # once every Tensor method is bound: the dense ones refuse sparse tensors

@@ -155,7 +155,11 @@ class SparseTensor(Tensor):
         from .._tensor_str import tensor_repr
 
         def nested(t: Tensor, indent: int) -> str:
-            return tensor_repr(t).replace("\n", "\n" + " " * indent)
+            text = tensor_repr(t)
+            dtype_suffix = f", dtype={t.dtype!r})"  # torch shows the dtype once, on the outer line
+            if text.endswith(dtype_suffix):
+                text = text[: -len(dtype_suffix)] + ")"
+            return text.replace("\n", "\n" + " " * indent)
 
         extras = [f"size={tuple(self._sp_shape)}", f"nnz={self._nnz()}"]
         if self.dtype not in (_dtype._default_float, _dtype._default_complex, _dtype.int64, _dtype.bool_):
