@@ -390,3 +390,122 @@ def test_gcn_training_matches_torch(device):
     theirs = _train_gcn(torch, "cpu", data)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
     assert ours[-1] < ours[0]
+
+
+def _examples_gcn_inputs(lib, device: str, n: int = 40, f: int = 30, seed: int = 0):
+    """pytorch/examples' GCN data preparation (load_cora) on a random bag-of-words graph: a
+    sparse int64 adjacency with duplicate edges, dense + sparse, sparse diagonals @ dense @ sparse."""
+    rng = np.random.default_rng(seed)
+    words = (rng.random((n, f)) < 0.15).astype(np.int32)
+    words[3] = 0  # a node without words: its scale is inf, then 0
+    cites = rng.integers(0, n, size=(90, 2)).astype(np.int32)
+    labels = rng.integers(0, 4, size=n)
+    feats = lib.FloatTensor(words)
+    scale = 1 / lib.sum(feats, dim=1)
+    scale[scale == float("inf")] = 0
+    feats = lib.diag(scale).to_sparse() @ feats
+    adj = lib.sparse_coo_tensor(cites.T, lib.ones(len(cites)), (n, n), dtype=lib.int64)
+    adj = lib.eye(n) + adj
+    deg = lib.sqrt(1 / lib.sum(adj, dim=1))
+    deg[deg == float("inf")] = 0
+    deg = lib.diag(deg).to_sparse()
+    adj = deg @ adj @ deg
+    return feats.to_sparse().to(device), adj.to_sparse().to(device), lib.LongTensor(labels).to(device)
+
+
+def _examples_gcn_losses(lib, device: str, weights: list, steps: int = 5) -> list:
+    """pytorch/examples' GCN model and training step: torch.mm with the *sparse* features,
+    torch.spmm with the adjacency, Adam with weight decay, NLLLoss on a node mask."""
+    feats, adj, labels = _examples_gcn_inputs(lib, device)
+
+    class GraphConv(lib.nn.Module):
+        def __init__(self, w, b):
+            super().__init__()
+            self.kernel = lib.nn.Parameter(lib.tensor(w, dtype=lib.float32))
+            self.bias = lib.nn.Parameter(lib.tensor(b, dtype=lib.float32))
+
+        def forward(self, inp, a):
+            return lib.spmm(a, lib.mm(inp, self.kernel)) + self.bias
+
+    class GCN(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gc1, self.gc2 = GraphConv(*weights[:2]), GraphConv(*weights[2:])
+
+        def forward(self, inp, a):
+            h = lib.nn.functional.relu(self.gc1(inp, a))
+            return lib.nn.functional.log_softmax(self.gc2(h, a), dim=1)
+
+    model = GCN().to(device)
+    opt = lib.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
+    crit = lib.nn.NLLLoss()
+    train = lib.arange(0, 30).to(device)
+    losses = []
+    for _ in range(steps):
+        model.train()
+        opt.zero_grad()
+        loss = crit(model(feats, adj)[train], labels[train])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_pytorch_examples_gcn_program(device):
+    rng = np.random.default_rng(7)
+    weights = [rng.standard_normal((30, 16)) * 0.3, np.zeros(16), rng.standard_normal((16, 4)) * 0.3, np.zeros(4)]
+    ours = _examples_gcn_losses(backprop, device, weights)
+    theirs = _examples_gcn_losses(torch, "cpu", weights)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    f, a, _ = _examples_gcn_inputs(backprop, device)
+    ft, at, _ = _examples_gcn_inputs(torch, "cpu")
+    assert (f._nnz(), a._nnz()) == (ft._nnz(), at._nnz())
+    close(a, at)
+
+
+def test_legacy_sparse_constructors(device):
+    i, v = [[0, 1], [1, 0]], [1.0, 2.0]
+    s = backprop.sparse.FloatTensor(backprop.tensor(i), backprop.tensor(v), backprop.Size([2, 2]))
+    st = torch.sparse.FloatTensor(torch.tensor(i), torch.tensor(v), torch.Size([2, 2]))
+    assert s.dtype is backprop.float32 and s.is_sparse
+    close(s, st)
+    assert backprop.sparse.DoubleTensor(backprop.tensor(i), backprop.tensor(v, dtype=backprop.float64), (2, 2)).dtype is backprop.float64
+    e, et = backprop.sparse.FloatTensor(2, 3), torch.sparse.FloatTensor(2, 3)
+    assert tuple(e.shape) == tuple(et.shape) and e._nnz() == 0 and e.sparse_dim() == et.sparse_dim()
+
+
+def test_higher_dims_hybrid_and_empty(device):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((3, 4, 2)) * (rng.random((3, 4, 2)) < 0.5)
+    x, xt = backprop.tensor(a, device=device), torch.tensor(a)
+    for k in (1, 2, 3):
+        s, st = x.to_sparse(k), xt.to_sparse(k)
+        assert (s.sparse_dim(), s.dense_dim(), s._nnz()) == (st.sparse_dim(), st.dense_dim(), st._nnz())
+        close(s, st)
+        close(backprop.sparse.sum(s, 0), torch.sparse.sum(st, 0))
+        close(backprop.sparse.sum(s, (1, 2)), torch.sparse.sum(st, (1, 2)))
+        if k > 1:
+            close(s.transpose(0, 1), st.transpose(0, 1))
+        else:
+            with pytest.raises(RuntimeError, match="transposed dimensions must be sparse"):
+                s.transpose(0, 1)
+    # an uncoalesced hybrid tensor coalesces as torch's
+    idx, vals = [[1, 0, 1]], [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    h = backprop.sparse_coo_tensor(idx, vals, (2, 2), device=device).coalesce()
+    ht = torch.sparse_coo_tensor(idx, vals, (2, 2)).coalesce()
+    close(h.values(), ht.values())
+    # no entries at all
+    e = backprop.sparse_coo_tensor(backprop.zeros(2, 0, dtype=backprop.int64), [], (3, 4), device=device)
+    et = torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.int64), [], (3, 4))
+    assert e._nnz() == 0 and e.is_coalesced() == et.is_coalesced()
+    close(e.to_dense(), et.to_dense())
+    close(backprop.sparse.mm(e, backprop.ones(4, 2, device=device)), torch.sparse.mm(et, torch.ones(4, 2)))
+    assert repr(backprop.sparse_coo_tensor(backprop.zeros(2, 0, dtype=backprop.int64), [], (3, 3))).replace(
+        "backprop.", "torch."
+    ) == repr(torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.int64), [], (3, 3)))
+    # sparse @ sparse is sparse
+    s = backprop.sparse_coo_tensor(IDX, VALS, (3, 4), device=device)
+    st = torch.sparse_coo_tensor(IDX, VALS, (3, 4))
+    p, pt = backprop.sparse.mm(s, s.t()), torch.sparse.mm(st, st.t())
+    assert p.is_sparse and pt.is_sparse
+    close(p, pt)

@@ -159,6 +159,8 @@ class SparseTensor(Tensor):
             dtype_suffix = f", dtype={t.dtype!r})"  # torch shows the dtype once, on the outer line
             if text.endswith(dtype_suffix):
                 text = text[: -len(dtype_suffix)] + ")"
+            if t._data.size == 0 and "size=" not in text:  # torch shows an empty part's size
+                text = text[:-1] + f", size={tuple(t._data.shape)})"
             return text.replace("\n", "\n" + " " * indent)
 
         extras = [f"size={tuple(self._sp_shape)}", f"nnz={self._nnz()}"]
@@ -631,16 +633,13 @@ def transpose(self: SparseTensor, dim0: int, dim1: int) -> SparseTensor:
     n = len(self._sp_shape)
     d0, d1 = normalize_dim(dim0, n, "transpose"), normalize_dim(dim1, n, "transpose")
     k = self._sp_indices.shape[0]
-    if (d0 < k) != (d1 < k):
-        raise RuntimeError("transpose: can't transpose a sparse dimension with a dense dimension")
+    if d0 >= k or d1 >= k:
+        raise RuntimeError(f"sparse transpose: transposed dimensions must be sparse Got sparse_dim: {k}, d0: {d0}, d1: {d1}")
     shape = list(self._sp_shape)
     shape[d0], shape[d1] = shape[d1], shape[d0]
-    vals = values_of(self)
-    if d0 < k:
-        order = list(range(k))
-        order[d0], order[d1] = order[d1], order[d0]
-        return from_values(vals, self._sp_indices[order], shape, self._sp_coalesced and d0 == d1)
-    return from_values(vals.transpose(d0 - k + 1, d1 - k + 1), self._sp_indices, shape, self._sp_coalesced)
+    order = list(range(k))
+    order[d0], order[d1] = order[d1], order[d0]
+    return from_values(values_of(self), self._sp_indices[order], shape, self._sp_coalesced and d0 == d1)
 
 
 def t(self: SparseTensor) -> SparseTensor:

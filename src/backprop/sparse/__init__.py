@@ -7,10 +7,26 @@ values' gradient) are in ``backprop/ops/sparse.py``.
 
 from __future__ import annotations
 
+from .._creation import tensor as _tensor
+from .._creation import zeros as _zeros
+from .._dtype import float32 as _float32
+from .._dtype import float64 as _float64
+from .._dtype import int64 as _int64
 from .._tensor import Tensor
 from ..ops import sparse as _ops
 
-__all__ = ["addmm", "check_sparse_tensor_invariants", "log_softmax", "mm", "softmax", "spmm", "sum"]
+__all__ = [
+    "DoubleTensor",
+    "FloatTensor",
+    "LongTensor",
+    "addmm",
+    "check_sparse_tensor_invariants",
+    "log_softmax",
+    "mm",
+    "softmax",
+    "spmm",
+    "sum",
+]
 
 
 def mm(mat1: Tensor, mat2: Tensor, reduce: str | None = None) -> Tensor:
@@ -42,6 +58,31 @@ def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
 def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
     """Log-softmax along ``dim`` over the specified entries only."""
     return _ops.sparse_log_softmax(input, dim, dtype)
+
+
+def _legacy_constructor(name: str, dtype):
+    """``torch.sparse.FloatTensor(indices, values, size)`` (older GCN code builds its adjacency
+    so) or ``torch.sparse.FloatTensor(*sizes)`` (an empty sparse tensor). As torch does, values
+    given as a Tensor keep their dtype."""
+
+    def make(*args, device=None):
+        if args and isinstance(args[0], Tensor):
+            indices, values, *size = args
+            if not isinstance(values, Tensor):
+                values = _tensor(values, dtype=dtype)
+            return _ops.sparse_coo_tensor(indices, values, size[0] if size else None, device=device)
+        sizes = tuple(args[0]) if len(args) == 1 and not isinstance(args[0], int) else tuple(args)
+        empty_idx = _zeros(len(sizes), 0, dtype=_int64, device=device)
+        return _ops.sparse_coo_tensor(empty_idx, _zeros(0, dtype=dtype, device=device), sizes)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"Legacy sparse constructor of dtype {dtype}."
+    return make
+
+
+FloatTensor = _legacy_constructor("FloatTensor", _float32)
+DoubleTensor = _legacy_constructor("DoubleTensor", _float64)
+LongTensor = _legacy_constructor("LongTensor", _int64)
 
 
 class check_sparse_tensor_invariants:  # noqa: N801 - torch's name
