@@ -641,3 +641,18 @@ from .ops.sparse import sparse_coo_tensor  # noqa: E402
 from .sparse import spmm  # noqa: E402
 
 _install_sparse_methods()  # once every Tensor method is bound: the dense ones refuse sparse tensors
+# torch's functional forms that take a sparse tensor (the dense call pays one identity test)
+from .ops import sparse as _sparse_ops  # noqa: E402
+
+add = _sparse_ops.sparse_aware(add, _sparse_ops.add, second=True)
+sub = _sparse_ops.sparse_aware(sub, _sparse_ops.sub, second=True)
+mul = _sparse_ops.sparse_aware(mul, _sparse_ops.mul)
+div = _sparse_ops.sparse_aware(div, _sparse_ops.div)
+neg = _sparse_ops.sparse_aware(neg, _sparse_ops.neg)
+sum = _sparse_ops.sparse_aware(sum, _sparse_ops._sum_method)  # noqa: A001 - torch's name
+t = _sparse_ops.sparse_aware(t, _sparse_ops.t)
+transpose = _sparse_ops.sparse_aware(transpose, _sparse_ops.transpose)
+clone = _sparse_ops.sparse_aware(clone, _sparse_ops.clone)
+zeros_like = _sparse_ops.sparse_aware(zeros_like, _sparse_ops.zeros_like)
+isnan = _sparse_ops.sparse_aware(isnan, _sparse_ops.SparseTensor.isnan)
+isinf = _sparse_ops.sparse_aware(isinf, _sparse_ops.SparseTensor.isinf)

@@ -29,6 +29,7 @@ which refuses a sparse argument of any primitive not marked ``_sparse_ok``.
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 
@@ -918,6 +919,62 @@ def sparse_log_softmax(input: SparseTensor, dim: int, dtype=None) -> SparseTenso
     return sparse_softmax(input, dim, dtype, log=True)
 
 
+# ---------------------------------------------------------------------------- zero-preserving value-wise ops
+# f(0) == 0, so f applied to the (coalesced) values is f of the tensor: torch's sparse kernels.
+ZERO_PRESERVING = (
+    "abs sqrt sin tan tanh sinh asin asinh atan atanh relu sign sgn ceil floor round trunc frac expm1 log1p "
+    "erf erfinv deg2rad rad2deg isnan isinf signbit square"
+).split()
+
+
+def _valuewise(name: str):
+    def op(self: SparseTensor) -> SparseTensor:
+        s = coalesce(self)
+        return from_values(getattr(values_of(s), name)(), s._sp_indices, s._sp_shape, True)
+
+    op.__name__ = name
+    op.__doc__ = f"``{name}`` of a sparse tensor: of its coalesced values (zero maps to zero)."
+    return op
+
+
+def pow(self: SparseTensor, exponent) -> SparseTensor:  # noqa: A001 - torch's name
+    """``sparse ** scalar`` for a positive exponent (zero stays zero), on the coalesced values."""
+    if not isinstance(exponent, (int, float)) or exponent <= 0:
+        raise not_implemented("pow.Tensor_Scalar (a sparse tensor to a non-positive or tensor power)", self)
+    s = coalesce(self)
+    return from_values(values_of(s) ** exponent, s._sp_indices, s._sp_shape, True)
+
+
+def zeros_like(input: SparseTensor, *, dtype=None, layout=None, device=None, requires_grad: bool = False, memory_format=None) -> SparseTensor:
+    """``torch.zeros_like`` of a sparse tensor: a sparse tensor of its shape with no entries."""
+    vals = input._data
+    xp = array_module(vals)
+    k = input.sparse_dim()
+    out = _new(
+        xp.zeros((k, 0), dtype=numpy.int64),
+        xp.zeros((0,) + tuple(vals.shape[1:]), dtype=vals.dtype),
+        input._sp_shape,
+        True,
+    )
+    if dtype is not None or device is not None:
+        out = to(out, *(a for a in (device, dtype) if a is not None))
+    return out.requires_grad_(requires_grad) if requires_grad else out
+
+
+def sparse_aware(dense_fn, sparse_fn, second: bool = False):
+    """``dense_fn`` as a top-level function that serves a sparse first argument (or, with
+    ``second``, a sparse second one: ``torch.add(dense, sparse)``) with ``sparse_fn``: torch's
+    functional forms ``torch.sum(sparse)``, ``torch.add(sparse, sparse)``..."""
+
+    @functools.wraps(dense_fn)
+    def fn(input, *args, **kwargs):
+        if input.__class__ is SparseTensor or (second and args and args[0].__class__ is SparseTensor):
+            return sparse_fn(input, *args, **kwargs)
+        return dense_fn(input, *args, **kwargs)
+
+    return fn
+
+
 # ---------------------------------------------------------------------------- method table
 def _sum_method(self: SparseTensor, dim=None, keepdim: bool = False, dtype=None):
     if keepdim:
@@ -959,7 +1016,9 @@ def _rsub(self, other):
 
 def _type(self, dtype=None, non_blocking: bool = False, **kwargs):
     if dtype is None:
-        return Tensor.type(self)
+        name = Tensor.type(self)  # backprop.sparse.FloatTensor / backprop.cuda.sparse.FloatTensor, as torch's
+        head, _, tail = name.rpartition(".")
+        return f"{head}.sparse.{tail}"
     return to(self, dtype)
 
 
@@ -1012,6 +1071,9 @@ SPARSE_METHODS = {
     "__add__": _binary(add),
     "sub": sub,
     "__sub__": _binary(sub),
+    "pow": pow,
+    "__pow__": pow,
+    **{name: _valuewise(name) for name in ZERO_PRESERVING},
     "softmax": lambda self, dim, dtype=None: sparse_softmax(self, dim, dtype),
     "log_softmax": lambda self, dim, dtype=None: sparse_log_softmax(self, dim, dtype),
 }
@@ -1024,7 +1086,7 @@ _INHERITED_OK = frozenset(
 )
 # Operator dunders a dense op would serve wrongly (on the values): refused unless in SPARSE_METHODS.
 _OPERATORS = (
-    "__getitem__ __setitem__ __rtruediv__ __pow__ __rpow__ __floordiv__ __rfloordiv__ __mod__ "
+    "__getitem__ __setitem__ __rtruediv__ __rpow__ __floordiv__ __rfloordiv__ __mod__ "
     "__rmod__ __abs__ __pos__ __invert__ __and__ __or__ __xor__ __rand__ __ror__ __rxor__ __lshift__ __rshift__ "
     "__iadd__ __isub__ __imul__ __itruediv__ __ipow__ __imatmul__ __lt__ __le__ __gt__ __ge__ __eq__ __ne__ "
     "__float__ __int__ __index__ __complex__ __dlpack__ __dlpack_device__ __cuda_array_interface__"
