@@ -548,3 +548,21 @@ def test_functional_forms_and_valuewise_ops(device):
             continue
         (g,) = backprop.autograd.grad((a.to_dense() if a.is_sparse else a).sum(), v)
         np.testing.assert_allclose(np.nan_to_num(host(g)), np.nan_to_num(host(gt)), rtol=1e-6, atol=1e-6, err_msg=str(i))
+
+
+def test_sparse_leaf_mixing_masked_and_dense_gradients(device):
+    """A sparse leaf used by torch.sparse.mm (masked gradient) and torch.mm (dense gradient):
+    torch's .grad is their (dense) sum; zeroing clears both."""
+    s = backprop.sparse_coo_tensor(IDX, VALS, (3, 4), dtype=backprop.float64, device=device, requires_grad=True)
+    st = torch.sparse_coo_tensor(IDX, VALS, (3, 4), dtype=torch.float64, requires_grad=True)
+    xa = np.random.default_rng(9).standard_normal((4, 2))
+    x, xt = backprop.tensor(xa, device=device), torch.tensor(xa)
+    for _ in range(2):  # accumulates across backward calls
+        (backprop.sparse.mm(s, x).sum() + (backprop.mm(s, x) ** 2).sum()).backward()
+        (torch.sparse.mm(st, xt).sum() + (torch.mm(st, xt) ** 2).sum()).backward()
+    assert not s.grad.is_sparse and not st.grad.is_sparse
+    close(s.grad, st.grad)
+    s.grad = None
+    assert s.grad is None
+    backprop.sparse.mm(s, x).sum().backward()
+    assert s.grad.is_sparse

@@ -2,36 +2,43 @@
 
 Design: a sparse tensor is a ``Tensor`` subclass, ``SparseTensor``, whose ``_data`` is its
 *values* array (``nnz x dense dims``) and which adds the int64 ``(sparse_dim, nnz)`` indices
-array, the full shape and a coalesced flag. A subclass rather than a layout field on every
-Tensor keeps the dense class untouched (no per-op layout test on the hot path) while
-``isinstance(x, Tensor)``, ``.to(device)``, modules holding one as a buffer, ``requires_grad``,
-hooks and ``backward`` keep working.
+array, the full shape and a coalesced flag. A subclass rather than a layout field and a
+second payload on every Tensor keeps the dense class as it was (its only additions: the
+class attributes ``layout = strided`` and ``_sparse_layout = False``) and the dense ops free of
+layout branches, while ``isinstance(x, Tensor)``, ``.to(device)``, modules holding one as a
+buffer, ``requires_grad``, hooks and ``backward`` keep working on sparse tensors.
 
 Autograd: the engine sees a sparse tensor as its values array, so the gradient that flows to
 one is a values-shaped array aligned with its indices -- the dense gradient *masked* to its
 sparsity pattern, which is torch's gradient for ``sparse.mm``, ``to_dense``, ``coalesce``,
 ``sparse.sum`` and ``sparse_coo_tensor(indices, values)`` (a leaf's ``.grad`` is shown as the
 sparse tensor it stands for). ``torch.mm``/``spmm``/``matmul`` with a sparse *leaf* that
-requires grad give it torch's dense gradient instead (see ``Mm``).
+requires grad give it torch's dense gradient instead: it reaches the leaf through a
+``_DenseGradSlot`` (a memory-free stand-in in the graph) into ``_sp_other_grad``, and ``.grad``
+is then dense (the masked part added), as torch's is.
 
 Two identity primitives bridge the layouts: ``SparseCooTensorWithDimsAndTensors`` (values ->
 sparse) and ``Values`` (sparse -> values). Every value-wise op (scalar products, sums,
 transposes, coalescing, ``to_sparse``, softmax) is a composite of those and dense ops on the
 values. ``to_dense`` and the sparse @ dense product are primitives: the product runs through
-SciPy's CSR matrices on the CPU (``backend_of(x).scipy("sparse")``) and as a gather and
-scatter-add of rows elsewhere (CuPy's ``scatter_add``).
+SciPy's CSR matrices on the CPU (``backend_of(x).scipy("sparse")``; Cora's 2708-node
+adjacency times 16 features: 1.2 ms, against 4.5 ms for NumPy's ``add.at`` scatter-add and
+2.8 ms for a sorted gather + ``add.reduceat``; 12 ms against 509 ms for 1433 features) and as
+a gather and scatter-add of rows elsewhere (``backend.ufunc_at``: CuPy's atomic adds).
 
 Dense-only ops refuse sparse tensors with torch's ``NotImplementedError`` ("Could not run
 'aten::exp' with arguments from the 'SparseCPU' backend ..."): as methods through the
-overrides ``refuse_dense_methods`` installs, and as functions through ``Function.apply``,
-which refuses a sparse argument of any primitive not marked ``_sparse_ok``.
+overrides ``install_methods`` puts on ``SparseTensor``, and as functions through
+``Function.apply``, which refuses a sparse argument of any primitive not marked
+``_sparse_ok`` (one identity test per tensor argument, paid only by Tensor subclasses). The
+functional forms torch serves for sparse tensors (``torch.sum``, ``torch.add``, ...) are
+wrapped by ``sparse_aware`` in ``backprop/__init__.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import weakref
 
 import numpy
 
@@ -39,7 +46,7 @@ from .. import _dtype
 from .._backend import CPU, array_module, backend_for, backend_of
 from .._layout import sparse_coo, strided
 from .._tensor import Size, Tensor, _make, shape_str
-from ..autograd.function import Function, accumulator
+from ..autograd.function import Function
 from ..autograd.grad_mode import _state
 from . import _backward as B
 from .device import to_device
@@ -64,7 +71,8 @@ class SparseTensor(Tensor):
     """A sparse COO tensor: ``_data`` holds the values (``nnz x dense dims``), ``_sp_indices`` the
     ``(sparse_dim, nnz)`` int64 indices on the same device, ``_sp_shape`` the full shape."""
 
-    __slots__ = ("_sp_indices", "_sp_shape", "_sp_coalesced")
+    # _sp_other_grad: gradient not aligned with the values (torch.mm's dense one, an assigned one)
+    __slots__ = ("_sp_indices", "_sp_shape", "_sp_coalesced", "_sp_other_grad")
     _sparse_layout = True
 
     def __new__(cls, *args, **kwargs):
@@ -186,31 +194,25 @@ class SparseTensor(Tensor):
     # ------------------------------------------------------------------ autograd state
     @property
     def grad(self) -> Tensor | None:
-        g = self._grad
-        if g is None or g._data.ndim == len(self._sp_shape) and g._data.ndim != self._data.ndim:
-            return g  # None, or the dense gradient torch.mm gives a sparse leaf
-        return _grad_as_sparse(self, g)
+        """The gradient: a sparse tensor of this one's pattern when every contribution was masked
+        to it (sparse.mm, to_dense, ...), dense once torch.mm/spmm contributed (as in torch)."""
+        masked = None if self._grad is None else _grad_as_sparse(self, self._grad)
+        other = self._sp_other_grad
+        if other is None:
+            return masked
+        return other if masked is None else add(other, masked)
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
-        if value is None:
-            self._grad = None
-        elif isinstance(value, SparseTensor):
-            if tuple(value._sp_shape) != tuple(self._sp_shape):
-                raise RuntimeError(
-                    f"assigned grad has data of a different size: grad {shape_str(value._sp_shape)} vs tensor "
-                    f"{shape_str(self._sp_shape)}"
-                )
-            self._grad = _make(sparse_mask(value.to_dense(), self)._data.copy())
-        elif isinstance(value, Tensor):
-            if tuple(value.shape) != tuple(self._sp_shape):
-                raise RuntimeError(
-                    f"assigned grad has data of a different size: grad {shape_str(value.shape)} vs tensor "
-                    f"{shape_str(self._sp_shape)}"
-                )
-            self._grad = value
-        else:
+        if value is not None and not isinstance(value, Tensor):
             raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+        if value is not None and tuple(value.shape) != tuple(self._sp_shape):
+            raise RuntimeError(
+                f"assigned grad has data of a different size: grad {shape_str(value.shape)} vs tensor "
+                f"{shape_str(self._sp_shape)}"
+            )
+        self._grad = None
+        self._sp_other_grad = value
 
     @property
     def data(self) -> SparseTensor:
@@ -246,6 +248,39 @@ def _new(indices, values, shape, coalesced: bool) -> SparseTensor:
     t._sp_indices = indices
     t._sp_shape = tuple(int(s) for s in shape)
     t._sp_coalesced = bool(coalesced)
+    t._sp_other_grad = None
+    return t
+
+
+class _DenseGradSlot(Tensor):
+    """The graph input standing for a sparse leaf in ``torch.mm(leaf, x)``: a stride-0 (memory-free)
+    dense tensor of the leaf's shape, whose ``.grad`` -- what the engine accumulates into -- is the
+    leaf's dense gradient (``_sp_other_grad``)."""
+
+    __slots__ = ("_owner",)
+
+    @property
+    def _grad(self):
+        owner = self._owner
+        other = owner._sp_other_grad
+        if isinstance(other, SparseTensor):  # an assigned sparse gradient: made dense to add into
+            other = owner._sp_other_grad = other.to_dense()
+        return other
+
+    @_grad.setter
+    def _grad(self, value) -> None:
+        self._owner._sp_other_grad = value
+
+
+def _dense_grad_slot(leaf: SparseTensor) -> _DenseGradSlot:
+    xp = array_module(leaf._data)
+    t = _object_new(_DenseGradSlot)
+    t._owner = leaf  # first: the _grad property reads it
+    t._data = xp.broadcast_to(xp.zeros((), dtype=leaf._data.dtype), leaf._sp_shape)
+    t._requires_grad = True
+    t._grad_fn = None
+    t._output_nr = 0
+    t._version_counter = [0]
     return t
 
 
@@ -735,9 +770,8 @@ MmSparse._backward_name = "MmBackward0"  # torch's name for the node of torch.mm
 
 
 class Mm(Function):
-    """``torch.mm(sparse_leaf, x)``: torch gives a sparse *leaf* the dense gradient ``grad @ x^T``.
-    The graph input standing for the leaf is a stride-0 (memory-free) dense tensor of the
-    leaf's shape whose gradient accumulates into the leaf itself (see ``mm``)."""
+    """``torch.mm(sparse_leaf, x)``: torch gives a sparse *leaf* the dense gradient ``grad @ x^T``,
+    which reaches it through a ``_DenseGradSlot`` standing for the leaf in the graph."""
 
     _sparse_ok = True
 
@@ -823,12 +857,7 @@ def mm(mat1: Tensor, mat2: Tensor, op: str = "mm") -> Tensor:
         return sparse_mm(mat1, mat2)
     _check_mm(mat1, mat2, op)
     if mat1._requires_grad and mat1._grad_fn is None and _state.enabled:
-        xp = array_module(mat1._data)
-        proxy = _make(xp.broadcast_to(xp.zeros((), dtype=mat1._data.dtype), mat1._sp_shape))
-        proxy._requires_grad = True
-        node = accumulator(mat1)  # (held here until the graph edge holds it)
-        proxy._accumulator = weakref.ref(node)  # the proxy's gradient accumulates into the sparse leaf
-        return Mm.apply(proxy, mat2, mat1)
+        return Mm.apply(_dense_grad_slot(mat1), mat2, mat1)
     return MmSparse.apply(mat1, mat2)
 
 
