@@ -566,3 +566,22 @@ def test_sparse_leaf_mixing_masked_and_dense_gradients(device):
     assert s.grad is None
     backprop.sparse.mm(s, x).sum().backward()
     assert s.grad.is_sparse
+
+
+def test_save_load_and_module_buffer(device, tmp_path):
+    s, _, st, _ = pair(device, requires_grad=False)
+    c = s.coalesce()
+    path = tmp_path / "sparse.safetensors"
+    backprop.save({"adj": s, "c": c, "nested": [c, 1]}, path)
+    back = backprop.load(path)
+    for got, want in ((back["adj"], s), (back["c"], c), (back["nested"][0], c)):
+        assert got.is_sparse and got.device.type == device and got.is_coalesced() == want.is_coalesced()
+        np.testing.assert_array_equal(host(got._indices()), host(want._indices()))
+        close(got, want)
+    cpu = backprop.load(path, map_location="cpu")["adj"]
+    assert cpu.device.type == "cpu" and cpu._indices().device.type == "cpu"
+    m = backprop.nn.Module()
+    m.register_buffer("adj", s)
+    m.to("cpu")
+    assert m.adj.is_sparse and m.adj.device.type == "cpu"
+    close(m.adj, st)

@@ -83,6 +83,10 @@ class _Encoder:
         ref = {"__tensor__": key}
         if location is not None:
             ref["device"] = location
+        if t._sparse_layout:  # a sparse COO tensor (ops/sparse.py): its values above, its indices beside them
+            ref["sparse_indices"], _ = self.array(t._sp_indices, t._sp_indices, name + ".indices")
+            ref["size"] = list(t._sp_shape)
+            ref["coalesced"] = t._sp_coalesced
         if isinstance(t, Parameter):
             ref["parameter"] = True
             ref["requires_grad"] = t._requires_grad
@@ -140,6 +144,13 @@ def _decode(obj, arrays: dict, where: str):
         if key not in arrays:
             raise CheckpointError(f"{where}: metadata refers to tensor '{key}' which is not in the file")
         arr = arrays[key]
+        if "sparse_indices" in obj:
+            from .ops.sparse import _rebuild_sparse
+
+            indices = arrays.get(obj["sparse_indices"])
+            if indices is None:
+                raise CheckpointError(f"{where}: metadata refers to sparse indices '{obj['sparse_indices']}' which are not in the file")
+            return _rebuild_sparse(indices, arr, tuple(obj["size"]), bool(obj.get("coalesced")), bool(obj.get("requires_grad")))
         if obj.get("parameter"):
             return Parameter(_make(arr), requires_grad=obj.get("requires_grad", True))
         t = _make(arr)
@@ -173,6 +184,8 @@ def _locations(obj, out: dict) -> dict:
         if isinstance(key, str):
             location = obj.get("device", "cpu")
             out.setdefault(key, location if isinstance(location, str) else "cpu")
+            if isinstance(obj.get("sparse_indices"), str):  # a sparse tensor's indices live with its values
+                out.setdefault(obj["sparse_indices"], location if isinstance(location, str) else "cpu")
         else:
             for v in obj.values():
                 _locations(v, out)

@@ -313,6 +313,8 @@ class Module:
         for b in self._buffers.values():
             if b is not None:
                 b._data = fn(b._data)
+                if b._sparse_layout:  # a sparse COO buffer (an adjacency): its int64 indices move along
+                    b._sp_indices = fn(b._sp_indices)
         return self
 
     def to(self, *args, **kwargs) -> Module:
