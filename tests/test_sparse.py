@@ -302,6 +302,11 @@ def test_errors_match_torch(device):
             ft(st, torch.ones(3, 2, dtype=torch.float64))
     with pytest.raises(RuntimeError, match="dtype"):
         backprop.sparse.mm(s, backprop.ones(4, 2, device=device))
+    for reduce in ("sum", "mean"):  # torch takes reduce= with CSR matrices only
+        with pytest.raises(NotImplementedError):
+            torch.sparse.mm(st, torch.ones(4, 2, dtype=torch.float64), reduce)
+        with pytest.raises(NotImplementedError, match="CSR"):
+            backprop.sparse.mm(s, backprop.ones(4, 2, dtype=backprop.float64, device=device), reduce)
     with pytest.raises(RuntimeError, match="size is inconsistent with indices: for dim 1, size is 2 but found index 3"):
         backprop.sparse_coo_tensor(IDX, VALS, (3, 2), check_invariants=True)
     with pytest.raises(RuntimeError, match="found negative index -1 for dim 0"):

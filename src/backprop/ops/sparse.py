@@ -821,8 +821,11 @@ def _check_mm(s: SparseTensor, x: Tensor, op: str) -> None:
 def sparse_mm(mat1: Tensor, mat2: Tensor, reduce: str | None = None) -> Tensor:
     """torch.sparse.mm: sparse @ dense -> dense, sparse @ sparse -> sparse; the sparse operand's
     gradient is masked to its sparsity pattern."""
-    if reduce is not None and reduce != "sum":
-        raise RuntimeError(f"sparse.mm: reduce={reduce!r} needs a sparse CSR operand, which backprop does not have")
+    if reduce is not None:  # torch: only its CSR kernel takes reduce= (even "sum")
+        raise NotImplementedError(
+            f"Could not run 'aten::_sparse_mm_reduce_impl' with arguments from the '{_backend_name(mat1)}' backend: "
+            f"sparse.mm(..., reduce={reduce!r}) needs a sparse CSR matrix, and backprop's sparse layout is COO"
+        )
     if not isinstance(mat1, SparseTensor):
         if isinstance(mat2, SparseTensor):
             return _dense_sparse(mat1, mat2, "sparse.mm")
