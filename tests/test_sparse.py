@@ -590,3 +590,29 @@ def test_save_load_and_module_buffer(device, tmp_path):
     m.to("cpu")
     assert m.adj.is_sparse and m.adj.device.type == "cpu"
     close(m.adj, st)
+
+
+@pytest.mark.parametrize("how", ["sparse.mm", "mm", "both", "nonleaf"])
+def test_autograd_grad_wrt_sparse_tensor(device, how):
+    """autograd.grad w.r.t. a sparse tensor returns torch's layout: sparse (masked), or dense when
+    torch.mm contributed to a sparse leaf."""
+    s = backprop.sparse_coo_tensor(IDX, VALS, (3, 4), dtype=backprop.float64, device=device, requires_grad=True)
+    st = torch.sparse_coo_tensor(IDX, VALS, (3, 4), dtype=torch.float64, requires_grad=True)
+    if how == "nonleaf":
+        s, st = s * 2, st * 2
+    xa = np.random.default_rng(10).standard_normal((4, 2))
+    x, xt = backprop.tensor(xa, device=device), torch.tensor(xa)
+
+    def loss(lib, a, b):
+        if how in ("sparse.mm", "nonleaf"):
+            return lib.sparse.mm(a, b).pow(2).sum()
+        if how == "mm":
+            return lib.mm(a, b).pow(2).sum()
+        return lib.sparse.mm(a, b).sum() + lib.mm(a, b).pow(2).sum()
+
+    (g,) = backprop.autograd.grad(loss(backprop, s, x), s)
+    (gt,) = torch.autograd.grad(loss(torch, st, xt), st)
+    assert g.is_sparse == gt.is_sparse and tuple(g.shape) == tuple(gt.shape)
+    if gt.is_sparse:
+        assert g._nnz() == gt._nnz()
+    close(g, gt)

@@ -159,7 +159,11 @@ def grad(
     grads = _make_root_grads(outs, grad_outputs, "grad")
     if retain_graph is None:
         retain_graph = create_graph
-    captured = engine.execute([edge_of(t) for t in outs], grads, retain_graph, create_graph, capture=[edge_of(t) for t in ins], accumulate=False)
+    capture = [edge_of(t) for t in ins]
+    sparse_extra = _sparse_capture(ins, capture) if any(t._sparse_layout for t in ins) else None
+    captured = engine.execute([edge_of(t) for t in outs], grads, retain_graph, create_graph, capture=capture, accumulate=False)
+    if sparse_extra:
+        captured = _sparse_results(ins, captured, sparse_extra)
     result = []
     for t, g in zip(ins, captured):
         if g is None:
@@ -172,6 +176,30 @@ def grad(
                 )
         result.append(g)
     return tuple(result)
+
+
+def _sparse_capture(ins, capture: list) -> dict:
+    """Sparse COO inputs (ops/sparse.py): also capture the edges their dense (torch.mm)
+    gradients arrive on; ``{input index: their positions in capture}``."""
+    from ..ops.sparse import grad_capture_edges
+
+    extra = {}
+    for i, t in enumerate(ins):
+        if t._sparse_layout:
+            edges = grad_capture_edges(t)
+            extra[i] = list(range(len(capture), len(capture) + len(edges)))
+            capture.extend(edges)
+    return extra
+
+
+def _sparse_results(ins, captured: list, extra: dict) -> list:
+    """Each sparse input's gradient as torch gives it (sparse, or dense once torch.mm contributed)."""
+    from ..ops.sparse import grad_result
+
+    out = list(captured[: len(ins)])
+    for i, positions in extra.items():
+        out[i] = grad_result(ins[i], captured[i], [captured[p] for p in positions])
+    return out
 
 
 def Variable(data, requires_grad: bool = False, volatile: bool = False) -> Tensor:  # noqa: N802 - torch's legacy name

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import numpy
 
@@ -72,7 +73,8 @@ class SparseTensor(Tensor):
     ``(sparse_dim, nnz)`` int64 indices on the same device, ``_sp_shape`` the full shape."""
 
     # _sp_other_grad: gradient not aligned with the values (torch.mm's dense one, an assigned one)
-    __slots__ = ("_sp_indices", "_sp_shape", "_sp_coalesced", "_sp_other_grad")
+    # _sp_slots: weak references to the _DenseGradSlots standing for this leaf in live graphs
+    __slots__ = ("_sp_indices", "_sp_shape", "_sp_coalesced", "_sp_other_grad", "_sp_slots")
     _sparse_layout = True
 
     def __new__(cls, *args, **kwargs):
@@ -249,6 +251,7 @@ def _new(indices, values, shape, coalesced: bool) -> SparseTensor:
     t._sp_shape = tuple(int(s) for s in shape)
     t._sp_coalesced = bool(coalesced)
     t._sp_other_grad = None
+    t._sp_slots = None
     return t
 
 
@@ -281,7 +284,40 @@ def _dense_grad_slot(leaf: SparseTensor) -> _DenseGradSlot:
     t._grad_fn = None
     t._output_nr = 0
     t._version_counter = [0]
+    live = [r for r in (leaf._sp_slots or ()) if r() is not None]
+    live.append(weakref.ref(t))
+    leaf._sp_slots = live
     return t
+
+
+def grad_capture_edges(t: SparseTensor) -> list:
+    """``autograd.grad`` w.r.t. a sparse leaf: the extra graph edges its dense gradient arrives on
+    (one per live ``_DenseGradSlot``), besides its own."""
+    from ..autograd.function import edge_of
+
+    slots = [r() for r in (t._sp_slots or ())]
+    return [edge_of(slot) for slot in slots if slot is not None]
+
+
+def grad_result(t: SparseTensor, masked, dense_parts: list):
+    """``autograd.grad``'s result for sparse input ``t`` from its captured gradients: a sparse
+    tensor of its pattern, or dense when torch.mm contributed (None when nothing did)."""
+    dense = None
+    for part in dense_parts:
+        if part is not None:
+            dense = part if dense is None else dense + part
+    sparse = None
+    if masked is not None:
+        if t._sp_coalesced:
+            sparse = from_values(masked, t._sp_indices, t._sp_shape, True)
+        else:
+            k = t._sp_indices.shape[0]
+            lin = _linear(t._sp_indices, t._sp_shape[:k])
+            uniq, first = array_module(lin).unique(lin, return_index=True)
+            sparse = from_values(masked[_index_tensor(first)], _unlinear(uniq.astype(numpy.int64), t._sp_shape[:k]), t._sp_shape, True)
+    if dense is None:
+        return sparse
+    return dense if sparse is None else add(dense, sparse)
 
 
 def _rebuild_sparse(indices, values, shape, coalesced, requires_grad) -> SparseTensor:
