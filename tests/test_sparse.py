@@ -616,3 +616,19 @@ def test_autograd_grad_wrt_sparse_tensor(device, how):
     if gt.is_sparse:
         assert g._nnz() == gt._nnz()
     close(g, gt)
+
+
+def test_hooks_see_sparse_gradients(device):
+    s = backprop.sparse_coo_tensor(IDX, VALS, (3, 4), dtype=backprop.float64, device=device, requires_grad=True)
+    st = torch.sparse_coo_tensor(IDX, VALS, (3, 4), dtype=torch.float64, requires_grad=True)
+    seen, seen_t = [], []
+    s.register_hook(lambda g: seen.append(g) or g * 3)
+    st.register_hook(lambda g: seen_t.append(g) or g * 3)
+    xa = np.random.default_rng(11).standard_normal((4, 2))
+    backprop.sparse.mm(s, backprop.tensor(xa, device=device)).sum().backward()
+    torch.sparse.mm(st, torch.tensor(xa)).sum().backward()
+    assert seen[0].is_sparse and seen_t[0].is_sparse and seen[0]._nnz() == seen_t[0]._nnz()
+    close(seen[0], seen_t[0])
+    close(s.grad, st.grad)
+    c = backprop.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2), is_coalesced=True)
+    assert c.is_coalesced() and c.indices().shape == (2, 2)

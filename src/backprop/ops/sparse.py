@@ -216,6 +216,19 @@ class SparseTensor(Tensor):
         self._grad = None
         self._sp_other_grad = value
 
+    def register_hook(self, hook):
+        """``hook(grad)`` with the gradient as torch passes it (a sparse tensor of this one's
+        pattern); a returned tensor (sparse or dense) replaces it."""
+        owner = self
+
+        def on_values(grad: Tensor):
+            out = hook(grad_result(owner, grad, []))
+            if out is None:
+                return None
+            return values_of(sparse_mask(out.to_dense() if isinstance(out, SparseTensor) else out, owner))
+
+        return Tensor.register_hook(self, on_values)
+
     @property
     def data(self) -> SparseTensor:
         return _new(self._sp_indices, self._data, self._sp_shape, self._sp_coalesced)
