@@ -632,3 +632,19 @@ def test_hooks_see_sparse_gradients(device):
     close(s.grad, st.grad)
     c = backprop.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2), is_coalesced=True)
     assert c.is_coalesced() and c.indices().shape == (2, 2)
+
+
+def test_sparse_only_methods_on_strided_tensors():
+    x, xt = backprop.ones(2, 3), torch.ones(2, 3)
+    assert x.sparse_dim() == xt.sparse_dim() == 0 and x.dense_dim() == xt.dense_dim() == 2
+    for name in ("indices", "values", "coalesce", "is_coalesced"):
+        with pytest.raises(RuntimeError) as ours:
+            getattr(x, name)()
+        with pytest.raises(RuntimeError) as theirs:
+            getattr(xt, name)()
+        assert str(ours.value) == str(theirs.value)
+    for name in ("_indices", "_values", "_nnz"):
+        with pytest.raises(NotImplementedError):
+            getattr(x, name)()
+        with pytest.raises(NotImplementedError):
+            getattr(xt, name)()

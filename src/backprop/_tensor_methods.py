@@ -1031,12 +1031,5 @@ from ._layout import strided as _strided  # noqa: E402
 from .ops import sparse as _sp  # noqa: E402
 
 Tensor.layout = property(lambda self: _strided)
-_bind(
-    {
-        "to_sparse": _sp.to_sparse,
-        "to_sparse_coo": _sp.to_sparse_coo,
-        "to_dense": _sp.to_dense,
-        "sparse_mask": _sp.sparse_mask,
-    }
-)
+_bind(_sp.DENSE_METHODS)
 # ---- end sparse COO tensors ----

@@ -45,12 +45,21 @@ import numpy
 
 from .. import _dtype
 from .._backend import CPU, array_module, backend_for, backend_of
+from .._creation import tensor as _tensor_fn
+from .._device import as_device
+from .._device import device as device_cls
 from .._layout import sparse_coo, strided
 from .._tensor import Size, Tensor, _make, shape_str
-from ..autograd.function import Function
+from .._tensor_str import tensor_repr
+from ..autograd.function import Function, edge_of
 from ..autograd.grad_mode import _state
 from . import _backward as B
+from ._utils import normalize_dim
 from .device import to_device
+from .elementwise import to_dtype
+from .indexing import index_add
+from .movement import cat
+from .reduction import sum as dense_sum
 
 _object_new = object.__new__
 
@@ -96,7 +105,6 @@ class SparseTensor(Tensor):
     def size(self, dim: int | None = None):
         if dim is None:
             return Size(self._sp_shape)
-        from ._utils import normalize_dim
 
         return self._sp_shape[normalize_dim(dim, len(self._sp_shape), "size")]
 
@@ -163,8 +171,6 @@ class SparseTensor(Tensor):
         raise not_implemented("unbind", self)
 
     def __repr__(self) -> str:
-        from .._tensor_str import tensor_repr
-
         def nested(t: Tensor, indent: int) -> str:
             text = tensor_repr(t)
             dtype_suffix = f", dtype={t.dtype!r})"  # torch shows the dtype once, on the outer line
@@ -306,7 +312,6 @@ def _dense_grad_slot(leaf: SparseTensor) -> _DenseGradSlot:
 def grad_capture_edges(t: SparseTensor) -> list:
     """``autograd.grad`` w.r.t. a sparse leaf: the extra graph edges its dense gradient arrives on
     (one per live ``_DenseGradSlot``), besides its own."""
-    from ..autograd.function import edge_of
 
     slots = [r() for r in (t._sp_slots or ())]
     return [edge_of(slot) for slot in slots if slot is not None]
@@ -407,6 +412,7 @@ def _unlinear(lin, shape):
 
 
 def _index_tensor(arr) -> Tensor:
+    """An int64 index array (of the tensor's device) as the Tensor index graph-mode indexing takes."""
     return _make(arr)
 
 
@@ -430,8 +436,6 @@ def sparse_coo_tensor(
     (default: ``backprop.sparse.check_sparse_tensor_invariants.is_enabled()``) validates the
     indices against the size.
     """
-    from .._creation import tensor as _tensor_fn
-    from .._device import as_device
 
     if not isinstance(values, Tensor):
         values = _tensor_fn(values, dtype=dtype, device=device)
@@ -440,7 +444,6 @@ def sparse_coo_tensor(
     if device is not None:
         values = to_device(values, as_device(device))
     if dtype is not None and _dtype.to_dtype(dtype) is not values.dtype:
-        from .elementwise import to_dtype
 
         values = to_dtype(values, dtype)
     backend = backend_of(values._data)
@@ -483,7 +486,7 @@ def sparse_coo_tensor(
                 f"values has incorrect size, expected {shape_str((nnz,) + shape[sparse_dim:])}, got {shape_str(vdata.shape)}"
             )
     if check_invariants is None:
-        from ..sparse import check_sparse_tensor_invariants
+        from ..sparse import check_sparse_tensor_invariants  # (that package imports this module)
 
         check_invariants = check_sparse_tensor_invariants.is_enabled()
     if check_invariants and nnz:
@@ -546,7 +549,7 @@ class ToDense(Function):
     _sparse_ok = True
 
     @staticmethod
-    def forward(ctx, s, dtype=None):
+    def forward(ctx, s):
         vals = s._data
         k = s._sp_indices.shape[0]
         shape = s._sp_shape
@@ -592,7 +595,6 @@ def coalesce(self: SparseTensor) -> SparseTensor:
     uniq, inverse = xp.unique(lin, return_inverse=True)
     inverse = inverse.reshape(-1).astype(numpy.int64, copy=False)
     vals = values_of(self)
-    from .indexing import index_add
 
     zeros = _make(xp.zeros((uniq.shape[0],) + tuple(vals._data.shape[1:]), dtype=vals._data.dtype))
     summed = index_add(zeros, 0, _index_tensor(inverse), vals)
@@ -601,7 +603,21 @@ def coalesce(self: SparseTensor) -> SparseTensor:
 
 def _check_sparse(t, op: str) -> None:
     if not isinstance(t, SparseTensor):
-        raise RuntimeError(f"{op} expected sparse coordinate tensor layout but got Strided")
+        kind = "sparse tensor" if op == "values" else "sparse coordinate tensor"
+        raise RuntimeError(f"{op} expected {kind} layout but got Strided")
+
+
+def _dense_only_sparse_op(op: str):
+    """A sparse-only method on a strided tensor: torch's NotImplementedError for the CPU/CUDA backend."""
+
+    def refuse(self: Tensor):
+        backend = "CPU" if type(self._data) is numpy.ndarray else "CUDA"
+        raise NotImplementedError(
+            f"Could not run 'aten::{op}' with arguments from the '{backend}' backend: it is defined for sparse tensors only"
+        )
+
+    refuse.__name__ = op
+    return refuse
 
 
 def indices(self: SparseTensor) -> Tensor:
@@ -699,7 +715,6 @@ def add(self: Tensor, other, *, alpha=1) -> Tensor:
         _same_shape(self, other, "add")
         xp = array_module(self._sp_indices)
         b = values_of(other) if alpha == 1 else values_of(other) * alpha
-        from .movement import cat
 
         vals = cat([values_of(self), b.to(self.dtype) if b.dtype is not self.dtype else b], 0)
         out = from_values(vals, xp.concatenate([self._sp_indices, other._sp_indices], axis=1), self._sp_shape, False)
@@ -713,7 +728,6 @@ def sub(self: Tensor, other, *, alpha=1) -> Tensor:
 
 
 def transpose(self: SparseTensor, dim0: int, dim1: int) -> SparseTensor:
-    from ._utils import normalize_dim
 
     n = len(self._sp_shape)
     d0, d1 = normalize_dim(dim0, n, "transpose"), normalize_dim(dim1, n, "transpose")
@@ -735,7 +749,7 @@ def t(self: SparseTensor) -> SparseTensor:
 
 def to(self: SparseTensor, *args, **kwargs) -> SparseTensor:
     """``.to(device)``/``.to(dtype)``: values (differentiably) and indices moved/cast."""
-    from .._tensor_methods import parse_to_args
+    from .._tensor_methods import parse_to_args  # (it binds this module's methods)
 
     if len(args) == 1 and not kwargs and isinstance(args[0], Tensor):
         kwargs = {"device": args[0].device, "dtype": args[0].dtype}
@@ -878,9 +892,10 @@ def sparse_mm(mat1: Tensor, mat2: Tensor, reduce: str | None = None) -> Tensor:
     if not isinstance(mat1, SparseTensor):
         if isinstance(mat2, SparseTensor):
             return _dense_sparse(mat1, mat2, "sparse.mm")
-        from .linalg import mm
 
-        return mm(mat1, mat2)
+        from .linalg import mm as dense_mm  # (linalg imports this module)
+
+        return dense_mm(mat1, mat2)
     if isinstance(mat2, SparseTensor):
         if mat1.ndim != 2 or mat2.ndim != 2 or mat1._sp_shape[1] != mat2._sp_shape[0]:
             raise RuntimeError(
@@ -935,7 +950,6 @@ def sparse_sum(input: Tensor, dim=None, dtype=None) -> Tensor:
     """torch.sparse.sum: over all entries (a dense 0-d tensor), or over ``dim`` (a sparse tensor
     while sparse dims remain, else dense)."""
     if not isinstance(input, SparseTensor):
-        from .reduction import sum as dense_sum
 
         return dense_sum(input, dim, dtype=dtype) if dim is not None else dense_sum(input, dtype=dtype)
     vals = values_of(input)
@@ -943,7 +957,6 @@ def sparse_sum(input: Tensor, dim=None, dtype=None) -> Tensor:
         vals = vals.to(dtype)
     if dim is None:
         return vals.sum()
-    from ._utils import normalize_dim
 
     n = input.ndim
     dims = sorted({normalize_dim(d, n, "sparse.sum") for d in ((dim,) if isinstance(dim, int) else dim)})
@@ -963,8 +976,6 @@ def sparse_softmax(input: SparseTensor, dim: int, dtype=None, *, log: bool = Fal
     """torch.sparse.softmax: softmax over the specified entries along ``dim`` (unspecified entries
     count as -inf), on the coalesced tensor."""
     _check_sparse(input, "sparse.softmax" if not log else "sparse.log_softmax")
-    from ._utils import normalize_dim
-    from .indexing import index_add
 
     s = coalesce(input)
     if dtype is not None:
@@ -1104,7 +1115,6 @@ def _type(self, dtype=None, non_blocking: bool = False, **kwargs):
 
 
 def _cuda(self, device=None, non_blocking: bool = False, memory_format=None):
-    from .._device import device as device_cls
 
     dev = device_cls("cuda", device) if isinstance(device, int) else device_cls(device or "cuda")
     return to(self, dev)
@@ -1211,3 +1221,21 @@ def install_methods() -> None:
             setattr(SparseTensor, name, _refusing_method(name))
     # Comparisons refuse too, but sparse tensors stay hashable (by identity) as Tensors are.
     SparseTensor.__hash__ = Tensor.__hash__
+
+
+# Sparse-only methods on a strided tensor, as torch answers them (bound in _tensor_methods.py).
+DENSE_METHODS = {
+    "to_sparse": to_sparse,
+    "to_sparse_coo": to_sparse_coo,
+    "to_dense": to_dense,
+    "sparse_mask": sparse_mask,
+    "coalesce": coalesce,
+    "indices": indices,
+    "values": values,
+    "is_coalesced": lambda self: _check_sparse(self, "is_coalesced"),
+    "sparse_dim": lambda self: 0,
+    "dense_dim": lambda self: self._data.ndim,
+    "_indices": _dense_only_sparse_op("_indices"),
+    "_values": _dense_only_sparse_op("_values"),
+    "_nnz": _dense_only_sparse_op("_nnz"),
+}
