@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import gc
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -844,9 +845,7 @@ else:  # the iterator is dropped while a worker is stuck; the script then ends n
     "mode, timeout, persistent, rc, needle",
     [
         ("timeout", 1, False, 1, "RuntimeError: DataLoader timed out after 1 seconds"),
-        ("timeout", 1, True, 1, "RuntimeError: DataLoader timed out after 1 seconds"),
-        ("drop", 0, False, 0, ""),
-        ("drop", 0, True, 0, ""),
+        ("drop", 0, True, 0, ""),  # persistent workers: the loader keeps its iterator, still no wait
     ],
 )
 def test_stuck_worker_never_keeps_the_process_alive(mode, timeout, persistent, rc, needle, tmp_path):
@@ -864,6 +863,46 @@ def test_stuck_worker_never_keeps_the_process_alive(mode, timeout, persistent, r
     assert elapsed < 10, f"the process took {elapsed:.1f} s to exit"
     if mode == "drop":
         assert proc.stdout.strip() == "done"
+
+
+def test_ctrl_c_with_a_stuck_worker_and_no_timeout_ends_the_process(tmp_path):
+    """Without a timeout the main thread waits for the stuck worker; Ctrl-C (SIGINT) still ends
+    the program: KeyboardInterrupt, and no join of the worker thread at exit."""
+    script = tmp_path / "stuck.py"
+    script.write_text(_STUCK_SCRIPT.format(timeout=0, persistent=False).replace("list(loader)", "print('waiting', flush=True); list(loader)"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script), "timeout"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        time.sleep(0.3)  # the main thread is now blocked on the stuck worker's batch
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert "KeyboardInterrupt" in err and proc.returncode != 0
+
+
+def test_persistent_workers_start_afresh_after_a_timeout():
+    class SlowOnce(bdata.Dataset):
+        def __init__(self):
+            self.slow = threading.Event()
+            self.slow.set()
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            if i == 1 and self.slow.is_set():
+                self.slow.clear()
+                time.sleep(1.0)
+            return i
+
+    loader = bdata.DataLoader(SlowOnce(), num_workers=2, timeout=0.2, persistent_workers=True)
+    with pytest.raises(RuntimeError, match="DataLoader timed out after 0.2 seconds"):
+        list(loader)
+    first = loader._iterator
+    assert [int(b) for b in loader] == [0, 1, 2, 3]
+    assert loader._iterator is not first
 
 
 class _Exits(bdata.Dataset):

@@ -237,7 +237,7 @@ class DataLoader(Generic[T_co]):
 
     def __iter__(self) -> _BaseDataLoaderIter:
         if self.persistent_workers and self.num_workers > 0:
-            if self._iterator is None:
+            if self._iterator is None or self._iterator._shutdown:  # new workers after a timeout or an exit
                 self._iterator = self._get_iterator()
             else:
                 self._iterator._reset(self)
