@@ -236,9 +236,10 @@ def test_resume_a_plain_state_dict_starts_from_its_weights_with_a_warning(sgd_ch
 def test_resume_with_another_optimizer_restores_all_but_the_optimizer(sgd_checkpoint, tmp_path, capsys):
     full, _ = sgd_checkpoint
     path = tmp_path / "m.json"
-    code, out = run([*RESUME_ARGS, "--epochs", "2", "--optimizer", "adam", "--resume", str(full), "--metrics-out", str(path)], capsys)
+    code, out = run([*RESUME_ARGS, "--epochs", "2", "--optimizer", "adam", "--scheduler", "cosine", "--resume", str(full), "--metrics-out", str(path)], capsys)
     assert code == 0
     assert "saved with --optimizer sgd" in out.err and "adam optimizer starts fresh" in out.err
+    assert "saved with --scheduler none: the cosine schedule starts fresh" in out.err
     m = json.loads(path.read_text())
     assert [h["epoch"] for h in m["history"]] == [1, 2] and m["epochs_run"] == 2
 

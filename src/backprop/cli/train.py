@@ -420,11 +420,14 @@ def _resume(args, ckpt: dict, core, opt, scheduler, loader_gen, device) -> tuple
             opt.load_state_dict(ckpt["optimizer"])
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"--resume {args.resume}: the optimizer state does not fit --optimizer {args.optimizer}: {exc}") from None
-    if scheduler is not None and ckpt.get("scheduler") is not None:
-        if saved.get("scheduler") not in (None, args.scheduler):
-            _warn(f"--resume {args.resume} was saved with --scheduler {saved['scheduler']}: the {args.scheduler} schedule starts fresh")
-        else:
+    if saved.get("scheduler") not in (None, args.scheduler):
+        fresh = "no schedule is used from here on" if scheduler is None else f"the {args.scheduler} schedule starts fresh"
+        _warn(f"--resume {args.resume} was saved with --scheduler {saved['scheduler']}: {fresh}")
+    elif scheduler is not None and ckpt.get("scheduler") is not None:
+        try:
             scheduler.load_state_dict(ckpt["scheduler"])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise UsageError(f"--resume {args.resume}: the scheduler state does not fit --scheduler {args.scheduler}: {exc}") from None
     try:
         _set_rng_state(ckpt["rng"], device)
         loader_gen.set_state(ckpt["loader_rng"])
