@@ -320,7 +320,7 @@ def complete(args, processes: int = 1):
         raise UsageError(f"argument --data-dir: {args.data_dir} is not a directory")
     if args.dataset != "digits" and not os.path.isdir(args.data_dir) and not args.download:
         raise UsageError(f"data directory not found: {args.data_dir}")
-    if args.limit:  # the split of the first --limit examples (no dataset is smaller than the limits this rejects)
+    if args.limit:  # a split of --limit examples that fails means the real one (of at most --limit) fails too
         check_split(args.limit, args.val_split)
     # Everything the run will write or read later is checked now, not after the training.
     for option, path in (("--save", args.save), ("--metrics-out", args.metrics_out), ("--plot", args.plot)):
