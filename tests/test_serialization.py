@@ -161,8 +161,10 @@ def test_truncated_checkpoint_is_detected(tmp_path):
 def test_missing_file_and_unsupported_objects(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         backprop.load(tmp_path / "nope.safetensors")
-    with pytest.raises(TypeError, match="cannot save an object of type"):
+    with pytest.raises(TypeError, match="cannot save a lambda at 'f'"):
         backprop.save({"f": lambda: 1}, tmp_path / "x.st")
+    with pytest.raises(TypeError, match="cannot save an object of type generator at 'g'.*C extension"):
+        backprop.save({"g": (i for i in range(3))}, tmp_path / "x.st")
     assert not (tmp_path / "x.st").exists()
 
 
