@@ -134,7 +134,7 @@ def from_numpy_dtype(np_dtype) -> dtype:
             return get_bfloat16()  # an ml_dtypes array made before backprop.bfloat16 was first used
         raise TypeError(
             f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only supported types are: "
-            "complex128, complex64, float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8, and bool."
+            "complex128, complex64, float64, float32, float16, bfloat16, int64, int32, int16, int8, uint64, uint32, uint16, uint8, and bool."
         ) from None
 
 
