@@ -451,6 +451,7 @@ def test_whole_user_model_round_trips_like_word_language_model(tmp_path):
     path = tmp_path / "model.pt"
     with open(path, "wb") as f:
         backprop.save(model, f)
+    assert backprop.serialization.get_unsafe_globals_in_checkpoint(path) == ["test_serialization.WordModel"]
     with open(path, "rb") as f, pytest.raises(pickle.UnpicklingError) as info:
         backprop.load(f)  # weights_only=True: the user's class is not allowed by default
     msg = str(info.value)
@@ -563,6 +564,7 @@ def test_nested_containers_shared_objects_and_cycles(tmp_path):
         "format": backprop.channels_last,
         "fn": backprop.nn.functional.gelu,
         "cls": nn.Linear,
+        "max": backprop.max(t.reshape(1, 3), 1),
     }
     backprop.save(obj, tmp_path / "n.st")
     back = backprop.load(tmp_path / "n.st")
@@ -578,6 +580,7 @@ def test_nested_containers_shared_objects_and_cycles(tmp_path):
     assert back["device"] == backprop.device("cpu") and back["dtype"] is backprop.int32
     assert type(back["size"]) is backprop.Size and back["size"] == (2, 3)
     assert back["format"] is backprop.channels_last and back["fn"] is F.gelu and back["cls"] is nn.Linear
+    assert type(back["max"]) is type(obj["max"]) and back["max"].indices.tolist() == [2]
 
 
 def test_dataclasses_slots_and_user_objects_need_allowlisting(tmp_path):
@@ -786,3 +789,20 @@ def test_bfloat16_loads_and_float8_is_refused_by_name(tmp_path):
         with pytest.raises(CheckpointError, match=f"'f' has dtype {code}, which backprop does not support") as info:
             backprop.load(tmp_path / "f8.safetensors")
         assert "f8.safetensors" in str(info.value)
+
+
+def test_whole_model_and_optimizer_on_device_with_map_location(tmp_path, device):
+    backprop.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).to(device)
+    opt = backprop.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = backprop.randn(5, 3, device=device)
+    model(x).sum().backward()
+    opt.step()
+    backprop.save({"model": model, "opt": opt}, tmp_path / "dev.pt")
+    for map_location, target in ((None, device), ("cpu", "cpu")):
+        back = backprop.load(tmp_path / "dev.pt", map_location=map_location)
+        m2, o2 = back["model"], back["opt"]
+        assert {p.device.type for p in m2.parameters()} == {target}
+        assert all(s["momentum_buffer"].device.type == target for s in o2.state.values())
+        assert o2.param_groups[0]["params"][0] is m2[0].weight
+        np.testing.assert_allclose(m2(x.to(target)).detach().cpu().numpy(), model(x).detach().cpu().numpy(), rtol=1e-6)

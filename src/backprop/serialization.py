@@ -18,8 +18,9 @@ runs no other code, and only for allowed classes. Allowed by default (``_default
 
 * backprop's data classes, which hold no code of the file's choosing: every class of
   ``backprop.nn`` (modules, ``Parameter``, ``PackedSequence``...; not ``backprop.nn.parallel``),
-  of ``backprop.optim`` (optimizers, LR schedulers), ``Tensor``, ``Size``, ``dtype``, ``device``,
-  ``layout``, ``memory_format``; builtin containers and ``collections.OrderedDict``/``defaultdict``;
+  of ``backprop.optim`` (optimizers, LR schedulers), ``backprop.return_types``, ``Tensor``,
+  ``Size``, ``dtype``, ``device``, ``layout``, ``memory_format``; builtin containers and
+  ``collections.OrderedDict``/``defaultdict``;
 * backprop's tensor functions (``backprop.nn.functional``, ``backprop.ops``, ``special``,
   ``linalg``, ``fft``, ``nn.init``), e.g. an activation stored on a module: they compute on
   tensors and touch nothing else.
@@ -72,6 +73,7 @@ __all__ = [
     "add_safe_globals",
     "clear_safe_globals",
     "get_safe_globals",
+    "get_unsafe_globals_in_checkpoint",
     "load",
     "safe_globals",
     "save",
@@ -142,6 +144,36 @@ class safe_globals:  # noqa: N801 - torch's name
         _user_safe_globals[:] = self._saved
 
 
+def get_unsafe_globals_in_checkpoint(f) -> list[str]:
+    """The class/function paths the checkpoint ``f`` names that ``load(f)`` (``weights_only=True``)
+    would refuse now (torch.serialization.get_unsafe_globals_in_checkpoint); imports nothing but
+    backprop's own modules."""
+    where, data = _read_file(f)
+    header, _ = _read_header(data, where)
+    payload = _payload(header, where)
+    if payload is None:
+        return []
+    decoder = _Decoder({}, where, weights_only=True)
+    unsafe: list[str] = []
+    stack = [payload["object"]]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for tag in ("__object__", "__global__", "type"):
+                path = node.get(tag)
+                if isinstance(path, str) and path not in unsafe:
+                    try:
+                        decoder.resolve(path)
+                    except pickle.UnpicklingError:
+                        unsafe.append(path)
+                    except CheckpointError:
+                        pass
+            stack.extend(node.values())
+    return unsafe
+
+
 def _check_safe_globals(entries) -> list:
     if not isinstance(entries, (list, tuple)):
         raise TypeError(f"safe_globals must be a list of classes/functions, got {type(entries).__name__}")
@@ -171,8 +203,10 @@ def _default_allowed(obj) -> bool:
         if obj in _CORE_CLASSES or obj in _SAFE_BUILTINS.values():
             return True
         module = obj.__module__ or ""
-        return (module.startswith("backprop.nn.") and not module.startswith("backprop.nn.parallel")) or module.startswith(
-            "backprop.optim."
+        if module.startswith("backprop.nn.parallel"):
+            return False
+        return module in ("backprop.nn", "backprop.optim", "backprop.return_types") or module.startswith(
+            ("backprop.nn.", "backprop.optim.")
         )
     if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
         module = obj.__module__ or ""
@@ -867,6 +901,37 @@ def _restore(arrays: dict, locations: dict, map_location, where: str) -> dict:
     return placed
 
 
+def _read_file(f) -> tuple:
+    """(name for messages, the bytes) of a path or a binary file object."""
+    if hasattr(f, "read"):
+        return getattr(f, "name", "<file object>"), f.read()
+    where = os.fspath(f)
+    if not os.path.exists(where):
+        raise FileNotFoundError(f"backprop.load: no such file: '{where}'")
+    with open(where, "rb") as fh:
+        return where, fh.read()
+
+
+def _payload(header: dict, where: str) -> dict | None:
+    """The backprop metadata (``{"version": int, "object": ...}``) of a safetensors header, None
+    for a file of another tool; CheckpointError if malformed or of a newer format version."""
+    metadata = header.get("__metadata__") or {}
+    if _META_KEY not in metadata:
+        return None
+    payload = _json(metadata[_META_KEY], where, "backprop metadata")
+    if not isinstance(payload, dict) or "object" not in payload:
+        raise CheckpointError(f"{where}: corrupt backprop metadata (not an object with 'version' and 'object')")
+    version = payload.get("version")
+    if type(version) is not int or version < 1:
+        raise CheckpointError(f"{where}: corrupt backprop metadata (format version {version!r})")
+    if version > _FORMAT_VERSION:
+        raise CheckpointError(
+            f"{where}: the file is in backprop checkpoint format version {version}, newer than this backprop reads "
+            f"(version {_FORMAT_VERSION}); upgrade backprop to load it"
+        )
+    return payload
+
+
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None, **kwargs):
     """Load an object saved by ``backprop.save``, or any safetensors file (as ``{name: tensor}``).
 
@@ -895,31 +960,12 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
         raise ValueError("backprop.load never uses pickle; pickle_module is not supported")
     if weights_only is None:
         weights_only = True
-    if hasattr(f, "read"):
-        data = f.read()
-        where = getattr(f, "name", "<file object>")
-    else:
-        where = os.fspath(f)
-        if not os.path.exists(where):
-            raise FileNotFoundError(f"backprop.load: no such file: '{where}'")
-        with open(where, "rb") as fh:
-            data = fh.read()
+    where, data = _read_file(f)
     header, offset = _read_header(data, where)
     arrays = _read_arrays(data, header, offset, where)
-    metadata = header.get("__metadata__") or {}
-    if _META_KEY not in metadata:
+    payload = _payload(header, where)
+    if payload is None:
         return {name: _make(arr) for name, arr in _restore(arrays, {}, map_location, where).items()}
-    payload = _json(metadata[_META_KEY], where, "backprop metadata")
-    if not isinstance(payload, dict) or "object" not in payload:
-        raise CheckpointError(f"{where}: corrupt backprop metadata (not an object with 'version' and 'object')")
-    version = payload.get("version")
-    if type(version) is not int or version < 1:
-        raise CheckpointError(f"{where}: corrupt backprop metadata (format version {version!r})")
-    if version > _FORMAT_VERSION:
-        raise CheckpointError(
-            f"{where}: the file is in backprop checkpoint format version {version}, newer than this backprop reads "
-            f"(version {_FORMAT_VERSION}); upgrade backprop to load it"
-        )
     obj = payload["object"]
     arrays = _restore(arrays, _locations(obj, {}), map_location, where)
     try:
