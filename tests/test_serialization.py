@@ -648,7 +648,7 @@ def test_crafted_metadata_imports_and_runs_nothing(tmp_path):
         {"__object__": "test_serialization.Holder", "state": {"cls": {"__global__": "os.system"}}},
         {"__global__": "backprop.serialization.save"},
         {"__object__": "backprop.nn.parallel.DistributedDataParallel"},
-        {"__global__": "backprop.nn.modules.linear.Linear.forward"},  # a method: not a tensor function
+        {"__object__": "backprop.utils.data.DataLoader"},  # starts worker processes: not a data class
     ):
         with pytest.raises(pickle.UnpicklingError):
             backprop.load(_crafted(tmp_path, structure))
@@ -806,3 +806,23 @@ def test_whole_model_and_optimizer_on_device_with_map_location(tmp_path, device)
         assert all(s["momentum_buffer"].device.type == target for s in o2.state.values())
         assert o2.param_groups[0]["params"][0] is m2[0].weight
         np.testing.assert_allclose(m2(x.to(target)).detach().cpu().numpy(), model(x).detach().cpu().numpy(), rtol=1e-6)
+
+
+def test_lazy_modules_hooks_and_bound_methods_round_trip(tmp_path):
+    x = backprop.randn(2, 5)
+    lazy = nn.LazyLinear(3)  # an UninitializedParameter and a bound-method hook
+    backprop.save(lazy, tmp_path / "lazy.pt")
+    back = backprop.load(tmp_path / "lazy.pt")
+    assert type(back.weight) is nn.parameter.UninitializedParameter
+    assert back(x).shape == (2, 3) and type(back.weight) is nn.Parameter and back.in_features == 5
+    lazy(x)  # materialized: an ordinary Linear
+    backprop.save(lazy, tmp_path / "lazy.pt")
+    np.testing.assert_array_equal(backprop.load(tmp_path / "lazy.pt")(x).detach().numpy(), lazy(x).detach().numpy())
+    with pytest.warns(FutureWarning, match="deprecated"):
+        normed = nn.utils.weight_norm(nn.Linear(5, 2))  # a forward pre-hook object of backprop's
+    backprop.save(normed, tmp_path / "wn.pt")
+    back = backprop.load(tmp_path / "wn.pt")
+    np.testing.assert_array_equal(back(x).detach().numpy(), normed(x).detach().numpy())
+    backprop.save({"m": lazy.forward, "s": lazy.extra_repr}, tmp_path / "m.pt")
+    back = backprop.load(tmp_path / "m.pt")
+    assert back["m"].__self__ is back["s"].__self__ and back["m"].__func__ is nn.Linear.forward

@@ -21,9 +21,9 @@ runs no other code, and only for allowed classes. Allowed by default (``_default
   of ``backprop.optim`` (optimizers, LR schedulers), ``backprop.return_types``, ``Tensor``,
   ``Size``, ``dtype``, ``device``, ``layout``, ``memory_format``; builtin containers and
   ``collections.OrderedDict``/``defaultdict``;
-* backprop's tensor functions (``backprop.nn.functional``, ``backprop.ops``, ``special``,
-  ``linalg``, ``fft``, ``nn.init``), e.g. an activation stored on a module: they compute on
-  tensors and touch nothing else.
+* backprop's functions of those modules and its tensor functions (``backprop.nn.functional``,
+  ``nn.init``, ``backprop.ops``, ``special``, ``linalg``, ``fft``), e.g. an activation or a hook
+  stored on a module: they compute on tensors and touch nothing else (no files, no processes).
 
 Anything else (a user's model class, a dataclass) needs ``add_safe_globals([cls])`` or
 ``with safe_globals([cls]):``, or ``weights_only=False`` (as in torch: "I trust this file", any
@@ -66,7 +66,7 @@ from . import _dtype, _layout
 from ._backend import backend_for, backend_of, is_array, move
 from ._device import device as _device
 from ._tensor import Size, Tensor, _make
-from .nn.parameter import Parameter
+from .nn.parameter import Parameter, UninitializedParameter
 
 __all__ = [
     "CheckpointError",
@@ -110,7 +110,11 @@ _SAFE_BUILTINS: dict[str, Any] = {
     )
 }
 # backprop's modules of pure tensor functions (a reference to one of them is harmless to load).
-_FUNCTION_MODULES = ("backprop.nn.functional", "backprop.ops.", "backprop.special", "backprop.linalg", "backprop.fft", "backprop.nn.init")
+# backprop's modules of data classes (modules, optimizers, schedulers, result tuples) and their
+# helpers (hooks such as a lazy module's); nn.parallel's wrappers hold process groups and devices.
+_DATA_MODULES = ("backprop.nn", "backprop.optim", "backprop.return_types")
+_EXCLUDED_MODULES = ("backprop.nn.parallel",)
+_FUNCTION_MODULES = ("backprop.ops", "backprop.special", "backprop.linalg", "backprop.fft")
 _CORE_CLASSES = (Tensor, Size, _dtype.dtype, _device, _layout.layout, _layout.memory_format)
 
 
@@ -197,20 +201,20 @@ def _user_allowed() -> dict:
     return out
 
 
+def _in_modules(module: str, prefixes: tuple) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in prefixes)
+
+
 def _default_allowed(obj) -> bool:
     """backprop's rule for what ``load`` rebuilds without being told (see the module docstring)."""
     if isinstance(obj, type):
         if obj in _CORE_CLASSES or obj in _SAFE_BUILTINS.values():
             return True
         module = obj.__module__ or ""
-        if module.startswith("backprop.nn.parallel"):
-            return False
-        return module in ("backprop.nn", "backprop.optim", "backprop.return_types") or module.startswith(
-            ("backprop.nn.", "backprop.optim.")
-        )
+        return _in_modules(module, _DATA_MODULES) and not _in_modules(module, _EXCLUDED_MODULES)
     if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
         module = obj.__module__ or ""
-        return any(module == m or module.startswith(m if m.endswith(".") else m + ".") for m in _FUNCTION_MODULES)
+        return _in_modules(module, _DATA_MODULES + _FUNCTION_MODULES) and not _in_modules(module, _EXCLUDED_MODULES)
     return isinstance(obj, (_layout.layout, _layout.memory_format, _dtype.dtype))
 
 
@@ -275,7 +279,10 @@ class _Encoder:
         ref = {"__tensor__": key}
         if location is not None:
             ref["device"] = location
-        if isinstance(t, Parameter):
+        if isinstance(t, UninitializedParameter):  # a lazy module's: no shape yet
+            ref["uninitialized"] = True
+            ref["requires_grad"] = t._requires_grad
+        elif isinstance(t, Parameter):
             ref["parameter"] = True
             ref["requires_grad"] = t._requires_grad
         elif t._requires_grad:
@@ -335,6 +342,8 @@ class _Encoder:
             return {"__bytes__": obj.hex()} if type(obj) is bytes else {"__bytearray__": obj.hex()}
         if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
             return self.global_ref(obj, path)
+        if isinstance(obj, types.MethodType):
+            return self.method(obj, path)
         if isinstance(obj, (_layout.layout, _layout.memory_format)):
             self.version = 2
             return {"__global__": f"{type(obj).__module__}.{obj.__reduce__()}"}
@@ -378,6 +387,21 @@ class _Encoder:
                     node["default_factory"] = self.encode(obj.default_factory, _join(path, "default_factory"))
             return node
         return self.object(obj, path)
+
+    def method(self, obj: types.MethodType, path: str) -> dict:
+        """A bound method (e.g. a module's own hook, ``self._hook``) as its object and name."""
+        name = getattr(obj.__func__, "__name__", "")
+        try:
+            same = getattr(obj.__self__, name) == obj
+        except AttributeError:
+            same = False
+        if not same or not name.isidentifier() or name.startswith("__"):
+            raise TypeError(
+                f"backprop.save: cannot save the bound method {getattr(obj, '__qualname__', obj)!r} at '{path or '<root>'}': "
+                "only a method its object finds under its own name can be stored"
+            )
+        self.version = 2
+        return {"__method__": name, "self": self.encode(obj.__self__, _join(path, "__self__"))}
 
     def _with_type(self, node: dict, obj, path: str) -> dict:
         """A builtin container's subclass (OrderedDict, a namedtuple, Size...): its class path and instance dict."""
@@ -512,7 +536,9 @@ class _Decoder:
         t = self.tensors.get(key)
         if t is None:
             arr = self.arrays[key]
-            if node.get("parameter"):
+            if node.get("uninitialized"):
+                t = UninitializedParameter(bool(node.get("requires_grad", True)), _make(arr).device, _make(arr).dtype)
+            elif node.get("parameter"):
                 t = Parameter(_make(arr), requires_grad=bool(node.get("requires_grad", True)))
             else:
                 t = _make(arr)
@@ -590,6 +616,14 @@ class _Decoder:
             return _device(str(node["__device__"]))
         if "__global__" in node:
             return self.resolve(node["__global__"])
+        if "__method__" in node:
+            name = node["__method__"]
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+                raise self.fail(f"bad method name {name!r}")
+            method = getattr(self.decode(node.get("self")), name)
+            if not isinstance(method, types.MethodType):
+                raise self.fail(f"{name!r} is not a method of its object")
+            return method
         if "__object__" in node:
             return self.object(node)
         return {k: self.decode(v) for k, v in node.items()}
