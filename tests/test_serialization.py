@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import enum
 import io
 import json
 import os
+import pathlib
 import pickle
 import signal
 import subprocess
@@ -434,6 +436,16 @@ class Slotted:
     __slots__ = ("a", "b")
 
 
+class Phase(enum.Enum):
+    TRAIN = "train"
+    EVAL = "eval"
+
+
+class NoState:
+    def __getstate__(self):
+        return None
+
+
 class Holder:
     def __init__(self, cls, fn):
         self.cls, self.fn = cls, fn
@@ -826,3 +838,45 @@ def test_lazy_modules_hooks_and_bound_methods_round_trip(tmp_path):
     backprop.save({"m": lazy.forward, "s": lazy.extra_repr}, tmp_path / "m.pt")
     back = backprop.load(tmp_path / "m.pt")
     assert back["m"].__self__ is back["s"].__self__ and back["m"].__func__ is nn.Linear.forward
+
+
+def test_enums_paths_and_objects_without_state(tmp_path):
+    obj = {"phase": Phase.EVAL, "dir": pathlib.Path("/tmp/run"), "pure": pathlib.PurePosixPath("a/b"), "none": NoState()}
+    backprop.save(obj, tmp_path / "e.st")
+    with pytest.raises(pickle.UnpicklingError, match="test_serialization.Phase"):
+        backprop.load(tmp_path / "e.st")
+    with backprop.serialization.safe_globals([Phase, NoState]):
+        back = backprop.load(tmp_path / "e.st")
+    assert back["phase"] is Phase.EVAL and back["dir"] == pathlib.Path("/tmp/run") and type(back["dir"]) is type(obj["dir"])
+    assert back["pure"] == pathlib.PurePosixPath("a/b") and type(back["none"]) is NoState
+
+
+def test_safe_globals_blocks_nest_and_keep_what_add_safe_globals_added(tmp_path):
+    backprop.serialization.clear_safe_globals()
+    try:
+        with backprop.serialization.safe_globals([RunState]):
+            with backprop.serialization.safe_globals([Phase]):
+                assert backprop.serialization.get_safe_globals() == [RunState, Phase]
+            backprop.serialization.add_safe_globals([NoState])
+            assert backprop.serialization.get_safe_globals() == [RunState, NoState]
+        assert backprop.serialization.get_safe_globals() == [NoState]
+        with pytest.raises(TypeError, match="list"):
+            backprop.serialization.add_safe_globals(RunState)
+    finally:
+        backprop.serialization.clear_safe_globals()
+
+
+def test_crafted_container_types_raise_checkpoint_error(tmp_path):
+    for structure in (
+        {"__tuple__": [1], "type": "builtins.dict"},
+        {"__list__": [1], "type": "builtins.str"},
+        {"__set__": [1], "type": "builtins.dict"},
+        {"__dict__": [], "type": "builtins.list"},
+        {"__enum__": "builtins.int", "name": "x"},
+        {"__path__": "/x", "type": "builtins.str"},
+        {"__path__": "C:/x", "type": "pathlib.WindowsPath" if os.name != "nt" else "pathlib.PosixPath"},
+        {"__method__": "__init__", "self": 1},
+        {"__method__": "bit_length", "self": {"__tuple__": []}},
+    ):
+        with pytest.raises(CheckpointError, match="crafted.safetensors"):
+            backprop.load(_crafted(tmp_path, structure))

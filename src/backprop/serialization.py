@@ -7,10 +7,13 @@ is stored under its own names, so ``safetensors.torch.load_file`` reads backprop
 and ``backprop.load`` reads safetensors files written by other tools (returning ``{name: tensor}``).
 
 Whole objects (torch's ``torch.save(model, f)``): besides tensors, arrays, numbers, strings,
-lists, tuples, dicts and sets, ``save`` stores any object as its class's import path
+bytes, lists, tuples, dicts, sets, devices, dtypes, enum members and paths, ``save`` stores any
+object as its class's import path
 (``module.qualname``) and its plain state (``__getstate__()`` where the class defines it, else
 its ``__dict__`` and ``__slots__``); functions and classes held as values are stored as import
-paths too. An object, list or dict referenced twice is stored once and comes back as one object
+paths too, bound methods as their object and name. Lambdas, local classes and objects whose
+data lives in C (or that only pickle's ``__reduce__`` knows how to rebuild) raise ``TypeError``
+at save, naming where in the object they are. An object, list or dict referenced twice is stored once and comes back as one object
 (tied weights stay tied, an optimizer's state keys are the model's parameters, cycles survive).
 This is torch's ``weights_only`` unpickler without pickle's bytecode: ``load`` rebuilds an
 object with ``cls.__new__(cls)`` and its state (``__setstate__`` where the class defines it) and
@@ -19,8 +22,8 @@ runs no other code, and only for allowed classes. Allowed by default (``_default
 * backprop's data classes, which hold no code of the file's choosing: every class of
   ``backprop.nn`` (modules, ``Parameter``, ``PackedSequence``...; not ``backprop.nn.parallel``),
   of ``backprop.optim`` (optimizers, LR schedulers), ``backprop.return_types``, ``Tensor``,
-  ``Size``, ``dtype``, ``device``, ``layout``, ``memory_format``; builtin containers and
-  ``collections.OrderedDict``/``defaultdict``;
+  ``Size``, ``dtype``, ``device``, ``layout``, ``memory_format``; builtin containers,
+  ``collections.OrderedDict``/``defaultdict`` and ``pathlib`` paths;
 * backprop's functions of those modules and its tensor functions (``backprop.nn.functional``,
   ``nn.init``, ``backprop.ops``, ``special``, ``linalg``, ``fft``), e.g. an activation or a hook
   stored on a module: they compute on tensors and touch nothing else (no files, no processes).
@@ -48,11 +51,13 @@ target removes temporary files a killed save left behind.
 from __future__ import annotations
 
 import collections
+import enum
 import importlib
 import io
 import json
 import math
 import os
+import pathlib
 import pickle
 import re
 import tempfile
@@ -107,13 +112,14 @@ _SAFE_BUILTINS: dict[str, Any] = {
     for t in (
         dict, list, tuple, set, frozenset, int, float, complex, str, bytes, bytearray, bool, slice, range,
         collections.OrderedDict, collections.defaultdict,
+        pathlib.PurePath, pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.Path, pathlib.PosixPath, pathlib.WindowsPath,
     )
 }
-# backprop's modules of pure tensor functions (a reference to one of them is harmless to load).
 # backprop's modules of data classes (modules, optimizers, schedulers, result tuples) and their
 # helpers (hooks such as a lazy module's); nn.parallel's wrappers hold process groups and devices.
 _DATA_MODULES = ("backprop.nn", "backprop.optim", "backprop.return_types")
 _EXCLUDED_MODULES = ("backprop.nn.parallel",)
+# backprop's modules of pure tensor functions (a reference to one of them is harmless to load).
 _FUNCTION_MODULES = ("backprop.ops", "backprop.special", "backprop.linalg", "backprop.fft")
 _CORE_CLASSES = (Tensor, Size, _dtype.dtype, _device, _layout.layout, _layout.memory_format)
 
@@ -141,11 +147,14 @@ class safe_globals:  # noqa: N801 - torch's name
         self.safe_globals = _check_safe_globals(safe_globals)
 
     def __enter__(self) -> None:
-        self._saved = list(_user_safe_globals)
         _user_safe_globals.extend(self.safe_globals)
 
     def __exit__(self, *exc) -> None:
-        _user_safe_globals[:] = self._saved
+        for entry in self.safe_globals:  # its own entries; what add_safe_globals added inside stays
+            for i in range(len(_user_safe_globals) - 1, -1, -1):
+                if _user_safe_globals[i] is entry:
+                    del _user_safe_globals[i]
+                    break
 
 
 def get_unsafe_globals_in_checkpoint(f) -> list[str]:
@@ -329,6 +338,12 @@ class _Encoder:
             return self.encode(obj.item(), path)
         if isinstance(obj, _dtype.dtype):
             return {"__dtype__": obj.name}
+        if isinstance(obj, enum.Enum):
+            self.version = 2
+            return {"__enum__": self.global_ref(type(obj), path)["__global__"], "name": obj.name}
+        if isinstance(obj, pathlib.PurePath):
+            self.version = 2
+            return {"__path__": str(obj), "type": self.global_ref(type(obj), path)["__global__"]}
         if isinstance(obj, (int, float)) and type(obj) not in (int, float) and not hasattr(obj, "__dict__"):
             return self.encode(int(obj) if isinstance(obj, int) else float(obj), path)  # e.g. an IntEnum-free int subclass
         if isinstance(obj, _device):
@@ -427,7 +442,9 @@ class _Encoder:
         node = self._remember(obj, {"__object__": self.global_ref(cls, path)["__global__"]})
         self.version = 2
         if cls.__getstate__ is not object.__getstate__:
-            node["state"] = self.encode(obj.__getstate__(), path)
+            state = obj.__getstate__()
+            if state is not None:
+                node["state"] = self.encode(state, path)
             return node
         state = getattr(obj, "__dict__", None)
         slots = {}
@@ -527,6 +544,12 @@ class _Decoder:
             raise self.fail(f"{path} is not a class")
         return cls
 
+    def container(self, path, base: type) -> type:
+        cls = self.klass(path)
+        if not issubclass(cls, base):
+            raise self.fail(f"{path} is not a {base.__name__} type")
+        return cls
+
     def tensor(self, node: dict, tag: str):
         key = node[tag]
         if not isinstance(key, str) or key not in self.arrays:
@@ -570,17 +593,15 @@ class _Decoder:
             items = tuple(self.decode(v) for v in _as_list(node["__tuple__"], self))
             if "type" not in node:
                 return items
-            obj = tuple.__new__(self.klass(node["type"]), items)
+            obj = tuple.__new__(self.container(node["type"], tuple), items)
             return self.fill_dict(obj, node)
         if "__list__" in node:
-            obj = list() if "type" not in node else self.klass(node["type"]).__new__(self.klass(node["type"]))
+            obj = list() if "type" not in node else self.container(node["type"], list).__new__(self.container(node["type"], list))
             self.remember(node, obj)
             obj.extend(self.decode(v) for v in _as_list(node["__list__"], self))
             return self.fill_dict(obj, node)
         if "__dict__" in node:
-            cls = dict if "type" not in node else self.klass(node["type"])
-            if not issubclass(cls, dict):
-                raise self.fail(f"{node['type']} is not a dict type")
+            cls = dict if "type" not in node else self.container(node["type"], dict)
             obj = cls.__new__(cls)
             self.remember(node, obj)
             if "default_factory" in node:
@@ -594,7 +615,7 @@ class _Decoder:
             tag = "__set__" if "__set__" in node else "__frozenset__"
             items = [self.decode(v) for v in _as_list(node[tag], self)]
             if "type" in node:
-                cls = self.klass(node["type"])
+                cls = self.container(node["type"], set if tag == "__set__" else frozenset)
                 return self.fill_dict(cls.__new__(cls, items) if tag == "__frozenset__" else _set_of(cls, items), node)
             return set(items) if tag == "__set__" else frozenset(items)
         if "__float__" in node:
@@ -616,6 +637,16 @@ class _Decoder:
             return _device(str(node["__device__"]))
         if "__global__" in node:
             return self.resolve(node["__global__"])
+        if "__enum__" in node:
+            cls = self.klass(node["__enum__"])
+            if not issubclass(cls, enum.Enum) or not isinstance(node.get("name"), str) or node["name"] not in cls.__members__:
+                raise self.fail(f"{node['__enum__']} has no member {node.get('name')!r}")
+            return cls.__members__[node["name"]]
+        if "__path__" in node:
+            cls = self.klass(node.get("type"))
+            if not issubclass(cls, pathlib.PurePath):
+                raise self.fail(f"{node.get('type')} is not a path type")
+            return cls(str(node["__path__"]))
         if "__method__" in node:
             name = node["__method__"]
             if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
@@ -1004,9 +1035,11 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     arrays = _restore(arrays, _locations(obj, {}), map_location, where)
     try:
         return _Decoder(arrays, where, weights_only).decode(obj)
+    except (pickle.UnpicklingError, CheckpointError):
+        raise
     except RecursionError:
         raise CheckpointError(f"{where}: backprop metadata is nested too deeply to be a checkpoint's") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever an allowed class's __setstate__ makes of bad state
         raise CheckpointError(f"{where}: corrupt backprop metadata ({type(exc).__name__}: {exc})"[:2000]) from None
 
 
