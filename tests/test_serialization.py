@@ -877,6 +877,9 @@ def test_crafted_container_types_raise_checkpoint_error(tmp_path):
         {"__path__": "C:/x", "type": "pathlib.WindowsPath" if os.name != "nt" else "pathlib.PosixPath"},
         {"__method__": "__init__", "self": 1},
         {"__method__": "bit_length", "self": {"__tuple__": []}},
+        {"__object__": "backprop._tensor.Tensor", "state": {}},
+        {"__object__": "backprop.nn.parameter.Parameter"},
+        {"__object__": "backprop._dtype.dtype"},
     ):
         with pytest.raises(CheckpointError, match="crafted.safetensors"):
             backprop.load(_crafted(tmp_path, structure))

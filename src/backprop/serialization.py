@@ -669,6 +669,8 @@ class _Decoder:
 
     def object(self, node: dict):
         cls = self.klass(node["__object__"])
+        if issubclass(cls, (*_CORE_CLASSES, numpy.ndarray)):  # saved through their own tags, never as bare objects
+            raise self.fail(f"{node['__object__']} cannot be rebuilt from a state")
         try:
             obj = cls.__new__(cls)
         except TypeError as exc:
