@@ -842,6 +842,7 @@ def test_lazy_modules_hooks_and_bound_methods_round_trip(tmp_path):
 
 def test_enums_paths_and_objects_without_state(tmp_path):
     obj = {"phase": Phase.EVAL, "dir": pathlib.Path("/tmp/run"), "pure": pathlib.PurePosixPath("a/b"), "none": NoState()}
+    obj["none"].__dict__["__tensor__"] = "an attribute that looks like a tag"
     backprop.save(obj, tmp_path / "e.st")
     with pytest.raises(pickle.UnpicklingError, match="test_serialization.Phase"):
         backprop.load(tmp_path / "e.st")
@@ -849,6 +850,11 @@ def test_enums_paths_and_objects_without_state(tmp_path):
         back = backprop.load(tmp_path / "e.st")
     assert back["phase"] is Phase.EVAL and back["dir"] == pathlib.Path("/tmp/run") and type(back["dir"]) is type(obj["dir"])
     assert back["pure"] == pathlib.PurePosixPath("a/b") and type(back["none"]) is NoState
+    assert not hasattr(back["none"], "__tensor__")  # __getstate__ said None: no state
+    holder = Holder(None, None)
+    holder.__dict__["__tensor__"] = "looks like a tag"
+    backprop.save(holder, tmp_path / "h.st")
+    assert backprop.load(tmp_path / "h.st", weights_only=False).__dict__["__tensor__"] == "looks like a tag"
 
 
 def test_safe_globals_blocks_nest_and_keep_what_add_safe_globals_added(tmp_path):

@@ -458,9 +458,7 @@ class _Encoder:
                     except AttributeError:
                         pass
         if state:
-            node["state"] = {k: self.encode(v, _join(path, k)) for k, v in state.items()} if all(
-                isinstance(k, str) for k in state
-            ) else self.encode(dict(state), path)
+            node["state"] = self.encode(dict(state), path)  # a dict with "__x__" keys is stored as items
         if slots:
             node["slots"] = {k: self.encode(v, _join(path, k)) for k, v in slots.items()}
         return node
