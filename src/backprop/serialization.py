@@ -25,8 +25,10 @@ runs no other code, and only for allowed classes. Allowed by default (``_default
   ``Size``, ``dtype``, ``device``, ``layout``, ``memory_format``; builtin containers,
   ``collections.OrderedDict``/``defaultdict`` and ``pathlib`` paths;
 * backprop's functions of those modules and its tensor functions (``backprop.nn.functional``,
-  ``nn.init``, ``backprop.ops``, ``special``, ``linalg``, ``fft``), e.g. an activation or a hook
-  stored on a module: they compute on tensors and touch nothing else (no files, no processes).
+  ``nn.init``, ``backprop.ops``, the factories, ``special``, ``linalg``, ``fft``, window
+  functions), e.g. an activation or a hook stored on a module: they compute on tensors and touch
+  nothing else. backprop's other functions (``save``, ``load``, thread and RNG settings, the
+  CLI, ``utils.data``...) are not allowed: a loaded hook could call them.
 
 Anything else (a user's model class, a dataclass) needs ``add_safe_globals([cls])`` or
 ``with safe_globals([cls]):``, or ``weights_only=False`` (as in torch: "I trust this file", any
@@ -120,7 +122,14 @@ _SAFE_BUILTINS: dict[str, Any] = {
 _DATA_MODULES = ("backprop.nn", "backprop.optim", "backprop.return_types")
 _EXCLUDED_MODULES = ("backprop.nn.parallel",)
 # backprop's modules of pure tensor functions (a reference to one of them is harmless to load).
-_FUNCTION_MODULES = ("backprop.ops", "backprop.special", "backprop.linalg", "backprop.fft")
+_FUNCTION_MODULES = (
+    "backprop.ops",
+    "backprop._creation",
+    "backprop.special",
+    "backprop.linalg",
+    "backprop.fft",
+    "backprop.signal.windows",
+)
 _CORE_CLASSES = (Tensor, Size, _dtype.dtype, _device, _layout.layout, _layout.memory_format)
 
 
