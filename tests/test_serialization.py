@@ -575,7 +575,7 @@ def test_nested_containers_shared_objects_and_cycles(tmp_path):
         "size": backprop.Size([2, 3]),
         "format": backprop.channels_last,
         "fn": backprop.nn.functional.gelu,
-        "fns": [backprop.tanh, backprop.zeros, backprop.linalg.norm, backprop.special.erf],
+        "fns": [backprop.tanh, backprop.zeros, backprop.randn, backprop.detach, backprop.linalg.norm, backprop.special.erf],
         "cls": nn.Linear,
         "max": backprop.max(t.reshape(1, 3), 1),
     }

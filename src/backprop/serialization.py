@@ -25,8 +25,8 @@ runs no other code, and only for allowed classes. Allowed by default (``_default
   ``Size``, ``dtype``, ``device``, ``layout``, ``memory_format``; builtin containers,
   ``collections.OrderedDict``/``defaultdict`` and ``pathlib`` paths;
 * backprop's functions of those modules and its tensor functions (``backprop.nn.functional``,
-  ``nn.init``, ``backprop.ops``, the factories, ``special``, ``linalg``, ``fft``, window
-  functions), e.g. an activation or a hook stored on a module: they compute on tensors and touch
+  ``nn.init``, ``backprop.ops``, the factories and samplers, ``special``, ``linalg``, ``fft``,
+  window functions), e.g. an activation or a hook stored on a module: they compute on tensors and touch
   nothing else. backprop's other functions (``save``, ``load``, thread and RNG settings, the
   CLI, ``utils.data``...) are not allowed: a loaded hook could call them.
 
@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import functools
 import importlib
 import io
 import json
@@ -216,7 +217,39 @@ def _user_allowed() -> dict:
             out[entry[1]] = entry[0]
         else:
             out[_path_of(entry)] = entry
+            name = _global_name(entry)
+            if name is not None:
+                out[name] = entry
     return out
+
+
+# Namespaces where a function made by a factory (``__qualname__`` "make.<locals>.op") is found by its name.
+_PUBLIC_NAMESPACES = ("backprop", "backprop.nn.functional", "backprop.special", "backprop.linalg", "backprop.fft")
+
+
+def _global_name(obj) -> str | None:
+    """The import path ``save`` stores a class or function under: ``module.qualname``, or for a
+    function made by a factory ``module.name`` or a public backprop namespace's ``name``, whichever
+    leads back to ``obj``; None if none does (a lambda, a local class)."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    name = getattr(obj, "__name__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<lambda>" in qualname:
+        return None
+    candidates = [f"{module}.{qualname}"]
+    if isinstance(name, str) and name.isidentifier():
+        candidates.append(f"{module}.{name}")
+        if module.startswith("backprop."):
+            candidates += [f"{space}.{name}" for space in _PUBLIC_NAMESPACES]
+    for candidate in candidates:
+        if "<locals>" in candidate:
+            continue
+        try:
+            if _import_path(candidate) is obj:
+                return candidate
+        except (ImportError, AttributeError):
+            continue
+    return None
 
 
 def _in_modules(module: str, prefixes: tuple) -> bool:
@@ -232,8 +265,25 @@ def _default_allowed(obj) -> bool:
         return _in_modules(module, _DATA_MODULES) and not _in_modules(module, _EXCLUDED_MODULES)
     if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
         module = obj.__module__ or ""
-        return _in_modules(module, _DATA_MODULES + _FUNCTION_MODULES) and not _in_modules(module, _EXCLUDED_MODULES)
+        if _in_modules(module, _DATA_MODULES + _FUNCTION_MODULES) and not _in_modules(module, _EXCLUDED_MODULES):
+            return True
+        return any(obj is f for f in _top_level_tensor_functions())
     return isinstance(obj, (_layout.layout, _layout.memory_format, _dtype.dtype))
+
+
+# Tensor functions of backprop's top-level namespace defined outside the modules above (samplers,
+# predicates); its settings (seeds, threads, default dtype/device), save/load and compile are not.
+_TOP_LEVEL_TENSOR_FUNCTIONS = (
+    "adjoint", "as_strided_", "bernoulli", "can_cast", "detach", "is_complex", "is_floating_point", "is_nonzero",
+    "is_tensor", "multinomial", "normal", "numel", "poisson", "promote_types", "rand", "rand_like", "randint",
+    "randint_like", "randn", "randn_like", "randperm", "resize_as_", "result_type", "zero_",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _top_level_tensor_functions() -> tuple:
+    top = importlib.import_module("backprop")
+    return tuple(getattr(top, name) for name in _TOP_LEVEL_TENSOR_FUNCTIONS if hasattr(top, name))
 
 
 def _import_path(path: str):
@@ -312,15 +362,11 @@ class _Encoder:
         return node
 
     def global_ref(self, obj, path: str) -> dict:
-        """``obj`` (a class or function) as its import path; TypeError if that path does not lead back to it."""
-        name = _path_of(obj)
-        qualname = getattr(obj, "__qualname__", "")
-        try:
-            ok = "<lambda>" not in qualname and "<locals>" not in qualname and _import_path(name) is obj
-        except (ImportError, AttributeError):
-            ok = False
-        if not ok:
-            what = "a lambda" if "<lambda>" in qualname else f"{type(obj).__name__} {name}"
+        """``obj`` (a class or function) as its import path; TypeError if no path leads back to it."""
+        name = _global_name(obj)
+        if name is None:
+            qualname = getattr(obj, "__qualname__", "")
+            what = "a lambda" if "<lambda>" in qualname else f"{type(obj).__name__} {_path_of(obj)}"
             raise TypeError(
                 f"backprop.save: cannot save {what} at '{path or '<root>'}': functions and classes are stored by import "
                 "path, and this one cannot be imported by its name (a lambda, a local or a nested function/class); "
