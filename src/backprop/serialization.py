@@ -8,16 +8,21 @@ and ``backprop.load`` reads safetensors files written by other tools (returning 
 
 Whole objects (torch's ``torch.save(model, f)``): besides tensors, arrays, numbers, strings,
 bytes, lists, tuples, dicts, sets, devices, dtypes, enum members and paths, ``save`` stores any
-object as its class's import path
-(``module.qualname``) and its plain state (``__getstate__()`` where the class defines it, else
-its ``__dict__`` and ``__slots__``); functions and classes held as values are stored as import
-paths too, bound methods as their object and name. Lambdas, local classes and objects whose
-data lives in C (or that only pickle's ``__reduce__`` knows how to rebuild) raise ``TypeError``
-at save, naming where in the object they are. An object, list or dict referenced twice is stored once and comes back as one object
-(tied weights stay tied, an optimizer's state keys are the model's parameters, cycles survive).
+object as its class's import path (``module.qualname``) and its plain state (``__getstate__()``
+where the class defines it, else its ``__dict__`` and ``__slots__``); functions and classes held
+as values are stored as import paths too, bound methods as their object and name. Lambdas, local
+classes and objects whose data lives in C (or that only pickle's ``__reduce__`` can rebuild)
+raise ``TypeError`` at save, naming where in the object they are. An object, list or dict
+referenced twice is stored once and comes back as one object (tied weights stay tied, an
+optimizer's state is keyed by the loaded model's parameters, cycles survive); tensors that are
+views of one another come back as separate tensors. A module's tensors are stored under its
+state_dict names.
+
 This is torch's ``weights_only`` unpickler without pickle's bytecode: ``load`` rebuilds an
-object with ``cls.__new__(cls)`` and its state (``__setstate__`` where the class defines it) and
-runs no other code, and only for allowed classes. Allowed by default (``_default_allowed``):
+object with ``cls.__new__(cls)`` and its state (``__setstate__`` where the class defines it),
+runs no other code, and does so only for allowed classes. Allowed by default
+(``_default_allowed``; unlike torch, whose default list has no modules, backprop's own modules,
+optimizers and schedulers load without being listed):
 
 * backprop's data classes, which hold no code of the file's choosing: every class of
   ``backprop.nn`` (modules, ``Parameter``, ``PackedSequence``...; not ``backprop.nn.parallel``),
@@ -26,9 +31,9 @@ runs no other code, and only for allowed classes. Allowed by default (``_default
   ``collections.OrderedDict``/``defaultdict`` and ``pathlib`` paths;
 * backprop's functions of those modules and its tensor functions (``backprop.nn.functional``,
   ``nn.init``, ``backprop.ops``, the factories and samplers, ``special``, ``linalg``, ``fft``,
-  window functions), e.g. an activation or a hook stored on a module: they compute on tensors and touch
-  nothing else. backprop's other functions (``save``, ``load``, thread and RNG settings, the
-  CLI, ``utils.data``...) are not allowed: a loaded hook could call them.
+  window functions), e.g. an activation or a hook stored on a module: they compute on tensors
+  and touch nothing else. backprop's other functions (``save``, ``load``, thread and RNG
+  settings, the CLI, ``utils.data``...) are not allowed: a loaded hook could call them.
 
 Anything else (a user's model class, a dataclass) needs ``add_safe_globals([cls])`` or
 ``with safe_globals([cls]):``, or ``weights_only=False`` (as in torch: "I trust this file", any
