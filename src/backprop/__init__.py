@@ -632,3 +632,7 @@ from .nn.functional import (  # noqa: E402
 # isort: split
 # ---- complex/misc (issue #13, wt_cx_misc): torch's sparse layout objects, which every op refuses
 from ._layout import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr  # noqa: E402
+
+# isort: split
+# ---- serialization (issue #14, wt_serial): torch's limited-support unsigned dtypes (checkpoints' U16/U32/U64)
+from ._dtype import uint16, uint32, uint64  # noqa: E402
