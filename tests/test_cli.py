@@ -136,6 +136,24 @@ def test_plot_writes_png(tmp_path):
         (["--dataset", "mnist", "--data-dir", "/nonexistent/dir"], "not found"),
         (["--early-stopping", "2", "--val-split", "0"], "validation"),
         (["--resume", "/nonexistent/ckpt.safetensors"], "no such file"),
+        (["--resume", "."], "is a directory"),
+        (["--epochs", "-3"], "--epochs"),
+        (["--batch-size", "-5"], "--batch-size"),
+        (["--lr", "0"], "--lr"),
+        (["--lr", "nan"], "--lr"),
+        (["--weight-decay", "-1"], "--weight-decay"),
+        (["--seed", "1.5"], "--seed"),
+        (["--seed", str(2**64)], "--seed"),
+        (["--seed", str(-(2**63) - 1)], "--seed"),
+        (["--limit", "10", "--val-split", "0.99"], "none for training"),
+        (["--limit", "3"], "none for validation"),
+        (["--val-split", "0.9999"], "none for training"),
+        (["--save", "/nonexistent/dir/ck.safetensors"], "does not exist"),
+        (["--metrics-out", "/nonexistent/dir/m.json"], "does not exist"),
+        (["--plot", "/nonexistent/dir/p.png"], "does not exist"),
+        (["--save", "."], "is a directory"),
+        (["--metrics-out", "."], "is a directory"),
+        (["--dataset", "mnist", "--data-dir", "/dev/null"], "not a directory"),
     ],
 )
 def test_bad_input_is_one_line_error_with_status_2(args, needle, capsys):
@@ -145,6 +163,120 @@ def test_bad_input_is_one_line_error_with_status_2(args, needle, capsys):
     assert len(lines) == 1, out.err
     assert lines[0].startswith("backprop train: error:") and needle.lower() in lines[0].lower()
     assert "Traceback" not in out.err
+
+
+def test_outputs_and_split_are_checked_before_any_data_is_loaded(tmp_path, capsys, monkeypatch):
+    """A run that would fail at its end (an unwritable --save/--metrics-out/--plot/--report, an
+    empty split) fails at once, before the data is loaded or a step is taken."""
+
+    def no_loading(args):
+        raise AssertionError("the data was loaded before the options were checked")
+
+    monkeypatch.setattr(cli_train, "load_arrays", no_loading)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        (["--save", str(tmp_path / "nodir" / "ck")], "does not exist"),
+        (["--metrics-out", str(tmp_path / "nodir" / "m.json")], "does not exist"),
+        (["--report", str(afile)], "not a directory"),
+        (["--report", str(afile / "sub")], "not a directory"),
+        (["--limit", "10", "--val-split", "0.99"], "none for training"),
+    ]
+    for args, needle in cases:
+        code, out = run(args, capsys)
+        assert code == 2 and needle in out.err and len(out.err.strip().splitlines()) == 1, (args, out.err)
+    assert not (tmp_path / "nodir").exists()
+
+
+def test_split_of_the_whole_dataset_is_checked_after_loading(capsys, monkeypatch):
+    real = cli_train.load_arrays
+    monkeypatch.setattr(cli_train, "load_arrays", lambda args: {k: (v[:4] if k.startswith(("x_", "y_")) else v) for k, v in real(args).items()})
+    code, out = run(["--no-progress", "--epochs", "1"], capsys)
+    assert code == 2 and "0.1 of 4 training examples leaves none for validation" in out.err
+
+
+def test_negative_seed_is_its_64_bit_twos_complement(tmp_path):
+    """--seed -1 runs (torch.manual_seed takes it) and is the same run as --seed 2**64 - 1."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    args = ["--epochs", "1", "--limit", "200", "--no-progress"]
+    assert cli_main(["train", *args, "--seed", "-1", "--metrics-out", str(a)]) == 0
+    assert cli_main(["train", *args, "--seed", str(2**64 - 1), "--metrics-out", str(b)]) == 0
+    ma, mb = json.loads(a.read_text()), json.loads(b.read_text())
+    assert ma["history"][0]["train_loss"] == mb["history"][0]["train_loss"] and ma["test_loss"] == mb["test_loss"]
+
+
+RESUME_ARGS = ["--limit", "200", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def sgd_checkpoint(tmp_path_factory):
+    """One epoch with SGD saved by --save, and its model weights alone as a plain state_dict."""
+    import backprop
+
+    folder = tmp_path_factory.mktemp("ck")
+    full, plain = folder / "sgd.safetensors", folder / "plain.safetensors"
+    assert cli_main(["train", *RESUME_ARGS, "--epochs", "1", "--optimizer", "sgd", "--save", str(full)]) == 0
+    backprop.save(backprop.load(full)["model"], plain)
+    return full, plain
+
+
+def test_resume_a_plain_state_dict_starts_from_its_weights_with_a_warning(sgd_checkpoint, tmp_path, capsys):
+    full, plain = sgd_checkpoint
+    fresh, resumed = tmp_path / "fresh.json", tmp_path / "resumed.json"
+    assert cli_main(["train", *RESUME_ARGS, "--epochs", "1", "--metrics-out", str(fresh)]) == 0
+    capsys.readouterr()
+    code, out = run([*RESUME_ARGS, "--epochs", "1", "--resume", str(plain), "--metrics-out", str(resumed)], capsys)
+    assert code == 0
+    assert "warning: --resume" in out.err and "model weights only" in out.err and "Traceback" not in out.err
+    a, b = json.loads(fresh.read_text()), json.loads(resumed.read_text())
+    assert [h["epoch"] for h in b["history"]] == [1]
+    assert a["history"][0]["train_loss"] != b["history"][0]["train_loss"]  # it started from the saved weights
+
+
+def test_resume_with_another_optimizer_restores_all_but_the_optimizer(sgd_checkpoint, tmp_path, capsys):
+    full, _ = sgd_checkpoint
+    path = tmp_path / "m.json"
+    code, out = run([*RESUME_ARGS, "--epochs", "2", "--optimizer", "adam", "--scheduler", "cosine", "--resume", str(full), "--metrics-out", str(path)], capsys)
+    assert code == 0
+    assert "saved with --optimizer sgd" in out.err and "adam optimizer starts fresh" in out.err
+    assert "saved with --scheduler none: the cosine schedule starts fresh" in out.err
+    m = json.loads(path.read_text())
+    assert [h["epoch"] for h in m["history"]] == [1, 2] and m["epochs_run"] == 2
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda full, plain, tmp: (["--model", "mlp"], full), "do not fit --model mlp on digits (it was saved with --model cnn)"),
+        (lambda full, plain, tmp: (["--model", "mlp"], plain), "do not fit --model mlp on digits"),
+        (lambda full, plain, tmp: ([], _save(tmp / "odd.safetensors", {"a": 1, "w": _zeros()})), "not a checkpoint written by --save"),
+        (lambda full, plain, tmp: ([], _save(tmp / "list.safetensors", [1, 2])), "not a checkpoint written by --save"),
+        (lambda full, plain, tmp: ([], _write(tmp / "junk.bin", b"junk" * 10)), "safetensors"),
+    ],
+)
+def test_resume_of_a_file_that_does_not_fit_is_one_line_with_status_2(make, needle, sgd_checkpoint, tmp_path, capsys):
+    extra, path = make(*sgd_checkpoint, tmp_path)
+    code, out = run([*RESUME_ARGS, "--epochs", "2", *extra, "--resume", str(path)], capsys)
+    assert code == 2, out.err
+    assert len(out.err.strip().splitlines()) == 1 and needle in out.err and "Traceback" not in out.err
+
+
+def _save(path, obj):
+    import backprop
+
+    backprop.save(obj, path)
+    return path
+
+
+def _zeros():
+    import backprop
+
+    return backprop.zeros(2)
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
 
 
 def test_corrupt_idx_file_is_a_one_line_error(tmp_path, capsys):

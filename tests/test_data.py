@@ -11,7 +11,13 @@ checked for their properties: permutations, reproducibility under a seed, disjoi
 from __future__ import annotations
 
 import collections
+import gc
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -808,3 +814,148 @@ def test_subset_of_tensor_dataset_through_loader():
     got = sorted(int(v) for (batch,) in bdata.DataLoader(train, batch_size=3) for v in batch)
     got += sorted(int(v) for (batch,) in bdata.DataLoader(val, batch_size=3) for v in batch)
     assert sorted(got) == list(range(0, 100, 10)) and len(train) == 8
+
+
+# ---------------------------------------------------------------------------- stuck and exiting workers
+_STUCK_SCRIPT = """
+import sys, threading, time
+import backprop.utils.data as data
+
+class Stuck(data.Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        if i == 3:
+            threading.Event().wait()  # deadlocked forever
+        return i
+
+loader = data.DataLoader(Stuck(), num_workers=2, timeout={timeout}, persistent_workers={persistent})
+if sys.argv[1] == "timeout":
+    list(loader)
+else:  # the iterator is dropped while a worker is stuck; the script then ends normally
+    it = iter(loader)
+    next(it), next(it), next(it)
+    del it
+    print("done")
+"""
+
+
+@pytest.mark.parametrize(
+    "mode, timeout, persistent, rc, needle",
+    [
+        ("timeout", 1, False, 1, "RuntimeError: DataLoader timed out after 1 seconds"),
+        ("drop", 0, True, 0, ""),  # persistent workers: the loader keeps its iterator, still no wait
+    ],
+)
+def test_stuck_worker_never_keeps_the_process_alive(mode, timeout, persistent, rc, needle, tmp_path):
+    """A worker stuck in __getitem__: the timeout raises torch's error and the process ends at once
+    (the workers are daemon threads, never joined), as it does when the iterator is dropped."""
+
+    script = tmp_path / "stuck.py"
+    script.write_text(_STUCK_SCRIPT.format(timeout=timeout, persistent=persistent))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=30, env=env)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == rc, proc.stderr
+    assert needle in proc.stderr
+    assert elapsed < 10, f"the process took {elapsed:.1f} s to exit"
+    if mode == "drop":
+        assert proc.stdout.strip() == "done"
+
+
+def test_ctrl_c_with_a_stuck_worker_and_no_timeout_ends_the_process(tmp_path):
+    """Without a timeout the main thread waits for the stuck worker; Ctrl-C (SIGINT) still ends
+    the program: KeyboardInterrupt, and no join of the worker thread at exit."""
+    script = tmp_path / "stuck.py"
+    script.write_text(_STUCK_SCRIPT.format(timeout=0, persistent=False).replace("list(loader)", "print('waiting', flush=True); list(loader)"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script), "timeout"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        time.sleep(0.3)  # the main thread is now blocked on the stuck worker's batch
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert "KeyboardInterrupt" in err and proc.returncode != 0
+
+
+def test_persistent_workers_start_afresh_after_a_timeout():
+    class SlowOnce(bdata.Dataset):
+        def __init__(self):
+            self.slow = threading.Event()
+            self.slow.set()
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            if i == 1 and self.slow.is_set():
+                self.slow.clear()
+                time.sleep(1.0)
+            return i
+
+    loader = bdata.DataLoader(SlowOnce(), num_workers=2, timeout=0.2, persistent_workers=True)
+    with pytest.raises(RuntimeError, match="DataLoader timed out after 0.2 seconds"):
+        list(loader)
+    first = loader._iterator
+    assert [int(b) for b in loader] == [0, 1, 2, 3]
+    assert loader._iterator is not first
+
+
+class _Exits(bdata.Dataset):
+    def __init__(self, code):
+        self.code = code
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        if i == 3:
+            sys.exit(self.code)
+        return i
+
+
+@pytest.mark.parametrize(
+    "code, pattern",
+    [
+        (4, r"DataLoader worker \(pid \d+\) exited unexpectedly with exit code 4"),
+        (0, r"DataLoader worker \(pid\(s\) \d+\) exited unexpectedly$"),
+        (None, r"DataLoader worker \(pid\(s\) \d+\) exited unexpectedly$"),
+    ],
+)
+def test_worker_that_exits_raises_torchs_error(code, pattern):
+    """sys.exit() in a worker ends that worker, as it ends torch's worker process: torch's
+    RuntimeError in the main thread, not a SystemExit of the whole program and not a hang."""
+    it = iter(bdata.DataLoader(_Exits(code), num_workers=2, timeout=5))
+    assert [int(next(it)) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(RuntimeError, match=pattern):
+        next(it)
+    assert all(not w._thread.is_alive() or w._stopped for w in it._workers)
+
+
+def test_worker_init_fn_that_exits_raises_torchs_error():
+
+    loader = bdata.DataLoader(list(range(4)), num_workers=1, worker_init_fn=lambda i: sys.exit(2))
+    with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid \d+\) exited unexpectedly with exit code 2"):
+        list(loader)
+
+
+def test_worker_threads_end_after_the_epoch_and_when_the_iterator_is_dropped():
+
+    def workers():
+        return {t for t in threading.enumerate() if t.name.startswith("DataLoaderWorker")}
+
+    before = workers()
+    list(bdata.DataLoader(list(range(10)), num_workers=3))
+    it = iter(bdata.DataLoader(list(range(10)), num_workers=3))
+    next(it)
+    del it
+    gc.collect()
+    started = workers() - before
+    assert all(t.daemon for t in started)
+    for t in started:
+        t.join(timeout=5)
+    assert workers() - before == set()

@@ -12,8 +12,10 @@ import hashlib
 import io
 import struct
 import sys
+import tracemalloc
 import urllib.error
 import urllib.request
+import zlib
 
 import numpy as np
 import pytest
@@ -217,6 +219,97 @@ def test_read_idx_other_types(tmp_path):
     out = read_idx(tmp_path / "x.idx")
     assert out.dtype == np.int32 and out.dtype.isnative
     np.testing.assert_array_equal(out, arr)
+
+
+# ---------------------------------------------------------------------------- gzip bombs
+def gzip_bomb(header: bytes, zeros: int) -> bytes:
+    """A valid gzip file: ``header`` then ``zeros`` zero bytes, built in milliseconds. One
+    compressed MiB of zeros (ending in a full flush, so it refers to nothing before it) is repeated:
+    about 1 KiB of file per inflated MiB."""
+    mib = 1 << 20
+    assert zeros % mib == 0
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = comp.compress(header) + comp.flush(zlib.Z_FULL_FLUSH)
+    block = comp.compress(bytes(mib)) + comp.flush(zlib.Z_FULL_FLUSH)
+    tail = comp.flush(zlib.Z_FINISH)
+    crc, zero_mib = zlib.crc32(header), bytes(mib)
+    for _ in range(zeros // mib):  # CRC of header + zeros, so the file is valid to its last byte
+        crc = zlib.crc32(zero_mib, crc)
+    gz_header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    size = (len(header) + zeros) & 0xFFFFFFFF
+    return gz_header + head + block * (zeros // mib) + tail + struct.pack("<II", crc, size)
+
+
+def test_gzip_bomb_helper_is_valid_gzip():
+    raw = gzip.decompress(gzip_bomb(b"abc", 3 << 20))  # checks the CRC and the size
+    assert raw == b"abc" + bytes(3 << 20)
+
+
+def _load_peak(tmp_path) -> tuple[str, int]:
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError) as info:
+            MNIST(tmp_path, train=False)
+        return str(info.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_gzip_bomb_with_large_declared_dims_is_rejected_from_the_header(tmp_path):
+    """1 MB of .gz that inflates to 1 GiB, whose header claims 1,000,000 images of 32 x 32: rejected
+    from the header, before any of the body is inflated."""
+    write_test_split(tmp_path)
+    header = struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">3I", 1_000_000, 32, 32)
+    bomb = gzip_bomb(header, 1 << 30)
+    assert len(bomb) < 2 << 20
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(bomb)
+    message, peak = _load_peak(tmp_path)
+    assert "t10k-images-idx3-ubyte.gz" in message
+    assert "declares shape (1000000, 32, 32), expected (10000, 28, 28)" in message
+    assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_gzip_bomb_with_a_correct_header_and_a_huge_body_is_rejected(tmp_path):
+    """The right header for 10,000 images, then 1 GiB of data: rejected after reading the expected
+    7.8 MB and one more byte, with memory bounded by the expected size."""
+    write_test_split(tmp_path)
+    header = struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">3I", 10000, 28, 28)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip_bomb(header, 1 << 30))
+    message, peak = _load_peak(tmp_path)
+    assert "t10k-images-idx3-ubyte.gz" in message and "more data" in message
+    assert peak < 24 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_labels_with_a_wrong_declared_count_are_rejected_from_the_header(tmp_path):
+    write_test_split(tmp_path)
+    header = struct.pack(">HBB", 0, 0x08, 1) + struct.pack(">I", 4_000_000_000)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip_bomb(header, 1 << 20))
+    message, peak = _load_peak(tmp_path)
+    assert "t10k-labels-idx1-ubyte.gz" in message and "expected 10000 labels" in message
+    assert peak < (10000 * 28 * 28) + (4 << 20)  # the (valid) images, read first, and little more
+
+
+def test_read_idx_streams_without_trusting_the_declared_size(tmp_path):
+    """Without an expected shape a header may claim anything: a short body is reported as
+    truncated after reading what is there, not after allocating what the header claims."""
+    header = struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">3I", 4_000_000_000, 1000, 1000)
+    (tmp_path / "x.idx.gz").write_bytes(gzip.compress(header + bytes(1000)))
+    (tmp_path / "x.idx").write_bytes(header + bytes(1000))
+    for name in ("x.idx.gz", "x.idx"):
+        tracemalloc.start()
+        try:
+            with pytest.raises(RuntimeError, match="truncated"):
+                read_idx(tmp_path / name)
+            assert tracemalloc.get_traced_memory()[1] < 4 << 20
+        finally:
+            tracemalloc.stop()
+    arr = np.arange(6, dtype=np.int32).reshape(2, 3)
+    (tmp_path / "y.idx.gz").write_bytes(gzip.compress(idx_bytes(arr)))
+    out = read_idx(tmp_path / "y.idx.gz", expected_shape=(2, 3))
+    np.testing.assert_array_equal(out, arr)
+    assert out.flags.writeable and out.dtype.isnative
+    with pytest.raises(RuntimeError, match=r"declares shape \(2, 3\), expected \(3, 2\)"):
+        read_idx(tmp_path / "y.idx.gz", expected_shape=(3, 2))
 
 
 # ---------------------------------------------------------------------------- download

@@ -309,3 +309,45 @@ def test_in_place_samplers():
 )
 def test_errors_match_torch(fn):
     check(fn)
+
+
+# ---------------------------------------------------------------------------- seed range (issue #14)
+@pytest.mark.parametrize("seed", [-1, -5, -(2**63), 2**63, 2**64 - 1, 2**64 - 5])
+def test_manual_seed_accepts_torchs_range_and_wraps_negative_seeds(seed):
+    """torch takes any seed in [-2**63, 2**64 - 1]; a negative one is its 64-bit two's complement."""
+    torch.manual_seed(seed)
+    backprop.manual_seed(seed)
+    assert backprop.initial_seed() == torch.initial_seed() == seed % 2**64
+    first = backprop.rand(4)
+    backprop.manual_seed(seed % 2**64)
+    assert backprop.equal(first, backprop.rand(4))
+    g = backprop.Generator().manual_seed(seed)
+    assert g.initial_seed() == torch.Generator().manual_seed(seed).initial_seed()
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1])
+def test_manual_seed_out_of_range_raises_like_torch(seed):
+    with pytest.raises(ValueError) as expected:
+        torch.manual_seed(seed)
+    with pytest.raises(ValueError, match="Overflow when unpacking long long") as got:
+        backprop.manual_seed(seed)
+    assert str(expected.value) in str(got.value)
+    with pytest.raises(ValueError):
+        backprop.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("seed", [1.5, True, "3"])
+def test_generator_manual_seed_rejects_non_integers_like_torch(seed):
+    with pytest.raises(RuntimeError, match="manual_seed expected a long") as expected:
+        torch.Generator().manual_seed(seed)
+    with pytest.raises(RuntimeError) as got:
+        backprop.Generator().manual_seed(seed)
+    assert str(got.value) == str(expected.value)
+
+
+def test_module_manual_seed_truncates_like_torch():
+    torch.manual_seed(7.9)
+    backprop.manual_seed(7.9)
+    assert backprop.initial_seed() == torch.initial_seed() == 7
+    backprop.manual_seed("11")
+    assert backprop.initial_seed() == 11

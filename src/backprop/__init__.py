@@ -634,6 +634,10 @@ from .nn.functional import (  # noqa: E402
 from ._layout import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr  # noqa: E402
 
 # isort: split
+# ---- serialization (issue #14, wt_serial): torch's limited-support unsigned dtypes (checkpoints' U16/U32/U64)
+from ._dtype import uint16, uint32, uint64  # noqa: E402
+
+# isort: split
 # ---- sparse COO tensors (issue #14, wt_sparse): torch.sparse_coo_tensor, torch.spmm and the torch.sparse namespace
 from . import sparse  # noqa: E402
 from .ops.sparse import install_methods as _install_sparse_methods  # noqa: E402

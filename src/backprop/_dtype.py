@@ -60,6 +60,21 @@ complex128 = dtype("complex128", np.complex128, 3)
 
 ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64, complex64, complex128)
 _FROM_NUMPY = {d.np: d for d in ALL_DTYPES}
+
+# torch's unsigned dtypes of limited support (uint16/32/64): tensors of them come from checkpoints
+# (safetensors' U16/U32/U64), print, convert (``.to(int64)``), compare; promoting them with another
+# dtype raises as in torch. Not in ALL_DTYPES: ops are not expected to support them.
+uint16 = dtype("uint16", np.uint16, 1)
+uint32 = dtype("uint32", np.uint32, 1)
+uint64 = dtype("uint64", np.uint64, 1)
+_LIMITED_UNSIGNED = (uint16, uint32, uint64)
+_FROM_NUMPY.update({d.np: d for d in _LIMITED_UNSIGNED})
+# torch's ScalarType names, which its promotion error messages use.
+_SCALAR_TYPE_NAMES = {
+    "bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long",
+    "float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double",
+    "complex64": "ComplexFloat", "complex128": "ComplexDouble", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
+}
 _TO_REAL = {complex64: float32, complex128: float64}
 
 _default_float = float32
@@ -119,7 +134,7 @@ def from_numpy_dtype(np_dtype) -> dtype:
             return get_bfloat16()  # an ml_dtypes array made before backprop.bfloat16 was first used
         raise TypeError(
             f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only supported types are: "
-            "complex128, complex64, float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8, and bool."
+            "complex128, complex64, float64, float32, float16, bfloat16, int64, int32, int16, int8, uint64, uint32, uint16, uint8, and bool."
         ) from None
 
 
@@ -156,6 +171,11 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     """torch.promote_types: the smallest dtype both ``a`` and ``b`` convert to."""
     if a is b:
         return a
+    if a in _LIMITED_UNSIGNED or b in _LIMITED_UNSIGNED:
+        raise RuntimeError(
+            "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote "
+            f"{_SCALAR_TYPE_NAMES[a.name]} and {_SCALAR_TYPE_NAMES[b.name]}"
+        )
     ka, kb = a._kind, b._kind
     if ka != kb and (ka >= 2 or kb >= 2):
         if ka < 2 or kb < 2:  # bool/integer with floating/complex: the latter

@@ -33,6 +33,16 @@ _DEFAULT_SEED = 67280421310721  # torch's initial default seed
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 
 
+def _check_seed(seed) -> int:
+    """A seed as an unsigned 64-bit value: torch's accepted range, negative seeds wrapped."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise RuntimeError(f"manual_seed expected a long, but got {type(seed).__name__}")
+    seed = int(seed)
+    if not -(2**63) <= seed <= _MASK64:
+        raise ValueError(f"Overflow when unpacking long long: manual_seed expected a seed in [-2**63, 2**64 - 1], got {seed}")
+    return seed & _MASK64
+
+
 class PhiloxStream:
     """Philox4x32-10 numbers on one CUDA device, with ``numpy.random.Generator``'s methods (those
     the samplers use), returning arrays on that device. ``seed`` and ``offset`` are the state."""
@@ -138,7 +148,9 @@ class Generator:
         self.manual_seed(_DEFAULT_SEED)
 
     def manual_seed(self, seed: int) -> Generator:
-        seed = int(seed)
+        """Seed this generator. As torch: any integer in [-2**63, 2**64 - 1]; a negative seed
+        stands for its 64-bit two's complement (``initial_seed()`` reports that)."""
+        seed = _check_seed(seed)
         self._initial_seed = seed
         if self.device.type == "cpu":
             self.rng = np.random.Generator(np.random.PCG64(seed & _MASK64))
@@ -203,8 +215,10 @@ def cuda_generator(index: int | None = None) -> Generator:
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed the default generator of every device (CUDA ones also when created later)."""
-    _cuda_seed[0] = int(seed)
+    """Seed the default generator of every device (CUDA ones also when created later).
+    ``int(seed)`` first, as torch: floats and numeric strings are truncated to an integer."""
+    seed = _check_seed(int(seed))
+    _cuda_seed[0] = seed
     for g in _cuda_generators.values():
         g.manual_seed(seed)
     return default_generator.manual_seed(seed)

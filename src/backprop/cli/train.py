@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from .. import random as bp_random
 from .._creation import tensor
 from .._device import device as device_cls
 from .._dtype import float64
-from .._tensor import _make
+from .._tensor import Tensor, _make
 from ..autograd.grad_mode import no_grad
 from ..distributed.run import launch
 from ..nn.parallel import DistributedDataParallel
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true", help="random shifts and small rotations of training images")
     p.add_argument("--val-split", type=_fraction, default=0.1, help="fraction of the training set held out for validation")
     p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation loss; restore the best weights")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="any integer torch.manual_seed takes: -2**63 to 2**64 - 1")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train: cuda (an NVIDIA GPU through CuPy), cpu, or auto (cuda when available)")
     p.add_argument("--nproc", type=_positive_int, default=1, help="data-parallel processes (MPI): each trains on its share of every batch")
     p.add_argument("--threads", type=_positive_int, default=None, help="BLAS threads")
@@ -88,6 +89,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if v <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not -(2**63) <= v < 2**64:
+        raise argparse.ArgumentTypeError(f"expected a seed in [-2**63, 2**64 - 1] (torch.manual_seed's range), got {text!r}")
     return v
 
 
@@ -181,10 +192,32 @@ class _AugmentedImages(Dataset):
         return self.transform(_make(self.x[i])), int(self.y[i])
 
 
+def _split_sizes(n: int, fraction: float) -> tuple[int, int]:
+    """(train, validation) sizes of ``n`` examples split by ``fraction``."""
+    n_val = int(round(n * fraction))
+    return n - n_val, n_val
+
+
+def check_split(n: int, fraction: float) -> None:
+    """A split that leaves the training set empty, or the validation set empty although one was
+    asked for, is a usage error (caught before training, not as a failure inside it)."""
+    n_train, n_val = _split_sizes(n, fraction)
+    if n_train == 0:
+        raise UsageError(
+            f"argument --val-split: {fraction:g} of {n} training examples leaves none for training "
+            "(use a smaller --val-split or a larger --limit)"
+        )
+    if fraction > 0 and n_val == 0:
+        raise UsageError(
+            f"argument --val-split: {fraction:g} of {n} training examples leaves none for validation "
+            "(use --val-split 0 to train without one, or a larger --val-split or --limit)"
+        )
+
+
 def _split(x, y, fraction: float, seed: int):
     n = len(y)
-    n_val = int(round(n * fraction))
-    order = np.random.default_rng(seed).permutation(n)
+    n_val = _split_sizes(n, fraction)[1]
+    order = np.random.default_rng(seed % 2**64).permutation(n)  # torch's seeds: negative ones wrap
     val, train = order[:n_val], order[n_val:]
     return x[train], y[train], x[val], y[val]
 
@@ -283,11 +316,125 @@ def complete(args, processes: int = 1):
         raise UsageError("--early-stopping needs a validation set (--val-split > 0)")
     if args.dataset != "digits" and args.data_dir is None:
         raise UsageError(f"--data-dir is required for --dataset {args.dataset} (a directory with the IDX .gz files)")
+    if args.dataset != "digits" and os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
+        raise UsageError(f"argument --data-dir: {args.data_dir} is not a directory")
     if args.dataset != "digits" and not os.path.isdir(args.data_dir) and not args.download:
         raise UsageError(f"data directory not found: {args.data_dir}")
+    if args.limit:  # a split of --limit examples that fails means the real one (of at most --limit) fails too
+        check_split(args.limit, args.val_split)
+    # Everything the run will write or read later is checked now, not after the training.
+    for option, path in (("--save", args.save), ("--metrics-out", args.metrics_out), ("--plot", args.plot)):
+        _check_output_file(option, path)
+    _check_output_dir("--report", args.report)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--plot needs matplotlib: pip install 'backprop[plot]'")
+    if args.resume and not os.path.exists(args.resume):
+        raise UsageError(f"argument --resume: no such file: {args.resume}")
+    if args.resume and os.path.isdir(args.resume):
+        raise UsageError(f"argument --resume: {args.resume} is a directory (expected a checkpoint file written by --save)")
     if args.batch_size % processes:
         raise UsageError(f"--batch-size {args.batch_size} must be a multiple of --nproc {processes} (each process takes an equal share)")
     return args
+
+
+def _check_output_file(option: str, path: str | None) -> None:
+    """``path`` can be written: not a directory, in an existing writable directory."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise UsageError(f"argument {option}: {path} is a directory (expected a file name)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"argument {option}: cannot write {path}: directory {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"argument {option}: cannot write {path}: permission denied")
+
+
+def _check_output_dir(option: str, path: str | None) -> None:
+    """``path`` is a directory or can be created as one (its nearest existing ancestor is a writable directory)."""
+    if path is None:
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"argument {option}: {path} exists and is not a directory")
+    ancestor = os.path.abspath(path)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise UsageError(f"argument {option}: cannot create {path}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"argument {option}: cannot write in {ancestor}: permission denied")
+
+
+_CHECKPOINT_KEYS = ("model", "optimizer", "rng", "loader_rng", "epoch", "history", "best_val_loss", "best_epoch")
+
+
+def read_resume(path: str, device) -> dict:
+    """The checkpoint ``--resume`` names: a full one written by ``--save``, or a plain model
+    ``state_dict`` (weights only: a dict of tensors, e.g. ``backprop.save(model.state_dict(), path)``).
+    Anything else is a usage error. Read before the data, so a wrong file fails at once."""
+    from ..serialization import load
+
+    ckpt = load(path, map_location=device)
+    if not isinstance(ckpt, dict) or not ckpt:
+        raise UsageError(f"--resume {path}: not a checkpoint written by --save nor a model state_dict")
+    if all(isinstance(v, Tensor) for v in ckpt.values()):
+        return {"model": ckpt, "weights_only": True}
+    missing = [k for k in _CHECKPOINT_KEYS if k not in ckpt]
+    if missing or not isinstance(ckpt["model"], dict):
+        raise UsageError(
+            f"--resume {path}: not a checkpoint written by --save nor a model state_dict (missing {', '.join(missing) or 'model weights'})"
+        )
+    ckpt["weights_only"] = False
+    return ckpt
+
+
+def _warn(text: str) -> None:
+    if os.environ.get("RANK", "0") == "0":
+        print(f"backprop train: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _resume(args, ckpt: dict, core, opt, scheduler, loader_gen, device) -> tuple:
+    """Restore what ``ckpt`` holds into the run; returns (history, best, start_epoch).
+
+    The weights must fit ``--model``: a mismatch is a usage error. A plain state_dict starts the
+    training at epoch 1 from its weights. A checkpoint saved with another ``--optimizer`` (or
+    ``--scheduler``) restores everything but that optimizer's (scheduler's) state, which starts
+    fresh: changing the optimizer mid-training is a legitimate choice, and this is the only way to
+    make it. Each of these cases is said in a warning."""
+    saved = ckpt.get("args") if isinstance(ckpt.get("args"), dict) else {}
+    try:
+        core.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
+        was = f" (it was saved with --model {saved['model']})" if saved.get("model") not in (None, args.model) else ""
+        raise UsageError(f"--resume {args.resume}: the weights do not fit --model {args.model} on {args.dataset}{was}: {detail}") from None
+    best = {"val_loss": math.inf, "epoch": 0, "state": None}
+    if ckpt["weights_only"]:
+        _warn(f"--resume {args.resume} holds model weights only (no optimizer, epoch or RNG state): training starts at epoch 1 from these weights")
+        return [], best, 1
+    if saved.get("optimizer") not in (None, args.optimizer):
+        _warn(f"--resume {args.resume} was saved with --optimizer {saved['optimizer']}: the {args.optimizer} optimizer starts fresh (weights, epoch, history and RNG state are restored)")
+    else:
+        try:
+            opt.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            raise UsageError(f"--resume {args.resume}: the optimizer state does not fit --optimizer {args.optimizer}: {exc}") from None
+    if saved.get("scheduler") not in (None, args.scheduler):
+        fresh = "no schedule is used from here on" if scheduler is None else f"the {args.scheduler} schedule starts fresh"
+        _warn(f"--resume {args.resume} was saved with --scheduler {saved['scheduler']}: {fresh}")
+    elif scheduler is not None and ckpt.get("scheduler") is not None:
+        try:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise UsageError(f"--resume {args.resume}: the scheduler state does not fit --scheduler {args.scheduler}: {exc}") from None
+    try:
+        _set_rng_state(ckpt["rng"], device)
+        loader_gen.set_state(ckpt["loader_rng"])
+        best.update(val_loss=float(ckpt["best_val_loss"]), epoch=int(ckpt["best_epoch"]), state=ckpt.get("best_model"))
+        return list(ckpt["history"]), best, int(ckpt["epoch"]) + 1
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise UsageError(f"--resume {args.resume}: damaged checkpoint ({exc})") from None
 
 
 def run(args) -> dict:
@@ -301,7 +448,9 @@ def run(args) -> dict:
     device = pick_device(args.device)
     if world.size > 1 and device.type == "cuda":
         device = device_cls("cuda", world.local_rank % cuda.device_count())  # one GPU per process where there are several
+    ckpt = read_resume(args.resume, device) if args.resume else None
     data = load_arrays(args)
+    check_split(len(data["y_train"]), args.val_split)
     x_tr, y_tr, x_val, y_val = _split(data["x_train"], data["y_train"], args.val_split, args.seed)
     in_shape = tuple(x_tr.shape[1:])
 
@@ -311,7 +460,7 @@ def run(args) -> dict:
     opt = _make_optimizer(args, model.parameters())
     train_set = _AugmentedImages(x_tr, y_tr) if args.augment else TensorDataset(_make(x_tr), _make(y_tr))
     loader_gen = bp_random.Generator().manual_seed(args.seed)
-    loader = world.loader(train_set, args.batch_size, loader_gen, args.seed, pin_memory=device.type == "cuda")
+    loader = world.loader(train_set, args.batch_size, loader_gen, args.seed % 2**63, pin_memory=device.type == "cuda")
     scheduler = _make_scheduler(args, opt, len(loader))
     monitor = None
     if args.diagnose or args.report:
@@ -323,21 +472,8 @@ def run(args) -> dict:
     history: list = []
     best = {"val_loss": math.inf, "epoch": 0, "state": None}
     start_epoch = 1
-    if args.resume:
-        from ..serialization import load
-
-        ckpt = load(args.resume, map_location=device)
-        core.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        _set_rng_state(ckpt["rng"], device)
-        loader_gen.set_state(ckpt["loader_rng"])
-        history = ckpt["history"]
-        best["val_loss"] = ckpt["best_val_loss"]
-        best["epoch"] = ckpt["best_epoch"]
-        best["state"] = ckpt.get("best_model")
-        start_epoch = int(ckpt["epoch"]) + 1
+    if ckpt is not None:
+        history, best, start_epoch = _resume(args, ckpt, core, opt, scheduler, loader_gen, device)
 
     params = sum(p.numel() for p in core.parameters())
     where = f"{world.size} processes, {args.batch_size // world.size} per process per batch" if world.size > 1 else str(device)
@@ -564,7 +700,8 @@ def _usage_error(exc: Exception) -> int:
     """One line on stderr and exit status 2. Every process of a --nproc run meets the same bad
     option or data, so process 0 alone says it."""
     if os.environ.get("RANK", "0") == "0":
-        print(f"backprop train: error: {exc}", file=sys.stderr)
+        text = " ".join(str(exc).split())  # one line, also for messages that list several things
+        print(f"backprop train: error: {text}", file=sys.stderr)
     return 2
 
 

@@ -157,14 +157,16 @@ def empty_cache() -> None:
 # ---------------------------------------------------------------------------- random
 def manual_seed(seed: int) -> None:
     """Seed the current CUDA device's generator (remembered for devices used later)."""
-    _random._cuda_seed[0] = int(seed)
+    seed = _random._check_seed(int(seed))
+    _random._cuda_seed[0] = seed
     if is_initialized():
         _random.cuda_generator().manual_seed(seed)
 
 
 def manual_seed_all(seed: int) -> None:
     """Seed every CUDA device's generator (also those used later)."""
-    _random._cuda_seed[0] = int(seed)
+    seed = _random._check_seed(int(seed))
+    _random._cuda_seed[0] = seed
     for g in _random._cuda_generators.values():
         g.manual_seed(seed)
 

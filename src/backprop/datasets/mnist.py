@@ -34,46 +34,77 @@ class DatasetNotFoundError(FileNotFoundError, RuntimeError):
     """A dataset file is missing: both a ``FileNotFoundError`` and (as torchvision raises) a ``RuntimeError``."""
 
 
-def _read_bytes(path: Path) -> bytes:
+_CHUNK = 1 << 20  # inflate at most this much at a time
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+
+
+def _read_exact(f, nbytes: int, path: Path, what: str) -> bytearray:
+    """``nbytes`` bytes from ``f``, inflated chunk by chunk: memory grows with the data that is
+    really there, never with a size a header merely declares."""
+    buf = bytearray()
+    while len(buf) < nbytes:
+        chunk = f.read(min(_CHUNK, nbytes - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    if len(buf) < nbytes:
+        raise RuntimeError(f"{path}: corrupt or truncated IDX file: {what}")
+    return buf
+
+
+def read_idx(
+    path: str | os.PathLike, expected_magic: int | None = None, expected_shape: tuple[int, ...] | None = None
+) -> Any:
+    """Read an IDX file (optionally ``.gz``) into a NumPy array, checking its magic number and size.
+
+    The file is read as a stream: the header first, checked against ``expected_magic`` and
+    ``expected_shape`` before any of the body is inflated, then exactly the bytes the header
+    declares, and one more byte to reject trailing data. A small ``.gz`` that inflates to gigabytes
+    (a "gzip bomb") is rejected after reading at most the expected size, never inflated whole.
+    """
+    path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        with _open(path) as f:
+            return _read_idx_stream(f, path, expected_magic, expected_shape)
     except (OSError, EOFError, zlib.error) as exc:
         raise RuntimeError(
             f"{path}: cannot read the file: it is not valid gzip data or it is truncated ({exc})"
         ) from None
 
 
-def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> Any:
-    """Read an IDX file (optionally ``.gz``) into a NumPy array, checking its magic number and size."""
-    path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise RuntimeError(f"{path}: corrupt IDX file: {len(raw)} bytes is too short for the header")
-    magic = int.from_bytes(raw[:4], "big")
-    type_code, ndim = raw[2], raw[3]
-    if raw[0] != 0 or raw[1] != 0 or type_code not in _IDX_TYPES or ndim == 0:
+def _read_idx_stream(f, path: Path, expected_magic: int | None, expected_shape: tuple[int, ...] | None) -> Any:
+    head = f.read(4)
+    if len(head) < 4:
+        raise RuntimeError(f"{path}: corrupt IDX file: {len(head)} bytes is too short for the header")
+    magic = int.from_bytes(head, "big")
+    type_code, ndim = head[2], head[3]
+    if head[0] != 0 or head[1] != 0 or type_code not in _IDX_TYPES or ndim == 0:
         raise RuntimeError(f"{path}: not an IDX file (bad magic number {magic:#010x})")
     if expected_magic is not None and magic != expected_magic:
         raise RuntimeError(f"{path}: wrong IDX magic number {magic} (expected {expected_magic})")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise RuntimeError(f"{path}: corrupt IDX file: truncated header")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    dims = struct.unpack(f">{ndim}I", _read_exact(f, 4 * ndim, path, "truncated header"))
+    if expected_shape is not None and tuple(dims) != tuple(expected_shape):
+        raise RuntimeError(
+            f"{path}: corrupt IDX file: the header declares shape {tuple(dims)}, expected {tuple(expected_shape)}"
+        )
     dtype = numpy.dtype(_IDX_TYPES[type_code])
     count = 1
     for d in dims:
         count *= d
-    expected = header + count * dtype.itemsize
-    if len(raw) != expected:
-        raise RuntimeError(
-            f"{path}: corrupt or truncated IDX file: the header promises shape {tuple(dims)} ({expected} bytes) "
-            f"but the file holds {len(raw)} bytes"
-        )
-    arr = numpy.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="))  # a native-endian, writable copy
+    nbytes = count * dtype.itemsize
+    promise = f"the header promises shape {tuple(dims)} ({4 + 4 * ndim + nbytes} bytes)"
+    if path.suffix != ".gz" and os.path.getsize(path) < 4 + 4 * ndim + nbytes:
+        raise RuntimeError(f"{path}: corrupt or truncated IDX file: {promise} but the file holds {os.path.getsize(path)} bytes")
+    body = _read_exact(f, nbytes, path, f"{promise} but the data ends early")
+    if f.read(1):
+        raise RuntimeError(f"{path}: corrupt IDX file: {promise} but the file holds more data after them")
+    arr = numpy.frombuffer(body, dtype=dtype).reshape(dims)  # writable: it shares the bytearray, no copy
+    if not dtype.isnative:
+        arr.byteswap(inplace=True)
+    return arr.view(dtype.newbyteorder("="))  # native-endian
 
 
 class MNIST(ImageClassificationDataset):
@@ -165,13 +196,15 @@ class MNIST(ImageClassificationDataset):
         prefix = "train" if self.train else "t10k"
         image_path = self._require(f"{prefix}-images-idx3-ubyte.gz")
         label_path = self._require(f"{prefix}-labels-idx1-ubyte.gz")
-        images = read_idx(image_path, expected_magic=2051)
-        labels = read_idx(label_path, expected_magic=2049)
         n = self._sizes[self.train]
-        if images.shape != (n, 28, 28):
-            raise RuntimeError(f"{image_path}: corrupt: expected {n} images of 28 x 28, got shape {images.shape}")
-        if labels.shape != (n,):
-            raise RuntimeError(f"{label_path}: corrupt: expected {n} labels, got shape {labels.shape}")
+        try:  # the declared shape is checked before the body is inflated
+            images = read_idx(image_path, expected_magic=2051, expected_shape=(n, 28, 28))
+        except RuntimeError as exc:
+            raise _with_expectation(exc, f"expected {n} images of 28 x 28") from None
+        try:
+            labels = read_idx(label_path, expected_magic=2049, expected_shape=(n,))
+        except RuntimeError as exc:
+            raise _with_expectation(exc, f"expected {n} labels") from None
         if labels.size and int(labels.max()) >= len(self.classes):
             raise RuntimeError(
                 f"{label_path}: corrupt: label {int(labels.max())} is out of range 0..{len(self.classes) - 1}"
@@ -226,6 +259,13 @@ class FashionMNIST(MNIST):
         ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
     ]
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def _with_expectation(exc: RuntimeError, expectation: str) -> RuntimeError:
+    """A shape mismatch says what the dataset expects in words (other errors pass unchanged)."""
+    if "the header declares shape" in str(exc):
+        return RuntimeError(f"{exc} ({expectation})")
+    return exc
 
 
 def _download(mirrors: list[str], filename: str, md5: str, folder: Path, name: str) -> Path:

@@ -252,3 +252,8 @@ class RReLU(Module):
 
     def extra_repr(self) -> str:
         return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")
+
+
+# torch defines MultiheadAttention in this module: its path (torch.nn.modules.activation.MultiheadAttention,
+# as safe_globals lists of whole-model checkpoints spell it) resolves here too.
+from .attention import MultiheadAttention  # noqa: E402, F401

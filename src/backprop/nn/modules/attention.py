@@ -6,12 +6,8 @@ from ..._tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .linear import Linear, _empty
+from .linear import NonDynamicallyQuantizableLinear, _empty
 from .module import Module
-
-
-class NonDynamicallyQuantizableLinear(Linear):
-    """A plain ``Linear``; the name is torch's (it only matters to quantization there)."""
 
 
 class MultiheadAttention(Module):

@@ -59,6 +59,11 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A plain ``Linear`` (MultiheadAttention's ``out_proj``); the name and module are torch's, which
+    whole-model checkpoints and ``safe_globals`` lists spell out."""
+
+
 class Bilinear(Module):
     def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()

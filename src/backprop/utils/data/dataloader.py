@@ -14,6 +14,15 @@ only when samples spend their time in NumPy; ``multiprocessing_context`` is vali
 ``in_order=False`` still yields in order; a worker's exception is re-raised as is (same type), with
 a note naming the worker.
 
+Faults: the worker threads are daemon threads that nothing ever joins, so a worker stuck in
+``__getitem__`` never keeps the process alive. With ``timeout=N`` the main thread raises torch's
+``RuntimeError("DataLoader timed out after N seconds")`` and the workers are told to stop (also
+when the iterator is dropped or exhausted); at interpreter exit a stuck worker is abandoned.
+``sys.exit()`` in a worker (``__getitem__``, ``worker_init_fn``) ends that worker only and raises
+torch's ``RuntimeError("DataLoader worker (pid N) exited unexpectedly ...")`` (N: the thread's
+native id). Unlike a worker process, a thread cannot die alone: ``os._exit()`` or a signal that
+kills a worker ends the whole program.
+
 ``pin_memory=True``: when a CUDA GPU is available, every batch's CPU tensors are copied to
 page-locked memory (``Tensor.pin_memory()``; by the worker threads when there are some, as
 torch's pin-memory thread does), ready for a fast ``.to("cuda", non_blocking=True)``; without
@@ -27,6 +36,8 @@ import concurrent.futures
 import copy
 import itertools
 import math
+import queue
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -226,7 +237,7 @@ class DataLoader(Generic[T_co]):
 
     def __iter__(self) -> _BaseDataLoaderIter:
         if self.persistent_workers and self.num_workers > 0:
-            if self._iterator is None:
+            if self._iterator is None or self._iterator._shutdown:  # new workers after a timeout or an exit
                 self._iterator = self._get_iterator()
             else:
                 self._iterator._reset(self)
@@ -338,8 +349,35 @@ def _shallow_copy(dataset):
         return dataset
 
 
+class _WorkerExitedError(Exception):
+    """Set on a worker's futures when the worker thread ended by ``SystemExit`` (``sys.exit()`` in
+    ``__getitem__`` or ``worker_init_fn``): the thread analogue of a worker process that exited."""
+
+    def __init__(self, tid: int, code) -> None:
+        super().__init__(tid, code)
+        self.tid, self.code = tid, code
+
+
+_STOP = object()
+
+
+def _exited_error(exc: _WorkerExitedError) -> RuntimeError:
+    """torch's error for a worker that exited: the thread's native id stands for the pid."""
+    if exc.code in (None, 0):
+        return RuntimeError(f"DataLoader worker (pid(s) {exc.tid}) exited unexpectedly")
+    return RuntimeError(
+        f"DataLoader worker (pid {exc.tid}) exited unexpectedly with exit code {exc.code}. "
+        "Rerunning with num_workers=0 may give better error trace."
+    )
+
+
 class _Worker:
-    """One worker: a dedicated thread (a one-thread executor) with its own dataset copy and fetcher."""
+    """One worker: a dedicated **daemon** thread with its own dataset copy and fetcher.
+
+    Daemon, so that a worker stuck in ``__getitem__`` (a sleep, a deadlock, a dead network share)
+    never keeps the process alive: after a timeout, the iterator's deletion, an exception or at
+    interpreter exit the worker is told to stop and abandoned; nothing ever joins it.
+    """
 
     def __init__(self, worker_id: int, num_workers: int, seed: int, dataset, init_fn, pin: bool = False) -> None:
         self.id = worker_id
@@ -349,33 +387,93 @@ class _Worker:
         self.active = True
         self.fetcher = None
         self.error: BaseException | None = None
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"DataLoaderWorker{worker_id}"
+        self.exited: _WorkerExitedError | None = None
+        self.tid = 0
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopped = False
+        self._thread = threading.Thread(
+            target=self._loop, args=(init_fn,), name=f"DataLoaderWorker{worker_id}", daemon=True
         )
-        self.executor.submit(self._init, init_fn)
+        self._thread.start()
 
-    def _init(self, init_fn) -> None:
+    def _loop(self, init_fn) -> None:
+        self.tid = threading.get_native_id()
         _set_worker_info(self.info)
         try:
             if init_fn is not None:
                 init_fn(self.id)
+        except SystemExit as exc:
+            self._exit(exc.code)
+            return
         except BaseException as exc:  # re-raised in the main thread by the first fetch
             self.error = exc
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            fn, args, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except SystemExit as exc:  # the worker "process" exits: this and every queued fetch fail
+                future.set_exception(self._exit(exc.code))
+                return
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            del future, item, fn, args
+
+    def _exit(self, code) -> _WorkerExitedError:
+        with self._lock:
+            self._stopped = True
+            self.exited = _WorkerExitedError(self.tid, code)
+        self._cancel_queued(self.exited)
+        return self.exited
+
+    def _cancel_queued(self, exc: BaseException | None) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is _STOP:
+                continue
+            future = item[2]
+            if exc is None:
+                future.cancel()
+            elif future.set_running_or_notify_cancel():
+                future.set_exception(exc)
+
+    def _submit(self, fn, *args) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self.exited is not None:
+                future.set_exception(self.exited)
+            elif self._stopped:
+                future.cancel()
+            else:
+                self._queue.put((fn, args, future))
+        return future
 
     def reset(self, kind: int, auto_collation: bool, collate_fn, drop_last: bool) -> None:
         self.active = True
-        self.executor.submit(self._make_fetcher, kind, auto_collation, collate_fn, drop_last)
+        self._submit(self._make_fetcher, kind, auto_collation, collate_fn, drop_last)
 
     def _make_fetcher(self, kind, auto_collation, collate_fn, drop_last) -> None:
         if self.error is not None:
             return
         try:  # iter(dataset) runs here, in the worker, so __iter__ sees get_worker_info()
             self.fetcher = _DatasetKind.create_fetcher(kind, self.dataset, auto_collation, collate_fn, drop_last)
+        except SystemExit:
+            raise
         except BaseException as exc:
             self.error = exc
 
     def submit(self, index) -> concurrent.futures.Future:
-        return self.executor.submit(self._fetch, index)
+        return self._submit(self._fetch, index)
 
     def _fetch(self, index):
         if self.error is not None:
@@ -387,7 +485,13 @@ class _Worker:
         return True, _pin_memory(data) if self.pin else data
 
     def shutdown(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """Stop taking work, cancel what is queued and let the thread end; never waits for it."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._cancel_queued(None)
+        self._queue.put(_STOP)
 
 
 class _ThreadedDataLoaderIter(_BaseDataLoaderIter):
@@ -436,6 +540,11 @@ class _ThreadedDataLoaderIter(_BaseDataLoaderIter):
             except concurrent.futures.TimeoutError:
                 self._shutdown_workers()
                 raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds") from None
+            except _WorkerExitedError as exc:
+                self._shutdown_workers()
+                raise _exited_error(exc) from exc
+            except concurrent.futures.CancelledError:  # the workers were shut down: iterating on is an error
+                raise RuntimeError("DataLoader: the workers of this iterator were shut down") from None
             except Exception as exc:
                 self._try_put_index()
                 if hasattr(exc, "add_note"):
@@ -449,6 +558,7 @@ class _ThreadedDataLoaderIter(_BaseDataLoaderIter):
             return data
 
     def _shutdown_workers(self) -> None:
+        """Tell every worker to stop (torch's ``_shutdown_workers``); stuck ones are daemon threads, abandoned."""
         if not self._shutdown:
             self._shutdown = True
             for w in self._workers:
