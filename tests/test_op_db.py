@@ -85,7 +85,8 @@ def _check_samples(op, dtype: str, device: str, cap) -> None:
 def test_known_exceptions_still_fail(op, dtype):
     """Each documented exception still fails (else it must leave the list)."""
     known = harness.known_samples(op, dtype)
-    with pytest.raises(harness.MismatchError):
+    # a mismatch, or torch raising on op_db's own sample (to_sparse of complex with gradients)
+    with pytest.raises((harness.MismatchError, RuntimeError)):
         harness.run_samples(op, dtype, max_samples=None, only=known)
 
 
