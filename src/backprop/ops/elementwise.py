@@ -619,6 +619,8 @@ class Neg(Function):
 
 
 class Exp(Function):
+    inplace_saves_output = True  # x.exp_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -633,6 +635,8 @@ class Exp(Function):
 
 
 class Exp2(Function):
+    inplace_saves_output = True  # x.exp2_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -647,6 +651,8 @@ class Exp2(Function):
 
 
 class Expm1(Function):
+    inplace_saves_output = True  # x.expm1_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -713,6 +719,8 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    inplace_saves_output = True  # x.sqrt_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -727,6 +735,8 @@ class Sqrt(Function):
 
 
 class Rsqrt(Function):
+    inplace_saves_output = True  # x.rsqrt_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -744,6 +754,8 @@ class Rsqrt(Function):
 
 
 class Reciprocal(Function):
+    inplace_saves_output = True  # x.reciprocal_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         out = 1 / a._data
@@ -783,6 +795,8 @@ class Cos(Function):
 
 
 class Tan(Function):
+    inplace_saves_output = True  # x.tan_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -862,6 +876,8 @@ class Cosh(Function):
 
 
 class Tanh(Function):
+    inplace_saves_output = True  # x.tanh_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -876,6 +892,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    inplace_saves_output = True  # x.sigmoid_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -906,6 +924,8 @@ _SigmoidComplex = type("Sigmoid", (Sigmoid,), {"__module__": __name__, "forward"
 
 
 class Relu(Function):
+    inplace_saves_output = True  # x.relu_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)

@@ -149,6 +149,74 @@ class Softplus(Function):
         return B.where(bx > ctx.threshold, grad, grad * B.sigmoid(bx)), None, None
 
 
+_NEGATIVE_SLOPE_INPLACE = (
+    "In-place {op} backward calculation is triggered with a negative slope which is not supported. This is caused "
+    "by calling in-place forward function with a negative slope, please call out-of-place version instead."
+)
+
+
+class LeakyRelu(Function):
+    """x where x > 0, else ``slope * x``.
+
+    Out of place the gradient is computed from the input (saved); in place (``result=True``,
+    see ``ops.inplace.apply_inplace``) from the output, which then is the modified tensor itself:
+    the sign of x is the sign of the output when ``slope >= 0``. A negative slope in place raises
+    at backward, as torch does.
+    """
+
+    inplace_saves_output = True  # with result=True (see Function)
+
+    @staticmethod
+    def forward(ctx, a, slope, result=False):
+        x = a._data
+        out = array_module(x).where(x > 0, x, x * slope).astype(x.dtype, copy=False)
+        ctx.slope = slope
+        ctx.result = result
+        ctx.save_for_backward(out if result else a)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        if ctx.result and ctx.slope < 0:
+            raise RuntimeError(_NEGATIVE_SLOPE_INPLACE.format(op="leakyReLu"))
+        return B.where(saved > 0, grad, grad * ctx.slope), None, None
+
+
+class Elu(Function):
+    """``scale * x`` where x > 0, else ``alpha * scale * (exp(input_scale * x) - 1)``: elu, celu
+    (``input_scale = 1 / alpha``) and selu (fixed alpha and scale).
+
+    As ``LeakyRelu``: in place (``result=True``) the gradient comes from the output,
+    ``input_scale * (out + alpha * scale)`` for x <= 0, valid for ``alpha >= 0``.
+    """
+
+    inplace_saves_output = True  # with result=True (see Function)
+
+    @staticmethod
+    def forward(ctx, a, alpha, scale, input_scale, result=False):
+        x = a._data
+        xp = array_module(x)
+        neg = xp.expm1(xp.minimum(x, 0) * input_scale) * (alpha * scale)  # exp of x <= 0 only: finite
+        out = xp.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
+        ctx.coefs = (alpha, scale, input_scale)
+        ctx.result = result
+        ctx.save_for_backward(out if result else a)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        alpha, scale, input_scale = ctx.coefs
+        if ctx.result:
+            if alpha < 0:
+                raise RuntimeError(_NEGATIVE_SLOPE_INPLACE.format(op="elu"))
+            neg = grad * ((saved + alpha * scale) * input_scale)
+        else:
+            neg = grad * (B.exp(B.clamp(saved, max=0.0) * input_scale) * (alpha * scale * input_scale))
+        return B.where(saved > 0, grad * scale, neg), None, None, None, None
+
+
 class BinaryCrossEntropy(Function):
     """-w (t log x + (1 - t) log(1 - x)), logs clamped at -100 as torch does (elementwise, unreduced)."""
 
