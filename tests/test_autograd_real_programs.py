@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -255,3 +258,55 @@ def test_dcgan_steps_match_torch(device):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"grad of parameter {i} at step {step}")
     for a, b in zip(ours_g, theirs_g):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ============================================================================ 3. threads
+def _in_threads(work, n_threads: int = 8) -> None:
+    errors = []
+
+    def run():
+        try:
+            work()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up at once
+    try:
+        threads = [threading.Thread(target=run) for _ in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("size", [3, 100_000])  # a large .grad: NumPy releases the GIL while adding
+def test_backward_from_threads_into_one_leaf_is_exact(size):
+    """8 threads x 40 backward calls into one shared leaf, 3 times: no update is lost (torch's
+    AccumulateGrad holds a lock, so does ours); a retained non-leaf gradient too."""
+    w = bp.zeros(size, requires_grad=True)
+    calls = 40
+    for _ in range(3):
+        w.grad = None
+
+        def work():
+            for _ in range(calls):
+                (w * 1.0 + w * 2.0).sum().backward()
+
+        _in_threads(work)
+        np.testing.assert_array_equal(w.grad.numpy(), np.full(size, 3.0 * calls * 8, dtype=np.float32))
+
+    h = w * 2
+    h.retain_grad()
+
+    def shared_graph():
+        for _ in range(calls):
+            h.sum().backward(retain_graph=True)
+
+    w.grad = None
+    _in_threads(shared_graph)
+    np.testing.assert_array_equal(h.grad.numpy(), np.full(size, calls * 8, dtype=np.float32))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(size, 2.0 * calls * 8, dtype=np.float32))

@@ -24,7 +24,7 @@ import threading
 import numpy
 
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of
-from .._tensor import Tensor, _make, shape_str
+from .._tensor import Tensor, _make, grad_accumulation_lock, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
 from .grad_mode import _state
 
@@ -92,26 +92,8 @@ class _Run:
                     new = hook((grad,))
                     if new is not None:
                         grad = new[0]
-        old = leaf._grad
-        if self.create_graph:
-            # A differentiable copy, as torch makes: leaves given the same gradient must not share one .grad.
-            leaf._grad = grad.clone() if old is None else old + grad
-        else:
-            arr = grad._data if isinstance(grad, Tensor) else grad
-            if arr.dtype != leaf._data.dtype:
-                arr = arr.astype(leaf._data.dtype)
-            if old is None:
-                hooked = leaf._post_accumulate_hooks or (node is not None and node._post_hooks)
-                if arr.base is not None or id(arr) in self.handed_out or (hooked and id(arr) in self.fanned_out) or not backend_of(arr).is_writeable(arr):
-                    arr = arr.copy()
-                self.handed_out[id(arr)] = arr
-                leaf._grad = _make(arr)
-            elif old._data.shape == arr.shape and backend_of(arr).is_writeable(old._data):
-                # In place, as torch does (also into a .grad that a create_graph backward left with a grad_fn).
-                array_module(arr).add(old._data, arr, out=old._data, casting="unsafe")
-                old._version_counter[0] += 1
-            else:
-                leaf._grad = _make(old._data + arr)
+        with grad_accumulation_lock:  # read-modify-write of .grad: one thread at a time
+            self._add_into(leaf, grad, node)
         if leaf._post_accumulate_hooks:
             for hook in list(leaf._post_accumulate_hooks):
                 if hook(leaf) is not None:
@@ -119,6 +101,29 @@ class _Run:
         if node is not None and node._post_hooks:  # torch calls them with ((), (grad,))
             for hook in list(node._post_hooks):
                 hook((), (_as_tensor(grad),))
+
+
+    def _add_into(self, leaf: Tensor, grad, node: AccumulateGrad | None) -> None:
+        old = leaf._grad
+        if self.create_graph:
+            # A differentiable copy, as torch makes: leaves given the same gradient must not share one .grad.
+            leaf._grad = grad.clone() if old is None else old + grad
+            return
+        arr = grad._data if isinstance(grad, Tensor) else grad
+        if arr.dtype != leaf._data.dtype:
+            arr = arr.astype(leaf._data.dtype)
+        if old is None:
+            hooked = leaf._post_accumulate_hooks or (node is not None and node._post_hooks)
+            if arr.base is not None or id(arr) in self.handed_out or (hooked and id(arr) in self.fanned_out) or not backend_of(arr).is_writeable(arr):
+                arr = arr.copy()
+            self.handed_out[id(arr)] = arr
+            leaf._grad = _make(arr)
+        elif old._data.shape == arr.shape and backend_of(arr).is_writeable(old._data):
+            # In place, as torch does (also into a .grad that a create_graph backward left with a grad_fn).
+            array_module(arr).add(old._data, arr, out=old._data, casting="unsafe")
+            old._version_counter[0] += 1
+        else:
+            leaf._grad = _make(old._data + arr)
 
 
 def _call_backward(node, grads: list, create_graph: bool) -> tuple:
