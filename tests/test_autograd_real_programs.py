@@ -5,7 +5,8 @@
    elu/celu/selu with alpha >= 0, sigmoid, tanh, exp...) saves the modified tensor itself, one
    whose gradient needs its input (silu, mish, hardswish, hardsigmoid, hardtanh, threshold...)
    keeps a copy -- with the same successes, failures and gradients as torch; a dcgan step;
-2. Python ``range``s, NumPy arrays, tuples of lists, bool lists, 0-d tensors as indices;
+2. Python ``range``s, NumPy arrays, tuples of lists, bool lists, 0-d tensors as indices, with
+   gradients, and IndexError for indices out of range;
 3. gradient accumulation into one leaf from several threads.
 """
 
@@ -258,6 +259,145 @@ def test_dcgan_steps_match_torch(device):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"grad of parameter {i} at step {step}")
     for a, b in zip(ours_g, theirs_g):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ============================================================================ 2. index types
+_Y = [1, 0, 5, 2]
+
+
+def _set(index, value):
+    """``h[index(m)] = value`` on a non-leaf, returning it (the gradient flows to ``h``'s leaf and to ``value``)."""
+
+    def fn(m, h, v):
+        h = h * 1.0
+        h[index(m)] = value(v)
+        return h
+
+    return fn
+
+
+def _get(index):
+    return lambda m, h: h[index(m)]
+
+
+_H = I((4, 6))
+INDEX_CASES = [
+    Case("range_and_list", _get(lambda m: (range(4), _Y)), [_H]),
+    Case("range_and_tensor", _get(lambda m: (range(4), m.tensor(_Y))), [_H]),
+    Case("range_alone", _get(lambda m: range(1, 3)), [_H]),
+    Case("range_step", _get(lambda m: range(0, 4, 2)), [_H]),
+    Case("range_negative", _get(lambda m: range(-2, 0)), [_H]),
+    Case("range_empty", _get(lambda m: range(0)), [_H]),
+    Case("slice_and_range", _get(lambda m: (slice(1, None), range(3))), [_H]),
+    Case("numpy_int_array", _get(lambda m: np.array([0, 2, 3, 2])), [_H]),
+    Case("numpy_int32_arrays", _get(lambda m: (np.array([0, 2], dtype=np.int32), np.array([1, 5]))), [_H]),
+    Case("numpy_int_scalars", _get(lambda m: (np.int64(2), np.int32(-1))), [_H]),
+    Case("numpy_bool_array", _get(lambda m: np.array([True, False, True, False])), [_H]),
+    Case("tuple_of_lists", _get(lambda m: ([0, 1, 1], [2, 3, 3])), [_H]),
+    Case("bool_list", _get(lambda m: [True, False, True, True]), [_H]),
+    Case("bool_list_dim1", _get(lambda m: (slice(None), [True, False, True, False, True, True])), [_H]),
+    Case("ellipsis_none", _get(lambda m: (Ellipsis, None)), [_H]),
+    Case("none_ellipsis_list", _get(lambda m: (None, Ellipsis, [1, 2])), [_H]),
+    Case("ellipsis_list_none", _get(lambda m: (Ellipsis, [0, 1], None)), [_H]),
+    Case("zero_dim_tensor", _get(lambda m: m.tensor(2)), [_H]),
+    Case("zero_dim_tensors", _get(lambda m: (m.tensor(2), m.tensor(3))), [_H]),
+    Case("zero_dim_tensor_and_list", _get(lambda m: (m.tensor(1), [0, 2])), [_H]),
+    Case("zero_dim_bool_tensor", _get(lambda m: m.tensor(True)), [_H]),
+    Case("set_range_and_list", _set(lambda m: (range(4), _Y), lambda v: v), [_H, I(())]),
+    Case("set_range_rows", _set(lambda m: range(2), lambda v: v), [_H, I((6,))]),
+    Case("set_numpy_array", _set(lambda m: np.array([0, 2]), lambda v: v), [_H, I((2, 1))]),
+    Case("set_tuple_of_lists", _set(lambda m: ([0, 1], [2, 3]), lambda v: v), [_H, I((2,))]),
+    Case("set_bool_list", _set(lambda m: [True, False, True, False], lambda v: v), [_H, I(())]),
+    Case("set_zero_dim_tensor", _set(lambda m: m.tensor(1), lambda v: v), [_H, I((6,))]),
+]
+
+(
+    test_index_types_match_torch,
+    test_index_types_match_torch_noncontiguous,
+    test_index_types_create_graph_matches_torch,
+    test_index_types_gradcheck,
+    _,
+) = oracle_tests(INDEX_CASES)
+
+
+def _overlay_y_on_x(m, x, y):
+    """mnist_forward_forward's label overlay: the first 10 pixels replaced by a one-hot of y."""
+    x_ = x.clone()
+    x_[:, :10] *= 0.0
+    x_[range(x.shape[0]), y] = x.max()
+    return x_
+
+
+def test_forward_forward_overlay_matches_torch(device):
+    rng = np.random.default_rng(0)
+    x = rng.random((5, 16)).astype(np.float32)
+    y = rng.integers(0, 10, 5)
+    theirs_in = torch.tensor(x, requires_grad=True)
+    theirs = _overlay_y_on_x(torch, theirs_in, torch.tensor(y))
+    ours_in = bp.tensor(x, requires_grad=True, device=device)
+    ours = _overlay_y_on_x(bp, ours_in, bp.tensor(y, device=device))
+    np.testing.assert_array_equal(ours.detach().cpu().numpy(), theirs.detach().numpy())
+    g = rng.standard_normal((5, 16)).astype(np.float32)
+    (theirs * torch.tensor(g)).sum().backward()
+    (ours * bp.tensor(g, device=device)).sum().backward()
+    np.testing.assert_allclose(ours_in.grad.cpu().numpy(), theirs_in.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_list_of_sequences_is_a_tuple_with_torch_warning():
+    """torch 2.13 still reads a short list holding sequences, tensors, slices, None or ... as a
+    tuple (with a deprecation warning); a list of ints is one index tensor."""
+    a = np.arange(24.0).reshape(4, 6)
+    cases = [
+        lambda m: [[0, 1], [2, 3]],
+        lambda m: [m.tensor(1), m.tensor(2)],
+        lambda m: [range(2)],
+        lambda m: [slice(1, 3)],
+        lambda m: [None, 1],
+        lambda m: [Ellipsis, 1],
+        lambda m: [[0, 1], 2],
+    ]
+    for index in cases:
+        with pytest.warns(UserWarning, match="non-tuple sequence for multidimensional indexing"):
+            ours = bp.tensor(a)[index(bp)]
+        with pytest.warns(UserWarning):
+            theirs = torch.tensor(a)[index(torch)]
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(bp.tensor(a)[list(range(3)) * 11].numpy(), a[list(range(3)) * 11])  # 33 ints: one index
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        lambda m: [0, 4],
+        lambda m: range(3, 5),
+        lambda m: (range(4), [0, 1, 2, 6]),
+        lambda m: np.array([0, 9]),
+        lambda m: 4,
+        lambda m: [-5],
+        lambda m: (m.tensor(1), m.tensor(6)),
+    ],
+)
+def test_out_of_range_index_raises_index_error(index):
+    """An index out of range raises IndexError naming the dimension and its size, as torch's."""
+    with pytest.raises(IndexError) as theirs:
+        torch.zeros(4, 6)[index(torch)]
+    for op in ("get", "set"):
+        with pytest.raises(IndexError) as ours:
+            if op == "get":
+                bp.zeros(4, 6)[index(bp)]
+            else:
+                bp.zeros(4, 6)[index(bp)] = 1.0
+        assert str(ours.value).startswith(str(theirs.value)), (str(ours.value), str(theirs.value))
+
+
+def test_bad_index_types_raise_as_torch():
+    x = bp.zeros(4, 6)
+    with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool tensors"):
+        x[bp.tensor(1.0)]
+    with pytest.raises(IndexError, match="only integers, slices"):
+        x[np.float64(1.0)]
+    with pytest.raises(IndexError, match="only integers, slices"):
+        x[np.bool_(True)]
 
 
 # ============================================================================ 3. threads
