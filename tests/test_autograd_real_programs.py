@@ -190,6 +190,28 @@ def test_inplace_activation_without_grad_and_bfloat16():
         np.testing.assert_array_equal(ours16.float().numpy(), theirs16.float().numpy(), err_msg=name)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_low_precision_activations_round_once_as_torch(dtype, inplace):
+    """leaky_relu/elu/selu/celu in half and bfloat16: computed in float32 and rounded once, in
+    forward and backward, from the input (out of place) or the output (in place), as torch's kernels."""
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(500) * 3).astype(np.float32)
+    g = rng.standard_normal(500).astype(np.float32)
+    for name, kw in [("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}), ("selu", {}), ("celu", {"alpha": 1.5})]:
+        results = []
+        for m in (bp, torch):
+            x = m.tensor(a, dtype=getattr(m, dtype), requires_grad=True)
+            y = getattr(m.nn.functional, name)(x * 1, inplace=inplace, **kw)
+            (y * m.tensor(g, dtype=getattr(m, dtype))).sum().backward()
+            results.append((y.detach().float().numpy(), x.grad.float().numpy()))
+        (ours_y, ours_g), (theirs_y, theirs_g) = results
+        np.testing.assert_array_equal(ours_y, theirs_y, err_msg=name)
+        # the gradient's coefficients may round in another order: at most one unit in the last place
+        ulp = np.abs(theirs_g) * (2.0**-7 if dtype == "bfloat16" else 2.0**-10)
+        assert np.all(np.abs(ours_g - theirs_g) <= ulp), name
+
+
 # ---------------------------------------------------------------------------- a dcgan training step
 def _generator(m, nz: int = 8, ngf: int = 8):
     nn = m.nn

@@ -119,10 +119,6 @@ def _check_float_activation(input: Tensor, name: str) -> None:
 def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, inplace: bool, name: str) -> Tensor:
     """elu, celu and selu: one primitive (``nn_ops.Elu``); in place its gradient comes from the
     output, so backward raises for a negative alpha, as torch."""
-    if input._data.dtype.kind == "V":  # bfloat16: in float32, rounded once, as torch
-        fn = lambda t: _elu(t, alpha, scale, input_scale, False, name)  # noqa: E731
-        fn.__name__ = name
-        return _activation_in_float32(fn, input, inplace)
     _check_float_activation(input, "elu")
     if inplace:
         return _apply_inplace(input, nn_ops.Elu.apply, alpha, scale, input_scale, True, _name=f"{name}_")

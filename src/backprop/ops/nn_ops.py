@@ -155,6 +155,19 @@ _NEGATIVE_SLOPE_INPLACE = (
 )
 
 
+def _opmath(dtype):
+    """The dtype torch's CPU kernels compute a half/bfloat16 activation in: float32 (rounded once)."""
+    return numpy.float32 if dtype.kind == "V" or dtype == numpy.float16 else None
+
+
+def _in_opmath(fn, grad, saved):
+    """A backward formula ``fn(grad, saved)`` for half/bfloat16 values in float32, rounded once."""
+    dtype = saved.dtype if B.is_raw(saved) else saved._data.dtype
+    if _opmath(dtype) is None:
+        return fn(grad, saved)
+    return B.cast(fn(B.cast(grad, numpy.float32), B.cast(saved, numpy.float32)), dtype)
+
+
 class LeakyRelu(Function):
     """x where x > 0, else ``slope * x``.
 
@@ -169,7 +182,8 @@ class LeakyRelu(Function):
     @staticmethod
     def forward(ctx, a, slope, result=False):
         x = a._data
-        out = array_module(x).where(x > 0, x, x * slope).astype(x.dtype, copy=False)
+        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        out = array_module(x).where(xf > 0, xf, xf * slope).astype(x.dtype, copy=False)
         ctx.slope = slope
         ctx.result = result
         ctx.save_for_backward(out if result else a)
@@ -180,7 +194,8 @@ class LeakyRelu(Function):
         (saved,) = ctx.saved_tensors
         if ctx.result and ctx.slope < 0:
             raise RuntimeError(_NEGATIVE_SLOPE_INPLACE.format(op="leakyReLu"))
-        return B.where(saved > 0, grad, grad * ctx.slope), None, None
+        slope = ctx.slope
+        return _in_opmath(lambda g, s: B.where(s > 0, g, g * slope), grad, saved), None, None
 
 
 class Elu(Function):
@@ -197,8 +212,9 @@ class Elu(Function):
     def forward(ctx, a, alpha, scale, input_scale, result=False):
         x = a._data
         xp = array_module(x)
-        neg = xp.expm1(xp.minimum(x, 0) * input_scale) * (alpha * scale)  # exp of x <= 0 only: finite
-        out = xp.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
+        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        neg = xp.expm1(xp.minimum(xf, 0) * input_scale) * (alpha * scale)  # exp of x <= 0 only: finite
+        out = xp.where(xf > 0, xf * scale, neg).astype(x.dtype, copy=False)
         ctx.coefs = (alpha, scale, input_scale)
         ctx.result = result
         ctx.save_for_backward(out if result else a)
@@ -208,13 +224,18 @@ class Elu(Function):
     def backward(ctx, grad):
         (saved,) = ctx.saved_tensors
         alpha, scale, input_scale = ctx.coefs
-        if ctx.result:
-            if alpha < 0:
-                raise RuntimeError(_NEGATIVE_SLOPE_INPLACE.format(op="elu"))
-            neg = grad * ((saved + alpha * scale) * input_scale)
-        else:
-            neg = grad * (B.exp(B.clamp(saved, max=0.0) * input_scale) * (alpha * scale * input_scale))
-        return B.where(saved > 0, grad * scale, neg), None, None, None, None
+        if ctx.result and alpha < 0:
+            raise RuntimeError(_NEGATIVE_SLOPE_INPLACE.format(op="elu"))
+        result = ctx.result
+
+        def formula(g, s):
+            if result:  # s is the output
+                neg = g * ((s + alpha * scale) * input_scale)
+            else:
+                neg = g * (B.exp(B.clamp(s, max=0.0) * input_scale) * (alpha * scale * input_scale))
+            return B.where(s > 0, g * scale, neg)
+
+        return _in_opmath(formula, grad, saved), None, None, None, None
 
 
 class BinaryCrossEntropy(Function):
