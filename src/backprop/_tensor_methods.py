@@ -1023,3 +1023,9 @@ _bind(
     }
 )
 # ---- end complex dtypes, bfloat16 and fft ----
+
+# ---- autograd (issue #14, wt_autograd) ----
+# ``number / x`` is torch's ``x.reciprocal() * number`` (``__rtruediv__`` is ``__rdiv__``): the
+# reciprocal saves its output, not x, so x may change in place afterwards, and results round as torch's.
+_bind({"__rtruediv__": _rdiv})
+# ---- end autograd ----
