@@ -337,6 +337,9 @@ INDEX_CASES = [
     Case("zero_dim_tensors", _get(lambda m: (m.tensor(2), m.tensor(3))), [_H]),
     Case("zero_dim_tensor_and_list", _get(lambda m: (m.tensor(1), [0, 2])), [_H]),
     Case("zero_dim_bool_tensor", _get(lambda m: m.tensor(True)), [_H]),
+    # host numbers that are not integers become a long index (truncated toward zero), as in torch
+    Case("float_list", _get(lambda m: [1.7, -1.5, 0.2]), [_H]),
+    Case("numpy_float_array", _get(lambda m: (np.array([2.5, 0.2]), slice(1, 3))), [_H]),
     Case("set_range_and_list", _set(lambda m: (range(4), _Y), lambda v: v), [_H, I(())]),
     Case("set_range_rows", _set(lambda m: range(2), lambda v: v), [_H, I((6,))]),
     Case("set_numpy_array", _set(lambda m: np.array([0, 2]), lambda v: v), [_H, I((2, 1))]),

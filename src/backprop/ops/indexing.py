@@ -75,6 +75,8 @@ def _index_component(item, op: str, data=None):
             arr = arr.astype(numpy.int64)
         elif arr.dtype == numpy.uint8 and isinstance(item, numpy.ndarray):  # a byte mask, as a uint8 tensor
             arr = arr.astype(bool)
+        elif arr.dtype.kind == "f":  # host numbers become a long index, as in torch (truncated toward zero)
+            arr = arr.astype(numpy.int64)
         if _dtype.is_float_array(arr):
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         return arr if data is None or type(arr) is type(data) else _index_on(arr, data)
