@@ -27,7 +27,7 @@ from ..ops import indexing as ix
 from ..ops import movement as mv
 from ..ops import nn_ops
 from ..ops import reduction as red
-from ..ops._utils import in_float32
+from ..ops._utils import cast_to, in_float32
 from ..ops.inplace import apply_inplace as _apply_inplace
 from ..ops.linalg import einsum, matmul
 from ..ops.nn_ops import log_softmax, softmax
@@ -61,10 +61,16 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
 
 # ============================================================================ activations
 def _activation_in_float32(fn, input: Tensor, inplace: bool, *args) -> Tensor:
-    """A bfloat16 activation as torch's kernels compute it: in float32, rounded once."""
+    """A bfloat16 or float16 activation as torch's kernels compute it: in float32, rounded once."""
+
+    def run(t: Tensor) -> Tensor:
+        if t._data.dtype == numpy.float16:
+            return cast_to(fn(cast_to(t, _dtype.float32), *args), _dtype.float16)
+        return in_float32(fn, t, *args)
+
     if inplace:
-        return _apply_inplace(input, lambda t: in_float32(fn, t, *args), _name=f"{fn.__name__}_")
-    return in_float32(fn, input, *args)
+        return _apply_inplace(input, run, _name=f"{fn.__name__}_")
+    return run(input)
 
 
 def _from_input_copy(fn, input: Tensor, name: str, *args) -> Tensor:
@@ -111,8 +117,8 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     return leaky_relu(input, negative_slope, inplace=True)
 
 
-def _check_float_activation(input: Tensor, name: str) -> None:
-    if input._data.dtype.kind not in "fV":
+def _check_float_activation(input: Tensor, name: str, kinds: str = "fV") -> None:
+    if input._data.dtype.kind not in kinds:
         raise NotImplementedError(f'"{name}_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
 
 
@@ -163,8 +169,14 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return nn_ops.gelu(input, approximate)
 
 
+def _half_precision(input: Tensor) -> bool:
+    """float16 or bfloat16: torch's kernels compute in float32 and round once."""
+    return input._data.dtype.kind == "V" or input._data.dtype == numpy.float16
+
+
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
+    _check_float_activation(input, "silu", "fVc")
+    if _half_precision(input):
         return _activation_in_float32(silu, input, inplace)
     if inplace:
         return _from_input_copy(silu, input, "silu_")
@@ -172,7 +184,8 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
+    _check_float_activation(input, "mish")
+    if _half_precision(input):
         return _activation_in_float32(mish, input, inplace)
     if inplace:
         return _from_input_copy(mish, input, "mish_")
@@ -180,19 +193,19 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
-        return _activation_in_float32(hardswish, input, inplace)
+    """x * relu6(x + 3) / 6 (a primitive: torch's gradient at the kinks; in place it keeps a copy of the input)."""
+    _check_float_activation(input, "hardswish")
     if inplace:
-        return _from_input_copy(hardswish, input, "hardswish_")
-    return input * ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
+        return _apply_inplace(input, nn_ops.Hardswish.apply, _name="hardswish_")
+    return nn_ops.Hardswish.apply(input)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
-        return _activation_in_float32(hardsigmoid, input, inplace)
+    """relu6(x + 3) / 6 (a primitive: torch's gradient at the kinks; in place it keeps a copy of the input)."""
+    _check_float_activation(input, "hardsigmoid")
     if inplace:
-        return _from_input_copy(hardsigmoid, input, "hardsigmoid_")
-    return ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
+        return _apply_inplace(input, nn_ops.Hardsigmoid.apply, _name="hardsigmoid_")
+    return nn_ops.Hardsigmoid.apply(input)
 
 
 def sigmoid(input: Tensor) -> Tensor:

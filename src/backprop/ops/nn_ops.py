@@ -238,6 +238,43 @@ class Elu(Function):
         return _in_opmath(formula, grad, saved), None, None, None, None
 
 
+class Hardswish(Function):
+    """``x * clamp(x + 3, 0, 6) / 6``; gradient 0 for x <= -3, ``x / 3 + 1/2`` below 3, 1 from 3
+    (torch's choice at the two kinks). Saves its input: in place it keeps a copy of it."""
+
+    @staticmethod
+    def forward(ctx, a):
+        x = a._data
+        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        ctx.save_for_backward(a)
+        return (xf * array_module(x).clip(xf + 3.0, 0.0, 6.0) / 6.0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        return _in_opmath(lambda g, s: B.where(s <= -3.0, 0.0, B.where(s < 3.0, g * (s / 3.0 + 0.5), g)), grad, saved)
+
+
+# torch's hardsigmoid backward multiplies by a float32 1/6, also for float64
+_SIXTH_F32 = float(numpy.float32(1.0 / 6.0))
+
+
+class Hardsigmoid(Function):
+    """``clamp(x + 3, 0, 6) / 6``; gradient 1/6 strictly between -3 and 3 (torch's choice at the kinks)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        x = a._data
+        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        ctx.save_for_backward(a)
+        return (array_module(x).clip(xf + 3.0, 0.0, 6.0) / 6.0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        return _in_opmath(lambda g, s: B.where((s > -3.0) & (s < 3.0), g * _SIXTH_F32, 0.0), grad, saved)
+
+
 class BinaryCrossEntropy(Function):
     """-w (t log x + (1 - t) log(1 - x)), logs clamped at -100 as torch does (elementwise, unreduced)."""
 
