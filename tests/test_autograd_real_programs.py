@@ -136,6 +136,11 @@ def _backward_outcome(m, act):
         lambda m, f, h: (3.0 / h, h.relu_())[0],
         lambda m, f, h: (h * h.detach().requires_grad_(), h.relu_())[0],
         lambda m, f, h: (h ** h.detach().requires_grad_()).relu_(),
+        # views share the version counter of their base
+        lambda m, f, h: (f.leaky_relu(h, 0.2, inplace=True), h.__setitem__((0, 0), 5.0), h)[2],
+        lambda m, f, h: (h[0, 1:].relu_(), h[0].tanh_(), h)[2],
+        lambda m, f, h: (f.elu(h.transpose(2, 3), inplace=True), h)[1],
+        lambda m, f, h: (lambda d: (f.silu(d[0], inplace=True), d[1:] + d[0].sum())[1])(h[0]),
     ],
     ids=[
         "leaky_relu_negative_slope", "rrelu_eval_negative", "elu_negative_alpha", "celu_negative_alpha",
@@ -143,6 +148,7 @@ def _backward_outcome(m, act):
         "tanh_then_clamp_", "sin_then_mul_", "pow_then_mul_", "mish_then_mul_",
         "mul_constant_then_relu_", "div_constant_then_relu_", "square_then_relu_", "rdiv_then_relu_",
         "mul_by_grad_tensor_then_relu_", "pow_grad_exponent_then_relu_",
+        "leaky_relu_then_setitem", "relu_on_view_then_tanh_on_base", "elu_on_transpose", "silu_on_view_then_sibling",
     ],
 )  # fmt: skip
 def test_inplace_success_and_failure_as_torch(act):
@@ -156,6 +162,29 @@ def test_inplace_success_and_failure_as_torch(act):
         theirs_msg = theirs[1].split(" Hint")[0].split(" File an issue")[0]
         # torch numbers the overloads of one op (LeakyRelu1 is leaky_relu_, Pow1 pow(Tensor, Tensor))
         assert ours_msg == re.sub(r"of ([A-Za-z]+)\d,", r"of \1,", theirs_msg)
+
+
+def test_version_counter_as_torch():
+    """One bump per in-place op, also on a view (its base shares the counter), as torch's ``_version``."""
+
+    def versions(m):
+        h = m.ones(3, 4, requires_grad=True) * 1
+        out = [h._version]
+        v = h[0]
+        v.relu_()
+        out += [h._version, v._version]
+        h[1] = 2.0
+        out += [h._version, v._version]
+        v.mul_(2)
+        h.t().add_(1)
+        m.nn.functional.leaky_relu(h[:, 1], 0.1, inplace=True)
+        out.append(h._version)
+        with m.no_grad():
+            h[0, 0] = 1
+        out.append(h._version)
+        return out
+
+    assert versions(bp) == versions(torch)
 
 
 def test_inplace_output_op_keeps_no_copy():

@@ -314,6 +314,7 @@ class Function(metaclass=_FunctionMeta):
     """
 
     inplace_saves_output = False
+    _dirty_bumps_version = True  # False only for CopySlices: the in-place op on the view counted already
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -533,7 +534,8 @@ def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
 
             check_inplace(out)
 
-            out._version_counter[0] += 1
+            if ctx._fn._dirty_bumps_version:
+                out._version_counter[0] += 1
             rebase_history(out, ctx, i)
         else:
             out._grad_fn = ctx

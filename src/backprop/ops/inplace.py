@@ -265,7 +265,10 @@ class ZeroRegion(Function):
 
 
 class CopySlices(Function):
-    """The base's new history after one of its views was modified in place."""
+    """The base's new history after one of its views was modified in place (the version the
+    base shares with the view was bumped once, by that in-place op, as in torch)."""
+
+    _dirty_bumps_version = False
 
     @staticmethod
     def forward(ctx, base, new_view_values, view_fn):
