@@ -530,3 +530,25 @@ def test_backward_from_threads_into_one_leaf_is_exact(size):
     _in_threads(shared_graph)
     np.testing.assert_array_equal(h.grad.numpy(), np.full(size, calls * 8, dtype=np.float32))
     np.testing.assert_array_equal(w.grad.numpy(), np.full(size, 2.0 * calls * 8, dtype=np.float32))
+
+
+def test_backward_into_a_leaf_while_another_pass_still_uses_its_grad():
+    """A pass stores an add's gradient as ``w.grad`` without a copy and still sends the same
+    array to ``u``'s branch; another backward into ``w`` meanwhile (another thread, here a hook)
+    must not change that array in place (``u.grad`` came out 6x too large)."""
+
+    def run(m):
+        w = m.zeros(4, requires_grad=True)
+        u = m.zeros(4, requires_grad=True)
+        t = u * 3.0
+
+        def hook(grad):
+            with m.enable_grad():
+                (w * 5.0).sum().backward()
+
+        t.register_hook(hook)
+        (t + w).add(1.0).pow(2).mul(0.5).sum().backward()
+        return w.grad.numpy(), u.grad.numpy()
+
+    for ours, theirs in zip(run(bp), run(torch)):
+        np.testing.assert_array_equal(ours, theirs)

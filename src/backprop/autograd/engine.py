@@ -81,6 +81,8 @@ class _Run:
         # array, as the other input may not have consumed it yet. An id reused later only
         # costs a needless copy. Watched only once such hooks exist (Tensor._grad_writing_hooks_seen).
         self.fanned_out: set[int] = set()
+        # Ids of arrays this pass stored as a leaf's new .grad without copying (see _LENT).
+        self.lent: list[int] = []
 
     def accumulate(self, leaf: Tensor, grad, node: AccumulateGrad | None = None) -> None:
         if leaf._hooks or (node is not None and node._pre_hooks):
@@ -118,12 +120,24 @@ class _Run:
                 arr = arr.copy()
             self.handed_out[id(arr)] = arr
             leaf._grad = _make(arr)
+            _LENT[id(arr)] = self
+            self.lent.append(id(arr))
+        elif _LENT and _LENT.get(id(old._data), self) is not self:
+            # .grad is still an array of a backward running in another thread (which may yet read
+            # it for another input): add out of place rather than change it under that pass.
+            leaf._grad = _make(old._data + arr)
         elif old._data.shape == arr.shape and backend_of(arr).is_writeable(old._data):
             # In place, as torch does (also into a .grad that a create_graph backward left with a grad_fn).
             array_module(arr).add(old._data, arr, out=old._data, casting="unsafe")
             old._version_counter[0] += 1
         else:
             leaf._grad = _make(old._data + arr)
+
+
+# A leaf's first gradient of a pass is stored as .grad without a copy, but the same array may
+# still be on its way to other inputs of that pass (an add sends one array to both). Until the
+# pass ends, a backward in another thread must not add into it in place: {id(array): _Run}.
+_LENT: dict[int, _Run] = {}
 
 
 def _call_backward(node, grads: list, create_graph: bool) -> tuple:
@@ -424,4 +438,9 @@ def execute(
     finally:
         _state.enabled = prev_mode
         engine_state.accumulating_all.pop()
+        if run.lent:
+            with grad_accumulation_lock:
+                for key in run.lent:
+                    if _LENT.get(key) is run:
+                        del _LENT[key]
     return captured
