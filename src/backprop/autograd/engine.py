@@ -7,7 +7,9 @@
    tensor hooks, calls its ``backward`` and adds the results into the buffers of the nodes
    behind it. A gradient is freed as soon as its node has consumed it.
 3. Leaves: ``AccumulateGrad`` adds into ``leaf.grad``; gradients accumulate across backward
-   calls until the user zeroes them (``optimizer.zero_grad()``/``tensor.grad = None``).
+   calls until the user zeroes them (``optimizer.zero_grad()``/``tensor.grad = None``). The
+   addition holds ``grad_accumulation_lock``, so backward calls from several threads into one
+   shared leaf lose nothing (as torch's per-variable lock).
 4. Unless ``retain_graph``, each node releases its saved tensors right after its backward,
    so a second backward through a node that saved something raises ``RuntimeError``.
 
