@@ -552,3 +552,41 @@ def test_backward_into_a_leaf_while_another_pass_still_uses_its_grad():
 
     for ours, theirs in zip(run(bp), run(torch)):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "act",
+    [
+        lambda f, h: f.alpha_dropout(h, 0.3, training=True, inplace=True),
+        lambda f, h: f.feature_alpha_dropout(h, 0.3, training=True, inplace=True),
+        lambda f, h: f.dropout(h, 0.3, training=True, inplace=True),
+        lambda f, h: f.rrelu(h, training=True, inplace=True),
+    ],
+    ids=["alpha_dropout", "feature_alpha_dropout", "dropout", "rrelu_train"],
+)
+def test_random_inplace_activations_match_their_out_of_place_form(act):
+    """Random masks/slopes cannot be compared with torch's: in place (after a conv) must give
+    the out-of-place values and gradients under the same seed."""
+    rng = np.random.default_rng(0)
+    x_np, w_np = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    results = []
+    for inplace in (False, True):
+        bp.manual_seed(0)
+        x = bp.tensor(x_np, requires_grad=True)
+        h = bp.nn.functional.conv2d(x, bp.tensor(w_np))
+        y = act(bp.nn.functional, h) if inplace else act(_OutOfPlace(bp.nn.functional), h)
+        (y * y).sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10)
+
+
+class _OutOfPlace:
+    """``nn.functional`` with every ``inplace=True`` turned into ``inplace=False``."""
+
+    def __init__(self, functional):
+        self._f = functional
+
+    def __getattr__(self, name):
+        fn = getattr(self._f, name)
+        return lambda *args, **kw: fn(*args, **{**kw, "inplace": False})

@@ -1036,8 +1036,8 @@ def _alpha_dropout(input: Tensor, p: float, training: bool, inplace: bool, featu
     a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
     b = -a * alpha_p * p
     keep_t = _make(keep)
-    if inplace:
-        return _from_input_copy(lambda t: (t * keep_t + alpha_p * (1 - keep_t)) * a + b, input, "alpha_dropout_")
+    if inplace:  # the gradient needs only the mask: nothing of the input is kept
+        return _apply_inplace(input, lambda t: (t * keep_t + alpha_p * (1 - keep_t)) * a + b, _name="alpha_dropout_")
     return (input * keep_t + alpha_p * (1 - keep_t)) * a + b
 
 
