@@ -135,7 +135,7 @@ def _backward_outcome(m, act):
         lambda m, f, h: (h ** 2).relu_(),
         lambda m, f, h: (3.0 / h, h.relu_())[0],
         lambda m, f, h: (h * h.detach().requires_grad_(), h.relu_())[0],
-        lambda m, f, h: (h ** h.detach().requires_grad_()).relu_(),
+        lambda m, f, h: ((h.abs() + 1) ** h.detach().requires_grad_()).relu_(),
         # views share the version counter of their base
         lambda m, f, h: (f.leaky_relu(h, 0.2, inplace=True), h.__setitem__((0, 0), 5.0), h)[2],
         lambda m, f, h: (h[0, 1:].relu_(), h[0].tanh_(), h)[2],
