@@ -634,6 +634,32 @@ from .nn.functional import (  # noqa: E402
 from ._layout import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr  # noqa: E402
 
 # isort: split
+# ---- autograd (issue #14, wt_autograd): torch's in-place functions of the torch namespace
+from .nn.functional import celu_, rrelu_, selu_, threshold_  # noqa: E402
+
+
+def _inplace_function(name: str):
+    """``torch.<name>(input, *args)``: the Tensor method ``input.<name>(*args)``."""
+
+    def fn(input: Tensor, *args, **kwargs) -> Tensor:
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"In-place version of ``{name[:-1]}``: ``input.{name}(...)``."
+    return fn
+
+
+for _name in (
+    "abs_ acos_ acosh_ arccos_ arccosh_ arcsin_ arcsinh_ arctan_ arctanh_ asin_ asinh_ atan_ atanh_ ceil_ clamp_ "
+    "clamp_max_ clamp_min_ clip_ cos_ cosh_ deg2rad_ erf_ erfc_ exp2_ exp_ expm1_ fix_ floor_ frac_ i0_ log10_ log1p_ "
+    "log2_ log_ logit_ nan_to_num_ neg_ negative_ rad2deg_ reciprocal_ relu_ round_ rsqrt_ sigmoid_ sin_ sinc_ sinh_ "
+    "sqrt_ square_ tan_ tanh_ trunc_ xlogy_"
+).split():
+    if hasattr(Tensor, _name) and _name not in globals():
+        globals()[_name] = _inplace_function(_name)
+del _name
+
+# isort: split
 # ---- serialization (issue #14, wt_serial): torch's limited-support unsigned dtypes (checkpoints' U16/U32/U64)
 from ._dtype import uint16, uint32, uint64  # noqa: E402
 

@@ -8,6 +8,7 @@ in ``_tensor_methods.py``, so there is exactly one implementation of each op.
 
 from __future__ import annotations
 
+import threading
 import warnings
 import weakref
 
@@ -21,6 +22,10 @@ from ._device import device as _device_cls
 _FROM_NUMPY = _dtype._FROM_NUMPY
 _NDARRAY = numpy.ndarray
 _object_new = object.__new__
+
+# Held while a gradient is added into a tensor's ``.grad`` (AccumulateGrad, retain_grad): backward
+# calls running in several threads into one shared leaf must not lose updates (as in torch).
+grad_accumulation_lock = threading.Lock()
 
 
 class Size(tuple):
@@ -320,7 +325,8 @@ class Tensor:
             t = ref()
             if t is not None:
                 g = grad.detach() if not _grad_state.enabled else grad
-                t._grad = _make(g._data.copy()) if t._grad is None else t._grad + g
+                with grad_accumulation_lock:
+                    t._grad = _make(g._data.copy()) if t._grad is None else t._grad + g
             return grad
 
         # The handle lets an in-place op move the hook onto this tensor's new grad_fn (ops.inplace).

@@ -1033,3 +1033,9 @@ from .ops import sparse as _sp  # noqa: E402
 Tensor.layout = property(lambda self: _strided)
 _bind(_sp.DENSE_METHODS)
 # ---- end sparse COO tensors ----
+
+# ---- autograd (issue #14, wt_autograd) ----
+# ``number / x`` is torch's ``x.reciprocal() * number`` (``__rtruediv__`` is ``__rdiv__``): the
+# reciprocal saves its output, not x, so x may change in place afterwards, and results round as torch's.
+_bind({"__rtruediv__": _rdiv})
+# ---- end autograd ----

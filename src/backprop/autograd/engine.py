@@ -7,7 +7,9 @@
    tensor hooks, calls its ``backward`` and adds the results into the buffers of the nodes
    behind it. A gradient is freed as soon as its node has consumed it.
 3. Leaves: ``AccumulateGrad`` adds into ``leaf.grad``; gradients accumulate across backward
-   calls until the user zeroes them (``optimizer.zero_grad()``/``tensor.grad = None``).
+   calls until the user zeroes them (``optimizer.zero_grad()``/``tensor.grad = None``). The
+   addition holds ``grad_accumulation_lock``, so backward calls from several threads into one
+   shared leaf lose nothing (as torch's per-variable lock).
 4. Unless ``retain_graph``, each node releases its saved tensors right after its backward,
    so a second backward through a node that saved something raises ``RuntimeError``.
 
@@ -24,7 +26,7 @@ import threading
 import numpy
 
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of
-from .._tensor import Tensor, _make, shape_str
+from .._tensor import Tensor, _make, grad_accumulation_lock, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
 from .grad_mode import _state
 
@@ -81,6 +83,8 @@ class _Run:
         # array, as the other input may not have consumed it yet. An id reused later only
         # costs a needless copy. Watched only once such hooks exist (Tensor._grad_writing_hooks_seen).
         self.fanned_out: set[int] = set()
+        # Ids of arrays this pass stored as a leaf's new .grad without copying (see _LENT).
+        self.lent: list[int] = []
 
     def accumulate(self, leaf: Tensor, grad, node: AccumulateGrad | None = None) -> None:
         if leaf._hooks or (node is not None and node._pre_hooks):
@@ -92,26 +96,8 @@ class _Run:
                     new = hook((grad,))
                     if new is not None:
                         grad = new[0]
-        old = leaf._grad
-        if self.create_graph:
-            # A differentiable copy, as torch makes: leaves given the same gradient must not share one .grad.
-            leaf._grad = grad.clone() if old is None else old + grad
-        else:
-            arr = grad._data if isinstance(grad, Tensor) else grad
-            if arr.dtype != leaf._data.dtype:
-                arr = arr.astype(leaf._data.dtype)
-            if old is None:
-                hooked = leaf._post_accumulate_hooks or (node is not None and node._post_hooks)
-                if arr.base is not None or id(arr) in self.handed_out or (hooked and id(arr) in self.fanned_out) or not backend_of(arr).is_writeable(arr):
-                    arr = arr.copy()
-                self.handed_out[id(arr)] = arr
-                leaf._grad = _make(arr)
-            elif old._data.shape == arr.shape and backend_of(arr).is_writeable(old._data):
-                # In place, as torch does (also into a .grad that a create_graph backward left with a grad_fn).
-                array_module(arr).add(old._data, arr, out=old._data, casting="unsafe")
-                old._version_counter[0] += 1
-            else:
-                leaf._grad = _make(old._data + arr)
+        with grad_accumulation_lock:  # read-modify-write of .grad: one thread at a time
+            self._add_into(leaf, grad, node)
         if leaf._post_accumulate_hooks:
             for hook in list(leaf._post_accumulate_hooks):
                 if hook(leaf) is not None:
@@ -119,6 +105,41 @@ class _Run:
         if node is not None and node._post_hooks:  # torch calls them with ((), (grad,))
             for hook in list(node._post_hooks):
                 hook((), (_as_tensor(grad),))
+
+
+    def _add_into(self, leaf: Tensor, grad, node: AccumulateGrad | None) -> None:
+        old = leaf._grad
+        if self.create_graph:
+            # A differentiable copy, as torch makes: leaves given the same gradient must not share one .grad.
+            leaf._grad = grad.clone() if old is None else old + grad
+            return
+        arr = grad._data if isinstance(grad, Tensor) else grad
+        if arr.dtype != leaf._data.dtype:
+            arr = arr.astype(leaf._data.dtype)
+        if old is None:
+            hooked = leaf._post_accumulate_hooks or (node is not None and node._post_hooks)
+            if arr.base is not None or id(arr) in self.handed_out or (hooked and id(arr) in self.fanned_out) or not backend_of(arr).is_writeable(arr):
+                arr = arr.copy()
+            self.handed_out[id(arr)] = arr
+            leaf._grad = _make(arr)
+            _LENT[id(arr)] = self
+            self.lent.append(id(arr))
+        elif _LENT and _LENT.get(id(old._data), self) is not self:
+            # .grad is still an array of a backward running in another thread (which may yet read
+            # it for another input): add out of place rather than change it under that pass.
+            leaf._grad = _make(old._data + arr)
+        elif old._data.shape == arr.shape and backend_of(arr).is_writeable(old._data):
+            # In place, as torch does (also into a .grad that a create_graph backward left with a grad_fn).
+            array_module(arr).add(old._data, arr, out=old._data, casting="unsafe")
+            old._version_counter[0] += 1
+        else:
+            leaf._grad = _make(old._data + arr)
+
+
+# A leaf's first gradient of a pass is stored as .grad without a copy, but the same array may
+# still be on its way to other inputs of that pass (an add sends one array to both). Until the
+# pass ends, a backward in another thread must not add into it in place: {id(array): _Run}.
+_LENT: dict[int, _Run] = {}
 
 
 def _call_backward(node, grads: list, create_graph: bool) -> tuple:
@@ -419,4 +440,9 @@ def execute(
     finally:
         _state.enabled = prev_mode
         engine_state.accumulating_all.pop()
+        if run.lent:
+            with grad_accumulation_lock:
+                for key in run.lent:
+                    if _LENT.get(key) is run:
+                        del _LENT[key]
     return captured

@@ -269,12 +269,23 @@ class BackwardNode(Node):
 
 def _raise_modified(node, data, current, expected, output_nr) -> None:
     dt = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor"}.get(str(data.dtype), "Tensor")
-    where = f", which is output {output_nr} of {node.name()}," if output_nr is not None else ""
+    name = node.name()  # torch names the op: ReluBackward0 -> Relu, LeakyReluBackward1 -> LeakyRelu1
+    name = name[:-9] if name.endswith("Backward0") else name.replace("Backward", "")
+    where = f", which is output {output_nr} of {name}," if output_nr is not None else ""
+    if anomaly_state.enabled:
+        hint = (
+            "Hint: the backtrace further above shows the operation that failed to compute its gradient. The "
+            "variable in question was changed in there or anywhere later. Good luck!"
+        )
+    else:
+        hint = (
+            "Hint: enable anomaly detection to find the operation that failed to compute its gradient, with "
+            "backprop.autograd.set_detect_anomaly(True, check_nan=False)."
+        )
     raise RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"[backprop.{dt} {shape_str(data.shape)}]{where} is at version {current}; expected version "
-        f"{expected} instead. Hint: the backtrace further above shows the operation that failed to "
-        "compute its gradient."
+        f"{expected} instead. {hint}"
     )
 
 
@@ -295,7 +306,15 @@ class Function(metaclass=_FunctionMeta):
     Subclass it and define ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)`` as
     static methods; call it with ``YourFunction.apply(*args)``. ``backward`` returns one
     gradient per ``forward`` argument (``None`` for non-tensors or inputs needing none).
+
+    ``inplace_saves_output = True`` declares that backward needs only the output that
+    forward saved, never the input: the op's in-place form ``x.op_()`` then saves ``x``
+    itself (no copy; changing ``x`` again before backward raises, as in torch). Without it
+    an in-place form keeps a copy of the input it saved (see ``ops.inplace.apply_inplace``).
     """
+
+    inplace_saves_output = False
+    _dirty_bumps_version = True  # False only for CopySlices: the in-place op on the view counted already
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -525,7 +544,8 @@ def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
 
             check_inplace(out)
 
-            out._version_counter[0] += 1
+            if ctx._fn._dirty_bumps_version:
+                out._version_counter[0] += 1
             rebase_history(out, ctx, i)
         else:
             out._grad_fn = ctx

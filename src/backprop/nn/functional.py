@@ -27,7 +27,8 @@ from ..ops import indexing as ix
 from ..ops import movement as mv
 from ..ops import nn_ops
 from ..ops import reduction as red
-from ..ops._utils import in_float32
+from ..ops._utils import cast_to, in_float32
+from ..ops.inplace import apply_inplace as _apply_inplace
 from ..ops.linalg import einsum, matmul
 from ..ops.nn_ops import log_softmax, softmax
 
@@ -60,9 +61,22 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
 
 # ============================================================================ activations
 def _activation_in_float32(fn, input: Tensor, inplace: bool, *args) -> Tensor:
-    """A bfloat16 activation as torch's kernels compute it: in float32, rounded once."""
-    out = in_float32(fn, input, *args)
-    return input.copy_(out) if inplace else out
+    """A bfloat16 or float16 activation as torch's kernels compute it: in float32, rounded once."""
+
+    def run(t: Tensor) -> Tensor:
+        if t._data.dtype == numpy.float16:
+            return cast_to(fn(cast_to(t, _dtype.float32), *args), _dtype.float16)
+        return in_float32(fn, t, *args)
+
+    if inplace:
+        return _apply_inplace(input, run, _name=f"{fn.__name__}_")
+    return run(input)
+
+
+def _from_input_copy(fn, input: Tensor, name: str, *args) -> Tensor:
+    """``fn(input, *args)`` written into ``input``, for activations whose gradient needs the input:
+    computed from a copy of it (torch's in-place silu, mish, hardswish... keep one too)."""
+    return _apply_inplace(input, fn, *args, _name=name, _copy_input=True)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -85,17 +99,44 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     return input.clamp_(min_val, max_val) if inplace else ew.clamp(input, min_val, max_val)
 
 
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    out = ew.where(input > 0, input, input * negative_slope)
-    return input.copy_(out) if inplace else out
+    """x where x > 0, else ``negative_slope * x``. In place the gradient comes from the output
+    (no copy kept), so backward raises for a negative slope, as torch."""
+    _check_float_activation(input, "leaky_relu")
+    slope = float(negative_slope)
+    if inplace:
+        return _apply_inplace(input, nn_ops.LeakyRelu.apply, slope, True, _name="leaky_relu_")
+    return nn_ops.LeakyRelu.apply(input, slope)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def _check_float_activation(input: Tensor, name: str, kinds: str = "fV") -> None:
+    if input._data.dtype.kind not in kinds:
+        raise NotImplementedError(f'"{name}_cpu" not implemented for \'{ew._TORCH_TYPE_NAMES[input._data.dtype.name]}\'')
+
+
+def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, inplace: bool, name: str) -> Tensor:
+    """elu, celu and selu: one primitive (``nn_ops.Elu``); in place its gradient comes from the
+    output, so backward raises for a negative alpha, as torch."""
+    _check_float_activation(input, "elu")
+    if inplace:
+        return _apply_inplace(input, nn_ops.Elu.apply, alpha, scale, input_scale, True, _name=f"{name}_")
+    return nn_ops.Elu.apply(input, alpha, scale, input_scale)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
-        return _activation_in_float32(elu, input, inplace, alpha)
-    # exp of min(x, 0): the unselected branch stays finite, so its zero gradient stays zero.
-    out = ew.where(input > 0, input, (ew.exp(ew.clamp(input, max=0.0)) - 1) * alpha)
-    return input.copy_(out) if inplace else out
+    return _elu(input, float(alpha), 1.0, 1.0, inplace, "elu")
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -103,17 +144,22 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
-        return _activation_in_float32(selu, input, inplace)
-    out = elu(input, _SELU_ALPHA) * _SELU_SCALE
-    return input.copy_(out) if inplace else out
+    return _elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0, inplace, "selu")
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
-        return _activation_in_float32(celu, input, inplace, alpha)
-    out = ew.where(input > 0, input, (ew.exp(ew.clamp(input, max=0.0) / alpha) - 1) * alpha)
-    return input.copy_(out) if inplace else out
+    alpha = float(alpha)
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    return _elu(input, alpha, 1.0, 1.0 / alpha, inplace, "celu")
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -123,32 +169,43 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return nn_ops.gelu(input, approximate)
 
 
+def _half_precision(input: Tensor) -> bool:
+    """float16 or bfloat16: torch's kernels compute in float32 and round once."""
+    return input._data.dtype.kind == "V" or input._data.dtype == numpy.float16
+
+
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
+    _check_float_activation(input, "silu", "fVc")
+    if _half_precision(input):
         return _activation_in_float32(silu, input, inplace)
-    out = input * ew.sigmoid(input)
-    return input.copy_(out) if inplace else out
+    if inplace:
+        return _from_input_copy(silu, input, "silu_")
+    return input * ew.sigmoid(input)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
+    _check_float_activation(input, "mish")
+    if _half_precision(input):
         return _activation_in_float32(mish, input, inplace)
-    out = input * ew.tanh(softplus(input))
-    return input.copy_(out) if inplace else out
+    if inplace:
+        return _from_input_copy(mish, input, "mish_")
+    return input * ew.tanh(softplus(input))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
-        return _activation_in_float32(hardswish, input, inplace)
-    out = input * ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
-    return input.copy_(out) if inplace else out
+    """x * relu6(x + 3) / 6 (a primitive: torch's gradient at the kinks; in place it keeps a copy of the input)."""
+    _check_float_activation(input, "hardswish")
+    if inplace:
+        return _apply_inplace(input, nn_ops.Hardswish.apply, _name="hardswish_")
+    return nn_ops.Hardswish.apply(input)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    if input._data.dtype.kind == "V":
-        return _activation_in_float32(hardsigmoid, input, inplace)
-    out = ew.clamp(input + 3.0, 0.0, 6.0) / 6.0
-    return input.copy_(out) if inplace else out
+    """relu6(x + 3) / 6 (a primitive: torch's gradient at the kinks; in place it keeps a copy of the input)."""
+    _check_float_activation(input, "hardsigmoid")
+    if inplace:
+        return _apply_inplace(input, nn_ops.Hardsigmoid.apply, _name="hardsigmoid_")
+    return nn_ops.Hardsigmoid.apply(input)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -182,9 +239,19 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return a * ew.sigmoid(b)
 
 
+def _threshold(input: Tensor, threshold: float, value: float) -> Tensor:
+    return ew.where(input > threshold, input, value)
+
+
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    out = ew.where(input > threshold, input, value)
-    return input.copy_(out) if inplace else out
+    """x where x > threshold, else ``value`` (in place nothing is copied: the gradient needs only the mask)."""
+    if inplace:
+        return _apply_inplace(input, _threshold, threshold, value, _name="threshold_")
+    return _threshold(input, threshold, value)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _apply_inplace(input, _threshold, threshold, value, _name="threshold_")
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -969,8 +1036,9 @@ def _alpha_dropout(input: Tensor, p: float, training: bool, inplace: bool, featu
     a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
     b = -a * alpha_p * p
     keep_t = _make(keep)
-    out = (input * keep_t + alpha_p * (1 - keep_t)) * a + b
-    return input.copy_(out) if inplace else out
+    if inplace:  # the gradient needs only the mask: nothing of the input is kept
+        return _apply_inplace(input, lambda t: (t * keep_t + alpha_p * (1 - keep_t)) * a + b, _name="alpha_dropout_")
+    return (input * keep_t + alpha_p * (1 - keep_t)) * a + b
 
 
 # ============================================================================ embedding, one_hot

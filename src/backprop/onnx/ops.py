@@ -479,6 +479,32 @@ def _softplus(g, rec):
     return g.op("Where", [g.op("Greater", [bx, g.scalar(threshold, a.dtype)]), x, sp])
 
 
+def _leaky_relu(g, rec):
+    a, slope = rec.args[0], rec.args[1]
+    return g.op("LeakyRelu", [g.name(a)], alpha=float(slope))
+
+
+def _elu(g, rec):
+    """nn_ops.Elu is elu, celu or selu: ONNX has an operator for each."""
+    a, alpha, scale, input_scale = rec.args[:4]
+    x = g.name(a)
+    if scale == 1.0 and input_scale == 1.0:
+        return g.op("Elu", [x], alpha=float(alpha))
+    if scale == 1.0 and input_scale == 1.0 / alpha:
+        return g.op("Celu", [x], alpha=float(alpha))
+    if input_scale == 1.0:
+        return g.op("Selu", [x], alpha=float(alpha), gamma=float(scale))
+    raise NotImplementedError("elu with scale and input_scale both set has no ONNX operator")
+
+
+def _hardswish(g, rec):
+    return g.op("HardSwish", [g.name(rec.args[0])])
+
+
+def _hardsigmoid(g, rec):
+    return g.op("HardSigmoid", [g.name(rec.args[0])], alpha=1.0 / 6.0, beta=0.5)
+
+
 def _gelu(g, rec):
     a, approximate = rec.args[0], rec.args[1] if len(rec.args) > 1 else "none"
     x = g.name(a)
@@ -861,7 +887,8 @@ def _build_table() -> dict:
         movement.Flip: _flip, movement.Roll: _roll, movement._Triangle: _triangle,
         indexing.Index: _advanced_index, indexing.Gather: _gather, indexing.Scatter: _scatter(None),
         indexing.ScatterAdd: _scatter("add"), indexing.IndexSelect: _index_select, indexing.IndexPut: _index_put,
-        nn_ops.Softmax: _softmax("Softmax"), nn_ops.LogSoftmax: _softmax("LogSoftmax"), nn_ops.Softplus: _softplus,
+        nn_ops.Softmax: _softmax("Softmax"), nn_ops.LogSoftmax: _softmax("LogSoftmax"), nn_ops.Softplus: _softplus, nn_ops.LeakyRelu: _leaky_relu, nn_ops.Elu: _elu,
+        nn_ops.Hardswish: _hardswish, nn_ops.Hardsigmoid: _hardsigmoid,
         nn_ops.Embedding: _embedding, nn_ops.ConstantPad: _constant_pad,
         conv.Conv2d: _conv2d, conv.ConvInput: _conv_transpose, conv.MaxPool2d: _max_pool, conv.AvgPool2d: _avg_pool,
         linalg.MatMul: _matmul, linalg.Einsum: _einsum,

@@ -121,7 +121,10 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # each operand is saved only for the other's gradient, as torch: x * c with a constant c
+        # keeps no reference to x, so x may change in place afterwards
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(a if need[1] else None, b if need[0] else None)
         return a._data * b._data
 
     @staticmethod
@@ -129,15 +132,15 @@ class Mul(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         return (
-            unbroadcast(grad * b, a.shape) if need[0] else None,
-            unbroadcast(grad * a, b.shape) if need[1] else None,
+            unbroadcast(grad * b, ctx.input_shape(0)) if need[0] else None,
+            unbroadcast(grad * a, ctx.input_shape(1)) if need[1] else None,
         )
 
 
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)  # the dividend only for the divisor's gradient
         return a._data / b._data
 
     @staticmethod
@@ -145,8 +148,8 @@ class Div(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         return (
-            unbroadcast(grad / b, a.shape) if need[0] else None,
-            unbroadcast(-grad * ((a / b) / b), b.shape) if need[1] else None,
+            unbroadcast(grad / b, ctx.input_shape(0)) if need[0] else None,
+            unbroadcast(-grad * ((a / b) / b), ctx.input_shape(1)) if need[1] else None,
         )
 
 
@@ -157,7 +160,7 @@ class Pow(Function):
             out = _int_pow(a._data, b._data)
         else:
             out = a._data**b._data
-        ctx.save_for_backward(a, b, out)
+        ctx.save_for_backward(a, b, out if ctx.needs_input_grad[1] else None)  # the output only for the exponent's gradient
         return out
 
     @staticmethod
@@ -168,7 +171,7 @@ class Pow(Function):
         if need[0]:
             # d/da a^b = b * a^(b-1); zero where b == 0 (torch: 0^0 has zero gradient).
             ga = grad * B.where(b == 0, 0.0, b * a ** (b - 1))
-            ga = unbroadcast(ga, a.shape)
+            ga = unbroadcast(ga, ctx.input_shape(0))
         if need[1]:
             # d/db a^b = a^b * B.log(a); defined as 0 where a == 0 and b >= 0.
             gb = grad * B.where((a == 0) & (b >= 0), 0.0, out * B.log(a))
@@ -619,6 +622,8 @@ class Neg(Function):
 
 
 class Exp(Function):
+    inplace_saves_output = True  # x.exp_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -633,6 +638,8 @@ class Exp(Function):
 
 
 class Exp2(Function):
+    inplace_saves_output = True  # x.exp2_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -647,6 +654,8 @@ class Exp2(Function):
 
 
 class Expm1(Function):
+    inplace_saves_output = True  # x.expm1_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -713,6 +722,8 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    inplace_saves_output = True  # x.sqrt_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -727,6 +738,8 @@ class Sqrt(Function):
 
 
 class Rsqrt(Function):
+    inplace_saves_output = True  # x.rsqrt_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -744,6 +757,8 @@ class Rsqrt(Function):
 
 
 class Reciprocal(Function):
+    inplace_saves_output = True  # x.reciprocal_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         out = 1 / a._data
@@ -783,6 +798,8 @@ class Cos(Function):
 
 
 class Tan(Function):
+    inplace_saves_output = True  # x.tan_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -862,6 +879,8 @@ class Cosh(Function):
 
 
 class Tanh(Function):
+    inplace_saves_output = True  # x.tanh_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -876,6 +895,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    inplace_saves_output = True  # x.sigmoid_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)
@@ -906,6 +927,8 @@ _SigmoidComplex = type("Sigmoid", (Sigmoid,), {"__module__": __name__, "forward"
 
 
 class Relu(Function):
+    inplace_saves_output = True  # x.relu_() saves x itself (see Function)
+
     @staticmethod
     def forward(ctx, a):
         xp = array_module(a._data)

@@ -9,6 +9,7 @@ scatters the gradient back with accumulation (repeated indices add up).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy
 
@@ -61,11 +62,20 @@ def _index_component(item, op: str, data=None):
         return int(item)
     if item is None or item is Ellipsis:
         return item
+    if isinstance(item, range):  # a Python range indexes as the list it stands for (torch's rule)
+        arr = numpy.arange(item.start, item.stop, item.step, dtype=numpy.int64)
+        return arr if data is None or type(arr) is type(data) else _index_on(arr, data)
     if isinstance(item, (list, tuple, numpy.ndarray)):  # host data
+        if isinstance(item, (list, tuple)) and any(isinstance(x, range) for x in item):
+            item = [list(x) if isinstance(x, range) else x for x in item]
         arr = numpy.asarray(item.tolist() if isinstance(item, numpy.ndarray) and item.dtype == object else item)
         if arr.dtype == object:
             arr = numpy.asarray([x.item() if isinstance(x, Tensor) else x for x in item])
         if arr.size == 0:
+            arr = arr.astype(numpy.int64)
+        elif arr.dtype == numpy.uint8 and isinstance(item, numpy.ndarray):  # a byte mask, as a uint8 tensor
+            arr = arr.astype(bool)
+        elif arr.dtype.kind == "f":  # host numbers become a long index, as in torch (truncated toward zero)
             arr = arr.astype(numpy.int64)
         if _dtype.is_float_array(arr):
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
@@ -83,8 +93,34 @@ def normalize_index(index, op: str = "index", data=None) -> tuple:
     """Turn a Python index into a tuple of NumPy index components (index arrays on the device
     of ``data``, the indexed array, when it is given)."""
     if not isinstance(index, tuple):
-        index = (index,)
+        if _sequence_as_tuple(index):
+            warnings.warn(
+                "Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in "
+                "pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as tensor "
+                "index, x[torch.tensor(seq)], which will result either in an error or a different result",
+                UserWarning,
+                stacklevel=3,
+            )
+            index = tuple(index)
+        else:
+            index = (index,)
     return tuple(_index_component(i, op, data) for i in index)
+
+
+def _sequence_as_tuple(index) -> bool:
+    """torch's (and NumPy's old) rule: a list shorter than 32 holding a tensor, a sequence, a
+    slice, ``...`` or ``None`` is a tuple of indices (``x[[[0, 1], [2, 3]]]`` is ``x[[0, 1], [2, 3]]``)."""
+    if type(index) is not list or len(index) >= 32:
+        return False
+    return any(
+        isinstance(x, (Tensor, list, tuple, range, slice, numpy.ndarray)) or x is None or x is Ellipsis for x in index
+    )
+
+
+def _torch_index_error(exc: IndexError, input: Tensor) -> IndexError:
+    """NumPy's out-of-range message in torch's words, naming the indexed tensor's shape."""
+    msg = str(exc).replace(" for axis ", " for dimension ")
+    return IndexError(f"{msg} (indexing a tensor of shape {shape_str(input._data.shape)})")
 
 
 def _is_basic(index: tuple) -> bool:
@@ -125,11 +161,11 @@ def getitem(input: Tensor, index) -> Tensor:
         try:
             return basic_index(input, idx)
         except IndexError as exc:
-            raise IndexError(f"{exc} (indexing a tensor of shape {shape_str(input._data.shape)})") from None
+            raise _torch_index_error(exc, input) from None
     try:
         return Index.apply(input, idx)
     except IndexError as exc:
-        raise IndexError(f"{exc} (indexing a tensor of shape {shape_str(input._data.shape)})") from None
+        raise _torch_index_error(exc, input) from None
 
 
 class ZeroAtIndex(Function):
@@ -202,7 +238,7 @@ def setitem(input: Tensor, index, value) -> None:
     try:
         IndexPut.apply(input, idx, value)
     except IndexError as exc:
-        raise IndexError(f"{exc} (indexing a tensor of shape {shape_str(input._data.shape)})") from None
+        raise _torch_index_error(exc, input) from None
     if not backend_of(input._data).is_writeable(input._data):
         raise RuntimeError("unsupported operation: the written-to tensor is a broadcast view")
 

@@ -19,7 +19,7 @@ import numpy
 
 from .._backend import array_module, backend_of, is_array, move
 from .._tensor import Tensor, _make, _refresh_view_grad_fn
-from ..autograd.function import Function
+from ..autograd.function import Function, _SavedOutput
 from ..autograd.grad_mode import _state
 from . import _backward as B
 from ._utils import scalar_operand
@@ -126,13 +126,23 @@ def _torch_type_name(d) -> str:
     return _TORCH_TYPE_NAMES[d.name]
 
 
-def apply_inplace(self: Tensor, op, *args, _name: str = "", **kwargs) -> Tensor:
-    """``self.op_(*args)``: compute ``op(self, *args)`` and write it into ``self``."""
+def apply_inplace(self: Tensor, op, *args, _name: str = "", _copy_input: bool = False, **kwargs) -> Tensor:
+    """``self.op_(*args)``: compute ``op(self, *args)`` and write it into ``self``.
+
+    The in-place rule, as torch's: what the op's backward needs decides what it costs.
+    A Function declaring ``inplace_saves_output`` (relu, sigmoid, tanh, exp, sqrt..., and
+    leaky_relu/elu in place) keeps nothing extra: its saved output becomes ``self`` itself, so
+    modifying ``self`` again before backward raises "modified by an inplace operation". A
+    Function that saved its *input* gets a copy of ``self``'s old value (torch's
+    ``original_self``). ``_copy_input`` does the same for a composite ``op`` (silu, mish,
+    hardswish...) whose inner ops save the input: it runs on a copy of ``self`` that shares
+    its history.
+    """
     check_inplace(self)
     recording = _state.enabled and (
         self._requires_grad or any(isinstance(a, Tensor) and a._requires_grad for a in args)
     )
-    result = op(self, *args, **kwargs)
+    result = op(_stand_in(self) if recording and _copy_input else self, *args, **kwargs)
     _check_castable(result.dtype, self, _name or getattr(op, "__name__", "in-place op"))
     node = result._grad_fn if recording else None
     if node is not None and node._saved:
@@ -140,19 +150,38 @@ def apply_inplace(self: Tensor, op, *args, _name: str = "", **kwargs) -> Tensor:
     write(self, result._data, _name)
     if node is not None:
         rebase_history(self, node, result._output_nr)
+        if node._saved and node._fn.inplace_saves_output:
+            _saved_output_is_self(node, result, self)
     return self
+
+
+def _stand_in(self: Tensor) -> Tensor:
+    """A copy of ``self``'s value with ``self``'s place in the graph (gradients flow to its history)."""
+    snap = _make(self._data.copy())
+    if self._requires_grad:
+        snap._grad_fn = self.grad_fn
+        snap._output_nr = self._output_nr
+        snap._requires_grad = True
+    return snap
 
 
 def _snapshot_saved_self(node, self: Tensor) -> None:
     """The op saved ``self``, which is about to be overwritten: keep a copy of its old value."""
     for i, item in enumerate(node._saved):
         if item is self:
-            snap = _make(self._data.copy())
-            snap._grad_fn = self.grad_fn
-            snap._output_nr = self._output_nr
-            snap._requires_grad = self._requires_grad
-            node._saved[i] = snap
+            node._saved[i] = _stand_in(self)
             node._saved_versions[i] = 0
+
+
+def _saved_output_is_self(node, result: Tensor, self: Tensor) -> None:
+    """The op saved its output, now written into ``self``: save ``self`` (at its new version)
+    instead, so the separate result array is freed and later in-place changes are caught."""
+    data = self._data
+    for item in node._saved:
+        if type(item) is _SavedOutput and item.data is result._data and item.data.dtype == data.dtype and item.data.shape == data.shape:
+            item.data = data
+            item.version_counter = self._version_counter
+            item.version = self._version_counter[0]
 
 
 def rebase_history(t: Tensor, node, output_nr: int) -> None:
@@ -236,7 +265,10 @@ class ZeroRegion(Function):
 
 
 class CopySlices(Function):
-    """The base's new history after one of its views was modified in place."""
+    """The base's new history after one of its views was modified in place (the version the
+    base shares with the view was bumped once, by that in-place op, as in torch)."""
+
+    _dirty_bumps_version = False
 
     @staticmethod
     def forward(ctx, base, new_view_values, view_fn):

@@ -149,6 +149,132 @@ class Softplus(Function):
         return B.where(bx > ctx.threshold, grad, grad * B.sigmoid(bx)), None, None
 
 
+_NEGATIVE_SLOPE_INPLACE = (
+    "In-place {op} backward calculation is triggered with a negative slope which is not supported. This is caused "
+    "by calling in-place forward function with a negative slope, please call out-of-place version instead."
+)
+
+
+def _opmath(dtype):
+    """The dtype torch's CPU kernels compute a half/bfloat16 activation in: float32 (rounded once)."""
+    return numpy.float32 if dtype.kind == "V" or dtype == numpy.float16 else None
+
+
+def _in_opmath(fn, grad, saved):
+    """A backward formula ``fn(grad, saved)`` for half/bfloat16 values in float32, rounded once."""
+    dtype = saved.dtype if B.is_raw(saved) else saved._data.dtype
+    if _opmath(dtype) is None:
+        return fn(grad, saved)
+    return B.cast(fn(B.cast(grad, numpy.float32), B.cast(saved, numpy.float32)), dtype)
+
+
+class LeakyRelu(Function):
+    """x where x > 0, else ``slope * x``.
+
+    Out of place the gradient is computed from the input (saved); in place (``result=True``,
+    see ``ops.inplace.apply_inplace``) from the output, which then is the modified tensor itself:
+    the sign of x is the sign of the output when ``slope >= 0``. A negative slope in place raises
+    at backward, as torch does.
+    """
+
+    inplace_saves_output = True  # with result=True (see Function)
+
+    @staticmethod
+    def forward(ctx, a, slope, result=False):
+        x = a._data
+        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        out = array_module(x).where(xf > 0, xf, xf * slope).astype(x.dtype, copy=False)
+        ctx.slope = slope
+        ctx.result = result
+        ctx.save_for_backward(out if result else a)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        if ctx.result and ctx.slope < 0:
+            raise RuntimeError(_NEGATIVE_SLOPE_INPLACE.format(op="leakyReLu"))
+        slope = ctx.slope
+        return _in_opmath(lambda g, s: B.where(s > 0, g, g * slope), grad, saved), None, None
+
+
+class Elu(Function):
+    """``scale * x`` where x > 0, else ``alpha * scale * (exp(input_scale * x) - 1)``: elu, celu
+    (``input_scale = 1 / alpha``) and selu (fixed alpha and scale).
+
+    As ``LeakyRelu``: in place (``result=True``) the gradient comes from the output,
+    ``input_scale * (out + alpha * scale)`` for x <= 0, valid for ``alpha >= 0``.
+    """
+
+    inplace_saves_output = True  # with result=True (see Function)
+
+    @staticmethod
+    def forward(ctx, a, alpha, scale, input_scale, result=False):
+        x = a._data
+        xp = array_module(x)
+        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        neg = xp.expm1(xp.minimum(xf, 0) * input_scale) * (alpha * scale)  # exp of x <= 0 only: finite
+        out = xp.where(xf > 0, xf * scale, neg).astype(x.dtype, copy=False)
+        ctx.coefs = (alpha, scale, input_scale)
+        ctx.result = result
+        ctx.save_for_backward(out if result else a)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        alpha, scale, input_scale = ctx.coefs
+        if ctx.result and alpha < 0:
+            raise RuntimeError(_NEGATIVE_SLOPE_INPLACE.format(op="elu"))
+        result = ctx.result
+
+        def formula(g, s):
+            if result:  # s is the output
+                neg = g * ((s + alpha * scale) * input_scale)
+            else:
+                neg = g * (B.exp(B.clamp(s, max=0.0) * input_scale) * (alpha * scale * input_scale))
+            return B.where(s > 0, g * scale, neg)
+
+        return _in_opmath(formula, grad, saved), None, None, None, None
+
+
+class Hardswish(Function):
+    """``x * clamp(x + 3, 0, 6) / 6``; gradient 0 for x <= -3, ``x / 3 + 1/2`` below 3, 1 from 3
+    (torch's choice at the two kinks). Saves its input: in place it keeps a copy of it."""
+
+    @staticmethod
+    def forward(ctx, a):
+        x = a._data
+        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        ctx.save_for_backward(a)
+        return (xf * array_module(x).clip(xf + 3.0, 0.0, 6.0) / 6.0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        return _in_opmath(lambda g, s: B.where(s <= -3.0, 0.0, B.where(s < 3.0, g * (s / 3.0 + 0.5), g)), grad, saved)
+
+
+# torch's hardsigmoid backward multiplies by a float32 1/6, also for float64
+_SIXTH_F32 = float(numpy.float32(1.0 / 6.0))
+
+
+class Hardsigmoid(Function):
+    """``clamp(x + 3, 0, 6) / 6``; gradient 1/6 strictly between -3 and 3 (torch's choice at the kinks)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        x = a._data
+        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        ctx.save_for_backward(a)
+        return (array_module(x).clip(xf + 3.0, 0.0, 6.0) / 6.0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        return _in_opmath(lambda g, s: B.where((s > -3.0) & (s < 3.0), g * _SIXTH_F32, 0.0), grad, saved)
+
+
 class BinaryCrossEntropy(Function):
     """-w (t log x + (1 - t) log(1 - x)), logs clamped at -100 as torch does (elementwise, unreduced)."""
 

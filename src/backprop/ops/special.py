@@ -599,6 +599,8 @@ class Ndtr(Function):
 
 
 class Ndtri(Function):
+    inplace_saves_output = True  # ndtri_ saves its output (see Function)
+
     @staticmethod
     def forward(ctx, a):
         out = _scipy("ndtri", a._data)

@@ -1,4 +1,10 @@
-"""Activation modules (thin wrappers over ``nn.functional``)."""
+"""Activation modules (thin wrappers over ``nn.functional``).
+
+``inplace=True`` writes the result into the input and follows torch's rule for autograd: ReLU,
+LeakyReLU (slope >= 0) and ELU/CELU/SELU (alpha >= 0) compute their gradient from the output
+and keep no copy; Threshold keeps a mask; SiLU, Mish, Hardswish, Hardsigmoid and Hardtanh keep
+a copy of the input. A negative slope/alpha in place raises at backward, as in torch.
+"""
 
 from __future__ import annotations
 
