@@ -632,3 +632,28 @@ from .nn.functional import (  # noqa: E402
 # isort: split
 # ---- complex/misc (issue #13, wt_cx_misc): torch's sparse layout objects, which every op refuses
 from ._layout import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr  # noqa: E402
+
+# isort: split
+# ---- mixed precision (backprop.amp), backends, backprop.cpu ----
+from . import amp, cpu  # noqa: E402
+from .amp.autocast_mode import (  # noqa: E402
+    autocast,
+    autocast_decrement_nesting,
+    autocast_increment_nesting,
+    clear_autocast_cache,
+    get_autocast_cpu_dtype,
+    get_autocast_dtype,
+    get_autocast_gpu_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_cpu_enabled,
+    is_autocast_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_cpu_dtype,
+    set_autocast_cpu_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+    set_autocast_gpu_dtype,
+)
+from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402
+
+# ---- end mixed precision ----

@@ -1023,3 +1023,9 @@ _bind(
     }
 )
 # ---- end complex dtypes, bfloat16 and fft ----
+
+# ---- device and layout predicates torch.Tensor has (mixed precision / backends helper) ----
+# backprop tensors live on the CPU or a CUDA device, strided and dense: these are all False.
+for _name in ("is_ipu", "is_xla", "is_mtia", "is_maia", "is_vulkan", "is_mkldnn", "is_sparse_csr", "is_nested"):
+    setattr(Tensor, _name, property(lambda self: False, doc=f"``{_name}``: False (backprop has no such device or layout)."))
+# ---- end device and layout predicates ----
