@@ -653,3 +653,81 @@ def test_cpu_module_and_tensor_device_predicates():
     for name in ("is_cpu", "is_cuda", "is_xpu", "is_mps", "is_meta", "is_ipu", "is_xla", "is_mtia", "is_maia", "is_vulkan",
                  "is_mkldnn", "is_quantized", "is_sparse", "is_sparse_csr", "is_nested"):  # fmt: skip
         assert getattr(t, name) == getattr(tt, name), name
+
+
+def _custom_fn_dtypes(lib, cast_inputs):
+    class MyMM(lib.autograd.Function):
+        @staticmethod
+        @lib.amp.custom_fwd(device_type="cpu", cast_inputs=cast_inputs)
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a.mm(b)
+
+        @staticmethod
+        @lib.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            return grad.mm(b.t()), a.t().mm(grad)
+
+    a = lib.tensor(A).to(lib.bfloat16).requires_grad_()
+    b = lib.tensor(B, requires_grad=True)
+    with lib.autocast("cpu"):
+        out = MyMM.apply(a, b)
+    out.float().sum().backward()
+    return [_dtype_name(t.dtype) for t in (out, a.grad, b.grad)], out
+
+
+@pytest.mark.parametrize("cast_inputs", ["float32", None])
+def test_custom_fwd_bwd_as_torch(cast_inputs):
+    ours, o = _custom_fn_dtypes(backprop, None if cast_inputs is None else backprop.float32)
+    theirs, t = _custom_fn_dtypes(torch, None if cast_inputs is None else torch.float32)
+    assert ours == theirs
+    _close(o, t)
+
+
+def test_matmul_precision_sets_cupys_compute_type(monkeypatch):
+    """On a GPU the precision becomes CuPy's float32 compute type (a stand-in for cupy._core._routines_linalg)."""
+    import sys
+    import types
+
+    calls = []
+    linalg = types.ModuleType("fakecupy._core._routines_linalg")
+    linalg.COMPUTE_TYPE_DEFAULT, linalg.COMPUTE_TYPE_BF16, linalg.COMPUTE_TYPE_TF32 = 1, 6, 7
+    linalg.set_compute_type = lambda dtype, ct: calls.append((np.dtype(dtype).name, ct))
+    for name, mod in (
+        ("fakecupy", types.ModuleType("fakecupy")),
+        ("fakecupy._core", types.ModuleType("fakecupy._core")),
+        ("fakecupy._core._routines_linalg", linalg),
+    ):
+        monkeypatch.setitem(sys.modules, name, mod)
+    xp = sys.modules["fakecupy"]
+    cuda_settings = backprop.backends.cuda
+    try:
+        for precision in ("high", "medium", "highest"):
+            backprop.set_float32_matmul_precision(precision)
+            cuda_settings.apply_matmul_precision(xp)
+    finally:
+        backprop.set_float32_matmul_precision("highest")
+    assert calls == [("float32", 7), ("float32", 6), ("float32", 1)]
+
+
+def test_grad_scaler_reads_the_device_once_per_step():
+    """On a device, only ``step``'s found-inf check reads a value on the host (torch's one sync)."""
+    with _fake_cuda():
+        p = backprop.nn.Parameter(backprop.tensor(np.array([1.0, -2.0, 3.0], "float32"), device="cuda"))
+        opt = backprop.optim.SGD([p], lr=0.1)
+        scaler = backprop.amp.GradScaler("cuda", init_scale=4.0, growth_interval=1)
+        for bad in (False, True, False):
+            opt.zero_grad()
+            with fake_cuda.no_host_sync():
+                with backprop.autocast("cuda"):
+                    loss = (p * p).sum()
+                scaler.scale(loss).backward()
+                if bad:
+                    p.grad.fill_(float("inf"))
+                scaler.unscale_(opt)
+            with fake_cuda.no_host_sync(allowed=1):
+                scaler.step(opt)
+            with fake_cuda.no_host_sync():
+                scaler.update()
+        assert scaler.get_scale() == 8.0  # grown, backed off, grown (growth_interval=1)

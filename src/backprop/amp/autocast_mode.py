@@ -163,7 +163,12 @@ class autocast:  # noqa: N801 - torch's name
                 self._enabled = False
 
     def __enter__(self):
-        self._prev = (_state.enabled.get(self.device, False), _state.dtype.get(self.device), _state.cache_enabled)
+        self._prev = (
+            _state.enabled.get(self.device, False),
+            _state.dtype.get(self.device),
+            _state.cache_enabled,
+            _state.active,
+        )
         _state.enabled[self.device] = self._enabled
         _state.dtype[self.device] = self.fast_dtype
         _state.cache_enabled = self._cache_enabled
@@ -175,11 +180,11 @@ class autocast:  # noqa: N801 - torch's name
         _state.nesting -= 1
         if _state.nesting == 0:
             _state.cache.clear()
-        enabled, dtype, cache = self._prev
+        enabled, dtype, cache, active = self._prev
         _state.enabled[self.device] = enabled
         _state.dtype[self.device] = dtype
         _state.cache_enabled = cache
-        _state.refresh()
+        _state.active = active  # as before the region (still suspended inside an autocast op or a backward)
         return False
 
     def __call__(self, func):
