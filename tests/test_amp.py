@@ -109,6 +109,80 @@ OPS = {
     "explicit_dtype_sum": lambda lib, t: lib.sum(t(A) @ t(S), dtype=lib.float64),
 }
 
+X5, W5, WT1, WT3 = _f32(1, 2, 4, 4, 4), _f32(3, 2, 3, 3, 3), _f32(3, 2, 3), _f32(2, 3, 2, 2, 2)
+GRID = RNG.uniform(-1, 1, (2, 3, 3, 2)).astype("float32")
+SIG = _f32(64)
+SIGN = np.sign(A).astype("float32")
+MHA_IN, MHA_W, MHA_B, MHA_OW, MHA_OB = _f32(3, 2, 4), _f32(12, 4), _f32(12), _f32(4, 4), _f32(4)
+NORM_W, NORM_B, X4C = _f32(4), _f32(4), _f32(2, 4, 3, 3)
+
+
+def _bf16(lib, t, a):
+    return t(a).to(lib.bfloat16)
+
+
+OPS.update(
+    {
+        "conv3d": lambda lib, t: lib.nn.functional.conv3d(t(X5), t(W5)),
+        "conv_transpose1d": lambda lib, t: lib.nn.functional.conv_transpose1d(t(X3), t(WT1)),
+        "conv_transpose3d": lambda lib, t: lib.nn.functional.conv_transpose3d(t(X5), t(WT3)),
+        "avg_pool3d": lambda lib, t: lib.nn.functional.avg_pool3d(t(X5), 2),
+        "max_pool3d": lambda lib, t: lib.nn.functional.max_pool3d(t(X5), 2),
+        "adaptive_avg_pool3d": lambda lib, t: lib.nn.functional.adaptive_avg_pool3d(t(X5), 2),
+        "grid_sample": lambda lib, t: lib.nn.functional.grid_sample(t(X4), t(GRID), align_corners=False),
+        "pad_reflect": lambda lib, t: lib.nn.functional.pad(t(X4), (1, 1, 1, 1), mode="reflect"),
+        "huber_loss": lambda lib, t: lib.nn.functional.huber_loss(t(A), t(P)),
+        "smooth_l1_loss": lambda lib, t: lib.nn.functional.smooth_l1_loss(t(A), t(P)),
+        "soft_margin_loss": lambda lib, t: lib.nn.functional.soft_margin_loss(t(A), t(SIGN)),
+        "triplet_margin_loss": lambda lib, t: lib.nn.functional.triplet_margin_loss(t(A), t(P), t(A * 2)),
+        "multi_margin_loss": lambda lib, t: lib.nn.functional.multi_margin_loss(t(A), lib.tensor(np.array([0, 1, 2]))),
+        "hinge_embedding_loss": lambda lib, t: lib.nn.functional.hinge_embedding_loss(t(A), t(SIGN)),
+        "poisson_nll_loss": lambda lib, t: lib.nn.functional.poisson_nll_loss(t(A), t(P)),
+        "cholesky_solve": lambda lib, t: lib.cholesky_solve(t(A.T.copy()), lib.linalg.cholesky(t(S))),
+        "linalg.qr": lambda lib, t: lib.linalg.qr(t(S))[1],
+        "linalg.eigh": lambda lib, t: lib.linalg.eigh(t(S))[0],
+        "linalg.lstsq": lambda lib, t: lib.linalg.lstsq(t(S), t(A.T.copy()))[0],
+        "linalg.lu_solve": lambda lib, t: lib.linalg.lu_solve(*lib.linalg.lu_factor(t(S)), t(A.T.copy())),
+        "index_copy_mixed": lambda lib, t: lib.index_copy(t(A) @ t(S), 0, lib.tensor(np.array([0])), t(A[:1])),
+        "stft": lambda lib, t: lib.stft(t(SIG), 16, window=lib.hann_window(16), return_complex=True),
+        "fft.irfft": lambda lib, t: lib.fft.irfft(t(A)),
+        "mha_forward": lambda lib, t: lib.nn.functional.multi_head_attention_forward(
+            t(MHA_IN),
+            t(MHA_IN),
+            t(MHA_IN),
+            4,
+            2,
+            t(MHA_W),
+            t(MHA_B),
+            None,
+            None,
+            False,
+            0.0,
+            t(MHA_OW),
+            t(MHA_OB),
+            need_weights=False,
+        )[0],
+        "inner": lambda lib, t: lib.inner(t(A), t(A)),
+        "cov": lambda lib, t: lib.cov(t(A)),
+        "kron": lambda lib, t: lib.kron(t(A), t(A)),
+        "matrix_power": lambda lib, t: lib.linalg.matrix_power(t(S), 2),
+        # lower-precision inputs (what a layer after a matmul receives)
+        "layer_norm_bf16_input": lambda lib, t: lib.nn.functional.layer_norm(
+            _bf16(lib, t, A), (4,), t(NORM_W), t(NORM_B)
+        ),
+        "group_norm_bf16_input": lambda lib, t: lib.nn.functional.group_norm(
+            _bf16(lib, t, X4C), 2, t(NORM_W), t(NORM_B)
+        ),
+        "rms_norm_bf16_input": lambda lib, t: lib.nn.functional.rms_norm(_bf16(lib, t, A), (4,), t(NORM_W)),
+        "softmax_bf16_input": lambda lib, t: _bf16(lib, t, A).softmax(-1),
+        "cross_entropy_bf16_input": lambda lib, t: lib.nn.functional.cross_entropy(
+            _bf16(lib, t, A), lib.tensor(LABELS)
+        ),
+        "linear_bf16_input": lambda lib, t: lib.nn.functional.linear(_bf16(lib, t, A), t(A), t(np.ones(3, "float32"))),
+        "where_mixed": lambda lib, t: lib.where(t(A) > 0, _bf16(lib, t, A), t(A)),
+    }
+)
+
 
 def _dtype_name(dt) -> str:
     return str(dt).split(".")[-1]
@@ -135,8 +209,13 @@ def test_cpu_autocast_op_matches_torch(name):
         ours = f(backprop, lambda a: backprop.tensor(a))
     assert _dtype_name(ours.dtype) == _dtype_name(theirs.dtype), name
     _close(ours, theirs, what=name)
-    # outside the region: unchanged, float32 (or what the op gives float32 inputs)
-    plain_t = f(torch, lambda a: torch.tensor(a))
+    # outside the region: no casts (mixed inputs torch refuses are refused alike)
+    try:
+        plain_t = f(torch, lambda a: torch.tensor(a))
+    except RuntimeError:
+        with pytest.raises(RuntimeError):
+            f(backprop, lambda a: backprop.tensor(a))
+        return
     plain_b = f(backprop, lambda a: backprop.tensor(a))
     assert _dtype_name(plain_b.dtype) == _dtype_name(plain_t.dtype)
 

@@ -49,7 +49,7 @@ _CPU_PROMOTE = "stack cat index_copy"
 # torch's CPU einsum/tensordot decompose into bmm/mm, which autocast: they end in bfloat16.
 _CPU_LOWER += " einsum tensordot"
 # Not autocast on CPU in torch, but built on matmul here: run as they are, matmul not recast.
-_CPU_KEEP = "mv dot vdot addmv addr bilinear"
+_CPU_KEEP = "mv dot vdot addmv addr bilinear linalg_lu_solve"
 
 _CUDA_LOWER = """
 conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d prelu addmm addmv addr matmul einsum mm

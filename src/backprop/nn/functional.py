@@ -860,12 +860,17 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps:
             f"Expected weight to be of same shape as normalized_shape, but got weight of shape {list(weight._data.shape)} and normalized_shape = {list(normalized_shape)}"
         )
     dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
-    if eps is None:
-        eps = _dtype.finfo(input.dtype).eps
     if input._data.dtype.kind == "f" and (weight is None or weight._data.dtype == input._data.dtype):
+        eps = _dtype.finfo(input.dtype).eps if eps is None else eps
         return nn_ops.LayerNorm.apply(input, weight, None, len(dims), eps, True)  # fused (one kernel on CUDA)
-    out = input * ew.rsqrt(red.mean(input * input, dims, keepdim=True) + eps)
-    return out * weight if weight is not None else out
+    # Mixed dtypes (a bfloat16 input under autocast with a float32 weight...): computed in at
+    # least float32 (with that dtype's eps) and returned in the input's dtype, as torch's unfused path.
+    x = input.float() if input._data.dtype.itemsize < 4 and input.is_floating_point() else input
+    if eps is None:
+        eps = _dtype.finfo(x.dtype).eps
+    out = x * ew.rsqrt(red.mean(x * x, dims, keepdim=True) + eps)
+    out = out * weight if weight is not None else out
+    return out.to(input.dtype) if input.is_floating_point() and out.dtype is not input.dtype else out
 
 
 @autocast_op("group_norm")

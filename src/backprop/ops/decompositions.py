@@ -1349,6 +1349,7 @@ def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpa
     return write_out(lu_unpack_result(P, L, U), out, "lu_unpack")
 
 
+@autocast_op("linalg_lu_solve")
 def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False, out=None) -> Tensor:  # noqa: N803
     """Solve ``A X = B`` (``A^T``: ``adjoint``; ``X A = B``: ``left=False``) from ``lu_factor``'s result."""
     op = "linalg.lu_solve"
