@@ -15,7 +15,8 @@ The cast is ``Tensor.to``, a recorded op, so each leaf still gets its gradient i
 dtype. While a listed op runs, and during backward, autocast is suspended: an op's inner
 steps (``cross_entropy``'s ``log_softmax``...) are not cast again, as torch's dispatcher
 excludes autocast below an autocast kernel. Calls with ``out=`` are not autocast (torch's
-rule). The tables below are torch 2.13's lists (``aten/src/ATen/autocast_mode.cpp``, the
+rule). A policy may also be a function of the call's arguments (CPU ``einsum``). The
+tables below are torch 2.13's lists (``aten/src/ATen/autocast_mode.cpp``, the
 "Autocast Op Reference" of the AMP docs) restricted to the ops backprop has, named by
 backprop's public function names; a name in no table leaves its function undecorated, so
 ops off the lists pay nothing.
@@ -46,8 +47,8 @@ svd linalg_svd triangular_solve fractional_max_pool2d fractional_max_pool3d adap
 eig eigh lstsq inv_ex
 """
 _CPU_PROMOTE = "stack cat index_copy"
-# torch's CPU einsum/tensordot decompose into bmm/mm, which autocast: they end in bfloat16.
-_CPU_LOWER += " einsum tensordot"
+# torch's CPU tensordot decomposes into mm, which autocasts (einsum: see _einsum_policy).
+_CPU_LOWER += " tensordot"
 # Not autocast on CPU in torch, but built on matmul here: run as they are, matmul not recast.
 _CPU_KEEP = "mv dot vdot addmv addr bilinear linalg_lu_solve"
 
@@ -70,9 +71,24 @@ def _table(**lists: str) -> dict:
     return {name: policy for policy, names in lists.items() for name in names.split()}
 
 
+def _einsum_policy(args, kwargs) -> str:
+    """torch's CPU einsum contracts operand pairs with bmm (which autocasts) only when an index
+    is summed; one operand, or products without a summed index, stay in the inputs' dtype."""
+    equation = args[0] if args and isinstance(args[0], str) else kwargs.get("equation", "")
+    operands = args[1:]
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = operands[0]
+    lhs, _, rhs = equation.replace(" ", "").partition("->")
+    letters = [c for c in lhs if c.isalpha()]
+    if not _:
+        rhs = "".join(c for c in letters if letters.count(c) == 1)
+    summed = set(letters) - set(rhs)
+    return LOWER if len(operands) >= 2 and summed else KEEP
+
+
 # device type -> {op name -> policy}
 POLICIES = {
-    "cpu": _table(lower=_CPU_LOWER, fp32=_CPU_FP32, promote=_CPU_PROMOTE, keep=_CPU_KEEP),
+    "cpu": {**_table(lower=_CPU_LOWER, fp32=_CPU_FP32, promote=_CPU_PROMOTE, keep=_CPU_KEEP), "einsum": _einsum_policy},
     "cuda": _table(lower=_CUDA_LOWER, fp32=_CUDA_FP32, promote=_CUDA_PROMOTE),
 }
 
@@ -150,6 +166,8 @@ def _autocast_call(fn, policies: dict, args, kwargs):
         return fn(*args, **kwargs)
     dev = backend_of(first._data).type
     policy = policies.get(dev)
+    if callable(policy):  # a policy that depends on the call (CPU einsum)
+        policy = policy(args, kwargs)
     if policy is None or not state.enabled.get(dev) or kwargs.get("out") is not None:
         return fn(*args, **kwargs)
     if policy == LOWER:
