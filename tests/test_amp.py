@@ -443,6 +443,28 @@ def test_cuda_autocast_float16_on_fake_cuda():
             loss = backprop.nn.functional.cross_entropy(a @ w, backprop.tensor(np.array([0, 1, 4]), device="cuda"))
         loss.backward()
         assert loss.dtype is backprop.float32 and w.grad.dtype is backprop.float32 and w.grad.device.type == "cuda"
+        p = backprop.tensor(P, device="cuda")
+        with (
+            backprop.autocast("cuda"),
+            pytest.raises(RuntimeError, match="binary_cross_entropy and torch.nn.BCELoss are unsafe to autocast"),
+        ):
+            backprop.nn.functional.binary_cross_entropy(p, p)
+        assert backprop.nn.functional.binary_cross_entropy(p, p).dtype is backprop.float32  # outside: fine
+        with backprop.autocast("cuda"):  # the CUDA float32 list: pow, cumsum, norms, losses...
+            h16 = a @ s
+            for got in (
+                h16.pow(2),
+                h16**2,
+                h16.cumsum(0),
+                h16.norm(),
+                h16.log_softmax(-1),
+                backprop.nn.functional.mse_loss(h16, h16),
+            ):
+                assert got.dtype is backprop.float32
+            assert (
+                backprop.stack([h16, a]).dtype is backprop.float32
+                and backprop.addcmul(h16, h16, h16).dtype is backprop.float16
+            )
         with pytest.warns(FutureWarning):
             region = backprop.cuda.amp.autocast()
         with region:

@@ -9,7 +9,8 @@ inputs (not float64, as in torch) before running:
   float32, unless the call passes an explicit ``dtype=``;
 * ``promote`` ops (cat, stack...) to the widest floating dtype among their inputs;
 * ``keep`` ops run on their inputs as they are (ops torch does not autocast that backprop
-  builds on a listed one, such as ``mv`` on ``matmul``).
+  builds on a listed one, such as ``mv`` on ``matmul``);
+* ``banned`` ops raise (``binary_cross_entropy`` on CUDA, as torch: use the logits form).
 
 The cast is ``Tensor.to``, a recorded op, so each leaf still gets its gradient in its own
 dtype. While a listed op runs, and during backward, autocast is suspended: an op's inner
@@ -29,7 +30,7 @@ import threading
 
 import numpy
 
-LOWER, FP32, PROMOTE, KEEP = "lower", "fp32", "promote", "keep"
+LOWER, FP32, PROMOTE, KEEP, BANNED = "lower", "fp32", "promote", "keep", "banned"
 
 _CPU_LOWER = """
 conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d bmm mm vecdot baddbmm addmm addbmm
@@ -89,8 +90,17 @@ def _einsum_policy(args, kwargs) -> str:
 # device type -> {op name -> policy}
 POLICIES = {
     "cpu": {**_table(lower=_CPU_LOWER, fp32=_CPU_FP32, promote=_CPU_PROMOTE, keep=_CPU_KEEP), "einsum": _einsum_policy},
-    "cuda": _table(lower=_CUDA_LOWER, fp32=_CUDA_FP32, promote=_CUDA_PROMOTE),
+    "cuda": _table(lower=_CUDA_LOWER, fp32=_CUDA_FP32, promote=_CUDA_PROMOTE, banned="binary_cross_entropy"),
 }
+
+
+_BANNED_MESSAGE = (
+    "torch.nn.functional.binary_cross_entropy and torch.nn.BCELoss are unsafe to autocast.\n"
+    "Many models use a sigmoid layer right before the binary cross entropy layer.\n"
+    "In this case, combine the two layers using torch.nn.functional.binary_cross_entropy_with_logits\n"
+    "or torch.nn.BCEWithLogitsLoss.  binary_cross_entropy_with_logits and BCEWithLogits are\n"
+    "safe to autocast."
+)
 
 
 class _AutocastState(threading.local):
@@ -170,6 +180,8 @@ def _autocast_call(fn, policies: dict, args, kwargs):
         policy = policy(args, kwargs)
     if policy is None or not state.enabled.get(dev) or kwargs.get("out") is not None:
         return fn(*args, **kwargs)
+    if policy == BANNED:
+        raise RuntimeError(_BANNED_MESSAGE)
     if policy == LOWER:
         target = get_dtype(dev)
     elif policy == FP32:
