@@ -838,3 +838,27 @@ def test_grad_scaler_reads_the_device_once_per_step():
             with fake_cuda.no_host_sync():
                 scaler.update()
         assert scaler.get_scale() == 8.0  # grown, backed off, grown (growth_interval=1)
+
+
+def test_autocast_state_functions_are_torchs():
+    names = [n for n in dir(torch) if "autocast" in n and not n.startswith("_")]
+    assert [n for n in names if not hasattr(backprop, n)] == []
+    names = [n for n in dir(torch.amp) if not n.startswith("_")]
+    assert [n for n in names if not hasattr(backprop.amp, n)] == []
+    for lib in (torch, backprop):
+        lib.set_autocast_xla_enabled(True)
+        assert lib.is_autocast_xla_enabled() and _dtype_name(lib.get_autocast_xla_dtype()) == "bfloat16"
+        lib.set_autocast_xla_enabled(False)
+        assert _dtype_name(lib.get_autocast_ipu_dtype()) == "float16"
+
+
+def test_grad_scaler_check_inf_per_device():
+    for lib in (torch, backprop):
+        p = lib.nn.Parameter(lib.ones(2))
+        opt = lib.optim.SGD([p], lr=0.1)
+        s = lib.amp.GradScaler("cpu")
+        s.scale((p * p).sum()).backward()
+        flags = s._check_inf_per_device(opt)
+        assert [float(v) for v in flags.values()] == [0.0] and float(p.grad[0]) == 131072.0
+        p.grad[0] = float("nan")
+        assert [float(v) for v in s._check_inf_per_device(opt).values()] == [1.0]

@@ -644,15 +644,23 @@ from .amp.autocast_mode import (  # noqa: E402
     get_autocast_cpu_dtype,
     get_autocast_dtype,
     get_autocast_gpu_dtype,
+    get_autocast_ipu_dtype,
+    get_autocast_xla_dtype,
     is_autocast_cache_enabled,
     is_autocast_cpu_enabled,
     is_autocast_enabled,
+    is_autocast_ipu_enabled,
+    is_autocast_xla_enabled,
     set_autocast_cache_enabled,
     set_autocast_cpu_dtype,
     set_autocast_cpu_enabled,
     set_autocast_dtype,
     set_autocast_enabled,
     set_autocast_gpu_dtype,
+    set_autocast_ipu_dtype,
+    set_autocast_ipu_enabled,
+    set_autocast_xla_dtype,
+    set_autocast_xla_enabled,
 )
 from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402
 

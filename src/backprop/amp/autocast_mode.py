@@ -115,6 +115,38 @@ def set_autocast_gpu_dtype(dtype) -> None:
     set_autocast_dtype("cuda", dtype)
 
 
+def is_autocast_ipu_enabled() -> bool:
+    return is_autocast_enabled("ipu")
+
+
+def set_autocast_ipu_enabled(enabled: bool) -> None:
+    set_autocast_enabled("ipu", enabled)
+
+
+def get_autocast_ipu_dtype():
+    return get_autocast_dtype("ipu")
+
+
+def set_autocast_ipu_dtype(dtype) -> None:
+    set_autocast_dtype("ipu", dtype)
+
+
+def is_autocast_xla_enabled() -> bool:
+    return is_autocast_enabled("xla")
+
+
+def set_autocast_xla_enabled(enabled: bool) -> None:
+    set_autocast_enabled("xla", enabled)
+
+
+def get_autocast_xla_dtype():
+    return get_autocast_dtype("xla")
+
+
+def set_autocast_xla_dtype(dtype) -> None:
+    set_autocast_dtype("xla", dtype)
+
+
 class autocast:  # noqa: N801 - torch's name
     """A region where the ops on torch's autocast lists run in mixed precision.
 

@@ -133,6 +133,18 @@ class GradScaler:
                     grad.mul_(inv_by_device[dev])
         return found
 
+    def _check_inf_per_device(self, optimizer) -> dict:
+        """The found-inf flags of ``optimizer``'s gradients, per device, without unscaling them."""
+        scale, _ = self._check_scale_growth_tracker("_check_inf_per_device")
+        one = full((), 1.0, dtype=_dtype.float32, device=scale.device)
+        found_inf = full((), 0.0, dtype=_dtype.float32, device=scale.device)
+        flags = self._unscale_grads_(optimizer, one, found_inf, True)
+        self._per_optimizer_states[id(optimizer)]["found_inf_per_device"] = flags
+        return flags
+
+    def _found_inf_per_device(self, optimizer) -> dict:
+        return self._per_optimizer_states[id(optimizer)]["found_inf_per_device"]
+
     def unscale_(self, optimizer) -> None:
         """Divide ``optimizer``'s gradients by the scale, in place (once per step, before ``step``)."""
         if not self._enabled:
