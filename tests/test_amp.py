@@ -743,6 +743,22 @@ def test_float32_matmul_precision_and_allow_tf32_as_torch():
             assert backprop.backends.cuda.matmul.allow_tf32 == torch.backends.cuda.matmul.allow_tf32, (kind, value)
             if kind == "set":
                 assert backprop.get_float32_matmul_precision() == torch.get_float32_matmul_precision() == value
+        for value in ("tf32", "ieee", "none"):
+            backprop.backends.cuda.matmul.fp32_precision = value
+            assert backprop.backends.cuda.matmul.fp32_precision == value
+        assert backprop.get_float32_matmul_precision() == "highest"
+        backprop.backends.cuda.matmul.fp32_precision = "tf32"
+        assert backprop.get_float32_matmul_precision() == "high"
+        backprop.backends.cuda.matmul.fp32_precision = "none"
+        backprop.set_float32_matmul_precision("highest")
+        for value, message in (
+            ("bf16", "backend 'cuda' does not support precision 'bf16'"),
+            ("xx", "Unknown precision: xx"),
+        ):
+            for lib in (torch, backprop):
+                with pytest.raises(RuntimeError, match=message):
+                    lib.backends.cuda.matmul.fp32_precision = value
+        assert (backprop.backends.fp32_precision, backprop.backends.cudnn.fp32_precision) == ("none", "none")
         with pytest.warns(UserWarning, match="is not one of 'highest', 'high', or 'medium'"):
             backprop.set_float32_matmul_precision("low")
         assert backprop.get_float32_matmul_precision() == "highest"

@@ -11,4 +11,6 @@ from __future__ import annotations
 
 from . import cpu, cuda, cudnn, mkldnn, mps, openmp, opt_einsum
 
-__all__ = ["cpu", "cuda", "cudnn", "mkldnn", "mps", "openmp", "opt_einsum"]
+__all__ = ["cpu", "cuda", "cudnn", "fp32_precision", "mkldnn", "mps", "openmp", "opt_einsum"]
+
+fp32_precision = "none"  # torch's generic float32 precision setting (the backends' own settings decide)

@@ -83,11 +83,14 @@ def apply_matmul_precision(xp=None) -> None:
 
 
 class _Matmul:
-    """``backends.cuda.matmul``: ``allow_tf32`` mirrors the float32 matmul precision."""
+    """``backends.cuda.matmul``: ``allow_tf32`` mirrors the float32 matmul precision;
+    ``fp32_precision`` is torch's newer spelling (``"ieee"``: highest, ``"tf32"``: high,
+    ``"none"``: whatever the legacy settings say)."""
 
     __slots__ = ()
     allow_bf16_reduced_precision_reduction = True
     allow_fp16_reduced_precision_reduction = True
+    _fp32_precision = "none"
 
     @property
     def allow_tf32(self) -> bool:
@@ -97,10 +100,24 @@ class _Matmul:
     def allow_tf32(self, value: bool) -> None:
         set_float32_matmul_precision("high" if value else "highest")
 
+    @property
+    def fp32_precision(self) -> str:
+        return _Matmul._fp32_precision
+
+    @fp32_precision.setter
+    def fp32_precision(self, value: str) -> None:
+        if value not in ("ieee", "tf32", "none", "bf16"):
+            raise RuntimeError(f"Unknown precision: {value}")
+        if value == "bf16":
+            raise RuntimeError("backend 'cuda' does not support precision 'bf16'")
+        _Matmul._fp32_precision = value
+        if value != "none":
+            set_float32_matmul_precision("high" if value == "tf32" else "highest")
+
     def __setattr__(self, name: str, value) -> None:
         if name in ("allow_bf16_reduced_precision_reduction", "allow_fp16_reduced_precision_reduction"):
             setattr(type(self), name, bool(value))
-        elif name == "allow_tf32":
+        elif name in ("allow_tf32", "fp32_precision"):
             object.__setattr__(self, name, value)
         else:
             raise AttributeError(f"Unknown attribute {name}")

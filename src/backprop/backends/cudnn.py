@@ -17,6 +17,7 @@ benchmark = False
 benchmark_limit = 10
 deterministic = False
 allow_tf32 = True  # torch's default for convolutions
+fp32_precision = "none"  # torch's newer spelling of allow_tf32 ("ieee", "tf32", "none")
 
 _FLAGS = ("enabled", "benchmark", "benchmark_limit", "deterministic", "allow_tf32")
 
