@@ -455,6 +455,8 @@ def test_cuda_autocast_float16_on_fake_cuda():
             for got in (
                 h16.pow(2),
                 h16**2,
+                2**h16,
+                1 / h16,
                 h16.cumsum(0),
                 h16.norm(),
                 h16.log_softmax(-1),

@@ -63,7 +63,7 @@ group_norm norm matrix_norm vector_norm linalg_norm cosine_similarity poisson_nl
 nll_loss hinge_embedding_loss kl_div l1_loss smooth_l1_loss huber_loss mse_loss margin_ranking_loss
 multilabel_margin_loss soft_margin_loss triplet_margin_loss multi_margin_loss binary_cross_entropy_with_logits
 cross_entropy dist pdist cdist renorm logsumexp interpolate upsample softmax log_softmax softmin cumprod cumsum
-prod sum normalize
+prod sum normalize __rtruediv__ __rdiv__
 """
 _CUDA_PROMOTE = "addcdiv addcmul atan2 bilinear cross linalg_cross dot vdot grid_sample index_put tensordot scatter_add stack cat index_copy"
 
