@@ -686,3 +686,36 @@ clone = _sparse_ops.sparse_aware(clone, _sparse_ops.clone)
 zeros_like = _sparse_ops.sparse_aware(zeros_like, _sparse_ops.zeros_like)
 isnan = _sparse_ops.sparse_aware(isnan, _sparse_ops.SparseTensor.isnan)
 isinf = _sparse_ops.sparse_aware(isinf, _sparse_ops.SparseTensor.isinf)
+
+# isort: split
+# ---- mixed precision (backprop.amp), backends, backprop.cpu ----
+from . import amp, cpu  # noqa: E402
+from .amp.autocast_mode import (  # noqa: E402
+    autocast,
+    autocast_decrement_nesting,
+    autocast_increment_nesting,
+    clear_autocast_cache,
+    get_autocast_cpu_dtype,
+    get_autocast_dtype,
+    get_autocast_gpu_dtype,
+    get_autocast_ipu_dtype,
+    get_autocast_xla_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_cpu_enabled,
+    is_autocast_enabled,
+    is_autocast_ipu_enabled,
+    is_autocast_xla_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_cpu_dtype,
+    set_autocast_cpu_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+    set_autocast_gpu_dtype,
+    set_autocast_ipu_dtype,
+    set_autocast_ipu_enabled,
+    set_autocast_xla_dtype,
+    set_autocast_xla_enabled,
+)
+from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402
+
+# ---- end mixed precision ----

@@ -11,6 +11,7 @@ import numpy
 
 from . import _dtype, random
 from . import fft as _fft
+from ._autocast import autocast_op
 from ._backend import array_module, backend_for, backend_of, is_array, loaded_backend
 from ._creation import empty, full, ones, zeros
 from ._device import CPU as CPU_DEVICE
@@ -1039,3 +1040,12 @@ _bind(_sp.DENSE_METHODS)
 # reciprocal saves its output, not x, so x may change in place afterwards, and results round as torch's.
 _bind({"__rtruediv__": _rdiv})
 # ---- end autograd ----
+
+# ---- device and layout predicates torch.Tensor has, and autocast's reflected operators (mixed precision helper) ----
+# backprop tensors live on the CPU or a CUDA device, strided and dense: these are all False.
+for _name in ("is_ipu", "is_xla", "is_mtia", "is_maia", "is_vulkan", "is_mkldnn", "is_sparse_csr", "is_nested"):
+    setattr(Tensor, _name, property(lambda self: False, doc=f"``{_name}``: False (backprop has no such device or layout)."))
+# CUDA autocast runs ``number / tensor`` in float32 (torch's __rtruediv__/__rdiv__ are on its list).
+Tensor.__rtruediv__ = autocast_op("__rtruediv__")(Tensor.__rtruediv__)
+Tensor.__rdiv__ = autocast_op("__rdiv__")(Tensor.__rdiv__)
+# ---- end device and layout predicates ----

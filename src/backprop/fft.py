@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy
 
 from . import _dtype
+from ._autocast import autocast_op
 from ._backend import array_module
 from ._tensor import Tensor, _make
 from .autograd.function import Function
@@ -250,6 +251,7 @@ def _c2r(input, axes, sizes, norm, op: str, out) -> Tensor:
     return _out(_C2R.apply(x, axes, n_last, norm), out)
 
 
+@autocast_op("fft")
 def fft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = None, *, out=None) -> Tensor:
     """The 1-D discrete Fourier transform (complex output; ``n`` pads or trims the signal)."""
     _check_input(input, "fft")
@@ -257,6 +259,7 @@ def fft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = N
     return _c2c(input, axes, sizes, norm, False, out)
 
 
+@autocast_op("ifft")
 def ifft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = None, *, out=None) -> Tensor:
     """The 1-D inverse discrete Fourier transform."""
     _check_input(input, "ifft")
@@ -264,6 +267,7 @@ def ifft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = 
     return _c2c(input, axes, sizes, norm, True, out)
 
 
+@autocast_op("rfft")
 def rfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = None, *, out=None) -> Tensor:
     """The 1-D FFT of a real signal: the ``n // 2 + 1`` non-negative frequencies."""
     _check_input(input, "rfft")
@@ -271,6 +275,7 @@ def rfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = 
     return _r2c(input, axes, sizes, norm, "rfft", out)
 
 
+@autocast_op("irfft")
 def irfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = None, *, out=None) -> Tensor:
     """The inverse of ``rfft``: a real signal of length ``n`` (default ``2 * (m - 1)``)."""
     _check_input(input, "irfft")
@@ -278,6 +283,7 @@ def irfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None =
     return _c2r(input, axes, sizes, norm, "irfft", out)
 
 
+@autocast_op("hfft")
 def hfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = None, *, out=None) -> Tensor:
     """The FFT of a Hermitian-symmetric signal given by its first half: a real spectrum."""
     _check_input(input, "hfft")
@@ -285,6 +291,7 @@ def hfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = 
     return _c2r(B.conj(_as_complex(input)), axes, sizes, _DUAL[_check_norm(norm)], "hfft", out)
 
 
+@autocast_op("ihfft")
 def ihfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = None, *, out=None) -> Tensor:
     """The inverse of ``hfft``: the one-sided inverse FFT of a real signal."""
     _check_input(input, "ihfft")
@@ -292,6 +299,7 @@ def ihfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None =
     return _out(B.conj(_r2c(input, axes, sizes, _DUAL[_check_norm(norm)], "ihfft", None)), out)
 
 
+@autocast_op("fftn")
 def fftn(input: Tensor, s=None, dim=None, norm: str | None = None, *, out=None) -> Tensor:
     """The n-D discrete Fourier transform over ``dim`` (all dims by default)."""
     _check_input(input, "fftn")
@@ -299,6 +307,7 @@ def fftn(input: Tensor, s=None, dim=None, norm: str | None = None, *, out=None) 
     return _c2c(input, axes, sizes, norm, False, out)
 
 
+@autocast_op("ifftn")
 def ifftn(input: Tensor, s=None, dim=None, norm: str | None = None, *, out=None) -> Tensor:
     """The n-D inverse discrete Fourier transform."""
     _check_input(input, "ifftn")
@@ -306,6 +315,7 @@ def ifftn(input: Tensor, s=None, dim=None, norm: str | None = None, *, out=None)
     return _c2c(input, axes, sizes, norm, True, out)
 
 
+@autocast_op("rfftn")
 def rfftn(input: Tensor, s=None, dim=None, norm: str | None = None, *, out=None) -> Tensor:
     """The n-D FFT of a real signal (the last transformed dim one-sided)."""
     _check_input(input, "rfftn")
@@ -313,6 +323,7 @@ def rfftn(input: Tensor, s=None, dim=None, norm: str | None = None, *, out=None)
     return _r2c(input, axes, sizes, norm, "rfftn", out)
 
 
+@autocast_op("irfftn")
 def irfftn(input: Tensor, s=None, dim=None, norm: str | None = None, *, out=None) -> Tensor:
     """The inverse of ``rfftn``: a real signal."""
     _check_input(input, "irfftn")
@@ -334,19 +345,23 @@ def ihfftn(input: Tensor, s=None, dim=None, norm: str | None = None, *, out=None
     return _out(B.conj(_r2c(input, axes, sizes, _DUAL[_check_norm(norm)], "ihfftn", None)), out)
 
 
+@autocast_op("fft2")
 def fft2(input: Tensor, s=None, dim=(-2, -1), norm: str | None = None, *, out=None) -> Tensor:
     """``fftn`` over two dims (the last two by default)."""
     return fftn(input, s, dim, norm, out=out)
 
 
+@autocast_op("ifft2")
 def ifft2(input: Tensor, s=None, dim=(-2, -1), norm: str | None = None, *, out=None) -> Tensor:
     return ifftn(input, s, dim, norm, out=out)
 
 
+@autocast_op("rfft2")
 def rfft2(input: Tensor, s=None, dim=(-2, -1), norm: str | None = None, *, out=None) -> Tensor:
     return rfftn(input, s, dim, norm, out=out)
 
 
+@autocast_op("irfft2")
 def irfft2(input: Tensor, s=None, dim=(-2, -1), norm: str | None = None, *, out=None) -> Tensor:
     return irfftn(input, s, dim, norm, out=out)
 
@@ -443,6 +458,7 @@ def _overlap_add(frames: Tensor, hop: int, length: int) -> Tensor:
     return index_add(out, len(lead), index, frames.reshape(*lead, t * n))
 
 
+@autocast_op("stft")
 def stft(input: Tensor, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
          window: Tensor | None = None, center: bool = True, pad_mode: str = "reflect", normalized: bool = False,
          onesided: bool | None = None, return_complex: bool | None = None, align_to_window: bool | None = None) -> Tensor:

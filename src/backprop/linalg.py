@@ -11,6 +11,7 @@ a RuntimeError, as torch's ``torch.linalg.LinAlgError``.
 
 from __future__ import annotations
 
+from ._autocast import autocast_op
 from .ops.decompositions import (
     LinAlgError,
     cholesky,
@@ -65,6 +66,7 @@ __all__ = [
     "tensorsolve", "vander", "vecdot", "vector_norm",
 ]
 
+@autocast_op("linalg_cross")
 def cross(input, other, *, dim: int = -1, out=None):  # noqa: A002 - torch's name
     """Cross product of 3-vectors along ``dim`` (the last by default); inputs broadcast."""
     return write_out(_cross(input, other, dim), out, "linalg.cross")

@@ -31,6 +31,10 @@ class CUDABackend(Backend):
         self.peak_bytes = 0  # peaks of used and reserved memory, recorded at every allocation
         self.peak_reserved = 0
         cupy.cuda.set_allocator(self._malloc)
+        from ..backends import cuda as cuda_settings  # float32 matmul precision set before the GPU was used
+
+        if cuda_settings.get_float32_matmul_precision() != "highest":
+            cuda_settings.apply_matmul_precision(cupy)
 
     def _malloc(self, size: int):
         memory = self.pool.malloc(size)

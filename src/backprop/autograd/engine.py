@@ -25,6 +25,7 @@ import threading
 
 import numpy
 
+from .._autocast import state as _autocast_state
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of
 from .._tensor import Tensor, _make, grad_accumulation_lock, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
@@ -382,6 +383,9 @@ def execute(
     run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
     prev_mode = _state.enabled
     _state.enabled = create_graph
+    # Backward ops run in the dtypes forward chose; autocast does not recast them.
+    prev_autocast = _autocast_state.active
+    _autocast_state.active = False
     engine_state.accumulating_all.append(capture is None and accumulate and only_leaves is None)
     try:
         for node in order:
@@ -439,6 +443,7 @@ def execute(
                 cbuf[nr] = _add_grad(cbuf[nr], g, create_graph)
     finally:
         _state.enabled = prev_mode
+        _autocast_state.active = prev_autocast
         engine_state.accumulating_all.pop()
         if run.lent:
             with grad_accumulation_lock:

@@ -268,3 +268,6 @@ def default_stream(dev=None) -> Stream:
 def stream(s: Stream | None):
     """``with backprop.cuda.stream(s):`` queues the block's kernels on ``s`` (None: unchanged)."""
     return contextlib.nullcontext() if s is None else s
+
+
+from . import amp  # noqa: E402 - torch.cuda.amp (deprecated spellings of backprop.amp)

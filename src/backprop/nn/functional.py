@@ -16,6 +16,7 @@ import numpy
 
 from .. import _dtype
 from .. import random as _random
+from .._autocast import autocast_op
 from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
@@ -36,6 +37,7 @@ __all__ = [name for name in dir() if not name.startswith("_")]  # extended at th
 
 
 # ============================================================================ linear
+@autocast_op("linear")
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``; weight is (out_features, in_features)."""
     if input._data.shape[-1:] != weight._data.shape[-1:]:
@@ -54,6 +56,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out
 
 
+@autocast_op("bilinear")
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     out = einsum("...i,oij,...j->...o", input1, weight, input2)
     return out + bias if bias is not None else out
@@ -216,6 +219,7 @@ def tanh(input: Tensor) -> Tensor:
     return ew.tanh(input)
 
 
+@autocast_op("softplus")
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return nn_ops.Softplus.apply(input, float(beta), float(threshold))
 
@@ -228,6 +232,7 @@ def logsigmoid(input: Tensor) -> Tensor:
     return -softplus(-input)
 
 
+@autocast_op("softmin")
 def softmin(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     return softmax(-input, dim, dtype=dtype)
 
@@ -254,6 +259,7 @@ def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
     return _apply_inplace(input, _threshold, threshold, value, _name="threshold_")
 
 
+@autocast_op("prelu")
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     if weight._data.ndim > 1:
         raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight._data.ndim}")
@@ -417,15 +423,18 @@ def _convnd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None
     return out if batched else mv.squeeze(out, 0)
 
 
+@autocast_op("conv2d")
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op("conv3d")
 def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """3-d convolution over (N, C, D, H, W) (or unbatched (C, D, H, W)) input."""
     return _convnd("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op("conv1d")
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     x, batched = _check_conv_input("conv1d", input, weight, groups, 1)
     s = stride if isinstance(stride, int) else stride[0]
@@ -457,15 +466,18 @@ def _conv_transposend(op: str, nd: int, input: Tensor, weight: Tensor, bias, str
     return out if batched else mv.squeeze(out, 0)
 
 
+@autocast_op("conv_transpose2d")
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     return _conv_transposend("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
+@autocast_op("conv_transpose3d")
 def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """3-d transposed convolution (the input gradient of conv3d), (N, C, D, H, W) input."""
     return _conv_transposend("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
+@autocast_op("conv_transpose1d")
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     batched = input._data.ndim == 3
     x = input if batched else mv.unsqueeze(input, 0)
@@ -530,6 +542,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     return _max_poolnd("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@autocast_op("max_pool3d")
 def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False):
     """3-d max pooling over (N, C, D, H, W) (or (C, D, H, W)); indices are flat in D*H*W, as torch's."""
     return _max_poolnd("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
@@ -564,6 +577,7 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     return _avg_poolnd("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
+@autocast_op("avg_pool3d")
 def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override=None) -> Tensor:
     """3-d average pooling over (N, C, D, H, W) (or (C, D, H, W))."""
     return _avg_poolnd("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
@@ -688,6 +702,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     return _adaptive_poolnd(input, output_size, 2, "adaptive_avg_pool2d", "avg")
 
 
+@autocast_op("adaptive_avg_pool3d")
 def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
     """Average pooling to a fixed (D, H, W) output size over (N, C, D, H, W) (or (C, D, H, W))."""
     return _adaptive_poolnd(input, output_size, 3, "adaptive_avg_pool3d", "avg")
@@ -701,6 +716,7 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
     return _adaptive_poolnd(input, output_size, 2, "adaptive_max_pool2d", "max", return_indices)
 
 
+@autocast_op("adaptive_max_pool3d")
 def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
     """Max pooling to a fixed (D, H, W) output size; indices are flat in the input's D*H*W, as torch's."""
     return _adaptive_poolnd(input, output_size, 3, "adaptive_max_pool3d", "max", return_indices)
@@ -767,12 +783,14 @@ def _fractional_max_poolnd(input: Tensor, kernel_size, output_size, output_ratio
     return (values, indices) if return_indices else values
 
 
+@autocast_op("fractional_max_pool2d")
 def fractional_max_pool2d(input: Tensor, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False, _random_samples=None):
     """Max pooling over pseudo-randomly placed, overlapping windows (Graham, 2014): the window
     starts come from one uniform sample per (N, C) plane and dim (``_random_samples``)."""
     return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 2)
 
 
+@autocast_op("fractional_max_pool3d")
 def fractional_max_pool3d(input: Tensor, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False, _random_samples=None):
     """3-d fractional max pooling over (N, C, T, H, W) (or (C, T, H, W))."""
     return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, 3)
@@ -873,6 +891,7 @@ def instance_norm(
     return out
 
 
+@autocast_op("layer_norm")
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing ``normalized_shape`` dims (biased variance), then scale and shift."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -908,14 +927,20 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps:
             f"Expected weight to be of same shape as normalized_shape, but got weight of shape {list(weight._data.shape)} and normalized_shape = {list(normalized_shape)}"
         )
     dims = tuple(range(input._data.ndim - len(normalized_shape), input._data.ndim))
-    if eps is None:
-        eps = _dtype.finfo(input.dtype).eps
     if input._data.dtype.kind == "f" and (weight is None or weight._data.dtype == input._data.dtype):
+        eps = _dtype.finfo(input.dtype).eps if eps is None else eps
         return nn_ops.LayerNorm.apply(input, weight, None, len(dims), eps, True)  # fused (one kernel on CUDA)
-    out = input * ew.rsqrt(red.mean(input * input, dims, keepdim=True) + eps)
-    return out * weight if weight is not None else out
+    # Mixed dtypes (a bfloat16 input under autocast with a float32 weight...): computed in at
+    # least float32 (with that dtype's eps) and returned in the input's dtype, as torch's unfused path.
+    x = input.float() if input._data.dtype.itemsize < 4 and input.is_floating_point() else input
+    if eps is None:
+        eps = _dtype.finfo(x.dtype).eps
+    out = x * ew.rsqrt(red.mean(x * x, dims, keepdim=True) + eps)
+    out = out * weight if weight is not None else out
+    return out.to(input.dtype) if input.is_floating_point() and out.dtype is not input.dtype else out
 
 
+@autocast_op("group_norm")
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     if input._data.ndim < 2:
         raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input._data.ndim}")
@@ -937,11 +962,13 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     return out
 
 
+@autocast_op("normalize")
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
     n = red.vector_norm(input, p, dim, keepdim=True)
     return input / ew.clamp_min(n, eps)
 
 
+@autocast_op("cosine_similarity")
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     x1, x2 = mv.broadcast_tensors(x1, x2)  # the norms are over the broadcast shapes, as torch's
     n1 = ew.clamp_min(red.vector_norm(x1, 2, dim, keepdim=True), eps)
@@ -953,6 +980,7 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return red.vector_norm(x1 - x2 + eps, p, -1, keepdim)
 
 
+@autocast_op("pdist")
 def pdist(input: Tensor, p: float = 2) -> Tensor:
     """p-norm distances between every pair of rows of an (N, M) input: the upper triangle, row by row."""
     if input._data.ndim != 2:
@@ -1410,6 +1438,7 @@ def _resample(t: Tensor, dim: int, idx, weights) -> Tensor:
 _INTERP_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 
 
+@autocast_op("interpolate")
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None, antialias: bool = False) -> Tensor:
     """Resize the spatial dims of (N, C, *S) input, as torch's modes: 'nearest', 'nearest-exact',
     'linear' (3-D), 'bilinear'/'bicubic' (4-D, optionally anti-aliased), 'trilinear' (5-D) and
@@ -1480,6 +1509,7 @@ def _resize(input: Tensor, sizes: tuple, scales: list, mode: str, ac: bool, anti
     return out
 
 
+@autocast_op("upsample")
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
     return interpolate(input, size, scale_factor, mode, align_corners)
 
@@ -1667,6 +1697,7 @@ def _grid_sampler(input: Tensor, grid: Tensor, mode: int, padding: int, align_co
     return out.reshape((n, c) + out_sp)
 
 
+@autocast_op("grid_sample")
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros", align_corners=None) -> Tensor:
     """Sample (N, C, *S) ``input`` at the normalized coordinates of ``grid`` (N, *out, 2 or 3), in
     [-1, 1] per dim (x first): bilinear/trilinear, nearest or bicubic (2-D), with zeros, border or
@@ -1806,6 +1837,7 @@ def _max_unpool(input: Tensor, indices: Tensor, out_hw, name: str, spatial: int)
     return out.reshape(*lead, *out_hw)
 
 
+@autocast_op("max_unpool2d")
 def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """Partial inverse of ``max_pool2d``: each value goes to its recorded index, zeros elsewhere."""
     if input._data.ndim not in (3, 4):
@@ -1817,6 +1849,7 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
     return _max_unpool(input, indices, out_hw, "max_unpooling2d", 2)
 
 
+@autocast_op("max_unpool3d")
 def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """Partial inverse of ``max_pool3d``: each value goes to its recorded flat D*H*W index, zeros elsewhere."""
     if input._data.ndim not in (4, 5):
@@ -1985,17 +2018,20 @@ def _check_target_size(input: Tensor, target: Tensor, op: str) -> None:
         )
 
 
+@autocast_op("mse_loss")
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean", weight=None) -> Tensor:
     _check_target_size(input, target, "mse_loss")
     diff = input - target
     return _reduce(diff * diff, _reduction(size_average, reduce, reduction))
 
 
+@autocast_op("l1_loss")
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     _check_target_size(input, target, "l1_loss")
     return _reduce(ew.abs(input - target), _reduction(size_average, reduce, reduction))
 
 
+@autocast_op("smooth_l1_loss")
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     _check_target_size(input, target, "smooth_l1_loss")
     if beta < 0:
@@ -2008,6 +2044,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
     return _reduce(loss, _reduction(size_average, reduce, reduction))
 
 
+@autocast_op("huber_loss")
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
     _check_target_size(input, target, "huber_loss")
     if delta <= 0:
@@ -2064,6 +2101,7 @@ def _nll_loss(input: Tensor, target: Tensor, weight, ignore_index: int, reductio
     return _reduce(loss, reduction), w
 
 
+@autocast_op("nll_loss")
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class-index targets; ``input`` holds log-probabilities (N, C, ...)."""
     reduction = _reduction(size_average, reduce, reduction)
@@ -2071,6 +2109,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     return _nll_loss(input, target, weight, ignore_index, reduction)[0]
 
 
+@autocast_op("cross_entropy")
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -2276,6 +2315,7 @@ def _lengths(v, name: str):
     return numpy.asarray(list(v), dtype=numpy.int64).reshape(-1)
 
 
+@autocast_op("ctc_loss")
 def ctc_loss(
     log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
 ) -> Tensor:
@@ -2326,6 +2366,7 @@ def ctc_loss(
     return red.mean(nll / _make(xp.asarray(numpy.maximum(tg_len, 1).astype(lp._data.dtype))))
 
 
+@autocast_op("binary_cross_entropy")
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     if target._data.shape != input._data.shape:
@@ -2338,6 +2379,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduce(nn_ops.BinaryCrossEntropy.apply(input, target, w), reduction)
 
 
+@autocast_op("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -2355,6 +2397,7 @@ def binary_cross_entropy_with_logits(
     return _reduce(nn_ops.BinaryCrossEntropyWithLogits.apply(input, target, w, pw), reduction)
 
 
+@autocast_op("kl_div")
 def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """KL(target || exp(input)) pointwise: ``target * (log target - input)`` (0 where target is 0)."""
     reduction = _reduction(size_average, reduce, reduction)
@@ -2377,6 +2420,7 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
     return _reduce(loss, reduction)
 
 
+@autocast_op("poisson_nll_loss")
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
     if log_input:
         loss = ew.exp(input) - target * input
@@ -2409,26 +2453,31 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = F
     return _reduce(loss, reduction)
 
 
+@autocast_op("margin_ranking_loss")
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     return _reduce(ew.clamp_min(-target * (input1 - input2) + margin, 0.0), _reduction(size_average, reduce, reduction))
 
 
+@autocast_op("hinge_embedding_loss")
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     # torch's definition for any target: the margin term where target != 1, the input where target != -1.
     loss = ew.where(target != 1, ew.clamp_min(margin - input, 0.0), 0.0) + ew.where(target != -1, input, 0.0)
     return _reduce(loss, _reduction(size_average, reduce, reduction))
 
 
+@autocast_op("soft_margin_loss")
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     return _reduce(softplus(-target * input), _reduction(size_average, reduce, reduction))
 
 
+@autocast_op("cosine_embedding_loss")
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     cos = cosine_similarity(input1, input2, dim=-1, eps=1e-12)
     loss = ew.where(target == 1, 1 - cos, ew.clamp_min(cos - margin, 0.0))
     return _reduce(loss, _reduction(size_average, reduce, reduction))
 
 
+@autocast_op("triplet_margin_loss")
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     if margin <= 0:
         raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
@@ -2486,6 +2535,7 @@ def _margin_input(input: Tensor, target: Tensor, op: str, target_ndim_same: bool
     return x, t, batched
 
 
+@autocast_op("multi_margin_loss")
 def multi_margin_loss(
     input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean"
 ) -> Tensor:
@@ -2518,6 +2568,7 @@ def multi_margin_loss(
     return _reduce(loss, reduction)
 
 
+@autocast_op("multilabel_margin_loss")
 def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """Multi-label hinge loss: ``target`` lists each sample's classes, ended by the first -1; every
     (target class j, non-target class i) pair adds max(0, 1 - (x[j] - x[i])), divided by C."""
@@ -2589,6 +2640,7 @@ def _repeat_kv_heads(query: Tensor, key: Tensor, value: Tensor) -> tuple:
     return mv.repeat_interleave(key, hq // hk, dim=-3), mv.repeat_interleave(value, hq // hv, dim=-3)
 
 
+@autocast_op("scaled_dot_product_attention")
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,

@@ -15,6 +15,7 @@ import warnings
 import numpy
 
 from .. import _dtype
+from .._autocast import autocast_op
 from .._backend import array_module
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
@@ -327,6 +328,7 @@ def complex(real: Tensor, imag: Tensor, *, out: Tensor | None = None) -> Tensor:
         raise broadcast_error("complex", real, imag) from None
 
 
+@autocast_op("polar")
 def polar(abs: Tensor, angle: Tensor, *, out: Tensor | None = None) -> Tensor:  # noqa: A002 - torch's names
     """``abs * (cos(angle) + i sin(angle))``."""
     _check_parts("polar", abs, angle)
@@ -344,6 +346,7 @@ def view_as_real(input: Tensor) -> Tensor:
     return ViewAsReal.apply(input)
 
 
+@autocast_op("view_as_complex")
 def view_as_complex(input: Tensor) -> Tensor:
     """A real tensor whose last dimension is 2 (real, imaginary) as a complex one."""
     _require_tensor("view_as_complex", input)

@@ -24,6 +24,7 @@ from collections import namedtuple
 import numpy
 
 from .. import _dtype
+from .._autocast import autocast_op
 from .._backend import CPU, array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
@@ -220,6 +221,7 @@ class Inv(Function):
         return -(Xh @ g @ Xh), None
 
 
+@autocast_op("inv")
 def inv(A: Tensor, *, out=None) -> Tensor:
     """Inverse of (a batch of) square matrices; singular ones raise ``LinAlgError``."""
     check_matrix(A, "linalg.inv")
@@ -257,6 +259,7 @@ def _solve_is_vector(A: Tensor, B: Tensor) -> bool:
     return B._data.ndim == 1 or (B._data.ndim == A._data.ndim - 1 and tuple(B._data.shape) == tuple(A._data.shape[:-1]))
 
 
+@autocast_op("solve")
 def solve(A: Tensor, B: Tensor, *, left: bool = True, out=None) -> Tensor:
     """``X`` with ``A X = B`` (``X A = B`` for ``left=False``); B a vector or matrices, batches broadcast."""
     return write_out(_solve(A, B, left, "linalg.solve"), out, "solve")
@@ -324,6 +327,7 @@ def _lu_info(A: Tensor) -> Tensor:
     return _make(xp.where(zero.any(axis=-1), first, 0).astype(xp.int32))
 
 
+@autocast_op("inv_ex")
 def inv_ex(A: Tensor, *, check_errors: bool = False, out=None):
     """``inv`` and an int32 ``info`` per matrix instead of raising (unless ``check_errors``).
     The inverse of a singular matrix is unspecified (torch returns LAPACK's partial work); here
@@ -398,6 +402,7 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True, un
     return write_out(X, out, "solve_triangular")
 
 
+@autocast_op("triangular_solve")
 def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False, unitriangular: bool = False,
                      *, out=None):
     """torch.triangular_solve: ``(solution, cloned_coefficient)`` of ``op(A) X = b``."""
@@ -562,6 +567,7 @@ class Cholesky(Function):
         return (gA + gA.mT) * 0.5, None
 
 
+@autocast_op("cholesky")
 def cholesky(A: Tensor, *, upper: bool = False, out=None) -> Tensor:
     """Cholesky factor of symmetric positive-definite matrices (lower; ``upper`` gives L^T)."""
     check_matrix(A, "linalg.cholesky")
@@ -569,6 +575,7 @@ def cholesky(A: Tensor, *, upper: bool = False, out=None) -> Tensor:
     return write_out(_H(L) if upper else L, out, "cholesky")
 
 
+@autocast_op("cholesky_ex")
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False, out=None):
     """``cholesky`` and an int32 ``info`` per matrix (the order of the first leading minor that
     is not positive-definite, 0 on success) instead of raising."""
@@ -589,12 +596,14 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False, o
     return write_out(linalg_cholesky_ex(_H(L) if upper else L, info), out, "cholesky_ex")
 
 
+@autocast_op("cholesky")
 def torch_cholesky(input: Tensor, upper: bool = False, *, out=None) -> Tensor:  # noqa: A002
     """torch.cholesky (deprecated in torch in favour of ``linalg.cholesky``)."""
     check_matrix(input, "cholesky")
     return cholesky(input, upper=upper, out=out)
 
 
+@autocast_op("cholesky_solve")
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False, *, out=None) -> Tensor:
     """``X`` with ``(L L^T) X = B`` for a Cholesky factor ``L`` (``U^T U`` if ``upper``)."""
     op = "cholesky_solve"
@@ -605,6 +614,7 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False, *, out=None) -> Te
     return write_out(solve(F @ _H(F), B), out, "cholesky_solve")
 
 
+@autocast_op("cholesky_inverse")
 def cholesky_inverse(L: Tensor, upper: bool = False, *, out=None) -> Tensor:
     """``(L L^T)^{-1}`` from a Cholesky factor (``(U^T U)^{-1}`` if ``upper``)."""
     check_matrix(L, "cholesky_inverse", "input")
@@ -678,6 +688,7 @@ def _right_solve_rt(R: Tensor, b: Tensor) -> Tensor:
     return SolveTriangular.apply(_H(R), b, False, False, False)
 
 
+@autocast_op("qr")
 def qr(A: Tensor, mode: str = "reduced", *, out=None):
     """QR decomposition (``mode``: 'reduced', 'complete', or 'r' for R alone)."""
     check_matrix(A, "linalg.qr", square=False)
@@ -687,12 +698,14 @@ def qr(A: Tensor, mode: str = "reduced", *, out=None):
     return write_out(linalg_qr(Q, R), out, "qr")
 
 
+@autocast_op("qr")
 def torch_qr(input: Tensor, some: bool = True, *, out=None):  # noqa: A002
     """torch.qr: ``some=False`` is linalg.qr's 'complete' mode."""
     Q, R = qr(input, "reduced" if some else "complete")
     return write_out(qr_result(Q, R), out, "qr")
 
 
+@autocast_op("geqrf")
 def geqrf(input: Tensor, *, out=None):  # noqa: A002
     """LAPACK's geqrf: R above the diagonal, the Householder vectors below, and ``tau``."""
     check_matrix(input, "geqrf", "input", square=False)
@@ -723,6 +736,7 @@ def _householder_full(A: Tensor, tau: Tensor, m: int) -> Tensor:
     return Q
 
 
+@autocast_op("householder_product")
 def householder_product(A: Tensor, tau: Tensor, *, out=None) -> Tensor:
     """The first n columns of the product of the Householder reflectors stored in ``A`` (m x n)."""
     op = "torch.linalg.householder_product"
@@ -739,6 +753,7 @@ def householder_product(A: Tensor, tau: Tensor, *, out=None) -> Tensor:
     return write_out(_householder_full(A, tau, m)[..., :, :n], out, "householder_product")
 
 
+@autocast_op("ormqr")
 def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, transpose: bool = False, *,  # noqa: A002
           out=None) -> Tensor:
     """``op(Q) C`` (or ``C op(Q)``) for the Q of a geqrf result ``(input, input2 = tau)``."""
@@ -810,6 +825,7 @@ def _check_uplo(UPLO: str) -> str:
     return UPLO.upper()
 
 
+@autocast_op("eigh")
 def eigh(A: Tensor, UPLO: str = "L", *, out=None):  # noqa: N803 - torch's name
     """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric matrices (one triangle read)."""
     check_matrix(A, "linalg.eigh")
@@ -817,6 +833,7 @@ def eigh(A: Tensor, UPLO: str = "L", *, out=None):  # noqa: N803 - torch's name
     return write_out(linalg_eigh(w, v), out, "eigh")
 
 
+@autocast_op("eigvalsh")
 def eigvalsh(A: Tensor, UPLO: str = "L", *, out=None) -> Tensor:  # noqa: N803
     """Eigenvalues (ascending) of symmetric matrices."""
     check_matrix(A, "linalg.eigvalsh")
@@ -870,6 +887,7 @@ class Eig(Function):
         return B.real(gA) if ctx.real_input else gA
 
 
+@autocast_op("eig")
 def eig(A: Tensor, *, out=None):
     """Eigenvalues and eigenvectors (complex) of general square matrices."""
     check_matrix(A, "linalg.eig")
@@ -877,6 +895,7 @@ def eig(A: Tensor, *, out=None):
     return write_out(linalg_eig(w, v), out, "eig")
 
 
+@autocast_op("eigvals")
 def eigvals(A: Tensor, *, out=None) -> Tensor:
     """Eigenvalues (complex) of general square matrices."""
     check_matrix(A, "linalg.eigvals")
@@ -953,6 +972,7 @@ class SVD(Function):
         return (gA if extra is None else gA + extra), None
 
 
+@autocast_op("svd")
 def svd(A: Tensor, full_matrices: bool = True, *, driver=None, out=None):
     """``U, S, Vh`` with ``A = U diag(S) Vh``, singular values descending."""
     check_matrix(A, "linalg.svd", square=False)
@@ -960,12 +980,14 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver=None, out=None):
     return write_out(linalg_svd(U, S, Vh), out, "svd")
 
 
+@autocast_op("svdvals")
 def svdvals(A: Tensor, *, driver=None, out=None) -> Tensor:
     """Singular values, descending."""
     check_matrix(A, "linalg.svdvals", square=False)
     return write_out(SVD.apply(A, False)[1], out, "svdvals")
 
 
+@autocast_op("svd")
 def torch_svd(input: Tensor, some: bool = True, compute_uv: bool = True, *, out=None):  # noqa: A002
     """torch.svd: ``U, S, V`` (V, not V^T); ``compute_uv=False`` gives zero-filled U and V."""
     check_matrix(input, "linalg.svd", square=False)
@@ -1052,11 +1074,13 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False, out=None) 
     return write_out(Pinv.apply(A, xp.ascontiguousarray(P.astype(arr.dtype, copy=False))), out, "pinv")
 
 
+@autocast_op("pinverse")
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002
     """torch.pinverse: ``pinv`` with a relative cutoff ``rcond``."""
     return pinv(input, rtol=rcond)
 
 
+@autocast_op("matrix_rank")
 def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol=None, out=None) -> Tensor:
     """Number of singular values (|eigenvalues| if ``hermitian``) above the cutoff, as int64."""
     check_matrix(A, "torch.linalg.matrix_rank", square=hermitian)
@@ -1077,6 +1101,7 @@ def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol
     return write_out(_make((s > cutoff[..., None]).sum(axis=-1).astype(xp.int64)), out, "matrix_rank")
 
 
+@autocast_op("lstsq")
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):
     """Least-squares solutions of ``A X = B`` (torch's results: solution, residuals, rank,
     singular values, the last three as the CPU ``driver`` computes them). The solution is the
@@ -1324,6 +1349,7 @@ def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpa
     return write_out(lu_unpack_result(P, L, U), out, "lu_unpack")
 
 
+@autocast_op("linalg_lu_solve")
 def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False, out=None) -> Tensor:  # noqa: N803
     """Solve ``A X = B`` (``A^T``: ``adjoint``; ``X A = B``: ``left=False``) from ``lu_factor``'s result."""
     op = "linalg.lu_solve"
@@ -1356,6 +1382,7 @@ def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoin
     return write_out(X, out, "lu_solve")
 
 
+@autocast_op("lu_solve")
 def torch_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor, *, out=None) -> Tensor:  # noqa: N803
     """torch.lu_solve (argument order of the deprecated API)."""
     return lu_solve(LU_data, LU_pivots, b, out=out)
@@ -1488,6 +1515,7 @@ def matrix_power(A: Tensor, n: int, *, out=None) -> Tensor:
     return write_out(result if result is not A else A.clone(), out, "matrix_power")
 
 
+@autocast_op("multi_dot")
 def multi_dot(tensors, *, out=None) -> Tensor:
     """The product of a chain of matrices (the first and last may be vectors)."""
     op = "multi_dot"
@@ -1528,6 +1556,7 @@ def multi_dot(tensors, *, out=None) -> Tensor:
     return write_out(result, out, "multi_dot")
 
 
+@autocast_op("tensorinv")
 def tensorinv(A: Tensor, ind: int = 2, *, out=None) -> Tensor:
     """The inverse of ``A`` seen as a linear map from its last dims to its first ``ind`` dims."""
     if ind <= 0:
@@ -1540,6 +1569,7 @@ def tensorinv(A: Tensor, ind: int = 2, *, out=None) -> Tensor:
     return write_out(inv(A.reshape(rows, cols)).reshape(shape[ind:] + shape[:ind]), out, "tensorinv")
 
 
+@autocast_op("tensorsolve")
 def tensorsolve(A: Tensor, B: Tensor, dims=None, *, out=None) -> Tensor:
     """``X`` with ``tensordot(A, X, X.ndim) = B``."""
     if dims is not None:
@@ -1578,6 +1608,7 @@ def vander(x: Tensor, N: int | None = None) -> Tensor:  # noqa: N803
     return mv.cat(cols, -1)
 
 
+@autocast_op("vecdot")
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1, out=None) -> Tensor:
     """Dot products ``sum(conj(x) * y)`` of vectors along ``dim`` (inputs broadcast)."""
     if x._data.dtype != y._data.dtype:
@@ -1591,6 +1622,7 @@ def linalg_diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -
     return mv.diagonal(A, offset, dim1, dim2)
 
 
+@autocast_op("cond")
 def cond(A: Tensor, p=None, *, out=None) -> Tensor:
     """Condition number: ``sigma_max / sigma_min`` (p None or 2; -2 inverts), else ``||A|| ||A^-1||``."""
     check_matrix(A, "linalg.cond", square=p not in (None, 2, -2))
@@ -1611,6 +1643,7 @@ def cond(A: Tensor, p=None, *, out=None) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- norms
+@autocast_op("matrix_norm")
 def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None, out=None) -> Tensor:  # noqa: A002
     """Matrix norms over the two dims ``dim``: 'fro', 'nuc', inf, -inf, 1, -1, 2, -2."""
     op = "linalg.matrix_norm"
@@ -1657,6 +1690,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     raise RuntimeError(f"{op}: Order {ord} not supported.")
 
 
+@autocast_op("linalg_norm")
 def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None, out=None) -> Tensor:  # noqa: A002
     """Vector or matrix norm: a matrix norm for string ``ord`` or a 2-tuple ``dim`` (or 2-D input with ``ord``)."""
     if dim is not None and not isinstance(dim, int):

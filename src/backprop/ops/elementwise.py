@@ -13,6 +13,7 @@ import math
 import numpy
 
 from .. import _dtype
+from .._autocast import autocast_op
 from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
@@ -488,6 +489,7 @@ def true_divide(input, other) -> Tensor:
     return div(input, other)
 
 
+@autocast_op("pow")
 def pow(input, exponent) -> Tensor:  # noqa: A001 - torch's name
     if not isinstance(exponent, Tensor):
         require_tensor("pow", input)
@@ -578,6 +580,7 @@ def rad2deg(input: Tensor) -> Tensor:
     return mul(as_float(input), 180 / math.pi)
 
 
+@autocast_op("atan2")
 def atan2(input, other) -> Tensor:
     require_tensor("atan2", input)
     require_tensor("atan2", other, "other", 2)
@@ -1055,7 +1058,7 @@ def _unary(fn):
 
     op.__name__ = fn.__name__.lower()
     op.__doc__ = f"Elementwise {op.__name__} (differentiable; see ``{fn.__name__}`` for its gradient)."
-    return op
+    return autocast_op(op.__name__)(op)
 
 
 exp = _unary(Exp)
@@ -1376,12 +1379,14 @@ def _addc(input, tensor1, tensor2, value, divide: bool, op: str):
     return in_float32(addcdiv if divide else addcmul, input, tensor1, tensor2, value=value)
 
 
+@autocast_op("addcmul")
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     if input._data.dtype.kind == "V":  # bfloat16: one float32 pass rounded once, as torch
         return _addc(input, tensor1, tensor2, value, False, "addcmul")
     return add(input, mul(mul(tensor1, tensor2), value))
 
 
+@autocast_op("addcdiv")
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     if input._data.dtype.kind == "V":  # bfloat16: one float32 pass rounded once, as torch
         return _addc(input, tensor1, tensor2, value, True, "addcdiv")

@@ -14,6 +14,7 @@ import warnings
 import numpy
 
 from .. import _dtype, return_types
+from .._autocast import autocast_op
 from .._backend import array_module, backend_of, is_array, move
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
@@ -243,6 +244,7 @@ def setitem(input: Tensor, index, value) -> None:
         raise RuntimeError("unsupported operation: the written-to tensor is a broadcast view")
 
 
+@autocast_op("index_put")
 def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     out = input.clone()
     if accumulate:
@@ -429,6 +431,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
     return Scatter.apply(input, d, idx, src)
 
 
+@autocast_op("scatter_add")
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     if input._data.ndim == 0:
         return _zero_d_scatter(scatter_add, input, dim, index, src)
@@ -970,6 +973,7 @@ def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_n
     return out.squeeze(0) if scalar_q else out
 
 
+@autocast_op("quantile")
 def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
     """The ``q``-th quantiles (a float or a 1-D tensor of them; a tensor adds a leading dim) of
     all values or along ``dim``; NaN where a row has a NaN. Differentiable (as torch: the
@@ -977,6 +981,7 @@ def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation
     return _quantile(input, q, dim, keepdim, interpolation, False, "quantile")
 
 
+@autocast_op("nanquantile")
 def nanquantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
     """``quantile`` ignoring NaN values."""
     return _quantile(input, q, dim, keepdim, interpolation, True, "nanquantile")
@@ -1280,6 +1285,7 @@ def _along(dim: int, idx) -> tuple:
     return (slice(None),) * dim + (idx,)
 
 
+@autocast_op("index_copy")
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """``input`` with the slices ``index`` along ``dim`` replaced by ``source``'s slices."""
     if input._data.ndim == 0:

@@ -10,6 +10,7 @@ import string
 import warnings
 
 from .. import _dtype
+from .._autocast import autocast_op
 from .._backend import array_module, is_array
 from .._tensor import Tensor, shape_str
 from ..autograd.function import Function
@@ -89,6 +90,7 @@ class _MatMulBF16(MatMul):
 _MATMUL_VARIANTS = {"c": MatMul._complex, "V": _MatMulBF16}
 
 
+@autocast_op("matmul")
 def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     """torch.matmul: dot, matrix-vector, matrix-matrix and broadcast batched products."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
@@ -132,6 +134,7 @@ def _as_matrix(shape, left: bool = True) -> tuple:
     return (math.prod(shape[:-1]), shape[-1]) if left else tuple(shape[-2:])
 
 
+@autocast_op("mm")
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     if input._sparse_layout or mat2._sparse_layout:  # a sparse COO operand (ops/sparse.py)
         return _sparse.mm(input, mat2)
@@ -146,6 +149,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
     return matmul(input, mat2)
 
 
+@autocast_op("bmm")
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     if input._data.ndim != 3:
         raise RuntimeError(f"batch1 must be a 3D tensor, got shape {shape_str(input._data.shape)}")
@@ -160,6 +164,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     return matmul(input, mat2)
 
 
+@autocast_op("mv")
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     if input._data.ndim != 2 or vec._data.ndim != 1:
         raise RuntimeError(
@@ -168,6 +173,7 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
     return matmul(input, vec)
 
 
+@autocast_op("dot")
 def dot(input: Tensor, other: Tensor) -> Tensor:
     if input._data.ndim != 1 or other._data.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors")
@@ -193,6 +199,7 @@ def inner(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     return write_out(result, out, "inner")
 
 
+@autocast_op("vdot")
 def vdot(input: Tensor, other: Tensor) -> Tensor:
     """The dot product with the first vector conjugated (``dot`` for real vectors)."""
     if input._data.ndim != 1 or other._data.ndim != 1:
@@ -221,6 +228,7 @@ def _integral_scalars(prod: Tensor, alpha, beta) -> tuple:
     return alpha, beta
 
 
+@autocast_op("addmm")
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
     if mat1._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
         return in_float32(addmm, input, mat1, mat2, beta=beta, alpha=alpha)
@@ -231,6 +239,7 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     return prod + (input if beta == 1 else input * beta)
 
 
+@autocast_op("baddbmm")
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     if batch1._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
         return in_float32(baddbmm, input, batch1, batch2, beta=beta, alpha=alpha)
@@ -241,6 +250,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
     return prod + (input if beta == 1 else input * beta)
 
 
+@autocast_op("addmv")
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
     if mat._data.dtype.kind == "V":  # bfloat16: beta * input + alpha * product in float32, rounded once, as torch
         return in_float32(addmv, input, mat, vec, beta=beta, alpha=alpha)
@@ -251,6 +261,7 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor
     return prod + (input if beta == 1 else input * beta)
 
 
+@autocast_op("addbmm")
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``input`` broadcasts; ignored when beta is 0)."""
     if batch1._data.dtype.kind == "V" and batch1._data.shape[0] and out is None:
@@ -266,6 +277,7 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1, ou
     return _scaled_sum(input, prod, beta, alpha, out, "addbmm")
 
 
+@autocast_op("addr")
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
     """``beta * input + alpha * outer(vec1, vec2)`` (``input`` broadcasts; ignored when beta is 0)."""
     if vec1._data.ndim != 1 or vec2._data.ndim != 1:
@@ -410,6 +422,7 @@ def _einsum_operand_grad(grad, out_term, others, other_terms, term, shape):
     return g
 
 
+@autocast_op("einsum")
 def einsum(equation: str, *operands) -> Tensor:
     """torch.einsum (explicit or implicit output, '...' broadcasting, repeated subscripts)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -427,6 +440,7 @@ def einsum(equation: str, *operands) -> Tensor:
         ) from None
 
 
+@autocast_op("tensordot")
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     letters = iter(string.ascii_lowercase)
     ta = [next(letters) for _ in range(a._data.ndim)]
@@ -457,6 +471,7 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     return einsum("".join(ta) + "," + "".join(tb) + "->" + "".join(out), a, b)
 
 
+@autocast_op("cross")
 def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
     """Cross product of 3-vectors along ``dim`` (inputs broadcast). Without ``dim``, torch.cross
     takes the first dim of size 3; ``linalg.cross`` defaults to the last."""
@@ -493,6 +508,7 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
     return stack([sub(mul(a1, b2), mul(a2, b1)), sub(mul(a2, b0), mul(a0, b2)), sub(mul(a0, b1), mul(a1, b0))], d)
 
 
+@autocast_op("cdist")
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
     """p-norm distances between each row of ``x1`` (..., P, M) and of ``x2`` (..., R, M): (..., P, R).
     Batch dims broadcast. The difference tensor (..., P, R, M) is materialized."""

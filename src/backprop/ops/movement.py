@@ -16,6 +16,7 @@ import functools
 import numpy
 
 from .. import _dtype
+from .._autocast import autocast_op
 from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
@@ -498,6 +499,7 @@ def _is_legacy_empty(t: Tensor) -> bool:
     return t._data.ndim == 1 and t._data.shape[0] == 0
 
 
+@autocast_op("cat")
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     if isinstance(tensors, Tensor):
         raise TypeError("cat(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
@@ -548,6 +550,7 @@ class Stack(Function):
         return (None,) + tuple(grad[lead + (i,)] if n else None for i, n in enumerate(need))
 
 
+@autocast_op("stack")
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
     tensors = list(tensors)
     if not tensors:
@@ -862,6 +865,7 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
     return DiagonalScatter.apply(input, tuple(shape), int(offset), d1, d2)
 
 
+@autocast_op("trace")
 def trace(input: Tensor) -> Tensor:
     from .reduction import sum as sum_
 

@@ -16,6 +16,7 @@ import warnings
 
 import numpy
 
+from .._autocast import autocast_op
 from .._backend import array_module, backend_of
 from .._tensor import Tensor
 from ..autograd.function import Function
@@ -110,6 +111,7 @@ def _prepare(input: Tensor, dtype) -> Tensor:
     return as_float(input)
 
 
+@autocast_op("softmax")
 def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     x = _prepare(input, dtype)
     if x._data.ndim == 0:
@@ -117,6 +119,7 @@ def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor
     return Softmax.apply(x, _softmax_dim(x._data.ndim, dim, "softmax"))
 
 
+@autocast_op("log_softmax")
 def log_softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     x = _prepare(input, dtype)
     if x._data.ndim == 0:

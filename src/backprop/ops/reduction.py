@@ -8,6 +8,7 @@ import builtins
 import numpy
 
 from .. import _dtype, return_types
+from .._autocast import autocast_op
 from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function
@@ -85,6 +86,7 @@ class Sum(Function):
         return B.expand(_restore_dims(grad, shape, ctx.dims, ctx.keepdim), shape), None, None, None
 
 
+@autocast_op("sum")
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001 - torch's name
     dims = _dims_arg(input, dim, "sum")
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
@@ -186,6 +188,7 @@ def _prod_of_others(arr, dims):
     return xp.moveaxis(res, tuple(range(len(dims))), dims)
 
 
+@autocast_op("prod")
 def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     dims = tuple(range(input._data.ndim)) if dim is None else (normalize_dim(dim, input._data.ndim, "prod"),)
     if input._data.ndim == 0:
@@ -455,6 +458,7 @@ class LogSumExp(Function):
 B.holomorphic(LogSumExp)
 
 
+@autocast_op("logsumexp")
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = as_float(input)
     fn = LogSumExp._complex if x._data.dtype.kind == "c" else LogSumExp
@@ -484,6 +488,7 @@ class Norm2(Function):
         return B.where(out_keep == 0, 0.0, g / safe) * a, None, None
 
 
+@autocast_op("norm")
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """torch.norm: vector p-norms over ``dim`` (all dims by default); 'fro' is the 2-norm."""
     x = as_float(input)
@@ -513,6 +518,7 @@ class NormZero(Function):
         return B.zeros(ctx.input_shape(0), grad), None, None
 
 
+@autocast_op("vector_norm")
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     from .elementwise import abs as abs_
 
@@ -588,6 +594,7 @@ class Cumsum(Function):
         return B.flip(B.cumsum(B.flip(grad, (d,)), d), (d,)), None, None
 
 
+@autocast_op("cumsum")
 def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumsum")
     np_dtype = _dtype.to_dtype(dtype).np if dtype is not None else None
@@ -649,6 +656,7 @@ class Cumprod(Function):
 B.holomorphic(Cumprod)
 
 
+@autocast_op("cumprod")
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     d = normalize_dim(dim, input._data.ndim, "cumprod")
     if dtype is not None:
@@ -764,6 +772,7 @@ def count_nonzero(input: Tensor, dim=None) -> Tensor:
 
 # ---------------------------------------------------------------------------- distances, integrals, gradients
 # Composites of differentiable primitives: their gradients come from those ops' formulas.
+@autocast_op("dist")
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     """The ``p``-norm of ``input - other`` (broadcast), a 0-d tensor."""
     from .elementwise import sub
@@ -780,6 +789,7 @@ def _torch_type_name(t: Tensor) -> str:
     return _TORCH_TYPE_NAMES[t._data.dtype.name]
 
 
+@autocast_op("renorm")
 def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to norm ``maxnorm``."""
     from .elementwise import div, mul, where

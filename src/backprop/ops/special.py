@@ -28,6 +28,7 @@ from fractions import Fraction
 import numpy
 
 from .. import _dtype
+from .._autocast import autocast_op
 from .._backend import CPU, array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
@@ -450,7 +451,7 @@ def polygamma(n: int, input: Tensor, *, out=None) -> Tensor:
     return _out(Polygamma.apply(as_float(input), int(n)), out, "polygamma")
 
 
-erfinv = _unary("erfinv", Erfinv, "The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside).", "erfinv")
+erfinv = autocast_op("erfinv")(_unary("erfinv", Erfinv, "The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside).", "erfinv"))
 
 
 def sinc(input: Tensor, *, out=None) -> Tensor:
