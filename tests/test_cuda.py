@@ -84,6 +84,9 @@ def test_import_does_not_load_cupy():
         pytest.param(lambda m: repr(m.get_default_device()), id="default-device"),
         pytest.param(lambda m: m.ones(1).get_device(), id="get-device-cpu"),
         pytest.param(lambda m: m.ones(1).is_cpu, id="is-cpu"),
+        pytest.param(lambda m: m.ones(1).is_xpu, id="is-xpu"),
+        pytest.param(lambda m: m.cuda.is_bf16_supported(), id="is-bf16-supported"),
+        pytest.param(lambda m: m.cuda.is_tf32_supported(), id="is-tf32-supported"),
     ],
 )
 def test_device_api_matches_torch_on_the_cpu(fn):
@@ -406,6 +409,9 @@ def test_cuda_memory_statistics_events_and_properties():
     assert start.elapsed_time(end) > 0 and end.query()
     name = backprop.cuda.get_device_name()
     assert isinstance(name, str) and name
+    major, minor = backprop.cuda.get_device_capability()
+    assert major >= 3 and minor >= 0 and backprop.cuda.is_tf32_supported() == (major >= 8)
+    assert backprop.cuda.is_bf16_supported() is False  # backprop's CUDA tensors have no bfloat16
     assert backprop.accelerator.is_available() and backprop.accelerator.current_accelerator() == backprop.device("cuda")
 
 

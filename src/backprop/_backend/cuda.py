@@ -75,6 +75,10 @@ class CUDABackend(Backend):
         name = props["name"]
         return name.decode() if isinstance(name, bytes) else str(name)
 
+    def device_capability(self, index: int | None = None) -> tuple[int, int]:
+        props = cupy.cuda.runtime.getDeviceProperties(self.current_device() if index is None else index)
+        return int(props["major"]), int(props["minor"])
+
     def synchronize(self, index: int | None = None) -> None:
         with self.use(index):
             cupy.cuda.Device().synchronize()

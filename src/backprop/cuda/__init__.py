@@ -117,6 +117,22 @@ def get_device_name(dev=None) -> str:
     return _backend().device_name(_index(dev))
 
 
+def get_device_capability(dev=None) -> tuple[int, int]:
+    """The device's CUDA compute capability as ``(major, minor)``, e.g. ``(9, 0)`` on an H100/H200."""
+    return _backend().device_capability(_index(dev))
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """False: backprop keeps bfloat16 on the CPU (ml_dtypes); its CUDA tensors have no bfloat16, so
+    programs that ask (nanoGPT) pick float16 with a GradScaler on the GPU, which backprop supports."""
+    return False
+
+
+def is_tf32_supported() -> bool:
+    """Whether the current GPU has TF32 tensor cores (compute capability 8.0 or newer)."""
+    return is_available() and get_device_capability() >= (8, 0)
+
+
 def synchronize(dev=None) -> None:
     """Wait until every kernel queued on the device has finished."""
     _backend().synchronize(_index(dev))
