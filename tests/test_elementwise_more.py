@@ -286,3 +286,32 @@ def _same_error(fn):
 def test_errors_match_torch(name, fn, fragment):
     ours, theirs = _same_error(fn)
     assert fragment in ours, f"{name}: {ours!r} lacks {fragment!r} (torch: {theirs!r})"
+
+
+def test_ieee_results_are_values_not_warnings_and_user_numpy_keeps_its_warnings(tmp_path):
+    """torch returns inf/NaN without a warning (log(0), x / 0., inf * 0, sqrt(-1), an overflowing exp,
+    clipping an inf gradient); backprop silences NumPy's floating-point warnings from its own code
+    only: run under ``-W error::RuntimeWarning`` in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "ieee.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import backprop as torch\n"
+        "x = torch.tensor([0.0, -1.0, 1e30, float('inf')], requires_grad=True)\n"
+        "y = torch.log(x) + torch.sqrt(x) + x / 0.0 + torch.exp(x * 1e10) + x * float('inf')\n"
+        "y.sum().backward()\n"
+        "assert torch.isnan(x.grad).any() or torch.isinf(x.grad).any()\n"
+        "p = torch.nn.Parameter(torch.ones(3)); p.grad = torch.tensor([float('inf'), 0.0, 1.0])\n"
+        "torch.nn.utils.clip_grad_norm_([p], 1.0)\n"
+        "try:\n"
+        "    np.log(np.zeros(1))\n"
+        "except RuntimeWarning:\n"
+        "    print('user numpy warns')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "user numpy warns"

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy
 
 from .._device import device
 from .base import Backend
 
 _CPU_DEVICE = device("cpu")
+
+# In torch, inf and NaN are values, never warnings (log(0), x / 0., inf * 0, an overflowing exp).
+# NumPy warns about them; its floating-point warnings raised from backprop's own code are silenced
+# here once, which costs nothing per op (a per-op ``numpy.errstate`` costs ~1 us). A user's own
+# NumPy code keeps NumPy's warnings. Integer division by zero is an error, checked by the ops.
+warnings.filterwarnings(
+    "ignore",
+    message=r"(divide by zero|invalid value|overflow|underflow) encountered",
+    category=RuntimeWarning,
+    module=r"backprop\.",
+)
 
 
 class CPUBackend(Backend):
