@@ -632,3 +632,7 @@ from .nn.functional import (  # noqa: E402
 # isort: split
 # ---- complex/misc (issue #13, wt_cx_misc): torch's sparse layout objects, which every op refuses
 from ._layout import sparse_bsc, sparse_bsr, sparse_coo, sparse_csc, sparse_csr  # noqa: E402
+
+# isort: split
+# ---- bad input (issue #14, wt_errors): the out-of-memory error (torch.OutOfMemoryError, a RuntimeError)
+from .ops._utils import OutOfMemoryError  # noqa: E402

@@ -20,7 +20,7 @@ from ._device import _state as _device_state
 from ._device import as_device, target_device
 from ._layout import check_layout
 from ._tensor import Tensor, _make
-from .ops._utils import creation_size
+from .ops._utils import creation_size, fitting_scalar, out_of_memory
 
 
 def _finish(arr, requires_grad: bool, device=None) -> Tensor:
@@ -106,6 +106,7 @@ def _to_array(data, dtype=None):
             arr = numpy.asarray(data)
         except ValueError as exc:
             raise ValueError(f"tensor(): could not build a tensor from the given data: {exc}") from None
+        _check_python_values(arr, dt)
         if typed is not None and dt is None:
             # NumPy scalars / tensors inside a list keep their dtypes (promoted), as in torch.
             arr = arr.astype(typed.np)
@@ -118,8 +119,26 @@ def _to_array(data, dtype=None):
         elif arr.dtype.kind not in "biufc":
             raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__}")
     if dt is not None and arr.dtype != dt.np:
-        arr = arr.astype(dt.np)
+        if arr.dtype.kind == "f" and dt._kind == 2:  # past float16's range is inf, without NumPy's warning (as torch)
+            with numpy.errstate(over="ignore"):
+                arr = arr.astype(dt.np)
+        else:
+            arr = arr.astype(dt.np)
     return arr
+
+
+def _check_python_values(arr, dt) -> None:
+    """Python numbers must fit the tensor's dtype, as torch checks them one by one: integers past
+    int64 are a ValueError, and numbers outside an integer ``dt``'s range torch's RuntimeError
+    (``fitting_scalar``'s rule; one min and max over the data, only for an integer ``dt``)."""
+    if arr.dtype == object or arr.dtype == numpy.uint64:  # integers past int64 (NumPy's uint64 or object)
+        if any(type(v) is int and not -(2**63) <= v < 2**63 for v in arr.reshape(-1).tolist()):
+            raise ValueError("Overflow when unpacking long long")
+        return
+    if dt is None or dt._kind != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
+        return
+    for v in (arr.min(), arr.max()):  # a NaN is the min
+        fitting_scalar(v.item(), dt.np, c_name=False)
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
@@ -213,15 +232,23 @@ def _filled(fill: str, size, dtype, requires_grad, device, out, op="zeros", valu
     """``xp.<fill>`` (zeros, ones, empty, full) of a shape, on the target device."""
     shape = creation_size(size, op, varargs=fill != "full")
     dt = _creation_dtype(dtype) if fill != "full" else dtype
+    if value is not None:
+        value = fitting_scalar(value, dt.np)  # full((2,), 300, dtype=int8) raises as torch
     if out is None and device is None and _device_state.default is None:  # the CPU, directly
-        arr = getattr(numpy, fill)(shape, dt.np) if value is None else numpy.full(shape, value, dtype=dt.np)
+        try:
+            arr = getattr(numpy, fill)(shape, dt.np) if value is None else numpy.full(shape, value, dtype=dt.np)
+        except MemoryError:
+            raise out_of_memory(shape, dt.np) from None
         return _leaf(arr, requires_grad)
     if out is not None:
         device = out.device
     backend, index = _fill_backend(device)
     args = (shape,) if value is None else (shape, value)
-    with backend.use(index):
-        arr = getattr(backend.xp, fill)(*args, dtype=dt.np)
+    try:
+        with backend.use(index):
+            arr = getattr(backend.xp, fill)(*args, dtype=dt.np)
+    except MemoryError:  # NumPy's, and CuPy's OutOfMemoryError (a MemoryError too)
+        raise out_of_memory(shape, dt.np, "cpu" if backend is CPU else "cuda") from None
     if out is not None:
         out._data = arr
         return out
@@ -435,7 +462,7 @@ def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, devi
 def scalar_tensor(value, *, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     check_layout(layout, "scalar_tensor")
     dt = _creation_dtype(dtype)
-    return _finish(numpy.asarray(value, dtype=dt.np), requires_grad, device)
+    return _finish(numpy.asarray(fitting_scalar(value, dt.np), dtype=dt.np), requires_grad, device)
 
 
 def meshgrid(*tensors, indexing: str | None = None) -> tuple:

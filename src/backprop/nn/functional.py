@@ -983,8 +983,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
         )
     idx = input._data
     num = weight._data.shape[0]
-    if idx.size and backend_of(idx).checks_values and (idx.max() >= num or idx.min() < 0):
-        raise IndexError("index out of range in self")
+    ix.check_index_range(idx, num, 0, exc=IndexError, message="index out of range in self")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += num
     if max_norm is not None:

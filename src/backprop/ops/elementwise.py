@@ -21,6 +21,7 @@ from ._utils import (
     as_float,
     broadcast_error,
     cast_to,
+    fitting_scalar,
     in_float32,
     number_operand,
     promote_operands,
@@ -1249,6 +1250,9 @@ def clamp(input: Tensor, min=None, max=None, *, out=None) -> Tensor:  # noqa: A0
     lo, hi = min, max
     target = _dtype.result_type(input, lo, hi)  # torch promotes with the bounds (bool.clamp(min=1) is int64)
     input = cast_to(input, target)
+    if target._kind == 1:  # number bounds must fit an integer dtype, as torch checks
+        lo = fitting_scalar(lo, target.np) if type(lo) in (int, float) else lo
+        hi = fitting_scalar(hi, target.np) if type(hi) in (int, float) else hi
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         lo = cast_to(lo, target) if lo is not None else None
         hi = cast_to(hi, target) if hi is not None else None
@@ -1284,8 +1288,9 @@ def where(condition, input=None, other=None) -> Tensor:
             raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {condition.dtype}")
     target = _dtype.result_type(input, other)
     # numbers become 0-d tensors on the condition's device (no copy to the device per call)
-    a = number_operand(input, target, condition) if isinstance(input, (bool, int, float)) else cast_to(input, target)
-    b = number_operand(other, target, condition) if isinstance(other, (bool, int, float)) else cast_to(other, target)
+    # numbers must fit the result's dtype (torch checks here; arithmetic wraps instead)
+    a = number_operand(fitting_scalar(input, target.np), target, condition) if isinstance(input, (bool, int, float)) else cast_to(input, target)
+    b = number_operand(fitting_scalar(other, target.np), target, condition) if isinstance(other, (bool, int, float)) else cast_to(other, target)
     try:
         return Where.apply(condition, a, b)
     except ValueError:

@@ -1,0 +1,180 @@
+"""Bad input gets torch 2.13's behaviour (issue #14): index values out of range, numbers that do
+not fit a dtype, integer division by zero, pooling/conv windows larger than the input, invalid
+random-sampling parameters, mismatched nn layers, empty reductions, unconvertible data, huge
+allocations.
+
+``ERRORS``: torch raises; backprop must raise torch's type (or a subclass) with torch's message
+(``None`` fragments) or a message holding every given fragment. ``SAME``: torch returns a
+value; backprop must return the same one, without a warning where torch gives none.
+"""
+
+from __future__ import annotations
+
+import math
+import timeit
+import warnings
+
+import pytest
+import torch
+
+import backprop
+
+
+def _err(fn, *fragments, id):  # noqa: A002 - mirrors pytest.param
+    return pytest.param(fn, fragments or None, id=id)
+
+
+def _torch_message(exc: BaseException) -> str:
+    return str(exc).split(" (Triggered internally")[0].split("\nException raised from")[0].strip()
+
+
+ERRORS = [
+    # ---- index values: torch refuses negative indices in gather/scatter/index_select/index_add/index_copy
+    _err(lambda m: m.arange(3.0).gather(0, m.tensor([-1])), id="gather-negative"),
+    _err(lambda m: m.ones(2, 3).gather(1, m.tensor([[0, -4]])), id="gather-negative-2d"),
+    _err(lambda m: m.arange(3.0).gather(0, m.tensor([3])), id="gather-too-large"),
+    _err(lambda m: m.zeros(3).scatter(0, m.tensor([-1]), m.ones(1)), id="scatter-negative"),
+    _err(lambda m: m.zeros(3).scatter(0, m.tensor([-1]), 1.0), id="scatter-value-negative"),
+    _err(lambda m: m.zeros(3).scatter_add(0, m.tensor([-1]), m.ones(1)), id="scatter_add-negative"),
+    _err(lambda m: m.zeros(3).scatter_add(0, m.tensor([5]), m.ones(1)), id="scatter_add-too-large"),
+    _err(lambda m: m.zeros(3).scatter_reduce(0, m.tensor([-2]), m.ones(1), "sum"), id="scatter_reduce-sum-negative"),
+    _err(lambda m: m.zeros(3).scatter_reduce(0, m.tensor([-2]), m.ones(1), "amax"), id="scatter_reduce-amax-negative"),
+    _err(lambda m: m.arange(3.0).index_select(0, m.tensor([-1])), id="index_select-negative"),
+    _err(lambda m: m.arange(3.0).index_select(0, m.tensor([3])), id="index_select-too-large"),
+    _err(lambda m: m.ones(3, 2).index_select(0, m.tensor([0, -1])), id="index_select-2d-dim0"),
+    _err(lambda m: m.ones(2, 3).index_select(1, m.tensor([-1])), id="index_select-2d-dim1"),
+    _err(lambda m: m.tensor(1.0).index_select(0, m.tensor([1])), id="index_select-0d"),
+    _err(lambda m: m.zeros(3).index_add(0, m.tensor([-1]), m.ones(1)), id="index_add-negative"),
+    _err(lambda m: m.zeros(3).index_add(0, m.tensor([3]), m.ones(1)), id="index_add-too-large"),
+    _err(lambda m: m.zeros(2, 3).index_add(1, m.tensor([-1]), m.ones(2, 1)), id="index_add-2d-negative"),
+    _err(lambda m: m.zeros(3).index_copy(0, m.tensor([-1]), m.ones(1)), id="index_copy-negative"),
+    _err(lambda m: m.zeros(3).index_reduce(0, m.tensor([-1]), m.ones(1), "amax"), id="index_reduce-negative"),
+    _err(lambda m: m.take_along_dim(m.arange(3.0), m.tensor([-1])), id="take_along_dim-flat-negative"),
+    _err(lambda m: m.nn.functional.embedding(m.tensor([-1]), m.ones(3, 2)), id="embedding-negative"),
+    _err(lambda m: m.nn.Embedding(3, 2)(m.tensor([[0, 3]])), id="Embedding-too-large"),
+    # ---- numbers that do not fit the dtype
+    _err(lambda m: m.tensor([300], dtype=m.int8), id="tensor-int8-300"),
+    _err(lambda m: m.tensor(300, dtype=m.int8), id="tensor-0d-int8-300"),
+    _err(lambda m: m.tensor([[1, 300]], dtype=m.int8), id="tensor-nested-int8"),
+    _err(lambda m: m.tensor([-256], dtype=m.uint8), id="tensor-uint8--256"),
+    _err(lambda m: m.tensor([40000], dtype=m.int16), id="tensor-int16"),
+    _err(lambda m: m.tensor([2**31], dtype=m.int32), id="tensor-int32"),
+    _err(lambda m: m.tensor([300.5], dtype=m.int8), id="tensor-float-into-int8"),
+    _err(lambda m: m.tensor([float("nan")], dtype=m.int64), id="tensor-nan-into-int64"),
+    _err(lambda m: m.tensor([-1.5], dtype=m.uint8), id="tensor-negative-float-into-uint8"),
+    _err(lambda m: m.tensor([2**63]), id="tensor-past-int64"),
+    _err(lambda m: m.tensor([1, 2**64], dtype=m.int64), id="tensor-past-int64-dtype"),
+    _err(lambda m: m.as_tensor([300], dtype=m.int8), id="as_tensor-int8"),
+    _err(lambda m: m.full((2,), 300, dtype=m.int8), id="full-int8"),
+    _err(lambda m: m.full((2,), -256, dtype=m.uint8), id="full-uint8"),
+    _err(lambda m: m.zeros(2, dtype=m.int8).fill_(300), id="fill_-int8"),
+    _err(lambda m: m.zeros(2, dtype=m.int32).fill_(2**40), id="fill_-int32"),
+    _err(lambda m: m.zeros(2, dtype=m.int8).fill_(300.5), id="fill_-float-into-int8"),
+    _err(lambda m: m.zeros(2, dtype=m.float16).fill_(1e6), id="fill_-float16"),
+    _err(lambda m: m.full_like(m.zeros(2, dtype=m.int8), 300), id="full_like-int8"),
+    _err(lambda m: m.zeros(2, dtype=m.int8).new_full((2,), 300), id="new_full-int8"),
+    _err(lambda m: m.zeros(2, dtype=m.int8).masked_fill(m.tensor([True, False]), 300), id="masked_fill-int8"),
+    _err(lambda m: m.zeros(2, dtype=m.int8).index_fill(0, m.tensor([0]), 300), id="index_fill-int8"),
+    _err(lambda m: m.zeros(2, dtype=m.int8).clamp(max=300), id="clamp-int8"),
+    _err(lambda m: m.zeros(2, dtype=m.uint8).clamp(min=-300), id="clamp-uint8"),
+    _err(lambda m: m.zeros(2, dtype=m.int8).__setitem__(0, 300), id="setitem-int8"),
+    _err(lambda m: m.where(m.tensor([True, False]), m.zeros(2, dtype=m.int8), 300), id="where-int8"),
+    _err(lambda m: m.scalar_tensor(300, dtype=m.int8), id="scalar_tensor-int8"),
+    # ---- allocations
+    _err(lambda m: m.empty(2**40, 2**20), "can't allocate memory", "4611686018427387904 bytes", id="empty-huge"),
+    _err(lambda m: m.zeros(2**40, 2**20), "can't allocate memory", id="zeros-huge"),
+    _err(lambda m: m.full((2**40, 2**20), 1.0), "can't allocate memory", id="full-huge"),
+    _err(lambda m: m.empty(2**62, 2**62), id="empty-numel-overflow"),
+    _err(lambda m: m.empty(2**63), "Overflow when unpacking long long", id="empty-size-past-int64"),
+    _err(lambda m: m.zeros(-1), id="zeros-negative"),
+    _err(lambda m: m.empty(3, -2), id="empty-negative"),
+    _err(lambda m: m.rand(2, -1), id="rand-negative"),
+    _err(lambda m: m.nn.Linear(-1, 4), id="Linear-negative-in"),
+    _err(lambda m: m.nn.Linear(4, -1), id="Linear-negative-out"),
+    _err(lambda m: m.ones(6).reshape(4, 2), id="reshape-invalid"),
+    _err(lambda m: m.ones(6).view(-3, 2), id="view-negative"),
+]
+
+
+SAME = [
+    pytest.param(lambda m: m.tensor([-1, -255], dtype=m.uint8), id="tensor-uint8-wraps-down-to--255"),
+    pytest.param(lambda m: m.tensor([127, -128, 1.9], dtype=m.int8), id="tensor-int8-edges"),
+    pytest.param(lambda m: m.tensor([1e6], dtype=m.float16), id="tensor-float16-overflows-to-inf"),
+    pytest.param(lambda m: m.full((2,), -1, dtype=m.uint8), id="full-uint8--1"),
+    pytest.param(lambda m: m.zeros(2, dtype=m.uint8).fill_(-1), id="fill_-uint8--1"),
+    pytest.param(lambda m: m.zeros(2, dtype=m.int8).add_(300), id="add_-int8-wraps"),
+    pytest.param(lambda m: m.zeros(2, dtype=m.int8) + 300, id="add-int8-wraps"),
+    pytest.param(lambda m: m.zeros(2, dtype=m.uint8) - 1, id="sub-uint8-wraps"),
+    pytest.param(lambda m: m.zeros(3).index_fill(0, m.tensor([-1]), 1.0), id="index_fill-negative-wraps"),
+    pytest.param(lambda m: m.zeros(3).index_put((m.tensor([-1]),), m.ones(1)), id="index_put-negative-wraps"),
+    pytest.param(lambda m: m.take(m.arange(3.0), m.tensor([-1])), id="take-negative-wraps"),
+    pytest.param(lambda m: m.zeros(3).put(m.tensor([-1]), m.ones(1)), id="put-negative-wraps"),
+    pytest.param(lambda m: m.take_along_dim(m.arange(5.0), m.tensor([-1, -2, -5]), 0), id="take_along_dim-dim-negative-wraps"),
+    pytest.param(lambda m: m.take_along_dim(m.arange(10.0).reshape(2, 5), m.tensor([[-1], [-2]]), 1), id="take_along_dim-2d-negative"),
+    pytest.param(lambda m: m.arange(3.0)[m.tensor([-1])], id="getitem-negative-wraps"),
+]
+
+
+def _check_error(fn, fragments) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception) as theirs:  # noqa: B017, PT011 - the type is what gets compared
+            fn(torch)
+    with pytest.raises(Exception) as ours:  # noqa: B017, PT011
+        fn(backprop)
+    expected, got = type(theirs.value), type(ours.value)
+    assert issubclass(got, expected), f"backprop raised {got.__name__}, torch {expected.__name__}: {ours.value}"
+    message = str(ours.value)
+    for fragment in fragments or (_torch_message(theirs.value),):
+        assert fragment in message, f"{fragment!r} not in backprop's message {message!r}"
+
+
+@pytest.mark.parametrize("fn,fragments", ERRORS)
+def test_error_matches_torch(fn, fragments):
+    _check_error(fn, fragments)
+
+
+def _as_python(r):
+    if isinstance(r, (tuple, list)):
+        return [_as_python(x) for x in r]
+    if hasattr(r, "tolist"):
+        return (tuple(r.shape), str(r.dtype).split(".")[-1], r.tolist())
+    return r
+
+
+def _same_values(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("fn", SAME)
+def test_same_result_as_torch(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns for none of these; neither may we
+        ours = _as_python(fn(backprop))
+    theirs = _as_python(fn(torch))
+    assert _same_values(ours, theirs), f"backprop {ours} != torch {theirs}"
+
+
+def test_out_of_memory_error_types():
+    assert issubclass(backprop.OutOfMemoryError, RuntimeError)
+    assert issubclass(backprop.OutOfMemoryError, MemoryError)  # code catching MemoryError keeps working
+    assert backprop.cuda.OutOfMemoryError is backprop.OutOfMemoryError
+    assert torch.cuda.OutOfMemoryError is torch.OutOfMemoryError and issubclass(torch.OutOfMemoryError, RuntimeError)
+
+
+def test_index_checks_cost_little():
+    """The one min/max over the index: gather and embedding of a 32x128 batch into 50k rows."""
+    x = backprop.randn(50_000, 64)
+    idx = backprop.randint(0, 50_000, (32, 128))
+    flat = idx.reshape(-1)
+    gathered = backprop.gather(x, 0, flat[:, None].expand(-1, 64))
+    assert gathered.shape == (4096, 64)
+    emb = backprop.nn.functional.embedding(idx, x)
+    assert emb.shape == (32, 128, 64)
+    check = min(timeit.repeat(lambda: flat._data.min() >= 0 and flat._data.max() < 50_000, number=50, repeat=3))
+    gather = min(timeit.repeat(lambda: backprop.nn.functional.embedding(idx, x), number=50, repeat=3))
+    assert check < 0.25 * gather, (check, gather)
