@@ -80,6 +80,19 @@ ERRORS = [
     _err(lambda m: m.zeros(2, dtype=m.int8).__setitem__(0, 300), id="setitem-int8"),
     _err(lambda m: m.where(m.tensor([True, False]), m.zeros(2, dtype=m.int8), 300), id="where-int8"),
     _err(lambda m: m.scalar_tensor(300, dtype=m.int8), id="scalar_tensor-int8"),
+    # ---- integer division by zero
+    _err(lambda m: m.tensor([5]) // 0, id="int-floordiv-zero"),
+    _err(lambda m: m.tensor([5, 1]) // m.tensor([1, 0]), id="int-floordiv-zero-tensor"),
+    _err(lambda m: m.tensor([5]) % 0, id="int-mod-zero"),
+    _err(lambda m: m.tensor([5]) % m.tensor([0]), id="int-mod-zero-tensor"),
+    _err(lambda m: 5 // m.tensor([0]), id="int-rfloordiv-zero"),
+    _err(lambda m: m.div(m.tensor([5]), 0, rounding_mode="floor"), id="div-floor-zero"),
+    _err(lambda m: m.div(m.tensor([5]), m.tensor([0]), rounding_mode="trunc"), id="div-trunc-zero"),
+    _err(lambda m: m.fmod(m.tensor([5]), 0), id="fmod-int-zero"),
+    _err(lambda m: m.remainder(m.tensor([5]), m.tensor([0])), id="remainder-int-zero"),
+    _err(lambda m: m.floor_divide(m.tensor([5], dtype=m.int32), m.tensor([0], dtype=m.int32)), id="floor_divide-int32-zero"),
+    _err(lambda m: m.tensor([5]).floor_divide_(0), id="floor_divide_-zero"),
+    _err(lambda m: m.tensor([5], dtype=m.uint8) // 0, id="uint8-floordiv-zero"),
     # ---- allocations
     _err(lambda m: m.empty(2**40, 2**20), "can't allocate memory", "4611686018427387904 bytes", id="empty-huge"),
     _err(lambda m: m.zeros(2**40, 2**20), "can't allocate memory", id="zeros-huge"),
@@ -150,12 +163,35 @@ def _same_values(a, b) -> bool:
     return a == b
 
 
+def _float_div_backward(m):
+    x = m.tensor([1.0, 0.0, -1.0], requires_grad=True)
+    (x / 0).sum().backward()
+    return x.grad
+
+
+SAME += [
+    # float division by zero and math outside the domain: inf/nan, and no warning (torch gives none)
+    pytest.param(lambda m: m.tensor([1.0, 0.0, -1.0]) / 0, id="float-div-zero"),
+    pytest.param(lambda m: m.tensor([1.0, 0.0, -1.0]) // 0, id="float-floordiv-zero"),
+    pytest.param(lambda m: m.tensor([1.0, 0.0, -1.0]) % 0, id="float-mod-zero"),
+    pytest.param(lambda m: m.fmod(m.tensor([1.0, 0.0]), 0), id="float-fmod-zero"),
+    pytest.param(lambda m: m.div(m.tensor([1.0, 0.0, -1.0]), 0, rounding_mode="trunc"), id="float-div-trunc-zero"),
+    pytest.param(lambda m: m.div(m.tensor([5]), m.tensor([0])), id="int-true-div-zero-is-inf"),
+    pytest.param(lambda m: m.log(m.tensor([0.0, -1.0])), id="log-zero-negative"),
+    pytest.param(lambda m: m.sqrt(m.tensor([-1.0])), id="sqrt-negative"),
+    pytest.param(lambda m: m.exp(m.tensor([1000.0])), id="exp-overflow"),
+    pytest.param(_float_div_backward, id="float-div-zero-backward"),
+]
+
+
 @pytest.mark.parametrize("fn", SAME)
 def test_same_result_as_torch(fn):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # torch warns for none of these; neither may we
+    with warnings.catch_warnings(record=True) as caught:  # the filters in force, recorded
         ours = _as_python(fn(backprop))
-    theirs = _as_python(fn(torch))
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = _as_python(fn(torch))
     assert _same_values(ours, theirs), f"backprop {ours} != torch {theirs}"
 
 

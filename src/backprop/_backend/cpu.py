@@ -9,6 +9,48 @@ from .base import Backend
 
 _CPU_DEVICE = device("cpu")
 
+# NumPy keeps its floating-point error state in a context variable: setting it directly to an
+# "ignore everything" state costs ~0.2 us against ~1.1 us for ``numpy.errstate(all="ignore")``
+# (NumPy 2's internals; the public errstate where they are missing).
+try:
+    from numpy._core._ufunc_config import _extobj_contextvar
+
+    with numpy.errstate(all="ignore"):
+        _IGNORE_ALL = _extobj_contextvar.get()
+except (ImportError, AttributeError):  # pragma: no cover - another NumPy layout
+    _extobj_contextvar = None
+
+
+def quiet_numpy():
+    """Turn NumPy's floating-point warnings off in this context; returns what ``restore_numpy`` takes."""
+    if _extobj_contextvar is None:  # pragma: no cover - another NumPy layout
+        state = numpy.errstate(all="ignore")
+        state.__enter__()
+        return state
+    return _extobj_contextvar.set(_IGNORE_ALL)
+
+
+def restore_numpy(token) -> None:
+    """Undo ``quiet_numpy``."""
+    if _extobj_contextvar is None:  # pragma: no cover
+        token.__exit__(None, None, None)
+    else:
+        _extobj_contextvar.reset(token)
+
+
+class _QuietFloatingPoint:
+    """``numpy.errstate(all="ignore")``, cheaply (see above)."""
+
+    __slots__ = ("token",)
+
+    def __enter__(self):
+        self.token = quiet_numpy()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        restore_numpy(self.token)
+        return False
+
 
 class CPUBackend(Backend):
     type = "cpu"
@@ -27,6 +69,10 @@ class CPUBackend(Backend):
 
     def errstate(self, **kwargs):
         return numpy.errstate(**kwargs)
+
+    def quiet(self):
+        """No floating-point warnings inside (x / 0, log(0), exp(1000) give inf/nan silently, as torch)."""
+        return _QuietFloatingPoint()
 
     def is_writeable(self, array) -> bool:
         return array.flags.writeable
