@@ -105,6 +105,7 @@ def _to_array(data, dtype=None):
         try:
             arr = numpy.asarray(data)
         except ValueError as exc:
+            _check_nesting(data)
             raise ValueError(f"tensor(): could not build a tensor from the given data: {exc}") from None
         _check_python_values(arr, dt)
         if typed is not None and dt is None:
@@ -117,7 +118,7 @@ def _to_array(data, dtype=None):
         elif arr.dtype.kind == "c" and dt is None:  # Python complex numbers: the default complex dtype
             arr = arr.astype(_dtype._default_complex.np)
         elif arr.dtype.kind not in "biufc":
-            raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__}")
+            raise _uninferable(data)
     if dt is not None and arr.dtype != dt.np:
         if arr.dtype.kind == "f" and dt._kind == 2:  # past float16's range is inf, without NumPy's warning (as torch)
             with numpy.errstate(over="ignore"):
@@ -125,6 +126,53 @@ def _to_array(data, dtype=None):
         else:
             arr = arr.astype(dt.np)
     return arr
+
+
+_NUMBER_TYPES = (bool, int, float, complex, numpy.generic)
+
+
+def _leaves(data):
+    if isinstance(data, (list, tuple)):
+        for d in data:
+            yield from _leaves(d)
+    else:
+        yield data
+
+
+def _uninferable(data) -> Exception:
+    """torch's error for data with a leaf that is no number (on the error path only): a string
+    first is a ValueError, a string later a TypeError, anything else (None, dict, set...) a
+    RuntimeError naming its type."""
+    for i, leaf in enumerate(_leaves(data)):
+        if isinstance(leaf, (Tensor, *_NUMBER_TYPES)):
+            continue
+        if isinstance(leaf, str) and i == 0 and isinstance(data, (list, tuple)):
+            return ValueError("too many dimensions 'str'")
+        if isinstance(leaf, (str, bytes)):
+            return TypeError(f"new(): invalid data type '{type(leaf).__name__}'")
+        return RuntimeError(f"Could not infer dtype of {type(leaf).__name__}")
+    return TypeError(f"tensor(): could not infer dtype of {type(data).__name__}")
+
+
+def _check_nesting(data, dim: int = 0) -> None:
+    """torch's error for ragged nested lists (on the error path only): a number beside a sequence
+    is a TypeError, sequences of different lengths a ValueError naming the dim."""
+    if not isinstance(data, (list, tuple)) or not data:
+        return
+    first = data[0]
+    first_seq = isinstance(first, (list, tuple))
+    for item in data[1:]:
+        seq = isinstance(item, (list, tuple))
+        if first_seq and not seq:
+            raise TypeError("not a sequence")
+        if seq and not first_seq:
+            if isinstance(first, float):
+                raise TypeError(f"must be real number, not {type(item).__name__}")
+            raise TypeError(f"'{type(item).__name__}' object cannot be interpreted as an integer")
+        if seq and len(item) != len(first):
+            raise ValueError(f"expected sequence of length {len(first)} at dim {dim + 1} (got {len(item)})")
+    for item in data:
+        _check_nesting(item, dim + 1)
 
 
 def _check_python_values(arr, dt) -> None:

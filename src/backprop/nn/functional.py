@@ -318,7 +318,7 @@ def _check_stride_dilation(stride: tuple, dilation: tuple) -> None:
     if any(v <= 0 for v in stride):
         raise RuntimeError("non-positive stride is not supported")
     if any(v <= 0 for v in dilation):
-        raise RuntimeError(f"dilation should be greater than zero, but got dilation: {list(dilation)}")
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
 
 
 def _convnd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation, groups: int) -> Tensor:
@@ -419,13 +419,14 @@ def _pool_args(kernel_size, stride, padding, dilation, op: str, nd: int = 2):
     if any(v <= 0 for v in k):
         raise RuntimeError(f"{op}: kernel_size must be greater than zero, but got {k}")
     if any(v <= 0 for v in s):
-        raise RuntimeError(f"{op}: stride must be greater than zero, but got {s}")
+        raise RuntimeError(f"{op}: stride should not be zero (got {s})")
     if any(v < 0 for v in p):
         raise RuntimeError(f"{op}: pad must be non-negative, but got pad: {p}")
     if any(v <= 0 for v in d):
         raise RuntimeError(f"{op}: dilation must be greater than zero, but got {d}")
-    if any(pi > (di * (ki - 1) + 1) // 2 for pi, di, ki in zip(p, d, k)):
-        raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got pad={p}, kernel_size={k} and dilation={d}")
+    for pi, di, ki in zip(p, d, k):
+        if pi > (di * (ki - 1) + 1) // 2:  # torch names the offending dim's values
+            raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got pad={pi}, kernel_size={ki} and dilation={di}")
     return k, s, p, d
 
 
@@ -753,6 +754,7 @@ def batch_norm(
     if input._data.ndim < 2:
         raise ValueError(f"batch_norm: expected at least 2D input (got {input._data.ndim}D input)")
     c = input._data.shape[1]
+    _check_channel_params(c, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     if training:
         n = input._data.size // max(c, 1)
         if n == 1:
@@ -774,6 +776,15 @@ def batch_norm(
     return out
 
 
+def _check_channel_params(channels: int, scale: int = 1, **params) -> None:
+    """torch's check of the per-channel tensors of batch/instance norm (in its order: running_mean,
+    running_var, weight, bias): one element per channel ("running_mean should contain 4 elements
+    not 3"; instance norm counts batch x channels, ``scale`` = the batch size)."""
+    for name, t in params.items():
+        if t is not None and t._data.size != channels:
+            raise RuntimeError(f"{name} should contain {channels * scale} elements not {t._data.size * scale}")
+
+
 def instance_norm(
     input: Tensor,
     running_mean=None,
@@ -784,6 +795,8 @@ def instance_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
+    if input._data.ndim >= 2:
+        _check_channel_params(input._data.shape[1], input._data.shape[0], running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     if input._data.dtype.kind == "V" and use_input_stats and input._data.ndim > 2:
         # bfloat16: torch's instance norm is batch norm over (1, N*C, ...), with its bfloat16 statistics
         n, c = input._data.shape[:2]

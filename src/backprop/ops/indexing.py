@@ -808,6 +808,8 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False, *, out
         return return_types.kthvalue(_write_out(out[0], values, "kthvalue", input), _write_out(out[1], indices, "kthvalue", input))
     d = normalize_dim(dim, input._data.ndim, "kthvalue")
     size = input._data.shape[d] if input._data.ndim else 1
+    if size == 0:
+        raise IndexError(f"kthvalue(): Expected reduction dim {d} to have non-zero size.")
     if not 1 <= k <= size:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
     if input._data.ndim == 0:

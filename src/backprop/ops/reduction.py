@@ -351,7 +351,8 @@ def _arg_extreme(input: Tensor, dim, keepdim: bool, op: str) -> Tensor:
     if arr.dtype == bool:
         raise RuntimeError(f"{op}(): does not support bool input")
     if dim is None:
-        _check_nonempty(input, op)
+        if arr.size == 0:
+            raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
         idx = fn(arr.reshape(-1))
         out = xp.asarray(idx, dtype=numpy.int64)
         if keepdim:
@@ -360,6 +361,8 @@ def _arg_extreme(input: Tensor, dim, keepdim: bool, op: str) -> Tensor:
     d = normalize_dim(dim, arr.ndim, op)
     if arr.ndim == 0:
         return _make(xp.zeros((), dtype=numpy.int64))
+    if arr.shape[d] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
     return _make(fn(arr, axis=d, keepdims=keepdim).astype(numpy.int64, copy=False))
 
 
