@@ -51,6 +51,11 @@ ERRORS = [
     _err(lambda m: m.zeros(3).index_reduce(0, m.tensor([-1]), m.ones(1), "amax"), id="index_reduce-negative"),
     _err(lambda m: m.take_along_dim(m.arange(3.0), m.tensor([-1])), id="take_along_dim-flat-negative"),
     _err(lambda m: m.nn.functional.embedding(m.tensor([-1]), m.ones(3, 2)), id="embedding-negative"),
+    _err(lambda m: m.bincount(m.tensor([-1])), id="bincount-negative"),
+    _err(lambda m: m.bincount(m.tensor([[1]])), id="bincount-2d"),
+    _err(lambda m: m.bincount(m.tensor([1.0])), id="bincount-float"),
+    _err(lambda m: m.bincount(m.tensor([1, 2]), weights=m.ones(3)), id="bincount-weights-length"),
+    _err(lambda m: m.bincount(m.tensor([1]), minlength=-1), id="bincount-minlength"),
     _err(lambda m: m.nn.Embedding(3, 2)(m.tensor([[0, 3]])), id="Embedding-too-large"),
     # ---- numbers that do not fit the dtype
     _err(lambda m: m.tensor([300], dtype=m.int8), id="tensor-int8-300"),
@@ -318,3 +323,31 @@ def test_index_checks_cost_little():
     check = min(timeit.repeat(lambda: flat._data.min() >= 0 and flat._data.max() < 50_000, number=50, repeat=3))
     gather = min(timeit.repeat(lambda: backprop.nn.functional.embedding(idx, x), number=50, repeat=3))
     assert check < 0.25 * gather, (check, gather)
+
+
+# ---- on each device (cpu, fake-cuda): the checks that need no read of device values
+DEVICE_ERRORS = [
+    pytest.param(lambda m, d: m.full((2,), 300, dtype=m.int8, device=d), id="full-int8"),
+    pytest.param(lambda m, d: m.zeros(2, dtype=m.int8, device=d).fill_(300), id="fill_-int8"),
+    pytest.param(lambda m, d: m.zeros(2, dtype=m.int8, device=d).masked_fill(m.tensor([True, False], device=d), 300), id="masked_fill-int8"),
+    pytest.param(lambda m, d: m.where(m.tensor([True, False], device=d), m.zeros(2, dtype=m.int8, device=d), 300), id="where-int8"),
+    pytest.param(lambda m, d: m.zeros(2, dtype=m.int8, device=d).clamp(max=300), id="clamp-int8"),
+    pytest.param(lambda m, d: m.tensor([300], dtype=m.int8, device=d), id="tensor-int8"),
+    pytest.param(lambda m, d: m.nn.functional.batch_norm(m.ones(2, 4, device=d), m.zeros(3, device=d), m.ones(3, device=d)), id="batch_norm-channels"),
+    pytest.param(lambda m, d: m.zeros(0, 3, device=d).argmax(0), id="argmax-empty-dim"),
+    pytest.param(lambda m, d: m.empty(3, device=d).uniform_(5, 1), id="uniform_-bounds"),
+    pytest.param(lambda m, d: m.empty(3, device=d).normal_(0, -1.0), id="normal_-std"),
+    pytest.param(lambda m, d: m.randint(0, 1000, (3,), dtype=m.uint8, device=d), id="randint-past-uint8"),
+]
+
+
+@pytest.mark.parametrize("fn", DEVICE_ERRORS)
+def test_error_on_device(fn, device):
+    _check_error(lambda m: fn(m, "cpu" if m is torch else device), None)
+
+
+def test_integer_add_wraps_on_device(device):
+    x = backprop.zeros(2, dtype=backprop.int8, device=device)
+    x.add_(300)
+    assert x.tolist() == torch.zeros(2, dtype=torch.int8).add_(300).tolist()
+    assert (backprop.zeros(2, dtype=backprop.uint8, device=device) - 1).tolist() == [255, 255]

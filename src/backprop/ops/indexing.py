@@ -1222,6 +1222,18 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, ret
 
 
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """Counts of each value 0..max of a 1-d non-negative integer tensor (sums of ``weights``)."""
+    data = input._data
+    if data.dtype.kind not in "iub":
+        from .elementwise import _TORCH_TYPE_NAMES
+
+        raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{_TORCH_TYPE_NAMES.get(data.dtype.name, data.dtype.name)}'")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if data.ndim != 1 or (data.size and backend_of(data).checks_values and data.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if weights is not None and (weights._data.ndim != 1 or weights._data.shape[0] != data.shape[0]):
+        raise RuntimeError("weights should be 1-d and have the same length as input")
     w = weights._data if weights is not None else None
     out = array_module(input._data).bincount(input._data, weights=w, minlength=minlength)
     if weights is None:
