@@ -290,6 +290,17 @@ SAME += [
     pytest.param(lambda m: m.sqrt(m.tensor([-1.0])), id="sqrt-negative"),
     pytest.param(lambda m: m.exp(m.tensor([1000.0])), id="exp-overflow"),
     pytest.param(_float_div_backward, id="float-div-zero-backward"),
+    pytest.param(lambda m: m.tensor([1e38]) * 10, id="mul-overflow"),
+    pytest.param(lambda m: m.tensor([60000.0], dtype=m.float16) + 60000.0, id="float16-add-overflow"),
+    pytest.param(lambda m: m.tensor([3e38, 3e38]).sum(), id="sum-overflow"),
+    pytest.param(lambda m: m.tensor([1e38, 1e38]).cumprod(0), id="cumprod-overflow"),
+    pytest.param(lambda m: m.tensor([1e6]).half(), id="cast-to-float16-overflow"),
+    pytest.param(lambda m: m.softmax(m.tensor([float("-inf"), float("-inf")]), 0), id="softmax-all-minus-inf"),
+    pytest.param(lambda m: m.acos(m.tensor([2.0])), id="acos-outside-domain"),
+    pytest.param(lambda m: m.sin(m.tensor([float("inf")])), id="sin-inf"),
+    pytest.param(lambda m: m.lerp(m.tensor([float("inf")]), m.tensor([float("inf")]), 0.5), id="lerp-inf"),
+    pytest.param(lambda m: (lambda x: (m.log(x).sum().backward(), x.grad)[1])(m.tensor([0.0], requires_grad=True)), id="log-backward-zero"),
+    pytest.param(lambda m: (lambda x: (x.norm().backward(), x.grad)[1])(m.zeros(3, requires_grad=True)), id="norm-backward-zero"),
 ]
 
 

@@ -89,10 +89,6 @@ class Backend:
         """NumPy's ``errstate`` (floating-point warnings); other libraries do not warn."""
         return NULL_CONTEXT
 
-    def quiet(self):
-        """A context without floating-point warnings (NumPy's ``errstate(all="ignore")``); other libraries do not warn."""
-        return NULL_CONTEXT
-
     def is_writeable(self, array) -> bool:
         """Whether ``array`` may be written: not a broadcast view (a zero stride over more than
         one element would write several elements to one address). NumPy also has read-only flags."""

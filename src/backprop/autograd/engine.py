@@ -24,6 +24,7 @@ import threading
 import numpy
 
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of
+from .._backend.cpu import quiet_numpy, restore_numpy
 from .._tensor import Tensor, _make, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
 from .grad_mode import _state
@@ -317,6 +318,24 @@ def _hook_name(hook) -> str:
 
 
 def execute(
+    roots: list,
+    root_grads: list,
+    keep_graph: bool,
+    create_graph: bool,
+    capture: list | None = None,
+    accumulate: bool = True,
+    only_leaves: set | None = None,
+) -> list | None:
+    """Run one backward pass (``_execute``) without NumPy's floating-point warnings: a gradient
+    of inf/nan (1/x at 0) comes silently, as in torch."""
+    quiet = quiet_numpy()
+    try:
+        return _execute(roots, root_grads, keep_graph, create_graph, capture, accumulate, only_leaves)
+    finally:
+        restore_numpy(quiet)
+
+
+def _execute(
     roots: list,
     root_grads: list,
     keep_graph: bool,

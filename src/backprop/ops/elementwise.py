@@ -14,7 +14,6 @@ import numpy
 
 from .. import _dtype
 from .._backend import array_module, backend_of
-from .._backend.cpu import quiet_numpy, restore_numpy
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
 from . import _backward as B
@@ -1028,40 +1027,6 @@ class Where(Function):
             unbroadcast(B.where(cond, grad, 0.0), ctx.input_shape(1)) if need[1] else None,
             unbroadcast(B.where(cond, 0.0, grad), ctx.input_shape(2)) if need[2] else None,
         )
-
-
-def _quiet_forward(cls) -> None:
-    """``cls.forward`` and ``backward`` without NumPy's floating-point warnings: the ops that turn
-    finite inputs into inf/nan (division by zero, log(0), sqrt(-1), exp overflow) do so silently,
-    as torch. On NumPy arrays the error state is set directly (``quiet_numpy``, ~0.3 us per call);
-    other libraries do not warn."""
-    forward = cls.__dict__["forward"].__func__
-    backward = cls.__dict__["backward"].__func__
-
-    def quiet_forward(ctx, a, *args):
-        if type(a._data) is not numpy.ndarray:
-            return forward(ctx, a, *args)
-        token = quiet_numpy()
-        try:
-            return forward(ctx, a, *args)
-        finally:
-            restore_numpy(token)
-
-    def quiet_backward(ctx, grad, *args):  # the array-mode backward computes on raw arrays
-        if type(grad) is not numpy.ndarray and type(getattr(grad, "_data", None)) is not numpy.ndarray:
-            return backward(ctx, grad, *args)
-        token = quiet_numpy()
-        try:
-            return backward(ctx, grad, *args)
-        finally:
-            restore_numpy(token)
-
-    cls.forward = staticmethod(quiet_forward)
-    cls.backward = staticmethod(quiet_backward)
-
-
-for _fn in (Div, RoundedDiv, Fmod, Remainder, Pow, Exp, Exp2, Expm1, Log, Log2, Log10, Log1p, Sqrt, Rsqrt, Reciprocal):
-    _quiet_forward(_fn)
 
 
 # Complex variants (see ``_backward.holomorphic``): the ops whose gradient formulas are holomorphic.
