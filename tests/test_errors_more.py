@@ -98,6 +98,12 @@ ERRORS = [
     _err(lambda m: m.floor_divide(m.tensor([5], dtype=m.int32), m.tensor([0], dtype=m.int32)), id="floor_divide-int32-zero"),
     _err(lambda m: m.tensor([5]).floor_divide_(0), id="floor_divide_-zero"),
     _err(lambda m: m.tensor([5], dtype=m.uint8) // 0, id="uint8-floordiv-zero"),
+    _err(lambda m: m.tensor([True]) // m.tensor([True]), id="bool-floordiv"),
+    _err(lambda m: m.tensor([True]) % m.tensor([True]), id="bool-mod"),
+    _err(lambda m: m.fmod(m.tensor([True]), m.tensor([True])), id="bool-fmod"),
+    _err(lambda m: m.div(m.tensor([True]), m.tensor([True]), rounding_mode="trunc"), id="bool-div-trunc"),
+    _err(lambda m: m.histc(m.tensor([float("nan"), 1.0])), "torch.histc: range of", "is not finite", id="histc-nan"),
+    _err(lambda m: m.histc(m.tensor([float("inf"), 1.0])), id="histc-inf"),
     # ---- data tensor() cannot take
     _err(lambda m: m.tensor(None), id="tensor-None"),
     _err(lambda m: m.tensor({}), id="tensor-dict"),
@@ -313,6 +319,14 @@ def test_same_result_as_torch(fn):
         warnings.simplefilter("ignore")
         theirs = _as_python(fn(torch))
     assert _same_values(ours, theirs), f"backprop {ours} != torch {theirs}"
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+def test_no_degrees_of_freedom_warns_as_torch(op):
+    for m in (torch, backprop):
+        with pytest.warns(UserWarning, match=rf"{op}\(\): degrees of freedom is <= 0"):
+            value = getattr(m.ones(3, 1), op)(1)
+        assert all(math.isnan(v) for v in value.tolist())
 
 
 def test_out_of_memory_error_types():

@@ -310,12 +310,15 @@ class Atan2(Function):
         )
 
 
-def check_integer_divisor(divisor) -> None:
-    """torch's error for an integer division (``//``, ``%``, ``fmod``, ``div`` with a rounding
-    mode) by zero: floats give inf/nan, integers raise. One ``all`` over the divisor, where the
-    backend checks values (on a GPU it would wait for the device; torch's CUDA kernels do not
-    check either)."""
-    if divisor.dtype.kind in "iu" and backend_of(divisor).checks_values and not divisor.all():
+def check_integer_divisor(divisor, kernel: str) -> None:
+    """torch's errors for an integer division (``//``, ``%``, ``fmod``, ``div`` with a rounding
+    mode): by zero (floats give inf/nan, integers raise; one ``all`` over the divisor, where the
+    backend checks values: on a GPU it would wait for the device, and torch's CUDA kernels do not
+    check either), and of bools (no kernel; ``kernel`` is torch's CPU kernel's name)."""
+    kind = divisor.dtype.kind
+    if kind == "b":
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+    if kind in "iu" and backend_of(divisor).checks_values and not divisor.all():
         raise RuntimeError("ZeroDivisionError")
 
 
@@ -323,7 +326,7 @@ class Fmod(Function):
     @staticmethod
     def forward(ctx, a, b):
         xp = array_module(a._data)
-        check_integer_divisor(b._data)
+        check_integer_divisor(b._data, "fmod_cpu")
         ctx.save_for_backward(a, b)
         return xp.fmod(a._data, b._data)
 
@@ -349,7 +352,7 @@ class Remainder(Function):
     @staticmethod
     def forward(ctx, a, b):
         xp = array_module(a._data)
-        check_integer_divisor(b._data)
+        check_integer_divisor(b._data, "remainder_cpu")
         ctx.save_for_backward(a, b)
         return xp.remainder(a._data, b._data)
 
@@ -457,7 +460,7 @@ class RoundedDiv(Function):
     @staticmethod
     def forward(ctx, a, b, mode):
         xp = array_module(a._data)
-        check_integer_divisor(b._data)
+        check_integer_divisor(b._data, "div_trunc_cpu" if mode == "trunc" else "div_floor_cpu")
         if mode == "trunc":
             q = xp.trunc(a._data / b._data) if _dtype.is_float_array(a._data) else _int_div(a._data, b._data, trunc=True)
         elif a._data.dtype.kind == "V":
