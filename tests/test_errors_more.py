@@ -157,6 +157,15 @@ ERRORS = [
     _err(lambda m: m.nn.functional.avg_pool3d(m.ones(1, 1, 2, 2, 2), 4), "avg_pool3d", "(1x2x2x2)", id="avg_pool3d-too-small"),
     _err(lambda m: m.nn.functional.max_pool2d(m.ones(1, 1, 4, 4), 2, padding=2), id="max_pool2d-padding-past-half"),
     _err(lambda m: m.nn.functional.max_pool2d(m.ones(1, 1, 4, 4), 2, stride=0), id="max_pool2d-stride-zero"),
+    _err(lambda m: m.softmax(m.ones(2, 3, dtype=m.int64), 0), id="softmax-int-dim0"),
+    _err(lambda m: m.softmax(m.ones(2, 3, dtype=m.int64), -1), id="softmax-int-last-dim"),
+    _err(lambda m: m.nn.functional.log_softmax(m.tensor([True]), 0), id="log_softmax-bool"),
+    _err(lambda m: m.nn.functional.cross_entropy(m.ones(2, 3, dtype=m.int64), m.tensor([0, 1])), id="cross_entropy-int-logits"),
+    _err(lambda m: m.nn.functional.pad(m.ones(2, 2), (1,)), id="pad-odd-length"),
+    _err(lambda m: m.nn.functional.pad(m.ones(2, 2), (-3, 0)), id="pad-crops-past-nothing"),
+    _err(lambda m: m.sort(m.tensor([1j])), id="sort-complex"),
+    _err(lambda m: m.argsort(m.tensor([1j])), id="argsort-complex"),
+    _err(lambda m: m.randperm(3.5), id="randperm-float"),
     # ---- empty reductions
     _err(lambda m: m.zeros(0).argmax(), id="argmax-empty"),
     _err(lambda m: m.zeros(0).argmin(), id="argmin-empty"),
@@ -240,6 +249,12 @@ SAME = [
     pytest.param(lambda m: m.take_along_dim(m.arange(5.0), m.tensor([-1, -2, -5]), 0), id="take_along_dim-dim-negative-wraps"),
     pytest.param(lambda m: m.take_along_dim(m.arange(10.0).reshape(2, 5), m.tensor([[-1], [-2]]), 1), id="take_along_dim-2d-negative"),
     pytest.param(lambda m: m.arange(3.0)[m.tensor([-1])], id="getitem-negative-wraps"),
+    pytest.param(lambda m: m.softmax(m.ones(2, 3, dtype=m.int64), 0, dtype=m.float32), id="softmax-int-with-dtype"),
+    pytest.param(lambda m: m.nn.functional.pad(m.ones(2, 2), (-2, 0)), id="pad-crops-to-empty"),
+    pytest.param(lambda m: m.nn.functional.adaptive_avg_pool2d(m.ones(1, 1, 4, 4), 0), id="adaptive_avg_pool2d-to-zero"),
+    pytest.param(lambda m: m.nn.functional.adaptive_avg_pool2d(m.ones(1, 1, 4, 4), (0, 2)), id="adaptive_avg_pool2d-to-zero-rows"),
+    pytest.param(lambda m: m.nn.functional.adaptive_max_pool1d(m.ones(1, 2, 4), 0), id="adaptive_max_pool1d-to-zero"),
+    pytest.param(lambda m: m.randperm(m.tensor(3)).sort().values, id="randperm-0d-tensor"),
 ]
 
 

@@ -343,6 +343,10 @@ def randint_like(input: Tensor, low=0, high=None, *, dtype=None, layout=None, de
 
 def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A random permutation of 0..n-1."""
+    if isinstance(n, Tensor):
+        n = n.item()
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not {type(n).__name__}")
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.int64
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")

@@ -570,9 +570,15 @@ def _adaptive_poolnd(input: Tensor, output_size, nd: int, op: str, kind: str, re
         raise RuntimeError(f"{op}: Expected input to have non-zero size for non-batch dimensions, but input has sizes {shape_str(input._data.shape)}")
     in_sizes = x._data.shape[2:]
     n, c = x._data.shape[:2]
+    if not all(out):  # an empty output (torch's too), still in the graph
+        res = red.sum(x, tuple(range(2, 2 + nd)), keepdim=True).expand((n, c) + out)
+        idx = _make(array_module(x._data).zeros(res.shape, dtype=numpy.int64))
+        if not batched:
+            res, idx = mv.squeeze(res, 0), mv.squeeze(idx, 0)
+        return (res, idx) if kind == "max" and return_indices else res
     kdims = tuple(range(2 + nd, 2 + 2 * nd))
     if kind == "avg":
-        if all(s % o == 0 for s, o in zip(in_sizes, out)) and all(out):
+        if all(s % o == 0 for s, o in zip(in_sizes, out)):
             # Equal windows: one reshape and one reduction.
             shape = (n, c) + tuple(v for o, s in zip(out, in_sizes) for v in (o, s // o))
             res = red.mean(x.reshape(shape), tuple(3 + 2 * d for d in range(nd)))
@@ -1194,7 +1200,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 def _pad_widths(ndim: int, pad_spec) -> tuple:
     pad_spec = tuple(int(p) for p in pad_spec)
     if len(pad_spec) % 2:
-        raise ValueError("Padding length must be divisible by 2")
+        raise RuntimeError("Padding length must be divisible by 2")
     if len(pad_spec) // 2 > ndim:
         raise ValueError("Padding length too large")
     widths = [(0, 0)] * ndim
@@ -1231,6 +1237,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     """torch's F.pad: ``pad`` lists (before, after) widths starting from the last dim."""
     widths = _pad_widths(input._data.ndim, pad)
     if mode == "constant":
+        if any(size + b + e < 0 for size, (b, e) in zip(input._data.shape, widths)):  # cropped past nothing
+            raise RuntimeError("narrow(): length must be non-negative.")
         return nn_ops.ConstantPad.apply(input, widths, 0.0 if value is None else value)
     out = input
     xp = array_module(input._data)

@@ -772,7 +772,13 @@ def _sort_indices(arr, dim: int, descending: bool):
     return xp.argsort(key, axis=dim, kind="stable").astype(numpy.int64)
 
 
+def _check_sortable(input: Tensor) -> None:
+    if input._data.dtype.kind == "c":  # complex numbers have no order (torch's leading space kept)
+        raise RuntimeError(f" Sort does not support complex dtypes on {'CPU' if input.device.type == 'cpu' else 'CUDA'}")
+
+
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    _check_sortable(input)
     d = normalize_dim(dim, input._data.ndim, "sort")
     idx = _sort_indices(input._data, d, descending)
     if input._data.ndim == 0:
@@ -781,6 +787,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    _check_sortable(input)
     d = normalize_dim(dim, input._data.ndim, "argsort")
     return _make(_sort_indices(input._data, d, descending))
 
