@@ -16,6 +16,7 @@ import numpy
 
 from . import _dtype
 from ._backend import CPU, backend_for, backend_of, is_array, move
+from ._backend.cpu import quiet_numpy, restore_numpy
 from ._device import _state as _device_state
 from ._device import as_device, target_device
 from ._layout import check_layout
@@ -281,22 +282,30 @@ def _filled(fill: str, size, dtype, requires_grad, device, out, op="zeros", valu
     shape = creation_size(size, op, varargs=fill != "full")
     dt = _creation_dtype(dtype) if fill != "full" else dtype
     if value is not None:
-        value = fitting_scalar(value, dt.np)  # full((2,), 300, dtype=int8) raises as torch
+        # full((2,), 300, dtype=int8) and full((2,), 1e6, dtype=float16) raise as torch (which lets a
+        # one-element half fill through, its single-element path: not copied)
+        value = fitting_scalar(value, dt.np, half=True)
     if out is None and device is None and _device_state.default is None:  # the CPU, directly
+        quiet = quiet_numpy()  # full(1e6, float16) is inf without NumPy's warning, as torch
         try:
             arr = getattr(numpy, fill)(shape, dt.np) if value is None else numpy.full(shape, value, dtype=dt.np)
         except MemoryError:
             raise out_of_memory(shape, dt.np) from None
+        finally:
+            restore_numpy(quiet)
         return _leaf(arr, requires_grad)
     if out is not None:
         device = out.device
     backend, index = _fill_backend(device)
     args = (shape,) if value is None else (shape, value)
+    quiet = quiet_numpy()
     try:
         with backend.use(index):
             arr = getattr(backend.xp, fill)(*args, dtype=dt.np)
     except MemoryError:  # NumPy's, and CuPy's OutOfMemoryError (a MemoryError too)
         raise out_of_memory(shape, dt.np, "cpu" if backend is CPU else "cuda") from None
+    finally:
+        restore_numpy(quiet)
     if out is not None:
         out._data = arr
         return out
@@ -510,7 +519,9 @@ def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, devi
 def scalar_tensor(value, *, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     check_layout(layout, "scalar_tensor")
     dt = _creation_dtype(dtype)
-    return _finish(numpy.asarray(fitting_scalar(value, dt.np), dtype=dt.np), requires_grad, device)
+    with numpy.errstate(over="ignore"):  # past float16's range: inf, as torch
+        arr = numpy.asarray(fitting_scalar(value, dt.np), dtype=dt.np)
+    return _finish(arr, requires_grad, device)
 
 
 def meshgrid(*tensors, indexing: str | None = None) -> tuple:

@@ -9,6 +9,7 @@ import numpy
 
 from .. import _dtype
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of, is_array
+from .._backend.cpu import quiet_numpy, restore_numpy
 from .._tensor import Size, Tensor, _make, shape_str
 from ..autograd.grad_mode import _state as _grad_state
 
@@ -112,15 +113,16 @@ C_TYPE_NAMES = {"float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": 
 _HALF_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38}
 
 
-def fitting_scalar(value, np_dtype, c_name: bool = True):
+def fitting_scalar(value, np_dtype, c_name: bool = True, half: bool = False):
     """The Python number ``value`` as torch's checked conversion into ``np_dtype`` gives it: the
     fills (``full``, ``fill_``, ``masked_fill``, ``index_fill``, ``__setitem__``), ``where`` and
     ``clamp`` with a number, and ``tensor(..., dtype=)``. A value out of the dtype's range is
     torch's RuntimeError ("value cannot be converted to type int8_t without overflow"; ``c_name``
     False: the dtype's own name, as ``tensor()`` says it) where NumPy would raise OverflowError or
     wrap. uint8 takes integers down to -255 (wrapped, as torch's C cast); floats into an integer
-    dtype must lie in its range (NaN does not); float16/bfloat16 refuse finite values past their
-    largest (arithmetic with numbers wraps instead, as torch: ``number_operand``)."""
+    dtype must lie in its range (NaN does not); with ``half`` (torch's ``fill_``, ``masked_fill``,
+    ``clamp``) float16/bfloat16 refuse finite values past their largest, elsewhere they become inf.
+    Arithmetic with numbers wraps instead, as torch (``number_operand``)."""
     dt = numpy.dtype(np_dtype)
     kind = dt.kind
     t = type(value)
@@ -132,7 +134,7 @@ def fitting_scalar(value, np_dtype, c_name: bool = True):
             ok = (0 if kind == "u" else info.min) <= value <= info.max  # False for NaN
         if ok:
             return value & info.max if t is int and value < 0 and kind == "u" else value
-    elif t is float and (limit := _HALF_MAX.get(dt.name)) is not None:
+    elif half and (t is float or t is int) and (limit := _HALF_MAX.get(dt.name)) is not None:
         if not (abs(value) > limit and math.isfinite(value)):
             return value
     else:
@@ -318,7 +320,11 @@ def number_operand(value, target: _dtype.dtype, like: Tensor | None = None) -> T
 def scalar_operand(value, np_dtype, like: Tensor | None = None) -> Tensor:
     """A Python number as a 0-d tensor of ``np_dtype`` on ``like``'s device (CPU if None)."""
     if like is None or type(like._data) is numpy.ndarray:
-        return _make(numpy.asarray(value, dtype=np_dtype))
+        quiet = quiet_numpy()  # 1e6 into float16 is inf without NumPy's warning, as torch
+        try:
+            return _make(numpy.asarray(value, dtype=np_dtype))
+        finally:
+            restore_numpy(quiet)
     backend = backend_of(like._data)
     return _make(backend.scalar(value, np_dtype, backend.device_of(like._data).index))
 

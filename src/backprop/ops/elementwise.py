@@ -1265,9 +1265,9 @@ def clamp(input: Tensor, min=None, max=None, *, out=None) -> Tensor:  # noqa: A0
     lo, hi = min, max
     target = _dtype.result_type(input, lo, hi)  # torch promotes with the bounds (bool.clamp(min=1) is int64)
     input = cast_to(input, target)
-    if target._kind == 1:  # number bounds must fit an integer dtype, as torch checks
-        lo = fitting_scalar(lo, target.np) if type(lo) in (int, float) else lo
-        hi = fitting_scalar(hi, target.np) if type(hi) in (int, float) else hi
+    if target._kind == 1 or target.itemsize == 2:  # number bounds must fit an integer or half dtype, as torch checks
+        lo = fitting_scalar(lo, target.np, half=True) if type(lo) in (int, float) else lo
+        hi = fitting_scalar(hi, target.np, half=True) if type(hi) in (int, float) else hi
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         lo = cast_to(lo, target) if lo is not None else None
         hi = cast_to(hi, target) if hi is not None else None

@@ -18,7 +18,7 @@ from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state
 from . import _backward as B
-from ._utils import C_TYPE_NAMES, cast_to, normalize_dim, to_tensor_operand, unbroadcast
+from ._utils import C_TYPE_NAMES, cast_to, fitting_scalar, normalize_dim, to_tensor_operand, unbroadcast
 from .device import to_device
 from .inplace import write_out
 from .movement import SliceScatter, basic_index, expand
@@ -683,7 +683,7 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
         if isinstance(value, complex) and input._data.dtype.kind != "c":
             _check_real_fill(value, input)
             value = value.real
-        value = to_tensor_operand(value, input.dtype, input)
+        value = to_tensor_operand(fitting_scalar(value, input._data.dtype, half=True), input.dtype, input)
     try:  # out of place, input and mask broadcast together (masked_fill_ then refuses a larger shape)
         numpy.broadcast_shapes(mask._data.shape, input._data.shape)
     except ValueError:

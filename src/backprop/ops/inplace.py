@@ -52,7 +52,7 @@ def write(t: Tensor, values, op: str = "in-place operation") -> None:
     data = t._data
     tv = type(values)
     if tv is int or tv is float:  # a number: torch's range check (int8 fill_(300) raises)
-        values = fitting_scalar(values, data.dtype)
+        values = fitting_scalar(values, data.dtype, half=True)
     elif tv is not type(data) and is_array(values):  # another device's array: copied across
         values = move(values, t.device)
     try:
