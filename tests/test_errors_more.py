@@ -229,6 +229,8 @@ ERRORS = [
     _err(lambda m: m.zeros(2**40, 2**20), "can't allocate memory", id="zeros-huge"),
     _err(lambda m: m.full((2**40, 2**20), 1.0), "can't allocate memory", id="full-huge"),
     _err(lambda m: m.empty(2**62, 2**62), id="empty-numel-overflow"),
+    _err(lambda m: m.ones(1).expand(2**40, 2**20).contiguous(), "can't allocate memory", id="contiguous-huge"),
+    _err(lambda m: m.ones(1, 1).repeat(2**40, 2**20), "can't allocate memory", id="repeat-huge"),
     _err(lambda m: m.empty(2**63), "Overflow when unpacking long long", id="empty-size-past-int64"),
     _err(lambda m: m.zeros(-1), id="zeros-negative"),
     _err(lambda m: m.empty(3, -2), id="empty-negative"),
@@ -361,6 +363,9 @@ def test_out_of_memory_error_types():
     assert issubclass(backprop.OutOfMemoryError, RuntimeError)
     assert issubclass(backprop.OutOfMemoryError, MemoryError)  # code catching MemoryError keeps working
     assert backprop.cuda.OutOfMemoryError is backprop.OutOfMemoryError
+    x = backprop.ones(1, requires_grad=True)
+    with pytest.raises(backprop.OutOfMemoryError, match="can't allocate memory"):  # a backward pass's allocation too
+        x.expand(2**40, 2**20)[0, 0].backward()
     assert torch.cuda.OutOfMemoryError is torch.OutOfMemoryError and issubclass(torch.OutOfMemoryError, RuntimeError)
 
 

@@ -43,6 +43,20 @@ else:  # pragma: no cover - another NumPy layout
         token.__exit__(None, None, None)
 
 
+class OutOfMemoryError(RuntimeError, MemoryError):
+    """An allocation the memory cannot hold. torch raises a RuntimeError there (CPU) or its
+    ``OutOfMemoryError``, a RuntimeError subclass (CUDA); this is both a RuntimeError and a
+    MemoryError, so code catching either keeps working."""
+
+
+def as_out_of_memory(exc: MemoryError) -> OutOfMemoryError:
+    """``exc`` (NumPy's MemoryError, CuPy's OutOfMemoryError) as ours, or itself when it is one."""
+    if isinstance(exc, OutOfMemoryError):
+        return exc
+    prefix = "CUDA out of memory. " if "cupy" in type(exc).__module__ else "DefaultCPUAllocator: can't allocate memory: "
+    return OutOfMemoryError(f"{prefix}{exc}")
+
+
 class CPUBackend(Backend):
     type = "cpu"
     xp = numpy

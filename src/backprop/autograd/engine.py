@@ -24,7 +24,7 @@ import threading
 import numpy
 
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of
-from .._backend.cpu import quiet_numpy, restore_numpy
+from .._backend.cpu import as_out_of_memory, quiet_numpy, restore_numpy
 from .._tensor import Tensor, _make, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
 from .grad_mode import _state
@@ -331,6 +331,8 @@ def execute(
     quiet = quiet_numpy()
     try:
         return _execute(roots, root_grads, keep_graph, create_graph, capture, accumulate, only_leaves)
+    except MemoryError as exc:  # NumPy's: torch's error is a RuntimeError (OutOfMemoryError)
+        raise as_out_of_memory(exc) from None
     finally:
         restore_numpy(quiet)
 

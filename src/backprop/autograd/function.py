@@ -18,7 +18,7 @@ import traceback
 import numpy
 
 from .._backend import _BY_ARRAY_TYPE, is_array
-from .._backend.cpu import quiet_numpy, restore_numpy
+from .._backend.cpu import as_out_of_memory, quiet_numpy, restore_numpy
 from .._tensor import Tensor, _make, _RemovableHandle, shape_str
 from .grad_mode import _state
 
@@ -343,6 +343,8 @@ class Function(metaclass=_FunctionMeta):
                 cls.setup_context(ctx, args, result)
             else:
                 result = cls.forward(ctx, *args, **kwargs)
+        except MemoryError as exc:  # NumPy's: torch's error is a RuntimeError (OutOfMemoryError)
+            raise as_out_of_memory(exc) from None
         finally:
             _state.enabled = grad_enabled
             restore_numpy(quiet)

@@ -9,7 +9,7 @@ import numpy
 
 from .. import _dtype
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of, is_array
-from .._backend.cpu import quiet_numpy, restore_numpy
+from .._backend.cpu import OutOfMemoryError, quiet_numpy, restore_numpy
 from .._tensor import Size, Tensor, _make, shape_str
 from ..autograd.grad_mode import _state as _grad_state
 
@@ -90,12 +90,6 @@ def creation_size(size, op: str = "", varargs: bool = False) -> tuple:
 
 
 _INT64_MAX = 2**63 - 1
-
-
-class OutOfMemoryError(RuntimeError, MemoryError):
-    """An allocation the memory cannot hold. torch raises a RuntimeError there (CPU) or its
-    ``OutOfMemoryError``, a RuntimeError subclass (CUDA); this is both a RuntimeError and a
-    MemoryError, so code catching either keeps working."""
 
 
 def out_of_memory(shape, np_dtype, device: str = "cpu") -> OutOfMemoryError:
