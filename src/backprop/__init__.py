@@ -719,3 +719,7 @@ from .amp.autocast_mode import (  # noqa: E402
 from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402
 
 # ---- end mixed precision ----
+
+# isort: split
+# ---- bad input (issue #14, wt_errors): the out-of-memory error (torch.OutOfMemoryError, a RuntimeError)
+from .ops._utils import OutOfMemoryError  # noqa: E402

@@ -16,11 +16,12 @@ import numpy
 
 from . import _dtype
 from ._backend import CPU, backend_for, backend_of, is_array, move
+from ._backend.cpu import quiet_numpy, restore_numpy
 from ._device import _state as _device_state
 from ._device import as_device, target_device
 from ._layout import check_layout
 from ._tensor import Tensor, _make
-from .ops._utils import creation_size
+from .ops._utils import creation_size, fitting_scalar, out_of_memory
 
 
 def _finish(arr, requires_grad: bool, device=None) -> Tensor:
@@ -105,7 +106,9 @@ def _to_array(data, dtype=None):
         try:
             arr = numpy.asarray(data)
         except ValueError as exc:
+            _check_nesting(data)
             raise ValueError(f"tensor(): could not build a tensor from the given data: {exc}") from None
+        _check_python_values(arr, dt)
         if typed is not None and dt is None:
             # NumPy scalars / tensors inside a list keep their dtypes (promoted), as in torch.
             arr = arr.astype(typed.np)
@@ -116,10 +119,75 @@ def _to_array(data, dtype=None):
         elif arr.dtype.kind == "c" and dt is None:  # Python complex numbers: the default complex dtype
             arr = arr.astype(_dtype._default_complex.np)
         elif arr.dtype.kind not in "biufc":
-            raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__}")
+            raise _uninferable(data)
     if dt is not None and arr.dtype != dt.np:
-        arr = arr.astype(dt.np)
+        if arr.dtype.kind == "f" and dt._kind == 2:  # past float16's range is inf, without NumPy's warning (as torch)
+            with numpy.errstate(over="ignore"):
+                arr = arr.astype(dt.np)
+        else:
+            arr = arr.astype(dt.np)
     return arr
+
+
+_NUMBER_TYPES = (bool, int, float, complex, numpy.generic)
+
+
+def _leaves(data):
+    if isinstance(data, (list, tuple)):
+        for d in data:
+            yield from _leaves(d)
+    else:
+        yield data
+
+
+def _uninferable(data) -> Exception:
+    """torch's error for data with a leaf that is no number (on the error path only): a string
+    first is a ValueError, a string later a TypeError, anything else (None, dict, set...) a
+    RuntimeError naming its type."""
+    for i, leaf in enumerate(_leaves(data)):
+        if isinstance(leaf, (Tensor, *_NUMBER_TYPES)):
+            continue
+        if isinstance(leaf, str) and i == 0 and isinstance(data, (list, tuple)):
+            return ValueError("too many dimensions 'str'")
+        if isinstance(leaf, (str, bytes)):
+            return TypeError(f"new(): invalid data type '{type(leaf).__name__}'")
+        return RuntimeError(f"Could not infer dtype of {type(leaf).__name__}")
+    return TypeError(f"tensor(): could not infer dtype of {type(data).__name__}")
+
+
+def _check_nesting(data, dim: int = 0) -> None:
+    """torch's error for ragged nested lists (on the error path only): a number beside a sequence
+    is a TypeError, sequences of different lengths a ValueError naming the dim."""
+    if not isinstance(data, (list, tuple)) or not data:
+        return
+    first = data[0]
+    first_seq = isinstance(first, (list, tuple))
+    for item in data[1:]:
+        seq = isinstance(item, (list, tuple))
+        if first_seq and not seq:
+            raise TypeError("not a sequence")
+        if seq and not first_seq:
+            if isinstance(first, float):
+                raise TypeError(f"must be real number, not {type(item).__name__}")
+            raise TypeError(f"'{type(item).__name__}' object cannot be interpreted as an integer")
+        if seq and len(item) != len(first):
+            raise ValueError(f"expected sequence of length {len(first)} at dim {dim + 1} (got {len(item)})")
+    for item in data:
+        _check_nesting(item, dim + 1)
+
+
+def _check_python_values(arr, dt) -> None:
+    """Python numbers must fit the tensor's dtype, as torch checks them one by one: integers past
+    int64 are a ValueError, and numbers outside an integer ``dt``'s range torch's RuntimeError
+    (``fitting_scalar``'s rule; one min and max over the data, only for an integer ``dt``)."""
+    if arr.dtype == object or arr.dtype == numpy.uint64:  # integers past int64 (NumPy's uint64 or object)
+        if any(type(v) is int and not -(2**63) <= v < 2**63 for v in arr.reshape(-1).tolist()):
+            raise ValueError("Overflow when unpacking long long")
+        return
+    if dt is None or dt._kind != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
+        return
+    for v in (arr.min(), arr.max()):  # a NaN is the min
+        fitting_scalar(v.item(), dt.np, c_name=False)
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
@@ -213,15 +281,31 @@ def _filled(fill: str, size, dtype, requires_grad, device, out, op="zeros", valu
     """``xp.<fill>`` (zeros, ones, empty, full) of a shape, on the target device."""
     shape = creation_size(size, op, varargs=fill != "full")
     dt = _creation_dtype(dtype) if fill != "full" else dtype
+    if value is not None:
+        # full((2,), 300, dtype=int8) and full((2,), 1e6, dtype=float16) raise as torch (which lets a
+        # one-element half fill through, its single-element path: not copied)
+        value = fitting_scalar(value, dt.np, half=True)
     if out is None and device is None and _device_state.default is None:  # the CPU, directly
-        arr = getattr(numpy, fill)(shape, dt.np) if value is None else numpy.full(shape, value, dtype=dt.np)
+        quiet = quiet_numpy()  # full(1e6, float16) is inf without NumPy's warning, as torch
+        try:
+            arr = getattr(numpy, fill)(shape, dt.np) if value is None else numpy.full(shape, value, dtype=dt.np)
+        except MemoryError:
+            raise out_of_memory(shape, dt.np) from None
+        finally:
+            restore_numpy(quiet)
         return _leaf(arr, requires_grad)
     if out is not None:
         device = out.device
     backend, index = _fill_backend(device)
     args = (shape,) if value is None else (shape, value)
-    with backend.use(index):
-        arr = getattr(backend.xp, fill)(*args, dtype=dt.np)
+    quiet = quiet_numpy()
+    try:
+        with backend.use(index):
+            arr = getattr(backend.xp, fill)(*args, dtype=dt.np)
+    except MemoryError:  # NumPy's, and CuPy's OutOfMemoryError (a MemoryError too)
+        raise out_of_memory(shape, dt.np, "cpu" if backend is CPU else "cuda") from None
+    finally:
+        restore_numpy(quiet)
     if out is not None:
         out._data = arr
         return out
@@ -435,7 +519,9 @@ def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, devi
 def scalar_tensor(value, *, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     check_layout(layout, "scalar_tensor")
     dt = _creation_dtype(dtype)
-    return _finish(numpy.asarray(value, dtype=dt.np), requires_grad, device)
+    with numpy.errstate(over="ignore"):  # past float16's range: inf, as torch
+        arr = numpy.asarray(fitting_scalar(value, dt.np), dtype=dt.np)
+    return _finish(arr, requires_grad, device)
 
 
 def meshgrid(*tensors, indexing: str | None = None) -> tuple:

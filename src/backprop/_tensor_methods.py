@@ -30,6 +30,7 @@ from .ops import linalg as la
 from .ops import movement as mv
 from .ops import reduction as red
 from .ops import special as sp
+from .ops._utils import number_operand
 from .ops.device import to_device
 
 
@@ -189,7 +190,11 @@ def _arith_inplace(op, ufunc: str, name: str):
         if alpha != 1:
             rhs = rhs * alpha
         try:
-            getattr(array_module(self._data), ufunc)(self._data, rhs, out=self._data, casting="unsafe")
+            try:
+                getattr(array_module(self._data), ufunc)(self._data, rhs, out=self._data, casting="unsafe")
+            except OverflowError:  # a Python int past the dtype (int8 add_(300)): wrapped, as torch's C cast
+                rhs = number_operand(rhs, self.dtype, self)._data
+                getattr(array_module(self._data), ufunc)(self._data, rhs, out=self._data, casting="unsafe")
         except ValueError:
             shape = numpy.broadcast_shapes(self._data.shape, numpy.shape(rhs)) if _broadcastable(self, rhs) else None
             if shape is not None and shape != self._data.shape:

@@ -26,7 +26,7 @@ from ._backend import array_module, backend_for, backend_of
 from ._device import as_device, target_device
 from ._layout import check_layout
 from ._tensor import Tensor, _make
-from .ops._utils import creation_size
+from .ops._utils import creation_size, out_of_memory
 from .ops.inplace import write_out
 
 _DEFAULT_SEED = 67280421310721  # torch's initial default seed
@@ -285,10 +285,13 @@ def _sample_float(kind: str, rng, shape, dt):
     if kind == "uniform" and dt.np == np.float16:
         # multiples of 2**-11 (float16's mantissa): exact, so rounding can never reach 1.0
         return (rng.integers(0, 2**11, shape) * 2.0**-11).astype(np.float16)
-    if kind == "uniform":
-        arr = rng.random(shape, dtype=native)
-    else:
-        arr = rng.standard_normal(shape, dtype=native)
+    try:
+        if kind == "uniform":
+            arr = rng.random(shape, dtype=native)
+        else:
+            arr = rng.standard_normal(shape, dtype=native)
+    except MemoryError:  # torch's RuntimeError (OutOfMemoryError), not NumPy's MemoryError
+        raise out_of_memory(shape, native) from None
     return arr.astype(dt.np, copy=False)
 
 
@@ -339,9 +342,8 @@ def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, 
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
-    if high <= low:
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.int64
+    _check_integer_range(dt, low, high)
     shape = creation_size((size,) if isinstance(size, int) else tuple(size), "randint")
     arr = _rng(generator, _target(device, out)).integers(low, high, size=shape, dtype=np.int64).astype(dt.np)
     return _finish(arr, requires_grad, out)
@@ -355,6 +357,10 @@ def randint_like(input: Tensor, low=0, high=None, *, dtype=None, layout=None, de
 
 def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A random permutation of 0..n-1."""
+    if isinstance(n, Tensor):
+        n = n.item()
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not {type(n).__name__}")
     dt = _dtype.to_dtype(dtype) if dtype is not None else _dtype.int64
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
@@ -374,6 +380,10 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {_TORCH_TYPE_NAMES[input.dtype.name]}")
     if probs.ndim not in (1, 2):
         raise RuntimeError(f"prob_dist must be 1 or 2 dim, got {probs.ndim}")
+    if not replacement and num_samples > probs.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    if probs.shape[-1] == 0:
+        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity.")
     p2 = probs.reshape(-1, probs.shape[-1]).astype(np.float64)
     sums = p2.sum(axis=1, keepdims=True)
     # One check on the host for the whole batch (torch checks too).
@@ -429,6 +439,7 @@ def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
 def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None, pin_memory: bool = False,
            requires_grad: bool = False) -> Tensor:
     check_layout(layout, "normal")
+    _check_std(std)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         ref = mean if isinstance(mean, Tensor) else std
         m = mean._data if isinstance(mean, Tensor) else mean
@@ -443,7 +454,60 @@ def normal(mean, std=1.0, size=None, *, generator=None, out=None, dtype=None, la
 
 
 def poisson(input: Tensor, generator=None) -> Tensor:
+    data = input._data
+    if backend_of(data).checks_values and data.size and not bool((data >= 0).all()):  # NaN too
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
     return _make(_rng_for(input, generator).poisson(input._data).astype(input._data.dtype))
+
+
+# ---------------------------------------------------------------------------- parameter checks (torch's)
+# the C++ type torch names when a bound does not fit a dtype
+_C_NAMES = {"float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double", "int8": "signed char",
+            "uint8": "unsigned char", "int16": "short int", "int32": "int", "int64": "long int", "bool": "bool"}  # fmt: skip
+
+
+def _num(v) -> str:
+    """A number as torch's C++ prints it (``-1.5``, ``-1``, ``3e+38``)."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _check_integer_range(dt, from_: int, to: int, op: str = "random_") -> None:
+    """``from`` and ``to - 1`` must fit an integer dtype (torch: "to - 1 is out of bounds for unsigned char")."""
+    if from_ >= to:
+        raise RuntimeError(f"{op} expects 'from' to be less than 'to', but got from={from_} >= to={to}")
+    if dt.np.kind in "iu":
+        info = np.iinfo(dt.np)
+        if not info.min <= from_ <= info.max:
+            raise RuntimeError(f"from is out of bounds for {_C_NAMES[dt.np.name]}")
+        if not info.min <= to - 1 <= info.max:
+            raise RuntimeError(f"to - 1 is out of bounds for {_C_NAMES[dt.np.name]}")
+
+
+def _check_uniform_bounds(t: Tensor, a: float, b: float) -> None:
+    """torch's uniform_ checks: a floating dtype, finite bounds within it, from <= to, to - from finite."""
+    _float_dtype(t.dtype, "check_uniform_bounds")
+    name = t._data.dtype.name
+    limit = float(_dtype.finfo(t.dtype).max)
+    for label, v in (("from", a), ("to", b)):
+        if not -limit <= v <= limit:  # also NaN
+            raise RuntimeError(f"{label} is out of bounds for {_C_NAMES.get(name, name)}")
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={_num(a)} > to={_num(b)}")
+    if b - a > limit:
+        kind = {"float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double"}.get(name, name)
+        raise RuntimeError(
+            f"uniform_ expects to-from <= std::numeric_limits<{kind}>::max(), but found to={_num(b)} and from={_num(a)} which "
+            "result in to-from to exceed the limit"
+        )
+
+
+def _check_std(std) -> None:
+    """normal's ``std``: a number must be >= 0; a tensor's elements too (read on the host, CPU only)."""
+    if isinstance(std, Tensor):
+        if backend_of(std._data).checks_values and std._data.size and bool((std._data < 0).any()):
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(std)}")
 
 
 # ---------------------------------------------------------------------------- in-place samplers
@@ -456,30 +520,40 @@ def _fill_random(t: Tensor, arr) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
-    if a > b:
-        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+    _check_uniform_bounds(t, a, b)
     u = _sample_float("uniform", _rng_for(t, generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
     return _fill_random(t, a + (b - a) * u)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
-    if std < 0:
-        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    z = _sample_float("normal", _rng_for(t, generator), t._data.shape, t.dtype if t.is_floating_point() else _dtype.float64)
+    _float_dtype(t.dtype, "normal_kernel_cpu")
+    _check_std(std)
+    z = _sample_float("normal", _rng_for(t, generator), t._data.shape, t.dtype)
     return _fill_random(t, mean + std * z)
 
 
 def bernoulli_(t: Tensor, p=0.5, *, generator=None) -> Tensor:
+    if isinstance(p, Tensor):
+        if backend_of(p._data).checks_values and p._data.size and not bool(((p._data >= 0) & (p._data <= 1)).all()):
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+    elif not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={_num(p)}")
     probs = p._data if isinstance(p, Tensor) else p
     u = _rng_for(t, generator).random(t._data.shape)
     return _fill_random(t, (u < probs).astype(t._data.dtype))
 
 
-def random_(t: Tensor, from_: int = 0, to: int | None = None, *, generator=None) -> Tensor:
+def random_(t: Tensor, from_: int | None = None, to: int | None = None, *, generator=None) -> Tensor:
+    """Integers on [from, to); ``random_(to)`` draws on [0, to), ``random_()`` on the dtype's range
+    (floats: [0, 2**mantissa bits])."""
     if to is None:
-        to = 2**24 if t.is_floating_point() else int(np.iinfo(t._data.dtype).max) + 1
-        if from_ != 0:
+        if from_ is None:
+            from_, to = 0, (2**24 if t.is_floating_point() else int(np.iinfo(t._data.dtype).max) + 1)
+        else:
             from_, to = 0, from_
+    elif from_ is None:
+        from_ = 0
+    _check_integer_range(t.dtype, from_, to)
     return _fill_random(t, _rng_for(t, generator).integers(from_, to, size=t._data.shape))
 
 

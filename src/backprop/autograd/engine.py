@@ -27,6 +27,7 @@ import numpy
 
 from .._autocast import state as _autocast_state
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of
+from .._backend.cpu import as_out_of_memory, quiet_numpy, restore_numpy
 from .._tensor import Tensor, _make, grad_accumulation_lock, shape_str
 from .function import _FREED_MESSAGE, AccumulateGrad, anomaly_state
 from .grad_mode import _state
@@ -339,6 +340,26 @@ def _hook_name(hook) -> str:
 
 
 def execute(
+    roots: list,
+    root_grads: list,
+    keep_graph: bool,
+    create_graph: bool,
+    capture: list | None = None,
+    accumulate: bool = True,
+    only_leaves: set | None = None,
+) -> list | None:
+    """Run one backward pass (``_execute``) without NumPy's floating-point warnings: a gradient
+    of inf/nan (1/x at 0) comes silently, as in torch."""
+    quiet = quiet_numpy()
+    try:
+        return _execute(roots, root_grads, keep_graph, create_graph, capture, accumulate, only_leaves)
+    except MemoryError as exc:  # NumPy's: torch's error is a RuntimeError (OutOfMemoryError)
+        raise as_out_of_memory(exc) from None
+    finally:
+        restore_numpy(quiet)
+
+
+def _execute(
     roots: list,
     root_grads: list,
     keep_graph: bool,

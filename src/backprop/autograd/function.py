@@ -18,6 +18,7 @@ import traceback
 import numpy
 
 from .._backend import _BY_ARRAY_TYPE, is_array
+from .._backend.cpu import as_out_of_memory, quiet_numpy, restore_numpy
 from .._tensor import Tensor, _make, _RemovableHandle, shape_str
 from .grad_mode import _state
 
@@ -356,14 +357,18 @@ class Function(metaclass=_FunctionMeta):
         record = grad_enabled and True in needs
 
         _state.enabled = False
+        quiet = quiet_numpy()  # inf/nan from finite inputs without NumPy's warnings, as torch (x / 0, exp(1000))
         try:
             if cls._uses_setup_context:
                 result = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, result)
             else:
                 result = cls.forward(ctx, *args, **kwargs)
+        except MemoryError as exc:  # NumPy's: torch's error is a RuntimeError (OutOfMemoryError)
+            raise as_out_of_memory(exc) from None
         finally:
             _state.enabled = grad_enabled
+            restore_numpy(quiet)
 
         tr = type(result)
         if (tr in _BY_ARRAY_TYPE or (tr is not Tensor and tr is not tuple and isinstance(result, numpy.generic))) and ctx._dirty is None:

@@ -13,9 +13,11 @@ import contextlib
 from .. import random as _random
 from .._backend import backend_for, loaded_backend
 from .._device import as_device
+from ..ops._utils import OutOfMemoryError
 
 __all__ = [
     "Event",
+    "OutOfMemoryError",
     "Stream",
     "current_device",
     "current_stream",

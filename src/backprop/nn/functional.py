@@ -391,7 +391,7 @@ def _check_stride_dilation(stride: tuple, dilation: tuple) -> None:
     if any(v <= 0 for v in stride):
         raise RuntimeError("non-positive stride is not supported")
     if any(v <= 0 for v in dilation):
-        raise RuntimeError(f"dilation should be greater than zero, but got dilation: {list(dilation)}")
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
 
 
 def _convnd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation, groups: int) -> Tensor:
@@ -498,13 +498,14 @@ def _pool_args(kernel_size, stride, padding, dilation, op: str, nd: int = 2):
     if any(v <= 0 for v in k):
         raise RuntimeError(f"{op}: kernel_size must be greater than zero, but got {k}")
     if any(v <= 0 for v in s):
-        raise RuntimeError(f"{op}: stride must be greater than zero, but got {s}")
+        raise RuntimeError(f"{op}: stride should not be zero (got {s})")
     if any(v < 0 for v in p):
         raise RuntimeError(f"{op}: pad must be non-negative, but got pad: {p}")
     if any(v <= 0 for v in d):
         raise RuntimeError(f"{op}: dilation must be greater than zero, but got {d}")
-    if any(pi > (di * (ki - 1) + 1) // 2 for pi, di, ki in zip(p, d, k)):
-        raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got pad={p}, kernel_size={k} and dilation={d}")
+    for pi, di, ki in zip(p, d, k):
+        if pi > (di * (ki - 1) + 1) // 2:  # torch names the offending dim's values
+            raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got pad={pi}, kernel_size={ki} and dilation={di}")
     return k, s, p, d
 
 
@@ -650,9 +651,15 @@ def _adaptive_poolnd(input: Tensor, output_size, nd: int, op: str, kind: str, re
         raise RuntimeError(f"{op}: Expected input to have non-zero size for non-batch dimensions, but input has sizes {shape_str(input._data.shape)}")
     in_sizes = x._data.shape[2:]
     n, c = x._data.shape[:2]
+    if not all(out):  # an empty output (torch's too), still in the graph
+        res = red.sum(x, tuple(range(2, 2 + nd)), keepdim=True).expand((n, c) + out)
+        idx = _make(array_module(x._data).zeros(res.shape, dtype=numpy.int64))
+        if not batched:
+            res, idx = mv.squeeze(res, 0), mv.squeeze(idx, 0)
+        return (res, idx) if kind == "max" and return_indices else res
     kdims = tuple(range(2 + nd, 2 + 2 * nd))
     if kind == "avg":
-        if all(s % o == 0 for s, o in zip(in_sizes, out)) and all(out):
+        if all(s % o == 0 for s, o in zip(in_sizes, out)):
             # Equal windows: one reshape and one reduction.
             shape = (n, c) + tuple(v for o, s in zip(out, in_sizes) for v in (o, s // o))
             res = red.mean(x.reshape(shape), tuple(3 + 2 * d for d in range(nd)))
@@ -838,6 +845,7 @@ def batch_norm(
     if input._data.ndim < 2:
         raise ValueError(f"batch_norm: expected at least 2D input (got {input._data.ndim}D input)")
     c = input._data.shape[1]
+    _check_channel_params(c, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     if training:
         n = input._data.size // max(c, 1)
         if n == 1:
@@ -859,6 +867,15 @@ def batch_norm(
     return out
 
 
+def _check_channel_params(channels: int, scale: int = 1, **params) -> None:
+    """torch's check of the per-channel tensors of batch/instance norm (in its order: running_mean,
+    running_var, weight, bias): one element per channel ("running_mean should contain 4 elements
+    not 3"; instance norm counts batch x channels, ``scale`` = the batch size)."""
+    for name, t in params.items():
+        if t is not None and t._data.size != channels:
+            raise RuntimeError(f"{name} should contain {channels * scale} elements not {t._data.size * scale}")
+
+
 def instance_norm(
     input: Tensor,
     running_mean=None,
@@ -869,6 +886,8 @@ def instance_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
+    if input._data.ndim >= 2:
+        _check_channel_params(input._data.shape[1], input._data.shape[0], running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     if input._data.dtype.kind == "V" and use_input_stats and input._data.ndim > 2:
         # bfloat16: torch's instance norm is batch norm over (1, N*C, ...), with its bfloat16 statistics
         n, c = input._data.shape[:2]
@@ -1079,8 +1098,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
         )
     idx = input._data
     num = weight._data.shape[0]
-    if idx.size and backend_of(idx).checks_values and (idx.max() >= num or idx.min() < 0):
-        raise IndexError("index out of range in self")
+    ix.check_index_range(idx, num, 0, exc=IndexError, message="index out of range in self")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += num
     if max_norm is not None:
@@ -1278,7 +1296,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 def _pad_widths(ndim: int, pad_spec) -> tuple:
     pad_spec = tuple(int(p) for p in pad_spec)
     if len(pad_spec) % 2:
-        raise ValueError("Padding length must be divisible by 2")
+        raise RuntimeError("Padding length must be divisible by 2")
     if len(pad_spec) // 2 > ndim:
         raise ValueError("Padding length too large")
     widths = [(0, 0)] * ndim
@@ -1315,6 +1333,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     """torch's F.pad: ``pad`` lists (before, after) widths starting from the last dim."""
     widths = _pad_widths(input._data.ndim, pad)
     if mode == "constant":
+        if any(size + b + e < 0 for size, (b, e) in zip(input._data.shape, widths)):  # cropped past nothing
+            raise RuntimeError("narrow(): length must be non-negative.")
         return nn_ops.ConstantPad.apply(input, widths, 0.0 if value is None else value)
     out = input
     xp = array_module(input._data)

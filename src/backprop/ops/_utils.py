@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy
 
 from .. import _dtype
 from .._backend import _BY_ARRAY_TYPE, array_module, backend_of, is_array
+from .._backend.cpu import OutOfMemoryError, quiet_numpy, restore_numpy
 from .._tensor import Size, Tensor, _make, shape_str
 from ..autograd.grad_mode import _state as _grad_state
 
@@ -48,8 +50,9 @@ def normalize_dims(dim, ndim: int, op: str = "") -> tuple:
     return tuple(sorted(dims))
 
 
-def parse_size(size, op: str = "") -> tuple:
-    """Accept ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(Size)``; validate the entries."""
+def parse_size(size, op: str = "", check_negative: bool = True) -> tuple:
+    """Accept ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(Size)``; validate the entries
+    (``check_negative`` False: the caller words its own error for a dim below -1)."""
     if len(size) == 1 and not isinstance(size[0], (int, numpy.integer)) and size[0] is not None:
         size = size[0]
         if isinstance(size, Tensor):
@@ -62,7 +65,7 @@ def parse_size(size, op: str = "") -> tuple:
             raise TypeError(f"{op}(): argument 'size' must be tuple of ints, but found element of type {type(s).__name__}")
         out.append(int(s))
     for s in out:
-        if s < -1:
+        if s < -1 and check_negative:
             raise RuntimeError(f"{op}(): Trying to create tensor with negative dimension {s}: {out}")
     return tuple(out)
 
@@ -74,10 +77,64 @@ def creation_size(size, op: str = "", varargs: bool = False) -> tuple:
     """
     if varargs and not size:
         raise TypeError(f'{op}() missing 1 required positional arguments: "size"')
-    shape = parse_size(size, op)
+    shape = parse_size(size, op, check_negative=False)
     if any(s < 0 for s in shape):
+        if op == "zeros":  # torch words zeros' check its own way
+            raise RuntimeError("zeros: Dimension size must be non-negative.")
         raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
+    if any(s > _INT64_MAX for s in shape):
+        raise TypeError(f"{op}(): argument 'size' failed to unpack the object: Overflow when unpacking long long")
+    if len(shape) > 1 and math.prod(shape) > _INT64_MAX:
+        raise RuntimeError(f"Storage size calculation overflowed with sizes={list(shape)}")
     return shape
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def out_of_memory(shape, np_dtype, device: str = "cpu") -> OutOfMemoryError:
+    """torch's error for an allocation of ``shape`` x ``np_dtype`` that failed."""
+    nbytes = math.prod(shape) * numpy.dtype(np_dtype).itemsize
+    if device == "cpu":
+        return OutOfMemoryError(f"DefaultCPUAllocator: can't allocate memory: you tried to allocate {nbytes} bytes.")
+    return OutOfMemoryError(f"CUDA out of memory. Tried to allocate {nbytes} bytes.")
+
+
+# ---------------------------------------------------------------------------- numbers into a dtype
+# the C++ type torch names when a number does not fit a dtype (fills, masked_fill, where, clamp)
+C_TYPE_NAMES = {"float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double", "int64": "int64_t",
+                "int32": "int", "int16": "int16_t", "int8": "int8_t", "uint8": "uint8_t", "bool": "bool"}  # fmt: skip
+_HALF_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38}
+
+
+def fitting_scalar(value, np_dtype, c_name: bool = True, half: bool = False):
+    """The Python number ``value`` as torch's checked conversion into ``np_dtype`` gives it: the
+    fills (``full``, ``fill_``, ``masked_fill``, ``index_fill``, ``__setitem__``), ``where`` and
+    ``clamp`` with a number, and ``tensor(..., dtype=)``. A value out of the dtype's range is
+    torch's RuntimeError ("value cannot be converted to type int8_t without overflow"; ``c_name``
+    False: the dtype's own name, as ``tensor()`` says it) where NumPy would raise OverflowError or
+    wrap. uint8 takes integers down to -255 (wrapped, as torch's C cast); floats into an integer
+    dtype must lie in its range (NaN does not); with ``half`` (torch's ``fill_``, ``masked_fill``,
+    ``clamp``) float16/bfloat16 refuse finite values past their largest, elsewhere they become inf.
+    Arithmetic with numbers wraps instead, as torch (``number_operand``)."""
+    dt = numpy.dtype(np_dtype)
+    kind = dt.kind
+    t = type(value)
+    if kind in "iu" and (t is int or t is float):
+        info = numpy.iinfo(dt)
+        if t is int:
+            ok = (-info.max if kind == "u" else info.min) <= value <= info.max
+        else:
+            ok = (0 if kind == "u" else info.min) <= value <= info.max  # False for NaN
+        if ok:
+            return value & info.max if t is int and value < 0 and kind == "u" else value
+    elif half and (t is float or t is int) and (limit := _HALF_MAX.get(dt.name)) is not None:
+        if not (abs(value) > limit and math.isfinite(value)):
+            return value
+    else:
+        return value
+    name = dt.name
+    raise RuntimeError(f"value cannot be converted to type {C_TYPE_NAMES.get(name, name) if c_name else name} without overflow")
 
 
 def is_expandable_to(shape, target) -> bool:
@@ -186,7 +243,7 @@ def to_tensor_operand(value, dtype: _dtype.dtype, like: Tensor | None = None) ->
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (bool, int, float, complex)):
-        return scalar_operand(value, dtype.np, like)
+        return scalar_operand(fitting_scalar(value, dtype.np), dtype.np, like)
     if like is not None and type(like._data) is not numpy.ndarray:
         return _make(backend_of(like._data).asarray(value, dtype=dtype.np, index=like.device.index))
     return _make(numpy.asarray(value, dtype=dtype.np))
@@ -257,7 +314,11 @@ def number_operand(value, target: _dtype.dtype, like: Tensor | None = None) -> T
 def scalar_operand(value, np_dtype, like: Tensor | None = None) -> Tensor:
     """A Python number as a 0-d tensor of ``np_dtype`` on ``like``'s device (CPU if None)."""
     if like is None or type(like._data) is numpy.ndarray:
-        return _make(numpy.asarray(value, dtype=np_dtype))
+        quiet = quiet_numpy()  # 1e6 into float16 is inf without NumPy's warning, as torch
+        try:
+            return _make(numpy.asarray(value, dtype=np_dtype))
+        finally:
+            restore_numpy(quiet)
     backend = backend_of(like._data)
     return _make(backend.scalar(value, np_dtype, backend.device_of(like._data).index))
 

@@ -22,6 +22,7 @@ from ._utils import (
     as_float,
     broadcast_error,
     cast_to,
+    fitting_scalar,
     in_float32,
     number_operand,
     promote_operands,
@@ -313,10 +314,23 @@ class Atan2(Function):
         )
 
 
+def check_integer_divisor(divisor, kernel: str) -> None:
+    """torch's errors for an integer division (``//``, ``%``, ``fmod``, ``div`` with a rounding
+    mode): by zero (floats give inf/nan, integers raise; one ``all`` over the divisor, where the
+    backend checks values: on a GPU it would wait for the device, and torch's CUDA kernels do not
+    check either), and of bools (no kernel; ``kernel`` is torch's CPU kernel's name)."""
+    kind = divisor.dtype.kind
+    if kind == "b":
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+    if kind in "iu" and backend_of(divisor).checks_values and not divisor.all():
+        raise RuntimeError("ZeroDivisionError")
+
+
 class Fmod(Function):
     @staticmethod
     def forward(ctx, a, b):
         xp = array_module(a._data)
+        check_integer_divisor(b._data, "fmod_cpu")
         ctx.save_for_backward(a, b)
         return xp.fmod(a._data, b._data)
 
@@ -342,6 +356,7 @@ class Remainder(Function):
     @staticmethod
     def forward(ctx, a, b):
         xp = array_module(a._data)
+        check_integer_divisor(b._data, "remainder_cpu")
         ctx.save_for_backward(a, b)
         return xp.remainder(a._data, b._data)
 
@@ -449,6 +464,7 @@ class RoundedDiv(Function):
     @staticmethod
     def forward(ctx, a, b, mode):
         xp = array_module(a._data)
+        check_integer_divisor(b._data, "div_trunc_cpu" if mode == "trunc" else "div_floor_cpu")
         if mode == "trunc":
             q = xp.trunc(a._data / b._data) if _dtype.is_float_array(a._data) else _int_div(a._data, b._data, trunc=True)
         elif a._data.dtype.kind == "V":
@@ -1275,6 +1291,9 @@ def clamp(input: Tensor, min=None, max=None, *, out=None) -> Tensor:  # noqa: A0
     lo, hi = min, max
     target = _dtype.result_type(input, lo, hi)  # torch promotes with the bounds (bool.clamp(min=1) is int64)
     input = cast_to(input, target)
+    if target._kind == 1 or target.itemsize == 2:  # number bounds must fit an integer or half dtype, as torch checks
+        lo = fitting_scalar(lo, target.np, half=True) if type(lo) in (int, float) else lo
+        hi = fitting_scalar(hi, target.np, half=True) if type(hi) in (int, float) else hi
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         lo = cast_to(lo, target) if lo is not None else None
         hi = cast_to(hi, target) if hi is not None else None
@@ -1310,8 +1329,9 @@ def where(condition, input=None, other=None) -> Tensor:
             raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {condition.dtype}")
     target = _dtype.result_type(input, other)
     # numbers become 0-d tensors on the condition's device (no copy to the device per call)
-    a = number_operand(input, target, condition) if isinstance(input, (bool, int, float)) else cast_to(input, target)
-    b = number_operand(other, target, condition) if isinstance(other, (bool, int, float)) else cast_to(other, target)
+    # numbers must fit the result's dtype (torch checks here; arithmetic wraps instead)
+    a = number_operand(fitting_scalar(input, target.np), target, condition) if isinstance(input, (bool, int, float)) else cast_to(input, target)
+    b = number_operand(fitting_scalar(other, target.np), target, condition) if isinstance(other, (bool, int, float)) else cast_to(other, target)
     try:
         return Where.apply(condition, a, b)
     except ValueError:

@@ -20,7 +20,7 @@ from .._tensor import Tensor, _make, shape_str
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state
 from . import _backward as B
-from ._utils import cast_to, normalize_dim, to_tensor_operand, unbroadcast
+from ._utils import C_TYPE_NAMES, cast_to, fitting_scalar, normalize_dim, to_tensor_operand, unbroadcast
 from .device import to_device
 from .inplace import write_out
 from .movement import SliceScatter, basic_index, expand
@@ -283,9 +283,38 @@ def _check_gather_shapes(op: str, input: Tensor, dim: int, index, src_shape=None
                 f"Size does not match at dimension {d} expected index {shape_str(index.shape)} to be smaller than src "
                 f"{shape_str(src_shape)}"
             )
-    # index values are checked on the host: not on a GPU (torch's CUDA kernels assert on the device)
-    if op == "gather" and index.size and backend_of(index).checks_values and index.max() >= input._data.shape[dim]:
-        raise RuntimeError(f"index {int(index.max())} is out of bounds for dimension {dim} with size {input._data.shape[dim]}")
+    if op == "gather":
+        check_index_range(index, input._data.shape[dim], dim)
+
+
+# ---------------------------------------------------------------------------- index value checks
+def check_index_range(idx, size: int, dim: int, *, negative: bool = False, exc: type = RuntimeError, message: str | None = None) -> None:
+    """Raise torch's error when an index value of ``idx`` lies outside ``[0, size)`` (``[-size, size)``
+    with ``negative``, for the ops that wrap negative indices as Python does).
+
+    The check is one ``max`` over the index read as unsigned integers (a negative index reads as a
+    huge one, so one reduction catches both ends; ``min`` and ``max`` with ``negative``): about
+    2% of a gather's time. It runs where the backend ``checks_values`` (the CPU ones): on a GPU
+    the reduction would be a host sync on every gather/embedding, stalling the stream, so there,
+    as with torch's CUDA kernels (a device-side assert), the values go unchecked.
+    The message is torch's: ``message`` when given (formatted with ``{bad}``, ``{size}``,
+    ``{dim}``), else "index {bad} is out of bounds for dimension {dim} with size {size}", naming
+    the first offending value in order."""
+    if not idx.size or not backend_of(idx).checks_values:
+        return
+    low = -size if negative else 0
+    if negative:
+        if idx.min() >= low and idx.max() < size:
+            return
+    elif idx.view(f"u{idx.dtype.itemsize}").max() < size:
+        return
+    flat = idx.reshape(-1)
+    bad = int(flat[((flat < low) | (flat >= size)).argmax()])  # the first one, on the error path only
+    text = message if message is not None else "index {bad} is out of bounds for dimension {dim} with size {size}"
+    raise exc(text.format(bad=bad, size=size, dim=dim))
+
+
+_OUT_OF_RANGE_IN_SELF = "index out of range in self"  # torch's index_select/index_add/embedding on their fast paths
 
 
 def _leading(shape) -> tuple:
@@ -340,6 +369,13 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
     if dim is None:
         return gather(input.reshape(-1), 0, indices.reshape(-1))
     d = normalize_dim(dim, input._data.ndim, "take_along_dim")
+    idx = _index_array(indices, "take_along_dim", input)
+    size = input._data.shape[d] if input._data.ndim else 1
+    if idx.size and backend_of(idx).checks_values and idx.min() < 0:
+        # along a given dim torch wraps negative indices in [-size, 0); values past the end still raise
+        # here (torch reads outside the tensor there)
+        check_index_range(idx, size, d, negative=True)
+        indices = _make(array_module(idx).where(idx < 0, idx + size, idx))
     shape = list(numpy.broadcast_shapes(input._data.shape[:d] + (1,) + input._data.shape[d + 1 :], indices._data.shape[:d] + (1,) + indices._data.shape[d + 1 :]))
     in_shape = shape.copy()
     in_shape[d] = input._data.shape[d]
@@ -427,7 +463,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
         if src._data.dtype != input._data.dtype:
             raise RuntimeError(f"scatter(): Expected self.dtype to be equal to src.dtype ({input.dtype} vs {src.dtype})")
         _check_gather_shapes("scatter", input, d, idx, src._data.shape)
-    _check_bounds(idx, input._data.shape[d], d, "scatter")
+    check_index_range(idx, input._data.shape[d], d)
     return Scatter.apply(input, d, idx, src)
 
 
@@ -440,7 +476,7 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     if src._data.dtype != input._data.dtype:
         raise RuntimeError(f"scatter_add(): Expected self.dtype to be equal to src.dtype ({input.dtype} vs {src.dtype})")
     _check_gather_shapes("scatter_add", input, d, idx, src._data.shape)
-    _check_bounds(idx, input._data.shape[d], d, "scatter_add")
+    check_index_range(idx, input._data.shape[d], d)
     return ScatterAdd.apply(input, d, idx, src)
 
 
@@ -563,18 +599,13 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
     if src._data.dtype != input._data.dtype:
         raise RuntimeError(f"scatter_reduce(): Expected self.dtype to be equal to src.dtype ({input.dtype} vs {src.dtype})")
     _check_gather_shapes("scatter_reduce", input, d, idx, src._data.shape)
-    _check_bounds(idx, input._data.shape[d], d, "scatter_reduce")
+    check_index_range(idx, input._data.shape[d], d)
     if reduce == "sum":
         base = input if include_self else scatter(input, d, index, value=0)
         return scatter_add(base, d, index, src)
     return ScatterReduce.apply(input, src, d, idx, reduce, bool(include_self))
 
 
-def _check_bounds(idx, size: int, dim: int, op: str, exc=RuntimeError) -> None:
-    """Index values in [-size, size): checked on the host, so not on a GPU (``checks_values``)."""
-    if idx.size and backend_of(idx).checks_values and (idx.max() >= size or idx.min() < -size):
-        bad = int(idx.max()) if idx.max() >= size else int(idx.min())
-        raise exc(f"{op}(): index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
 # ---------------------------------------------------------------------------- index_select / index_add
@@ -614,9 +645,12 @@ def index_select(input: Tensor, dim: int, index: Tensor, *, out=None) -> Tensor:
     if idx.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
     idx = idx.reshape(-1)
-    if input._data.ndim == 0:
-        return input.clone()
-    _check_bounds(idx, input._data.shape[d], d, "index_select", IndexError)  # torch: "index out of range in self"
+    if d == 0:  # torch's contiguous fast path
+        check_index_range(idx, input._data.shape[d] if input._data.ndim else 1, d, exc=IndexError, message=_OUT_OF_RANGE_IN_SELF)
+        if input._data.ndim == 0:
+            return input.clone()
+    else:
+        check_index_range(idx, input._data.shape[d], d, message="INDICES element is out of DATA bounds, id={bad} axis_dim={size}")
     return IndexSelect.apply(input, d, idx)
 
 
@@ -641,7 +675,10 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
         )
     if alpha != 1:
         source = source * alpha
-    _check_bounds(idx, input._data.shape[d], d, "index_add")
+    if input._data.ndim == 1:  # torch's one-dimensional fast path
+        check_index_range(idx, input._data.shape[d], d, exc=IndexError, message=_OUT_OF_RANGE_IN_SELF)
+    else:
+        check_index_range(idx, input._data.shape[d], d)
     return IndexAdd.apply(input, d, idx, source)
 
 
@@ -658,15 +695,10 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- masks
-# the C++ type torch names when a value does not fit a dtype
-_C_TYPE_NAMES = {"float16": "c10::Half", "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double", "int64": "int64_t",
-                 "int32": "int", "int16": "int16_t", "int8": "int8_t", "uint8": "uint8_t", "bool": "bool"}  # fmt: skip
-
-
 def _check_real_fill(value: complex, input: Tensor) -> None:
     """A complex fill value into a real tensor: allowed without an imaginary part, else torch's error."""
     if complex(value).imag != 0:
-        name = _C_TYPE_NAMES.get(input._data.dtype.name, str(input.dtype))
+        name = C_TYPE_NAMES.get(input._data.dtype.name, str(input.dtype))
         raise RuntimeError(f"value cannot be converted to type {name} without overflow")
 
 
@@ -690,7 +722,7 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
         if isinstance(value, complex) and input._data.dtype.kind != "c":
             _check_real_fill(value, input)
             value = value.real
-        value = to_tensor_operand(value, input.dtype, input)
+        value = to_tensor_operand(fitting_scalar(value, input._data.dtype, half=True), input.dtype, input)
     try:  # out of place, input and mask broadcast together (masked_fill_ then refuses a larger shape)
         numpy.broadcast_shapes(mask._data.shape, input._data.shape)
     except ValueError:
@@ -779,7 +811,13 @@ def _sort_indices(arr, dim: int, descending: bool):
     return xp.argsort(key, axis=dim, kind="stable").astype(numpy.int64)
 
 
+def _check_sortable(input: Tensor) -> None:
+    if input._data.dtype.kind == "c":  # complex numbers have no order (torch's leading space kept)
+        raise RuntimeError(f" Sort does not support complex dtypes on {'CPU' if input.device.type == 'cpu' else 'CUDA'}")
+
+
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    _check_sortable(input)
     d = normalize_dim(dim, input._data.ndim, "sort")
     idx = _sort_indices(input._data, d, descending)
     if input._data.ndim == 0:
@@ -788,6 +826,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    _check_sortable(input)
     d = normalize_dim(dim, input._data.ndim, "argsort")
     return _make(_sort_indices(input._data, d, descending))
 
@@ -815,6 +854,8 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False, *, out
         return return_types.kthvalue(_write_out(out[0], values, "kthvalue", input), _write_out(out[1], indices, "kthvalue", input))
     d = normalize_dim(dim, input._data.ndim, "kthvalue")
     size = input._data.shape[d] if input._data.ndim else 1
+    if size == 0:
+        raise IndexError(f"kthvalue(): Expected reduction dim {d} to have non-zero size.")
     if not 1 <= k <= size:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
     if input._data.ndim == 0:
@@ -1080,6 +1121,8 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     lo, hi = float(min), float(max)
     if lo == hi and arr.size:
         lo, hi = float(arr.min()), float(arr.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # a NaN or inf in the data or the bounds
+        raise RuntimeError(f"torch.histc: range of [{lo:g}, {hi:g}] is not finite")
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if lo > hi:
@@ -1229,6 +1272,18 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, ret
 
 
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """Counts of each value 0..max of a 1-d non-negative integer tensor (sums of ``weights``)."""
+    data = input._data
+    if data.dtype.kind not in "iub":
+        from .elementwise import _TORCH_TYPE_NAMES
+
+        raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{_TORCH_TYPE_NAMES.get(data.dtype.name, data.dtype.name)}'")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if data.ndim != 1 or (data.size and backend_of(data).checks_values and data.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if weights is not None and (weights._data.ndim != 1 or weights._data.shape[0] != data.shape[0]):
+        raise RuntimeError("weights should be 1-d and have the same length as input")
     w = weights._data if weights is not None else None
     out = array_module(input._data).bincount(input._data, weights=w, minlength=minlength)
     if weights is None:
@@ -1312,7 +1367,7 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
         raise IndexError(
             f"index_copy_(): Number of indices ({idx.size}) should be equal to source.size(dim) ({src_shape[d]})"
         )
-    _check_bounds(idx, input._data.shape[d], d, "index_copy", IndexError)
+    check_index_range(idx, input._data.shape[d], d, exc=IndexError, message="index_copy_(): index {bad} is out of bounds for dimension {dim} with size {size}")
     out = input.clone()
     setitem(out, _along(d, idx), source.reshape(src_shape))
     return out
@@ -1342,7 +1397,7 @@ def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce:
         )
     if source._data.dtype != input._data.dtype:
         raise RuntimeError("index_reduce_(): self and source expected to have the same dtype")
-    _check_bounds(idx, input._data.shape[d], d, "index_reduce", IndexError)
+    check_index_range(idx, input._data.shape[d], d, exc=IndexError, message=_OUT_OF_RANGE_IN_SELF)
     xp = array_module(idx)
     view = [1] * src._data.ndim
     view[d] = -1

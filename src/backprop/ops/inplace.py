@@ -22,7 +22,7 @@ from .._tensor import Tensor, _make, _refresh_view_grad_fn
 from ..autograd.function import Function, _SavedOutput
 from ..autograd.grad_mode import _state
 from . import _backward as B
-from ._utils import scalar_operand
+from ._utils import fitting_scalar, scalar_operand
 from .device import to_device
 
 
@@ -50,7 +50,10 @@ def write(t: Tensor, values, op: str = "in-place operation") -> None:
     """Copy ``values`` (a number, or an array of any device) into ``t``'s array (broadcasting)
     and bump its version."""
     data = t._data
-    if type(values) is not type(data) and is_array(values):  # another device's array: copied across
+    tv = type(values)
+    if tv is int or tv is float:  # a number: torch's range check (int8 fill_(300) raises)
+        values = fitting_scalar(values, data.dtype, half=True)
+    elif tv is not type(data) and is_array(values):  # another device's array: copied across
         values = move(values, t.device)
     try:
         data[...] = values

@@ -52,6 +52,9 @@ class Reshape(Function):
 
 
 def _infer_shape(shape: tuple, numel: int, op: str) -> tuple:
+    for i, s in enumerate(shape):
+        if s < -1:
+            raise RuntimeError(f"invalid shape dimension {s} at index {i} of shape {shape_str(shape)}")
     if -1 in shape:
         if shape.count(-1) > 1:
             raise RuntimeError(f"{op}(): only one dimension can be inferred")
@@ -73,7 +76,7 @@ def _infer_shape(shape: tuple, numel: int, op: str) -> tuple:
 def reshape(input: Tensor, *shape) -> Tensor:
     """A view when the memory layout allows it, otherwise a copy (as torch)."""
     arr = input._data
-    shape = _infer_shape(parse_size(shape, "reshape"), arr.size, "reshape")
+    shape = _infer_shape(parse_size(shape, "reshape", check_negative=False), arr.size, "reshape")
     if shape == arr.shape:
         return _alias_view(input)
     out = Reshape.apply(input, shape)
@@ -87,7 +90,7 @@ def view(input: Tensor, *shape) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], _dtype.dtype):
         raise NotImplementedError("Tensor.view(dtype) is not supported")
     arr = input._data
-    shape = _infer_shape(parse_size(shape, "view"), arr.size, "view")
+    shape = _infer_shape(parse_size(shape, "view", check_negative=False), arr.size, "view")
     # reshape returns a view where the layout allows one, else a copy (NumPy and CuPy alike)
     if arr.size and not array_module(arr).may_share_memory(arr.reshape(shape), arr):
         raise RuntimeError(

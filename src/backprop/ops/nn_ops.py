@@ -105,15 +105,24 @@ def _softmax_dim(ndim: int, dim, name: str) -> int:
     return normalize_dim(dim, ndim, name)
 
 
-def _prepare(input: Tensor, dtype) -> Tensor:
+def _prepare(input: Tensor, dtype, op: str = "softmax", dim=None) -> Tensor:
+    """``input`` in ``dtype`` when given; an integer or bool input without one has no kernel in
+    torch (NotImplementedError naming the kernel: the last dim's or the general one)."""
     if dtype is not None:
         input = input.to(dtype)
+    elif input._data.dtype.kind in "biu":
+        from .elementwise import _TORCH_TYPE_NAMES
+
+        ndim = input._data.ndim
+        last = dim is None or ndim == 0 or normalize_dim(dim, ndim, op) == ndim - 1
+        kernel = f"{op}_lastdim_kernel_impl" if last else f"{op}_kernel_impl"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_TORCH_TYPE_NAMES[input._data.dtype.name]}'")
     return as_float(input)
 
 
 @autocast_op("softmax")
 def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
-    x = _prepare(input, dtype)
+    x = _prepare(input, dtype, "softmax", dim)
     if x._data.ndim == 0:
         return Softmax.apply(x.reshape(1), 0).reshape(())
     return Softmax.apply(x, _softmax_dim(x._data.ndim, dim, "softmax"))
@@ -121,7 +130,7 @@ def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor
 
 @autocast_op("log_softmax")
 def log_softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
-    x = _prepare(input, dtype)
+    x = _prepare(input, dtype, "log_softmax", dim)
     if x._data.ndim == 0:
         return LogSoftmax.apply(x.reshape(1), 0).reshape(())
     return LogSoftmax.apply(x, _softmax_dim(x._data.ndim, dim, "log_softmax"))

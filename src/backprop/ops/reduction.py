@@ -4,6 +4,7 @@ cumsum/cumprod, all/any. Backward passes re-expand the gradient over the reduced
 from __future__ import annotations
 
 import builtins
+import warnings
 
 import numpy
 
@@ -354,7 +355,8 @@ def _arg_extreme(input: Tensor, dim, keepdim: bool, op: str) -> Tensor:
     if arr.dtype == bool:
         raise RuntimeError(f"{op}(): does not support bool input")
     if dim is None:
-        _check_nonempty(input, op)
+        if arr.size == 0:
+            raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
         idx = fn(arr.reshape(-1))
         out = xp.asarray(idx, dtype=numpy.int64)
         if keepdim:
@@ -363,6 +365,8 @@ def _arg_extreme(input: Tensor, dim, keepdim: bool, op: str) -> Tensor:
     d = normalize_dim(dim, arr.ndim, op)
     if arr.ndim == 0:
         return _make(xp.zeros((), dtype=numpy.int64))
+    if arr.shape[d] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
     return _make(fn(arr, axis=d, keepdims=keepdim).astype(numpy.int64, copy=False))
 
 
@@ -389,14 +393,25 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     """Variance over ``dim`` with Bessel's ``correction`` (default 1), composed of primitives."""
     if isinstance(dim, bool):  # legacy var(input, unbiased)
         unbiased, dim = dim, None
+    return _var(input, dim, unbiased, keepdim, correction, "var")
+
+
+def _var(input: Tensor, dim, unbiased, keepdim: bool, correction, op: str) -> Tensor:
     kind = input._data.dtype.kind
     if kind not in "fcV":  # V: ml_dtypes' bfloat16
         raise RuntimeError("std and var only support floating point and complex dtypes")
     if kind == "V":  # bfloat16: accumulated in float32, rounded back, as torch
-        return var(input.float(), dim, unbiased, keepdim, correction=correction).to(input.dtype)
+        return _var(input.float(), dim, unbiased, keepdim, correction, op).to(input.dtype)
     x = input
     dims = _dims_arg(x, dim, "var")
     n = _reduced_count(x._data.shape, dims)
+    if n - _correction(unbiased, correction) <= 0:  # inf/nan, with torch's warning
+        warnings.warn(
+            f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction factor (input "
+            "numel divided by output numel).",
+            UserWarning,
+            stacklevel=3,
+        )
     centered = x - mean(x, dims, keepdim=True)
     if kind == "c":  # |x - mean|^2: a real variance
         from .complex_ops import imag, real
@@ -413,7 +428,7 @@ def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
 
     if isinstance(dim, bool):
         unbiased, dim = dim, None
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    return sqrt(_var(input, dim, unbiased, keepdim, correction, "std"))
 
 
 def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from ..._tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -93,6 +95,7 @@ class GroupNorm(Module):
 
 
 class _InstanceNorm(Module):
+    _no_batch_dim = 2  # dims of an unbatched input (channels + spatial)
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False, track_running_stats: bool = False, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
@@ -100,6 +103,18 @@ class _InstanceNorm(Module):
         _affine_params(self, affine, bias, num_features, dtype, device)
 
     def forward(self, input: Tensor) -> Tensor:
+        feature_dim = input.dim() - self._no_batch_dim  # 1, or 0 for an unbatched input
+        if 0 <= feature_dim < input.dim() and input.size(feature_dim) != self.num_features:
+            if self.affine:
+                raise ValueError(
+                    f"expected input's size at dim={feature_dim} to match num_features ({self.num_features}), but got: "
+                    f"{input.size(feature_dim)}."
+                )
+            warnings.warn(
+                f"input's size at dim={feature_dim} does not match num_features. You can silence this warning by not "
+                "passing in num_features, which is not used because affine=False",
+                stacklevel=2,
+            )
         return F.instance_norm(input, None, None, self.weight, self.bias, True, self.momentum, self.eps)
 
     def extra_repr(self) -> str:
@@ -110,15 +125,15 @@ class _InstanceNorm(Module):
 
 
 class InstanceNorm1d(_InstanceNorm):
-    pass
+    _no_batch_dim = 2
 
 
 class InstanceNorm2d(_InstanceNorm):
-    pass
+    _no_batch_dim = 3
 
 
 class InstanceNorm3d(_InstanceNorm):
-    pass
+    _no_batch_dim = 4
 
 
 class LocalResponseNorm(Module):
