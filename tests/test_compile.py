@@ -108,3 +108,19 @@ def test_compile_functions_decorators_and_errors_as_torch():
             call(torch)
         with pytest.raises(type(theirs.value), match=str(theirs.value).replace("(", r"\(").replace(")", r"\)")):
             call(backprop)
+
+
+def test_module_compile_in_place_as_torch():
+    """``model.compile()`` (torch 2.2+): returns None, the model keeps its type and unprefixed keys."""
+    for tmod in (torch, backprop):
+        model = _mlp(tmod)
+        keys = list(model.state_dict())
+        assert model.compile(backend="eager") is None
+        assert type(model).__name__ == "Sequential" and list(model.state_dict()) == keys
+        with pytest.raises(RuntimeError, match="Either mode or options can be specified"):
+            model.compile(mode="default", options={})
+    model = _mlp(backprop)
+    x = backprop.ones(2, 3)
+    expected = model(x).tolist()
+    model.compile()
+    assert model(x).tolist() == expected
