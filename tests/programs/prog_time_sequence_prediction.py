@@ -38,7 +38,7 @@ class Sequence(nn.Module):
         return outputs
 
 
-T, L, N = 20, 40, 10
+T, L, N = 20, 24, 8
 
 
 def make_data():
