@@ -6,7 +6,6 @@ and accuracy from ``torch.where(output > 0.5, 1, 0)``."""
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: F401
 import torch.optim as optim
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.data import DataLoader, Dataset

@@ -1,7 +1,7 @@
 """The pattern of pytorch/examples vae: a Linear encoder to (mu, logvar), the reparameterization trick
 with ``torch.randn_like``, a sigmoid Linear decoder, BCE with reduction='sum' plus the KL divergence,
 Adam, and sampling images from ``torch.randn`` latents. The training noise ``eps`` is passed in (NumPy)
-so both frameworks see the same noise; the ``randn_like`` path is checked for shape and statistics."""
+so both frameworks see the same noise; the ``randn_like`` and ``torch.randn`` paths are checked for shape."""
 
 import numpy as np
 import torch
