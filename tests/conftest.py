@@ -15,6 +15,13 @@ from backprop import random as bp_random
 
 DEVICES = ("cpu", "fake-cuda", "cuda")
 
+try:  # the oracle: one thread per test worker (pytest -n 2 on 2 cores), else its thread pools
+    import torch  # spin against each other and tiny-op tests run tens of times slower
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - the oracle is a dev extra
+    pass
+
 
 def pytest_addoption(parser):
     parser.addoption(

@@ -360,3 +360,57 @@ def test_linear_gradcheck_and_gradgradcheck(shape, bias):
     fn = lambda *a: backprop.nn.functional.linear(*a)  # noqa: E731
     assert backprop.autograd.gradcheck(fn, args)
     assert backprop.autograd.gradgradcheck(fn, args)
+
+
+def _constant_dims(y: np.ndarray) -> list[int]:
+    """The dims along which a dropout output of ones is constant (where its mask was broadcast)."""
+    return [d for d in range(y.ndim) if y.shape[d] > 1 and (y == y.take([0], axis=d)).all()]
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [
+        ("dropout1d", (6, 7)), ("dropout1d", (5, 6, 7)),
+        ("dropout2d", (6, 7)), ("dropout2d", (5, 6, 7)), ("dropout2d", (4, 5, 6, 7)), ("dropout2d", (3, 4, 5, 6, 7)),
+        ("dropout3d", (7,)), ("dropout3d", (6, 7)), ("dropout3d", (5, 6, 7)), ("dropout3d", (4, 5, 6, 7)),
+        ("dropout3d", (3, 4, 5, 6, 7)),
+    ],
+)
+def test_channel_dropout_mask_dims_and_warnings_match_torch(name, shape):
+    """Which dims dropout1d/2d/3d draw over, and their deprecation warnings, as torch's: mnist_rnn's
+    Dropout2d on a 2-D (N, C) input drops element-wise (not the whole tensor), a 3-D input to dropout2d
+    is (N, C, L), an unbatched input to dropout1d/3d has its channels at dim 0."""
+    import warnings
+
+    import torch
+
+    import backprop
+
+    found = {}
+    for tmod in (torch, backprop):
+        tmod.manual_seed(0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            y = getattr(tmod.nn.functional, name)(tmod.ones(shape), 0.5, True)
+            getattr(tmod.nn.functional, name)(tmod.ones(shape), 0.5, False)  # warns in eval mode too
+        values = np.asarray(y.tolist())
+        assert set(np.unique(values)) <= {0.0, 2.0}
+        found[tmod.__name__] = (_constant_dims(values), [str(w.message) for w in caught])
+    assert found["backprop"] == found["torch"]
+
+
+@pytest.mark.parametrize("name, shape", [("dropout1d", (4,)), ("dropout1d", (2, 3, 4, 5)), ("dropout2d", (4,)), ("dropout3d", ())])
+def test_channel_dropout_errors_match_torch(name, shape):
+    import warnings
+
+    import torch
+
+    import backprop
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(RuntimeError) as theirs:
+            getattr(torch.nn.functional, name)(torch.ones(shape), 0.5, True)
+        with pytest.raises(RuntimeError) as ours:
+            getattr(backprop.nn.functional, name)(backprop.ones(shape), 0.5, True)
+    assert str(ours.value) == str(theirs.value)

@@ -568,13 +568,6 @@ def are_deterministic_algorithms_enabled() -> _builtins.bool:
     return True
 
 
-def compile(model=None, **kwargs):  # noqa: A001 - torch's name
-    """torch.compile stand-in: returns the model/function unchanged (backprop runs eagerly)."""
-    if model is None:
-        return lambda m: m
-    return model
-
-
 def detach(input: Tensor) -> Tensor:
     return input.detach()
 
@@ -723,3 +716,11 @@ from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_prec
 # isort: split
 # ---- bad input (issue #14, wt_errors): the out-of-memory error (torch.OutOfMemoryError, a RuntimeError)
 from .ops._utils import OutOfMemoryError  # noqa: E402
+
+# isort: split
+# ---- torch.compile: a compiled Module is an OptimizedModule wrapping the original (programs see torch's
+# type, `_orig_mod`, and '_orig_mod.'-prefixed state_dict keys); functions come back unchanged ----
+from . import _dynamo  # noqa: E402
+from ._dynamo.eval_frame import compile  # noqa: E402, A004
+
+# ---- end torch.compile ----

@@ -1034,11 +1034,43 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 
 
 def _channel_dropout(input: Tensor, p: float, training: bool, inplace: bool, spatial: int) -> Tensor:
+    """dropout1d/2d/3d as torch's: one draw per (N, C) entry of a batched input, per C entry of an
+    unbatched one (dropout1d's 2-D and dropout3d's 4-D input); dropout2d has no unbatched form, so a 2-D
+    input (N, C) is dropped element-wise and a 3-D one as (N, C, L), with torch's warnings."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    ndim = input._data.ndim
+    expected = (spatial + 1, spatial + 2)
+    if spatial == 1 and ndim not in expected:
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {ndim}D input. Note that dropout1d exists to provide "
+            "channel-wise dropout on inputs with 1 spatial dimension, a channel dimension, and an optional batch "
+            "dimension (i.e. 2D or 3D inputs)."
+        )
+    if ndim not in expected:
+        warnings.warn(
+            f"dropout{spatial}d: Received a {ndim}-D input to dropout{spatial}d, which is deprecated and will result in "
+            "an error in a future release. To retain the behavior and silence this warning, please use dropout "
+            f"instead. Note that dropout{spatial}d exists to provide channel-wise dropout on inputs with {spatial} "
+            f"spatial dimensions, a channel dimension, and an optional batch dimension (i.e. {expected[0]}D or "
+            f"{expected[1]}D inputs).",
+            stacklevel=3,
+        )
+    if spatial == 2 and ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior is desired "
+            "- input is interpreted as shape (N, C, L), where C is the channel dim. This behavior will change in a "
+            "future release to interpret the input as one without a batch dimension, i.e. shape (C, H, W). To "
+            "maintain the 1D channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=3,
+        )
     if not training or p == 0.0:
         return input
-    shape = input._data.shape[: input._data.ndim - spatial] + (1,) * spatial
+    batched = spatial == 2 or ndim == spatial + 2
+    leading = 2 if batched else 1  # an unbatched input is torch's batch of one: its dim 0 is the channel
+    if ndim + (0 if batched else 1) < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+    shape = input._data.shape[:leading] + (1,) * (ndim - leading)
     mask = _dropout_mask(input, shape, p, input._data.dtype)
     return input.mul_(mask) if inplace else input * mask
 

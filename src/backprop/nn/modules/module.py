@@ -276,6 +276,14 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
+    def compile(self, *args, **kwargs) -> None:
+        """torch's in-place ``module.compile(...)``: backprop runs eagerly, so calls stay as they are (and,
+        unlike ``torch.compile(module)``, no wrapper and no '_orig_mod.' keys); arguments are checked as
+        ``torch.compile`` checks them."""
+        from ..._dynamo.eval_frame import compile as compile_callable  # late: _dynamo imports this module
+
+        compile_callable(self.__call__, *args, **kwargs)
+
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
             p.requires_grad_(requires_grad)
