@@ -14,6 +14,15 @@ import backprop
 torch = pytest.importorskip("torch")
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_distribution_validation():
+    """torch.compile's first use turns distributions' argument validation off for the whole
+    process; other tests (tests/test_distributions.py) compare with torch's validation."""
+    validate = torch.distributions.Distribution._validate_args
+    yield
+    torch.distributions.Distribution.set_default_validate_args(validate)
+
+
 def _both(build):
     """(torch's, backprop's) compiled ``build(tmod)``; torch's with the eager backend (no C compiler needed)."""
     return torch.compile(build(torch), backend="eager"), backprop.compile(build(backprop))

@@ -11,6 +11,7 @@ build their data with NumPy.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import sys
@@ -92,16 +93,24 @@ def run_both(name: str, **kwargs) -> tuple:
     for framework, tmod in (("torch", torch), ("backprop", backprop)):
         module = load_program(name, framework)
         tmod.manual_seed(0)
-        with _torch_backend_flags_settable():
+        with _torch_global_state_kept():
             results.append(module.main(make_reinit(tmod), **kwargs))
     return tuple(results)
 
 
-def _torch_backend_flags_settable():
-    """torch's test utilities (imported by the op_db tests in the same process) freeze torch's
-    global backend flags; programs set them (``cudnn.benchmark = True``), as they may outside tests.
-    torch's own context manager for that lifts the freeze for the program's run."""
-    return getattr(torch.backends, "__allow_nonbracketed_mutation")()
+@contextlib.contextmanager
+def _torch_global_state_kept():
+    """Run a program as outside a test suite, and leave torch's global state as it was:
+    torch's test utilities (imported by the op_db tests in this process) freeze torch's backend
+    flags, which programs set (``cudnn.benchmark = True``) -- torch's own context manager lifts
+    that; and ``torch.compile``'s first use turns distributions' argument validation off for the
+    whole process, which other tests rely on."""
+    validate = torch.distributions.Distribution._validate_args
+    try:
+        with getattr(torch.backends, "__allow_nonbracketed_mutation")():
+            yield
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)
 
 
 def assert_close(ours, theirs, rtol=1e-4, atol=1e-5, path="result"):
