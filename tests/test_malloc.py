@@ -54,4 +54,7 @@ def test_freed_activations_are_reused_without_page_faults():
     default = float(
         subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True).stdout
     )
-    assert tuned < 50 < default, (tuned, default)
+    # Tuned, the loop does not fault (50 iterations, 2 arrays each). Untuned, glibc usually faults
+    # on every array, but its dynamic mmap/trim thresholds sometimes absorb this loop depending on
+    # what the process allocated before: the untuned figure only bounds the tuned one.
+    assert tuned < 50 and tuned <= default, (tuned, default)
