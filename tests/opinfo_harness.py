@@ -176,7 +176,6 @@ NOT_PROVIDED: dict[str, str] = {
     "nn.functional.scaled_dot_product_attention is the API",
     "torch.ops.aten._flash_attention_forward": "a CUDA kernel (FlashAttention); "
     "nn.functional.scaled_dot_product_attention is the API",
-    "hash_tensor": "its result is uint64, a dtype backprop does not have",
     "sparse.sampled_addmm": "sparse CSR tensors only; backprop's sparse layout is COO",
 }
 

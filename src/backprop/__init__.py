@@ -291,6 +291,7 @@ from .ops.reduction import (
     cumprod,
     cumsum,
     diff,
+    hash_tensor,
     logcumsumexp,
     logsumexp,
     max,

@@ -695,6 +695,7 @@ _bind(
         "all": red.all,
         "any": red.any,
         "count_nonzero": red.count_nonzero,
+        "hash_tensor": red.hash_tensor,
         "sum_to_size": red.sum_to_size,
         # movement
         "reshape": _size_varargs(mv.reshape),

@@ -785,6 +785,27 @@ def count_nonzero(input: Tensor, dim=None) -> Tensor:
     return _make(xp.asarray(xp.count_nonzero(arr, axis=dims), dtype=numpy.int64))
 
 
+def hash_tensor(input: Tensor, dim=(), *, keepdim: bool = False, mode: int = 0) -> Tensor:
+    """torch.hash_tensor: each element upcast to its 64-bit float or integer form, its bits read
+    as uint64 and xor-reduced over ``dim`` (every dim when empty). A uint64 result; no gradient."""
+    if mode != 0:
+        raise RuntimeError(f"hash_tensor only supports mode=0 (xor reduction), but got mode={mode}")
+    arr = input._data
+    xp = array_module(arr)
+    whole = dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0)
+    if whole and arr.size == 0:
+        raise RuntimeError(
+            "hash_tensor: Expected reduction dim to be specified for input.numel() == 0. "
+            "Specify the reduction dim with the 'dim' argument."
+        )
+    dims = None if whole else normalize_dims(dim, arr.ndim, "hash_tensor")
+    wide = arr.astype(numpy.float64 if _dtype.is_float_kind(arr.dtype.kind) else numpy.int64)
+    bits = wide.view(numpy.uint64)
+    if arr.ndim == 0:
+        return _make(bits.copy())
+    return _make(xp.bitwise_xor.reduce(bits, axis=dims, keepdims=keepdim))
+
+
 # ---------------------------------------------------------------------------- distances, integrals, gradients
 # Composites of differentiable primitives: their gradients come from those ops' formulas.
 @autocast_op("dist")
