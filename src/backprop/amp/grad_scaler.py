@@ -308,3 +308,34 @@ class GradScaler:
         self.__dict__.update(state)
         if self._enabled:
             self._per_optimizer_states = defaultdict(_fresh_state)
+
+
+def deprecated_grad_scaler(device: str) -> type:
+    """``torch.<device>.amp.GradScaler``: torch's deprecated spelling of ``GradScaler(device, ...)``,
+    with its FutureWarning; one class per device (``backprop.cuda.amp``, ``backprop.cpu.amp``)."""
+
+    def init(
+        self,
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ) -> None:
+        warnings.warn(
+            f"`torch.{device}.amp.GradScaler(args...)` is deprecated. "
+            f"Please use `torch.amp.GradScaler('{device}', args...)` instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        GradScaler.__init__(self, device, init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+
+    return type(
+        "GradScaler",
+        (GradScaler,),
+        {
+            "__init__": init,
+            "__module__": f"backprop.{device}.amp",
+            "__doc__": f"``torch.{device}.amp.GradScaler(...)``: deprecated, ``backprop.amp.GradScaler('{device}', ...)``.",
+        },
+    )

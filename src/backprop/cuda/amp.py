@@ -7,6 +7,7 @@ import warnings
 from .. import amp as _amp
 from ..amp.autocast_mode import custom_bwd as _custom_bwd
 from ..amp.autocast_mode import custom_fwd as _custom_fwd
+from ..amp.grad_scaler import deprecated_grad_scaler
 
 __all__ = ["GradScaler", "autocast", "custom_bwd", "custom_fwd"]
 
@@ -28,23 +29,7 @@ class autocast(_amp.autocast):  # noqa: N801 - torch's name
         )
 
 
-class GradScaler(_amp.GradScaler):
-    """``torch.cuda.amp.GradScaler(...)``: deprecated, ``backprop.amp.GradScaler("cuda", ...)``."""
-
-    def __init__(
-        self,
-        init_scale: float = 2.0**16,
-        growth_factor: float = 2.0,
-        backoff_factor: float = 0.5,
-        growth_interval: int = 2000,
-        enabled: bool = True,
-    ) -> None:
-        warnings.warn(
-            "`torch.cuda.amp.GradScaler(args...)` is deprecated. Please use `torch.amp.GradScaler('cuda', args...)` instead.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        super().__init__("cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+GradScaler = deprecated_grad_scaler("cuda")
 
 
 def custom_fwd(fwd=None, *, cast_inputs=None):
