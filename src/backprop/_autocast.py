@@ -30,6 +30,11 @@ import threading
 
 import numpy
 
+from . import _dtype
+from ._backend import backend_of
+from ._dtype import float32, promote_types
+from ._tensor import Tensor
+
 LOWER, FP32, PROMOTE, KEEP, BANNED = "lower", "fp32", "promote", "keep", "banned"
 
 _CPU_LOWER = """
@@ -147,8 +152,6 @@ def autocast_op(name: str):
 
 
 def _first_tensor(values):
-    from ._tensor import Tensor
-
     for v in values:
         if isinstance(v, Tensor):
             return v
@@ -166,9 +169,6 @@ def _eligible(t) -> bool:
 
 
 def _autocast_call(fn, policies: dict, args, kwargs):
-    from ._backend import backend_of
-    from ._dtype import float32, promote_types
-
     first = _first_tensor(args)
     if first is None:
         first = _first_tensor(kwargs.values())
@@ -208,8 +208,6 @@ def _autocast_call(fn, policies: dict, args, kwargs):
 
 
 def _tensors(args, kwargs):
-    from ._tensor import Tensor
-
     for v in (*args, *kwargs.values()):
         if isinstance(v, Tensor):
             yield v
@@ -218,8 +216,6 @@ def _tensors(args, kwargs):
 
 
 def _cast(value, target):
-    from ._tensor import Tensor
-
     if isinstance(value, Tensor):
         if not _eligible(value) or value.dtype is target:
             return value
@@ -232,8 +228,7 @@ def _cast(value, target):
 def _cast_tensor(t, target):
     """``t.to(target)``, recorded; float32 leaf weights cast to the lower dtype are cached for
     the region (torch's weight cache) so each is cast once per forward."""
-    from ._dtype import float32
-    from .ops.elementwise import to_dtype
+    from .ops.elementwise import to_dtype  # ops import this module: at first cast
 
     cache_ok = (
         state.cache_enabled
@@ -256,8 +251,6 @@ def _cast_tensor(t, target):
 
 def default_dtype(device_type: str):
     """torch's default autocast dtype of a device type: bfloat16 on CPU (HPU, XLA, MAIA), float16 elsewhere."""
-    from . import _dtype
-
     if device_type in ("cpu", "hpu", "xla", "maia"):
         return _dtype.get_bfloat16()
     return _dtype.float16

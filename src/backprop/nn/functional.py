@@ -2341,8 +2341,7 @@ class _CTC(Function):
             here = xp.where((t == input_lengths - 1)[:, None], init, xp.where((t < input_lengths - 1)[:, None], step, neg))
             beta[t] = here
         # Posterior of passing through extended position s at time t, per label class.
-        with numpy.errstate(invalid="ignore", over="ignore"):
-            post = xp.exp(alpha + beta + nll[None, :, None] - ext_lp)  # (T, N, L')
+        post = xp.exp(alpha + beta + nll[None, :, None] - ext_lp)  # (T, N, L')
         post = xp.where(xp.isnan(post), 0.0, post)
         onehot = (labels[:, :, None] == xp.arange(c)).astype(lp.dtype)  # (N, L', C)
         occupancy = xp.einsum("tns,nsc->tnc", post, onehot)

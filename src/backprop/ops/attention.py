@@ -73,13 +73,12 @@ class ScaledDotProductAttention(Function):
             row_max = xp.fmax.reduce(s, axis=-1, keepdims=True) if s.size else xp.zeros(s.shape[:-1] + (1,), s.dtype)
             if safe:
                 row_max[~xp.isfinite(row_max)] = 0
-            with backend.errstate(invalid="ignore"):
-                s -= row_max
-                xp.exp(s, out=s)
-                den = row_sums(s)
-                if safe:
-                    den[den == 0] = 1
-                s /= den
+            s -= row_max
+            xp.exp(s, out=s)
+            den = row_sums(s)
+            if safe:
+                den[den == 0] = 1
+            s /= den
         weights = s
         ctx.scale = scale
         ctx.mask_shape = mask._data.shape if mask is not None else None

@@ -1105,8 +1105,7 @@ class Asinh(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        with backend_of(a._data).errstate(invalid="ignore", divide="ignore"):  # NaN/inf outside the domain, as torch
-            return array_module(a._data).arcsinh(a._data)
+        return array_module(a._data).arcsinh(a._data)
 
     @staticmethod
     def backward(ctx, grad):
@@ -1118,8 +1117,7 @@ class Acosh(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        with backend_of(a._data).errstate(invalid="ignore", divide="ignore"):  # NaN/inf outside the domain, as torch
-            return array_module(a._data).arccosh(a._data)
+        return array_module(a._data).arccosh(a._data)
 
     @staticmethod
     def backward(ctx, grad):
@@ -1133,8 +1131,7 @@ class Atanh(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        with backend_of(a._data).errstate(invalid="ignore", divide="ignore"):  # NaN/inf outside the domain, as torch
-            return array_module(a._data).arctanh(a._data)
+        return array_module(a._data).arctanh(a._data)
 
     @staticmethod
     def backward(ctx, grad):
@@ -1358,9 +1355,8 @@ class _AddcBfloat16(Function):
     def forward(ctx, input, t1, t2, value, divide):
         f32 = numpy.float32
         a, b = t1._data.astype(f32), t2._data.astype(f32)
-        with numpy.errstate(all="ignore"):
-            prod = a / b if divide else a * b
-            out = input._data.astype(f32) + f32(value) * prod
+        prod = a / b if divide else a * b
+        out = input._data.astype(f32) + f32(value) * prod
         ctx.value, ctx.divide = value, divide
         ctx.save_for_backward(t1, t2)
         return out.astype(input._data.dtype)

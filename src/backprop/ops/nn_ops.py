@@ -295,9 +295,8 @@ class BinaryCrossEntropy(Function):
         xa, ta = x._data, t._data
         backend = backend_of(xa)
         xp = backend.xp
-        with backend.errstate(divide="ignore"):
-            log_x = xp.maximum(xp.log(xa), -100)
-            log_1mx = xp.maximum(xp.log1p(-xa), -100)
+        log_x = xp.maximum(xp.log(xa), -100)
+        log_1mx = xp.maximum(xp.log1p(-xa), -100)
         loss = -(ta * log_x + (1 - ta) * log_1mx)
         if w is not None:
             loss = loss * w._data

@@ -453,8 +453,7 @@ class LogSumExp(Function):
         m = xp.amax(real, axis=dims, keepdims=True) if arr.size else xp.zeros(_keepdim_shape(arr.shape, dims), real.dtype)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.sum(xp.exp(arr - m), axis=dims, keepdims=True)
-        with backend.errstate(divide="ignore"):
-            out = xp.log(s) + m
+        out = xp.log(s) + m
         if not keepdim:
             out = out.reshape(_reduced_shape(arr.shape, dims, False))
         ctx.dims = dims
@@ -571,8 +570,7 @@ class NormP(Function):
     def forward(ctx, a, p, dims, keepdim):
         arr = a._data
         xp = array_module(arr)
-        with backend_of(arr).errstate(divide="ignore", over="ignore", invalid="ignore"):
-            out = xp.sum(xp.abs(arr) ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+        out = xp.sum(xp.abs(arr) ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
         out = xp.asarray(out, dtype=arr.dtype)  # an array (NumPy gives scalars for full reductions), saved as returned
         ctx.p, ctx.dims, ctx.keepdim = p, dims, keepdim
         ctx.save_for_backward(a, out)

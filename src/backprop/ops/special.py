@@ -266,8 +266,7 @@ class Lgamma(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):  # poles: inf/NaN are the values, as in torch
-            return grad * B.call(Digamma, a)
+        return grad * B.call(Digamma, a)
 
 
 class Digamma(Function):
@@ -279,8 +278,7 @@ class Digamma(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * B.call(Polygamma, a, 1)
+        return grad * B.call(Polygamma, a, 1)
 
 
 class Polygamma(Function):
@@ -296,8 +294,7 @@ class Polygamma(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * B.call(Polygamma, a, ctx.n + 1), None
+        return grad * B.call(Polygamma, a, ctx.n + 1), None
 
 
 class Erfinv(Function):
@@ -311,8 +308,7 @@ class Erfinv(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):  # +-inf at +-1
-            return grad * B.exp(out * out) * (0.5 * _SQRT_PI)
+        return grad * B.exp(out * out) * (0.5 * _SQRT_PI)
 
 
 class Sinc(Function):
@@ -322,16 +318,14 @@ class Sinc(Function):
         x = a._data
         backend = backend_of(x)
         xp = backend.xp
-        with backend.errstate(all="ignore"):
-            t = xp.asarray(x, dtype=numpy.float64) * math.pi
-            out = xp.where(t == 0, 1.0, xp.sin(t) / t)
+        t = xp.asarray(x, dtype=numpy.float64) * math.pi
+        out = xp.where(t == 0, 1.0, xp.sin(t) / t)
         return out.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * B.call(SincDerivative, a, 1)
+        return grad * B.call(SincDerivative, a, 1)
 
 
 class SincDerivative(Function):
@@ -346,8 +340,7 @@ class SincDerivative(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * B.call(SincDerivative, a, ctx.k + 1), None
+        return grad * B.call(SincDerivative, a, ctx.k + 1), None
 
 
 class Logit(Function):
@@ -358,12 +351,11 @@ class Logit(Function):
         x = a._data
         backend = backend_of(x)
         xp = backend.xp
-        with backend.errstate(all="ignore"):
-            if eps is not None:
-                lo, hi = x.dtype.type(eps), x.dtype.type(1.0 - eps)
-                x = xp.where(x < lo, lo, xp.where(x > hi, hi, x))  # torch's order when eps > 1/2
-            z = xp.asarray(x, dtype=numpy.float64)
-            out = xp.log(z / (1.0 - z))
+        if eps is not None:
+            lo, hi = x.dtype.type(eps), x.dtype.type(1.0 - eps)
+            x = xp.where(x < lo, lo, xp.where(x > hi, hi, x))  # torch's order when eps > 1/2
+        z = xp.asarray(x, dtype=numpy.float64)
+        out = xp.log(z / (1.0 - z))
         return out.astype(a._data.dtype, copy=False)
 
     @staticmethod
@@ -374,8 +366,7 @@ class Logit(Function):
         (a,) = ctx.saved_tensors
         eps = ctx.eps
         lo = 0.0 if eps is None else eps
-        with backend_of(grad).errstate(all="ignore"):
-            slope = grad / (a * (1.0 - a))
+        slope = grad / (a * (1.0 - a))
         if B.is_array(a):
             lo_v, hi_v = a.dtype.type(lo), a.dtype.type(1.0 - lo)
             if eps is not None:
@@ -394,12 +385,10 @@ class XLogY(Function):
         backend = backend_of(x)
         xp = backend.xp
         if x.dtype.kind == "V":  # bfloat16: torch rounds log(y) to bfloat16, then the product
-            with backend.errstate(all="ignore"):
-                return xp.where(xp.isnan(y), x.dtype.type(numpy.nan), xp.where(x == 0, x.dtype.type(0), x * xp.log(y)))
-        with backend.errstate(all="ignore"):
-            x64 = xp.asarray(x, dtype=numpy.float64)
-            y64 = xp.asarray(y, dtype=numpy.float64)
-            out = xp.where(xp.isnan(y64), numpy.nan, xp.where(x64 == 0, 0.0, x64 * xp.log(y64)))
+            return xp.where(xp.isnan(y), x.dtype.type(numpy.nan), xp.where(x == 0, x.dtype.type(0), x * xp.log(y)))
+        x64 = xp.asarray(x, dtype=numpy.float64)
+        y64 = xp.asarray(y, dtype=numpy.float64)
+        out = xp.where(xp.isnan(y64), numpy.nan, xp.where(x64 == 0, 0.0, x64 * xp.log(y64)))
         return out.astype(x.dtype, copy=False)
 
     @staticmethod
@@ -407,13 +396,12 @@ class XLogY(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         ga = gb = None
-        with backend_of(grad).errstate(all="ignore"):
-            if need[0]:
-                # torch: xlogy(grad, y), zeroed where x == 0 and y <= 0
-                ga = B.where((a == 0) & (b <= 0), 0.0, B.call(XLogY, grad, b))
-                ga = unbroadcast(ga, ctx.input_shape(0))
-            if need[1]:
-                gb = unbroadcast(grad * a / b, ctx.input_shape(1))
+        if need[0]:
+            # torch: xlogy(grad, y), zeroed where x == 0 and y <= 0
+            ga = B.where((a == 0) & (b <= 0), 0.0, B.call(XLogY, grad, b))
+            ga = unbroadcast(ga, ctx.input_shape(0))
+        if need[1]:
+            gb = unbroadcast(grad * a / b, ctx.input_shape(1))
         return ga, gb
 
 
@@ -528,8 +516,7 @@ class Erfcx(Function):
     @staticmethod
     def backward(ctx, grad):
         a, out = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * (a * out * 2.0 - _TWO_OVER_SQRT_PI)
+        return grad * (a * out * 2.0 - _TWO_OVER_SQRT_PI)
 
 
 class I0(Function):
@@ -568,8 +555,7 @@ class I1(Function):
     def backward(ctx, grad):
         # i1'(x) = i0(x) - i1(x)/x, 1/2 at 0 (torch's formula)
         a, out = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * B.where(a == 0, 0.5, B.call(I0, a) - out / a)
+        return grad * B.where(a == 0, 0.5, B.call(I0, a) - out / a)
 
 
 class I1e(Function):
@@ -583,8 +569,7 @@ class I1e(Function):
     def backward(ctx, grad):
         # i1e'(x) = i0e(x) - i1e(x) (sign(x) + 1/x), 1/2 at 0 (torch's formula)
         a, out = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * B.where(a == 0, 0.5, B.call(I0e, a) - out * (B.sign(a) + 1.0 / a))
+        return grad * B.where(a == 0, 0.5, B.call(I0e, a) - out * (B.sign(a) + 1.0 / a))
 
 
 class Ndtr(Function):
@@ -611,8 +596,7 @@ class Ndtri(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * B.exp(out * out * 0.5) * _SQRT_2PI
+        return grad * B.exp(out * out * 0.5) * _SQRT_2PI
 
 
 class LogNdtr(Function):
@@ -626,8 +610,7 @@ class LogNdtr(Function):
     def backward(ctx, grad):
         # phi(x) / Phi(x) = exp(-(log Phi(x) + x^2 / 2)) / sqrt(2 pi) (torch's formula)
         a, out = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * B.exp(-(out + a * a * 0.5)) * _INV_SQRT_2PI
+        return grad * B.exp(-(out + a * a * 0.5)) * _INV_SQRT_2PI
 
 
 class Entr(Function):
@@ -639,8 +622,7 @@ class Entr(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        with backend_of(grad).errstate(all="ignore"):
-            return grad * -(B.log(a) + 1.0)
+        return grad * -(B.log(a) + 1.0)
 
 
 class XLog1pY(Function):
@@ -650,8 +632,7 @@ class XLog1pY(Function):
         x, y = a._data, b._data
         if x.dtype.kind == "V":  # bfloat16: torch rounds log1p(y) to bfloat16, then the product
             xp = array_module(x)
-            with numpy.errstate(all="ignore"):
-                out = xp.where(x == 0, x.dtype.type(0), x * xp.log1p(y))
+            out = xp.where(x == 0, x.dtype.type(0), x * xp.log1p(y))
         else:
             out = _scipy("xlog1py", x, y)
         # torch: NaN wherever y is NaN (SciPy gives 0 at x = 0)
@@ -662,12 +643,11 @@ class XLog1pY(Function):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         ga = gb = None
-        with backend_of(grad).errstate(all="ignore"):
-            if need[0]:
-                ga = B.where((a == 0) & (b <= -1), 0.0, B.call(XLog1pY, grad, b))
-                ga = unbroadcast(ga, ctx.input_shape(0))
-            if need[1]:
-                gb = unbroadcast(grad * a / (b + 1.0), ctx.input_shape(1))
+        if need[0]:
+            ga = B.where((a == 0) & (b <= -1), 0.0, B.call(XLog1pY, grad, b))
+            ga = unbroadcast(ga, ctx.input_shape(0))
+        if need[1]:
+            gb = unbroadcast(grad * a / (b + 1.0), ctx.input_shape(1))
         return ga, gb
 
 
@@ -685,8 +665,7 @@ class Zeta(Function):
         need = ctx.needs_input_grad
         if need[0]:
             raise NotImplementedError("the derivative for 'zeta' is not implemented.")
-        with backend_of(grad).errstate(all="ignore"):
-            gb = grad * -a * B.call(Zeta, B._as_array(a + 1.0), b)
+        gb = grad * -a * B.call(Zeta, B._as_array(a + 1.0), b)
         return None, unbroadcast(gb, ctx.input_shape(1))
 
 
@@ -706,10 +685,9 @@ class Igamma(Function):
         need = ctx.needs_input_grad
         if need[0]:
             raise NotImplementedError(f"the derivative for '{'igammac' if ctx.upper else 'igamma'}: input' is not implemented.")
-        with backend_of(grad).errstate(all="ignore"):
-            # d/dx P(a, x) = x^(a-1) e^-x / Gamma(a)
-            density = B.exp((a - 1.0) * B.log(b) - b - B.call(Lgamma, a))
-            gb = grad * density if not ctx.upper else -grad * density
+        # d/dx P(a, x) = x^(a-1) e^-x / Gamma(a)
+        density = B.exp((a - 1.0) * B.log(b) - b - B.call(Lgamma, a))
+        gb = grad * density if not ctx.upper else -grad * density
         return None, unbroadcast(gb, ctx.input_shape(1)), None
 
 
