@@ -172,6 +172,11 @@ def _opmath(dtype):
     return numpy.float32 if dtype.kind == "V" or dtype == numpy.float16 else None
 
 
+def _as_opmath(x):
+    """The array ``x`` as its activation computes on it: float32 for half/bfloat16, else itself."""
+    return x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+
+
 def _in_opmath(fn, grad, saved):
     """A backward formula ``fn(grad, saved)`` for half/bfloat16 values in float32, rounded once."""
     dtype = saved.dtype if B.is_raw(saved) else saved._data.dtype
@@ -194,7 +199,7 @@ class LeakyRelu(Function):
     @staticmethod
     def forward(ctx, a, slope, result=False):
         x = a._data
-        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        xf = _as_opmath(x)
         out = array_module(x).where(xf > 0, xf, xf * slope).astype(x.dtype, copy=False)
         ctx.slope = slope
         ctx.result = result
@@ -224,7 +229,7 @@ class Elu(Function):
     def forward(ctx, a, alpha, scale, input_scale, result=False):
         x = a._data
         xp = array_module(x)
-        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        xf = _as_opmath(x)
         neg = xp.expm1(xp.minimum(xf, 0) * input_scale) * (alpha * scale)  # exp of x <= 0 only: finite
         out = xp.where(xf > 0, xf * scale, neg).astype(x.dtype, copy=False)
         ctx.coefs = (alpha, scale, input_scale)
@@ -257,7 +262,7 @@ class Hardswish(Function):
     @staticmethod
     def forward(ctx, a):
         x = a._data
-        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        xf = _as_opmath(x)
         ctx.save_for_backward(a)
         return (xf * array_module(x).clip(xf + 3.0, 0.0, 6.0) / 6.0).astype(x.dtype, copy=False)
 
@@ -277,7 +282,7 @@ class Hardsigmoid(Function):
     @staticmethod
     def forward(ctx, a):
         x = a._data
-        xf = x if _opmath(x.dtype) is None else x.astype(numpy.float32)
+        xf = _as_opmath(x)
         ctx.save_for_backward(a)
         return (array_module(x).clip(xf + 3.0, 0.0, 6.0) / 6.0).astype(x.dtype, copy=False)
 
