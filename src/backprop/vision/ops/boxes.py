@@ -1,0 +1,368 @@
+"""Box operations, torchvision.ops' ``boxes`` module: formats, areas, the IoU family, clipping and NMS.
+
+Boxes are ``Tensor[N, 4]`` in ``(x1, y1, x2, y2)`` form (``0 <= x1 < x2``, ``0 <= y1 < y2``) unless a
+function says otherwise. The pairwise and elementwise functions are composites of backprop's
+differentiable ops, so gradients (and ``create_graph``) come from the ops they are made of. ``nms`` is
+the one sequential algorithm here: greedy suppression in score order, resolved a block of boxes at a
+time (see ``_nms_sorted``) so thousands of boxes take milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy
+
+import backprop
+
+from ..._backend import array_module, backend_of
+from ..._tensor import Tensor, _make, shape_str
+
+__all__ = [
+    "batched_nms",
+    "box_area",
+    "box_convert",
+    "box_iou",
+    "clip_boxes_to_image",
+    "complete_box_iou",
+    "distance_box_iou",
+    "generalized_box_iou",
+    "masks_to_boxes",
+    "nms",
+    "remove_small_boxes",
+]
+
+_BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+_NMS_BLOCK = 256  # boxes resolved together; their IoU against the boxes still alive is one array op
+
+
+def _upcast(t: Tensor) -> Tensor:
+    """Half-precision floats to float32 and small integers to int32, so products do not overflow
+    (torchvision does the same before multiplying coordinates)."""
+    if t.is_floating_point():
+        return t if t.dtype in (backprop.float32, backprop.float64) else t.float()
+    return t if t.dtype in (backprop.int32, backprop.int64) else t.int()
+
+
+def _check_boxes(op: str, **boxes: Tensor) -> None:
+    """Every named argument is a ``Tensor[N, 4]``; else a ValueError naming the op and the shape."""
+    for name, b in boxes.items():
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{op}(): {name} must be a Tensor, got {type(b).__name__}")
+        if b.dim() != 2 or b.shape[1] != 4:
+            raise ValueError(f"{op}(): {name} must be a Tensor[N, 4] of (x1, y1, x2, y2) boxes, got shape {shape_str(b.shape)}")
+
+
+def _check_last_dim(op: str, **boxes: Tensor) -> None:
+    """Every named argument is a ``Tensor[..., 4]``."""
+    for name, b in boxes.items():
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{op}(): {name} must be a Tensor, got {type(b).__name__}")
+        if b.dim() == 0 or b.shape[-1] != 4:
+            raise ValueError(f"{op}(): {name} must be a Tensor[..., 4] of boxes, got shape {shape_str(b.shape)}")
+
+
+# ------------------------------------------------------------------------------------------ formats
+
+
+def _cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
+    cx, cy, w, h = boxes.unbind(-1)
+    return backprop.stack((cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h), dim=-1)
+
+
+def _xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return backprop.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), dim=-1)
+
+
+def _xywh_to_xyxy(boxes: Tensor) -> Tensor:
+    x, y, w, h = boxes.unbind(-1)
+    return backprop.stack((x, y, x + w, y + h), dim=-1)
+
+
+def _xyxy_to_xywh(boxes: Tensor) -> Tensor:
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return backprop.stack((x1, y1, x2 - x1, y2 - y1), dim=-1)
+
+
+def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
+    """Convert ``boxes`` (``Tensor[..., 4]``) from ``in_fmt`` to ``out_fmt``, each one of ``"xyxy"``
+    (corners), ``"xywh"`` (top-left corner, width, height) or ``"cxcywh"`` (centre, width, height)."""
+    if in_fmt not in _BOX_FORMATS or out_fmt not in _BOX_FORMATS:
+        raise ValueError(
+            f"Unsupported Bounding Box Conversions for given in_fmt and out_fmt: {in_fmt!r} -> {out_fmt!r} "
+            f"(supported: {', '.join(_BOX_FORMATS)})"
+        )
+    _check_last_dim("box_convert", boxes=boxes)
+    if in_fmt == out_fmt:
+        return boxes.clone()
+    if in_fmt == "xywh":
+        boxes = _xywh_to_xyxy(boxes)
+    elif in_fmt == "cxcywh":
+        boxes = _cxcywh_to_xyxy(boxes)
+    if out_fmt == "xywh":
+        return _xyxy_to_xywh(boxes)
+    if out_fmt == "cxcywh":
+        return _xyxy_to_cxcywh(boxes)
+    return boxes
+
+
+# ------------------------------------------------------------------------------------- areas, IoUs
+
+
+def box_area(boxes: Tensor) -> Tensor:
+    """Area ``(x2 - x1) * (y2 - y1)`` of each of the ``Tensor[N, 4]`` xyxy ``boxes``: ``Tensor[N]``."""
+    _check_boxes("box_area", boxes=boxes)
+    boxes = _upcast(boxes)
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def _box_inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
+    area1 = box_area(boxes1)
+    area2 = box_area(boxes2)
+    lt = backprop.max(boxes1[:, None, :2], boxes2[:, :2])
+    rb = backprop.min(boxes1[:, None, 2:], boxes2[:, 2:])
+    wh = _upcast(rb - lt).clamp(min=0)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    union = area1[:, None] + area2 - inter
+    return inter, union
+
+
+def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """Intersection over union of every pair: ``Tensor[N, M]`` for xyxy ``boxes1[N, 4]``, ``boxes2[M, 4]``."""
+    _check_boxes("box_iou", boxes1=boxes1, boxes2=boxes2)
+    inter, union = _box_inter_union(boxes1, boxes2)
+    return inter / union
+
+
+def _enclosing_wh(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """Width and height of the smallest box enclosing each pair: ``Tensor[N, M, 2]``."""
+    lti = backprop.min(boxes1[:, None, :2], boxes2[:, :2])
+    rbi = backprop.max(boxes1[:, None, 2:], boxes2[:, 2:])
+    return _upcast(rbi - lti).clamp(min=0)
+
+
+def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """Generalized IoU (Rezatofighi et al., 2019) of every pair: IoU minus the share of the
+    enclosing box that the union leaves uncovered. ``Tensor[N, M]``, in ``[-1, 1]``."""
+    _check_boxes("generalized_box_iou", boxes1=boxes1, boxes2=boxes2)
+    inter, union = _box_inter_union(boxes1, boxes2)
+    iou = inter / union
+    whi = _enclosing_wh(boxes1, boxes2)
+    areai = whi[:, :, 0] * whi[:, :, 1]
+    return iou - (areai - union) / areai
+
+
+def _box_diou_iou(boxes1: Tensor, boxes2: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    iou = box_iou(boxes1, boxes2)
+    whi = _enclosing_wh(boxes1, boxes2)
+    diagonal_distance_squared = (whi[:, :, 0] ** 2) + (whi[:, :, 1] ** 2) + eps
+    x_p = (boxes1[:, 0] + boxes1[:, 2]) / 2
+    y_p = (boxes1[:, 1] + boxes1[:, 3]) / 2
+    x_g = (boxes2[:, 0] + boxes2[:, 2]) / 2
+    y_g = (boxes2[:, 1] + boxes2[:, 3]) / 2
+    centers_distance_squared = (_upcast(x_p[:, None] - x_g[None, :]) ** 2) + (_upcast(y_p[:, None] - y_g[None, :]) ** 2)
+    return iou - (centers_distance_squared / diagonal_distance_squared), iou
+
+
+def distance_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tensor:
+    """Distance IoU (Zheng et al., 2020) of every pair: IoU minus the squared distance of the
+    centres over the squared diagonal of the enclosing box. ``Tensor[N, M]``."""
+    _check_boxes("distance_box_iou", boxes1=boxes1, boxes2=boxes2)
+    boxes1 = _upcast(boxes1)
+    boxes2 = _upcast(boxes2)
+    diou, _ = _box_diou_iou(boxes1, boxes2, eps)
+    return diou
+
+
+def _aspect_term(w_pred: Tensor, h_pred: Tensor, w_gt: Tensor, h_gt: Tensor) -> Tensor:
+    """CIoU's aspect-ratio consistency ``v = 4/pi^2 (atan(w_gt/h_gt) - atan(w/h))^2``."""
+    return (4 / (math.pi**2)) * backprop.pow(backprop.atan(w_gt / h_gt) - backprop.atan(w_pred / h_pred), 2)
+
+
+def complete_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tensor:
+    """Complete IoU (Zheng et al., 2020) of every pair: distance IoU minus ``alpha * v``, ``v`` the
+    aspect-ratio consistency and ``alpha = v / (1 - iou + v + eps)`` (a constant for the gradient,
+    as in the paper and torchvision). ``Tensor[N, M]``."""
+    _check_boxes("complete_box_iou", boxes1=boxes1, boxes2=boxes2)
+    boxes1 = _upcast(boxes1)
+    boxes2 = _upcast(boxes2)
+    diou, iou = _box_diou_iou(boxes1, boxes2, eps)
+    w_pred = boxes1[:, None, 2] - boxes1[:, None, 0]
+    h_pred = boxes1[:, None, 3] - boxes1[:, None, 1]
+    w_gt = boxes2[:, 2] - boxes2[:, 0]
+    h_gt = boxes2[:, 3] - boxes2[:, 1]
+    v = _aspect_term(w_pred, h_pred, w_gt, h_gt)
+    with backprop.no_grad():
+        alpha = v / (1 - iou + v + eps)
+    return diou - alpha * v
+
+
+# ----------------------------------------------------------------------------- clipping, filtering
+
+
+def clip_boxes_to_image(boxes: Tensor, size: tuple[int, int]) -> Tensor:
+    """Clip xyxy ``boxes`` (``Tensor[..., 4]``) to an image of ``size = (height, width)``."""
+    _check_last_dim("clip_boxes_to_image", boxes=boxes)
+    height, width = size
+    x = boxes[..., 0::2].clamp(min=0, max=width)
+    y = boxes[..., 1::2].clamp(min=0, max=height)
+    return backprop.stack((x, y), dim=boxes.dim()).reshape(boxes.shape)
+
+
+def remove_small_boxes(boxes: Tensor, min_size: float) -> Tensor:
+    """Indices (int64) of the xyxy ``boxes`` whose width and height are both at least ``min_size``."""
+    _check_boxes("remove_small_boxes", boxes=boxes)
+    ws = boxes[:, 2] - boxes[:, 0]
+    hs = boxes[:, 3] - boxes[:, 1]
+    keep = (ws >= min_size) & (hs >= min_size)
+    return backprop.where(keep)[0]
+
+
+def masks_to_boxes(masks: Tensor) -> Tensor:
+    """The tight xyxy box around the nonzero pixels of each of the ``Tensor[N, H, W]`` masks:
+    ``Tensor[N, 4]`` of float32 pixel indices (``x2``, ``y2`` the last column and row with ink).
+    An all-zero mask has no box: RuntimeError naming it (torchvision fails on one too)."""
+    if not isinstance(masks, Tensor):
+        raise TypeError(f"masks_to_boxes(): masks must be a Tensor, got {type(masks).__name__}")
+    if masks.dim() != 3:
+        raise ValueError(f"masks_to_boxes(): masks must be a Tensor[N, H, W], got shape {shape_str(masks.shape)}")
+    m = masks.detach()._data
+    xp = array_module(m)
+    n, h, w = m.shape
+    if masks.numel() == 0:
+        return _make(xp.zeros((n, 4), dtype=xp.float32))
+    on = m != 0
+    rows = on.any(axis=2)  # (N, H): rows holding ink
+    cols = on.any(axis=1)  # (N, W)
+    empty = ~rows.any(axis=1)
+    if bool(empty.any()):
+        first = int(xp.argmax(empty))
+        raise RuntimeError(f"masks_to_boxes(): mask {first} of {n} (shape {shape_str(masks.shape)}) has no nonzero pixel, so no box")
+    ys = xp.arange(h)
+    xs = xp.arange(w)
+    y1 = xp.where(rows, ys, h).min(axis=1)
+    y2 = xp.where(rows, ys, -1).max(axis=1)
+    x1 = xp.where(cols, xs, w).min(axis=1)
+    x2 = xp.where(cols, xs, -1).max(axis=1)
+    return _make(xp.stack([x1, y1, x2, y2], axis=1).astype(xp.float32))
+
+
+# ------------------------------------------------------------------------------------------- NMS
+
+
+def _threshold_below(thr: float, dtype) -> float:
+    """The largest value of ``dtype`` not above ``thr``: for an IoU ``v`` held in ``dtype``,
+    ``v > thr`` (the threshold as a double, torchvision's comparison) is ``v > this``."""
+    t = numpy.asarray(thr, dtype=dtype)  # a host scalar, not tensor data
+    if float(t) > thr:
+        t = numpy.nextafter(t, numpy.asarray(-numpy.inf, dtype=dtype))
+    return float(t)
+
+
+def _pair_iou(xp, a, b, area_a, area_b):
+    """IoU of boxes ``a[K, 4]`` with ``b[M, 4]`` as torchvision's NMS kernel computes it:
+    ``inter / (area_i + area_j - inter)``, in the boxes' dtype. ``(K, M)``."""
+    w = xp.maximum(xp.minimum(a[:, None, 2], b[None, :, 2]) - xp.maximum(a[:, None, 0], b[None, :, 0]), 0)
+    h = xp.maximum(xp.minimum(a[:, None, 3], b[None, :, 3]) - xp.maximum(a[:, None, 1], b[None, :, 1]), 0)
+    inter = w * h
+    return inter / ((area_a[:, None] + area_b[None, :]) - inter)
+
+
+def _nms_sorted(boxes, thr: float):
+    """Greedy NMS over ``boxes`` already in decreasing score order: positions of the kept boxes.
+
+    Equivalent to the sequential kernel (box ``j`` is dropped when some kept box before it has
+    IoU ``> thr`` with it; a NaN IoU, from two empty boxes, suppresses nothing). Work goes a block
+    of still-alive boxes at a time: inside the block the keep decisions are the fixed point of
+    ``keep[j] = not any(keep[i] and iou[i, j] > thr for i < j)`` (each sweep is one matrix
+    product; the fixed point is unique and reached within a few sweeps for real detections), then
+    the block's kept boxes strike every later box they overlap, so suppressed boxes never
+    come back into a block.
+    """
+    xp = array_module(boxes)
+    backend = backend_of(boxes)
+    n = boxes.shape[0]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    cut = _threshold_below(thr, boxes.dtype)
+    rest = xp.arange(n)
+    kept = []
+    with backend.errstate(invalid="ignore", divide="ignore"):
+        while rest.shape[0]:
+            block, rest = rest[:_NMS_BLOCK], rest[_NMS_BLOCK:]
+            bb, ab = boxes[block], area[block]
+            m = block.shape[0]
+            over = _pair_iou(xp, bb, bb, ab, ab) > cut
+            over &= xp.triu(xp.ones((m, m), dtype=bool), 1)
+            if bool(over.any()):
+                over_f = over.astype(xp.float32)
+                keep = xp.ones(m, dtype=bool)
+                while True:  # Jacobi sweeps to the unique fixed point
+                    new = (keep.astype(xp.float32) @ over_f) == 0
+                    if bool((new == keep).all()):
+                        break
+                    keep = new
+                block = block[keep]
+            kept.append(block)
+            if rest.shape[0] and block.shape[0]:
+                hit = (_pair_iou(xp, boxes[block], boxes[rest], area[block], area[rest]) > cut).any(axis=0)
+                rest = rest[~hit]
+    return xp.concatenate(kept) if kept else xp.zeros(0, dtype=xp.int64)
+
+
+def _check_nms_args(boxes: Tensor, scores: Tensor) -> None:
+    if not isinstance(boxes, Tensor) or not isinstance(scores, Tensor):
+        raise TypeError("nms(): boxes and scores must be Tensors")
+    if boxes.dim() != 2:
+        raise RuntimeError(f"nms(): boxes should be a 2d tensor, got {boxes.dim()}D (shape {shape_str(boxes.shape)})")
+    if boxes.shape[1] != 4:
+        raise RuntimeError(f"nms(): boxes should have 4 elements in dimension 1, got {boxes.shape[1]} (shape {shape_str(boxes.shape)})")
+    if scores.dim() != 1:
+        raise RuntimeError(f"nms(): scores should be a 1d tensor, got {scores.dim()}D (shape {shape_str(scores.shape)})")
+    if boxes.shape[0] != scores.shape[0]:
+        raise RuntimeError(
+            f"nms(): boxes and scores should have same number of elements in dimension 0, got "
+            f"{boxes.shape[0]} and {scores.shape[0]}"
+        )
+    if not boxes.is_floating_point() or not scores.is_floating_point():
+        raise RuntimeError(f"nms(): boxes and scores must be floating point, got {boxes.dtype} and {scores.dtype}")
+    if boxes.device != scores.device:
+        raise RuntimeError(f"nms(): boxes and scores must be on the same device, got {boxes.device} and {scores.device}")
+
+
+def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
+    """Non-maximum suppression: walk the xyxy ``boxes`` by decreasing ``scores`` and drop each box
+    whose IoU with an already kept box exceeds ``iou_threshold``.
+
+    Returns the int64 indices of the kept boxes, by decreasing score; equal scores keep their
+    original order (a stable sort, as torchvision's CPU kernel).
+    """
+    _check_nms_args(boxes, scores)
+    b = boxes.detach()._data
+    xp = array_module(b)
+    if b.shape[0] == 0:
+        return _make(xp.zeros(0, dtype=xp.int64))
+    if b.dtype.itemsize < 4:  # half precision: decide in float32
+        b = b.astype(xp.float32)
+    order = backprop.sort(scores.detach(), stable=True, descending=True)[1]._data
+    kept = _nms_sorted(b[order], float(iou_threshold))
+    return _make(order[kept].astype(xp.int64))
+
+
+def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+    """NMS within each category: boxes whose ``idxs`` (category, or image) differ never suppress
+    each other. Returns int64 indices of the kept boxes by decreasing score.
+
+    Each category's boxes are moved by their own offset (category times the largest coordinate
+    plus one) so boxes of different categories cannot overlap, then one ``nms`` runs on them all.
+    """
+    _check_nms_args(boxes, scores)
+    if not isinstance(idxs, Tensor) or idxs.dim() != 1 or idxs.shape[0] != boxes.shape[0]:
+        got = shape_str(idxs.shape) if isinstance(idxs, Tensor) else type(idxs).__name__
+        raise RuntimeError(f"batched_nms(): idxs must be a Tensor[{boxes.shape[0]}] (one category per box), got {got}")
+    if boxes.numel() == 0:
+        return _make(array_module(boxes._data).zeros(0, dtype="int64"))
+    boxes = boxes.detach()
+    max_coordinate = boxes.max()
+    offsets = idxs.to(boxes) * (max_coordinate + backprop.tensor(1).to(boxes))
+    return nms(boxes + offsets[:, None], scores, iou_threshold)

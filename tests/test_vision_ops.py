@@ -1,0 +1,464 @@
+"""backprop.vision.ops against torchvision.ops' documented definitions.
+
+torchvision cannot be imported beside the local CPU torch, so every op is checked against an
+independent NumPy reference written here plainly (loops over boxes, pairs, bins, samples), the
+gradients of the box IoUs and losses against the same formulas written in torch ops (torch
+autograd), roi_align/roi_pool against loop references (forward, and backward by finite differences /
+gradcheck), and hand-checked edge cases: empty inputs, zero-area and identical boxes, score ties,
+boxes of other categories in batched_nms, the device axis (cpu, fake-cuda).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import backprop as bp
+from backprop.vision import ops
+
+# ------------------------------------------------------------------------------ NumPy references
+
+
+def ref_area(b):
+    return np.array([(x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in b], dtype=np.float64)
+
+
+def ref_pair(b1, b2, kind, eps=1e-7):
+    """IoU / GIoU / DIoU / CIoU of every pair, one pair at a time (torchvision's definitions)."""
+    out = np.zeros((len(b1), len(b2)))
+    for i, (x1, y1, x2, y2) in enumerate(b1):
+        for j, (u1, v1, u2, v2) in enumerate(b2):
+            iw = max(min(x2, u2) - max(x1, u1), 0.0)
+            ih = max(min(y2, v2) - max(y1, v1), 0.0)
+            inter = iw * ih
+            union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter
+            iou = inter / union
+            cw = max(max(x2, u2) - min(x1, u1), 0.0)
+            ch = max(max(y2, v2) - min(y1, v1), 0.0)
+            if kind == "iou":
+                out[i, j] = iou
+            elif kind == "giou":
+                out[i, j] = iou - (cw * ch - union) / (cw * ch)
+            else:
+                rho2 = ((x1 + x2) / 2 - (u1 + u2) / 2) ** 2 + ((y1 + y2) / 2 - (v1 + v2) / 2) ** 2
+                diou = iou - rho2 / (cw**2 + ch**2 + eps)
+                if kind == "diou":
+                    out[i, j] = diou
+                else:
+                    v = 4 / math.pi**2 * (math.atan((u2 - u1) / (v2 - v1)) - math.atan((x2 - x1) / (y2 - y1))) ** 2
+                    alpha = v / (1 - iou + v + eps)
+                    out[i, j] = diou - alpha * v
+    return out
+
+
+def ref_loss(b1, b2, kind, eps=1e-7):
+    """The elementwise IoU losses of corresponding boxes, one pair at a time."""
+    out = []
+    for (x1, y1, x2, y2), (u1, v1, u2, v2) in zip(b1, b2):
+        inter = (min(x2, u2) - max(x1, u1)) * (min(y2, v2) - max(y1, v1)) if (min(x2, u2) > max(x1, u1) and min(y2, v2) > max(y1, v1)) else 0.0
+        union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter
+        iou = inter / (union + eps)
+        cx1, cy1, cx2, cy2 = min(x1, u1), min(y1, v1), max(x2, u2), max(y2, v2)
+        if kind == "giou":
+            area_c = (cx2 - cx1) * (cy2 - cy1)
+            out.append(1 - (iou - (area_c - union) / (area_c + eps)))
+            continue
+        rho2 = ((x1 + x2) / 2 - (u1 + u2) / 2) ** 2 + ((y1 + y2) / 2 - (v1 + v2) / 2) ** 2
+        loss = 1 - iou + rho2 / ((cx2 - cx1) ** 2 + (cy2 - cy1) ** 2 + eps)
+        if kind == "ciou":
+            v = 4 / math.pi**2 * (math.atan((u2 - u1) / (v2 - v1)) - math.atan((x2 - x1) / (y2 - y1))) ** 2
+            loss += v / (1 - iou + v + eps) * v
+        out.append(loss)
+    return np.array(out)
+
+
+def ref_nms(boxes, scores, thr):
+    """torchvision's CPU kernel, literally: a stable descending sort, then suppress in order."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])  # sorted() is stable
+    area = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+    suppressed = [False] * len(boxes)
+    keep = []
+    for a, i in enumerate(order):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        for j in order[a + 1 :]:
+            if suppressed[j]:
+                continue
+            w = max(0.0, min(boxes[i][2], boxes[j][2]) - max(boxes[i][0], boxes[j][0]))
+            h = max(0.0, min(boxes[i][3], boxes[j][3]) - max(boxes[i][1], boxes[j][1]))
+            inter = w * h
+            denom = area[i] + area[j] - inter
+            ovr = inter / denom if denom != 0 else math.nan
+            if float(ovr) > thr:  # the threshold is a double, as in the C++ kernel
+                suppressed[j] = True
+    return np.array(keep, dtype=np.int64)
+
+
+def ref_batched_nms(boxes, scores, idxs, thr):
+    """NMS per category, then all kept boxes by decreasing score (ties: lower index first)."""
+    keep = []
+    for c in np.unique(idxs):
+        members = np.flatnonzero(idxs == c)
+        keep.extend(members[ref_nms(boxes[members], scores[members], thr)])
+    return np.array(sorted(keep, key=lambda i: (-scores[i], i)), dtype=np.int64)
+
+
+def random_boxes(rng, n, scale=50.0, min_size=1.0):
+    xy = rng.uniform(0, scale, (n, 2))
+    wh = rng.uniform(min_size, scale / 2, (n, 2))
+    return np.concatenate([xy, xy + wh], axis=1)
+
+
+def T(a, device, dtype=None, requires_grad=False):
+    t = bp.tensor(np.asarray(a), device=device, dtype=dtype)
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def close(ours, ref, rtol=1e-5, atol=1e-5):
+    np.testing.assert_allclose(ours.detach().cpu().numpy(), ref, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------------------------ formats and areas
+
+
+@pytest.mark.parametrize("in_fmt", ["xyxy", "xywh", "cxcywh"])
+@pytest.mark.parametrize("out_fmt", ["xyxy", "xywh", "cxcywh"])
+def test_box_convert(device, in_fmt, out_fmt):
+    rng = np.random.default_rng(0)
+    b = random_boxes(rng, 6).astype(np.float32)
+    x1, y1, x2, y2 = b.T
+    forms = {
+        "xyxy": b,
+        "xywh": np.stack([x1, y1, x2 - x1, y2 - y1], 1),
+        "cxcywh": np.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], 1),
+    }
+    t = T(forms[in_fmt], device)
+    out = ops.box_convert(t, in_fmt, out_fmt)
+    assert out.device == t.device and out.dtype == bp.float32 and out.shape == (6, 4)
+    close(out, forms[out_fmt], rtol=1e-6, atol=1e-4)
+    if in_fmt == out_fmt:
+        assert out is not t  # a copy, as torchvision's clone
+
+
+def test_box_convert_batched_and_grad(device):
+    b = T(np.array([[[1.0, 2.0, 3.0, 6.0]], [[0.0, 0.0, 4.0, 2.0]]]), device, requires_grad=True)
+    out = ops.box_convert(b, "xyxy", "cxcywh")
+    assert out.shape == (2, 1, 4)
+    close(out, [[[2.0, 4.0, 2.0, 4.0]], [[2.0, 1.0, 4.0, 2.0]]])
+    out.sum().backward()  # d(cx + cy + w + h)/d(x1, y1, x2, y2) = (-1/2, -1/2, 3/2, 3/2)
+    close(b.grad, np.broadcast_to([-0.5, -0.5, 1.5, 1.5], (2, 1, 4)))
+
+
+def test_box_convert_errors():
+    with pytest.raises(ValueError, match="Unsupported Bounding Box Conversions"):
+        ops.box_convert(bp.zeros(2, 4), "xyxy", "yxyx")
+    with pytest.raises(ValueError, match=r"box_convert\(\).*\[2, 3\]"):
+        ops.box_convert(bp.zeros(2, 3), "xyxy", "xywh")
+
+
+def test_box_area(device):
+    rng = np.random.default_rng(1)
+    b = random_boxes(rng, 7)
+    close(ops.box_area(T(b, device)), ref_area(b), rtol=1e-12)
+    assert ops.box_area(T(b, device, bp.float16)).dtype == bp.float32  # half upcasts as torchvision's
+    ib = T(np.array([[0, 0, 3, 4], [1, 1, 1, 5]]), device)
+    a = ops.box_area(ib)
+    assert a.dtype == bp.int64 and a.tolist() == [12, 0]
+    assert ops.box_area(T(np.zeros((0, 4)), device)).shape == (0,)
+    with pytest.raises(ValueError, match=r"box_area\(\): boxes must be a Tensor\[N, 4\].*\[3, 5\]"):
+        ops.box_area(bp.zeros(3, 5))
+
+
+# ------------------------------------------------------------------------------------ pairwise IoUs
+
+PAIRWISE = {
+    "iou": ops.box_iou,
+    "giou": ops.generalized_box_iou,
+    "diou": ops.distance_box_iou,
+    "ciou": ops.complete_box_iou,
+}
+
+
+def _special_boxes():
+    """Identical boxes, a box inside another, touching edges, disjoint boxes, the same centre."""
+    return np.array(
+        [[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0], [2.0, 3.0, 5.0, 7.0], [10.0, 0.0, 20.0, 10.0], [30.0, 30.0, 31.0, 35.0], [-5.0, -5.0, 15.0, 15.0]]
+    )
+
+
+@pytest.mark.parametrize("kind", list(PAIRWISE))
+def test_pairwise_vs_reference(device, kind):
+    rng = np.random.default_rng(2)
+    b1 = np.concatenate([random_boxes(rng, 5), _special_boxes()])
+    b2 = np.concatenate([random_boxes(rng, 4), _special_boxes()])
+    fn = PAIRWISE[kind]
+    out = fn(T(b1, device), T(b2, device))
+    assert out.shape == (len(b1), len(b2)) and out.dtype == bp.float64 and out.device.type == device.split(":")[0]
+    close(out, ref_pair(b1, b2, kind), rtol=1e-10, atol=1e-12)
+    out32 = fn(T(b1, device, bp.float32), T(b2, device, bp.float32))
+    assert out32.dtype == bp.float32
+    close(out32, ref_pair(b1, b2, kind), rtol=1e-4, atol=1e-5)
+    # identical boxes: IoU 1 and every variant 1 (up to eps)
+    diag = fn(T(b1, device), T(b1, device)).diagonal().cpu().numpy()
+    np.testing.assert_allclose(diag, 1.0, atol=1e-6)
+    assert fn(T(np.zeros((0, 4)), device), T(b2, device)).shape == (0, len(b2))
+    assert fn(T(b1, device), T(np.zeros((0, 4)), device)).shape == (len(b1), 0)
+
+
+def test_box_iou_integer_and_degenerate(device):
+    b = T(np.array([[0, 0, 4, 4], [2, 2, 6, 6], [1, 1, 1, 1]]), device)
+    out = ops.box_iou(b, b)
+    assert out.dtype == bp.float32  # int / int is true division
+    expected = np.array([[1.0, 4 / 28, 0.0], [4 / 28, 1.0, 0.0], [0.0, 0.0, np.nan]])
+    np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-6)  # 0/0 for two empty boxes, as torchvision
+
+
+def _torch_pairwise(kind, b1, b2, eps=1e-7):
+    """The pairwise IoUs in torch ops (torch autograd gives the reference gradients)."""
+    x1, y1, x2, y2 = (b1[:, k, None] for k in range(4))
+    u1, v1, u2, v2 = (b2[None, :, k] for k in range(4))
+    inter = (torch.minimum(x2, u2) - torch.maximum(x1, u1)).clamp(min=0) * (torch.minimum(y2, v2) - torch.maximum(y1, v1)).clamp(min=0)
+    union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter
+    iou = inter / union
+    cw = (torch.maximum(x2, u2) - torch.minimum(x1, u1)).clamp(min=0)
+    ch = (torch.maximum(y2, v2) - torch.minimum(y1, v1)).clamp(min=0)
+    if kind == "iou":
+        return iou
+    if kind == "giou":
+        return iou - (cw * ch - union) / (cw * ch)
+    diou = iou - (((x1 + x2) / 2 - (u1 + u2) / 2) ** 2 + ((y1 + y2) / 2 - (v1 + v2) / 2) ** 2) / (cw**2 + ch**2 + eps)
+    if kind == "diou":
+        return diou
+    v = 4 / math.pi**2 * (torch.atan((u2 - u1) / (v2 - v1)) - torch.atan((x2 - x1) / (y2 - y1))) ** 2
+    alpha = (v / (1 - iou + v + eps)).detach()
+    return diou - alpha * v
+
+
+@pytest.mark.parametrize("kind", list(PAIRWISE))
+def test_pairwise_gradients_vs_torch(device, kind):
+    rng = np.random.default_rng(3)
+    b1 = random_boxes(rng, 6, min_size=2.0)
+    b2 = random_boxes(rng, 5, min_size=2.0)
+    cot = rng.standard_normal((6, 5))
+    ours1, ours2 = T(b1, device, requires_grad=True), T(b2, device, requires_grad=True)
+    (PAIRWISE[kind](ours1, ours2) * T(cot, device)).sum().backward()
+    th1, th2 = torch.tensor(b1, requires_grad=True), torch.tensor(b2, requires_grad=True)
+    (_torch_pairwise(kind, th1, th2) * torch.tensor(cot)).sum().backward()
+    close(ours1.grad, th1.grad.numpy(), rtol=1e-9, atol=1e-12)
+    close(ours2.grad, th2.grad.numpy(), rtol=1e-9, atol=1e-12)
+    # create_graph: the first derivative is itself differentiable and equals torch's
+    o1, o2 = T(b1, device, requires_grad=True), T(b2, device, requires_grad=True)
+    (g1,) = bp.autograd.grad((PAIRWISE[kind](o1, o2) * T(cot, device)).sum(), [o1], create_graph=True)
+    t1, t2 = torch.tensor(b1, requires_grad=True), torch.tensor(b2, requires_grad=True)
+    (tg1,) = torch.autograd.grad((_torch_pairwise(kind, t1, t2) * torch.tensor(cot)).sum(), [t1], create_graph=True)
+    (g1**2).sum().backward()
+    (tg1**2).sum().backward()
+    close(o2.grad, t2.grad.numpy(), rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["iou", "giou", "diou"])  # CIoU's alpha is a constant: not a function gradcheck can see
+def test_pairwise_gradcheck(kind):
+    rng = np.random.default_rng(4)
+    b1 = bp.tensor(random_boxes(rng, 3, min_size=2.0), requires_grad=True)
+    b2 = bp.tensor(random_boxes(rng, 4, min_size=2.0), requires_grad=True)
+    assert bp.autograd.gradcheck(PAIRWISE[kind], (b1, b2))
+
+
+def test_pairwise_errors():
+    with pytest.raises(ValueError, match=r"box_iou\(\): boxes2 must be a Tensor\[N, 4\].*\[4\]"):
+        ops.box_iou(bp.zeros(2, 4), bp.zeros(4))
+    with pytest.raises(ValueError, match=r"complete_box_iou\(\): boxes1 .*\[2, 5\]"):
+        ops.complete_box_iou(bp.zeros(2, 5), bp.zeros(3, 4))
+
+
+# -------------------------------------------------------------------------------------- box losses
+
+LOSSES = {
+    "giou": ops.generalized_box_iou_loss,
+    "diou": ops.distance_box_iou_loss,
+    "ciou": ops.complete_box_iou_loss,
+}
+
+
+def _torch_loss(kind, b1, b2, eps=1e-7):
+    x1, y1, x2, y2 = b1.unbind(-1)
+    u1, v1, u2, v2 = b2.unbind(-1)
+    iw = torch.minimum(x2, u2) - torch.maximum(x1, u1)
+    ih = torch.minimum(y2, v2) - torch.maximum(y1, v1)
+    inter = torch.where((iw > 0) & (ih > 0), iw * ih, torch.zeros_like(iw))
+    union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter
+    iou = inter / (union + eps)
+    cx1, cy1, cx2, cy2 = torch.minimum(x1, u1), torch.minimum(y1, v1), torch.maximum(x2, u2), torch.maximum(y2, v2)
+    if kind == "giou":
+        area_c = (cx2 - cx1) * (cy2 - cy1)
+        return 1 - iou + (area_c - union) / (area_c + eps)
+    loss = 1 - iou + (((x1 + x2) - (u1 + u2)) ** 2 / 4 + ((y1 + y2) - (v1 + v2)) ** 2 / 4) / ((cx2 - cx1) ** 2 + (cy2 - cy1) ** 2 + eps)
+    if kind == "ciou":
+        v = 4 / math.pi**2 * (torch.atan((u2 - u1) / (v2 - v1)) - torch.atan((x2 - x1) / (y2 - y1))) ** 2
+        loss = loss + (v / (1 - iou + v + eps)).detach() * v
+    return loss
+
+
+@pytest.mark.parametrize("kind", list(LOSSES))
+def test_losses_vs_reference_and_torch_grad(device, kind):
+    rng = np.random.default_rng(5)
+    b1 = np.concatenate([random_boxes(rng, 8, min_size=2.0), _special_boxes()])
+    b2 = np.concatenate([random_boxes(rng, 8, min_size=2.0), _special_boxes()[::-1]])
+    fn = LOSSES[kind]
+    ref = ref_loss(b1, b2, kind)
+    close(fn(T(b1, device), T(b2, device)), ref, rtol=1e-10, atol=1e-12)
+    close(fn(T(b1, device), T(b2, device), reduction="mean"), ref.mean(), rtol=1e-10)
+    close(fn(T(b1, device), T(b2, device), reduction="sum"), ref.sum(), rtol=1e-10)
+    out32 = fn(T(b1, device, bp.float32), T(b2, device, bp.float32))
+    assert out32.dtype == bp.float32 and out32.shape == (len(b1),)
+    assert fn(T(b1, device, bp.float16), T(b2, device, bp.float16)).dtype == bp.float32
+    # gradients of both box sets vs torch autograd on the same formula
+    o1, o2 = T(b1, device, requires_grad=True), T(b2, device, requires_grad=True)
+    fn(o1, o2, reduction="sum").backward()
+    t1, t2 = torch.tensor(b1, requires_grad=True), torch.tensor(b2, requires_grad=True)
+    _torch_loss(kind, t1, t2).sum().backward()
+    close(o1.grad, t1.grad.numpy(), rtol=1e-8, atol=1e-12)
+    close(o2.grad, t2.grad.numpy(), rtol=1e-8, atol=1e-12)
+    # identical boxes: zero loss; batched leading dims; empty input
+    np.testing.assert_allclose(fn(T(b1, device), T(b1, device)).cpu().numpy(), 0.0, atol=1e-6)
+    assert fn(T(b1.reshape(2, 7, 4), device), T(b2.reshape(2, 7, 4), device)).shape == (2, 7)
+    empty = T(np.zeros((0, 4)), device, requires_grad=True)
+    m = fn(empty, empty, reduction="mean")
+    assert m.item() == 0.0
+    m.backward()
+    assert empty.grad.shape == (0, 4)
+
+
+@pytest.mark.parametrize("kind", ["giou", "diou"])
+def test_losses_gradcheck(kind):
+    rng = np.random.default_rng(6)
+    b1 = bp.tensor(random_boxes(rng, 4, min_size=2.0), requires_grad=True)
+    b2 = bp.tensor(random_boxes(rng, 4, min_size=2.0), requires_grad=True)
+    assert bp.autograd.gradcheck(lambda a, b: LOSSES[kind](a, b), (b1, b2))
+    assert bp.autograd.gradgradcheck(lambda a, b: LOSSES[kind](a, b, reduction="sum"), (b1, b2))
+
+
+def test_losses_errors():
+    a = bp.zeros(3, 4)
+    with pytest.raises(ValueError, match="Invalid Value for arg 'reduction'"):
+        ops.complete_box_iou_loss(a, a, reduction="avg")
+    with pytest.raises(ValueError, match=r"complete_box_iou_loss\(\): boxes1 and boxes2 .*\[3, 4\] and \[2, 4\]"):
+        ops.complete_box_iou_loss(a, bp.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"generalized_box_iou_loss\(\): boxes2 .*\[3, 2\]"):
+        ops.generalized_box_iou_loss(a, bp.zeros(3, 2))
+
+
+# ------------------------------------------------------------------------------ clipping, filtering
+
+
+def test_clip_boxes_to_image(device):
+    b = np.array([[-3.0, 2.0, 50.0, 70.0], [5.0, -1.0, 8.0, 9.0], [120.0, 130.0, 140.0, 150.0]])
+    out = ops.clip_boxes_to_image(T(b, device), (60, 100))  # (height, width)
+    close(out, [[0.0, 2.0, 50.0, 60.0], [5.0, 0.0, 8.0, 9.0], [100.0, 60.0, 100.0, 60.0]])
+    assert ops.clip_boxes_to_image(T(b.reshape(3, 1, 4), device), (60, 100)).shape == (3, 1, 4)
+    g = T(b, device, requires_grad=True)
+    ops.clip_boxes_to_image(g, (60, 100)).sum().backward()
+    close(g.grad, [[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+
+
+def test_remove_small_boxes(device):
+    b = np.array([[0.0, 0.0, 5.0, 5.0], [0.0, 0.0, 1.0, 9.0], [2.0, 2.0, 4.0, 4.0], [0.0, 0.0, 9.0, 1.9]])
+    keep = ops.remove_small_boxes(T(b, device), 2.0)
+    assert keep.dtype == bp.int64 and keep.device == T(b, device).device
+    assert keep.tolist() == [0, 2]
+    assert ops.remove_small_boxes(T(np.zeros((0, 4)), device), 1.0).shape == (0,)
+
+
+# ------------------------------------------------------------------------------------------- NMS
+
+
+@pytest.mark.parametrize("n,thr", [(40, 0.5), (300, 0.3), (700, 0.7), (600, 0.0)])
+def test_nms_vs_reference(device, n, thr):
+    rng = np.random.default_rng(n)
+    b = random_boxes(rng, n, scale=100.0).astype(np.float32)
+    s = rng.random(n).astype(np.float32)
+    s[rng.integers(0, n, n // 4)] = 0.5  # plenty of exact ties
+    keep = ops.nms(T(b, device), T(s, device), thr)
+    assert keep.dtype == bp.int64 and keep.device == T(b, device).device
+    np.testing.assert_array_equal(keep.cpu().numpy(), ref_nms(b, s, thr))
+
+
+def test_nms_hand_checked(device):
+    boxes = np.array(
+        [
+            [0, 0, 10, 10],  # 0
+            [1, 1, 11, 11],  # 1: IoU 81/119 = 0.68 with 0
+            [0, 0, 10, 10],  # 2: identical to 0, same score: 0 first (stable), 2 suppressed
+            [20, 20, 30, 30],  # 3: disjoint
+            [5, 5, 5, 5],  # 4: empty box: IoU 0 with everything (0/0 with 5 -> NaN: no suppression)
+            [5, 5, 5, 5],  # 5
+        ],
+        dtype=np.float32,
+    )
+    scores = np.array([0.9, 0.95, 0.9, 0.1, 0.3, 0.3], dtype=np.float32)
+    assert ops.nms(T(boxes, device), T(scores, device), 0.5).tolist() == [1, 4, 5, 3]
+    assert ops.nms(T(boxes, device), T(scores, device), 0.7).tolist() == [1, 0, 4, 5, 3]
+    # IoU exactly at the threshold is kept (strictly greater suppresses): IoU(0, [0,0,10,5]) = 0.5
+    half = np.array([[0, 0, 10, 10], [0, 0, 10, 5]], dtype=np.float32)
+    assert ops.nms(T(half, device), T(np.array([1.0, 0.5], np.float32), device), 0.5).tolist() == [0, 1]
+    assert ops.nms(T(half, device), T(np.array([1.0, 0.5], np.float32), device), 0.4999).tolist() == [0]
+    empty = ops.nms(T(np.zeros((0, 4), np.float32), device), T(np.zeros(0, np.float32), device), 0.5)
+    assert empty.dtype == bp.int64 and empty.shape == (0,) and empty.device == T(boxes, device).device
+
+
+def test_nms_threshold_compared_in_double():
+    """A float32 IoU is compared with the threshold as a double (torchvision's kernel), not with
+    the threshold rounded to float32: IoU 2/3 in float32 is above 2/3 as a double."""
+    iou32 = np.float32(2) / np.float32(3)
+    assert float(iou32) > 2 / 3  # the premise
+    b = np.array([[0, 0, 3, 1], [0, 0, 2, 1]], dtype=np.float32)  # IoU 2/3
+    assert ops.nms(bp.tensor(b), bp.tensor([1.0, 0.5]), 2 / 3).tolist() == [0]
+    assert ops.nms(bp.tensor(b.astype(np.float64)), bp.tensor([1.0, 0.5], dtype=bp.float64), 2 / 3).tolist() == [0, 1]
+
+
+def test_nms_many_boxes_blocks(device):
+    """More boxes than one block, clustered like a detector's raw output and scattered."""
+    rng = np.random.default_rng(7)
+    centers = rng.uniform(0, 500, (30, 2))
+    idx = rng.integers(0, 30, 1500)
+    wh = rng.uniform(10, 60, (30, 2))
+    b = np.concatenate([centers[idx], centers[idx] + wh[idx]], 1) + rng.normal(0, 3, (1500, 4))
+    b = np.concatenate([b, random_boxes(rng, 800, scale=600.0)]).astype(np.float32)
+    s = rng.random(len(b)).astype(np.float32)
+    keep = ops.nms(T(b, device), T(s, device), 0.45)
+    np.testing.assert_array_equal(keep.cpu().numpy(), ref_nms(b, s, 0.45))
+
+
+def test_batched_nms(device):
+    rng = np.random.default_rng(8)
+    b = random_boxes(rng, 200, scale=60.0).astype(np.float32)
+    s = rng.random(200).astype(np.float32)
+    s[:20] = 0.25  # ties across categories
+    idxs = rng.integers(0, 5, 200)
+    keep = ops.batched_nms(T(b, device), T(s, device), T(idxs, device), 0.5)
+    assert keep.dtype == bp.int64
+    np.testing.assert_array_equal(keep.cpu().numpy(), ref_batched_nms(b, s, idxs, 0.5))
+    # the same box in two categories (or images) is kept twice; within one it is suppressed
+    two = T(np.array([[0, 0, 10, 10], [0, 0, 10, 10], [1, 0, 10, 10]], np.float32), device)
+    sc = T(np.array([0.9, 0.8, 0.7], np.float32), device)
+    assert ops.batched_nms(two, sc, T(np.array([0, 1, 0]), device), 0.5).tolist() == [0, 1]
+    assert ops.batched_nms(two, sc, T(np.array([3, 3, 3]), device), 0.5).tolist() == [0]
+    e = ops.batched_nms(T(np.zeros((0, 4), np.float32), device), T(np.zeros(0, np.float32), device), T(np.zeros(0, np.int64), device), 0.5)
+    assert e.dtype == bp.int64 and e.shape == (0,)
+
+
+def test_nms_errors():
+    with pytest.raises(RuntimeError, match=r"nms\(\): boxes should have 4 elements in dimension 1, got 5"):
+        ops.nms(bp.zeros(3, 5), bp.zeros(3), 0.5)
+    with pytest.raises(RuntimeError, match=r"nms\(\): boxes should be a 2d tensor, got 1D"):
+        ops.nms(bp.zeros(4), bp.zeros(1), 0.5)
+    with pytest.raises(RuntimeError, match=r"nms\(\): scores should be a 1d tensor, got 2D"):
+        ops.nms(bp.zeros(3, 4), bp.zeros(3, 1), 0.5)
+    with pytest.raises(RuntimeError, match="same number of elements in dimension 0, got 3 and 2"):
+        ops.nms(bp.zeros(3, 4), bp.zeros(2), 0.5)
+    with pytest.raises(RuntimeError, match=r"batched_nms\(\): idxs must be a Tensor\[3\]"):
+        ops.batched_nms(bp.zeros(3, 4), bp.zeros(3), bp.zeros(2, dtype=bp.int64), 0.5)
