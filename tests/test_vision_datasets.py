@@ -3,6 +3,8 @@ ink, digit counts and sizes, train/test from their own splits, item format, spee
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 
 import numpy as np
@@ -200,3 +202,112 @@ def test_options_and_errors(tmp_path, mnist_root):
     with pytest.raises(ValueError, match="size"):
         MNISTDetection(mnist_root, train=False, size=32)
     assert "MNISTDetection" in repr(ds) and "Test" in repr(ds)
+
+
+# ---------------------------------------------------------------------------- CocoDetection
+def write_coco(tmp_path):
+    """Three PNG images (one without annotations) and a COCO JSON with boxes, a crowd box and one
+    box reaching past the image."""
+    from PIL import Image
+
+    images_dir = tmp_path / "images"
+    images_dir.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for img_id, (h, w, mode) in {7: (20, 30, "RGB"), 3: (16, 16, "L"), 5: (10, 12, "RGB")}.items():
+        shape = (h, w, 3) if mode == "RGB" else (h, w)
+        arr = rng.integers(0, 256, shape, dtype=np.uint8)
+        Image.fromarray(arr, mode=mode).save(images_dir / f"img{img_id}.png")
+        arrays[img_id] = arr
+    ann = {
+        "images": [
+            {"id": 7, "file_name": "img7.png", "height": 20, "width": 30},
+            {"id": 3, "file_name": "img3.png", "height": 16, "width": 16},
+            {"id": 5, "file_name": "img5.png", "height": 10, "width": 12},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 7, "category_id": 2, "bbox": [1.0, 2.0, 10.0, 5.0], "area": 50.0, "iscrowd": 0},
+            {"id": 2, "image_id": 3, "category_id": 5, "bbox": [4.0, 4.0, 4.0, 8.0], "area": 32.0, "iscrowd": 0},
+            {"id": 3, "image_id": 7, "category_id": 9, "bbox": [25.0, 15.0, 10.0, 10.0], "area": 100.0, "iscrowd": 1},
+            {"id": 4, "image_id": 7, "category_id": 2, "bbox": [40.0, 1.0, 3.0, 3.0], "area": 9.0, "iscrowd": 0},
+        ],
+        "categories": [{"id": 2, "name": "two"}, {"id": 5, "name": "five"}, {"id": 9, "name": "nine"}],
+    }
+    ann_file = tmp_path / "ann.json"
+    ann_file.write_text(json.dumps(ann))
+    return images_dir, ann_file, arrays, ann
+
+
+def test_coco_detection_is_torchvisions(tmp_path):
+    pytest.importorskip("PIL")
+    from backprop.vision.datasets import CocoDetection
+
+    images_dir, ann_file, arrays, ann = write_coco(tmp_path)
+    ds = CocoDetection(images_dir, ann_file)
+    assert ds.ids == [3, 5, 7] and len(ds) == 3
+    image, target = ds[2]  # id 7
+    assert image.mode == "RGB" and image.size == (30, 20)
+    np.testing.assert_array_equal(np.asarray(image), arrays[7])
+    assert target == [a for a in ann["annotations"] if a["image_id"] == 7]  # the file's dicts, in file order
+    grey, _ = ds[0]
+    assert grey.mode == "RGB"  # converted, as torchvision does
+    np.testing.assert_array_equal(np.asarray(grey)[:, :, 1], arrays[3])
+    assert ds[1][1] == []  # an image without annotations
+    assert ds.coco.getAnnIds(imgIds=7) == [1, 3, 4] and ds.coco.getAnnIds(imgIds=7, iscrowd=False) == [1, 4]
+    assert ds.coco.loadCats(5) == [{"id": 5, "name": "five"}] and sorted(ds.coco.getImgIds(catIds=[2])) == [7]
+    with pytest.raises(ValueError, match="integer"):
+        ds[0.0]
+
+
+def test_coco_transforms_and_target_format(tmp_path):
+    pytest.importorskip("PIL")
+    from backprop.vision.datasets import CocoDetection, coco_to_target
+
+    images_dir, ann_file, arrays, ann = write_coco(tmp_path)
+    seen = []
+    ds = CocoDetection(images_dir, ann_file, transforms=lambda img, tgt: (seen.append(len(tgt)) or img, len(tgt)))
+    assert ds[2][1] == 3 and seen == [3]
+    ds = CocoDetection(images_dir, ann_file, transform=lambda img: img.size, target_transform=len)
+    assert ds[2] == ((30, 20), 3)
+    with pytest.raises(ValueError, match="Only transforms or transform/target_transform"):
+        CocoDetection(images_dir, ann_file, transform=len, transforms=len)
+
+    boxes_ds = CocoDetection(images_dir, ann_file, target_format="boxes")
+    image, target = boxes_ds[2]
+    assert image.shape == (3, 20, 30) and image.dtype == backprop.float32
+    np.testing.assert_allclose(image.numpy(), arrays[7].transpose(2, 0, 1) / 255.0, rtol=1e-6)
+    # xywh -> xyxy; the crowd box is clipped to the 30 x 20 image; the box wholly outside is dropped
+    np.testing.assert_array_equal(target["boxes"].numpy(), [[1, 2, 11, 7], [25, 15, 30, 20]])
+    assert target["labels"].tolist() == [2, 9] and target["iscrowd"].tolist() == [0, 1] and target["image_id"] == 7
+    assert target["boxes"].dtype == backprop.float32 and target["labels"].dtype == backprop.int64
+    empty = boxes_ds[1][1]
+    assert empty["boxes"].shape == (0, 4) and empty["labels"].shape == (0,) and empty["image_id"] == 5
+
+    raw = coco_to_target(ann["annotations"][:1] + ann["annotations"][2:])  # no clipping without a canvas size
+    np.testing.assert_array_equal(raw["boxes"].numpy(), [[1, 2, 11, 7], [25, 15, 35, 25], [40, 1, 43, 4]])
+    assert raw["area"].tolist() == [50.0, 100.0, 9.0] and raw["image_id"] == 7
+    assert coco_to_target(ann["annotations"], drop_crowd=True)["labels"].tolist() == [2, 5, 2]
+    with pytest.raises(ValueError, match="non-finite"):
+        coco_to_target([{"id": 1, "bbox": [0, 0, float("nan"), 1]}])
+
+
+def test_coco_errors(tmp_path, monkeypatch):
+    pytest.importorskip("PIL")
+    from backprop.vision.datasets import CocoDetection
+
+    with pytest.raises(DatasetNotFoundError, match="annotation file"):
+        CocoDetection(tmp_path, tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(RuntimeError, match="not a valid COCO JSON"):
+        CocoDetection(tmp_path, bad)
+    with pytest.raises(ValueError, match="target_format"):
+        CocoDetection(tmp_path, bad, target_format="xyxy")
+    images_dir, ann_file, _, _ = write_coco(tmp_path)
+    (images_dir / "img5.png").unlink()
+    ds = CocoDetection(images_dir, ann_file)
+    with pytest.raises(DatasetNotFoundError, match="img5.png"):
+        ds[1]
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(ImportError, match=r"backprop\[vision\]"):
+        ds[0]
