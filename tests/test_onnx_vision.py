@@ -243,3 +243,32 @@ def test_interpolate_without_a_resize_equivalent_exports_its_primitives():
     proto, sess = _export(model, x)
     assert "Resize" not in _op_types(proto)
     _check(model, sess, [x])
+
+
+def test_detector_on_device_exports_like_the_cpu_model(device):
+    """The detector moved to ``device`` (cpu, or the fake CUDA device) exports the CPU model's graph,
+    Resize included, and onnxruntime reproduces the CPU outputs on other batch and image sizes."""
+    backprop.manual_seed(4)
+    model = TinyDetector()
+    _randomize_batchnorm(model)
+    model.eval()
+    x, other = backprop.randn(2, 3, 32, 32), backprop.randn(3, 3, 64, 32)
+    with backprop.no_grad():
+        want = [[w.numpy().copy() for w in model(t)] for t in (x, other)]
+    model.to(device)
+    proto, sess = _export(model, x.to(device), dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}})
+    assert "Resize" in _op_types(proto) and "Gather" not in _op_types(proto)
+    for t, outs in zip((x, other), want):
+        got = sess.run(None, {"images": t.numpy()})
+        for g, w in zip(got, outs):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=TOL, atol=TOL)
+
+
+@pytest.mark.parametrize("opset", [13, 18, 20])
+def test_resize_in_other_opsets(opset):
+    model = nn.Sequential(nn.Upsample(scale_factor=2), nn.Upsample(size=(9, 7), mode="bilinear", align_corners=True))
+    x = backprop.randn(2, 3, 4, 5)
+    proto, sess = _export(model, x, opset_version=opset, dynamic_axes={"images": {0: "batch"}})
+    assert proto.opset_import[0].version == opset and "Resize" in _op_types(proto)
+    _check(model, sess, [x, backprop.randn(1, 3, 4, 5)])
