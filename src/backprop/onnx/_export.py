@@ -194,7 +194,12 @@ def _second_sizes(inputs, spec, attempt: int) -> dict:
     for n, (_, places) in enumerate(sorted(by_key.items(), key=lambda kv: str(kv[0]))):
         size = places[0][2]
         delta = n + 1
-        new = size + delta if attempt == 0 else max(size - delta, 2)
+        if attempt == 0:  # multiples: a strided model's sizes stay valid and distinct at every stride
+            new = size * (delta + 1)
+        elif attempt == 1:
+            new = size + delta
+        else:
+            new = max(size - delta, 2)
         while (size, new) in used or new == size:
             new += 1
         used.add((size, new))
@@ -321,7 +326,7 @@ def _second_trace(model, pos, kw, in_names, inputs_flat, spec, tracer: Tracer) -
     rng = numpy.random.default_rng(0)
     dynamic = any(spec.get(n) for n in in_names)
     errors = []
-    for attempt in range(2 if dynamic else 1):
+    for attempt in range(3 if dynamic else 1):
         sizes = _second_sizes(list(zip(in_names, inputs_flat)), spec, attempt)
 
         def fresh(i, t, sizes=sizes):

@@ -5,7 +5,9 @@ a ``Record`` whose Tensor (and raw array) arguments are replaced by ``Value``s: 
 parameters, constants (snapshots of tensors that do not depend on the inputs) or outputs of
 earlier records. A few ops compute their result without a ``Function`` (comparisons, logical
 ops, ``detach``, ``zeros_like``, the write of an in-place op, ...); while tracing they are
-wrapped so that they are recorded too (``patched_ops``).
+wrapped so that they are recorded too (``patched_ops``). A few composites that ONNX has one
+operator for (``interpolate``: ``Resize``) are recorded as one call over their primitives, whose
+records then go unused (``Tracer.composite``).
 
 Identity matters: a Tensor maps to the Value it holds now. In-place ops re-map it; a tensor
 whose data changed behind the tracer's back (version counter moved) raises instead of being
@@ -306,6 +308,17 @@ class Tracer:
             return  # a constant: captured when it is used
         self._add_record(op, args, kwargs, outs, None, meta)
 
+    def composite(self, op: str, input, out, meta: dict) -> None:
+        """Record ``out = op(input, **meta)`` as one call (its primitives' records stay, unused),
+        when the exporter has a single ONNX operator for it with these arguments."""
+        from .ops import composite_supported
+
+        if not isinstance(input, Tensor) or not isinstance(out, Tensor) or self.find(input) is None:
+            return
+        if not composite_supported(op, tuple(input._data.shape), input._data.dtype, meta):
+            return  # exported through its primitives
+        self._add_record(op, (input,), {}, (out,), None, meta)
+
     def after_write(self, t: Tensor, values) -> None:
         """``inplace.write(t, values)`` copied ``values`` into ``t``: ``t`` now holds their Value."""
         src = None
@@ -388,6 +401,29 @@ def _wrap(orig, op: str):
     return wrapper
 
 
+def _composite_table():
+    from ..nn import functional
+
+    return [(functional, "interpolate", "interpolate")]
+
+
+def _wrap_composite(orig, op: str):
+    signature = inspect.signature(orig)
+
+    @functools.wraps(orig)
+    def wrapper(*args, **kwargs):
+        out = orig(*args, **kwargs)
+        if _active:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            meta = dict(bound.arguments)
+            _active[-1].composite(op, meta.pop("input"), out, meta)
+        return out
+
+    wrapper._onnx_original = orig
+    return wrapper
+
+
 def _wrap_write(orig):
     @functools.wraps(orig)
     def write(t, values, *args, **kwargs):
@@ -419,6 +455,9 @@ def patched_ops():
     for owner, attr, op in _untraced_table():
         orig = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
         replacements[id(orig)] = (orig, _wrap(orig, op))
+    for owner, attr, op in _composite_table():
+        orig = getattr(owner, attr)
+        replacements[id(orig)] = (orig, _wrap_composite(orig, op))
     for attr, wrap in (("write", _wrap_write), ("apply_inplace", _wrap_apply_inplace)):
         orig = getattr(inplace, attr)
         replacements[id(orig)] = (orig, wrap(orig))

@@ -587,6 +587,57 @@ def _conv_transpose(g, rec):
     )  # fmt: skip
 
 
+def _interp_factors(meta: dict, spatial: int):
+    """The scale factors ``interpolate`` places its sources with, or None when it uses the sizes."""
+    sf = meta.get("scale_factor")
+    if sf is None or meta.get("recompute_scale_factor"):
+        return None
+    return [float(sf)] * spatial if isinstance(sf, (int, float)) else [float(f) for f in sf]
+
+
+def _resize_supported(shape: tuple, dtype, meta: dict) -> bool:
+    """Whether ONNX ``Resize`` reproduces this ``interpolate`` call (else its primitives are exported):
+    nearest / nearest-exact on 3-5-D input, bilinear on 4-D, float32 or float16, no anti-aliasing."""
+    if numpy.dtype(dtype) not in (numpy.float32, numpy.float16) or meta.get("antialias"):
+        return False
+    mode = meta.get("mode")
+    if mode not in ("nearest", "nearest-exact", "bilinear") or (mode == "bilinear" and len(shape) != 4):
+        return False
+    factors = _interp_factors(meta, len(shape) - 2)
+    return factors is None or all(f > 0 for f in factors)
+
+
+_COMPOSITES = {"interpolate": _resize_supported}
+
+
+def composite_supported(op: str, shape: tuple, dtype, meta: dict) -> bool:
+    """Whether the composite ``op`` with these arguments is exported as one ONNX operator."""
+    check = _COMPOSITES.get(op)
+    return check is not None and check(shape, dtype, meta)
+
+
+def _interpolate(g, rec):
+    """``interpolate`` as ``Resize``: torch's nearest is ONNX's asymmetric/floor, nearest-exact its
+    half_pixel/round_prefer_ceil, bilinear its linear with half_pixel (or align_corners). With a
+    scale factor the graph gets the factors (so dynamic spatial dims keep working), else the sizes."""
+    (a,) = rec.args
+    meta, out = rec.meta, rec.outputs[0]
+    mode = meta["mode"]
+    if mode == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    elif mode == "nearest-exact":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_ceil"}
+    else:
+        ac = bool(meta.get("align_corners"))
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "align_corners" if ac else "half_pixel"}
+    factors = _interp_factors(meta, a.ndim - 2)
+    if factors is not None:
+        inputs = [g.name(a), "", g.const(numpy.asarray([1.0, 1.0, *factors], dtype=numpy.float32))]
+    else:
+        inputs = [g.name(a), "", "", g.shape_tensor(out.shape, out.dims2, prefer=[a])]
+    return g.op("Resize", inputs, **attrs)
+
+
 def _max_pool(g, rec):
     x, kernel, stride, padding, dilation, ceil_mode, return_indices = rec.args
     out = g.op(
@@ -904,6 +955,8 @@ def _build_table() -> dict:
         "sort": _sort, "argsort": _sort, "topk": _topk, "one_hot": _one_hot,
         "zeros_like": _fill_like(0), "ones_like": _fill_like(1), "empty_like": _fill_like(0), "full_like": _fill_like(None),
         "detach": _alias, "write": _write, "reshape_array": _reshape,
+        # composites recorded as one call (see _trace.Tracer.composite)
+        "interpolate": _interpolate,
     })  # fmt: skip
     for name, fn in (("Gelu", _gelu), ("BatchNorm", _batch_norm), ("LayerNorm", _layer_norm), ("Linear", _linear)):  # fused primitives
         if hasattr(nn_ops, name):
