@@ -16,8 +16,7 @@ box's best anchor gets that box's best IoU; BCE is summed over all anchors and c
 from __future__ import annotations
 
 from ... import nn, no_grad, zeros
-from ..._dtype import bool as bool_
-from ..._dtype import int64
+from ..._dtype import bool_, int64
 from ..._tensor import Tensor
 from ...nn import functional as F
 from .. import ops
