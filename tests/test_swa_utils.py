@@ -449,3 +449,18 @@ def test_averaged_model_errors():
 def test_public_names():
     assert bp.optim.swa_utils is bswa
     assert sorted(bswa.__all__) == sorted(tswa.__all__)
+
+
+@pytest.mark.parametrize("mode", ["swa", "ema_multi", "swa_multi"])
+def test_updates_bump_versions(mode):
+    """In-place updates are visible to autograd's version check, as torch's in-place ops."""
+    model = bp.nn.Linear(3, 2)
+    avg = bswa.AveragedModel(model, **_fns(bp, mode))
+    avg.update_parameters(model)
+    weight = avg.module.weight
+    before = weight._version
+    out = (weight * weight).sum()  # saves weight for backward
+    avg.update_parameters(model)
+    assert weight._version > before
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()

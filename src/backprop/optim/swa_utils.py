@@ -22,6 +22,7 @@ from copy import deepcopy
 from typing import Any, Literal
 
 from .. import _dtype
+from .._backend import array_module
 from .._creation import tensor
 from .._device import device as _device_type
 from .._tensor import Tensor
@@ -29,7 +30,7 @@ from ..autograd.grad_mode import no_grad
 from ..nn.modules.batchnorm import _BatchNorm
 from ..nn.modules.module import Module
 from .lr_scheduler import LRScheduler, _format_param
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _lerp_
 
 __all__ = [
     "AveragedModel",
@@ -46,6 +47,33 @@ PARAM_LIST = tuple[Tensor, ...] | list[Tensor]
 
 def _is_float_or_complex(t: Tensor) -> bool:
     return t.is_floating_point() or t.is_complex()
+
+
+def _arrays(p_avg: Tensor, p_model: Tensor):
+    """``(avg array, model array, xp)`` when the update can run on the arrays directly (the hot path:
+    float32/float64/complex of one dtype, shape and device), else None (the Tensor ops handle it)."""
+    a, b = p_avg._data, p_model._data
+    if (
+        type(a) is not type(b)
+        or a.dtype != b.dtype
+        or a.shape != b.shape
+        or a.dtype.kind not in "fc"
+        or a.dtype.itemsize < 4
+    ):
+        return None
+    return a, b, array_module(a)
+
+
+def _lerp_tensor_(p_avg: Tensor, p_model: Tensor, weight) -> None:
+    """``p_avg.lerp_(p_model, weight)`` (torch's two-sided formula for a number ``weight``), without
+    the per-op Tensor machinery on the hot path: three in-place array ops and a version bump."""
+    arrays = _arrays(p_avg, p_model) if isinstance(weight, float) else None
+    if arrays is None:
+        p_avg.lerp_(p_model, weight)
+        return
+    a, b, xp = arrays
+    _lerp_(a, b, weight, xp.empty_like(a), xp)
+    p_avg._version_counter[0] += 1
 
 
 def _check_decay(decay: float) -> None:
@@ -65,9 +93,9 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> Callable[[PARAM_LIST, PARAM_LI
     @no_grad()
     def ema_update(ema_param_list: PARAM_LIST, current_param_list: PARAM_LIST, _: Any) -> None:
         if _is_float_or_complex(ema_param_list[0]):
-            weight = 1 - decay
+            weight = float(1 - decay)
             for p_ema, p_model in zip(ema_param_list, current_param_list, strict=True):
-                p_ema.lerp_(p_model, weight)
+                _lerp_tensor_(p_ema, p_model, weight)
         else:
             for p_ema, p_model in zip(ema_param_list, current_param_list, strict=True):
                 p_ema.copy_(p_ema * decay + p_model * (1 - decay))
@@ -86,9 +114,9 @@ def get_swa_multi_avg_fn() -> Callable[[PARAM_LIST, PARAM_LIST, Tensor | int], N
     @no_grad()
     def swa_update(averaged_param_list: PARAM_LIST, current_param_list: PARAM_LIST, num_averaged: Tensor | int) -> None:
         if _is_float_or_complex(averaged_param_list[0]):
-            weight = 1 / (num_averaged + 1)
+            weight = 1 / (num_averaged + 1)  # a tensor for a tensor count: no host read
             for p_avg, p_model in zip(averaged_param_list, current_param_list, strict=True):
-                p_avg.lerp_(p_model, weight)
+                _lerp_tensor_(p_avg, p_model, weight)
             return
         for p_avg, p_model in zip(averaged_param_list, current_param_list, strict=True):
             p_model - p_avg  # noqa: B018 - raises torch's error for bool tensors first
@@ -129,7 +157,14 @@ def get_swa_avg_fn() -> Callable[[Tensor, Tensor, Tensor | int], Tensor]:
 def _swa_default_(p_avg: Tensor, p_model: Tensor, n: int) -> None:
     """The default SWA step in place, with the arithmetic of torch's per-tensor fallback
     (``avg + (current - avg) / (n + 1)``); integer tensors get it truncated, as torch's ``copy_``."""
-    if _is_float_or_complex(p_avg):
+    arrays = _arrays(p_avg, p_model)
+    if arrays is not None:
+        a, b, xp = arrays
+        step = xp.subtract(b, a)
+        step /= n + 1
+        a += step
+        p_avg._version_counter[0] += 1
+    elif _is_float_or_complex(p_avg):
         p_avg.add_(p_model.sub(p_avg).div_(n + 1))
     else:
         p_avg.copy_(p_avg + (p_model - p_avg) / (n + 1))
@@ -184,7 +219,10 @@ class AveragedModel(Module):
         current: list[Tensor] = []
         for p_avg, p_model in zip(self_tensors, model_tensors, strict=False):
             averaged.append(p_avg.detach())
-            current.append(p_model.detach().to(p_avg.device))
+            p_model = p_model.detach()
+            if p_model.device != p_avg.device:
+                p_model = p_model.to(p_avg.device)
+            current.append(p_model)
         n = int(self.n_averaged.item())  # the one host read (torch reads it here as well)
         if n == 0:
             for p_avg, p_model in zip(averaged, current):
