@@ -10,6 +10,7 @@ updated after every step; the averaged state_dicts must hold torch's keys, dtype
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -464,3 +465,53 @@ def test_updates_bump_versions(mode):
     assert weight._version > before
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.backward()
+
+
+@pytest.mark.parametrize("use_epoch", [False, True])
+@pytest.mark.parametrize("tensor_lr", [False, True])
+def test_swalr_tensor_lrs_and_step_epoch_match_torch(tensor_lr, use_epoch):
+    """Tensor learning rates / swa_lr keep torch's types and values; step(epoch) (deprecated) as torch."""
+
+    def run(m):
+        params = [m.nn.Parameter(m.zeros(2)), m.nn.Parameter(m.zeros(2))]
+        lr = m.tensor(0.1) if tensor_lr else 0.1
+        opt = m.optim.SGD([{"params": [params[0]], "lr": lr}, {"params": [params[1]], "lr": 0.3}])
+        swa_lr = [0.02, m.tensor(0.05)] if tensor_lr else 0.02
+        sched = m.optim.swa_utils.SWALR(opt, swa_lr=swa_lr, anneal_epochs=4)
+        rows = []
+        for epoch in range(7):
+            opt.step()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sched.step(epoch + 1) if use_epoch else sched.step()
+            rows.append([(type(g["lr"]).__name__, float(g["lr"])) for g in opt.param_groups])
+        return rows
+
+    assert run(bp) == run(torch)
+
+
+def test_update_bn_with_dataloader_and_unusual_batchnorms():
+    """A DataLoader of (x, y) pairs; BatchNorm2d, one already momentum=None, one not tracking stats."""
+    torch.manual_seed(1)
+
+    def build(m):
+        return m.nn.Sequential(
+            m.nn.Conv2d(2, 4, 3),
+            m.nn.BatchNorm2d(4, momentum=None),
+            m.nn.ReLU(),
+            m.nn.BatchNorm2d(4, track_running_stats=False),
+        )
+
+    tm, bm = build(torch), build(bp)
+    bm.load_state_dict(tm.state_dict())
+    images = _RNG.standard_normal((10, 2, 5, 5)).astype("float32")
+    labels = np.arange(10)
+    t_loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.tensor(images), torch.tensor(labels)), batch_size=4
+    )
+    b_loader = bp.utils.data.DataLoader(bp.utils.data.TensorDataset(bp.tensor(images), bp.tensor(labels)), batch_size=4)
+    tswa.update_bn(t_loader, tm)
+    bswa.update_bn(b_loader, bm)
+    assert_state_dicts_equal(bm.state_dict(), tm.state_dict(), rtol=1e-6, atol=1e-7)
+    assert bm[1].momentum is None and bm[3].momentum == 0.1
+    assert int(bm[1].num_batches_tracked) == 3
