@@ -515,3 +515,34 @@ def test_update_bn_with_dataloader_and_unusual_batchnorms():
     assert_state_dicts_equal(bm.state_dict(), tm.state_dict(), rtol=1e-6, atol=1e-7)
     assert bm[1].momentum is None and bm[3].momentum == 0.1
     assert int(bm[1].num_batches_tracked) == 3
+
+
+def test_torch_docs_swa_recipe_end_to_end(device):
+    """torch's documented recipe: CosineAnnealingLR, then SWALR + AveragedModel after swa_start, update_bn at the end."""
+    tm, bm = make_models(device)
+
+    def recipe(m, model, on):
+        opt = m.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        swa_model = m.optim.swa_utils.AveragedModel(model)
+        scheduler = m.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+        swa_scheduler = m.optim.swa_utils.SWALR(opt, swa_lr=0.05, anneal_epochs=2)
+        loader = [(m.tensor(X[i], **on), m.tensor(Y[i], **on)) for i in range(3)]
+        lrs = []
+        for epoch in range(6):
+            for x, y in loader:
+                opt.zero_grad()
+                ((model(x) - y) ** 2).mean().backward()
+                opt.step()
+            if epoch > 2:
+                swa_model.update_parameters(model)
+                swa_scheduler.step()
+            else:
+                scheduler.step()
+            lrs.append(opt.param_groups[0]["lr"])
+        m.optim.swa_utils.update_bn(loader, swa_model)
+        return swa_model, lrs
+
+    t_swa, t_lrs = recipe(torch, tm, {})
+    b_swa, b_lrs = recipe(bp, bm, {"device": device})
+    assert b_lrs == t_lrs
+    assert_state_dicts_equal(b_swa.state_dict(), t_swa.state_dict())
