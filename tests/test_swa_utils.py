@@ -194,6 +194,9 @@ def test_device_argument_moves_copy(device):
     bm2 = bp.nn.Linear(3, 2)
     avg.update_parameters(bm2)  # the model's tensors are moved to the average's device
     np.testing.assert_array_equal(avg.module.weight.detach().cpu().numpy(), bm2.weight.detach().numpy())
+    if device == "cuda":  # torch's int spelling of a CUDA device
+        avg = bswa.AveragedModel(bm, device=0)
+        assert avg.n_averaged.device == avg.module.weight.device == bp.device("cuda:0")
 
 
 def test_save_load_roundtrip(tmp_path):

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from .. import _dtype
 from .._backend import array_module
-from .._creation import tensor
+from .._creation import zeros
 from .._device import device as _device_type
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
@@ -197,7 +197,7 @@ class AveragedModel(Module):
         self.module = deepcopy(model)
         if device is not None:
             self.module = self.module.to(device)
-        self.register_buffer("n_averaged", tensor(0, dtype=_dtype.int64, device=device))
+        self.register_buffer("n_averaged", zeros((), dtype=_dtype.int64, device=device))
         self.avg_fn = avg_fn
         self.multi_avg_fn = multi_avg_fn
         self.use_buffers = use_buffers
