@@ -7,9 +7,12 @@ buffers) are a running average of the model's: the equal-weight SWA mean by defa
 weights with one pass over the data; ``SWALR`` anneals each group's learning rate to a constant
 SWA rate.
 
-Every update runs under ``no_grad`` with one in-place op per tensor (``lerp_``, ``add_``,
-``copy_``) on the tensor's own device; the only host reads are of ``n_averaged``, once per
-``update_parameters`` (torch reads it there too, to decide between copying and averaging).
+Every update runs under ``no_grad`` and changes each tensor in place on its own device: for
+float32/float64/complex tensors as three in-place array ops (torch's ``lerp_`` formula, or its
+``avg + (current - avg) / (n + 1)``) plus a version bump, as the optimizers update parameters;
+other dtypes through the Tensor ops (``lerp_``, ``copy_``). The only host read is of
+``n_averaged``, once per ``update_parameters`` (torch reads it there too, to decide between
+copying and averaging).
 """
 
 from __future__ import annotations
