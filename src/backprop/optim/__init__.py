@@ -5,7 +5,7 @@ behind them (no graph is recorded) and follows torch's single-tensor update form
 model trained here tracks the same model trained with torch to float32 rounding.
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
@@ -35,6 +35,7 @@ __all__ = [
     "RMSprop",
     "Rprop",
     "SGD",
+    "swa_utils",
     "register_optimizer_step_pre_hook",
     "register_optimizer_step_post_hook",
 ]
