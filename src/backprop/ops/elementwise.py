@@ -918,13 +918,11 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        xp = array_module(a._data)
         x = a._data
         if x.dtype.kind == "V":  # bfloat16: in float32, rounded once, as torch (saved rounded, as torch)
             x = x.astype(numpy.float32)
-        # exp of a non-positive number only: no overflow warnings for large |x|.
-        e = xp.exp(-xp.abs(x))
-        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(a._data.dtype, copy=False)
+        # SciPy's expit (cupyx's on CUDA): one pass, no overflow for large |x|; half the time of exp+where
+        out = backend_of(x).scipy("special").expit(x).astype(a._data.dtype, copy=False)
         ctx.save_for_backward(out)
         return out
 
