@@ -303,3 +303,21 @@ def test_mosaic_dataset_and_dataloader():
     assert images.shape == (4, 1, 32, 32) and len(targets) == 4
     with pytest.raises(ValueError, match="center_range"):
         T.Mosaic(Rects(), center_range=(0.8, 0.2))
+
+
+def test_random_affine_image_is_the_classification_affine():
+    """The pixels are torchvision's affine (a positive angle turns clockwise); only the boxes are new."""
+    from backprop import transforms as C
+
+    img, tgt = rect_image(40, 40, (10, 12, 30, 20))
+    aff = T.RandomAffine((25, 25), translate=None, scale=(1.2, 1.2), min_area_ratio=0.0)
+    out, t = aff(img, tgt)
+    np.testing.assert_array_equal(out.numpy(), C.affine(img, 25.0, [0, 0], 1.2, [0.0, 0.0]).numpy())
+    # the box holds the rotated rectangle's corners: clockwise on screen (y down), about the centre (20, 20)
+    a = np.radians(25.0)
+    corners = np.array([[10, 12], [30, 12], [30, 20], [10, 20]], np.float64) - 20
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # x right, y down: clockwise
+    moved = corners @ rot.T * 1.2 + 20
+    np.testing.assert_allclose(t["boxes"].numpy()[0], [*moved.min(0), *moved.max(0)], atol=1e-4)
+    ink = ink_box(out)
+    assert np.abs(ink - t["boxes"].numpy()[0]).max() <= 1.5

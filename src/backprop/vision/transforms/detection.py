@@ -336,16 +336,17 @@ class RandomAffine(_Random):
     boxes become the box of their moved corners (exact for scale/translate), then are clipped and the
     mostly-lost ones dropped (``min_area_ratio``, ``min_size``: backprop's options, see the module).
 
-    For YOLO-style scale/translate jitter: ``RandomAffine(0, translate=(0.1, 0.1), scale=(0.5, 1.5))``.
+    For YOLO-style scale/translate jitter: ``RandomAffine(0, translate=(0.1, 0.1), scale=(0.5, 1.5))``
+    (``interpolation=InterpolationMode.BILINEAR`` for smoother pixels; NEAREST is torchvision's default).
     """
 
     def __init__(
         self,
-        degrees: float | Sequence[float] = 0,
+        degrees: float | Sequence[float],
         translate: Sequence[float] | None = None,
         scale: Sequence[float] | None = None,
         shear: float | Sequence[float] | None = None,
-        interpolation=InterpolationMode.BILINEAR,
+        interpolation=InterpolationMode.NEAREST,
         fill: float = 0,
         center: Sequence[float] | None = None,
         *,
@@ -395,8 +396,8 @@ class RandomAffine(_Random):
         h, w = arr.shape[-2:]
         angle, translate, s, shear = self.get_params(w, h)
         centre = [0.0, 0.0] if self.center is None else [self.center[0] - w * 0.5, self.center[1] - h * 0.5]
-        # torchvision's affine turns counter-clockwise for a positive angle: the matrix takes -angle
-        matrix = _get_inverse_affine_matrix(centre, -angle, list(translate), s, list(shear))
+        # torchvision's affine: a positive angle turns clockwise (rotate() negates it; affine() does not)
+        matrix = _get_inverse_affine_matrix(centre, angle, list(translate), s, list(shear))
         channels = 1 if arr.ndim == 2 else arr.shape[-3]
         fill = [_fill_value(self.fill, arr.dtype)] * channels
         out = _grid_transform(arr, matrix, self.interpolation.value, fill)
