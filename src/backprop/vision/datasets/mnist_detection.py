@@ -30,7 +30,7 @@ from typing import Any
 import numpy
 
 from ..._tensor import Tensor, _make
-from ...datasets.mnist import MNIST, DatasetNotFoundError
+from .mnist import MNIST, DatasetNotFoundError
 from ...ops.movement import stack
 from ...utils.data import Dataset
 

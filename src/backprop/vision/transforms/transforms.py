@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy
 
-from . import _dtype
-from . import random as _random
-from ._backend import array_module
-from ._tensor import Tensor, _make
+from ... import _dtype
+from ... import random as _random
+from ..._backend import array_module
+from ..._tensor import Tensor, _make
 
 __all__ = [
     "CenterCrop",
@@ -89,7 +89,7 @@ def get_dimensions(img) -> list[int]:
 
 
 def _generator():
-    from .utils.data._utils.worker import _worker_generator
+    from ...utils.data._utils.worker import _worker_generator
 
     return _worker_generator()
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy
 
-from .._tensor import Tensor, _make
+from ..._tensor import Tensor, _make
 from ._vision import ImageClassificationDataset
 
 __all__ = ["MNIST", "DatasetNotFoundError", "FashionMNIST", "read_idx"]
