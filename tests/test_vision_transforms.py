@@ -321,3 +321,25 @@ def test_random_affine_image_is_the_classification_affine():
     np.testing.assert_allclose(t["boxes"].numpy()[0], [*moved.min(0), *moved.max(0)], atol=1e-4)
     ink = ink_box(out)
     assert np.abs(ink - t["boxes"].numpy()[0]).max() <= 1.5
+
+
+# ---------------------------------------------------------------------------- the old import paths
+def test_old_import_paths_are_the_moved_modules(monkeypatch):
+    import backprop.datasets.mnist as old_mnist
+    from backprop.datasets._vision import ImageClassificationDataset
+
+    import backprop.transforms as old_transforms
+    import backprop.vision.datasets as vd
+    import backprop.vision.transforms as vt
+    from backprop.transforms import RandomAffine, affine
+
+    assert old_transforms is vt.transforms and backprop.transforms is vt.transforms
+    assert RandomAffine is vt.RandomAffine and affine is vt.functional.affine
+    assert (
+        old_mnist is vd.mnist
+        and backprop.datasets.MNIST is vd.MNIST
+        and issubclass(vd.Digits, ImageClassificationDataset)
+    )
+    # a patch through the old path reaches code reached through the new one
+    monkeypatch.setattr(backprop.transforms, "_uniform", lambda low, high: low)
+    assert vt.RandomRotation((10, 20)).get_params([10.0, 20.0]) == 10.0

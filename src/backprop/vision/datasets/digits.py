@@ -67,7 +67,6 @@ class Digits(ImageClassificationDataset):
         self.data: Tensor = _make(numpy.ascontiguousarray(images[keep]))
         self.targets: Tensor = _make(labels[keep])
 
-
     def __repr__(self) -> str:
         split = "Train" if self.train else "Test"
         return f"Dataset Digits\n    Number of datapoints: {len(self)}\n    Split: {split}"

@@ -27,9 +27,9 @@ from ..._backend import array_module
 from ..._tensor import Tensor, _make
 from ...autograd.grad_mode import no_grad
 from ...nn import functional as F
-from .transforms import InterpolationMode, _get_inverse_affine_matrix, _grid_transform, _interp, _setup_angle
 from ...utils.data import Dataset
 from ...utils.data._utils.worker import _worker_generator
+from .transforms import InterpolationMode, _get_inverse_affine_matrix, _grid_transform, _interp, _setup_angle
 
 __all__ = [
     "Compose",
