@@ -462,3 +462,242 @@ def test_nms_errors():
         ops.nms(bp.zeros(3, 4), bp.zeros(2), 0.5)
     with pytest.raises(RuntimeError, match=r"batched_nms\(\): idxs must be a Tensor\[3\]"):
         ops.batched_nms(bp.zeros(3, 4), bp.zeros(3), bp.zeros(2, dtype=bp.int64), 0.5)
+
+
+# ------------------------------------------------------------------------------- focal loss, masks
+
+
+def test_sigmoid_focal_loss(device):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 5)) * 3
+    t = (rng.random((4, 5)) > 0.6).astype(np.float64)
+    for alpha, gamma in [(0.25, 2.0), (-1.0, 1.5), (0.5, 0.0)]:
+        p = 1 / (1 + np.exp(-x))
+        ce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+        p_t = p * t + (1 - p) * (1 - t)
+        ref = ce * (1 - p_t) ** gamma
+        if alpha >= 0:
+            ref = (alpha * t + (1 - alpha) * (1 - t)) * ref
+        close(ops.sigmoid_focal_loss(T(x, device), T(t, device), alpha, gamma), ref, rtol=1e-10)
+        close(ops.sigmoid_focal_loss(T(x, device), T(t, device), alpha, gamma, reduction="mean"), ref.mean(), rtol=1e-10)
+        # gradient vs torch autograd on the same formula
+        ours = T(x, device, requires_grad=True)
+        ops.sigmoid_focal_loss(ours, T(t, device), alpha, gamma, reduction="sum").backward()
+        th = torch.tensor(x, requires_grad=True)
+        tp = torch.sigmoid(th)
+        tt = torch.tensor(t)
+        tl = torch.nn.functional.binary_cross_entropy_with_logits(th, tt, reduction="none") * (1 - (tp * tt + (1 - tp) * (1 - tt))) ** gamma
+        if alpha >= 0:
+            tl = (alpha * tt + (1 - alpha) * (1 - tt)) * tl
+        tl.sum().backward()
+        close(ours.grad, th.grad.numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="Invalid Value for arg 'reduction'"):
+        ops.sigmoid_focal_loss(T(x, device), T(t, device), reduction="max")
+
+
+def test_masks_to_boxes(device):
+    m = np.zeros((3, 6, 8), dtype=np.uint8)
+    m[0, 1:4, 2:5] = 1
+    m[1, 5, 7] = 255
+    m[2, 0, 0] = m[2, 3, 6] = 1
+    out = ops.masks_to_boxes(T(m, device))
+    assert out.dtype == bp.float32 and out.device == T(m, device).device
+    assert out.tolist() == [[2.0, 1.0, 4.0, 3.0], [7.0, 5.0, 7.0, 5.0], [0.0, 0.0, 6.0, 3.0]]
+    assert ops.masks_to_boxes(T(m.astype(bool), device)).tolist() == out.tolist()
+    assert ops.masks_to_boxes(T(np.zeros((0, 6, 8)), device)).shape == (0, 4)
+    m[1] = 0
+    with pytest.raises(RuntimeError, match=r"masks_to_boxes\(\): mask 1 of 3"):
+        ops.masks_to_boxes(T(m, device))
+
+
+# ------------------------------------------------------------------------------------- RoI ops
+
+
+def ref_roi_align(x, rois, ph, pw, scale, sampling_ratio, aligned, cot=None):
+    """torchvision's kernel, one box, bin and sample at a time (channels as a vector). With ``cot``
+    also the input gradient of ``sum(out * cot)``: each sample's weights applied in reverse."""
+    n, c, h, w = x.shape
+    out = np.zeros((len(rois), c, ph, pw))
+    gx = np.zeros_like(x)
+    off = 0.5 if aligned else 0.0
+    for k, (b, x1, y1, x2, y2) in enumerate(rois):
+        b = int(b)
+        sx, sy, ex, ey = x1 * scale - off, y1 * scale - off, x2 * scale - off, y2 * scale - off
+        rw, rh = ex - sx, ey - sy
+        if not aligned:
+            rw, rh = max(rw, 1.0), max(rh, 1.0)
+        bh, bw = rh / ph, rw / pw
+        gh = sampling_ratio if sampling_ratio > 0 else int(math.ceil(rh / ph))
+        gw = sampling_ratio if sampling_ratio > 0 else int(math.ceil(rw / pw))
+        count = max(gh * gw, 1)
+        for p in range(ph):
+            for q in range(pw):
+                for iy in range(gh):
+                    for ix in range(gw):
+                        yy = sy + p * bh + (iy + 0.5) * bh / gh
+                        xx = sx + q * bw + (ix + 0.5) * bw / gw
+                        if yy < -1.0 or yy > h or xx < -1.0 or xx > w:
+                            continue
+                        yy, xx = max(yy, 0.0), max(xx, 0.0)
+                        yl, xl = int(yy), int(xx)
+                        if yl >= h - 1:
+                            yl = yh = h - 1
+                            yy = float(yl)
+                        else:
+                            yh = yl + 1
+                        if xl >= w - 1:
+                            xl = xh = w - 1
+                            xx = float(xl)
+                        else:
+                            xh = xl + 1
+                        ly, lx = yy - yl, xx - xl
+                        for (r, cc), wt in (((yl, xl), (1 - ly) * (1 - lx)), ((yl, xh), (1 - ly) * lx), ((yh, xl), ly * (1 - lx)), ((yh, xh), ly * lx)):
+                            out[k, :, p, q] += wt * x[b, :, r, cc] / count
+                            if cot is not None:
+                                gx[b, :, r, cc] += wt * cot[k, :, p, q] / count
+    return out, gx
+
+
+def ref_roi_pool(x, rois, ph, pw, scale, cot=None):
+    """torchvision's roi_pool kernel, one box, bin and pixel at a time (C's round, strict >)."""
+    n, c, h, w = x.shape
+    out = np.zeros((len(rois), c, ph, pw))
+    gx = np.zeros_like(x)
+    rnd = lambda v: math.floor(abs(v) + 0.5) * (1 if v >= 0 else -1)  # noqa: E731
+    for k, (b, x1, y1, x2, y2) in enumerate(rois):
+        b = int(b)
+        sw, sh, ew, eh = rnd(x1 * scale), rnd(y1 * scale), rnd(x2 * scale), rnd(y2 * scale)
+        rw, rh = max(ew - sw + 1, 1), max(eh - sh + 1, 1)
+        for p in range(ph):
+            for q in range(pw):
+                hs = min(max(math.floor(p * rh / ph) + sh, 0), h)
+                he = min(max(math.ceil((p + 1) * rh / ph) + sh, 0), h)
+                ws = min(max(math.floor(q * rw / pw) + sw, 0), w)
+                we = min(max(math.ceil((q + 1) * rw / pw) + sw, 0), w)
+                empty = he <= hs or we <= ws
+                for ch in range(c):
+                    best, arg = (0.0 if empty else -3.4028234663852886e38), None
+                    for r in range(hs, he):
+                        for cc in range(ws, we):
+                            if x[b, ch, r, cc] > best:
+                                best, arg = x[b, ch, r, cc], (r, cc)
+                    out[k, ch, p, q] = best
+                    if cot is not None and arg is not None:
+                        gx[b, ch, arg[0], arg[1]] += cot[k, ch, p, q]
+    return out, gx
+
+
+def _rois():
+    """Boxes inside, straddling and beyond the border, tiny, degenerate, large; two images."""
+    return np.array(
+        [
+            [0, 1.0, 2.0, 9.0, 7.5],
+            [1, 0.0, 0.0, 15.0, 11.0],
+            [0, 3.3, 4.1, 5.2, 4.9],
+            [1, -4.0, -3.0, 5.0, 6.0],
+            [0, 12.0, 8.0, 20.0, 14.0],
+            [1, 6.0, 6.0, 6.0, 6.0],
+            [0, 0.4, 0.6, 14.6, 11.4],
+            [1, 25.0, 20.0, 30.0, 28.0],
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "output_size,scale,sampling_ratio,aligned",
+    [((3, 3), 1.0, -1, False), ((2, 4), 1.0, 2, True), ((3, 2), 0.5, 0, True), (4, 0.7, 1, False), ((2, 2), 1.0, -1, True)],
+)
+def test_roi_align_vs_reference(device, output_size, scale, sampling_ratio, aligned):
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 3, 12, 16))
+    rois = _rois()
+    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
+    cot = rng.standard_normal((len(rois), 3, ph, pw))
+    ref, ref_grad = ref_roi_align(x, rois, ph, pw, scale, sampling_ratio, aligned, cot)
+    xt = T(x, device, requires_grad=True)
+    out = ops.roi_align(xt, T(rois, device), output_size, scale, sampling_ratio, aligned)
+    assert out.shape == (len(rois), 3, ph, pw) and out.dtype == bp.float64 and out.device == xt.device
+    close(out, ref, rtol=1e-10, atol=1e-12)
+    (out * T(cot, device)).sum().backward()
+    close(xt.grad, ref_grad, rtol=1e-10, atol=1e-12)
+    # float32, and boxes given as one Tensor[L, 4] per image
+    x32 = T(x, device, bp.float32)
+    per_image = [T(rois[rois[:, 0] == i, 1:], device, bp.float32) for i in range(2)]
+    order = np.argsort(rois[:, 0], kind="stable")
+    out32 = ops.roi_align(x32, per_image, output_size, scale, sampling_ratio, aligned)
+    assert out32.dtype == bp.float32
+    close(out32, ref[order], rtol=1e-4, atol=1e-5)
+    module = ops.RoIAlign(output_size, scale, sampling_ratio, aligned)
+    close(module(x32, T(rois, device, bp.float32)), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_roi_align_gradcheck_and_double_backward():
+    rng = np.random.default_rng(11)
+    x = bp.tensor(rng.standard_normal((2, 2, 6, 7)), requires_grad=True)
+    rois = bp.tensor([[0, 0.5, 1.0, 5.0, 4.5], [1, 1.2, 0.3, 6.8, 5.9], [0, -1.0, 2.0, 3.0, 7.0]], dtype=bp.float64)
+    fn = lambda t: ops.roi_align(t, rois, (2, 3), 1.0, -1, True)  # noqa: E731
+    assert bp.autograd.gradcheck(fn, (x,))
+    assert bp.autograd.gradgradcheck(fn, (x,))
+
+
+def test_roi_align_edge_cases(device):
+    x = T(np.arange(2 * 1 * 4 * 5, dtype=np.float32).reshape(2, 1, 4, 5), device, requires_grad=True)
+    empty = ops.roi_align(x, T(np.zeros((0, 5), np.float32), device), (2, 2))
+    assert empty.shape == (0, 1, 2, 2)
+    empty.sum().backward()
+    assert x.grad.shape == (2, 1, 4, 5) and float(x.grad.abs().sum()) == 0.0
+    none = ops.roi_align(x, [T(np.zeros((0, 4), np.float32), device), T(np.zeros((0, 4), np.float32), device)], 2)
+    assert none.shape == (0, 1, 2, 2)
+    # a box covering exactly pixel centres 1..3 of a linear ramp: bilinear sampling is exact
+    ramp = ops.roi_align(x, T(np.array([[1, 1.0, 0.5, 4.0, 3.5]], np.float32), device), (1, 3), 1.0, 1, True)
+    close(ramp, [[[[20 + 5 * 1.5 + 1.0, 20 + 5 * 1.5 + 2.0, 20 + 5 * 1.5 + 3.0]]]], rtol=1e-6)
+
+
+def test_roi_align_errors():
+    x = bp.zeros(1, 2, 4, 4)
+    with pytest.raises(AssertionError, match=r"Tensor\[K, 5\]"):
+        ops.roi_align(x, bp.zeros(3, 4), 2)
+    with pytest.raises(AssertionError, match=r"List\[Tensor\[L, 4\]\]"):
+        ops.roi_align(x, [bp.zeros(3, 5)], 2)
+    with pytest.raises(RuntimeError, match=r"roi_align\(\): input must be a Tensor\[N, C, H, W\], got \[2, 4, 4\]"):
+        ops.roi_align(bp.zeros(2, 4, 4), bp.zeros(1, 5), 2)
+    with pytest.raises(RuntimeError, match="same type"):
+        ops.roi_align(x, bp.zeros(1, 5, dtype=bp.float64), 2)
+    with pytest.raises(RuntimeError, match=r"roi_align\(\): rois hold batch index 3, but input has 1 images"):
+        ops.roi_align(x, bp.tensor([[3.0, 0, 0, 1, 1]]), 2)
+
+
+@pytest.mark.parametrize("output_size,scale", [((2, 2), 1.0), ((3, 4), 0.5), (5, 1.0)])
+def test_roi_pool_vs_reference(device, output_size, scale):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 12, 16))
+    x[0, 1, 2:6, 1:9] = 0.25  # ties: the first pixel in row-major order wins
+    rois = _rois()
+    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
+    cot = rng.standard_normal((len(rois), 3, ph, pw))
+    ref, ref_grad = ref_roi_pool(x, rois, ph, pw, scale, cot)
+    xt = T(x, device, requires_grad=True)
+    out = ops.roi_pool(xt, T(rois, device), output_size, scale)
+    assert out.shape == (len(rois), 3, ph, pw) and out.dtype == bp.float64
+    close(out, ref, rtol=0, atol=0)
+    (out * T(cot, device)).sum().backward()
+    close(xt.grad, ref_grad, rtol=1e-12, atol=1e-12)
+    per_image = [T(rois[rois[:, 0] == i, 1:], device, bp.float32) for i in range(2)]
+    order = np.argsort(rois[:, 0], kind="stable")
+    out32 = ops.RoIPool(output_size, scale)(T(x, device, bp.float32), per_image)
+    assert out32.dtype == bp.float32
+    close(out32, ref[order].astype(np.float32), rtol=0, atol=0)
+
+
+def test_roi_pool_gradcheck_nan_and_empty(device):
+    rng = np.random.default_rng(13)
+    x = bp.tensor(rng.permutation(84).reshape(1, 2, 6, 7) * 0.1, requires_grad=True)  # distinct values
+    rois = bp.tensor([[0, 0.0, 1.0, 5.0, 4.0], [0, 2.0, 0.0, 6.0, 5.0]], dtype=bp.float64)
+    assert bp.autograd.gradcheck(lambda t: ops.roi_pool(t, rois, (2, 3)), (x,))
+    assert bp.autograd.gradgradcheck(lambda t: ops.roi_pool(t, rois, (2, 3)), (x,))
+    # NaN never wins a bin (the kernel's strict >); a box beyond the image pools empty bins to 0
+    v = np.array([[[[np.nan, 1.0], [2.0, np.nan]]]], dtype=np.float32)
+    out = ops.roi_pool(T(v, device), T(np.array([[0, 0.0, 0.0, 1.0, 1.0], [0, 5.0, 5.0, 8.0, 8.0]], np.float32), device), 1)
+    assert out.tolist() == [[[[2.0]]], [[[0.0]]]]
+    e = ops.roi_pool(T(v, device), T(np.zeros((0, 5), np.float32), device), (2, 2))
+    assert e.shape == (0, 1, 2, 2)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy
 
 from ..._tensor import Tensor, _make
-from ...datasets.mnist import DatasetNotFoundError
 from ...utils.data import Dataset
+from .mnist import DatasetNotFoundError
 
 __all__ = ["CocoDetection", "coco_to_target", "pil_to_tensor_image"]
 

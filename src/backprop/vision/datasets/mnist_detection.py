@@ -30,9 +30,9 @@ from typing import Any
 import numpy
 
 from ..._tensor import Tensor, _make
-from ...datasets.mnist import MNIST, DatasetNotFoundError
 from ...ops.movement import stack
 from ...utils.data import Dataset
+from .mnist import MNIST, DatasetNotFoundError
 
 __all__ = ["MNISTDetection", "collate_fn", "detection_collate"]
 

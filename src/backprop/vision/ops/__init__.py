@@ -19,8 +19,12 @@ from .ciou_loss import complete_box_iou_loss
 from .diou_loss import distance_box_iou_loss
 from .focal_loss import sigmoid_focal_loss
 from .giou_loss import generalized_box_iou_loss
+from .roi_align import RoIAlign, roi_align
+from .roi_pool import RoIPool, roi_pool
 
 __all__ = [
+    "RoIAlign",
+    "RoIPool",
     "batched_nms",
     "box_area",
     "box_convert",
@@ -35,5 +39,7 @@ __all__ = [
     "masks_to_boxes",
     "nms",
     "remove_small_boxes",
+    "roi_align",
+    "roi_pool",
     "sigmoid_focal_loss",
 ]

@@ -73,3 +73,36 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":
         return loss.sum()
     raise ValueError(f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: 'none', 'mean', 'sum'")
+
+
+def _pair(value, op: str) -> tuple[int, int]:
+    """``output_size`` as ``(height, width)``: an int is square."""
+    if isinstance(value, int):
+        return value, value
+    try:
+        h, w = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{op}(): output_size must be an int or a pair of ints, got {value!r}") from None
+    return int(h), int(w)
+
+
+def check_roi_boxes_shape(boxes) -> None:
+    """RoI boxes are a ``Tensor[K, 5]`` (batch index, x1, y1, x2, y2) or a list of ``Tensor[L, 4]``,
+    one per image; AssertionError (torchvision's ``torch._assert``) otherwise."""
+    if isinstance(boxes, (list, tuple)):
+        for i, t in enumerate(boxes):
+            if not isinstance(t, Tensor) or t.dim() != 2 or t.shape[1] != 4:
+                got = shape_str(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                raise AssertionError(f"The shape of the tensor in the boxes list is not correct as List[Tensor[L, 4]]: boxes[{i}] is {got}")
+    elif isinstance(boxes, Tensor):
+        if boxes.dim() != 2 or boxes.shape[1] != 5:
+            raise AssertionError(f"The boxes tensor shape is not correct as Tensor[K, 5]: got {shape_str(boxes.shape)}")
+    else:
+        raise AssertionError(f"boxes is expected to be a Tensor[L, 5] or a List[Tensor[K, 4]], got {type(boxes).__name__}")
+
+
+def convert_boxes_to_roi_format(boxes: list[Tensor]) -> Tensor:
+    """A list of per-image ``Tensor[L_i, 4]`` boxes as one ``Tensor[K, 5]``: image index, then the box."""
+    concat_boxes = backprop.cat(list(boxes), dim=0)
+    ids = backprop.cat([backprop.full_like(b[:, :1], i) for i, b in enumerate(boxes)], dim=0)
+    return backprop.cat([ids, concat_boxes], dim=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._tensor import _make
-from ..utils.data import Dataset
+from ..._tensor import _make
+from ...utils.data import Dataset
 
 
 class ImageClassificationDataset(Dataset):

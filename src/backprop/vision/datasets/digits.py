@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy
 
-from .._tensor import Tensor, _make
+from ..._tensor import Tensor, _make
 from ._vision import ImageClassificationDataset
 
 __all__ = ["Digits"]
@@ -66,7 +66,6 @@ class Digits(ImageClassificationDataset):
         self.indices = numpy.flatnonzero(keep)  # positions in sklearn's full set
         self.data: Tensor = _make(numpy.ascontiguousarray(images[keep]))
         self.targets: Tensor = _make(labels[keep])
-
 
     def __repr__(self) -> str:
         split = "Train" if self.train else "Test"

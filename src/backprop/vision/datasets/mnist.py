@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy
 
-from .._tensor import Tensor, _make
+from ..._tensor import Tensor, _make
 from ._vision import ImageClassificationDataset
 
 __all__ = ["MNIST", "DatasetNotFoundError", "FashionMNIST", "read_idx"]
@@ -97,7 +97,9 @@ def _read_idx_stream(f, path: Path, expected_magic: int | None, expected_shape: 
     nbytes = count * dtype.itemsize
     promise = f"the header promises shape {tuple(dims)} ({4 + 4 * ndim + nbytes} bytes)"
     if path.suffix != ".gz" and os.path.getsize(path) < 4 + 4 * ndim + nbytes:
-        raise RuntimeError(f"{path}: corrupt or truncated IDX file: {promise} but the file holds {os.path.getsize(path)} bytes")
+        raise RuntimeError(
+            f"{path}: corrupt or truncated IDX file: {promise} but the file holds {os.path.getsize(path)} bytes"
+        )
     body = _read_exact(f, nbytes, path, f"{promise} but the data ends early")
     if f.read(1):
         raise RuntimeError(f"{path}: corrupt IDX file: {promise} but the file holds more data after them")
