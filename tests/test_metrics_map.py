@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import backprop
-from backprop.metrics import MeanAveragePrecision
+from backprop.metrics import MeanAveragePrecision, detection
 
 STAT_KEYS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large",
              "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]
@@ -201,6 +201,26 @@ def test_ties_and_crowds_equal_cocoeval(seed):
     preds, target = make_grid_data(seed)
     result = evaluate(preds, target, extended_summary=True)
     assert_matches(result, coco_eval(preds, target))
+
+
+def test_large_images_in_small_chunks_equal_cocoeval(monkeypatch):
+    # Up to 300 detections and 40 ground truths per image: detections cut at 100 per (image, class), the
+    # matching padded to 128 x 64 and, with the chunk bound lowered, run a few groups at a time.
+    rng = np.random.default_rng(11)
+    preds, target = [], []
+    for i in range(12):
+        ng = int(rng.integers(20, 41))
+        g = random_boxes(rng, ng).round(0)
+        gl = rng.integers(0, 2, ng)
+        nd = 300 if i % 3 == 0 else int(rng.integers(0, 120))
+        d = np.repeat(g, nd // ng + 1, 0)[:nd] + rng.normal(0, 4, (nd, 4)).round(0)
+        d[:, 2:] = np.maximum(d[:, 2:], d[:, :2])
+        target.append({"boxes": g, "labels": gl, "iscrowd": (rng.random(ng) < 0.05).astype(np.int64)})
+        preds.append({"boxes": d, "scores": rng.integers(0, 50, nd) / 50, "labels": np.repeat(gl, nd // ng + 1)[:nd]})
+    ev = coco_eval(preds, target)
+    assert_matches(evaluate(preds, target, extended_summary=True), ev)
+    monkeypatch.setattr(detection, "_CHUNK_ELEMENTS", 1)
+    assert_matches(evaluate(preds, target, extended_summary=True), ev)
 
 
 def test_custom_thresholds_equal_cocoeval():
