@@ -26,7 +26,6 @@ __all__ = ["MeanAveragePrecision"]
 _BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 # pycocotools' Params.areaRng and areaRngLbl (bbox areas in pixels^2, both bounds inclusive).
 _AREA_RANGES = np.array([[0.0, 1e5**2], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e5**2]])
-_AREA_NAMES = ("all", "small", "medium", "large")
 _CHUNK_ELEMENTS = 1 << 20  # matching lanes x ground truths handled per NumPy call (bounds the memory)
 
 
@@ -278,8 +277,8 @@ class _Evaluation:
         dtig[:, :, target] = np.moveaxis(ign_all[d_valid], 0, -1)
 
     def _empty_ious(self, n_img, k, classes, nd, ng, keys) -> None:
-        """IoU matrices of the (image, class) pairs without both detections and ground truth: shape (D, G)
-        with a zero."""
+        """The IoU matrices of the (image, class) pairs that lack detections or ground truth: zero-size
+        (D, G) arrays."""
         assert self.ious is not None
         counts = {int(key): (int(a), int(b)) for key, a, b in zip(keys, nd, ng)}
         for img in range(n_img):
