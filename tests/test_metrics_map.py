@@ -187,6 +187,20 @@ def test_random_sets_equal_cocoeval(seed, jitter):
     assert result["map_per_class"][-1].item() == -1
 
 
+@pytest.mark.parametrize("seed", range(24))
+def test_small_random_sets_equal_cocoeval(seed):
+    # Few images, one to four classes (negative and sparse labels too), every jitter and given areas.
+    rng = np.random.default_rng(1000 + seed)
+    if seed % 3 == 0:
+        classes = tuple(rng.choice(20, int(rng.integers(1, 5)), replace=False))
+        preds, target = make_data(seed, n_img=int(rng.integers(1, 25)), classes=classes, jitter=float(rng.uniform(0, 0.3)))
+    else:
+        preds, target = make_grid_data(seed, n_img=int(rng.integers(1, 30)), classes=(-1,) if seed % 3 == 1 else (0, 4))
+        for t in target:
+            t["area"] = rng.choice([0.0, 500.0, 2000.0, 50000.0], len(t["labels"]))
+    assert_matches(evaluate(preds, target, extended_summary=True), coco_eval(preds, target))
+
+
 def test_per_class_values_equal_cocoeval_per_category():
     preds, target = make_data(5, n_img=40)
     result = evaluate(preds, target, class_metrics=True)
