@@ -385,6 +385,18 @@ def test_backprop_tensors_on_the_device(device):
         assert got[key].device.type == "cpu"
 
 
+def test_half_precision_and_list_inputs():
+    preds, target = make_grid_data(3, n_img=10)  # small integers: exact in bfloat16
+    want = evaluate(preds, target)["map"].item()
+    for dtype in (backprop.float16, backprop.bfloat16):
+        half_p = [{**p, "boxes": backprop.tensor(p["boxes"], dtype=dtype), "scores": backprop.tensor(p["scores"], dtype=dtype)}
+                  for p in preds]
+        half_t = [{**t, "boxes": backprop.tensor(t["boxes"], dtype=dtype)} for t in target]
+        assert evaluate(half_p, half_t)["map"].item() == want
+    as_lists = [{k: np.asarray(v).tolist() for k, v in p.items()} for p in preds]
+    assert evaluate(as_lists, target)["map"].item() == want
+
+
 def test_forward_returns_the_batch_and_accumulates():
     preds, target = make_data(8, n_img=20)
     metric = MeanAveragePrecision()

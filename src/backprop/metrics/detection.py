@@ -63,12 +63,13 @@ def _host_arrays(values: list) -> list:
 
 
 def _as_array(value: Any, where: str) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
     try:
-        return np.asarray(value)
+        arr = np.asarray(value)
     except Exception as e:  # ragged lists, objects without an array form
         raise ValueError(f"MeanAveragePrecision.update: {where} is not an array ({type(value).__name__}): {e}") from e
+    if arr.dtype.name == "bfloat16":  # ml_dtypes' bfloat16 (NumPy kind 'V'): exact in float32
+        arr = arr.astype(np.float32)
+    return arr
 
 
 def _check_kind(arr: np.ndarray, kinds: str, where: str, what: str) -> None:
@@ -466,7 +467,8 @@ class MeanAveragePrecision:
 
         def vector(key: str, kinds: str, what: str) -> np.ndarray:
             arr = arrays[(name, i, key)]
-            _check_kind(arr, kinds, f"{where}['{key}']", what)
+            if arr.size:  # an empty list arrives as float64
+                _check_kind(arr, kinds, f"{where}['{key}']", what)
             if arr.size == 0 and n == 0:
                 arr = arr.reshape(0)
             if arr.ndim != 1 or arr.shape[0] != n:
