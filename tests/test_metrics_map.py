@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import backprop
-from backprop.metrics import MeanAveragePrecision
+from backprop.metrics import MeanAveragePrecision, detection
 
 STAT_KEYS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large",
              "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]
@@ -187,6 +187,20 @@ def test_random_sets_equal_cocoeval(seed, jitter):
     assert result["map_per_class"][-1].item() == -1
 
 
+@pytest.mark.parametrize("seed", range(24))
+def test_small_random_sets_equal_cocoeval(seed):
+    # Few images, one to four classes (negative and sparse labels too), every jitter and given areas.
+    rng = np.random.default_rng(1000 + seed)
+    if seed % 3 == 0:
+        classes = tuple(rng.choice(20, int(rng.integers(1, 5)), replace=False))
+        preds, target = make_data(seed, n_img=int(rng.integers(1, 25)), classes=classes, jitter=float(rng.uniform(0, 0.3)))
+    else:
+        preds, target = make_grid_data(seed, n_img=int(rng.integers(1, 30)), classes=(-1,) if seed % 3 == 1 else (0, 4))
+        for t in target:
+            t["area"] = rng.choice([0.0, 500.0, 2000.0, 50000.0], len(t["labels"]))
+    assert_matches(evaluate(preds, target, extended_summary=True), coco_eval(preds, target))
+
+
 def test_per_class_values_equal_cocoeval_per_category():
     preds, target = make_data(5, n_img=40)
     result = evaluate(preds, target, class_metrics=True)
@@ -201,6 +215,26 @@ def test_ties_and_crowds_equal_cocoeval(seed):
     preds, target = make_grid_data(seed)
     result = evaluate(preds, target, extended_summary=True)
     assert_matches(result, coco_eval(preds, target))
+
+
+def test_large_images_in_small_chunks_equal_cocoeval(monkeypatch):
+    # Up to 300 detections and 40 ground truths per image: detections cut at 100 per (image, class), the
+    # matching padded to 128 x 64 and, with the chunk bound lowered, run a few groups at a time.
+    rng = np.random.default_rng(11)
+    preds, target = [], []
+    for i in range(12):
+        ng = int(rng.integers(20, 41))
+        g = random_boxes(rng, ng).round(0)
+        gl = rng.integers(0, 2, ng)
+        nd = 300 if i % 3 == 0 else int(rng.integers(0, 120))
+        d = np.repeat(g, nd // ng + 1, 0)[:nd] + rng.normal(0, 4, (nd, 4)).round(0)
+        d[:, 2:] = np.maximum(d[:, 2:], d[:, :2])
+        target.append({"boxes": g, "labels": gl, "iscrowd": (rng.random(ng) < 0.05).astype(np.int64)})
+        preds.append({"boxes": d, "scores": rng.integers(0, 50, nd) / 50, "labels": np.repeat(gl, nd // ng + 1)[:nd]})
+    ev = coco_eval(preds, target)
+    assert_matches(evaluate(preds, target, extended_summary=True), ev)
+    monkeypatch.setattr(detection, "_CHUNK_ELEMENTS", 1)
+    assert_matches(evaluate(preds, target, extended_summary=True), ev)
 
 
 def test_custom_thresholds_equal_cocoeval():
@@ -333,12 +367,34 @@ def test_backprop_tensors_on_the_device(device):
           for t in target]
     metric = MeanAveragePrecision()
     metric.warn_on_many_detections = False
-    for s in range(0, 30, 7):  # several batches
-        metric.update(dp[s : s + 7], dt[s : s + 7])
+    copies = []
+    if device != "cpu":  # one device-to-host copy per (device, dtype) and update, not one per tensor
+        backend = backprop._backend.backend_for(device)
+        to_host = backend.to_host
+        backend.to_host = lambda array: copies.append(1) or to_host(array)
+    try:
+        for s in range(0, 30, 7):  # several batches
+            metric.update(dp[s : s + 7], dt[s : s + 7])
+    finally:
+        if device != "cpu":
+            del backend.to_host
+    assert len(copies) == (0 if device == "cpu" else 5 * 4)  # float64, int64, int32, bool
     got = metric.compute()
     for key in STAT_KEYS:
         assert got[key].item() == want[key].item(), key
         assert got[key].device.type == "cpu"
+
+
+def test_half_precision_and_list_inputs():
+    preds, target = make_grid_data(3, n_img=10)  # small integers: exact in bfloat16
+    want = evaluate(preds, target)["map"].item()
+    for dtype in (backprop.float16, backprop.bfloat16):
+        half_p = [{**p, "boxes": backprop.tensor(p["boxes"], dtype=dtype), "scores": backprop.tensor(p["scores"], dtype=dtype)}
+                  for p in preds]
+        half_t = [{**t, "boxes": backprop.tensor(t["boxes"], dtype=dtype)} for t in target]
+        assert evaluate(half_p, half_t)["map"].item() == want
+    as_lists = [{k: np.asarray(v).tolist() for k, v in p.items()} for p in preds]
+    assert evaluate(as_lists, target)["map"].item() == want
 
 
 def test_forward_returns_the_batch_and_accumulates():

@@ -26,7 +26,7 @@ __all__ = ["MeanAveragePrecision"]
 _BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 # pycocotools' Params.areaRng and areaRngLbl (bbox areas in pixels^2, both bounds inclusive).
 _AREA_RANGES = np.array([[0.0, 1e5**2], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e5**2]])
-_AREA_NAMES = ("all", "small", "medium", "large")
+_CHUNK_ELEMENTS = 1 << 20  # matching lanes x ground truths handled per NumPy call (bounds the memory)
 
 
 def _default_iou_thresholds() -> np.ndarray:
@@ -63,12 +63,13 @@ def _host_arrays(values: list) -> list:
 
 
 def _as_array(value: Any, where: str) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
     try:
-        return np.asarray(value)
+        arr = np.asarray(value)
     except Exception as e:  # ragged lists, objects without an array form
         raise ValueError(f"MeanAveragePrecision.update: {where} is not an array ({type(value).__name__}): {e}") from e
+    if arr.dtype.name == "bfloat16":  # ml_dtypes' bfloat16 (NumPy kind 'V'): exact in float32
+        arr = arr.astype(np.float32)
+    return arr
 
 
 def _check_kind(arr: np.ndarray, kinds: str, where: str, what: str) -> None:
@@ -105,12 +106,6 @@ def _bbox_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
 
 def _ceil_pow2(n: np.ndarray) -> np.ndarray:
     return (1 << np.ceil(np.log2(np.maximum(n, 1))).astype(np.int64)).astype(np.int64)
-
-
-def _last_argmax(v: np.ndarray) -> np.ndarray:
-    """Index of the last maximum along the last axis (COCOeval keeps the later of equal IoUs)."""
-    n = v.shape[-1]
-    return n - 1 - np.argmax(v[..., ::-1], axis=-1)
 
 
 def _mean_valid(x: np.ndarray) -> float:
@@ -173,8 +168,8 @@ class _Evaluation:
         g_start = np.r_[0, np.cumsum(ng)[:-1]]
 
         thr = np.minimum(iou_thrs, 1 - 1e-10)  # COCOeval: iou = min([t, 1 - 1e-10])
-        dtm = np.zeros((d_key.size, a, t), dtype=bool)  # matched to a ground truth
-        dtig = np.zeros((d_key.size, a, t), dtype=bool)  # matched to an ignored ground truth
+        dtm = np.zeros((a, t, d_key.size), dtype=bool)  # matched to a ground truth
+        dtig = np.zeros((a, t, d_key.size), dtype=bool)  # matched to an ignored ground truth
         both = np.flatnonzero((nd > 0) & (ng > 0))
         if both.size:
             # Groups of similar size (powers of two) padded to a common shape, in chunks of bounded memory.
@@ -182,12 +177,14 @@ class _Evaluation:
             shapes, which = np.unique(bucket, axis=0, return_inverse=True)
             for s, (dpad, gpad) in enumerate(shapes.tolist()):
                 gs_all = both[which.reshape(-1) == s]
-                chunk = max(1, (1 << 18) // (gpad * a * t))
+                chunk = max(1, _CHUNK_ELEMENTS // (gpad * a * t))
                 for c in range(0, gs_all.size, chunk):
                     self._match(gs_all[c : c + chunk], dpad, gpad, nd, ng, d_start, g_start, d_box, g_box, g_crowd,
                                 g_ign, thr, dtm, dtig, keys, k, classes)
         # Unmatched detections outside the area range are ignored.
-        dtig |= ~dtm & d_out[:, :, None]
+        dtig |= ~dtm & d_out.T[:, None, :]
+        tps = dtm & ~dtig  # (A, T, D)
+        fps = ~dtm & ~dtig
 
         if keep_ious:
             self._empty_ious(n_img, k, classes, nd, ng, keys)
@@ -198,7 +195,11 @@ class _Evaluation:
         np.add.at(npig, g_cls, ~g_ign)
         by_cls = np.argsort(d_cls, kind="stable")
         cls_starts = np.searchsorted(d_cls[by_cls], np.arange(k + 1))
+        tps, fps = tps.view(np.uint8), fps.view(np.uint8)  # cumsum in int32: exact and fast
         for kk in range(k):
+            areas = np.flatnonzero(npig[kk] > 0)  # no ground truth in a range: -1 stays
+            if areas.size == 0:
+                continue
             idx_k = by_cls[cls_starts[kk] : cls_starts[kk + 1]]  # image-major, score rank within image
             for mi, md in enumerate(max_dets):
                 sel = idx_k[rank[idx_k] < md]
@@ -206,28 +207,26 @@ class _Evaluation:
                 inds = np.argsort(-sc, kind="mergesort")
                 sel = sel[inds]
                 sc_sorted = sc[inds]
-                matched = dtm[sel].transpose(1, 2, 0)  # (A, T, N)
-                ignored = dtig[sel].transpose(1, 2, 0)
-                tp_sum = np.cumsum(matched & ~ignored, axis=-1).astype(np.float64)
-                fp_sum = np.cumsum(~matched & ~ignored, axis=-1).astype(np.float64)
                 n = sel.size
-                for ai in range(a):
-                    if npig[kk, ai] == 0:
-                        continue
-                    tp, fp = tp_sum[ai], fp_sum[ai]
-                    rc = tp / npig[kk, ai]
-                    pr = tp / (fp + tp + np.spacing(1))
-                    self.recall[:, kk, ai, mi] = rc[:, -1] if n else 0.0
-                    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # precision envelope
-                    q = np.zeros((t, r))
-                    ss = np.zeros((t, r))
+                tp_k, fp_k = tps[:, :, sel], fps[:, :, sel]
+                if areas.size < a:
+                    tp_k, fp_k = tp_k[areas], fp_k[areas]
+                tp = np.cumsum(tp_k, axis=-1, dtype=np.int32)  # (A', T, N)
+                fp = np.cumsum(fp_k, axis=-1, dtype=np.int32)
+                rc = tp / npig[kk, areas][:, None, None]
+                pr = tp / ((fp + tp) + np.spacing(1))  # the same float64 values as COCOeval's
+                self.recall[:, kk, areas, mi] = rc[:, :, -1].T if n else 0.0
+                pr = np.maximum.accumulate(pr[:, :, ::-1], axis=-1)[:, :, ::-1]  # precision envelope
+                q = np.zeros((areas.size, t, r))
+                ss = np.zeros((areas.size, t, r))
+                for ai in range(areas.size):
                     for ti in range(t):
-                        pos = np.searchsorted(rc[ti], rec_thrs, side="left")
+                        pos = np.searchsorted(rc[ai, ti], rec_thrs, side="left")
                         ok = pos < n
-                        q[ti, ok] = pr[ti, pos[ok]]
-                        ss[ti, ok] = sc_sorted[pos[ok]]
-                    self.precision[:, :, kk, ai, mi] = q
-                    self.scores[:, :, kk, ai, mi] = ss
+                        q[ai, ti, ok] = pr[ai, ti, pos[ok]]
+                        ss[ai, ti, ok] = sc_sorted[pos[ok]]
+                self.precision[:, :, kk, areas, mi] = q.transpose(1, 2, 0)
+                self.scores[:, :, kk, areas, mi] = ss.transpose(1, 2, 0)
 
     def _match(self, gs, dpad, gpad, nd, ng, d_start, g_start, d_box, g_box, g_crowd, g_ign, thr,
                dtm, dtig, keys, k, classes) -> None:
@@ -247,32 +246,40 @@ class _Evaluation:
                 img, kk = divmod(int(keys[grp]), k)
                 self.ious[(img, int(classes[kk]))] = ious[j, : nd[grp], : ng[grp]].astype(np.float32)
         ious = np.where(d_valid[:, :, None] & g_valid[:, None, :], ious, -np.inf)
-        ign = g_ign[gi].transpose(0, 2, 1)[:, :, None, :]  # (B, A, 1, G)
-        reusable = crowd[:, None, None, :]  # crowd ground truth can match many detections
-        n_thr = thr.size
-        matched = np.zeros((b, ign.shape[1], n_thr, gpad), dtype=bool)
-        thr_col = thr[None, None, :, None]
+        # Lanes (group, area range, threshold) last, ground truths first: the reductions over ground truths
+        # run along axis 0, vectorized over the lanes.
+        ious = np.ascontiguousarray(ious.transpose(1, 2, 0))  # (D, G, B)
+        ign = g_ign[gi].transpose(1, 0, 2)[..., None]  # (G, B, A, 1)
+        real = ~ign
+        reusable = crowd.T[:, :, None, None]  # crowd ground truth can match many detections
+        n_area, n_thr = ign.shape[2], thr.size
+        matched = np.zeros((gpad, b, n_area, n_thr), dtype=bool)
+        got_all = np.zeros((b, dpad, n_area, n_thr), dtype=bool)
+        ign_all = np.zeros((b, dpad, n_area, n_thr), dtype=bool)
         for d in range(int(nd[gs].max())):
-            iou = ious[:, d, None, None, :]  # (B, 1, 1, G)
-            cand = (iou >= thr_col) & (~matched | reusable)
-            v = np.where(cand, iou, -1.0)
-            v_real = np.where(ign, -1.0, v)
-            v_ign = np.where(ign, v, -1.0)
-            m_real = _last_argmax(v_real)
-            m_ign = _last_argmax(v_ign)
-            has_real = np.take_along_axis(v_real, m_real[..., None], -1)[..., 0] >= 0
-            has_ign = ~has_real & (np.take_along_axis(v_ign, m_ign[..., None], -1)[..., 0] >= 0)
-            got = has_real | has_ign
-            m = np.where(has_real, m_real, m_ign)[..., None]
-            np.put_along_axis(matched, m, np.take_along_axis(matched, m, -1) | got[..., None], -1)
-            rows = d < nd[gs]
-            target = di[rows, d]
-            dtm[target] = got[rows]
-            dtig[target] = has_ign[rows]
+            # Among the candidates (IoU >= threshold, not yet matched unless crowd) the best real ground
+            # truth, else the best ignored one; of equal IoUs the last (COCOeval's loop keeps the later).
+            iou = ious[d][:, :, None, None]  # (G, B, 1, 1)
+            cand = (iou >= thr) & (~matched | reusable)
+            v_real = np.where(cand & real, iou, -1.0)
+            has_real = v_real.max(axis=0) >= 0
+            v = np.where(has_real, v_real, np.where(cand & ign, iou, -1.0))
+            best = v.max(axis=0)
+            got = best >= 0
+            pick = (v == best) & got
+            if gpad > 1:  # keep only the last of equal maxima
+                later = np.logical_or.accumulate(pick[::-1], axis=0)[::-1]
+                pick[:-1] &= ~later[1:]
+            matched |= pick
+            got_all[:, d] = got
+            ign_all[:, d] = got & ~has_real
+        target = di[d_valid]
+        dtm[:, :, target] = np.moveaxis(got_all[d_valid], 0, -1)
+        dtig[:, :, target] = np.moveaxis(ign_all[d_valid], 0, -1)
 
     def _empty_ious(self, n_img, k, classes, nd, ng, keys) -> None:
-        """IoU matrices of the (image, class) pairs without both detections and ground truth: shape (D, G)
-        with a zero."""
+        """The IoU matrices of the (image, class) pairs that lack detections or ground truth: zero-size
+        (D, G) arrays."""
         assert self.ious is not None
         counts = {int(key): (int(a), int(b)) for key, a, b in zip(keys, nd, ng)}
         for img in range(n_img):
@@ -460,7 +467,8 @@ class MeanAveragePrecision:
 
         def vector(key: str, kinds: str, what: str) -> np.ndarray:
             arr = arrays[(name, i, key)]
-            _check_kind(arr, kinds, f"{where}['{key}']", what)
+            if arr.size:  # an empty list arrives as float64
+                _check_kind(arr, kinds, f"{where}['{key}']", what)
             if arr.size == 0 and n == 0:
                 arr = arr.reshape(0)
             if arr.ndim != 1 or arr.shape[0] != n:
@@ -481,7 +489,7 @@ class MeanAveragePrecision:
             return xywh, scores, labels
         crowd = np.zeros(n, dtype=bool)
         if (name, i, "iscrowd") in arrays:
-            c = vector("iscrowd", "biu", "0/1 flags")
+            c = vector("iscrowd", "biuf", "0/1 flags")
             if not np.isin(c, (0, 1)).all():
                 raise ValueError(f"MeanAveragePrecision.update: {where}['iscrowd'] must hold 0 or 1, got {np.unique(c).tolist()}")
             crowd = c.astype(bool)
