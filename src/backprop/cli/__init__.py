@@ -1,10 +1,12 @@
-"""The ``backprop`` command line: ``backprop train ...`` (also ``python -m backprop``)."""
+"""The ``backprop`` command line (also ``python -m backprop``): ``backprop train ...`` trains a classifier
+or (``--task detect``) a detector; ``backprop predict ...`` draws a detector's boxes on images;
+``backprop export ...`` writes a detector as ONNX."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = "usage: backprop train [options]   (backprop train --help for the options)"
+USAGE = "usage: backprop {train,predict,export} [options]   (backprop COMMAND --help for the options)"
 
 
 def main(argv=None) -> int:
@@ -19,5 +21,13 @@ def main(argv=None) -> int:
         from .train import main as train_main
 
         return train_main(rest)
+    if command == "predict":
+        from .predict import predict_main
+
+        return predict_main(rest)
+    if command == "export":
+        from .predict import export_main
+
+        return export_main(rest)
     print(f"backprop: error: unknown command '{command}'. {USAGE}", file=sys.stderr)
     return 2

@@ -33,6 +33,8 @@ from ..ops.indexing import bincount
 from ..utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 from .models import MODELS
 
+DETECT_MODELS = ("yolo-t", "yolo-n", "yolo-s")  # --task detect's architectures (backprop.vision.models.yolo)
+
 # Per-dataset defaults used when an option is not given.
 DATASET_DEFAULTS = {
     "digits": {"epochs": 25, "batch_size": 32, "lr": 3e-3, "dropout": 0.0, "scheduler": "none"},
@@ -52,10 +54,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="backprop train", description="Train a classifier with backprop and report test accuracy.")
-    p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"], default="digits")
-    p.add_argument("--data-dir", default=None, help="directory with the IDX .gz files (mnist/fashion-mnist)")
+    p.add_argument("--task", choices=["classify", "detect"], default="classify", help="classify images, or detect objects (YOLO-style detector, judged by COCO mAP)")
+    p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "mnist-detect", "coco"], default=None, help="default: digits (classify), mnist-detect (detect)")
+    p.add_argument("--data-dir", default=None, help="directory with the IDX .gz files (mnist/fashion-mnist/mnist-detect)")
     p.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
-    p.add_argument("--model", choices=sorted(MODELS), default="cnn")
+    p.add_argument("--model", choices=sorted(MODELS) + list(DETECT_MODELS), default=None, help="default: cnn (classify), yolo-t (detect on mnist-detect)")
     p.add_argument("--epochs", type=_positive_int, default=None)
     p.add_argument("--batch-size", type=_positive_int, default=None)
     p.add_argument("--lr", type=_positive_float, default=None)
@@ -78,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training and test examples (quick runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--diagnose", action="store_true", help="watch gradients, updates and activations; print the problems found after each epoch")
+    detect = p.add_argument_group("detection (--task detect)")
+    detect.add_argument("--ann", default=None, metavar="FILE", help="COCO-format JSON of the training images (--dataset coco)")
+    detect.add_argument("--images", default=None, metavar="DIR", help="folder of the training images (--dataset coco)")
+    detect.add_argument("--test-ann", default=None, metavar="FILE", help="COCO-format JSON of the test images (default: 20%% of --ann held out)")
+    detect.add_argument("--test-images", default=None, metavar="DIR", help="folder of the test images (default: --images)")
+    detect.add_argument("--img-size", type=_positive_int, default=None, help="images are letterboxed to this size, a multiple of 32 (default per dataset)")
     p.add_argument("--report", default=None, metavar="DIR", help="write DIR/report.html: curves, gradient flow and the problems found")
     return p
 
@@ -308,6 +317,14 @@ def _set_rng_state(state: dict, device) -> None:
 
 def complete(args, processes: int = 1):
     """``args`` with the dataset's defaults filled in, checked for combinations that cannot run."""
+    if args.dataset is None:
+        args.dataset = "digits"
+    if args.model is None:
+        args.model = "cnn"
+    if args.dataset not in DATASET_DEFAULTS:
+        raise UsageError(f"--dataset {args.dataset} is a detection dataset: add --task detect")
+    if args.model not in MODELS:
+        raise UsageError(f"--model {args.model} is a detector: add --task detect")
     defaults = DATASET_DEFAULTS[args.dataset]
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -679,6 +696,11 @@ def plot_history(history: list, path: str) -> None:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.task == "detect":
+            from .detect import run_detect
+
+            run_detect(args)
+            return 0
         if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # start the processes (MPI)
             complete(args, args.nproc)
             argv = list(sys.argv[1:] if argv is None else argv)
@@ -696,12 +718,12 @@ def main(argv=None) -> int:
     return 0
 
 
-def _usage_error(exc: Exception) -> int:
+def _usage_error(exc: Exception, command: str = "train") -> int:
     """One line on stderr and exit status 2. Every process of a --nproc run meets the same bad
     option or data, so process 0 alone says it."""
     if os.environ.get("RANK", "0") == "0":
         text = " ".join(str(exc).split())  # one line, also for messages that list several things
-        print(f"backprop train: error: {text}", file=sys.stderr)
+        print(f"backprop {command}: error: {text}", file=sys.stderr)
     return 2
 
 

@@ -32,7 +32,7 @@ class ConvBNAct(nn.Sequential):
         super().__init__(
             nn.Conv2d(c_in, c_out, kernel_size, stride, kernel_size // 2, bias=False),
             nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03),
-            nn.SiLU(inplace=True),
+            nn.SiLU(),
         )
 
 

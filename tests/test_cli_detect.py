@@ -1,0 +1,217 @@
+"""`backprop train --task detect`, `backprop predict` and `backprop export` end to end, on real MNIST digit
+canvases and on a tiny COCO-format folder: outputs, checkpoints and resume, drawn predictions, the ONNX file
+in onnxruntime, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import backprop
+from backprop.cli import main as cli_main
+from conftest import DATA_DIR, require_data
+
+QUICK = ["--task", "detect", "--epochs", "1", "--batch-size", "16", "--limit", "64", "--img-size", "64", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def mnist_dir():
+    require_data("mnist/train-images-idx3-ubyte.gz")
+    return str(DATA_DIR / "mnist")
+
+
+def _train(tmp_path, mnist_dir, *extra, name="m.json"):
+    path = tmp_path / name
+    code = cli_main(["train", *QUICK, "--data-dir", mnist_dir, "--metrics-out", str(path), *extra])
+    assert code == 0
+    return json.loads(path.read_text())
+
+
+def test_train_writes_metrics_checkpoint_and_plot(tmp_path, mnist_dir, capsys):
+    ckpt, plot = tmp_path / "det.safetensors", tmp_path / "pred.png"
+    m = _train(tmp_path, mnist_dir, "--save", str(ckpt), "--plot", str(plot))
+    out = capsys.readouterr().out
+    for key in ("test_map", "test_map50", "test_map75", "per_class_ap", "epochs_run", "train_seconds", "history"):
+        assert key in m
+    assert m["task"] == "detect" and m["dataset"] == "mnist-detect" and m["model"] == "yolo-t"
+    assert m["epochs_run"] == len(m["history"]) == 1
+    assert 0.0 <= m["test_map"] <= m["test_map50"] <= 1.0
+    assert set(m["per_class_ap"]) <= {str(d) for d in range(10)}
+    assert "test mAP@0.5:0.95" in out and "per-class AP" in out
+    assert ckpt.exists() and plot.exists()
+    from PIL import Image
+
+    with Image.open(plot) as im:
+        assert im.mode == "RGB" and im.size[0] > 64 * 4  # a 4x4 grid of 64 px canvases
+
+
+def test_resume_continues_exactly(tmp_path, mnist_dir, monkeypatch):
+    """A two-epoch run stopped after its first epoch's checkpoint, then resumed, equals the straight run."""
+    import backprop.cli.detect as detect
+
+    straight = _train(tmp_path, mnist_dir, "--epochs", "2", name="a.json")
+    ckpt = tmp_path / "c.safetensors"
+    save = detect._save_detect_checkpoint
+
+    def save_then_stop(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt  # the run is killed right after epoch 1 is on disk
+
+    monkeypatch.setattr(detect, "_save_detect_checkpoint", save_then_stop)
+    assert cli_main(["train", *QUICK, "--data-dir", mnist_dir, "--epochs", "2", "--save", str(ckpt)]) == 130
+    monkeypatch.setattr(detect, "_save_detect_checkpoint", save)
+    resumed = _train(tmp_path, mnist_dir, "--epochs", "2", "--resume", str(ckpt), name="c.json")
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in straight["history"]]
+    assert resumed["test_map"] == straight["test_map"]
+
+
+def test_resume_with_more_epochs_restarts_the_cycle(tmp_path, mnist_dir, capsys):
+    ckpt = tmp_path / "c.safetensors"
+    _train(tmp_path, mnist_dir, "--save", str(ckpt), name="b.json")
+    more = _train(tmp_path, mnist_dir, "--epochs", "3", "--resume", str(ckpt), name="c.json")
+    assert more["epochs_run"] == 3 and len(more["history"]) == 3
+    assert "cycle restarts over the remaining 2 epochs" in capsys.readouterr().err
+
+
+def _write_canvases(folder, count: int = 3, size: int = 64):
+    from PIL import Image
+
+    ds = backprop.vision.datasets.MNISTDetection(str(DATA_DIR / "mnist"), train=False, size=size, length=count)
+    folder.mkdir()
+    for i in range(count):
+        Image.fromarray(ds.images[i, 0].numpy()).save(folder / f"canvas{i}.png")
+    return ds
+
+
+def test_predict_prints_and_draws_boxes(tmp_path, mnist_dir, capsys):
+    ckpt = tmp_path / "det.safetensors"
+    _train(tmp_path, mnist_dir, "--save", str(ckpt))
+    _write_canvases(tmp_path / "images")
+    capsys.readouterr()
+    code = cli_main(["predict", "--weights", str(ckpt), "--source", str(tmp_path / "images"), "--conf", "0.01", "--save", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("canvas") == 3 and "object" in out
+    drawn = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert drawn == ["canvas0.png", "canvas1.png", "canvas2.png"]
+    from PIL import Image
+
+    with Image.open(tmp_path / "out" / "canvas0.png") as im:
+        assert im.size == (64, 64) and im.mode == "RGB"
+
+
+def test_predict_maps_boxes_back_to_the_image(tmp_path, mnist_dir):
+    """An image twice the detector's size gives the boxes of its half-size version, doubled."""
+    from PIL import Image
+
+    from backprop.cli.detect import load_detector
+    from backprop.cli.predict import predict_images
+
+    ckpt = tmp_path / "det.safetensors"
+    _train(tmp_path, mnist_dir, "--save", str(ckpt))
+    model, config = load_detector(str(ckpt))
+    ds = _write_canvases(tmp_path / "images", count=1)
+    small = ds.images[0, 0].numpy()
+    Image.fromarray(np.kron(small, np.ones((2, 2), np.uint8))).save(tmp_path / "big.png")
+    (a,) = predict_images(model, config, [str(tmp_path / "images" / "canvas0.png")], 0.01, 0.7, 100, None)
+    (b,) = predict_images(model, config, [str(tmp_path / "big.png")], 0.01, 0.7, 100, None)
+    assert len(a["boxes"]) > 0
+    # the big image letterboxes to the same 64x64 input (up to resampling), so boxes scale by two
+    np.testing.assert_allclose(b["boxes"][:3].numpy(), 2 * a["boxes"][:3].numpy(), atol=3.0)
+
+
+def test_export_runs_in_onnxruntime(tmp_path, mnist_dir, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    from backprop.cli.detect import load_detector
+
+    ckpt, onnx_path = tmp_path / "det.safetensors", tmp_path / "det.onnx"
+    _train(tmp_path, mnist_dir, "--save", str(ckpt))
+    assert cli_main(["export", "--weights", str(ckpt), "--output", str(onnx_path)]) == 0
+    assert "stride8" in capsys.readouterr().out
+    model, _ = load_detector(str(ckpt))
+    x = np.random.default_rng(0).random((3, 1, 64, 64), dtype=np.float32)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"images": x})
+    with backprop.no_grad():
+        want = [o.numpy() for o in model(backprop.tensor(x))]
+    assert [g.shape for g in got] == [(3, 14, 8, 8), (3, 14, 4, 4), (3, 14, 2, 2)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def _write_coco(folder, count: int = 12, size: int = 80):
+    """Bright rectangles (class 'box') and dark-on-grey discs (class 'disc') on random RGB noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (folder / "images").mkdir(parents=True)
+    images, anns = [], []
+    for i in range(count):
+        w, h = size + 16 * (i % 3), size
+        img = (rng.random((h, w, 3)) * 60).astype(np.uint8)
+        x0, y0 = int(rng.integers(2, w // 2)), int(rng.integers(2, h // 2))
+        bw, bh = int(rng.integers(10, w // 2 - 2)), int(rng.integers(10, h // 2 - 2))
+        img[y0 : y0 + bh, x0 : x0 + bw] = 230
+        Image.fromarray(img).save(folder / "images" / f"{i}.png")
+        images.append({"id": 100 + i, "file_name": f"{i}.png", "width": w, "height": h})
+        anns.append({"id": len(anns) + 1, "image_id": 100 + i, "category_id": 7, "bbox": [x0, y0, bw, bh], "area": bw * bh, "iscrowd": 0})
+    ann = {"images": images, "annotations": anns, "categories": [{"id": 7, "name": "box"}, {"id": 9, "name": "disc"}]}
+    (folder / "ann.json").write_text(json.dumps(ann))
+    return folder / "ann.json", folder / "images"
+
+
+def test_coco_folder_trains(tmp_path, capsys):
+    pytest.importorskip("PIL")
+    ann, images = _write_coco(tmp_path / "coco")
+    path = tmp_path / "m.json"
+    args = ["train", "--task", "detect", "--dataset", "coco", "--ann", str(ann), "--images", str(images), "--img-size", "64",
+            "--epochs", "1", "--batch-size", "4", "--model", "yolo-t", "--no-progress", "--metrics-out", str(path)]
+    assert cli_main(args) == 0
+    m = json.loads(path.read_text())
+    assert m["dataset"] == "coco" and m["epochs_run"] == 1
+    assert "12" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--task", "detect", "--dataset", "mnist"], "needs --dataset mnist-detect or coco"),
+        (["--task", "detect"], "--data-dir is required"),
+        (["--task", "detect", "--data-dir", "/no/such/dir"], "data directory not found"),
+        (["--task", "detect", "--dataset", "coco"], "needs --ann FILE"),
+        (["--task", "detect", "--dataset", "coco", "--ann", "/no/such.json", "--images", "."], "no such file"),
+        (["--task", "detect", "--img-size", "100", "--data-dir", "."], "multiple of 32"),
+        (["--task", "detect", "--model", "cnn", "--data-dir", "."], "needs --model yolo-t"),
+        (["--dataset", "mnist-detect"], "add --task detect"),
+        (["--model", "yolo-t"], "add --task detect"),
+        (["--task", "detect", "--data-dir", ".", "--early-stopping", "2", "--val-split", "0"], "needs a validation set"),
+    ],
+)
+def test_bad_options_are_one_line_errors(args, message, capsys):
+    assert cli_main(["train", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("backprop train: error:")
+
+
+@pytest.mark.parametrize(
+    "command,args,message",
+    [
+        ("predict", ["--weights", "/no/ckpt", "--source", "."], "no such file"),
+        ("predict", ["--source", "."], "required: --weights"),
+        ("export", ["--weights", "/no/ckpt", "--output", "x.onnx"], "no such file"),
+    ],
+)
+def test_predict_and_export_errors(command, args, message, capsys):
+    assert cli_main([command, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith(f"backprop {command}: error:")
+
+
+def test_predict_rejects_a_classifier_checkpoint(tmp_path, capsys):
+    path = tmp_path / "cls.safetensors"
+    backprop.save({"weight": backprop.zeros(2)}, str(path))
+    (tmp_path / "img").mkdir()
+    assert cli_main(["predict", "--weights", str(path), "--source", str(tmp_path / "img")]) == 2
+    assert "no images" in capsys.readouterr().err
