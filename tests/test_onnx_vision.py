@@ -272,3 +272,19 @@ def test_resize_in_other_opsets(opset):
     proto, sess = _export(model, x, opset_version=opset, dynamic_axes={"images": {0: "batch"}})
     assert proto.opset_import[0].version == opset and "Resize" in _op_types(proto)
     _check(model, sess, [x, backprop.randn(1, 3, 4, 5)])
+
+
+def test_inplace_silu_mish_hardswish_export(tmp_path):
+    """In-place activations whose gradient needs the input (computed from a copy while autograd records)
+    export like the out-of-place ones."""
+    ort = pytest.importorskip("onnxruntime")
+    for act in (backprop.nn.SiLU(inplace=True), backprop.nn.Mish(inplace=True), backprop.nn.Hardswish(inplace=True)):
+        backprop.manual_seed(0)
+        model = backprop.nn.Sequential(backprop.nn.Conv2d(3, 4, 3, padding=1), act, backprop.nn.Conv2d(4, 2, 1))
+        x = backprop.randn(2, 3, 8, 8)
+        path = tmp_path / "m.onnx"
+        backprop.onnx.export(model, (x,), str(path), input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+        got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+        with backprop.no_grad():
+            want = model(x).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

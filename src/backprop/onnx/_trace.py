@@ -26,6 +26,7 @@ import numpy
 from .._backend import backend_of, is_array
 from .._tensor import Tensor
 from ..autograd.function import trace_state
+from ..autograd.grad_mode import no_grad
 from .errors import OnnxExporterError
 
 INPUT, PARAM, CONST, NODE = "input", "param", "const", "node"
@@ -438,7 +439,13 @@ def _wrap_apply_inplace(orig):
     @functools.wraps(orig)
     def apply_inplace(self, op, *args, **kwargs):
         first = len(_active[-1].values) if _active else 0
-        out = orig(self, op, *args, **kwargs)
+        if _active and kwargs.get("_copy_input"):
+            # in-place silu/mish/hardswish compute from a copy of the input when autograd records; the
+            # copy would be an untraced constant, and an export needs no gradients: run it unrecorded
+            with no_grad():
+                out = orig(self, op, *args, **kwargs)
+        else:
+            out = orig(self, op, *args, **kwargs)
         if _active:
             _active[-1].restamp(self, first)
         return out
