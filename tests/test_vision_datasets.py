@@ -373,3 +373,50 @@ def test_augmented_pipeline_keeps_boxes_on_digits(mnist_root):
                     checked += 1
     # a mosaic tile or the border can cut a digit so that what shows of its box is blank (a 6's top-right)
     assert checked >= 30 and np.mean(framed) > 0.95, (checked, np.mean(framed), len(framed))
+
+
+def test_coco_index_matches_pycocotools(tmp_path, capsys):
+    """The COCO index's lookups against pycocotools' COCO (the reference) on a random annotation file."""
+    coco_module = pytest.importorskip("pycocotools.coco")
+    from backprop.vision.datasets import COCO
+
+    rng = np.random.default_rng(0)
+    cats = [{"id": c, "name": f"c{c}", "supercategory": "even" if c % 2 == 0 else "odd"} for c in (1, 2, 3, 5, 8)]
+    images = [{"id": int(i), "file_name": f"{i}.png", "height": 50, "width": 60} for i in rng.permutation(40)[:25]]
+    anns = []
+    for k in range(120):
+        x, y, w, h = (float(v) for v in rng.uniform(0, 30, 4))
+        anns.append(
+            {
+                "id": 1000 - k,
+                "image_id": images[int(rng.integers(0, 20))]["id"],  # the last 5 images have none
+                "category_id": cats[int(rng.integers(0, 5))]["id"],
+                "bbox": [x, y, w, h],
+                "area": w * h,
+                "iscrowd": int(rng.random() < 0.2),
+            }
+        )
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    ours, ref = COCO(path), coco_module.COCO(str(path))
+    capsys.readouterr()  # pycocotools prints its timing
+    img_ids = [images[0]["id"], images[3]["id"], images[22]["id"]]
+    for kwargs in [
+        {},
+        {"imgIds": img_ids[0]},
+        {"imgIds": img_ids},
+        {"catIds": 3},
+        {"imgIds": img_ids, "catIds": [1, 8]},
+        {"areaRng": [50.0, 300.0]},
+        {"imgIds": img_ids[1], "iscrowd": False},
+        {"catIds": [2, 5], "iscrowd": True},
+        {"imgIds": [images[23]["id"]]},
+    ]:
+        assert ours.getAnnIds(**kwargs) == ref.getAnnIds(**kwargs), kwargs
+    for kwargs in [{}, {"catIds": 5}, {"catIds": [1, 2]}, {"imgIds": img_ids, "catIds": [3]}, {"imgIds": img_ids}]:
+        assert sorted(ours.getImgIds(**kwargs)) == sorted(ref.getImgIds(**kwargs)), kwargs
+    for kwargs in [{}, {"catNms": ["c3", "c8"]}, {"supNms": "even"}, {"supNms": ["odd"], "catIds": [1, 2, 3]}]:
+        assert ours.getCatIds(**kwargs) == ref.getCatIds(**kwargs), kwargs
+    ids = ref.getAnnIds(imgIds=img_ids)
+    assert ours.loadAnns(ids) == ref.loadAnns(ids) and ours.loadAnns(ids[0]) == ref.loadAnns(ids[0])
+    assert ours.loadImgs(img_ids) == ref.loadImgs(img_ids) and ours.loadCats(5) == ref.loadCats(5)
