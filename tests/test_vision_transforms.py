@@ -343,3 +343,24 @@ def test_old_import_paths_are_the_moved_modules(monkeypatch):
     # a patch through the old path reaches code reached through the new one
     monkeypatch.setattr(backprop.transforms, "_uniform", lambda low, high: low)
     assert vt.RandomRotation((10, 20)).get_params([10.0, 20.0]) == 10.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "params"),
+    [
+        ({"scale": (1.5, 1.5), "center": (10, 30)}, (0.0, [0, 0], 1.5, [0.0, 0.0], [10, 30])),
+        ({"shear": (20, 20, 0, 0)}, (0.0, [0, 0], 1.0, [20.0, 0.0], None)),
+        ({"shear": (0, 0, -15, -15), "scale": (0.8, 0.8)}, (0.0, [0, 0], 0.8, [0.0, -15.0], None)),
+        ({"degrees": (-40, -40), "center": (5, 5)}, (-40.0, [0, 0], 1.0, [0.0, 0.0], [5, 5])),
+    ],
+)
+def test_random_affine_centre_and_shear(kwargs, params):
+    from backprop import transforms as C
+
+    img, tgt = rect_image(40, 40, (10, 12, 30, 20))
+    kwargs = {"degrees": (0, 0), "min_area_ratio": 0.0, "min_size": 0.0, **kwargs}
+    degrees = kwargs.pop("degrees")
+    out, t = T.RandomAffine(degrees, **kwargs)(img, tgt)
+    angle, translate, scale, shear, center = params
+    np.testing.assert_array_equal(out.numpy(), C.affine(img, angle, translate, scale, shear, center=center).numpy())
+    assert np.abs(t["boxes"].numpy()[0] - ink_box(out)).max() <= 1.5
