@@ -311,3 +311,112 @@ def test_coco_errors(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r"backprop\[vision\]"):
         ds[0]
+
+
+def test_augmented_pipeline_keeps_boxes_on_digits(mnist_root):
+    """Affine + flip + HSV over the real canvases, with and without Mosaic, through DataLoader workers:
+    every box still frames ink (but for a few cut by a mosaic tile or the border); where a box was not clipped and no other box is near, the digit's ink lies
+    inside it (within 1.5 px) and, counting its faintest ink, fills it (within 2 px). A clipped box
+    is the clip of the moved box, not the tight box of what still shows (boxes carry no masks)."""
+    from backprop.vision.transforms import detection as T
+
+    base = MNISTDetection(mnist_root, train=False, length=64, seed=3)
+    pipeline = T.Compose(
+        [
+            # nothing dropped, so the ink of a digit pushed mostly out of the image still has its box
+            T.RandomAffine(
+                0, translate=(0.1, 0.1), scale=(0.6, 1.4), interpolation="bilinear", min_area_ratio=0.0, min_size=0.0
+            ),
+            T.RandomHorizontalFlip(),
+            T.RandomHSV(),
+        ]
+    )
+    checked, framed = 0, []
+    for ds in (
+        T.Mosaic(base, p=1.0, transform=pipeline),
+        MNISTDetection(mnist_root, False, length=64, seed=3, transform=pipeline),
+    ):
+        mosaic = isinstance(ds, T.Mosaic)
+        for images, targets in DataLoader(ds, batch_size=8, num_workers=2, collate_fn=detection_collate):
+            assert images.shape == (8, 1, 96, 96)
+            for image, target in zip(images.numpy()[:, 0], targets, strict=True):
+                boxes = target["boxes"].numpy()
+                assert len(boxes) == len(target["labels"])
+                for j, box in enumerate(boxes):
+                    x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
+                    x1, y1 = int(np.ceil(box[2])), int(np.ceil(box[3]))
+                    if min(box[2] - box[0], box[3] - box[1]) < 2:
+                        continue  # a sliver left at the border (nothing is dropped in this pipeline)
+                    clipped = mosaic or min(box[0], box[1]) < 1 or max(box[2], box[3]) > 95
+                    framed.append(image[y0:y1, x0:x1].max() > 0.2)  # the box frames ink
+                    assert framed[-1] or clipped, box
+                    others = np.delete(boxes, j, axis=0)
+                    near = (
+                        (others[:, 0] < box[2] + 3)
+                        & (others[:, 2] > box[0] - 3)
+                        & (others[:, 1] < box[3] + 3)
+                        & (others[:, 3] > box[1] - 3)
+                    )
+                    if clipped or near.any():
+                        continue  # clipped (by a mosaic tile or the border) or touching another digit
+                    g0, h0 = max(x0 - 2, 0), max(y0 - 2, 0)
+                    grown = image[h0 : y1 + 2, g0 : x1 + 2]
+                    ink = grown > 0.1 * grown.max()
+                    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+                    tight = np.array([g0 + cols[0], h0 + rows[0], g0 + cols[-1] + 1, h0 + rows[-1] + 1])
+                    # (bilinear upscaling spreads an edge by under a pixel; box edges are fractional)
+                    assert (tight[:2] >= box[:2] - 1.5).all() and (tight[2:] <= box[2:] + 1.5).all(), (box, tight)
+                    faint = grown > 0.02 * grown.max()  # resampling dims a faint tapering stroke end
+                    rows, cols = np.flatnonzero(faint.any(1)), np.flatnonzero(faint.any(0))
+                    loose = np.array([g0 + cols[0], h0 + rows[0], g0 + cols[-1] + 1, h0 + rows[-1] + 1])
+                    assert np.abs(loose - box).max() <= 2.0, (box, loose)
+                    checked += 1
+    # a mosaic tile or the border can cut a digit so that what shows of its box is blank (a 6's top-right)
+    assert checked >= 30 and np.mean(framed) > 0.95, (checked, np.mean(framed), len(framed))
+
+
+def test_coco_index_matches_pycocotools(tmp_path, capsys):
+    """The COCO index's lookups against pycocotools' COCO (the reference) on a random annotation file."""
+    coco_module = pytest.importorskip("pycocotools.coco")
+    from backprop.vision.datasets import COCO
+
+    rng = np.random.default_rng(0)
+    cats = [{"id": c, "name": f"c{c}", "supercategory": "even" if c % 2 == 0 else "odd"} for c in (1, 2, 3, 5, 8)]
+    images = [{"id": int(i), "file_name": f"{i}.png", "height": 50, "width": 60} for i in rng.permutation(40)[:25]]
+    anns = []
+    for k in range(120):
+        x, y, w, h = (float(v) for v in rng.uniform(0, 30, 4))
+        anns.append(
+            {
+                "id": 1000 - k,
+                "image_id": images[int(rng.integers(0, 20))]["id"],  # the last 5 images have none
+                "category_id": cats[int(rng.integers(0, 5))]["id"],
+                "bbox": [x, y, w, h],
+                "area": w * h,
+                "iscrowd": int(rng.random() < 0.2),
+            }
+        )
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    ours, ref = COCO(path), coco_module.COCO(str(path))
+    capsys.readouterr()  # pycocotools prints its timing
+    img_ids = [images[0]["id"], images[3]["id"], images[22]["id"]]
+    for kwargs in [
+        {},
+        {"imgIds": img_ids[0]},
+        {"imgIds": img_ids},
+        {"catIds": 3},
+        {"imgIds": img_ids, "catIds": [1, 8]},
+        {"areaRng": [50.0, 300.0]},
+        {"imgIds": img_ids[1], "iscrowd": False},
+        {"catIds": [2, 5], "iscrowd": True},
+        {"imgIds": [images[23]["id"]]},
+    ]:
+        assert ours.getAnnIds(**kwargs) == ref.getAnnIds(**kwargs), kwargs
+    for kwargs in [{}, {"catIds": 5}, {"catIds": [1, 2]}, {"imgIds": img_ids, "catIds": [3]}, {"imgIds": img_ids}]:
+        assert sorted(ours.getImgIds(**kwargs)) == sorted(ref.getImgIds(**kwargs)), kwargs
+    for kwargs in [{}, {"catNms": ["c3", "c8"]}, {"supNms": "even"}, {"supNms": ["odd"], "catIds": [1, 2, 3]}]:
+        assert ours.getCatIds(**kwargs) == ref.getCatIds(**kwargs), kwargs
+    ids = ref.getAnnIds(imgIds=img_ids)
+    assert ours.loadAnns(ids) == ref.loadAnns(ids) and ours.loadAnns(ids[0]) == ref.loadAnns(ids[0])
+    assert ours.loadImgs(img_ids) == ref.loadImgs(img_ids) and ours.loadCats(5) == ref.loadCats(5)

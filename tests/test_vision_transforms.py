@@ -99,9 +99,9 @@ def test_resize_scales_boxes(device):
     assert np.abs(ink_box(out) - [16, 6, 40, 16]).max() <= 1
 
 
-def test_mosaic_tiles_hand_checked():
+def test_mosaic_tiles_hand_checked(device):
     # four 20 x 20 images, one 6 x 4 rectangle each at (4, 6)-(10, 10), into a 40 x 40 mosaic split at (16, 24)
-    samples = [rect_image(20, 20, (4, 6, 10, 10), value=v) for v in (0.25, 0.5, 0.75, 1.0)]
+    samples = [rect_image(20, 20, (4, 6, 10, 10), value=v, device=device) for v in (0.25, 0.5, 0.75, 1.0)]
     out, t = T.mosaic(samples, 40, center=(0.4, 0.6), fill=0.0)
     # each image is scaled by 2 (longer side 40): rectangle (8, 12)-(20, 20) in a 40 x 40 image.
     # top-left image: its bottom-right corner at (16, 24) -> offset (-24, -16): box (-16, -4, -4, 4): gone.
@@ -109,8 +109,8 @@ def test_mosaic_tiles_hand_checked():
     # 4 of 8 rows left (50% >= 10%): kept.  bottom-left: offset (-24, 24): box (-16, 36, -4, 44): gone.
     # bottom-right: offset (16, 24): box (24, 36, 36, 44) clipped to y <= 40 -> (24, 36, 36, 40), kept.
     assert t["boxes"].tolist() == [[24.0, 0.0, 36.0, 4.0], [24.0, 36.0, 36.0, 40.0]]
-    assert t["labels"].tolist() == [7, 7]
-    arr = out.numpy()[0]
+    assert t["labels"].tolist() == [7, 7] and out.device == samples[0][0].device
+    arr = out.cpu().numpy()[0]
     # inside the rectangles (bilinear upscaling blends their 1-px rims with the background)
     assert np.allclose(arr[0:3, 25:35], 0.5) and np.allclose(arr[37:40, 25:35], 1.0)
     assert arr[:24, :16].max() == 0  # nothing of the top-left image's rectangle shows
@@ -343,3 +343,24 @@ def test_old_import_paths_are_the_moved_modules(monkeypatch):
     # a patch through the old path reaches code reached through the new one
     monkeypatch.setattr(backprop.transforms, "_uniform", lambda low, high: low)
     assert vt.RandomRotation((10, 20)).get_params([10.0, 20.0]) == 10.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "params"),
+    [
+        ({"scale": (1.5, 1.5), "center": (10, 30)}, (0.0, [0, 0], 1.5, [0.0, 0.0], [10, 30])),
+        ({"shear": (20, 20, 0, 0)}, (0.0, [0, 0], 1.0, [20.0, 0.0], None)),
+        ({"shear": (0, 0, -15, -15), "scale": (0.8, 0.8)}, (0.0, [0, 0], 0.8, [0.0, -15.0], None)),
+        ({"degrees": (-40, -40), "center": (5, 5)}, (-40.0, [0, 0], 1.0, [0.0, 0.0], [5, 5])),
+    ],
+)
+def test_random_affine_centre_and_shear(kwargs, params):
+    from backprop import transforms as C
+
+    img, tgt = rect_image(40, 40, (10, 12, 30, 20))
+    kwargs = {"degrees": (0, 0), "min_area_ratio": 0.0, "min_size": 0.0, **kwargs}
+    degrees = kwargs.pop("degrees")
+    out, t = T.RandomAffine(degrees, **kwargs)(img, tgt)
+    angle, translate, scale, shear, center = params
+    np.testing.assert_array_equal(out.numpy(), C.affine(img, angle, translate, scale, shear, center=center).numpy())
+    assert np.abs(t["boxes"].numpy()[0] - ink_box(out)).max() <= 1.5

@@ -36,6 +36,13 @@ def _pil_image():
     return Image
 
 
+def _as_list(value: Any) -> list:
+    """pycocotools' convention: a sequence is a list of ids, a single value a list of one."""
+    if isinstance(value, (list, tuple, range)) or (hasattr(value, "__len__") and not isinstance(value, (str, dict))):
+        return list(value)
+    return [value]
+
+
 class COCO:
     """The index of a COCO annotation file, with the pycocotools ``COCO`` lookups detection code uses:
     ``dataset``, ``imgs``, ``anns``, ``cats``, ``imgToAnns``, ``catToImgs``, ``getImgIds``, ``getAnnIds``,
@@ -76,32 +83,58 @@ class COCO:
             if "category_id" in ann:
                 self.catToImgs.setdefault(ann["category_id"], []).append(ann["image_id"])
 
-    def getAnnIds(  # pycocotools' names
+    def getAnnIds(  # pycocotools' names and filters
         self,
         imgIds: int | Sequence[int] = (),  # noqa: N803
         catIds: int | Sequence[int] = (),  # noqa: N803
+        areaRng: Sequence[float] = (),  # noqa: N803
         iscrowd: bool | None = None,
     ) -> list[int]:
-        img_ids = [imgIds] if isinstance(imgIds, int) else list(imgIds)
-        cat_ids = [catIds] if isinstance(catIds, int) else list(catIds)
-        anns = (
-            [a for i in img_ids for a in self.imgToAnns.get(i, [])]
-            if img_ids
-            else list(self.dataset.get("annotations", []))
-        )
+        """Ids of the annotations of images ``imgIds`` (all when empty), of categories ``catIds``, with
+        area strictly inside ``areaRng`` and, when given, the ``iscrowd`` flag."""
+        img_ids = _as_list(imgIds)
+        cat_ids = _as_list(catIds)
+        anns = self.dataset.get("annotations", [])
+        if img_ids:
+            anns = [a for i in img_ids for a in self.imgToAnns.get(i, [])]
         if cat_ids:
-            anns = [a for a in anns if a.get("category_id") in cat_ids]
+            anns = [a for a in anns if a["category_id"] in cat_ids]
+        if len(areaRng):
+            anns = [a for a in anns if areaRng[0] < a["area"] < areaRng[1]]
         if iscrowd is not None:
-            anns = [a for a in anns if bool(a.get("iscrowd", 0)) == bool(iscrowd)]
+            anns = [a for a in anns if a["iscrowd"] == iscrowd]
         return [a["id"] for a in anns]
 
-    def getCatIds(self) -> list[int]:
-        return list(self.cats)
+    def getCatIds(
+        self,
+        catNms: str | Sequence[str] = (),  # noqa: N803
+        supNms: str | Sequence[str] = (),  # noqa: N803
+        catIds: int | Sequence[int] = (),  # noqa: N803
+    ) -> list[int]:
+        """Ids of the categories named ``catNms``, of supercategories ``supNms``, among ``catIds``."""
+        names, sups, ids = _as_list(catNms), _as_list(supNms), _as_list(catIds)
+        cats = self.dataset.get("categories", [])
+        if names:
+            cats = [c for c in cats if c["name"] in names]
+        if sups:
+            cats = [c for c in cats if c["supercategory"] in sups]
+        if ids:
+            cats = [c for c in cats if c["id"] in ids]
+        return [c["id"] for c in cats]
 
-    def getImgIds(self, imgIds: Sequence[int] = (), catIds: Sequence[int] = ()) -> list[int]:  # noqa: N803
-        ids = set(imgIds) if imgIds else set(self.imgs)
-        for c in catIds:
-            ids &= set(self.catToImgs.get(c, []))
+    def getImgIds(
+        self,
+        imgIds: int | Sequence[int] = (),  # noqa: N803
+        catIds: int | Sequence[int] = (),  # noqa: N803
+    ) -> list[int]:
+        """Ids of the images among ``imgIds`` (all when empty) holding every category of ``catIds``."""
+        img_ids, cat_ids = _as_list(imgIds), _as_list(catIds)
+        if not img_ids and not cat_ids:
+            return list(self.imgs)
+        ids = set(img_ids)
+        for k, cat in enumerate(cat_ids):
+            found = set(self.catToImgs.get(cat, []))
+            ids = found if k == 0 and not img_ids else ids & found
         return list(ids)
 
     def loadAnns(self, ids: int | Sequence[int] = ()) -> list[dict]:

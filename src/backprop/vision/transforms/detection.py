@@ -8,7 +8,8 @@ Box coordinates are continuous: pixel column ``i`` spans ``[i, i + 1)``, so a fl
 
 After a geometric transform boxes are clipped to the image, and a box is dropped (with its labels) when
 what is left of it is under ``min_area_ratio`` (default 10%) of its transformed area, or under
-``min_size`` (default 2) pixels wide or high. Random draws come from backprop's random generator (so
+``min_size`` (default 2) pixels wide or high. A clipped box is the clip of the moved box, not the tight
+box of what still shows of the object (boxes carry no masks), as in torchvision and YOLO. Random draws come from backprop's random generator (so
 ``backprop.manual_seed`` fixes them; inside ``DataLoader`` workers each worker's own), or from
 ``generator=`` when given. All box arithmetic is vectorized over the boxes, on the image's device.
 """
