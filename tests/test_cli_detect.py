@@ -102,24 +102,18 @@ def test_predict_prints_and_draws_boxes(tmp_path, mnist_dir, capsys):
         assert im.size == (64, 64) and im.mode == "RGB"
 
 
-def test_predict_maps_boxes_back_to_the_image(tmp_path, mnist_dir):
-    """An image twice the detector's size gives the boxes of its half-size version, doubled."""
-    from PIL import Image
+def test_predict_maps_boxes_back_to_the_image():
+    """A 96x128 image letterboxed to 64: scale 0.5, 8 px of padding above and below."""
+    from backprop.cli.predict import to_image_coords
+    from backprop.vision.transforms.detection import letterbox
 
-    from backprop.cli.detect import load_detector
-    from backprop.cli.predict import predict_images
-
-    ckpt = tmp_path / "det.safetensors"
-    _train(tmp_path, mnist_dir, "--save", str(ckpt))
-    model, config = load_detector(str(ckpt))
-    ds = _write_canvases(tmp_path / "images", count=1)
-    small = ds.images[0, 0].numpy()
-    Image.fromarray(np.kron(small, np.ones((2, 2), np.uint8))).save(tmp_path / "big.png")
-    (a,) = predict_images(model, config, [str(tmp_path / "images" / "canvas0.png")], 0.01, 0.7, 100, None)
-    (b,) = predict_images(model, config, [str(tmp_path / "big.png")], 0.01, 0.7, 100, None)
-    assert len(a["boxes"]) > 0
-    # the big image letterboxes to the same 64x64 input (up to resampling), so boxes scale by two
-    np.testing.assert_allclose(b["boxes"][:3].numpy(), 2 * a["boxes"][:3].numpy(), atol=3.0)
+    image = backprop.zeros(1, 96, 128)
+    target = {"boxes": backprop.tensor([[20.0, 20.0, 60.0, 60.0]]), "labels": backprop.tensor([0])}
+    boxed, moved, params = letterbox(image, target, 64)
+    assert tuple(boxed.shape) == (1, 64, 64) and params == (0.5, (0, 8))
+    assert moved["boxes"].tolist() == [[10.0, 18.0, 30.0, 38.0]]
+    back = to_image_coords(backprop.tensor([[10.0, 18.0, 30.0, 38.0], [-4.0, 0.0, 70.0, 64.0]]), params, (96, 128))
+    assert back.tolist() == [[20.0, 20.0, 60.0, 60.0], [0.0, 0.0, 128.0, 96.0]]
 
 
 def test_export_runs_in_onnxruntime(tmp_path, mnist_dir, capsys):
@@ -183,6 +177,7 @@ def test_coco_folder_trains(tmp_path, capsys):
         (["--task", "detect", "--dataset", "coco"], "needs --ann FILE"),
         (["--task", "detect", "--dataset", "coco", "--ann", "/no/such.json", "--images", "."], "no such file"),
         (["--task", "detect", "--img-size", "100", "--data-dir", "."], "multiple of 32"),
+        (["--task", "detect", "--img-size", "32", "--data-dir", "."], "at least 64"),
         (["--task", "detect", "--model", "cnn", "--data-dir", "."], "needs --model yolo-t"),
         (["--dataset", "mnist-detect"], "add --task detect"),
         (["--model", "yolo-t"], "add --task detect"),

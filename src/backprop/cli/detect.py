@@ -67,9 +67,9 @@ class DetectionData:
 
 
 def _mnist_detect(args) -> tuple[DetectionData, DetectionData]:
-    kw = {"size": args.img_size, "seed": args.seed}
-    train = vdatasets.MNISTDetection(args.data_dir, train=True, **kw)
-    test = vdatasets.MNISTDetection(args.data_dir, train=False, **kw)
+    kw = {"size": args.img_size, "seed": args.seed, "length": args.limit}  # --limit: only that many canvases drawn
+    train = vdatasets.MNISTDetection(args.data_dir, train=True, download=args.download, **kw)
+    test = vdatasets.MNISTDetection(args.data_dir, train=False, download=args.download, **kw)
 
     def arrays(ds):
         images = ds.images.numpy()
@@ -152,6 +152,8 @@ def complete_detect(args) -> None:
     if args.img_size % 32:
         raise UsageError(f"--img-size {args.img_size} must be a multiple of 32 (the detector's largest stride)")
     if args.dataset == "mnist-detect":
+        if args.img_size < 64:
+            raise UsageError(f"--img-size {args.img_size}: mnist-detect canvases hold digits up to 48 px, so at least 64")
         if args.data_dir is None:
             raise UsageError("--data-dir is required for --dataset mnist-detect (a directory with MNIST's IDX .gz files)")
         if not os.path.isdir(args.data_dir):

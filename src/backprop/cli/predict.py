@@ -73,11 +73,17 @@ def predict_images(model, config: dict, paths: list[str], conf: float, iou: floa
         boxed, meta = letterbox(image.float() / 255.0, empty)
         raw = model(boxed[None].to(device))
         det = model.postprocess(raw, conf=conf, iou=iou, max_det=max_det, image_size=boxed.shape[-2:])[0]
-        ratio, (left, top) = meta["letterbox"]
-        shift = _make(np.array([left, top, left, top], np.float32))
-        boxes = clip_boxes_to_image((det["boxes"].cpu() - shift) / ratio, (h, w))
+        boxes = to_image_coords(det["boxes"].cpu(), meta["letterbox"], (h, w))
         out.append({"path": path, "image": image, "boxes": boxes, "scores": det["scores"].cpu(), "labels": det["labels"].cpu()})
     return out
+
+
+def to_image_coords(boxes, letterbox_params, image_size: tuple[int, int]):
+    """Boxes on the letterboxed input -> the original image's pixels: undo the padding, then the
+    scaling (``letterbox_params`` = ``(ratio, (pad_left, pad_top))``), clipped to the image."""
+    ratio, (left, top) = letterbox_params
+    shift = _make(np.array([left, top, left, top], np.float32))
+    return clip_boxes_to_image((boxes - shift) / ratio, image_size)
 
 
 def predict_main(argv=None) -> int:
@@ -108,8 +114,10 @@ def _save_drawn(result: dict, names: list, folder: str) -> None:
     image = result["image"]
     if image.shape[0] == 1:
         image = image.expand(3, -1, -1)
-    labels = [f"{names[c]} {s:.2f}" for c, s in zip(result["labels"].tolist(), result["scores"].tolist())]
-    drawn = draw_bounding_boxes(image.contiguous(), result["boxes"], labels=labels, colors="red", width=2)
+    drawn = image
+    if len(result["boxes"]):
+        labels = [f"{names[c]} {s:.2f}" for c, s in zip(result["labels"].tolist(), result["scores"].tolist())]
+        drawn = draw_bounding_boxes(image.contiguous(), result["boxes"], labels=labels, colors="red", width=2)
     name = os.path.splitext(os.path.basename(result["path"]))[0] + ".png"
     save_image(drawn.float() / 255.0, os.path.join(folder, name))
 
