@@ -15,7 +15,7 @@ import numpy
 
 import backprop
 
-from ..._backend import array_module, backend_of
+from ..._backend import CPU, array_module, backend_of
 from ..._tensor import Tensor, _make, shape_str
 
 __all__ = [
@@ -329,6 +329,20 @@ def _nms_blocked(xp, boxes, area, cut: float, grid: bool):
     return xp.concatenate(kept) if kept else xp.zeros(0, dtype=xp.int64)
 
 
+def _repeat_index(xp, counts, total: int):
+    """``i`` repeated ``counts[i]`` times (``total`` = the sum). NumPy's ``repeat`` on the CPU;
+    elsewhere built from a cumulative sum (CuPy's ``repeat`` takes no array of counts)."""
+    if backend_of(counts) is CPU:
+        return xp.repeat(xp.arange(counts.shape[0]), counts)
+    out = xp.zeros(total, dtype=xp.int64)
+    filled = xp.flatnonzero(counts > 0)
+    if total == 0 or filled.shape[0] == 0:
+        return out
+    starts = (xp.cumsum(counts) - counts)[filled]
+    out[starts] = xp.concatenate([filled[:1], filled[1:] - filled[:-1]])
+    return xp.cumsum(out)
+
+
 def _nms_grid(xp, boxes, area, cut: float):
     """The sparse path: candidate pairs from a uniform grid, then the greedy decisions in rounds.
 
@@ -363,8 +377,8 @@ def _nms_grid(xp, boxes, area, cut: float):
         return None
     # one entry per (box, cell it touches), sorted by cell; ``corner``: the entry is its box's first
     # column (bit 1) / first row (bit 2) of cells
-    owner = xp.repeat(xp.arange(ids.shape[0]), per_box)
-    local = xp.arange(entries) - xp.repeat(xp.cumsum(per_box) - per_box, per_box)
+    owner = _repeat_index(xp, per_box, entries)
+    local = xp.arange(entries) - (xp.cumsum(per_box) - per_box)[owner]
     col = local % ncx[owner]
     row = local // ncx[owner]
     cell_id = (cy0[owner] + row) * grid_w + (cx0[owner] + col)
@@ -374,12 +388,12 @@ def _nms_grid(xp, boxes, area, cut: float):
     # pair each entry with the later entries of its cell
     starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), cell_id[1:] != cell_id[:-1]]))
     ends = xp.concatenate([starts[1:], xp.asarray([entries])])
-    later = xp.repeat(ends, ends - starts) - xp.arange(entries) - 1
+    later = ends[_repeat_index(xp, ends - starts, entries)] - xp.arange(entries) - 1
     pairs = int(later.sum())
     if pairs > _NMS_GRID_PAIRS * n:
         return None
-    first = xp.repeat(xp.arange(entries), later)
-    second = first + 1 + (xp.arange(pairs) - xp.repeat(xp.cumsum(later) - later, later))
+    first = _repeat_index(xp, later, pairs)
+    second = first + 1 + (xp.arange(pairs) - (xp.cumsum(later) - later)[first])
     # a pair is counted in the cell of its intersection's top-left corner: there one of the two
     # boxes starts its columns and one (maybe the other) its rows
     keep = (corner[first] | corner[second]) == 3
