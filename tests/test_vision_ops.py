@@ -787,3 +787,24 @@ def test_roi_ops_in_several_passes(device, monkeypatch, op):
     close(out, ref, rtol=1e-10, atol=1e-12)
     (out * T(cot, device)).sum().backward()
     close(xt.grad, ref_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_half_precision_inputs(device):
+    """Half inputs compute in float32 and give half back (roi ops); NMS decides in float32."""
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((1, 2, 8, 8))
+    rois = np.array([[0, 0.5, 1.0, 6.0, 7.0], [0, 2.0, 2.0, 5.0, 4.0]])
+    xh = T(x, device, bp.float16, requires_grad=True)
+    out = ops.roi_align(xh, T(rois, device, bp.float16), 2, 1.0, 2, True)
+    assert out.dtype == bp.float16
+    close(out.float(), ref_roi_align(x.astype(np.float16).astype(np.float64), rois, 2, 2, 1.0, 2, True)[0], rtol=2e-3, atol=2e-3)
+    out.float().sum().backward()
+    assert xh.grad.dtype == bp.float16 and xh.grad.shape == xh.shape
+    pooled = ops.roi_pool(T(x, device, bp.float16), T(rois, device, bp.float16), 2)
+    assert pooled.dtype == bp.float16
+    close(pooled.float(), ref_roi_pool(x.astype(np.float16).astype(np.float64), rois, 2, 2, 1.0)[0], rtol=0, atol=0)
+    b = random_boxes(rng, 50, scale=40.0)
+    s = rng.random(50)
+    expected = ref_nms(b.astype(np.float16).astype(np.float32), s.astype(np.float16), 0.5)
+    assert ops.nms(T(b, device, bp.float16), T(s, device, bp.float16), 0.5).tolist() == expected.tolist()
+    np.testing.assert_array_equal(ops.nms(T(b, device), T(s, device), 0.5).cpu().numpy(), ref_nms(b, s, 0.5))
