@@ -265,11 +265,18 @@ def _threshold_below(thr: float, dtype) -> float:
 
 def _pair_iou(xp, a, b, area_a, area_b):
     """IoU of boxes ``a[K, 4]`` with ``b[M, 4]`` as torchvision's NMS kernel computes it:
-    ``inter / (area_i + area_j - inter)``, in the boxes' dtype. ``(K, M)``."""
-    w = xp.maximum(xp.minimum(a[:, None, 2], b[None, :, 2]) - xp.maximum(a[:, None, 0], b[None, :, 0]), 0)
-    h = xp.maximum(xp.minimum(a[:, None, 3], b[None, :, 3]) - xp.maximum(a[:, None, 1], b[None, :, 1]), 0)
-    inter = w * h
-    return inter / ((area_a[:, None] + area_b[None, :]) - inter)
+    ``inter / (area_i + area_j - inter)``, in the boxes' dtype. ``(K, M)``; in place where it can."""
+    inter = xp.minimum(a[:, None, 2], b[None, :, 2])
+    inter -= xp.maximum(a[:, None, 0], b[None, :, 0])
+    xp.maximum(inter, 0, out=inter)
+    h = xp.minimum(a[:, None, 3], b[None, :, 3])
+    h -= xp.maximum(a[:, None, 1], b[None, :, 1])
+    xp.maximum(h, 0, out=h)
+    inter *= h
+    union = xp.add(area_a[:, None], area_b[None, :], out=h)
+    union -= inter
+    inter /= union
+    return inter
 
 
 def _nms_sorted(boxes, thr: float):
