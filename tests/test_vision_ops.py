@@ -728,6 +728,8 @@ def test_roi_align_errors():
         ops.roi_align(bp.zeros(2, 4, 4), bp.zeros(1, 5), 2)
     with pytest.raises(RuntimeError, match="same type"):
         ops.roi_align(x, bp.zeros(1, 5, dtype=bp.float64), 2)
+    with pytest.raises(RuntimeError, match=r"roi_pool\(\): input must be floating point, got backprop.int64"):
+        ops.roi_pool(bp.zeros(1, 2, 4, 4, dtype=bp.int64), bp.zeros(1, 5, dtype=bp.int64), 2)
     with pytest.raises(RuntimeError, match=r"roi_align\(\): rois hold batch index 3, but input has 1 images"):
         ops.roi_align(x, bp.tensor([[3.0, 0, 0, 1, 1]]), 2)
 

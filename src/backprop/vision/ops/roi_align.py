@@ -3,9 +3,12 @@
 Each RoI is cut into ``output_size`` bins; each bin averages a grid of bilinearly interpolated
 samples. Bilinear interpolation is separable, so a bin's output is
 ``sum_{j,l} wy[j] * wx[l] * input[row_j, col_l]``: a short list of rows with weights (two per
-sample row) times a short list of columns. The forward gathers those pixels for every box and
-bin at once and contracts them with the weights (one einsum); the backward adds the weighted
-gradient back into the same pixels (``index_add``), so it is itself differentiable.
+sample row, or one per pixel of the run of rows the bin touches) times a short list of columns.
+For a fixed set of boxes roi_align is linear in ``input``: the forward gathers those pixels for
+all boxes and bins of a pass at once and contracts them with the weights (one batched matmul);
+the backward is the transpose (a scatter-add of the weighted gradient), whose own backward is the
+forward again, so derivatives of any order come from the same two kernels. Boxes get no gradient,
+as in torchvision.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ def _check_input_rois(op: str, input: Tensor, rois: Tensor) -> None:
     if not isinstance(input, Tensor) or input.dim() != 4:
         got = shape_str(input.shape) if isinstance(input, Tensor) else type(input).__name__
         raise RuntimeError(f"{op}(): input must be a Tensor[N, C, H, W], got {got}")
+    if not input.is_floating_point():
+        raise RuntimeError(f"{op}(): input must be floating point, got {input.dtype}")
     if rois.dim() != 2 or rois.shape[1] != 5:
         raise RuntimeError(f"{op}(): rois must have shape as Tensor[K, 5], got {shape_str(rois.shape)}")
     if rois.dtype != input.dtype:
