@@ -306,8 +306,9 @@ def _nms_blocked(xp, boxes, area, cut: float, grid: bool):
     """
     rest = xp.arange(boxes.shape[0])
     kept = []
+    size = _NMS_BLOCK // 4  # a small first block: a cheap look at how the boxes overlap
     while rest.shape[0]:
-        block, rest = rest[:_NMS_BLOCK], rest[_NMS_BLOCK:]
+        block, rest = rest[:size], rest[size:]
         bb, ab = boxes[block], area[block]
         m = block.shape[0]
         over = _pair_iou(xp, bb, bb, ab, ab) > cut
@@ -327,12 +328,13 @@ def _nms_blocked(xp, boxes, area, cut: float, grid: bool):
             hit = (_pair_iou(xp, boxes[block], boxes[rest], area[block], area[rest]) > cut).any(axis=0)
             rest = rest[~hit]
         # many kept boxes that struck few others: boxes spread out, the grid's case
-        if grid and block.shape[0] > _NMS_BLOCK // 4 and rest.shape[0] >= max(_NMS_GRID_MIN, before // 2):
+        if grid and block.shape[0] > size // 4 and rest.shape[0] >= max(_NMS_GRID_MIN, before // 2):
             grid = False  # one try
             sub = _nms_grid(xp, boxes[rest], area[rest], cut)
             if sub is not None:
                 kept.append(rest[sub])
                 break
+        size = _NMS_BLOCK
     return xp.concatenate(kept) if kept else xp.zeros(0, dtype=xp.int64)
 
 
