@@ -11,6 +11,7 @@ boxes of other categories in batched_nms, the device axis (cpu, fake-cuda).
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -95,6 +96,25 @@ def ref_nms(boxes, scores, thr):
             ovr = inter / denom if denom != 0 else math.nan
             if float(ovr) > thr:  # the threshold is a double, as in the C++ kernel
                 suppressed[j] = True
+    return np.array(keep, dtype=np.int64)
+
+
+def ref_nms_vec(boxes, scores, thr):
+    """The same greedy loop, one kept box at a time against every later box (for many boxes)."""
+    order = np.argsort(-scores, kind="stable")
+    b = boxes[order]
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    alive = np.ones(len(b), dtype=bool)
+    keep = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for i in range(len(b)):
+            if not alive[i]:
+                continue
+            keep.append(order[i])
+            w = np.maximum(np.minimum(b[i, 2], b[i + 1 :, 2]) - np.maximum(b[i, 0], b[i + 1 :, 0]), 0)
+            h = np.maximum(np.minimum(b[i, 3], b[i + 1 :, 3]) - np.maximum(b[i, 1], b[i + 1 :, 1]), 0)
+            inter = w * h
+            alive[i + 1 :] &= ~((inter / (area[i] + area[i + 1 :] - inter)).astype(np.float64) > thr)
     return np.array(keep, dtype=np.int64)
 
 
@@ -420,17 +440,62 @@ def test_nms_threshold_compared_in_double():
     assert ops.nms(bp.tensor(b.astype(np.float64)), bp.tensor([1.0, 0.5], dtype=bp.float64), 2 / 3).tolist() == [0, 1]
 
 
-def test_nms_many_boxes_blocks(device):
-    """More boxes than one block, clustered like a detector's raw output and scattered."""
+@pytest.fixture
+def nms_paths(monkeypatch):
+    """Records what the grid path (``_nms_grid``) answered: the kept positions or None (gave up)."""
+    from backprop.vision.ops import boxes as boxes_module
+
+    answers = []
+    original = boxes_module._nms_grid
+
+    def spy(*args):
+        answers.append(original(*args))
+        return answers[-1]
+
+    monkeypatch.setattr(boxes_module, "_nms_grid", spy)
+    return answers
+
+
+def test_nms_many_boxes_blocks(device, nms_paths):
+    """More boxes than one block, clustered like a detector's raw output: the blocked path."""
     rng = np.random.default_rng(7)
     centers = rng.uniform(0, 500, (30, 2))
     idx = rng.integers(0, 30, 1500)
     wh = rng.uniform(10, 60, (30, 2))
-    b = np.concatenate([centers[idx], centers[idx] + wh[idx]], 1) + rng.normal(0, 3, (1500, 4))
-    b = np.concatenate([b, random_boxes(rng, 800, scale=600.0)]).astype(np.float32)
+    b = (np.concatenate([centers[idx], centers[idx] + wh[idx]], 1) + rng.normal(0, 3, (1500, 4))).astype(np.float32)
     s = rng.random(len(b)).astype(np.float32)
     keep = ops.nms(T(b, device), T(s, device), 0.45)
-    np.testing.assert_array_equal(keep.cpu().numpy(), ref_nms(b, s, 0.45))
+    np.testing.assert_array_equal(keep.cpu().numpy(), ref_nms_vec(b, s, 0.45))
+    np.testing.assert_array_equal(ref_nms_vec(b[:300], s[:300], 0.45), ref_nms(b[:300], s[:300], 0.45))  # the two references agree
+
+
+@pytest.mark.parametrize("thr", [0.5, 0.0])
+def test_nms_grid_path(device, nms_paths, thr):
+    """Thousands of boxes spread over an image (most kept): the blocked path hands over to the grid
+    path. With duplicates, zero-area boxes, tied scores and boxes touching edge to edge."""
+    rng = np.random.default_rng(14)
+    xy = rng.uniform(0, 900, (3000, 2))
+    b = np.concatenate([xy, xy + rng.uniform(3, 40, (3000, 2))], 1)
+    b[100:150] = b[50:100]  # identical boxes
+    b[200:260, 2] = b[200:260, 0]  # zero width
+    b[300:340] = np.concatenate([b[340:380, 2:3], b[340:380, 1:2], b[340:380, 2:3] + 5, b[340:380, 3:4]], 1)  # touching
+    b = b.astype(np.float32)
+    s = rng.random(3000).astype(np.float32)
+    s[::7] = 0.5
+    keep = ops.nms(T(b, device), T(s, device), thr)
+    assert any(a is not None for a in nms_paths)
+    np.testing.assert_array_equal(keep.cpu().numpy(), ref_nms_vec(b, s, thr))
+
+
+def test_nms_grid_gives_up_on_chains(device, nms_paths):
+    """A chain of boxes each overlapping the next: the grid path's rounds run long, it gives up and
+    the blocked path finishes (kept: every other box)."""
+    x = np.arange(3000, dtype=np.float64) * 4.0
+    b = np.stack([x, np.zeros(3000), x + 10, np.full(3000, 10.0)], 1).astype(np.float32)  # IoU(k, k+1) = 6/14
+    s = np.linspace(1, 0, 3000).astype(np.float32)
+    keep = ops.nms(T(b, device), T(s, device), 0.3)
+    assert nms_paths and all(a is None for a in nms_paths)
+    np.testing.assert_array_equal(keep.cpu().numpy(), np.arange(0, 3000, 2))
 
 
 def test_batched_nms(device):
@@ -663,6 +728,8 @@ def test_roi_align_errors():
         ops.roi_align(bp.zeros(2, 4, 4), bp.zeros(1, 5), 2)
     with pytest.raises(RuntimeError, match="same type"):
         ops.roi_align(x, bp.zeros(1, 5, dtype=bp.float64), 2)
+    with pytest.raises(RuntimeError, match=r"roi_pool\(\): input must be floating point, got backprop.int64"):
+        ops.roi_pool(bp.zeros(1, 2, 4, 4, dtype=bp.int64), bp.zeros(1, 5, dtype=bp.int64), 2)
     with pytest.raises(RuntimeError, match=r"roi_align\(\): rois hold batch index 3, but input has 1 images"):
         ops.roi_align(x, bp.tensor([[3.0, 0, 0, 1, 1]]), 2)
 
@@ -701,3 +768,45 @@ def test_roi_pool_gradcheck_nan_and_empty(device):
     assert out.tolist() == [[[[2.0]]], [[[0.0]]]]
     e = ops.roi_pool(T(v, device), T(np.zeros((0, 5), np.float32), device), (2, 2))
     assert e.shape == (0, 1, 2, 2)
+
+
+@pytest.mark.parametrize("op", ["roi_align", "roi_pool"])
+def test_roi_ops_in_several_passes(device, monkeypatch, op):
+    """A tiny gather budget splits the boxes into passes of similar size (each reading only the
+    slots its largest box uses): the same outputs and gradients as the loop reference."""
+    monkeypatch.setattr(sys.modules["backprop.vision.ops.roi_align"], "_CHUNK_ELEMENTS", 200)  # the module, not the function
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((2, 2, 12, 16))
+    rois = np.concatenate([_rois(), [[0, 0.0, 0.0, 16.0, 12.0], [1, 2.0, 2.0, 2.5, 2.5]]])
+    cot = rng.standard_normal((len(rois), 2, 3, 3))
+    xt = T(x, device, requires_grad=True)
+    if op == "roi_align":
+        out = ops.roi_align(xt, T(rois, device), 3, 1.0, -1, True)
+        ref, ref_grad = ref_roi_align(x, rois, 3, 3, 1.0, -1, True, cot)
+    else:
+        out = ops.roi_pool(xt, T(rois, device), 3, 1.0)
+        ref, ref_grad = ref_roi_pool(x, rois, 3, 3, 1.0, cot)
+    close(out, ref, rtol=1e-10, atol=1e-12)
+    (out * T(cot, device)).sum().backward()
+    close(xt.grad, ref_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_half_precision_inputs(device):
+    """Half inputs compute in float32 and give half back (roi ops); NMS decides in float32."""
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((1, 2, 8, 8))
+    rois = np.array([[0, 0.5, 1.0, 6.0, 7.0], [0, 2.0, 2.0, 5.0, 4.0]])
+    xh = T(x, device, bp.float16, requires_grad=True)
+    out = ops.roi_align(xh, T(rois, device, bp.float16), 2, 1.0, 2, True)
+    assert out.dtype == bp.float16
+    close(out.float(), ref_roi_align(x.astype(np.float16).astype(np.float64), rois, 2, 2, 1.0, 2, True)[0], rtol=2e-3, atol=2e-3)
+    out.float().sum().backward()
+    assert xh.grad.dtype == bp.float16 and xh.grad.shape == xh.shape
+    pooled = ops.roi_pool(T(x, device, bp.float16), T(rois, device, bp.float16), 2)
+    assert pooled.dtype == bp.float16
+    close(pooled.float(), ref_roi_pool(x.astype(np.float16).astype(np.float64), rois, 2, 2, 1.0)[0], rtol=0, atol=0)
+    b = random_boxes(rng, 50, scale=40.0)
+    s = rng.random(50)
+    expected = ref_nms(b.astype(np.float16).astype(np.float32), s.astype(np.float16), 0.5)
+    assert ops.nms(T(b, device, bp.float16), T(s, device, bp.float16), 0.5).tolist() == expected.tolist()
+    np.testing.assert_array_equal(ops.nms(T(b, device), T(s, device), 0.5).cpu().numpy(), ref_nms(b, s, 0.5))

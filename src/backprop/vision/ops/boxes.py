@@ -15,7 +15,7 @@ import numpy
 
 import backprop
 
-from ..._backend import array_module, backend_of
+from ..._backend import CPU, array_module, backend_of
 from ..._tensor import Tensor, _make, shape_str
 
 __all__ = [
@@ -34,6 +34,9 @@ __all__ = [
 
 _BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 _NMS_BLOCK = 256  # boxes resolved together; their IoU against the boxes still alive is one array op
+_NMS_GRID_MIN = 2 * _NMS_BLOCK  # the blocked path hands at least this many boxes to the grid path
+_NMS_GRID_PAIRS = 256  # ... and keeps it while it finds at most this many candidate pairs per box
+_NMS_GRID_ROUNDS = 64  # decision rounds of the sparse path before it hands over to the blocked one
 
 
 def _upcast(t: Tensor) -> Tensor:
@@ -262,52 +265,172 @@ def _threshold_below(thr: float, dtype) -> float:
 
 def _pair_iou(xp, a, b, area_a, area_b):
     """IoU of boxes ``a[K, 4]`` with ``b[M, 4]`` as torchvision's NMS kernel computes it:
-    ``inter / (area_i + area_j - inter)``, in the boxes' dtype. ``(K, M)``."""
-    w = xp.maximum(xp.minimum(a[:, None, 2], b[None, :, 2]) - xp.maximum(a[:, None, 0], b[None, :, 0]), 0)
-    h = xp.maximum(xp.minimum(a[:, None, 3], b[None, :, 3]) - xp.maximum(a[:, None, 1], b[None, :, 1]), 0)
-    inter = w * h
-    return inter / ((area_a[:, None] + area_b[None, :]) - inter)
+    ``inter / (area_i + area_j - inter)``, in the boxes' dtype. ``(K, M)``; in place where it can."""
+    inter = xp.minimum(a[:, None, 2], b[None, :, 2])
+    inter -= xp.maximum(a[:, None, 0], b[None, :, 0])
+    xp.maximum(inter, 0, out=inter)
+    h = xp.minimum(a[:, None, 3], b[None, :, 3])
+    h -= xp.maximum(a[:, None, 1], b[None, :, 1])
+    xp.maximum(h, 0, out=h)
+    inter *= h
+    union = xp.add(area_a[:, None], area_b[None, :], out=h)
+    union -= inter
+    inter /= union
+    return inter
 
 
 def _nms_sorted(boxes, thr: float):
     """Greedy NMS over ``boxes`` already in decreasing score order: positions of the kept boxes.
 
-    Equivalent to the sequential kernel (box ``j`` is dropped when some kept box before it has
-    IoU ``> thr`` with it; a NaN IoU, from two empty boxes, suppresses nothing). Work goes a block
-    of still-alive boxes at a time: inside the block the keep decisions are the fixed point of
-    ``keep[j] = not any(keep[i] and iou[i, j] > thr for i < j)`` (each sweep is one matrix
-    product; the fixed point is unique and reached within a few sweeps for real detections), then
-    the block's kept boxes strike every later box they overlap, so suppressed boxes never
-    come back into a block.
+    Equivalent to torchvision's sequential kernel: box ``j`` is dropped when some kept box before
+    it has IoU ``> thr`` (the threshold as a double) with it; a NaN IoU, from two empty boxes,
+    suppresses nothing. The blocked path (``_nms_blocked``) does it; when the boxes overlap little
+    and many are kept, it hands the rest to the grid path (``_nms_grid``), whose work grows with
+    the number of overlapping pairs instead of kept x alive.
     """
     xp = array_module(boxes)
-    backend = backend_of(boxes)
-    n = boxes.shape[0]
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     cut = _threshold_below(thr, boxes.dtype)
-    rest = xp.arange(n)
+    with backend_of(boxes).errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _nms_blocked(xp, boxes, area, cut, grid=cut >= 0)
+
+
+def _nms_blocked(xp, boxes, area, cut: float, grid: bool):
+    """Work a block of still-alive boxes at a time. Inside the block the keep decisions are the
+    fixed point of ``keep[j] = not any(keep[i] and iou[i, j] > cut for i < j)`` (each sweep one
+    matrix product; the fixed point is unique, entry ``t`` is final after ``t`` sweeps, and real
+    detections need a few); then the block's kept boxes strike every later box they overlap, so
+    the boxes left form an independent NMS problem of their own. When a block keeps many boxes
+    that struck few of the rest (boxes spread out; ``grid``: allowed to switch), that problem goes
+    to the grid path if it takes it.
+    """
+    rest = xp.arange(boxes.shape[0])
     kept = []
-    with backend.errstate(invalid="ignore", divide="ignore"):
-        while rest.shape[0]:
-            block, rest = rest[:_NMS_BLOCK], rest[_NMS_BLOCK:]
-            bb, ab = boxes[block], area[block]
-            m = block.shape[0]
-            over = _pair_iou(xp, bb, bb, ab, ab) > cut
-            over &= xp.triu(xp.ones((m, m), dtype=bool), 1)
-            if bool(over.any()):
-                over_f = over.astype(xp.float32)
-                keep = xp.ones(m, dtype=bool)
-                while True:  # Jacobi sweeps to the unique fixed point
-                    new = (keep.astype(xp.float32) @ over_f) == 0
-                    if bool((new == keep).all()):
-                        break
-                    keep = new
-                block = block[keep]
-            kept.append(block)
-            if rest.shape[0] and block.shape[0]:
-                hit = (_pair_iou(xp, boxes[block], boxes[rest], area[block], area[rest]) > cut).any(axis=0)
-                rest = rest[~hit]
+    size = _NMS_BLOCK // 4  # a small first block: a cheap look at how the boxes overlap
+    while rest.shape[0]:
+        block, rest = rest[:size], rest[size:]
+        bb, ab = boxes[block], area[block]
+        m = block.shape[0]
+        over = _pair_iou(xp, bb, bb, ab, ab) > cut
+        over &= xp.triu(xp.ones((m, m), dtype=bool), 1)
+        if bool(over.any()):
+            over_f = over.astype(xp.float32)
+            keep = xp.ones(m, dtype=bool)
+            while True:  # Jacobi sweeps to the fixed point
+                new = (keep.astype(xp.float32) @ over_f) == 0
+                if bool((new == keep).all()):
+                    break
+                keep = new
+            block = block[keep]
+        kept.append(block)
+        before = rest.shape[0]
+        if before and block.shape[0]:
+            hit = (_pair_iou(xp, boxes[block], boxes[rest], area[block], area[rest]) > cut).any(axis=0)
+            rest = rest[~hit]
+        # many kept boxes that struck few others: boxes spread out, the grid's case
+        if grid and block.shape[0] > size // 4 and rest.shape[0] >= max(_NMS_GRID_MIN, before // 2):
+            grid = False  # one try
+            sub = _nms_grid(xp, boxes[rest], area[rest], cut)
+            if sub is not None:
+                kept.append(rest[sub])
+                break
+        size = _NMS_BLOCK
     return xp.concatenate(kept) if kept else xp.zeros(0, dtype=xp.int64)
+
+
+def _repeat_index(xp, counts, total: int):
+    """``i`` repeated ``counts[i]`` times (``total`` = the sum). NumPy's ``repeat`` on the CPU;
+    elsewhere built from a cumulative sum (CuPy's ``repeat`` takes no array of counts)."""
+    if backend_of(counts) is CPU:
+        return xp.repeat(xp.arange(counts.shape[0]), counts)
+    out = xp.zeros(total, dtype=xp.int64)
+    filled = xp.flatnonzero(counts > 0)
+    if total == 0 or filled.shape[0] == 0:
+        return out
+    starts = (xp.cumsum(counts) - counts)[filled]
+    out[starts] = xp.concatenate([filled[:1], filled[1:] - filled[:-1]])
+    return xp.cumsum(out)
+
+
+def _nms_grid(xp, boxes, area, cut: float):
+    """The sparse path: candidate pairs from a uniform grid, then the greedy decisions in rounds.
+
+    With ``cut >= 0`` only boxes whose intersection has positive area can suppress each other,
+    and two such boxes share the grid cell holding the top-left corner of their intersection:
+    pairing the boxes registered in each cell (counted in that one cell only) finds every such
+    pair. The greedy decisions then follow the suppression edges ``i -> j`` (``i`` before ``j``
+    in score order, IoU above the cut) in rounds: a box with a kept box among its sources is
+    suppressed; one whose sources are all suppressed is kept. The first undecided box is always
+    decided, so this ends; it gives up (``None``) when the grid holds too many pairs or the
+    rounds run long (chains of boxes each overlapping the next).
+    """
+    n = boxes.shape[0]
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    solid = (x2 > x1) & (y2 > y1)  # only these can overlap with positive area
+    ids = xp.flatnonzero(solid)
+    if ids.shape[0] < 2:
+        return xp.arange(n)
+    sb = boxes[ids]
+    if not bool(xp.isfinite(sb).all()):
+        return None
+    cell = 0.75 * float(xp.median(xp.maximum(sb[:, 2] - sb[:, 0], sb[:, 3] - sb[:, 1])))  # about the typical side
+    ox, oy = float(sb[:, 0].min()), float(sb[:, 1].min())
+    cx0 = xp.floor((sb[:, 0] - ox) / cell).astype(xp.int64)
+    cy0 = xp.floor((sb[:, 1] - oy) / cell).astype(xp.int64)
+    ncx = xp.floor((sb[:, 2] - ox) / cell).astype(xp.int64) - cx0 + 1
+    ncy = xp.floor((sb[:, 3] - oy) / cell).astype(xp.int64) - cy0 + 1
+    per_box = ncx * ncy
+    entries = int(per_box.sum())
+    grid_w = int((cx0 + ncx).max()) + 1
+    if entries > 32 * n or grid_w * (int((cy0 + ncy).max()) + 1) >= 2**62:
+        return None
+    # one entry per (box, cell it touches), sorted by cell; ``corner``: the entry is its box's first
+    # column (bit 1) / first row (bit 2) of cells
+    owner = _repeat_index(xp, per_box, entries)
+    local = xp.arange(entries) - (xp.cumsum(per_box) - per_box)[owner]
+    col = local % ncx[owner]
+    row = local // ncx[owner]
+    cell_id = (cy0[owner] + row) * grid_w + (cx0[owner] + col)
+    order = xp.argsort(cell_id, kind="stable")
+    owner, cell_id = owner[order], cell_id[order]
+    corner = ((col[order] == 0).astype(xp.int8) | ((row[order] == 0).astype(xp.int8) << 1))
+    # pair each entry with the later entries of its cell
+    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), cell_id[1:] != cell_id[:-1]]))
+    ends = xp.concatenate([starts[1:], xp.asarray([entries])])
+    later = ends[_repeat_index(xp, ends - starts, entries)] - xp.arange(entries) - 1
+    pairs = int(later.sum())
+    if pairs > _NMS_GRID_PAIRS * n:
+        return None
+    first = _repeat_index(xp, later, pairs)
+    second = first + 1 + (xp.arange(pairs) - (xp.cumsum(later) - later)[first])
+    # a pair is counted in the cell of its intersection's top-left corner: there one of the two
+    # boxes starts its columns and one (maybe the other) its rows
+    keep = (corner[first] | corner[second]) == 3
+    first, second = first[keep], second[keep]
+    a, b = ids[owner[first]], ids[owner[second]]
+    lx = xp.maximum(x1[a], x1[b])
+    w = xp.minimum(x2[a], x2[b]) - lx
+    keep = w > 0
+    a, b, w = a[keep], b[keep], w[keep]
+    ly = xp.maximum(y1[a], y1[b])
+    h = xp.minimum(y2[a], y2[b]) - ly
+    keep = h > 0
+    a, b = a[keep], b[keep]
+    inter = w[keep] * h[keep]
+    edge = inter / ((area[a] + area[b]) - inter) > cut
+    src, dst = xp.minimum(a, b)[edge], xp.maximum(a, b)[edge]  # src: the higher score
+    # 0 undecided, 1 kept, 2 suppressed
+    state = xp.zeros(n, dtype=xp.int8)
+    for _ in range(_NMS_GRID_ROUNDS):
+        if src.shape[0] == 0:
+            state[state == 0] = 1
+            return xp.flatnonzero(state == 1)
+        live = xp.bincount(dst, minlength=n)  # sources not yet suppressed, per box
+        state[(state == 0) & (live == 0)] = 1
+        state[dst[state[src] == 1]] = 2
+        useful = (state[src] != 2) & (state[dst] == 0)
+        src, dst = src[useful], dst[useful]
+    return None
 
 
 def _check_nms_args(boxes: Tensor, scores: Tensor) -> None:

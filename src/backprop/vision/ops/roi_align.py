@@ -3,19 +3,21 @@
 Each RoI is cut into ``output_size`` bins; each bin averages a grid of bilinearly interpolated
 samples. Bilinear interpolation is separable, so a bin's output is
 ``sum_{j,l} wy[j] * wx[l] * input[row_j, col_l]``: a short list of rows with weights (two per
-sample row) times a short list of columns. The forward gathers those pixels for every box and
-bin at once and contracts them with the weights (one einsum); the backward adds the weighted
-gradient back into the same pixels (``index_add``), so it is itself differentiable.
+sample row, or one per pixel of the run of rows the bin touches) times a short list of columns.
+For a fixed set of boxes roi_align is linear in ``input``: the forward gathers those pixels for
+all boxes and bins of a pass at once and contracts them with the weights (one batched matmul);
+the backward is the transpose (a scatter-add of the weighted gradient), whose own backward is the
+forward again, so derivatives of any order come from the same two kernels. Boxes get no gradient,
+as in torchvision.
 """
 
 from __future__ import annotations
 
-import backprop
-
-from ..._backend import array_module
-from ..._tensor import Tensor, _make, shape_str
+from ..._backend import CPU, array_module, backend_of
+from ..._tensor import Tensor, shape_str
 from ...autograd.function import Function
 from ...nn.modules.module import Module
+from ...ops import _backward as B
 from ._utils import _pair, check_roi_boxes_shape, convert_boxes_to_roi_format
 
 __all__ = ["RoIAlign", "roi_align"]
@@ -27,6 +29,8 @@ def _check_input_rois(op: str, input: Tensor, rois: Tensor) -> None:
     if not isinstance(input, Tensor) or input.dim() != 4:
         got = shape_str(input.shape) if isinstance(input, Tensor) else type(input).__name__
         raise RuntimeError(f"{op}(): input must be a Tensor[N, C, H, W], got {got}")
+    if not input.is_floating_point():
+        raise RuntimeError(f"{op}(): input must be floating point, got {input.dtype}")
     if rois.dim() != 2 or rois.shape[1] != 5:
         raise RuntimeError(f"{op}(): rois must have shape as Tensor[K, 5], got {shape_str(rois.shape)}")
     if rois.dtype != input.dtype:
@@ -49,11 +53,14 @@ def _batch_index(op: str, rois, n: int):
 
 
 def _axis_plan(xp, start, size, pooled: int, grid, grid_max: int, extent: int):
-    """For one axis: the pixel indices and weights of every (box, bin): ``(K, pooled, 2 * grid_max)``.
+    """For one axis: the pixel indices and weights of every (box, bin), ``(K, pooled, L)`` each.
 
     ``start``/``size``: the RoI's start and length on this axis (K,); ``grid``: samples per bin
-    (K,, int); ``extent``: the feature map's size on this axis. Samples past a box's own grid,
-    and samples beyond ``[-1, extent]``, weigh 0 (torchvision drops them)."""
+    (K,, int); ``extent``: the feature map's size on this axis. Each sample row contributes its
+    two neighbouring pixels (low, high) side by side, so a box's slots in use are a prefix;
+    samples past a box's own grid, and samples beyond ``[-1, extent]``, weigh 0 (torchvision drops
+    them). When the pixels a bin touches (a contiguous run) are fewer than its slots, the weights
+    are summed per pixel of that run instead (``L`` the longest run)."""
     dtype = start.dtype
     bin_size = size / pooled
     p = xp.arange(pooled, dtype=dtype)[None, :, None]
@@ -69,13 +76,25 @@ def _axis_plan(xp, start, size, pooled: int, grid, grid_max: int, extent: int):
     pos = xp.where(edge, low.astype(dtype), pos)
     frac = pos - low
     keep = used.astype(dtype)
-    index = xp.concatenate([low, high], axis=2)
-    weight = xp.concatenate([(1 - frac) * keep, frac * keep], axis=2)
+    k = start.shape[0]
+    index = xp.stack([low, high], axis=3).reshape(k, pooled, 2 * grid_max)
+    weight = xp.stack([(1 - frac) * keep, frac * keep], axis=3).reshape(k, pooled, 2 * grid_max)
+    if k == 0:
+        return index, weight
+    on = weight != 0
+    first = xp.where(on, index, extent).min(axis=2)
+    last = xp.where(on, index, -1).max(axis=2)
+    run = int((last - first).max()) + 1
+    if 0 < run < index.shape[2]:
+        first = xp.minimum(first, extent - 1)
+        band = first[:, :, None] + xp.arange(run)[None, None, :]
+        weight = (weight[:, :, :, None] * (index[:, :, :, None] == band[:, :, None, :])).sum(axis=2)
+        index = xp.minimum(band, extent - 1)  # past the map's edge: weight 0
     return index, weight
 
 
 def _roi_align_plan(rois, height: int, width: int, pooled_h: int, pooled_w: int, spatial_scale: float, sampling_ratio: int, aligned: bool):
-    """Rows ``(K, PH, Sy)``, columns ``(K, PW, Sx)``, their weights, and each box's 1 / sample count."""
+    """Rows ``(K, PH, Ly)``, columns ``(K, PW, Lx)``, their weights, and each box's 1 / sample count."""
     xp = array_module(rois)
     dtype = rois.dtype
     offset = 0.5 if aligned else 0.0
@@ -99,64 +118,124 @@ def _roi_align_plan(rois, height: int, width: int, pooled_h: int, pooled_w: int,
     rows, wy = _axis_plan(xp, y1, roi_h, pooled_h, grid_h, max(gh, 1), height)
     cols, wx = _axis_plan(xp, x1, roi_w, pooled_w, grid_w, max(gw, 1), width)
     inv_count = (1 / xp.maximum(grid_h * grid_w, 1)).astype(dtype)
-    return rows, cols, wy, wx, inv_count
+    return rows, cols, wy * inv_count[:, None, None], wx
 
 
-def _chunks(k: int, per_box: int):
-    step = max(1, _CHUNK_ELEMENTS // max(per_box, 1))
-    return [(s, min(s + step, k)) for s in range(0, k, step)] or [(0, 0)]
+def _slots_in_use(weight):
+    """Per box, how many leading slots hold a nonzero weight (over all its bins): ``(K,)``."""
+    xp = array_module(weight)
+    width = weight.shape[2]
+    on = (weight != 0).any(axis=1)  # (K, L)
+    return xp.where(on.any(axis=1), width - xp.argmax(on[:, ::-1], axis=1), 0)
 
 
-class RoIAlignFunction(Function):
-    """roi_align's primitive: the gradient flows to ``input`` (RoIs get none, as torchvision's)."""
+def _passes(xp, ly, lx, per_slot: int) -> list:
+    """Boxes in passes of similar size: ``(box ids, slots y, slots x)`` each. ``ly``/``lx``: each
+    box's slots in use (host ints); a pass takes boxes cheapest first while its gathers stay
+    within ``_CHUNK_ELEMENTS`` values (``per_slot`` values per slot and box), and reads only the
+    slots its largest box uses, so one big box does not make every box pay for its slots."""
+    k = ly.shape[0]
+    order = (ly * lx).argsort(kind="stable")
+    cost = (ly * lx)[order].astype("int64") * per_slot
+    out = []
+    start = 0
+    while start < k:  # a few passes, not one per box
+        end = start + 1 + int((cost[start + 1 :].cumsum() + cost[start] <= _CHUNK_ELEMENTS).sum())
+        ids = order[start:end]
+        out.append((xp.asarray(ids), max(int(ly[ids].max()), 1), max(int(lx[ids].max()), 1)))
+        start = end
+    return out
 
-    _array_backward = False  # backward is written in Tensor ops (differentiable)
+
+class _Plan:
+    """Where roi_align reads: for each box its image, the rows and columns (with weights) of its
+    bins, and the boxes in passes of similar size (so one big box does not make every box pay
+    for its slots, and no pass gathers more than ``_CHUNK_ELEMENTS`` values)."""
+
+    def __init__(self, batch, rows, cols, wy, wx, shape, channels: int):
+        xp = array_module(rows)
+        self.batch, self.rows, self.cols, self.wy, self.wx = batch, rows, cols, wy, wx
+        self.shape = shape  # (N, C, H, W)
+        k, ph, pw = rows.shape[0], rows.shape[1], cols.shape[1]
+        self.passes = []
+        if k:
+            backend = backend_of(rows)
+            ly = backend.to_host(_slots_in_use(wy))
+            lx = backend.to_host(_slots_in_use(wx))
+            self.passes = _passes(xp, ly, lx, ph * pw * channels)
+
+    def pixels(self, ids, ly: int, lx: int):
+        """Flat pixel index into ``(N * H * W)`` and weight of every (box, bin y, bin x, slot y, slot x)."""
+        _, _, h, w = self.shape
+        rows, cols = self.rows[ids, :, :ly], self.cols[ids, :, :lx]
+        index = (self.batch[ids, None, None, None, None] * h + rows[:, :, None, :, None]) * w + cols[:, None, :, None, :]
+        weight = self.wy[ids, :, None, :ly, None] * self.wx[ids, None, :, None, :lx]
+        return index, weight
+
+
+def _scatter_add_rows(out, index, values) -> None:
+    """``out[index[i]] += values[i]`` for rows, repeated indices summed. On the CPU: sort, then one
+    segmented sum (NumPy's ``add.at`` on rows is several times slower); elsewhere the backend's
+    scatter-add (CuPy's atomics)."""
+    backend = backend_of(out)
+    if backend is not CPU:
+        backend.ufunc_at("add", out, index, values)
+        return
+    xp = backend.xp
+    order = xp.argsort(index, kind="stable")
+    index = index[order]
+    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), index[1:] != index[:-1]]))
+    out[index[starts]] += xp.add.reduceat(values[order], starts, axis=0)
+
+
+class _RoIAlignPlanned(Function):
+    """The linear map ``input -> output`` of roi_align for a fixed plan. Its backward is the
+    transpose (``_RoIAlignPlannedT``), whose backward is this again: any order of derivative."""
 
     @staticmethod
-    def forward(ctx, input, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    def forward(ctx, input, plan):
+        ctx.plan = plan
         x = input._data
         xp = array_module(x)
-        n, c, h, w = x.shape
-        ph, pw = output_size
-        compute = xp.float32 if x.dtype.itemsize < 4 else x.dtype
-        r = rois._data.astype(compute)
-        batch = _batch_index("roi_align", r, n)
-        rows, cols, wy, wx, inv_count = _roi_align_plan(r, h, w, ph, pw, spatial_scale, sampling_ratio, aligned)
-        ctx.plan = (batch, rows, cols, wy, wx, inv_count)
-        ctx.shape = (n, c, h, w)
-        k = r.shape[0]
-        xt = xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).astype(compute, copy=False)  # (N, H, W, C)
-        out = xp.empty((k, c, ph, pw), dtype=compute)
-        per_box = ph * pw * rows.shape[2] * cols.shape[2] * c
-        for s, e in _chunks(k, per_box):
-            if s == e:
-                break
-            g = xt[batch[s:e, None, None, None, None], rows[s:e, :, None, :, None], cols[s:e, None, :, None, :]]
-            out[s:e] = xp.einsum("kpqjlc,kpj,kql->kcpq", g, wy[s:e], wx[s:e]) * inv_count[s:e, None, None, None]
-        return out.astype(x.dtype, copy=False)
+        n, c, h, w = plan.shape
+        ph, pw = plan.rows.shape[1], plan.cols.shape[1]
+        flat = xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n * h * w, c)
+        out = xp.zeros((plan.rows.shape[0], ph, pw, c), dtype=x.dtype)
+        for ids, ly, lx in plan.passes:
+            index, weight = plan.pixels(ids, ly, lx)
+            m = ids.shape[0] * ph * pw
+            gathered = flat[index.reshape(-1)].reshape(m, ly * lx, c)
+            out[ids] = (weight.reshape(m, 1, ly * lx).astype(x.dtype) @ gathered).reshape(ids.shape[0], ph, pw, c)
+        return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
     @staticmethod
     def backward(ctx, grad):
-        if not ctx.needs_input_grad[0]:
-            return None, None, None, None, None, None
-        batch, rows, cols, wy, wx, inv_count = ctx.plan
-        n, c, h, w = ctx.shape
-        xp = array_module(rows)
-        k, _, ph, pw = grad.shape
-        sy, sx = rows.shape[2], cols.shape[2]
-        dtype = grad.dtype if grad.dtype.itemsize >= 4 else backprop.float32
-        g = grad.to(dtype) * _make(inv_count).to(dtype)[:, None, None, None]
-        wy_t = _make(wy).to(dtype)
-        wx_t = _make(wx).to(dtype)
-        pixel = (batch[:, None, None, None, None] * h + rows[:, :, None, :, None]) * w + cols[:, None, :, None, :]
-        flat = backprop.zeros((n * h * w, c), dtype=dtype, device=grad.device)
-        for s, e in _chunks(k, ph * pw * sy * sx * c):
-            if s == e:
-                break
-            contrib = backprop.einsum("kcpq,kpj,kql->kpqjlc", g[s:e], wy_t[s:e], wx_t[s:e]).reshape(-1, c)
-            flat = flat.index_add(0, _make(xp.ascontiguousarray(pixel[s:e]).reshape(-1)), contrib)
-        grad_input = flat.reshape(n, h, w, c).permute(0, 3, 1, 2).to(grad.dtype)
-        return grad_input, None, None, None, None, None
+        return B.call(_RoIAlignPlannedT, grad, ctx.plan), None
+
+
+class _RoIAlignPlannedT(Function):
+    """The transpose of ``_RoIAlignPlanned``: each output's gradient, weighted, added back into the
+    pixels it was read from."""
+
+    @staticmethod
+    def forward(ctx, grad, plan):
+        ctx.plan = plan
+        g = grad._data
+        xp = array_module(g)
+        n, c, h, w = plan.shape
+        ph, pw = plan.rows.shape[1], plan.cols.shape[1]
+        gt = xp.ascontiguousarray(g.transpose(0, 2, 3, 1))  # (K, PH, PW, C)
+        flat = xp.zeros((n * h * w, c), dtype=g.dtype)
+        for ids, ly, lx in plan.passes:
+            index, weight = plan.pixels(ids, ly, lx)
+            m = ids.shape[0] * ph * pw
+            values = weight.reshape(m, ly * lx, 1).astype(g.dtype) * gt[ids].reshape(m, 1, c)
+            _scatter_add_rows(flat, index.reshape(-1), values.reshape(m * ly * lx, c))
+        return xp.ascontiguousarray(flat.reshape(n, h, w, c).transpose(0, 3, 1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return B.call(_RoIAlignPlanned, grad, ctx.plan), None
 
 
 def roi_align(
@@ -179,7 +258,13 @@ def roi_align(
     rois = boxes if isinstance(boxes, Tensor) else convert_boxes_to_roi_format(boxes)
     _check_input_rois("roi_align", input, rois)
     output_size = _pair(output_size, "roi_align")
-    return RoIAlignFunction.apply(input, rois.detach(), output_size, float(spatial_scale), int(sampling_ratio), bool(aligned))
+    x = input if input.dtype.itemsize >= 4 else input.float()  # half precision computes in float32
+    r = rois.detach()._data.astype(x._data.dtype)
+    n, c, h, w = x.shape
+    batch = _batch_index("roi_align", r, n)
+    rows, cols, wy, wx = _roi_align_plan(r, h, w, *output_size, float(spatial_scale), int(sampling_ratio), bool(aligned))
+    out = _RoIAlignPlanned.apply(x, _Plan(batch, rows, cols, wy, wx, (n, c, h, w), c))
+    return out if out.dtype == input.dtype else out.to(input.dtype)
 
 
 class RoIAlign(Module):

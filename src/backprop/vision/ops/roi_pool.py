@@ -1,22 +1,23 @@
 """RoI max pooling (Fast R-CNN, Girshick, 2015), torchvision.ops.roi_pool and ``RoIPool``.
 
 Each RoI, rounded to whole feature-map pixels, is cut into ``output_size`` bins of whole pixels;
-each bin outputs its maximum (0 for an empty bin). The forward gathers every bin's pixels for
-all boxes at once (bins padded to the largest one) and takes the first maximum in row-major
-order, as the kernel's strict ``>`` scan; the backward adds each output's gradient to the pixel
-that won (``index_add``, itself differentiable).
+each bin outputs its maximum (0 for an empty bin). The forward keeps a running maximum over the
+bins' pixels, one pixel offset at a time for every box, bin and channel at once (boxes in passes
+of similar size), in row-major order with a strict ``>`` as the kernel's scan, so the first
+maximum wins; the backward adds each output's gradient to the pixel that won (``index_add``,
+itself differentiable).
 """
 
 from __future__ import annotations
 
 import backprop
 
-from ..._backend import array_module
+from ..._backend import array_module, backend_of
 from ..._tensor import Tensor, _make
 from ...autograd.function import Function
 from ...nn.modules.module import Module
 from ._utils import _pair, check_roi_boxes_shape, convert_boxes_to_roi_format
-from .roi_align import _batch_index, _check_input_rois, _chunks
+from .roi_align import _batch_index, _check_input_rois, _passes
 
 __all__ = ["RoIPool", "roi_pool"]
 
@@ -57,38 +58,35 @@ class RoIPoolFunction(Function):
         roi_h = xp.maximum(corners[:, 3] - corners[:, 1] + 1, 1)
         h0, h1 = _bin_ranges(xp, corners[:, 1], roi_h, ph, h, dtype)
         w0, w1 = _bin_ranges(xp, corners[:, 0], roi_w, pw, w, dtype)
-        lh = max(int((h1 - h0).max()), 1) if k else 1
-        lw = max(int((w1 - w0).max()), 1) if k else 1
-        rows = h0[:, :, None] + xp.arange(lh)[None, None, :]  # (K, PH, Lh)
-        cols = w0[:, :, None] + xp.arange(lw)[None, None, :]  # (K, PW, Lw)
-        row_in = rows < h1[:, :, None]
-        col_in = cols < w1[:, :, None]
-        rows = xp.minimum(rows, h - 1)
-        cols = xp.minimum(cols, w - 1)
-        empty = (h1 <= h0)[:, :, None] | (w1 <= w0)[:, None, :]  # (K, PH, PW)
-        xt = xp.ascontiguousarray(x.transpose(0, 2, 3, 1))  # (N, H, W, C)
-        out = xp.empty((k, c, ph, pw), dtype=x.dtype)
-        argmax = xp.empty((k, c, ph, pw), dtype=xp.int64)
-        neg_inf = xp.asarray(-xp.inf, dtype=x.dtype)
-        for s, e in _chunks(k, ph * pw * lh * lw * c):
-            if s == e:
-                break
-            g = xt[batch[s:e, None, None, None, None], rows[s:e, :, None, :, None], cols[s:e, None, :, None, :]]
-            inside = row_in[s:e, :, None, :, None, None] & col_in[s:e, None, :, None, :, None]
-            g = xp.where(inside & (g > -_FLT_MAX), g, neg_inf)  # NaN and values <= -FLT_MAX never win, as in the kernel
-            g = g.reshape(e - s, ph, pw, lh * lw, c)
-            best = xp.argmax(g, axis=3)  # (k, PH, PW, C): the first maximum in row-major order
-            value = xp.take_along_axis(g, best[:, :, :, None, :], axis=3)[:, :, :, 0, :]
-            won = value > -_FLT_MAX
-            best_row = h0[s:e, :, None, None] + best // lw  # a winner lies inside its bin: no clamping
-            best_col = w0[s:e, None, :, None] + best % lw
-            fill = xp.where(empty[s:e, :, :, None], 0, -_FLT_MAX).astype(x.dtype)
-            out[s:e] = xp.where(won, value, fill).transpose(0, 3, 1, 2)
-            argmax[s:e] = xp.where(won, best_row * w + best_col, -1).transpose(0, 3, 1, 2)
-        ctx.argmax = argmax
+        out = xp.zeros((k, ph, pw, c), dtype=x.dtype)
+        argmax = xp.full((k, ph, pw, c), -1, dtype=xp.int64)
+        if k:
+            backend = backend_of(x)
+            span_h = backend.to_host((h1 - h0).max(axis=1))  # per box, its tallest bin
+            span_w = backend.to_host((w1 - w0).max(axis=1))
+            flat = xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n * h * w, c)
+            for ids, lh, lw in _passes(xp, span_h.clip(0), span_w.clip(0), ph * pw * c):
+                best = xp.full((ids.shape[0], ph, pw, c), -xp.inf, dtype=x.dtype)
+                won = xp.full((ids.shape[0], ph, pw, c), -1, dtype=xp.int64)
+                base = batch[ids, None, None] * (h * w)
+                for t in range(lh):  # row-major over each bin's pixels, as the kernel's scan
+                    row = h0[ids] + t  # (k, PH)
+                    row_in = row < h1[ids]
+                    for u in range(lw):
+                        col = w0[ids] + u  # (k, PW)
+                        inside = row_in[:, :, None] & (col < w1[ids])[:, None, :]
+                        pixel = xp.minimum(row, h - 1)[:, :, None] * w + xp.minimum(col, w - 1)[:, None, :]
+                        v = flat[(base + pixel).reshape(-1)].reshape(best.shape)
+                        better = inside[:, :, :, None] & (v > best) & (v > -_FLT_MAX)  # NaN never wins
+                        best = xp.where(better, v, best)
+                        won = xp.where(better, pixel[:, :, :, None], won)
+                empty = ((h1[ids] <= h0[ids])[:, :, None] | (w1[ids] <= w0[ids])[:, None, :])[:, :, :, None]
+                out[ids] = xp.where(won >= 0, best, xp.where(empty, 0, -_FLT_MAX)).astype(x.dtype)
+                argmax[ids] = won
+        ctx.argmax = xp.ascontiguousarray(argmax.transpose(0, 3, 1, 2))
         ctx.batch = batch
         ctx.shape = (n, c, h, w)
-        return out
+        return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
     @staticmethod
     def backward(ctx, grad):
