@@ -455,7 +455,7 @@ def zero_(input: Tensor) -> Tensor:
 __version__ = "0.1.0"
 
 
-_LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli", "distributions", "testing")
+_LAZY_SUBMODULES = ("datasets", "transforms", "onnx", "diagnostics", "cli", "distributions", "testing", "vision", "metrics")
 
 
 def __getattr__(name: str):
