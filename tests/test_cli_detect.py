@@ -31,8 +31,9 @@ def _train(tmp_path, mnist_dir, *extra, name="m.json"):
 
 def test_train_writes_metrics_checkpoint_and_plot(tmp_path, mnist_dir, capsys):
     ckpt, plot = tmp_path / "det.safetensors", tmp_path / "pred.png"
-    m = _train(tmp_path, mnist_dir, "--save", str(ckpt), "--plot", str(plot))
+    m = _train(tmp_path, mnist_dir, "--save", str(ckpt), "--plot", str(plot), "--diagnose")
     out = capsys.readouterr().out
+    assert "diagnostics:" in out and "adamw lr 0.002" in out
     for key in ("test_map", "test_map50", "test_map75", "per_class_ap", "epochs_run", "train_seconds", "history"):
         assert key in m
     assert m["task"] == "detect" and m["dataset"] == "mnist-detect" and m["model"] == "yolo-t"
@@ -182,6 +183,9 @@ def test_coco_folder_trains(tmp_path, capsys):
         (["--dataset", "mnist-detect"], "add --task detect"),
         (["--model", "yolo-t"], "add --task detect"),
         (["--task", "detect", "--data-dir", ".", "--early-stopping", "2", "--val-split", "0"], "needs a validation set"),
+        (["--task", "detect", "--data-dir", ".", "--dropout", "0.1"], "--dropout is for --task classify"),
+        (["--task", "detect", "--data-dir", ".", "--report", "r"], "--report is for --task classify"),
+        (["--task", "detect", "--data-dir", ".", "--scheduler", "step"], "one-cycle schedule"),
     ],
 )
 def test_bad_options_are_one_line_errors(args, message, capsys):

@@ -21,6 +21,7 @@ from .. import nn, optim
 from .. import random as bp_random
 from .._tensor import Tensor, _make
 from ..autograd.grad_mode import no_grad
+from ..diagnostics import GradientMonitor
 from ..metrics import MeanAveragePrecision
 from ..optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ..vision import datasets as vdatasets
@@ -31,8 +32,8 @@ from ..vision.transforms import detection as DT
 from .train import (
     DETECT_MODELS,
     UsageError,
-    _check_output_dir,
     _check_output_file,
+    _make_optimizer,
     _progress,
     _rng_state,
     _set_rng_state,
@@ -41,9 +42,10 @@ from .train import (
 )
 
 DETECT_DEFAULTS = {
-    "mnist-detect": {"epochs": 8, "batch_size": 32, "lr": 2e-3, "img_size": 96, "model": "yolo-t"},
-    "coco": {"epochs": 50, "batch_size": 16, "lr": 1e-3, "img_size": 320, "model": "yolo-n"},
+    "mnist-detect": {"epochs": 8, "batch_size": 32, "lr": 2e-3, "img_size": 96, "model": "yolo-t", "optimizer": "adamw", "weight_decay": 5e-4},
+    "coco": {"epochs": 50, "batch_size": 16, "lr": 1e-3, "img_size": 320, "model": "yolo-n", "optimizer": "adamw", "weight_decay": 5e-4},
 }
+
 EMA_DECAY = 0.998
 
 
@@ -147,6 +149,11 @@ def complete_detect(args) -> None:
     for key, value in DETECT_DEFAULTS[args.dataset].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    for key, option in (("dropout", "--dropout"), ("report", "--report")):
+        if getattr(args, key, None) is not None:
+            raise UsageError(f"{option} is for --task classify (the detector has no dropout; its report is --metrics-out and --plot)")
+    if args.scheduler not in (None, "onecycle"):
+        raise UsageError(f"--task detect trains with a one-cycle schedule (warm-up, then cosine annealing), not --scheduler {args.scheduler}")
     if args.model not in DETECT_MODELS:
         raise UsageError(f"--task detect needs --model {' or '.join(DETECT_MODELS)}, not {args.model}")
     if args.img_size % 32:
@@ -173,7 +180,6 @@ def complete_detect(args) -> None:
         raise UsageError("--task detect runs in one process (--nproc 1)")
     for option, path in (("--save", args.save), ("--metrics-out", args.metrics_out), ("--plot", args.plot)):
         _check_output_file(option, path)
-    _check_output_dir("--report", args.report)
     if args.plot:
         try:
             import PIL  # noqa: F401
@@ -239,10 +245,11 @@ def run_detect(args) -> dict:
     model = build_detector(args.model, num_classes, in_channels).to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY), use_buffers=True)
     criterion = YOLOLoss(model)
-    opt = optim.AdamW(_param_groups(model, args.weight_decay or 5e-4), lr=args.lr)
+    opt = _make_optimizer(args, _param_groups(model, args.weight_decay))
     steps_per_epoch = len(train) // args.batch_size
     scheduler = optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.epochs * steps_per_epoch), pct_start=0.1)
     augment = _augmentation(in_channels, args.img_size) if args.augment else None
+    monitor = GradientMonitor(model, opt) if args.diagnose else None
     order_rng = np.random.default_rng(args.seed + 1)
 
     history: list = []
@@ -260,7 +267,7 @@ def run_detect(args) -> dict:
     print(
         f"backprop train --task detect: {args.model} ({params:,} parameters, {num_classes} classes) on {args.dataset}: "
         f"{len(train)} train / {len(val)} val / {len(test)} test images of {args.img_size}px, {args.epochs} epochs, "
-        f"batch {args.batch_size}, adamw lr {args.lr:g}, on {device}",
+        f"batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, on {device}",
         flush=True,
     )
     train_start = time.perf_counter()
@@ -297,6 +304,8 @@ def run_detect(args) -> dict:
         epochs_run = epoch
         val_text = f"  val mAP {entry['val_map']:.4f} mAP50 {entry['val_map50']:.4f}" if val_map is not None else ""
         print(f"epoch {epoch}/{args.epochs}  loss {train_loss:.4f} (box {box_loss:.4f} cls {cls_loss:.4f}){val_text}  {seconds:.1f}s", flush=True)
+        if monitor is not None:
+            print("  diagnostics: " + monitor.summary().replace("\n", "\n  diagnostics: "), flush=True)
         fitness = _fitness(val_map) if val_map is not None else float(epoch)
         if fitness > best["fitness"]:
             best.update(fitness=fitness, epoch=epoch, state=copy.deepcopy(ema.module.state_dict()))
@@ -307,6 +316,8 @@ def run_detect(args) -> dict:
             stopped_early = True
             break
     train_seconds = time.perf_counter() - train_start
+    if monitor is not None:
+        monitor.remove()
     final = ema.module
     if best["state"] is not None:
         final.load_state_dict(best["state"])

@@ -62,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=None)
     p.add_argument("--batch-size", type=_positive_int, default=None)
     p.add_argument("--lr", type=_positive_float, default=None)
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default=None, help="default: adam (classify), adamw (detect)")
     p.add_argument("--momentum", type=_nonneg_float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
+    p.add_argument("--weight-decay", type=_nonneg_float, default=None, help="default 0 (classify), 5e-4 on convolution kernels (detect)")
     p.add_argument("--dropout", type=_probability, default=None, help="dropout before the last layer (default per dataset)")
     p.add_argument("--scheduler", choices=["none", "step", "cosine", "onecycle", "plateau"], default=None, help="learning-rate schedule (default per dataset)")
     p.add_argument("--augment", action="store_true", help="random shifts and small rotations of training images")
@@ -325,6 +325,10 @@ def complete(args, processes: int = 1):
         raise UsageError(f"--dataset {args.dataset} is a detection dataset: add --task detect")
     if args.model not in MODELS:
         raise UsageError(f"--model {args.model} is a detector: add --task detect")
+    if args.weight_decay is None:
+        args.weight_decay = 0.0
+    if args.optimizer is None:
+        args.optimizer = "adam"
     defaults = DATASET_DEFAULTS[args.dataset]
     for key, value in defaults.items():
         if getattr(args, key) is None:
