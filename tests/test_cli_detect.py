@@ -214,3 +214,25 @@ def test_predict_rejects_a_classifier_checkpoint(tmp_path, capsys):
     (tmp_path / "img").mkdir()
     assert cli_main(["predict", "--weights", str(path), "--source", str(tmp_path / "img")]) == 2
     assert "no images" in capsys.readouterr().err
+
+
+def test_ramped_ema_follows_early_weights():
+    """The EMA's decay starts near 0 and grows to its nominal value: decay * (1 - exp(-n / ramp))."""
+    import math
+
+    from backprop.cli.detect import ramped_ema
+    from backprop.optim.swa_utils import AveragedModel
+
+    model = backprop.nn.BatchNorm1d(2)
+    ema = AveragedModel(model, multi_avg_fn=ramped_ema(0.9, 10.0), use_buffers=True)
+    ema.update_parameters(model)  # the first update copies
+    expected = model.weight.detach().clone()
+    for n in range(1, 4):
+        with backprop.no_grad():
+            model.weight.add_(1.0)
+            model.num_batches_tracked.add_(1)
+        ema.update_parameters(model)
+        d = 0.9 * (1 - math.exp(-n / 10.0))
+        expected = d * expected + (1 - d) * model.weight.detach()
+        np.testing.assert_allclose(ema.module.weight.detach().numpy(), expected.numpy(), rtol=1e-6)
+    assert int(ema.module.num_batches_tracked) == 3

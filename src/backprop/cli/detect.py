@@ -23,7 +23,7 @@ from .._tensor import Tensor, _make
 from ..autograd.grad_mode import no_grad
 from ..diagnostics import GradientMonitor
 from ..metrics import MeanAveragePrecision
-from ..optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from ..optim.swa_utils import AveragedModel
 from ..vision import datasets as vdatasets
 from ..vision.models.yolo import YOLO, yolo
 from ..vision.models.yolo_loss import YOLOLoss
@@ -46,7 +46,7 @@ DETECT_DEFAULTS = {
     "coco": {"epochs": 50, "batch_size": 16, "lr": 1e-3, "img_size": 320, "model": "yolo-n", "optimizer": "adamw", "weight_decay": 5e-4},
 }
 
-EMA_DECAY = 0.998
+EMA_DECAY, EMA_RAMP = 0.9995, 300  # the EMA's decay ramps up over the first few hundred steps (see ramped_ema)
 
 
 @dataclass
@@ -189,6 +189,23 @@ def complete_detect(args) -> None:
         raise UsageError(f"argument --resume: no such file: {args.resume}")
 
 
+def ramped_ema(decay: float, ramp: float):
+    """An ``AveragedModel`` ``multi_avg_fn``: exponential moving average whose decay grows as
+    ``decay * (1 - exp(-n / ramp))`` with the update count ``n`` (YOLO's), so the average follows the
+    fast-changing early weights instead of remembering the random initialization for thousands of steps."""
+
+    @no_grad()
+    def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
+        d = decay * (1.0 - math.exp(-float(num_averaged) / ramp))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - d)
+            else:  # BatchNorm's num_batches_tracked: a count, copied
+                a.copy_(c)
+
+    return update
+
+
 def build_detector(name: str, num_classes: int, in_channels: int) -> YOLO:
     return yolo(num_classes, in_channels, size=name.split("-", 1)[1])
 
@@ -243,7 +260,7 @@ def run_detect(args) -> dict:
 
     bp_random.manual_seed(args.seed)
     model = build_detector(args.model, num_classes, in_channels).to(device)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY), use_buffers=True)
+    ema = AveragedModel(model, multi_avg_fn=ramped_ema(EMA_DECAY, EMA_RAMP), use_buffers=True)
     criterion = YOLOLoss(model)
     opt = _make_optimizer(args, _param_groups(model, args.weight_decay))
     steps_per_epoch = len(train) // args.batch_size
