@@ -53,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="backprop train", description="Train a classifier with backprop and report test accuracy.")
+    p = _Parser(prog="backprop train", description="Train a classifier (test accuracy) or, with --task detect, a YOLO-style detector (test mAP) with backprop.")
     p.add_argument("--task", choices=["classify", "detect"], default="classify", help="classify images, or detect objects (YOLO-style detector, judged by COCO mAP)")
     p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "mnist-detect", "coco"], default=None, help="default: digits (classify), mnist-detect (detect)")
     p.add_argument("--data-dir", default=None, help="directory with the IDX .gz files (mnist/fashion-mnist/mnist-detect)")
