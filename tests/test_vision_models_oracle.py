@@ -40,7 +40,7 @@ def bt(x):
 
 def assert_close(b, t, rtol=1e-4, atol_scale=1e-5, what=""):
     """backprop ``b`` vs torch ``t``; the absolute tolerance scales with the oracle's magnitude."""
-    b_np = b.detach().numpy() if isinstance(b, backprop.Tensor) else np.asarray(b)
+    b_np = b.detach().cpu().numpy() if isinstance(b, backprop.Tensor) else np.asarray(b)
     t_np = t.detach().numpy()
     assert b_np.shape == t_np.shape, f"{what}: shape {b_np.shape} vs {t_np.shape}"
     scale = float(np.abs(t_np).max()) if t_np.size else 0.0
@@ -78,9 +78,9 @@ def random_targets(rng, counts, size, num_classes=NUM_CLASSES):
     return out
 
 
-def as_targets(m, raw):
+def as_targets(m, raw, device="cpu"):
     to = tt if m is torch else bt
-    return [{"boxes": to(b).reshape(-1, 4), "labels": to(lab.astype(np.int64))} for b, lab in raw]
+    return [{"boxes": to(b).reshape(-1, 4).to(device), "labels": to(lab.astype(np.int64)).to(device)} for b, lab in raw]
 
 
 def test_twin_rewrites_imports_and_refuses_unknown_ones():
@@ -165,21 +165,24 @@ def test_assigner_matches(seed):
     assert float(target_scores.sum()) > 0
 
 
-def _loss_and_grads(m, model, x, raw):
+def _loss_and_grads(m, model, x, raw, device="cpu"):
     model.train()
     for p in model.parameters():
         p.grad = None
-    loss, parts = vision_models(m).YOLOLoss(model)(model(x), as_targets(m, raw))
+    loss, parts = vision_models(m).YOLOLoss(model)(model(x), as_targets(m, raw, device))
     loss.backward()
     return loss, parts, {n: p.grad for n, p in model.named_parameters()}
 
 
-def test_loss_and_every_parameter_gradient():
+def test_loss_and_every_parameter_gradient(device):
+    """On the CPU and on (fake) CUDA: the loss, its parts and the gradient of every parameter."""
     bm, tm = twin_models()
+    bm.to(device)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 1, 96, 96)).astype(np.float32)
     raw = random_targets(rng, [3, 0, 1, 6], 96)
-    loss_b, parts_b, grads_b = _loss_and_grads(backprop, bm, bt(x), raw)
+    loss_b, parts_b, grads_b = _loss_and_grads(backprop, bm, bt(x).to(device), raw, device)
+    assert loss_b.device.type == device and all(g.device.type == device for g in grads_b.values())
     loss_t, parts_t, grads_t = _loss_and_grads(torch, tm, tt(x), raw)
     assert_close(loss_b, loss_t, rtol=1e-4, what="loss")
     np.testing.assert_allclose([parts_b["box"], parts_b["cls"]], [parts_t["box"], parts_t["cls"]], rtol=1e-4)
