@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import backprop
+from backprop.vision import ops as bp_ops
 
 torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -131,6 +132,47 @@ def test_decode_anchors_and_postprocess():
         assert rb["labels"].tolist() == rt["labels"].tolist()
         assert_close(rb["scores"], rt["scores"], rtol=1e-6, what="scores")
         assert_close(rb["boxes"], rt["boxes"], rtol=1e-5, what="kept boxes")
+
+
+def _greedy_nms(boxes, scores, thr):
+    """The sequential definition: by decreasing score (stable), keep a box unless a kept one overlaps it > thr."""
+    order = np.argsort(-scores, kind="stable")
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    for i in order:
+        w = np.clip(np.minimum(boxes[keep, 2], boxes[i, 2]) - np.maximum(boxes[keep, 0], boxes[i, 0]), 0, None)
+        h = np.clip(np.minimum(boxes[keep, 3], boxes[i, 3]) - np.maximum(boxes[keep, 1], boxes[i, 1]), 0, None)
+        inter = w * h
+        if not (inter / (area[keep] + area[i] - inter) > thr).any():
+            keep.append(i)
+    return keep
+
+
+@pytest.mark.parametrize("n", [0, 1, 40, 700])
+def test_twin_nms_is_greedy_nms(n):
+    """The twin's NMS (backprop's blocked algorithm written in torch, the oracle of ``postprocess``) against
+    the sequential definition, with ties in score and clustered boxes; batched: classes never suppress
+    each other. backprop's ``batched_nms`` agrees too."""
+    rng = np.random.default_rng(n)
+    xy = rng.choice(rng.uniform(0, 80, (max(n // 8, 1), 2)), n) + rng.normal(0, 3, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(8, 30, (n, 2))], 1).astype(np.float32).reshape(n, 4)
+    scores = rng.integers(0, 50, n).astype(np.float32) / 50  # many ties
+    labels = rng.integers(0, 3, n)
+    ops = TT.ops
+    for thr in (0.3, 0.7):
+        expected = _greedy_nms(boxes.astype(np.float64), scores, thr)
+        assert ops.nms(tt(boxes), tt(scores), thr).tolist() == expected
+        per_class = sorted(
+            i
+            for c in range(3)
+            for i in np.flatnonzero(labels == c)[
+                _greedy_nms(boxes[labels == c].astype(np.float64), scores[labels == c], thr)
+            ]
+        )
+        kept_t = ops.batched_nms(tt(boxes), tt(scores), tt(labels), thr)
+        kept_b = bp_ops.batched_nms(bt(boxes), bt(scores), bt(labels), thr)
+        assert sorted(kept_t.tolist()) == per_class and kept_b.tolist() == kept_t.tolist()
+        assert n < 40 or len(per_class) < n  # suppression happened
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
