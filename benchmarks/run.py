@@ -129,7 +129,7 @@ def markdown(results: dict, threads: int, reps: int, device: str = "cpu") -> str
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workloads", nargs="+", default=["mlp", "cnn", "resnet", "gpt", "lstm", "overhead"], choices=ALL)
+    p.add_argument("--workloads", nargs="+", default=["mlp", "cnn", "resnet", "gpt", "lstm", "yolo", "overhead"], choices=ALL)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)

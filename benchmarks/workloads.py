@@ -36,8 +36,8 @@ def _labels(m, n, classes, seed):
 
 # Batch sizes (and the GPT's shape) per size: "cpu" is the CPU suite, "gpu" fills a GPU.
 SIZES = {
-    "cpu": {"mlp": 128, "cnn": 64, "resnet": 32, "lstm": 32, "gpt": {"batch": 12, "block": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}},
-    "gpu": {"mlp": 4096, "cnn": 1024, "resnet": 512, "lstm": 256, "gpt": {"batch": 64, "block": 256, "n_layer": 6, "n_head": 6, "n_embd": 384}},
+    "cpu": {"mlp": 128, "cnn": 64, "resnet": 32, "lstm": 32, "yolo": 32, "gpt": {"batch": 12, "block": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}},
+    "gpu": {"mlp": 4096, "cnn": 1024, "resnet": 512, "lstm": 256, "yolo": 256, "gpt": {"batch": 64, "block": 256, "n_layer": 6, "n_head": 6, "n_embd": 384}},
 }
 
 
@@ -128,6 +128,66 @@ def lstm(m, size: str = "cpu") -> Workload:
     return Workload(model, opt, (idx,), tgt, loss_fn, batch)
 
 
+class DetectionTargets(list):
+    """Per-image ``{"boxes", "labels"}`` dicts (what a detection loss takes), movable like a tensor."""
+
+    def to(self, device):
+        return DetectionTargets({k: v.to(device) for k, v in t.items()} for t in self)
+
+
+def _detection_batch(m, batch: int, size: int = 96, classes: int = 10, seed: int = 0):
+    """Fixed random 1-channel canvases with 1-6 boxes each (14-48 px, brighter than the background
+    noise, so the detector has something to learn) and their targets."""
+    rng = np.random.default_rng(seed)
+    images = 0.2 * rng.random((batch, 1, size, size), dtype=np.float32)
+    targets = DetectionTargets()
+    for i in range(batch):
+        n = int(rng.integers(1, 7))
+        wh = rng.uniform(14, 48, (n, 2))
+        xy = rng.uniform(0, size - wh)
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        for x1, y1, x2, y2 in boxes.round().astype(int):
+            images[i, 0, y1:y2, x1:x2] = rng.uniform(0.6, 1.0)
+        targets.append({"boxes": m.tensor(boxes), "labels": m.tensor(rng.integers(0, classes, n))})
+    return m.tensor(images), targets
+
+
+def yolo(m, size: str = "cpu") -> Workload:
+    """The YOLO-style detector ``yolo(10, 1, "t")`` (backprop.vision.models; torch runs the same source,
+    see torch_twin.py) on 1x96x96 canvases with 1-6 boxes each, batch 32 (GPU: 256): forward,
+    YOLOLoss (task-aligned assignment, CIoU + BCE), backward, AdamW."""
+    from benchmarks.torch_twin import vision_models
+
+    models = vision_models(m)
+    batch = SIZES[size]["yolo"]
+    model = models.yolo(10, 1, "t")
+    opt = m.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=5e-4)
+    images, targets = _detection_batch(m, batch)
+    criterion = models.YOLOLoss(model)
+
+    def loss_fn(outputs, target):
+        return criterion(outputs, target)[0]
+
+    return Workload(model, opt, (images,), targets, loss_fn, batch)
+
+
+def yolo_inference(m, size: str = "cpu") -> Workload:
+    """The same detector's forward pass and post-processing (decode, confidence 0.001 as for mAP,
+    per-class NMS at IoU 0.7, at most 100 boxes per image), batch 32 (GPU: 256)."""
+    w = yolo(m, size)
+    detector = w.model
+
+    class Detect(m.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.detector = detector
+
+        def forward(self, images):
+            return self.detector.postprocess(self.detector(images), conf=0.001, iou=0.7, max_det=100, image_size=tuple(images.shape[-2:]))
+
+    return Workload(Detect(), None, w.inputs, None, w.loss_fn, w.batch_size)
+
+
 def overhead_graph(m, x, y):
     """Eight scalar ops: the cost of the framework itself (dispatch, graph recording, engine)."""
     a = x * y
@@ -140,7 +200,7 @@ def overhead_graph(m, x, y):
     return g.tanh()
 
 
-WORKLOADS = {"mlp": mlp, "cnn": cnn, "resnet": resnet, "gpt": gpt, "lstm": lstm}
-INFERENCE = {f"{name}-inference": fn for name, fn in WORKLOADS.items() if name != "lstm"} | {"lstm-inference": lstm}
+WORKLOADS = {"mlp": mlp, "cnn": cnn, "resnet": resnet, "gpt": gpt, "lstm": lstm, "yolo": yolo}
+INFERENCE = {f"{name}-inference": fn for name, fn in WORKLOADS.items() if name != "lstm"} | {"lstm-inference": lstm, "yolo-inference": yolo_inference}
 ALL = list(WORKLOADS) + ["overhead"] + list(INFERENCE)
 

@@ -36,7 +36,7 @@ def test_benchmarked_model_trains(name, device):
     assert len(result["times"]) == 6 and min(result["times"]) > 0
 
 
-@pytest.mark.parametrize("name", ["mlp-inference", "gpt-inference"])
+@pytest.mark.parametrize("name", ["mlp-inference", "gpt-inference", "yolo-inference"])
 def test_inference_variants_run(name):
     import backprop
 
