@@ -516,6 +516,17 @@ def test_batched_nms(device):
     assert e.dtype == bp.int64 and e.shape == (0,)
 
 
+def test_batched_nms_many_boxes_per_category_path(device):
+    """Above 1,000 boxes (CPU) batched_nms runs one nms per category: the same boxes in the same order
+    as the offset path and the reference, ties in score included."""
+    rng = np.random.default_rng(18)
+    b = random_boxes(rng, 2500, scale=80.0).astype(np.float32)
+    s = np.round(rng.random(2500), 2).astype(np.float32)  # many exact ties
+    idxs = rng.integers(0, 10, 2500)
+    keep = ops.batched_nms(T(b, device), T(s, device), T(idxs, device), 0.6)
+    np.testing.assert_array_equal(keep.cpu().numpy(), ref_batched_nms(b, s, idxs, 0.6))
+
+
 def test_nms_errors():
     with pytest.raises(RuntimeError, match=r"nms\(\): boxes should have 4 elements in dimension 1, got 5"):
         ops.nms(bp.zeros(3, 5), bp.zeros(3), 0.5)

