@@ -42,7 +42,7 @@ from .train import (
 )
 
 DETECT_DEFAULTS = {
-    "mnist-detect": {"epochs": 8, "batch_size": 32, "lr": 2e-3, "img_size": 96, "model": "yolo-t", "optimizer": "adamw", "weight_decay": 5e-4},
+    "mnist-detect": {"epochs": 5, "batch_size": 32, "lr": 2e-3, "img_size": 96, "model": "yolo-t", "optimizer": "adamw", "weight_decay": 5e-4},
     "coco": {"epochs": 50, "batch_size": 16, "lr": 1e-3, "img_size": 320, "model": "yolo-n", "optimizer": "adamw", "weight_decay": 5e-4},
 }
 
