@@ -403,16 +403,17 @@ def plot_detections(model: YOLO, data: DetectionData, device, path: str, names: 
 
     count = min(count, len(data))
     preds = predict_arrays(model, data.images[:count], device, conf=0.25, iou=0.7)
+    zoom = max(1, -(-192 // data.images.shape[-1]))  # tiles of at least 192 px, so the labels stay legible
     tiles = []
     for i in range(count):
-        image = _make(data.images[i])
+        image = _make(data.images[i]).repeat_interleave(zoom, 1).repeat_interleave(zoom, 2)
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1)
         if len(data.boxes[i]):
-            image = draw_bounding_boxes(image, _make(data.boxes[i]), colors="lime", width=1)
+            image = draw_bounding_boxes(image, _make(data.boxes[i]) * zoom, colors="lime", width=1)
         if len(preds[i]["boxes"]):
             labels = [f"{names[int(c)]} {float(s):.2f}" for c, s in zip(preds[i]["labels"].tolist(), preds[i]["scores"].tolist())]
-            image = draw_bounding_boxes(image, preds[i]["boxes"], labels=labels, colors="red", width=1)
+            image = draw_bounding_boxes(image, preds[i]["boxes"] * zoom, labels=labels, colors="red", width=1)
         tiles.append(image)
     grid = make_grid(stack(tiles).float() / 255.0, nrow=int(math.ceil(math.sqrt(count))), padding=2, pad_value=1.0)
     save_image(grid, path)
