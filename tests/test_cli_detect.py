@@ -22,6 +22,15 @@ def mnist_dir():
     return str(DATA_DIR / "mnist")
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir):
+    """One quick detector checkpoint shared by the predict and export tests."""
+    folder = tmp_path_factory.mktemp("detector")
+    ckpt = folder / "det.safetensors"
+    assert cli_main(["train", *QUICK, "--data-dir", mnist_dir, "--save", str(ckpt)]) == 0
+    return ckpt
+
+
 def _train(tmp_path, mnist_dir, *extra, name="m.json"):
     path = tmp_path / name
     code = cli_main(["train", *QUICK, "--data-dir", mnist_dir, "--metrics-out", str(path), *extra])
@@ -86,9 +95,8 @@ def _write_canvases(folder, count: int = 3, size: int = 64):
     return ds
 
 
-def test_predict_prints_and_draws_boxes(tmp_path, mnist_dir, capsys):
-    ckpt = tmp_path / "det.safetensors"
-    _train(tmp_path, mnist_dir, "--save", str(ckpt))
+def test_predict_prints_and_draws_boxes(tmp_path, trained, capsys):
+    ckpt = trained
     _write_canvases(tmp_path / "images")
     capsys.readouterr()
     code = cli_main(["predict", "--weights", str(ckpt), "--source", str(tmp_path / "images"), "--conf", "0.01", "--save", str(tmp_path / "out")])
@@ -117,12 +125,11 @@ def test_predict_maps_boxes_back_to_the_image():
     assert back.tolist() == [[20.0, 20.0, 60.0, 60.0], [0.0, 0.0, 128.0, 96.0]]
 
 
-def test_export_runs_in_onnxruntime(tmp_path, mnist_dir, capsys):
+def test_export_runs_in_onnxruntime(tmp_path, trained, capsys):
     ort = pytest.importorskip("onnxruntime")
     from backprop.cli.detect import load_detector
 
-    ckpt, onnx_path = tmp_path / "det.safetensors", tmp_path / "det.onnx"
-    _train(tmp_path, mnist_dir, "--save", str(ckpt))
+    ckpt, onnx_path = trained, tmp_path / "det.onnx"
     assert cli_main(["export", "--weights", str(ckpt), "--output", str(onnx_path)]) == 0
     assert "stride8" in capsys.readouterr().out
     model, _ = load_detector(str(ckpt))
