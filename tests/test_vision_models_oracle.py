@@ -257,7 +257,9 @@ def test_adamw_steps_give_the_same_weights():
         opt_b.step()
         opt_t.step()
         losses.append((loss_b.item(), loss_t.item()))
-    np.testing.assert_allclose(*zip(*losses), rtol=1e-4)
+    # the first loss is exact; the flipped entries move later losses by up to ~1e-4 relative
+    np.testing.assert_allclose(losses[0][0], losses[0][1], rtol=1e-5)
+    np.testing.assert_allclose(*zip(*losses), rtol=1e-3)
     assert losses[-1][0] < losses[0][0]
     diff_sq = ref_sq = 0.0
     far = total = 0
