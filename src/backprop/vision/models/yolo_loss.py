@@ -112,7 +112,8 @@ class TaskAlignedAssigner(nn.Module):
 
 class YOLOLoss(nn.Module):
     """``loss, parts = YOLOLoss(model)(outputs, targets)``: ``box_gain * (1 - CIoU) + cls_gain * BCE``,
-    both normalized by the sum of the soft targets; ``parts`` holds the detached pieces for logging."""
+    both normalized by the sum of the soft targets; ``parts`` holds the detached pieces (0-d tensors on the
+    outputs' device, read them when logging)."""
 
     def __init__(self, model, box_gain: float = 7.5, cls_gain: float = 0.5, assigner: TaskAlignedAssigner | None = None):
         super().__init__()
@@ -120,7 +121,7 @@ class YOLOLoss(nn.Module):
         self.box_gain, self.cls_gain = box_gain, cls_gain
         self.assigner = assigner or TaskAlignedAssigner()
 
-    def forward(self, outputs: list[Tensor], targets: list[dict[str, Tensor]]) -> tuple[Tensor, dict[str, float]]:
+    def forward(self, outputs: list[Tensor], targets: list[dict[str, Tensor]]) -> tuple[Tensor, dict[str, Tensor]]:
         boxes, logits = self.decode(outputs)
         points, strides = make_anchors(outputs, self.strides)
         gt_boxes, gt_labels, gt_valid = pad_targets(targets, device=boxes.device)
@@ -129,11 +130,11 @@ class YOLOLoss(nn.Module):
         )
         total = target_scores.sum().clamp(min=1.0)
         cls_loss = F.binary_cross_entropy_with_logits(logits, target_scores, reduction="sum") / total
-        if bool(foreground.any()):
-            weight = target_scores.sum(-1)[foreground]
-            ciou = ops.complete_box_iou_loss(boxes[foreground], target_boxes[foreground], reduction="none")
-            box_loss = (ciou * weight).sum() / total
-        else:
-            box_loss = boxes.sum() * 0.0
+        # CIoU on every anchor, weighted by its soft target (0 on background): no boolean indexing, so no
+        # host synchronization per step on a GPU. Background anchors are compared with their own detached
+        # prediction (CIoU loss 0, finite) rather than the padding box their target index points to.
+        target_boxes = target_boxes.where(foreground[..., None], boxes.detach())
+        ciou = ops.complete_box_iou_loss(boxes, target_boxes, reduction="none")
+        box_loss = (ciou * target_scores.sum(-1)).sum() / total
         loss = self.box_gain * box_loss + self.cls_gain * cls_loss
-        return loss, {"box": float(box_loss.detach()), "cls": float(cls_loss.detach())}
+        return loss, {"box": box_loss.detach(), "cls": cls_loss.detach()}
