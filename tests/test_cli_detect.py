@@ -219,11 +219,16 @@ def test_predict_and_export_errors(command, args, message, capsys):
 
 
 def test_predict_rejects_a_classifier_checkpoint(tmp_path, capsys):
+    from PIL import Image
+
     path = tmp_path / "cls.safetensors"
     backprop.save({"weight": backprop.zeros(2)}, str(path))
     (tmp_path / "img").mkdir()
     assert cli_main(["predict", "--weights", str(path), "--source", str(tmp_path / "img")]) == 2
     assert "no images" in capsys.readouterr().err
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "img" / "a.png")
+    assert cli_main(["predict", "--weights", str(path), "--source", str(tmp_path / "img")]) == 2
+    assert "not a checkpoint written by backprop train --task detect" in capsys.readouterr().err
 
 
 def test_ramped_ema_follows_early_weights():
