@@ -82,7 +82,25 @@ def test_resume_with_more_epochs_restarts_the_cycle(tmp_path, mnist_dir, capsys)
     _train(tmp_path, mnist_dir, "--save", str(ckpt), name="b.json")
     more = _train(tmp_path, mnist_dir, "--epochs", "3", "--resume", str(ckpt), name="c.json")
     assert more["epochs_run"] == 3 and len(more["history"]) == 3
-    assert "cycle restarts over the remaining 2 epochs" in capsys.readouterr().err
+    assert "--epochs 1 -> 3: the learning-rate cycle restarts" in capsys.readouterr().err
+
+
+def test_resume_with_another_optimizer_and_negative_seed(tmp_path, mnist_dir, capsys):
+    """An adamw checkpoint resumed with --optimizer sgd: a fresh SGD (no crash on the first step) and a
+    restarted cycle, said in warnings; seeds are any integer torch takes."""
+    ckpt = tmp_path / "c.safetensors"
+    _train(tmp_path, mnist_dir, "--save", str(ckpt), "--seed", "-1", name="b.json")
+    more = _train(tmp_path, mnist_dir, "--epochs", "2", "--resume", str(ckpt), "--optimizer", "sgd", "--seed", "-1", name="c.json")
+    assert more["epochs_run"] == 2
+    err = capsys.readouterr().err
+    assert "the sgd optimizer starts fresh" in err and "--optimizer adamw -> sgd" in err
+
+
+def test_per_class_ap_with_one_class():
+    from backprop.cli.detect import _per_class
+
+    result = {"classes": backprop.tensor(3, dtype=backprop.int32), "map_per_class": backprop.tensor(0.5)}
+    assert _per_class(result, ["a", "b", "c", "d"]) == {"d": 0.5}
 
 
 def _write_canvases(folder, count: int = 3, size: int = 64):
@@ -159,6 +177,8 @@ def _write_coco(folder, count: int = 12, size: int = 80):
         Image.fromarray(img).save(folder / "images" / f"{i}.png")
         images.append({"id": 100 + i, "file_name": f"{i}.png", "width": w, "height": h})
         anns.append({"id": len(anns) + 1, "image_id": 100 + i, "category_id": 7, "bbox": [x0, y0, bw, bh], "area": bw * bh, "iscrowd": 0})
+        if i % 4 == 0:  # a crowd region: out of the training targets, ignored by the evaluation
+            anns.append({"id": len(anns) + 1, "image_id": 100 + i, "category_id": 7, "bbox": [w - 20, h - 20, 18, 18], "area": 300, "iscrowd": 1})
     ann = {"images": images, "annotations": anns, "categories": [{"id": 7, "name": "box"}, {"id": 9, "name": "disc"}]}
     (folder / "ann.json").write_text(json.dumps(ann))
     return folder / "ann.json", folder / "images"
@@ -186,12 +206,15 @@ def test_coco_folder_trains(tmp_path, capsys):
         (["--task", "detect"], "--data-dir is required"),
         (["--task", "detect", "--data-dir", "/no/such/dir"], "data directory not found"),
         (["--task", "detect", "--dataset", "coco"], "needs --ann FILE"),
+        (["--task", "detect", "--dataset", "coco", "--ann", __file__, "--images", ".", "--test-images", "."], "--test-images needs --test-ann"),
         (["--task", "detect", "--dataset", "coco", "--ann", "/no/such.json", "--images", "."], "no such file"),
         (["--task", "detect", "--img-size", "100", "--data-dir", "."], "multiple of 32"),
         (["--task", "detect", "--img-size", "32", "--data-dir", "."], "at least 64"),
         (["--task", "detect", "--model", "cnn", "--data-dir", "."], "needs --model yolo-t"),
         (["--dataset", "mnist-detect"], "add --task detect"),
         (["--model", "yolo-t"], "add --task detect"),
+        (["--img-size", "64"], "--img-size is for --task detect"),
+        (["--ann", "a.json"], "--ann is for --task detect"),
         (["--task", "detect", "--data-dir", ".", "--early-stopping", "2", "--val-split", "0"], "needs a validation set"),
         (["--task", "detect", "--data-dir", ".", "--dropout", "0.1"], "--dropout is for --task classify"),
         (["--task", "detect", "--data-dir", ".", "--report", "r"], "--report is for --task classify"),
@@ -210,6 +233,7 @@ def test_bad_options_are_one_line_errors(args, message, capsys):
         ("predict", ["--weights", "/no/ckpt", "--source", "."], "no such file"),
         ("predict", ["--source", "."], "required: --weights"),
         ("export", ["--weights", "/no/ckpt", "--output", "x.onnx"], "no such file"),
+        ("predict", ["--weights", "w", "--source", ".", "--max-det", "0"], "--max-det"),
     ],
 )
 def test_predict_and_export_errors(command, args, message, capsys):

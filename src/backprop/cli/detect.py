@@ -25,9 +25,10 @@ from ..diagnostics import GradientMonitor
 from ..metrics import MeanAveragePrecision
 from ..optim.swa_utils import AveragedModel
 from ..vision import datasets as vdatasets
+from ..vision.datasets.coco import coco_to_target
 from ..vision.models.yolo import YOLO, yolo
 from ..vision.models.yolo_loss import YOLOLoss
-from ..vision.transforms import InterpolationMode
+from ..vision.transforms import InterpolationMode, to_tensor
 from ..vision.transforms import detection as DT
 from .train import (
     DETECT_MODELS,
@@ -51,25 +52,46 @@ EMA_DECAY, EMA_RAMP = 0.9995, 300  # the EMA's decay ramps up over the first few
 
 @dataclass
 class DetectionData:
-    """Letterboxed images ``(N, C, S, S)`` uint8 and per-image targets (boxes xyxy float32, labels int64)."""
+    """Letterboxed images ``(N, C, S, S)`` uint8 and per-image targets: boxes xyxy float32, labels int64,
+    and for COCO evaluation each box's ``iscrowd`` flag and ``area`` (in letterboxed pixels) when known.
+    Crowd regions are left out of the training targets and kept in the evaluation ones (COCO ignores
+    detections on them)."""
 
     images: np.ndarray
     boxes: list
     labels: list
     classes: list = field(default_factory=list)
+    crowd: list | None = None
+    area: list | None = None
 
     def __len__(self) -> int:
         return len(self.boxes)
 
     def subset(self, index) -> DetectionData:
-        return DetectionData(self.images[index], [self.boxes[i] for i in index], [self.labels[i] for i in index], self.classes)
+        pick = lambda values: None if values is None else [values[i] for i in index]  # noqa: E731
+        return DetectionData(self.images[index], pick(self.boxes), pick(self.labels), self.classes, pick(self.crowd), pick(self.area))
 
     def targets(self, index, device=None) -> list[dict[str, Tensor]]:
-        return [{"boxes": _make(self.boxes[i]).to(device), "labels": _make(self.labels[i]).to(device)} for i in index]
+        """Training targets (crowd regions left out)."""
+        out = []
+        for i in index:
+            keep = slice(None) if self.crowd is None else self.crowd[i] == 0
+            out.append({"boxes": _make(self.boxes[i][keep]).to(device), "labels": _make(self.labels[i][keep]).to(device)})
+        return out
+
+    def eval_targets(self) -> list[dict[str, Tensor]]:
+        """Every image's targets for :class:`MeanAveragePrecision`, with ``iscrowd``/``area`` when known."""
+        out = []
+        for i in range(len(self)):
+            t = {"boxes": _make(self.boxes[i]), "labels": _make(self.labels[i])}
+            if self.crowd is not None:
+                t.update(iscrowd=_make(self.crowd[i]), area=_make(self.area[i]))
+            out.append(t)
+        return out
 
 
 def _mnist_detect(args) -> tuple[DetectionData, DetectionData]:
-    kw = {"size": args.img_size, "seed": args.seed, "length": args.limit}  # --limit: only that many canvases drawn
+    kw = {"size": args.img_size, "seed": args.seed % 2**63, "length": args.limit}  # --limit: only that many canvases drawn
     train = vdatasets.MNISTDetection(args.data_dir, train=True, download=args.download, **kw)
     test = vdatasets.MNISTDetection(args.data_dir, train=False, download=args.download, **kw)
 
@@ -90,47 +112,39 @@ def _coco(args) -> tuple[DetectionData, DetectionData]:
         test = _read_coco(args.test_images or args.images, args.test_ann, args.img_size, classes=train.classes)
         return train, test
     n_test = max(1, int(round(len(train) * 0.2)))
-    order = np.random.default_rng(args.seed).permutation(len(train))
+    order = np.random.default_rng(args.seed % 2**64).permutation(len(train))
     return train.subset(order[n_test:]), train.subset(order[:n_test])
 
 
 def _read_coco(images: str, ann: str, size: int, classes: list | None = None) -> DetectionData:
     """A COCO-format folder -> letterboxed arrays; categories become labels 0..C-1 in id order."""
     ds = vdatasets.CocoDetection(images, ann)
-    cats = sorted(ds.coco_categories, key=lambda c: c["id"]) if hasattr(ds, "coco_categories") else None
-    if cats is None:
-        with open(ann) as fh:
-            cats = sorted(json.load(fh).get("categories", []), key=lambda c: c["id"])
+    cats = [ds.coco.cats[k] for k in sorted(ds.coco.cats)]
     names = [str(c.get("name", c["id"])) for c in cats]
     if classes is not None and names != classes:
         raise UsageError(f"--test-ann {ann}: its categories {names} differ from the training set's {classes}")
-    label_of = {c["id"]: i for i, c in enumerate(cats)}
+    label_of = np.vectorize({c["id"]: i for i, c in enumerate(cats)}.__getitem__, otypes=[np.int64])
     letterbox = DT.Letterbox(size)
-    imgs, boxes, labels = [], [], []
+    data = DetectionData(np.zeros(0), [], [], names, [], [])
+    imgs = []
     for i in range(len(ds)):
         image, anns = ds[i]
-        image = _image_tensor(image)
-        kept = [a for a in anns if not a.get("iscrowd", 0) and a["bbox"][2] > 0 and a["bbox"][3] > 0]
-        b = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in kept)], dtype=np.float32).reshape(-1, 4)
-        lab = np.array([label_of[a["category_id"]] for a in kept], dtype=np.int64)
-        image, target = letterbox(image, {"boxes": _make(b), "labels": _make(lab)})
+        image = to_tensor(np.asarray(image))
+        target = coco_to_target(anns, canvas_size=tuple(image.shape[-2:]))
+        if len(target["labels"]):
+            target["labels"] = _make(label_of(target["labels"].numpy()))
+        image, target = letterbox(image, target)
+        ratio = target["letterbox"][0]
         imgs.append(np.clip(np.rint(image.numpy() * 255.0), 0, 255).astype(np.uint8))
-        boxes.append(target["boxes"].numpy().astype(np.float32))
-        labels.append(target["labels"].numpy().astype(np.int64))
+        data.boxes.append(target["boxes"].numpy().astype(np.float32))
+        data.labels.append(target["labels"].numpy().astype(np.int64))
+        data.crowd.append(target["iscrowd"].numpy().astype(np.int64))
+        data.area.append((target["area"].numpy() * ratio**2).astype(np.float32))  # COCO's area ranges, in input pixels
     if not imgs:
         raise UsageError(f"--ann {ann}: no images")
     channels = max(im.shape[0] for im in imgs)
-    imgs = [np.repeat(im, channels, 0) if im.shape[0] != channels else im for im in imgs]
-    return DetectionData(np.stack(imgs), boxes, labels, names)
-
-
-def _image_tensor(image) -> Tensor:
-    """A PIL image or tensor -> float (C, H, W) in [0, 1]."""
-    if isinstance(image, Tensor):
-        return image.float() / 255.0 if image.dtype.is_floating_point is False else image
-    arr = np.asarray(image)
-    arr = arr[:, :, None] if arr.ndim == 2 else arr[:, :, :3]
-    return _make(np.ascontiguousarray(arr.transpose(2, 0, 1)).astype(np.float32) / 255.0)
+    data.images = np.stack([np.repeat(im, channels, 0) if im.shape[0] != channels else im for im in imgs])
+    return data
 
 
 def load_detection_data(args) -> tuple[DetectionData, DetectionData]:
@@ -163,14 +177,18 @@ def complete_detect(args) -> None:
             raise UsageError(f"--img-size {args.img_size}: mnist-detect canvases hold digits up to 48 px, so at least 64")
         if args.data_dir is None:
             raise UsageError("--data-dir is required for --dataset mnist-detect (a directory with MNIST's IDX .gz files)")
-        if not os.path.isdir(args.data_dir):
-            raise UsageError(f"data directory not found: {args.data_dir}")
+        if os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
+            raise UsageError(f"argument --data-dir: {args.data_dir} is not a directory")
+        if not os.path.isdir(args.data_dir) and not args.download:
+            raise UsageError(f"data directory not found: {args.data_dir} (--download fetches MNIST into it)")
     else:
         if not args.ann or not args.images:
             raise UsageError("--dataset coco needs --ann FILE (COCO-format JSON) and --images DIR")
         for option, path in (("--ann", args.ann), ("--test-ann", args.test_ann)):
             if path and not os.path.isfile(path):
                 raise UsageError(f"argument {option}: no such file: {path}")
+        if args.test_images and not args.test_ann:
+            raise UsageError("--test-images needs --test-ann (the test images' COCO-format JSON)")
         for option, path in (("--images", args.images), ("--test-images", args.test_images)):
             if path and not os.path.isdir(path):
                 raise UsageError(f"argument {option}: no such directory: {path}")
@@ -196,12 +214,14 @@ def ramped_ema(decay: float, ramp: float):
 
     @no_grad()
     def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
-        d = decay * (1.0 - math.exp(-float(num_averaged) / ramp))
-        for a, c in zip(averaged, current):
-            if a.is_floating_point():
-                a.lerp_(c, 1.0 - d)
-            else:  # BatchNorm's num_batches_tracked: a count, copied
+        if not averaged[0].is_floating_point():  # BatchNorm's num_batches_tracked (its own group): a count, copied
+            for a, c in zip(averaged, current):
                 a.copy_(c)
+            return
+        # the weight is computed where the count lives (the parameters' device): no host read per step
+        weight = 1.0 - decay * (1.0 - (num_averaged.to(averaged[0].dtype) / -ramp).exp())
+        for a, c in zip(averaged, current):
+            a.lerp_(c, weight)
 
     return update
 
@@ -234,7 +254,7 @@ def evaluate_map(model: YOLO, data: DetectionData, device, class_metrics: bool =
     """COCO mAP of ``model`` on ``data`` (conf 0.001 and NMS IoU 0.7: the usual mAP protocol)."""
     metric = MeanAveragePrecision(class_metrics=class_metrics)
     preds = predict_arrays(model, data.images, device, conf=0.001, iou=0.7)
-    metric.update(preds, data.targets(range(len(data))))
+    metric.update(preds, data.eval_targets())
     return metric.compute()
 
 
@@ -254,7 +274,7 @@ def run_detect(args) -> dict:
     ckpt = _read_detect_resume(args.resume, device) if args.resume else None
     train_all, test = load_detection_data(args)
     n_val = int(round(len(train_all) * args.val_split))
-    order = np.random.default_rng(args.seed).permutation(len(train_all))
+    order = np.random.default_rng(args.seed % 2**64).permutation(len(train_all))
     train, val = train_all.subset(np.sort(order[n_val:])), train_all.subset(np.sort(order[:n_val]))
     num_classes, in_channels = len(train_all.classes), int(train_all.images.shape[1])
 
@@ -267,16 +287,14 @@ def run_detect(args) -> dict:
     scheduler = optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.epochs * steps_per_epoch), pct_start=0.1)
     augment = _augmentation(in_channels, args.img_size) if args.augment else None
     monitor = GradientMonitor(model, opt) if args.diagnose else None
-    order_rng = np.random.default_rng(args.seed + 1)
+    order_rng = np.random.default_rng((args.seed + 1) % 2**64)
 
     history: list = []
     best = {"fitness": -math.inf, "epoch": 0, "state": None}
     start_epoch = 1
     if ckpt is not None:
-        history, best, start_epoch, order_rng = _restore(args, ckpt, model, ema, opt, scheduler, device)
-        saved_epochs = ckpt.get("args", {}).get("epochs")
-        if saved_epochs != args.epochs and start_epoch <= args.epochs:
-            _warn(f"--resume {args.resume} was saved for --epochs {saved_epochs}: the learning-rate cycle restarts over the remaining {args.epochs - start_epoch + 1} epochs")
+        history, best, start_epoch, order_rng, same_schedule = _restore(args, ckpt, model, ema, opt, scheduler, device)
+        if not same_schedule and start_epoch <= args.epochs:
             remaining = (args.epochs - start_epoch + 1) * steps_per_epoch
             scheduler = optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, remaining), pct_start=0.1)
 
@@ -373,7 +391,7 @@ def run_detect(args) -> dict:
 
 
 def _per_class(result: dict, names: list) -> dict:
-    classes = result["classes"].tolist() if isinstance(result.get("classes"), Tensor) else list(result.get("classes", []))
+    classes = result["classes"].reshape(-1).tolist()  # 0-d when there is one class
     values = result["map_per_class"].reshape(-1).tolist()
     return {names[int(c)] if int(c) < len(names) else str(c): float(v) for c, v in zip(classes, values)}
 
@@ -458,15 +476,35 @@ def _read_detect_resume(path: str, device) -> dict:
     return ckpt
 
 
+# options whose change on --resume restarts the learning-rate cycle (the saved one would not fit)
+_SCHEDULE_OPTIONS = ("epochs", "batch_size", "lr", "optimizer")
+
+
 def _restore(args, ckpt, model, ema, opt, scheduler, device) -> tuple:
-    saved = ckpt["detector"]
+    """Weights, EMA, RNG and history from ``ckpt``. The optimizer state is restored when ``--optimizer`` is
+    the saved one (its moments; ``--weight-decay``/``--momentum`` of this run apply), and the schedule when
+    none of epochs, batch size, lr and optimizer changed; otherwise each starts fresh, with a warning, as
+    for classification. Returns ``(history, best, start_epoch, order_rng, same_schedule)``."""
+    saved, saved_args = ckpt["detector"], ckpt.get("args", {})
     if saved.get("model") != args.model:
         raise UsageError(f"--resume {args.resume}: it was saved with --model {saved.get('model')}, not {args.model}")
+    changed = [k for k in _SCHEDULE_OPTIONS if saved_args.get(k) != getattr(args, k)]
     try:
         model.load_state_dict(ckpt["model"])
         ema.load_state_dict(ckpt["ema"])
-        opt.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+        if saved_args.get("optimizer") == args.optimizer:
+            opt.load_state_dict(ckpt["optimizer"])
+            for group, decay in zip(opt.param_groups, (args.weight_decay, 0.0)):
+                group["weight_decay"] = decay
+                if "momentum" in group:
+                    group["momentum"] = args.momentum
+        else:
+            _warn(f"--resume {args.resume} was saved with --optimizer {saved_args.get('optimizer')}: the {args.optimizer} optimizer starts fresh")
+        if not changed:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        else:
+            names = ", ".join(f"--{k.replace('_', '-')} {saved_args.get(k)} -> {getattr(args, k)}" for k in changed)
+            _warn(f"--resume {args.resume}: {names}: the learning-rate cycle restarts over the remaining epochs")
         _set_rng_state(ckpt["rng"], device)
         order_rng = np.random.default_rng()
         order_rng.bit_generator.state = json.loads(ckpt["order_rng"])
@@ -475,7 +513,7 @@ def _restore(args, ckpt, model, ema, opt, scheduler, device) -> tuple:
     best = {"fitness": float(ckpt["best_fitness"]), "epoch": int(ckpt["best_epoch"]), "state": ckpt.get("best_model")}
     if int(ckpt["epoch"]) >= args.epochs:
         _warn(f"--resume {args.resume} already ran {ckpt['epoch']} of --epochs {args.epochs}: only the test runs")
-    return list(ckpt["history"]), best, int(ckpt["epoch"]) + 1, order_rng
+    return list(ckpt["history"]), best, int(ckpt["epoch"]) + 1, order_rng, not changed
 
 
 def load_detector(path: str, device=None) -> tuple[YOLO, dict]:

@@ -18,7 +18,7 @@ from ..autograd.grad_mode import no_grad
 from ..vision.ops import clip_boxes_to_image
 from ..vision.transforms import detection as DT
 from .detect import load_detector
-from .train import UsageError, _Parser, _positive_float, _probability, _usage_error, pick_device
+from .train import UsageError, _Parser, _positive_float, _positive_int, _probability, _usage_error, pick_device
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -29,7 +29,7 @@ def build_predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, metavar="IMAGE_OR_DIR", help="an image file or a directory of images")
     p.add_argument("--conf", type=_probability, default=0.25, help="minimum class probability of a box")
     p.add_argument("--iou", type=_probability, default=0.7, help="NMS IoU threshold (per class)")
-    p.add_argument("--max-det", type=int, default=100, help="most boxes per image")
+    p.add_argument("--max-det", type=_positive_int, default=100, help="most boxes per image")
     p.add_argument("--save", default=None, metavar="DIR", help="write each image with its boxes drawn into DIR")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     return p

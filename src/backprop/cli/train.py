@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=["none", "step", "cosine", "onecycle", "plateau"], default=None, help="learning-rate schedule (default per dataset)")
     p.add_argument("--augment", action="store_true", help="random shifts and small rotations of training images")
     p.add_argument("--val-split", type=_fraction, default=0.1, help="fraction of the training set held out for validation")
-    p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation loss; restore the best weights")
+    p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation loss (detect: validation mAP); restore the best weights")
     p.add_argument("--seed", type=_seed, default=0, help="any integer torch.manual_seed takes: -2**63 to 2**64 - 1")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train: cuda (an NVIDIA GPU through CuPy), cpu, or auto (cuda when available)")
     p.add_argument("--nproc", type=_positive_int, default=1, help="data-parallel processes (MPI): each trains on its share of every batch")
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint (model, optimizer, scheduler, RNG, epoch, metrics) after every epoch")
     p.add_argument("--resume", default=None, metavar="PATH", help="continue training from a checkpoint written by --save")
     p.add_argument("--metrics-out", default=None, metavar="PATH", help="write final metrics and per-epoch history as JSON")
-    p.add_argument("--plot", default=None, metavar="PATH", help="PNG of loss and accuracy curves (needs matplotlib)")
+    p.add_argument("--plot", default=None, metavar="PATH", help="PNG of loss and accuracy curves (needs matplotlib); detect: test images with true and predicted boxes (needs Pillow)")
     p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training and test examples (quick runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--diagnose", action="store_true", help="watch gradients, updates and activations; print the problems found after each epoch")
@@ -325,6 +325,9 @@ def complete(args, processes: int = 1):
         raise UsageError(f"--dataset {args.dataset} is a detection dataset: add --task detect")
     if args.model not in MODELS:
         raise UsageError(f"--model {args.model} is a detector: add --task detect")
+    for key in ("ann", "images", "test_ann", "test_images", "img_size"):
+        if getattr(args, key, None) is not None:
+            raise UsageError(f"--{key.replace('_', '-')} is for --task detect")
     if args.weight_decay is None:
         args.weight_decay = 0.0
     if args.optimizer is None:
