@@ -119,3 +119,28 @@ def test_postprocess_filters_and_limits(tiny):
 def test_unknown_size():
     with pytest.raises(ValueError, match="unknown size"):
         yolo(3, size="xl")
+
+
+def test_assigner_shared_anchor_goes_to_the_box_it_overlaps_most():
+    """Anchor 5 (centre 12, 12) lies inside both boxes and is the top-1 of each; its predicted box overlaps
+    box 1 more (IoU 0.426 against 0.308), so it goes to box 1 -- not to the first box listed -- and box 0
+    is left without a positive."""
+    points = backprop.tensor([[4.0 + 8 * (i % 4), 4.0 + 8 * (i // 4)] for i in range(16)])
+    strides = backprop.full((16, 1), 8.0)
+    gt = backprop.tensor([[[8.0, 8.0, 32.0, 32.0], [0.0, 0.0, 20.0, 20.0]]])
+    pred = backprop.tensor([[0.0, 0.0, 1.0, 1.0]]).expand(16, 4).clone()
+    pred[5] = backprop.tensor([6.0, 6.0, 22.0, 22.0])
+    labels = backprop.tensor([[1, 0]])
+    boxes, target, fg, index = TaskAlignedAssigner(topk=1)(
+        backprop.full((1, 16, 2), 0.5), pred[None], points, strides, labels, gt, backprop.tensor([[True, True]])
+    )
+    assert fg[0].nonzero().flatten().tolist() == [5]
+    assert int(index[0, 5]) == 1 and boxes[0, 5].tolist() == [0.0, 0.0, 20.0, 20.0]
+    # its soft target: box 1's class (0) at box 1's best IoU (196 / 460)
+    assert target[0, 5].tolist() == pytest.approx([196 / 460, 0.0], rel=1e-5)
+    # with box 1 absent, the same anchor belongs to box 0
+    _, target0, fg0, index0 = TaskAlignedAssigner(topk=1)(
+        backprop.full((1, 16, 2), 0.5), pred[None], points, strides, labels, gt, backprop.tensor([[True, False]])
+    )
+    assert fg0[0].nonzero().flatten().tolist() == [5] and int(index0[0, 5]) == 0
+    assert target0[0, 5].tolist() == pytest.approx([0.0, 196 / 636], rel=1e-5)
