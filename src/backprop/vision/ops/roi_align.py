@@ -74,7 +74,7 @@ def _axis_plan(xp, start, size, pooled: int, grid, grid_max: int, extent: int):
     low = xp.where(edge, extent - 1, low)
     high = xp.where(edge, low, low + 1)
     pos = xp.where(edge, low.astype(dtype), pos)
-    frac = pos - low
+    frac = pos - low.astype(dtype)  # int64 would promote the weights to float64
     keep = used.astype(dtype)
     k = start.shape[0]
     index = xp.stack([low, high], axis=3).reshape(k, pooled, 2 * grid_max)
@@ -205,7 +205,7 @@ class _RoIAlignPlanned(Function):
             index, weight = plan.pixels(ids, ly, lx)
             m = ids.shape[0] * ph * pw
             gathered = flat[index.reshape(-1)].reshape(m, ly * lx, c)
-            out[ids] = (weight.reshape(m, 1, ly * lx).astype(x.dtype) @ gathered).reshape(ids.shape[0], ph, pw, c)
+            out[ids] = (weight.reshape(m, 1, ly * lx).astype(x.dtype, copy=False) @ gathered).reshape(ids.shape[0], ph, pw, c)
         return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
     @staticmethod
@@ -229,7 +229,7 @@ class _RoIAlignPlannedT(Function):
         for ids, ly, lx in plan.passes:
             index, weight = plan.pixels(ids, ly, lx)
             m = ids.shape[0] * ph * pw
-            values = weight.reshape(m, ly * lx, 1).astype(g.dtype) * gt[ids].reshape(m, 1, c)
+            values = weight.reshape(m, ly * lx, 1).astype(g.dtype, copy=False) * gt[ids].reshape(m, 1, c)
             _scatter_add_rows(flat, index.reshape(-1), values.reshape(m * ly * lx, c))
         return xp.ascontiguousarray(flat.reshape(n, h, w, c).transpose(0, 3, 1, 2))
 
@@ -259,7 +259,7 @@ def roi_align(
     _check_input_rois("roi_align", input, rois)
     output_size = _pair(output_size, "roi_align")
     x = input if input.dtype.itemsize >= 4 else input.float()  # half precision computes in float32
-    r = rois.detach()._data.astype(x._data.dtype)
+    r = rois.detach()._data.astype(x._data.dtype, copy=False)
     n, c, h, w = x.shape
     batch = _batch_index("roi_align", r, n)
     rows, cols, wy, wx = _roi_align_plan(r, h, w, *output_size, float(spatial_scale), int(sampling_ratio), bool(aligned))
