@@ -269,6 +269,23 @@ def test_masks_and_keypoints_are_refused(key):
             transform(img, tgt)
 
 
+def test_random_affine_fill_is_in_the_image_units():
+    shifted = T.RandomAffine(0, fill=114)
+    shifted.get_params = lambda w, h: (0.0, (4.0, 0.0), 1.0, (0.0, 0.0))
+    img = backprop.full((3, 8, 8), 200, dtype=backprop.uint8)
+    out, _ = shifted(img, {"boxes": backprop.zeros(0, 4)})
+    arr = out.numpy()
+    assert out.dtype == backprop.uint8 and (arr[:, :, :4] == 114).all() and (arr[:, :, 4:] == 200).all()
+    shifted.fill = [10, 20, 30]  # one per channel
+    arr = shifted(img, {"boxes": backprop.zeros(0, 4)})[0].numpy()
+    assert arr[:, 0, 0].tolist() == [10, 20, 30]
+    shifted.fill = 0.5  # a float image: the fill is used as is
+    arr = shifted(backprop.ones(1, 8, 8), {"boxes": backprop.zeros(0, 4)})[0].numpy()
+    assert (arr[:, :, :4] == 0.5).all()
+    with pytest.raises(TypeError, match="fill"):
+        T.RandomAffine(0, fill="grey")
+
+
 def test_bad_inputs():
     img, tgt = rect_image(10, 10, (1, 1, 5, 5))
     with pytest.raises(TypeError, match="Tensor"):

@@ -32,7 +32,14 @@ from ...autograd.grad_mode import no_grad
 from ...nn import functional as F
 from ...utils.data import Dataset
 from ...utils.data._utils.worker import _worker_generator
-from .transforms import InterpolationMode, _get_inverse_affine_matrix, _grid_transform, _interp, _setup_angle
+from .transforms import (
+    InterpolationMode,
+    _fill_for,
+    _get_inverse_affine_matrix,
+    _grid_transform,
+    _interp,
+    _setup_angle,
+)
 
 __all__ = [
     "Compose",
@@ -149,7 +156,8 @@ def clip_and_filter(
 
 
 def _fill_value(fill: float, dtype) -> float:
-    """``fill`` is in [0, 1] image units: integer (uint8) images get ``round(fill * 255)``."""
+    """``fill`` of backprop's own :func:`letterbox` / :func:`mosaic` is in [0, 1] image units: integer (uint8)
+    images get ``round(fill * 255)``. (``RandomAffine`` takes ``fill`` in the image's units, as torchvision.)"""
     return float(fill) if numpy.dtype(dtype).kind == "f" else float(round(fill * 255))
 
 
@@ -375,6 +383,8 @@ class RandomAffine(_Random):
 
     For YOLO-style scale/translate jitter: ``RandomAffine(0, translate=(0.1, 0.1), scale=(0.5, 1.5))``
     (``interpolation=InterpolationMode.BILINEAR`` for smoother pixels; NEAREST is torchvision's default).
+    ``fill`` (a number or one per channel) is in the image's units, as torchvision: 114 for grey on a uint8
+    image, 114 / 255 on a float one.
     """
 
     def __init__(
@@ -384,7 +394,7 @@ class RandomAffine(_Random):
         scale: Sequence[float] | None = None,
         shear: float | Sequence[float] | None = None,
         interpolation=InterpolationMode.NEAREST,
-        fill: float = 0,
+        fill: float | Sequence[float] | None = 0,
         center: Sequence[float] | None = None,
         *,
         min_area_ratio: float = 0.1,
@@ -406,6 +416,8 @@ class RandomAffine(_Random):
         self.scale = scale
         self.shear = _setup_angle(shear, name="shear", req_sizes=(2, 4)) if shear is not None else None
         self.interpolation = InterpolationMode(_interp(interpolation))
+        if fill is not None and not isinstance(fill, (numbers.Number, tuple, list)):
+            raise TypeError("Got inappropriate fill arg")
         self.fill = fill
         self.center = center
         self.min_area_ratio = min_area_ratio
@@ -436,8 +448,7 @@ class RandomAffine(_Random):
         # torchvision's affine: a positive angle turns clockwise (rotate() negates it; affine() does not)
         matrix = _get_inverse_affine_matrix(centre, angle, list(translate), s, list(shear))
         channels = 1 if arr.ndim == 2 else arr.shape[-3]
-        fill = [_fill_value(self.fill, arr.dtype)] * channels
-        out = _grid_transform(arr, matrix, self.interpolation.value, fill)
+        out = _grid_transform(arr, matrix, self.interpolation.value, _fill_for(self.fill, channels))
         return _make(out), clip_and_filter(
             target, affine_boxes(boxes, matrix, w, h), w, h, self.min_area_ratio, self.min_size
         )
