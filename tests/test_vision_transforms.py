@@ -286,6 +286,22 @@ def test_random_affine_fill_is_in_the_image_units():
         T.RandomAffine(0, fill="grey")
 
 
+def test_to_tensor_is_the_image_to_tensor():
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    target = {"boxes": backprop.zeros(0, 4)}
+    out, t = T.ToTensor()(arr, target)
+    assert t is target and out.dtype == backprop.float32
+    np.testing.assert_array_equal(out.numpy(), backprop.vision.transforms.to_tensor(arr).numpy())
+    old = backprop.get_default_dtype()
+    backprop.set_default_dtype(backprop.float64)
+    try:  # uint8 becomes the default float dtype, as transforms.to_tensor
+        assert T.ToTensor()(arr, target)[0].dtype == backprop.float64
+    finally:
+        backprop.set_default_dtype(old)
+    with pytest.raises(ValueError, match="2/3 dimensional"):
+        T.ToTensor()(np.zeros(3, np.uint8), target)
+
+
 def test_bad_inputs():
     img, tgt = rect_image(10, 10, (1, 1, 5, 5))
     with pytest.raises(TypeError, match="Tensor"):

@@ -39,6 +39,7 @@ from .transforms import (
     _grid_transform,
     _interp,
     _setup_angle,
+    to_tensor,
 )
 
 __all__ = [
@@ -327,17 +328,13 @@ class Compose:
 
 
 class ToTensor:
-    """A PIL image or an H x W [x C] array -> float32 (C, H, W) tensor in [0, 1]; a tensor passes through."""
+    """A PIL image or an H x W [x C] array -> (C, H, W) tensor (:func:`~backprop.vision.transforms.to_tensor`:
+    uint8 scaled to the default float dtype in [0, 1]); a tensor passes through; the target is unchanged."""
 
     def __call__(self, image, target):
         if isinstance(image, Tensor):
             return image, target
-        arr = numpy.asarray(image)
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        arr = numpy.ascontiguousarray(arr.transpose(2, 0, 1))
-        out = arr.astype(numpy.float32) / numpy.float32(255) if arr.dtype == numpy.uint8 else arr.astype(numpy.float32)
-        return _make(out), target
+        return to_tensor(numpy.asarray(image)), target
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}()"
