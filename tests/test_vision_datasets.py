@@ -283,6 +283,15 @@ def test_coco_transforms_and_target_format(tmp_path):
     empty = boxes_ds[1][1]
     assert empty["boxes"].shape == (0, 4) and empty["labels"].shape == (0,) and empty["image_id"] == 5
 
+    # the image goes through vision.transforms.to_tensor: uint8 -> the default float dtype
+    old = backprop.get_default_dtype()
+    backprop.set_default_dtype(backprop.float64)
+    try:
+        assert boxes_ds[2][0].dtype == backprop.float64
+    finally:
+        backprop.set_default_dtype(old)
+    assert not hasattr(backprop.vision.datasets, "pil_to_tensor_image")  # the duplicate is gone
+
     raw = coco_to_target(ann["annotations"][:1] + ann["annotations"][2:])  # no clipping without a canvas size
     np.testing.assert_array_equal(raw["boxes"].numpy(), [[1, 2, 11, 7], [25, 15, 35, 25], [40, 1, 43, 4]])
     assert raw["area"].tolist() == [50.0, 100.0, 9.0] and raw["image_id"] == 7

@@ -207,6 +207,101 @@ def test_sanitize_bounding_boxes():
         T.SanitizeBoundingBoxes(min_size=0.5)
 
 
+def test_sanitize_drops_boxes_outside_the_image_and_labels_getter():
+    # 10 x 20 image (H x W): a box past x = W, one starting above y = 0, one touching the borders (kept)
+    boxes = [[-1.0, 0.0, 5.0, 5.0], [15.0, 2.0, 21.0, 8.0], [2.0, -0.5, 8.0, 6.0], [0.0, 0.0, 20.0, 10.0]]
+    target = {
+        "boxes": backprop.tensor(boxes),
+        "labels": backprop.tensor([1, 2, 3, 4]),
+        "area": backprop.tensor([1.0, 2.0, 3.0, 4.0]),
+        "image_id": backprop.tensor([7]),
+    }
+    _, out = T.SanitizeBoundingBoxes()(backprop.zeros(3, 10, 20), target)
+    assert out["boxes"].tolist() == [[0.0, 0.0, 20.0, 10.0]]
+    assert out["labels"].tolist() == [4] and out["area"].tolist() == [4.0] and out["image_id"].tolist() == [7]
+    # labels_getter: a callable names the per-box tensors; None filters only the boxes (and PER_BOX_KEYS)
+    target["cls"] = backprop.tensor([5, 6, 7, 8])
+    _, out = T.SanitizeBoundingBoxes(labels_getter=lambda inputs: inputs[1]["cls"])(backprop.zeros(10, 20), target)
+    assert out["cls"].tolist() == [8] and out["labels"].tolist() == [4]
+    _, out = T.SanitizeBoundingBoxes(labels_getter=None)(backprop.zeros(10, 20), target)
+    assert out["cls"].tolist() == [5, 6, 7, 8] and out["labels"].tolist() == [4]
+    with pytest.raises(ValueError, match="Could not infer where the labels are"):
+        T.SanitizeBoundingBoxes()(backprop.zeros(10, 20), {"boxes": backprop.tensor(boxes)})
+    with pytest.raises(ValueError, match="labels_getter"):
+        T.SanitizeBoundingBoxes(labels_getter="labels")
+
+
+def test_per_image_entries_pass_through_untouched():
+    # one box, and a per-image tensor of one row: only per-box keys are filtered with the boxes
+    target = {
+        "boxes": backprop.tensor([[1.0, 1.0, 5.0, 5.0]]),
+        "labels": backprop.tensor([3]),
+        "image_id": backprop.tensor([7]),
+        "orig_size": backprop.tensor([[10, 10]]),
+    }
+    _, out = T.SanitizeBoundingBoxes(min_size=20)(backprop.zeros(1, 10, 10), target)
+    assert out["boxes"].shape == (0, 4) and out["labels"].shape == (0,)
+    assert out["image_id"].tolist() == [7] and out["orig_size"].tolist() == [[10, 10]]
+    out = T.clip_and_filter(target, target["boxes"].numpy() + 100, 10, 10)
+    assert out["labels"].shape == (0,) and out["image_id"].tolist() == [7]
+    # mosaic: per-box keys concatenated, per-image ones are the first sample's
+    samples = []
+    for k in range(4):
+        img, tgt = rect_image(20, 20, (4, 4, 16, 16))
+        tgt["image_id"] = backprop.tensor([k])
+        samples.append((img, tgt))
+    _, t = T.mosaic(samples, 40, center=(0.5, 0.5), fill=0.0)
+    assert t["boxes"].shape == (4, 4) and t["labels"].tolist() == [7, 7, 7, 7] and t["image_id"].tolist() == [0]
+    del samples[2][1]["labels"]
+    with pytest.raises(ValueError, match=r"mosaic: target\['labels'\].*sample 2"):
+        T.mosaic(samples, 40)
+    # a per-box entry of the wrong length is an error, not a silent pass-through
+    with pytest.raises(ValueError, match=r"target\['labels'\] is per box and must have 1 rows"):
+        T.hflip(backprop.zeros(1, 10, 10), {"boxes": target["boxes"], "labels": backprop.tensor([1, 2])})
+
+
+@pytest.mark.parametrize("key", ["masks", "keypoints"])
+def test_masks_and_keypoints_are_refused(key):
+    img, tgt = rect_image(10, 10, (1, 1, 5, 5))
+    tgt[key] = backprop.zeros(1, 10, 10)
+    for transform in (T.hflip, T.RandomAffine(5), T.SanitizeBoundingBoxes(), lambda i, t: T.resize(i, t, (5, 5))):
+        with pytest.raises(ValueError, match=f"do not transform target\\['{key}'\\]"):
+            transform(img, tgt)
+
+
+def test_random_affine_fill_is_in_the_image_units():
+    shifted = T.RandomAffine(0, fill=114)
+    shifted.get_params = lambda w, h: (0.0, (4.0, 0.0), 1.0, (0.0, 0.0))
+    img = backprop.full((3, 8, 8), 200, dtype=backprop.uint8)
+    out, _ = shifted(img, {"boxes": backprop.zeros(0, 4)})
+    arr = out.numpy()
+    assert out.dtype == backprop.uint8 and (arr[:, :, :4] == 114).all() and (arr[:, :, 4:] == 200).all()
+    shifted.fill = [10, 20, 30]  # one per channel
+    arr = shifted(img, {"boxes": backprop.zeros(0, 4)})[0].numpy()
+    assert arr[:, 0, 0].tolist() == [10, 20, 30]
+    shifted.fill = 0.5  # a float image: the fill is used as is
+    arr = shifted(backprop.ones(1, 8, 8), {"boxes": backprop.zeros(0, 4)})[0].numpy()
+    assert (arr[:, :, :4] == 0.5).all()
+    with pytest.raises(TypeError, match="fill"):
+        T.RandomAffine(0, fill="grey")
+
+
+def test_to_tensor_is_the_image_to_tensor():
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    target = {"boxes": backprop.zeros(0, 4)}
+    out, t = T.ToTensor()(arr, target)
+    assert t is target and out.dtype == backprop.float32
+    np.testing.assert_array_equal(out.numpy(), backprop.vision.transforms.to_tensor(arr).numpy())
+    old = backprop.get_default_dtype()
+    backprop.set_default_dtype(backprop.float64)
+    try:  # uint8 becomes the default float dtype, as transforms.to_tensor
+        assert T.ToTensor()(arr, target)[0].dtype == backprop.float64
+    finally:
+        backprop.set_default_dtype(old)
+    with pytest.raises(ValueError, match="2/3 dimensional"):
+        T.ToTensor()(np.zeros(3, np.uint8), target)
+
+
 def test_bad_inputs():
     img, tgt = rect_image(10, 10, (1, 1, 5, 5))
     with pytest.raises(TypeError, match="Tensor"):

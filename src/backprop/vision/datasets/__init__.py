@@ -4,7 +4,7 @@ canvases, with boxes), ``CocoDetection`` (COCO-format JSON + image files) and th
 
 from __future__ import annotations
 
-from .coco import COCO, CocoDetection, coco_to_target, pil_to_tensor_image
+from .coco import COCO, CocoDetection, coco_to_target
 from .digits import Digits
 from .mnist import MNIST, DatasetNotFoundError, FashionMNIST, read_idx
 from .mnist_detection import MNISTDetection, collate_fn, detection_collate
@@ -20,6 +20,5 @@ __all__ = [
     "coco_to_target",
     "collate_fn",
     "detection_collate",
-    "pil_to_tensor_image",
     "read_idx",
 ]

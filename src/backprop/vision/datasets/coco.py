@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy
 
-from ..._tensor import Tensor, _make
+from ..._tensor import _make
 from ...utils.data import Dataset
+from ..transforms.transforms import to_tensor
 from .mnist import DatasetNotFoundError
 
-__all__ = ["CocoDetection", "coco_to_target", "pil_to_tensor_image"]
+__all__ = ["CocoDetection", "coco_to_target"]
 
 _TARGET_FORMATS = ("coco", "boxes")
 
@@ -147,17 +148,6 @@ class COCO:
         return [self.imgs[ids]] if isinstance(ids, int) else [self.imgs[i] for i in ids]
 
 
-def pil_to_tensor_image(image: Any) -> Tensor:
-    """A PIL image (or an H x W [x C] uint8 array) as a float32 (C, H, W) tensor in [0, 1]."""
-    arr = numpy.asarray(image)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    arr = numpy.ascontiguousarray(arr.transpose(2, 0, 1))
-    if arr.dtype == numpy.uint8:
-        return _make(arr.astype(numpy.float32) / numpy.float32(255))
-    return _make(arr.astype(numpy.float32))
-
-
 def coco_to_target(
     annotations: Sequence[dict],
     image_id: int | None = None,
@@ -253,7 +243,7 @@ class CocoDetection(Dataset):
         target: Any = self._load_target(id)
         if self.target_format == "boxes":
             target = coco_to_target(target, image_id=id, canvas_size=(image.height, image.width))
-            image = pil_to_tensor_image(image)
+            image = to_tensor(numpy.asarray(image))
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         else:

@@ -2,8 +2,10 @@
 detection-reference / ``transforms.v2`` convention) that move the boxes with the pixels.
 
 ``image`` is a tensor ``(..., H, W)`` (float in [0, 1] or uint8); ``target`` a dict with ``"boxes"``, a
-float (N, 4) ``xyxy`` pixel tensor, and per-box entries (``"labels"``, ``"area"``, ``"iscrowd"``, ...: every
-tensor whose first dim is N) that are kept or dropped with their boxes; other entries pass unchanged.
+float (N, 4) ``xyxy`` pixel tensor. The per-box entries are the tensors under the keys in ``PER_BOX_KEYS``
+(``"labels"``, ``"area"``, ``"iscrowd"``, ``"scores"``): they are kept or dropped with their boxes (and
+must have N rows). Every other entry (``"image_id"``, ...) passes through untouched, whatever its shape.
+Targets holding ``"masks"`` or ``"keypoints"`` are refused (ValueError): these transforms do not move them.
 Box coordinates are continuous: pixel column ``i`` spans ``[i, i + 1)``, so a flip maps ``x`` to ``W - x``.
 
 After a geometric transform boxes are clipped to the image, and a box is dropped (with its labels) when
@@ -30,7 +32,15 @@ from ...autograd.grad_mode import no_grad
 from ...nn import functional as F
 from ...utils.data import Dataset
 from ...utils.data._utils.worker import _worker_generator
-from .transforms import InterpolationMode, _get_inverse_affine_matrix, _grid_transform, _interp, _setup_angle
+from .transforms import (
+    InterpolationMode,
+    _fill_for,
+    _get_inverse_affine_matrix,
+    _grid_transform,
+    _interp,
+    _setup_angle,
+    to_tensor,
+)
 
 __all__ = [
     "Compose",
@@ -51,6 +61,10 @@ __all__ = [
 ]
 
 Target = dict[str, Any]
+
+#: the target entries filtered (and, by :func:`mosaic`, concatenated) with the boxes
+PER_BOX_KEYS = ("labels", "area", "iscrowd", "scores")
+_UNSUPPORTED_KEYS = ("masks", "keypoints")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -73,6 +87,12 @@ def _image(img) -> Any:
 def _boxes(target: Target) -> Any:
     if not isinstance(target, dict) or "boxes" not in target:
         raise TypeError("detection transforms take the target as a dict with a 'boxes' entry (N, 4) xyxy")
+    for key in _UNSUPPORTED_KEYS:
+        if key in target:
+            raise ValueError(
+                f"detection transforms do not transform target[{key!r}] (only boxes move with the pixels); "
+                f"remove it from the target first"
+            )
     boxes = target["boxes"]
     data = boxes._data if isinstance(boxes, Tensor) else numpy.asarray(boxes, dtype=numpy.float32)
     if data.ndim != 2 or data.shape[1] != 4:
@@ -82,16 +102,34 @@ def _boxes(target: Target) -> Any:
     return data
 
 
-def _with_boxes(target: Target, boxes, keep=None) -> Target:
-    """A copy of ``target`` with new ``boxes``; with ``keep`` (a bool mask over the old boxes) every
-    per-box tensor entry is filtered the same way."""
+def _per_box_keys(target: Target, n: int, extra: Sequence[Any] = ()) -> list[str]:
+    """The keys of ``target``'s per-box tensors (``PER_BOX_KEYS``, plus the keys whose value *is* one of
+    ``extra``), each checked to have ``n`` rows."""
+    keys = []
+    for key, value in target.items():
+        if key == "boxes" or not isinstance(value, Tensor):
+            continue
+        if key in PER_BOX_KEYS or any(value is e for e in extra):
+            if value.ndim < 1 or value.shape[0] != n:
+                raise ValueError(
+                    f"detection transforms: target[{key!r}] is per box and must have {n} rows (one per box), "
+                    f"got shape {tuple(value.shape)}"
+                )
+            keys.append(key)
+    return keys
+
+
+def _with_boxes(target: Target, boxes, keep=None, extra: Sequence[Any] = ()) -> Target:
+    """A copy of ``target`` with new ``boxes``; with ``keep`` (a bool mask over the old boxes) the
+    per-box entries (``PER_BOX_KEYS`` and ``extra`` tensors) are filtered the same way."""
     n = _boxes(target).shape[0]
     out = dict(target)
+    keys = _per_box_keys(target, n, extra)
     if keep is not None:
-        for key, value in target.items():
-            if key != "boxes" and isinstance(value, Tensor) and value.ndim >= 1 and value.shape[0] == n:
-                xp = array_module(value._data)
-                out[key] = _make(value._data[xp.asarray(keep)])
+        for key in keys:
+            value = target[key]
+            xp = array_module(value._data)
+            out[key] = _make(value._data[xp.asarray(keep)])
         boxes = boxes[keep]
     out["boxes"] = _make(boxes)
     return out
@@ -119,7 +157,8 @@ def clip_and_filter(
 
 
 def _fill_value(fill: float, dtype) -> float:
-    """``fill`` is in [0, 1] image units: integer (uint8) images get ``round(fill * 255)``."""
+    """``fill`` of backprop's own :func:`letterbox` / :func:`mosaic` is in [0, 1] image units: integer (uint8)
+    images get ``round(fill * 255)``. (``RandomAffine`` takes ``fill`` in the image's units, as torchvision.)"""
     return float(fill) if numpy.dtype(dtype).kind == "f" else float(round(fill * 255))
 
 
@@ -223,8 +262,9 @@ def mosaic(
     width and height): each image is resized, keeping its aspect, so its longer side is the output's
     longer side, and its corner is pinned at the split point, top-left / top-right / bottom-left /
     bottom-right in order (what shows of each is the part next to that corner, YOLO's mosaic cropped
-    to the output). Boxes move with their image and are clipped to its tile; targets are concatenated
-    (per-box entries present in all four), other entries taken from the first."""
+    to the output). Boxes move with their image and are clipped to its tile; the per-box entries
+    (``PER_BOX_KEYS``) are concatenated (one present in some samples only is a ValueError); every other
+    entry (``"image_id"``, ...) is the first sample's."""
     if len(samples) != 4:
         raise ValueError(f"mosaic takes 4 samples, got {len(samples)}")
     oh, ow = (int(size), int(size)) if isinstance(size, numbers.Number) else (int(size[0]), int(size[1]))
@@ -257,11 +297,16 @@ def mosaic(
         kept["boxes"] = _make(kept["boxes"]._data + xp.asarray([x0, y0, x0, y0], dtype=boxes.dtype))
         parts.append(kept)
     merged: Target = dict(parts[0])
-    for key, value in parts[0].items():
-        if isinstance(value, Tensor) and value.ndim >= 1 and all(isinstance(p.get(key), Tensor) for p in parts):
-            n0 = _boxes(parts[0]).shape[0]
-            if value.shape[0] == n0:
-                merged[key] = _make(xp.concatenate([p[key]._data for p in parts], axis=0))
+    merged["boxes"] = _make(xp.concatenate([p["boxes"]._data for p in parts], axis=0))
+    for key in PER_BOX_KEYS:
+        present = [isinstance(p.get(key), Tensor) for p in parts]
+        if any(present) and not all(present):
+            raise ValueError(
+                f"mosaic: target[{key!r}] is per box and must be in all 4 samples, "
+                f"missing from sample {present.index(False)}"
+            )
+        if all(present):
+            merged[key] = _make(xp.concatenate([p[key]._data for p in parts], axis=0))
     return _make(canvas), merged
 
 
@@ -283,17 +328,13 @@ class Compose:
 
 
 class ToTensor:
-    """A PIL image or an H x W [x C] array -> float32 (C, H, W) tensor in [0, 1]; a tensor passes through."""
+    """A PIL image or an H x W [x C] array -> (C, H, W) tensor (:func:`~backprop.vision.transforms.to_tensor`:
+    uint8 scaled to the default float dtype in [0, 1]); a tensor passes through; the target is unchanged."""
 
     def __call__(self, image, target):
         if isinstance(image, Tensor):
             return image, target
-        arr = numpy.asarray(image)
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        arr = numpy.ascontiguousarray(arr.transpose(2, 0, 1))
-        out = arr.astype(numpy.float32) / numpy.float32(255) if arr.dtype == numpy.uint8 else arr.astype(numpy.float32)
-        return _make(out), target
+        return to_tensor(numpy.asarray(image)), target
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}()"
@@ -339,6 +380,8 @@ class RandomAffine(_Random):
 
     For YOLO-style scale/translate jitter: ``RandomAffine(0, translate=(0.1, 0.1), scale=(0.5, 1.5))``
     (``interpolation=InterpolationMode.BILINEAR`` for smoother pixels; NEAREST is torchvision's default).
+    ``fill`` (a number or one per channel) is in the image's units, as torchvision: 114 for grey on a uint8
+    image, 114 / 255 on a float one.
     """
 
     def __init__(
@@ -348,7 +391,7 @@ class RandomAffine(_Random):
         scale: Sequence[float] | None = None,
         shear: float | Sequence[float] | None = None,
         interpolation=InterpolationMode.NEAREST,
-        fill: float = 0,
+        fill: float | Sequence[float] | None = 0,
         center: Sequence[float] | None = None,
         *,
         min_area_ratio: float = 0.1,
@@ -370,6 +413,8 @@ class RandomAffine(_Random):
         self.scale = scale
         self.shear = _setup_angle(shear, name="shear", req_sizes=(2, 4)) if shear is not None else None
         self.interpolation = InterpolationMode(_interp(interpolation))
+        if fill is not None and not isinstance(fill, (numbers.Number, tuple, list)):
+            raise TypeError("Got inappropriate fill arg")
         self.fill = fill
         self.center = center
         self.min_area_ratio = min_area_ratio
@@ -400,8 +445,7 @@ class RandomAffine(_Random):
         # torchvision's affine: a positive angle turns clockwise (rotate() negates it; affine() does not)
         matrix = _get_inverse_affine_matrix(centre, angle, list(translate), s, list(shear))
         channels = 1 if arr.ndim == 2 else arr.shape[-3]
-        fill = [_fill_value(self.fill, arr.dtype)] * channels
-        out = _grid_transform(arr, matrix, self.interpolation.value, fill)
+        out = _grid_transform(arr, matrix, self.interpolation.value, _fill_for(self.fill, channels))
         return _make(out), clip_and_filter(
             target, affine_boxes(boxes, matrix, w, h), w, h, self.min_area_ratio, self.min_size
         )
@@ -495,23 +539,64 @@ class Letterbox:
         return f"{self.__class__.__name__}(size={self.size}, fill={self.fill})"
 
 
-class SanitizeBoundingBoxes:
-    """torchvision v2's: drop boxes narrower or lower than ``min_size`` or smaller than ``min_area`` (and
-    non-finite ones) with their labels and other per-box entries."""
+def _find_labels(inputs: tuple[Any, Target]) -> Any:
+    """torchvision's default ``labels_getter``: the target's ``"labels"`` entry (else ``"label"``; keys
+    matched case-insensitively)."""
+    target = inputs[1]
+    if not isinstance(target, dict):
+        raise ValueError(f"SanitizeBoundingBoxes: the target must be a dict, got {type(target).__name__}")
+    for wanted in ("labels", "label"):
+        for key, value in target.items():
+            if isinstance(key, str) and key.lower() == wanted:
+                return value
+    raise ValueError(
+        "Could not infer where the labels are in the sample. Try passing a callable as the labels_getter "
+        "parameter? If there are no labels in the sample by design, pass labels_getter=None."
+    )
 
-    def __init__(self, min_size: float = 1.0, min_area: float = 1.0) -> None:
+
+class SanitizeBoundingBoxes:
+    """torchvision v2's: drop the boxes narrower or lower than ``min_size``, smaller than ``min_area``,
+    non-finite, or with a coordinate outside the image (x1 >= 0, y1 >= 0, x2 <= W, y2 <= H fail), with
+    their labels and other per-box entries.
+
+    ``labels_getter`` (torchvision's): ``"default"`` finds the target's ``"labels"`` (or ``"label"``);
+    a callable takes ``(image, target)`` and returns the tensor (or a tuple of tensors) to filter with the
+    boxes; ``None`` filters no labels. The entries in ``PER_BOX_KEYS`` (``"area"``, ``"iscrowd"``,
+    ``"scores"``, ...) are filtered too (backprop's addition); every other entry passes through untouched.
+    """
+
+    def __init__(
+        self, min_size: float = 1.0, min_area: float = 1.0, labels_getter: Callable | str | None = "default"
+    ) -> None:
         if min_size < 1:
             raise ValueError(f"min_size must be >= 1, got {min_size}.")
         if min_area < 1:
             raise ValueError(f"min_area must be >= 1, got {min_area}.")
+        if labels_getter != "default" and labels_getter is not None and not callable(labels_getter):
+            raise ValueError(
+                "labels_getter should either be 'default', a callable, or None, but got "
+                f"{labels_getter!r} of type {type(labels_getter).__name__}."
+            )
         self.min_size, self.min_area = min_size, min_area
+        self.labels_getter = labels_getter
 
     def __call__(self, image, target):
         boxes = _boxes(target)
+        h, w = _image(image).shape[-2:]
+        if self.labels_getter is None:
+            labels: tuple = ()
+        else:
+            getter = _find_labels if self.labels_getter == "default" else self.labels_getter
+            found = getter((image, target))
+            labels = tuple(found) if isinstance(found, (tuple, list)) else (found,)
+            labels = tuple(v for v in labels if v is not None)
         xp = array_module(boxes)
-        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        keep = (w >= self.min_size) & (h >= self.min_size) & (w * h >= self.min_area) & xp.isfinite(boxes).all(axis=1)
-        return image, _with_boxes(target, boxes, keep)
+        bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        keep = (bw >= self.min_size) & (bh >= self.min_size) & (bw * bh >= self.min_area)
+        keep &= xp.isfinite(boxes).all(axis=1)
+        keep &= (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= w) & (boxes[:, 3] <= h)
+        return image, _with_boxes(target, boxes, keep, extra=labels)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(min_size={self.min_size}, min_area={self.min_area})"
