@@ -312,6 +312,8 @@ def test_bad_inputs():
         T.hflip(img, {"labels": backprop.zeros(3)})
     with pytest.raises(ValueError, match="scale values"):
         T.RandomAffine(0, scale=(0.0, 1.0))
+    with pytest.raises(ValueError, match="center should be a sequence of length 2"):
+        T.RandomAffine(0, center=(1.0,))  # the image RandomAffine's checks, shared
     with pytest.raises(ValueError, match="1 or 3 channels"):
         T.RandomHSV()(backprop.rand(2, 4, 4), tgt)
 

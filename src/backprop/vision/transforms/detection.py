@@ -37,9 +37,10 @@ from .transforms import (
     _fill_for,
     _get_inverse_affine_matrix,
     _grid_transform,
-    _interp,
-    _setup_angle,
     to_tensor,
+)
+from .transforms import (
+    RandomAffine as ImageRandomAffine,
 )
 
 __all__ = [
@@ -372,7 +373,7 @@ class RandomVerticalFlip(RandomHorizontalFlip):
         return image, target
 
 
-class RandomAffine(_Random):
+class RandomAffine(ImageRandomAffine, _Random):
     """torchvision v2's ``RandomAffine`` for detection: rotation in ``degrees``, translation up to
     ``translate`` (fractions of width/height), ``scale`` and ``shear`` drawn uniformly, about the centre;
     boxes become the box of their moved corners (exact for scale/translate), then are clipped and the
@@ -398,31 +399,17 @@ class RandomAffine(_Random):
         min_size: float = 2.0,
         generator=None,
     ) -> None:
-        self.degrees = _setup_angle(degrees, name="degrees", req_sizes=(2,))
-        if translate is not None:
-            if len(translate) != 2:
-                raise ValueError("translate should be a sequence of length 2.")
-            if not all(0.0 <= t <= 1.0 for t in translate):
-                raise ValueError("translation values should be between 0 and 1")
-        if scale is not None:
-            if len(scale) != 2:
-                raise ValueError("scale should be a sequence of length 2.")
-            if not all(s > 0 for s in scale):
-                raise ValueError("scale values should be positive")
-        self.translate = translate
-        self.scale = scale
-        self.shear = _setup_angle(shear, name="shear", req_sizes=(2, 4)) if shear is not None else None
-        self.interpolation = InterpolationMode(_interp(interpolation))
         if fill is not None and not isinstance(fill, (numbers.Number, tuple, list)):
-            raise TypeError("Got inappropriate fill arg")
+            raise TypeError("Got inappropriate fill arg")  # v2's check: a string is no fill
+        super().__init__(degrees, translate, scale, shear, interpolation, fill, center)  # the image version's checks
         self.fill = fill
-        self.center = center
         self.min_area_ratio = min_area_ratio
         self.min_size = min_size
         self.generator = generator
 
-    def get_params(self, width: int, height: int) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
-        """Draw ``(angle, (tx, ty), scale, (shear_x, shear_y))`` (translations in whole pixels)."""
+    def get_params(self, width: int, height: int) -> tuple[float, tuple[float, float], float, tuple[float, float]]:  # type: ignore[override]
+        """Draw ``(angle, (tx, ty), scale, (shear_x, shear_y))`` (translations in whole pixels) from this
+        transform's ``generator`` (the image version's static ``get_params`` draws from the global one)."""
         u = self._draw(6)
         angle = self.degrees[0] + (self.degrees[1] - self.degrees[0]) * u[0]
         tx = ty = 0.0
@@ -449,13 +436,6 @@ class RandomAffine(_Random):
         return _make(out), clip_and_filter(
             target, affine_boxes(boxes, matrix, w, h), w, h, self.min_area_ratio, self.min_size
         )
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(degrees={self.degrees}, translate={self.translate}, scale={self.scale}, "
-            f"shear={self.shear}, interpolation={self.interpolation.value}, fill={self.fill})"
-        )
-
 
 def _rgb_to_hsv(rgb, xp):
     r, g, b = rgb[..., 0, :, :], rgb[..., 1, :, :], rgb[..., 2, :, :]
