@@ -144,3 +144,20 @@ def test_assigner_shared_anchor_goes_to_the_box_it_overlaps_most():
     )
     assert fg0[0].nonzero().flatten().tolist() == [5] and int(index0[0, 5]) == 0
     assert target0[0, 5].tolist() == pytest.approx([0.0, 196 / 636], rel=1e-5)
+
+
+def test_pad_targets(device):
+    from backprop.vision.models import pad_targets
+
+    targets = [
+        {"boxes": backprop.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]), "labels": backprop.tensor([3, 1])},
+        {"boxes": backprop.zeros(0, 4), "labels": backprop.zeros(0, dtype=backprop.int64)},
+        {"boxes": backprop.tensor([[9.0, 9.0, 10.0, 12.0]]), "labels": backprop.tensor([7])},
+    ]
+    boxes, labels, valid = pad_targets(targets, device=device)
+    assert boxes.device.type == backprop.device(device).type
+    assert boxes.cpu().tolist() == [[[1, 2, 3, 4], [5, 6, 7, 8]], [[0, 0, 0, 0], [0, 0, 0, 0]], [[9, 9, 10, 12], [0, 0, 0, 0]]]
+    assert labels.cpu().tolist() == [[3, 1], [0, 0], [7, 0]] and labels.dtype == backprop.int64
+    assert valid.cpu().tolist() == [[True, True], [False, False], [True, False]]
+    empty = pad_targets(targets[1:2], device=device)
+    assert [tuple(t.shape) for t in empty] == [(1, 1, 4), (1, 1), (1, 1)] and not bool(empty[2].any())

@@ -15,7 +15,7 @@ box's best anchor gets that box's best IoU; BCE is summed over all anchors and c
 
 from __future__ import annotations
 
-from ... import nn, no_grad, zeros
+from ... import cat, nn, no_grad, tensor, zeros
 from ..._dtype import bool_, int64
 from ..._tensor import Tensor
 from ...nn import functional as F
@@ -27,18 +27,19 @@ __all__ = ["TaskAlignedAssigner", "YOLOLoss", "pad_targets"]
 
 def pad_targets(targets: list[dict[str, Tensor]], device=None) -> tuple[Tensor, Tensor, Tensor]:
     """A list of per-image ``{"boxes", "labels"}`` -> padded ``boxes (B, M, 4)``, ``labels (B, M)`` and
-    ``valid (B, M)`` (M: the most boxes in one image; at least 1 so shapes never degenerate)."""
-    m = max([1] + [int(t["boxes"].shape[0]) for t in targets])
-    b = len(targets)
+    ``valid (B, M)`` (M: the most boxes in one image; at least 1 so shapes never degenerate). All images'
+    boxes go to ``device`` in one copy and land in their slots in one indexed write (not one per image)."""
+    counts = [int(t["boxes"].shape[0]) for t in targets]  # shapes only: no device read
+    b, m = len(targets), max([1] + counts)
     boxes = zeros((b, m, 4), device=device)
     labels = zeros((b, m), dtype=int64, device=device)
     valid = zeros((b, m), dtype=bool_, device=device)
-    for i, t in enumerate(targets):
-        n = int(t["boxes"].shape[0])
-        if n:
-            boxes[i, :n] = t["boxes"].to(device)
-            labels[i, :n] = t["labels"].to(device)
-            valid[i, :n] = True
+    if sum(counts):
+        image = tensor([i for i, n in enumerate(counts) for _ in range(n)], device=device)
+        slot = tensor([j for n in counts for j in range(n)], device=device)
+        boxes[image, slot] = cat([t["boxes"] for t in targets]).to(device, boxes.dtype)
+        labels[image, slot] = cat([t["labels"] for t in targets]).to(device, int64)
+        valid[image, slot] = True
     return boxes, labels, valid
 
 
