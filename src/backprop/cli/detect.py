@@ -405,9 +405,9 @@ def _augmentation(channels: int, size: int):
 
 def _batch(data: DetectionData, index, device, augment) -> tuple[Tensor, list]:
     images = _make(data.images[index]).to(device).float() / 255.0
+    if augment is None:  # host targets: the loss's pad_targets sends them to the device in one copy
+        return images, data.targets(index)
     targets = data.targets(index, device)
-    if augment is None:
-        return images, targets
     pairs = [augment(img, t) for img, t in zip(images.unbind(0), targets)]
     return stack([p[0] for p in pairs]), [p[1] for p in pairs]
 
