@@ -44,16 +44,20 @@ def _loss_inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
     return intsctk, unionk
 
 
+def _enclosing_box(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Corners ``(x1, y1, x2, y2)`` of the smallest box enclosing each pair of corresponding boxes."""
+    lo = backprop.minimum(boxes1[..., :2], boxes2[..., :2])
+    hi = backprop.maximum(boxes1[..., 2:], boxes2[..., 2:])
+    return lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]
+
+
 def _diou_iou_loss(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
     """``1 - iou + (centre distance)^2 / (enclosing diagonal)^2`` and the IoU, elementwise."""
     intsct, union = _loss_inter_union(boxes1, boxes2)
     iou = intsct / (union + eps)
     x1, y1, x2, y2 = boxes1.unbind(dim=-1)
     x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
-    xc1 = backprop.min(x1, x1g)
-    yc1 = backprop.min(y1, y1g)
-    xc2 = backprop.max(x2, x2g)
-    yc2 = backprop.max(y2, y2g)
+    xc1, yc1, xc2, yc2 = _enclosing_box(boxes1, boxes2)
     diagonal_distance_squared = ((xc2 - xc1) ** 2) + ((yc2 - yc1) ** 2) + eps
     x_p = (x2 + x1) / 2
     y_p = (y2 + y1) / 2

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import backprop
-
 from ..._tensor import Tensor
-from ._utils import _check_pair, _loss_inter_union, _reduce, _upcast_non_float
+from ._utils import _check_pair, _enclosing_box, _loss_inter_union, _reduce, _upcast_non_float
 
 __all__ = ["generalized_box_iou_loss"]
 
@@ -19,12 +17,7 @@ def generalized_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "n
     boxes2 = _upcast_non_float(boxes2)
     intsctk, unionk = _loss_inter_union(boxes1, boxes2)
     iouk = intsctk / (unionk + eps)
-    x1, y1, x2, y2 = boxes1.unbind(dim=-1)
-    x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
-    xc1 = backprop.min(x1, x1g)
-    yc1 = backprop.min(y1, y1g)
-    xc2 = backprop.max(x2, x2g)
-    yc2 = backprop.max(y2, y2g)
+    xc1, yc1, xc2, yc2 = _enclosing_box(boxes1, boxes2)
     area_c = (xc2 - xc1) * (yc2 - yc1)
     miouk = iouk - ((area_c - unionk) / (area_c + eps))
     return _reduce(1 - miouk, reduction)
