@@ -144,6 +144,9 @@ def set_num_threads(n: int) -> None:
     NumPy's BLAS reads ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` at import; changing it
     afterwards needs threadpoolctl, an optional extra.
     """
+    kernels = CPU.kernels
+    if kernels is not None:  # the JIT kernels' thread pool
+        kernels.set_num_threads(n)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional dependency

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import importlib
+import os
 import warnings
 
 import numpy
@@ -69,11 +71,39 @@ warnings.filterwarnings(
 )
 
 
+def jit_requested() -> bool:
+    """Whether the JIT kernels may be used: ``BACKPROP_JIT=0`` turns them off (the NumPy path)."""
+    return os.environ.get("BACKPROP_JIT", "1") != "0"
+
+
+def load_jit_kernels():
+    """``cpu_kernels`` (numba-compiled fused kernels), or None when numba is not installed or
+    ``BACKPROP_JIT=0``; then the ops' NumPy code serves. Imported on first use, so numba loads
+    only when an op asks for a kernel."""
+    if not jit_requested():
+        return None
+    try:
+        return importlib.import_module("backprop._backend.cpu_kernels")
+    except ImportError:  # the optional extra backprop[jit] is not installed
+        return None
+
+
 class CPUBackend(Backend):
     type = "cpu"
     xp = numpy
     array_type = numpy.ndarray
-    kernels = None  # no fused kernels: the ops' array code, written for NumPy's loops, serves
+
+    @functools.cached_property
+    def kernels(self):
+        """The JIT kernels (``cpu_kernels``) or None, resolved on first access and then a plain
+        attribute read. ``set_jit`` switches at run time."""
+        return load_jit_kernels()
+
+    def set_jit(self, enabled: bool) -> bool:
+        """Use the JIT kernels (if numba is installed) or the NumPy path; returns the previous state."""
+        previous = self.__dict__.get("kernels", load_jit_kernels()) is not None
+        self.__dict__["kernels"] = load_jit_kernels() if enabled else None
+        return previous
 
     def device_of(self, array) -> device:
         return _CPU_DEVICE
