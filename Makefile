@@ -23,9 +23,12 @@ $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 demo: $(VENV)/.runtime
 	$(VENV)/bin/backprop train
 
+# The suite runs twice: with the JIT kernels (numba comes with the dev extras) and on the NumPy
+# path (BACKPROP_JIT=0), which users without numba get.
 test: $(VENV)/.dev
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m pytest -n $(TEST_WORKERS) -q
+	BACKPROP_JIT=0 $(PY) -m pytest -n $(TEST_WORKERS) -q
 
 # On a machine with an NVIDIA GPU and CuPy (pip install 'backprop[cuda]'): the device-parametrized
 # oracle suite and the CUDA tests, on the GPU.

@@ -22,10 +22,19 @@ from pathlib import Path
 from benchmarks.workloads import ALL
 
 ROOT = Path(__file__).resolve().parents[1]
+TRAINING = ["mlp", "cnn", "resnet", "gpt", "lstm", "yolo", "overhead"]
+DEFAULT_WORKLOADS = TRAINING + [f"{name}-inference" for name in TRAINING if name != "overhead"]
+
+
+# "backprop-numpy" is backprop with its JIT kernels off (BACKPROP_JIT=0): the NumPy path, measured
+# beside the JIT one with ``--jit both``.
+NUMPY_PATH = "backprop-numpy"
 
 
 def _measure(framework: str, workload: str, steps: int, threads: int, device: str = "cpu") -> dict:
     env = dict(os.environ)
+    if framework == NUMPY_PATH:
+        framework, env["BACKPROP_JIT"] = "backprop", "0"
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", "")])
@@ -56,6 +65,7 @@ def summarize(reps: list) -> dict:
         "peak_mem_mb": _median([r["peak_mem_mb"] for r in reps]),
         "samples_per_s": first["batch_size"] / med * (1e3 if first["unit"] == "ms" else 1e6) if med else None,
         "losses": first["losses"],
+        "jit": first.get("jit"),
     }
     losses = first["losses"]
     out["loss_falls"] = bool(losses) and losses[-1] < losses[0]
@@ -104,14 +114,23 @@ def machine(device: str = "cpu") -> str:
 
 def markdown(results: dict, threads: int, reps: int, device: str = "cpu") -> str:
     where = "fp32 on the GPU (torch: TF32 off); peak device memory" if device == "cuda" else f"{threads} threads for both"
+    first = next(iter(results.values()), {})
+    jit = first.get("backprop", {}).get("jit")
+    if jit is not None:
+        where += f"; backprop's JIT kernels: {jit}"
+    if NUMPY_PATH in first:
+        where += " (the `numpy path` column: BACKPROP_JIT=0)"
     lines = [
         f"Measured on: {machine(device)}; {where}; median of {reps} interleaved repetitions in fresh processes.",
         "",
         "| workload | backprop | torch | ratio | backprop fwd / bwd / optim | samples/s (backprop) | peak mem MB (backprop / torch) | mem ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    if NUMPY_PATH in first:
+        lines[-2] = lines[-2].replace("| ratio |", "| ratio | numpy path | ratio |")
+        lines[-1] += "---|---|"
     for name, r in results.items():
-        b, t = r["backprop"], r.get("torch")
+        b, t, n = r["backprop"], r.get("torch"), r.get(NUMPY_PATH)
         unit = b["unit"]
         split = "-" if b["backward"] is None else f"{b['forward']:.1f} / {b['backward']:.1f} / {b['optimizer']:.1f}"
         if b["backward"] is None and b["forward"] is not None and unit == "ms":
@@ -121,15 +140,18 @@ def markdown(results: dict, threads: int, reps: int, device: str = "cpu") -> str
         mem_t = f"{t['peak_mem_mb']:.0f}" if t else "-"
         mem_ratio = f"{b['peak_mem_mb'] / t['peak_mem_mb']:.2f}" if t and t["peak_mem_mb"] > 1 else "-"
         sps = f"{b['samples_per_s']:.0f}" if b["samples_per_s"] else "-"
+        numpy_cols = ""
+        if n is not None:
+            numpy_cols = f" {n['median']:.2f} {unit} | {n['median'] / t['median']:.2f} |" if t else f" {n['median']:.2f} {unit} | - |"
         lines.append(
-            f"| {name} | {b['median']:.2f} {unit} ({b['min']:.2f}-{b['max']:.2f}) | {tt} | {ratio} | {split} | {sps} | {b['peak_mem_mb']:.0f} / {mem_t} | {mem_ratio} |"
+            f"| {name} | {b['median']:.2f} {unit} ({b['min']:.2f}-{b['max']:.2f}) | {tt} | {ratio} |{numpy_cols} {split} | {sps} | {b['peak_mem_mb']:.0f} / {mem_t} | {mem_ratio} |"
         )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workloads", nargs="+", default=["mlp", "cnn", "resnet", "gpt", "lstm", "yolo", "overhead"], choices=ALL)
+    p.add_argument("--workloads", nargs="+", default=DEFAULT_WORKLOADS, choices=ALL)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
@@ -137,8 +159,18 @@ def main(argv=None) -> int:
     p.add_argument("--no-torch", action="store_true", help="measure backprop only")
     p.add_argument("--json", default=None, help="write all raw results as JSON")
     p.add_argument("--markdown", default=None, help="write the results table as markdown")
+    p.add_argument(
+        "--jit",
+        choices=["on", "off", "both"],
+        default="on",
+        help="backprop's numba kernels: on (when numba is installed), off (BACKPROP_JIT=0), both (a numpy-path column)",
+    )
     args = p.parse_args(argv)
+    if args.jit == "off":
+        os.environ["BACKPROP_JIT"] = "0"
     frameworks = ["backprop"] if args.no_torch else ["backprop", "torch"]
+    if args.jit == "both":
+        frameworks.append(NUMPY_PATH)
     if not args.no_torch:
         import importlib.util
 
@@ -158,6 +190,8 @@ def main(argv=None) -> int:
         if "torch" in results[name]:
             t = results[name]["torch"]
             line += f"   torch {t['median']:9.2f} {t['unit']}   ratio {b['median'] / t['median']:.2f}   mem ratio {b['peak_mem_mb'] / max(t['peak_mem_mb'], 1e-9):.2f}"
+        if NUMPY_PATH in results[name]:
+            line += f"   numpy path {results[name][NUMPY_PATH]['median']:9.2f} {b['unit']}"
         if b["losses"]:
             line += f"   loss {b['losses'][0]:.3f} -> {b['losses'][-1]:.3f}"
         print(line, flush=True)

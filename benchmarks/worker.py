@@ -26,6 +26,17 @@ def _status_kb(field: str) -> int:
     return 0
 
 
+def jit_state(backprop) -> str:
+    """``"numba X.Y"`` when backprop's CPU ops run the JIT kernels, else ``"off"`` (the NumPy path)."""
+    from backprop._backend import CPU
+
+    if CPU.kernels is None:
+        return "off"
+    import numba
+
+    return f"numba {numba.__version__}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("framework", choices=["backprop", "torch"])
@@ -47,7 +58,7 @@ def main() -> None:
     else:
         import backprop as m
 
-        m.set_num_threads(args.threads)
+        m.set_num_threads(args.threads)  # also loads the JIT kernels (an import, like torch's own)
     from benchmarks import workloads
 
     size = args.size or ("gpu" if args.device == "cuda" else "cpu")
@@ -55,6 +66,8 @@ def main() -> None:
     baseline = _status_kb("VmRSS")
     m.manual_seed(0)
     result = {"framework": args.framework, "workload": args.workload, "threads": args.threads, "device": args.device, "size": size}
+    if args.framework == "backprop":
+        result["jit"] = jit_state(m)
     if args.workload == "overhead":
         result.update(_overhead(m, args.steps, args.device, sync))
     elif args.workload.endswith("-inference"):
