@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,21 @@ def test_runner_end_to_end_with_ratios(tmp_path):
     assert data["results"]["mlp"]["backprop"]["loss_falls"]
     table = out_md.read_text()
     assert "| mlp |" in table and "| overhead |" in table and "ratio" in table
+
+
+def test_runner_measures_the_numpy_path_beside_the_jit(tmp_path):
+    """``--jit both``: a BACKPROP_JIT=0 column beside the default one; the JIT state is recorded."""
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    cmd = [sys.executable, "-m", "benchmarks.run", "--workloads", "mlp-inference", "--reps", "1", "--steps", "2",
+           "--threads", "1", "--no-torch", "--jit", "both", "--json", str(out_json), "--markdown", str(out_md)]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    frameworks = json.loads(out_json.read_text())["results"]["mlp-inference"]
+    assert set(frameworks) == {"backprop", "backprop-numpy"}
+    assert frameworks["backprop-numpy"]["jit"] == "off"
+    numba_present = importlib.util.find_spec("numba") is not None and os.environ.get("BACKPROP_JIT", "1") != "0"
+    assert frameworks["backprop"]["jit"].startswith("numba") == numba_present
+    assert "numpy path" in out_md.read_text()
 
 
 def test_ring_allreduce_model():
