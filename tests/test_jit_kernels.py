@@ -95,3 +95,123 @@ def test_gelu_op_matches_torch(jit, dtype, approximate):
 def test_gelu_create_graph(jit, approximate):
     x = backprop.tensor(_rng(5).standard_normal(40) * 3, requires_grad=True)
     assert backprop.autograd.gradgradcheck(lambda t: F.gelu(t, approximate=approximate), (x,))
+
+
+# ---------------------------------------------------------------------------- rows: softmax, layer norm
+ROW_SHAPES = (((1, 1), -1), ((3, 5, 7), -1), ((3, 5, 7), 1), ((5, 3), 0), ((9, 4, 33, 29), -1), ((3, K.PARALLEL_MIN // 64 + 1, 67), -1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "dim"), ROW_SHAPES)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_kernels_match_the_reference(dtype, shape, dim, log):
+    x = (_rng(1).standard_normal(shape) * 4).astype(dtype)
+    g = _rng(2).standard_normal(shape).astype(dtype)
+    _close(K.softmax_forward(x, dim, log), ref.softmax_forward(x, dim, log), dtype)
+    y = ref.softmax_forward(x, dim, log)
+    _close(K.softmax_backward(y, g, dim, log), ref.softmax_backward(y, g, dim, log), dtype)
+    np.testing.assert_array_equal(K.softmax_forward(_strided(x), dim, log), K.softmax_forward(x, dim, log))
+    np.testing.assert_array_equal(K.softmax_backward(_strided(y), _strided(g), dim, log), K.softmax_backward(y, g, dim, log))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_kernel_causal_and_safe(dtype, log):
+    """The attention's form: key j > query i masked, and (safe) a fully masked row gives zeros."""
+    x = _rng(3).standard_normal((2, 3, 17, 17)).astype(dtype)
+    out = K.softmax_forward(x, -1, log, False, True)
+    expected = ref.softmax_forward(x, -1, log, False, True)
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+    _close(np.where(np.isinf(out), 0, out), np.where(np.isinf(expected), 0, expected), dtype)
+    x[0, 1, 4] = -np.inf
+    x[1, 2, 6, 3] = np.nan
+    safe = K.softmax_forward(x, -1, False, True, False)
+    np.testing.assert_array_equal(safe[0, 1, 4], 0)
+    assert np.isnan(safe[1, 2, 6]).all() and not np.isnan(np.delete(safe[1, 2], 6, axis=0)).any()
+    assert np.isnan(K.softmax_forward(x, -1, False)[0, 1, 4]).all()  # unsafe: NaN as torch
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dim", [-1, 1])
+def test_softmax_op_matches_torch(jit, dtype, name, dim):
+    x = (_rng(4).standard_normal((4, 65, 33)) * 3).astype(dtype)
+    g = _rng(5).standard_normal(x.shape).astype(dtype)
+    ours, theirs = backprop.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, tout = getattr(F, name)(ours, dim), getattr(TF, name)(theirs, dim)
+    _close(out.detach().numpy(), tout.detach().numpy(), dtype, 10)
+    out.backward(backprop.tensor(g))
+    tout.backward(torch.tensor(g))
+    _close(ours.grad.numpy(), theirs.grad.numpy(), dtype, 10)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_create_graph(jit, name):
+    x = backprop.tensor(_rng(6).standard_normal((3, 7)), requires_grad=True)
+    assert backprop.autograd.gradgradcheck(lambda t: getattr(F, name)(t, 1), (x,))
+
+
+def test_causal_attention_matches_torch(jit):
+    q, k, v = (_rng(i).standard_normal((2, 3, 19, 8)).astype(np.float32) for i in range(3))
+    ours = [backprop.tensor(a, requires_grad=True) for a in (q, k, v)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*ours, is_causal=True)
+    tout = TF.scaled_dot_product_attention(*theirs, is_causal=True)
+    _close(out.detach().numpy(), tout.detach().numpy(), np.float32, 10)
+    out.sum().backward()
+    tout.sum().backward()
+    for a, b in zip(ours, theirs):
+        _close(a.grad.numpy(), b.grad.numpy(), np.float32, 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [1, 37, K.PARALLEL_MIN // 100 + 3])
+@pytest.mark.parametrize("rms", [False, True])
+@pytest.mark.parametrize("affine", ["both", "weight", "bias", "none"])
+def test_norm_rows_kernels_match_the_reference(dtype, rows, rms, affine):
+    cols = 101
+    rng = _rng(rows)
+    x = (rng.standard_normal((rows, cols)) * 2 + 1).astype(dtype)
+    g = rng.standard_normal((rows, cols)).astype(dtype)
+    w = rng.standard_normal(cols).astype(dtype) if affine in ("both", "weight") else None
+    b = rng.standard_normal(cols).astype(dtype) if affine in ("both", "bias") else None
+    out, mean, invstd = K.norm_rows_forward(_strided(x), w, b, 1e-5, rms)
+    for ours, theirs in zip((out, mean, invstd), ref.norm_rows_forward(x, w, b, 1e-5, rms)):
+        _close(ours, theirs, dtype)
+    gx, gxhat = K.norm_rows_backward(_strided(x), w, _strided(g), mean, invstd, rms, True, True)
+    rgx, rgxhat = ref.norm_rows_backward(x, w, g, mean, invstd, rms, True, True)
+    _close(gx, rgx, dtype)
+    _close(gxhat, rgxhat, dtype)
+    assert K.norm_rows_backward(x, w, g, mean, invstd, rms, False, True)[0] is None
+    np.testing.assert_array_equal(K.norm_rows_backward(x, w, g, mean, invstd, rms, True, False)[0], gx)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["layer_norm", "rms_norm"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_norm_ops_match_torch(jit, dtype, name, affine):
+    x = (_rng(7).standard_normal((4, 9, 6, 5)) * 2 + 1).astype(dtype)
+    g = _rng(8).standard_normal(x.shape).astype(dtype)
+    w = _rng(9).standard_normal((6, 5)).astype(dtype)
+    b = _rng(10).standard_normal((6, 5)).astype(dtype)
+    ours = [backprop.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+
+    def run(lib, fn, t):
+        extra = (t[1], t[2]) if name == "layer_norm" else (t[1],)
+        return getattr(fn, name)(t[0], (6, 5), *(extra if affine else ()), eps=1e-5)
+
+    out, tout = run(backprop, F, ours), run(torch, TF, theirs)
+    _close(out.detach().numpy(), tout.detach().numpy(), dtype, 10)
+    out.backward(backprop.tensor(g))
+    tout.backward(torch.tensor(g))
+    used = 3 if name == "layer_norm" else 2
+    for a, t in zip(ours[: used if affine else 1], theirs):
+        _close(a.grad.numpy(), t.grad.numpy(), dtype, 10)
+
+
+@pytest.mark.parametrize("name", ["layer_norm", "rms_norm"])
+def test_norm_create_graph(jit, name):
+    x = backprop.tensor(_rng(11).standard_normal((3, 8)), requires_grad=True)
+    w = backprop.tensor(_rng(12).standard_normal(8), requires_grad=True)
+    assert backprop.autograd.gradgradcheck(lambda t, u: getattr(F, name)(t, (8,), u), (x, w))

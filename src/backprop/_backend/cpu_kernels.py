@@ -23,7 +23,7 @@ import numba
 import numpy
 from llvmlite import ir
 from numba.core import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 _JIT = {"cache": True, "nogil": True}
 PARALLEL_MIN = 1 << 15  # elements: below this the serial loop is faster than waking the threads
@@ -239,6 +239,239 @@ def gelu_backward(x, aux, grad, approximate: str):
 
 
 # ---------------------------------------------------------------------------- rows: softmax, layer norm
+# One row per iteration of the parallel loop (rows of a C-contiguous (rows, cols) array). Row sums
+# accumulate in float64 in functions compiled with only ``reassoc`` (the summation order of
+# partial sums, as NumPy's pairwise sum also reorders), so they vectorize; nothing else in a
+# row kernel gets fast-math flags. Maxima use 8 independent running maxima (vectorizable, exact).
+# Measured against the NumPy path (float32, 2 shared cores): softmax of (12, 4, 64, 64) 0.18x
+# forward, 0.45x backward; log_softmax (768, 65) forward+backward 0.7x; LayerNorm (768, 128)
+# forward 0.42x.
+_SUM = {**_VEC, "fastmath": {"reassoc"}}
+
+
+def _expneg(x):  # pragma: no cover - compiled through the overload below
+    raise NotImplementedError
+
+
+@overload(_expneg, jit_options=_VEC)
+def _expneg_impl(x):
+    """exp of a value <= 0 (a max-shifted score) in its own dtype, with no library call."""
+    if x == types.float32:
+        return lambda x: _exp32_nonpositive(x)
+    return lambda x: _exp64_nonpositive(x)
+
+
+@numba.njit(**_VEC)
+def _row_max(a, n):
+    """The largest of ``a[:n]`` (n >= 1); NaNs are skipped (they reach the result through the sum)."""
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = a[0]
+    j = 0
+    while j + 8 <= n:
+        v0, v1, v2, v3, v4, v5, v6, v7 = a[j], a[j + 1], a[j + 2], a[j + 3], a[j + 4], a[j + 5], a[j + 6], a[j + 7]
+        m0 = v0 if v0 > m0 else m0
+        m1 = v1 if v1 > m1 else m1
+        m2 = v2 if v2 > m2 else m2
+        m3 = v3 if v3 > m3 else m3
+        m4 = v4 if v4 > m4 else m4
+        m5 = v5 if v5 > m5 else m5
+        m6 = v6 if v6 > m6 else m6
+        m7 = v7 if v7 > m7 else m7
+        j += 8
+    for k in range(j, n):
+        m0 = a[k] if a[k] > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m4 = m5 if m5 > m4 else m4
+    m6 = m7 if m7 > m6 else m6
+    m0 = m2 if m2 > m0 else m0
+    m4 = m6 if m6 > m4 else m4
+    return m4 if m4 > m0 else m0
+
+
+@numba.njit(**_SUM)
+def _row_sum(a, n):
+    s = 0.0
+    for j in range(n):
+        s += a[j]
+    return s
+
+
+@numba.njit(**_SUM)
+def _row_dot(a, b, n):
+    s = 0.0
+    for j in range(n):
+        s += numpy.float64(a[j]) * b[j]
+    return s
+
+
+@numba.njit(**_SUM)
+def _row_dot_centered(a, x, mean, n):
+    """sum(a * (x - mean)) over the first n entries."""
+    s = 0.0
+    for j in range(n):
+        s += numpy.float64(a[j]) * (x[j] - mean)
+    return s
+
+
+@numba.njit(**_SUM)
+def _row_centered_sumsq(a, mean, n):
+    s = 0.0
+    for j in range(n):
+        d = a[j] - mean
+        s += d * d
+    return s
+
+
+def _softmax_rows_loop(x, out, log, safe, causal_rows):
+    rows, cols = x.shape
+    for r in numba.prange(rows):
+        xr, yr = x[r], out[r]
+        limit = cols if causal_rows == 0 else min(r % causal_rows + 1, cols)
+        m = _row_max(xr, limit)
+        if safe and m == -numpy.inf:
+            m = xr.dtype.type(0)
+        for j in range(limit):
+            yr[j] = _expneg(xr[j] - m)
+        s = _row_sum(yr, limit)
+        if log:
+            log_s = xr.dtype.type(math.log(s))
+            for j in range(limit):
+                yr[j] = (xr[j] - m) - log_s
+        else:
+            inv = xr.dtype.type(0.0 if safe and s == 0.0 else 1.0 / s)
+            for j in range(limit):
+                yr[j] *= inv
+        masked = xr.dtype.type(-numpy.inf if log else 0.0)
+        for j in range(limit, cols):
+            yr[j] = masked
+
+
+def _softmax_rows_backward_loop(y, g, out, log):
+    rows, cols = y.shape
+    for r in numba.prange(rows):
+        yr, gr, o = y[r], g[r], out[r]
+        if log:
+            s = yr.dtype.type(_row_sum(gr, cols))
+            for j in range(cols):
+                o[j] = gr[j] - _expneg(yr[j]) * s
+        else:
+            s = yr.dtype.type(_row_dot(gr, yr, cols))
+            for j in range(cols):
+                o[j] = yr[j] * (gr[j] - s)
+
+
+def _norm_rows_loop(x, w, b, out, mean_out, invstd_out, eps, rms):
+    rows, cols = x.shape
+    for r in numba.prange(rows):
+        xr, yr = x[r], out[r]
+        mean = 0.0 if rms else _row_sum(xr, cols) / cols
+        invstd = 1.0 / math.sqrt(_row_centered_sumsq(xr, mean, cols) / cols + eps)
+        m, inv = xr.dtype.type(mean), xr.dtype.type(invstd)
+        if w is not None and b is not None:
+            for j in range(cols):
+                yr[j] = (xr[j] - m) * inv * w[j] + b[j]
+        elif w is not None:
+            for j in range(cols):
+                yr[j] = (xr[j] - m) * inv * w[j]
+        elif b is not None:
+            for j in range(cols):
+                yr[j] = (xr[j] - m) * inv + b[j]
+        else:
+            for j in range(cols):
+                yr[j] = (xr[j] - m) * inv
+        mean_out[r], invstd_out[r] = m, inv
+
+
+def _norm_rows_backward_loop(x, w, g, mean, invstd, gx, gxhat, rms, need_x, need_weight):
+    rows, cols = x.shape
+    for r in numba.prange(rows):
+        xr, gr = x[r], g[r]
+        m, inv = mean[r], invstd[r]
+        if need_weight:
+            o = gxhat[r]
+            for j in range(cols):
+                o[j] = gr[j] * ((xr[j] - m) * inv)
+        if need_x:
+            o = gx[r]
+            for j in range(cols):  # gy = g * w into gx first: the row sums read it
+                o[j] = gr[j] * w[j] if w is not None else gr[j]
+            s1 = 0.0 if rms else _row_sum(o, cols)
+            s2 = _row_dot_centered(o, xr, m, cols) * inv
+            c1, c2 = xr.dtype.type(s1 / cols), xr.dtype.type(s2 / cols)
+            for j in range(cols):
+                o[j] = inv * (o[j] - c1 - ((xr[j] - m) * inv) * c2)
+
+
+_SOFTMAX_ROWS = _vector_pair(_softmax_rows_loop)
+_SOFTMAX_ROWS_BACKWARD = _vector_pair(_softmax_rows_backward_loop)
+_NORM_ROWS = _vector_pair(_norm_rows_loop)
+_NORM_ROWS_BACKWARD = _vector_pair(_norm_rows_backward_loop)
+
+
+def _last_axis_rows(x, dim: int):
+    """``x`` with ``dim`` moved last, as a C-contiguous (rows, cols) array, and whether it moved."""
+    moved = dim not in (-1, x.ndim - 1) and x.ndim > 1
+    work = numpy.ascontiguousarray(numpy.moveaxis(x, dim, -1) if moved else x)
+    cols = work.shape[-1] if work.ndim else 1
+    return work.reshape(work.size // cols if cols else 0, cols), work.shape, moved
+
+
+def softmax_forward(x, dim: int, log: bool, safe: bool = False, causal: bool = False):
+    """softmax (``log``: log_softmax) along ``dim``, one row per loop iteration. ``causal``: the
+    last two axes are (queries, keys) and key j > query i is masked (upper-left aligned);
+    ``safe``: a fully masked row gives zeros instead of NaN (attention)."""
+    rows, shape, moved = _last_axis_rows(x, dim)
+    out = numpy.empty_like(rows)
+    if rows.size:
+        causal_rows = shape[-2] if causal else 0
+        _pick(_SOFTMAX_ROWS, rows.size)(rows, out, log, safe, causal_rows)
+    out = out.reshape(shape)
+    return numpy.moveaxis(out, -1, dim) if moved else out
+
+
+def softmax_backward(y, grad, dim: int, log: bool):
+    """The gradient of ``softmax_forward`` from its output ``y``: softmax ``y (g - sum(g y))``,
+    log_softmax ``g - exp(y) sum(g)`` per row."""
+    yw, shape, moved = _last_axis_rows(y, dim)
+    gw, _, _ = _last_axis_rows(grad, dim)
+    out = numpy.empty_like(yw)
+    if yw.size:
+        _pick(_SOFTMAX_ROWS_BACKWARD, yw.size)(yw, gw, out, log)
+    out = out.reshape(shape)
+    return numpy.moveaxis(out, -1, dim) if moved else out
+
+
+def norm_rows_forward(x2d, weight, bias, eps: float, rms: bool):
+    """LayerNorm (``rms``: RMSNorm) of each row of a (rows, cols) array, with the optional
+    (cols,) ``weight``/``bias``: ``(out, mean, invstd)`` (mean and 1/std per row)."""
+    x2d = numpy.ascontiguousarray(x2d)
+    rows, cols = x2d.shape
+    out = numpy.empty_like(x2d)
+    mean = numpy.zeros(rows, dtype=x2d.dtype)
+    invstd = numpy.zeros(rows, dtype=x2d.dtype)
+    if rows and cols:
+        w = numpy.ascontiguousarray(weight, dtype=x2d.dtype) if weight is not None else None
+        b = numpy.ascontiguousarray(bias, dtype=x2d.dtype) if bias is not None else None
+        _pick(_NORM_ROWS, x2d.size)(x2d, w, b, out, mean, invstd, float(eps), rms)
+    return out, mean, invstd
+
+
+def norm_rows_backward(x2d, weight, grad2d, mean, invstd, rms: bool, need_x: bool, need_weight: bool):
+    """Gradients of ``norm_rows_forward``: ``(gx or None, g * xhat or None)`` (the weight's and
+    the bias's gradients are the column sums of ``g * xhat`` and of ``g``)."""
+    x2d = numpy.ascontiguousarray(x2d)
+    grad2d = numpy.ascontiguousarray(grad2d, dtype=x2d.dtype)
+    gx = numpy.empty_like(x2d) if need_x else None
+    gxhat = numpy.empty_like(x2d) if need_weight else None
+    if x2d.size and (need_x or need_weight):
+        w = numpy.ascontiguousarray(weight, dtype=x2d.dtype) if weight is not None else None
+        dummy = x2d[:0]
+        _pick(_NORM_ROWS_BACKWARD, x2d.size)(
+            x2d, w, grad2d, mean, invstd, gx if need_x else dummy, gxhat if need_weight else dummy, rms, need_x, need_weight
+        )
+    return gx, gxhat
+
+
 
 
 # ---------------------------------------------------------------------------- batch norm
