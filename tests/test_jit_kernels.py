@@ -215,3 +215,89 @@ def test_norm_create_graph(jit, name):
     x = backprop.tensor(_rng(11).standard_normal((3, 8)), requires_grad=True)
     w = backprop.tensor(_rng(12).standard_normal(8), requires_grad=True)
     assert backprop.autograd.gradgradcheck(lambda t, u: getattr(F, name)(t, (8,), u), (x, w))
+
+
+# ---------------------------------------------------------------------------- optimizer steps
+ADAM_CASES = [  # weight_decay, decoupled, maximize
+    (0.0, False, False),
+    (0.1, False, False),
+    (0.1, True, False),
+    (0.0, False, True),
+    (0.05, True, True),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize(("weight_decay", "decoupled", "maximize"), ADAM_CASES)
+@pytest.mark.parametrize("strided", [False, True])
+def test_adam_step_kernel_matches_the_reference(dtype, n, weight_decay, decoupled, maximize, strided):
+    rng = _rng(n)
+    arrays = [rng.standard_normal((1, n)).astype(dtype) for _ in range(3)] + [rng.random((1, n)).astype(dtype)]
+    expected = [a.copy() for a in arrays]
+    args = (1e-2, 0.9, 0.999, 1e-8, weight_decay, 1 - 0.9**3, (1 - 0.999**3) ** 0.5, decoupled, maximize)
+    ref.adam_step(*expected, *args)
+    if strided:
+        views = [_strided(a) for a in arrays]
+        K.adam_step(*views, *args)
+        arrays = views
+    else:
+        K.adam_step(*arrays, *args)
+    for ours, theirs in zip(arrays, expected):
+        _close(ours, theirs, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize(("dampening", "weight_decay", "nesterov", "maximize"), [(0.0, 0.0, False, False), (0.1, 1e-3, False, True), (0.0, 1e-2, True, False)])
+@pytest.mark.parametrize("strided", [False, True])
+def test_sgd_step_kernel_matches_the_reference(dtype, n, momentum, dampening, weight_decay, nesterov, maximize, strided):
+    rng = _rng(n)
+    p, g, buf = (rng.standard_normal((1, n)).astype(dtype) for _ in range(3))
+    for first in (True, False):
+        expected = [p.copy(), g, None if momentum == 0 else buf.copy()]
+        args = (0.05, momentum, dampening, weight_decay, nesterov, maximize, first)
+        ref.sgd_step(*expected, *args)
+        arrays = [p, g, None if momentum == 0 else buf]
+        if strided:
+            arrays = [None if a is None else _strided(a) for a in arrays]
+        K.sgd_step(*arrays, *args)
+        _close(arrays[0], expected[0], dtype)
+        if momentum:
+            _close(arrays[2], expected[2], dtype)
+        p, buf = np.array(arrays[0]), (buf if momentum == 0 else np.array(arrays[2]))
+
+
+OPTIMIZERS = {
+    "sgd": lambda optim, ps: optim.SGD(ps, lr=0.05),
+    "sgd_momentum": lambda optim, ps: optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "sgd_nesterov": lambda optim, ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, dampening=0.0, maximize=True),
+    "sgd_dampening": lambda optim, ps: optim.SGD(ps, lr=0.05, momentum=0.8, dampening=0.3),
+    "adam": lambda optim, ps: optim.Adam(ps, lr=1e-2),
+    "adam_l2": lambda optim, ps: optim.Adam(ps, lr=1e-2, weight_decay=0.1, maximize=True),
+    "adam_amsgrad": lambda optim, ps: optim.Adam(ps, lr=1e-2, amsgrad=True),
+    "adamw": lambda optim, ps: optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimizer_steps_match_torch(jit, dtype, name):
+    """Five steps on parameters of odd sizes (one above PARALLEL_MIN, one non-contiguous)."""
+    rng = _rng(13)
+    values = [rng.standard_normal(s).astype(dtype) for s in ((7,), (3, 5), (K.PARALLEL_MIN + 3,))]
+    values.append(rng.standard_normal((6, 4)).astype(dtype).T)
+    ours = [backprop.nn.Parameter(backprop.tensor(v)) for v in values]
+    ours[-1] = backprop.nn.Parameter(backprop.tensor(values[-1].T).t())  # a non-contiguous parameter
+    assert not ours[-1]._data.flags.c_contiguous
+    theirs = [torch.nn.Parameter(torch.tensor(np.ascontiguousarray(v))) for v in values]
+    opt, topt = OPTIMIZERS[name](backprop.optim, ours), OPTIMIZERS[name](torch.optim, theirs)
+    for _ in range(5):
+        grads = [rng.standard_normal(v.shape).astype(dtype) for v in values]
+        for p, t, gr in zip(ours, theirs, grads):
+            p.grad, t.grad = backprop.tensor(gr), torch.tensor(gr)
+        opt.step()
+        topt.step()
+    for p, t in zip(ours, theirs):
+        _close(p.detach().numpy(), t.detach().numpy(), dtype, 10)

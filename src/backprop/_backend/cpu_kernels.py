@@ -18,6 +18,7 @@ Rules every kernel here follows:
 from __future__ import annotations
 
 import math
+import types as types_module
 
 import numba
 import numpy
@@ -40,9 +41,20 @@ def set_num_threads(n: int) -> None:
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
-def _serial_and_parallel(fn):
+def _renamed(fn, suffix: str):
+    """A copy of function ``fn`` under another qualified name. numba's disk cache files a
+    function's compiled code under its name and line, whatever the compile flags, so the serial
+    and the ``parallel=True`` compilation of one function would load each other's code."""
+    copy = types_module.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + suffix
+    copy.__module__ = fn.__module__
+    return copy
+
+
+def _serial_and_parallel(fn, **options):
     """The same loop body compiled twice: serial and ``parallel=True`` (``prange`` splits it)."""
-    return numba.njit(**_JIT)(fn), numba.njit(parallel=True, **_JIT)(fn)
+    options = {**_JIT, **options}
+    return numba.njit(**options)(fn), numba.njit(parallel=True, **options)(_renamed(fn, "_parallel"))
 
 
 def _pick(pair, n: int):
@@ -71,7 +83,7 @@ _VEC = {**_JIT, "error_model": "numpy"}
 
 def _vector_pair(fn):
     """``_serial_and_parallel`` with NumPy's error model (loops with divisions vectorize)."""
-    return numba.njit(**_VEC)(fn), numba.njit(parallel=True, **_VEC)(fn)
+    return _serial_and_parallel(fn, error_model="numpy")
 
 
 @intrinsic
@@ -478,6 +490,89 @@ def norm_rows_backward(x2d, weight, grad2d, mean, invstd, rms: bool, need_x: boo
 
 
 # ---------------------------------------------------------------------------- optimizer steps
+# One pass over the parameter and its state per step, in the parameter's dtype (as CUDA's), for
+# contiguous arrays (others are updated through contiguous copies). Serial loops only: the update
+# is memory-bound and runs once per parameter; on the 2 shared cores the parallel loop lost (AdamW
+# step of the gpt workload's 54 parameters: NumPy path 8.5 ms, serial kernel 4.0 ms, parallel
+# 22.9 ms; SGD-momentum step of mlp: 0.49, 0.15, 0.35 ms).
+
+
+def _adam_loop(p_nd, g_nd, m_nd, v_nd, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt, decay_mode, maximize):
+    # decay_mode 0: no weight decay, 1: decoupled (AdamW: p *= 1 - lr wd), 2: wd * p into the gradient
+    p, g, m, v = p_nd.reshape(-1), g_nd.reshape(-1), m_nd.reshape(-1), v_nd.reshape(-1)
+    t = p.dtype.type
+    step_size, b1, b2, c1, c2 = t(lr / bias_correction1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(bias_correction2_sqrt)
+    e, wd, decay = t(eps), t(weight_decay), t(1.0 - lr * weight_decay)
+    for i in range(p.size):
+        grad = -g[i] if maximize else g[i]
+        param = p[i]
+        if decay_mode == 1:
+            param *= decay
+        elif decay_mode == 2:
+            grad += wd * param
+        mm = m[i] + b1 * (grad - m[i])
+        vv = b2 * v[i] + c1 * grad * grad
+        p[i] = param - step_size * mm / (math.sqrt(vv) / c2 + e)
+        m[i] = mm
+        v[i] = vv
+
+
+def _sgd_momentum_loop(p_nd, g_nd, buf_nd, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+    p, g, buf = p_nd.reshape(-1), g_nd.reshape(-1), buf_nd.reshape(-1)
+    t = p.dtype.type
+    rate, mom, keep, wd = t(lr), t(momentum), t(1.0 - dampening), t(weight_decay)
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        if weight_decay != 0:
+            d += wd * p[i]
+        b = d if first else mom * buf[i] + keep * d
+        buf[i] = b
+        p[i] -= rate * (d + mom * b if nesterov else b)
+
+
+def _sgd_loop(p_nd, g_nd, lr, weight_decay, maximize):
+    p, g = p_nd.reshape(-1), g_nd.reshape(-1)
+    t = p.dtype.type
+    rate, wd = t(lr), t(weight_decay)
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        if weight_decay != 0:
+            d += wd * p[i]
+        p[i] -= rate * d
+
+
+_ADAM = numba.njit(**_VEC)(_adam_loop)
+_SGD_MOMENTUM = numba.njit(**_VEC)(_sgd_momentum_loop)
+_SGD = numba.njit(**_VEC)(_sgd_loop)
+
+
+def _in_place(kernel, arrays, *scalars) -> None:
+    """``kernel(*arrays, *scalars)``, which updates the arrays in place; arrays that are not
+    C-contiguous go through contiguous copies, written back after."""
+    if all(a.flags.c_contiguous for a in arrays):
+        kernel(*arrays, *scalars)
+        return
+    work = [numpy.ascontiguousarray(a) for a in arrays]
+    kernel(*work, *scalars)
+    for a, w in zip(arrays, work):
+        if w is not a:
+            a[...] = w
+
+
+def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt, decoupled, maximize) -> None:
+    """One Adam/AdamW update of parameter ``p`` with moments ``m``, ``v``, in place, in one pass."""
+    decay_mode = 0 if weight_decay == 0 else 1 if decoupled else 2
+    scalars = (float(lr), float(beta1), float(beta2), float(eps), float(weight_decay), float(bias_correction1), float(bias_correction2_sqrt))
+    _in_place(_ADAM, (p, g, m, v), *scalars, decay_mode, bool(maximize))
+
+
+def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first) -> None:
+    """One SGD update (momentum buffer ``buf``, None without momentum), in place, in one pass."""
+    if buf is None:
+        _in_place(_SGD, (p, g), float(lr), float(weight_decay), bool(maximize))
+    else:
+        scalars = (float(lr), float(momentum), float(dampening), float(weight_decay))
+        _in_place(_SGD_MOMENTUM, (p, g, buf), *scalars, bool(nesterov), bool(maximize), bool(first))
 
 
 # ---------------------------------------------------------------------------- recurrent cells
