@@ -301,3 +301,85 @@ def test_optimizer_steps_match_torch(jit, dtype, name):
         topt.step()
     for p, t in zip(ours, theirs):
         _close(p.detach().numpy(), t.detach().numpy(), dtype, 10)
+
+
+# ---------------------------------------------------------------------------- batch norm
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [2, 37, K.PARALLEL_MIN // 8 + 1])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_kernels_match_numpy(dtype, rows, training, affine):
+    c = 11
+    rng = _rng(rows)
+    x = (rng.standard_normal((rows, c)) * 3 + 2).astype(dtype)
+    g = rng.standard_normal((rows, c)).astype(dtype)
+    w, b = (rng.standard_normal(c).astype(dtype) for _ in range(2)) if affine else (None, None)
+    rmean, rvar = rng.standard_normal(c).astype(dtype), rng.random(c).astype(dtype) + 0.5
+    out, mean, var, invstd = K.batch_norm_forward(x, w, b, rmean, rvar, training, 1e-5)
+    x64 = x.astype(np.float64)
+    m64 = x64.mean(0) if training else rmean.astype(np.float64)
+    v64 = x64.var(0) if training else rvar.astype(np.float64)
+    xhat = (x64 - m64) / np.sqrt(v64 + 1e-5)
+    expected = xhat * (w if affine else 1) + (b if affine else 0)
+    _close(out, expected, dtype)
+    _close(mean, m64, dtype)
+    _close(var, v64, dtype)
+    gx, gw, gb = K.batch_norm_backward(x, g, mean, invstd, w, training, True)
+    gy = g * (w if affine else 1)
+    if training:
+        egx = (gy - gy.mean(0) - xhat * (gy * xhat).mean(0)) / np.sqrt(v64 + 1e-5)
+    else:
+        egx = gy / np.sqrt(v64 + 1e-5)
+    _close(gx, egx, dtype, 10)
+    _close(gw, (g * xhat).sum(0), dtype, 10)
+    _close(gb, g.sum(0), dtype, 10)
+    assert K.batch_norm_backward(x, g, mean, invstd, w, training, False)[0] is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("layout", ["channels_last", "nchw", "2d"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_op_matches_torch(jit, dtype, training, layout, affine):
+    """The kernel serves channels-last memory (the convolutions' output) and 2-d input; NCHW
+    memory keeps the NumPy path. Outputs, gradients and the running statistics against torch."""
+    rng = _rng(14)
+    shape = (6, 5) if layout == "2d" else (4, 3, 5, 7)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    if layout == "channels_last":
+        leaf = backprop.tensor(np.ascontiguousarray(np.moveaxis(x, 1, -1)), requires_grad=True)
+        ours_x = leaf.permute(0, 3, 1, 2)
+        assert not ours_x._data.flags.c_contiguous
+    else:
+        leaf = ours_x = backprop.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    make = (lambda m, c: m.nn.BatchNorm1d(c, affine=affine)) if layout == "2d" else (lambda m, c: m.nn.BatchNorm2d(c, affine=affine))
+    ours_bn, torch_bn = make(backprop, shape[1]).to(getattr(backprop, np.dtype(dtype).name)), make(torch, shape[1]).to(getattr(torch, np.dtype(dtype).name))
+    stats = (rng.standard_normal(shape[1]).astype(dtype), rng.random(shape[1]).astype(dtype) + 0.5)
+    for bn, lib in ((ours_bn, backprop), (torch_bn, torch)):
+        bn.running_mean.copy_(lib.tensor(stats[0]))
+        bn.running_var.copy_(lib.tensor(stats[1]))
+        bn.train(training)
+    out, tout = ours_bn(ours_x), torch_bn(tx)
+    _close(out.detach().numpy(), tout.detach().numpy(), dtype, 10)
+    out.backward(backprop.tensor(g))
+    tout.backward(torch.tensor(g))
+    grad = leaf.grad.numpy()
+    if layout == "channels_last":
+        grad = np.moveaxis(grad, -1, 1)
+    _close(grad, tx.grad.numpy(), dtype, 10)
+    if affine:
+        _close(ours_bn.weight.grad.numpy(), torch_bn.weight.grad.numpy(), dtype, 10)
+        _close(ours_bn.bias.grad.numpy(), torch_bn.bias.grad.numpy(), dtype, 10)
+    _close(ours_bn.running_mean.numpy(), torch_bn.running_mean.numpy(), dtype, 10)
+    _close(ours_bn.running_var.numpy(), torch_bn.running_var.numpy(), dtype, 10)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_channels_last_create_graph(jit, training):
+    leaf = backprop.tensor(_rng(15).standard_normal((3, 4, 4, 2)), requires_grad=True)
+    w = backprop.tensor(_rng(16).standard_normal(2), requires_grad=True)
+    rm, rv = backprop.zeros(2), backprop.ones(2)
+    fn = lambda t, u: F.batch_norm(t.permute(0, 3, 1, 2), rm, rv, u, None, training=training)  # noqa: E731
+    assert backprop.autograd.gradgradcheck(fn, (leaf, w))

@@ -9,7 +9,8 @@ threads numba runs (``backprop.set_num_threads`` sets their number).
 
 Rules every kernel here follows:
 * float32 and float64 only (``supports``); other dtypes take the NumPy path;
-* the parallel loop only above ``PARALLEL_MIN`` elements, where starting the threads pays;
+* the parallel loop only above ``PARALLEL_MIN`` elements, where starting the threads pays (GELU,
+  rows, batch norm and the optimizer steps run serial: see ``_vectorized``);
 * no ``fastmath``: results stay within the oracle tolerances and match the NumPy path;
 * ``cache=True``: compiled code is kept on disk (``__pycache__``), so a second process does not
   compile again (the first compile of each kernel and dtype costs a fraction of a second).
@@ -81,9 +82,15 @@ _F = numpy.float32
 _VEC = {**_JIT, "error_model": "numpy"}
 
 
-def _vector_pair(fn):
-    """``_serial_and_parallel`` with NumPy's error model (loops with divisions vectorize)."""
-    return _serial_and_parallel(fn, error_model="numpy")
+def _vectorized(fn):
+    """``fn`` compiled serial with NumPy's error model (loops with divisions vectorize).
+
+    Serial on purpose: on the 2-core machine the benchmarks run on, BLAS's threads already use
+    both cores, and the parallel loops' worker threads (spinning between regions) fought them:
+    the gpt training step took 4.5x torch's time with parallel GELU/row kernels above
+    ``PARALLEL_MIN``, and a parallel GELU/LayerNorm/Adam pass itself measured 2-40x slower than
+    the serial one while the machine was shared."""
+    return numba.njit(**_VEC)(fn)
 
 
 @intrinsic
@@ -172,13 +179,13 @@ def _tanh_parts32(u):
 
 def _gelu32_forward_loop(x, out, aux, tanh_form):
     if tanh_form:
-        for i in numba.prange(x.size):
+        for i in range(x.size):
             v = x[i]
             opt, _ = _tanh_parts32(_SQRT_2_OVER_PI_F * (v + _TANH_C_F * v * v * v))
             aux[i] = opt - _F(1)
             out[i] = _F(0.5) * v * opt
     else:
-        for i in numba.prange(x.size):
+        for i in range(x.size):
             v = x[i]
             cdf = _phi32(v)
             aux[i] = cdf
@@ -187,25 +194,25 @@ def _gelu32_forward_loop(x, out, aux, tanh_form):
 
 def _gelu32_backward_loop(x, aux, g, out, tanh_form):
     if tanh_form:  # 1 + t and 1 - t^2 recomputed from x (accurate where t ~ +-1), not from aux
-        for i in numba.prange(x.size):
+        for i in range(x.size):
             v = x[i]
             opt, sech2 = _tanh_parts32(_SQRT_2_OVER_PI_F * (v + _TANH_C_F * v * v * v))
             out[i] = g[i] * (_F(0.5) * opt + _F(0.5) * v * sech2 * _SQRT_2_OVER_PI_F * (_F(1) + _TANH_3C_F * v * v))
     else:
-        for i in numba.prange(x.size):
+        for i in range(x.size):
             v = x[i]
             out[i] = g[i] * (aux[i] + v * _INV_SQRT_2PI_F * _exp32_nonpositive(_F(-0.5) * v * v))
 
 
 def _gelu_forward_loop(x, out, aux, tanh_form):
     if tanh_form:
-        for i in numba.prange(x.size):
+        for i in range(x.size):
             v = x[i]
             opt, _ = _tanh_parts64(_SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))
             aux[i] = opt - 1.0
             out[i] = 0.5 * v * opt
     else:
-        for i in numba.prange(x.size):
+        for i in range(x.size):
             v = x[i]
             cdf = 0.5 * (1.0 + math.erf(v * _INV_SQRT_2))
             aux[i] = cdf
@@ -214,20 +221,20 @@ def _gelu_forward_loop(x, out, aux, tanh_form):
 
 def _gelu_backward_loop(x, aux, g, out, tanh_form):
     if tanh_form:
-        for i in numba.prange(x.size):
+        for i in range(x.size):
             v = x[i]
             opt, sech2 = _tanh_parts64(_SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))
             out[i] = g[i] * (0.5 * opt + 0.5 * v * sech2 * _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v))
     else:
-        for i in numba.prange(x.size):
+        for i in range(x.size):
             v = x[i]
             out[i] = g[i] * (aux[i] + v * _INV_SQRT_2PI * _exp64_nonpositive(-0.5 * v * v))
 
 
-_GELU_FORWARD = _vector_pair(_gelu_forward_loop)
-_GELU_BACKWARD = _vector_pair(_gelu_backward_loop)
-_GELU32_FORWARD = _vector_pair(_gelu32_forward_loop)
-_GELU32_BACKWARD = _vector_pair(_gelu32_backward_loop)
+_GELU_FORWARD = _vectorized(_gelu_forward_loop)
+_GELU_BACKWARD = _vectorized(_gelu_backward_loop)
+_GELU32_FORWARD = _vectorized(_gelu32_forward_loop)
+_GELU32_BACKWARD = _vectorized(_gelu32_backward_loop)
 
 
 def gelu_forward(x, approximate: str):
@@ -235,8 +242,8 @@ def gelu_forward(x, approximate: str):
     flat = _flat(x)
     out = numpy.empty_like(flat)
     aux = numpy.empty_like(flat)
-    pair = _GELU32_FORWARD if flat.dtype == numpy.float32 else _GELU_FORWARD
-    _pick(pair, flat.size)(flat, out, aux, approximate == "tanh")
+    kernel = _GELU32_FORWARD if flat.dtype == numpy.float32 else _GELU_FORWARD
+    kernel(flat, out, aux, approximate == "tanh")
     return out.reshape(x.shape), aux
 
 
@@ -245,13 +252,13 @@ def gelu_backward(x, aux, grad, approximate: str):
     x = x._data if hasattr(x, "_data") else x
     flat, g = _flat(x), _flat(grad)
     out = numpy.empty_like(g)
-    pair = _GELU32_BACKWARD if flat.dtype == numpy.float32 else _GELU_BACKWARD
-    _pick(pair, flat.size)(flat, aux, g, out, approximate == "tanh")
+    kernel = _GELU32_BACKWARD if flat.dtype == numpy.float32 else _GELU_BACKWARD
+    kernel(flat, aux, g, out, approximate == "tanh")
     return out.reshape(grad.shape)
 
 
 # ---------------------------------------------------------------------------- rows: softmax, layer norm
-# One row per iteration of the parallel loop (rows of a C-contiguous (rows, cols) array). Row sums
+# One row at a time (rows of a C-contiguous (rows, cols) array). Row sums
 # accumulate in float64 in functions compiled with only ``reassoc`` (the summation order of
 # partial sums, as NumPy's pairwise sum also reorders), so they vectorize; nothing else in a
 # row kernel gets fast-math flags. Maxima use 8 independent running maxima (vectorizable, exact).
@@ -336,7 +343,7 @@ def _row_centered_sumsq(a, mean, n):
 
 def _softmax_rows_loop(x, out, log, safe, causal_rows):
     rows, cols = x.shape
-    for r in numba.prange(rows):
+    for r in range(rows):
         xr, yr = x[r], out[r]
         limit = cols if causal_rows == 0 else min(r % causal_rows + 1, cols)
         m = _row_max(xr, limit)
@@ -360,7 +367,7 @@ def _softmax_rows_loop(x, out, log, safe, causal_rows):
 
 def _softmax_rows_backward_loop(y, g, out, log):
     rows, cols = y.shape
-    for r in numba.prange(rows):
+    for r in range(rows):
         yr, gr, o = y[r], g[r], out[r]
         if log:
             s = yr.dtype.type(_row_sum(gr, cols))
@@ -374,7 +381,7 @@ def _softmax_rows_backward_loop(y, g, out, log):
 
 def _norm_rows_loop(x, w, b, out, mean_out, invstd_out, eps, rms):
     rows, cols = x.shape
-    for r in numba.prange(rows):
+    for r in range(rows):
         xr, yr = x[r], out[r]
         mean = 0.0 if rms else _row_sum(xr, cols) / cols
         invstd = 1.0 / math.sqrt(_row_centered_sumsq(xr, mean, cols) / cols + eps)
@@ -396,7 +403,7 @@ def _norm_rows_loop(x, w, b, out, mean_out, invstd_out, eps, rms):
 
 def _norm_rows_backward_loop(x, w, g, mean, invstd, gx, gxhat, rms, need_x, need_weight):
     rows, cols = x.shape
-    for r in numba.prange(rows):
+    for r in range(rows):
         xr, gr = x[r], g[r]
         m, inv = mean[r], invstd[r]
         if need_weight:
@@ -414,10 +421,10 @@ def _norm_rows_backward_loop(x, w, g, mean, invstd, gx, gxhat, rms, need_x, need
                 o[j] = inv * (o[j] - c1 - ((xr[j] - m) * inv) * c2)
 
 
-_SOFTMAX_ROWS = _vector_pair(_softmax_rows_loop)
-_SOFTMAX_ROWS_BACKWARD = _vector_pair(_softmax_rows_backward_loop)
-_NORM_ROWS = _vector_pair(_norm_rows_loop)
-_NORM_ROWS_BACKWARD = _vector_pair(_norm_rows_backward_loop)
+_SOFTMAX_ROWS = _vectorized(_softmax_rows_loop)
+_SOFTMAX_ROWS_BACKWARD = _vectorized(_softmax_rows_backward_loop)
+_NORM_ROWS = _vectorized(_norm_rows_loop)
+_NORM_ROWS_BACKWARD = _vectorized(_norm_rows_backward_loop)
 
 
 def _last_axis_rows(x, dim: int):
@@ -436,7 +443,7 @@ def softmax_forward(x, dim: int, log: bool, safe: bool = False, causal: bool = F
     out = numpy.empty_like(rows)
     if rows.size:
         causal_rows = shape[-2] if causal else 0
-        _pick(_SOFTMAX_ROWS, rows.size)(rows, out, log, safe, causal_rows)
+        _SOFTMAX_ROWS(rows, out, log, safe, causal_rows)
     out = out.reshape(shape)
     return numpy.moveaxis(out, -1, dim) if moved else out
 
@@ -448,7 +455,7 @@ def softmax_backward(y, grad, dim: int, log: bool):
     gw, _, _ = _last_axis_rows(grad, dim)
     out = numpy.empty_like(yw)
     if yw.size:
-        _pick(_SOFTMAX_ROWS_BACKWARD, yw.size)(yw, gw, out, log)
+        _SOFTMAX_ROWS_BACKWARD(yw, gw, out, log)
     out = out.reshape(shape)
     return numpy.moveaxis(out, -1, dim) if moved else out
 
@@ -464,7 +471,7 @@ def norm_rows_forward(x2d, weight, bias, eps: float, rms: bool):
     if rows and cols:
         w = numpy.ascontiguousarray(weight, dtype=x2d.dtype) if weight is not None else None
         b = numpy.ascontiguousarray(bias, dtype=x2d.dtype) if bias is not None else None
-        _pick(_NORM_ROWS, x2d.size)(x2d, w, b, out, mean, invstd, float(eps), rms)
+        _NORM_ROWS(x2d, w, b, out, mean, invstd, float(eps), rms)
     return out, mean, invstd
 
 
@@ -478,7 +485,7 @@ def norm_rows_backward(x2d, weight, grad2d, mean, invstd, rms: bool, need_x: boo
     if x2d.size and (need_x or need_weight):
         w = numpy.ascontiguousarray(weight, dtype=x2d.dtype) if weight is not None else None
         dummy = x2d[:0]
-        _pick(_NORM_ROWS_BACKWARD, x2d.size)(
+        _NORM_ROWS_BACKWARD(
             x2d, w, grad2d, mean, invstd, gx if need_x else dummy, gxhat if need_weight else dummy, rms, need_x, need_weight
         )
     return gx, gxhat
@@ -487,6 +494,94 @@ def norm_rows_backward(x2d, weight, grad2d, mean, invstd, rms: bool, need_x: boo
 
 
 # ---------------------------------------------------------------------------- batch norm
+# Channels-last (rows, C) arrays, as the convolutions produce them (NCHW-shaped views of NHWC
+# memory) and as BatchNorm1d gets them: the inner loop runs along the channels, with per-channel
+# float64 sums, so it vectorizes without reassociation. Serial (memory-bound, as the optimizer
+# steps). Forward reads x three times and writes once; backward recomputes xhat from x.
+
+
+def _bn_stats_loop(x, mean, var):
+    rows, c = x.shape
+    acc = numpy.zeros(c)
+    for r in range(rows):
+        for j in range(c):
+            acc[j] += x[r, j]
+    for j in range(c):
+        mean[j] = acc[j] / rows
+        acc[j] = 0.0
+    for r in range(rows):
+        for j in range(c):
+            d = x[r, j] - mean[j]
+            acc[j] += d * d
+    for j in range(c):
+        var[j] = acc[j] / rows
+
+
+def _bn_apply_loop(x, scale, shift, mean, out):
+    rows, c = x.shape
+    for r in range(rows):
+        for j in range(c):
+            out[r, j] = (x[r, j] - mean[j]) * scale[j] + shift[j]
+
+
+def _bn_backward_loop(x, g, mean, invstd, scale, training, need_x, gx, sum_g, sum_gxhat):
+    rows, c = x.shape
+    for r in range(rows):
+        for j in range(c):
+            gv = g[r, j]
+            sum_g[j] += gv
+            sum_gxhat[j] += gv * ((x[r, j] - mean[j]) * invstd[j])
+    if need_x:
+        t = x.dtype.type
+        k1 = numpy.empty(c, x.dtype)
+        k2 = numpy.empty(c, x.dtype)
+        for j in range(c):
+            k1[j] = t(sum_g[j] / rows) if training else t(0.0)
+            k2[j] = t(sum_gxhat[j] / rows) if training else t(0.0)
+        for r in range(rows):
+            for j in range(c):
+                xhat = (x[r, j] - mean[j]) * invstd[j]
+                gx[r, j] = scale[j] * (g[r, j] - k1[j] - xhat * k2[j])
+
+
+_BN_STATS = numba.njit(**_VEC)(_bn_stats_loop)
+_BN_APPLY = numba.njit(**_VEC)(_bn_apply_loop)
+_BN_BACKWARD = numba.njit(**_VEC)(_bn_backward_loop)
+
+
+def batch_norm_forward(x2d, weight, bias, mean, var, training: bool, eps: float):
+    """Batch normalization of a C-contiguous (rows, C) array: batch statistics when ``training``
+    (``mean``/``var`` ignored), else the given ones. Returns ``(out, mean, var, invstd)``, the
+    statistics as (C,) arrays in ``x2d``'s dtype (``var`` biased)."""
+    c = x2d.shape[1]
+    dtype = x2d.dtype
+    if training:
+        stats_mean, stats_var = numpy.empty(c), numpy.empty(c)
+        _BN_STATS(x2d, stats_mean, stats_var)
+        mean, var = stats_mean.astype(dtype), stats_var.astype(dtype)
+    else:
+        mean, var = numpy.asarray(mean, dtype=dtype), numpy.asarray(var, dtype=dtype)
+    invstd = (1.0 / numpy.sqrt(var + eps)).astype(dtype, copy=False)
+    scale = invstd * weight if weight is not None else invstd
+    shift = numpy.asarray(bias, dtype=dtype) if bias is not None else numpy.zeros(c, dtype)
+    out = numpy.empty_like(x2d)
+    _BN_APPLY(x2d, numpy.ascontiguousarray(scale, dtype=dtype), numpy.ascontiguousarray(shift), mean, out)
+    return out, mean, var, invstd
+
+
+def batch_norm_backward(x2d, grad2d, mean, invstd, weight, training: bool, need_x: bool):
+    """Gradients of ``batch_norm_forward`` for a (rows, C) ``grad2d``: ``(gx or None,
+    sum(g * xhat), sum(g))``, the per-channel sums being the weight's and the bias's gradients."""
+    c = x2d.shape[1]
+    dtype = x2d.dtype
+    grad2d = numpy.ascontiguousarray(grad2d, dtype=dtype)
+    scale = numpy.ascontiguousarray(invstd * weight if weight is not None else invstd, dtype=dtype)
+    gx = numpy.empty_like(x2d) if need_x else x2d[:0]
+    sum_g, sum_gxhat = numpy.zeros(c), numpy.zeros(c)
+    _BN_BACKWARD(x2d, grad2d, mean, invstd, scale, training, need_x, gx, sum_g, sum_gxhat)
+    return (gx if need_x else None), sum_gxhat.astype(dtype), sum_g.astype(dtype)
+
+
 
 
 # ---------------------------------------------------------------------------- optimizer steps
