@@ -13,7 +13,9 @@ Rules every kernel here follows:
   rows, batch norm and the optimizer steps run serial: see ``_vectorized``);
 * no ``fastmath``: results stay within the oracle tolerances and match the NumPy path;
 * ``cache=True``: compiled code is kept on disk (``__pycache__``), so a second process does not
-  compile again (the first compile of each kernel and dtype costs a fraction of a second).
+  compile again. Measured on the shared 2 cores: compiling every GELU/row/batch-norm/ReLU/optimizer
+  kernel a small model uses took ~25 s per dtype on an empty cache; a second process loaded them
+  from the cache in ~1.3 s (float32) plus ~0.2 s (float64).
 """
 
 from __future__ import annotations
