@@ -623,6 +623,13 @@ class _ChannelLayout:
         return self.xp.moveaxis(work.reshape(self.channels_last_shape), -1, 1)
 
 
+def _channels_last_rows(a):
+    """An (N, C, ...) array as the C-contiguous (rows, C) array of its channels-last memory (a
+    view where the memory is channels-last, else a copy)."""
+    xp = array_module(a)
+    return xp.ascontiguousarray(xp.moveaxis(a, 1, -1)).reshape(-1, a.shape[1])
+
+
 class BatchNorm(Function):
     """Batch normalization in a few array passes: batch statistics when ``training``, else the
     given running statistics. Backward is the closed form; under ``create_graph`` it
@@ -633,6 +640,19 @@ class BatchNorm(Function):
         a = x._data
         layout = _ChannelLayout(a)
         xp = layout.xp
+        kernel = _fused(a, "batch_norm_forward") if layout.channels_last_shape is not None and stats_dtype is None else None
+        ctx.training, ctx.eps, ctx.layout = training, eps, layout
+        ctx.save_for_backward(
+            x, weight, bias, mean_or_running if not training else None, var_or_running if not training else None
+        )
+        if kernel is not None:  # channels-last memory: fused passes; backward recomputes xhat
+            w, b = (None if t is None else t._data for t in (weight, bias))
+            running = (None, None) if training else (mean_or_running._data, var_or_running._data)
+            out, mean, var, invstd = kernel(_channels_last_rows(a), w, b, *running, training, eps)
+            ctx.xhat, ctx.mean, ctx.invstd = None, mean, invstd
+            ctx.backward_kernel = backend_of(a).kernels.batch_norm_backward
+            ctx.mark_non_differentiable(mean, var)
+            return layout.restore(out), mean, var
         work = layout.view(a)
         count = a.size // max(layout.c, 1)
         if training:
@@ -656,11 +676,7 @@ class BatchNorm(Function):
             out = xhat.copy()
         if bias is not None:
             out += layout.vec(bias._data)
-        ctx.training, ctx.eps, ctx.count = training, eps, count
-        ctx.xhat, ctx.invstd, ctx.layout = xhat, invstd, layout
-        ctx.save_for_backward(
-            x, weight, bias, mean_or_running if not training else None, var_or_running if not training else None
-        )
+        ctx.count, ctx.xhat, ctx.invstd = count, xhat, invstd
         # The batch statistics come out too (not differentiable): the caller updates running stats.
         mean, var = xp.asarray(mean), xp.asarray(var)
         ctx.mark_non_differentiable(mean, var)
@@ -674,6 +690,10 @@ class BatchNorm(Function):
             inputs = (x, weight, bias, rmean, rvar, ctx.training, ctx.eps)
             return tuple(B.composite_vjp(_batch_norm_composite, inputs, grad, need[:7])) + (None,)
         xhat, invstd, layout = ctx.xhat, ctx.invstd, ctx.layout
+        if xhat is None:  # the forward ran the fused kernel
+            gx, gw, gb = ctx.backward_kernel(_channels_last_rows(x), _channels_last_rows(grad), ctx.mean, invstd, weight, ctx.training, need[0])
+            gx = layout.restore(gx) if gx is not None else None
+            return gx, gw if need[1] else None, gb if need[2] else None, None, None, None, None, None
         g = layout.view(grad)
         training = ctx.training
         gb = layout.sum(g) if need[2] or (need[0] and training) else None

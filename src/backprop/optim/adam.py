@@ -14,6 +14,7 @@ from .optimizer import (
     _lerp_,
     _new_step,
     _run_closure,
+    _step_kernel,
     _to_float,
     _use_grad,
 )
@@ -131,8 +132,8 @@ class Adam(Optimizer):
                 step = _bump_step(state["step"])
                 bias_correction1 = 1 - beta1**step
                 bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-                kernel = None if amsgrad else getattr(b.kernels, "adam_step", None)
-                if kernel is not None:  # the whole update in one kernel (CUDA)
+                kernel = None if amsgrad else _step_kernel(b, "adam_step", p._data, p._grad._data)
+                if kernel is not None:  # the whole update in one kernel (CUDA; the CPU's JIT kernels)
                     kernel(
                         p._data, p._grad._data, state["exp_avg"]._data, state["exp_avg_sq"]._data,
                         lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt, decoupled, maximize,

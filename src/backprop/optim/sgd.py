@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
-from .optimizer import Optimizer, ParamsT, _bump, _grad_array, _run_closure, _to_float, _use_grad
+from .optimizer import Optimizer, ParamsT, _bump, _grad_array, _run_closure, _step_kernel, _to_float, _use_grad
 
 __all__ = ["SGD"]
 
@@ -73,8 +73,8 @@ class SGD(Optimizer):
                 if p._grad is None:
                     continue
                 b = backend_of(p._data)  # once per parameter: its kernels and array module
-                kernel = getattr(b.kernels, "sgd_step", None)
-                if kernel is not None:  # the whole update in one kernel (CUDA)
+                kernel = _step_kernel(b, "sgd_step", p._data, p._grad._data)
+                if kernel is not None:  # the whole update in one kernel (CUDA; the CPU's JIT kernels)
                     self._fused_step(kernel, p, lr, momentum, dampening, weight_decay, nesterov, maximize)
                     continue
                 xp = b.xp
