@@ -196,8 +196,45 @@ def _winograd_output_loop(m, y, tw, bias):
                 y[r, 1, w0 + 1, k] = s11 - s12 - s13 + bias[k]
 
 
+def _winograd_output_adjoint_loop(g, m, tw):
+    # g: (N*th, 2, 2*tw, O), the output gradient padded to whole tiles; m[.., t, k] = A g_t A^T
+    o = g.shape[3]
+    for r in numba.prange(g.shape[0]):
+        for j in range(tw):
+            t = r * tw + j
+            w0 = 2 * j
+            for k in range(o):
+                g00 = g[r, 0, w0, k]
+                g01 = g[r, 0, w0 + 1, k]
+                g10 = g[r, 1, w0, k]
+                g11 = g[r, 1, w0 + 1, k]
+                # rows: A g = (g0, g0 + g1, g0 - g1, -g1)
+                a0, a1 = g00, g01
+                b0, b1 = g00 + g10, g01 + g11
+                c0, c1 = g00 - g10, g01 - g11
+                d0, d1 = -g10, -g11
+                # columns: (A g) A^T
+                m[0, t, k] = a0
+                m[1, t, k] = a0 + a1
+                m[2, t, k] = a0 - a1
+                m[3, t, k] = -a1
+                m[4, t, k] = b0
+                m[5, t, k] = b0 + b1
+                m[6, t, k] = b0 - b1
+                m[7, t, k] = -b1
+                m[8, t, k] = c0
+                m[9, t, k] = c0 + c1
+                m[10, t, k] = c0 - c1
+                m[11, t, k] = -c1
+                m[12, t, k] = d0
+                m[13, t, k] = d0 + d1
+                m[14, t, k] = d0 - d1
+                m[15, t, k] = -d1
+
+
 _WINOGRAD_INPUT = _serial_and_parallel(_winograd_input_loop)
 _WINOGRAD_OUTPUT = _serial_and_parallel(_winograd_output_loop)
+_WINOGRAD_OUTPUT_ADJOINT = _serial_and_parallel(_winograd_output_adjoint_loop)
 
 
 def winograd_input(xpad, th: int, tw: int):
@@ -217,3 +254,13 @@ def winograd_output(m, n: int, ho: int, wo: int, th: int, tw: int, bias=None):
     _pick(_WINOGRAD_OUTPUT, m.size)(numpy.ascontiguousarray(m), y, tw, b)
     y = y.reshape(n, 2 * th, 2 * tw, o)
     return y if (2 * th, 2 * tw) == (ho, wo) else y[:, :ho, :wo]
+
+
+def winograd_output_adjoint(g, th: int, tw: int):
+    """(N, 2*th, 2*tw, O) channels-last output gradient (zero-padded to whole tiles) -> the
+    (16, N*th*tw, O) gradient of the tile products A g A^T (the adjoint of ``winograd_output``), one pass."""
+    g = numpy.ascontiguousarray(g)
+    n, o = g.shape[0], g.shape[3]
+    m = numpy.empty((16, n * th * tw, o), dtype=g.dtype)
+    _pick(_WINOGRAD_OUTPUT_ADJOINT, m.size)(g.reshape(n * th, 2, 2 * tw, o), m, tw)
+    return m

@@ -153,13 +153,15 @@ _WINOGRAD_G = numpy.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [
 WINOGRAD_MIN_CHANNELS = 8
 
 
-def _winograd_kernels(x, w, p: ConvParams):
-    """The CPU backend's compiled kernels when this convolution takes the Winograd path: a 2-d,
+def _winograd_kernels(x, w, p: ConvParams, w_shape=None):
+    """The CPU backend's compiled kernels when this convolution (of ``x`` with weights of
+    ``w_shape``, default ``w.shape``; ``w`` may be the output gradient) takes the Winograd path: a 2-d,
     ungrouped, stride-1, undilated 3x3 convolution of float32/float64 arrays with at least
     WINOGRAD_MIN_CHANNELS input and output channels; else None."""
-    if w.ndim != 4 or w.shape[2:] != (3, 3) or p.groups != 1 or p.stride != (1, 1) or p.dilation != (1, 1):
+    w_shape = tuple(w.shape if w_shape is None else w_shape)
+    if len(w_shape) != 4 or w_shape[2:] != (3, 3) or p.groups != 1 or p.stride != (1, 1) or p.dilation != (1, 1):
         return None
-    if min(w.shape[0], w.shape[1]) < WINOGRAD_MIN_CHANNELS or min(_out_spatial(x.shape, w.shape, p)) < 1:
+    if min(w_shape[:2]) < WINOGRAD_MIN_CHANNELS or min(_out_spatial(x.shape, w_shape, p)) < 1:
         return None
     kernels = backend_of(x).kernels
     if kernels is None or not kernels.supports(x, w) or x.dtype != w.dtype:
@@ -182,16 +184,33 @@ def winograd_conv2d(kernels, x, w, p: ConvParams, bias=None):
     (one compiled pass, adding the bias). 2.25x fewer multiply-adds than im2col; on the CIFAR
     ResNet's 16-64 channel layers 1.5-2x faster (single core, AMD EPYC). Errors stay at float
     rounding level (the transforms only add and halve). Returns an (N, O, H, W) view of an NHWC array."""
-    n = x.shape[0]
-    ho, wo = _out_spatial(x.shape, w.shape, p)
+    ho, wo, th, tw, xpad = _winograd_tiles(x, w.shape, p)
+    m = numpy.matmul(kernels.winograd_input(xpad, th, tw), winograd_weight(w))
+    return kernels.winograd_output(m, x.shape[0], ho, wo, th, tw, bias).transpose(0, 3, 1, 2)
+
+
+def _winograd_tiles(x, w_shape, p: ConvParams):
+    """(ho, wo, th, tw, xpad): output size, 2x2 tile counts, and the channels-last input padded
+    (beyond the convolution's padding where the tiles overhang) so every 4x4 tile lies inside it."""
+    ho, wo = _out_spatial(x.shape, w_shape, p)
     th, tw = (ho + 1) // 2, (wo + 1) // 2
     (pt, pb), (pl, pr) = p.padding
-    # Pad (or crop) so that every 4x4 tile lies inside the array.
     extra_h, extra_w = 2 * th + 2 - (x.shape[2] + pt + pb), 2 * tw + 2 - (x.shape[3] + pl + pr)
-    xpad = to_nhwc(x, ((pt, pb + extra_h), (pl, pr + extra_w)))
+    return ho, wo, th, tw, to_nhwc(x, ((pt, pb + extra_h), (pl, pr + extra_w)))
+
+
+def winograd_weight_grad(kernels, x, gy, w_shape, p: ConvParams):
+    """The weight gradient of ``winograd_conv2d``: the adjoint of its output transform applied to
+    ``gy``, 16 GEMMs (C, tiles) @ (tiles, O) summing over the tiles, and G^T (.) G back to 3x3."""
+    ho, wo, th, tw, xpad = _winograd_tiles(x, w_shape, p)
     v = kernels.winograd_input(xpad, th, tw)
-    m = numpy.matmul(v, winograd_weight(w))
-    return kernels.winograd_output(m, n, ho, wo, th, tw, bias).transpose(0, 3, 1, 2)
+    g = to_nhwc(gy, ((0, 2 * th - ho), (0, 2 * tw - wo)))
+    du = numpy.matmul(v.transpose(0, 2, 1), kernels.winograd_output_adjoint(g, th, tw))  # (16, C, O)
+    o, c = w_shape[:2]
+    du = du.astype(numpy.float64).reshape(4, 4 * c * o)
+    dw = (_WINOGRAD_G.T @ du).reshape(3, 4, c * o)  # (i, b, (C, O))
+    dw = numpy.matmul(_WINOGRAD_G.T, dw)  # (i, j, (C, O))
+    return numpy.ascontiguousarray(dw.reshape(3, 3, c, o).transpose(3, 2, 0, 1), dtype=x.dtype)
 
 
 def conv2d_array(x, w, p: ConvParams, bias=None):
@@ -290,6 +309,9 @@ def _full_conv_padding(gy_shape, w_shape, x_shape, p: ConvParams):
 
 
 def conv2d_weight_grad_array(x, gy, w_shape, p: ConvParams):
+    kernels = _winograd_kernels(x, gy, p, w_shape)
+    if kernels is not None:
+        return winograd_weight_grad(kernels, x, gy, w_shape, p)
     xp = array_module(x)
     o, cg = w_shape[:2]
     kernel = tuple(w_shape[2:])
