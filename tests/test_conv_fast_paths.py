@@ -33,12 +33,14 @@ def _close(ours, theirs, dtype: str, what: str) -> None:
 
 
 def _pair(rng, shape, dtype, channels_last: bool):
+    """The same values as a backprop and a torch leaf tensor; ``channels_last``: in NHWC memory."""
     a = rng.standard_normal(shape).astype(dtype)
     t = torch.from_numpy(a)
     b = backprop.tensor(a)
     if channels_last:
         t = t.contiguous(memory_format=torch.channels_last)
-        b = b.contiguous(memory_format=backprop.channels_last)
+        b = backprop.tensor(np.ascontiguousarray(a.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2).detach()
+        assert b._data.transpose(0, 2, 3, 1).flags.c_contiguous
     return b.requires_grad_(), t.requires_grad_()
 
 
@@ -108,3 +110,59 @@ def test_winograd_and_numpy_paths_agree():
         finally:
             CPU.set_jit(previous)
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-5 * np.abs(results[1]).max())
+
+
+# (N, C, H, W, kernel, stride, padding, ceil_mode): the cnn workload's pools and edge shapes.
+POOL_SHAPES = [
+    (4, 32, 28, 28, 2, 2, 0, False),
+    (4, 64, 14, 14, 2, 2, 0, False),
+    (3, 5, 7, 9, 2, 2, 0, False),  # odd sizes: the last row and column see no window
+    (2, 3, 1, 5, 2, 2, 0, True),  # ceil_mode pads: the general path
+    (2, 4, 6, 6, 3, 2, 1, False),  # overlapping windows: the general path
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+@pytest.mark.parametrize("shape", POOL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_max_pool2d_matches_torch(jit, shape, channels_last, dtype):
+    n, c, h, w, k, stride, padding, ceil_mode = shape
+    rng = np.random.default_rng(sum(shape))
+    x, tx = _pair(rng, (n, c, h, w), dtype, channels_last)
+    args = (k, stride, padding, 1, ceil_mode)
+    y, idx = backprop.nn.functional.max_pool2d(x, *args, return_indices=True)
+    ty, tidx = torch.nn.functional.max_pool2d(tx, *args, return_indices=True)
+    _close(y, ty, dtype, "forward")
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    g = rng.standard_normal(tuple(ty.shape)).astype(dtype)
+    (gx,) = backprop.autograd.grad(y, x, backprop.tensor(g))
+    (tgx,) = torch.autograd.grad(ty, tx, torch.from_numpy(g))
+    _close(gx, tgx, dtype, "input")
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_max_pool2d_ties_nan_and_double_backward(jit, channels_last):
+    """Ties take the first maximum, NaN propagates (a window's NaN is its argmax), as in torch;
+    the double backward picks the gradient at the argmax. (With two NaN in one window torch
+    takes the last, backprop the first.)"""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 3, (2, 8, 6, 7)).astype("float64")  # many ties
+    a[0, 1, 2, 3] = np.nan
+    a[1, 4, 0, 0] = a[1, 4, 3, 1] = np.nan
+    a[1, 5, 4, 5] = -np.inf
+    x, tx = _pair(np.random.default_rng(0), a.shape, "float64", channels_last)
+    with backprop.no_grad():
+        x.copy_(backprop.tensor(a))
+    with torch.no_grad():
+        tx.copy_(torch.from_numpy(a))
+    outs = []
+    for m, xi in ((backprop, x), (torch, tx)):
+        y, idx = m.nn.functional.max_pool2d(xi, 2, return_indices=True)
+        (gx,) = m.autograd.grad((y.nan_to_num() ** 2).sum(), xi, create_graph=True)
+        (ggx,) = m.autograd.grad((gx * gx).sum(), xi)
+        outs.append((y, idx, gx, ggx))
+    (y, idx, gx, ggx), (ty, tidx, tgx, tggx) = outs
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    np.testing.assert_array_equal(gx.detach().numpy(), tgx.detach().numpy())
+    np.testing.assert_array_equal(ggx.numpy(), tggx.numpy())

@@ -264,3 +264,128 @@ def winograd_output_adjoint(g, th: int, tw: int):
     m = numpy.empty((16, n * th * tw, o), dtype=g.dtype)
     _pick(_WINOGRAD_OUTPUT_ADJOINT, m.size)(g.reshape(n * th, 2, 2 * tw, o), m, tw)
     return m
+
+
+# Max pooling with a 2x2 window and stride 2 (see ops/conv.py ``MaxPool2d``): one pass over
+# channels-last (N, H, W, C) data (NCHW data as (N*C, H, W, 1)) instead of four strided passes.
+# The first maximum wins and NaN propagates (the first NaN is the argmax), as in torch.
+
+
+def _max_pool2x2_loop(x, out, arg):
+    ho, wo, c = out.shape[1], out.shape[2], out.shape[3]
+    for r in numba.prange(out.shape[0] * ho):
+        n = r // ho
+        i = r % ho
+        nans = 0
+        for j in range(wo):
+            for k in range(c):  # branch-free, so this loop vectorizes
+                a = x[n, 2 * i, 2 * j, k]
+                b = x[n, 2 * i, 2 * j + 1, k]
+                d = x[n, 2 * i + 1, 2 * j, k]
+                e = x[n, 2 * i + 1, 2 * j + 1, k]
+                best = max(max(a, b), max(d, e))
+                pos = 3
+                pos = 2 if d == best else pos
+                pos = 1 if b == best else pos
+                pos = 0 if a == best else pos  # the first maximum wins
+                out[n, i, j, k] = best
+                arg[n, i, j, k] = pos
+                nans += (a != a) | (b != b) | (d != d) | (e != e)
+        if nans:  # windows holding NaN: the first NaN is the maximum and the argmax
+            for j in range(wo):
+                for k in range(c):
+                    for pos in range(4):
+                        v = x[n, 2 * i + pos // 2, 2 * j + pos % 2, k]
+                        if v != v:
+                            out[n, i, j, k] = v
+                            arg[n, i, j, k] = pos
+                            break
+
+
+def _max_pool2x2_backward_loop(g, arg, gx):
+    ho, wo, c = g.shape[1], g.shape[2], g.shape[3]
+    for r in numba.prange(g.shape[0] * ho):
+        n = r // ho
+        i = r % ho
+        for j in range(wo):
+            for k in range(c):
+                v = g[n, i, j, k]
+                a = arg[n, i, j, k]
+                gx[n, 2 * i, 2 * j, k] = v if a == 0 else 0.0
+                gx[n, 2 * i, 2 * j + 1, k] = v if a == 1 else 0.0
+                gx[n, 2 * i + 1, 2 * j, k] = v if a == 2 else 0.0
+                gx[n, 2 * i + 1, 2 * j + 1, k] = v if a == 3 else 0.0
+
+
+def _max_pool2x2_planes_loop(x, out, arg):
+    # NCHW data as (N*C, H, W) planes: the same as _max_pool2x2_loop, vectorized along a row
+    ho, wo = out.shape[1], out.shape[2]
+    for r in numba.prange(out.shape[0] * ho):
+        p = r // ho
+        i = r % ho
+        nans = 0
+        for j in range(wo):
+            a = x[p, 2 * i, 2 * j]
+            b = x[p, 2 * i, 2 * j + 1]
+            d = x[p, 2 * i + 1, 2 * j]
+            e = x[p, 2 * i + 1, 2 * j + 1]
+            best = max(max(a, b), max(d, e))
+            pos = 3
+            pos = 2 if d == best else pos
+            pos = 1 if b == best else pos
+            pos = 0 if a == best else pos
+            out[p, i, j] = best
+            arg[p, i, j] = pos
+            nans += (a != a) | (b != b) | (d != d) | (e != e)
+        if nans:
+            for j in range(wo):
+                for pos in range(4):
+                    v = x[p, 2 * i + pos // 2, 2 * j + pos % 2]
+                    if v != v:
+                        out[p, i, j] = v
+                        arg[p, i, j] = pos
+                        break
+
+
+def _max_pool2x2_planes_backward_loop(g, arg, gx):
+    ho, wo = g.shape[1], g.shape[2]
+    for r in numba.prange(g.shape[0] * ho):
+        p = r // ho
+        i = r % ho
+        for j in range(wo):
+            v = g[p, i, j]
+            a = arg[p, i, j]
+            gx[p, 2 * i, 2 * j] = v if a == 0 else 0.0
+            gx[p, 2 * i, 2 * j + 1] = v if a == 1 else 0.0
+            gx[p, 2 * i + 1, 2 * j] = v if a == 2 else 0.0
+            gx[p, 2 * i + 1, 2 * j + 1] = v if a == 3 else 0.0
+
+
+_MAX_POOL2X2 = _serial_and_parallel(_max_pool2x2_loop)
+_MAX_POOL2X2_PLANES = _serial_and_parallel(_max_pool2x2_planes_loop)
+_MAX_POOL2X2_PLANES_BACKWARD = _serial_and_parallel(_max_pool2x2_planes_backward_loop)
+_MAX_POOL2X2_BACKWARD = _serial_and_parallel(_max_pool2x2_backward_loop)
+
+
+def max_pool2x2(x, channels_last: bool):
+    """2x2 stride-2 max pooling of (N, H, W, C) channels-last data (``channels_last``) or of
+    (P, H, W) planes, C-contiguous -> (maxima, int16 argmax 0-3 in each window, row-major)."""
+    x = numpy.ascontiguousarray(x)
+    h, w = x.shape[1:3]
+    out = numpy.empty((x.shape[0], h // 2, w // 2) + x.shape[3:], dtype=x.dtype)
+    arg = numpy.empty(out.shape, dtype=numpy.int16)
+    _pick(_MAX_POOL2X2 if channels_last else _MAX_POOL2X2_PLANES, out.size)(x, out, arg)
+    return out, arg
+
+
+def max_pool2x2_backward(g, arg, h: int, w: int, channels_last: bool):
+    """The input gradient, (N, h, w, C) or (P, h, w), of ``max_pool2x2``: each output gradient at its window's argmax."""
+    g, arg = numpy.ascontiguousarray(g), numpy.ascontiguousarray(arg)
+    ho, wo = g.shape[1:3]
+    gx = numpy.empty((g.shape[0], h, w) + g.shape[3:], dtype=g.dtype)
+    if h > 2 * ho:
+        gx[:, 2 * ho :] = 0
+    if w > 2 * wo:
+        gx[:, :, 2 * wo :] = 0
+    _pick(_MAX_POOL2X2_BACKWARD if channels_last else _MAX_POOL2X2_PLANES_BACKWARD, g.size)(g, arg, gx)
+    return gx
