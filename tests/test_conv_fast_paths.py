@@ -166,3 +166,27 @@ def test_max_pool2d_ties_nan_and_double_backward(jit, channels_last):
     np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
     np.testing.assert_array_equal(gx.detach().numpy(), tgx.detach().numpy())
     np.testing.assert_array_equal(ggx.numpy(), tggx.numpy())
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("conv", dict(stride=2, padding=1, dilation=2, groups=1)),  # strided and dilated: col2im
+        ("conv", dict(stride=2, padding=1, dilation=1, groups=2)),  # grouped and strided
+        ("transpose", dict(stride=2, padding=1, output_padding=1)),  # the transposed conv's forward is col2im
+    ],
+    ids=["dilated", "grouped", "transposed"],
+)
+def test_strided_col2im_paths_match_torch(jit, case):
+    kind, kwargs = case
+    rng = np.random.default_rng(11)
+    x, tx = _pair(rng, (3, 8, 11, 10), "float32", True)
+    shape = (8, 4, 3, 3) if kind == "conv" and kwargs["groups"] == 2 else (8, 8, 3, 3)
+    w, tw = _pair(rng, shape, "float32", False)
+    outs = []
+    for m, xi, wi in ((backprop, x, w), (torch, tx, tw)):
+        fn = m.nn.functional.conv2d if kind == "conv" else m.nn.functional.conv_transpose2d
+        y = fn(xi, wi, **kwargs)
+        outs.append((y, *m.autograd.grad((y * y).sum(), (xi, wi))))
+    for name, ours, theirs in zip(("forward", "input", "weight"), *outs):
+        _close(ours, theirs, "float32", name)
