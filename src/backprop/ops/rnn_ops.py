@@ -9,6 +9,10 @@
 * each step is one GEMM ``W_hh h`` for all gates plus a handful of in-place NumPy ops on
   preallocated buffers. Sigmoid gates are evaluated as ``(tanh(z / 2) + 1) / 2`` with the 1/2
   folded into the weights, so one ``tanh`` covers all four gates of an LSTM;
+* with the CPU JIT kernels (``_backend/cpu_kernels.py``) an LSTM step's gates, cell update and
+  new state are one fused call (``lstm_cell_forward``, float32: its tanh approximation is
+  float32-accurate) and a backward step's gate gradients another (``lstm_cell_backward``); the
+  NumPy code below serves otherwise, on the same saved arrays;
 * backward walks the steps in reverse with one GEMM per step (``W_hh^T dz``) and a few ops
   computing all gate gradients of the step (the saved activations are read while in cache);
   the weight gradients are then one GEMM each over the whole sequence, on gate gradients each
@@ -33,7 +37,7 @@ import threading
 
 import numpy
 
-from .._backend import array_module
+from .._backend import array_module, backend_of
 from .._tensor import _make
 from ..autograd.function import Function, once_differentiable
 from ..autograd.grad_mode import _state
@@ -117,6 +121,15 @@ def _data(t):
     return None if t is None else t._data
 
 
+def _kernel(array, name: str):
+    """The CPU JIT kernel ``name`` for ``array`` (``_backend/cpu_kernels.py``), or None: then the
+    NumPy code here runs (no numba, ``BACKPROP_JIT=0``, another dtype, or a GPU array)."""
+    kernels = backend_of(array).kernels
+    if kernels is None or not getattr(kernels, "supports", lambda *a: True)(array):
+        return None
+    return getattr(kernels, name, None)
+
+
 def _project(w, xf, lay: _Layout):
     """``W x_t`` of every step as one GEMM ``W X^T``: gate-major (rows, T, B), a scratch array.
 
@@ -171,6 +184,10 @@ def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: b
     rec = xp.empty((4 * nh, nb), dtype=lay.dtype)
     tmp = xp.empty((nh, nb), dtype=lay.dtype)
     hnew = xp.empty((nh, nb), dtype=lay.dtype)
+    # The fused step kernel's tanh is float32-accurate only: float64 keeps NumPy's.
+    cell = _kernel(xf, "lstm_cell_forward") if lay.dtype == numpy.float32 else None
+    if cell is not None:
+        bias_k = bias[:, 0] if bias is not None else xp.zeros(4 * nh, dtype=lay.dtype)
     for p, (t, n) in enumerate(zip(lay.times, lay.steps)):
         c_old, c_new = (cs[p], cs[p + 1]) if keep else (cs[p % 2], cs[(p + 1) % 2])
         if n < nb:
@@ -178,6 +195,10 @@ def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: b
             c_new[:, n:] = c_old[:, n:]
         z, r = gates[t if keep else 0][:, :n], rec[:, :n]
         xp.matmul(whh, hs[p][:n].T, out=r)
+        if cell is not None:
+            tk = t if keep else 0
+            cell(rec, proj, t, bias_k, c_old, c_new, gates[tk], tanh_c[tk], hnew, hs[p + 1], n)
+            continue
         r += proj[:, t, :n]
         if bias is not None:
             r += bias
@@ -209,11 +230,23 @@ def _lstm_backward(ctx, lay: _Layout, gout, gh, gc, w_hh, need_h0, need_c0):
     gates4 = gates.reshape(nt, 4, nh, nb)  # i, f, o, g
     dz_all = _grad_rows(lay, 4 * nh)  # torch's gate order i, f, g, o
     dz_buf = xp.empty((4, nh, nb), dtype=lay.dtype)  # the step's, contiguous
-    dh = xp.array(gh.T) if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
-    dc = xp.array(gc.T) if gc is not None else xp.zeros((nh, nb), dtype=lay.dtype)
+    dh = xp.array(gh.T, order="C") if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
+    dc = xp.array(gc.T, order="C") if gc is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     tmp = xp.empty((nh, nb), dtype=lay.dtype)
     dsig = xp.empty((3, nh, nb), dtype=lay.dtype)
     w_hh_t = w_hh.T
+    cell = _kernel(gates, "lstm_cell_backward")
+    if cell is not None:
+        no_gout = xp.zeros((0, 0), dtype=lay.dtype)
+        dz_k = dz_buf.reshape(4 * nh, nb)
+        for p in range(nt - 1, -1, -1):
+            t, n = lay.times[p], lay.steps[p]
+            g_t = gout[t] if gout is not None else no_gout
+            cell(gates[t], tanh_c[t], cprev[t], dh, dc, g_t, dz_k, dz_all, t, n, bool(p or need_c0))
+            if p or need_h0:
+                xp.matmul(w_hh_t, dz_k[:, :n], out=dh[:, :n])
+        dz_rows = dz_all.reshape(4 * nh, nt * nb)
+        return dz_rows, dz_rows, hprev, dh.T, dc.T
     # Per step, with the gate derivatives computed while the step's data is in cache:
     # dc += dh o (1 - tanh(c)^2); dz_i = dc g i(1-i); dz_f = dc c_prev f(1-f);
     # dz_g = dc i (1-g^2); dz_o = dh tanh(c) o(1-o); dc_prev = dc f; dh_prev = W_hh^T dz.
