@@ -319,4 +319,130 @@ def lstm_cell_backward(gates, tanh_c, c_prev, dh, dc, gout, dz, dz_all, t, n, ca
             ak[b] = zk[b]
 
 
+@numba.njit(**_RNN_JIT)
+def _gru_forward_span(gr, gz, gn, rr, rz, rn, hb, m):
+    for b in range(m):
+        gr[b] = _HALF * _tanh32(gr[b] + rr[b]) + _HALF
+    for b in range(m):
+        gz[b] = _HALF * _tanh32(gz[b] + rz[b]) + _HALF
+    for b in range(m):
+        gn[b] = _tanh32(gn[b] + gr[b] * rn[b])
+    for b in range(m):  # h' = n + z (h - n)
+        hb[b] = gn[b] + gz[b] * (hb[b] - gn[b])
+
+
+@numba.njit(**_RNN_JIT)
+def gru_cell_forward(rec, proj, t, bias, b_hn, gates, h_old, hbuf, h_new, n):
+    """One GRU step, float32, with the r and z rows' weights (and their biases) halved.
+
+    rec (3H, B): ``W_hh h``, its n rows get ``b_hn`` added in place (backward reads them);
+    proj (3H, T, B): ``W_ih x`` of every step (step ``t`` is read); bias (3H,): the input bias
+    (with b_hh's r, z parts folded in); b_hn (H,); out: gates (3H, B) the activations r, z, n;
+    h_old, h_new (B, H) the states, batch-major; hbuf (H, B) work. First ``n`` columns only.
+    """
+    nh, nb = hbuf.shape
+    for k in range(2 * nh, 3 * nh):
+        bk = b_hn[k - 2 * nh]
+        for b in range(n):
+            rec[k, b] += bk
+    for k in range(3 * nh):
+        bk = bias[k]
+        for b in range(n):
+            gates[k, b] = proj[k, t, b] + bk
+    for b in range(n):
+        for j in range(nh):
+            hbuf[j, b] = h_old[b, j]
+    if n == nb:
+        m = nh * nb
+        g, r = gates.reshape(-1), rec.reshape(-1)
+        _gru_forward_span(g[:m], g[m : 2 * m], g[2 * m :], r[:m], r[m : 2 * m], r[2 * m :], hbuf.reshape(-1), m)
+    else:
+        for j in range(nh):
+            _gru_forward_span(
+                gates[j], gates[nh + j], gates[2 * nh + j], rec[j], rec[nh + j], rec[2 * nh + j], hbuf[j], n
+            )
+    for b in range(n):
+        for j in range(nh):
+            h_new[b, j] = hbuf[j, b]
+
+
+@numba.njit(**_RNN_JIT)
+def _gru_backward_span(gr, gz, gn, ghn, dh, hp, dgr, dgz, dgn, dxn, m):
+    for b in range(m):  # d(W_in x + b_in) = dh (1 - z)(1 - n^2)
+        dxn[b] = dh[b] * (1 - gz[b]) * (1 - gn[b] * gn[b])
+    for b in range(m):  # d(W_hn h + b_hn) = that r
+        dgn[b] = dxn[b] * gr[b]
+    for b in range(m):
+        dgz[b] = dh[b] * (hp[b] - gn[b]) * gz[b] * (1 - gz[b])
+    for b in range(m):
+        dgr[b] = dgn[b] * ghn[b] * (1 - gr[b])
+    for b in range(m):  # the part of dh_prev that skips the GEMM: dh z (into hp, read above)
+        hp[b] = dh[b] * gz[b]
+
+
+@numba.njit(**_RNN_JIT)
+def gru_cell_backward(gates, ghn, h_prev, dh, gout, dg, carry, dxn, dgh_all, dgx_all, t, n):
+    """One GRU step of backward (float32 or float64; no transcendental functions).
+
+    gates (3H, B): the step's r, z, n; ghn (H, B): its ``W_hn h + b_hn``; h_prev (B, H): the state
+    it started from; dh (H, B) C-contiguous: the gradient into the step's h (dh += gout^T first,
+    over all columns); gout (B, H) or a (0, 0) array for none. Out: dg (3H, B) the gradients of
+    ``W_hh h + b_hh`` (r, z, n), carry (H, B) = dh z (dh_prev = carry + W_hh^T dg), dxn (H, B) the
+    gradient of ``W_in x + b_in``; ``dgh_all[:, t]`` = dg and ``dgx_all[:, t]`` = (dg's r, z; dxn)
+    ((3H, T, B)). First ``n`` columns only.
+    """
+    nh, nb = dh.shape
+    if gout.shape[0] > 0:
+        for b in range(nb):
+            gr = gout[b]
+            for j in range(nh):
+                dh[j, b] += gr[j]
+    for b in range(n):
+        hp = h_prev[b]
+        for j in range(nh):
+            carry[j, b] = hp[j]
+    if n == nb:
+        m = nh * nb
+        g, d = gates.reshape(-1), dg.reshape(-1)
+        _gru_backward_span(
+            g[:m],
+            g[m : 2 * m],
+            g[2 * m :],
+            ghn.reshape(-1),
+            dh.reshape(-1),
+            carry.reshape(-1),
+            d[:m],
+            d[m : 2 * m],
+            d[2 * m :],
+            dxn.reshape(-1),
+            m,
+        )
+    else:
+        for j in range(nh):
+            _gru_backward_span(
+                gates[j],
+                gates[nh + j],
+                gates[2 * nh + j],
+                ghn[j],
+                dh[j],
+                carry[j],
+                dg[j],
+                dg[nh + j],
+                dg[2 * nh + j],
+                dxn[j],
+                n,
+            )
+    for k in range(3 * nh):
+        zk, ak, xk = dg[k], dgh_all[k, t], dgx_all[k, t]
+        for b in range(n):
+            ak[b] = zk[b]
+        if k < 2 * nh:
+            for b in range(n):
+                xk[b] = zk[b]
+        else:
+            xn = dxn[k - 2 * nh]
+            for b in range(n):
+                xk[b] = xn[b]
+
+
 # ---------------------------------------------------------------------------- convolution and pooling

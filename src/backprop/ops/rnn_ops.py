@@ -310,9 +310,18 @@ def _gru_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, keep: bool):
     hs, out, hprev = lay.states(h0, (nb, nh))
     tmp = xp.empty((nh, nb), dtype=lay.dtype)
     hnew = xp.empty((nh, nb), dtype=lay.dtype)
+    cell = _kernel(xf, "gru_cell_forward") if lay.dtype == numpy.float32 else None  # float32: as the LSTM's
+    if cell is not None:
+        zeros = xp.zeros(3 * nh, dtype=lay.dtype)
+        bias_k, b_hn_k = (bias[:, 0], b_hn[:, 0]) if bias is not None else (zeros, zeros[:nh])
     for p, (t, n) in enumerate(zip(lay.times, lay.steps)):
         if n < nb:
             hs[p + 1][n:] = hs[p][n:]
+        if cell is not None:
+            tk = t if keep else 0
+            xp.matmul(whh, hs[p][:n].T, out=ghh[tk][:, :n])
+            cell(ghh[tk], proj, t, bias_k, b_hn_k, gates[tk], hs[p], hnew, hs[p + 1], n)
+            continue
         z, g, h = gates[t if keep else 0][:, :n], ghh[t if keep else 0][:, :n], hs[p][:n].T
         if bias is not None:
             xp.add(proj[:, t, :n], bias, out=z)
@@ -349,9 +358,21 @@ def _gru_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0):
     dgx_all = _grad_rows(lay, 3 * nh)  # d(W_ih x + b_ih): r, z as above, then d(W_in x + b_in)
     dg_buf = xp.empty((3, nh, nb), dtype=lay.dtype)  # the step's, contiguous
     dxn_buf = xp.empty((nh, nb), dtype=lay.dtype)
-    dh = xp.array(gh.T) if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
+    dh = xp.array(gh.T, order="C") if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     a_buf, b_buf, c_buf = (xp.empty((nh, nb), dtype=lay.dtype) for _ in range(3))
     w_hh_t = w_hh.T
+    cell = _kernel(gates, "gru_cell_backward")
+    if cell is not None:
+        no_gout = xp.zeros((0, 0), dtype=lay.dtype)
+        dg_k = dg_buf.reshape(3 * nh, nb)
+        for p in range(nt - 1, -1, -1):
+            t, n = lay.times[p], lay.steps[p]
+            g_t = gout[t] if gout is not None else no_gout
+            cell(gates[t], ghh[t][2 * nh :], hprev[t], dh, g_t, dg_k, a_buf, dxn_buf, dgh_all, dgx_all, t, n)
+            if p or need_h0:
+                xp.matmul(w_hh_t, dg_k[:, :n], out=dh[:, :n])
+                dh[:, :n] += a_buf[:, :n]
+        return dgx_all.reshape(3 * nh, nt * nb), dgh_all.reshape(3 * nh, nt * nb), hprev, dh.T, None
     # dn_pre = dh A with A = (1-z)(1-n^2); dz_pre = dh (h-n) z(1-z); d(W_hn h + b_hn) = dn_pre r;
     # dr_pre = d(W_hn h + b_hn) (W_hn h + b_hn)(1-r); dh_prev = dh z + W_hh^T d(W_hh h).
     for p in range(nt - 1, -1, -1):
