@@ -173,11 +173,11 @@ def _lstm_forward_span(ri, rf, ro, rg, gi, gf, go, gg, co, cn, tc, hb, m):
     # Loops of few arrays each: LLVM vectorizes a loop only while the runtime checks that its
     # arrays do not overlap stay few.
     for b in range(m):
-        gi[b] = _HALF * _tanh32(ri[b]) + _HALF
+        gi[b] = _HALF * _tanh32(_HALF * ri[b]) + _HALF  # sigmoid
     for b in range(m):
-        gf[b] = _HALF * _tanh32(rf[b]) + _HALF
+        gf[b] = _HALF * _tanh32(_HALF * rf[b]) + _HALF  # sigmoid
     for b in range(m):
-        go[b] = _HALF * _tanh32(ro[b]) + _HALF
+        go[b] = _HALF * _tanh32(_HALF * ro[b]) + _HALF  # sigmoid
     for b in range(m):
         gg[b] = _tanh32(rg[b])
     for b in range(m):
@@ -190,11 +190,12 @@ def _lstm_forward_span(ri, rf, ro, rg, gi, gf, go, gg, co, cn, tc, hb, m):
 
 @numba.njit(**_RNN_JIT)
 def lstm_cell_forward(rec, proj, t, bias, c_old, c_new, gates, tanh_c, hbuf, h_new, n):
-    """One LSTM step, float32, gate rows (i, f, o, g) with the sigmoid rows' weights halved.
+    """One LSTM step, float32, on torch's weights as they are (gate rows i, f, g, o).
 
     rec (4H, B): ``W_hh h`` (the pre-activations are summed into it); proj (4H, T, B): ``W_ih x``
-    of every step (step ``t`` is read); bias (4H,); c_old, c_new (H, B); out: gates (4H, B) the
-    activations i, f, o, g; tanh_c (H, B); hbuf (H, B) work; h_new (B, H) the new hidden state,
+    of every step (step ``t`` is read); bias (4H,) ``b_ih + b_hh``; c_old, c_new (H, B); out:
+    gates (4H, B) the activations in the order i, f, o, g (as the NumPy path saves them for
+    backward); tanh_c (H, B); hbuf (H, B) work; h_new (B, H) the new hidden state,
     batch-major. Only the first ``n`` columns (the active sequences) are read and written; with
     all active, each gate block is one flat loop.
     """
@@ -209,8 +210,8 @@ def lstm_cell_forward(rec, proj, t, bias, c_old, c_new, gates, tanh_c, hbuf, h_n
         _lstm_forward_span(
             r[:m],
             r[m : 2 * m],
-            r[2 * m : 3 * m],
             r[3 * m :],
+            r[2 * m : 3 * m],
             g[:m],
             g[m : 2 * m],
             g[2 * m : 3 * m],
@@ -226,8 +227,8 @@ def lstm_cell_forward(rec, proj, t, bias, c_old, c_new, gates, tanh_c, hbuf, h_n
             _lstm_forward_span(
                 rec[j],
                 rec[nh + j],
-                rec[2 * nh + j],
                 rec[3 * nh + j],
+                rec[2 * nh + j],
                 gates[j],
                 gates[nh + j],
                 gates[2 * nh + j],

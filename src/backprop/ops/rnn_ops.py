@@ -169,7 +169,13 @@ def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: b
     xp = lay.xp
     nb, nh = lay.batch, lay.hidden
     h2, h3 = 2 * nh, 3 * nh
-    wih, whh, bias = _lstm_weights(w_ih, w_hh, b_ih, b_hh, nh)
+    # The fused step kernel's tanh is float32-accurate only: float64 keeps NumPy's.
+    cell = _kernel(xf, "lstm_cell_forward") if lay.dtype == numpy.float32 else None
+    if cell is not None:  # the kernel takes torch's weights as they are (no reordered copies)
+        wih, whh = w_ih, w_hh
+        bias_k = b_ih + b_hh if b_ih is not None else xp.zeros(4 * nh, dtype=lay.dtype)
+    else:
+        wih, whh, bias = _lstm_weights(w_ih, w_hh, b_ih, b_hh, nh)
     proj = _project(wih, xf, lay)  # W_ih x of every step
     hs, out, hprev = lay.states(h0, (nb, nh))  # batch-major hidden states
     if keep:  # every step's gates (i, f, o, g), cell state and tanh(c) are saved for backward
@@ -184,10 +190,6 @@ def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: b
     rec = xp.empty((4 * nh, nb), dtype=lay.dtype)
     tmp = xp.empty((nh, nb), dtype=lay.dtype)
     hnew = xp.empty((nh, nb), dtype=lay.dtype)
-    # The fused step kernel's tanh is float32-accurate only: float64 keeps NumPy's.
-    cell = _kernel(xf, "lstm_cell_forward") if lay.dtype == numpy.float32 else None
-    if cell is not None:
-        bias_k = bias[:, 0] if bias is not None else xp.zeros(4 * nh, dtype=lay.dtype)
     for p, (t, n) in enumerate(zip(lay.times, lay.steps)):
         c_old, c_new = (cs[p], cs[p + 1]) if keep else (cs[p % 2], cs[(p + 1) % 2])
         if n < nb:
