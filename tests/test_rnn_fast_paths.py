@@ -139,3 +139,32 @@ def test_tanh_f32_error_bound():
     assert (err / np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)).max() <= 8
     assert np.all(np.abs(out) <= 1)
     assert out[x == 0][0] == 0 and np.all(np.sign(out) == np.sign(x))
+
+
+@needs_jit
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("forward_jit", [True, False])
+def test_paths_share_what_backward_reads(kind, forward_jit):
+    """A forward on one path and its backward on the other (the JIT switched in between) agree
+    with torch: both paths save the same arrays in the same layout."""
+    torch.manual_seed(0)
+    th_layer = getattr(torch.nn, kind)(5, 7, num_layers=2)
+    bp_layer = getattr(backprop.nn, kind)(5, 7, num_layers=2)
+    with backprop.no_grad():
+        for (_, p), (_, q) in zip(bp_layer.named_parameters(), th_layer.named_parameters()):
+            p.copy_(backprop.tensor(q.detach().numpy()))
+    x_np = np.random.default_rng(0).standard_normal((6, 3, 5)).astype(np.float32)
+    bx, tx = backprop.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    previous = CPU.set_jit(forward_jit)
+    try:
+        out = bp_layer(bx)[0]
+        CPU.set_jit(not forward_jit)
+        (out * out).sum().backward()
+    finally:
+        CPU.set_jit(previous)
+    t_out = th_layer(tx)[0]
+    (t_out * t_out).sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), t_out.detach().numpy(), **TOL[np.float32])
+    np.testing.assert_allclose(bx.grad.numpy(), tx.grad.numpy(), **TOL[np.float32])
+    for (_, p), (_, q) in zip(bp_layer.named_parameters(), th_layer.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), **TOL[np.float32])
