@@ -9,10 +9,11 @@
 * each step is one GEMM ``W_hh h`` for all gates plus a handful of in-place NumPy ops on
   preallocated buffers. Sigmoid gates are evaluated as ``(tanh(z / 2) + 1) / 2`` with the 1/2
   folded into the weights, so one ``tanh`` covers all four gates of an LSTM;
-* with the CPU JIT kernels (``_backend/cpu_kernels.py``) an LSTM step's gates, cell update and
-  new state are one fused call (``lstm_cell_forward``, float32: its tanh approximation is
-  float32-accurate) and a backward step's gate gradients another (``lstm_cell_backward``); the
-  NumPy code below serves otherwise, on the same saved arrays;
+* with the CPU JIT kernels (``_backend/cpu_kernels.py``) an LSTM or GRU step's gates, state
+  update and new state are one fused call after the step's GEMM (``lstm_cell_forward``,
+  ``gru_cell_forward``: float32 only, their tanh approximation is float32-accurate) and a
+  backward step's gate gradients another (``lstm_cell_backward``, ``gru_cell_backward``); the
+  NumPy code below serves otherwise, and both save the same arrays for backward;
 * backward walks the steps in reverse with one GEMM per step (``W_hh^T dz``) and a few ops
   computing all gate gradients of the step (the saved activations are read while in cache);
   the weight gradients are then one GEMM each over the whole sequence, on gate gradients each
