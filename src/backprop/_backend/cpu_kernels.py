@@ -113,11 +113,13 @@ def gelu_backward(x, aux, grad, approximate: str):
 
 
 # ---------------------------------------------------------------------------- recurrent cells
-# One call per time step of a fused LSTM layer (``ops/rnn_ops.py``), beside the step's GEMM: the
-# gate nonlinearities, cell update and everything backward needs in one pass over the (4H, B) gate
-# block, instead of a dozen NumPy passes and calls. ``error_model="numpy"`` lets LLVM vectorize
-# the divisions (no ZeroDivisionError branch). Serial: a step's block (32K entries in the LSTM
-# benchmark) is too small for waking threads to pay, between two GEMMs that use them.
+# One call per time step of a fused LSTM or GRU layer (``ops/rnn_ops.py``), beside the step's
+# GEMM: the gate nonlinearities, state update and everything backward needs, in a few flat loops
+# over the step's gate block instead of a dozen NumPy calls. Each loop touches few arrays (LLVM
+# vectorizes a loop only while its runtime overlap checks stay few) and ``error_model="numpy"``
+# drops the ZeroDivisionError branch that would keep the divisions scalar. Serial only: a
+# parallel variant was not tried (a step's block is 32K entries in the LSTM benchmark, and
+# per-step thread wake-ups could not be timed on the shared 2-core machine).
 _RNN_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 # tanh as Eigen's float rational approximation (odd 13th / even 6th degree, clamped): numba has no
