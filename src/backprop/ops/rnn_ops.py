@@ -3,14 +3,21 @@
 ``rnn_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, batch_sizes)`` (the primitive
 ``RNNLayer``) runs the recurrence of torch's ``_VF.rnn_tanh``/``rnn_relu``/``lstm``/``gru`` for one layer and direction:
 
-* the input projection ``W_ih x_t + b`` of every time step is one GEMM (and one pass that lays
-  it out feature-major, see below);
+* the input projection ``W_ih x_t`` of every time step is one GEMM ``W_ih X^T``, gate-major
+  (rows, T, B): each step adds its block ``[:, t]`` and the bias into its contiguous work array
+  (no transposing pass over the whole projection);
 * each step is one GEMM ``W_hh h`` for all gates plus a handful of in-place NumPy ops on
   preallocated buffers. Sigmoid gates are evaluated as ``(tanh(z / 2) + 1) / 2`` with the 1/2
   folded into the weights, so one ``tanh`` covers all four gates of an LSTM;
+* with the CPU JIT kernels (``_backend/cpu_kernels.py``) an LSTM or GRU step's gates, state
+  update and new state are one fused call after the step's GEMM (``lstm_cell_forward``,
+  ``gru_cell_forward``: float32 only, their tanh approximation is float32-accurate) and a
+  backward step's gate gradients another (``lstm_cell_backward``, ``gru_cell_backward``); the
+  NumPy code below serves otherwise, and both save the same arrays for backward;
 * backward walks the steps in reverse with one GEMM per step (``W_hh^T dz``) and a few ops
   computing all gate gradients of the step (the saved activations are read while in cache);
-  the weight gradients are then one GEMM each over the whole sequence.
+  the weight gradients are then one GEMM each over the whole sequence, on gate gradients each
+  step writes straight into a gate-major (rows, T, B) array (no transposing copy).
 
 Layout: per step the gates are kept feature-major, (gates * H, B), so that every gate block is
 contiguous (NumPy's ops are several times slower writing into strided column blocks) and the
@@ -31,7 +38,7 @@ import threading
 
 import numpy
 
-from .._backend import array_module
+from .._backend import array_module, backend_of
 from .._tensor import _make
 from ..autograd.function import Function, once_differentiable
 from ..autograd.grad_mode import _state
@@ -115,31 +122,32 @@ def _data(t):
     return None if t is None else t._data
 
 
-def _project(w, bias, xf, lay: _Layout, scratch: bool = False):
-    """``W x_t + b`` of every step: one GEMM, then one transposing pass into feature-major (T, rows, B).
+def _kernel(array, name: str):
+    """The CPU JIT kernel ``name`` for ``array`` (``_backend/cpu_kernels.py``), or None: then the
+    NumPy code here runs (no numba, ``BACKPROP_JIT=0``, another dtype, or a GPU array)."""
+    kernels = backend_of(array).kernels
+    if kernels is None or not getattr(kernels, "supports", lambda *a: True)(array):
+        return None
+    return getattr(kernels, name, None)
 
-    ``scratch``: the result is a scratch array (to be handed back) rather than one saved for backward.
+
+def _project(w, xf, lay: _Layout):
+    """``W x_t`` of every step as one GEMM ``W X^T``: gate-major (rows, T, B), a scratch array.
+
+    Step ``t``'s block is ``proj[:, t]`` (rows of B contiguous entries); the recurrences add it,
+    and the bias, into their contiguous per-step work array: cheaper than laying the whole
+    projection out time-major in a transposing pass.
     """
     xp = lay.xp
-    proj = _scratch.get((xf.shape[0], w.shape[0]), lay.dtype, xp)
-    xp.matmul(xf, w.T, out=proj)
-    pre = proj.reshape(lay.seq, lay.batch, w.shape[0]).transpose(0, 2, 1)
-    shape = (lay.seq, w.shape[0], lay.batch)
-    out = _scratch.get(shape, lay.dtype, xp) if scratch else lay.alloc(*shape)
-    if bias is not None:
-        xp.add(pre, bias, out=out)
-    else:
-        out[...] = pre
-    _scratch.put(proj)
-    return out
+    proj = _scratch.get((w.shape[0], lay.seq, lay.batch), lay.dtype, xp)
+    xp.matmul(w, xf.T, out=proj.reshape(w.shape[0], lay.seq * lay.batch))
+    return proj
 
 
-def _to_rows(a):
-    """(T, G, B) time-major gate gradients -> (G, T*B) rows for the weight GEMMs (one copy, into scratch)."""
-    t, g, b = a.shape
-    rows = _scratch.get((g, t, b), a.dtype, array_module(a))
-    rows[...] = a.transpose(1, 0, 2)
-    return rows.reshape(g, t * b)
+def _grad_rows(lay: _Layout, rows: int):
+    """A (rows, T, B) scratch array for the gate gradients of every step: step ``t`` writes
+    ``[:, t]``; reshaped to (rows, T*B) it feeds the weight GEMMs with no transposing copy."""
+    return _scratch.get((rows, lay.seq, lay.batch), lay.dtype, lay.xp, zero=lay.packed)
 
 
 # ---------------------------------------------------------------------------- LSTM
@@ -162,13 +170,21 @@ def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: b
     xp = lay.xp
     nb, nh = lay.batch, lay.hidden
     h2, h3 = 2 * nh, 3 * nh
-    wih, whh, bias = _lstm_weights(w_ih, w_hh, b_ih, b_hh, nh)
-    gates = _project(wih, bias, xf, lay, scratch=not keep)  # W_ih x + b, turned in place into i, f, o, g
+    # The fused step kernel's tanh is float32-accurate only: float64 keeps NumPy's.
+    cell = _kernel(xf, "lstm_cell_forward") if lay.dtype == numpy.float32 else None
+    if cell is not None:  # the kernel takes torch's weights as they are (no reordered copies)
+        wih, whh = w_ih, w_hh
+        bias_k = b_ih + b_hh if b_ih is not None else xp.zeros(4 * nh, dtype=lay.dtype)
+    else:
+        wih, whh, bias = _lstm_weights(w_ih, w_hh, b_ih, b_hh, nh)
+    proj = _project(wih, xf, lay)  # W_ih x of every step
     hs, out, hprev = lay.states(h0, (nb, nh))  # batch-major hidden states
-    if keep:  # every step's cell state and tanh(c) are saved for backward
+    if keep:  # every step's gates (i, f, o, g), cell state and tanh(c) are saved for backward
+        gates = lay.alloc(lay.seq, 4 * nh, nb)
         cs, _, cprev = lay.states(None if c0 is None else c0.T, (nh, nb))  # feature-major cell states
         tanh_c = lay.alloc(lay.seq, nh, nb)
-    else:  # inference: two alternating cell-state buffers
+    else:  # inference: one gate buffer, two alternating cell-state buffers
+        gates = xp.empty((1, 4 * nh, nb), dtype=lay.dtype)
         cs = xp.empty((2, nh, nb), dtype=lay.dtype)
         cs[0] = c0.T if c0 is not None else 0
         tanh_c = xp.empty((1, nh, nb), dtype=lay.dtype)
@@ -180,10 +196,16 @@ def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: b
         if n < nb:
             hs[p + 1][n:] = hs[p][n:]
             c_new[:, n:] = c_old[:, n:]
-        z, r = gates[t][:, :n], rec[:, :n]
+        z, r = gates[t if keep else 0][:, :n], rec[:, :n]
         xp.matmul(whh, hs[p][:n].T, out=r)
-        z += r
-        xp.tanh(z, out=z)
+        if cell is not None:
+            tk = t if keep else 0
+            cell(rec, proj, t, bias_k, c_old, c_new, gates[tk], tanh_c[tk], hnew, hs[p + 1], n)
+            continue
+        r += proj[:, t, :n]
+        if bias is not None:
+            r += bias
+        xp.tanh(r, out=z)
         s = z[:h3]
         s *= 0.5
         s += 0.5  # i, f, o = sigmoid; g = tanh
@@ -198,10 +220,9 @@ def _lstm_forward(ctx, lay: _Layout, xf, h0, c0, w_ih, w_hh, b_ih, b_hh, keep: b
         xp.multiply(z[h2:h3], tc, out=hn)
         hs[p + 1][:n] = hn.T
     c_n = xp.ascontiguousarray(cs[lay.seq if keep else lay.seq % 2].T)
+    _scratch.put(proj)
     if keep:
         ctx.arrays = (gates, cprev, tanh_c, hprev)
-    else:
-        _scratch.put(gates)
     return out, hs[lay.seq].copy(), c_n
 
 
@@ -210,18 +231,31 @@ def _lstm_backward(ctx, lay: _Layout, gout, gh, gc, w_hh, need_h0, need_c0):
     nt, nb, nh = lay.seq, lay.batch, lay.hidden
     gates, cprev, tanh_c, hprev = ctx.arrays
     gates4 = gates.reshape(nt, 4, nh, nb)  # i, f, o, g
-    dz_all = _scratch.get((nt, 4, nh, nb), lay.dtype, xp, zero=lay.packed)  # torch's gate order i, f, g, o
-    dh = xp.array(gh.T) if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
-    dc = xp.array(gc.T) if gc is not None else xp.zeros((nh, nb), dtype=lay.dtype)
+    dz_all = _grad_rows(lay, 4 * nh)  # torch's gate order i, f, g, o
+    dz_buf = xp.empty((4, nh, nb), dtype=lay.dtype)  # the step's, contiguous
+    dh = xp.array(gh.T, order="C") if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
+    dc = xp.array(gc.T, order="C") if gc is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     tmp = xp.empty((nh, nb), dtype=lay.dtype)
     dsig = xp.empty((3, nh, nb), dtype=lay.dtype)
     w_hh_t = w_hh.T
+    cell = _kernel(gates, "lstm_cell_backward")
+    if cell is not None:
+        no_gout = xp.zeros((0, 0), dtype=lay.dtype)
+        dz_k = dz_buf.reshape(4 * nh, nb)
+        for p in range(nt - 1, -1, -1):
+            t, n = lay.times[p], lay.steps[p]
+            g_t = gout[t] if gout is not None else no_gout
+            cell(gates[t], tanh_c[t], cprev[t], dh, dc, g_t, dz_k, dz_all, t, n, bool(p or need_c0))
+            if p or need_h0:
+                xp.matmul(w_hh_t, dz_k[:, :n], out=dh[:, :n])
+        dz_rows = dz_all.reshape(4 * nh, nt * nb)
+        return dz_rows, dz_rows, hprev, dh.T, dc.T
     # Per step, with the gate derivatives computed while the step's data is in cache:
     # dc += dh o (1 - tanh(c)^2); dz_i = dc g i(1-i); dz_f = dc c_prev f(1-f);
     # dz_g = dc i (1-g^2); dz_o = dh tanh(c) o(1-o); dc_prev = dc f; dh_prev = W_hh^T dz.
     for p in range(nt - 1, -1, -1):
         t, n = lay.times[p], lay.steps[p]
-        g4, tc, dz = gates4[t][..., :n], tanh_c[t][:, :n], dz_all[t][..., :n]
+        g4, tc, dz = gates4[t][..., :n], tanh_c[t][:, :n], dz_buf[..., :n]
         i, f, o, g = g4[0], g4[1], g4[2], g4[3]
         dhn, dcn, a, d = dh[:, :n], dc[:, :n], tmp[:, :n], dsig[..., :n]
         if gout is not None:
@@ -242,12 +276,13 @@ def _lstm_backward(ctx, lay: _Layout, gout, gh, gc, w_hh, need_h0, need_c0):
         xp.subtract(1, a, out=a)
         a *= i
         xp.multiply(a, dcn, out=dz[2])
+        dz2 = dz.reshape(4 * nh, n)
+        dz_all[:, t, :n] = dz2
         if p or need_c0:
             dcn *= f
         if p or need_h0:
-            xp.matmul(w_hh_t, dz.reshape(4 * nh, n), out=dhn)
-    dz_rows = _to_rows(dz_all.reshape(nt, 4 * nh, nb))
-    _scratch.put(dz_all)
+            xp.matmul(w_hh_t, dz2, out=dhn)
+    dz_rows = dz_all.reshape(4 * nh, nt * nb)
     return dz_rows, dz_rows, hprev, dh.T, dc.T
 
 
@@ -272,15 +307,29 @@ def _gru_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, keep: bool):
     nb, nh = lay.batch, lay.hidden
     h2 = 2 * nh
     wih, whh, bias, b_hn = _gru_weights(w_ih, w_hh, b_ih, b_hh, nh)
-    gates = _project(wih, bias, xf, lay, scratch=not keep)  # W_ih x + b, turned in place into r, z, n
+    proj = _project(wih, xf, lay)  # W_ih x of every step
+    gates = lay.alloc(lay.seq if keep else 1, 3 * nh, nb)  # W_ih x + b, turned in place into r, z, n
     ghh = lay.alloc(lay.seq if keep else 1, 3 * nh, nb)  # W_hh h per step; backward needs its n rows (+ b_hn)
     hs, out, hprev = lay.states(h0, (nb, nh))
     tmp = xp.empty((nh, nb), dtype=lay.dtype)
     hnew = xp.empty((nh, nb), dtype=lay.dtype)
+    cell = _kernel(xf, "gru_cell_forward") if lay.dtype == numpy.float32 else None  # float32: as the LSTM's
+    if cell is not None:
+        zeros = xp.zeros(3 * nh, dtype=lay.dtype)
+        bias_k, b_hn_k = (bias[:, 0], b_hn[:, 0]) if bias is not None else (zeros, zeros[:nh])
     for p, (t, n) in enumerate(zip(lay.times, lay.steps)):
         if n < nb:
             hs[p + 1][n:] = hs[p][n:]
-        z, g, h = gates[t][:, :n], ghh[t if keep else 0][:, :n], hs[p][:n].T
+        if cell is not None:
+            tk = t if keep else 0
+            xp.matmul(whh, hs[p][:n].T, out=ghh[tk][:, :n])
+            cell(ghh[tk], proj, t, bias_k, b_hn_k, gates[tk], hs[p], hnew, hs[p + 1], n)
+            continue
+        z, g, h = gates[t if keep else 0][:, :n], ghh[t if keep else 0][:, :n], hs[p][:n].T
+        if bias is not None:
+            xp.add(proj[:, t, :n], bias, out=z)
+        else:
+            z[...] = proj[:, t, :n]
         xp.matmul(whh, h, out=g)
         if b_hn is not None:
             g[h2:] += b_hn
@@ -298,10 +347,9 @@ def _gru_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, keep: bool):
         hn *= z[nh:h2]
         hn += nn
         hs[p + 1][:n] = hn.T
+    _scratch.put(proj)
     if keep:
         ctx.arrays = (gates, ghh, hprev)
-    else:
-        _scratch.put(gates)
     return out, hs[lay.seq].copy()
 
 
@@ -309,18 +357,32 @@ def _gru_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0):
     xp = lay.xp
     nt, nb, nh = lay.seq, lay.batch, lay.hidden
     gates, ghh, hprev = ctx.arrays
-    dgh_all = _scratch.get((nt, 3, nh, nb), lay.dtype, xp, zero=lay.packed)  # d(W_hh h + b_hh), gates r, z, n
-    dxn_all = _scratch.get((nt, nh, nb), lay.dtype, xp, zero=lay.packed)  # d(W_in x + b_in)
-    dh = xp.array(gh.T) if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
+    dgh_all = _grad_rows(lay, 3 * nh)  # d(W_hh h + b_hh), gates r, z, n
+    dgx_all = _grad_rows(lay, 3 * nh)  # d(W_ih x + b_ih): r, z as above, then d(W_in x + b_in)
+    dg_buf = xp.empty((3, nh, nb), dtype=lay.dtype)  # the step's, contiguous
+    dxn_buf = xp.empty((nh, nb), dtype=lay.dtype)
+    dh = xp.array(gh.T, order="C") if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     a_buf, b_buf, c_buf = (xp.empty((nh, nb), dtype=lay.dtype) for _ in range(3))
     w_hh_t = w_hh.T
+    cell = _kernel(gates, "gru_cell_backward")
+    if cell is not None:
+        no_gout = xp.zeros((0, 0), dtype=lay.dtype)
+        dg_k = dg_buf.reshape(3 * nh, nb)
+        for p in range(nt - 1, -1, -1):
+            t, n = lay.times[p], lay.steps[p]
+            g_t = gout[t] if gout is not None else no_gout
+            cell(gates[t], ghh[t][2 * nh :], hprev[t], dh, g_t, dg_k, a_buf, dxn_buf, dgh_all, dgx_all, t, n)
+            if p or need_h0:
+                xp.matmul(w_hh_t, dg_k[:, :n], out=dh[:, :n])
+                dh[:, :n] += a_buf[:, :n]
+        return dgx_all.reshape(3 * nh, nt * nb), dgh_all.reshape(3 * nh, nt * nb), hprev, dh.T, None
     # dn_pre = dh A with A = (1-z)(1-n^2); dz_pre = dh (h-n) z(1-z); d(W_hn h + b_hn) = dn_pre r;
     # dr_pre = d(W_hn h + b_hn) (W_hn h + b_hn)(1-r); dh_prev = dh z + W_hh^T d(W_hh h).
     for p in range(nt - 1, -1, -1):
         t, n = lay.times[p], lay.steps[p]
         r, u, nn = (gates[t][k * nh : (k + 1) * nh, :n] for k in range(3))
         ghn = ghh[t][2 * nh :, :n]
-        dg, dxn = dgh_all[t][..., :n], dxn_all[t][:, :n]
+        dg, dxn = dg_buf[..., :n], dxn_buf[:, :n]
         dhn, a, b, c = dh[:, :n], a_buf[:, :n], b_buf[:, :n], c_buf[:, :n]
         if gout is not None:
             dh += gout[t].T  # inactive (packed) rows: the output there is the carried state
@@ -337,23 +399,23 @@ def _gru_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0):
         xp.subtract(1, r, out=c)
         c *= ghn
         xp.multiply(c, dg[2], out=dg[0])
+        dg2 = dg.reshape(3 * nh, n)
+        dgh_all[:, t, :n] = dg2
+        dgx_all[: 2 * nh, t, :n] = dg2[: 2 * nh]
+        dgx_all[2 * nh :, t, :n] = dxn
         if p or need_h0:
             xp.multiply(dhn, u, out=a)
-            xp.matmul(w_hh_t, dg.reshape(3 * nh, n), out=dhn)
+            xp.matmul(w_hh_t, dg2, out=dhn)
             dhn += a
-    dgh_rows = _to_rows(dgh_all.reshape(nt, 3 * nh, nb))
-    dgx = _scratch.get((3 * nh, nt, nb), lay.dtype, xp)
-    dgx[: 2 * nh] = dgh_rows[: 2 * nh].reshape(2 * nh, nt, nb)
-    dgx[2 * nh :] = dxn_all.transpose(1, 0, 2)
-    _scratch.put(dgh_all, dxn_all)
-    return dgx.reshape(3 * nh, nt * nb), dgh_rows, hprev, dh.T, None
+    return dgx_all.reshape(3 * nh, nt * nb), dgh_all.reshape(3 * nh, nt * nb), hprev, dh.T, None
 
 
 # ---------------------------------------------------------------------------- Elman RNN
 def _rnn_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, relu: bool):
     xp = lay.xp
     nb, nh = lay.batch, lay.hidden
-    pre = _project(w_ih, (b_ih + b_hh)[:, None] if b_ih is not None else None, xf, lay)
+    proj = _project(w_ih, xf, lay)  # W_ih x of every step
+    bias = (b_ih + b_hh)[:, None] if b_ih is not None else None
     hs, out, hprev = lay.states(h0, (nb, nh))
     rec = xp.empty((nh, nb), dtype=lay.dtype)
     hnew = xp.empty((nh, nb), dtype=lay.dtype)
@@ -362,12 +424,15 @@ def _rnn_forward(ctx, lay: _Layout, xf, h0, w_ih, w_hh, b_ih, b_hh, relu: bool):
             hs[p + 1][n:] = hs[p][n:]
         r, hn = rec[:, :n], hnew[:, :n]
         xp.matmul(w_hh, hs[p][:n].T, out=r)
-        xp.add(pre[t][:, :n], r, out=hn)
+        xp.add(proj[:, t, :n], r, out=hn)
+        if bias is not None:
+            hn += bias
         if relu:
             xp.maximum(hn, 0, out=hn)
         else:
             xp.tanh(hn, out=hn)
         hs[p + 1][:n] = hn.T
+    _scratch.put(proj)
     ctx.arrays = (out, hprev)
     return out, hs[lay.seq].copy()
 
@@ -382,7 +447,7 @@ def _rnn_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0, relu: bool):
     else:
         dfac = xp.multiply(out_fm, out_fm)
         xp.subtract(1, dfac, out=dfac)
-    dz_all = _scratch.get((nt, nh, nb), lay.dtype, xp, zero=lay.packed)
+    dz_all = _grad_rows(lay, nh)
     dh = xp.array(gh.T) if gh is not None else xp.zeros((nh, nb), dtype=lay.dtype)
     w_hh_t = w_hh.T
     for p in range(nt - 1, -1, -1):
@@ -390,12 +455,11 @@ def _rnn_backward(ctx, lay: _Layout, gout, gh, w_hh, need_h0, relu: bool):
         dhn = dh[:, :n]
         if gout is not None:
             dh += gout[t].T  # inactive (packed) rows: the output there is the carried state
-        dz = dz_all[t][:, :n]
+        dz = dz_all[:, t, :n]
         xp.multiply(dhn, dfac[t][:, :n], out=dz)
         if p or need_h0:
             xp.matmul(w_hh_t, dz, out=dhn)
-    dz_rows = _to_rows(dz_all)
-    _scratch.put(dz_all)
+    dz_rows = dz_all.reshape(nh, nt * nb)
     return dz_rows, dz_rows, hprev, dh.T, None
 
 
