@@ -67,6 +67,11 @@ def _tensors(x, what: str) -> tuple:
 
 
 def _make_root_grads(outputs: tuple, grad_outputs, api: str) -> list:
+    if grad_outputs is None and len(outputs) == 1:  # loss.backward(): a one-element real output, gradient one
+        out = outputs[0]
+        d = out._data
+        if out._requires_grad and d.size == 1 and d.dtype.kind in "fV":
+            return [_make(array_module(d).ones(d.shape, dtype=d.dtype))]
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     grad_outputs = list(grad_outputs)
@@ -102,7 +107,7 @@ def _make_root_grads(outputs: tuple, grad_outputs, api: str) -> list:
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, grad_variables=None, inputs=None) -> None:
     """Accumulate the gradients of ``tensors`` into the ``.grad`` of the leaves of their graph."""
-    outputs = _tensors(tensors, "tensors")
+    outputs = (tensors,) if type(tensors) is Tensor else _tensors(tensors, "tensors")
     if grad_tensors is None:
         grad_tensors = grad_variables
     grads = _make_root_grads(outputs, grad_tensors, "backward")

@@ -219,6 +219,9 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
     return tuple(checked)
 
 
+_plain_call_backward = _call_backward  # (the profiler wraps _call_backward; the engine notices)
+
+
 def _call_array_backward(node, fn, grads: list) -> tuple:
     """The common case of ``_call_backward``: a primitive, no create_graph, every output's
     gradient present, no anomaly mode."""
@@ -250,7 +253,8 @@ def _call_array_backward(node, fn, grads: list) -> tuple:
         shape, dtype = meta
         if g.shape != shape:
             g = _sum_to_or_raise(node, len(checked), g, shape)
-        if g.dtype != dtype:
+        gd = g.dtype
+        if gd is not dtype and gd != dtype:
             g = _real_if_needed(g, dtype).astype(dtype)
         checked.append(g)
     return tuple(checked)
@@ -401,16 +405,25 @@ def _execute(
 
     run = _Run(create_graph, keep_graph)
     watch_fanout = Tensor._grad_writing_hooks_seen and not create_graph
-    run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
+    if root_grads and type(root_grads[0]) is Tensor and len(root_grads) == 1:
+        run.handed_out[id(root_grads[0]._data)] = root_grads[0]._data
+    else:
+        run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
+    # The common step (a primitive, no create_graph, no anomaly mode, every output's gradient
+    # present, the profiler not wrapping _call_backward) calls _call_array_backward directly.
+    arrays_ok = not create_graph and not anomaly_state.enabled and _call_backward is _plain_call_backward
+    pop = buffers.pop
+    get = buffers.get
     prev_mode = _state.enabled
     _state.enabled = create_graph
     # Backward ops run in the dtypes forward chose; autocast does not recast them.
     prev_autocast = _autocast_state.active
     _autocast_state.active = False
-    engine_state.accumulating_all.append(capture is None and accumulate and only_leaves is None)
+    accumulating_all = engine_state.accumulating_all
+    accumulating_all.append(capture is None and accumulate and only_leaves is None)
     try:
         for node in order:
-            buf = buffers.pop(node, None)
+            buf = pop(node, None)
             if buf is None:
                 continue
             if node._tensor_hooks:
@@ -440,7 +453,16 @@ def _execute(
                     new = hook(tuple(_as_tensor(g) if g is not None else None for g in buf))
                     if new is not None:
                         buf = [_as_value(g, create_graph) if g is not None else None for g in new]
-            grad_inputs = _call_backward(node, buf, create_graph)
+            fn = node._fn
+            if (
+                arrays_ok
+                and fn._array_backward
+                and not node._freed
+                and (buf[0] is not None if len(buf) == 1 else all(g is not None for g in buf))
+            ):
+                grad_inputs = _call_array_backward(node, fn, buf)
+            else:
+                grad_inputs = _call_backward(node, buf, create_graph)
             if node._post_hooks:
                 as_tensors = lambda gs: tuple(_as_tensor(g) if g is not None else None for g in gs)  # noqa: E731
                 for hook in list(node._post_hooks):
@@ -458,17 +480,25 @@ def _execute(
             for (child, nr), g in zip(node._edges, grad_inputs):
                 if child is None or g is None:
                     continue
-                cbuf = buffers.get(child)
+                cbuf = get(child)
                 if cbuf is None:
-                    cbuf = buffers[child] = [None] * child.num_outputs
-                cbuf[nr] = _add_grad(cbuf[nr], g, create_graph)
+                    if type(child) is AccumulateGrad:
+                        buffers[child] = [g]
+                    else:
+                        cbuf = buffers[child] = [None] * len(child._output_meta)
+                        cbuf[nr] = g
+                elif cbuf[nr] is None:
+                    cbuf[nr] = g
+                else:
+                    cbuf[nr] = _add_grad(cbuf[nr], g, create_graph)
     finally:
         _state.enabled = prev_mode
         _autocast_state.active = prev_autocast
-        engine_state.accumulating_all.pop()
+        accumulating_all.pop()
         if run.lent:
             with grad_accumulation_lock:
                 for key in run.lent:
                     if _LENT.get(key) is run:
                         del _LENT[key]
     return captured
+

@@ -157,16 +157,16 @@ class _SavedOutput:
 class BackwardNode(Node):
     """The ``ctx`` of a Function call and, when a graph is recorded, its backward node."""
 
-    __slots__ = ("_fn", "needs_input_grad", "_saved", "_saved_versions", "_input_meta", "_output_meta")
+    # (``_to_save`` and ``_array_mode`` are slots, set by ``apply``, so that a primitive's
+    # instance ``__dict__`` stays empty and ``_release`` finds nothing to scan.)
+    __slots__ = ("_fn", "needs_input_grad", "_saved", "_saved_versions", "_input_meta", "_output_meta", "_to_save", "_array_mode")
 
     # Set per node only when used (ctx attributes of forward live in the instance __dict__).
-    _to_save = None
     _non_differentiable = None
     _dirty = None
     materialize_grads = True
     _freed = False
     _trace = None
-    _array_mode = False
 
     def name(self) -> str:
         return self._fn._backward_name
@@ -178,7 +178,7 @@ class BackwardNode(Node):
     # -- the ctx API used inside forward/backward
     def save_for_backward(self, *tensors) -> None:
         for i, t in enumerate(tensors):
-            if t is not None and not isinstance(t, (Tensor, numpy.generic)) and not is_array(t):
+            if t is not None and type(t) is not Tensor and not isinstance(t, (Tensor, numpy.generic)) and not is_array(t):
                 raise TypeError(
                     f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__}"
                 )
@@ -337,24 +337,54 @@ class Function(metaclass=_FunctionMeta):
         ctx = _object_new(BackwardNode)
         ctx._fn = cls
         ctx._saved = None
+        ctx._to_save = None
+        ctx._array_mode = False
         # As in torch, needs_input_grad reflects the inputs' requires_grad even under no_grad.
+        # With grad mode on, the same pass collects each argument's graph edge and (shape, dtype)
+        # (as torch, before forward runs); they are kept only if a graph is recorded.
         needs = []
+        edges = []
+        in_meta = []
         array_type = None
         for a in args:
-            if isinstance(a, Tensor):
+            if type(a) is Tensor or isinstance(a, Tensor):
                 if a.__class__ is not Tensor and a._sparse_layout and not cls._sparse_ok:
                     _refuse_sparse(cls, a)
+                d = a._data
                 needs.append(a._requires_grad)
                 if array_type is None:
-                    array_type = type(a._data)
-                elif type(a._data) is not array_type:
+                    array_type = type(d)
+                elif type(d) is not array_type:
                     array_type = False  # tensors of two backends: see same_device
+                if grad_enabled:
+                    in_meta.append((d.shape, d.dtype))
+                    if a._base is not None and a._requires_grad:
+                        a.grad_fn  # noqa: B018 - refreshes a view whose base was modified in place
+                    fn = a._grad_fn
+                    if fn is not None:
+                        edges.append((fn, a._output_nr))
+                    elif a._requires_grad:
+                        ref = a._accumulator  # (accumulator(a), inline)
+                        node = ref() if ref is not None else None
+                        edges.append((node if node is not None else accumulator(a), 0))
+                    else:
+                        edges.append(_NO_EDGE)
             else:
                 needs.append(False)
+                if grad_enabled:
+                    in_meta.append(None)
+                    edges.append(_NO_EDGE)
         if array_type is False:
             args = same_device(cls.__name__, args)
+            edges = None  # same_device may have put copies in place of some tensors: edges again
         ctx.needs_input_grad = tuple(needs)
         record = grad_enabled and True in needs
+        if record:
+            if edges is None:
+                _link_inputs(ctx, args)
+            else:
+                ctx._edges = tuple(edges)
+                ctx._input_meta = tuple(in_meta)
 
         _state.enabled = False
         quiet = quiet_numpy()  # inf/nan from finite inputs without NumPy's warnings, as torch (x / 0, exp(1000))
@@ -382,7 +412,7 @@ class Function(metaclass=_FunctionMeta):
             out._version_counter = [0]
             outputs = (out,)
             if record:
-                _link_one(ctx, args, result, out)
+                _link_one(ctx, result, out)
             if trace_state.hooks:
                 for hook in trace_state.hooks:
                     hook(cls, args, kwargs, outputs, ctx)
@@ -406,7 +436,7 @@ class Function(metaclass=_FunctionMeta):
                 outputs.append(r)
 
         if record:
-            _link(ctx, args, raw, outputs)
+            _link_outputs(ctx, raw, outputs)
         elif ctx._dirty:
             for t in ctx._dirty:
                 t._version_counter[0] += 1
@@ -466,9 +496,8 @@ def join_device(t: Tensor, target, op: str) -> Tensor:
 _NO_EDGE = (None, 0)
 
 
-def _link_one(ctx: BackwardNode, args, raw, out: Tensor) -> None:
-    """``_link`` for the common case: one array output, no in-place, nothing non-differentiable."""
-    _link_inputs(ctx, args)
+def _link_one(ctx: BackwardNode, raw, out: Tensor) -> None:
+    """``_link_outputs`` for the common case: one array output, not in place."""
     data = out._data
     ctx._output_meta = ((data.shape, data.dtype),)
     if data.dtype.kind in "fcV" and ctx._non_differentiable is None:  # float, complex, bfloat16
@@ -503,12 +532,6 @@ def _link_one(ctx: BackwardNode, args, raw, out: Tensor) -> None:
         ctx._trace = "".join(traceback.format_stack()[:-3])
 
 
-def _link(ctx: BackwardNode, args, raw, outputs) -> None:
-    """Record the graph: edges to the inputs, outputs pointing back at ``ctx``, saved values."""
-    _link_inputs(ctx, args)
-    _link_outputs(ctx, raw, outputs)
-
-
 def _link_inputs(ctx: BackwardNode, args) -> None:
     """One edge and one (shape, dtype) record per forward argument."""
     edges = []
@@ -534,6 +557,7 @@ def _link_inputs(ctx: BackwardNode, args) -> None:
 
 
 def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
+    """Record the graph behind the inputs' edges: outputs pointing back at ``ctx``, saved values."""
     nondiff = ctx._non_differentiable
     dirty = ctx._dirty
     meta = []
