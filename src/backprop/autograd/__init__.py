@@ -71,7 +71,8 @@ def _make_root_grads(outputs: tuple, grad_outputs, api: str) -> list:
         out = outputs[0]
         d = out._data
         if out._requires_grad and d.size == 1 and d.dtype.kind in "fV":
-            return [_make(array_module(d).ones(d.shape, dtype=d.dtype))]
+            one = array_module(d).array(1, dtype=d.dtype)  # (numpy.ones costs ~0.7 us more a call)
+            return [_make(one if d.ndim == 0 else one.reshape(d.shape))]
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     grad_outputs = list(grad_outputs)

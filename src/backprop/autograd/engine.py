@@ -73,6 +73,8 @@ def topological_order(roots) -> list:
 class _Run:
     """State of one backward pass."""
 
+    __slots__ = ("create_graph", "keep_graph", "handed_out", "fanned_out", "lent")
+
     def __init__(self, create_graph: bool, keep_graph: bool):
         self.create_graph = create_graph
         self.keep_graph = keep_graph
@@ -116,11 +118,17 @@ class _Run:
             leaf._grad = grad.clone() if old is None else old + grad
             return
         arr = grad._data if isinstance(grad, Tensor) else grad
-        if arr.dtype != leaf._data.dtype:
-            arr = arr.astype(leaf._data.dtype)
+        dtype = leaf._data.dtype
+        if arr.dtype is not dtype and arr.dtype != dtype:
+            arr = arr.astype(dtype)
         if old is None:
             hooked = leaf._post_accumulate_hooks or (node is not None and node._post_hooks)
-            if arr.base is not None or id(arr) in self.handed_out or (hooked and id(arr) in self.fanned_out) or not backend_of(arr).is_writeable(arr):
+            if (
+                arr.base is not None
+                or id(arr) in self.handed_out
+                or (hooked and id(arr) in self.fanned_out)
+                or not (arr.flags.writeable if type(arr) is numpy.ndarray else backend_of(arr).is_writeable(arr))
+            ):
                 arr = arr.copy()
             self.handed_out[id(arr)] = arr
             leaf._grad = _make(arr)

@@ -136,6 +136,9 @@ def accumulator(leaf: Tensor) -> AccumulateGrad:
     return node
 
 
+_NO_EDGE = (None, 0)
+
+
 def edge_of(t: Tensor):
     """The graph edge a tensor contributes as an op input."""
     if t._base is not None and t._requires_grad:
@@ -144,8 +147,10 @@ def edge_of(t: Tensor):
     if fn is not None:
         return (fn, t._output_nr)
     if t._requires_grad:
-        return (accumulator(t), 0)
-    return (None, 0)
+        ref = t._accumulator  # (accumulator(t), its common case inline)
+        node = ref() if ref is not None else None
+        return (node if node is not None else accumulator(t), 0)
+    return _NO_EDGE
 
 
 class _SavedOutput:
@@ -177,11 +182,12 @@ class BackwardNode(Node):
 
     # -- the ctx API used inside forward/backward
     def save_for_backward(self, *tensors) -> None:
-        for i, t in enumerate(tensors):
-            if t is not None and type(t) is not Tensor and not isinstance(t, (Tensor, numpy.generic)) and not is_array(t):
-                raise TypeError(
-                    f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__}"
-                )
+        if not self._fn._internal:  # (backprop's own primitives save Tensors and arrays only)
+            for i, t in enumerate(tensors):
+                if t is not None and not isinstance(t, (Tensor, numpy.generic)) and not is_array(t):
+                    raise TypeError(
+                        f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__}"
+                    )
         self._to_save = tensors
 
     def mark_dirty(self, *tensors) -> None:
@@ -206,9 +212,20 @@ class BackwardNode(Node):
             if self._freed:
                 raise RuntimeError(_FREED_MESSAGE)
             return ()
-        if self._array_mode:
-            return self._saved_arrays(saved)
         out = []
+        if self._array_mode:  # (_saved_arrays, inline for the engine's common case)
+            for item, version in zip(saved, self._saved_versions):
+                if item is None:
+                    out.append(None)
+                elif type(item) is _SavedOutput:
+                    if item.version_counter[0] != item.version:
+                        _raise_modified(self, item.data, item.version_counter[0], item.version, item.output_nr)
+                    out.append(item.data)
+                else:
+                    if item._version_counter[0] != version:
+                        _raise_modified(self, item._data, item._version_counter[0], version, None)
+                    out.append(item._data)
+            return tuple(out)
         for item, version in zip(saved, self._saved_versions):
             if item is None:
                 out.append(None)
@@ -227,21 +244,6 @@ class BackwardNode(Node):
                 if item._version_counter[0] != version:
                     _raise_modified(self, item._data, item._version_counter[0], version, None)
                 out.append(item)
-        return tuple(out)
-
-    def _saved_arrays(self, saved) -> tuple:
-        out = []
-        for item, version in zip(saved, self._saved_versions):
-            if item is None:
-                out.append(None)
-            elif type(item) is _SavedOutput:
-                if item.version_counter[0] != item.version:
-                    _raise_modified(self, item.data, item.version_counter[0], item.version, item.output_nr)
-                out.append(item.data)
-            else:
-                if item._version_counter[0] != version:
-                    _raise_modified(self, item._data, item._version_counter[0], version, None)
-                out.append(item._data)
         return tuple(out)
 
     @property
@@ -340,51 +342,49 @@ class Function(metaclass=_FunctionMeta):
         ctx._to_save = None
         ctx._array_mode = False
         # As in torch, needs_input_grad reflects the inputs' requires_grad even under no_grad.
-        # With grad mode on, the same pass collects each argument's graph edge and (shape, dtype)
-        # (as torch, before forward runs); they are kept only if a graph is recorded.
-        needs = []
-        edges = []
-        in_meta = []
-        array_type = None
-        for a in args:
-            if type(a) is Tensor or isinstance(a, Tensor):
-                if a.__class__ is not Tensor and a._sparse_layout and not cls._sparse_ok:
-                    _refuse_sparse(cls, a)
+        # If a graph is recorded, ctx gets each argument's graph edge and (shape, dtype), taken
+        # before forward runs, as torch does.
+        n = len(args)
+        a = args[0] if n else None
+        if n == 1 and type(a) is Tensor:  # the common cases, one or two plain Tensors: no loop
+            rg = a._requires_grad
+            ctx.needs_input_grad = (rg,)
+            record = rg and grad_enabled
+            if record:
                 d = a._data
-                needs.append(a._requires_grad)
-                if array_type is None:
-                    array_type = type(d)
-                elif type(d) is not array_type:
-                    array_type = False  # tensors of two backends: see same_device
-                if grad_enabled:
-                    in_meta.append((d.shape, d.dtype))
-                    if a._base is not None and a._requires_grad:
-                        a.grad_fn  # noqa: B018 - refreshes a view whose base was modified in place
-                    fn = a._grad_fn
-                    if fn is not None:
-                        edges.append((fn, a._output_nr))
-                    elif a._requires_grad:
-                        ref = a._accumulator  # (accumulator(a), inline)
-                        node = ref() if ref is not None else None
-                        edges.append((node if node is not None else accumulator(a), 0))
-                    else:
-                        edges.append(_NO_EDGE)
-            else:
-                needs.append(False)
-                if grad_enabled:
-                    in_meta.append(None)
-                    edges.append(_NO_EDGE)
-        if array_type is False:
-            args = same_device(cls.__name__, args)
-            edges = None  # same_device may have put copies in place of some tensors: edges again
-        ctx.needs_input_grad = tuple(needs)
-        record = grad_enabled and True in needs
-        if record:
-            if edges is None:
+                ctx._input_meta = ((d.shape, d.dtype),)
+                ctx._edges = (edge_of(a),)
+        elif n == 2 and type(a) is Tensor and type(args[1]) is Tensor and type(a._data) is type(args[1]._data):
+            b = args[1]
+            ra = a._requires_grad
+            rb = b._requires_grad
+            ctx.needs_input_grad = (ra, rb)
+            record = (ra or rb) and grad_enabled
+            if record:
+                d = a._data
+                e = b._data
+                ctx._input_meta = ((d.shape, d.dtype), (e.shape, e.dtype))
+                ctx._edges = (edge_of(a), edge_of(b))
+        else:
+            needs = []
+            array_type = None
+            for a in args:
+                if isinstance(a, Tensor):
+                    if a.__class__ is not Tensor and a._sparse_layout and not cls._sparse_ok:
+                        _refuse_sparse(cls, a)
+                    needs.append(a._requires_grad)
+                    if array_type is None:
+                        array_type = type(a._data)
+                    elif type(a._data) is not array_type:
+                        array_type = False  # tensors of two backends: see same_device
+                else:
+                    needs.append(False)
+            if array_type is False:
+                args = same_device(cls.__name__, args)
+            ctx.needs_input_grad = tuple(needs)
+            record = grad_enabled and True in needs
+            if record:
                 _link_inputs(ctx, args)
-            else:
-                ctx._edges = tuple(edges)
-                ctx._input_meta = tuple(in_meta)
 
         _state.enabled = False
         quiet = quiet_numpy()  # inf/nan from finite inputs without NumPy's warnings, as torch (x / 0, exp(1000))
@@ -410,12 +410,19 @@ class Function(metaclass=_FunctionMeta):
             out._output_nr = 0
             out._grad = None
             out._version_counter = [0]
-            outputs = (out,)
-            if record:
-                _link_one(ctx, result, out)
+            if record:  # _link_outputs for this case (inline: one call less per op)
+                data = out._data
+                ctx._output_meta = ((data.shape, data.dtype),)
+                if data.dtype.kind in "fcV" and ctx._non_differentiable is None:  # float, complex, bfloat16
+                    out._grad_fn = ctx
+                    out._requires_grad = True
+                if ctx._to_save:
+                    _save_one(ctx, result, out)
+                if anomaly_state.enabled:
+                    ctx._trace = "".join(traceback.format_stack()[:-2])
             if trace_state.hooks:
                 for hook in trace_state.hooks:
-                    hook(cls, args, kwargs, outputs, ctx)
+                    hook(cls, args, kwargs, (out,), ctx)
             return out
 
         single = not isinstance(result, tuple)
@@ -493,43 +500,32 @@ def join_device(t: Tensor, target, op: str) -> Tensor:
     return to_device(t, target)
 
 
-_NO_EDGE = (None, 0)
-
-
-def _link_one(ctx: BackwardNode, raw, out: Tensor) -> None:
-    """``_link_outputs`` for the common case: one array output, not in place."""
-    data = out._data
-    ctx._output_meta = ((data.shape, data.dtype),)
-    if data.dtype.kind in "fcV" and ctx._non_differentiable is None:  # float, complex, bfloat16
-        out._grad_fn = ctx
-        out._requires_grad = True
-    to_save = ctx._to_save
-    if to_save:
-        saved = []
-        versions = []
-        for item in to_save:
-            if item is raw or item is out:
-                rec = _object_new(_SavedOutput)
-                rec.data = data
-                rec.output_nr = 0
-                rec.version_counter = out._version_counter
-                rec.version = 0
-                rec.requires_grad = out._grad_fn is ctx
-                saved.append(rec)
-                versions.append(0)
-            elif item is None:
-                saved.append(None)
-                versions.append(0)
-            else:
-                if not isinstance(item, Tensor):
-                    item = _make(item)
-                saved.append(item)
-                versions.append(item._version_counter[0])
-        ctx._saved = saved
-        ctx._saved_versions = versions
-        ctx._to_save = None
-    if anomaly_state.enabled:
-        ctx._trace = "".join(traceback.format_stack()[:-3])
+def _save_one(ctx: BackwardNode, raw, out: Tensor) -> None:
+    """What ``ctx.save_for_backward`` named, for an op with the one output ``out`` (``raw``:
+    the array forward returned): that output as a ``_SavedOutput``, inputs with their versions."""
+    saved = []
+    versions = []
+    for item in ctx._to_save:
+        if item is raw or item is out:
+            rec = _object_new(_SavedOutput)
+            rec.data = out._data
+            rec.output_nr = 0
+            rec.version_counter = out._version_counter
+            rec.version = 0
+            rec.requires_grad = out._grad_fn is ctx
+            saved.append(rec)
+            versions.append(0)
+        elif item is None:
+            saved.append(None)
+            versions.append(0)
+        else:
+            if not isinstance(item, Tensor):
+                item = _make(item)
+            saved.append(item)
+            versions.append(item._version_counter[0])
+    ctx._saved = saved
+    ctx._saved_versions = versions
+    ctx._to_save = None
 
 
 def _link_inputs(ctx: BackwardNode, args) -> None:
@@ -540,15 +536,7 @@ def _link_inputs(ctx: BackwardNode, args) -> None:
         if isinstance(a, Tensor):
             d = a._data
             in_meta.append((d.shape, d.dtype))
-            if a._base is not None and a._requires_grad:
-                a.grad_fn  # noqa: B018 - refreshes a view whose base was modified in place
-            fn = a._grad_fn
-            if fn is not None:
-                edges.append((fn, a._output_nr))
-            elif a._requires_grad:
-                edges.append((accumulator(a), 0))
-            else:
-                edges.append(_NO_EDGE)
+            edges.append(edge_of(a))
         else:
             in_meta.append(None)
             edges.append(_NO_EDGE)
@@ -611,7 +599,7 @@ def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
         ctx._saved_versions = versions
         ctx._to_save = None
     if anomaly_state.enabled:
-        ctx._trace = "".join(traceback.format_stack()[:-3])
+        ctx._trace = "".join(traceback.format_stack()[:-2])
 
 
 class _DelayedError(Function):
