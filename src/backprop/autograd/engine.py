@@ -241,9 +241,28 @@ def _call_array_backward(node, fn, grads: list) -> tuple:
         result = fn.backward(node, *grads)
     finally:
         node._array_mode = False
-    if type(result) is not tuple:
-        result = (result,)
+    return _array_grads(node, result)
+
+
+def _array_grads(node, result) -> tuple:
+    """What a primitive's array backward returned, checked: one array (or None) per input,
+    summed to the input's shape and cast to its dtype."""
     edges = node._edges
+    if type(result) is not tuple:
+        if len(edges) == 1:  # one input, one gradient (unary ops): no loop
+            g = result
+            if g is None or edges[0][0] is None:
+                return (None,)
+            if type(g) not in _BY_ARRAY_TYPE:
+                g = g._data if isinstance(g, Tensor) else numpy.asarray(g)
+            shape, dtype = node._input_meta[0]
+            if g.shape != shape:
+                g = _sum_to_or_raise(node, 0, g, shape)
+            gd = g.dtype
+            if gd is not dtype and gd != dtype:
+                g = _real_if_needed(g, dtype).astype(dtype)
+            return (g,)
+        result = (result,)
     if len(result) != len(edges):
         if len(result) > len(edges) and all(r is None for r in result[len(edges) :]):
             result = result[: len(edges)]
@@ -434,11 +453,12 @@ def _execute(
             buf = pop(node, None)
             if buf is None:
                 continue
-            if node._tensor_hooks:
+            hooked = node._hooked
+            if hooked and node._tensor_hooks:
                 for nr, hooks in node._tensor_hooks.items():
                     if buf[nr] is not None:
                         buf[nr] = _as_value(_apply_hooks(hooks, _as_tensor(buf[nr])), create_graph)
-            if node._retain_hooks:
+            if hooked and node._retain_hooks:
                 for nr, hooks in node._retain_hooks.items():
                     if buf[nr] is not None:
                         _apply_hooks(hooks, _as_tensor(buf[nr]))
@@ -456,7 +476,7 @@ def _execute(
                 continue
             if needed is not None and node not in needed:
                 continue
-            if node._pre_hooks:
+            if hooked and node._pre_hooks:
                 for hook in list(node._pre_hooks):
                     new = hook(tuple(_as_tensor(g) if g is not None else None for g in buf))
                     if new is not None:
@@ -468,10 +488,16 @@ def _execute(
                 and not node._freed
                 and (buf[0] is not None if len(buf) == 1 else all(g is not None for g in buf))
             ):
-                grad_inputs = _call_array_backward(node, fn, buf)
+                # _call_array_backward, inline (the buffers hold arrays here: no conversion)
+                node._array_mode = True
+                try:
+                    result = fn.backward(node, *buf)
+                finally:
+                    node._array_mode = False
+                grad_inputs = _array_grads(node, result)
             else:
                 grad_inputs = _call_backward(node, buf, create_graph)
-            if node._post_hooks:
+            if hooked and node._post_hooks:
                 as_tensors = lambda gs: tuple(_as_tensor(g) if g is not None else None for g in gs)  # noqa: E731
                 for hook in list(node._post_hooks):
                     new = hook(as_tensors(grad_inputs), as_tensors(buf))

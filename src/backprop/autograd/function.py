@@ -63,7 +63,9 @@ class Node:
     __slots__ = ("_edges", "__weakref__", "__dict__")
 
     num_outputs = 1
-    # Hooks are rare: class-level defaults, stored per node only when registered.
+    # Hooks are rare: class-level defaults, stored per node only when registered (and then
+    # ``_hooked``, the one flag the engine tests per node).
+    _hooked = False
     _pre_hooks = None
     _post_hooks = None
     _tensor_hooks = None
@@ -83,6 +85,7 @@ class Node:
         """``hook(grad_inputs, grad_outputs)`` runs after this node's backward; may return new grad_inputs."""
         if self._post_hooks is None:
             self._post_hooks = []
+            self._hooked = True
         Tensor._grad_writing_hooks_seen = True  # (an AccumulateGrad node's post hook sees the leaf's grad)
         return _RemovableHandle(self._post_hooks, hook)
 
@@ -90,6 +93,7 @@ class Node:
         """``hook(grad_outputs)`` runs before this node's backward; may return new grad_outputs."""
         if self._pre_hooks is None:
             self._pre_hooks = []
+            self._hooked = True
         return _RemovableHandle(self._pre_hooks, hook)
 
     def _add_tensor_hook(self, output_nr: int, hook, retain: bool = False):
@@ -98,6 +102,7 @@ class Node:
         if table is None:
             table = {}
             setattr(self, attr, table)
+            self._hooked = True
         return _RemovableHandle(table.setdefault(output_nr, []), hook)
 
     @property
@@ -258,16 +263,16 @@ class BackwardNode(Node):
         primitive's dims/shapes) stay, so a second backward through a node that saved no
         tensor works.
         """
-        freed = bool(self._saved)
-        self._saved = None
+        if self._saved:
+            self._saved = None
+            self._freed = True
         attrs = self.__dict__
         if attrs and self._fn._internal:
             held = [k for k, v in attrs.items() if k[0] != "_" and (isinstance(v, Tensor) or type(v) in _BY_ARRAY_TYPE)]
             for k in held:
                 del attrs[k]
-            freed = freed or bool(held)
-        if freed:
-            self._freed = True
+            if held:
+                self._freed = True
 
 
 def _raise_modified(node, data, current, expected, output_nr) -> None:
