@@ -93,6 +93,9 @@ def _binary(fn, a, b, op: str):
         raise broadcast_error(op, a, b) from None
 
 
+# The gradients of add, sub and mul come back in the broadcast shape: the engine sums every
+# gradient to its input's shape (``unbroadcast``, in ``autograd/engine.py``), so these most
+# frequent backward formulas make no shape calls of their own.
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -101,10 +104,7 @@ class Add(Function):
     @staticmethod
     def backward(ctx, grad):
         need = ctx.needs_input_grad
-        return (
-            unbroadcast(grad, ctx.input_shape(0)) if need[0] else None,
-            unbroadcast(grad, ctx.input_shape(1)) if need[1] else None,
-        )
+        return (grad if need[0] else None, grad if need[1] else None)
 
 
 class Sub(Function):
@@ -115,10 +115,7 @@ class Sub(Function):
     @staticmethod
     def backward(ctx, grad):
         need = ctx.needs_input_grad
-        return (
-            unbroadcast(grad, ctx.input_shape(0)) if need[0] else None,
-            unbroadcast(-grad, ctx.input_shape(1)) if need[1] else None,
-        )
+        return (grad if need[0] else None, -grad if need[1] else None)
 
 
 class Mul(Function):
@@ -134,10 +131,7 @@ class Mul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
-        return (
-            unbroadcast(grad * b, ctx.input_shape(0)) if need[0] else None,
-            unbroadcast(grad * a, ctx.input_shape(1)) if need[1] else None,
-        )
+        return (grad * b if need[0] else None, grad * a if need[1] else None)
 
 
 class Div(Function):
