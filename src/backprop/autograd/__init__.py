@@ -114,7 +114,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     grads = _make_root_grads(outputs, grad_tensors, "backward")
     if retain_graph is None:
         retain_graph = create_graph
-    roots = [edge_of(t) for t in outputs]
+    roots = [edge_of(outputs[0])] if len(outputs) == 1 else [edge_of(t) for t in outputs]
     if inputs is None:
         engine.execute(roots, grads, retain_graph, create_graph)
         return

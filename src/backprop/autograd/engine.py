@@ -407,7 +407,7 @@ def _execute(
     accumulate: whether AccumulateGrad nodes write into ``.grad``; ``only_leaves`` restricts
     which leaves do (``backward(inputs=...)``).
     """
-    order = topological_order([node for node, _ in roots])
+    order = topological_order([roots[0][0]] if len(roots) == 1 else [node for node, _ in roots])
     buffers: dict = {}
     for (node, nr), g in zip(roots, root_grads):
         buf = buffers.get(node)
