@@ -61,6 +61,9 @@ def topological_order(roots) -> list:
             for child, _ in children:
                 if child is not None and child not in visited:
                     mark(child)
+                    if not child._edges:  # a leaf's node: done at once (as if pushed and popped)
+                        finish(child)
+                        continue
                     push((child, iter(child._edges)))
                     break
             else:

@@ -397,8 +397,10 @@ class Function(metaclass=_FunctionMeta):
             if cls._uses_setup_context:
                 result = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, result)
-            else:
+            elif kwargs:
                 result = cls.forward(ctx, *args, **kwargs)
+            else:  # (an empty **kwargs costs a dict per call)
+                result = cls.forward(ctx, *args)
         except MemoryError as exc:  # NumPy's: torch's error is a RuntimeError (OutOfMemoryError)
             raise as_out_of_memory(exc) from None
         finally:
