@@ -358,7 +358,8 @@ class Function(metaclass=_FunctionMeta):
             if record:
                 d = a._data
                 ctx._input_meta = ((d.shape, d.dtype),)
-                ctx._edges = (edge_of(a),)
+                fn = a._grad_fn  # a non-leaf that is no view: its edge inline (else edge_of)
+                ctx._edges = ((fn, a._output_nr) if fn is not None and a._base is None else edge_of(a),)
         elif n == 2 and type(a) is Tensor and type(args[1]) is Tensor and type(a._data) is type(args[1]._data):
             b = args[1]
             ra = a._requires_grad
@@ -369,7 +370,12 @@ class Function(metaclass=_FunctionMeta):
                 d = a._data
                 e = b._data
                 ctx._input_meta = ((d.shape, d.dtype), (e.shape, e.dtype))
-                ctx._edges = (edge_of(a), edge_of(b))
+                fn = a._grad_fn
+                fb = b._grad_fn
+                ctx._edges = (
+                    (fn, a._output_nr) if fn is not None and a._base is None else edge_of(a),
+                    (fb, b._output_nr) if fb is not None and b._base is None else edge_of(b),
+                )
         else:
             needs = []
             array_type = None
