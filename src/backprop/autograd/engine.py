@@ -440,7 +440,7 @@ def _execute(
     else:
         run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
     # The common step (a primitive, no create_graph, no anomaly mode, every output's gradient
-    # present, the profiler not wrapping _call_backward) calls _call_array_backward directly.
+    # present, the profiler not wrapping _call_backward) runs the array backward inline.
     arrays_ok = not create_graph and not anomaly_state.enabled and _call_backward is _plain_call_backward
     pop = buffers.pop
     get = buffers.get
