@@ -1,7 +1,8 @@
 """Elementwise primitives: arithmetic, unary math, activations' building blocks, comparisons.
 
 Binary ops broadcast like torch and promote dtypes with ``promote_operands``; their
-backward undoes broadcasting with the one ``unbroadcast`` helper. Unary float ops take
+backward undoes broadcasting with the one ``unbroadcast`` helper (for add, sub and mul the
+engine calls it: their formulas return broadcast-shaped gradients). Unary float ops take
 integer inputs by casting them to the default float dtype first (``exp(int_tensor)`` is
 float32, as in torch).
 """
