@@ -130,10 +130,32 @@ class _AutocastState(threading.local):
 state = _AutocastState()
 
 
+def autocast_policies(name: str) -> dict:
+    """Op ``name``'s autocast policy per device (empty when it is on no list): what an op that
+    checks ``state.active`` itself passes to ``autocast_call``."""
+    return {dev: table[name] for dev, table in POLICIES.items() if name in table}
+
+
+def autocast_call(op, policies: dict, args: tuple, kwargs: dict):
+    """``op(*args, **kwargs)`` under autocast's policy: ``autocast_op``'s wrapper for an op that
+    tests ``state.active`` itself (saving the wrapper's call when autocast is off). ``op`` then
+    runs with ``state.active`` off, so it must be one whose own steps call no autocast op."""
+
+    def plain(*a, **k):
+        prev = state.active
+        state.active = False
+        try:
+            return op(*a, **k)
+        finally:
+            state.active = prev
+
+    return _autocast_call(plain, policies, args, kwargs)
+
+
 def autocast_op(name: str):
     """Decorator: ``fn`` follows autocast's policy for op ``name`` on each device (see the
     module docstring); returns ``fn`` itself when ``name`` is on no list."""
-    policies = {dev: table[name] for dev, table in POLICIES.items() if name in table}
+    policies = autocast_policies(name)
 
     def decorate(fn):
         if not policies:

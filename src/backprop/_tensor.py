@@ -27,6 +27,8 @@ _object_new = object.__new__
 # calls running in several threads into one shared leaf must not lose updates (as in torch).
 grad_accumulation_lock = threading.Lock()
 
+_autograd_backward = None  # backprop.autograd.backward, bound on the first Tensor.backward call
+
 
 class Size(tuple):
     """torch.Size: a tuple of ints with ``numel()``."""
@@ -357,9 +359,11 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Backpropagate from this tensor: accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
-        from .autograd import backward
+        global _autograd_backward
+        if _autograd_backward is None:
+            from .autograd import backward as _autograd_backward  # autograd builds on this module
 
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, cut from the graph."""

@@ -61,6 +61,9 @@ def topological_order(roots) -> list:
             for child, _ in children:
                 if child is not None and child not in visited:
                     mark(child)
+                    if not child._edges:  # a leaf's node: done at once (as if pushed and popped)
+                        finish(child)
+                        continue
                     push((child, iter(child._edges)))
                     break
             else:
@@ -72,6 +75,8 @@ def topological_order(roots) -> list:
 
 class _Run:
     """State of one backward pass."""
+
+    __slots__ = ("create_graph", "keep_graph", "handed_out", "fanned_out", "lent")
 
     def __init__(self, create_graph: bool, keep_graph: bool):
         self.create_graph = create_graph
@@ -116,11 +121,17 @@ class _Run:
             leaf._grad = grad.clone() if old is None else old + grad
             return
         arr = grad._data if isinstance(grad, Tensor) else grad
-        if arr.dtype != leaf._data.dtype:
-            arr = arr.astype(leaf._data.dtype)
+        dtype = leaf._data.dtype
+        if arr.dtype is not dtype and arr.dtype != dtype:
+            arr = arr.astype(dtype)
         if old is None:
             hooked = leaf._post_accumulate_hooks or (node is not None and node._post_hooks)
-            if arr.base is not None or id(arr) in self.handed_out or (hooked and id(arr) in self.fanned_out) or not backend_of(arr).is_writeable(arr):
+            if (
+                arr.base is not None
+                or id(arr) in self.handed_out
+                or (hooked and id(arr) in self.fanned_out)
+                or not (arr.flags.writeable if type(arr) is numpy.ndarray else backend_of(arr).is_writeable(arr))
+            ):
                 arr = arr.copy()
             self.handed_out[id(arr)] = arr
             leaf._grad = _make(arr)
@@ -219,6 +230,9 @@ def _call_backward(node, grads: list, create_graph: bool) -> tuple:
     return tuple(checked)
 
 
+_plain_call_backward = _call_backward  # (the profiler wraps _call_backward; the engine notices)
+
+
 def _call_array_backward(node, fn, grads: list) -> tuple:
     """The common case of ``_call_backward``: a primitive, no create_graph, every output's
     gradient present, no anomaly mode."""
@@ -230,9 +244,28 @@ def _call_array_backward(node, fn, grads: list) -> tuple:
         result = fn.backward(node, *grads)
     finally:
         node._array_mode = False
-    if type(result) is not tuple:
-        result = (result,)
+    return _array_grads(node, result)
+
+
+def _array_grads(node, result) -> tuple:
+    """What a primitive's array backward returned, checked: one array (or None) per input,
+    summed to the input's shape and cast to its dtype."""
     edges = node._edges
+    if type(result) is not tuple:
+        if len(edges) == 1:  # one input, one gradient (unary ops): no loop
+            g = result
+            if g is None or edges[0][0] is None:
+                return (None,)
+            if type(g) not in _BY_ARRAY_TYPE:
+                g = g._data if isinstance(g, Tensor) else numpy.asarray(g)
+            shape, dtype = node._input_meta[0]
+            if g.shape != shape:
+                g = _sum_to_or_raise(node, 0, g, shape)
+            gd = g.dtype
+            if gd is not dtype and gd != dtype:
+                g = _real_if_needed(g, dtype).astype(dtype)
+            return (g,)
+        result = (result,)
     if len(result) != len(edges):
         if len(result) > len(edges) and all(r is None for r in result[len(edges) :]):
             result = result[: len(edges)]
@@ -250,7 +283,8 @@ def _call_array_backward(node, fn, grads: list) -> tuple:
         shape, dtype = meta
         if g.shape != shape:
             g = _sum_to_or_raise(node, len(checked), g, shape)
-        if g.dtype != dtype:
+        gd = g.dtype
+        if gd is not dtype and gd != dtype:
             g = _real_if_needed(g, dtype).astype(dtype)
         checked.append(g)
     return tuple(checked)
@@ -376,7 +410,7 @@ def _execute(
     accumulate: whether AccumulateGrad nodes write into ``.grad``; ``only_leaves`` restricts
     which leaves do (``backward(inputs=...)``).
     """
-    order = topological_order([node for node, _ in roots])
+    order = topological_order([roots[0][0]] if len(roots) == 1 else [node for node, _ in roots])
     buffers: dict = {}
     for (node, nr), g in zip(roots, root_grads):
         buf = buffers.get(node)
@@ -401,23 +435,33 @@ def _execute(
 
     run = _Run(create_graph, keep_graph)
     watch_fanout = Tensor._grad_writing_hooks_seen and not create_graph
-    run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
+    if root_grads and type(root_grads[0]) is Tensor and len(root_grads) == 1:
+        run.handed_out[id(root_grads[0]._data)] = root_grads[0]._data
+    else:
+        run.handed_out.update({id(g._data): g._data for g in root_grads if isinstance(g, Tensor)})
+    # The common step (a primitive, no create_graph, no anomaly mode, every output's gradient
+    # present, the profiler not wrapping _call_backward) runs the array backward inline.
+    arrays_ok = not create_graph and not anomaly_state.enabled and _call_backward is _plain_call_backward
+    pop = buffers.pop
+    get = buffers.get
     prev_mode = _state.enabled
     _state.enabled = create_graph
     # Backward ops run in the dtypes forward chose; autocast does not recast them.
     prev_autocast = _autocast_state.active
     _autocast_state.active = False
-    engine_state.accumulating_all.append(capture is None and accumulate and only_leaves is None)
+    accumulating_all = engine_state.accumulating_all
+    accumulating_all.append(capture is None and accumulate and only_leaves is None)
     try:
         for node in order:
-            buf = buffers.pop(node, None)
+            buf = pop(node, None)
             if buf is None:
                 continue
-            if node._tensor_hooks:
+            hooked = node._hooked
+            if hooked and node._tensor_hooks:
                 for nr, hooks in node._tensor_hooks.items():
                     if buf[nr] is not None:
                         buf[nr] = _as_value(_apply_hooks(hooks, _as_tensor(buf[nr])), create_graph)
-            if node._retain_hooks:
+            if hooked and node._retain_hooks:
                 for nr, hooks in node._retain_hooks.items():
                     if buf[nr] is not None:
                         _apply_hooks(hooks, _as_tensor(buf[nr]))
@@ -435,13 +479,28 @@ def _execute(
                 continue
             if needed is not None and node not in needed:
                 continue
-            if node._pre_hooks:
+            if hooked and node._pre_hooks:
                 for hook in list(node._pre_hooks):
                     new = hook(tuple(_as_tensor(g) if g is not None else None for g in buf))
                     if new is not None:
                         buf = [_as_value(g, create_graph) if g is not None else None for g in new]
-            grad_inputs = _call_backward(node, buf, create_graph)
-            if node._post_hooks:
+            fn = node._fn
+            if (
+                arrays_ok
+                and fn._array_backward
+                and not node._freed
+                and (buf[0] is not None if len(buf) == 1 else all(g is not None for g in buf))
+            ):
+                # _call_array_backward, inline (the buffers hold arrays here: no conversion)
+                node._array_mode = True
+                try:
+                    result = fn.backward(node, *buf)
+                finally:
+                    node._array_mode = False
+                grad_inputs = _array_grads(node, result)
+            else:
+                grad_inputs = _call_backward(node, buf, create_graph)
+            if hooked and node._post_hooks:
                 as_tensors = lambda gs: tuple(_as_tensor(g) if g is not None else None for g in gs)  # noqa: E731
                 for hook in list(node._post_hooks):
                     new = hook(as_tensors(grad_inputs), as_tensors(buf))
@@ -458,17 +517,25 @@ def _execute(
             for (child, nr), g in zip(node._edges, grad_inputs):
                 if child is None or g is None:
                     continue
-                cbuf = buffers.get(child)
+                cbuf = get(child)
                 if cbuf is None:
-                    cbuf = buffers[child] = [None] * child.num_outputs
-                cbuf[nr] = _add_grad(cbuf[nr], g, create_graph)
+                    if type(child) is AccumulateGrad:
+                        buffers[child] = [g]
+                    else:
+                        cbuf = buffers[child] = [None] * len(child._output_meta)
+                        cbuf[nr] = g
+                elif cbuf[nr] is None:
+                    cbuf[nr] = g
+                else:
+                    cbuf[nr] = _add_grad(cbuf[nr], g, create_graph)
     finally:
         _state.enabled = prev_mode
         _autocast_state.active = prev_autocast
-        engine_state.accumulating_all.pop()
+        accumulating_all.pop()
         if run.lent:
             with grad_accumulation_lock:
                 for key in run.lent:
                     if _LENT.get(key) is run:
                         del _LENT[key]
     return captured
+

@@ -63,7 +63,9 @@ class Node:
     __slots__ = ("_edges", "__weakref__", "__dict__")
 
     num_outputs = 1
-    # Hooks are rare: class-level defaults, stored per node only when registered.
+    # Hooks are rare: class-level defaults, stored per node only when registered (and then
+    # ``_hooked``, the one flag the engine tests per node).
+    _hooked = False
     _pre_hooks = None
     _post_hooks = None
     _tensor_hooks = None
@@ -83,6 +85,7 @@ class Node:
         """``hook(grad_inputs, grad_outputs)`` runs after this node's backward; may return new grad_inputs."""
         if self._post_hooks is None:
             self._post_hooks = []
+            self._hooked = True
         Tensor._grad_writing_hooks_seen = True  # (an AccumulateGrad node's post hook sees the leaf's grad)
         return _RemovableHandle(self._post_hooks, hook)
 
@@ -90,6 +93,7 @@ class Node:
         """``hook(grad_outputs)`` runs before this node's backward; may return new grad_outputs."""
         if self._pre_hooks is None:
             self._pre_hooks = []
+            self._hooked = True
         return _RemovableHandle(self._pre_hooks, hook)
 
     def _add_tensor_hook(self, output_nr: int, hook, retain: bool = False):
@@ -98,6 +102,7 @@ class Node:
         if table is None:
             table = {}
             setattr(self, attr, table)
+            self._hooked = True
         return _RemovableHandle(table.setdefault(output_nr, []), hook)
 
     @property
@@ -136,6 +141,9 @@ def accumulator(leaf: Tensor) -> AccumulateGrad:
     return node
 
 
+_NO_EDGE = (None, 0)
+
+
 def edge_of(t: Tensor):
     """The graph edge a tensor contributes as an op input."""
     if t._base is not None and t._requires_grad:
@@ -144,8 +152,10 @@ def edge_of(t: Tensor):
     if fn is not None:
         return (fn, t._output_nr)
     if t._requires_grad:
-        return (accumulator(t), 0)
-    return (None, 0)
+        ref = t._accumulator  # (accumulator(t), its common case inline)
+        node = ref() if ref is not None else None
+        return (node if node is not None else accumulator(t), 0)
+    return _NO_EDGE
 
 
 class _SavedOutput:
@@ -157,16 +167,16 @@ class _SavedOutput:
 class BackwardNode(Node):
     """The ``ctx`` of a Function call and, when a graph is recorded, its backward node."""
 
-    __slots__ = ("_fn", "needs_input_grad", "_saved", "_saved_versions", "_input_meta", "_output_meta")
+    # (``_to_save`` and ``_array_mode`` are slots, set by ``apply``, so that a primitive's
+    # instance ``__dict__`` stays empty and ``_release`` finds nothing to scan.)
+    __slots__ = ("_fn", "needs_input_grad", "_saved", "_saved_versions", "_input_meta", "_output_meta", "_to_save", "_array_mode")
 
     # Set per node only when used (ctx attributes of forward live in the instance __dict__).
-    _to_save = None
     _non_differentiable = None
     _dirty = None
     materialize_grads = True
     _freed = False
     _trace = None
-    _array_mode = False
 
     def name(self) -> str:
         return self._fn._backward_name
@@ -177,11 +187,12 @@ class BackwardNode(Node):
 
     # -- the ctx API used inside forward/backward
     def save_for_backward(self, *tensors) -> None:
-        for i, t in enumerate(tensors):
-            if t is not None and not isinstance(t, (Tensor, numpy.generic)) and not is_array(t):
-                raise TypeError(
-                    f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__}"
-                )
+        if not self._fn._internal:  # (backprop's own primitives save Tensors and arrays only)
+            for i, t in enumerate(tensors):
+                if t is not None and not isinstance(t, (Tensor, numpy.generic)) and not is_array(t):
+                    raise TypeError(
+                        f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__}"
+                    )
         self._to_save = tensors
 
     def mark_dirty(self, *tensors) -> None:
@@ -206,9 +217,20 @@ class BackwardNode(Node):
             if self._freed:
                 raise RuntimeError(_FREED_MESSAGE)
             return ()
-        if self._array_mode:
-            return self._saved_arrays(saved)
         out = []
+        if self._array_mode:  # (_saved_arrays, inline for the engine's common case)
+            for item, version in zip(saved, self._saved_versions):
+                if item is None:
+                    out.append(None)
+                elif type(item) is _SavedOutput:
+                    if item.version_counter[0] != item.version:
+                        _raise_modified(self, item.data, item.version_counter[0], item.version, item.output_nr)
+                    out.append(item.data)
+                else:
+                    if item._version_counter[0] != version:
+                        _raise_modified(self, item._data, item._version_counter[0], version, None)
+                    out.append(item._data)
+            return tuple(out)
         for item, version in zip(saved, self._saved_versions):
             if item is None:
                 out.append(None)
@@ -229,21 +251,6 @@ class BackwardNode(Node):
                 out.append(item)
         return tuple(out)
 
-    def _saved_arrays(self, saved) -> tuple:
-        out = []
-        for item, version in zip(saved, self._saved_versions):
-            if item is None:
-                out.append(None)
-            elif type(item) is _SavedOutput:
-                if item.version_counter[0] != item.version:
-                    _raise_modified(self, item.data, item.version_counter[0], item.version, item.output_nr)
-                out.append(item.data)
-            else:
-                if item._version_counter[0] != version:
-                    _raise_modified(self, item._data, item._version_counter[0], version, None)
-                out.append(item._data)
-        return tuple(out)
-
     @property
     def saved_variables(self) -> tuple:
         return self.saved_tensors
@@ -256,16 +263,16 @@ class BackwardNode(Node):
         primitive's dims/shapes) stay, so a second backward through a node that saved no
         tensor works.
         """
-        freed = bool(self._saved)
-        self._saved = None
+        if self._saved:
+            self._saved = None
+            self._freed = True
         attrs = self.__dict__
         if attrs and self._fn._internal:
             held = [k for k, v in attrs.items() if k[0] != "_" and (isinstance(v, Tensor) or type(v) in _BY_ARRAY_TYPE)]
             for k in held:
                 del attrs[k]
-            freed = freed or bool(held)
-        if freed:
-            self._freed = True
+            if held:
+                self._freed = True
 
 
 def _raise_modified(node, data, current, expected, output_nr) -> None:
@@ -337,24 +344,58 @@ class Function(metaclass=_FunctionMeta):
         ctx = _object_new(BackwardNode)
         ctx._fn = cls
         ctx._saved = None
+        ctx._to_save = None
+        ctx._array_mode = False
         # As in torch, needs_input_grad reflects the inputs' requires_grad even under no_grad.
-        needs = []
-        array_type = None
-        for a in args:
-            if isinstance(a, Tensor):
-                if a.__class__ is not Tensor and a._sparse_layout and not cls._sparse_ok:
-                    _refuse_sparse(cls, a)
-                needs.append(a._requires_grad)
-                if array_type is None:
-                    array_type = type(a._data)
-                elif type(a._data) is not array_type:
-                    array_type = False  # tensors of two backends: see same_device
-            else:
-                needs.append(False)
-        if array_type is False:
-            args = same_device(cls.__name__, args)
-        ctx.needs_input_grad = tuple(needs)
-        record = grad_enabled and True in needs
+        # If a graph is recorded, ctx gets each argument's graph edge and (shape, dtype), taken
+        # before forward runs, as torch does.
+        n = len(args)
+        a = args[0] if n else None
+        if n == 1 and type(a) is Tensor:  # the common cases, one or two plain Tensors: no loop
+            rg = a._requires_grad
+            ctx.needs_input_grad = (rg,)
+            record = rg and grad_enabled
+            if record:
+                d = a._data
+                ctx._input_meta = ((d.shape, d.dtype),)
+                fn = a._grad_fn  # a non-leaf that is no view: its edge inline (else edge_of)
+                ctx._edges = ((fn, a._output_nr) if fn is not None and a._base is None else edge_of(a),)
+        elif n == 2 and type(a) is Tensor and type(args[1]) is Tensor and type(a._data) is type(args[1]._data):
+            b = args[1]
+            ra = a._requires_grad
+            rb = b._requires_grad
+            ctx.needs_input_grad = (ra, rb)
+            record = (ra or rb) and grad_enabled
+            if record:
+                d = a._data
+                e = b._data
+                ctx._input_meta = ((d.shape, d.dtype), (e.shape, e.dtype))
+                fn = a._grad_fn
+                fb = b._grad_fn
+                ctx._edges = (
+                    (fn, a._output_nr) if fn is not None and a._base is None else edge_of(a),
+                    (fb, b._output_nr) if fb is not None and b._base is None else edge_of(b),
+                )
+        else:
+            needs = []
+            array_type = None
+            for a in args:
+                if isinstance(a, Tensor):
+                    if a.__class__ is not Tensor and a._sparse_layout and not cls._sparse_ok:
+                        _refuse_sparse(cls, a)
+                    needs.append(a._requires_grad)
+                    if array_type is None:
+                        array_type = type(a._data)
+                    elif type(a._data) is not array_type:
+                        array_type = False  # tensors of two backends: see same_device
+                else:
+                    needs.append(False)
+            if array_type is False:
+                args = same_device(cls.__name__, args)
+            ctx.needs_input_grad = tuple(needs)
+            record = grad_enabled and True in needs
+            if record:
+                _link_inputs(ctx, args)
 
         _state.enabled = False
         quiet = quiet_numpy()  # inf/nan from finite inputs without NumPy's warnings, as torch (x / 0, exp(1000))
@@ -362,8 +403,10 @@ class Function(metaclass=_FunctionMeta):
             if cls._uses_setup_context:
                 result = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, result)
-            else:
+            elif kwargs:
                 result = cls.forward(ctx, *args, **kwargs)
+            else:  # (an empty **kwargs costs a dict per call)
+                result = cls.forward(ctx, *args)
         except MemoryError as exc:  # NumPy's: torch's error is a RuntimeError (OutOfMemoryError)
             raise as_out_of_memory(exc) from None
         finally:
@@ -380,12 +423,19 @@ class Function(metaclass=_FunctionMeta):
             out._output_nr = 0
             out._grad = None
             out._version_counter = [0]
-            outputs = (out,)
-            if record:
-                _link_one(ctx, args, result, out)
+            if record:  # _link_outputs for this case (inline: one call less per op)
+                data = out._data
+                ctx._output_meta = ((data.shape, data.dtype),)
+                if data.dtype.kind in "fcV" and ctx._non_differentiable is None:  # float, complex, bfloat16
+                    out._grad_fn = ctx
+                    out._requires_grad = True
+                if ctx._to_save:
+                    _save_one(ctx, result, out)
+                if anomaly_state.enabled:
+                    ctx._trace = "".join(traceback.format_stack()[:-2])
             if trace_state.hooks:
                 for hook in trace_state.hooks:
-                    hook(cls, args, kwargs, outputs, ctx)
+                    hook(cls, args, kwargs, (out,), ctx)
             return out
 
         single = not isinstance(result, tuple)
@@ -406,7 +456,7 @@ class Function(metaclass=_FunctionMeta):
                 outputs.append(r)
 
         if record:
-            _link(ctx, args, raw, outputs)
+            _link_outputs(ctx, raw, outputs)
         elif ctx._dirty:
             for t in ctx._dirty:
                 t._version_counter[0] += 1
@@ -463,50 +513,32 @@ def join_device(t: Tensor, target, op: str) -> Tensor:
     return to_device(t, target)
 
 
-_NO_EDGE = (None, 0)
-
-
-def _link_one(ctx: BackwardNode, args, raw, out: Tensor) -> None:
-    """``_link`` for the common case: one array output, no in-place, nothing non-differentiable."""
-    _link_inputs(ctx, args)
-    data = out._data
-    ctx._output_meta = ((data.shape, data.dtype),)
-    if data.dtype.kind in "fcV" and ctx._non_differentiable is None:  # float, complex, bfloat16
-        out._grad_fn = ctx
-        out._requires_grad = True
-    to_save = ctx._to_save
-    if to_save:
-        saved = []
-        versions = []
-        for item in to_save:
-            if item is raw or item is out:
-                rec = _object_new(_SavedOutput)
-                rec.data = data
-                rec.output_nr = 0
-                rec.version_counter = out._version_counter
-                rec.version = 0
-                rec.requires_grad = out._grad_fn is ctx
-                saved.append(rec)
-                versions.append(0)
-            elif item is None:
-                saved.append(None)
-                versions.append(0)
-            else:
-                if not isinstance(item, Tensor):
-                    item = _make(item)
-                saved.append(item)
-                versions.append(item._version_counter[0])
-        ctx._saved = saved
-        ctx._saved_versions = versions
-        ctx._to_save = None
-    if anomaly_state.enabled:
-        ctx._trace = "".join(traceback.format_stack()[:-3])
-
-
-def _link(ctx: BackwardNode, args, raw, outputs) -> None:
-    """Record the graph: edges to the inputs, outputs pointing back at ``ctx``, saved values."""
-    _link_inputs(ctx, args)
-    _link_outputs(ctx, raw, outputs)
+def _save_one(ctx: BackwardNode, raw, out: Tensor) -> None:
+    """What ``ctx.save_for_backward`` named, for an op with the one output ``out`` (``raw``:
+    the array forward returned): that output as a ``_SavedOutput``, inputs with their versions."""
+    saved = []
+    versions = []
+    for item in ctx._to_save:
+        if item is raw or item is out:
+            rec = _object_new(_SavedOutput)
+            rec.data = out._data
+            rec.output_nr = 0
+            rec.version_counter = out._version_counter
+            rec.version = 0
+            rec.requires_grad = out._grad_fn is ctx
+            saved.append(rec)
+            versions.append(0)
+        elif item is None:
+            saved.append(None)
+            versions.append(0)
+        else:
+            if not isinstance(item, Tensor):
+                item = _make(item)
+            saved.append(item)
+            versions.append(item._version_counter[0])
+    ctx._saved = saved
+    ctx._saved_versions = versions
+    ctx._to_save = None
 
 
 def _link_inputs(ctx: BackwardNode, args) -> None:
@@ -517,15 +549,7 @@ def _link_inputs(ctx: BackwardNode, args) -> None:
         if isinstance(a, Tensor):
             d = a._data
             in_meta.append((d.shape, d.dtype))
-            if a._base is not None and a._requires_grad:
-                a.grad_fn  # noqa: B018 - refreshes a view whose base was modified in place
-            fn = a._grad_fn
-            if fn is not None:
-                edges.append((fn, a._output_nr))
-            elif a._requires_grad:
-                edges.append((accumulator(a), 0))
-            else:
-                edges.append(_NO_EDGE)
+            edges.append(edge_of(a))
         else:
             in_meta.append(None)
             edges.append(_NO_EDGE)
@@ -534,6 +558,7 @@ def _link_inputs(ctx: BackwardNode, args) -> None:
 
 
 def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
+    """Record the graph behind the inputs' edges: outputs pointing back at ``ctx``, saved values."""
     nondiff = ctx._non_differentiable
     dirty = ctx._dirty
     meta = []
@@ -587,7 +612,7 @@ def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
         ctx._saved_versions = versions
         ctx._to_save = None
     if anomaly_state.enabled:
-        ctx._trace = "".join(traceback.format_stack()[:-3])
+        ctx._trace = "".join(traceback.format_stack()[:-2])
 
 
 class _DelayedError(Function):

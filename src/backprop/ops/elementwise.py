@@ -1,7 +1,8 @@
 """Elementwise primitives: arithmetic, unary math, activations' building blocks, comparisons.
 
 Binary ops broadcast like torch and promote dtypes with ``promote_operands``; their
-backward undoes broadcasting with the one ``unbroadcast`` helper. Unary float ops take
+backward undoes broadcasting with the one ``unbroadcast`` helper (for add, sub and mul the
+engine calls it: their formulas return broadcast-shaped gradients). Unary float ops take
 integer inputs by casting them to the default float dtype first (``exp(int_tensor)`` is
 float32, as in torch).
 """
@@ -13,7 +14,8 @@ import math
 import numpy
 
 from .. import _dtype
-from .._autocast import autocast_op
+from .._autocast import autocast_call, autocast_op, autocast_policies
+from .._autocast import state as _autocast_state
 from .._backend import array_module, backend_of
 from .._tensor import Tensor, _make
 from ..autograd.function import Function, same_device
@@ -92,6 +94,9 @@ def _binary(fn, a, b, op: str):
         raise broadcast_error(op, a, b) from None
 
 
+# The gradients of add, sub and mul come back in the broadcast shape: the engine sums every
+# gradient to its input's shape (``unbroadcast``, in ``autograd/engine.py``), so these most
+# frequent backward formulas make no shape calls of their own.
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -100,10 +105,7 @@ class Add(Function):
     @staticmethod
     def backward(ctx, grad):
         need = ctx.needs_input_grad
-        return (
-            unbroadcast(grad, ctx.input_shape(0)) if need[0] else None,
-            unbroadcast(grad, ctx.input_shape(1)) if need[1] else None,
-        )
+        return (grad if need[0] else None, grad if need[1] else None)
 
 
 class Sub(Function):
@@ -114,10 +116,7 @@ class Sub(Function):
     @staticmethod
     def backward(ctx, grad):
         need = ctx.needs_input_grad
-        return (
-            unbroadcast(grad, ctx.input_shape(0)) if need[0] else None,
-            unbroadcast(-grad, ctx.input_shape(1)) if need[1] else None,
-        )
+        return (grad if need[0] else None, -grad if need[1] else None)
 
 
 class Mul(Function):
@@ -133,10 +132,7 @@ class Mul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
-        return (
-            unbroadcast(grad * b, ctx.input_shape(0)) if need[0] else None,
-            unbroadcast(grad * a, ctx.input_shape(1)) if need[1] else None,
-        )
+        return (grad * b if need[0] else None, grad * a if need[1] else None)
 
 
 class Div(Function):
@@ -1070,16 +1066,24 @@ Sigmoid._complex = B.holomorphic(_SigmoidComplex)._complex
 
 
 def _unary(fn):
-    def op(input: Tensor, *, out=None) -> Tensor:
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{fn.__name__.lower()}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-        if input._data.dtype.kind == "c":
-            return _out(B.complex_fn(fn, op.__name__).apply(input), out, fn.__name__.lower())
-        return _out(fn.apply(as_float(input)), out, fn.__name__.lower())
+    name = fn.__name__.lower()
+    policies = autocast_policies(name)
 
-    op.__name__ = fn.__name__.lower()
-    op.__doc__ = f"Elementwise {op.__name__} (differentiable; see ``{fn.__name__}`` for its gradient)."
-    return autocast_op(op.__name__)(op)
+    def op(input: Tensor, *, out=None) -> Tensor:
+        if policies and _autocast_state.active:  # (autocast_op's wrapper, inline: one call less per op)
+            return autocast_call(op, policies, (input,), {} if out is None else {"out": out})
+        if type(input) is not Tensor and not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        kind = input._data.dtype.kind
+        if kind == "c":
+            result = B.complex_fn(fn, name).apply(input)
+        else:
+            result = fn.apply(input if kind == "f" or kind == "V" else as_float(input))
+        return result if out is None else write_out(result, out, name)
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} (differentiable; see ``{fn.__name__}`` for its gradient)."
+    return op
 
 
 exp = _unary(Exp)
