@@ -171,3 +171,14 @@ def test_unary_ops_on_integers_and_out():
     numpy.testing.assert_allclose(out.numpy(), numpy.sin([0.0, 1.0, 2.0]), rtol=1e-6)
     with pytest.raises(TypeError, match=r"exp\(\): argument 'input' \(position 1\) must be Tensor, not list"):
         bp.exp([1.0])
+
+
+def test_a_ctx_made_outside_apply_saves_tensors():
+    """``FunctionCtx()`` built by hand (as some programs do to call a Function's forward directly)."""
+    from backprop.autograd.function import FunctionCtx
+
+    ctx = FunctionCtx()
+    t = bp.ones(2)
+    ctx.save_for_backward(t)
+    with pytest.raises(TypeError, match="save_for_backward can only save variables"):
+        FunctionCtx().save_for_backward(3)

@@ -418,3 +418,51 @@ def test_relu_op_matches_torch(jit, dtype):
     np.testing.assert_array_equal(np.moveaxis(leaf.grad.numpy(), -1, 1), tx.grad.numpy())
     y = backprop.tensor(_rng(20).standard_normal((4, 3)), requires_grad=True)
     assert backprop.autograd.gradgradcheck(lambda t: F.relu(t) * t, (y,))
+
+
+# ---------------------------------------------------------------------------- the seam's edge cases
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_optimizer_kernels_take_a_read_only_broadcast_gradient(name):
+    """A gradient that is an expanded (read-only) view: the kernels read it through a copy and
+    never write it back; the update equals the NumPy path's and torch's."""
+    results = []
+    for jit in (True, False):
+        previous = CPU.set_jit(jit)
+        try:
+            p = backprop.nn.Parameter(backprop.zeros(4, 3))
+            p.grad = backprop.arange(3.0).reshape(1, 3).expand(4, 3)
+            getattr(backprop.optim, name)([p], lr=0.1, **({"momentum": 0.9} if name == "SGD" else {})).step()
+            results.append(p.detach().numpy().copy())
+        finally:
+            CPU.set_jit(previous)
+    tp = torch.nn.Parameter(torch.zeros(4, 3))
+    tp.grad = torch.arange(3.0).reshape(1, 3).expand(4, 3)
+    getattr(torch.optim, name)([tp], lr=0.1, **({"momentum": 0.9} if name == "SGD" else {})).step()
+    np.testing.assert_allclose(results[0], tp.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_an_unusable_numba_leaves_the_numpy_path(monkeypatch):
+    """numba present but failing to set up (no writable cache, say): a warning and no kernels,
+    not an error from every op."""
+    from backprop._backend import cpu as cpu_backend
+
+    def broken(name):
+        raise RuntimeError("cannot cache function: no locator available")
+
+    monkeypatch.setattr(cpu_backend.importlib, "import_module", broken)
+    with pytest.warns(RuntimeWarning, match="JIT kernels are off"):
+        assert cpu_backend.load_jit_kernels(force=True) is None
+
+
+def test_set_jit_switches_and_reports_the_previous_state():
+    previous = CPU.set_jit(False)
+    try:
+        assert CPU.kernels is None and CPU.kernel("gelu_forward", np.ones(3, np.float32)) is None
+        assert CPU.set_jit(True) is False
+        assert CPU.kernels is K  # even under BACKPROP_JIT=0: set_jit(True) asks for the kernels
+        assert CPU.kernel("gelu_forward", np.ones(3, np.float32)) is K.gelu_forward
+        assert CPU.kernel("gelu_forward", np.ones(3, np.float16)) is None  # float32/float64 only
+        assert CPU.kernel("no_such_kernel", np.ones(3, np.float32)) is None
+    finally:
+        CPU.set_jit(previous)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import backprop
+from backprop._backend import CPU
 from backprop.vision import ops as bp_ops
 
 torch = pytest.importorskip("torch")
@@ -239,9 +240,9 @@ def test_adamw_steps_give_the_same_weights():
     """Three AdamW steps: the same losses and weights. Adam scales each entry's step to about ``lr``
     whatever its gradient's size, so an entry whose gradient is at float32 rounding level (5e-6 against
     a tensor maximum of 4, say) can step either way in the two frameworks; hence the weights are compared
-    by their updates: every tensor's update within 10% (in norm) of torch's (a small tensor with one
-    flipped entry moves by several percent; the JIT path's Winograd convolutions round differently from
-    torch's and flip a few other entries), all of them within 1%, and
+    by their updates: every tensor's update within 5% (in norm) of torch's (10% on the JIT path, whose
+    Winograd convolutions round differently from torch's and flip a few other entries: one flip in a
+    small tensor moves it by several percent), all of them within 1%, and
     all but 0.5% of the entries within 1e-4 (3% of the 3e-3 an entry moves in three steps). (After one
     step 0.015% of the entries differ by more than 1e-6; the flipped ones then perturb every later
     gradient a little.)"""
@@ -265,13 +266,14 @@ def test_adamw_steps_give_the_same_weights():
     assert losses[-1][0] < losses[0][0]
     diff_sq = ref_sq = 0.0
     far = total = 0
+    per_tensor = 0.05 if CPU.kernels is None else 0.1
     for (name, vb), vt in zip(bm.state_dict().items(), tm.state_dict().values()):
         if not vb.is_floating_point():
             assert vb.tolist() == vt.tolist(), name
             continue
         ub, ut = vb.numpy() - before[name], vt.numpy() - before[name]
         err, ref = float(np.linalg.norm(ub - ut)), float(np.linalg.norm(ut))
-        assert err <= 0.1 * ref + 1e-7, f"{name}: update off by {err / max(ref, 1e-30):.3g} of its norm"
+        assert err <= per_tensor * ref + 1e-7, f"{name}: update off by {err / max(ref, 1e-30):.3g} of its norm"
         diff_sq, ref_sq = diff_sq + err**2, ref_sq + ref**2
         far += int((np.abs(ub - ut) > 1e-4).sum())
         total += ub.size

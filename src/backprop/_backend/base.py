@@ -33,6 +33,21 @@ class Backend:
     # CUDA kernels do (its device-side asserts).
     checks_values = True
 
+    def kernel(self, name: str, *arrays):
+        """The fused kernel ``name`` for ``arrays``, or None, where the op's array code serves: the
+        backend has no kernels or none of that name, or its ``supports(*arrays)`` refuses them
+        (the CPU's JIT kernels take float32/float64 only)."""
+        kernels = self.kernels
+        if kernels is None:
+            return None
+        fn = getattr(kernels, name, None)
+        if fn is None:
+            return None
+        supports = getattr(kernels, "supports", None)
+        if supports is not None and not supports(*arrays):
+            return None
+        return fn
+
     # ------------------------------------------------------------------ devices
     def device_of(self, array) -> device:
         """The ``backprop.device`` holding ``array``."""

@@ -76,15 +76,19 @@ def jit_requested() -> bool:
     return os.environ.get("BACKPROP_JIT", "1") != "0"
 
 
-def load_jit_kernels():
+def load_jit_kernels(force: bool = False):
     """``cpu_kernels`` (numba-compiled fused kernels), or None when numba is not installed or
-    ``BACKPROP_JIT=0``; then the ops' NumPy code serves. Imported on first use, so numba loads
-    only when an op asks for a kernel."""
-    if not jit_requested():
+    ``BACKPROP_JIT=0`` (unless ``force``); then the ops' NumPy code serves. Imported on first
+    use, so numba loads only when an op asks for a kernel. A numba that cannot set up its kernels
+    (no writable cache directory, say) warns once and leaves the NumPy path."""
+    if not (force or jit_requested()):
         return None
     try:
         return importlib.import_module("backprop._backend.cpu_kernels")
     except ImportError:  # the optional extra backprop[jit] is not installed
+        return None
+    except Exception as exc:  # numba present but unusable here: the NumPy path still works
+        warnings.warn(f"backprop: the JIT kernels are off ({type(exc).__name__}: {exc}); using the NumPy path", RuntimeWarning, stacklevel=2)
         return None
 
 
@@ -100,9 +104,10 @@ class CPUBackend(Backend):
         return load_jit_kernels()
 
     def set_jit(self, enabled: bool) -> bool:
-        """Use the JIT kernels (if numba is installed) or the NumPy path; returns the previous state."""
-        previous = self.__dict__.get("kernels", load_jit_kernels()) is not None
-        self.__dict__["kernels"] = load_jit_kernels() if enabled else None
+        """Use the JIT kernels (if numba is installed, whatever ``BACKPROP_JIT`` says) or the
+        NumPy path; returns whether the kernels were in use."""
+        previous = self.kernels is not None
+        self.__dict__["kernels"] = load_jit_kernels(force=True) if enabled else None
         return previous
 
     def device_of(self, array) -> device:

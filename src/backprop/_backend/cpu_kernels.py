@@ -501,8 +501,6 @@ def norm_rows_backward(x2d, weight, grad2d, mean, invstd, rms: bool, need_x: boo
     return gx, gxhat
 
 
-
-
 # ---------------------------------------------------------------------------- batch norm
 # Channels-last (rows, C) arrays, as the convolutions produce them (NCHW-shaped views of NHWC
 # memory) and as BatchNorm1d gets them: the inner loop runs along the channels, with per-channel
@@ -592,8 +590,6 @@ def batch_norm_backward(x2d, grad2d, mean, invstd, weight, training: bool, need_
     return (gx if need_x else None), sum_gxhat.astype(dtype), sum_g.astype(dtype)
 
 
-
-
 def _relu_backward_loop(y, g, out):
     for i in range(y.size):
         out[i] = g[i] * (g.dtype.type(1.0) if y[i] > 0 else g.dtype.type(0.0))
@@ -679,15 +675,16 @@ _SGD = numba.njit(**_VEC)(_sgd_loop)
 
 
 def _in_place(kernel, arrays, *scalars) -> None:
-    """``kernel(*arrays, *scalars)``, which updates the arrays in place; arrays that are not
-    C-contiguous go through contiguous copies, written back after."""
+    """``kernel(*arrays, *scalars)``, which updates the arrays in place except the gradient (the
+    second, only read); arrays that are not C-contiguous go through contiguous copies, and the
+    updated ones are written back after (a read-only or broadcast gradient is never written)."""
     if all(a.flags.c_contiguous for a in arrays):
         kernel(*arrays, *scalars)
         return
     work = [numpy.ascontiguousarray(a) for a in arrays]
     kernel(*work, *scalars)
-    for a, w in zip(arrays, work):
-        if w is not a:
+    for i, (a, w) in enumerate(zip(arrays, work)):
+        if i != 1 and w is not a:
             a[...] = w
 
 
@@ -710,20 +707,18 @@ def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximiz
 # ---------------------------------------------------------------------------- recurrent cells
 # One call per time step of a fused LSTM or GRU layer (``ops/rnn_ops.py``), beside the step's
 # GEMM: the gate nonlinearities, state update and everything backward needs, in a few flat loops
-# over the step's gate block instead of a dozen NumPy calls. Each loop touches few arrays (LLVM
+# over the step's gate block instead of a dozen NumPy calls, compiled with ``_VEC``. Each loop touches few arrays (LLVM
 # vectorizes a loop only while its runtime overlap checks stay few) and ``error_model="numpy"``
 # drops the ZeroDivisionError branch that would keep the divisions scalar. Serial only: a
 # parallel variant was not tried (a step's block is 32K entries in the LSTM benchmark, and
 # per-step thread wake-ups could not be timed on the shared 2-core machine).
-_RNN_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 # tanh as Eigen's float rational approximation (odd 13th / even 6th degree, clamped): numba has no
 # vectorized libm tanh, and a scalar ``math.tanh`` per entry is ~10x slower than NumPy's SIMD one.
 # Evaluated in float32 its error is under 8 float32 ulps (4e-7 absolute) on all of float32:
 # float32 only, float64 takes NumPy's tanh (``tests/test_rnn_fast_paths.py`` checks the bound).
-_F32 = numpy.float32
 _TA = tuple(
-    _F32(v)
+    _F(v)
     for v in (
         4.89352455891786e-03,
         6.37261928875436e-04,
@@ -734,14 +729,14 @@ _TA = tuple(
         -2.76076847742355e-16,
     )
 )
-_TB = tuple(_F32(v) for v in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06))
+_TB = tuple(_F(v) for v in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06))
 _TA1, _TA3, _TA5, _TA7, _TA9, _TA11, _TA13 = _TA
 _TB0, _TB2, _TB4, _TB6 = _TB
-_TCLAMP = _F32(7.90531110763549805)
-_HALF = _F32(0.5)
+_TCLAMP = _F(7.90531110763549805)
+_HALF = _F(0.5)
 
 
-@numba.njit(inline="always", **_RNN_JIT)
+@numba.njit(inline="always", **_VEC)
 def _tanh32(x):
     x = x if x < _TCLAMP else _TCLAMP
     x = x if x > -_TCLAMP else -_TCLAMP
@@ -758,14 +753,14 @@ def _tanh32(x):
     return x * p / q
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def tanh_f32(x, out):
     """``out[:] = tanh(x)`` of 1-d float32 arrays by the kernels' approximation (for tests)."""
     for k in range(x.size):
         out[k] = _tanh32(x[k])
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def _lstm_forward_span(ri, rf, ro, rg, gi, gf, go, gg, co, cn, tc, hb, m):
     # Loops of few arrays each: LLVM vectorizes a loop only while the runtime checks that its
     # arrays do not overlap stay few.
@@ -785,7 +780,7 @@ def _lstm_forward_span(ri, rf, ro, rg, gi, gf, go, gg, co, cn, tc, hb, m):
         hb[b] = go[b] * tc[b]
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def lstm_cell_forward(rec, proj, t, bias, c_old, c_new, gates, tanh_c, hbuf, h_new, n):
     """One LSTM step, float32, on torch's weights as they are (gate rows i, f, g, o).
 
@@ -841,7 +836,7 @@ def lstm_cell_forward(rec, proj, t, bias, c_old, c_new, gates, tanh_c, hbuf, h_n
             h_new[b, j] = hbuf[j, b]
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def _lstm_backward_span(gi, gf, go, gg, tc, cp, dh, dc, zi, zf, zg, zo, m, carry_dc):
     for b in range(m):  # dc += dh o (1 - tanh(c)^2)
         dc[b] += dh[b] * go[b] * (1 - tc[b] * tc[b])
@@ -858,7 +853,7 @@ def _lstm_backward_span(gi, gf, go, gg, tc, cp, dh, dc, zi, zf, zg, zo, m, carry
             dc[b] *= gf[b]
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def lstm_cell_backward(gates, tanh_c, c_prev, dh, dc, gout, dz, dz_all, t, n, carry_dc):
     """One LSTM step of backward (float32 or float64; no transcendental functions).
 
@@ -917,7 +912,7 @@ def lstm_cell_backward(gates, tanh_c, c_prev, dh, dc, gout, dz, dz_all, t, n, ca
             ak[b] = zk[b]
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def _gru_forward_span(gr, gz, gn, rr, rz, rn, hb, m):
     for b in range(m):
         gr[b] = _HALF * _tanh32(gr[b] + rr[b]) + _HALF
@@ -929,7 +924,7 @@ def _gru_forward_span(gr, gz, gn, rr, rz, rn, hb, m):
         hb[b] = gn[b] + gz[b] * (hb[b] - gn[b])
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def gru_cell_forward(rec, proj, t, bias, b_hn, gates, h_old, hbuf, h_new, n):
     """One GRU step, float32, with the r and z rows' weights (and their biases) halved.
 
@@ -964,7 +959,7 @@ def gru_cell_forward(rec, proj, t, bias, b_hn, gates, h_old, hbuf, h_new, n):
             h_new[b, j] = hbuf[j, b]
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def _gru_backward_span(gr, gz, gn, ghn, dh, hp, dgr, dgz, dgn, dxn, m):
     for b in range(m):  # d(W_in x + b_in) = dh (1 - z)(1 - n^2)
         dxn[b] = dh[b] * (1 - gz[b]) * (1 - gn[b] * gn[b])
@@ -978,7 +973,7 @@ def _gru_backward_span(gr, gz, gn, ghn, dh, hp, dgr, dgz, dgn, dxn, m):
         hp[b] = dh[b] * gz[b]
 
 
-@numba.njit(**_RNN_JIT)
+@numba.njit(**_VEC)
 def gru_cell_backward(gates, ghn, h_prev, dh, gout, dg, carry, dxn, dgh_all, dgx_all, t, n):
     """One GRU step of backward (float32 or float64; no transcendental functions).
 

@@ -187,7 +187,8 @@ class BackwardNode(Node):
 
     # -- the ctx API used inside forward/backward
     def save_for_backward(self, *tensors) -> None:
-        if not self._fn._internal:  # (backprop's own primitives save Tensors and arrays only)
+        fn = getattr(self, "_fn", None)  # None: a FunctionCtx made outside apply
+        if fn is None or not fn._internal:  # (backprop's own primitives save Tensors and arrays only)
             for i, t in enumerate(tensors):
                 if t is not None and not isinstance(t, (Tensor, numpy.generic)) and not is_array(t):
                     raise TypeError(

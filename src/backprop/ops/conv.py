@@ -23,7 +23,6 @@ on unit-normal data with 128 channels, exceeds the 1e-4 tolerance the oracle tes
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 
@@ -137,10 +136,10 @@ def to_nhwc(x, padding=None):
 
 def _nhwc_kernels(a, nd: int):
     """The CPU backend's compiled col2im kernel for 2-d float data, else None."""
-    kernels = backend_of(a).kernels
-    if nd != 2 or getattr(kernels, "col2im2d", None) is None or not kernels.supports(a):
+    backend = backend_of(a)
+    if nd != 2 or backend.kernel("col2im2d", a) is None:
         return None
-    return kernels
+    return backend.kernels
 
 
 def im2col_nhwc(xpad_nhwc, kernel, out, stride, dilation):
@@ -180,43 +179,10 @@ def _winograd_kernels(x, w, p: ConvParams, w_shape=None):
         return None
     if min(w_shape[:2]) < WINOGRAD_MIN_CHANNELS or min(_out_spatial(x.shape, w_shape, p)) < 1:
         return None
-    kernels = backend_of(x).kernels
-    if getattr(kernels, "winograd_input", None) is None or not kernels.supports(x, w) or x.dtype != w.dtype:
+    backend = backend_of(x)
+    if x.dtype != w.dtype or backend.kernel("winograd_input", x, w) is None:
         return None
-    return kernels
-
-
-_BLAS_LIBS: list | None = None
-
-
-def _blas_libs() -> list:
-    """threadpoolctl's controllers of the loaded BLAS libraries (none without threadpoolctl)."""
-    global _BLAS_LIBS
-    if _BLAS_LIBS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - optional dependency
-            _BLAS_LIBS = []
-        else:
-            _BLAS_LIBS = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    return _BLAS_LIBS
-
-
-@contextlib.contextmanager
-def one_blas_thread():
-    """Run the enclosed BLAS calls on the calling thread only. Winograd's 16 small GEMMs per
-    convolution each pay OpenBLAS's thread handoff; on the 2-core AMD EPYC runner, shared with
-    other processes, 2 threads took 1.0 ms for the ResNet's (16, 8192, 16) @ (16, 16, 16) when
-    idle but 114 ms (median) under load, against 1.5-1.7 ms on one thread."""
-    libs = [lib for lib in _blas_libs() if lib.num_threads > 1]
-    previous = [lib.num_threads for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, n in zip(libs, previous):
-            lib.set_num_threads(n)
+    return backend.kernels
 
 
 def _tile_chunk(c: int, o: int) -> int:
@@ -227,24 +193,24 @@ def _tile_chunk(c: int, o: int) -> int:
 
 
 def winograd_products(v, u):
-    """(P, T, C) @ (P, C, O) -> (P, T, O) on one BLAS thread, in blocks of tiles."""
+    """(P, T, C) @ (P, C, O) -> (P, T, O) in blocks of tiles."""
+    xp = array_module(v)
     p, t, c = v.shape
-    m = numpy.empty((p, t, u.shape[2]), dtype=numpy.result_type(v, u))
+    m = xp.empty((p, t, u.shape[2]), dtype=xp.result_type(v, u))
     step = _tile_chunk(c, u.shape[2])
-    with one_blas_thread():
-        for i in range(0, t, step):
-            numpy.matmul(v[:, i : i + step], u, out=m[:, i : i + step])
+    for i in range(0, t, step):
+        xp.matmul(v[:, i : i + step], u, out=m[:, i : i + step])
     return m
 
 
 def winograd_products_t(v, mg):
-    """sum over tiles: (P, T, C)^T @ (P, T, O) -> (P, C, O) on one BLAS thread, in blocks of tiles."""
+    """sum over tiles: (P, T, C)^T @ (P, T, O) -> (P, C, O) in blocks of tiles."""
+    xp = array_module(v)
     p, t, c = v.shape
     step = _tile_chunk(c, mg.shape[2])
-    with one_blas_thread():
-        total = numpy.matmul(v[:, :step].transpose(0, 2, 1), mg[:, :step])
-        for i in range(step, t, step):
-            total += numpy.matmul(v[:, i : i + step].transpose(0, 2, 1), mg[:, i : i + step])
+    total = xp.matmul(v[:, :step].transpose(0, 2, 1), mg[:, :step])
+    for i in range(step, t, step):
+        total += xp.matmul(v[:, i : i + step].transpose(0, 2, 1), mg[:, i : i + step])
     return total
 
 
@@ -536,8 +502,8 @@ def _pool2x2_kernels(arr, kernel, stride, dilation, pads):
         return None
     if any(b or a for b, a in pads):
         return None
-    kernels = backend_of(arr).kernels
-    return kernels if getattr(kernels, "max_pool2x2", None) is not None and kernels.supports(arr) else None
+    backend = backend_of(arr)
+    return backend.kernels if backend.kernel("max_pool2x2", arr) is not None else None
 
 
 def _max_pool2x2(kernels, arr):

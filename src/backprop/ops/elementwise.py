@@ -953,9 +953,8 @@ class Relu(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         if B.is_array(grad):  # a fused kernel where the device has one (the CPU's JIT kernels)
-            kernels = backend_of(grad).kernels
-            kernel = getattr(kernels, "relu_backward", None)
-            if kernel is not None and kernels.supports(grad, out):
+            kernel = backend_of(grad).kernel("relu_backward", grad, out)
+            if kernel is not None:
                 gx = kernel(out, grad)
                 if gx is not None:
                     return gx

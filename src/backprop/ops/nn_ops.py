@@ -27,15 +27,8 @@ from ._utils import as_float, normalize_dim, ones_vector, row_sums
 
 
 def _fused(array, name: str):
-    """The fused kernel ``name`` of ``array``'s device, or None: then the array code here serves.
-    A kernel module may declare ``supports(array)`` (the CPU's JIT kernels take float32/float64)."""
-    kernels = backend_of(array).kernels
-    if kernels is None:
-        return None
-    supports = getattr(kernels, "supports", None)
-    if supports is not None and not supports(array):
-        return None
-    return getattr(kernels, name, None)
+    """The fused kernel ``name`` of ``array``'s device, or None: then the array code here serves."""
+    return backend_of(array).kernel(name, array)
 
 
 def _softmax_forward(x, dim: int, log: bool):

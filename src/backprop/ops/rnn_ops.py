@@ -125,10 +125,7 @@ def _data(t):
 def _kernel(array, name: str):
     """The CPU JIT kernel ``name`` for ``array`` (``_backend/cpu_kernels.py``), or None: then the
     NumPy code here runs (no numba, ``BACKPROP_JIT=0``, another dtype, or a GPU array)."""
-    kernels = backend_of(array).kernels
-    if kernels is None or not getattr(kernels, "supports", lambda *a: True)(array):
-        return None
-    return getattr(kernels, name, None)
+    return backend_of(array).kernel(name, array)
 
 
 def _project(w, xf, lay: _Layout):

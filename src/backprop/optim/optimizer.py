@@ -226,15 +226,8 @@ def _ema_square_(v, g, beta: float, tmp, xp=None) -> None:
 
 def _step_kernel(backend, name: str, *arrays):
     """The backend's fused update kernel ``name`` (CUDA's; the CPU's JIT kernels) or None, where
-    the optimizer's array code serves. A kernel module may declare ``supports(*arrays)`` (the
-    CPU's JIT kernels take float32/float64 only)."""
-    kernels = backend.kernels
-    if kernels is None:
-        return None
-    supports = getattr(kernels, "supports", None)
-    if supports is not None and not supports(*arrays):
-        return None
-    return getattr(kernels, name, None)
+    the optimizer's array code serves."""
+    return backend.kernel(name, *arrays)
 
 
 def _bump(p: Tensor) -> None:
