@@ -514,6 +514,18 @@ def join_device(t: Tensor, target, op: str) -> Tensor:
     return to_device(t, target)
 
 
+def _saved_output(ctx: BackwardNode, out: Tensor, output_nr: int) -> _SavedOutput:
+    """The record of output ``output_nr`` saved for backward (its data and version, not the
+    Tensor itself, which would make a reference cycle with its own node)."""
+    rec = _object_new(_SavedOutput)
+    rec.data = out._data
+    rec.output_nr = output_nr
+    rec.version_counter = out._version_counter
+    rec.version = out._version_counter[0]
+    rec.requires_grad = out._grad_fn is ctx
+    return rec
+
+
 def _save_one(ctx: BackwardNode, raw, out: Tensor) -> None:
     """What ``ctx.save_for_backward`` named, for an op with the one output ``out`` (``raw``:
     the array forward returned): that output as a ``_SavedOutput``, inputs with their versions."""
@@ -521,14 +533,9 @@ def _save_one(ctx: BackwardNode, raw, out: Tensor) -> None:
     versions = []
     for item in ctx._to_save:
         if item is raw or item is out:
-            rec = _object_new(_SavedOutput)
-            rec.data = out._data
-            rec.output_nr = 0
-            rec.version_counter = out._version_counter
-            rec.version = 0
-            rec.requires_grad = out._grad_fn is ctx
+            rec = _saved_output(ctx, out, 0)
             saved.append(rec)
-            versions.append(0)
+            versions.append(rec.version)
         elif item is None:
             saved.append(None)
             versions.append(0)
@@ -595,12 +602,7 @@ def _link_outputs(ctx: BackwardNode, raw, outputs) -> None:
                 continue
             for i, out in enumerate(outputs):
                 if item is raw[i] or item is out:
-                    rec = _object_new(_SavedOutput)
-                    rec.data = out._data
-                    rec.output_nr = i
-                    rec.version_counter = out._version_counter
-                    rec.version = out._version_counter[0]
-                    rec.requires_grad = out._grad_fn is ctx
+                    rec = _saved_output(ctx, out, i)
                     saved.append(rec)
                     versions.append(rec.version)
                     break
