@@ -8,11 +8,8 @@ image; backprop has no PIL): ``transforms.ToTensor()`` turns it into a float32 (
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import struct
-import urllib.error
-import urllib.request
 import warnings
 import zlib
 from collections.abc import Callable
@@ -22,16 +19,13 @@ from typing import Any
 import numpy
 
 from ..._tensor import Tensor, _make
+from ...utils._download import DatasetNotFoundError, download_file
 from ._vision import ImageClassificationDataset
 
 __all__ = ["MNIST", "DatasetNotFoundError", "FashionMNIST", "read_idx"]
 
 # IDX type codes -> big-endian NumPy dtypes
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DatasetNotFoundError(FileNotFoundError, RuntimeError):
-    """A dataset file is missing: both a ``FileNotFoundError`` and (as torchvision raises) a ``RuntimeError``."""
 
 
 _CHUNK = 1 << 20  # inflate at most this much at a time
@@ -192,7 +186,7 @@ class MNIST(ImageClassificationDataset):
         os.makedirs(self.raw_folder, exist_ok=True)
         for filename, md5 in self.resources:
             if self._find(filename) is None:
-                _download(self.mirrors, filename, md5, Path(self.raw_folder), self.__class__.__name__)
+                download_file(self.mirrors, filename, md5, Path(self.raw_folder), self.__class__.__name__)
 
     def _load_data(self) -> tuple[Tensor, Tensor]:
         prefix = "train" if self.train else "t10k"
@@ -268,31 +262,3 @@ def _with_expectation(exc: RuntimeError, expectation: str) -> RuntimeError:
     if "the header declares shape" in str(exc):
         return RuntimeError(f"{exc} ({expectation})")
     return exc
-
-
-def _download(mirrors: list[str], filename: str, md5: str, folder: Path, name: str) -> Path:
-    """Fetch ``filename`` from the first mirror that serves it with the right MD5; write it atomically."""
-    failures = []
-    for mirror in mirrors:
-        url = mirror + filename
-        try:
-            request = urllib.request.Request(url, headers={"User-Agent": "backprop"})
-            with urllib.request.urlopen(request, timeout=60) as response:
-                payload = response.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            failures.append(f"{url}: {exc}")
-            continue
-        digest = hashlib.md5(payload, usedforsecurity=False).hexdigest()
-        if digest != md5:
-            failures.append(f"{url}: MD5 {digest} does not match the expected {md5}")
-            continue
-        target = folder / filename
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(payload)
-        os.replace(tmp, target)
-        return target
-    raise RuntimeError(
-        f"{name}: could not download {filename} (are you offline?). Tried:\n  "
-        + "\n  ".join(failures)
-        + f"\nDownload the file by hand into {folder} and construct the dataset again."
-    )
