@@ -1,0 +1,1 @@
+"""Text data, tokenization and models (torchtext-like)."""
