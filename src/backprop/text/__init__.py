@@ -1,0 +1,1 @@
+"""Text: tokenization, datasets, batching and models for language tasks (torchtext-like)."""
