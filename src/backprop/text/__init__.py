@@ -1,1 +1,1 @@
-"""Text data, tokenization and models (torchtext-like)."""
+"""Text: tokenization, datasets, batching and models for language tasks (torchtext-like)."""
