@@ -173,8 +173,8 @@ def test_oracle_decoding_runs_identically_under_torch(trained):
     twin = to_torch(model, vocab_size=model.vocab_size, **{**TOY, "dropout": 0.0})
     src_b = padded(toy_sources(np.random.default_rng(7), 6, lengths=(3, 4, 5, 6)))
     src_t = torch.from_numpy(src_b.numpy().copy())
-    assert greedy_decode(model, src_b) == TT_DECODING.greedy_decode(twin, src_t)
-    assert beam_search(model, src_b, beam_size=3) == TT_DECODING.beam_search(twin, src_t, beam_size=3)
+    assert greedy_decode(model, src_b, max_len=10) == TT_DECODING.greedy_decode(twin, src_t, max_len=10)
+    assert beam_search(model, src_b, beam_size=3, max_len=10) == TT_DECODING.beam_search(twin, src_t, beam_size=3, max_len=10)
 
 
 # ---------------------------------------------------------------------------- incremental decoding
