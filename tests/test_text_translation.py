@@ -315,9 +315,14 @@ def test_eos_ends_hypotheses_and_max_len_bounds_them():
         model.output_projection.bias[EOS] = -100.0  # never EOS: exactly max_len tokens
     assert [len(o) for o in greedy_decode(model, src, max_len=3)] == [3, 3]
     assert [len(o) for o in beam_search(model, src, beam_size=3, max_len=3)] == [3, 3]
-    # default: each source's length (pads excluded) + 50
+    # default: each source's length (pads excluded) + 50 ...
     assert [len(o) for o in greedy_decode(model, src)] == [52, 54]
     assert [len(o) for o in beam_search(model, src, beam_size=2)] == [52, 54]
+    short = small_model(seed=6, max_len=8).eval()  # ... within the model's positions
+    with backprop.no_grad():
+        short.output_projection.bias[EOS] = -100.0
+    assert [len(o) for o in greedy_decode(short, src)] == [8, 8]
+    assert [len(o) for o in beam_search(short, src, beam_size=2)] == [8, 8]
 
 
 def test_length_penalty_prefers_longer_hypotheses():

@@ -17,7 +17,7 @@ from ..nn import functional as F
 
 __all__ = ["greedy_decode", "beam_search"]
 
-EXTRA_TARGET_TOKENS = 50  # default max_len: each sentence's source length (non-pad tokens) + 50
+EXTRA_TARGET_TOKENS = 50  # default max_len: each sentence's source length (non-pad tokens) + 50, at most model.max_len
 
 
 def _check_common(name: str, model: Module, src: Tensor, max_len: int | None, bos_id: int, eos_id: int, pad_id: int) -> None:
@@ -35,11 +35,14 @@ def _check_common(name: str, model: Module, src: Tensor, max_len: int | None, bo
             raise ValueError(f"{name}: {label} must be a non-negative int, got {value!r}")
 
 
-def _length_limits(src: Tensor, max_len: int | None, pad_id: int) -> list[int]:
-    """Per sentence: at most this many generated tokens (EOS included)."""
+def _length_limits(model: Module, src: Tensor, max_len: int | None, pad_id: int) -> list[int]:
+    """Per sentence: at most this many generated tokens (EOS included). The default (source length + 50)
+    stays within the model's ``max_len`` positions when it has that attribute."""
     if max_len is not None:
         return [max_len] * src.shape[0]
-    return [n + EXTRA_TARGET_TOKENS for n in src.ne(pad_id).sum(dim=1).tolist()]
+    model_max = getattr(model, "max_len", None)
+    lengths = [n + EXTRA_TARGET_TOKENS for n in src.ne(pad_id).sum(dim=1).tolist()]
+    return lengths if not isinstance(model_max, int) else [min(n, model_max) for n in lengths]
 
 
 class _EvalMode:
@@ -63,11 +66,12 @@ def greedy_decode(model: Module, src: Tensor, max_len: int | None = None, bos_id
     """Most probable next token at each step, for a (B, S) batch of padded source ids.
 
     Returns B lists of generated ids (BOS and EOS excluded). A row stops at EOS or after ``max_len``
-    generated tokens (default: its source length, pad excluded, + 50); decoding ends when every row stops.
+    generated tokens (default: its source length, pad excluded, + 50, at most ``model.max_len``); decoding
+    ends when every row stops.
     """
     _check_common("greedy_decode", model, src, max_len, bos_id, eos_id, pad_id)
     batch = src.shape[0]
-    limits = _length_limits(src, max_len, pad_id)
+    limits = _length_limits(model, src, max_len, pad_id)
     outputs: list[list[int]] = [[] for _ in range(batch)]
     if batch == 0:
         return outputs
@@ -134,7 +138,7 @@ def beam_search(
     Each step extends every live hypothesis by every token and keeps, per sentence, the 2 * beam best; those
     ending in EOS within the first ``beam_size`` are finished, the first ``beam_size`` others stay live. A
     sentence stops with ``beam_size`` finished hypotheses or after ``max_len`` tokens (default: its source
-    length, pad excluded, + 50; live hypotheses then count as finished). The result is the finished
+    length, pad excluded, + 50, at most ``model.max_len``; live hypotheses then count as finished). The result is the finished
     hypothesis with the highest score / lp, lp = ((5 + length) / 6) ** length_penalty (GNMT; length counts
     generated tokens with EOS). BOS and EOS are excluded from the returned ids. ``beam_size=1`` is greedy.
     """
@@ -146,7 +150,7 @@ def beam_search(
     batch = src.shape[0]
     if batch == 0:
         return []
-    limits = _length_limits(src, max_len, pad_id)
+    limits = _length_limits(model, src, max_len, pad_id)
     device = src.device
     k = beam_size
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]  # (normalized score, tokens)
