@@ -7,7 +7,8 @@ mode without gradients, and drop the rows of finished sentences as they finish.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .. import arange, cat, full, no_grad, tensor
 from .. import long as long_dtype
@@ -45,21 +46,16 @@ def _length_limits(model: Module, src: Tensor, max_len: int | None, pad_id: int)
     return lengths if not isinstance(model_max, int) else [min(n, model_max) for n in lengths]
 
 
-class _EvalMode:
-    """Eval mode and no gradients for the duration, the model's training flag restored after."""
-
-    def __init__(self, model: Module) -> None:
-        self.model = model
-        self.no_grad = no_grad()
-
-    def __enter__(self) -> None:
-        self.was_training = self.model.training
-        self.model.eval()
-        self.no_grad.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.no_grad.__exit__(*exc)
-        self.model.train(self.was_training)
+@contextmanager
+def _inference(model: Module) -> Iterator[None]:
+    """Eval mode and no gradients for the duration; the model's training flag restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def greedy_decode(model: Module, src: Tensor, max_len: int | None = None, bos_id: int = 2, eos_id: int = 3, pad_id: int = 0) -> list[list[int]]:
@@ -75,7 +71,7 @@ def greedy_decode(model: Module, src: Tensor, max_len: int | None = None, bos_id
     outputs: list[list[int]] = [[] for _ in range(batch)]
     if batch == 0:
         return outputs
-    with _EvalMode(model):
+    with _inference(model):
         memory, src_key_padding_mask = model.encode(src)
         state = model.start_state(memory, src_key_padding_mask)
         rows = list(range(batch))  # the sentence each live row decodes
@@ -154,7 +150,7 @@ def beam_search(
     device = src.device
     k = beam_size
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]  # (normalized score, tokens)
-    with _EvalMode(model):
+    with _inference(model):
         memory, src_key_padding_mask = model.encode(src)
         state = model.start_state(memory, src_key_padding_mask)
         state = model.reorder_state(state, arange(batch, device=device).repeat_interleave(k))
