@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ... import arange, cat, cos, exp, nn, ones, sin, triu, zeros
+from ... import arange, cat, cos, exp, nn, no_grad, ones, sin, triu, zeros
 from ... import bool as bool_dtype
 from ..._tensor import Tensor
 from ...nn import functional as F
@@ -79,6 +79,7 @@ class TranslationTransformer(nn.Module):
         self.d_model = d_model
         self.nhead = nhead
         self.pad_id = pad_id
+        self.max_len = max_len  # longest source or target (positions in the sinusoidal table)
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
         self.positional_encoding = SinusoidalPositionalEncoding(d_model, max_len)
         self.dropout = nn.Dropout(dropout)
@@ -99,8 +100,8 @@ class TranslationTransformer(nn.Module):
         self.output_projection = nn.Linear(d_model, vocab_size)
         nn.init.normal_(self.embedding.weight, mean=0.0, std=d_model**-0.5)
         nn.init.zeros_(self.output_projection.bias)
-        with_pad_zeroed = self.embedding.weight.data
-        with_pad_zeroed[pad_id].zero_()
+        with no_grad():
+            self.embedding.weight[pad_id].zero_()
         self.output_projection.weight = self.embedding.weight
         self.embed_scale = math.sqrt(d_model)
 
@@ -200,9 +201,8 @@ class TranslationTransformer(nn.Module):
         masked), then the feed-forward block, in the layers' own norm order; then the decoder's final norm.
         """
         step = state["step"]
-        max_len = self.positional_encoding.max_len
-        if step >= max_len:
-            raise ValueError(f"TranslationTransformer.decode_step: position {step} exceeds the positional encoding's max_len={max_len}")
+        if step >= self.max_len:
+            raise ValueError(f"TranslationTransformer.decode_step: position {step} exceeds the positional encoding's max_len={self.max_len}")
         x = self.embedding(token.unsqueeze(1)) * self.embed_scale
         x = self.dropout(x + self.positional_encoding.pe[step : step + 1].to(x.dtype))
         new_self_kv = []
