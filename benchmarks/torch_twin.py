@@ -194,3 +194,33 @@ def vision_ops(m):
     import backprop.vision.ops
 
     return backprop.vision.ops
+
+
+def torch_module(name: str) -> types.ModuleType:
+    """The backprop module ``name`` (a self-contained file written against the PyTorch API whose relative
+    imports reach only backprop's top level, e.g. ``backprop.text.models.classifier``) executed by torch."""
+    import backprop
+
+    twin = f"_torch_twin_{name.replace('.', '_')}"
+    if twin in sys.modules:
+        return sys.modules[twin]
+    parts = name.split(".")
+    path = Path(backprop.__file__).parent.joinpath(*parts[1:]).with_suffix(".py")
+    top = re.compile("^from " + re.escape("." * (len(parts) - 1)) + r"(\w*(?:\.\w+)*) import (.+)$")  # the dots that reach backprop/
+    lines = []
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if m := top.match(stripped):
+            line = line[: len(line) - len(line.lstrip())] + _torch_import(m.group(1), m.group(2))
+        elif stripped.startswith("from .") or re.match(r"^(import|from)\s+backprop\b", stripped):
+            raise ImportError(f"torch_twin: cannot rewrite {stripped!r} of {name} for torch")
+        lines.append(line)
+    module = types.ModuleType(twin)
+    module.__file__ = str(path)
+    sys.modules[twin] = module  # classes get an importable __module__
+    try:
+        exec(compile("\n".join(lines) + "\n", str(path), "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[twin]
+        raise
+    return module

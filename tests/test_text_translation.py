@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
-import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,15 +19,15 @@ import backprop
 from backprop.nn import functional as F
 from backprop.text import decoding
 from backprop.text.decoding import beam_search, greedy_decode
-from backprop.text.models import translation
 from backprop.text.models.translation import SinusoidalPositionalEncoding, TranslationTransformer
 
 torch = pytest.importorskip("torch")
 
+from text_twin import torch_module  # noqa: E402  (needs torch)
+
 PAD, BOS, EOS = 0, 2, 3
 VOCAB = 50
 SMALL = dict(d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, max_len=64)
-_RELATIVE_IMPORT = re.compile(r"^from \.+(\w*(?:\.\w+)*) import (.+)$")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,25 +42,8 @@ def one_blas_thread():
         yield
 
 
-def torch_twin(module: types.ModuleType) -> types.ModuleType:
-    """``module``'s source executed by torch: every ``from .<...>X import names`` (backprop's top level)
-    becomes ``from torch.X import names`` (``_tensor`` and the top level itself: ``from torch import``)."""
-    lines = []
-    for line in Path(module.__file__).read_text().splitlines():
-        match = _RELATIVE_IMPORT.match(line.strip())
-        if match:
-            sub = match.group(1)
-            line = f"from torch import {match.group(2)}" if sub in ("", "_tensor") else f"from torch.{sub} import {match.group(2)}"
-        elif "backprop" in line and line.lstrip().startswith(("import", "from")):
-            raise AssertionError(f"{module.__name__} imports backprop directly: {line!r}")
-        lines.append(line)
-    twin = types.ModuleType(f"torch_twin_{module.__name__.rsplit('.', 1)[-1]}")
-    exec(compile("\n".join(lines) + "\n", module.__file__, "exec"), twin.__dict__)
-    return twin
-
-
-TT = torch_twin(translation)
-TT_DECODING = torch_twin(decoding)
+TT = torch_module("backprop.text.models.translation")
+TT_DECODING = torch_module("backprop.text.decoding")
 
 
 def to_torch(model: TranslationTransformer, **kwargs) -> torch.nn.Module:

@@ -32,6 +32,7 @@ from ..vision.transforms import InterpolationMode, to_tensor
 from ..vision.transforms import detection as DT
 from .train import (
     DETECT_MODELS,
+    TEXT_OPTIONS,
     UsageError,
     _check_output_file,
     _make_optimizer,
@@ -163,6 +164,11 @@ def complete_detect(args) -> None:
     for key, value in DETECT_DEFAULTS[args.dataset].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if args.val_split is None:
+        args.val_split = 0.1
+    for key in TEXT_OPTIONS:
+        if getattr(args, key, None) is not None:
+            raise UsageError(f"--{key.replace('_', '-')} is for --task sentiment or translate")
     for key, option in (("dropout", "--dropout"), ("report", "--report")):
         if getattr(args, key, None) is not None:
             raise UsageError(f"{option} is for --task classify (the detector has no dropout; its report is --metrics-out and --plot)")

@@ -1,8 +1,11 @@
-"""``backprop predict`` (boxes on your images) and ``backprop export`` (the detector as ONNX).
+"""``backprop predict`` (boxes on your images; a sentence's sentiment or translation) and ``backprop export``
+(the detector as ONNX).
 
 ``predict --weights CKPT --source IMAGE_OR_DIR [--conf 0.25 --iou 0.7] [--save DIR]`` letterboxes each image
 to the detector's size, runs it, maps the boxes back to the image's pixels, prints them and, with ``--save``,
-writes each image with its boxes drawn. ``export --weights CKPT --output FILE.onnx`` writes the raw head
+writes each image with its boxes drawn. ``predict --weights CKPT --text SENTENCE`` runs a sentiment or
+translation model (``train --task sentiment/translate --save``) on each sentence given (``-``: one per line
+from standard input) and prints the label with its probability, or the translation. ``export --weights CKPT --output FILE.onnx`` writes the raw head
 outputs (one map per stride); decoding and NMS stay with the caller (see README).
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import numpy as np
 
@@ -18,15 +22,32 @@ from ..autograd.grad_mode import no_grad
 from ..vision.ops import clip_boxes_to_image
 from ..vision.transforms import detection as DT
 from .detect import load_detector
-from .train import UsageError, _Parser, _positive_float, _positive_int, _probability, _usage_error, pick_device
+from .text import load_text_model, predict_sentiment, translate_sentences
+from .train import (
+    UsageError,
+    _nonneg_float,
+    _Parser,
+    _positive_float,
+    _positive_int,
+    _probability,
+    _usage_error,
+    pick_device,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def build_predict_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="backprop predict", description="Detect objects in images with a detector trained by backprop train --task detect.")
-    p.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint written by backprop train --task detect --save")
-    p.add_argument("--source", required=True, metavar="IMAGE_OR_DIR", help="an image file or a directory of images")
+    p = _Parser(
+        prog="backprop predict",
+        description="Detect objects in images (--source), or classify the sentiment of / translate sentences (--text), "
+        "with a model trained by backprop train --task detect / sentiment / translate --save.",
+    )
+    p.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint written by backprop train --save (--task detect, sentiment or translate)")
+    p.add_argument("--source", default=None, metavar="IMAGE_OR_DIR", help="detect: an image file or a directory of images")
+    p.add_argument("--text", action="append", default=None, metavar="SENTENCE", help="sentiment/translate: a sentence (repeat for more; - reads one per line from stdin)")
+    p.add_argument("--beam-size", type=_positive_int, default=4, help="translate: beam width (1: greedy)")
+    p.add_argument("--length-penalty", type=_nonneg_float, default=0.6, help="translate: GNMT length penalty alpha (0: none)")
     p.add_argument("--conf", type=_probability, default=0.25, help="minimum class probability of a box")
     p.add_argument("--iou", type=_probability, default=0.7, help="NMS IoU threshold (per class)")
     p.add_argument("--max-det", type=_positive_int, default=100, help="most boxes per image")
@@ -91,6 +112,10 @@ def predict_main(argv=None) -> int:
         args = build_predict_parser().parse_args(argv)
         if not os.path.isfile(args.weights):
             raise UsageError(f"--weights {args.weights}: no such file")
+        if (args.source is None) == (args.text is None):
+            raise UsageError("give --source IMAGE_OR_DIR (a detector) or --text SENTENCE (a sentiment or translation model), not both")
+        if args.text is not None:
+            return _predict_text(args)
         paths = _sources(args.source)
         if args.save:
             os.makedirs(args.save, exist_ok=True)
@@ -105,6 +130,24 @@ def predict_main(argv=None) -> int:
                 _save_drawn(r, names, args.save)
     except (UsageError, FileNotFoundError, ValueError) as exc:
         return _usage_error(exc, "predict")
+    return 0
+
+
+def _predict_text(args) -> int:
+    """Print each ``--text`` sentence's sentiment (label and probability) or its translation."""
+    device = pick_device(args.device)
+    model, tokenizer, config = load_text_model(args.weights, device)
+    sentences = [line.strip() for text in args.text for line in (sys.stdin.read().splitlines() if text == "-" else [text])]
+    sentences = [s for s in sentences if s]
+    if not sentences:
+        raise UsageError("--text: no sentence given")
+    if config["task"] == "sentiment":
+        for sentence in sentences:
+            p = predict_sentiment(model, tokenizer, sentence, device, config["max_len"], config["classes"])
+            print(f"{p['prediction']}\t{p['probability']:.3f}\t{sentence}")
+    else:
+        for translation in translate_sentences(model, tokenizer, sentences, device, args.beam_size, args.length_penalty, config["max_len"]):
+            print(translation)
     return 0
 
 

@@ -34,6 +34,9 @@ from ..utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 from .models import MODELS
 
 DETECT_MODELS = ("yolo-t", "yolo-n", "yolo-s")  # --task detect's architectures (backprop.vision.models.yolo)
+TEXT_MODELS = ("transformer", "bilstm")  # --task sentiment / translate (backprop.text.models)
+# the language tasks' options (None unless given); --tokenizer has a default and is only read by them
+TEXT_OPTIONS = ("vocab_size", "max_len", "d_model", "layers", "heads", "ffn", "label_smoothing", "warmup", "beam_size", "length_penalty")
 
 # Per-dataset defaults used when an option is not given.
 DATASET_DEFAULTS = {
@@ -53,12 +56,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="backprop train", description="Train a classifier (test accuracy) or, with --task detect, a YOLO-style detector (test mAP) with backprop.")
-    p.add_argument("--task", choices=["classify", "detect"], default="classify", help="classify images, or detect objects (YOLO-style detector, judged by COCO mAP)")
-    p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "mnist-detect", "coco"], default=None, help="default: digits (classify), mnist-detect (detect)")
-    p.add_argument("--data-dir", default=None, help="directory with the IDX .gz files (mnist/fashion-mnist/mnist-detect)")
+    p = _Parser(
+        prog="backprop train",
+        description="Train with backprop: an image classifier (test accuracy), a YOLO-style detector (--task detect, test mAP), "
+        "a sentiment classifier (--task sentiment, SST-2 dev accuracy) or a translator (--task translate, Multi30k test BLEU).",
+    )
+    p.add_argument(
+        "--task", choices=["classify", "detect", "sentiment", "translate"], default="classify",
+        help="classify images; detect objects (judged by COCO mAP); sentiment of sentences (SST-2); translate German to English (Multi30k, sacreBLEU)",
+    )
+    p.add_argument(
+        "--dataset", choices=["digits", "mnist", "fashion-mnist", "mnist-detect", "coco", "sst2", "multi30k"], default=None,
+        help="default: digits (classify), mnist-detect (detect), sst2 (sentiment), multi30k (translate)",
+    )
+    p.add_argument("--data-dir", default=None, help="directory with the dataset's files (IDX .gz for mnist/fashion-mnist/mnist-detect; train.tsv/dev.tsv for sst2; the .gz files for multi30k)")
     p.add_argument("--download", action="store_true", help="download the dataset into --data-dir if missing")
-    p.add_argument("--model", choices=sorted(MODELS) + list(DETECT_MODELS), default=None, help="default: cnn (classify), yolo-t (detect on mnist-detect)")
+    p.add_argument(
+        "--model", choices=sorted(MODELS) + list(DETECT_MODELS) + list(TEXT_MODELS), default=None,
+        help="default: cnn (classify), yolo-t (detect on mnist-detect), transformer (sentiment, translate; sentiment also bilstm)",
+    )
     p.add_argument("--epochs", type=_positive_int, default=None)
     p.add_argument("--batch-size", type=_positive_int, default=None)
     p.add_argument("--lr", type=_positive_float, default=None)
@@ -68,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=_probability, default=None, help="dropout before the last layer (default per dataset)")
     p.add_argument("--scheduler", choices=["none", "step", "cosine", "onecycle", "plateau"], default=None, help="learning-rate schedule (default per dataset)")
     p.add_argument("--augment", action="store_true", help="random shifts and small rotations of training images")
-    p.add_argument("--val-split", type=_fraction, default=0.1, help="fraction of the training set held out for validation")
+    p.add_argument("--val-split", type=_fraction, default=None, help="fraction of the training set held out for validation (default 0.1; sentiment 0.05; translate uses Multi30k's validation split)")
     p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation loss (detect: validation mAP); restore the best weights")
     p.add_argument("--seed", type=_seed, default=0, help="any integer torch.manual_seed takes: -2**63 to 2**64 - 1")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train: cuda (an NVIDIA GPU through CuPy), cpu, or auto (cuda when available)")
@@ -88,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--test-images", default=None, metavar="DIR", help="folder of the test images (default: --images)")
     detect.add_argument("--img-size", type=_positive_int, default=None, help="images are letterboxed to this size, a multiple of 32 (default per dataset)")
     p.add_argument("--report", default=None, metavar="DIR", help="write DIR/report.html: curves, gradient flow and the problems found")
+    text = p.add_argument_group("language (--task sentiment / translate)")
+    text.add_argument("--tokenizer", choices=["bpe", "wordpiece"], default="bpe", help="subword model trained on the training split (Hugging Face tokenizers)")
+    text.add_argument("--vocab-size", type=_positive_int, default=None, help="subword vocabulary size (default 8000)")
+    text.add_argument("--max-len", type=_positive_int, default=None, help="longest sentence in tokens; longer ones are cut (default 64 sentiment, 128 translate)")
+    text.add_argument("--d-model", type=_positive_int, default=None, help="model width: embedding size (and LSTM hidden size for bilstm)")
+    text.add_argument("--layers", type=_positive_int, default=None, help="Transformer layers (translate: in the encoder and in the decoder) or LSTM layers")
+    text.add_argument("--heads", type=_positive_int, default=None, help="attention heads")
+    text.add_argument("--ffn", type=_positive_int, default=None, help="width of the Transformer's feed-forward layers")
+    text.add_argument("--label-smoothing", type=_probability, default=None, help="label smoothing of the cross-entropy (default 0 sentiment, 0.1 translate)")
+    text.add_argument("--warmup", type=_nonneg_int, default=None, help="learning-rate warm-up steps before the cosine decay")
+    text.add_argument("--beam-size", type=_positive_int, default=None, help="beam width of the test translations (1: greedy; default 4)")
+    text.add_argument("--length-penalty", type=_nonneg_float, default=None, help="GNMT length penalty alpha of beam search (0: none; default 0.6)")
     return p
 
 
@@ -98,6 +126,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if v <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return v
 
 
@@ -321,13 +359,20 @@ def complete(args, processes: int = 1):
         args.dataset = "digits"
     if args.model is None:
         args.model = "cnn"
+    if args.val_split is None:
+        args.val_split = 0.1
     if args.dataset not in DATASET_DEFAULTS:
-        raise UsageError(f"--dataset {args.dataset} is a detection dataset: add --task detect")
+        task = "translate" if args.dataset == "multi30k" else "sentiment" if args.dataset == "sst2" else "detect"
+        raise UsageError(f"--dataset {args.dataset} is for --task {task}")
     if args.model not in MODELS:
-        raise UsageError(f"--model {args.model} is a detector: add --task detect")
+        task = "detect" if args.model in DETECT_MODELS else "sentiment or --task translate"
+        raise UsageError(f"--model {args.model} is for --task {task}")
     for key in ("ann", "images", "test_ann", "test_images", "img_size"):
         if getattr(args, key, None) is not None:
             raise UsageError(f"--{key.replace('_', '-')} is for --task detect")
+    for key in TEXT_OPTIONS:
+        if getattr(args, key, None) is not None:
+            raise UsageError(f"--{key.replace('_', '-')} is for --task sentiment or translate")
     if args.weight_decay is None:
         args.weight_decay = 0.0
     if args.optimizer is None:
@@ -707,6 +752,11 @@ def main(argv=None) -> int:
             from .detect import run_detect
 
             run_detect(args)
+            return 0
+        if args.task in ("sentiment", "translate"):
+            from .text import run_text
+
+            run_text(args)
             return 0
         if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # start the processes (MPI)
             complete(args, args.nproc)
