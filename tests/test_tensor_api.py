@@ -551,6 +551,34 @@ def test_sort_like_edge_cases(fn):
     check(fn)
 
 
+def test_sort_descending_puts_nan_before_inf():
+    check(lambda m: tuple(m.sort(m.tensor([1.0, float("inf"), float("nan"), -float("inf"), float("nan"), 2.0, float("inf")]), stable=True, descending=True)))
+
+
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize("data", ["ties", "normal", "int", "nan-inf"])
+def test_topk_partition_path(largest, data):
+    """k small against the dimension (beam search over a vocabulary) selects by partition: the same
+    values as torch and the indices of a stable sort (lower index first among ties), on every dim."""
+    rng = np.random.default_rng(["ties", "normal", "int", "nan-inf"].index(data))
+    shape = (3, 150, 4)
+    if data == "ties":
+        a = rng.integers(0, 5, shape).astype(np.float32)
+    elif data == "normal":
+        a = rng.standard_normal(shape)
+    elif data == "int":
+        a = rng.integers(-3, 3, shape)
+    else:
+        a = rng.standard_normal(shape).astype(np.float32)
+        a[rng.random(shape) < 0.1], a[rng.random(shape) < 0.1] = np.nan, np.inf
+    for dim, k in ((1, 7), (-2, 1), (1, 37)):
+        ours = backprop.topk(backprop.tensor(a), k, dim, largest)
+        theirs = torch.topk(torch.from_numpy(a), k, dim, largest)
+        np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+        stable = backprop.sort(backprop.tensor(a), dim, descending=largest, stable=True).indices.numpy()
+        np.testing.assert_array_equal(ours.indices.numpy(), np.take(stable, np.arange(k), axis=dim))
+
+
 def test_sort_gradients_flow_to_the_right_elements():
     for m in (backprop, torch):
         x = m.tensor([3.0, 1.0, 2.0], requires_grad=True)

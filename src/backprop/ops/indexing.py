@@ -795,20 +795,49 @@ class _SortLike(Function):
         return B.call(ScatterAdd, B.zeros(shape, grad), ctx.dim, ctx.indices, grad), None, None
 
 
+def _sort_key(arr, descending: bool):
+    """What an ascending stable sort of ``arr`` orders by to give torch's order (NaN counts as the largest)."""
+    xp = array_module(arr)
+    if not descending:
+        return arr
+    if _dtype.is_float_array(arr):
+        return xp.where(xp.isnan(arr), -numpy.inf, -arr)
+    if arr.dtype == bool:
+        return ~arr
+    return -arr.astype(numpy.int64)
+
+
 def _sort_indices(arr, dim: int, descending: bool):
     xp = array_module(arr)
     if arr.ndim == 0:
         return xp.zeros((), dtype=numpy.int64)
-    if descending:
-        if _dtype.is_float_array(arr):
-            key = xp.where(xp.isnan(arr), -numpy.inf, -arr)
-        elif arr.dtype == bool:
-            key = ~arr
-        else:
-            key = -arr.astype(numpy.int64)
-    else:
-        key = arr
-    return xp.argsort(key, axis=dim, kind="stable").astype(numpy.int64)
+    order = xp.argsort(_sort_key(arr, descending), axis=dim, kind="stable")
+    if descending and _dtype.is_float_array(arr):
+        nan = xp.isnan(arr)
+        if bool(nan.any()):  # NaN before +inf (both have the key -inf): a second stable pass on "is not NaN"
+            order = xp.take_along_axis(order, xp.argsort(xp.take_along_axis(~nan, order, axis=dim), axis=dim, kind="stable"), axis=dim)
+    return order.astype(numpy.int64)
+
+
+def _topk_indices(arr, k: int, dim: int, largest: bool):
+    """The indices :func:`_sort_indices` would put first along ``dim``, ``k`` of them (ties: lower index first).
+
+    When ``k`` is small against the dimension (beam search over a vocabulary) the ``k`` are selected by a
+    partition, O(n), and only they are sorted; otherwise, or with NaNs, the whole dimension is sorted."""
+    xp = array_module(arr)
+    n = arr.shape[dim]
+    if k == 0 or 4 * k >= n or (_dtype.is_float_array(arr) and bool(xp.isnan(arr).any())):
+        return xp.take(_sort_indices(arr, dim, largest), xp.arange(k), axis=dim)
+    key = _sort_key(arr, largest)
+    key = xp.moveaxis(key, dim, -1)
+    kth = xp.partition(key, k - 1, axis=-1)[..., k - 1 : k]  # each row's k-th smallest key
+    below = key < kth
+    ties = key == kth
+    # all keys below the k-th, then the first of its ties in index order until k are taken
+    take = below | (ties & (xp.cumsum(ties, axis=-1) <= k - below.sum(axis=-1, keepdims=True)))
+    chosen = xp.nonzero(take.reshape(-1, n))[1].reshape(key.shape[:-1] + (k,))
+    order = xp.argsort(xp.take_along_axis(key, chosen, axis=-1), axis=-1, kind="stable")
+    return xp.moveaxis(xp.take_along_axis(chosen, order, axis=-1), -1, dim).astype(numpy.int64)
 
 
 def _check_sortable(input: Tensor) -> None:
@@ -840,11 +869,9 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     size = input._data.shape[d] if input._data.ndim else 1
     if k < 0 or k > size:
         raise RuntimeError(f"selected index k out of range (k={k}, size {size} at dim {d})")
-    idx = _sort_indices(input._data, d, descending=largest)
-    xp = array_module(idx)
-    idx = xp.take(idx, xp.arange(k), axis=d) if input._data.ndim else idx
     if input._data.ndim == 0:
-        return return_types.topk(input.clone(), _make(idx))
+        return return_types.topk(input.clone(), _make(_sort_indices(input._data, d, largest)))
+    idx = _topk_indices(input._data, k, d, largest)
     return return_types.topk(_SortLike.apply(input, d, idx), _make(idx))
 
 

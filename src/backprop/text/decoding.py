@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .. import arange, cat, full, no_grad, tensor
+from .. import arange, full, no_grad, tensor
 from .. import long as long_dtype
 from .._tensor import Tensor
 from ..nn import Module
@@ -98,22 +98,6 @@ def greedy_decode(model: Module, src: Tensor, max_len: int | None = None, bos_id
     return outputs
 
 
-def _row_top(values: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """The ``n`` largest entries of each row of a (R, C) tensor, descending, lowest index first among ties.
-
-    ``n`` argmax passes (O(n * C)): beam search needs only 2 * beam candidates per row of a vocabulary-wide
-    row, and a full sort of the vocabulary per step (what a sort-based ``topk`` costs) dominates decoding.
-    """
-    work = values.clone()
-    picked_values, picked_index = [], []
-    for _ in range(n):
-        index = work.argmax(dim=1, keepdim=True)
-        picked_index.append(index)
-        picked_values.append(work.gather(1, index))
-        work.scatter_(1, index, float("-inf"))
-    return cat(picked_values, dim=1), cat(picked_index, dim=1)
-
-
 def _length_penalty(length: int, alpha: float) -> float:
     """GNMT's lp(Y) = ((5 + |Y|) / 6) ** alpha (alpha = 0: no normalization)."""
     return ((5.0 + length) / 6.0) ** alpha
@@ -169,7 +153,7 @@ def beam_search(
             vocab = log_probs.shape[-1]
             # the best 2k extensions of a group are among the best 2k of each of its rows
             width = min(2 * k, vocab)
-            row_log_probs, row_tokens = _row_top(log_probs, width)
+            row_log_probs, row_tokens = log_probs.topk(width, dim=1)
             candidates = (scores.reshape(-1, 1) + row_log_probs).reshape(groups, k * width)
             top_scores, top_index = candidates.topk(min(2 * k, k * width), dim=1)
             top_rows = top_index.div(width, rounding_mode="floor")  # beam within the group
