@@ -1,5 +1,5 @@
-"""backprop's detector run by torch: the oracle of ``tests/test_vision_models_oracle.py`` and the
-torch side of the ``yolo`` benchmarks.
+"""backprop's model files run by torch: the oracle of ``tests/test_vision_models_oracle.py`` and of the
+text model tests, and the torch side of the ``yolo``, ``sentiment`` and ``translate`` benchmarks.
 
 ``backprop.vision.models`` is written against the PyTorch API; only its relative imports tie it to
 backprop. :func:`vision_models` returns ``backprop.vision.models`` for backprop and, for torch, the
@@ -7,7 +7,8 @@ same source files executed with those imports pointed at torch, and ``vision.ops
 :data:`torch ops <torch_ops>`: the torchvision box ops the detector calls, written here as plain torch
 formulas from torchvision's documentation (torchvision's wheel cannot load beside the CPU torch here).
 An import line the rewriter does not know raises, so a change to the detector's imports cannot
-silently run backprop code on the torch side.
+silently run backprop code on the torch side. :func:`torch_module` does the same for any self-contained
+file written against the PyTorch API (``backprop.text.models.translation``, ``backprop.text.decoding``).
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ def _torch_import(sub: str, names: str) -> str:
     return f"from torch.{sub} import {names}"
 
 
-def to_torch(source: str) -> str:
-    """A ``backprop.vision.models`` module's source with its imports pointed at torch and the twin's ops."""
+def to_torch(source: str, top_dots: int = 3) -> str:
+    """A module's source with its imports pointed at torch and the twin's ops. ``top_dots`` is the number
+    of dots of a relative import that reaches backprop's top level (3 from ``backprop.vision.models``)."""
+    core = _FROM_CORE if top_dots == 3 else re.compile("^from " + re.escape("." * top_dots) + r"(\w*(?:\.\w+)*) import (.+)$")
     lines = []
     for line in source.splitlines():
         stripped = line.strip()
-        if m := _FROM_CORE.match(stripped):
+        if m := core.match(stripped):
             line = _torch_import(m.group(1), m.group(2))
         elif _FROM_OPS.match(stripped):
             line = f"from {_PKG} import ops"
@@ -206,20 +209,12 @@ def torch_module(name: str) -> types.ModuleType:
         return sys.modules[twin]
     parts = name.split(".")
     path = Path(backprop.__file__).parent.joinpath(*parts[1:]).with_suffix(".py")
-    top = re.compile("^from " + re.escape("." * (len(parts) - 1)) + r"(\w*(?:\.\w+)*) import (.+)$")  # the dots that reach backprop/
-    lines = []
-    for line in path.read_text().splitlines():
-        stripped = line.strip()
-        if m := top.match(stripped):
-            line = line[: len(line) - len(line.lstrip())] + _torch_import(m.group(1), m.group(2))
-        elif stripped.startswith("from .") or re.match(r"^(import|from)\s+backprop\b", stripped):
-            raise ImportError(f"torch_twin: cannot rewrite {stripped!r} of {name} for torch")
-        lines.append(line)
+    source = to_torch(path.read_text(), top_dots=len(parts) - 1)
     module = types.ModuleType(twin)
     module.__file__ = str(path)
     sys.modules[twin] = module  # classes get an importable __module__
     try:
-        exec(compile("\n".join(lines) + "\n", str(path), "exec"), module.__dict__)
+        exec(compile(source, str(path), "exec"), module.__dict__)
     except BaseException:
         del sys.modules[twin]
         raise

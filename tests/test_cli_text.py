@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+import backprop
 import backprop.cli.text as text_cli
 from backprop.cli import main as cli_main
 from backprop.text import load_tokenizer
@@ -176,6 +177,10 @@ def test_predict_translation(translate_run, capsys):
         (["--model", "transformer"], "--model transformer is for --task sentiment or --task translate"),
         (["--vocab-size", "100"], "--vocab-size is for --task sentiment or translate"),
         (["--task", "detect", "--warmup", "3"], "--warmup is for --task sentiment or translate"),
+        (["--tokenizer", "bpe"], "--tokenizer is for --task sentiment or translate"),
+        (["--task", "sentiment", "--vocab-size", "4"], "--vocab-size 4 must exceed the 4 special tokens"),
+        (["--task", "translate", "--max-len", "2"], "leaves no room for tokens besides the decoder's BOS/EOS"),
+        (["--task", "sentiment", "--limit", "10"], "0.05 of 10 training examples leaves none for validation"),
     ],
 )
 def test_usage_errors(argv, message, capsys, sst2_dir):
@@ -185,6 +190,57 @@ def test_usage_errors(argv, message, capsys, sst2_dir):
     assert err.startswith("backprop train: error:") and message in err and err.count("\n") == 1
 
 
+def test_bilstm_takes_any_width(tmp_path, sst2_dir):
+    """--heads belongs to the Transformer: a BiLSTM of width 30 is fine; sentiment needs no BOS/EOS room."""
+    m = _train(tmp_path, SENTIMENT, sst2_dir, "--model", "bilstm", "--d-model", "30", "--max-len", "2", "--epochs", "1", "--limit", "200")
+    assert m["model"] == "bilstm" and m["epochs_run"] == 1
+
+
+def test_translate_without_sacrebleu_is_refused_before_training(tmp_path, multi30k_dir, capsys, monkeypatch):
+    find_spec = text_cli.importlib.util.find_spec
+    monkeypatch.setattr(text_cli.importlib.util, "find_spec", lambda name: None if name == "sacrebleu" else find_spec(name))
+    assert cli_main(["train", *TRANSLATE, "--data-dir", multi30k_dir]) == 2
+    assert "--task translate needs sacrebleu: pip install 'backprop[text]'" in capsys.readouterr().err
+
+
+def test_early_stopping_tests_the_best_epoch(tmp_path, sst2_dir, monkeypatch):
+    """Validation losses 0.5, 0.4, 0.6: with patience 1 the run stops after epoch 3 and the dev set is
+    judged with epoch 2's weights (snapshotted when epoch 2 was validated)."""
+    scripted = iter([0.5, 0.4, 0.6, 0.7])
+    snapshots = []
+    evaluate = text_cli.SentimentTask.evaluate
+
+    def fake_evaluate(self, model, split, device):
+        result = evaluate(self, model, split, device)
+        weights = model.head.weight.detach().clone().numpy()
+        if split == "val":
+            snapshots.append(weights)
+            return {**result, "loss": next(scripted)}
+        snapshots.append(("test", weights))
+        return result
+
+    monkeypatch.setattr(text_cli.SentimentTask, "evaluate", fake_evaluate)
+    m = _train(tmp_path, SENTIMENT, sst2_dir, "--epochs", "5", "--early-stopping", "1")
+    assert m["stopped_early"] and m["epochs_run"] == 3 and m["best_epoch"] == 2 and m["best_val_loss"] == 0.4
+    tested = [w for tag, w in (x for x in snapshots if isinstance(x, tuple))]
+    assert len(tested) == 1 and (tested[0] == snapshots[1]).all() and not (tested[0] == snapshots[2]).all()
+
+
+def test_resume_refuses_other_data_and_restarts_a_changed_schedule(tmp_path, sentiment_run, sst2_dir, capsys):
+    _, ckpt, _ = sentiment_run
+    assert cli_main(["train", *SENTIMENT, "--data-dir", sst2_dir, "--epochs", "7", "--limit", "1400", "--resume", str(ckpt)]) == 2
+    assert "the saved run used other data (--limit 1500 -> 1400)" in capsys.readouterr().err
+    more = tmp_path / "more.safetensors"
+    m = _train(tmp_path, SENTIMENT, sst2_dir, "--epochs", "7", "--lr", "1e-2", "--resume", str(ckpt), "--save", str(more))
+    assert m["epochs_run"] == 7 and len(m["history"]) == 7
+    err = capsys.readouterr().err
+    assert "--epochs 6 -> 7, --lr 0.003 -> 0.01: the learning-rate warm-up and decay restart over the remaining epochs" in err
+    # the remaining epoch ran a fresh warm-up and decay peaking at the new --lr, not the saved 0.003
+    saved = backprop.load(str(more))
+    assert [g["max_lr"] for g in saved["optimizer"]["param_groups"]] == [0.01, 0.01]
+    assert saved["scheduler"]["total_steps"] == saved["scheduler"]["last_epoch"]  # laid over exactly the remaining epoch
+
+
 def test_missing_data_dir_and_files(tmp_path, capsys):
     assert cli_main(["train", "--task", "sentiment"]) == 2
     assert "--data-dir is required for --task sentiment" in capsys.readouterr().err
@@ -192,7 +248,7 @@ def test_missing_data_dir_and_files(tmp_path, capsys):
     assert "data directory not found" in capsys.readouterr().err
     assert cli_main(["train", "--task", "sentiment", "--data-dir", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "train.tsv" in err and "download=True" in err
+    assert "train.tsv" in err and "On the command line: --download." in err
 
 
 def test_predict_usage_errors(tmp_path, sentiment_run, capsys):

@@ -51,7 +51,7 @@ def test_tokenizer_round_trip_specials_and_reload(tmp_path, model):
     tok = train_tokenizer(CORPUS, vocab_size=300, model=model, min_frequency=1)
     assert [tok.token_to_id(t) for t in SPECIAL_TOKENS] == [0, 1, 2, 3]
     assert 4 < tok.get_vocab_size() <= 300
-    unseen = "A woman, in a red hat, plays the guitar."  # unseen words; characters never seen in training become <unk>
+    unseen = "A woman, in a red hat, plays the guitar."  # words never seen, made of characters that were
     for text in CORPUS[:8] + [unseen]:
         ids = tok.encode(text).ids
         assert tok.decode(ids) == text  # detokenized output is the original text, spaces and punctuation kept
@@ -60,6 +60,8 @@ def test_tokenizer_round_trip_specials_and_reload(tmp_path, model):
     assert not (tmp_path / "tok.json.part").exists()
     for again in (load_tokenizer(path), load_tokenizer(path.read_text())):
         assert again.encode(unseen).ids == tok.encode(unseen).ids
+    # a character never seen in training is <unk>, and decoding drops it
+    assert tok.encode("guitar!").ids[-1] == 1 and tok.decode(tok.encode("guitar!").ids) == "guitar"
 
 
 def test_encode_adds_specials_and_cuts():

@@ -1,6 +1,7 @@
-"""The ``backprop`` command line (also ``python -m backprop``): ``backprop train ...`` trains a classifier
-or (``--task detect``) a detector; ``backprop predict ...`` draws a detector's boxes on images;
-``backprop export ...`` writes a detector as ONNX."""
+"""The ``backprop`` command line (also ``python -m backprop``): ``backprop train ...`` trains an image
+classifier, (``--task detect``) a detector, (``--task sentiment``) a sentence classifier or
+(``--task translate``) a translator; ``backprop predict ...`` draws a detector's boxes on images or runs a
+language model on sentences; ``backprop export ...`` writes a detector as ONNX."""
 
 from __future__ import annotations
 

@@ -46,8 +46,8 @@ def build_predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint written by backprop train --save (--task detect, sentiment or translate)")
     p.add_argument("--source", default=None, metavar="IMAGE_OR_DIR", help="detect: an image file or a directory of images")
     p.add_argument("--text", action="append", default=None, metavar="SENTENCE", help="sentiment/translate: a sentence (repeat for more; - reads one per line from stdin)")
-    p.add_argument("--beam-size", type=_positive_int, default=4, help="translate: beam width (1: greedy)")
-    p.add_argument("--length-penalty", type=_nonneg_float, default=0.6, help="translate: GNMT length penalty alpha (0: none)")
+    p.add_argument("--beam-size", type=_positive_int, default=None, help="translation: beam width (1: greedy; default 4)")
+    p.add_argument("--length-penalty", type=_nonneg_float, default=None, help="translation: GNMT length penalty alpha (0: none; default 0.6)")
     p.add_argument("--conf", type=_probability, default=0.25, help="minimum class probability of a box")
     p.add_argument("--iou", type=_probability, default=0.7, help="NMS IoU threshold (per class)")
     p.add_argument("--max-det", type=_positive_int, default=100, help="most boxes per image")
@@ -116,6 +116,8 @@ def predict_main(argv=None) -> int:
             raise UsageError("give --source IMAGE_OR_DIR (a detector) or --text SENTENCE (a sentiment or translation model), not both")
         if args.text is not None:
             return _predict_text(args)
+        if args.beam_size is not None or args.length_penalty is not None:
+            raise UsageError("--beam-size and --length-penalty are for a translation model (--text)")
         paths = _sources(args.source)
         if args.save:
             os.makedirs(args.save, exist_ok=True)
@@ -142,11 +144,15 @@ def _predict_text(args) -> int:
     if not sentences:
         raise UsageError("--text: no sentence given")
     if config["task"] == "sentiment":
+        if args.beam_size is not None or args.length_penalty is not None:
+            raise UsageError(f"--weights {args.weights} is a sentiment model: --beam-size and --length-penalty are for translation")
         for sentence in sentences:
             p = predict_sentiment(model, tokenizer, sentence, device, config["max_len"], config["classes"])
             print(f"{p['prediction']}\t{p['probability']:.3f}\t{sentence}")
     else:
-        for translation in translate_sentences(model, tokenizer, sentences, device, args.beam_size, args.length_penalty, config["max_len"]):
+        beam = 4 if args.beam_size is None else args.beam_size
+        alpha = 0.6 if args.length_penalty is None else args.length_penalty
+        for translation in translate_sentences(model, tokenizer, sentences, device, beam, alpha, config["max_len"]):
             print(translation)
     return 0
 

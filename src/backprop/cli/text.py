@@ -9,7 +9,9 @@ that carry the tokenizer and the model's configuration, and a metrics JSON. A :c
 
 from __future__ import annotations
 
+import argparse
 import copy
+import importlib.util
 import json
 import math
 import os
@@ -20,15 +22,27 @@ import numpy as np
 
 from .. import nn, optim
 from .. import random as bp_random
+from .._device import device as device_cls
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..metrics.text import bleu_signature, corpus_bleu
 from ..nn import functional as F
 from ..text import datasets as text_datasets
 from ..text.data import BucketBatchSampler, pad_batch, sentiment_collate, translation_collate
+from ..text.datasets import DatasetNotFoundError
 from ..text.decoding import beam_search, greedy_decode
 from ..text.models import BiLSTMClassifier, TransformerClassifier, TranslationTransformer
-from ..text.tokenizer import BOS_ID, EOS_ID, PAD_ID, encode, load_tokenizer, save_tokenizer, train_tokenizer
+from ..text.tokenizer import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    SPECIAL_TOKENS,
+    UNK_ID,
+    encode,
+    load_tokenizer,
+    save_tokenizer,
+    train_tokenizer,
+)
 from ..utils.data import DataLoader
 from .train import (
     TEXT_MODELS,
@@ -38,6 +52,7 @@ from .train import (
     _rng_state,
     _set_rng_state,
     _warn,
+    check_split,
     pick_device,
 )
 
@@ -46,22 +61,23 @@ TEXT_TASKS = ("sentiment", "translate")
 TEXT_DEFAULTS = {
     "sentiment": {
         "dataset": "sst2", "model": "transformer", "epochs": 6, "batch_size": 64, "lr": 1e-3, "optimizer": "adamw",
-        "weight_decay": 0.01, "dropout": 0.2, "vocab_size": 8000, "max_len": 64, "d_model": 128, "layers": 2,
+        "weight_decay": 0.01, "dropout": 0.2, "tokenizer": "bpe", "vocab_size": 8000, "max_len": 64, "d_model": 128, "layers": 2,
         "heads": 4, "ffn": 256, "label_smoothing": 0.0, "warmup": 300, "val_split": 0.05,
     },
     "translate": {
         "dataset": "multi30k", "model": "transformer", "epochs": 7, "batch_size": 128, "lr": 1e-3, "optimizer": "adamw",
-        "weight_decay": 1e-4, "dropout": 0.1, "vocab_size": 8000, "max_len": 128, "d_model": 256, "layers": 3,
+        "weight_decay": 1e-4, "dropout": 0.1, "tokenizer": "bpe", "vocab_size": 8000, "max_len": 128, "d_model": 256, "layers": 3,
         "heads": 4, "ffn": 512, "label_smoothing": 0.1, "warmup": 400, "beam_size": 4, "length_penalty": 0.6,
     },
 }
 _TASK_DATASETS = {"sentiment": "sst2", "translate": "multi30k"}
 _CLASSIFY_ONLY = ("augment", "report", "ann", "images", "test_ann", "test_images", "img_size")
+Device = device_cls | str  # where a model runs: backprop.device("cuda") or "cpu"
 CLIP_NORM = 1.0  # gradients are clipped to this global norm (Transformers' usual guard against spikes)
 
 
 # ---------------------------------------------------------------------------- options
-def complete_text(args) -> None:
+def complete_text(args: argparse.Namespace) -> None:
     """Fill the task's defaults and check everything the run will read or write, before any work."""
     defaults = TEXT_DEFAULTS[args.task]
     for key, value in defaults.items():
@@ -81,10 +97,12 @@ def complete_text(args) -> None:
         raise UsageError("--task translate validates on Multi30k's own validation split (no --val-split)")
     if args.scheduler not in (None, "onecycle"):
         raise UsageError(f"--task {args.task} trains with a warm-up then cosine decay (--scheduler onecycle), not --scheduler {args.scheduler}")
-    if args.d_model % args.heads:
+    if args.model == "transformer" and args.d_model % args.heads:
         raise UsageError(f"--d-model {args.d_model} must be a multiple of --heads {args.heads}")
-    if args.max_len < 3:
-        raise UsageError(f"--max-len {args.max_len} leaves no room for tokens besides BOS/EOS")
+    if args.task == "translate" and args.max_len < 3:
+        raise UsageError(f"--max-len {args.max_len} leaves no room for tokens besides the decoder's BOS/EOS")
+    if args.vocab_size <= len(SPECIAL_TOKENS):
+        raise UsageError(f"--vocab-size {args.vocab_size} must exceed the {len(SPECIAL_TOKENS)} special tokens {' '.join(SPECIAL_TOKENS)}")
     if args.nproc > 1:
         raise UsageError(f"--task {args.task} runs in one process (--nproc 1)")
     if args.early_stopping and args.task == "sentiment" and args.val_split == 0:
@@ -105,13 +123,13 @@ def complete_text(args) -> None:
             raise UsageError("--plot needs matplotlib: pip install 'backprop[plot]'") from None
     if args.resume and not os.path.isfile(args.resume):
         raise UsageError(f"argument --resume: no such file: {args.resume}")
-    try:
-        import tokenizers  # noqa: F401
-    except ImportError:
-        raise UsageError(f"--task {args.task} needs Hugging Face tokenizers: pip install 'backprop[text]'") from None
+    needed = ("tokenizers", "sacrebleu") if args.task == "translate" else ("tokenizers",)
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"--task {args.task} needs {' and '.join(missing)}: pip install 'backprop[text]'")
 
 
-def model_config(args, vocab_size: int, classes: list[str] | None = None) -> dict:
+def model_config(args: argparse.Namespace, vocab_size: int, classes: list[str] | None = None) -> dict:
     """What rebuilds the model (for ``--resume`` and ``predict``): the architecture, its sizes and class names."""
     return {
         "task": args.task, "model": args.model, "vocab_size": vocab_size, "d_model": args.d_model, "layers": args.layers,
@@ -137,7 +155,7 @@ class SentimentTask:
 
     name, metric = "sentiment", "dev_accuracy"
 
-    def __init__(self, args) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         train_all = text_datasets.SST2(args.data_dir, split="train", download=args.download)
         dev = text_datasets.SST2(args.data_dir, split="dev", download=args.download)
@@ -146,9 +164,8 @@ class SentimentTask:
         if args.limit:
             sentences, labels = sentences[: args.limit], labels[: args.limit]
             test_sentences, test_labels = test_sentences[: args.limit], test_labels[: args.limit]
+        check_split(len(sentences), args.val_split)  # neither part empty (a usage error, as for images)
         n_val = int(round(len(sentences) * args.val_split))
-        if n_val >= len(sentences):
-            raise UsageError(f"argument --val-split: {args.val_split:g} of {len(sentences)} sentences leaves none for training")
         order = np.random.default_rng(args.seed % 2**64).permutation(len(sentences))
         self.train_text = [(sentences[i], labels[i]) for i in np.sort(order[n_val:])]
         self.val_text = [(sentences[i], labels[i]) for i in np.sort(order[:n_val])]
@@ -168,7 +185,7 @@ class SentimentTask:
     @staticmethod
     def _encoded(tokenizer, pairs: list, cut: int) -> list:
         ids = encode(tokenizer, [s for s, _ in pairs], max_len=cut)
-        return [(x or [PAD_ID + 1], y) for x, (_, y) in zip(ids, pairs)]  # an empty sentence reads as one <unk>
+        return [(_nonempty(x), y) for x, (_, y) in zip(ids, pairs)]
 
     def lengths(self, examples: list) -> list[int]:
         return [len(x) for x, _ in examples]
@@ -177,7 +194,7 @@ class SentimentTask:
         return f"{len(self.train)} train / {len(self.val)} val / {len(self.test)} dev sentences"
 
     def loss(self, model, batch, device) -> tuple[Tensor, Tensor, int]:
-        """(mean loss, number of correct predictions, batch size) of one batch; the sums stay on the device."""
+        """(mean loss, number of correct predictions on the device, batch size) of one batch."""
         tokens, labels = (t.to(device) for t in batch)
         logits = model(tokens)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.args.label_smoothing)
@@ -224,7 +241,7 @@ class TranslationTask:
 
     name, metric = "translate", "test_bleu"
 
-    def __init__(self, args) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         splits = {s: text_datasets.Multi30k(args.data_dir, split=s, language_pair=("de", "en"), download=args.download) for s in ("train", "valid", "test")}
         pairs = {s: list(zip(d.source, d.target)) for s, d in splits.items()}
@@ -244,7 +261,7 @@ class TranslationTask:
     def _encoded(tokenizer, pairs: list, cut: int) -> list:
         src = encode(tokenizer, [s for s, _ in pairs], max_len=cut)
         tgt = encode(tokenizer, [t for _, t in pairs], max_len=cut - 1)  # room for the decoder's BOS / EOS
-        return [(s or [PAD_ID + 1], t) for s, t in zip(src, tgt)]
+        return [(_nonempty(s), t) for s, t in zip(src, tgt)]
 
     def lengths(self, examples: list) -> list[int]:
         return [max(len(s), len(t)) for s, t in examples]
@@ -252,13 +269,13 @@ class TranslationTask:
     def sizes(self) -> str:
         return f"{len(self.train)} train / {len(self.val)} val / {len(self.test)} test sentence pairs"
 
-    def loss(self, model, batch, device) -> tuple[Tensor, Tensor, int]:
-        """(mean loss per target token, the number of target tokens as a tensor, number of target tokens)."""
+    def loss(self, model, batch, device) -> tuple[Tensor, None, int]:
+        """(mean loss per target token, no accuracy, the number of target tokens: counted on the host batch)."""
+        tokens = int((batch[2] != PAD_ID).sum())
         src, tgt_in, tgt_out = (t.to(device) for t in batch)
         logits = model(src, tgt_in)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=PAD_ID, label_smoothing=self.args.label_smoothing)
-        tokens = (tgt_out != PAD_ID).sum()
-        return loss, tokens, int(tokens)
+        return loss, None, tokens
 
     def evaluate(self, model, split: str, device) -> dict:
         """Per-token cross-entropy (no smoothing) and the greedy translations' BLEU on the ``"val"`` or ``"test"`` split."""
@@ -280,8 +297,8 @@ class TranslationTask:
         """Detokenized translations of the encoded ``sources``."""
         return [self.tokenizer.decode(ids) for ids in translate_ids(model, sources, device, beam_size, length_penalty)]
 
-    def epoch_entry(self, train_loss: float, train_hits: float, val: dict | None) -> dict:
-        entry = {"train_loss": train_loss, "train_ppl": math.exp(min(train_loss, 50.0))}
+    def epoch_entry(self, train_loss: float, train_hits: float | None, val: dict | None) -> dict:
+        entry = {"train_loss": train_loss}  # label-smoothed, so not a perplexity
         if val is not None:
             entry.update(val_loss=val["loss"], val_ppl=math.exp(min(val["loss"], 50.0)), val_bleu=val["bleu"])
         return entry
@@ -299,14 +316,20 @@ class TranslationTask:
         bleu = corpus_bleu(hyps, refs)
         greedy_bleu = corpus_bleu(self.translate(model, sources, device), refs) if a.beam_size > 1 else bleu
         seconds = time.perf_counter() - t0
-        print(f"test BLEU {bleu:.2f} (beam {a.beam_size}, length penalty {a.length_penalty:g}; greedy {greedy_bleu:.2f})  [{bleu_signature(hyps, refs)}]  {seconds:.1f}s")
+        signature = bleu_signature(hyps, refs)
+        print(f"test BLEU {bleu:.2f} (beam {a.beam_size}, length penalty {a.length_penalty:g}; greedy {greedy_bleu:.2f})  [{signature}]  {seconds:.1f}s")
         examples = [{"source": s, "reference": r, "translation": h} for (s, r), h in list(zip(self.test_text, hyps))[:5]]
         for ex in examples:
             print(f"  de: {ex['source']}\n  en: {ex['reference']}\n  mt: {ex['translation']}")
         return {
-            "test_bleu": bleu, "test_bleu_greedy": greedy_bleu, "bleu_signature": bleu_signature(hyps, refs),
+            "test_bleu": bleu, "test_bleu_greedy": greedy_bleu, "bleu_signature": signature,
             "beam_size": a.beam_size, "length_penalty": a.length_penalty, "decode_seconds": seconds, "examples": examples,
         }
+
+
+def _nonempty(ids: list[int]) -> list[int]:
+    """An empty sentence (or one the tokenizer maps to nothing) reads as one ``<unk>``: a model needs a token."""
+    return ids or [UNK_ID]
 
 
 def _batches(examples: list, lengths: list, batch_size: int, collate):
@@ -315,7 +338,7 @@ def _batches(examples: list, lengths: list, batch_size: int, collate):
         yield collate([examples[i] for i in index])
 
 
-def translate_ids(model, sources: list, device, beam_size: int = 1, length_penalty: float = 0.0) -> list[list[int]]:
+def translate_ids(model: nn.Module, sources: list[list[int]], device: Device, beam_size: int = 1, length_penalty: float = 0.0) -> list[list[int]]:
     """Token ids of the translations of encoded ``sources`` (greedy when ``beam_size`` is 1), decoded in
     batches of similar length and returned in the order given."""
     out: list = [None] * len(sources)
@@ -333,16 +356,16 @@ def translate_ids(model, sources: list, device, beam_size: int = 1, length_penal
     return out
 
 
-def translate_sentences(model, tokenizer, sentences: list[str], device, beam_size: int, length_penalty: float, max_len: int) -> list[str]:
+def translate_sentences(model: nn.Module, tokenizer: Any, sentences: list[str], device: Device, beam_size: int, length_penalty: float, max_len: int) -> list[str]:
     """``sentences`` translated by ``model`` (what ``backprop predict --text`` prints)."""
-    sources = [ids or [PAD_ID + 1] for ids in encode(tokenizer, sentences, max_len=max_len)]
+    sources = [_nonempty(ids) for ids in encode(tokenizer, sentences, max_len=max_len)]
     return [tokenizer.decode(ids) for ids in translate_ids(model, sources, device, beam_size, length_penalty)]
 
 
-def predict_sentiment(model, tokenizer, sentence: str, device, max_len: int, classes: list) -> dict:
+def predict_sentiment(model: nn.Module, tokenizer: Any, sentence: str, device: Device, max_len: int, classes: list[str]) -> dict:
     """The label ``model`` gives ``sentence`` and its probability."""
     model.eval()
-    ids = encode(tokenizer, [sentence], max_len=max_len)[0] or [PAD_ID + 1]
+    ids = _nonempty(encode(tokenizer, [sentence], max_len=max_len)[0])
     with no_grad():
         probs = F.softmax(model(pad_batch([ids]).to(device)), dim=-1)[0].cpu().numpy()
     k = int(probs.argmax())
@@ -350,7 +373,7 @@ def predict_sentiment(model, tokenizer, sentence: str, device, max_len: int, cla
 
 
 # ---------------------------------------------------------------------------- training
-def run_text(args) -> dict:
+def run_text(args: argparse.Namespace) -> dict:
     """Train and test as configured by ``args`` (``--task sentiment`` or ``translate``); returns the metrics dict."""
     complete_text(args)
     if args.threads:
@@ -359,10 +382,13 @@ def run_text(args) -> dict:
         set_num_threads(args.threads)
     device = pick_device(args.device)
     ckpt = _read_text_resume(args.resume, device) if args.resume else None
-    task = SentimentTask(args) if args.task == "sentiment" else TranslationTask(args)
+    try:
+        task = SentimentTask(args) if args.task == "sentiment" else TranslationTask(args)
+    except DatasetNotFoundError as exc:
+        raise UsageError(f"{exc} On the command line: --download.") from None
     t0 = time.perf_counter()
     if ckpt is not None:
-        tokenizer = load_tokenizer(ckpt["tokenizer"])  # the vocabulary the saved weights were trained with
+        tokenizer = _checkpoint_tokenizer(ckpt, args.resume)  # the vocabulary the saved weights were trained with
     else:
         tokenizer = train_tokenizer(task.training_corpus(), vocab_size=args.vocab_size, model=args.tokenizer)
     task.tokenizer = tokenizer
@@ -388,7 +414,7 @@ def run_text(args) -> dict:
     best = {"val_loss": math.inf, "epoch": 0, "state": None}
     start_epoch = 1
     if ckpt is not None:
-        history, best, start_epoch = _restore(args, ckpt, config, model, opt, scheduler, loader_gen, device)
+        history, best, start_epoch, scheduler = _restore(args, ckpt, config, model, opt, scheduler, loader_gen, device, len(loader))
 
     params = sum(p.numel() for p in model.parameters())
     print(
@@ -415,11 +441,12 @@ def run_text(args) -> dict:
             seen += n
             batch_loss = loss.detach() * n
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
-            hits = batch_hits if hits is None else hits + batch_hits
+            if batch_hits is not None:
+                hits = batch_hits if hits is None else hits + batch_hits
             if bar is not loader and step % 20 == 0:
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
         train_loss = float(loss_sum) / max(seen, 1) if loss_sum is not None else math.nan
-        train_hits = int(hits) / max(seen, 1) if hits is not None else math.nan
+        train_hits = int(hits) / max(seen, 1) if hits is not None else None
         val = task.evaluate(model, "val", device) if task.val else None
         seconds = time.perf_counter() - t0
         entry = {"epoch": epoch, **task.epoch_entry(train_loss, train_hits, val), "lr": opt.param_groups[0]["lr"], "seconds": seconds}
@@ -459,7 +486,7 @@ def run_text(args) -> dict:
     return metrics
 
 
-def _make_text_optimizer(args, model: nn.Module):
+def _make_text_optimizer(args: argparse.Namespace, model: nn.Module) -> optim.Optimizer:
     """AdamW (or Adam/SGD) with no weight decay on biases, norms and embeddings' position tables."""
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "position" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "position" not in n)]
@@ -471,13 +498,13 @@ def _make_text_optimizer(args, model: nn.Module):
     return optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.98))
 
 
-def warmup_steps(args, total_steps: int) -> int:
+def warmup_steps(args: argparse.Namespace, total_steps: int) -> int:
     """``--warmup``, but at most a third of the run's steps (short runs still get their decay) and at
     least 2 (``OneCycleLR``'s warm-up phase must span a step)."""
     return max(min(args.warmup, total_steps // 3), 2)
 
 
-def _schedule(opt, args, total_steps: int):
+def _schedule(opt: optim.Optimizer, args: argparse.Namespace, total_steps: int) -> optim.lr_scheduler.OneCycleLR:
     """Linear warm-up from lr/25 to lr, then cosine decay to lr/2500 at the last step (torch's ``OneCycleLR``)."""
     warmup = warmup_steps(args, total_steps)
     total = max(total_steps, 2 * warmup)  # runs of a few steps: the decay phase is never shorter than the warm-up
@@ -490,6 +517,7 @@ def _schedule(opt, args, total_steps: int):
 # ---------------------------------------------------------------------------- checkpoints
 _TEXT_KEYS = ("model", "optimizer", "scheduler", "rng", "loader_rng", "epoch", "history", "best_val_loss", "best_epoch", "text_model", "tokenizer")
 _SCHEDULE_OPTIONS = ("epochs", "batch_size", "lr", "warmup", "optimizer")
+_DATA_OPTIONS = ("seed", "limit", "val_split", "max_len", "tokenizer", "vocab_size")  # what decides the examples and their ids
 
 
 def _save_text_checkpoint(args, config, tokenizer, model, opt, scheduler, loader_gen, epoch, history, best, device) -> None:
@@ -533,16 +561,26 @@ def _read_text_resume(path: str, device) -> dict:
     return ckpt
 
 
-def _restore(args, ckpt: dict, config: dict, model, opt, scheduler, loader_gen, device) -> tuple:
-    """Weights, optimizer, schedule, RNG, batch order and history from ``ckpt``; returns (history, best, start_epoch).
-    The model must be the saved one (same task, architecture and sizes); a changed optimizer or schedule
-    option starts that part fresh, with a warning."""
+def _restore(args: argparse.Namespace, ckpt: dict, config: dict, model: nn.Module, opt, scheduler, loader_gen, device, steps_per_epoch: int) -> tuple:
+    """Weights, optimizer, schedule, RNG, batch order and history from ``ckpt``; returns
+    ``(history, best, start_epoch, scheduler)``.
+
+    The model and the data must be the saved ones (same architecture and sizes; same seed, --limit,
+    --val-split, --max-len and vocabulary, which decide the examples, the validation split and the ids).
+    A changed optimizer starts fresh; a changed schedule option (epochs, batch size, lr, warm-up,
+    optimizer) restarts the warm-up and cosine decay over the remaining epochs, with the new values.
+    Each of these is said in a warning."""
     saved = ckpt["text_model"]
     changed = [k for k in config if k != "dropout" and saved.get(k) != config[k]]
     if changed:
         names = ", ".join(f"{k} {saved.get(k)} -> {config[k]}" for k in changed)
         raise UsageError(f"--resume {args.resume}: the saved model differs from this run's ({names})")
     saved_args = ckpt.get("args", {})
+    moved_data = [k for k in _DATA_OPTIONS if saved_args.get(k) != getattr(args, k)]
+    if moved_data:
+        names = ", ".join(f"--{k.replace('_', '-')} {saved_args.get(k)} -> {getattr(args, k)}" for k in moved_data)
+        raise UsageError(f"--resume {args.resume}: the saved run used other data ({names}); resume with the saved values")
+    start_epoch = int(ckpt["epoch"]) + 1
     try:
         model.load_state_dict(ckpt["model"])
         if saved_args.get("optimizer") == args.optimizer:
@@ -552,20 +590,21 @@ def _restore(args, ckpt: dict, config: dict, model, opt, scheduler, loader_gen, 
         moved = [k for k in _SCHEDULE_OPTIONS if saved_args.get(k) != getattr(args, k)]
         if not moved:
             scheduler.load_state_dict(ckpt["scheduler"])
-        else:
+        elif start_epoch <= args.epochs:
             names = ", ".join(f"--{k.replace('_', '-')} {saved_args.get(k)} -> {getattr(args, k)}" for k in moved)
-            _warn(f"--resume {args.resume}: {names}: the learning-rate schedule starts fresh")
+            _warn(f"--resume {args.resume}: {names}: the learning-rate warm-up and decay restart over the remaining epochs")
+            scheduler = _schedule(opt, args, (args.epochs - start_epoch + 1) * steps_per_epoch)  # after the optimizer state: its lr is --lr's
         _set_rng_state(ckpt["rng"], device)
         loader_gen.set_state(ckpt["loader_rng"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise UsageError(f"--resume {args.resume}: does not fit this run: {exc}") from None
     best = {"val_loss": float(ckpt["best_val_loss"]), "epoch": int(ckpt["best_epoch"]), "state": ckpt.get("best_model")}
-    if int(ckpt["epoch"]) >= args.epochs:
+    if start_epoch > args.epochs:
         _warn(f"--resume {args.resume} already ran {ckpt['epoch']} of --epochs {args.epochs}: only the test runs")
-    return list(ckpt["history"]), best, int(ckpt["epoch"]) + 1
+    return list(ckpt["history"]), best, start_epoch, scheduler
 
 
-def load_text_model(path: str, device=None) -> tuple[nn.Module, Any, dict]:
+def load_text_model(path: str, device: Device | None = None) -> tuple[nn.Module, Any, dict]:
     """The model a ``--task sentiment/translate --save`` checkpoint holds (its best weights), its tokenizer and config."""
     from ..serialization import load
 
@@ -574,8 +613,19 @@ def load_text_model(path: str, device=None) -> tuple[nn.Module, Any, dict]:
         raise UsageError(f"--weights {path}: not a checkpoint written by backprop train --task sentiment/translate --save")
     config = ckpt["text_model"]
     model = build_model(config)
-    model.load_state_dict(ckpt["best_model"] if ckpt.get("best_model") is not None else ckpt["model"])
-    return model.to(device).eval(), load_tokenizer(ckpt["tokenizer"]), config
+    try:
+        model.load_state_dict(ckpt["best_model"] if ckpt.get("best_model") is not None else ckpt["model"])
+    except (RuntimeError, KeyError) as exc:
+        raise UsageError(f"--weights {path}: the weights do not fit the saved configuration: {exc}") from None
+    return model.to(device).eval(), _checkpoint_tokenizer(ckpt, path), config
+
+
+def _checkpoint_tokenizer(ckpt: dict, path: str):
+    """The tokenizer a checkpoint carries (JSON text); a damaged one is a usage error naming the file."""
+    try:
+        return load_tokenizer(str(ckpt["tokenizer"]))
+    except ValueError as exc:
+        raise UsageError(f"{path}: damaged checkpoint: its tokenizer does not load ({exc})") from None
 
 
 # ---------------------------------------------------------------------------- plots

@@ -35,8 +35,8 @@ from .models import MODELS
 
 DETECT_MODELS = ("yolo-t", "yolo-n", "yolo-s")  # --task detect's architectures (backprop.vision.models.yolo)
 TEXT_MODELS = ("transformer", "bilstm")  # --task sentiment / translate (backprop.text.models)
-# the language tasks' options (None unless given); --tokenizer has a default and is only read by them
-TEXT_OPTIONS = ("vocab_size", "max_len", "d_model", "layers", "heads", "ffn", "label_smoothing", "warmup", "beam_size", "length_penalty")
+# the language tasks' options (None unless given)
+TEXT_OPTIONS = ("tokenizer", "vocab_size", "max_len", "d_model", "layers", "heads", "ffn", "label_smoothing", "warmup", "beam_size", "length_penalty")
 
 # Per-dataset defaults used when an option is not given.
 DATASET_DEFAULTS = {
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--img-size", type=_positive_int, default=None, help="images are letterboxed to this size, a multiple of 32 (default per dataset)")
     p.add_argument("--report", default=None, metavar="DIR", help="write DIR/report.html: curves, gradient flow and the problems found")
     text = p.add_argument_group("language (--task sentiment / translate)")
-    text.add_argument("--tokenizer", choices=["bpe", "wordpiece"], default="bpe", help="subword model trained on the training split (Hugging Face tokenizers)")
+    text.add_argument("--tokenizer", choices=["bpe", "wordpiece"], default=None, help="subword model trained on the training split (Hugging Face tokenizers; default bpe)")
     text.add_argument("--vocab-size", type=_positive_int, default=None, help="subword vocabulary size (default 8000)")
     text.add_argument("--max-len", type=_positive_int, default=None, help="longest sentence in tokens; longer ones are cut (default 64 sentiment, 128 translate)")
     text.add_argument("--d-model", type=_positive_int, default=None, help="model width: embedding size (and LSTM hidden size for bilstm)")
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--heads", type=_positive_int, default=None, help="attention heads")
     text.add_argument("--ffn", type=_positive_int, default=None, help="width of the Transformer's feed-forward layers")
     text.add_argument("--label-smoothing", type=_probability, default=None, help="label smoothing of the cross-entropy (default 0 sentiment, 0.1 translate)")
-    text.add_argument("--warmup", type=_nonneg_int, default=None, help="learning-rate warm-up steps before the cosine decay")
+    text.add_argument("--warmup", type=_nonneg_int, default=None, help="learning-rate warm-up steps before the cosine decay (at least 2, at most a third of the run)")
     text.add_argument("--beam-size", type=_positive_int, default=None, help="beam width of the test translations (1: greedy; default 4)")
     text.add_argument("--length-penalty", type=_nonneg_float, default=None, help="GNMT length penalty alpha of beam search (0: none; default 0.6)")
     return p
@@ -363,10 +363,10 @@ def complete(args, processes: int = 1):
         args.val_split = 0.1
     if args.dataset not in DATASET_DEFAULTS:
         task = "translate" if args.dataset == "multi30k" else "sentiment" if args.dataset == "sst2" else "detect"
-        raise UsageError(f"--dataset {args.dataset} is for --task {task}")
+        raise UsageError(f"--dataset {args.dataset} is for --task {task}: add --task {task}")
     if args.model not in MODELS:
         task = "detect" if args.model in DETECT_MODELS else "sentiment or --task translate"
-        raise UsageError(f"--model {args.model} is for --task {task}")
+        raise UsageError(f"--model {args.model} is for --task {task}: add --task {task}")
     for key in ("ann", "images", "test_ann", "test_images", "img_size"):
         if getattr(args, key, None) is not None:
             raise UsageError(f"--{key.replace('_', '-')} is for --task detect")

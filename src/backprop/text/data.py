@@ -31,7 +31,9 @@ class BucketBatchSampler(Sampler[list[int]]):
     same batches run to run); without it, batches follow increasing length (for evaluation).
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = True, generator=None, pool_factor: int = 50) -> None:
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, shuffle: bool = True, generator: _random.Generator | None = None, pool_factor: int = 50
+    ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(f"BucketBatchSampler: batch_size should be a positive integer, got {batch_size!r}")
         if pool_factor <= 0:

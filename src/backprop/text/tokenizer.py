@@ -3,7 +3,8 @@
 :func:`train_tokenizer` learns a BPE (or WordPiece) vocabulary from the training split only. Its
 pre-tokenizer marks word starts with ``▁`` (SentencePiece's metaspace) and isolates punctuation, so
 decoding gives back the original text, spaces included: translations are scored by BLEU on
-detokenized output, as the field does. The tokenizer is a plain ``tokenizers.Tokenizer``: save it
+detokenized output, as the field does. A character never seen in training becomes ``<unk>``, which
+decoding drops (there is no byte fallback). The tokenizer is a plain ``tokenizers.Tokenizer``: save it
 with :func:`save_tokenizer` (JSON, written atomically) and reload it with :func:`load_tokenizer`.
 The first four ids are the special tokens every backprop text model uses.
 """
