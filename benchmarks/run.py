@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.workloads import ALL
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINING = ["mlp", "cnn", "resnet", "gpt", "lstm", "yolo", "overhead"]
+TRAINING = ["mlp", "cnn", "resnet", "gpt", "lstm", "yolo", "sentiment", "translate", "overhead"]
 DEFAULT_WORKLOADS = TRAINING + [f"{name}-inference" for name in TRAINING if name != "overhead"]
 
 

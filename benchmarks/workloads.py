@@ -36,8 +36,8 @@ def _labels(m, n, classes, seed):
 
 # Batch sizes (and the GPT's shape) per size: "cpu" is the CPU suite, "gpu" fills a GPU.
 SIZES = {
-    "cpu": {"mlp": 128, "cnn": 64, "resnet": 32, "lstm": 32, "yolo": 32, "gpt": {"batch": 12, "block": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}},
-    "gpu": {"mlp": 4096, "cnn": 1024, "resnet": 512, "lstm": 256, "yolo": 256, "gpt": {"batch": 64, "block": 256, "n_layer": 6, "n_head": 6, "n_embd": 384}},
+    "cpu": {"mlp": 128, "cnn": 64, "resnet": 32, "lstm": 32, "yolo": 32, "sentiment": 64, "translate": 32, "gpt": {"batch": 12, "block": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}},
+    "gpu": {"mlp": 4096, "cnn": 1024, "resnet": 512, "lstm": 256, "yolo": 256, "sentiment": 1024, "translate": 512, "gpt": {"batch": 64, "block": 256, "n_layer": 6, "n_head": 6, "n_embd": 384}},
 }
 
 
@@ -188,6 +188,73 @@ def yolo_inference(m, size: str = "cpu") -> Workload:
     return Workload(Detect(), None, w.inputs, None, w.loss_fn, w.batch_size)
 
 
+def _text_module(m, name: str):
+    """``backprop.text.models.<name>`` / ``backprop.text.decoding`` for backprop; the same file run by torch."""
+    from benchmarks.torch_twin import torch_module
+
+    full = f"backprop.text.{name}"
+    if m.__name__ == "torch":
+        return torch_module(full)
+    import importlib
+
+    return importlib.import_module(full)
+
+
+def _sentences(m, batch: int, length: int, vocab: int, seed: int):
+    """Right-padded random token ids: lengths spread over [length / 2, length], pad id 0."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(4, vocab, (batch, length))
+    ids[np.arange(length)[None, :] >= rng.integers(length // 2, length + 1, (batch, 1))] = 0
+    return m.tensor(ids)
+
+
+TEXT_VOCAB = 8000  # the BPE vocabulary size of `backprop train --task sentiment/translate`
+
+
+def sentiment(m, size: str = "cpu") -> Workload:
+    """The SST-2 Transformer classifier of ``backprop train --task sentiment`` (vocab 8000, d 128, 2 layers,
+    4 heads, ffn 256) on padded sentences of up to 24 tokens, batch 64 (GPU: 1024), AdamW."""
+    models = _text_module(m, "models.classifier")
+    batch = SIZES[size]["sentiment"]
+    model = models.TransformerClassifier(TEXT_VOCAB, 2, 128, 4, 2, 256, dropout=0.0, max_len=64)
+    opt = m.optim.AdamW(model.parameters(), lr=1e-3)
+    return Workload(model, opt, (_sentences(m, batch, 24, TEXT_VOCAB, 0),), _labels(m, batch, 2, 1), m.nn.functional.cross_entropy, batch)
+
+
+def translate(m, size: str = "cpu") -> Workload:
+    """The Multi30k translator of ``backprop train --task translate`` (vocab 8000, d 256, 3+3 layers, 4 heads,
+    ffn 512) with teacher forcing on 18-token sources and 19-token targets, batch 32 (GPU: 512), AdamW,
+    label-smoothed cross-entropy ignoring pads."""
+    models = _text_module(m, "models.translation")
+    batch = SIZES[size]["translate"]
+    model = models.TranslationTransformer(TEXT_VOCAB, 256, 4, 3, 3, 512, dropout=0.0)
+    opt = m.optim.AdamW(model.parameters(), lr=5e-4, betas=(0.9, 0.98))
+    src, tgt = _sentences(m, batch, 18, TEXT_VOCAB, 0), _sentences(m, batch, 20, TEXT_VOCAB, 1)
+
+    def loss_fn(logits, target):
+        return m.nn.functional.cross_entropy(logits.reshape(-1, TEXT_VOCAB), target.reshape(-1), ignore_index=0, label_smoothing=0.1)
+
+    return Workload(model, opt, (src, tgt[:, :-1]), tgt[:, 1:], loss_fn, batch)
+
+
+def translate_inference(m, size: str = "cpu") -> Workload:
+    """The same translator's greedy decoding (incremental, cached keys/values) of the batch's sources,
+    20 tokens each: the decoder never stops early, so both frameworks do the same work."""
+    w = translate(m, size)
+    decoding = _text_module(m, "decoding")
+    translator = w.model
+
+    class Greedy(m.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.translator = translator
+
+        def forward(self, src, tgt_in):
+            return decoding.greedy_decode(self.translator, src, max_len=20, eos_id=TEXT_VOCAB)  # an id never emitted
+
+    return Workload(Greedy(), None, w.inputs, None, w.loss_fn, w.batch_size)
+
+
 def overhead_graph(m, x, y):
     """Eight scalar ops: the cost of the framework itself (dispatch, graph recording, engine)."""
     a = x * y
@@ -200,7 +267,8 @@ def overhead_graph(m, x, y):
     return g.tanh()
 
 
-WORKLOADS = {"mlp": mlp, "cnn": cnn, "resnet": resnet, "gpt": gpt, "lstm": lstm, "yolo": yolo}
-INFERENCE = {f"{name}-inference": fn for name, fn in WORKLOADS.items() if name != "lstm"} | {"lstm-inference": lstm, "yolo-inference": yolo_inference}
+WORKLOADS = {"mlp": mlp, "cnn": cnn, "resnet": resnet, "gpt": gpt, "lstm": lstm, "yolo": yolo, "sentiment": sentiment, "translate": translate}
+_OWN_INFERENCE = {"lstm-inference": lstm, "yolo-inference": yolo_inference, "translate-inference": translate_inference}
+INFERENCE = {f"{name}-inference": fn for name, fn in WORKLOADS.items() if f"{name}-inference" not in _OWN_INFERENCE} | _OWN_INFERENCE
 ALL = list(WORKLOADS) + ["overhead"] + list(INFERENCE)
 

@@ -37,7 +37,7 @@ def test_benchmarked_model_trains(name, device):
     assert len(result["times"]) == 6 and min(result["times"]) > 0
 
 
-@pytest.mark.parametrize("name", ["mlp-inference", "gpt-inference", "yolo-inference"])
+@pytest.mark.parametrize("name", ["mlp-inference", "gpt-inference", "yolo-inference", "translate-inference"])
 def test_inference_variants_run(name):
     import backprop
 
