@@ -59,7 +59,7 @@ def test_sentiment_trains_and_reports(sentiment_run):
     for key in ("dev_accuracy", "dev_loss", "best_val_loss", "train_seconds", "parameters", "vocab_size", "examples"):
         assert key in m
     assert 0.0 <= m["dev_accuracy"] <= 1.0
-    assert all(h["val_accuracy"] >= 0 for h in m["history"])
+    assert m["history"][-1]["train_accuracy"] > 0.6 > m["history"][0]["train_accuracy"]  # it learns (65% vs 53% here)
     assert {e["prediction"] for e in m["examples"]} <= {"negative", "positive"}
     assert (folder / "curves.png").stat().st_size > 1000
     # the tokenizer is saved beside the checkpoint and is the one inside it
@@ -76,9 +76,12 @@ def test_sentiment_bilstm_and_wordpiece(tmp_path, sst2_dir):
     assert m["history"][1]["train_loss"] < m["history"][0]["train_loss"]
 
 
-def test_sentiment_resume_continues_exactly(tmp_path, sst2_dir, monkeypatch):
+@pytest.mark.parametrize("task", ["sentiment", "translate"])
+def test_resume_continues_exactly(task, tmp_path, sst2_dir, multi30k_dir, monkeypatch):
     """A two-epoch run killed after its first epoch's checkpoint, then resumed, equals the straight run."""
-    straight = _train(tmp_path, SENTIMENT, sst2_dir, "--epochs", "2", name="a.json")
+    base, data = (SENTIMENT, sst2_dir) if task == "sentiment" else ([*TRANSLATE, "--limit", "64"], multi30k_dir)
+    metric = "dev_accuracy" if task == "sentiment" else "test_bleu"
+    straight = _train(tmp_path, base, data, "--epochs", "2", name="a.json")
     ckpt = tmp_path / "c.safetensors"
     save = text_cli._save_text_checkpoint
 
@@ -87,11 +90,11 @@ def test_sentiment_resume_continues_exactly(tmp_path, sst2_dir, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(text_cli, "_save_text_checkpoint", save_then_stop)
-    assert cli_main(["train", *SENTIMENT, "--data-dir", sst2_dir, "--epochs", "2", "--save", str(ckpt)]) == 130
+    assert cli_main(["train", *base, "--data-dir", data, "--epochs", "2", "--save", str(ckpt)]) == 130
     monkeypatch.setattr(text_cli, "_save_text_checkpoint", save)
-    resumed = _train(tmp_path, SENTIMENT, sst2_dir, "--epochs", "2", "--resume", str(ckpt), name="c.json")
+    resumed = _train(tmp_path, base, data, "--epochs", "2", "--resume", str(ckpt), name="c.json")
     assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in straight["history"]]
-    assert resumed["dev_accuracy"] == straight["dev_accuracy"] and resumed["dev_loss"] == straight["dev_loss"]
+    assert resumed[metric] == straight[metric] and resumed["best_val_loss"] == straight["best_val_loss"]
 
 
 def test_resume_refuses_another_model(tmp_path, sentiment_run, sst2_dir, capsys):
@@ -136,23 +139,6 @@ def test_translate_trains_and_reports(translate_run):
     assert all("val_bleu" in h for h in m["history"])
     assert (folder / "curves.png").stat().st_size > 1000
     assert (folder / "mt.safetensors.tokenizer.json").exists()
-
-
-def test_translate_resume_continues_exactly(tmp_path, multi30k_dir, monkeypatch):
-    straight = _train(tmp_path, TRANSLATE, multi30k_dir, "--epochs", "2", "--limit", "64", name="a.json")
-    ckpt = tmp_path / "c.safetensors"
-    save = text_cli._save_text_checkpoint
-
-    def save_then_stop(*args, **kwargs):
-        save(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(text_cli, "_save_text_checkpoint", save_then_stop)
-    assert cli_main(["train", *TRANSLATE, "--data-dir", multi30k_dir, "--epochs", "2", "--limit", "64", "--save", str(ckpt)]) == 130
-    monkeypatch.setattr(text_cli, "_save_text_checkpoint", save)
-    resumed = _train(tmp_path, TRANSLATE, multi30k_dir, "--epochs", "2", "--limit", "64", "--resume", str(ckpt), name="c.json")
-    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in straight["history"]]
-    assert resumed["test_bleu"] == straight["test_bleu"]
 
 
 def test_predict_translation(translate_run, capsys):

@@ -49,11 +49,11 @@ from .train import (
     UsageError,
     _check_output_file,
     _progress,
-    _rng_state,
     _set_rng_state,
     _warn,
     check_split,
     pick_device,
+    training_state,
 )
 
 TEXT_TASKS = ("sentiment", "translate")
@@ -525,24 +525,8 @@ def _save_text_checkpoint(args, config, tokenizer, model, opt, scheduler, loader
     ``<save>.tokenizer.json``, Hugging Face's format, for other tools)."""
     from ..serialization import save
 
-    save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": _rng_state(device),
-            "loader_rng": loader_gen.get_state(),
-            "epoch": epoch,
-            "history": history,
-            "best_val_loss": best["val_loss"],
-            "best_epoch": best["epoch"],
-            "best_model": best["state"],
-            "text_model": config,
-            "tokenizer": tokenizer.to_str(),
-            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
-        },
-        args.save,
-    )
+    state = training_state(args, model, opt, scheduler, loader_gen, epoch, history, best, device)
+    save({**state, "text_model": config, "tokenizer": tokenizer.to_str()}, args.save)
     save_tokenizer(tokenizer, tokenizer_path(args.save))
 
 

@@ -689,25 +689,28 @@ class _Distributed:
             dist.destroy_process_group()
 
 
+def training_state(args, model, opt, scheduler, loader_gen, epoch, history, best, device) -> dict:
+    """Everything ``--resume`` needs to continue a run exactly: weights, optimizer and schedule states,
+    RNG and batch-order states, epoch, history, the best epoch so far, and the run's options."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": _rng_state(device),
+        "loader_rng": loader_gen.get_state(),
+        "epoch": epoch,
+        "history": history,
+        "best_val_loss": best["val_loss"],
+        "best_epoch": best["epoch"],
+        "best_model": best["state"],
+        "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+    }
+
+
 def _save_checkpoint(args, model, opt, scheduler, loader_gen, epoch, history, best, device) -> None:
     from ..serialization import save
 
-    save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "rng": _rng_state(device),
-            "loader_rng": loader_gen.get_state(),
-            "epoch": epoch,
-            "history": history,
-            "best_val_loss": best["val_loss"],
-            "best_epoch": best["epoch"],
-            "best_model": best["state"],
-            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
-        },
-        args.save,
-    )
+    save(training_state(args, model, opt, scheduler, loader_gen, epoch, history, best, device), args.save)
 
 
 def _format_confusion(confusion: np.ndarray) -> str:
