@@ -42,12 +42,17 @@ def _train(tmp_path, base, data_dir, *extra, name="m.json"):
     return json.loads(path.read_text())
 
 
+def _saved_run(tmp_path_factory, base, data_dir, epochs: int):
+    """(folder, checkpoint, metrics) of a run with --save and --plot, shared by a module's tests."""
+    folder = tmp_path_factory.mktemp(base[1])
+    ckpt = folder / f"{base[1]}.safetensors"
+    metrics = _train(folder, base, data_dir, "--epochs", str(epochs), "--save", str(ckpt), "--plot", str(folder / "curves.png"))
+    return folder, ckpt, metrics
+
+
 @pytest.fixture(scope="module")
 def sentiment_run(tmp_path_factory, sst2_dir):
-    folder = tmp_path_factory.mktemp("sentiment")
-    ckpt = folder / "sst2.safetensors"
-    metrics = _train(folder, SENTIMENT, sst2_dir, "--epochs", "6", "--save", str(ckpt), "--plot", str(folder / "curves.png"))
-    return folder, ckpt, metrics
+    return _saved_run(tmp_path_factory, SENTIMENT, sst2_dir, 6)
 
 
 def test_sentiment_trains_and_reports(sentiment_run):
@@ -119,10 +124,7 @@ def test_predict_sentiment(sentiment_run, capsys, monkeypatch):
 
 @pytest.fixture(scope="module")
 def translate_run(tmp_path_factory, multi30k_dir):
-    folder = tmp_path_factory.mktemp("translate")
-    ckpt = folder / "mt.safetensors"
-    metrics = _train(folder, TRANSLATE, multi30k_dir, "--epochs", "3", "--save", str(ckpt), "--plot", str(folder / "curves.png"))
-    return folder, ckpt, metrics
+    return _saved_run(tmp_path_factory, TRANSLATE, multi30k_dir, 3)
 
 
 def test_translate_trains_and_reports(translate_run):
@@ -138,7 +140,7 @@ def test_translate_trains_and_reports(translate_run):
     assert m["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp")
     assert all("val_bleu" in h for h in m["history"])
     assert (folder / "curves.png").stat().st_size > 1000
-    assert (folder / "mt.safetensors.tokenizer.json").exists()
+    assert (folder / "translate.safetensors.tokenizer.json").exists()
 
 
 def test_predict_translation(translate_run, capsys):

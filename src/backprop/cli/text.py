@@ -56,7 +56,6 @@ from .train import (
     training_state,
 )
 
-TEXT_TASKS = ("sentiment", "translate")
 # Per-task defaults used when an option is not given (the README's figures come from these).
 TEXT_DEFAULTS = {
     "sentiment": {
@@ -70,7 +69,6 @@ TEXT_DEFAULTS = {
         "heads": 4, "ffn": 512, "label_smoothing": 0.1, "warmup": 400, "beam_size": 4, "length_penalty": 0.6,
     },
 }
-_TASK_DATASETS = {"sentiment": "sst2", "translate": "multi30k"}
 _CLASSIFY_ONLY = ("augment", "report", "ann", "images", "test_ann", "test_images", "img_size")
 Device = device_cls | str  # where a model runs: backprop.device("cuda") or "cpu"
 CLIP_NORM = 1.0  # gradients are clipped to this global norm (Transformers' usual guard against spikes)
@@ -83,8 +81,8 @@ def complete_text(args: argparse.Namespace) -> None:
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    if args.dataset != _TASK_DATASETS[args.task]:
-        raise UsageError(f"--task {args.task} trains on --dataset {_TASK_DATASETS[args.task]}, not {args.dataset}")
+    if args.dataset != defaults["dataset"]:
+        raise UsageError(f"--task {args.task} trains on --dataset {defaults['dataset']}, not {args.dataset}")
     if args.model not in TEXT_MODELS or (args.task == "translate" and args.model != "transformer"):
         allowed = "transformer or bilstm" if args.task == "sentiment" else "transformer"
         raise UsageError(f"--task {args.task} needs --model {allowed}, not {args.model}")
